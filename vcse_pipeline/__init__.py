@@ -1,0 +1,3 @@
+"""VCSE register pipeline: open registers in, a local provider register out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""DuckDB helpers shared by every step: connections, running the .sql files, attaching staging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from .config import SQL_DIR, Config
+
+# Staging databases are attached under these aliases when the register is built.
+STAGING_SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
+
+
+def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def sql_files(subdir: str) -> list[Path]:
+    """The .sql files of one sql/ subfolder, in name order (files are numbered where order matters)."""
+    return sorted((SQL_DIR / subdir).glob("*.sql"))
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
+    """Run every statement of a .sql file. `params` fill {{name}} placeholders with SQL literals."""
+    text = path.read_text(encoding="utf-8")
+    for name, value in (params or {}).items():
+        text = text.replace("{{" + name + "}}", sql_literal(value))
+    leftover = re.search(r"\{\{\w+\}\}", text)
+    if leftover:
+        raise ValueError(f"{path.name}: no value given for placeholder {leftover.group(0)}")
+    con.execute(text)
+
+
+def run_sql_dir(con: duckdb.DuckDBPyConnection, subdir: str, params: dict | None = None) -> None:
+    for path in sql_files(subdir):
+        run_sql_file(con, path, params)
+
+
+def sql_literal(value) -> str:
+    """Render a trusted configuration value as a SQL literal (never used for user search input)."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Iterable):
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as SQL")
+
+
+def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterable[str] = STAGING_SOURCES):
+    """Attach each source's staging file read-only under the source's name (e.g. companies_house.company)."""
+    for source in sources:
+        path = cfg.staging_path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"staging for {source} not found at {path}: run `vcse stage {source}` first")
+        con.execute(f"ATTACH '{path}' AS {source} (READ_ONLY)")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:
+    query = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    args: list = [name]
+    if schema:
+        query += " AND (schema_name = ? OR database_name = ?)"
+        args += [schema, schema]
+    return con.execute(query, args).fetchone()[0] > 0

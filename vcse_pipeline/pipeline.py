@@ -1,0 +1,85 @@
+"""The pipeline's steps as plain functions: the CLI and the Airflow DAGs both call these.
+
+Every step is safe to rerun: downloads are conditional, staging replaces a source's file atomically,
+and a register build writes a new file that is only published when it is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import Config
+from .db import attach_staging, connect, run_sql_dir
+from .download import FetchResult
+from .postcode import register_macros
+from .sources import SOURCE_NAMES, get_source
+
+
+def download_source(cfg: Config, name: str) -> list[FetchResult]:
+    """Fetch one source's files into data/downloads/<name>/ (conditional: unchanged files are kept)."""
+    return get_source(name).download(cfg)
+
+
+def downloaded_paths(cfg: Config, name: str) -> list[Path]:
+    """The files the last download of a source produced, from its manifest."""
+    from .download import latest_paths
+
+    return latest_paths(cfg.download_dir(name))
+
+
+def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dict[str, int]:
+    """Verify and stage one source into data/staging/<name>.duckdb, replacing it only on success."""
+    module = get_source(name)
+    paths = paths if paths is not None else downloaded_paths(cfg, name)
+    module.verify(paths)
+    final = cfg.staging_path(name)
+    tmp = final.with_suffix(".duckdb.tmp")
+    tmp.unlink(missing_ok=True)
+    started = time.monotonic()
+    con = connect(tmp)
+    try:
+        register_macros(con)
+        counts = module.stage(con, paths, cfg)
+        con.execute(
+            "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds",
+            [name, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps([str(p) for p in paths]),
+             json.dumps(counts), round(time.monotonic() - started, 3)],
+        )
+        con.close()
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)
+    return counts
+
+
+def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) -> dict:
+    """Build the register for each area into a new DuckDB file at out_path (which must not exist)."""
+    from .register.build import build_area
+    from .tagging.apply import tag_register
+
+    areas = areas or cfg.areas
+    if out_path.exists():
+        raise FileExistsError(f"{out_path} exists: a build always writes a new file")
+    con = connect(out_path)
+    summary: dict = {"areas": {}}
+    try:
+        register_macros(con)
+        attach_staging(con, cfg)
+        run_sql_dir(con, "core")
+        for area in areas:
+            area_summary = build_area(con, cfg, area)
+            area_summary["tagging"] = tag_register(con, cfg, area)
+            summary["areas"][area] = area_summary
+        run_sql_dir(con, "views")
+        for source in SOURCE_NAMES:
+            con.execute(f"DETACH {source}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return summary

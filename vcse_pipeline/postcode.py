@@ -1,0 +1,53 @@
+"""UK postcode normalisation, in Python and as a DuckDB macro, so every step compares postcodes alike."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+_SHAPE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
+
+
+def postcode_key(value: str | None) -> str | None:
+    """Upper case with no spaces ("CH411AA"), or None when it is not shaped like a UK postcode."""
+    if value is None:
+        return None
+    key = re.sub(r"[^A-Za-z0-9]", "", str(value)).upper()
+    return key if _SHAPE.match(key) else None
+
+
+def normalise_postcode(value: str | None) -> str | None:
+    """The ONS `pcds` form: upper case, one space before the inward code ("CH41 1AA")."""
+    key = postcode_key(value)
+    return f"{key[:-3]} {key[-3:]}" if key else None
+
+
+def postcode_sector(value: str | None) -> str | None:
+    """Outward code plus the first inward digit ("CH41 1"): a blocking key for name matching."""
+    pc = normalise_postcode(value)
+    return pc[:-2] if pc else None
+
+
+def postcode_district(value: str | None) -> str | None:
+    """The outward code ("CH41")."""
+    pc = normalise_postcode(value)
+    return pc.split(" ")[0] if pc else None
+
+
+SQL_MACROS = r"""
+CREATE OR REPLACE MACRO postcode_key(pc) AS (
+    CASE WHEN regexp_full_match(upper(regexp_replace(coalesce(pc, ''), '[^A-Za-z0-9]', '', 'g')),
+                                '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}')
+         THEN upper(regexp_replace(pc, '[^A-Za-z0-9]', '', 'g')) END
+);
+CREATE OR REPLACE MACRO normalise_postcode(pc) AS (
+    CASE WHEN postcode_key(pc) IS NOT NULL
+         THEN left(postcode_key(pc), length(postcode_key(pc)) - 3) || ' ' || right(postcode_key(pc), 3) END
+);
+"""
+
+
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create postcode_key() and normalise_postcode() in the connection (temporary, per connection)."""
+    con.execute(SQL_MACROS.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
