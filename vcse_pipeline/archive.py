@@ -1,0 +1,74 @@
+"""Safe reading of downloaded zip files: each failure names the source and file."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .errors import SourceError
+
+_HTML_STARTS = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")
+
+
+def looks_like_html(path: Path) -> bool:
+    """True for the error pages some servers send with a 200 where a data file was expected."""
+    with path.open("rb") as fh:
+        head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(_HTML_STARTS)
+
+
+def open_zip(path: Path, source: str) -> zipfile.ZipFile:
+    """Open a zip, or raise SourceError saying why it is not one (empty, HTML page, truncated, corrupt)."""
+    if not path.exists():
+        raise SourceError(source, "file not found", file=str(path))
+    if path.stat().st_size == 0:
+        raise SourceError(source, "file is empty (0 bytes)", file=path.name)
+    if looks_like_html(path):
+        raise SourceError(source, "expected a zip file but got an HTML page (an error page from the server?)",
+                          file=path.name)
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(source, f"not a readable zip file, truncated or corrupt ({exc})", file=path.name) from exc
+    for info in archive.infolist():
+        _check_member_path(info.filename, path, source)
+    return archive
+
+
+def _check_member_path(name: str, zip_path: Path, source: str) -> None:
+    # A member like ../../etc/passwd or /etc/passwd would escape the directory we extract into.
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+        raise SourceError(source, f"zip entry {name!r} has a path outside the target directory; refusing to extract",
+                          file=zip_path.name)
+
+
+def find_member(archive: zipfile.ZipFile, pattern: str, zip_path: Path, source: str) -> zipfile.ZipInfo:
+    """The single member whose name matches a glob pattern (case-insensitive)."""
+    matches = [i for i in archive.infolist()
+               if not i.is_dir() and fnmatch.fnmatch(i.filename.lower(), pattern.lower())]
+    if len(matches) != 1:
+        found = ", ".join(i.filename for i in archive.infolist()[:10]) or "nothing"
+        raise SourceError(source, f"expected exactly one entry matching {pattern!r}, found {len(matches)} "
+                                  f"(entries: {found})", file=zip_path.name)
+    return matches[0]
+
+
+def extract_member(zip_path: Path, pattern: str, dest_dir: Path, source: str) -> Path:
+    """Stream one member (by glob pattern) to dest_dir, checking its CRC; returns the extracted path."""
+    with open_zip(zip_path, source) as archive:
+        info = find_member(archive, pattern, zip_path, source)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        target = dest_dir / PurePosixPath(info.filename).name
+        partial = target.with_name(target.name + ".part")
+        try:
+            with archive.open(info) as src, partial.open("wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 20)
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            raise SourceError(source, f"zip entry {info.filename} is truncated or corrupt ({exc})",
+                              file=zip_path.name) from exc
+        partial.replace(target)
+        return target
