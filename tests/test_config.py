@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+
+from vcse_pipeline.config import Config
+
+
+def test_defaults_name_wirral_and_a_data_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.load(environ={})
+    assert cfg.areas == ["E08000015"]
+    assert cfg.data_dir == tmp_path / "data"
+    assert cfg.register_path == tmp_path / "data" / "register" / "vcse_register.duckdb"
+    assert cfg.staging_path("postcodes") == tmp_path / "data" / "staging" / "postcodes.duckdb"
+    assert "{table}" in cfg.source("charity_commission")["url"]
+
+
+def test_file_then_environment_override_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site.toml").write_text('[register]\nareas = ["E08000012"]\n[linking]\nlink_threshold = 95\n')
+    env = {
+        "VCSE_CONFIG": str(tmp_path / "site.toml"),
+        "VCSE__PATHS__DATA_DIR": "/srv/vcse",
+        "VCSE__LINKING__LINK_THRESHOLD": "97",
+        "VCSE__SOURCES__COMPANIES_HOUSE__URL": "https://example.org/ch.zip",
+    }
+    cfg = Config.load(environ=env)
+    assert cfg.areas == ["E08000012"]              # from the file
+    assert cfg.section("linking")["link_threshold"] == 97  # environment beats the file, parsed as a number
+    assert cfg.data_dir == Path("/srv/vcse")
+    assert cfg.source("companies_house")["url"] == "https://example.org/ch.zip"  # plain string kept
+    assert cfg.source("companies_house")["categories"]  # untouched siblings survive the merge
+
+
+def test_environment_lists_parse_as_toml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.load(environ={"VCSE__REGISTER__AREAS": '["E08000015", "E08000012"]'})
+    assert cfg.areas == ["E08000015", "E08000012"]
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Config.load(tmp_path / "nope.toml", environ={})
