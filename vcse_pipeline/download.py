@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import requests
+from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from .archive import looks_like_html
 from .errors import DownloadError
@@ -155,9 +156,16 @@ def _append_manifest(download_dir: Path, result: FetchResult, headers: dict) -> 
     record = asdict(result)
     record["path"] = Path(result.path).name  # relative, so the data folder can move
     record["headers"] = headers
+    line = json.dumps(record) + "\n"
+    manifest = Path(download_dir) / MANIFEST_NAME
+    if manifest.exists() and manifest.stat().st_size:
+        with manifest.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                line = "\n" + line  # a line torn by a crash stays on its own, unparsed, line
     # One write of one line in append mode, so concurrent fetches into the same folder do not interleave.
-    with (Path(download_dir) / MANIFEST_NAME).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=False) + "\n")
+    with manifest.open("a", encoding="utf-8") as fh:
+        fh.write(line)
 
 
 # ---------------------------------------------------------------------------------------------- local
@@ -296,25 +304,36 @@ class _HttpFetch:
         digest = hashlib.sha256()
         if offset:
             _hash_into(digest, self.part)  # the bytes already on disk are part of the file's checksum
+        # We ask for identity encoding; a server that compresses anyway gets decoded, and then byte counts and
+        # ranges no longer refer to the file, so such a body is checked on wire bytes and never resumed.
+        encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        if encoded:
+            self._clear_part_meta()
         size = offset
-        bar = _progress_bar(self.dest.name, expected, offset) if self.progress and expected else None
+        bar = _progress_bar(self.dest.name, expected, offset) if self.progress and expected and not encoded else None
         try:
             with self.part.open("ab" if offset else "wb") as out:
-                for chunk in response.iter_content(CHUNK_SIZE):
+                while True:
+                    try:
+                        # read1 returns what has arrived, so a cut keeps every byte received before it.
+                        chunk = response.raw.read1(CHUNK_SIZE, decode_content=encoded)
+                    except (ProtocolError, ReadTimeoutError, SSLError, OSError) as exc:
+                        self._after_cut()
+                        raise _Retry(f"connection dropped after {size} bytes ({type(exc).__name__}: {exc})") from exc
+                    if not chunk:
+                        break
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
                     if bar:
                         bar.advance(len(chunk))
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as exc:
-            self._after_cut()
-            raise _Retry(f"connection dropped after {size} bytes ({type(exc).__name__}: {exc})") from exc
         finally:
             if bar:
                 bar.close()
-        if expected is not None and size != expected:
+        received = response.raw.tell() + offset if encoded else size
+        if expected is not None and received != expected:
             self._after_cut()
-            raise _Retry(f"body ended after {size} of {expected} bytes")
+            raise _Retry(f"body ended after {received} of {expected} bytes")
         return digest.hexdigest(), size
 
     def _finish(self, response: requests.Response, sha256: str, size: int, attempt: int) -> FetchResult:
@@ -387,6 +406,9 @@ class _HttpFetch:
 
     def _clear_part(self) -> None:
         self.part.unlink(missing_ok=True)
+        self._clear_part_meta()
+
+    def _clear_part_meta(self) -> None:
         self.part_meta.unlink(missing_ok=True)
         self.resume = None
 
