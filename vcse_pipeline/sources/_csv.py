@@ -1,0 +1,232 @@
+"""CSV helpers shared by the Companies House, postcode and FCA mutuals loaders.
+
+The big files are scanned by DuckDB; Python only reads headers, and, when DuckDB rejects a file, scans
+it once more to name the exact line (so the happy path pays nothing for good error messages).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+
+from ..archive import extract_member, find_member, looks_like_html, open_zip
+from ..errors import SourceError
+
+_HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
+
+
+def sql_string(value: str | Path) -> str:
+    """A single-quoted SQL string literal (file paths, column names inside struct literals)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A double-quoted SQL identifier (source headers contain dots and spaces)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def blank_to_null(expr: str) -> str:
+    """SQL for a trimmed text value with empty strings as NULL (the staging convention)."""
+    return f"nullif(trim({expr}), '')"
+
+
+def check_text_file(path: Path, source: str) -> None:
+    """Refuse a missing, empty or HTML file where a CSV was expected."""
+    if not path.exists():
+        raise SourceError(source, "file not found", file=str(path))
+    if path.stat().st_size == 0:
+        raise SourceError(source, "file is empty (0 bytes)", file=path.name)
+    if looks_like_html(path):
+        raise SourceError(source, "expected a CSV file but got an HTML page (an error page from the server?)",
+                          file=path.name)
+
+
+def parse_header(first_line: bytes, source: str, file: str) -> list[str]:
+    """Column names of a CSV header line, BOM removed and each name stripped of surrounding spaces."""
+    if not first_line.strip():
+        raise SourceError(source, "file has no header row", file=file)
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = first_line.decode("cp1252", errors="replace")
+    names = next(csv.reader([text.rstrip("\r\n")]))
+    return [name.strip() for name in names]
+
+
+def read_header(path: Path, source: str) -> list[str]:
+    check_text_file(path, source)
+    with path.open("rb") as fh:
+        return parse_header(fh.readline(_HEADER_BYTES), source, path.name)
+
+
+def read_zip_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, zip_name: str) -> list[str]:
+    """Header of a CSV inside a zip, read without extracting the (possibly 2.5 GB) member."""
+    try:
+        with archive.open(info) as fh:
+            first = fh.readline(_HEADER_BYTES)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise SourceError(source, f"zip entry {info.filename} is unreadable ({exc})", file=zip_name) from exc
+    if not first:
+        raise SourceError(source, f"zip entry {info.filename} is empty", file=zip_name)
+    return parse_header(first, source, f"{zip_name}:{info.filename}")
+
+
+def require_columns(header: Iterable[str], required: Iterable[str], source: str, file: str) -> None:
+    """SourceError naming every required column the header lacks (a renamed column shows up here)."""
+    present = set(header)
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise SourceError(source, f"missing column(s) {', '.join(repr(m) for m in missing)}; "
+                                  f"the header has: {', '.join(header)}", file=file, column=missing[0])
+
+
+def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8") -> str:
+    """A DuckDB read_csv call that uses our parsed (stripped) header names, every column VARCHAR.
+
+    The header row is skipped and named explicitly rather than sniffed, so a header with leading spaces,
+    a BOM or a type-looking column never changes what the query sees.
+    """
+    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
+    return (f"read_csv({sql_string(path)}, header = false, skip = 1, auto_detect = false, delim = ',', "
+            f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_string(encoding)}, "
+            f"strict_mode = false, null_padding = false)")
+
+
+def first_invalid_utf8(path: Path, chunk_size: int = 1 << 24) -> tuple[int, int] | None:
+    """(line number, byte value) of the first byte that is not valid UTF-8, or None. Streams the file."""
+    lines = 0
+    carry = b""
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(chunk_size)
+            buf = carry + chunk
+            if not buf:
+                return None
+            try:
+                buf.decode("utf-8")
+                good = len(buf)
+            except UnicodeDecodeError as exc:
+                # A multi-byte character cut by the chunk boundary is completed by the next chunk.
+                if chunk and exc.reason == "unexpected end of data":
+                    good = exc.start
+                else:
+                    return lines + buf.count(b"\n", 0, exc.start) + 1, buf[exc.start]
+            lines += buf.count(b"\n", 0, good)
+            carry = buf[good:]
+            if not chunk:
+                return None
+
+
+def raise_for_scan_error(exc: duckdb.Error, path: Path, source: str) -> None:
+    """Turn a DuckDB CSV error into a SourceError naming the file and line. Always raises."""
+    text = str(exc)
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        found = first_invalid_utf8(path)
+        if found:
+            line, byte = found
+            raise SourceError(source, f"byte 0x{byte:02x} is not valid UTF-8 (is the file in another encoding?)",
+                              file=path.name, row=line) from exc
+    match = re.search(r"Line: (\d+)", text)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    raise SourceError(source, f"unreadable CSV: {first}", file=path.name,
+                      row=int(match.group(1)) if match else None) from exc
+
+
+def find_bad_value(con: duckdb.DuckDBPyConnection, scan_sql: str, checks: dict[str, str],
+                   where_sql: str = "TRUE") -> tuple[int, str, str] | None:
+    """Rescan a file to find the first row (header = row 1) where a check fails.
+
+    `checks` maps a column name to a SQL predicate that is TRUE when that column's value is bad.
+    Returns (row, column, value). Only used after a conversion failed, so its cost is off the happy path.
+    """
+    names = list(checks)
+    flags = ", ".join(f"CASE WHEN {checks[n]} THEN {sql_string(n)} END" for n in names)
+    any_bad = " OR ".join(f"coalesce({checks[n]}, false)" for n in names)
+    row = con.execute(f"""
+        SELECT line, coalesce({flags}) AS col, t.*
+        FROM (SELECT row_number() OVER () + 1 AS line, * FROM {scan_sql}) AS t
+        WHERE ({where_sql}) AND ({any_bad})
+        ORDER BY line LIMIT 1""").fetchone()
+    if row is None:
+        return None
+    line, column = row[0], row[1]
+    described = [d[0] for d in con.description]
+    value = row[described.index(column, 2)]
+    return int(line), column, value
+
+
+@contextmanager
+def csv_files(paths: list[Path], member_pattern: str, source: str) -> Iterator[list[Path]]:
+    """The CSV files to scan: plain CSVs as they are, zips extracted (one member each) to a scratch folder
+    beside the zip that is removed afterwards."""
+    zips = [p for p in paths if p.suffix.lower() == ".zip"]
+    if not zips:
+        for path in paths:
+            check_text_file(path, source)
+        yield list(paths)
+        return
+    with tempfile.TemporaryDirectory(prefix=".extract-", dir=zips[0].parent) as scratch:
+        out: list[Path] = []
+        for i, path in enumerate(paths):
+            if path.suffix.lower() == ".zip":
+                out.append(extract_member(path, member_pattern, Path(scratch) / f"{i}-{path.stem}", source))
+            else:
+                check_text_file(path, source)
+                out.append(path)
+        yield out
+
+
+def csv_headers(path: Path, member_pattern: str, source: str) -> list[tuple[str, list[str]]]:
+    """(file label, header) of a plain CSV, or of the member of a zip matching member_pattern."""
+    if path.suffix.lower() == ".zip":
+        with open_zip(path, source) as archive:
+            info = find_member(archive, member_pattern, path, source)
+            return [(f"{path.name}:{info.filename}", read_zip_member_header(archive, info, source, path.name))]
+    return [(path.name, read_header(path, source))]
+
+
+def file_name_from_url(url: str, default: str) -> str:
+    """The last path segment of a URL or path when it looks like a file name, else `default`."""
+    name = Path(urlparse(url).path).name if "://" in url else Path(url).name
+    return name if Path(name).suffix.lower() in (".zip", ".csv") else default
+
+
+def decode_small_text(raw: bytes, source: str, file: str) -> tuple[str, str]:
+    """Decode a small register file: UTF-8 (BOM optional), or a whole-file Windows-1252 export.
+
+    A file that fails UTF-8 but holds no multi-byte UTF-8 at all is read as Windows-1252 (what Excel
+    saves). A file mixing valid UTF-8 with invalid bytes is corrupt: SourceError naming the line.
+    Returns (text, encoding used).
+    """
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start]
+        if _UTF8_MULTIBYTE.search(raw):
+            raise SourceError(source, f"byte 0x{byte:02x} is not valid UTF-8, and the rest of the file is UTF-8 "
+                                      "(mixed encodings: the file is corrupt)", file=file, row=line) from exc
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SourceError(source, f"byte 0x{raw[exc.start]:02x} is neither UTF-8 nor Windows-1252",
+                          file=file, row=line) from exc
+
+
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def parse_small_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))

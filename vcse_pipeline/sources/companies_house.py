@@ -1,0 +1,213 @@
+"""Companies House Free Company Data Product: the monthly snapshot of every live company.
+
+Accepts `BasicCompanyDataAsOneFile-YYYY-MM-01.zip`, the `BasicCompanyData-...-partN_M.zip` parts (staged
+together) or plain CSVs. The ~2.5 GB CSV is scanned once by DuckDB; only the VCSE-relevant company
+categories are kept (in a temporary table), and the three staging tables are built from that subset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ..config import Config
+from ..errors import SourceError
+from ._csv import (
+    blank_to_null,
+    csv_files,
+    csv_headers,
+    file_name_from_url,
+    find_bad_value,
+    ident,
+    raise_for_scan_error,
+    read_csv_sql,
+    read_header,
+    require_columns,
+    sql_string,
+)
+
+NAME = "companies_house"
+MEMBER_PATTERN = "*.csv"
+DATE_FORMAT = "%d/%m/%Y"
+
+# Source header (leading spaces stripped) -> staged column, in the contract's order.
+TEXT_COLUMNS = {
+    "CompanyName": "company_name",
+    "RegAddress.CareOf": "care_of",
+    "RegAddress.POBox": "po_box",
+    "RegAddress.AddressLine1": "address_line1",
+    "RegAddress.AddressLine2": "address_line2",
+    "RegAddress.PostTown": "post_town",
+    "RegAddress.County": "county",
+    "RegAddress.Country": "country",
+}
+COMPANY_COLUMNS: list[tuple[str, str, str]] = [  # (source header, staged name, kind)
+    ("CompanyNumber", "company_number", "company_number"),
+    *[(src, dst, "text") for src, dst in TEXT_COLUMNS.items()],
+    ("RegAddress.PostCode", "postcode", "postcode"),
+    ("CompanyCategory", "company_category", "text"),
+    ("CompanyStatus", "company_status", "text"),
+    ("CountryOfOrigin", "country_of_origin", "text"),
+    ("DissolutionDate", "dissolution_date", "date"),
+    ("IncorporationDate", "incorporation_date", "date"),
+    ("Accounts.AccountRefDay", "accounts_ref_day", "int"),
+    ("Accounts.AccountRefMonth", "accounts_ref_month", "int"),
+    ("Accounts.NextDueDate", "accounts_next_due_date", "date"),
+    ("Accounts.LastMadeUpDate", "accounts_last_made_up_date", "date"),
+    ("Accounts.AccountCategory", "accounts_category", "text"),
+    ("Returns.NextDueDate", "returns_next_due_date", "date"),
+    ("Returns.LastMadeUpDate", "returns_last_made_up_date", "date"),
+    ("Mortgages.NumMortCharges", "num_mort_charges", "int"),
+    ("Mortgages.NumMortOutstanding", "num_mort_outstanding", "int"),
+    ("Mortgages.NumMortPartSatisfied", "num_mort_part_satisfied", "int"),
+    ("Mortgages.NumMortSatisfied", "num_mort_satisfied", "int"),
+    ("URI", "uri", "text"),
+    ("ConfStmtNextDueDate", "conf_stmt_next_due_date", "date"),
+    ("ConfStmtLastMadeUpDate", "conf_stmt_last_made_up_date", "date"),
+]
+SIC_COLUMNS = [f"SICCode.SicText_{n}" for n in range(1, 5)]
+PREVIOUS_NAME_COLUMNS = [(f"PreviousName_{n}.CONDATE", f"PreviousName_{n}.CompanyName") for n in range(1, 11)]
+REQUIRED_COLUMNS = ([src for src, _, _ in COMPANY_COLUMNS] + SIC_COLUMNS
+                    + [c for pair in PREVIOUS_NAME_COLUMNS for c in pair])
+DATE_COLUMNS = [src for src, _, kind in COMPANY_COLUMNS if kind == "date"] + [d for d, _ in PREVIOUS_NAME_COLUMNS]
+INT_COLUMNS = [src for src, _, kind in COMPANY_COLUMNS if kind == "int"]
+
+
+def download(cfg: Config) -> list:
+    """Fetch the configured file(s): `url` may be one URL (the single-file product) or a list (the parts)."""
+    from ..download import fetch
+
+    settings = cfg.section("download")
+    urls = cfg.source(NAME)["url"]
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    dest_dir = cfg.download_dir(NAME)
+    results = []
+    for url in urls:
+        file_name = file_name_from_url(url, "BasicCompanyData.zip")
+        results.append(fetch(url, dest_dir / file_name, source=NAME, settings=settings,
+                             expect="csv" if file_name.lower().endswith(".csv") else "zip",
+                             progress=settings.get("progress", True)))
+    return results
+
+
+def verify(paths: list[Path]) -> None:
+    """Each file is a readable zip holding one CSV (or a CSV) whose header has every column we stage."""
+    if not paths:
+        raise SourceError(NAME, "no files to stage")
+    for path in paths:
+        for label, header in csv_headers(Path(path), MEMBER_PATTERN, NAME):
+            require_columns(header, REQUIRED_COLUMNS, NAME, label)
+
+
+def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dict[str, int]:
+    """Create company, company_sic and company_previous_name from the VCSE-relevant categories."""
+    categories = list(cfg.source(NAME)["categories"])
+    if not categories:
+        raise SourceError(NAME, "[sources.companies_house].categories is empty: nothing would be staged")
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise SourceError(NAME, "no files to stage")
+    with csv_files(paths, MEMBER_PATTERN, NAME) as files:
+        scans = [_scan(path) for path in files]
+        _load_raw(con, scans, categories)
+        try:
+            con.execute(_company_sql())
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            _raise_bad_value(con, scans, categories, exc)
+        con.execute(_sic_sql())
+        con.execute(_previous_name_sql())
+    con.execute("DROP TABLE _ch_raw")
+    return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("company", "company_sic", "company_previous_name")}
+
+
+def _scan(path: Path) -> tuple[Path, str]:
+    header = read_header(path, NAME)
+    require_columns(header, REQUIRED_COLUMNS, NAME, path.name)
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise SourceError(NAME, f"duplicate column(s) {', '.join(dupes)} in the header", file=path.name)
+    return path, read_csv_sql(path, header)
+
+
+def _category_filter(categories: list[str]) -> str:
+    return f'"CompanyCategory" IN ({", ".join(sql_string(c) for c in categories)})'
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, scans: list[tuple[Path, str]], categories: list[str]) -> None:
+    # The only pass over the big file: keep the wanted rows' text, untyped, so conversion errors can be
+    # traced back to a row afterwards.
+    wanted = ", ".join(ident(c) for c in REQUIRED_COLUMNS)
+    for i, (path, scan) in enumerate(scans):
+        select = f"SELECT {wanted} FROM {scan} WHERE {_category_filter(categories)}"
+        sql = f"CREATE OR REPLACE TEMP TABLE _ch_raw AS {select}" if i == 0 else f"INSERT INTO _ch_raw {select}"
+        try:
+            con.execute(sql)
+        except duckdb.Error as exc:
+            raise_for_scan_error(exc, path, NAME)
+
+
+def _date(expr: str) -> str:
+    return f"CAST(strptime({blank_to_null(expr)}, '{DATE_FORMAT}') AS DATE)"
+
+
+def _company_sql() -> str:
+    selects = []
+    for src, dst, kind in COMPANY_COLUMNS:
+        col = ident(src)
+        if kind == "company_number":
+            expr = f"lpad(upper({blank_to_null(col)}), 8, '0')"
+        elif kind == "postcode":
+            expr = f"normalise_postcode({col})"
+        elif kind == "date":
+            expr = _date(col)
+        elif kind == "int":
+            expr = f"CAST({blank_to_null(col)} AS INTEGER)"
+        else:
+            expr = blank_to_null(col)
+        selects.append(f"{expr} AS {dst}")
+    return f"CREATE OR REPLACE TABLE company AS SELECT {', '.join(selects)} FROM _ch_raw"
+
+
+def _sic_sql() -> str:
+    # "88990 - Other social work ..." -> ('88990', 'Other social work ...'); "None Supplied" gives no row.
+    unions = " UNION ALL ".join(
+        f"SELECT {ident('CompanyNumber')} AS number, {n} AS position, {blank_to_null(ident(col))} AS text "
+        f"FROM _ch_raw" for n, col in enumerate(SIC_COLUMNS, start=1))
+    return f"""
+        CREATE OR REPLACE TABLE company_sic AS
+        SELECT lpad(upper(trim(number)), 8, '0') AS company_number, position,
+               regexp_extract(text, '^(\\w+)\\s*-', 1) AS sic_code,
+               nullif(trim(regexp_replace(text, '^\\w+\\s*-\\s*', '')), '') AS sic_description
+        FROM ({unions})
+        WHERE regexp_matches(text, '^\\w+\\s*-')
+        ORDER BY company_number, position"""
+
+
+def _previous_name_sql() -> str:
+    unions = " UNION ALL ".join(
+        f"SELECT {ident('CompanyNumber')} AS number, {n} AS position, {_date(ident(d))} AS change_date, "
+        f"{blank_to_null(ident(name))} AS previous_name FROM _ch_raw"
+        for n, (d, name) in enumerate(PREVIOUS_NAME_COLUMNS, start=1))
+    return f"""
+        CREATE OR REPLACE TABLE company_previous_name AS
+        SELECT lpad(upper(trim(number)), 8, '0') AS company_number, position, change_date, previous_name
+        FROM ({unions})
+        WHERE previous_name IS NOT NULL
+        ORDER BY company_number, position"""
+
+
+def _raise_bad_value(con, scans, categories, exc: duckdb.Error) -> None:
+    checks = {c: f"{blank_to_null(ident(c))} IS NOT NULL AND try_strptime(trim({ident(c)}), '{DATE_FORMAT}') IS NULL"
+              for c in DATE_COLUMNS}
+    checks.update({c: f"{blank_to_null(ident(c))} IS NOT NULL AND TRY_CAST(trim({ident(c)}) AS INTEGER) IS NULL"
+                   for c in INT_COLUMNS})
+    for path, scan in scans:
+        found = find_bad_value(con, scan, checks, _category_filter(categories))
+        if found:
+            row, column, value = found
+            kind = "date (expected dd/mm/yyyy)" if column in DATE_COLUMNS else "whole number"
+            raise SourceError(NAME, f"{value!r} is not a valid {kind}", file=path.name, row=row,
+                              column=column) from exc
+    raise SourceError(NAME, f"could not convert the staged values: {exc}") from exc
