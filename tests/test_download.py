@@ -351,3 +351,11 @@ def test_manifest_survives_a_torn_line(server, payload, tmp_path, waits):
     assert latest_paths(tmp_path) == [tmp_path / "charity.zip"]
     _get(server, tmp_path / "charity.zip")  # the next line starts on a line of its own
     assert [r["status"] for r in read_manifest(tmp_path)] == ["downloaded", "not_modified"]
+
+
+def test_too_many_redirects_is_a_download_error(tmp_path, waits):
+    with FaultServer({"/loop": b""}) as server:
+        server.fail("/loop", status=302, times=100, headers={"Location": "/loop"})
+        with pytest.raises(DownloadError, match="TooManyRedirects"):
+            fetch(server.url("/loop"), tmp_path / "loop.csv", source="ukcat", settings=FAST)
+    assert waits == []

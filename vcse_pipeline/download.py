@@ -147,6 +147,8 @@ def latest_paths(download_dir: Path) -> list[Path]:
     download_dir = Path(download_dir)
     latest: dict[str, Path] = {}
     for record in read_manifest(download_dir):
+        if not record.get("path"):
+            continue
         path = download_dir / Path(record["path"]).name
         latest[str(path)] = path
     return sorted((p for p in latest.values() if p.is_file()), key=lambda p: p.name)
@@ -267,6 +269,8 @@ class _HttpFetch:
             response = self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+        except requests.RequestException as exc:  # a bad URL, too many redirects: retrying will not help
+            raise DownloadError(self.source, f"{type(exc).__name__}: {exc}", file=self.url) from exc
         with response:
             return self._handle(response, offset, attempt)
 
