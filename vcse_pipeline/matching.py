@@ -1,0 +1,354 @@
+"""In-memory organisation name matching: blocking on rare name words and postcodes, rapidfuzz scoring.
+
+`MatchIndex.from_records(...)` indexes every name and other name of up to ~100k organisations.
+`index.match(name, postcode)` returns the best organisation with a score (0-100), a status and the
+evidence; `match_frame` does the same for each row of a DataFrame. `register.fuzzy_links` reuses the
+same blocking and scoring to link records of different registers. The method and its measured
+accuracy are in docs/matching.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+from rapidfuzz import fuzz
+
+from .config import Config
+from .errors import PipelineError
+from .names import name_variants, squash
+from .postcode import normalise_postcode, postcode_district, postcode_sector
+
+MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
+
+# Postcode agreement is evidence about the organisation, added to the name score (points out of 100).
+# Funders often write a project address rather than the registered one, so disagreement costs less than
+# agreement earns.
+POSTCODE_ADJUSTMENT = {
+    "same postcode": 8.0,
+    "same sector": 5.0,
+    "same district": 2.0,
+    "different district": -4.0,
+    "unknown": 0.0,
+}
+# Words in more than this share of organisations (and more than MIN_BLOCK_DF of them) are too common to
+# block on: "trust", "community", "association".
+MAX_BLOCK_SHARE = 0.01
+MIN_BLOCK_DF = 50
+# Block on at most this many of a name's rarest words.
+MAX_BLOCK_TOKENS = 4
+# A word matches a different spelling of itself ("services"/"service") at this rapidfuzz ratio or more.
+TOKEN_FUZZY_RATIO = 85
+# 'matched' needs the best organisation to beat the best other organisation by this many points.
+DEFAULT_MARGIN = 4.0
+
+
+def postcode_agreement(left: str | None, right: str | None) -> str:
+    """How two postcodes agree: same postcode / same sector / same district / different district / unknown."""
+    a, b = normalise_postcode(left), normalise_postcode(right)
+    if not a or not b:
+        return "unknown"
+    if a == b:
+        return "same postcode"
+    if postcode_sector(a) == postcode_sector(b):
+        return "same sector"
+    if postcode_district(a) == postcode_district(b):
+        return "same district"
+    return "different district"
+
+
+def split_other_names(value) -> list[str]:
+    """other_names as a list: accepts a list/tuple/array, a `|`-separated string, or nothing."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split("|") if part.strip()]
+    try:
+        if pd.isna(value):
+            return []
+    except (TypeError, ValueError):
+        pass
+    return [str(part).strip() for part in value if part is not None and str(part).strip()]
+
+
+@dataclass(frozen=True)
+class NameForm:
+    """One normalised name with what scoring needs precomputed."""
+
+    text: str
+    tokens: tuple[str, ...]
+    squashed: str
+
+    @classmethod
+    def of(cls, normalised: str) -> NameForm:
+        return cls(normalised, tuple(normalised.split()), squash(normalised))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed name of one organisation."""
+
+    org_id: str
+    name: str          # as written in the source
+    form: NameForm
+    variant: str       # 'name' or 'other name'
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The best-scoring name of one organisation for one query, with its evidence."""
+
+    org_id: str
+    matched_name: str
+    score: float       # 0-100, shown to users
+    evidence: dict
+    rank_score: float  # the same before the cap at 100: postcode evidence still separates identical names
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    org_id: str | None
+    matched_name: str | None
+    score: float
+    status: str
+    evidence: dict = field(default_factory=dict)
+    runner_up_score: float = 0.0
+
+
+def default_thresholds(cfg: Config | None = None) -> tuple[float, float]:
+    """(link_threshold, review_threshold) from the [linking] configuration."""
+    linking = (cfg or Config.load()).section("linking")
+    return float(linking.get("link_threshold", 90)), float(linking.get("review_threshold", 75))
+
+
+class MatchIndex:
+    """Every name of a set of organisations, indexed for blocking, with word rarity (IDF) weights."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.org_name: dict[str, str] = {}
+        self.org_postcode: dict[str, str | None] = {}
+        self.token_postings: dict[str, list[int]] = defaultdict(list)
+        self.key_postings: dict[str, list[int]] = defaultdict(list)
+        self.postcode_orgs: dict[str, list[str]] = defaultdict(list)
+        self.sector_orgs: dict[str, list[str]] = defaultdict(list)
+        self.org_entries: dict[str, list[int]] = defaultdict(list)
+        self.idf: dict[str, float] = {}
+        self.max_block_df = MIN_BLOCK_DF
+        self.unseen_idf = 1.0
+        # Pairs scored so far: the measure of how well blocking avoids comparing everything.
+        self.comparisons = 0
+
+    # -- building -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_records(cls, records) -> MatchIndex:
+        """Index records with org_id, name, optional postcode and optional other_names (list or `|` string).
+
+        `records` may be a DataFrame or an iterable of dicts. Rows with the same org_id add names to
+        one organisation (the first name is its display name)."""
+        rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else records
+        index = cls()
+        for row in rows:
+            org_id, name = row.get("org_id"), row.get("name")
+            if org_id is None or name is None or (isinstance(name, float) and math.isnan(name)):
+                continue
+            index.add(str(org_id), str(name), row.get("postcode"), split_other_names(row.get("other_names")))
+        index.finish()
+        return index
+
+    def add(self, org_id: str, name: str, postcode: str | None = None, other_names: Iterable[str] = ()) -> None:
+        """Add one organisation's names (call finish() after the last add)."""
+        self.org_name.setdefault(org_id, name)
+        pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
+        if org_id not in self.org_postcode or (pc and not self.org_postcode[org_id]):
+            self.org_postcode[org_id] = pc
+        for variant, text in [("name", name)] + [("other name", other) for other in other_names]:
+            for normalised in name_variants(text):
+                if any(self.entries[i].form.text == normalised for i in self.org_entries[org_id]):
+                    continue
+                self.org_entries[org_id].append(len(self.entries))
+                self.entries.append(Entry(org_id, text, NameForm.of(normalised), variant))
+
+    def finish(self) -> None:
+        """Build the postings and the word weights."""
+        self.token_postings.clear()
+        self.key_postings.clear()
+        self.postcode_orgs.clear()
+        self.sector_orgs.clear()
+        org_tokens: dict[str, set[str]] = defaultdict(set)
+        for i, entry in enumerate(self.entries):
+            for token in set(entry.form.tokens):
+                self.token_postings[token].append(i)
+                org_tokens[token].add(entry.org_id)
+            for key in _compound_keys(entry.form):
+                self.key_postings[key].append(i)
+        n_orgs = max(len(self.org_name), 1)
+        self.idf = {token: math.log((n_orgs + 1) / (len(orgs) + 0.5)) for token, orgs in org_tokens.items()}
+        self.unseen_idf = math.log((n_orgs + 1) / 0.5)
+        self.max_block_df = max(MIN_BLOCK_DF, int(MAX_BLOCK_SHARE * n_orgs))
+        self.token_df = {token: len(orgs) for token, orgs in org_tokens.items()}
+        for org_id, pc in self.org_postcode.items():
+            if pc:
+                self.postcode_orgs[pc].append(org_id)
+                self.sector_orgs[postcode_sector(pc)].append(org_id)
+
+    def __len__(self) -> int:
+        return len(self.org_name)
+
+    # -- blocking -----------------------------------------------------------------------------------
+
+    def weight(self, token: str) -> float:
+        return self.idf.get(token, self.unseen_idf)
+
+    def block(self, form: NameForm, postcode: str | None = None) -> set[int]:
+        """Entries sharing a rare-ish word, a compound key, or the postcode sector with the query."""
+        found: set[int] = set()
+        usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
+                        key=lambda t: self.token_df[t])
+        for token in usable[:MAX_BLOCK_TOKENS]:
+            found.update(self.token_postings[token])
+        for key in _compound_keys(form) + ["+" + t for t in form.tokens]:
+            postings = self.key_postings.get(key, ())
+            if len(postings) <= self.max_block_df:
+                found.update(postings)
+        # A pair of query words written as one word in the index ("safe lives" finds "safelives").
+        for a, b in zip(form.tokens, form.tokens[1:], strict=False):
+            if 0 < self.token_df.get(a + b, 0) <= self.max_block_df:
+                found.update(self.token_postings[a + b])
+        sector = postcode_sector(postcode) if postcode else None
+        if sector:
+            for org_id in self.sector_orgs.get(sector, ()):
+                found.update(self.org_entries[org_id])
+        return found
+
+    # -- scoring ------------------------------------------------------------------------------------
+
+    def candidates(self, name: str, postcode: str | None = None, *, limit: int = 5) -> list[Candidate]:
+        """The best `limit` organisations for a name, best first, one Candidate per organisation."""
+        best: dict[str, Candidate] = {}
+        pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
+        for variant_text in name_variants(name):
+            form = NameForm.of(variant_text)
+            for i in self.block(form, pc):
+                entry = self.entries[i]
+                self.comparisons += 1
+                name_score, components = score_forms(form, entry.form, self.weight)
+                agreement = postcode_agreement(pc, self.org_postcode.get(entry.org_id))
+                rank_score = name_score + POSTCODE_ADJUSTMENT[agreement]
+                current = best.get(entry.org_id)
+                if current is None or rank_score > current.rank_score:
+                    score = round(max(0.0, min(100.0, rank_score)), 1)
+                    best[entry.org_id] = Candidate(entry.org_id, entry.name, score, {
+                        "query_name": name,
+                        "query_form": variant_text,
+                        "matched_name": entry.name,
+                        "matched_form": entry.form.text,
+                        "name_variant": entry.variant,
+                        "postcode_agreement": agreement,
+                        "name_score": round(name_score, 1),
+                        **components,
+                    }, rank_score)
+        return sorted(best.values(), key=lambda c: (-c.rank_score, c.org_id))[:limit]
+
+    def match(self, name: str, postcode: str | None = None, *, link_threshold: float | None = None,
+              review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> MatchResult:
+        """The best organisation for a name and its status: 'matched' (score >= link threshold and at
+        least `margin` points above the best other organisation), 'review' or 'no match'."""
+        if link_threshold is None or review_threshold is None:
+            default_link, default_review = default_thresholds()
+            link_threshold = default_link if link_threshold is None else link_threshold
+            review_threshold = default_review if review_threshold is None else review_threshold
+        found = self.candidates(name, postcode, limit=2) if isinstance(name, str) and name.strip() else []
+        if not found:
+            return MatchResult(None, None, 0.0, NO_MATCH, {}, 0.0)
+        top = found[0]
+        runner_up = found[1].score if len(found) > 1 else 0.0
+        lead = top.rank_score - (found[1].rank_score if len(found) > 1 else 0.0)
+        if top.score < review_threshold:
+            return MatchResult(None, None, top.score, NO_MATCH, top.evidence, runner_up)
+        status = MATCHED if top.score >= link_threshold and lead >= margin else REVIEW
+        evidence = {**top.evidence, "runner_up_score": runner_up}
+        return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
+
+
+def _compound_keys(form: NameForm) -> list[str]:
+    """Keys that find names written with or without spaces: the squashed name and each adjacent word pair
+    joined, so the query word "homestart" finds the indexed pair "home start"."""
+    keys = ["=" + form.squashed]
+    keys += ["+" + a + b for a, b in zip(form.tokens, form.tokens[1:], strict=False)]
+    return keys
+
+
+def _token_credit(token: str, others: tuple[str, ...]) -> float:
+    """1 for the same word, partial credit for a close spelling of a longer word, else 0."""
+    if token in others:
+        return 1.0
+    if len(token) < 4:
+        return 0.0
+    best = max((fuzz.ratio(token, other) for other in others if len(other) >= 4), default=0.0)
+    return best / 100.0 if best >= TOKEN_FUZZY_RATIO else 0.0
+
+
+def weighted_overlap(left: tuple[str, ...], right: tuple[str, ...], weight) -> float:
+    """IDF-weighted share of words the two names have in common (0-1): rare words (place names) dominate."""
+    if not left or not right:
+        return 0.0
+    left_set, right_set = tuple(set(left)), tuple(set(right))
+    shared = sum(weight(t) * _token_credit(t, right_set) for t in left_set)
+    shared += sum(weight(t) * _token_credit(t, left_set) for t in right_set)
+    total = sum(weight(t) for t in left_set) + sum(weight(t) for t in right_set)
+    return shared / total if total else 0.0
+
+
+def score_forms(query: NameForm, candidate: NameForm, weight) -> tuple[float, dict]:
+    """Name similarity 0-100 of two normalised names and its components.
+
+    The score averages character-level similarity (the better of token_sort_ratio and the ratio of the
+    space-free names) with the IDF-weighted word overlap, so a shared rare word counts for much more than
+    a shared 'trust'. Identical normalised names score 100."""
+    if query.text == candidate.text:
+        return 100.0, {"token_sort_ratio": 100.0, "squashed_ratio": 100.0, "token_set_ratio": 100.0,
+                       "idf_overlap": 1.0}
+    sort_ratio = fuzz.token_sort_ratio(query.text, candidate.text)
+    squashed_ratio = fuzz.ratio(query.squashed, candidate.squashed)
+    set_ratio = fuzz.token_set_ratio(query.text, candidate.text)
+    overlap = weighted_overlap(query.tokens, candidate.tokens, weight)
+    char_score = max(sort_ratio, squashed_ratio)
+    score = 0.5 * char_score + 0.5 * 100 * overlap
+    if squashed_ratio == 100:
+        score = max(score, 99.0)  # the same letters, spaced differently
+    return score, {
+        "token_sort_ratio": round(sort_ratio, 1),
+        "squashed_ratio": round(squashed_ratio, 1),
+        "token_set_ratio": round(set_ratio, 1),
+        "idf_overlap": round(overlap, 3),
+    }
+
+
+def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None = None,
+                index: MatchIndex | None = None, *, link_threshold: float | None = None,
+                review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
+    """A copy of `df` with org_id, matched_name, score and status columns from matching each row's name."""
+    if index is None:
+        raise PipelineError("match_frame needs an index: build one with MatchIndex.from_records(...)")
+    for column in [name_column] + ([postcode_column] if postcode_column else []):
+        if column not in df.columns:
+            raise PipelineError(f"column {column!r} not found; the columns are {', '.join(map(str, df.columns))}")
+    results = []
+    postcodes = df[postcode_column] if postcode_column else [None] * len(df)
+    for name, postcode in zip(df[name_column], postcodes, strict=True):
+        name = None if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+        postcode = postcode if isinstance(postcode, str) else None
+        results.append(index.match(name, postcode, link_threshold=link_threshold,
+                                   review_threshold=review_threshold, margin=margin) if name else
+                       MatchResult(None, None, 0.0, NO_MATCH))
+    out = df.copy()
+    out["org_id"] = [r.org_id for r in results]
+    out["matched_name"] = [r.matched_name for r in results]
+    out["score"] = [r.score for r in results]
+    out["status"] = [r.status for r in results]
+    return out

@@ -1,0 +1,176 @@
+"""Organisation name normalisation, so that names written by different registers and people compare alike.
+
+`normalise_name` applies these rules, in this order (each is general: none exists for one organisation):
+
+1. Accents are folded to plain letters (NFKD, combining marks dropped): "Café" -> "cafe".
+2. Lower case.
+3. "&" and "+" between words become "and".
+4. Apostrophes vanish without a space, so possessives meet their plain spelling: "Women's" -> "womens".
+5. Dotted single-letter abbreviations close up: "C.I.C." -> "cic", "U.K." -> "uk".
+6. Every other non-alphanumeric character becomes a space: "Home-Start" -> "home start".
+7. Word abbreviations and spellings are expanded / unified token by token (`ABBREVIATIONS`):
+   st -> saint, assoc -> association, ctr -> centre, center -> centre, organization -> organisation, ...
+   and a few acronyms that the voluntary sector writes either way (CAB, CVS, YMCA, YWCA).
+8. Legal-form words at the end of the name are dropped, repeatedly (`LEGAL_SUFFIXES`): limited, ltd, cic,
+   cio, plc, llp, community interest company, charitable incorporated organisation, incorporated, inc.
+9. A leading "the" is dropped.
+10. Whitespace is folded to single spaces.
+
+`name_variants` also yields the name without parenthesised asides ("Community Action Southwark (CAS)")
+and any former / trading name given in it ("SafeLives (formerly Caada)" -> "caada").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Token-level expansions: the key is one normalised token, the value its replacement (one or more words).
+ABBREVIATIONS: dict[str, str] = {
+    "st": "saint",
+    "sts": "saints",
+    "assoc": "association",
+    "assn": "association",
+    "ctr": "centre",
+    "cntr": "centre",
+    "center": "centre",
+    "centers": "centres",
+    "organization": "organisation",
+    "organizations": "organisations",
+    "org": "organisation",
+    "soc": "society",
+    "cttee": "committee",
+    "comm": "community",
+    "grp": "group",
+    "intl": "international",
+    "natl": "national",
+    "ltd": "limited",
+    # Sector acronyms written either way in funders' lists and registers.
+    "cab": "citizens advice bureau",
+    "cvs": "council for voluntary service",
+    "ymca": "young mens christian association",
+    "ywca": "young womens christian association",
+}
+
+# Legal forms, longest first so multi-word forms are removed whole. Matched on normalised tokens.
+LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
+    (
+        ("limited",),
+        ("cic",),
+        ("cio",),
+        ("plc",),
+        ("llp",),
+        ("community", "interest", "company"),
+        ("charitable", "incorporated", "organisation"),
+        ("incorporated",),
+        ("inc",),
+    ),
+    key=len,
+    reverse=True,
+))
+
+_DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")
+_APOSTROPHES = re.compile(r"['\u2019\u2018`]")
+_AND = re.compile(r"\s*[&+]\s*")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_PARENS = re.compile(r"\(([^()]*)\)?")
+# Words that introduce another name for the same organisation.
+_ALIAS_LEAD = re.compile(r"^\s*(?:formerly|previously|prev|was|also known as|aka|known as|trading as|t/a)\b[\s:]*",
+                         re.IGNORECASE)
+_ALIAS_SPLIT = re.compile(r"\s+(?:formerly|previously|also known as|aka|trading as|t/a)\s+", re.IGNORECASE)
+
+
+def fold_accents(text: str) -> str:
+    """Rule 1: "Café" -> "Cafe"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def _clean_tokens(name: str | None) -> list[str]:
+    """Rules 1-7: folded, lower-cased, punctuation-free, abbreviation-expanded tokens."""
+    if name is None:
+        return []
+    text = fold_accents(str(name)).lower()
+    text = _AND.sub(" and ", text)
+    text = _APOSTROPHES.sub("", text)
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", text)
+    text = _NON_ALNUM.sub(" ", text)
+    tokens: list[str] = []
+    for token in text.split():
+        tokens.extend(ABBREVIATIONS.get(token, token).split())
+    return tokens
+
+
+def _strip_legal_tokens(tokens: list[str]) -> list[str]:
+    """Rule 8 on tokens: drop legal-form words from the end, repeatedly ("... ltd cic")."""
+    tokens = list(tokens)
+    changed = True
+    while changed and tokens:
+        changed = False
+        for suffix in LEGAL_SUFFIXES:
+            n = len(suffix)
+            if len(tokens) > n and tuple(tokens[-n:]) == suffix:
+                del tokens[-n:]
+                changed = True
+                break
+    return tokens
+
+
+def normalise_name(name: str | None) -> str:
+    """The comparable form of an organisation name (rules 1-10 above); "" for None or an empty name."""
+    tokens = _strip_legal_tokens(_clean_tokens(name))
+    if len(tokens) > 1 and tokens[0] == "the":
+        tokens = tokens[1:]
+    return " ".join(tokens)
+
+
+def name_tokens(name: str | None) -> list[str]:
+    """The words of the normalised name, in order."""
+    return normalise_name(name).split()
+
+
+def strip_legal_form(name: str | None) -> str:
+    """The name without its trailing legal form, keeping the original spelling and case where possible.
+
+    "Bromley Mencap Ltd" -> "Bromley Mencap"; "Wirral Mind C.I.C." -> "Wirral Mind".
+    """
+    if name is None:
+        return ""
+    words = str(name).split()
+    while len(words) > 1:
+        for size in (3, 2, 1):
+            tail = " ".join(words[-size:]) if len(words) > size else None
+            if tail and tuple(_clean_tokens(tail)) in LEGAL_SUFFIXES:
+                del words[-size:]
+                break
+        else:
+            break
+    return " ".join(words).rstrip(" ,.-")
+
+
+def squash(normalised: str) -> str:
+    """The normalised name with its spaces removed, so "home start" and "homestart" compare equal."""
+    return normalised.replace(" ", "")
+
+
+def name_variants(name: str | None) -> list[str]:
+    """Distinct normalised forms worth comparing: the whole name, the name without parenthesised asides,
+    and any former or trading name it declares ("X (formerly Y)", "X trading as Y"). Empty forms dropped."""
+    if name is None:
+        return []
+    raw = str(name)
+    forms = [raw]
+    outside = _PARENS.sub(" ", raw)
+    forms.append(outside)
+    for inner in _PARENS.findall(raw):
+        if _ALIAS_LEAD.match(inner):
+            forms.append(_ALIAS_LEAD.sub("", inner))
+    for form in list(forms):
+        parts = _ALIAS_SPLIT.split(form)
+        if len(parts) > 1:
+            forms.extend(parts)
+    seen: list[str] = []
+    for form in forms:
+        norm = normalise_name(form)
+        if norm and norm not in seen:
+            seen.append(norm)
+    return seen
