@@ -46,9 +46,12 @@ class ServedFile:
     ranges: bool = True            # advertise Accept-Ranges and answer Range with 206
     content_type: str = "application/octet-stream"
 
-    @property
-    def etag_value(self) -> str:
-        return '"' + hashlib.sha256(self.data).hexdigest()[:20] + '"'
+    def __post_init__(self) -> None:
+        self.set_data(self.data)
+
+    def set_data(self, data: bytes) -> None:
+        self.data = data
+        self.etag_value = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'  # strong: changes with every byte
 
     @property
     def last_modified_value(self) -> str:
@@ -95,7 +98,8 @@ class FaultServer:
         """Change a file's content (a new ETag and a later Last-Modified), as a publisher would."""
         with self._lock:
             served = self.files[path]
-            served.data, served.last_modified = data, max(time.time(), served.last_modified + 1)
+            served.set_data(data)
+            served.last_modified = max(time.time(), served.last_modified + 1)
 
     # -- faults ----------------------------------------------------------------------------------------
 

@@ -356,6 +356,21 @@ def test_manifest_survives_a_torn_line(server, payload, tmp_path, waits):
 def test_too_many_redirects_is_a_download_error(tmp_path, waits):
     with FaultServer({"/loop": b""}) as server:
         server.fail("/loop", status=302, times=100, headers={"Location": "/loop"})
-        with pytest.raises(DownloadError, match="TooManyRedirects"):
-            fetch(server.url("/loop"), tmp_path / "loop.csv", source="ukcat", settings=FAST)
+        with requests.Session() as session, pytest.raises(DownloadError, match="TooManyRedirects"):
+            session.max_redirects = 3
+            fetch(server.url("/loop"), tmp_path / "loop.csv", source="ukcat", settings=FAST, session=session)
+        assert len(server.requests_for("/loop")) == 4
     assert waits == []
+
+
+def test_server_can_serve_a_directory(tmp_path, waits):
+    served = tmp_path / "site"
+    (served / "data").mkdir(parents=True)
+    (served / "data" / "ukcat.csv").write_text("Code,tag,Category\nAR,Arts,Activities\n")
+    (tmp_path / "secret.txt").write_text("not served")
+    with FaultServer(served) as server:
+        result = fetch(server.url("/data/ukcat.csv"), tmp_path / "out" / "ukcat.csv", source="ukcat", settings=FAST,
+                       expect="csv")
+        assert requests.get(server.url("/../secret.txt")).status_code == 404
+    assert result.status == "downloaded" and (tmp_path / "out" / "ukcat.csv").read_text().startswith("Code,tag")
+    assert result.etag and result.last_modified
