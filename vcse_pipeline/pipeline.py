@@ -20,8 +20,21 @@ from .sources import SOURCE_NAMES, get_source
 
 
 def download_source(cfg: Config, name: str) -> list[FetchResult]:
-    """Fetch one source's files into data/downloads/<name>/ (conditional: unchanged files are kept)."""
-    return get_source(name).download(cfg)
+    """Fetch one source's files into data/downloads/<name>/ (conditional: unchanged files are kept).
+
+    Files left from an earlier configuration (last month's Companies House file, say) are removed, so the
+    download folder always holds exactly what the next stage should load.
+    """
+    results = get_source(name).download(cfg)
+    _remove_stale_downloads(cfg.download_dir(name), {r.path.resolve() for r in results})
+    return results
+
+
+def _remove_stale_downloads(download_dir: Path, keep: set[Path]) -> None:
+    for path in download_dir.iterdir():
+        if path.is_file() and path.name != "manifest.jsonl" and not path.name.endswith((".part", ".part.json")) \
+                and path.resolve() not in keep:
+            path.unlink()
 
 
 def downloaded_paths(cfg: Config, name: str) -> list[Path]:
