@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -227,14 +227,18 @@ class MatchIndex:
 
     # -- scoring ------------------------------------------------------------------------------------
 
-    def candidates(self, name: str, postcode: str | None = None, *, limit: int = 5) -> list[Candidate]:
-        """The best `limit` organisations for a name, best first, one Candidate per organisation."""
+    def candidates(self, name: str, postcode: str | None = None, *, limit: int | None = 5,
+                   accept: Callable[[str], bool] | None = None) -> list[Candidate]:
+        """The best `limit` organisations for a name (all when None), best first, one Candidate per
+        organisation. `accept(org_id)` may rule organisations out before they are scored."""
         best: dict[str, Candidate] = {}
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
         for variant_text in name_variants(name):
             form = NameForm.of(variant_text)
             for i in self.block(form, pc):
                 entry = self.entries[i]
+                if accept is not None and not accept(entry.org_id):
+                    continue
                 self.comparisons += 1
                 name_score, components = score_forms(form, entry.form, self.weight)
                 agreement = postcode_agreement(pc, self.org_postcode.get(entry.org_id))

@@ -21,8 +21,10 @@ err_console = Console(stderr=True)
 
 # One line per feature module; each module defines register(app).
 from . import pipeline_commands  # noqa: E402
+from . import match  # noqa: E402
 
 pipeline_commands.register(app)
+match.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""`vcse match`: reconcile an external list of organisations (CSV) against the register by name and postcode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import Config
+from ..errors import PipelineError
+from ..matching import DEFAULT_MARGIN, MATCHED, NO_MATCH, REVIEW, MatchIndex, default_thresholds, match_frame
+
+console = Console()
+ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
+
+
+def read_csv(path: Path, what: str) -> pd.DataFrame:
+    """A CSV as text columns (empty cells as None), or a PipelineError naming the file."""
+    if not path.exists():
+        raise PipelineError(f"{what} {path} not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise PipelineError(f"cannot read {what} {path} as CSV: {exc}") from exc
+    return frame.replace({"": None})
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], what: str, path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"{what} {path} has no column {', '.join(repr(c) for c in missing)}; "
+                            f"its columns are {', '.join(map(str, frame.columns))}")
+
+
+def index_from_list(path: Path) -> MatchIndex:
+    """A list with columns org_id, name and optional postcode, other_names (`|`-separated)."""
+    frame = read_csv(path, "list")
+    require_columns(frame, ["org_id", "name"], "list", path)
+    return MatchIndex.from_records(frame)
+
+
+def index_from_register(path: Path) -> MatchIndex:
+    """Every organisation of the published register, with all its names, opened read-only."""
+    import duckdb
+
+    from ..db import connect
+
+    if not path.exists():
+        raise PipelineError(f"register {path} not found: build and publish it first (`vcse run`), "
+                            "or pass --register PATH or --against LIST.csv")
+    try:
+        con = connect(path, read_only=True)
+    except duckdb.Error as exc:
+        raise PipelineError(f"cannot open register {path}: {exc}") from exc
+    try:
+        orgs = con.execute(
+            "SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode "
+            "FROM organisation GROUP BY org_id ORDER BY org_id").fetchdf()
+        names = con.execute("SELECT DISTINCT org_id, name FROM organisation_name ORDER BY org_id, name").fetchdf()
+    except duckdb.Error as exc:
+        raise PipelineError(f"register {path} lacks the organisation / organisation_name tables: {exc}") from exc
+    finally:
+        con.close()
+    others = names.groupby("org_id")["name"].apply(list).to_dict()
+    orgs["other_names"] = [others.get(org_id, []) for org_id in orgs["org_id"]]
+    return MatchIndex.from_records(orgs)
+
+
+def _cell(value) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3) -> None:
+    counts = result["status"].value_counts()
+    table = Table(title=f"Matched {len(result):,} names", title_justify="left")
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    for status in (MATCHED, REVIEW, NO_MATCH):
+        table.add_row(status, f"{int(counts.get(status, 0)):,}")
+    console.print(table)
+    shown = Table(title="Examples", title_justify="left")
+    for header in (name_column, "matched_name", "org_id", "score", "status"):
+        shown.add_column(header)
+    for status in (MATCHED, REVIEW, NO_MATCH):
+        for row in result[result["status"] == status].head(examples).to_dict("records"):
+            shown.add_row(_cell(row[name_column]), _cell(row["matched_name"]), _cell(row["org_id"]),
+                          f"{row['score']:.1f}", status)
+    console.print(shown)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("match")
+    def match_command(
+        file: Path = typer.Argument(..., help="CSV of organisations to reconcile (one name per row)."),
+        name_column: str = typer.Option("name", "--name-column", help="Column holding the organisation name."),
+        postcode_column: str | None = typer.Option(
+            None, "--postcode-column", help="Column holding a postcode (default: 'postcode' when present)."),
+        against: Path | None = typer.Option(
+            None, "--against", help="Match against this CSV list (org_id, name, postcode, other_names `|`-separated) "
+                                    "instead of the register."),
+        register_path: Path | None = typer.Option(
+            None, "--register", help="Published register DuckDB file (default: the configured register_file)."),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status here."),
+        link_threshold: float | None = typer.Option(
+            None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
+        review_threshold: float | None = typer.Option(
+            None, "--review-threshold", help="Score from which a name goes to 'review' (default: config)."),
+        margin: float = typer.Option(
+            DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
+    ) -> None:
+        """Reconcile a list of organisation names (and optional postcodes) against the register."""
+        frame = read_csv(file, "input")
+        require_columns(frame, [name_column], "input", file)
+        if postcode_column:
+            require_columns(frame, [postcode_column], "input", file)
+        elif "postcode" in frame.columns:
+            postcode_column = "postcode"
+        if against is not None:
+            index = index_from_list(against)
+        else:
+            index = index_from_register(register_path or Config.load().register_path)
+        default_link, default_review = default_thresholds()
+        link = default_link if link_threshold is None else link_threshold
+        review = default_review if review_threshold is None else review_threshold
+        if review > link:
+            raise typer.BadParameter("--review-threshold must not exceed --link-threshold")
+        result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
+                             review_threshold=review, margin=margin)
+        print_summary(result, name_column)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            result.to_csv(output, index=False)
+            console.print(f"wrote {len(result):,} rows to {output}")

@@ -1,0 +1,123 @@
+"""Fuzzy name links between records of different registers, with the matcher's blocking and scoring.
+
+Two records link when their names score at or above the link threshold once location evidence is
+counted; between the review and link thresholds they go to link_review. Name similarity alone never
+links different names: unless the postcodes or towns agree, a pair whose normalised names differ is held
+just below the link threshold (at most review). The same holds for any pair whose locations disagree
+(different postcode district and different town) - 'Hoylake Community Centre' CH47 and 'Hoyland Community
+Centre' S74 are two organisations.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..matching import POSTCODE_ADJUSTMENT, MatchIndex, postcode_agreement, split_other_names
+from ..names import normalise_name
+
+METHOD = "fuzzy name"
+LINK_COLUMNS = ["left_record", "right_record", "method", "score", "evidence"]
+REVIEW_COLUMNS = ["left_record", "right_record", "left_name", "right_name", "score", "evidence"]
+# Same town counts as weak location agreement when a postcode is missing; different towns as disagreement.
+TOWN_ADJUSTMENT = {"same town": 3.0, "different town": -4.0, "unknown": 0.0}
+REQUIRED = ("record_id", "source", "name")
+
+
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def town_agreement(left: str | None, right: str | None) -> str:
+    a, b = normalise_name(left), normalise_name(right)
+    if not a or not b:
+        return "unknown"
+    return "same town" if a == b else "different town"
+
+
+def location_evidence(left_pc, right_pc, left_town, right_town) -> tuple[float, str, str, bool, bool]:
+    """(score adjustment, postcode agreement, town agreement, locations agree, locations disagree)."""
+    pc = postcode_agreement(left_pc, right_pc)
+    town = town_agreement(left_town, right_town)
+    if pc != "unknown":
+        adjustment = POSTCODE_ADJUSTMENT[pc]
+    else:
+        adjustment = TOWN_ADJUSTMENT[town]
+    agree = pc in ("same postcode", "same sector", "same district") or town == "same town"
+    disagree = not agree and (pc == "different district" or town == "different town")
+    return adjustment, pc, town, agree, disagree
+
+
+def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshold: float,
+                already_linked: set[frozenset[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score name pairs between records of different sources; return (links, review).
+
+    records: record_id, source, name, other_names (list, may be empty), postcode, town (may be None).
+    links: left_record, right_record, method, score, evidence (JSON). review: left_record, right_record,
+    left_name, right_name, score, evidence. Pairs in `already_linked` (e.g. linked by company number)
+    are skipped."""
+    missing = [c for c in REQUIRED if c not in records.columns]
+    if missing:
+        raise ValueError(f"fuzzy_links: records lack column(s) {', '.join(missing)}")
+    already_linked = already_linked or set()
+    rows = records.to_dict("records")
+    info = {}
+    index = MatchIndex()
+    for row in rows:
+        record_id = str(row["record_id"])
+        others = split_other_names(row.get("other_names"))
+        info[record_id] = {"source": row["source"], "name": str(row["name"]), "others": others,
+                           "postcode": _text(row.get("postcode")), "town": _text(row.get("town"))}
+        index.add(record_id, str(row["name"]), info[record_id]["postcode"], others)
+    index.finish()
+
+    best: dict[frozenset[str], tuple[float, str, str, dict]] = {}
+    for record_id, me in info.items():
+        def other_source(org_id: str, me=me, record_id=record_id) -> bool:
+            # Each unordered pair is scored from its smaller id only, and only across registers.
+            return org_id > record_id and info[org_id]["source"] != me["source"]
+
+        for name in [me["name"], *me["others"]]:
+            for cand in index.candidates(name, None, limit=None, accept=other_source):
+                pair = frozenset((record_id, cand.org_id))
+                if pair in already_linked:
+                    continue
+                them = info[cand.org_id]
+                adjustment, pc, town, agree, disagree = location_evidence(
+                    me["postcode"], them["postcode"], me["town"], them["town"])
+                name_score = cand.evidence["name_score"]
+                score = min(100.0, max(0.0, name_score + adjustment))
+                identical = cand.evidence["query_form"] == cand.evidence["matched_form"]
+                held = (not identical and not agree) or disagree
+                if held:
+                    score = min(score, link_threshold - 0.1)
+                if score < review_threshold:
+                    continue
+                evidence = {
+                    "left_name": name, "right_name": cand.matched_name,
+                    "left_form": cand.evidence["query_form"], "right_form": cand.evidence["matched_form"],
+                    "left_variant": "name" if name == me["name"] else "other name",
+                    "right_variant": cand.evidence["name_variant"],
+                    "postcode_agreement": pc, "town_agreement": town,
+                    "held_below_link": held, "name_score": name_score,
+                    **{k: cand.evidence[k] for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio",
+                                                     "idf_overlap")},
+                }
+                current = best.get(pair)
+                if current is None or score > current[0]:
+                    best[pair] = (round(score, 1), record_id, cand.org_id, evidence)
+
+    links, review = [], []
+    for score, left, right, evidence in sorted(best.values(), key=lambda b: (b[1], b[2])):
+        if score >= link_threshold:
+            links.append({"left_record": left, "right_record": right, "method": METHOD, "score": score,
+                          "evidence": json.dumps(evidence, sort_keys=True)})
+        else:
+            review.append({"left_record": left, "right_record": right, "left_name": info[left]["name"],
+                           "right_name": info[right]["name"], "score": score,
+                           "evidence": json.dumps(evidence, sort_keys=True)})
+    return pd.DataFrame(links, columns=LINK_COLUMNS), pd.DataFrame(review, columns=REVIEW_COLUMNS)
