@@ -1,0 +1,248 @@
+"""Publishing: gates stop a bad register, the switch is atomic, history and changes are recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vcse_pipeline import publish
+from vcse_pipeline.config import Config
+from vcse_pipeline.db import run_sql_dir
+from vcse_pipeline.errors import QualityGateError
+from vcse_pipeline.quality import run_gates
+
+WIRRAL = "E08000015"
+
+# Realistic Wirral rows: real org-id forms and Wirral postcodes; names are made up.
+BASE_ORGS = [
+    dict(org_id="GB-CHC-1090301", name="Birkenhead Foodbank", legal_form="Charitable incorporated organisation",
+         postcode="CH41 5EF", lad_code=WIRRAL, latest_income=125000.0, status="Registered"),
+    dict(org_id="GB-CHC-505925", name="Wirral Mind", legal_form="Charitable company",
+         postcode="CH41 6AL", lad_code=WIRRAL, latest_income=1850000.0, company_number="01424640",
+         status="Registered"),
+    dict(org_id="GB-CHC-505925-1", name="Wirral Mind Trading", legal_form="Linked charity",
+         postcode="CH41 6AL", lad_code=WIRRAL, parent_org_id="GB-CHC-505925", status="Registered"),
+    dict(org_id="GB-COH-11223344", name="Leasowe Community Garden CIC", legal_form="Community interest company",
+         postcode="CH46 2QT", lad_code=WIRRAL, company_number="11223344", status="Active"),
+    dict(org_id="GB-MPR-31067R", name="Hoylake Community Energy Limited", legal_form="Community benefit society",
+         postcode="CH47 2AB", lad_code=WIRRAL, society_number="31067R", status="Registered"),
+    dict(org_id="GB-COH-CE012345", name="West Kirby Arts Centre", legal_form="Charitable incorporated organisation",
+         postcode="CH48 4HA", lad_code=WIRRAL, company_number="CE012345", status="Active"),
+]
+SCHEMES = {"GB-CHC": "charity_commission", "GB-COH": "companies_house", "GB-MPR": "fca_mutuals"}
+
+
+def org_row(area: str, org: dict) -> dict:
+    row = dict(area_code=area, is_active=True, in_area_by_postcode=True, in_area_by_operation=False,
+               area_basis="postcode", source_count=1)
+    row.update(org)
+    return row
+
+
+def make_register(path: Path, orgs: list[dict], area: str = WIRRAL, service_area: bool = True) -> Path:
+    """A small real register: sql/core tables, organisation and identifier rows, a service-area table."""
+    con = duckdb.connect(str(path))
+    run_sql_dir(con, "core")
+    for org in orgs:
+        row = org_row(area, org)
+        columns = ", ".join("? AS " + k for k in row)
+        con.execute(f"INSERT INTO organisation BY NAME SELECT {columns}", list(row.values()))
+        scheme = "-".join(org["org_id"].split("-")[:2])
+        con.execute("INSERT INTO organisation_identifier VALUES (?, ?, ?, ?, ?, ?, TRUE)",
+                    [area, org["org_id"], org["org_id"], scheme, SCHEMES[scheme], f"{SCHEMES[scheme]}:{org['org_id']}"])
+    if service_area:
+        con.execute("CREATE TABLE organisation_service_area (area_code VARCHAR, org_id VARCHAR, service_area VARCHAR, "
+                    "basis VARCHAR)")
+        con.execute("INSERT INTO organisation_service_area SELECT area_code, org_id, 'Wirral', 'registered address' "
+                    "FROM organisation")
+    con.execute("CHECKPOINT")
+    con.close()
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
+                                              "register": {"keep_versions": 3}})
+
+
+def new_version(cfg: Config, run_id: str, orgs: list[dict], **kw) -> Path:
+    path = publish.version_path_for(cfg, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_register(path, orgs, **kw)
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_first_publish_records_everything_as_new_and_writes_history(cfg):
+    result = publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    assert cfg.register_path.exists()
+    assert result.counts == {WIRRAL: 6}
+    assert result.changes == {"new": 6}
+    assert all(g.passed for g in result.gates)
+    assert query(cfg.register_path, "SELECT count(*) FROM organisation") == [(6,)]
+    history = query(cfg.register_path, "SELECT run_id, status, areas FROM run_history")
+    assert history == [("run1", "published", json.dumps([WIRRAL]))]
+    gates = dict(query(cfg.register_path, "SELECT gate, bool_and(passed) FROM quality_gate GROUP BY 1"))
+    assert {"row_count_band", "required_not_null", "org_id_unique", "org_id_format", "identifier_format",
+            "postcode_mapped_share", "service_area_share"} <= set(gates)
+    lines = publish.read_history(cfg)
+    assert [(r["run_id"], r["status"]) for r in lines] == [("run1", "published")]
+    assert lines[0]["counts"]["organisations"] == {WIRRAL: 6}
+
+
+def test_second_publish_records_new_closed_and_changed_rows(cfg):
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    orgs = [dict(o) for o in BASE_ORGS if o["org_id"] != "GB-COH-11223344"]  # gone from the register
+    orgs[0].update(name="Birkenhead Foodbank CIO", latest_income=131500.0)  # renamed, new accounts
+    orgs[1].update(is_active=False, status="Removed")  # removed charity, kept but inactive
+    orgs.append(dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
+                     postcode="CH44 6QJ", lad_code=WIRRAL, status="Registered"))
+    result = publish.publish_version(cfg, new_version(cfg, "run2", orgs), "run2", [WIRRAL])
+    rows = set(query(cfg.register_path, "SELECT org_id, change_type, field, old_value, new_value FROM register_change "
+                                        "WHERE run_id = 'run2'"))
+    assert ("GB-CHC-1201234", "new", None, None, None) in rows
+    assert ("GB-COH-11223344", "closed", None, None, None) in rows
+    assert ("GB-CHC-505925", "closed", "is_active", "true", "false") in rows
+    assert ("GB-CHC-505925", "changed", "status", "Registered", "Removed") in rows
+    assert ("GB-CHC-1090301", "changed", "name", "Birkenhead Foodbank", "Birkenhead Foodbank CIO") in rows
+    assert ("GB-CHC-1090301", "changed", "latest_income", "125000.0", "131500.0") in rows
+    assert result.changes == {"new": 1, "closed": 2, "changed": 2}
+    # Unchanged organisations produce no rows.
+    assert not [r for r in rows if r[0] == "GB-MPR-31067R"]
+    history = query(cfg.register_path, "SELECT run_id, status FROM run_history ORDER BY finished_at, run_id")
+    assert history == [("run1", "published"), ("run2", "published")]
+
+
+def test_failed_gate_leaves_published_register_byte_for_byte_untouched(cfg):
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    before = sha256(cfg.register_path)
+    # Half the organisations vanish and nobody has a service area: two gates must fail.
+    bad = new_version(cfg, "run2", BASE_ORGS[:3], service_area=False)
+    with pytest.raises(QualityGateError) as info:
+        publish.publish_version(cfg, bad, "run2", [WIRRAL])
+    message = str(info.value)
+    assert "row_count_band [E08000015]" in message and "-50.0%" in message
+    assert "service_area_share [E08000015]" in message and "organisation_service_area is missing" in message
+    assert sha256(cfg.register_path) == before
+    assert not bad.exists() and (cfg.versions_dir / "rejected" / bad.name).exists()
+    failed = publish.read_history(cfg)[-1]
+    assert failed["status"] == "failed_quality" and failed["run_id"] == "run2"
+    assert {g["name"] for g in failed["gates"] if not g["passed"]} == {"row_count_band", "service_area_share"}
+    # The failed run shows up in the next published register's history.
+    publish.publish_version(cfg, new_version(cfg, "run3", BASE_ORGS), "run3", [WIRRAL])
+    assert query(cfg.register_path, "SELECT run_id, status FROM run_history ORDER BY run_id") == [
+        ("run1", "published"), ("run2", "failed_quality"), ("run3", "published")]
+
+
+def test_gates_catch_malformed_and_duplicate_identifiers_and_unmapped_postcodes(cfg, tmp_path):
+    orgs = [dict(o) for o in BASE_ORGS]
+    orgs[3].update(org_id="GB-COH-1122334")  # 7 characters: not a company number
+    orgs += [dict(org_id=f"GB-CHC-70000{i}", name=f"Unmapped {i}", legal_form="Charitable trust", postcode=None,
+                  lad_code=None) for i in range(3)]
+    path = make_register(tmp_path / "bad.duckdb", orgs)
+    con = duckdb.connect(str(path))
+    # A table copied without its primary key (as a merge of area files could be) lets a duplicate in.
+    con.execute("CREATE OR REPLACE TABLE organisation_identifier AS SELECT * FROM organisation_identifier")
+    con.execute("INSERT INTO organisation_identifier VALUES (?, 'GB-CHC-1090301', 'GB-CHC-505925', 'GB-CHC', "
+                "'charity_commission', 'charity_commission:505925', FALSE)", [WIRRAL])
+    results = {g.name: g for g in run_gates(con, cfg, [WIRRAL])}
+    con.close()
+    assert not results["org_id_format"].passed and "'GB-COH-1122334'" in results["org_id_format"].message
+    assert not results["identifier_format"].passed
+    assert not results["identifier_unique"].passed  # GB-CHC-505925 now claimed by two organisations
+    assert not results["postcode_mapped_share"].passed
+    assert results["postcode_mapped_share"].value == pytest.approx(6 / 9, abs=1e-4)
+    assert results["required_not_null"].passed and results["org_id_unique"].passed
+
+
+def test_gates_fail_clearly_without_an_organisation_table(cfg, tmp_path):
+    con = duckdb.connect(str(tmp_path / "empty.duckdb"))
+    results = run_gates(con, cfg, [WIRRAL])
+    con.close()
+    assert [(r.name, r.passed) for r in results] == [("organisation_table", False)]
+    assert "table organisation is missing" in results[0].message
+
+
+def test_reader_holding_the_register_open_keeps_reading_old_data_during_publish(cfg):
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    # A BI tool in another process holds the published file open, read-only.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            con = duckdb.connect({str(cfg.register_path)!r}, read_only=True)
+            print(con.execute("SELECT count(*) FROM organisation").fetchone()[0], flush=True)
+            sys.stdin.readline()
+            print(con.execute("SELECT count(*), max(name) FROM organisation").fetchone(), flush=True)
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "6"
+    more = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
+                             postcode="CH44 6QJ", lad_code=WIRRAL)]
+    publish.publish_version(cfg, new_version(cfg, "run2", more), "run2", [WIRRAL])
+    out, err = reader.communicate("go\n", timeout=30)
+    assert reader.returncode == 0, err
+    assert out.strip() == "(6, 'Wirral Mind Trading')"
+    assert query(cfg.register_path, "SELECT count(*) FROM organisation") == [(7,)]
+
+
+def test_versions_are_pruned_to_keep_versions_and_rollback_switches_back(cfg):
+    paths = []
+    for i in range(5):
+        orgs = [dict(o) for o in BASE_ORGS]
+        orgs[0]["latest_income"] = 100000.0 + i
+        paths.append(new_version(cfg, f"run{i}", orgs))
+        publish.publish_version(cfg, paths[-1], f"run{i}", [WIRRAL])
+    kept = publish.version_files(cfg)
+    assert [p.name for p in kept] == [p.name for p in reversed(paths[-3:])]
+    assert not paths[0].exists() and not paths[1].exists()
+    assert [v["published"] for v in publish.list_versions(cfg)] == [True, False, False]
+    back = publish.rollback(cfg)
+    assert back == paths[3]
+    assert query(cfg.register_path, "SELECT latest_income FROM organisation WHERE org_id = 'GB-CHC-1090301'") == [
+        (100003.0,)]
+    assert publish.read_history(cfg)[-1]["status"] == "rolled_back"
+
+
+def test_failed_build_is_recorded_and_leaves_register_untouched(cfg, monkeypatch):
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    before = sha256(cfg.register_path)
+
+    def broken_build(cfg, out_path, areas):
+        make_register(out_path, BASE_ORGS[:1])  # a half-written file, then the build dies
+        raise RuntimeError("staging for postcodes not found")
+
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", broken_build)
+    with pytest.raises(RuntimeError):
+        publish.build_and_publish(cfg, run_id="manual__2026-03-01T06:00:00+00:00")
+    assert sha256(cfg.register_path) == before
+    assert len(publish.version_files(cfg)) == 1
+    last = publish.read_history(cfg)[-1]
+    assert last["run_id"] == "manual__2026-03-01T06-00-00-00-00"
+    assert last["status"] == "failed" and "staging for postcodes not found" in last["message"]
+
+
+def test_assemble_version_merges_per_area_files(cfg, tmp_path):
+    sefton = "E08000014"
+    a = make_register(tmp_path / "a.duckdb", BASE_ORGS[:2])
+    b = make_register(tmp_path / "b.duckdb", [dict(BASE_ORGS[0], postcode="L20 3AB", lad_code=sefton)], area=sefton)
+    version = publish.assemble_version(cfg, "merge", [a, b])
+    assert query(version, "SELECT area_code, count(*) FROM organisation GROUP BY 1 ORDER BY 1") == [
+        (sefton, 1), (WIRRAL, 2)]
+    assert query(version, "SELECT count(*) FROM organisation_service_area") == [(3,)]

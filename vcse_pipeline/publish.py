@@ -1,0 +1,458 @@
+"""Publish a register safely: build a new version file, gate it, record history and changes, switch atomically.
+
+Readers only ever see a complete register: every build writes a new file under data/register/versions/,
+and publishing hard-links (or copies) that file beside the register and renames it over
+`cfg.register_path` with os.replace. A reader holding the old file open keeps its inode and keeps reading
+the old data. A failed build or failed gate never touches the published file. Every run, failed or not,
+is appended to data/register/run_history.jsonl; a published register also carries the history in its
+`run_history` table, what it changed in `register_change` and its gate results in `quality_gate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import Config
+from .errors import PipelineError, QualityGateError
+from .quality import gate_error
+
+log = logging.getLogger(__name__)
+
+VERSION_PREFIX = "register-"
+HISTORY_FILE = "run_history.jsonl"
+REJECTED_DIR = "rejected"
+HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
+                  "timings", "gates", "message")
+
+
+@dataclass
+class PublishResult:
+    run_id: str
+    version_path: Path
+    register_path: Path
+    gates: list = field(default_factory=list)  # quality.GateResult
+    changes: dict = field(default_factory=dict)  # change_type -> organisations
+    counts: dict = field(default_factory=dict)  # area -> organisations
+    timings: dict = field(default_factory=dict)
+    pruned: list[Path] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- names
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id usable in a file name (Airflow's look like manual__2026-01-01T00:00:00+00:00)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-.")
+    if not cleaned:
+        raise PipelineError(f"run id {run_id!r} has no usable characters")
+    return cleaned[:100]
+
+
+def version_path_for(cfg: Config, run_id: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return cfg.versions_dir / f"{VERSION_PREFIX}{stamp}-{safe_run_id(run_id)}.duckdb"
+
+
+def history_path(cfg: Config) -> Path:
+    return cfg.register_path.parent / HISTORY_FILE
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+def source_versions(cfg: Config) -> dict:
+    """Per source: what its staging file was built from (`_staged`) and the download checksums behind it."""
+    from .db import connect
+    from .download import read_manifest
+    from .sources import SOURCE_NAMES
+
+    versions: dict = {}
+    for source in SOURCE_NAMES:
+        path = cfg.staging_path(source)
+        if not path.exists():
+            versions[source] = {"staged": False}
+            continue
+        con = connect(path, read_only=True)
+        try:
+            row = con.execute("SELECT staged_at, files, row_counts, seconds FROM _staged").fetchone()
+        except Exception as exc:  # a staging file without _staged is old or foreign: record, do not fail
+            versions[source] = {"staged": True, "error": f"no _staged table: {exc}"}
+            continue
+        finally:
+            con.close()
+        files = json.loads(row[1]) if row[1] else []
+        names = {Path(f).name for f in files}
+        latest = {r["path"]: r for r in read_manifest(cfg.download_dir(source)) if r.get("path") in names}
+        versions[source] = {
+            "staged": True, "staged_at": str(row[0]), "row_counts": json.loads(row[2]) if row[2] else {},
+            "seconds": row[3],
+            "files": [{"file": n, **{k: latest.get(n, {}).get(k) for k in ("url", "sha256", "etag", "fetched_at")}}
+                      for n in sorted(names)],
+        }
+    return versions
+
+
+def append_history(cfg: Config, record: dict) -> None:
+    """Append one run to run_history.jsonl with a single write, so concurrent runs cannot interleave lines."""
+    path = history_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({k: record.get(k) for k in HISTORY_FIELDS}, default=str) + "\n"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_history(cfg: Config) -> list[dict]:
+    path = history_path(cfg)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash
+    return records
+
+
+def run_record(run_id: str, status: str, *, started_at: str | None = None, version: Path | None = None,
+               areas: list[str] | None = None, sources: dict | None = None, counts: dict | None = None,
+               timings: dict | None = None, gates: list | None = None, message: str = "") -> dict:
+    return {"run_id": run_id, "started_at": started_at, "finished_at": now_iso(), "status": status,
+            "version_file": version.name if version else None, "areas": areas or [], "sources": sources or {},
+            "counts": counts or {}, "timings": timings or {},
+            "gates": [g.as_dict() if hasattr(g, "as_dict") else g for g in (gates or [])], "message": message}
+
+
+def record_failure(cfg: Config, run_id: str, error: BaseException | str, *, status: str = "failed",
+                   started_at: str | None = None, version: Path | None = None, areas: list[str] | None = None,
+                   gates: list | None = None, timings: dict | None = None) -> dict:
+    """Append a failed run to run_history.jsonl (the published register is left as it was)."""
+    record = run_record(run_id, status, started_at=started_at, version=version, areas=areas,
+                        sources=_safe_source_versions(cfg), timings=timings, gates=gates, message=str(error))
+    append_history(cfg, record)
+    return record
+
+
+def _safe_source_versions(cfg: Config) -> dict:
+    try:
+        return source_versions(cfg)
+    except Exception as exc:  # history must be written even when a staging file is unreadable
+        return {"error": str(exc)}
+
+
+def _write_history_table(con, cfg: Config, previous: str | None, current: dict) -> None:
+    """run_history in the new version: the previous register's rows, then jsonl lines not yet in it, then this run."""
+    from .quality import table_columns
+
+    con.execute("DELETE FROM run_history")
+    if previous and table_columns(con, "run_history", previous):
+        con.execute(f"INSERT INTO run_history BY NAME SELECT * FROM {previous}.run_history")
+    seen = set(con.execute("SELECT run_id, status FROM run_history").fetchall())
+    rows = [r for r in read_history(cfg) if (r.get("run_id"), r.get("status")) not in seen
+            and (r.get("run_id"), r.get("status")) != (current["run_id"], current["status"])] + [current]
+
+    def encode(value):
+        return value if value is None or isinstance(value, str) else json.dumps(value, default=str)
+
+    con.executemany(f"INSERT INTO run_history ({', '.join(HISTORY_FIELDS)}) VALUES ({', '.join('?' * 11)})",
+                    [[encode(r.get(k)) for k in HISTORY_FIELDS] for r in rows])
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[str]) -> tuple[dict, dict]:
+    """Create the publish tables in the version and fill register_change; returns (changes, counts by area)."""
+    from .changes import attach_previous, record_changes
+    from .db import connect, run_sql_dir
+    from .quality import table_columns
+
+    con = connect(version)
+    try:
+        run_sql_dir(con, "publish")
+        previous = attach_previous(con, _published(cfg))
+        changes = record_changes(con, run_id, areas, previous) if table_columns(con, "organisation") else {}
+        counts = {}
+        if table_columns(con, "organisation"):
+            counts = dict(con.execute("SELECT area_code, count(*) FROM organisation GROUP BY 1 ORDER BY 1").fetchall())
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return changes, counts
+
+
+def check_version(cfg: Config, version: Path, run_id: str, areas: list[str]) -> list:
+    """Run every quality gate on the version, store the results in its quality_gate table, return them."""
+    from .changes import attach_previous
+    from .db import connect, run_sql_dir
+    from .quality import record_gates, run_gates
+
+    con = connect(version)
+    try:
+        run_sql_dir(con, "publish")
+        previous = attach_previous(con, _published(cfg))
+        results = run_gates(con, cfg, areas, previous)
+        record_gates(con, run_id, results)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return results
+
+
+def reject_version(cfg: Config, version: Path) -> Path | None:
+    """Move a version that failed its gates to versions/rejected/ (kept for inspection, pruned like versions)."""
+    if not version.exists():
+        return None
+    target = cfg.versions_dir / REJECTED_DIR / version.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(version, target)
+    Path(str(version) + ".wal").unlink(missing_ok=True)
+    _prune(target.parent, _keep(cfg), protect=None)
+    return target
+
+
+def reject_failed(cfg: Config, version: Path, run_id: str, error: QualityGateError, *, areas: list[str],
+                  started_at: str | None, timings: dict | None = None) -> None:
+    """A version that failed its gates: move it aside and record the failed run with every gate result."""
+    rejected = reject_version(cfg, version)
+    record_failure(cfg, run_id, error, status="failed_quality", started_at=started_at, version=rejected,
+                   areas=areas, gates=getattr(error, "results", []), timings=timings)
+
+
+def finalize_version(cfg: Config, version: Path, record: dict) -> None:
+    """Write the run history into the version and checkpoint it, so the file is complete before it is linked."""
+    from .changes import attach_previous
+    from .db import connect, run_sql_dir
+
+    con = connect(version)
+    try:
+        run_sql_dir(con, "publish")
+        previous = attach_previous(con, _published(cfg))
+        _write_history_table(con, cfg, previous, record)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def switch_register(cfg: Config, version: Path) -> Path:
+    """Make `version` the published register in one atomic rename; open readers keep the old file."""
+    target = cfg.register_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.publishing")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(version, tmp)  # same filesystem: no copy of the file
+    except OSError:
+        shutil.copy2(version, tmp)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+    wal = Path(str(target) + ".wal")
+    if wal.exists():
+        # A WAL left by a writer on the old file would be replayed onto the new one: it must go.
+        log.warning("removing stale %s left by a writer on the published register", wal)
+        wal.unlink()
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _published(cfg: Config) -> Path | None:
+    return cfg.register_path if cfg.register_path.exists() else None
+
+
+def _keep(cfg: Config) -> int:
+    return max(1, int(cfg.section("register").get("keep_versions", 5)))
+
+
+def version_files(cfg: Config) -> list[Path]:
+    """Version files, newest first (names start with a UTC timestamp, so name order is time order)."""
+    if not cfg.versions_dir.exists():
+        return []
+    return sorted(cfg.versions_dir.glob(f"{VERSION_PREFIX}*.duckdb"), key=lambda p: p.name, reverse=True)
+
+
+def _prune(folder: Path, keep: int, protect: Path | None) -> list[Path]:
+    files = sorted(folder.glob(f"{VERSION_PREFIX}*.duckdb"), key=lambda p: p.name, reverse=True)
+    removed = []
+    for path in files[keep:]:
+        if protect is not None and protect.exists() and os.path.samefile(path, protect):
+            continue  # never delete the file the register currently is (e.g. after a rollback)
+        path.unlink()
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def prune_versions(cfg: Config, keep: int | None = None) -> list[Path]:
+    """Delete all but the newest `keep` versions ([register] keep_versions), never the published one."""
+    if not cfg.versions_dir.exists():
+        return []
+    return _prune(cfg.versions_dir, keep or _keep(cfg), protect=cfg.register_path)
+
+
+# ---------------------------------------------------------------------------------------------- whole runs
+
+def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | None = None, *,
+                    started_at: str | None = None, timings: dict | None = None) -> PublishResult:
+    """Changes, gates, history, then the atomic switch. A failed gate rejects the version and raises."""
+    areas = areas or cfg.areas
+    timings = dict(timings or {})
+    started_at = started_at or now_iso()
+    t0 = time.monotonic()
+    changes, counts = record_version_changes(cfg, version, run_id, areas)
+    timings["changes_seconds"] = round(time.monotonic() - t0, 3)
+    t0 = time.monotonic()
+    gates = check_version(cfg, version, run_id, areas)
+    timings["gates_seconds"] = round(time.monotonic() - t0, 3)
+    error = gate_error(gates)
+    if error:
+        reject_failed(cfg, version, run_id, error, areas=areas, started_at=started_at, timings=timings)
+        raise error
+    return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
+                            changes=changes, counts=counts)
+
+
+def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], *, started_at: str | None,
+                     timings: dict, gates: list, changes: dict, counts: dict) -> PublishResult:
+    """Record the run in the version and the jsonl, switch the register to it, prune old versions."""
+    t0 = time.monotonic()
+    record = run_record(run_id, "published", started_at=started_at, version=version, areas=areas,
+                        sources=_safe_source_versions(cfg), counts={"organisations": counts, "changes": changes},
+                        timings=timings, gates=gates)
+    finalize_version(cfg, version, record)
+    switch_register(cfg, version)
+    pruned = prune_versions(cfg)
+    timings["publish_seconds"] = round(time.monotonic() - t0, 3)
+    record["timings"] = timings
+    append_history(cfg, record)
+    log.info("published %s as %s", version.name, cfg.register_path)
+    return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, timings, pruned)
+
+
+def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None) -> PublishResult:
+    """Build every area into a new version file, gate it, record it and publish it (the whole register step)."""
+    from .pipeline import build_register
+
+    run_id = safe_run_id(run_id or new_run_id())
+    areas = areas or cfg.areas
+    started_at = now_iso()
+    version = version_path_for(cfg, run_id)
+    version.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    try:
+        build_register(cfg, version, areas)
+    except BaseException as exc:
+        version.unlink(missing_ok=True)
+        Path(str(version) + ".wal").unlink(missing_ok=True)
+        record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
+                       timings={"build_seconds": round(time.monotonic() - t0, 3)})
+        raise
+    timings = {"build_seconds": round(time.monotonic() - t0, 3)}
+    return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings)
+
+
+def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
+    """Load per-area register files (built in parallel, one writer each) into one new version file.
+
+    Tables carrying area_code are appended from every area file; area-independent tables (taxonomies)
+    are loaded once (rows already present are not repeated). Views are recreated over the result.
+    """
+    from .db import connect, run_sql_dir
+
+    version = version_path_for(cfg, run_id)
+    con = connect(version)
+    try:
+        run_sql_dir(con, "core")
+        for i, area_file in enumerate(area_files):
+            alias = f"area_{i}"
+            con.execute(f"ATTACH '{area_file}' AS {alias} (READ_ONLY)")
+            tables = con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+                "ORDER BY table_name", [alias]).fetchall()
+            for (table,) in tables:
+                exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                                     "AND table_name = ?", [table]).fetchone()[0]
+                source = f'{alias}."{table}"'
+                if not exists:
+                    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {source}')
+                    continue
+                has_area = con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = ? "
+                                       "AND table_name = ? AND column_name = 'area_code'", [alias, table]).fetchone()[0]
+                if has_area:
+                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {source}')
+                else:
+                    con.execute(
+                        f'INSERT INTO "{table}" BY NAME (SELECT * FROM {source} EXCEPT SELECT * FROM "{table}")')
+            con.execute(f"DETACH {alias}")
+        run_sql_dir(con, "views")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        version.unlink(missing_ok=True)
+        raise
+    con.close()
+    return version
+
+
+# ---------------------------------------------------------------------------------------------- versions
+
+def list_versions(cfg: Config) -> list[dict]:
+    """Every kept version, newest first, marking the one that is published."""
+    published = _published(cfg)
+    rows = []
+    for path in version_files(cfg):
+        stat = path.stat()
+        rows.append({"name": path.name, "path": path, "size": stat.st_size,
+                     "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+                     "published": bool(published and os.path.samefile(path, published))})
+    return rows
+
+
+def rollback(cfg: Config, version: str | None = None) -> Path:
+    """Publish a kept version again: by name, or by default the newest one older than the published one."""
+    versions = list_versions(cfg)
+    if not versions:
+        raise PipelineError(f"no register versions in {cfg.versions_dir}")
+    if version:
+        chosen = next((v for v in versions if v["name"] == version or v["name"].startswith(version)), None)
+        if chosen is None:
+            raise PipelineError(f"no version named {version!r}; `vcse versions` lists them")
+    else:
+        current = next((i for i, v in enumerate(versions) if v["published"]), None)
+        if current is None or current + 1 >= len(versions):
+            raise PipelineError("no older version to roll back to; name one with `vcse rollback VERSION`")
+        chosen = versions[current + 1]
+    path = chosen["path"]
+    switch_register(cfg, path)
+    append_history(cfg, run_record(new_run_id(), "rolled_back", started_at=now_iso(), version=path,
+                                   message=f"register switched back to {path.name}"))
+    return path

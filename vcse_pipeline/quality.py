@@ -1,0 +1,215 @@
+"""Data-quality gates run on a newly built register before it is published.
+
+Each gate measures one thing and compares it with a threshold from `[quality]`. A gate never raises
+on a missing table or column: it fails with a message naming what is missing, so the run reports every
+problem at once. `check_gates` raises QualityGateError listing every failed gate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from .config import Config
+from .errors import QualityGateError
+
+REQUIRED_COLUMNS = ("area_code", "org_id", "name", "legal_form", "is_active", "area_basis", "source_count")
+
+# org-id.guide identifier forms: a linked (subsidiary) charity carries its link number after a dash.
+IDENTIFIER_PATTERNS = {
+    "GB-CHC": r"^GB-CHC-\d+(-\d+)?$",
+    "GB-COH": r"^GB-COH-[A-Z0-9]{8}$",
+    "GB-MPR": r"^GB-MPR-[A-Z0-9]+$",
+    "GB-SC": r"^GB-SC-SC\d{6}$",
+    "GB-NIC": r"^GB-NIC-\d+$",
+}
+ORG_ID_PATTERN = "|".join(f"({p})" for p in IDENTIFIER_PATTERNS.values())
+
+
+@dataclass
+class GateResult:
+    name: str
+    passed: bool
+    value: float | None
+    threshold: float | None
+    message: str
+    area_code: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        where = f" [{self.area_code}]" if self.area_code else ""
+        return f"{self.name}{where}: {self.message}"
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
+    """Column names of a table in the main database (or `database`), or None when it does not exist."""
+    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = "
+    query += "?" if database else "current_database()"
+    args = [table, database] if database else [table]
+    rows = con.execute(query, args).fetchall()
+    return {r[0] for r in rows} or None
+
+
+def _missing(name: str, what: str, area: str | None = None) -> GateResult:
+    return GateResult(name, False, None, None, f"cannot check: {what}", area)
+
+
+def row_count_gates(con, areas: list[str], band: float, previous: str | None) -> list[GateResult]:
+    """Organisations per area within +/-band of the previous publish; skipped on an area's first publish."""
+    results = []
+    for area in areas:
+        new = con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [area]).fetchone()[0]
+        old = None
+        if previous and table_columns(con, "organisation", previous):
+            old = con.execute(f"SELECT count(*) FROM {previous}.organisation WHERE area_code = ?", [area]).fetchone()[0]
+        if not old:
+            results.append(GateResult("row_count_band", True, float(new), band,
+                                      f"{new} organisations; no previous publish of this area to compare", area))
+            continue
+        change = (new - old) / old
+        passed = abs(change) <= band
+        results.append(GateResult(
+            "row_count_band", passed, round(change, 4), band,
+            f"{new} organisations against {old} before ({change:+.1%}, allowed +/-{band:.0%})", area))
+    return results
+
+
+def minimum_rows_gates(con, areas: list[str], minimum: int) -> list[GateResult]:
+    results = []
+    for area in areas:
+        n = con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [area]).fetchone()[0]
+        results.append(GateResult("min_organisations", n >= minimum, float(n), float(minimum),
+                                  f"{n} organisations (at least {minimum} required)", area))
+    return results
+
+
+def required_columns_gate(con, columns: set[str]) -> GateResult:
+    absent = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if absent:
+        return _missing("required_not_null", f"organisation has no column {', '.join(absent)}")
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in REQUIRED_COLUMNS) + " FROM organisation"
+    ).fetchone()
+    nulls = {c: n for c, n in zip(REQUIRED_COLUMNS, counts, strict=True) if n}
+    total = sum(nulls.values())
+    detail = ", ".join(f"{c}: {n} null" for c, n in nulls.items()) or "no nulls in " + ", ".join(REQUIRED_COLUMNS)
+    return GateResult("required_not_null", total == 0, float(total), 0.0, detail)
+
+
+def unique_org_id_gate(con) -> GateResult:
+    dupes = con.execute(
+        "SELECT area_code, org_id, count(*) FROM organisation GROUP BY ALL HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 5"
+    ).fetchall()
+    n = con.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM organisation GROUP BY area_code, org_id HAVING count(*) > 1)"
+    ).fetchone()[0]
+    detail = "org_id unique within each area" if not n else (
+        f"{n} duplicated org_id, e.g. " + ", ".join(f"{a}/{o} x{c}" for a, o, c in dupes))
+    return GateResult("org_id_unique", n == 0, float(n), 0.0, detail)
+
+
+def org_id_format_gate(con) -> GateResult:
+    bad = con.execute(
+        "SELECT org_id FROM organisation WHERE NOT regexp_full_match(org_id, ?) ORDER BY 1", [ORG_ID_PATTERN]
+    ).fetchall()
+    detail = "every org_id is a known org-id form" if not bad else (
+        f"{len(bad)} malformed org_id, e.g. " + ", ".join(repr(r[0]) for r in bad[:5]))
+    return GateResult("org_id_format", not bad, float(len(bad)), 0.0, detail)
+
+
+def identifier_gates(con) -> list[GateResult]:
+    columns = table_columns(con, "organisation_identifier")
+    if not columns:
+        return [_missing("identifier_format", "table organisation_identifier is missing")]
+    if not {"identifier", "scheme", "area_code"} <= columns:
+        return [_missing("identifier_format", "organisation_identifier lacks identifier/scheme/area_code")]
+    cases = " ".join(f"WHEN '{scheme}' THEN regexp_full_match(identifier, '{p}')"
+                     for scheme, p in IDENTIFIER_PATTERNS.items())
+    bad = con.execute(
+        f"SELECT scheme, identifier FROM organisation_identifier WHERE NOT coalesce(CASE scheme {cases} END, FALSE) "
+        "ORDER BY 1, 2"
+    ).fetchall()
+    fmt = GateResult(
+        "identifier_format", not bad, float(len(bad)), 0.0,
+        "every identifier matches its scheme" if not bad else
+        f"{len(bad)} identifiers not matching their scheme, e.g. " + ", ".join(f"{s} {i!r}" for s, i in bad[:5]))
+    n = con.execute("SELECT count(*) FROM (SELECT 1 FROM organisation_identifier GROUP BY area_code, identifier "
+                    "HAVING count(DISTINCT org_id) > 1)").fetchone()[0]
+    unique = GateResult("identifier_unique", n == 0, float(n), 0.0,
+                        "each identifier belongs to one organisation per area" if not n else
+                        f"{n} identifiers claimed by more than one organisation in an area")
+    return [fmt, unique]
+
+
+def share_gate(con, name: str, area: str, condition: str, minimum: float, what: str) -> GateResult:
+    total, hits = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {condition}) FROM organisation o WHERE o.area_code = ?", [area]
+    ).fetchone()
+    share = hits / total if total else 0.0
+    return GateResult(name, share >= minimum, round(share, 4), minimum,
+                      f"{hits} of {total} organisations {what} ({share:.1%}, at least {minimum:.0%} required)", area)
+
+
+def postcode_gates(con, columns: set[str], areas: list[str], minimum: float) -> list[GateResult]:
+    if not {"postcode", "lad_code"} <= columns:
+        return [_missing("postcode_mapped_share", "organisation has no postcode/lad_code columns", a) for a in areas]
+    return [share_gate(con, "postcode_mapped_share", a, "o.postcode IS NOT NULL AND o.lad_code IS NOT NULL",
+                       minimum, "have a postcode found in the postcode directory") for a in areas]
+
+
+def service_area_gates(con, areas: list[str], minimum: float) -> list[GateResult]:
+    columns = table_columns(con, "organisation_service_area")
+    if not columns:
+        return [_missing("service_area_share", "table organisation_service_area is missing (did tagging run?)", a)
+                for a in areas]
+    if not {"area_code", "org_id"} <= columns:
+        return [_missing("service_area_share", "organisation_service_area lacks area_code/org_id", a) for a in areas]
+    condition = ("EXISTS (SELECT 1 FROM organisation_service_area s "
+                 "WHERE s.area_code = o.area_code AND s.org_id = o.org_id)")
+    return [share_gate(con, "service_area_share", a, condition, minimum, "have a service area") for a in areas]
+
+
+def run_gates(con: duckdb.DuckDBPyConnection, cfg: Config, areas: list[str],
+              previous: str | None = None) -> list[GateResult]:
+    """Every gate on the register in con's main database. `previous` names the attached previous publish."""
+    q = cfg.section("quality")
+    columns = table_columns(con, "organisation")
+    if not columns:
+        return [_missing("organisation_table", "table organisation is missing: the build produced no register")]
+    results = minimum_rows_gates(con, areas, int(q.get("min_organisations", 1)))
+    results += row_count_gates(con, areas, float(q.get("row_count_band", 0.2)), previous)
+    results.append(required_columns_gate(con, columns))
+    if "org_id" in columns and "area_code" in columns:
+        results += [unique_org_id_gate(con), org_id_format_gate(con)]
+    results += identifier_gates(con)
+    results += postcode_gates(con, columns, areas, float(q.get("min_postcode_mapped_share", 0.9)))
+    results += service_area_gates(con, areas, float(q.get("min_service_area_share", 0.8)))
+    return results
+
+
+def record_gates(con: duckdb.DuckDBPyConnection, run_id: str, results: list[GateResult]) -> None:
+    con.execute("DELETE FROM quality_gate WHERE run_id = ?", [run_id])
+    con.executemany(
+        "INSERT INTO quality_gate VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [[run_id, r.name, r.area_code, r.passed, r.value, r.threshold, r.message] for r in results],
+    )
+
+
+def gate_error(results: list[GateResult]) -> QualityGateError | None:
+    """A QualityGateError listing every failed gate and why (None when all passed); `.results` holds them all."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return None
+    error = QualityGateError(
+        f"{len(failed)} quality gate(s) failed, register not published:\n  "
+        + "\n  ".join(r.describe() for r in failed))
+    error.results = results
+    return error
+
+
+def gates_json(results: list[GateResult]) -> str:
+    return json.dumps([r.as_dict() for r in results])
