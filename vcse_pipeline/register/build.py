@@ -1,0 +1,189 @@
+"""Build one area's register inside an open connection: the entry point `build_area`.
+
+On entry the register DDL (sql/core/) has run, the postcode macros exist and every staging database is
+attached read-only under its source name. The steps, each in its own module:
+
+records (all staged rows, one shape) -> area (postcode / area of operation) -> exact links (national) ->
+records joined to the area's records by identifier -> fuzzy links inside the area -> clusters ->
+survivorship -> organisation tables -> enrich (finance, filing, classification).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import duckdb
+import pandas as pd
+
+from ..config import Config
+from .area import AREA_TABLE, build_area_membership
+from .clusters import cluster
+from .enrich import MEMBERS, enrich
+from .exact_links import find_exact_links
+from .fuzzy_links import fuzzy_links
+from .other_names import organisation_names, other_names_by_record, record_names
+from .records import RECORDS_TABLE, build_records
+from .survivorship import order_records, survive
+
+AREA_TABLES = ("source_record", "organisation", "organisation_identifier", "organisation_name",
+               "organisation_link", "link_review", "unmapped_postcode", "organisation_finance",
+               "organisation_filing", "organisation_classification")
+SOURCE_RECORD_COLUMNS = [
+    "record_id", "source", "identifier", "parent_identifier", "name", "legal_form", "is_vcse", "is_active",
+    "status", "address", "postcode", "raw_postcode", "town", "website", "email", "phone", "charity_number",
+    "company_number", "society_number", "latest_income", "latest_expenditure", "latest_financial_year_end",
+    "date_registered", "date_removed", "lad_code", "ward_code", "ward_name", "lsoa_code", "imd_decile",
+    "postcode_status"]
+
+
+def delete_area(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
+    for table in AREA_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE area_code = ?", [area_code])
+
+
+def _insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    if df.empty:
+        return
+    con.register("_insert_df", df)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _insert_df")
+    finally:
+        con.unregister("_insert_df")
+
+
+def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _area_records(con: duckdb.DuckDBPyConnection, exact: pd.DataFrame) -> tuple[set[str], dict[str, str]]:
+    """Records in the area plus every record an identifier links to them (transitively)."""
+    seeds = [r[0] for r in con.execute(f"SELECT record_id FROM {AREA_TABLE}").fetchall()]
+    roots = cluster(seeds, zip(exact["left_record"], exact["right_record"], strict=True))
+    seed_roots = {roots[s] for s in seeds}
+    return {r for r, root in roots.items() if root in seed_roots}, roots
+
+
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, members: set[str]) -> None:
+    con.register("_members_df", pd.DataFrame({"record_id": sorted(members)}, dtype=object))
+    try:
+        con.execute(f"""
+            INSERT INTO source_record BY NAME
+            SELECT ? AS area_code, {', '.join('r.' + c for c in SOURCE_RECORD_COLUMNS)},
+                   coalesce(a.in_area_by_postcode, FALSE) AS in_area_by_postcode,
+                   coalesce(a.in_area_by_operation, FALSE) AS in_area_by_operation,
+                   a.operation_areas
+            FROM {RECORDS_TABLE} r JOIN _members_df USING (record_id)
+            LEFT JOIN {AREA_TABLE} a USING (record_id)
+        """, [area_code])
+    finally:
+        con.unregister("_members_df")
+
+
+def _fuzzy(records: list[dict], exact_pairs: set[frozenset[str]], others: dict[str, list[str]],
+           linking: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fuzzy name links among the VCSE records that no identifier links (linked charities stay out: they share
+    their parent's name but are separate entries)."""
+    linked = {r for pair in exact_pairs for r in pair}
+    rows = [{"record_id": r["record_id"], "source": r["source"], "name": r["name"],
+             "other_names": others.get(r["record_id"], []), "postcode": r["postcode"], "town": r["town"]}
+            for r in records
+            if r["is_vcse"] and r["record_id"] not in linked and r["parent_identifier"] is None]
+    frame = pd.DataFrame(rows, columns=["record_id", "source", "name", "other_names", "postcode", "town"])
+    if frame["source"].nunique() < 2:
+        empty = pd.DataFrame(columns=["left_record", "right_record", "method", "score", "evidence"])
+        return empty, pd.DataFrame(columns=["left_record", "right_record", "left_name", "right_name", "score",
+                                            "evidence"])
+    return fuzzy_links(frame, link_threshold=float(linking.get("link_threshold", 90)),
+                       review_threshold=float(linking.get("review_threshold", 75)), already_linked=exact_pairs)
+
+
+def _organisations(records: list[dict], pairs: list[tuple[str, str]], area_code: str):
+    """Cluster the area's records and apply survivorship: organisation rows, record -> org_id, members."""
+    by_id = {r["record_id"]: r for r in records}
+    roots = cluster(by_id, pairs)
+    groups: dict[str, list[dict]] = {}
+    for record_id, root in roots.items():
+        groups.setdefault(root, []).append(by_id[record_id])
+    orgs, org_of, members = [], {}, []
+    for group in groups.values():
+        org = survive(group)
+        for rank, rec in enumerate(order_records(group)):
+            org_of[rec["record_id"]] = org["org_id"]
+            members.append((rec["record_id"], org["org_id"], rec["source"], rank, rec["identifier"],
+                            rec["parent_identifier"]))
+        orgs.append(org)
+    org_by_identifier = {m[4]: m[1] for m in members}
+    for org in orgs:
+        canonical = by_id[org.pop("canonical_record")]
+        parent = canonical["parent_identifier"]
+        org["parent_org_id"] = org_by_identifier.get(parent, parent) if parent else None
+        org["area_code"] = area_code
+    return orgs, org_of, members
+
+
+def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> dict:
+    """Build (or rebuild) the register rows of one area; returns a summary of what was built."""
+    started = time.monotonic()
+    vcse, linking = cfg.section("vcse"), cfg.section("linking")
+    delete_area(con, area_code)
+    staged = build_records(con, vcse, list(linking.get("placeholder_company_numbers", [])))
+    build_area_membership(con, area_code, bool(vcse.get("count_national_area_of_operation", False)))
+    exact = find_exact_links(con, linking)
+    members, _ = _area_records(con, exact)
+    _write_source_records(con, area_code, members)
+
+    exact = exact[exact["left_record"].isin(members) & exact["right_record"].isin(members)]
+    exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
+    records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
+    names = record_names(con, area_code)
+    fuzzy, review = _fuzzy(records, exact_pairs, other_names_by_record(names), linking)
+    links = pd.concat([exact, fuzzy], ignore_index=True) if not fuzzy.empty else exact
+    links = links.drop_duplicates(["left_record", "right_record", "method"]).assign(area_code=area_code)
+
+    link_started = time.monotonic()
+    orgs, org_of, member_rows = _organisations(
+        records, list(zip(links["left_record"], links["right_record"], strict=True)), area_code)
+    organisation_df = pd.DataFrame(orgs)
+    _insert_df(con, "organisation", organisation_df)
+    ids = pd.DataFrame(member_rows, columns=["record_id", "org_id", "source", "member_rank", "identifier",
+                                             "parent_identifier"])
+    identifiers = ids.assign(area_code=area_code, scheme=ids["identifier"].str[:6],
+                             is_canonical=ids["member_rank"] == 0)
+    _insert_df(con, "organisation_identifier",
+               identifiers[["area_code", "org_id", "identifier", "scheme", "source", "record_id", "is_canonical"]])
+    _insert_df(con, "organisation_name", organisation_names(names, org_of, area_code))
+    _insert_df(con, "organisation_link", links[["area_code", "left_record", "right_record", "method", "score",
+                                                "evidence"]])
+    _insert_df(con, "link_review", review.assign(area_code=area_code))
+    con.execute("""
+        INSERT INTO unmapped_postcode
+        SELECT area_code, record_id, source, name, raw_postcode, postcode_status
+        FROM source_record WHERE area_code = ? AND postcode_status <> 'mapped'
+    """, [area_code])
+
+    con.register("_members_rank_df", ids[["record_id", "org_id", "source", "member_rank"]])
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {MEMBERS} AS SELECT * FROM _members_rank_df")
+    finally:
+        con.unregister("_members_rank_df")
+    enriched = enrich(con, area_code)
+
+    return {
+        "area_code": area_code,
+        "staged_records": staged,
+        "source_records": len(records),
+        "organisations": len(orgs),
+        "active_organisations": sum(o["is_active"] for o in orgs),
+        "by_legal_form": dict(Counter(o["legal_form"] for o in orgs).most_common()),
+        "by_area_basis": dict(Counter(o["area_basis"] for o in orgs).most_common()),
+        "links_by_method": {str(k): int(v) for k, v in links["method"].value_counts().items()},
+        "review_count": len(review),
+        "unmapped_postcodes": con.execute("SELECT count(*) FROM unmapped_postcode WHERE area_code = ?",
+                                          [area_code]).fetchall()[0][0],
+        **enriched,
+        "cluster_seconds": round(time.monotonic() - link_started, 3),
+        "seconds": round(time.monotonic() - started, 3),
+    }
