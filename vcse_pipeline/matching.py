@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 from rapidfuzz import fuzz
@@ -20,7 +21,7 @@ from rapidfuzz import fuzz
 from .config import Config
 from .errors import PipelineError
 from .names import name_variants, squash
-from .postcode import normalise_postcode, postcode_district, postcode_sector
+from .postcode import normalise_postcode, postcode_sector
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
 
@@ -48,14 +49,18 @@ DEFAULT_MARGIN = 4.0
 
 def postcode_agreement(left: str | None, right: str | None) -> str:
     """How two postcodes agree: same postcode / same sector / same district / different district / unknown."""
-    a, b = normalise_postcode(left), normalise_postcode(right)
+    return _agreement(normalise_postcode(left), normalise_postcode(right))
+
+
+def _agreement(a: str | None, b: str | None) -> str:
+    """postcode_agreement for postcodes already normalised ("CH41 1AA")."""
     if not a or not b:
         return "unknown"
     if a == b:
         return "same postcode"
-    if postcode_sector(a) == postcode_sector(b):
+    if a[:-2] == b[:-2]:
         return "same sector"
-    if postcode_district(a) == postcode_district(b):
+    if a.split(" ")[0] == b.split(" ")[0]:
         return "same district"
     return "different district"
 
@@ -241,7 +246,7 @@ class MatchIndex:
                     continue
                 self.comparisons += 1
                 name_score, components = score_forms(form, entry.form, self.weight)
-                agreement = postcode_agreement(pc, self.org_postcode.get(entry.org_id))
+                agreement = _agreement(pc, self.org_postcode.get(entry.org_id))
                 rank_score = name_score + POSTCODE_ADJUSTMENT[agreement]
                 current = best.get(entry.org_id)
                 if current is None or rank_score > current.rank_score:
@@ -293,8 +298,14 @@ def _token_credit(token: str, others: tuple[str, ...]) -> float:
         return 1.0
     if len(token) < 4:
         return 0.0
-    best = max((fuzz.ratio(token, other) for other in others if len(other) >= 4), default=0.0)
+    best = max((_close_spelling(token, other) for other in others), default=0.0)
     return best / 100.0 if best >= TOKEN_FUZZY_RATIO else 0.0
+
+
+@lru_cache(maxsize=200_000)
+def _close_spelling(token: str, other: str) -> float:
+    # Word pairs repeat across queries, so the ratio is cached; short words never count as close.
+    return fuzz.ratio(token, other) if len(other) >= 4 else 0.0
 
 
 def weighted_overlap(left: tuple[str, ...], right: tuple[str, ...], weight) -> float:

@@ -1,0 +1,101 @@
+"""`vcse match` on a small CSV against a small list, and its errors."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from vcse_pipeline.cli import app
+from vcse_pipeline.errors import PipelineError
+
+LIST = """org_id,name,postcode,other_names
+GB-CHC-1128267,AGE UK,WC1H 9NA,
+GB-CHC-1110522,THE TRUSSELL TRUST,SP2 7HL,
+GB-CHC-1110853,Hyndburn Citizens Advice Bureau,,
+GB-CHC-1024324,Herts Aid,,
+GB-CHC-1130366,Herts Aid,,
+GB-CHC-1144758,Harrogate and Area Council for voluntary Services Limited,,Harrogate & Area CVS Ltd
+"""
+
+INPUT = """grantee,postcode,amount
+Trussell Trust,SP2 7HL,5000
+Hyndburn - CAB,BB5 1PB,1200
+Herts Aid,SG12 9DH,300
+Harrogate and  Area CVS,HG1 5RR,800
+Acme Widgets Holdings,,10
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "list.csv").write_text(LIST, encoding="utf-8")
+    (tmp_path / "in.csv").write_text(INPUT, encoding="utf-8")
+    return tmp_path
+
+
+def test_match_writes_statuses_and_summary(files):
+    out = files / "out.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "list.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["grantee", "postcode", "amount", "org_id", "matched_name", "score", "status"]
+    by_name = frame.set_index("grantee")
+    assert by_name.loc["Trussell Trust", "status"] == "matched"
+    assert by_name.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
+    assert by_name.loc["Hyndburn - CAB", "org_id"] == "GB-CHC-1110853"
+    assert by_name.loc["Herts Aid", "status"] == "review"          # two organisations share the name
+    assert by_name.loc["Acme Widgets Holdings", "status"] == "no match"
+    assert by_name.loc["Acme Widgets Holdings", "org_id"] == ""
+    for word in ("matched", "review", "no match", "Trussell Trust", "wrote 5 rows"):
+        assert word in result.output
+
+
+def test_thresholds_from_the_command_line(files):
+    out = files / "strict.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee", "--against",
+                                      str(files / "list.csv"), "-o", str(out), "--link-threshold", "100.5",
+                                      "--review-threshold", "99"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert "matched" not in set(frame.status)
+
+
+def test_missing_name_column_is_named(files):
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--against", str(files / "list.csv")])
+    assert isinstance(result.exception, PipelineError)
+    assert "'name'" in str(result.exception) and "grantee" in str(result.exception)
+
+
+def test_missing_postcode_column_is_named(files):
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--postcode-column", "pc", "--against", str(files / "list.csv")])
+    assert isinstance(result.exception, PipelineError) and "'pc'" in str(result.exception)
+
+
+def test_missing_register_and_unreadable_csv(files):
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--register", str(files / "nowhere.duckdb")])
+    assert isinstance(result.exception, PipelineError) and "nowhere.duckdb" in str(result.exception)
+    (files / "bad.csv").write_bytes(b"name\n\xff\xfe broken")
+    result = CliRunner().invoke(app, ["match", str(files / "bad.csv"), "--against", str(files / "list.csv")])
+    assert isinstance(result.exception, PipelineError) and "bad.csv" in str(result.exception)
+
+
+def test_match_against_a_published_register(files):
+    import duckdb
+
+    path = files / "vcse_register.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE organisation (area_code VARCHAR, org_id VARCHAR, name VARCHAR, postcode VARCHAR)")
+    con.execute("CREATE TABLE organisation_name (area_code VARCHAR, org_id VARCHAR, name VARCHAR)")
+    con.execute("INSERT INTO organisation VALUES ('E08000015', 'GB-CHC-1110522', 'THE TRUSSELL TRUST', 'SP2 7HL'),"
+                " ('E08000015', 'GB-COH-01234568', 'WIRRAL TOY LIBRARY LIMITED', 'CH41 1AA')")
+    con.execute("INSERT INTO organisation_name VALUES ('E08000015', 'GB-COH-01234568', 'Hyndburn CAB')")
+    con.close()
+    out = files / "reg.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--register", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("grantee")
+    assert frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
+    assert frame.loc["Hyndburn - CAB", "org_id"] == "GB-COH-01234568"   # found by its other name

@@ -1,0 +1,176 @@
+"""Matcher and cross-register fuzzy links on real charity names (tests/fixtures/matching)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, match_frame
+from vcse_pipeline.register.fuzzy_links import fuzzy_links
+
+FIXTURES = Path(__file__).parent / "fixtures" / "matching"
+
+
+@pytest.fixture(scope="module")
+def register():
+    return pd.read_csv(FIXTURES / "reconcile-register.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def index(register):
+    return MatchIndex.from_records(register)
+
+
+def test_funder_written_names_find_the_registered_charity(index):
+    # Abbreviation (CAB), punctuation, legal form, leading "The", & versus "and".
+    assert index.match("Hyndburn - CAB", "BB5 1PB", link_threshold=90, review_threshold=75).org_id == \
+        "GB-CHC-1110853"
+    result = index.match("Phoenix Farm Open Door Project", "NG4 4HX", link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("GB-CHC-1098333", MATCHED)
+    assert result.evidence["postcode_agreement"] in {"unknown", "same postcode", "same sector", "same district",
+                                                     "different district"}
+    assert index.match("Stonewall Equality ltd", "SE1 7NX", link_threshold=90, review_threshold=75).org_id == \
+        "GB-CHC-1101255"
+
+
+def test_other_names_are_matched(register):
+    small = register[register.other_names != ""].head(50)
+    idx = MatchIndex.from_records(small)
+    row = small.iloc[0]
+    other = row.other_names.split("|")[0]
+    result = idx.match(other, link_threshold=90, review_threshold=75)
+    assert result.org_id == row.org_id
+    assert result.evidence["name_variant"] in {"other name", "name"}
+
+
+def test_a_name_two_organisations_share_goes_to_review(index):
+    # Two registered charities are called "Herts Aid" (predecessor and successor): not safe to pick one.
+    result = index.match("Herts Aid", "SG12 9DH", link_threshold=90, review_threshold=75)
+    assert result.score == 100 and result.runner_up_score == 100
+    assert result.status == REVIEW
+
+
+def test_margin_over_the_next_organisation_is_required(index):
+    # "Age UK" also scores well against the many local Age UK charities; the national one must lead clearly.
+    result = index.match("Age UK", None, link_threshold=90, review_threshold=75)
+    assert result.status == MATCHED and result.org_id == "GB-CHC-1128267"
+    assert result.score - result.runner_up_score >= 4
+
+
+def test_unrelated_name_is_no_match(index):
+    result = index.match("Zzyzx Quantum Widgets", None, link_threshold=90, review_threshold=75)
+    assert result.status == NO_MATCH and result.org_id is None
+
+
+def test_blocking_compares_far_fewer_than_all_pairs(register):
+    sample = register.head(2000)
+    idx = MatchIndex.from_records(sample)
+    found_self = 0
+    for name, postcode in zip(sample.name, sample.postcode, strict=True):
+        best = idx.candidates(name, postcode or None, limit=1)
+        found_self += bool(best) and best[0].score == 100
+    n = len(sample)
+    assert idx.comparisons < n * n / 2 / 20  # under 5% of the all-pairs cost
+    assert found_self >= 0.99 * n           # yet every name still finds an identical name
+
+
+def test_match_frame_adds_columns(index):
+    df = pd.DataFrame({"grantee": ["Trussell Trust", "Zzyzx Quantum Widgets", None],
+                       "pc": ["SP2 7HL", None, None]})
+    out = match_frame(df, "grantee", "pc", index, link_threshold=90, review_threshold=75)
+    assert list(out.columns) == ["grantee", "pc", "org_id", "matched_name", "score", "status"]
+    assert out.status.tolist() == [MATCHED, NO_MATCH, NO_MATCH]
+    assert out.org_id.iloc[0] == "GB-CHC-1110522"
+
+
+# -- fuzzy links between registers ------------------------------------------------------------------
+
+def records(rows):
+    columns = ["record_id", "source", "name", "other_names", "postcode", "town"]
+    return pd.DataFrame([dict(zip(columns, row, strict=True)) for row in rows], columns=columns)
+
+
+def test_false_friend_does_not_link():
+    recs = records([
+        ("charity_commission:1101001", "charity_commission", "HOYLAKE COMMUNITY CENTRE", [], "CH47 2AA", "Wirral"),
+        ("companies_house:09876543", "companies_house", "HOYLAND COMMUNITY CENTRE LIMITED", [], "S74 9AA",
+         "Barnsley"),
+    ])
+    links, review = fuzzy_links(recs, link_threshold=90, review_threshold=75)
+    assert links.empty
+
+
+def test_near_identical_names_without_location_agreement_are_only_reviewed():
+    recs = records([
+        ("charity_commission:1", "charity_commission", "Wirral Toy Library", [], "CH41 1AA", "Birkenhead"),
+        ("companies_house:2", "companies_house", "WIRRAL TOYS LIBRARY LTD", [], "M1 1AA", "Manchester"),
+        ("fca_mutuals:3", "fca_mutuals", "Wirral Toy Library", [], "M1 1AA", "Manchester"),
+    ])
+    links, review = fuzzy_links(recs, link_threshold=90, review_threshold=75)
+    assert links.empty
+    assert len(review) >= 1 and (review.score < 90).all()
+
+
+def test_charity_company_society_trio_links():
+    recs = records([
+        ("charity_commission:1178001", "charity_commission", "THE BIRKENHEAD TENANTS & RESIDENTS ASSOCIATION",
+         ["Birkenhead TRA"], "CH41 5AA", "Birkenhead"),
+        ("companies_house:11223344", "companies_house", "BIRKENHEAD TENANTS AND RESIDENTS ASSOCIATION LIMITED",
+         [], "CH41 5AB", "BIRKENHEAD"),
+        ("fca_mutuals:31234R", "fca_mutuals", "Birkenhead TRA Ltd", [], None, "Birkenhead"),
+        # Same register as the charity: never linked to it however alike.
+        ("charity_commission:1178002", "charity_commission", "Birkenhead Tenants and Residents Association",
+         [], "CH41 5AA", "Birkenhead"),
+    ])
+    links, review = fuzzy_links(recs, link_threshold=90, review_threshold=75)
+    pairs = {frozenset((r.left_record, r.right_record)) for r in links.itertuples()}
+    assert frozenset(("charity_commission:1178001", "companies_house:11223344")) in pairs
+    assert frozenset(("charity_commission:1178001", "fca_mutuals:31234R")) in pairs
+    assert frozenset(("charity_commission:1178001", "charity_commission:1178002")) not in pairs
+    assert (links.method == "fuzzy name").all()
+    society = links[links.right_record.eq("fca_mutuals:31234R") | links.left_record.eq("fca_mutuals:31234R")]
+    evidence = [json.loads(e) for e in society.evidence]
+    assert any("other name" in (e["left_variant"], e["right_variant"]) for e in evidence)
+    company = json.loads(links[links.right_record == "companies_house:11223344"].evidence.iloc[0])
+    assert company["postcode_agreement"] == "same sector"
+    assert {"token_sort_ratio", "token_set_ratio", "idf_overlap", "left_name", "right_name"} <= set(company)
+
+
+def test_already_linked_pairs_are_skipped():
+    recs = records([
+        ("charity_commission:1", "charity_commission", "Wirral Food Bank", [], "CH41 1AA", None),
+        ("companies_house:2", "companies_house", "WIRRAL FOOD BANK LTD", [], "CH41 1AA", None),
+    ])
+    links, _ = fuzzy_links(recs, link_threshold=90, review_threshold=75,
+                           already_linked={frozenset(("charity_commission:1", "companies_house:2"))})
+    assert links.empty
+
+
+def test_thresholds_decide_link_review_or_nothing():
+    recs = records([
+        ("charity_commission:1", "charity_commission", "Wirral Foodbank Project", [], "CH41 1AA", "Birkenhead"),
+        ("companies_house:2", "companies_house", "WIRRAL FOOD BANK LTD", [], "CH41 1AA", "Birkenhead"),
+    ])
+    links, review = fuzzy_links(recs, link_threshold=0.1, review_threshold=0.0)
+    score = float(links.score.iloc[0])
+    assert 50 < score < 100
+    links, review = fuzzy_links(recs, link_threshold=score - 1, review_threshold=score - 5)
+    assert len(links) == 1 and review.empty
+    links, review = fuzzy_links(recs, link_threshold=score + 5, review_threshold=score - 1)
+    assert links.empty and len(review) == 1
+    assert review.left_name.iloc[0] == "Wirral Foodbank Project"
+    links, review = fuzzy_links(recs, link_threshold=score + 10, review_threshold=score + 5)
+    assert links.empty and review.empty
+
+
+def test_match_thresholds_give_each_status(index):
+    top = index.candidates("Swindon 10-18 Projects (STEP)", "SN3 3RD", limit=1)[0]
+    assert 80 < top.score < 100
+    s = top.score
+    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s - 1,
+                       review_threshold=s - 5).status == MATCHED
+    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s + 1,
+                       review_threshold=s - 5).status == REVIEW
+    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s + 10,
+                       review_threshold=s + 5).status == NO_MATCH

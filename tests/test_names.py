@@ -1,0 +1,84 @@
+"""Each name-normalisation rule of vcse_pipeline.names, one at a time."""
+
+import pytest
+
+from vcse_pipeline.names import name_tokens, name_variants, normalise_name, squash, strip_legal_form
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Café Créme", "cafe creme"),                                    # accents folded
+    ("WIRRAL MIND", "wirral mind"),                                  # lower case
+    ("Finsbury & Clerkenwell Volunteers", "finsbury and clerkenwell volunteers"),  # & -> and
+    ("Arts+Health", "arts and health"),                              # + -> and
+    ("WARRINGTON WOMEN'S AID", "warrington womens aid"),              # apostrophe vanishes
+    ("Older People\u2019s Action", "older peoples action"),          # curly apostrophe too
+    ("Wirral Mind C.I.C.", "wirral mind"),                           # dotted abbreviation, then legal form
+    ("Age U.K.", "age uk"),                                          # dotted abbreviation kept as a word
+    ("Home-Start Cardiff (East)", "home start cardiff east"),         # punctuation becomes space
+    ("St. Vincents Family Project", "saint vincents family project"),  # st -> saint
+    ("Deaf Assoc", "deaf association"),                              # assoc -> association
+    ("Youth Ctr", "youth centre"),                                   # ctr -> centre
+    ("Community Center", "community centre"),                        # American spelling
+    ("Voluntary Organization", "voluntary organisation"),            # z spelling
+    ("Hyndburn CAB", "hyndburn citizens advice bureau"),             # sector acronym
+    ("Cardiff YMCA", "cardiff young mens christian association"),
+    ("Bromley Mencap Ltd", "bromley mencap"),                        # legal suffixes
+    ("Stonewall Equality Limited", "stonewall equality"),
+    ("Wirral Play CIC", "wirral play"),
+    ("Wirral Play Community Interest Company", "wirral play"),
+    ("Trelya Charitable Incorporated Organisation", "trelya"),
+    ("The Ark Trust CIO", "ark trust"),
+    ("Acme Holdings PLC", "acme holdings"),
+    ("Smith Partners LLP", "smith partners"),
+    ("Friends Of The Park Incorporated", "friends of the park"),
+    ("Wirral Chess Club Inc", "wirral chess club"),
+    ("Wirral Play Ltd CIC", "wirral play"),                          # repeated suffixes
+    ("The Sutton Trust", "sutton trust"),                            # leading the
+    ("Harrogate and  Area   CVS ", "harrogate and area council for voluntary service"),  # whitespace folded
+])
+def test_normalise_name_rules(raw, expected):
+    assert normalise_name(raw) == expected
+
+
+def test_legal_words_inside_a_name_and_lone_words_are_kept():
+    assert normalise_name("Limited Edition Theatre Company") == "limited edition theatre company"
+    assert normalise_name("The Centre") == "centre"
+    assert normalise_name("The") == "the"
+    assert normalise_name("Ltd") == "limited"
+
+
+def test_empty_and_missing_names():
+    assert normalise_name(None) == ""
+    assert normalise_name("  ") == ""
+    assert name_variants(None) == []
+
+
+def test_registers_spellings_meet():
+    # The same organisation as the charity, company and society registers write it.
+    forms = {normalise_name(n) for n in ("THE BIRKENHEAD TENANTS & RESIDENTS ASSOCIATION",
+                                         "Birkenhead Tenants and Residents Association Limited",
+                                         "BIRKENHEAD TENANTS AND RESIDENTS ASSOCIATION LTD")}
+    assert forms == {"birkenhead tenants and residents association"}
+
+
+def test_name_tokens_and_squash():
+    assert name_tokens("The Home-Start Crawley Ltd") == ["home", "start", "crawley"]
+    assert squash(normalise_name("Home-Start")) == squash(normalise_name("HomeStart")) == "homestart"
+
+
+def test_strip_legal_form_keeps_the_written_name():
+    assert strip_legal_form("Bromley Mencap Ltd") == "Bromley Mencap"
+    assert strip_legal_form("Wirral Mind C.I.C.") == "Wirral Mind"
+    assert strip_legal_form("Wirral Play Community Interest Company") == "Wirral Play"
+    assert strip_legal_form("Limited Edition Theatre") == "Limited Edition Theatre"
+
+
+def test_name_variants_drop_asides_and_keep_former_names():
+    assert name_variants("Community Action Southwark (CAS)") == ["community action southwark cas",
+                                                                  "community action southwark"]
+    assert "caada" in name_variants("SafeLives (formerly Caada)")
+    assert "safelives" in name_variants("SafeLives (formerly Caada)")
+    variants = name_variants("Wirral Toy Library trading as Play Wirral")
+    assert "wirral toy library" in variants and "play wirral" in variants
+    # An acronym in brackets is not offered as a name of its own.
+    assert "map" not in name_variants("Mental Health Advocacy Providers (MAP)")
