@@ -1,0 +1,104 @@
+"""Build, check and publish the register whenever any source staged new data.
+
+start_run -> list_areas -> build_area (one mapped task per area, each writing its own file) -> assemble (the
+single writer of the new version) -> record_changes -> check_quality -> publish (atomic switch, emits the
+register Asset) -> finish_run (teardown: removes the work folder, records a failed run).
+No two tasks ever write one DuckDB file, and max_active_runs=1 keeps runs from overlapping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
+
+from vcse_pipeline import airflow_tasks
+
+SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
+STAGING_ASSETS = [Asset(uri=airflow_tasks.STAGING_ASSET_URI.format(source=s), name=f"vcse_staging_{s}")
+                  for s in SOURCES]
+REGISTER_ASSET = Asset(uri=airflow_tasks.REGISTER_ASSET_URI, name="vcse_register")
+
+
+def _share(description: str) -> Param:
+    return Param(None, type=["null", "number"], minimum=0, maximum=1, description=description)
+
+
+@dag(
+    dag_id="vcse_register",
+    schedule=AssetAny(*STAGING_ASSETS),  # any source that staged new data
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=4),
+    default_args={
+        "owner": "vcse",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=15),
+        "execution_timeout": timedelta(hours=1),
+    },
+    tags=["vcse", "register", "publish"],
+    params={
+        "areas": Param([], type="array", items={"type": "string", "pattern": airflow_tasks.AREA_CODE_PATTERN},
+                       uniqueItems=True,
+                       description="GSS codes to build (e.g. E08000015); empty = [register] areas from config."),
+        "row_count_band": _share("Allowed change in organisations per area against the last publish (0.2 = 20%)."),
+        "min_postcode_mapped_share": _share("Least share of organisations whose postcode maps."),
+        "min_service_area_share": _share("Least share of organisations with a service area."),
+    },
+    doc_md="""### vcse_register
+Builds every configured area into its own file (one mapped task per area), loads them into a new version
+under `data/register/versions/`, records what changed since the last publish, runs the quality gates and,
+only if all pass, switches `data/register/vcse_register.duckdb` to the new version atomically.
+A failed gate leaves the published register untouched and is recorded in `run_history.jsonl`.
+Params override the areas and the `[quality]` thresholds for one run.""",
+)
+def vcse_register():
+    @task(retries=0, doc_md="Name the run, make its work folder, choose the areas.")
+    def start_run(params=None, run_id=None) -> dict:
+        return airflow_tasks.start_register_run(run_id, (params or {}).get("areas"))
+
+    @task(retries=0, doc_md="The areas to build, one mapped build_area task each.")
+    def list_areas(run: dict) -> list[str]:
+        return run["areas"]
+
+    @task(max_active_tis_per_dagrun=4, doc_md="Build one area into work/<run>/area-<code>.duckdb.")
+    def build_area(run: dict, area: str) -> str:
+        return airflow_tasks.build_area(run, area)
+
+    @task(doc_md="Load every area file into a new version file (the only writer of that file).")
+    def assemble(run: dict, area_files: list[str]) -> str:
+        return airflow_tasks.assemble(run, list(area_files))
+
+    @task(doc_md="Compare with the published register (attached read-only) and fill register_change.")
+    def record_changes(run: dict, version: str) -> dict:
+        return airflow_tasks.record_changes(run, version)
+
+    @task(retries=0, doc_md="Quality gates; a failure rejects the version, so retrying would not help.")
+    def check_quality(run: dict, version: str, params=None) -> list[dict]:
+        keys = ("row_count_band", "min_postcode_mapped_share", "min_service_area_share")
+        return airflow_tasks.check_quality(run, version, {k: (params or {}).get(k) for k in keys})
+
+    @task(outlets=[REGISTER_ASSET], doc_md="Write run_history, switch the register atomically, prune versions.")
+    def publish(run: dict, version: str, changed: dict, gates: list[dict]) -> dict:
+        return airflow_tasks.publish(run, version, changed, gates)
+
+    @task(doc_md="Teardown: remove the work folder; record the run as failed if it did not publish.")
+    def finish_run() -> str:
+        ti = get_current_context()["ti"]
+        return airflow_tasks.finish_register_run(ti.xcom_pull(task_ids="start_run"), ti.xcom_pull(task_ids="assemble"),
+                                                 ti.xcom_pull(task_ids="publish"))
+
+    run = start_run()
+    area_files = build_area.partial(run=run).expand(area=list_areas(run))
+    version = assemble(run, area_files)
+    changed = record_changes(run, version)
+    gates = check_quality(run, version)
+    changed >> gates
+    published = publish(run, version, changed, gates)
+    published >> finish_run().as_teardown(setups=run.operator)
+
+
+vcse_register()

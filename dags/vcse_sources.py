@@ -1,0 +1,76 @@
+"""One DAG per open register: download -> new data? -> verify -> stage, emitting the source's staging Asset.
+
+Each DAG writes only its own staging file (data/staging/<source>.duckdb), so the five DAGs can run at the
+same time. When nothing changed since the last stage, `new_data` short-circuits: verify and stage are
+skipped and no Asset event is emitted, so the register DAG is not triggered for nothing.
+
+Parse-time work: only `airflow_tasks.source_schedule`, which reads the packaged defaults.toml with tomllib
+(or VCSE__SOURCES__<SOURCE>__SCHEDULE). Everything else happens when a task runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, task
+
+from vcse_pipeline import airflow_tasks
+
+SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
+START = datetime(2026, 1, 1)
+
+DEFAULT_ARGS = {
+    "owner": "vcse",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,  # 2, 4, 8 minutes: rides out a register's outage or rate limit
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=2),
+}
+
+
+def source_dag(source: str):
+    asset = Asset(uri=airflow_tasks.STAGING_ASSET_URI.format(source=source), name=f"vcse_staging_{source}")
+
+    @dag(
+        dag_id=f"vcse_source_{source}",
+        schedule=airflow_tasks.source_schedule(source),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,  # one writer per staging file
+        dagrun_timeout=timedelta(hours=6),
+        default_args=DEFAULT_ARGS,
+        tags=["vcse", "source", source],
+        params={"force": Param(False, type="boolean",
+                               description="Stage again even when no file changed since the last stage.")},
+        doc_md=f"""### {source}
+Downloads the `{source}` register (conditional requests: unchanged files are not fetched again), checks
+the files and stages them into `data/staging/{source}.duckdb` (replaced atomically). Emits
+`{asset.uri}` only when new data was staged, which triggers `vcse_register`.
+Trigger with `{{"force": true}}` to restage unchanged files.""",
+    )
+    def source_pipeline():
+        @task(doc_md="Fetch the files into data/downloads/<source>/ and list those newer than the staging file.")
+        def download() -> dict:
+            return airflow_tasks.download(source)
+
+        @task.short_circuit(doc_md="Skip verify and stage (and the Asset event) when no file is new.")
+        def new_data(result: dict, params=None) -> bool:
+            return airflow_tasks.has_new_data(result, force=bool(params and params.get("force")))
+
+        @task(retries=0, doc_md="Check each file's format; a bad file fails here, naming the file, row and column.")
+        def verify(result: dict) -> None:
+            airflow_tasks.verify(source, result["files"])
+
+        @task(outlets=[asset], doc_md="Load the files into a new staging file and swap it in atomically.")
+        def stage(result: dict) -> dict:
+            return airflow_tasks.stage(source, result["files"])
+
+        fetched = download()
+        new_data(fetched) >> verify(fetched) >> stage(fetched)
+
+    return source_pipeline()
+
+
+for _source in SOURCES:
+    globals()[f"vcse_source_{_source}"] = source_dag(_source)
