@@ -14,9 +14,13 @@ from . import vcse_rule
 RECORDS_TABLE = "_register_records"
 ENGLISH_LSOAS = 32844  # LSOAs ranked by the English Indices of Deprivation 2019
 
-# A company number as Companies House writes it: 8 digits, or a 2-letter prefix and 6 digits, or
-# IP/NP numbers with a trailing letter (IP28116R).
-COMPANY_NUMBER_SHAPE = r"^([0-9]{8}|[A-Z]{2}[0-9]{6}|[A-Z]{2}[0-9]{5}[A-Z])$"
+# Companies House number prefixes (SC Scotland, NI Northern Ireland, CE/CS CIOs, IP/RS/SP/NP societies, ...).
+COMPANY_PREFIXES = ("AC", "BR", "CE", "CS", "ES", "FC", "GE", "GN", "GS", "IC", "IP", "LP", "NA", "NC", "NF", "NI",
+                    "NL", "NO", "NP", "NR", "NV", "NZ", "OC", "OE", "PC", "RC", "RS", "SA", "SC", "SE", "SF", "SG",
+                    "SI", "SL", "SO", "SP", "SR", "SZ", "ZC")
+# A company number as Companies House writes it: 8 digits, or a known prefix and 6 digits, or an IP/NP society
+# number with a trailing letter (IP28116R). Anything else (the sample's "XX002802") is not a company number.
+COMPANY_NUMBER_SHAPE = rf"^([0-9]{{8}}|({'|'.join(COMPANY_PREFIXES)})[0-9]{{6}}|(IP|NP)[0-9]{{5}}[A-Z])$"
 
 
 def clean_company_number_sql(expr: str, placeholders: list[str]) -> str:

@@ -1,0 +1,151 @@
+"""Area selection, VCSE rule, survivorship, enrichment, idempotence and multi-area builds of the register."""
+
+import pytest
+from register_fixtures import LIVERPOOL, WIRRAL, config, register_db
+
+from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.register.area import operation_codes
+from vcse_pipeline.register.build import AREA_TABLES, build_area
+
+
+@pytest.fixture(scope="module")
+def wirral():
+    con = register_db()
+    summary = build_area(con, config(), WIRRAL)
+    yield con, summary
+    con.close()
+
+
+def org(con, org_id, columns, area=WIRRAL):
+    rows = con.execute(f"SELECT {columns} FROM organisation WHERE area_code = ? AND org_id = ?",
+                       [area, org_id]).fetchall()
+    return rows[0] if rows else None
+
+
+def test_in_area_by_postcode_keeps_ward_lsoa_and_imd_decile(wirral):
+    con, _ = wirral
+    assert org(con, "GB-CHC-1190007", "area_basis, postcode, ward_name, lsoa_code, imd_decile, lad_code") == (
+        "postcode", "CH60 0AB", "Heswall", "E01007176", 10, WIRRAL)
+    # rank 25000 of 32,844 LSOAs -> decile ceil(7.6) = 8
+    assert org(con, "GB-CHC-1050002", "imd_decile") == (8,)
+
+
+def test_area_of_operation_parent_counts_but_england_does_not(wirral):
+    con, _ = wirral
+    assert org(con, "GB-CHC-1170005", "area_basis, in_area_by_postcode, in_area_by_operation, lad_code") == (
+        "area of operation", False, True, LIVERPOOL)
+    assert con.execute("SELECT operation_areas FROM source_record WHERE record_id = 'charity_commission:1170005'"
+                       ).fetchall() == [("Merseyside",)]
+    assert org(con, "GB-CHC-1080006", "org_id") is None
+    assert org(con, "GB-CHC-1100001", "area_basis") == ("both",)
+
+
+def test_national_area_of_operation_is_configurable():
+    con = register_db()
+    build_area(con, config(vcse={"count_national_area_of_operation": True}), WIRRAL)
+    assert org(con, "GB-CHC-1080006", "area_basis") == ("area of operation",)
+    assert operation_codes(WIRRAL) == [WIRRAL, "E11000002"]
+    with pytest.raises(PipelineError, match="not a GSS"):
+        operation_codes("Wirral")
+
+
+def test_unmapped_postcodes_are_reported_with_reason(wirral):
+    con, summary = wirral
+    rows = con.execute("SELECT record_id, postcode, reason FROM unmapped_postcode WHERE area_code = ? "
+                       "ORDER BY record_id", [WIRRAL]).fetchall()
+    assert rows == [("charity_commission:1130011", None, "missing"),
+                    ("charity_commission:1130012", "CH41 9ZZ", "terminated"),
+                    ("charity_commission:1130013", "NOT KNOWN", "malformed"),
+                    ("charity_commission:1130014", "CH49 9XX", "not in postcode directory"),
+                    # the food hub's linked charity gives no address of its own
+                    ("charity_commission:5000001", None, "missing")]
+    assert summary["unmapped_postcodes"] == 5
+    # a terminated postcode gives no ward
+    assert org(con, "GB-CHC-1130012", "ward_code, area_basis") == (None, "area of operation")
+
+
+def test_vcse_rule_excludes_private_company_and_keeps_removed_charity(wirral):
+    con, summary = wirral
+    assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'companies_house:09876543'"
+                       ).fetchall()[0][0] == 0
+    assert org(con, "GB-CHC-502004", "is_active, status, date_removed::VARCHAR, legal_form") == (
+        False, "Removed", "2019-08-30", "Unincorporated charity / Trust")
+    assert org(con, "GB-COH-11223344", "legal_form") == ("Community interest company",)
+    assert summary["by_legal_form"]["Community interest company"] == 1
+
+
+def test_switching_off_a_legal_form_removes_it():
+    con = register_db()
+    summary = build_area(con, config(vcse={"include_community_interest_companies": False}), WIRRAL)
+    assert "Community interest company" not in summary["by_legal_form"]
+    assert org(con, "GB-COH-11223344", "org_id") is None
+
+
+def test_linked_charity_is_a_child_of_its_main_charity(wirral):
+    con, _ = wirral
+    assert org(con, "GB-CHC-1100001-1", "parent_org_id, legal_form, area_basis") == (
+        "GB-CHC-1100001", "Linked charity (subsidiary or group member)", "both")
+
+
+def test_survivorship_of_a_charity_and_its_company(wirral):
+    con, _ = wirral
+    row = org(con, "GB-CHC-1100001", "name, legal_form, postcode, website, phone, latest_income, "
+              "latest_financial_year_end::VARCHAR, company_number, charity_number, source_count")
+    # charity name; the charity's Wirral postcode over the company's Liverpool registered office
+    assert row == ("Birkenhead Community Food Hub", "Charitable company", "CH41 5LH",
+                   "https://www.birkenheadfoodhub.org.uk/", "0151 647 0000", 182000.0, "2025-03-31", "05034432",
+                   "1100001", 2)
+    names = con.execute("SELECT name_type, name, normalised_name FROM organisation_name "
+                        "WHERE org_id = 'GB-CHC-1100001' ORDER BY name_type, name").fetchall()
+    assert ("previous", "BIRKENHEAD FOOD BANK LIMITED", "birkenhead food bank") in names
+    assert ("working", "The Food Hub Birkenhead", "food hub birkenhead") in names
+    assert {n for t, n, _ in names if t == "registered"} == {"Birkenhead Community Food Hub",
+                                                              "BIRKENHEAD COMMUNITY FOOD HUB LIMITED"}
+
+
+def test_enrichment_copies_finance_filing_and_classification(wirral):
+    con, _ = wirral
+    finance = con.execute("""SELECT financial_year_end::VARCHAR, income, income_government_contracts,
+                                    income_government_grants, employees, volunteers, received_late
+                             FROM organisation_finance WHERE org_id = 'GB-CHC-1100001' ORDER BY 1""").fetchall()
+    assert finance == [("2024-03-31", 160000.0, None, None, None, None, True),
+                       ("2025-03-31", 182000.0, 45000.0, 12000.0, 6, 35, False)]
+    filing = con.execute("""SELECT charity_reporting_status, ch_company_status, ch_accounts_overdue
+                            FROM organisation_filing WHERE org_id = 'GB-COH-11223344'""").fetchall()
+    assert filing == [(None, "Active", True)]
+    classes = con.execute("""SELECT scheme, code FROM organisation_classification
+                             WHERE area_code = ? ORDER BY scheme, code""", [WIRRAL]).fetchall()
+    assert ("ccew_what", "105") in classes and ("ccew_who", "204") in classes and ("ccew_how", "302") in classes
+    assert ("sic", "88990") in classes and ("fca_sic", "47110") in classes
+
+
+def test_rerun_is_idempotent(wirral):
+    con = register_db()
+    first = build_area(con, config(), WIRRAL)
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in AREA_TABLES}
+    second = build_area(con, config(), WIRRAL)
+    assert counts == {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in AREA_TABLES}
+    for key in ("organisations", "by_legal_form", "by_area_basis", "links_by_method", "review_count"):
+        assert first[key] == second[key]
+
+
+def test_two_areas_in_one_build_are_keyed_by_area_code():
+    con = register_db()
+    wirral = build_area(con, config(), WIRRAL)
+    liverpool = build_area(con, config(), LIVERPOOL)
+    assert wirral["organisations"] == con.execute("SELECT count(*) FROM organisation WHERE area_code = ?",
+                                                  [WIRRAL]).fetchall()[0][0]
+    # Merseyside is a parent of both areas: by postcode and operation in Liverpool, by operation in Wirral
+    assert org(con, "GB-CHC-1170005", "area_basis", LIVERPOOL) == ("both",)
+    assert org(con, "GB-CHC-1170005", "area_basis", WIRRAL) == ("area of operation",)
+    assert org(con, "GB-CHC-1140016", "area_basis", LIVERPOOL) == ("both",)
+    assert org(con, "GB-CHC-1140016", "area_basis", WIRRAL) == ("area of operation",)
+    # the food hub's company has its registered office in Liverpool: the organisation is in both areas, with
+    # the in-area address in each
+    assert org(con, "GB-CHC-1100001", "postcode", LIVERPOOL) == ("L1 4DQ",)
+    assert org(con, "GB-CHC-1100001", "postcode", WIRRAL) == ("CH41 5LH",)
+    assert liverpool["organisations"] < wirral["organisations"]
+    # rebuilding Wirral leaves Liverpool untouched
+    before = con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [LIVERPOOL]).fetchall()[0][0]
+    build_area(con, config(), WIRRAL)
+    assert con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [LIVERPOOL]).fetchall()[0][0] == before

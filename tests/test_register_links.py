@@ -1,0 +1,157 @@
+"""Exact and fuzzy link rules of the register build, on the small staged registers in register_fixtures."""
+
+import json
+
+import pytest
+from register_fixtures import WIRRAL, charity, company, config, register_db, scenario, society
+
+from vcse_pipeline.register.build import build_area
+
+
+@pytest.fixture(scope="module")
+def wirral():
+    con = register_db()
+    summary = build_area(con, config(), WIRRAL)
+    yield con, summary
+    con.close()
+
+
+def links(con, method=None):
+    sql = "SELECT left_record, right_record, method, score, evidence FROM organisation_link WHERE area_code = ?"
+    rows = con.execute(sql, [WIRRAL]).fetchall()
+    return [r for r in rows if method is None or r[2] == method]
+
+
+def org_of(con, record_id):
+    return con.execute("SELECT org_id FROM organisation_identifier WHERE area_code = ? AND record_id = ?",
+                       [WIRRAL, record_id]).fetchall()[0][0]
+
+
+def test_charity_company_number_is_zero_padded_and_linked(wirral):
+    con, _ = wirral
+    found = [r for r in links(con, "charity company number") if r[0] == "charity_commission:1100001"]
+    assert len(found) == 1
+    left, right, _, score, evidence = found[0]
+    assert right == "companies_house:05034432" and score == 100
+    assert json.loads(evidence) == {"charity_company_registration_number": "5034432", "company_number": "05034432"}
+    assert org_of(con, "companies_house:05034432") == "GB-CHC-1100001"
+
+
+def test_placeholder_company_number_never_links(wirral):
+    con, _ = wirral
+    assert not [r for r in links(con) if "charity_commission:1160003" in r[:2]]
+    # the placeholder company is not even pulled into the area's records
+    assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'companies_house:01234567'"
+                       ).fetchall()[0][0] == 0
+
+
+def test_malformed_company_number_is_dropped():
+    data = scenario()
+    data["charity_commission.charity"] = [
+        charity(1111111, "Claughton Village Hall", "CH43 7QT", company_number="XX002802"),
+        charity(1111112, "Oxton Society", "CH43 7QT", company_number="12345678"),
+    ]
+    data["companies_house.company"] = [company("12345678", "OXTON PROPERTIES LIMITED", "CH43 7QT")]
+    con = register_db(data)
+    build_area(con, config(), WIRRAL)
+    assert con.execute("SELECT company_number FROM source_record WHERE source = 'charity_commission' "
+                       "ORDER BY record_id").fetchall() == [(None,), (None,)]
+    assert links(con, "charity company number") == []
+
+
+def test_society_numbers_link_fca_to_companies_house(wirral):
+    con, _ = wirral
+    pairs = {(r[0], r[1]): json.loads(r[4]) for r in links(con, "society number")}
+    assert pairs[("fca_mutuals:28116R", "companies_house:IP28116R")]["society_key"] == "28116/R"
+    # post-2014 community benefit society: FCA 8053 (no suffix) is Companies House RS008053
+    assert ("fca_mutuals:8053", "companies_house:RS008053") in pairs
+    assert org_of(con, "companies_house:RS008053") == "GB-MPR-8053"
+
+
+def test_cluster_across_three_registers_takes_the_charity_id(wirral):
+    con, _ = wirral
+    rows = con.execute("""SELECT identifier, source, is_canonical FROM organisation_identifier
+                          WHERE area_code = ? AND org_id = 'GB-CHC-1050002' ORDER BY identifier""",
+                       [WIRRAL]).fetchall()
+    assert rows == [("GB-CHC-1050002", "charity_commission", True),
+                    ("GB-COH-IP28116R", "companies_house", False),
+                    ("GB-MPR-28116R", "fca_mutuals", False)]
+    org = con.execute("SELECT name, legal_form, source_count FROM organisation WHERE org_id = 'GB-CHC-1050002'"
+                      ).fetchall()[0]
+    assert org == ("Hoylake Village Store", "Registered society (community benefit society / co-operative)", 3)
+
+
+def test_shared_website_links_a_charity_to_its_cio_successor(wirral):
+    con, _ = wirral
+    (left, right, _, _, evidence), = links(con, "shared website")
+    assert {left, right} == {"charity_commission:1190007", "charity_commission:515008"}
+    assert json.loads(evidence)["normalised"] == "heswalldaycentre.org.uk"
+    # the active CIO is canonical; the removed predecessor is an extra identifier
+    org = con.execute("SELECT org_id, is_active, legal_form FROM organisation WHERE name = 'Heswall Day Centre'"
+                      ).fetchall()
+    assert org == [("GB-CHC-1190007", True, "Charitable incorporated organisation")]
+
+
+def test_generic_email_domain_never_links(wirral):
+    con, _ = wirral
+    assert links(con, "shared email") == []
+    assert org_of(con, "charity_commission:1120009") != org_of(con, "charity_commission:1120010")
+
+
+def test_specific_shared_email_links_but_not_when_shared_by_three():
+    data = scenario()
+    email = "office@wirralcvs.org.uk"
+    data["charity_commission.charity"] = [
+        charity(1200001, "Wirral Toy Library", "CH43 7QT", email="info@wirraltoylibrary.org.uk"),
+        charity(1200002, "Wirral Toy Library CIO", "CH43 7QT", email="Info@WirralToyLibrary.org.uk",
+                charity_type="CIO", is_cio=True),
+        *[charity(1200010 + i, f"Wirral Group {i}", "CH43 7QT", email=email) for i in range(3)],
+    ]
+    con = register_db(data)
+    build_area(con, config(), WIRRAL)
+    found = links(con, "shared email")
+    assert [{r[0], r[1]} for r in found] == [{"charity_commission:1200001", "charity_commission:1200002"}]
+
+
+def test_fuzzy_link_for_records_no_identifier_links(wirral):
+    con, summary = wirral
+    (left, right, method, score, evidence), = links(con, "fuzzy name")
+    assert {left, right} == {"charity_commission:1140015", "companies_house:12000015"}
+    assert score >= 90 and json.loads(evidence)["postcode_agreement"] == "same postcode"
+    assert summary["links_by_method"]["fuzzy name"] == 1
+
+
+def test_false_friend_in_another_town_goes_to_review_not_link(wirral):
+    con, _ = wirral
+    assert org_of(con, "charity_commission:1140016") != org_of(con, "companies_house:12000016")
+    review = con.execute("SELECT left_record, right_record, score FROM link_review WHERE area_code = ?",
+                         [WIRRAL]).fetchall()
+    assert [(a, b) for a, b, _ in review] == [("charity_commission:1140016", "companies_house:12000016")]
+    assert 75 <= review[0][2] < 90
+
+
+def test_thresholds_come_from_configuration():
+    con = register_db()
+    summary = build_area(con, config(linking={"link_threshold": 100.5, "review_threshold": 60}), WIRRAL)
+    assert "fuzzy name" not in summary["links_by_method"]
+    review = {frozenset(r) for r in con.execute("SELECT left_record, right_record FROM link_review").fetchall()}
+    assert frozenset({"charity_commission:1140015", "companies_house:12000015"}) in review
+    con2 = register_db()
+    assert build_area(con2, config(linking={"review_threshold": 99.5}), WIRRAL)["review_count"] == 0
+
+
+def test_deregistered_society_kept_inactive_and_friendly_society_excluded(wirral):
+    con, _ = wirral
+    assert con.execute("SELECT is_active, date_removed FROM organisation WHERE org_id = 'GB-MPR-21926R'"
+                       ).fetchall()[0][0] is False
+    assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'fca_mutuals:4321F'"
+                       ).fetchall()[0][0] == 0
+
+
+def test_society_type_switch_excludes_societies():
+    data = scenario()
+    data["fca_mutuals.society"] = [society(7001, None, "Birkenhead Community Pub Limited",
+                                           "Market Street, Birkenhead, CH41 5LH", "CH41 5LH")]
+    con = register_db(data)
+    build_area(con, config(vcse={"society_types": ["Credit Union"]}), WIRRAL)
+    assert con.execute("SELECT count(*) FROM source_record WHERE source = 'fca_mutuals'").fetchall()[0][0] == 0
