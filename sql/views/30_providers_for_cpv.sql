@@ -1,8 +1,11 @@
 -- CPV helpers for tools that match contract notices to providers.
 -- cpv_stem(code): the CPV code without its check digit and trailing zeros ("85300000-2" -> "853"), which is
--- how CPV encodes its hierarchy (division 85, group 853, class 8531, ...).
-CREATE OR REPLACE MACRO cpv_stem(code) AS
-    rtrim(left(regexp_replace(coalesce(code, ''), '[^0-9]', '', 'g'), 8), '0');
+-- how CPV encodes its hierarchy (division 85, group 853, class 8531, ...); never shorter than the division.
+CREATE OR REPLACE MACRO cpv_stem(code) AS (
+    CASE WHEN length(regexp_replace(split_part(coalesce(code, ''), '-', 1), '[^0-9]', '', 'g')) >= 2
+         THEN left(regexp_replace(split_part(code, '-', 1), '[^0-9]', '', 'g'), 2)
+              || rtrim(substr(regexp_replace(split_part(code, '-', 1), '[^0-9]', '', 'g'), 3, 6), '0') END
+);
 
 -- providers_for_cpv(code): active providers whose service area maps to the CPV code, by prefix: 'within'
 -- when the notice code sits inside a mapped CPV category, 'broader' when the notice code is a wider
@@ -12,8 +15,7 @@ CREATE OR REPLACE MACRO providers_for_cpv(code) AS TABLE
         SELECT m.service_area, m.cpv_code AS matched_cpv,
                CASE WHEN starts_with(cpv_stem(code), cpv_stem(m.cpv_code)) THEN 'within' ELSE 'broader' END AS how
         FROM service_area_cpv m
-        WHERE length(cpv_stem(code)) >= 2 AND length(cpv_stem(m.cpv_code)) >= 2
-          AND (starts_with(cpv_stem(code), cpv_stem(m.cpv_code)) OR starts_with(cpv_stem(m.cpv_code), cpv_stem(code)))
+        WHERE (starts_with(cpv_stem(code), cpv_stem(m.cpv_code)) OR starts_with(cpv_stem(m.cpv_code), cpv_stem(code)))
     ), best AS (
         SELECT service_area, arg_min(matched_cpv, how = 'broader') AS matched_cpv, min(how) FILTER (WHERE how = 'within')
                IS NOT NULL AS is_within

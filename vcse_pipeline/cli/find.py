@@ -1,0 +1,100 @@
+"""`vcse find`: search the register for providers and export the list (table, CSV or Excel)."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file (default: the published one).")
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
+DataDirOpt = typer.Option(None, "--data-dir", help="Data directory holding register/vcse_register.duckdb.")
+
+
+def _money(value) -> str:
+    return "" if value is None else f"£{value:,.0f}"
+
+
+def print_table(result, title: str) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    shown = ["name", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level"]
+    shown += [c for c in ("distance_km",) if c in result.columns]
+    for col in shown:
+        table.add_column(col.replace("_", " "), justify="right" if col in ("latest_income", "distance_km") else "left",
+                         overflow="fold")
+    for row in result.as_dicts():
+        table.add_row(*[_money(row[c]) if c == "latest_income" else
+                        "; ".join(row[c]) if isinstance(row[c], list) else
+                        "" if row[c] is None else str(row[c]) for c in shown], )
+    console.print(table)
+
+
+def export(result, fmt: Format, output: Path | None, sheet_title: str = "Providers") -> None:
+    from ..procurement.export import write_csv, write_xlsx
+    from ..procurement.find import MONEY_COLUMNS
+
+    if output is None:
+        raise typer.BadParameter(f"--format {fmt.value} needs --output FILE")
+    if fmt is Format.csv:
+        write_csv(result.columns, result.rows, output)
+    else:
+        write_xlsx(result.columns, result.rows, output, sheet_title=sheet_title, money_columns=MONEY_COLUMNS)
+    console.print(f"wrote {len(result.rows):,} providers to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def find(
+        service: list[str] | None = typer.Option(None, "--service", "-s",
+                                                 help="Service area code or label; repeat for any of several."),
+        keyword: str | None = typer.Option(None, "--keyword", "-k",
+                                           help="Words in the name, other names or what the organisation does."),
+        ward: str | None = typer.Option(None, "--ward", help="Ward code (E05...) or name."),
+        postcode_district: str | None = typer.Option(None, "--postcode-district", help="Outward code, e.g. CH41."),
+        near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode."),
+        within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
+        legal_form: list[str] | None = typer.Option(None, "--legal-form",
+                                                    help="Part of the legal form, e.g. 'community interest'."),
+        min_income: float | None = typer.Option(None, "--min-income", help="Latest income at least this (£)."),
+        max_income: float | None = typer.Option(None, "--max-income", help="Latest income at most this (£)."),
+        readiness: list[str] | None = typer.Option(None, "--readiness",
+                                                   help="Readiness level: ready, caution, unknown, not ready."),
+        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code, e.g. E08000015."),
+        limit: int | None = typer.Option(None, "--limit", "-n", help="At most this many providers."),
+        fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (screen), csv or xlsx (Excel)."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="File to write for csv and xlsx."),
+        register_file: Path | None = RegisterOpt,
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
+    ) -> None:
+        """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
+        from ..procurement.connection import open_register, register_path
+        from ..procurement.find import FindQuery, find_providers
+
+        con = open_register(register_path(register_file, config, data_dir))
+        try:
+            result = find_providers(con, FindQuery(
+                service_areas=service or [], keyword=keyword, ward=ward, postcode_district=postcode_district,
+                near_postcode=near, within_km=within_km, legal_forms=legal_form or [], min_income=min_income,
+                max_income=max_income, readiness=readiness or [], area_code=area, limit=limit))
+        finally:
+            con.close()
+        if fmt is Format.table and output is None:
+            print_table(result, f"{len(result.rows):,} providers")
+        else:
+            # --output without --format: the file's extension decides
+            if fmt is Format.table:
+                fmt = Format.csv if output.suffix.lower() == ".csv" else Format.xlsx
+            export(result, fmt, output)

@@ -1,0 +1,323 @@
+"""Match a contract notice (an OCDS release, as Contracts Finder and Find a Tender publish) to local providers.
+
+Each provider on the shortlist carries its reasons: which service area fits the notice's CPV codes, where the
+work is delivered against where the provider is, the size of the contract against the provider's income,
+the buyer's VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
+Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from ..errors import PipelineError
+from ..postcode import postcode_district
+
+AREA_PROFILES = Path(__file__).with_name("area_profiles.csv")
+NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
+            "k02000001", "k03000001", "k04000001"}
+SERVICE_POINTS = {"within": 40, "broader": 25}
+LOCATION_POINTS = {"local": 25, "region": 20, "national": 15, "not stated": 10, "elsewhere": 0}
+BASE_POINTS = {True: 10, False: 5}  # based in the area / operating in it from outside
+SIZE_POINTS = {"fits": 15, "stretch": 5, "large provider": 5, "too small": -10, "unknown": 0, "not assessed": 0}
+READINESS_POINTS = {"ready": 10, "caution": 3, "unknown": 0, "not ready": -25}
+# A contract worth up to half a provider's annual income fits; up to all of it is a stretch; more is too big.
+# A provider whose income is over 100 times the annual value is flagged as large for the contract.
+FITS_SHARE, STRETCH_SHARE, LARGE_MULTIPLE = 0.5, 1.0, 100
+
+
+@dataclass
+class NoticeSummary:
+    release_id: str
+    ocid: str | None
+    title: str
+    buyer: str | None
+    cpv_codes: list[str]
+    value: float | None
+    annual_value: float | None
+    contract_years: float | None
+    location: str                 # local, region, national, not stated, elsewhere
+    location_reason: str
+    suitable_for_vcse: bool | None
+    suitable_for_sme: bool | None
+    service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
+
+
+@dataclass
+class ProviderMatch:
+    area_code: str
+    org_id: str
+    name: str
+    legal_form: str
+    ward_name: str | None
+    score: int
+    service_areas: list[str]
+    service_fit: str           # within, broader
+    location_fit: str          # e.g. "local; based in the area"
+    size_fit: str              # fits, stretch, too small, large provider, unknown, not assessed
+    readiness_level: str
+    latest_income: float | None
+    reasons: list[str]
+    website: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+def load_release(path: str | Path, release_id: str | None = None) -> dict:
+    """One OCDS release from a release JSON or a release package (`releases`), chosen by id or ocid."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise PipelineError(f"notice file {path} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"notice file {path} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("releases"), list):
+        releases = [r for r in data["releases"] if isinstance(r, dict)]
+    elif isinstance(data, dict) and ("tender" in data or "ocid" in data):
+        releases = [data]
+    else:
+        raise PipelineError(f"notice file {path} is neither an OCDS release nor a release package with 'releases'")
+    if release_id:
+        chosen = [r for r in releases if release_id in (r.get("id"), r.get("ocid"))]
+        if not chosen:
+            raise PipelineError(f"notice file {path} has no release with id or ocid {release_id!r}")
+        return max(chosen, key=lambda r: str(r.get("date") or ""))  # the latest release of an ocid
+    if len({r.get("ocid") or r.get("id") for r in releases}) > 1:
+        ids = ", ".join(str(r.get("id")) for r in releases[:5])
+        raise PipelineError(f"notice file {path} holds {len(releases)} releases: pick one with --release-id "
+                            f"(e.g. {ids})")
+    if not releases:
+        raise PipelineError(f"notice file {path} holds no releases")
+    return max(releases, key=lambda r: str(r.get("date") or ""))
+
+
+def _tender(release: dict) -> dict:
+    tender = release.get("tender")
+    return tender if isinstance(tender, dict) else {}
+
+
+def _items(tender: dict) -> list[dict]:
+    return [i for i in tender.get("items") or [] if isinstance(i, dict)]
+
+
+def cpv_codes(release: dict) -> list[str]:
+    """The notice's CPV codes (8 digits, check digit dropped), main classification first, no repeats."""
+    tender = _tender(release)
+    classifications = [tender.get("classification"), *(tender.get("additionalClassifications") or [])]
+    for item in _items(tender):
+        classifications += [item.get("classification"), *(item.get("additionalClassifications") or [])]
+    codes: list[str] = []
+    for c in classifications:
+        if not isinstance(c, dict) or str(c.get("scheme", "CPV")).upper() != "CPV":
+            continue
+        digits = re.sub(r"[^0-9]", "", str(c.get("id", "")).split("-")[0])[:8]
+        if len(digits) == 8 and digits not in codes:
+            codes.append(digits)
+    return codes
+
+
+def _as_date(text) -> date | None:
+    try:
+        return date.fromisoformat(str(text)[:10])
+    except ValueError:
+        return None
+
+
+def contract_value(release: dict) -> tuple[float | None, float | None, float | None]:
+    """(total value, annual value, contract years). Without a contract period the value is taken as annual."""
+    tender = _tender(release)
+    value = None
+    for key in ("value", "minValue"):
+        amount = (tender.get(key) or {}).get("amount") if isinstance(tender.get(key), dict) else None
+        if isinstance(amount, (int, float)) and amount > 0:
+            value = float(amount)
+            break
+    period = tender.get("contractPeriod") or {}
+    start, end = _as_date(period.get("startDate")), _as_date(period.get("endDate"))
+    years = max(1.0, round((end - start).days / 365.25, 1)) if start and end and end > start else None
+    if value is None:
+        return None, None, years
+    return value, value / (years or 1.0), years
+
+
+# ------------------------------------------------------------------------------------------- location
+
+def area_profile(area_code: str) -> dict:
+    with AREA_PROFILES.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["area_code"] == area_code:
+                return row
+    return {"area_code": area_code, "area_name": "", "county": "", "region": "", "region_codes": "", "places": ""}
+
+
+def _area_districts(con: duckdb.DuckDBPyConnection, area_code: str) -> set[str]:
+    rows = con.execute("SELECT DISTINCT split_part(postcode, ' ', 1) FROM organisation "
+                       "WHERE lad_code = ? AND postcode IS NOT NULL", [area_code]).fetchall()
+    return {r[0] for r in rows}
+
+
+def _mentions(text: str, names: list[str]) -> str | None:
+    for name in names:
+        if name and re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
+            return name
+    return None
+
+
+def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: str) -> tuple[str, str]:
+    """Where the work is, against the area: (local|region|national|not stated|elsewhere, why)."""
+    profile = area_profile(area_code)
+    area_name = profile["area_name"] or area_code
+    places = [profile["area_name"], *[p for p in profile["places"].split(";") if p]]
+    region_names = {profile["region"].lower(), profile["county"].lower()} - {""}
+    region_codes = {c.upper() for c in profile["region_codes"].split(";") if c}
+    tender = _tender(release)
+    regions, postcodes, texts = [], [], []
+    for item in _items(tender):
+        addresses = [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]
+        location = item.get("deliveryLocation")
+        for a in addresses + ([location] if isinstance(location, dict) else []):
+            if a.get("region"):
+                regions.append(str(a["region"]).strip())
+            if a.get("postalCode"):
+                postcodes.append(str(a["postalCode"]))
+            texts += [str(a[k]) for k in ("description", "locality", "streetAddress") if a.get(k)]
+    districts = _area_districts(con, area_code)
+    for pc in postcodes:
+        if postcode_district(pc) in districts:
+            return "local", f"delivered at {pc}, in {area_name}"
+    place = _mentions(" ".join(texts + [str(tender.get("title", "")), str(tender.get("description", ""))]), places)
+    if place:
+        return "local", f"notice names {place}" + ("" if place == area_name else f" ({area_name})")
+    for party in release.get("parties") or []:
+        if isinstance(party, dict) and "buyer" in (party.get("roles") or []):
+            pc = (party.get("address") or {}).get("postalCode")
+            if pc and postcode_district(pc) in districts:
+                return "local", f"buyer based in {area_name} ({pc})"
+    local_codes = {c for c in region_codes if len(c) >= 5}  # NUTS3 / ITL3: the area itself
+    if any(r.upper() in local_codes for r in regions):
+        return "local", f"delivery region {next(r for r in regions if r.upper() in local_codes)} is {area_name}"
+    for r in regions:
+        if r.lower() in region_names or r.upper() in region_codes:
+            return "region", f"delivery region {r} includes {area_name}"
+    for r in regions:
+        if r.lower() in NATIONAL:
+            return "national", f"delivered across {r}"
+    if regions or postcodes:
+        where = ", ".join(regions[:3] + postcodes[:2])
+        return "elsewhere", f"delivered in {where}, outside {area_name}'s region"
+    return "not stated", "the notice gives no delivery location"
+
+
+# ------------------------------------------------------------------------------------------- matching
+
+def service_areas_for_notice(con: duckdb.DuckDBPyConnection, codes: list[str]) -> list[tuple[str, str, str]]:
+    """(service_area, matched CPV, within|broader) for the notice codes, using the register's service_area_cpv
+    table with the CPV prefix rule of the providers_for_cpv macro (sql/views/30_providers_for_cpv.sql)."""
+    if not codes:
+        return []
+    rows = con.execute("""
+        WITH n AS (SELECT unnest(?::VARCHAR[]) AS code)
+        SELECT m.service_area,
+               arg_min(m.cpv_code, NOT starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))) AS matched_cpv,
+               CASE WHEN bool_or(starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))) THEN 'within'
+                    ELSE 'broader' END AS how
+        FROM n JOIN service_area_cpv m
+          ON (starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))
+              OR starts_with(cpv_stem(m.cpv_code), cpv_stem(n.code)))
+        GROUP BY m.service_area ORDER BY how DESC, m.service_area""", [codes]).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str) -> NoticeSummary:
+    tender = _tender(release)
+    codes = cpv_codes(release)
+    value, annual, years = contract_value(release)
+    location, why = notice_location(con, release, area_code)
+    suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
+    buyer = (release.get("buyer") or {}).get("name") if isinstance(release.get("buyer"), dict) else None
+    return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
+                         codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
+                         service_areas_for_notice(con, codes))
+
+
+def _size_fit(income: float | None, annual: float | None) -> tuple[str, str]:
+    if annual is None:
+        return "not assessed", "the notice states no value"
+    if income is None or income <= 0:
+        return "unknown", "no income on record to compare with the contract value"
+    share = annual / income
+    pct = f"{share:.0%} of" if share < 10 else f"{share:.0f} times"
+    if share <= FITS_SHARE:
+        if income > annual * LARGE_MULTIPLE:
+            return "large provider", f"annual value £{annual:,.0f} is under 1% of income £{income:,.0f}"
+        return "fits", f"annual value £{annual:,.0f} is {pct} income £{income:,.0f}"
+    if share <= STRETCH_SHARE:
+        return "stretch", f"annual value £{annual:,.0f} is {pct} income £{income:,.0f}"
+    return "too small", f"annual value £{annual:,.0f} is {pct} the provider's income £{income:,.0f}"
+
+
+def single_area(con: duckdb.DuckDBPyConnection) -> str:
+    areas = [r[0] for r in con.execute("SELECT DISTINCT area_code FROM organisation ORDER BY 1").fetchall()]
+    if len(areas) != 1:
+        raise PipelineError(f"the register holds {len(areas)} areas ({', '.join(areas)}): choose one with --area")
+    return areas[0]
+
+
+def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str | None = None,
+                 limit: int = 20) -> list[ProviderMatch]:
+    """A ranked shortlist of the area's active providers for one OCDS release, each with its reasons."""
+    area_code = area_code or single_area(con)
+    notice = describe_notice(con, release, area_code)
+    if not notice.service_areas:
+        return []
+    fits = {sa: (cpv, how) for sa, cpv, how in notice.service_areas}
+    rows = con.execute("""
+        SELECT d.org_id, d.name, d.legal_form, d.ward_name, d.latest_income, d.area_basis, d.website, d.email,
+               d.phone, list_intersect(d.service_areas, ?::VARCHAR[]) AS matched,
+               coalesce(r.readiness_level, 'unknown'), coalesce(r.readiness_reasons, []::VARCHAR[]),
+               d.area_basis <> 'area of operation' AS based
+        FROM provider_directory d
+        LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id
+        WHERE d.area_code = ? AND len(list_intersect(d.service_areas, ?::VARCHAR[])) > 0""",
+                       [list(fits), area_code, list(fits)]).fetchall()
+    labels = dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
+    place = area_profile(area_code)["area_name"] or area_code
+    matches = []
+    for (org_id, name, form, ward, income, _basis, website, email, phone, matched, level, level_reasons,
+         based) in rows:
+        matched = sorted(matched, key=lambda sa: (fits[sa][1] != "within", sa))
+        service_fit = fits[matched[0]][1]
+        reasons = [f"{labels.get(sa, sa)} matches CPV {fits[sa][0]}" + (" (notice is a broader category)"
+                   if fits[sa][1] == "broader" else "") for sa in matched]
+        score = SERVICE_POINTS[service_fit] + min(10, 5 * (len(matched) - 1))
+        score += LOCATION_POINTS[notice.location] + BASE_POINTS[bool(based)]
+        reasons.append(notice.location_reason)
+        reasons.append(f"based in {place}" + (f" ({ward})" if ward else "") if based
+                       else f"operates in {place} (based outside it)")
+        size, size_reason = _size_fit(income, notice.annual_value)
+        score += SIZE_POINTS[size]
+        reasons.append(f"size {size}: {size_reason}")
+        if notice.suitable_for_vcse:
+            reasons.append("buyer marks the notice suitable for VCSEs")
+        elif notice.suitable_for_vcse is False:
+            reasons.append("buyer does not mark the notice suitable for VCSEs")
+        score += READINESS_POINTS[level]
+        reasons.append(f"readiness {level}" + (f": {'; '.join(level_reasons)}" if level_reasons else ""))
+        matches.append(ProviderMatch(area_code, org_id, name, form, ward, int(score), matched, service_fit,
+                                     f"{notice.location}; {'based in area' if based else 'operates in area'}",
+                                     size, level, income, reasons, website, email, phone))
+    matches.sort(key=lambda m: (-m.score, -(m.latest_income or 0), m.name))
+    return matches[:limit] if limit else matches
