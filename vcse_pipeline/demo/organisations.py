@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from ..postcode import normalise_postcode
@@ -32,6 +32,8 @@ from .vocabulary import (
 EXTRACT_DATE = date(2026, 11, 20)       # Charity Commission extract date
 COMPANIES_DATE = date(2026, 11, 1)      # Companies House product date
 PLACEHOLDER_COMPANY_NUMBERS = ("00000000", "01234567", "12345678")
+STREET_PURPOSES = {"community_association", "residents", "allotments", "environment", "church_hall", "playgroup",
+                   "school_friends", "youth_club", "sports", "scouts", "heritage", "older_people"}
 
 CATEGORY = {
     "charitable_company": "PRI/LTD BY GUAR/NSC (Private, limited by guarantee, no share capital)",
@@ -144,11 +146,12 @@ class DemoWorld:
         rng = self.rng
         return f"{rng.choice(STREET_STEMS)}{rng.choice(STREET_STEM_ENDINGS)} {rng.choice(STREET_SUFFIXES)}"
 
-    def _place_for(self, ward: Ward) -> str:
+    def _place_for(self, ward: Ward, purpose: Purpose) -> str:
         roll = self.rng.random()
         if ward.la.key == "wirral" and roll < 0.12:
             return "Wirral"
-        if roll < 0.22 + 0.3 * min(1.0, math.log10(max(self.scale, 1.0))):
+        # Street names make more distinct names at larger scales, for the kinds of group named after a street.
+        if purpose.key in STREET_PURPOSES and roll < 0.3 + 0.4 * min(1.0, math.log10(max(self.scale, 1.0))):
             return self._street().rsplit(" ", 1)[0] if self.rng.random() < 0.5 else self._street()
         return self.rng.choice(ward.localities)
 
@@ -158,7 +161,7 @@ class DemoWorld:
 
     def unique_name(self, purpose: Purpose, ward: Ward) -> str:
         for attempt in range(60):
-            place = self._place_for(ward) if attempt < 40 else self._street()
+            place = self._place_for(ward, purpose) if attempt < 40 else self._street()
             name = self._fill(self.rng.choice(purpose.names), place)
             if self._claim(name):
                 return name
@@ -349,6 +352,9 @@ class DemoWorld:
             if rng.random() < 0.03:
                 activities += ' Our weekly "drop-in" is open to all.'
             objects = self._fill(purpose.objects, place)
+            if rng.random() < 0.01:
+                # Some objects run over several lines in the real extract: a CRLF inside the field.
+                objects = f"1. {objects}\r\n2. To do all such other lawful things as are necessary."
             income = income if income is not None else int(purpose.income * math.exp(rng.gauss(0, 1.3)))
             codes = list(purpose.what) + list(purpose.who) + list(purpose.how)
             if rng.random() < 0.3:
@@ -478,7 +484,7 @@ class DemoWorld:
 
     # ---------------------------------------------------------------- one VCSE organisation
     def vcse_org(self, ward: Ward, *, areas=None, name: str | None = None, form: str | None = None,
-                 purpose: Purpose | None = None) -> Org:
+                 purpose: Purpose | None = None, variant: str | None = None) -> Org:
         rng = self.rng
         purpose = purpose or rng.choice(PURPOSES)
         if form is None:
@@ -499,7 +505,7 @@ class DemoWorld:
                     self.make_linked(org, charity, i + 1, f"{name} {suffix}")
         elif form == "cio":
             cc_name = name
-            if rng.random() < 0.15:
+            if rng.random() < 0.15 and variant is None:
                 cc_name = f"{name} CIO"
             charity = self.make_charity(org, cc_name, "cio", registered, areas=areas)
             if rng.random() < 0.4:
@@ -508,17 +514,18 @@ class DemoWorld:
                 address = charity.address if rng.random() < 0.3 else None
                 self.make_company(org, ce_name, "cio", registered, address=address, sic=[], prefix="CE", kind=kind)
         elif form == "charitable_company":
-            kind = rng.choices(list(VARIANT_WEIGHTS), weights=list(VARIANT_WEIGHTS.values()))[0]
+            kind = variant or rng.choices(list(VARIANT_WEIGHTS), weights=list(VARIANT_WEIGHTS.values()))[0]
             cc_name, ch_name, previous, kind = self.variant(name, kind, purpose)
             incorporated = registered - timedelta(days=rng.randint(10, 400))
             charity = self.make_charity(org, cc_name, "charitable_company", registered, areas=areas)
             if kind == "working name":
                 charity.other_names.append(("Working name", name))
-            address = charity.address
+            # Companies House holds the registered office: usually the charity's address, sometimes an
+            # accountant's office in a nearby town.
+            address = replace(charity.address, postcode=normalise_postcode(charity.address.postcode) or "")
             if rng.random() < 0.2 or not address.postcode:
-                address = self.address(rng.choice(self.geo.wards_in(rng.choice(["liverpool", "wirral",
-                                                                                  "cheshire_west"]))),
-                                       messy=False)
+                nearby = ["liverpool", "wirral", "cheshire_west"] if ward.la.key == "wirral" else [ward.la.key]
+                address = self.address(rng.choice(self.geo.wards_in(rng.choice(nearby))), messy=False)
             prev = [(incorporated + timedelta(days=rng.randint(400, 4000)), previous.upper())] if previous else None
             if prev and prev[0][0] >= COMPANIES_DATE:
                 prev = [(COMPANIES_DATE - timedelta(days=rng.randint(30, 300)), previous.upper())]
@@ -746,7 +753,8 @@ class DemoWorld:
         ]
         for name, locality, la_key, form, purpose, areas in pairs:
             self._claim(name)
-            self.vcse_org(self._ward(locality, la_key), name=name, form=form, purpose=purpose, areas=areas)
+            self.vcse_org(self._ward(locality, la_key), name=name, form=form, purpose=purpose, areas=areas,
+                          variant="exact")
         # A private care company whose name looks like a VCSE's.
         ward = self._ward("Birkenhead", "wirral")
         name = "Birkenhead Community Care Ltd"
