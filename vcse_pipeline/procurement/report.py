@@ -1,0 +1,136 @@
+"""A one-file HTML report of the register for commissioners: size, services, wards, readiness, changes.
+
+Charts are drawn by matplotlib (Agg backend, no display needed) as inline SVG, so the file is self-contained
+and opens offline. The template is templates/report.html.j2.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
+
+from ..db import table_exists  # noqa: E402
+
+TEMPLATES = Path(__file__).with_name("templates")
+READINESS_COLOURS = {"ready": "#2e7d32", "caution": "#f9a825", "unknown": "#9e9e9e", "not ready": "#c62828"}
+BAR_COLOUR = "#1f4e79"
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return re.sub(r"^.*?(<svg)", r"\1", buf.getvalue(), count=1, flags=re.S)  # drop the XML prologue
+
+
+def bar_chart(labels: list[str], values: list[int], title: str, colours: list[str] | None = None) -> str:
+    """A horizontal bar chart, largest at the top, as an inline SVG string."""
+    height = max(1.6, 0.32 * len(labels) + 0.8)
+    fig, ax = plt.subplots(figsize=(7.5, height))
+    ax.barh(labels[::-1], values[::-1], color=(colours or [BAR_COLOUR] * len(values))[::-1])
+    for i, v in enumerate(values[::-1]):
+        ax.text(v, i, f" {v:,}", va="center", fontsize=8)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=8)
+    ax.set_xlim(0, max(values or [1]) * 1.15)
+    return _svg(fig)
+
+
+def _rows(con, sql: str, params: list) -> list[tuple]:
+    return con.execute(sql, params).fetchall()
+
+
+def changes_since_previous(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
+    """What the latest refresh changed; `previous` is False when there was no earlier register to compare."""
+    if not (table_exists(con, "run_history") and table_exists(con, "register_change")):
+        return {"previous": False, "message": "This register has no refresh history yet, so there is no previous "
+                                               "refresh to compare with."}
+    runs = _rows(con, "SELECT run_id, CAST(finished_at AS VARCHAR) FROM run_history WHERE status = 'published' "
+                      "ORDER BY finished_at DESC NULLS LAST, run_id DESC", [])
+    if len(runs) < 2:
+        return {"previous": False, "message": "This is the first published refresh: there is no previous refresh "
+                                               "to compare with, so every organisation counts as new."}
+    run_id, finished = runs[0]
+    rows = _rows(con, """
+        SELECT c.change_type, c.org_id, coalesce(o.name, c.org_id), c.field, c.old_value, c.new_value
+        FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
+        WHERE c.run_id = ? AND c.area_code = ? ORDER BY c.change_type, 3, c.field""", [run_id, area_code])
+    by_type: dict[str, list] = {}
+    for change_type, org_id, name, field, old, new in rows:
+        by_type.setdefault(change_type, []).append(
+            {"org_id": org_id, "name": name, "field": field, "old": old, "new": new})
+    counts = {t: len({r["org_id"] for r in items}) for t, items in by_type.items()}
+    return {"previous": True, "run_id": run_id, "finished": finished, "previous_run": runs[1][0],
+            "counts": counts, "changes": by_type,
+            "message": "" if rows else "The latest refresh changed nothing in this area."}
+
+
+def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
+    p = [area_code]
+    total = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ?", p)[0][0]
+    forms = _rows(con, "SELECT legal_form, count(*) FROM provider_directory WHERE area_code = ? GROUP BY 1 "
+                       "ORDER BY 2 DESC, 1", p)
+    services = _rows(con, """
+        SELECT coalesce(s.label, u.sa), count(*) FROM (SELECT unnest(service_areas) AS sa FROM provider_directory
+        WHERE area_code = ?) u LEFT JOIN service_area s ON s.service_area = u.sa GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    untagged = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ? AND len(service_areas) = 0",
+                     p)[0][0]
+    wards = _rows(con, """
+        SELECT coalesce(ward_name, '(based outside the area)'), count(*),
+               count(*) FILTER (WHERE imd_decile <= 2), sum(latest_income)
+        FROM provider_directory WHERE area_code = ? GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    readiness = _rows(con, """
+        SELECT readiness_level, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
+        ORDER BY min(readiness_rank)""", p)
+    bands = _rows(con, """
+        SELECT income_band, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
+        ORDER BY CASE income_band WHEN 'under £10k' THEN 1 WHEN '£10k-£100k' THEN 2 WHEN '£100k-£1m' THEN 3
+                 WHEN 'over £1m' THEN 4 ELSE 5 END""", p)
+    concerns = _rows(con, """
+        SELECT name, readiness_level, array_to_string(readiness_reasons, '; ') FROM provider_readiness
+        WHERE area_code = ? AND readiness_level IN ('not ready', 'caution') ORDER BY readiness_rank DESC, name""", p)
+    gaps = _rows(con, """
+        SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
+        FROM ward_service_gaps WHERE area_code = ? AND providers_based = 0 GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    return {
+        "area_code": area_code,
+        "area_name": _area_name(area_code),
+        "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
+        "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
+        "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
+        "charts": {
+            "forms": bar_chart([f for f, _ in forms], [n for _, n in forms],
+                               "Providers by legal form") if forms else "",
+            "services": bar_chart([s for s, _ in services], [n for _, n in services],
+                                  "Providers by service area") if services else "",
+            "wards": bar_chart([w[0] for w in wards], [w[1] for w in wards], "Providers by ward") if wards else "",
+            "readiness": bar_chart([r for r, _ in readiness], [n for _, n in readiness], "Readiness",
+                                   [READINESS_COLOURS.get(r, BAR_COLOUR) for r, _ in readiness]) if readiness else "",
+        },
+        "changes": changes_since_previous(con, area_code),
+    }
+
+
+def _area_name(area_code: str) -> str:
+    from .opportunities import area_profile
+
+    return area_profile(area_code)["area_name"] or area_code
+
+
+def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str) -> Path:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["money"] = lambda v: "" if v is None else f"£{v:,.0f}"
+    html = env.get_template("report.html.j2").render(**report_context(con, area_code))
+    out_path = Path(out_path)
+    out_path.write_text(html, encoding="utf-8")
+    return out_path
