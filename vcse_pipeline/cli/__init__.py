@@ -22,13 +22,14 @@ err_console = Console(stderr=True)
 # One line per feature module; each module defines register(app).
 from . import pipeline_commands  # noqa: E402
 from . import match  # noqa: E402
-from . import find, opportunities  # noqa: E402
+from . import find, opportunities, report  # noqa: E402
 from . import publish_commands  # noqa: E402
 
 pipeline_commands.register(app)
 match.register(app)
 find.register(app)
 opportunities.register(app)
+report.register(app)
 publish_commands.register(app)
 
 
