@@ -217,6 +217,21 @@ def test_quotes_and_line_breaks_in_free_text_are_kept(tmp_path):
     assert len(rows) == len(sample_lines("charity")) - 1
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 997])
+def test_stray_carriage_return_and_bare_line_feed_in_text(tmp_path, monkeypatch, chunk_bytes):
+    if chunk_bytes:
+        monkeypatch.setattr(cc, "_CHUNK_BYTES", chunk_bytes)
+
+    def edit(lines):
+        lines = set_field(lines, 10, "charity_activities", b"one\rtwo")
+        return set_field(lines, 300, "charity_activities", b"three\nfour")
+
+    con = stage_one(tmp_path, "charity", rewritten_zip(tmp_path, "charity", edit))
+    rows = con.execute("SELECT charity_activities FROM charity").fetchall()
+    assert len(rows) == len(sample_lines("charity")) - 1
+    assert (rows[8][0], rows[298][0]) == ("one\rtwo", "three\nfour")
+
+
 def test_line_break_in_the_last_column_is_rejoined(tmp_path):
     # area_of_benefit is the last column: a break there leaves a complete first line and a tail line.
     def edit(lines):

@@ -152,7 +152,7 @@ MONEY_PREFIXES = ("income_", "expenditure_", "gain_loss_", "assets_", "creditors
 _FILE_NAME = re.compile(r"^publicextract\.([a-z_]+)\.zip$", re.IGNORECASE)
 # Every record starts with its date_of_extract; a line that does not is the tail of the previous record.
 _RECORD_START = re.compile(rb"\d{4}-\d{2}-\d{2}")
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 8 << 20
 # Longest header line we accept: the widest real header is about 1.5 KB.
 _MAX_HEADER_BYTES = 64 << 10
 
@@ -275,19 +275,29 @@ def _normalise_zip(zip_path: Path, table: str, tsv: Path) -> tuple[list[str], st
         info = find_member(archive, "*.txt", zip_path, NAME)
         where = f"{zip_path.name}:{info.filename}"
         try:
-            with archive.open(info) as member, tsv.open("wb", buffering=_CHUNK_BYTES) as out:
-                lines = _physical_lines(member, where)
-                header = _parse_header(next(lines, b""), table, where)
-                _write_records(lines, len(header), out, where)
+            with archive.open(info) as member, tsv.open("wb") as out:
+                chunks = _line_chunks(member, where)
+                first, plain = next(chunks, ([b""], True))
+                header = _parse_header(first[0], table, where)
+                _write_records(_chain_first([(first[1:], plain)], chunks), len(header), out, where)
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc})", file=where) from exc
     return header, where
 
 
-def _physical_lines(member: IO[bytes], where: str) -> Iterator[bytes]:
-    """The file's lines without their CRLF/LF ends, read in chunks; a non-UTF-8 byte names its line."""
+def _chain_first(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
+
+
+def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bool]]:
+    """The file's lines without their CRLF/LF ends, a few MB at a time; a non-UTF-8 byte names its line.
+
+    Each list comes with `plain`: no quote, NUL or stray CR anywhere in it, so its lines can be written
+    to DuckDB as they are.
+    """
     tail = b""
-    line_no = 0
+    lines_before = 0
     while True:
         chunk = member.read(_CHUNK_BYTES)
         if not chunk:
@@ -297,56 +307,68 @@ def _physical_lines(member: IO[bytes], where: str) -> Iterator[bytes]:
         if cut == 0:
             tail = buf
             continue
-        complete, tail = buf[:cut], buf[cut:]
-        _check_utf8(complete, line_no, where)
-        lines = complete.split(b"\n")
-        lines.pop()  # empty piece after the final \n
-        for line in lines:
-            line_no += 1
-            yield line[:-1] if line.endswith(b"\r") else line
+        complete, tail = buf[:cut - 1], buf[cut:]
+        yield _split_lines(complete, lines_before, where)
+        lines_before += complete.count(b"\n") + 1
     if tail:
-        _check_utf8(tail, line_no, where)
-        yield tail[:-1] if tail.endswith(b"\r") else tail
+        yield _split_lines(tail, lines_before, where)
 
 
-def _check_utf8(block: bytes, lines_before: int, where: str) -> None:
+def _split_lines(block: bytes, lines_before: int, where: str) -> tuple[list[bytes], bool]:
     try:
         block.decode("utf-8")
     except UnicodeDecodeError as exc:
         row = lines_before + block.count(b"\n", 0, exc.start) + 1
         raise SourceError(NAME, f"not UTF-8: byte {block[exc.start:exc.start + 1]!r} ({exc.reason})",
                           file=where, row=row) from exc
+    if block.endswith(b"\r"):
+        block = block[:-1]
+    newlines, returns = block.count(b"\n"), block.count(b"\r")
+    if returns == newlines:  # the usual CRLF file, unless a stray CR pairs up with a bare LF
+        lines = block.split(b"\r\n")
+        if len(lines) == newlines + 1:
+            return lines, b'"' not in block and b"\x00" not in block
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in block.split(b"\n")]
+    return lines, False
 
 
-def _write_records(lines: Iterator[bytes], n_columns: int, out: IO[bytes], where: str) -> None:
+def _write_records(chunks: Iterator[tuple[list[bytes], bool]], n_columns: int, out: IO[bytes],
+                   where: str) -> None:
     """Join lines split by a line break inside a field, then write `line_no<TAB>record` lines for DuckDB.
 
     A record continues while it has fewer tabs than the header, or while the next line does not start
     with a date (a break in the last column). Records holding a quote, CR, NUL or line break are quoted.
     """
     want_tabs = n_columns - 1
+    starts_record = _RECORD_START.match
     pending: list[bytes] = []
     pending_tabs = 0
+    pending_plain = True
     start = 0
     line_no = 1  # the header
-    for line in lines:
-        line_no += 1
-        tabs = line.count(b"\t")
-        if pending and (pending_tabs < want_tabs or not _RECORD_START.match(line)):
-            pending.append(line)
-            pending_tabs += tabs
-            if pending_tabs > want_tabs:
-                _raise_field_count(pending_tabs + 1, n_columns, start, line_no, where)
-            continue
-        if pending:
-            _write_record(pending, start, out)
-        if tabs > want_tabs:
-            _raise_field_count(tabs + 1, n_columns, line_no, line_no, where)
-        pending, pending_tabs, start = [line], tabs, line_no
+    for lines, plain in chunks:
+        buffer: list[bytes] = []
+        for line in lines:
+            line_no += 1
+            tabs = line.count(b"\t")
+            if pending and (pending_tabs < want_tabs or not starts_record(line)):
+                pending.append(line)
+                pending_tabs += tabs
+                pending_plain = False
+                if pending_tabs > want_tabs:
+                    _raise_field_count(pending_tabs + 1, n_columns, start, line_no, where)
+                continue
+            if pending:
+                buffer.append(b"%d\t%s\n" % (start, pending[0]) if pending_plain else _quoted(pending, start))
+            if tabs > want_tabs:
+                _raise_field_count(tabs + 1, n_columns, line_no, line_no, where)
+            pending, pending_tabs, start = [line], tabs, line_no
+            pending_plain = plain or not (b'"' in line or b"\r" in line or b"\x00" in line)
+        out.write(b"".join(buffer))
     if pending:
         if pending_tabs < want_tabs:
             _raise_field_count(pending_tabs + 1, n_columns, start, line_no, where)
-        _write_record(pending, start, out)
+        out.write(b"%d\t%s\n" % (start, pending[0]) if pending_plain else _quoted(pending, start))
 
 
 def _raise_field_count(found: int, expected: int, start: int, end: int, where: str) -> None:
@@ -355,15 +377,14 @@ def _raise_field_count(found: int, expected: int, start: int, end: int, where: s
                             f"or a truncated line)", file=where, row=start)
 
 
-def _write_record(parts: list[bytes], start: int, out: IO[bytes]) -> None:
-    record = parts[0] if len(parts) == 1 else b"\n".join(parts)
-    if len(parts) == 1 and b'"' not in record and b"\r" not in record and b"\x00" not in record:
-        out.write(b"%d\t%s\n" % (start, record))
-        return
-    fields = record.replace(b"\x00", b"").split(b"\t")
+def _quoted(parts: list[bytes], start: int) -> bytes:
+    """One record as a DuckDB line, quoting the fields that hold a quote or a line break."""
+    fields = b"\n".join(parts).replace(b"\x00", b"").split(b"\t")
+    if len(parts) > 1:  # a break at the start or end of a field is an artefact of the export, not text
+        fields = [f.strip(b"\r\n") for f in fields]
     quoted = [b'"' + f.replace(b'"', b'""') + b'"' if (b'"' in f or b"\n" in f or b"\r" in f) else f
               for f in fields]
-    out.write(b"%d\t%s\n" % (start, b"\t".join(quoted)))
+    return b"%d\t%s\n" % (start, b"\t".join(quoted))
 
 
 def _ident(name: str) -> str:
@@ -375,8 +396,9 @@ def _literal(text: str) -> str:
 
 
 def _clean(column: str) -> str:
-    # Surrounding spaces and line breaks carry no meaning; an empty value is a null.
-    return f"NULLIF(trim({_ident(column)}, e' \\t\\r\\n'), '')"
+    # Surrounding spaces carry no meaning and an empty value is a null. (Line breaks at the edge of a field
+    # are dropped when the record is rejoined: trim() with a character list is several times slower.)
+    return f"NULLIF(trim({_ident(column)}), '')"
 
 
 def _typed(column: str) -> str:
@@ -407,14 +429,14 @@ def _load_tsv(con: duckdb.DuckDBPyConnection, table: str, header: list[str], tsv
 
 def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: list[str], where: str) -> None:
     # A value that is present but does not cast is an error, not a silent null: find the first one.
-    bad = " OR ".join(f"({_clean(c)} IS NOT NULL AND {_typed(c)} IS NULL)" for c in typed)
-    which = " ".join(f"WHEN {_clean(c)} IS NOT NULL AND {_typed(c)} IS NULL THEN {_literal(c)}" for c in typed)
-    found = con.execute(
-        f"SELECT CAST(_line AS BIGINT) AS line, CASE {which} END AS col FROM {scan} WHERE {bad} "
-        f"ORDER BY line LIMIT 1").fetchone()
-    if found is None:
+    # One filtered min() per column is a single scan and several times faster than CASE over all columns.
+    firsts = ", ".join(f"min(CAST(_line AS BIGINT)) FILTER (WHERE {_clean(c)} IS NOT NULL AND {_typed(c)} IS NULL)"
+                       for c in typed)
+    found = [(line, column) for line, column in zip(con.execute(f"SELECT {firsts} FROM {scan}").fetchone(), typed,
+                                                    strict=True) if line is not None]
+    if not found:
         return
-    line, column = found
+    line, column = min(found)
     value = con.execute(f"SELECT {_ident(column)} FROM {scan} WHERE CAST(_line AS BIGINT) = ?", [line]).fetchone()[0]
     expected = {"DATE": "a date (yyyy-mm-dd hh:mm:ss)", "BOOLEAN": "True or False", "BIGINT": "a whole number",
                 "DOUBLE": "a number"}[column_type(column)]
