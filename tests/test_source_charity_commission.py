@@ -468,3 +468,12 @@ def test_a_failed_table_does_not_half_stage(tmp_path):
     with pytest.raises(SourceError):
         cc.stage(con, [path], config(tmp_path, ["charity"]))
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'charity'").fetchone()[0] == 0
+
+
+def test_runaway_line_is_refused_without_buffering_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(cc, "_CHUNK_BYTES", 997)
+    monkeypatch.setattr(cc, "_MAX_LINE_BYTES", 5000)
+    path = rewritten_zip(tmp_path, "charity", lambda lines: set_field(lines, 3, "charity_activities", b"x" * 6000))
+    with pytest.raises(SourceError, match="no line break") as err:
+        stage_one(tmp_path, "charity", path)
+    assert err.value.row == 3

@@ -16,6 +16,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import IO
 
@@ -155,6 +156,8 @@ _RECORD_START = re.compile(rb"\d{4}-\d{2}-\d{2}")
 _CHUNK_BYTES = 8 << 20
 # Longest header line we accept: the widest real header is about 1.5 KB.
 _MAX_HEADER_BYTES = 64 << 10
+# Longest line (record) accepted; DuckDB is told the same.
+_MAX_LINE_BYTES = 64 << 20
 
 
 def column_type(column: str) -> str:
@@ -279,15 +282,10 @@ def _normalise_zip(zip_path: Path, table: str, tsv: Path) -> tuple[list[str], st
                 chunks = _line_chunks(member, where)
                 first, plain = next(chunks, ([b""], True))
                 header = _parse_header(first[0], table, where)
-                _write_records(_chain_first([(first[1:], plain)], chunks), len(header), out, where)
+                _write_records(chain([(first[1:], plain)], chunks), len(header), out, where)
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc})", file=where) from exc
     return header, where
-
-
-def _chain_first(first: list, rest: Iterator) -> Iterator:
-    yield from first
-    yield from rest
 
 
 def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], bool]]:
@@ -305,6 +303,9 @@ def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], b
         buf = tail + chunk
         cut = buf.rfind(b"\n") + 1
         if cut == 0:
+            if len(buf) > _MAX_LINE_BYTES:  # not a text table (or a runaway line): do not buffer it all
+                raise SourceError(NAME, f"no line break in {len(buf):,} bytes: not a line-based text file",
+                                  file=where, row=lines_before + 1)
             tail = buf
             continue
         complete, tail = buf[:cut - 1], buf[cut:]
@@ -419,7 +420,7 @@ def _typed(column: str) -> str:
 def _load_tsv(con: duckdb.DuckDBPyConnection, table: str, header: list[str], tsv: Path, where: str) -> None:
     columns = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in ["_line", *header]) + "}"
     scan = (f"read_csv({_literal(str(tsv))}, delim='\\t', quote='\"', escape='\"', header=false, "
-            f"auto_detect=false, columns={columns}, new_line='\\n', encoding='utf-8', max_line_size=67108864)")
+            f"auto_detect=false, columns={columns}, new_line='\\n', encoding='utf-8', max_line_size={_MAX_LINE_BYTES})")
     typed = [c for c in header if column_type(c) != "VARCHAR"]
     if typed:
         _raise_first_bad_value(con, scan, typed, where)
