@@ -306,6 +306,14 @@ def test_placeholders_and_false_friends_are_different_organisations(demo):
     assert neston["in_wirral_by_postcode"] == "false"
 
 
+def test_every_sic_code_used_has_its_companies_house_text():
+    from vcse_pipeline.demo.vocabulary import PURPOSES, SIC_TEXT, TRADES
+
+    used = {p.sic for p in PURPOSES} | {sic for _, sic in TRADES} | {"88990", "94990", "85590", "82990", "98000",
+                                                                     "87300", "64209"}
+    assert used <= set(SIC_TEXT)
+
+
 def test_scale_multiplies_organisations(tmp_path):
     small = generate_demo(tmp_path / "small", scale=0.1)
     larger = generate_demo(tmp_path / "larger", scale=0.3)

@@ -230,7 +230,8 @@ class Geography:
                 district = ward.districts[i % len(ward.districts)]
                 while True:
                     pcds = f"{district} {rng.randint(0, 9)}{rng.choice(INWARD_LETTERS)}{rng.choice(INWARD_LETTERS)}"
-                    if pcds not in used:
+                    # "ZZ" inward codes are kept out of the directory: the demo uses them for unknown postcodes.
+                    if pcds not in used and not pcds.endswith("ZZ"):
                         used.add(pcds)
                         break
                 lsoa, imd = rng.choice(ward.lsoas)

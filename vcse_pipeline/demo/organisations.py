@@ -204,18 +204,15 @@ class DemoWorld:
         return self._next_linked_org
 
     def society_number(self, kind: str) -> tuple[str, str]:
-        while True:
-            if kind == "R":
-                number, suffix = str(self.rng.randint(16000, 31999)), "R"
-            elif kind == "C":
-                number, suffix = str(self.rng.randint(100, 700)), "C"
-            elif kind == "coop":
-                number, suffix = str(self.rng.randint(4000, 4999)), ""
-            else:
-                number, suffix = str(self.rng.randint(7000, 9999)), ""
+        low, high, suffix = {"R": (16000, 31999, "R"), "C": (100, 700, "C"), "coop": (4000, 4999, ""),
+                             "cbs": (7000, 9999, "")}[kind]
+        for attempt in range(10_000):
+            # widen the range when a large scale has used most of it
+            number = str(self.rng.randint(low, high + (attempt // 50) * (high - low)))
             if number + suffix not in self._society_numbers:
                 self._society_numbers.add(number + suffix)
                 return number, suffix
+        raise RuntimeError(f"no free {kind} society number")
 
     # ---------------------------------------------------------------- addresses and contact details
     def pick_postcode(self, ward: Ward) -> str:
@@ -689,10 +686,12 @@ class DemoWorld:
         rng = self.rng
         name, sic = self._business_name(ward)
         kind = "private" if rng.random() < 0.97 else rng.choice(["plc", "llp"])
-        if kind == "plc":
-            name = re.sub(r" (Ltd|Limited)$", " PLC", name)
-        if kind == "llp":
-            name = re.sub(r" (Ltd|Limited)$", " LLP", name)
+        if kind != "private":
+            renamed = re.sub(r" (Ltd|Limited)$", " PLC" if kind == "plc" else " LLP", name)
+            if self._claim(renamed):
+                name = renamed
+            else:
+                kind = "private"
         org = self.new_org(name, kind, ward, None, is_vcse=False)
         incorporated = date(1985, 1, 1) + timedelta(days=rng.randint(0, 15000))
         status, dissolved = "Active", None

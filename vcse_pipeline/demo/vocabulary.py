@@ -327,6 +327,7 @@ SIC_TEXT = {
     "71129": "Other engineering activities",
     "74100": "specialised design activities",
     "81210": "General cleaning of buildings",
+    "82990": "Other business support service activities n.e.c.",
     "85590": "Other education n.e.c.",
     "85600": "Educational support services",
     "86230": "Dental practice activities",
