@@ -197,3 +197,53 @@ def test_zip_without_a_csv_is_refused(tmp_path):
         zf.writestr("readme.txt", "nothing here")
     with pytest.raises(SourceError, match=r"\*\.csv"):
         ch.verify([path])
+
+
+def test_line_prefilter_is_used_and_matches_a_full_parse(con, cfg, tmp_path, monkeypatch):
+    header = ch.read_header(SAMPLE, "companies_house")
+    kept = ch._prefilter_lines(con, SAMPLE, header, cfg.source("companies_house")["categories"], tmp_path / "k.csv")
+    assert kept is not None
+    assert len(kept.read_bytes().splitlines()) == VCSE_ROWS  # private limited companies dropped early
+
+    ch.stage(con, [SAMPLE], cfg)
+    fast = con.execute("SELECT * FROM company ORDER BY company_number").fetchall()
+    monkeypatch.setattr(ch, "_prefilter_lines", lambda *args: None)
+    full_con = duckdb.connect()
+    register_macros(full_con)
+    ch.stage(full_con, [SAMPLE], cfg)
+    assert full_con.execute("SELECT * FROM company ORDER BY company_number").fetchall() == fast
+
+
+def test_records_spanning_lines_and_escaped_quotes_are_staged(con, cfg, tmp_path):
+    lines = sample_lines()
+    riding = line_of(lines, "06140728")  # a VCSE company
+    lines[riding - 1] = lines[riding - 1].replace(b'"FELTON\'S LODGE BARROW HILL"', b'"FELTON\'S LODGE\nBARROW HILL"')
+    cic = line_of(lines, "12172257")
+    lines[cic - 1] = lines[cic - 1].replace(b'"WITH AMI COMMUNITY', b'"WITH ""AMI"" COMMUNITY')
+    path = write(tmp_path / "multiline.csv", lines)
+    header = ch.read_header(path, "companies_house")
+    assert ch._prefilter_lines(con, path, header, cfg.source("companies_house")["categories"],
+                               tmp_path / "k.csv") is None, "a record spanning lines forces the full parse"
+    assert ch.stage(con, [path], cfg)["company"] == VCSE_ROWS
+    assert con.execute("SELECT address_line1 FROM company WHERE company_number = '06140728'").fetchone() == (
+        "FELTON'S LODGE\nBARROW HILL",)
+    assert con.execute("SELECT company_name FROM company WHERE company_number = '12172257'").fetchone() == (
+        'WITH "AMI" COMMUNITY INTEREST COMPANY',)
+
+    lines[riding - 1] = sample_lines()[riding - 1]
+    only_quotes = write(tmp_path / "quotes.csv", lines)
+    assert ch._prefilter_lines(con, only_quotes, header, cfg.source("companies_house")["categories"],
+                               tmp_path / "k2.csv") is not None
+    assert ch.stage(con, [only_quotes], cfg)["company"] == VCSE_ROWS
+    assert con.execute("SELECT company_name FROM company WHERE company_number = '12172257'").fetchone() == (
+        'WITH "AMI" COMMUNITY INTEREST COMPANY',)
+
+
+def test_windows_line_endings(con, cfg, tmp_path):
+    crlf = write(tmp_path / "crlf.csv", [line.replace(b"\n", b"\r\n") for line in sample_lines()])
+    header = ch.read_header(crlf, "companies_house")
+    assert ch._prefilter_lines(con, crlf, header, cfg.source("companies_house")["categories"],
+                               tmp_path / "k.csv") is not None
+    assert ch.stage(con, [crlf], cfg)["company"] == VCSE_ROWS
+    # The last column is a date: a stray carriage return would have failed its conversion.
+    assert con.execute("SELECT count(conf_stmt_last_made_up_date) FROM company").fetchone()[0] > 0

@@ -89,16 +89,26 @@ def require_columns(header: Iterable[str], required: Iterable[str], source: str,
                                   f"the header has: {', '.join(header)}", file=file, column=missing[0])
 
 
-def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8") -> str:
+def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: int = 1) -> str:
     """A DuckDB read_csv call that uses our parsed (stripped) header names, every column VARCHAR.
 
     The header row is skipped and named explicitly rather than sniffed, so a header with leading spaces,
     a BOM or a type-looking column never changes what the query sees.
     """
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
-    return (f"read_csv({sql_string(path)}, header = false, skip = 1, auto_detect = false, delim = ',', "
+    return (f"read_csv({sql_string(path)}, header = false, skip = {skip}, auto_detect = false, delim = ',', "
             f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_string(encoding)}, "
             f"strict_mode = false, null_padding = false)")
+
+
+# Control characters that never occur in the registers' text, so a CSV line reads (and writes) as one value.
+LINE_DELIM, LINE_QUOTE = "\x01", "\x02"
+
+
+def read_lines_sql(path: Path, skip: int = 0) -> str:
+    """A DuckDB read_csv call giving each physical line of a file as one VARCHAR column `line`."""
+    return (f"read_csv({sql_string(path)}, columns = {{'line': 'VARCHAR'}}, header = false, skip = {skip}, "
+            f"auto_detect = false, delim = {sql_string(LINE_DELIM)}, quote = '', escape = '')")
 
 
 def first_invalid_utf8(path: Path, chunk_size: int = 1 << 24) -> tuple[int, int] | None:
