@@ -92,7 +92,8 @@ def register(app: typer.Typer) -> None:
         finally:
             con.close()
         if fmt is Format.table and output is None:
-            print_table(result, f"{len(result.rows):,} providers")
+            n = len(result.rows)
+            print_table(result, f"{n:,} provider{'' if n == 1 else 's'}")
         else:
             # --output without --format: the file's extension decides
             if fmt is Format.table:

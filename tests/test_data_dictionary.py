@@ -1,0 +1,53 @@
+"""docs/data-dictionary.md describes every table, view and column of a built register (datasette style)."""
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from procurement_fixtures import build_register
+
+DICTIONARY = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
+
+
+def documented() -> dict[str, set[str]]:
+    sections: dict[str, set[str]] = {}
+    current = None
+    for line in DICTIONARY.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^## `(\w+)`", line)
+        if heading:
+            current = sections.setdefault(heading.group(1), set())
+        column = re.match(r"^\| `(\w+)` \| [^|]+ \| *\S", line)
+        if column and current is not None:
+            current.add(column.group(1))
+    return sections
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    con = duckdb.connect(str(build_register(tmp_path_factory.mktemp("dict") / "register.duckdb")), read_only=True)
+    rows = con.execute("""
+        SELECT c.table_name, c.column_name FROM duckdb_columns() c
+        WHERE c.table_name IN (SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()
+                               WHERE NOT internal)""").fetchall()
+    con.close()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def test_every_table_and_view_has_a_section(objects):
+    missing = sorted(set(objects) - set(documented()))
+    assert not missing, f"add a section to docs/data-dictionary.md for: {', '.join(missing)}"
+
+
+def test_every_column_is_described(objects):
+    docs = documented()
+    missing = [f"{t}.{c}" for t, cols in sorted(objects.items()) for c in sorted(cols - docs.get(t, set()))]
+    assert not missing, f"describe these columns in docs/data-dictionary.md: {', '.join(missing)}"
+
+
+def test_no_section_for_something_the_register_lacks(objects):
+    stale = sorted(set(documented()) - set(objects))
+    assert not stale, f"docs/data-dictionary.md describes tables the register does not have: {', '.join(stale)}"

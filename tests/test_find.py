@@ -1,0 +1,103 @@
+"""vcse find: every filter, sorting, distance, and hostile input on a realistic Wirral register."""
+
+import duckdb
+import pytest
+from procurement_fixtures import ORGS, build_register
+from typer.testing import CliRunner
+
+from vcse_pipeline.cli import app
+from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.procurement.find import FindQuery, find_providers
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def register(tmp_path_factory):
+    return build_register(tmp_path_factory.mktemp("find") / "register.duckdb")
+
+
+@pytest.fixture()
+def con(register):
+    con = duckdb.connect(str(register), read_only=True)
+    yield con
+    con.close()
+
+
+def names(con, **kw):
+    return [r["name"] for r in find_providers(con, FindQuery(**kw)).as_dicts()]
+
+
+def test_service_area_by_code_or_label_sorted_by_income(con):
+    by_code = names(con, service_areas=["domestic_abuse"])
+    assert by_code == ["Merseyside Domestic Abuse Refuges", "Wirral Women and Children's Aid",
+                       "Tomorrow's Women Wirral"]
+    assert names(con, service_areas=["Domestic abuse and violence"]) == by_code
+    with pytest.raises(PipelineError, match="unknown service area 'knitting'"):
+        names(con, service_areas=["knitting"])
+
+
+def test_keyword_ranks_name_matches_before_other_names_and_services(con):
+    found = find_providers(con, FindQuery(keyword="mind")).as_dicts()
+    assert found[0]["name"] == "Wirral Mind" and found[0]["relevance"] == 60
+    other = names(con, keyword="Mind in Wirral")           # a working name only
+    assert other == ["Wirral Mind"]
+    advice = find_providers(con, FindQuery(keyword="advice")).as_dicts()
+    assert [r["relevance"] for r in advice] == sorted([r["relevance"] for r in advice], reverse=True)
+    assert {"Bromborough Debt Advice Service", "Wirral Carers Centre"} <= {r["name"] for r in advice}
+
+
+def test_hostile_keyword_is_only_text(con, register):
+    hostile = "x'; DROP TABLE organisation; --"
+    assert names(con, keyword=hostile) == []
+    assert names(con, ward=hostile, postcode_district=hostile, legal_forms=[hostile]) == []
+    con.close()
+    check = duckdb.connect(str(register), read_only=True)
+    assert check.execute("SELECT count(*) FROM organisation").fetchone()[0] == len(ORGS) + 1
+    check.close()
+
+
+def test_ward_by_name_or_code_and_postcode_district(con):
+    assert names(con, ward="Liscard") == names(con, ward="E05000961") == [
+        "Wirral Refugee Advice Network", "Liscard Community Pantry", "Wallasey Wellbeing Walks CIC"]
+    assert set(names(con, postcode_district="ch44")) == {
+        "Wirral Refugee Advice Network", "Seacombe Youth Project", "Liscard Community Pantry",
+        "Seacombe Play and Learn CIC", "Wallasey Wellbeing Walks CIC"}
+
+
+def test_distance_from_a_postcode(con):
+    found = find_providers(con, FindQuery(near_postcode="ch41 9zz", within_km=1.0)).as_dicts()
+    assert found and all(r["distance_km"] <= 1.0 for r in found)
+    assert [r["distance_km"] for r in found] == sorted(r["distance_km"] for r in found)
+    assert {r["ward_name"] for r in found} == {"Birkenhead and Tranmere"}
+    far = find_providers(con, FindQuery(near_postcode="CH48 9ZZ")).as_dicts()
+    assert far[0]["ward_name"] == "West Kirby and Thurstaston"
+    with pytest.raises(PipelineError, match="no coordinates"):
+        find_providers(con, FindQuery(near_postcode="CH99 9ZZ"))
+    with pytest.raises(PipelineError, match="not a UK postcode"):
+        find_providers(con, FindQuery(near_postcode="nowhere"))
+
+
+def test_legal_form_income_readiness_and_area(con):
+    assert set(names(con, legal_forms=["community interest"])) == {
+        "Wirral Community Transport CIC", "Birkenhead Skills Hub CIC", "Seacombe Play and Learn CIC",
+        "Wallasey Wellbeing Walks CIC"}
+    mid = find_providers(con, FindQuery(min_income=100_000, max_income=500_000)).as_dicts()
+    assert mid and all(100_000 <= r["latest_income"] <= 500_000 for r in mid)
+    not_ready = names(con, readiness=["not ready"])
+    assert set(not_ready) == {"Wirral Women and Children's Aid", "Seacombe Play and Learn CIC"}
+    with pytest.raises(PipelineError, match="unknown readiness level"):
+        names(con, readiness=["excellent"])
+    assert len(names(con, area_code="E08000015")) == len(ORGS)
+    assert names(con, area_code="E08000012") == []
+    assert names(con, service_areas=["food_poverty"], ward="Birkenhead and Tranmere", limit=1) == ["Wirral Foodbank"]
+
+
+def test_cli_prints_a_table_and_reports_errors(register):
+    result = runner.invoke(app, ["find", "--register", str(register), "-s", "mental_health", "--ward", "Liscard"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 provider ")
+    assert "Liscard" in result.output and "CH44 7JK" in result.output  # Wallasey Wellbeing Walks CIC
+    missing = runner.invoke(app, ["find", "--register", str(register.parent / "none.duckdb")])
+    assert missing.exit_code != 0
+    assert isinstance(missing.exception, PipelineError) and "no register" in str(missing.exception)

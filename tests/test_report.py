@@ -1,0 +1,79 @@
+"""vcse report: a self-contained HTML file with charts, ward table, readiness and changes; rendered in Chromium."""
+
+import shutil
+import subprocess
+
+import duckdb
+import pytest
+from procurement_fixtures import build_register
+from typer.testing import CliRunner
+
+from vcse_pipeline.cli import app
+
+runner = CliRunner()
+CHROMIUM = shutil.which("chromium") or (shutil.which("/usr/bin/chromium"))
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    register = build_register(folder / "register.duckdb")
+    out = folder / "report.html"
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_is_self_contained_with_charts_and_tables(report_html):
+    html = report_html.read_text(encoding="utf-8")
+    for chart in ("chart-legal-form", "chart-service-area", "chart-ward", "chart-readiness"):
+        start = html.index(f'id="{chart}"')
+        assert "<svg" in html[start:start + 400], chart
+    # nothing fetched from elsewhere: no scripts, stylesheets or images by address
+    assert "<script" not in html and "<link" not in html and "src=" not in html and 'href="http' not in html
+    assert "Birkenhead and Tranmere" in html and "Domestic abuse and violence" in html
+    assert "Wirral Women and Children&#39;s Aid" in html          # a not-ready provider, escaped
+    assert "Charity Commission: insolvent" in html
+
+
+def test_changes_since_previous_refresh_are_listed(report_html):
+    html = report_html.read_text(encoding="utf-8")
+    section = html[html.index("What changed since the previous refresh"):]
+    assert "20260201T000000Z-bbbbbb" in section and "20260101T000000Z-aaaaaa" in section
+    assert "2 new" in section and "1 closed" in section and "2 changed" in section
+    assert "Egremont Youth Club" in section and "310000.0" in section
+
+
+def test_first_refresh_says_there_is_nothing_to_compare(tmp_path):
+    register = build_register(tmp_path / "register.duckdb", previous_refresh=False)
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "This is the first published refresh" in out.read_text(encoding="utf-8")
+    con = duckdb.connect(str(register))
+    con.execute("DROP TABLE register_change")
+    con.close()
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0 and "no refresh history yet" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_report_renders_in_headless_chromium(report_html, tmp_path):
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,2000",
+                    report_html.as_uri()], check=True, timeout=120, capture_output=True)
+    image = mpimg.imread(shot)[:, :, :3]
+    assert image.shape[:2] == (2000, 1200)
+    # the first chart row sits below the heading and cards; its bars are the report's dark blue (#1f4e79)
+    charts = image[250:480]
+    bar_blue = np.all(np.abs(charts - np.array([0x1F, 0x4E, 0x79]) / 255) < 0.06, axis=2)
+    assert bar_blue.sum() > 2000
+    non_white = np.any(charts < 0.95, axis=2).mean()
+    assert non_white > 0.03
+    colours = {tuple(p) for p in (charts.reshape(-1, 3) * 255).astype(int)[::7]}
+    assert len(colours) > 20

@@ -1,0 +1,97 @@
+"""The procurement views (sql/views) on a realistic Wirral register: directory, readiness, ward coverage, CPV macro."""
+
+import duckdb
+import pytest
+from procurement_fixtures import AREA, ORGS, build_register, org_id_for
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    path = build_register(tmp_path_factory.mktemp("views") / "register.duckdb")
+    con = duckdb.connect(str(path), read_only=True)
+    yield con
+    con.close()
+
+
+def one(con, sql, params=()):
+    return con.execute(sql, list(params)).fetchone()
+
+
+def test_directory_has_one_row_per_active_organisation(con):
+    assert one(con, "SELECT count(*), count(DISTINCT org_id) FROM provider_directory") == (len(ORGS), len(ORGS))
+    assert one(con, "SELECT count(*) FROM provider_directory WHERE name = 'Egremont Youth Club'")[0] == 0
+
+
+def test_directory_lists_identifiers_names_services_and_register_links(con):
+    row = one(con, """SELECT identifiers, other_names, service_areas, employees, volunteers, charity_commission_url,
+                             companies_house_url, fca_mutuals_url, ward_name, postcode_district
+                      FROM provider_directory WHERE org_id = ?""", [org_id_for("C1")])
+    identifiers, other_names, services, employees, volunteers, ccew, ch, fca, ward, district = row
+    assert identifiers == [org_id_for("C1"), "GB-COH-02967368"]
+    assert other_names == ["Mind in Wirral"]
+    assert services == ["advice_advocacy", "mental_health"]
+    assert (employees, volunteers) == (64, 80)
+    assert ccew == ("https://register-of-charities.charitycommission.gov.uk/charity-search/-/charity-details/"
+                    + org_id_for("C1").removeprefix("GB-CHC-"))
+    assert ch == "https://find-and-update.company-information.service.gov.uk/company/02967368"
+    assert fca is None and ward == "Birkenhead and Tranmere" and district == "CH41"
+    society = one(con, "SELECT fca_mutuals_url, charity_commission_url FROM provider_directory WHERE org_id = ?",
+                  [org_id_for("S1")])
+    assert society == ("https://mutuals.fca.org.uk/Search/Society/31234", None)
+
+
+@pytest.mark.parametrize("key,level,reason", [
+    ("C12", "not ready", "Charity Commission: insolvent"),
+    ("X3", "not ready", "Companies House status: Active - Proposal to Strike off"),
+    ("C5", "caution", "income falling"),
+    ("C8", "caution", "latest annual return filed late"),
+    ("C17", "caution", "Charity Commission: submission overdue"),
+    ("X2", "caution", "Companies House accounts overdue"),
+    ("G2", "caution", "Companies House confirmation statement overdue"),
+    ("X4", "caution", "operating for less than 2 years"),
+    ("S1", "unknown", "no filing or finance data in the public registers"),
+    ("C1", "ready", "no regulator flags"),
+])
+def test_readiness_level_and_reasons(con, key, level, reason):
+    got_level, reasons = one(con, "SELECT readiness_level, readiness_reasons FROM provider_readiness WHERE org_id = ?",
+                             [org_id_for(key)])
+    assert got_level == level
+    assert reason in reasons
+
+
+def test_income_band_and_trend_from_the_annual_return_history(con):
+    rows = dict((r[0], r[1:]) for r in con.execute(
+        "SELECT org_id, income_band, income_trend, trend_base_income FROM provider_readiness").fetchall())
+    assert rows[org_id_for("C1")] == ("over £1m", "growing", 2_100_000)      # 2.1m -> 2.4m
+    assert rows[org_id_for("C2")] == ("over £1m", "stable", 1_450_000)       # +4.8%
+    assert rows[org_id_for("C5")] == ("£10k-£100k", "falling", 95_000)       # 95k -> 41k
+    assert rows[org_id_for("C16")][0] == "under £10k"
+    assert rows[org_id_for("C15")][:2] == ("unknown", "unknown")             # no returns yet
+
+
+def test_ward_coverage_counts_based_and_area_wide_providers_apart(con):
+    based, area_wide = one(con, """SELECT providers_based, providers_area_wide FROM ward_service_coverage
+                                   WHERE ward_name = 'Birkenhead and Tranmere' AND service_area = 'domestic_abuse'""")
+    assert based == 1          # Tomorrow's Women Wirral
+    assert area_wide == 1      # Merseyside Domestic Abuse Refuges, based in Liverpool
+    wards = one(con, "SELECT count(DISTINCT ward_code) FROM ward_service_coverage WHERE area_code = ?", [AREA])[0]
+    assert wards == 9
+
+
+def test_ward_gaps_use_providers_based_in_the_ward(con):
+    gaps = con.execute("SELECT ward_name, service_area, providers_based FROM ward_service_gaps").fetchall()
+    assert all(n < 2 for _, _, n in gaps)
+    assert ("Heswall", "domestic_abuse", 0) in gaps
+    assert all(s != "food_poverty" or w != "Birkenhead and Tranmere" for w, s, _ in gaps)  # 2 food providers there
+    wider = one(con, "SELECT count(*) FROM ward_service_gaps_below(3)")[0]
+    assert wider > len(gaps)
+
+
+def test_providers_for_cpv_matches_by_prefix(con):
+    rows = con.execute("SELECT org_id, service_area, how FROM providers_for_cpv('85312320-8')").fetchall()
+    assert (org_id_for("C4"), "domestic_abuse", "within") in rows
+    assert all(how == "within" for *_, how in rows)
+    broad = con.execute("SELECT DISTINCT how FROM providers_for_cpv('85000000')").fetchall()
+    assert broad == [("broader",)]
+    assert one(con, "SELECT count(*) FROM providers_for_cpv('45000000')")[0] == 0
+    assert one(con, "SELECT cpv_stem('85300000-2'), cpv_stem('80000000'), cpv_stem('none')") == ("853", "80", None)
