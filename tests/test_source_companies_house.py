@@ -247,3 +247,19 @@ def test_windows_line_endings(con, cfg, tmp_path):
     assert ch.stage(con, [crlf], cfg)["company"] == VCSE_ROWS
     # The last column is a date: a stray carriage return would have failed its conversion.
     assert con.execute("SELECT count(conf_stmt_last_made_up_date) FROM company").fetchone()[0] > 0
+
+
+def test_download_fetches_each_configured_part_then_stages(con, cfg, tmp_path):
+    lines = sample_lines()
+    urls = []
+    for n, body in enumerate((lines[1:50], lines[50:]), start=1):
+        csv_path = write(tmp_path / f"BasicCompanyData-2026-11-01-part{n}_2.csv", [lines[0], *body])
+        urls.append(str(zipped(tmp_path / f"BasicCompanyData-2026-11-01-part{n}_2.zip", csv_path)))
+    cfg = cfg.with_overrides({"sources": {"companies_house": {"url": urls}}, "download": {"progress": False}})
+    results = ch.download(cfg)
+    paths = [r.path for r in results]
+    assert [p.name for p in paths] == ["BasicCompanyData-2026-11-01-part1_2.zip",
+                                       "BasicCompanyData-2026-11-01-part2_2.zip"]
+    assert all(p.parent == cfg.download_dir("companies_house") for p in paths)
+    ch.verify(paths)
+    assert ch.stage(con, paths, cfg)["company"] == VCSE_ROWS

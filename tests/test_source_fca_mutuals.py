@@ -134,3 +134,10 @@ def test_header_only_file_stages_an_empty_typed_table(cfg, tmp_path):
     assert fca.stage(con, [header_only], cfg) == {"society": 0}
     assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'society' "
                        "AND column_name = 'registration_date'").fetchone() == ("DATE",)
+
+
+def test_download_then_stage(cfg):
+    cfg = cfg.with_overrides({"sources": {"fca_mutuals": {"url": SAMPLE.as_uri()}}, "download": {"progress": False}})
+    [result] = fca.download(cfg)
+    assert result.path.name == "SocietyList.csv"
+    stage(result.path, cfg)

@@ -167,3 +167,12 @@ def test_empty_file_html_page_and_zip_without_directory(cfg, tmp_path):
         zf.writestr("Data/multi_csv/ONSPD_MAY_2025_UK_AB.csv", ONSPD_2025.read_bytes())
     with pytest.raises(SourceError, match="Data/multi_csv/ONSPD_MAY_2025_UK_AB.csv"):
         pc.verify([other])
+
+
+def test_download_names_a_release_url_without_a_file_name(cfg, tmp_path):
+    (tmp_path / "items").mkdir()
+    release = release_zip(tmp_path / "items" / "data", ONSPD_2025)  # like .../items/<id>/data on the portal
+    cfg = cfg.with_overrides({"sources": {"postcodes": {"url": str(release)}}, "download": {"progress": False}})
+    [result] = pc.download(cfg)
+    assert result.path == cfg.download_dir("postcodes") / "ONSPD.zip"
+    assert pc.stage(new_con(), [result.path], cfg)["ward"] == 4
