@@ -74,6 +74,7 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dic
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) -> dict:
     """Build the register for each area into a new DuckDB file at out_path (which must not exist)."""
     from .register.build import build_area
+    from .register.reference_copy import copy_area_reference
     from .tagging.apply import tag_register
 
     areas = areas or cfg.areas
@@ -87,6 +88,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) 
         run_sql_dir(con, "core")
         for area in areas:
             area_summary = build_area(con, cfg, area)
+            area_summary["reference"] = copy_area_reference(con, area)
             area_summary["tagging"] = tag_register(con, cfg, area)
             summary["areas"][area] = area_summary
         run_sql_dir(con, "views")
