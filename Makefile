@@ -28,3 +28,29 @@ lint: venv  ## ruff over the code
 
 clean:  ## remove generated data (keeps .venv)
 	rm -rf data
+
+# ---------------------------------------------------------------------------------------------- Airflow
+# Local Airflow for development and first runs (docs/operations.md). State lives in airflow-home/.
+AIRFLOW_HOME ?= $(CURDIR)/airflow-home
+AIRFLOW_ENV   = AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
+DAG_IDS       = vcse_source_charity_commission vcse_source_companies_house vcse_source_postcodes \
+                vcse_source_fca_mutuals vcse_source_ukcat vcse_register
+
+.PHONY: airflow-db airflow-standalone dags-test compose-up compose-down
+
+airflow-db: venv  ## create or upgrade the local Airflow metadata database (airflow-home/)
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
+
+airflow-standalone: airflow-db  ## run Airflow locally with the project's DAGs (UI on http://localhost:8080)
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+dags-test: airflow-db  ## run each DAG once in-process with `airflow dags test` (sources first, then the register)
+	@for dag in $(DAG_IDS); do echo "== $$dag"; $(AIRFLOW_ENV) $(BIN)/airflow dags test $$dag || exit 1; done
+
+compose-up:  ## build the image and start the docker-compose deployment (needs docker)
+	docker compose build
+	docker compose up airflow-init
+	docker compose up -d
+
+compose-down:  ## stop the docker-compose deployment (volumes are kept)
+	docker compose down
