@@ -263,3 +263,11 @@ def test_download_fetches_each_configured_part_then_stages(con, cfg, tmp_path):
     assert all(p.parent == cfg.download_dir("companies_house") for p in paths)
     ch.verify(paths)
     assert ch.stage(con, paths, cfg)["company"] == VCSE_ROWS
+
+
+def test_header_only_file_is_refused(tmp_path):
+    header_only = write(tmp_path / "BasicCompanyDataAsOneFile.csv", sample_lines()[:1])
+    with pytest.raises(SourceError, match="no data rows"):
+        ch.verify([header_only])
+    with pytest.raises(SourceError, match="no data rows"):
+        ch.verify([zipped(tmp_path / "BasicCompanyDataAsOneFile.zip", header_only)])

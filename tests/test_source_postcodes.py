@@ -176,3 +176,13 @@ def test_download_names_a_release_url_without_a_file_name(cfg, tmp_path):
     [result] = pc.download(cfg)
     assert result.path == cfg.download_dir("postcodes") / "ONSPD.zip"
     assert pc.stage(new_con(), [result.path], cfg)["ward"] == 4
+
+
+def test_non_utf8_byte_names_row(cfg, tmp_path):
+    raw = ONSPD_2024.read_bytes().splitlines(keepends=True)
+    raw[3] = raw[3].replace(b'"IM1  1AA","IM1 1AA"', b'"IM1  1AA","IM1 1A\xc1"', 1)  # in pcds, a column we read
+    bad = tmp_path / "onspd-latin1.csv"
+    bad.write_bytes(b"".join(raw))
+    with pytest.raises(SourceError) as err:
+        pc.stage(new_con(), [bad], cfg)
+    assert (err.value.file, err.value.row) == ("onspd-latin1.csv", 4)

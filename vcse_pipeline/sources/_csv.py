@@ -70,14 +70,22 @@ def read_header(path: Path, source: str) -> list[str]:
 
 def read_zip_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, zip_name: str) -> list[str]:
     """Header of a CSV inside a zip, read without extracting the (possibly 2.5 GB) member."""
+    header, _has_rows = read_zip_member_start(archive, info, source, zip_name)
+    return header
+
+
+def read_zip_member_start(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str,
+                          zip_name: str) -> tuple[list[str], bool]:
+    """(header, whether a data line follows) of a CSV inside a zip."""
     try:
         with archive.open(info) as fh:
             first = fh.readline(_HEADER_BYTES)
+            second = fh.readline(_HEADER_BYTES)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise SourceError(source, f"zip entry {info.filename} is unreadable ({exc})", file=zip_name) from exc
     if not first:
         raise SourceError(source, f"zip entry {info.filename} is empty", file=zip_name)
-    return parse_header(first, source, f"{zip_name}:{info.filename}")
+    return parse_header(first, source, f"{zip_name}:{info.filename}"), bool(second.strip())
 
 
 def require_columns(header: Iterable[str], required: Iterable[str], source: str, file: str) -> None:
@@ -196,12 +204,23 @@ def csv_files(paths: list[Path], member_pattern: str, source: str) -> Iterator[l
 
 
 def csv_headers(path: Path, member_pattern: str, source: str) -> list[tuple[str, list[str]]]:
-    """(file label, header) of a plain CSV, or of the member of a zip matching member_pattern."""
+    """(file label, header) of a plain CSV, or of the member of a zip matching member_pattern.
+
+    A file with a header and no data rows is refused: a register export is never legitimately empty.
+    """
     if path.suffix.lower() == ".zip":
         with open_zip(path, source) as archive:
             info = find_member(archive, member_pattern, path, source)
-            return [(f"{path.name}:{info.filename}", read_zip_member_header(archive, info, source, path.name))]
-    return [(path.name, read_header(path, source))]
+            label = f"{path.name}:{info.filename}"
+            header, has_rows = read_zip_member_start(archive, info, source, path.name)
+    else:
+        label, header = path.name, read_header(path, source)
+        with path.open("rb") as fh:
+            fh.readline(_HEADER_BYTES)
+            has_rows = bool(fh.readline(_HEADER_BYTES).strip())
+    if not has_rows:
+        raise SourceError(source, "the file has a header but no data rows", file=label)
+    return [(label, header)]
 
 
 def file_name_from_url(url: str, default: str) -> str:

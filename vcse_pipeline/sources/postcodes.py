@@ -217,7 +217,7 @@ def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
               FROM {scan})"""
     try:
         con.execute(sql)
-    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+    except duckdb.Error as exc:
         checks = {col["imd"]: f"TRY_CAST({blank_to_null(ident(col['imd']))} AS INTEGER) IS NULL",
                   col["lat"]: f"TRY_CAST({blank_to_null(ident(col['lat']))} AS DOUBLE) IS NULL",
                   col["long"]: f"TRY_CAST({blank_to_null(ident(col['long']))} AS DOUBLE) IS NULL"}
