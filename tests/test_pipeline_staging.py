@@ -1,0 +1,78 @@
+"""pipeline.download_source / stage_source: the per-source staging file is replaced only on success."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vcse_pipeline import pipeline
+from vcse_pipeline.config import Config
+from vcse_pipeline.errors import SourceError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "fca_mutuals" / "SocietyList.csv"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    source_copy = tmp_path / "incoming" / "SocietyList.csv"
+    source_copy.parent.mkdir()
+    shutil.copy(FIXTURE, source_copy)
+    return Config.load(environ={}, overrides={
+        "paths": {"data_dir": str(tmp_path / "data")},
+        "download": {"progress": False},
+        "sources": {"fca_mutuals": {"url": str(source_copy)}},
+    }), source_copy
+
+
+def test_download_then_stage_records_what_was_loaded(cfg):
+    cfg, _ = cfg
+    results = pipeline.download_source(cfg, "fca_mutuals")
+    assert [r.status for r in results] == ["local"]
+    counts = pipeline.stage_source(cfg, "fca_mutuals")
+    rows_in_fixture = len(FIXTURE.read_text(encoding="utf-8").splitlines()) - 1
+    assert counts == {"society": rows_in_fixture}
+    con = duckdb.connect(str(cfg.staging_path("fca_mutuals")), read_only=True)
+    staged = con.execute("SELECT source, row_counts FROM _staged").fetchone()
+    assert staged[0] == "fca_mutuals" and str(rows_in_fixture) in staged[1]
+    assert con.execute("SELECT count(*) FROM society").fetchone()[0] == rows_in_fixture
+    con.close()
+    assert not cfg.staging_path("fca_mutuals").with_suffix(".duckdb.tmp").exists()
+
+
+def test_a_failed_stage_leaves_the_previous_staging_untouched_and_queryable(cfg):
+    cfg, source_copy = cfg
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    staged = cfg.staging_path("fca_mutuals")
+    before = _sha256(staged)
+
+    # The next release arrives with a renamed column: the refresh must fail and lose nothing.
+    text = source_copy.read_text(encoding="utf-8").replace("Society Name", "Name Of Society", 1)
+    source_copy.unlink()  # a new file, not an edit of the hard-linked download
+    source_copy.write_text(text, encoding="utf-8")
+    pipeline.download_source(cfg, "fca_mutuals")
+    with pytest.raises(SourceError) as err:
+        pipeline.stage_source(cfg, "fca_mutuals")
+    assert "fca_mutuals" in str(err.value) and "Society Name" in str(err.value)
+
+    assert _sha256(staged) == before
+    assert not staged.with_suffix(".duckdb.tmp").exists()
+    con = duckdb.connect(str(staged), read_only=True)
+    assert con.execute("SELECT count(*) FROM society").fetchone()[0] > 0
+    con.close()
+
+
+def test_stale_downloads_from_an_earlier_configuration_are_removed(cfg):
+    cfg, source_copy = cfg
+    pipeline.download_source(cfg, "fca_mutuals")
+    renamed = source_copy.with_name("SocietyList-2026-12.csv")
+    shutil.copy(source_copy, renamed)
+    cfg = cfg.with_overrides({"sources": {"fca_mutuals": {"url": str(renamed)}}})
+    pipeline.download_source(cfg, "fca_mutuals")
+    assert [p.name for p in pipeline.downloaded_paths(cfg, "fca_mutuals")] == ["SocietyList-2026-12.csv"]
