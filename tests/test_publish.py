@@ -242,7 +242,60 @@ def test_assemble_version_merges_per_area_files(cfg, tmp_path):
     sefton = "E08000014"
     a = make_register(tmp_path / "a.duckdb", BASE_ORGS[:2])
     b = make_register(tmp_path / "b.duckdb", [dict(BASE_ORGS[0], postcode="L20 3AB", lad_code=sefton)], area=sefton)
+    for path in (a, b):  # the build's views, one depending on another
+        con = duckdb.connect(str(path))
+        con.execute("CREATE VIEW active_organisation AS SELECT * FROM organisation WHERE is_active")
+        con.execute("CREATE VIEW active_by_area AS SELECT area_code, count(*) AS n FROM active_organisation GROUP BY 1")
+        con.close()
     version = publish.assemble_version(cfg, "merge", [a, b])
     assert query(version, "SELECT area_code, count(*) FROM organisation GROUP BY 1 ORDER BY 1") == [
         (sefton, 1), (WIRRAL, 2)]
+    assert query(version, "SELECT * FROM active_by_area ORDER BY 1") == [(sefton, 1), (WIRRAL, 2)]
     assert query(version, "SELECT count(*) FROM organisation_service_area") == [(3,)]
+
+
+def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path, monkeypatch):
+    """The functions the vcse_register tasks call, in DAG order, with a run dict as XCom would carry it."""
+    from vcse_pipeline import airflow_tasks
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VCSE_CONFIG", raising=False)
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    cfg = airflow_tasks.load_config()
+
+    def run_chain(airflow_run_id: str, orgs: list[dict], thresholds: dict | None = None) -> dict:
+        run = airflow_tasks.start_register_run(airflow_run_id)
+        assert run["areas"] == [WIRRAL]
+        area_file = make_register(Path(run["work_dir"]) / f"area-{WIRRAL}.duckdb", orgs)  # what build_area writes
+        version = airflow_tasks.assemble(run, [str(area_file)])
+        changed = airflow_tasks.record_changes(run, version)
+        try:
+            gates = airflow_tasks.check_quality(run, version, thresholds)
+        except QualityGateError:
+            return {"finish": airflow_tasks.finish_register_run(run, version, None), "run": run}
+        published = airflow_tasks.publish(run, version, changed, gates)
+        return {"finish": airflow_tasks.finish_register_run(run, version, published), "run": run,
+                "published": published}
+
+    first = run_chain("manual__2026-03-01T06:00:00+00:00", BASE_ORGS)
+    assert first["finish"] == "published" and first["published"]["counts"] == {WIRRAL: 6}
+    assert not Path(first["run"]["work_dir"]).exists()
+    before = sha256(cfg.register_path)
+    # One organisation more is +16.7%: within the configured 20% band, but not within a 10% band set as a param.
+    more = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
+                             postcode="CH44 6QJ", lad_code=WIRRAL)]
+    second = run_chain("scheduled__2026-03-02T06:00:00+00:00", more, {"row_count_band": 0.1, "min_organisations": None})
+    assert second["finish"] == "failure already recorded"
+    assert sha256(cfg.register_path) == before
+    assert publish.read_history(cfg)[-1]["status"] == "failed_quality"
+    third = run_chain("scheduled__2026-03-03T06:00:00+00:00", more)
+    assert third["finish"] == "published" and third["published"]["changes"] == {"new": 1}
+
+
+def test_publish_settings_and_commands_are_documented():
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    cfg = Config.load(environ={})
+    for key in cfg.section("quality"):
+        assert key in docs, f"[quality] {key} is not in docs/operations.md"
+    for command in ("vcse publish", "vcse history", "vcse versions", "vcse rollback", "vcse changes"):
+        assert command in docs, command

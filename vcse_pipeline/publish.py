@@ -384,7 +384,8 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
     """Load per-area register files (built in parallel, one writer each) into one new version file.
 
     Tables carrying area_code are appended from every area file; area-independent tables (taxonomies)
-    are loaded once (rows already present are not repeated). Views are recreated over the result.
+    are loaded once (rows already present are not repeated). The views the build made are recreated over
+    the merged tables.
     """
     from .db import connect, run_sql_dir
 
@@ -412,8 +413,11 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
                 else:
                     con.execute(
                         f'INSERT INTO "{table}" BY NAME (SELECT * FROM {source} EXCEPT SELECT * FROM "{table}")')
+            if i == 0:
+                views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? "
+                                    "AND schema_name = 'main' AND NOT internal", [alias]).fetchall()
             con.execute(f"DETACH {alias}")
-        run_sql_dir(con, "views")
+        _create_views(con, views if area_files else [])
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
@@ -421,6 +425,21 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
         raise
     con.close()
     return version
+
+
+def _create_views(con, views: list[tuple[str, str]]) -> None:
+    """Create views in dependency order: retry those that need a view not created yet until none is left."""
+    pending = list(views)
+    while pending:
+        failed = []
+        for name, sql in pending:
+            try:
+                con.execute(sql)
+            except Exception as exc:  # retried below, after the views it may depend on
+                failed.append((name, sql, exc))
+        if len(failed) == len(pending):
+            raise PipelineError(f"cannot recreate view {failed[0][0]} in the new version: {failed[0][2]}")
+        pending = [(name, sql) for name, sql, _ in failed]
 
 
 # ---------------------------------------------------------------------------------------------- versions
