@@ -174,3 +174,65 @@ def test_match_thresholds_give_each_status(index):
                        review_threshold=s - 5).status == REVIEW
     assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s + 10,
                        review_threshold=s + 5).status == NO_MATCH
+
+
+# Other organisations, so that word weights are realistic: purpose words are common, place names rare.
+BACKGROUND = [f"{place} {purpose}" for place in ("Chorlton", "Didsbury", "Hulme", "Ancoats", "Moss Side", "Levenshulme")
+              for purpose in ("Community Association", "Tenants and Residents Association", "Church Hall Trust",
+                              "Foodbank", "Health Forum", "Community Hub", "Community Choir", "Stroke Club")]
+
+
+def pair_outcome(left, right):
+    """'link', 'review' or 'nothing' for one charity / company pair, among unrelated Manchester societies."""
+    rows = [("charity_commission:1", "charity_commission", *left), ("companies_house:2", "companies_house", *right)]
+    rows += [(f"fca_mutuals:{i}", "fca_mutuals", name, [], "M15 5AA", "Manchester")
+             for i, name in enumerate(BACKGROUND)]
+    links, review = fuzzy_links(records(rows), link_threshold=90, review_threshold=75)
+    pair = {"charity_commission:1", "companies_house:2"}
+    links = links[links.left_record.isin(pair) & links.right_record.isin(pair)]
+    review = review[review.left_record.isin(pair) & review.right_record.isin(pair)]
+    if len(links):
+        return "link", json.loads(links.evidence.iloc[0])
+    if len(review):
+        return "review", json.loads(review.evidence.iloc[0])
+    return "nothing", None
+
+
+def test_substituted_word_is_not_even_reviewed_without_sector_agreement():
+    # Same district (CH47), one word swapped for another: two organisations.
+    outcome, _ = pair_outcome(("Hoylake Tenants and Residents Association", [], "CH47 2AA", "Wirral"),
+                              ("MEOLS TENANTS AND RESIDENTS ASSOCIATION LIMITED", [], "CH47 5BD", "WIRRAL"))
+    assert outcome == "nothing"
+    # At the same postcode the same names are worth a look, but never a link.
+    outcome, evidence = pair_outcome(("Rock Ferry Community Choir CIC", [], "CH42 4NQ", None),
+                                     ("ROCK FERRY COMMUNITY HUB LIMITED", [], "CH42 4NQ", None))
+    assert outcome == "review" and evidence["names_differ"] == "substituted word"
+
+
+def test_added_word_links_only_with_postcode_or_sector_agreement():
+    charity = ("Bebington Church Hall Trust", [], "CH63 5NX", "Wirral")
+    # same district only: a neighbouring village's trust, so review
+    outcome, evidence = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], "CH63 4PT",
+                                               "WIRRAL"))
+    assert outcome == "review" and evidence["names_differ"] == "added word or slip"
+    # same sector: the same trust
+    outcome, _ = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], "CH63 5PT", "WIRRAL"))
+    assert outcome == "link"
+
+
+def test_typo_links_at_the_same_postcode_and_is_reviewed_elsewhere_in_the_district():
+    outcome, evidence = pair_outcome(("Greasby Foodbank", [], "CH49 3AB", None),
+                                     ("GREASBY FODOBANK CIO", [], "CH49 3AB", None))
+    assert outcome == "link" and evidence["postcode_agreement"] == "same postcode"
+    outcome, _ = pair_outcome(("Greasby Foodbank", [], "CH49 3AB", None),
+                              ("GREASBY FODOBANK CIO", [], "CH49 9XY", None))
+    assert outcome == "review"
+
+
+def test_different_names_in_different_districts_are_dropped_identical_ones_reviewed():
+    outcome, _ = pair_outcome(("Wirral Mental Health Forum", [], "CH41 1AA", None),
+                              ("WIRRAL HEALTH FORUM", [], "CH62 1AA", None))
+    assert outcome == "nothing"
+    outcome, evidence = pair_outcome(("Wirral Health Forum", [], "CH41 1AA", None),
+                                     ("WIRRAL HEALTH FORUM LTD", [], "CH62 1AA", None))
+    assert outcome == "review" and evidence["held_below_link"] is True

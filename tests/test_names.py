@@ -2,7 +2,15 @@
 
 import pytest
 
-from vcse_pipeline.names import name_tokens, name_variants, normalise_name, squash, strip_legal_form
+from vcse_pipeline.names import (
+    name_tokens,
+    name_variants,
+    normalise_name,
+    own_words,
+    same_word,
+    squash,
+    strip_legal_form,
+)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -82,3 +90,27 @@ def test_name_variants_drop_asides_and_keep_former_names():
     assert "wirral toy library" in variants and "play wirral" in variants
     # An acronym in brackets is not offered as a name of its own.
     assert "map" not in name_variants("Mental Health Advocacy Providers (MAP)")
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("toy", "toys", True),            # plural
+    ("foodbank", "fodobank", True),   # two letters swapped
+    ("mind", "mnid", True),
+    ("wallasey", "walasey", True),    # a letter dropped
+    ("hoylake", "hoyland", False),    # two letters differ: another place
+    ("cat", "car", False),            # short words must be equal
+    ("cat", "dog", False),
+])
+def test_same_word_allows_plurals_and_one_slip_in_longer_words(a, b, same):
+    assert same_word(a, b) is same
+
+
+def test_own_words_tell_a_substitution_from_an_added_word():
+    def own(x, y):
+        return own_words(normalise_name(x), normalise_name(y))
+    assert own("Hoylake Tenants Association", "MEOLS TENANTS ASSOCIATION LTD") == (("hoylake",), ("meols",))
+    assert own("Prenton Cat Rescue", "PRENTON DOG RESCUE CIC") == (("cat",), ("dog",))
+    assert own("Lower Bebington Stroke Club", "BEBINGTON STROKE CLUB CIC") == (("lower",), ())
+    assert own("Wirral Foodbank", "WIRRAL FOOD BANK LIMITED") == ((), ())
+    assert own("Wirral Food Bank", "Wirral Foodbank") == ((), ())
+    assert own("Wirral Toy Library", "WIRRAL TOYS LIBRARY (CIO)") == ((), ())

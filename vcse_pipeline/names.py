@@ -18,12 +18,19 @@
 
 `name_variants` also yields the name without parenthesised asides ("Community Action Southwark (CAS)")
 and any former / trading name given in it ("SafeLives (formerly Caada)" -> "caada").
+
+`own_words` compares two normalised names word by word: the words each has that the other lacks, where a
+plural, a one-letter slip in a word of 4+ letters, or two words written as one do not count as different.
+"Hoylake Tenants Association" / "Meols Tenants Association" each have an own word (a substitution: two
+organisations); "Lower Bebington Stroke Club" / "Bebington Stroke Club" differ by an added word only.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from rapidfuzz.distance import DamerauLevenshtein
 
 # Token-level expansions: the key is one normalised token, the value its replacement (one or more words).
 ABBREVIATIONS: dict[str, str] = {
@@ -174,3 +181,35 @@ def name_variants(name: str | None) -> list[str]:
         if norm and norm not in seen:
             seen.append(norm)
     return seen
+
+
+def same_word(a: str, b: str) -> bool:
+    """The same word allowing for a plural ("toy"/"toys") or, in words of 4+ letters, one letter dropped, added,
+    changed or two letters swapped ("foodbank"/"fodobank"). Short words must match exactly ("cat" is not "car")."""
+    if a == b or a + "s" == b or b + "s" == a:
+        return True
+    return min(len(a), len(b)) >= 4 and DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+
+
+def own_words(left: str, right: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(words only the left name has, words only the right name has) for two normalised names.
+
+    A word counts as shared when the other name has the same word (see `same_word`) or has it split in two
+    adjacent words ("foodbank" / "food bank")."""
+    a, b = left.split(), right.split()
+
+    def joined(words: list[str]) -> dict[str, tuple[int, int]]:
+        return {x + y: (i, i + 1) for i, (x, y) in enumerate(zip(words, words[1:], strict=False))}
+
+    def only(mine: list[str], theirs: list[str]) -> list[int]:
+        pairs = joined(theirs)
+        return [i for i, w in enumerate(mine) if not any(same_word(w, t) for t in theirs) and w not in pairs]
+
+    left_only, right_only = set(only(a, b)), set(only(b, a))
+    # the two halves of a word the other name writes as one are shared too
+    for words, other, own in ((a, b, left_only), (b, a, right_only)):
+        for i, j in joined(words).values():
+            if words[i] + words[j] in other:
+                own.discard(i)
+                own.discard(j)
+    return tuple(a[i] for i in sorted(left_only)), tuple(b[i] for i in sorted(right_only))

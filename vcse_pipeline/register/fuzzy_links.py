@@ -1,11 +1,21 @@
 """Fuzzy name links between records of different registers, with the matcher's blocking and scoring.
 
-Two records link when their names score at or above the link threshold once location evidence is
-counted; between the review and link thresholds they go to link_review. Name similarity alone never
-links different names: unless the postcodes or towns agree, a pair whose normalised names differ is held
-just below the link threshold (at most review). The same holds for any pair whose locations disagree
-(different postcode district and different town) - 'Hoylake Community Centre' CH47 and 'Hoyland Community
-Centre' S74 are two organisations.
+A pair's score is the matcher's name score plus location evidence (postcode, else town). What the score may
+lead to depends on how the names differ and where the records are (`decide`):
+
+| names (normalised) | locations | at most |
+|---|---|---|
+| identical | agree or unknown | link |
+| identical | disagree (different district and town) | review |
+| differ only by added words or slips (no own word on one side) | same postcode or sector | link |
+| differ only by added words or slips | same district, same town or unknown | review |
+| each has a word the other lacks (a substitution) | same postcode or sector | review |
+| differ in any way | disagree; or substitution without sector agreement | nothing |
+
+So name similarity alone never links different names, a district is too wide to link 'Lower Bebington Church
+Hall Trust' with 'Bebington Church Hall Trust', and near-identical names in different towns ('Hoylake Community
+Centre' CH47 / 'Hoyland Community Centre' S74) or with a substituted word ('Hoylake Tenants Association' /
+'Meols Tenants Association') are not even reviewed.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import json
 import pandas as pd
 
 from ..matching import POSTCODE_ADJUSTMENT, MatchIndex, postcode_agreement, split_other_names
-from ..names import normalise_name
+from ..names import normalise_name, own_words
 
 METHOD = "fuzzy name"
 LINK_COLUMNS = ["left_record", "right_record", "method", "score", "evidence"]
@@ -50,6 +60,24 @@ def location_evidence(left_pc, right_pc, left_town, right_town) -> tuple[float, 
     agree = pc in ("same postcode", "same sector", "same district") or town == "same town"
     disagree = not agree and (pc == "different district" or town == "different town")
     return adjustment, pc, town, agree, disagree
+
+
+# What location evidence allows (see the table above).
+CLOSE = ("same postcode", "same sector")
+LINK, REVIEW, NOTHING = "link", "review", "nothing"
+
+
+def decide(left_form: str, right_form: str, postcode: str, disagree: bool) -> tuple[str, str]:
+    """(the most a pair may become: link / review / nothing, how the names differ)."""
+    if left_form == right_form:
+        return (REVIEW if disagree else LINK), "identical"
+    left_only, right_only = own_words(left_form, right_form)
+    differ = "substituted word" if left_only and right_only else "added word or slip"
+    if disagree:
+        return NOTHING, differ
+    if differ == "substituted word":
+        return (REVIEW if postcode in CLOSE else NOTHING), differ
+    return (LINK if postcode in CLOSE else REVIEW), differ
 
 
 def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshold: float,
@@ -87,23 +115,25 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
                 if pair in already_linked:
                     continue
                 them = info[cand.org_id]
-                adjustment, pc, town, agree, disagree = location_evidence(
+                adjustment, pc, town, _, disagree = location_evidence(
                     me["postcode"], them["postcode"], me["town"], them["town"])
                 name_score = cand.evidence["name_score"]
                 score = min(100.0, max(0.0, name_score + adjustment))
-                identical = cand.evidence["query_form"] == cand.evidence["matched_form"]
-                held = (not identical and not agree) or disagree
-                if held:
-                    score = min(score, link_threshold - 0.1)
                 if score < review_threshold:
                     continue
+                ceiling, differ = decide(cand.evidence["query_form"], cand.evidence["matched_form"], pc, disagree)
+                if ceiling == NOTHING:
+                    continue
+                held = ceiling == REVIEW and score >= link_threshold
+                if ceiling == REVIEW:
+                    score = min(score, link_threshold - 0.1)
                 evidence = {
                     "left_name": name, "right_name": cand.matched_name,
                     "left_form": cand.evidence["query_form"], "right_form": cand.evidence["matched_form"],
                     "left_variant": "name" if name == me["name"] else "other name",
                     "right_variant": cand.evidence["name_variant"],
                     "postcode_agreement": pc, "town_agreement": town,
-                    "held_below_link": held, "name_score": name_score,
+                    "held_below_link": held, "name_score": name_score, "names_differ": differ,
                     **{k: cand.evidence[k] for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio",
                                                      "idf_overlap")},
                 }
