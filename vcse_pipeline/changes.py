@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from .db import sql_literal
 from .quality import table_columns
 
 PREVIOUS_ALIAS = "prev"
@@ -23,7 +24,7 @@ def attach_previous(con: duckdb.DuckDBPyConnection, previous: Path | None) -> st
     """ATTACH the published register read-only as `prev`; None when there is none (the first publish)."""
     if previous is None or not Path(previous).exists():
         return None
-    con.execute(f"ATTACH '{previous}' AS {PREVIOUS_ALIAS} (READ_ONLY)")
+    con.execute(f"ATTACH {sql_literal(str(previous))} AS {PREVIOUS_ALIAS} (READ_ONLY)")
     return PREVIOUS_ALIAS
 
 

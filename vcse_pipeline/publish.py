@@ -387,7 +387,7 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
     are loaded once (rows already present are not repeated). The views the build made are recreated over
     the merged tables.
     """
-    from .db import connect, run_sql_dir
+    from .db import connect, run_sql_dir, sql_literal
 
     version = version_path_for(cfg, run_id)
     con = connect(version)
@@ -395,7 +395,7 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
         run_sql_dir(con, "core")
         for i, area_file in enumerate(area_files):
             alias = f"area_{i}"
-            con.execute(f"ATTACH '{area_file}' AS {alias} (READ_ONLY)")
+            con.execute(f"ATTACH {sql_literal(str(area_file))} AS {alias} (READ_ONLY)")
             tables = con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
                 "ORDER BY table_name", [alias]).fetchall()
