@@ -1,9 +1,10 @@
 """Exact and fuzzy link rules of the register build, on the small staged registers in register_fixtures."""
 
 import json
+from datetime import date
 
 import pytest
-from register_fixtures import WIRRAL, charity, company, config, register_db, scenario, society
+from register_fixtures import WIRRAL, area_of_operation, charity, company, config, register_db, scenario, society
 
 from vcse_pipeline.register.build import build_area
 
@@ -155,3 +156,61 @@ def test_society_type_switch_excludes_societies():
     con = register_db(data)
     build_area(con, config(vcse={"society_types": ["Credit Union"]}), WIRRAL)
     assert con.execute("SELECT count(*) FROM source_record WHERE source = 'fca_mutuals'").fetchall()[0][0] == 0
+
+
+def conversion_data(*cios, removed=date(2019, 3, 1), postcode=None, linked_old=False):
+    """A charity removed on `removed` (the extract gives it no address) that operates in Wirral, and CIOs."""
+    data = scenario()
+    data["charity_commission.charity"] = [
+        charity(1300001, "Wirral Toy Library", postcode, status="Removed", removed=removed,
+                registered=date(1992, 5, 1), address=()),
+        *cios,
+    ]
+    data["charity_commission.charity_area_of_operation"] = [area_of_operation(1300001, "Wirral")]
+    return data
+
+
+def cio(number, name, registered=date(2018, 11, 1), postcode="CH43 7QT"):
+    return charity(number, name, postcode, charity_type="CIO", is_cio=True, registered=registered)
+
+
+def test_removed_charity_links_to_the_cio_that_succeeded_it():
+    con = register_db(conversion_data(cio(1180001, "Wirral Toy Library CIO")))
+    summary = build_area(con, config(), WIRRAL)
+    (left, right, _, score, evidence), = links(con, "successor registration")
+    assert {left, right} == {"charity_commission:1300001", "charity_commission:1180001"} and score == 100
+    evidence = json.loads(evidence)
+    assert evidence["name_form"] == "wirral toy library" and evidence["days_removed_after_successor"] == 120
+    # one organisation, active, named and identified by the live CIO
+    assert org_of(con, "charity_commission:1300001") == org_of(con, "charity_commission:1180001") == "GB-CHC-1180001"
+    assert con.execute("SELECT is_active FROM organisation WHERE org_id = 'GB-CHC-1180001'").fetchall() == [(True,)]
+    assert summary["links_by_method"]["successor registration"] == 1
+
+
+def test_successor_must_be_registered_around_the_removal():
+    # removed 14 years before the CIO was registered: a namesake, not a conversion
+    con = register_db(conversion_data(cio(1180001, "Wirral Toy Library CIO"), removed=date(2004, 6, 30)))
+    build_area(con, config(), WIRRAL)
+    assert links(con, "successor registration") == []
+    # the window is configurable
+    con = register_db(conversion_data(cio(1180001, "Wirral Toy Library CIO"), removed=date(2020, 1, 1)))
+    build_area(con, config(linking={"successor_after_days": 30}), WIRRAL)
+    assert links(con, "successor registration") == []
+
+
+def test_successor_in_another_district_does_not_link():
+    data = conversion_data(cio(1180001, "Wirral Toy Library CIO", postcode="L8 0RP"), postcode="CH43 7QT")
+    con = register_db(data)
+    build_area(con, config(), WIRRAL)
+    assert links(con, "successor registration") == []
+
+
+def test_two_possible_successors_go_to_review():
+    con = register_db(conversion_data(cio(1180001, "Wirral Toy Library CIO"),
+                                      cio(1180002, "The Wirral Toy Library", registered=date(2019, 1, 10))))
+    build_area(con, config(), WIRRAL)
+    assert links(con, "successor registration") == []
+    review = con.execute("SELECT left_record, right_record, score FROM link_review WHERE area_code = ? "
+                         "ORDER BY right_record", [WIRRAL]).fetchall()
+    assert review == [("charity_commission:1180001", "charity_commission:1300001", 85.0),
+                      ("charity_commission:1180002", "charity_commission:1300001", 85.0)]

@@ -4,7 +4,7 @@ On entry the register DDL (sql/core/) has run, the postcode macros exist and eve
 attached read-only under its source name. The steps, each in its own module:
 
 records (all staged rows, one shape) -> area (postcode / area of operation) -> exact links (national) ->
-records joined to the area's records by identifier -> fuzzy links inside the area -> clusters ->
+records joined to the area's records by identifier -> fuzzy links and successor links inside the area -> clusters ->
 survivorship -> organisation tables -> enrich (finance, filing, classification).
 """
 
@@ -24,6 +24,7 @@ from .exact_links import find_exact_links
 from .fuzzy_links import fuzzy_links
 from .other_names import organisation_names, other_names_by_record, record_names
 from .records import RECORDS_TABLE, build_records
+from .successor_links import successor_links
 from .survivorship import order_records, survive
 
 AREA_TABLES = ("source_record", "organisation", "organisation_identifier", "organisation_name",
@@ -139,8 +140,13 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)
-    fuzzy, review = _fuzzy(records, exact_pairs, other_names_by_record(names), linking)
-    links = pd.concat([exact, fuzzy], ignore_index=True) if not fuzzy.empty else exact
+    others = other_names_by_record(names)
+    fuzzy, review = _fuzzy(records, exact_pairs, others, linking)
+    successor, successor_review = successor_links(
+        records, others, before_days=int(linking.get("successor_before_days", 365)),
+        after_days=int(linking.get("successor_after_days", 1095)), already_linked=exact_pairs)
+    links = pd.concat([f for f in (exact, fuzzy, successor) if not f.empty] or [exact], ignore_index=True)
+    review = pd.concat([f for f in (review, successor_review) if not f.empty] or [review], ignore_index=True)
     links = links.drop_duplicates(["left_record", "right_record", "method"]).assign(area_code=area_code)
 
     link_started = time.monotonic()
