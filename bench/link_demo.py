@@ -15,6 +15,11 @@ generator writes them under their main charity's truth id. So two sets of number
 and `linked charities apart` (each linked charity scored as its own organisation, as documented). The second
 measures the linking rules; the first counts every main/linked charity pair as a miss.
 
+`names_only` scores the fuzzy name linker alone, as if no register published a company or society number: every
+pair of the area's VCSE main records from different registers is a candidate, a predicted pair is a fuzzy link,
+and recall is shown per name_variant_kind. In the demo nearly every pair with a hard name variant (typo, working
+or previous name) also shares a company or society number, so the build itself rarely needs the name rules.
+
 --show-errors prints the missed pairs, review pairs and wrong pairs grouped by the truth's name_variant_kind and
 by cause (why the build did not link them).
 """
@@ -30,6 +35,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pandas as pd
+
 from vcse_pipeline.config import Config
 from vcse_pipeline.db import attach_staging, connect, run_sql_dir
 from vcse_pipeline.demo.generate import demo_source_overrides, generate_demo
@@ -38,6 +45,8 @@ from vcse_pipeline.names import name_variants
 from vcse_pipeline.pipeline import stage_source
 from vcse_pipeline.postcode import register_macros
 from vcse_pipeline.register.build import build_area
+from vcse_pipeline.register.fuzzy_links import fuzzy_links
+from vcse_pipeline.register.other_names import other_names_by_record, record_names
 from vcse_pipeline.sources import SOURCE_NAMES
 
 WIRRAL = "E08000015"
@@ -119,6 +128,7 @@ def run(scale: float, seed: int | None, workdir: Path | None = None, show_errors
         members = con.execute("SELECT record_id, org_id FROM organisation_identifier WHERE area_code = ?",
                               [WIRRAL]).fetchall()
         truth = read_truth(truth_path)
+        names_only = score_names_only(con, cfg, truth)
         diagnosis = diagnose(con, truth) if show_errors else None
         con.close()
 
@@ -131,10 +141,53 @@ def run(scale: float, seed: int | None, workdir: Path | None = None, show_errors
               "truth_as_written": {k: v for k, v in as_written.items() if not k.startswith("_")},
               "area_recall": round(len(found_orgs & wirral_orgs) / len(wirral_orgs), 4) if wirral_orgs else None,
               "links_by_method": summary["links_by_method"], "review": summary["review_count"],
-              "build_seconds": round(seconds, 2)}
+              "build_seconds": round(seconds, 2),
+              "names_only": {k: v for k, v in names_only.items() if not k.startswith("_")}}
     if diagnosis:
         diagnosis(apart["_missed"], apart["_wrong"])
+        print(f"\n== names only: missed pairs {len(names_only['_missed'])}")
+        for kind, a, b, rev in sorted(names_only["_missed"], key=lambda m: (m[0], m[1])):
+            why = "not scored or below review" if rev is None else (
+                f"review {rev[0]} {rev[1]['postcode_agreement']}/{rev[1]['town_agreement']} {rev[1]['names_differ']}")
+            print(f"    [{kind}] {why}: {a} | {b}")
     return result
+
+
+def score_names_only(con, cfg: Config, truth: dict[str, dict]) -> dict:
+    """Precision/recall of fuzzy_links alone over the area's VCSE main records, by name variant kind."""
+    rows = con.execute("SELECT record_id, source, name, postcode, town FROM source_record WHERE area_code = ? "
+                       "AND is_vcse AND parent_identifier IS NULL", [WIRRAL]).fetchall()
+    others = other_names_by_record(record_names(con, WIRRAL))
+    frame = pd.DataFrame([{"record_id": r[0], "source": r[1], "name": r[2], "other_names": others.get(r[0], []),
+                           "postcode": r[3], "town": r[4]} for r in rows])
+    linking = cfg.section("linking")
+    links, review = fuzzy_links(frame, link_threshold=float(linking.get("link_threshold", 90)),
+                                review_threshold=float(linking.get("review_threshold", 75)))
+    predicted = {frozenset(p) for p in zip(links["left_record"], links["right_record"], strict=True)}
+    reviewed = {frozenset(p) for p in zip(review["left_record"], review["right_record"], strict=True)}
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for record_id, source, *_ in rows:
+        if record_id in truth:
+            groups[truth[record_id]["truth_org_id"]].append((record_id, source))
+    true: dict[frozenset[str], str] = {}
+    for members in groups.values():
+        for (a, sa), (b, sb) in itertools.combinations(members, 2):
+            if sa != sb:
+                kinds = {truth[a]["name_variant_kind"], truth[b]["name_variant_kind"]} - {"exact"}
+                true[frozenset((a, b))] = "/".join(sorted(kinds)) or "exact"
+    hit = predicted & set(true)
+    names = {r[0]: f"{r[2]!r} {r[3]} {r[4]!r}" for r in rows}
+    review_of = {frozenset(p): (s, json.loads(e)) for p, s, e in zip(
+        zip(review["left_record"], review["right_record"], strict=True), review["score"], review["evidence"],
+        strict=True)}
+    by_kind = {kind: f"{sum(1 for p in hit if true[p] == kind)}/{n}"
+               for kind, n in sorted(Counter(true.values()).items())}
+    return {"true_pairs": len(true), "links": len(predicted),
+            "precision": round(len(hit) / len(predicted), 4) if predicted else 1.0,
+            "recall": round(len(hit) / len(true), 4) if true else 1.0,
+            "true_pairs_in_review": len(reviewed & set(true)), "review": len(reviewed),
+            "linked_by_kind": by_kind,
+            "_missed": [(true[p], names[min(p)], names[max(p)], review_of.get(p)) for p in set(true) - predicted]}
 
 
 def diagnose(con, truth: dict[str, dict]):

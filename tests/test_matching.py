@@ -108,8 +108,11 @@ def test_near_identical_names_without_location_agreement_are_only_reviewed():
         ("fca_mutuals:3", "fca_mutuals", "Wirral Toy Library", [], "M1 1AA", "Manchester"),
     ])
     links, review = fuzzy_links(recs, link_threshold=90, review_threshold=75)
-    assert links.empty
+    # the Wirral charity links to neither Manchester record; those two, at one postcode, do link
+    assert {frozenset(p) for p in zip(links.left_record, links.right_record, strict=True)} == {
+        frozenset(("companies_house:2", "fca_mutuals:3"))}
     assert len(review) >= 1 and (review.score < 90).all()
+    assert (review.left_record == "charity_commission:1").all()
 
 
 def test_charity_company_society_trio_links():
@@ -209,24 +212,31 @@ def test_substituted_word_is_not_even_reviewed_without_sector_agreement():
     assert outcome == "review" and evidence["names_differ"] == "substituted word"
 
 
-def test_added_word_links_only_with_postcode_or_sector_agreement():
+def test_added_word_links_only_at_the_same_postcode():
     charity = ("Bebington Church Hall Trust", [], "CH63 5NX", "Wirral")
-    # same district only: a neighbouring village's trust, so review
-    outcome, evidence = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], "CH63 4PT",
-                                               "WIRRAL"))
-    assert outcome == "review" and evidence["names_differ"] == "added word or slip"
-    # same sector: the same trust
-    outcome, _ = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], "CH63 5PT", "WIRRAL"))
+    # same district or even sector: perhaps a neighbouring village's trust, so review
+    for postcode in ("CH63 4PT", "CH63 5PT"):
+        outcome, evidence = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], postcode,
+                                                   "WIRRAL"))
+        assert outcome == "review" and evidence["names_differ"] == "added word"
+    # same postcode: the same trust
+    outcome, _ = pair_outcome(charity, ("LOWER BEBINGTON CHURCH HALL TRUST LIMITED", [], "CH63 5NX", "WIRRAL"))
     assert outcome == "link"
 
 
-def test_typo_links_at_the_same_postcode_and_is_reviewed_elsewhere_in_the_district():
+def test_typo_links_at_the_same_postcode_and_is_reviewed_elsewhere():
     outcome, evidence = pair_outcome(("Greasby Foodbank", [], "CH49 3AB", None),
                                      ("GREASBY FODOBANK CIO", [], "CH49 3AB", None))
     assert outcome == "link" and evidence["postcode_agreement"] == "same postcode"
-    outcome, _ = pair_outcome(("Greasby Foodbank", [], "CH49 3AB", None),
-                              ("GREASBY FODOBANK CIO", [], "CH49 9XY", None))
-    assert outcome == "review"
+    assert evidence["names_differ"] == "slips"
+    # a registered office in another town: still worth a look
+    for postcode in ("CH49 9XY", "L18 6BQ"):
+        outcome, _ = pair_outcome(("Greasby Foodbank", [], "CH49 3AB", None),
+                                  ("GREASBY FODOBANK CIO", [], postcode, None))
+        assert outcome == "review"
+    # a short name with a swapped letter in its only distinctive word scores high enough to link
+    outcome, _ = pair_outcome(("Spital Hospice", [], "CH63 8TL", None), ("SIPTAL HOSPICE", [], "CH63 8TL", None))
+    assert outcome == "link"
 
 
 def test_different_names_in_different_districts_are_dropped_identical_ones_reviewed():

@@ -20,7 +20,7 @@ from rapidfuzz import fuzz
 
 from .config import Config
 from .errors import PipelineError
-from .names import name_variants, squash
+from .names import name_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
@@ -43,6 +43,8 @@ MIN_BLOCK_DF = 50
 MAX_BLOCK_TOKENS = 4
 # A word matches a different spelling of itself ("services"/"service") at this rapidfuzz ratio or more.
 TOKEN_FUZZY_RATIO = 85
+# Credit for a word written with a slip (plural, one letter dropped, added, changed or two swapped).
+SLIP_CREDIT = 0.9
 # 'matched' needs the best organisation to beat the best other organisation by this many points.
 DEFAULT_MARGIN = 4.0
 
@@ -293,9 +295,12 @@ def _compound_keys(form: NameForm) -> list[str]:
 
 
 def _token_credit(token: str, others: tuple[str, ...]) -> float:
-    """1 for the same word, partial credit for a close spelling of a longer word, else 0."""
+    """1 for the same word, partial credit for a close spelling of a longer word (a ratio of 85+, or a plural
+    or one slipped letter: "spital"/"siptal" has a ratio of only 67), else 0."""
     if token in others:
         return 1.0
+    if any(same_word(token, other) for other in others):
+        return SLIP_CREDIT
     if len(token) < 4:
         return 0.0
     best = max((_close_spelling(token, other) for other in others), default=0.0)

@@ -4,18 +4,20 @@ A pair's score is the matcher's name score plus location evidence (postcode, els
 lead to depends on how the names differ and where the records are (`decide`):
 
 | names (normalised) | locations | at most |
-|---|---|---|
+| --- | --- | --- |
 | identical | agree or unknown | link |
 | identical | disagree (different district and town) | review |
-| differ only by added words or slips (no own word on one side) | same postcode or sector | link |
-| differ only by added words or slips | same district, same town or unknown | review |
+| the same words but for slips (a plural, a swapped or dropped letter) | same postcode | link |
+| the same words but for slips | anywhere else | review |
+| one name adds words to the other | same postcode | link |
+| one name adds words to the other | same sector, district or town, or unknown | review |
 | each has a word the other lacks (a substitution) | same postcode or sector | review |
-| differ in any way | disagree; or substitution without sector agreement | nothing |
+| added or substituted words | disagree; or a substitution without sector agreement | nothing |
 
-So name similarity alone never links different names, a district is too wide to link 'Lower Bebington Church
-Hall Trust' with 'Bebington Church Hall Trust', and near-identical names in different towns ('Hoylake Community
-Centre' CH47 / 'Hoyland Community Centre' S74) or with a substituted word ('Hoylake Tenants Association' /
-'Meols Tenants Association') are not even reviewed.
+So name similarity alone never links different names; a typo or an added word links only at the same postcode
+(a sector is too wide to link 'Lower Bebington Church Hall Trust' with 'Bebington Church Hall Trust'); and
+near-identical names in different towns ('Hoylake Community Centre' CH47 / 'Hoyland Community Centre' S74) or
+with a substituted word ('Hoylake Tenants Association' / 'Meols Tenants Association') are not even reviewed.
 """
 
 from __future__ import annotations
@@ -72,12 +74,13 @@ def decide(left_form: str, right_form: str, postcode: str, disagree: bool) -> tu
     if left_form == right_form:
         return (REVIEW if disagree else LINK), "identical"
     left_only, right_only = own_words(left_form, right_form)
-    differ = "substituted word" if left_only and right_only else "added word or slip"
+    if not left_only and not right_only:
+        return (LINK if postcode == "same postcode" else REVIEW), "slips"
+    if left_only and right_only:
+        return (REVIEW if postcode in CLOSE and not disagree else NOTHING), "substituted word"
     if disagree:
-        return NOTHING, differ
-    if differ == "substituted word":
-        return (REVIEW if postcode in CLOSE else NOTHING), differ
-    return (LINK if postcode in CLOSE else REVIEW), differ
+        return NOTHING, "added word"
+    return (LINK if postcode == "same postcode" else REVIEW), "added word"
 
 
 def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshold: float,
