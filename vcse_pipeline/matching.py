@@ -51,7 +51,13 @@ DEFAULT_MARGIN = 4.0
 
 def postcode_agreement(left: str | None, right: str | None) -> str:
     """How two postcodes agree: same postcode / same sector / same district / different district / unknown."""
-    return _agreement(normalise_postcode(left), normalise_postcode(right))
+    return _agreement(_cached_postcode(left), _cached_postcode(right))
+
+
+@lru_cache(maxsize=200_000)
+def _cached_postcode(value: str | None) -> str | None:
+    # pairs of records repeat each record's postcode many times
+    return normalise_postcode(value) if isinstance(value, str) else None
 
 
 def _agreement(a: str | None, b: str | None) -> str:
@@ -299,12 +305,17 @@ def _token_credit(token: str, others: tuple[str, ...]) -> float:
     or one slipped letter: "spital"/"siptal" has a ratio of only 67), else 0."""
     if token in others:
         return 1.0
-    if any(same_word(token, other) for other in others):
+    if any(_slip(token, other) for other in others):
         return SLIP_CREDIT
     if len(token) < 4:
         return 0.0
     best = max((_close_spelling(token, other) for other in others), default=0.0)
     return best / 100.0 if best >= TOKEN_FUZZY_RATIO else 0.0
+
+
+@lru_cache(maxsize=200_000)
+def _slip(token: str, other: str) -> bool:
+    return same_word(token, other)
 
 
 @lru_cache(maxsize=200_000)

@@ -23,11 +23,13 @@ with a substituted word ('Hoylake Tenants Association' / 'Meols Tenants Associat
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import pandas as pd
 
 from ..matching import POSTCODE_ADJUSTMENT, MatchIndex, postcode_agreement, split_other_names
 from ..names import normalise_name, own_words
+from ..postcode import normalise_postcode
 
 METHOD = "fuzzy name"
 LINK_COLUMNS = ["left_record", "right_record", "method", "score", "evidence"]
@@ -44,8 +46,13 @@ def _text(value) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=100_000)
+def _town_form(town: str | None) -> str:
+    return normalise_name(town)
+
+
 def town_agreement(left: str | None, right: str | None) -> str:
-    a, b = normalise_name(left), normalise_name(right)
+    a, b = _town_form(left), _town_form(right)
     if not a or not b:
         return "unknown"
     return "same town" if a == b else "different town"
@@ -102,7 +109,8 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
         record_id = str(row["record_id"])
         others = split_other_names(row.get("other_names"))
         info[record_id] = {"source": row["source"], "name": str(row["name"]), "others": others,
-                           "postcode": _text(row.get("postcode")), "town": _text(row.get("town"))}
+                           "postcode": normalise_postcode(_text(row.get("postcode"))),
+                           "town": _text(row.get("town"))}
         index.add(record_id, str(row["name"]), info[record_id]["postcode"], others)
     index.finish()
 
