@@ -266,8 +266,8 @@ class DemoWorld:
 
     # ---------------------------------------------------------------- truth helpers
     def _truth(self, org: Org, source: str, key: str, name: str, postcode: str, active: bool, kind: str,
-               legal_form: str) -> None:
-        org.truth.append(TruthRow(org.truth_id, source, key, name_variant_kind=kind, record_name=name,
+               legal_form: str, truth_id: str | None = None) -> None:
+        org.truth.append(TruthRow(truth_id or org.truth_id, source, key, name_variant_kind=kind, record_name=name,
                                   record_postcode=postcode, record_is_active=active, legal_form=legal_form))
 
     def new_org(self, name: str, form: str, ward: Ward, purpose: Purpose | None, *, is_vcse: bool = True) -> Org:
@@ -408,8 +408,10 @@ class DemoWorld:
                          date_of_removal=main.date_of_removal, objects=main.objects,
                          governing_document="DECLARATION OF TRUST", area_of_benefit=main.area_of_benefit)
         self.charities.append(linked)
+        # A linked charity is its own organisation in the register (a child of the main charity), so it
+        # gets its own truth id: linking it to the main charity would be a wrong merge.
         self._truth(org, "charity_commission", str(linked.organisation_number), name, "",
-                    main.status == "Registered", "exact", "linked charity")
+                    main.status == "Registered", "exact", "linked charity", truth_id=f"{org.truth_id}-L{index}")
         return linked
 
     def make_company(self, org: Org, name: str, category_key: str, incorporated: date, *,
