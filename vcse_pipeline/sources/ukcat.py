@@ -1,0 +1,73 @@
+"""UK Charity Activity Tags (UKCAT): the tag list and the regular expressions that assign tags.
+
+A small CSV (about 250 rows). Verification checks the header and that every expression compiles, so a
+bad upstream edit is caught before it reaches a register build. A pinned copy ships in
+vcse_pipeline/reference/ukcat.csv for offline use. Licence: CC BY 4.0 (UK Charity Activity Tags,
+charityclassification.org.uk).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..config import Config
+from ..errors import SourceError
+from ..tagging.rules import UKCAT_COLUMNS, compile_pattern, read_ukcat_csv
+from ._csv import check_text_file, read_header, require_columns
+
+NAME = "ukcat"
+STAGED = list(UKCAT_COLUMNS.values())
+
+
+def download(cfg: Config) -> list:
+    from ..download import fetch
+
+    settings = cfg.section("download")
+    return [fetch(cfg.source(NAME)["url"], cfg.download_dir(NAME) / "ukcat.csv", source=NAME, settings=settings,
+                  expect="csv")]
+
+
+def _single(paths: list[Path]) -> Path:
+    if len(paths) != 1:
+        raise SourceError(NAME, f"expected one ukcat.csv, got {len(paths)} file(s)")
+    return Path(paths[0])
+
+
+def verify(paths: list[Path]) -> None:
+    """Header has every UKCAT column; codes are present, unique and levelled 1-3; every expression compiles."""
+    path = _single(paths)
+    check_text_file(path, NAME)
+    require_columns(read_header(path, NAME), UKCAT_COLUMNS, NAME, path.name)
+    seen: set[str] = set()
+    for row, rec in enumerate(read_ukcat_csv(path), start=2):
+        code = (rec["code"] or "").strip()
+        if not code:
+            raise SourceError(NAME, "empty Code", file=path.name, row=row, column="Code")
+        if code in seen:
+            raise SourceError(NAME, f"code {code} appears twice", file=path.name, row=row, column="Code")
+        seen.add(code)
+        if rec["level"] not in ("1", "2", "3"):
+            raise SourceError(NAME, f"code {code}: Level must be 1, 2 or 3, got {rec['level']!r}",
+                              file=path.name, row=row, column="Level")
+        for key, column in (("regex", "Regular expression"), ("exclude_regex", "Exclude regular expression")):
+            compile_pattern(rec[key], source=NAME, file=f"{path.name} (code {code})", row=row, column=column)
+    if not seen:
+        raise SourceError(NAME, "no tags in the file", file=path.name)
+
+
+def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dict[str, int]:
+    frame = pd.DataFrame(read_ukcat_csv(_single(paths)), columns=STAGED, dtype=object)
+    con.register("_ukcat_rows", frame)
+    try:
+        con.execute("""CREATE OR REPLACE TABLE ukcat_tag AS
+            SELECT code, tag, category, nullif(trim(subcategory), '') AS subcategory,
+                   CAST(level AS INTEGER) AS level, nullif(trim(notes), '') AS notes,
+                   nullif(trim(related_icnptso), '') AS related_icnptso,
+                   nullif(regex, '') AS regex, nullif(exclude_regex, '') AS exclude_regex
+            FROM _ukcat_rows""")
+    finally:
+        con.unregister("_ukcat_rows")
+    return {"ukcat_tag": con.execute("SELECT count(*) FROM ukcat_tag").fetchone()[0]}

@@ -1,0 +1,103 @@
+"""Tag organisations' text with UKCAT codes, keeping for each code the field and words that gave it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import TrainedTagger, cached_model, join_text, predict_codes, texts_and_hits
+from .rules import UkcatRule, close_codes, load_rules, parent_codes, snippet
+
+TEXT_FIELDS = ("name", "activities", "objects", "other_names")
+MODEL_FIELD = "name+activities+objects"
+
+
+@dataclass(frozen=True)
+class Tag:
+    code: str
+    source_field: str   # the field whose text fired the rule, or MODEL_FIELD for a model tag
+    evidence: str       # matched snippet, model words, or "implied by <child code>"
+    method: str         # 'regex' | 'model'
+
+
+@dataclass
+class TextRecord:
+    name: str | None = None
+    activities: str | None = None
+    objects: str | None = None
+    other_names: str | None = None   # working and previous names, joined with "; "
+
+
+class UkcatTagger:
+    """Applies the rules alone (`model=None`) or the rules combined with the trained model."""
+
+    def __init__(self, rules: Sequence[UkcatRule], model: TrainedTagger | None = None):
+        self.rules = list(rules)
+        self.by_code = {r.code: r for r in self.rules}
+        self.known = frozenset(self.by_code)
+        self.model = model
+
+    @classmethod
+    def default(cls, rules: Sequence[UkcatRule] | None = None, cache_dir: Path | None = None,
+                use_model: bool = True) -> UkcatTagger:
+        rules = list(rules) if rules is not None else load_rules()
+        return cls(rules, cached_model(rules, cache_dir) if use_model else None)
+
+    def predict(self, records: Sequence[TextRecord]) -> list[set[str]]:
+        """Predicted codes per record (not yet closed), without building evidence (for scoring)."""
+        names = [join_text(r.name, r.other_names) for r in records]
+        texts, short, full = texts_and_hits(self.rules, names, [r.activities for r in records],
+                                            [r.objects for r in records])
+        if self.model is None:
+            return [set(hits) for hits in short]
+        scores, _ = self.model.scores(texts, short, full)
+        return [predict_codes(self.model, scores[i], has_text=bool(texts[i])) for i in range(len(records))]
+
+    def tag(self, records: Sequence[TextRecord]) -> list[list[Tag]]:
+        """Tags with evidence for each record, closed under the UKCAT hierarchy."""
+        names = [join_text(r.name, r.other_names) for r in records]
+        texts, short, full = texts_and_hits(self.rules, names, [r.activities for r in records],
+                                            [r.objects for r in records])
+        if self.model is None:
+            chosen = [set(hits) for hits in short]
+            matrix = scores = None
+        else:
+            scores, matrix = self.model.scores(texts, short, full)
+        out = []
+        for i, record in enumerate(records):
+            if scores is not None:
+                chosen_i = predict_codes(self.model, scores[i], has_text=bool(texts[i]))
+            else:
+                chosen_i = chosen[i]
+            tags = [self._evidence(code, record, matrix[i] if matrix is not None else None,
+                                   scores[i] if scores is not None else None) for code in sorted(chosen_i)]
+            out.append(self._close(tags))
+        return out
+
+    def _evidence(self, code: str, record: TextRecord, x_row, score_row) -> Tag:
+        rule = self.by_code.get(code)
+        if rule is not None and rule.regex is not None:
+            for field in TEXT_FIELDS:
+                text = getattr(record, field)
+                found = rule.regex.search(text) if text else None
+                if found and not (rule.exclude and rule.exclude.search(text)):
+                    return Tag(code, field, snippet(text, found.start(), found.end()), "regex")
+        score = float(score_row[self.model.codes.index(code)]) if score_row is not None else 0.0
+        words = self.model.explain(x_row, code) if self.model is not None and x_row is not None else ""
+        return Tag(code, MODEL_FIELD, f"model score {score:.2f}" + (f"; words: {words}" if words else ""), "model")
+
+    def _close(self, tags: list[Tag]) -> list[Tag]:
+        seen = {t.code for t in tags}
+        closed = list(tags)
+        for tag in tags:
+            for parent in parent_codes(tag.code, self.known):
+                if parent not in seen:
+                    seen.add(parent)
+                    closed.append(Tag(parent, tag.source_field, f"implied by {tag.code}", tag.method))
+        return sorted(closed, key=lambda t: t.code)
+
+
+def closed_code_list(tags: Sequence[Tag], known: frozenset[str]) -> list[str]:
+    """All codes of a record's tags, leaf and parent, in code order (for the `ukcat_codes` column)."""
+    return sorted(close_codes((t.code for t in tags), known))
