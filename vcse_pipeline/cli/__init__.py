@@ -24,6 +24,7 @@ from . import pipeline_commands  # noqa: E402
 from . import match  # noqa: E402
 from . import find, opportunities, report  # noqa: E402
 from . import publish_commands  # noqa: E402
+from . import tag  # noqa: E402
 
 pipeline_commands.register(app)
 match.register(app)
@@ -31,6 +32,7 @@ find.register(app)
 opportunities.register(app)
 report.register(app)
 publish_commands.register(app)
+tag.register(app)
 
 
 def main() -> None:

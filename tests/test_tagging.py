@@ -1,0 +1,94 @@
+"""UKCAT rules, hierarchy closure, metrics, service areas and CPV matching."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.tagging.metrics import score_sets
+from vcse_pipeline.tagging.rules import UkcatRule, close_codes, load_rules, match_rules, parent_codes
+from vcse_pipeline.tagging.tagger import TextRecord, UkcatTagger
+from vcse_pipeline.tagging.taxonomy import areas_for_tags, load_service_areas, service_areas_for_cpv
+
+RULES = load_rules()
+KNOWN = frozenset(r.code for r in RULES)
+
+
+def test_exclusion_suppresses_a_hit():
+    rule = UkcatRule("HE210", "Mental health", "Health", 3, re.compile(r"\bmental health\b", re.I),
+                     re.compile(r"\bmental health act tribunal\b", re.I))
+    assert "HE210" in match_rules([rule], "Supports people with Mental Health needs in Wirral")
+    assert match_rules([rule], "Representation at the Mental Health Act Tribunal") == {}
+
+
+def test_real_ukcat_exclusion_applies():
+    with_excl = [r for r in RULES if r.exclude is not None]
+    assert with_excl, "the packaged UKCAT file has exclusion expressions"
+    # RL302 (church or place of worship) excludes text mentioning a school: church schools are schools.
+    hits = match_rules(RULES, "Worship and pastoral care at St Mary's church")
+    assert "RL302" in hits and "[worship]" in hits["RL302"].lower()
+    hits = match_rules(RULES, "Supports St Mary's Church of England primary school")
+    assert "RL302" not in hits and "ED106" in hits
+
+
+def test_parent_convention():
+    assert parent_codes("AR201", KNOWN) == ["AR200", "AR"]
+    assert parent_codes("AR101", KNOWN) == ["AR"]  # there is no AR100
+    assert parent_codes("AR", KNOWN) == []
+    assert close_codes(["HE210", "SW301"], KNOWN) == {"HE210", "HE200", "HE", "SW301", "SW300", "SW"}
+
+
+def test_metrics_hand_computed():
+    gold = [{"AR201"}, {"HE210"}]
+    pred = [{"AR101"}, {"HE210", "SW301"}]
+    overall, per = score_sets(gold, pred, KNOWN)
+    # row 1: gold {AR201, AR200, AR}, pred {AR101, AR}: tp 1 (AR), fp 1, fn 2
+    # row 2: gold {HE210, HE200, HE}, pred + {SW301, SW300, SW}: tp 3, fp 3, fn 0
+    assert (overall.tp, overall.fp, overall.fn) == (4, 4, 2)
+    assert overall.precision == pytest.approx(0.5) and overall.recall == pytest.approx(4 / 6)
+    assert overall.f1 == pytest.approx(2 * 0.5 * (4 / 6) / (0.5 + 4 / 6))
+    assert (per["AR"].tp, per["AR"].fp, per["AR"].fn) == (1, 1, 2)
+    assert (per["SW"].tp, per["SW"].fp) == (0, 3)
+
+
+def test_rules_only_tagger_gives_evidence_and_parents():
+    tagger = UkcatTagger(RULES)
+    [tags] = tagger.tag([TextRecord(name="Wirral Food Bank", activities="Emergency food parcels for families")])
+    by_code = {t.code: t for t in tags}
+    assert by_code["SW301"].method == "regex" and by_code["SW301"].source_field == "name"
+    assert "[Food Bank]" in by_code["SW301"].evidence
+    assert {"SW300", "SW"} <= set(by_code)  # closed under the hierarchy
+    for tag in tags:  # every code either fired itself (with a snippet) or was implied by a child
+        assert "[" in tag.evidence or re.fullmatch(r"implied by [A-Z]{2}\d{3}", tag.evidence)
+
+
+def test_tags_map_to_service_areas_and_cpv():
+    areas = load_service_areas()
+    found = areas_for_tags([("ukcat", c) for c in close_codes(["SW301", "HE210"], KNOWN)]
+                           + [("ccew_classification", "202"), ("sic", "87300")], areas)
+    assert "food_poverty" in found and "mental_health" in found
+    assert found["older_people"] == ["ccew_classification:202", "sic:87300"]
+    by_code = {a.code: a for a in areas}
+    assert ("85311100", "Welfare services for the elderly") in by_code["older_people"].cpv
+
+
+def test_service_areas_for_cpv_prefixes():
+    matches = service_areas_for_cpv(["85312000-5"])
+    how = {area: (cpv, h) for area, cpv, h in matches}
+    assert how["carers"] == ("85312000", "exact")
+    # 85312300 (guidance and counselling) is below the notice's 85312000: the notice covers it
+    assert how["advice_advocacy"] == ("85312300", "notice code covers area")
+    assert "arts_culture" not in how
+    # a notice at 85312300 falls under an area mapped to 85312000
+    assert ("domestic_abuse", "85312000", "area code covers notice") in service_areas_for_cpv(["85312300"])
+    with pytest.raises(PipelineError):
+        service_areas_for_cpv(["social care"])
+
+
+def test_bad_taxonomy_file_is_named(tmp_path):
+    bad = tmp_path / "areas.toml"
+    bad.write_text('[[service_area]]\ncode = "x"\nlabel = "X"\ncpv = [["8531", "short"]]\n')
+    with pytest.raises(PipelineError, match="service area 'x'"):
+        load_service_areas(bad)

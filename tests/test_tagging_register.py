@@ -1,0 +1,82 @@
+"""tag_register on small register and staging tables built in memory with the contract columns."""
+
+from __future__ import annotations
+
+import duckdb
+
+from vcse_pipeline.config import SQL_DIR, Config
+from vcse_pipeline.db import run_sql_file
+from vcse_pipeline.tagging.apply import tag_register
+
+AREA = "E08000015"
+
+
+def build(con):
+    for name in ("charity_commission", "companies_house", "fca_mutuals"):
+        con.execute(f"ATTACH ':memory:' AS {name}")
+    con.execute("CREATE TABLE organisation (area_code VARCHAR, org_id VARCHAR, name VARCHAR)")
+    con.execute("CREATE TABLE organisation_identifier (area_code VARCHAR, org_id VARCHAR, identifier VARCHAR, "
+                "scheme VARCHAR, source VARCHAR, record_id VARCHAR, is_canonical BOOLEAN)")
+    con.execute("CREATE TABLE organisation_name (area_code VARCHAR, org_id VARCHAR, name VARCHAR, name_type VARCHAR,"
+                " source VARCHAR, normalised_name VARCHAR)")
+    con.execute("CREATE TABLE charity_commission.charity (organisation_number BIGINT, registered_charity_number "
+                "BIGINT, linked_charity_number BIGINT, charity_name VARCHAR, charity_activities VARCHAR)")
+    con.execute("CREATE TABLE charity_commission.charity_governing_document (organisation_number BIGINT, "
+                "charitable_objects VARCHAR)")
+    con.execute("CREATE TABLE charity_commission.charity_classification (organisation_number BIGINT, "
+                "classification_code VARCHAR, classification_type VARCHAR, classification_description VARCHAR)")
+    con.execute("CREATE TABLE companies_house.company_sic (company_number VARCHAR, position INTEGER, "
+                "sic_code VARCHAR, sic_description VARCHAR)")
+    con.execute("CREATE TABLE fca_mutuals.society (registration_number VARCHAR, society_name VARCHAR, "
+                "sic_code VARCHAR, reporting_classification VARCHAR)")
+    orgs = [("GB-CHC-1100001", "WIRRAL FOOD BANK"), ("GB-COH-12000001", "BIRKENHEAD CARE AT HOME CIC"),
+            ("GB-MPR-31234R", "HOYLAKE COMMUNITY HOUSING CO-OPERATIVE LIMITED"), ("GB-COH-12000002", "XQZ LIMITED")]
+    con.executemany("INSERT INTO organisation VALUES (?, ?, ?)", [(AREA, o, n) for o, n in orgs])
+    ids = [("GB-CHC-1100001", "charity_commission:5001001"), ("GB-CHC-1100001", "companies_house:11000001"),
+           ("GB-COH-12000001", "companies_house:12000001"), ("GB-MPR-31234R", "fca_mutuals:31234R"),
+           ("GB-COH-12000002", "companies_house:12000002")]
+    con.executemany("INSERT INTO organisation_identifier VALUES (?, ?, ?, ?, ?, ?, true)",
+                    [(AREA, o, o, o[:6], r.split(":")[0], r) for o, r in ids])
+    con.execute("INSERT INTO organisation_name VALUES (?, 'GB-CHC-1100001', 'Wirral Foodbank Trust', 'working', "
+                "'charity_commission', 'wirral foodbank trust')", [AREA])
+    con.execute("INSERT INTO charity_commission.charity VALUES (5001001, 1100001, 0, 'WIRRAL FOOD BANK', "
+                "'Provides emergency food parcels to people in crisis across Wirral, with debt advice.')")
+    con.execute("INSERT INTO charity_commission.charity_governing_document VALUES (5001001, "
+                "'THE RELIEF OF POVERTY IN WIRRAL')")
+    con.executemany("INSERT INTO charity_commission.charity_classification VALUES (5001001, ?, ?, ?)",
+                    [("105", "What", "The Prevention Or Relief Of Poverty"), ("207", "Who", "The General Public")])
+    con.execute("INSERT INTO companies_house.company_sic VALUES ('12000001', 1, '88100', "
+                "'Social work activities without accommodation for the elderly and disabled')")
+    con.execute("INSERT INTO fca_mutuals.society VALUES ('31234R', 'HOYLAKE COMMUNITY HOUSING CO-OPERATIVE', "
+                "NULL, 'Housing')")
+    run_sql_file(con, SQL_DIR / "core" / "20_tagging.sql")
+
+
+def test_tag_register_writes_tags_with_evidence_and_is_idempotent(tmp_path):
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    con = duckdb.connect()
+    build(con)
+    first = tag_register(con, cfg, AREA)
+    second = tag_register(con, cfg, AREA)
+    assert first["organisations"] == 4 and first == second
+    assert con.execute("SELECT count(*) FROM organisation_tag").fetchone()[0] == first["tags"]
+
+    food = con.execute("SELECT code, tag_scheme, source_field, evidence, method FROM organisation_tag "
+                       "WHERE org_id = 'GB-CHC-1100001' ORDER BY tag_scheme, code").fetchall()
+    by_code = {row[0]: row for row in food}
+    assert by_code["SW301"][2:] == ("name", "WIRRAL [FOOD BANK]", "regex")
+    assert by_code["105"][1:] == ("ccew_classification", "charity_classification",
+                                  "What: The Prevention Or Relief Of Poverty", "register")
+    assert by_code["CA101"][2] == "activities" and "[debt advice]" in by_code["CA101"][3].lower()
+
+    areas = dict(con.execute("SELECT org_id || '/' || service_area, evidence FROM organisation_service_area")
+                 .fetchall())
+    assert "ukcat:SW301" in areas["GB-CHC-1100001/food_poverty"]
+    assert "ccew_classification:105" in areas["GB-CHC-1100001/food_poverty"]
+    assert areas["GB-COH-12000001/older_people"] == "sic:88100"
+    assert "fca:Housing" in areas["GB-MPR-31234R/housing_homelessness"]
+    assert first["untagged"] == ["GB-COH-12000002"]  # no text match and no register classification
+    assert first["with_service_area"] == 3
+    assert con.execute("SELECT count(*) FROM service_area").fetchone()[0] >= 17
+    assert con.execute("SELECT count(*) FROM ukcat_tag").fetchone()[0] == 254
+    assert con.execute("SELECT count(*) FROM service_area_cpv WHERE service_area = 'domestic_abuse'").fetchone()[0]
