@@ -58,10 +58,8 @@ def make_register(path: Path, orgs: list[dict], area: str = WIRRAL, service_area
         con.execute("INSERT INTO organisation_identifier VALUES (?, ?, ?, ?, ?, ?, TRUE)",
                     [area, org["org_id"], org["org_id"], scheme, SCHEMES[scheme], f"{SCHEMES[scheme]}:{org['org_id']}"])
     if service_area:
-        con.execute("CREATE TABLE organisation_service_area (area_code VARCHAR, org_id VARCHAR, service_area VARCHAR, "
-                    "basis VARCHAR)")
-        con.execute("INSERT INTO organisation_service_area SELECT area_code, org_id, 'Wirral', 'registered address' "
-                    "FROM organisation")
+        con.execute("INSERT INTO organisation_service_area BY NAME SELECT area_code, org_id, "
+                    "'community_development' AS service_area, 'ukcat CD' AS evidence FROM organisation")
     con.execute("CHECKPOINT")
     con.close()
     return path
@@ -140,7 +138,7 @@ def test_failed_gate_leaves_published_register_byte_for_byte_untouched(cfg):
         publish.publish_version(cfg, bad, "run2", [WIRRAL])
     message = str(info.value)
     assert "row_count_band [E08000015]" in message and "-50.0%" in message
-    assert "service_area_share [E08000015]" in message and "organisation_service_area is missing" in message
+    assert "service_area_share [E08000015]" in message and "0 of 3 active organisations have a service area" in message
     assert sha256(cfg.register_path) == before
     assert not bad.exists() and (cfg.versions_dir / "rejected" / bad.name).exists()
     failed = publish.read_history(cfg)[-1]

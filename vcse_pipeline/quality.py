@@ -146,12 +146,16 @@ def identifier_gates(con) -> list[GateResult]:
 
 
 def share_gate(con, name: str, area: str, condition: str, minimum: float, what: str) -> GateResult:
+    # Shares are over ACTIVE organisations: removed charities keep no contact details in the extract, so
+    # counting them would measure the registers' publishing policy, not the health of this build.
     total, hits = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {condition}) FROM organisation o WHERE o.area_code = ?", [area]
+        f"SELECT count(*), count(*) FILTER (WHERE {condition}) FROM organisation o "
+        "WHERE o.area_code = ? AND o.is_active", [area]
     ).fetchone()
     share = hits / total if total else 0.0
     return GateResult(name, share >= minimum, round(share, 4), minimum,
-                      f"{hits} of {total} organisations {what} ({share:.1%}, at least {minimum:.0%} required)", area)
+                      f"{hits} of {total} active organisations {what} ({share:.1%}, at least {minimum:.0%} required)",
+                      area)
 
 
 def postcode_gates(con, columns: set[str], areas: list[str], minimum: float) -> list[GateResult]:

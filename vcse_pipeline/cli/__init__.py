@@ -19,20 +19,19 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# One line per feature module; each module defines register(app).
-from . import pipeline_commands  # noqa: E402
-from . import match  # noqa: E402
-from . import find, opportunities, report  # noqa: E402
-from . import publish_commands  # noqa: E402
-from . import tag  # noqa: E402
+# Each feature module defines register(app); commands appear in --help in this order.
+from . import (  # noqa: E402
+    find,
+    match,
+    opportunities,
+    pipeline_commands,
+    publish_commands,
+    report,
+    tag,
+)
 
-pipeline_commands.register(app)
-match.register(app)
-find.register(app)
-opportunities.register(app)
-report.register(app)
-publish_commands.register(app)
-tag.register(app)
+for module in (pipeline_commands, publish_commands, find, match, opportunities, tag, report):
+    module.register(app)
 
 
 def main() -> None:

@@ -122,7 +122,21 @@ def _organisations(records: list[dict], pairs: list[tuple[str, str]], area_code:
         parent = canonical["parent_identifier"]
         org["parent_org_id"] = org_by_identifier.get(parent, parent) if parent else None
         org["area_code"] = area_code
+    _inherit_main_charity_address(orgs)
     return orgs, org_of, members
+
+
+# The extract publishes no address for linked charities: they are run from their main charity's address.
+LOCATION_FIELDS = ("address", "postcode", "lad_code", "ward_code", "ward_name", "lsoa_code", "imd_decile")
+
+
+def _inherit_main_charity_address(orgs: list[dict]) -> None:
+    by_org_id = {o["org_id"]: o for o in orgs}
+    for org in orgs:
+        main = by_org_id.get(org["parent_org_id"] or "")
+        if main and not org.get("postcode") and main.get("postcode"):
+            for field in LOCATION_FIELDS:
+                org[field] = main.get(field)
 
 
 def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> dict:
