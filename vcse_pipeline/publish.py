@@ -413,11 +413,9 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
                 else:
                     con.execute(
                         f'INSERT INTO "{table}" BY NAME (SELECT * FROM {source} EXCEPT SELECT * FROM "{table}")')
-            if i == 0:
-                views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? "
-                                    "AND schema_name = 'main' AND NOT internal", [alias]).fetchall()
             con.execute(f"DETACH {alias}")
-        _create_views(con, views if area_files else [])
+        # Views and macros come from sql/views, exactly as a single-file build makes them.
+        run_sql_dir(con, "views")
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
@@ -425,21 +423,6 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
         raise
     con.close()
     return version
-
-
-def _create_views(con, views: list[tuple[str, str]]) -> None:
-    """Create views in dependency order: retry those that need a view not created yet until none is left."""
-    pending = list(views)
-    while pending:
-        failed = []
-        for name, sql in pending:
-            try:
-                con.execute(sql)
-            except Exception as exc:  # retried below, after the views it may depend on
-                failed.append((name, sql, exc))
-        if len(failed) == len(pending):
-            raise PipelineError(f"cannot recreate view {failed[0][0]} in the new version: {failed[0][2]}")
-        pending = [(name, sql) for name, sql, _ in failed]
 
 
 # ---------------------------------------------------------------------------------------------- versions
