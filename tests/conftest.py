@@ -1,0 +1,34 @@
+"""Shared fixtures. `demo_register` builds the real pipeline once per test session on a small demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vcse_pipeline.config import Config
+
+DEMO_SCALE = 0.3  # about 450 Wirral VCSEs: every code path, a fraction of the time
+
+
+@dataclass(frozen=True)
+class DemoRegister:
+    cfg: Config
+    path: Path          # the published register file
+    output: str         # what `vcse demo` printed
+
+
+@pytest.fixture(scope="session")
+def demo_register(tmp_path_factory) -> DemoRegister:
+    """Run README command 1's job (`vcse demo`) end to end into a temporary data folder."""
+    from typer.testing import CliRunner
+
+    from vcse_pipeline.cli import app
+
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(data_dir), "--scale", str(DEMO_SCALE)],
+                                env={"VCSE__DOWNLOAD__PROGRESS": "false", "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)}})
+    return DemoRegister(cfg, cfg.register_path, result.output)
