@@ -23,7 +23,7 @@ def load_bench():
 
 def test_bench_on_labelled_file(capsys):
     bench = load_bench()
-    result = bench.main(["--labelled", str(SAMPLE), "--train", str(SAMPLE)])
+    result = bench.main(["--labelled", str(SAMPLE), "--train", str(SAMPLE), "--tag-batch", "80"])
     printed = capsys.readouterr().out
     rules = load_rules()
     known = frozenset(r.code for r in rules)
@@ -37,6 +37,7 @@ def test_bench_on_labelled_file(capsys):
     overall, _ = score_sets(gold, preds, known)
     assert (base["tp"], base["fp"], base["fn"]) == (overall.tp, overall.fp, overall.fn)
     assert f"{base['f1']:.3f}" in printed and "overall" in printed
+    assert result["timings"]["tag_records"] == 80 and "training on the whole file" in printed
     # trained and scored on the same 40 rows, the model must fit them better than the rules alone
     assert result["tagger"]["f1"] > base["f1"]
 
@@ -49,3 +50,23 @@ def test_training_is_deterministic():
     a = UkcatTagger(rules, train(frame, rules)).predict(records)
     b = UkcatTagger(rules, train(frame, rules)).predict(records)
     assert a == b and all(a)
+
+
+def test_training_chooses_its_settings_by_inner_cross_validation():
+    from vcse_pipeline.tagging import model as tagging_model
+
+    rules = load_rules()
+    frame = read_labelled(SAMPLE)
+    fitted = train(frame, rules)
+    grid = len(tagging_model.ALPHAS) * len(tagging_model.PRIOR_WEIGHTS) * len(tagging_model.THRESHOLDS)
+    assert len(fitted.inner_cv) == grid
+    best = max(fitted.inner_cv.values())
+    assert fitted.inner_cv[f"alpha={fitted.alpha} prior={fitted.prior_weight} threshold={fitted.threshold}"] == best
+    # a model-only tag carries the words that raised its score
+    row = frame.loc[0]
+    [tags] = UkcatTagger(rules, fitted).tag([TextRecord(name=row["name"], activities=row["activities"],
+                                                         objects=row["objects"])])
+    for tag in tags:
+        assert tag.method in ("regex", "model")
+        if tag.method == "model" and not tag.evidence.startswith("implied by"):
+            assert tag.evidence.startswith("model score ") and tag.source_field == "name+activities+objects"

@@ -80,3 +80,22 @@ def test_tag_register_writes_tags_with_evidence_and_is_idempotent(tmp_path):
     assert con.execute("SELECT count(*) FROM service_area").fetchone()[0] >= 17
     assert con.execute("SELECT count(*) FROM ukcat_tag").fetchone()[0] == 254
     assert con.execute("SELECT count(*) FROM service_area_cpv WHERE service_area = 'domestic_abuse'").fetchone()[0]
+
+
+def test_tag_register_with_model_caches_it_and_honours_threshold(tmp_path):
+    con = duckdb.connect()
+    build(con)
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}})
+    summary = tag_register(con, cfg, AREA)
+    assert summary["method"] == "regex+model"
+    cached = list((tmp_path / "cache" / "tagging").glob("ukcat-tagger-v*.pkl"))
+    assert len(cached) == 1  # trained once on the packaged labels, then reused
+    food = {r[0]: r for r in con.execute("SELECT code, source_field, evidence, method FROM organisation_tag "
+                                         "WHERE org_id = 'GB-CHC-1100001' AND tag_scheme = 'ukcat'").fetchall()}
+    assert "SW" in food  # poverty relief, by expression or model
+    loose = tag_register(con, cfg, AREA)["tags"]
+    strict_cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)},
+                                                    "tagging": {"threshold": 0.95}})
+    strict = tag_register(con, strict_cfg, AREA)["tags"]
+    assert strict < loose
+    assert list((tmp_path / "cache" / "tagging").glob("ukcat-tagger-v*.pkl")) == cached

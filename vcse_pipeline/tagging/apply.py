@@ -3,6 +3,7 @@ then service areas from both. Called by pipeline.build_register once an area's o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from ..config import Config
@@ -97,6 +98,9 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     areas = load_service_areas(settings.get("service_areas") or None)
     rules = load_rules_from_db(con)
     model = cached_model(rules, cfg.data_dir / "cache" / "tagging") if settings.get("use_model", True) else None
+    threshold = float(settings.get("threshold") or 0)
+    if model is not None and threshold > 0:  # a configured threshold overrides the one chosen in training
+        model = dataclasses.replace(model, threshold=threshold)
     tagger = UkcatTagger(rules, model)
 
     orgs = con.execute(_text_sql(con), [area_code]).fetchall()

@@ -2,38 +2,45 @@
 
 Method (docs/tagging.md):
 1. Features per organisation: TF-IDF words and word pairs of name + activities + objects, plus one
-   indicator per UKCAT code whose expression fires on name + activities (closed under the hierarchy),
-   and a half-weight indicator for expressions firing on the full text.
-2. One logistic regression per UKCAT code (one-vs-rest, liblinear, fixed), trained on the hand labels
-   closed under the hierarchy, so level-1 and level-2 codes get their own classifiers.
-3. Score = model probability + REGEX_WEIGHT x (expression fired on name + activities) x (how often that
-   expression was right in the training labels). Codes scoring at least THRESHOLD are kept; when none
+   indicator per UKCAT code whose expression fires on name + activities (closed under the hierarchy), and a
+   lower-weight indicator for codes whose expression fires on the objects.
+2. Ridge regression of every code's 0/1 label (closed under the hierarchy, so level-1 and level-2 codes are
+   learnt directly) on those features, solved once for all codes in its dual form (a 1,360 x 1,360 system),
+   which takes a fraction of a second.
+3. Score = ridge output + prior weight x (expression fired on name + activities) x (how often that
+   expression was right in the training labels). Codes scoring at least the threshold are kept; when none
    does, the best-scoring code is kept (every labelled charity has at least one tag).
-The settings were chosen by 5-fold cross-validation (bench/tagging_accuracy.py), not per code or per row.
+The ridge penalty, prior weight and threshold are chosen inside `train` by 3-fold cross-validation on the
+training rows alone (fixed seed), so a held-out score never guides them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .rules import UkcatRule, close_codes, match_rules
+from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 
 log = logging.getLogger(__name__)
 
 PACKAGED_LABELLED = Path(__file__).resolve().parent.parent / "reference" / "labelled" / "ukcat-manual-sample-dev.csv"
-MODEL_VERSION = "1"
-C = 4.0               # inverse regularisation of each logistic regression
-REGEX_WEIGHT = 0.7    # how much a firing expression adds, scaled by its training precision
-THRESHOLD = 0.4
-FULL_TEXT_WEIGHT = 0.5
+MODEL_VERSION = "2"
+REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
+OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
+# Settings searched by inner cross-validation on the training rows (never on held-out rows).
+ALPHAS = (0.5, 1.0, 2.0)
+PRIOR_WEIGHTS = (0.0, 0.3, 0.6)
+THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(7))  # 0.20 .. 0.50
+INNER_FOLDS = 3
+SEED = 0
 
 
 def join_text(*parts: str | None) -> str:
@@ -41,16 +48,29 @@ def join_text(*parts: str | None) -> str:
 
 
 @dataclass
+class Hits:
+    """Expression hits per record: on name + activities (what UKCAT's own method reads) and on the objects."""
+
+    short: list[set[str]]
+    objects: list[set[str]]
+
+
+@dataclass
 class TrainedTagger:
-    """A fitted model: vectoriser, one weight row per code, and each code's expression precision."""
+    """A fitted model: vectoriser, the training feature rows and dual ridge coefficients, and settings."""
 
     codes: list[str]
     known: frozenset[str]
     vectorizer: object
-    weights: np.ndarray       # (codes, text features + 2 x codes)
-    intercepts: np.ndarray    # (codes,)
-    regex_precision: np.ndarray
+    train_x: object              # sparse (training rows, features)
+    dual: np.ndarray             # (training rows, codes): scores = x @ train_x.T @ dual + offsets
+    offsets: np.ndarray          # (codes,) mean label, the score of a text with no features
+    regex_precision: np.ndarray  # (codes,) smoothed share of training hits of each expression that were right
     rules_signature: str
+    prior_weight: float = 0.3
+    threshold: float = 0.35
+    alpha: float = 1.0
+    inner_cv: dict = field(default_factory=dict)  # the inner cross-validation's best F1 per setting
 
     def _indicators(self, hits: Sequence[set[str]]) -> np.ndarray:
         index = {c: j for j, c in enumerate(self.codes)}
@@ -61,19 +81,14 @@ class TrainedTagger:
                     out[i, index[code]] = 1.0
         return out
 
-    def features(self, texts: Sequence[str], short_hits: Sequence[set[str]], full_hits: Sequence[set[str]]):
-        from scipy.sparse import csr_matrix, hstack
+    def features(self, texts: Sequence[str], hits: Hits):
+        return build_features(self.vectorizer, texts, self._indicators(hits.short), self._indicators(hits.objects))
 
-        short, full = self._indicators(short_hits), self._indicators(full_hits)
-        x = hstack([self.vectorizer.transform(texts), csr_matrix(short), csr_matrix(full * FULL_TEXT_WEIGHT)])
-        return x.tocsr(), short
-
-    def scores(self, texts: Sequence[str], short_hits: Sequence[set[str]], full_hits: Sequence[set[str]]):
+    def scores(self, texts: Sequence[str], hits: Hits):
         """(combined score matrix rows x codes, feature matrix) for texts and their expression hits."""
-        x, short = self.features(texts, short_hits, full_hits)
-        logits = np.asarray(x @ self.weights.T) + self.intercepts
-        prob = 1.0 / (1.0 + np.exp(-logits))
-        return prob + REGEX_WEIGHT * short * self.regex_precision, x
+        x, short = self.features(texts, hits)
+        raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
+        return raw + self.prior_weight * short * self.regex_precision, x
 
     def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
         """The words in the text that pushed this code's score up most (the model's evidence)."""
@@ -81,12 +96,25 @@ class TrainedTagger:
         names = self.__dict__.get("_feature_names")
         if names is None:
             names = self.__dict__["_feature_names"] = self.vectorizer.get_feature_names_out()
-        n_text = len(names)
+        cache = self.__dict__.setdefault("_primal", {})
+        if j not in cache:  # this code's weight per feature, train_x.T @ dual[:, j], once per code
+            cache[j] = np.asarray(self.train_x.T @ self.dual[:, j]).ravel()[:len(names)]
+        weights = cache[j]
         row = x_row.tocoo()
-        contrib = [(float(v * self.weights[j, c]), names[c]) for c, v in zip(row.col, row.data, strict=True)
-                   if c < n_text and self.weights[j, c] > 0]
+        contrib = [(float(v * weights[c]), names[c]) for c, v in zip(row.col, row.data, strict=True)
+                   if c < len(names) and weights[c] > 0]
         contrib.sort(reverse=True)
         return ", ".join(term for _, term in contrib[:n])
+
+
+def build_features(vectorizer, texts: Sequence[str], short: np.ndarray, objects: np.ndarray):
+    """[TF-IDF | name+activities expression indicators | objects-only expression indicators], and `short`."""
+    from scipy.sparse import csr_matrix, hstack
+
+    extra = np.clip(objects - short, 0, None)  # codes the objects add beyond name + activities
+    x = hstack([vectorizer.transform(texts), csr_matrix(short * REGEX_FEATURE_WEIGHT),
+                csr_matrix(extra * OBJECTS_FEATURE_WEIGHT)])
+    return x.tocsr(), short
 
 
 def rules_signature(rules: Sequence[UkcatRule]) -> str:
@@ -118,57 +146,132 @@ def label_sets(frame, known: frozenset[str]) -> list[set[str]]:
     return [close_codes([c.strip() for c in str(v).split(";") if c.strip()], known) for v in frame["UKCAT"]]
 
 
-def texts_and_hits(rules: Sequence[UkcatRule], names, activities, objects):
-    """Model text (name + activities + objects) and expression hits on name + activities and on all text."""
-    texts, short, full = [], [], []
+def texts_and_hits(rules: Sequence[UkcatRule] | RuleMatcher, names, activities, objects) -> tuple[list[str], Hits]:
+    """Model text (name + activities + objects) and expression hits on name + activities and on the objects.
+
+    Each field is read once by the expressions (the objects apart from name + activities, with their own
+    exclusions), so the cost is one pass over the text, not two.
+    """
+    matcher = rule_matcher(rules)
+    texts, short, objs = [], [], []
     for name, act, obj in zip(names, activities, objects, strict=True):
-        short_text = join_text(name, act)
-        full_text = join_text(name, act, obj)
-        texts.append(full_text)
-        short.append(set(match_rules(rules, short_text)))
-        full.append(set(match_rules(rules, full_text)))
-    return texts, short, full
+        texts.append(join_text(name, act, obj))
+        short.append(set(matcher.spans(join_text(name, act))))
+        objs.append(set(matcher.spans(join_text(obj))))
+    return texts, Hits(short, objs)
 
 
-def train(frame, rules: Sequence[UkcatRule]) -> TrainedTagger:
-    """Fit the tagger on a labelled DataFrame. Deterministic: liblinear with no random state involved."""
+def _vectorizer():
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, stop_words="english")
+
+
+def _fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(order[k::folds]) for k in range(folds)]
+
+
+def _precision(short: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return ((short * y).sum(axis=0) + 1.0) / (short.sum(axis=0) + 2.0)  # smoothed: unseen counts as 50%
+
+
+def _solve(kernel: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dual ridge for every code at once: (K + alpha I) A = Y - mean(Y)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    offsets = y.mean(axis=0)
+    dual = cho_solve(cho_factor(kernel + alpha * np.eye(len(kernel))), y - offsets)  # K + alpha I is positive definite
+    return dual, offsets
+
+
+def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
+            known: frozenset[str]) -> tuple[float, float, float, dict]:
+    """(alpha, prior weight, threshold) with the best micro-F1 in an inner cross-validation of the rows."""
+    n = len(texts)
+    pooled = {alpha: np.zeros(y.shape) for alpha in ALPHAS}
+    shorts = np.zeros(y.shape)
+    precisions = np.zeros(y.shape)
+    for held in _fold_indices(n, INNER_FOLDS, SEED):
+        keep = np.setdiff1d(np.arange(n), held)
+        vec = _vectorizer().fit([texts[i] for i in keep])
+        inner = TrainedTagger(codes, known, vec, None, np.zeros(0), np.zeros(0), np.zeros(0), "")
+        x, short = inner.features(texts, hits)
+        xk, xh = x[keep], x[held]
+        kernel, cross = (xk @ xk.T).toarray(), (xh @ xk.T).toarray()
+        for alpha in ALPHAS:
+            dual, offsets = _solve(kernel, y[keep], alpha)
+            pooled[alpha][held] = cross @ dual + offsets
+        shorts[held] = short[held]
+        precisions[held] = _precision(short[keep], y[keep])
+    closure = _closure_matrix(codes, known)
+    results = {}
+    for alpha, prior, threshold in itertools.product(ALPHAS, PRIOR_WEIGHTS, THRESHOLDS):
+        scores = pooled[alpha] + prior * shorts * precisions
+        results[(alpha, prior, threshold)] = _micro_f1(scores, threshold, y, closure)
+    best = max(results, key=lambda k: (round(results[k], 6), -k[0], -k[1], k[2]))
+    return (*best, {f"alpha={a} prior={p} threshold={t}": round(f, 4) for (a, p, t), f in results.items()})
+
+
+def _closure_matrix(codes: list[str], known: frozenset[str]) -> np.ndarray:
+    """(codes, codes) 0/1: row j marks code j and its ancestors, so (chosen @ M > 0) closes a choice."""
+    index = {c: j for j, c in enumerate(codes)}
+    m = np.zeros((len(codes), len(codes)))
+    for j, code in enumerate(codes):
+        for c in close_codes([code], known):
+            m[j, index[c]] = 1.0
+    return m
+
+
+def _micro_f1(scores: np.ndarray, threshold: float, y: np.ndarray, closure: np.ndarray) -> float:
+    """Micro-F1 of `decide` on every row against closed labels y (vectorised metrics.score_sets)."""
+    chosen = scores >= threshold
+    empty = ~chosen.any(axis=1)
+    chosen[empty, scores[empty].argmax(axis=1)] = True
+    predicted = (chosen @ closure) > 0
+    tp = float((predicted & (y > 0)).sum())
+    fp, fn = float(predicted.sum()) - tp, float(y.sum()) - tp
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def subset(texts: list[str], hits: Hits, rows: Sequence[int]) -> tuple[list[str], Hits]:
+    """The texts and hits of some rows (so cross-validation runs the expressions once, not once per fold)."""
+    return [texts[i] for i in rows], Hits([hits.short[i] for i in rows], [hits.objects[i] for i in rows])
+
+
+def train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None = None) -> TrainedTagger:
+    """Fit the tagger on a labelled DataFrame. Deterministic: closed-form ridge, seeded inner folds.
+
+    `texts_hits` may pass the frame's `texts_and_hits` already computed.
+    """
     known = frozenset(r.code for r in rules)
     codes = sorted(known)
     y_sets = label_sets(frame, known)
-    texts, short, full = texts_and_hits(rules, frame["name"], frame["activities"], frame["objects"])
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, stop_words="english")
-    vectorizer.fit(texts)
-    model = TrainedTagger(codes, known, vectorizer, np.zeros((0, 0)), np.zeros(0), np.zeros(len(codes)),
-                          rules_signature(rules))
-    x, short_ind = model.features(texts, short, full)
-    y = np.array([[code in labels for code in codes] for labels in y_sets], dtype=int)
-    weights = np.zeros((len(codes), x.shape[1]))
-    intercepts = np.full(len(codes), -20.0)  # codes never labelled stay off
-    for j in range(len(codes)):
-        positives = y[:, j].sum()
-        if positives == 0:
-            continue
-        if positives == len(y):
-            intercepts[j] = 20.0
-            continue
-        clf = LogisticRegression(C=C, solver="liblinear")
-        clf.fit(x, y[:, j])
-        weights[j], intercepts[j] = clf.coef_[0], clf.intercept_[0]
-    fired = short_ind.sum(axis=0)
-    right = (short_ind * y).sum(axis=0)
-    model.weights, model.intercepts = weights, intercepts
-    model.regex_precision = (right + 1.0) / (fired + 2.0)  # smoothed: an unseen expression counts as 50%
+    texts, hits = texts_hits or texts_and_hits(rules, frame["name"], frame["activities"], frame["objects"])
+    y = np.array([[code in labels for code in codes] for labels in y_sets], dtype=float)
+    model = TrainedTagger(codes, known, None, None, np.zeros(0), np.zeros(0), np.zeros(0), rules_signature(rules))
+    if len(texts) >= 3 * INNER_FOLDS:
+        model.alpha, model.prior_weight, model.threshold, model.inner_cv = _choose(codes, texts, hits, y, known)
+    model.vectorizer = _vectorizer().fit(texts)
+    x, short = model.features(texts, hits)
+    model.train_x = x
+    model.dual, model.offsets = _solve((x @ x.T).toarray(), y, model.alpha)
+    model.regex_precision = _precision(short, y)
+    log.info("trained UKCAT tagger on %d rows: alpha %s, prior weight %s, threshold %s", len(texts), model.alpha,
+             model.prior_weight, model.threshold)
     return model
 
 
-def predict_codes(model: TrainedTagger, scores_row: np.ndarray, has_text: bool = True) -> set[str]:
-    chosen = {model.codes[j] for j in np.flatnonzero(scores_row >= THRESHOLD)}
-    if not chosen and has_text and scores_row.max() > 0:
-        chosen = {model.codes[int(scores_row.argmax())]}
+def decide(codes: Sequence[str], scores_row: np.ndarray, threshold: float, has_text: bool = True) -> set[str]:
+    """Codes scoring at least `threshold`; if none, the single best code (when there is text at all)."""
+    chosen = {codes[j] for j in np.flatnonzero(scores_row >= threshold)}
+    if not chosen and has_text:
+        chosen = {codes[int(scores_row.argmax())]}
     return chosen
+
+
+def predict_codes(model: TrainedTagger, scores_row: np.ndarray, has_text: bool = True) -> set[str]:
+    return decide(model.codes, scores_row, model.threshold, has_text)
 
 
 def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from re import _constants as sre_c  # the parsed-pattern opcodes, to read each expression's possible first letters
+from re import _parser as sre_parse
 
 from ..errors import SourceError
 
@@ -105,18 +108,141 @@ def snippet(text: str, start: int, end: int, width: int = SNIPPET_CHARS) -> str:
     return ("…" if left else "") + core + ("…" if right < len(text) else "")
 
 
-def match_rules(rules: Iterable[UkcatRule], text: str | None) -> dict[str, str]:
+PREFIX_CHARS = 4  # how many leading letters of each expression index it
+_WORD_START = re.compile(r"\b\w")
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _starts(items, states: set[tuple[str, bool, bool]]) -> set[tuple[str, bool, bool]]:
+    """Extend (prefix, still open, anchored at a word boundary) states through a parsed sequence.
+
+    Sound over-approximation: anything not understood closes the prefix where it stands, so a text that
+    lacks every prefix of an expression can never match it.
+    """
+    for op, av in items:
+        done = {st for st in states if not st[1]}
+        todo = {st for st in states if st[1]}
+        if not todo:
+            break
+        if op is sre_c.AT:
+            new = {(p, True, a or (not p and av is sre_c.AT_BOUNDARY)) for p, _, a in todo}
+        elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+            new = todo  # zero-width: only narrows what matches
+        elif op is sre_c.LITERAL:
+            new = {(p + chr(av).lower(), len(p) + 1 < PREFIX_CHARS, a) for p, _, a in todo}
+        elif op is sre_c.SUBPATTERN:
+            new = _starts(av[-1], todo)
+        elif op is sre_c.BRANCH:
+            new = set().union(*(_starts(alt, todo) for alt in av[1]))
+        elif op is sre_c.IN and _small_set(av):
+            new = {(p + ch, len(p) + 1 < PREFIX_CHARS, a) for p, _, a in todo for ch in _small_set(av)}
+        elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT):
+            low, _high, sub = av
+            new = {(p, False, a) for p, _, a in _starts(sub, todo)}  # one repetition, then stop
+            if low == 0:
+                new |= todo
+        else:
+            new = {(p, False, a) for p, _, a in todo}
+        states = done | new
+    return states
+
+
+def _small_set(items) -> set[str] | None:
+    """The letters of a character class made only of literals and short ranges ([ae], [0-9]), else None."""
+    chars: set[str] = set()
+    for op, av in items:
+        if op is sre_c.LITERAL:
+            chars.add(chr(av).lower())
+        elif op is sre_c.RANGE and av[1] - av[0] < 16:
+            chars.update(chr(c).lower() for c in range(av[0], av[1] + 1))
+        else:
+            return None
+    return chars
+
+
+class RuleMatcher:
+    """Applies many UKCAT expressions to a text quickly, with exactly the results of `regex.search`.
+
+    Python's `re` tries every position of the text for each of ~250 expressions. Instead each expression
+    is indexed by the few letters any match must start with (read from its parsed form); a text is cut into
+    candidate start positions (word starts, and the punctuation/space some expressions begin with), and an
+    expression is tried (`regex.match`) only where one of its prefixes occurs. An expression whose match
+    may start inside a word with letters we cannot pin down is searched in full as before.
+    """
+
+    def __init__(self, rules: Iterable[UkcatRule]):
+        self.rules = [r for r in rules if r.regex is not None]
+        self.word_prefixes: dict[str, list[int]] = {}   # prefix -> rules, tried at word starts
+        self.other_prefixes: dict[str, list[int]] = {}  # prefix starting with a non-word char, tried there
+        self.searched: list[int] = []                   # rules searched in full
+        for i, rule in enumerate(self.rules):
+            states = _starts(sre_parse.parse(rule.regex.pattern, rule.regex.flags).data, {("", True, False)})
+            if any(not p or (_WORD_CHAR.match(p[0]) and not anchored) for p, _, anchored in states):
+                self.searched.append(i)
+                continue
+            for p, _, _anchored in states:
+                target = self.word_prefixes if _WORD_CHAR.match(p[0]) else self.other_prefixes
+                target.setdefault(p, []).append(i)
+        self.other_first = {p[0] for p in self.other_prefixes}
+
+    def spans(self, text: str | None) -> dict[str, tuple[int, int]]:
+        """{code: (start, end) of the first match} for each rule that fires on `text`, exclusions applied."""
+        if not text:
+            return {}
+        low = text.lower()
+        found: dict[int, re.Match] = {}
+        if len(low) != len(text):  # a letter whose lower case is longer: positions would shift, search plainly
+            candidates = {i: None for i in range(len(self.rules))}
+        else:
+            candidates = self._candidates(low)
+        for i, positions in candidates.items():
+            regex = self.rules[i].regex
+            if positions is None:
+                m = regex.search(text)
+                if m:
+                    found[i] = m
+                continue
+            for pos in sorted(positions):
+                m = regex.match(text, pos)
+                if m:
+                    found[i] = m
+                    break
+        hits = {}
+        for i, m in sorted(found.items()):
+            rule = self.rules[i]
+            if not (rule.exclude and rule.exclude.search(text)):
+                hits[rule.code] = (m.start(), m.end())
+        return hits
+
+    def _candidates(self, low: str) -> dict[int, set[int] | None]:
+        candidates: dict[int, set[int] | None] = {i: None for i in self.searched}
+        starts = [m.start() for m in _WORD_START.finditer(low)]
+        for table, positions in ((self.word_prefixes, starts),
+                                 (self.other_prefixes, [j for j, ch in enumerate(low) if ch in self.other_first])):
+            for pos in positions:
+                for k in range(1, PREFIX_CHARS + 1):
+                    for i in table.get(low[pos:pos + k], ()):
+                        candidates.setdefault(i, set()).add(pos)
+        return candidates
+
+    def match(self, text: str | None) -> dict[str, str]:
+        """{code: evidence snippet}, as `match_rules`."""
+        return {code: snippet(text, start, end) for code, (start, end) in self.spans(text).items()}
+
+
+@lru_cache(maxsize=8)
+def _matcher(rules: tuple[UkcatRule, ...]) -> RuleMatcher:
+    return RuleMatcher(rules)
+
+
+def rule_matcher(rules: Sequence[UkcatRule] | RuleMatcher) -> RuleMatcher:
+    """A (cached) RuleMatcher for a list of rules."""
+    return rules if isinstance(rules, RuleMatcher) else _matcher(tuple(rules))
+
+
+def match_rules(rules: Iterable[UkcatRule] | RuleMatcher, text: str | None) -> dict[str, str]:
     """{code: evidence snippet} for every rule whose expression matches `text` and whose exclusion does not."""
-    if not text:
-        return {}
-    hits: dict[str, str] = {}
-    for rule in rules:
-        if rule.regex is None:
-            continue
-        found = rule.regex.search(text)
-        if found and not (rule.exclude and rule.exclude.search(text)):
-            hits[rule.code] = snippet(text, found.start(), found.end())
-    return hits
+    return rule_matcher(rules if isinstance(rules, RuleMatcher) else list(rules)).match(text)
 
 
 def parent_codes(code: str, known: set[str] | frozenset[str]) -> list[str]:

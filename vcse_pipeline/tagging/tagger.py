@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .model import TrainedTagger, cached_model, join_text, predict_codes, texts_and_hits
-from .rules import UkcatRule, close_codes, load_rules, parent_codes, snippet
+from .rules import UkcatRule, close_codes, load_rules, parent_codes, rule_matcher, snippet
 
 TEXT_FIELDS = ("name", "activities", "objects", "other_names")
 MODEL_FIELD = "name+activities+objects"
@@ -36,6 +36,7 @@ class UkcatTagger:
         self.rules = list(rules)
         self.by_code = {r.code: r for r in self.rules}
         self.known = frozenset(self.by_code)
+        self.matcher = rule_matcher(self.rules)
         self.model = model
 
     @classmethod
@@ -44,34 +45,34 @@ class UkcatTagger:
         rules = list(rules) if rules is not None else load_rules()
         return cls(rules, cached_model(rules, cache_dir) if use_model else None)
 
+    def _scores(self, records: Sequence[TextRecord]):
+        """(texts, expression hits, scores or None, feature matrix or None) for the records."""
+        names = [join_text(r.name, r.other_names) for r in records]
+        texts, hits = texts_and_hits(self.matcher, names, [r.activities for r in records],
+                                     [r.objects for r in records])
+        if self.model is None:
+            return texts, hits, None, None
+        scores, matrix = self.model.scores(texts, hits)
+        return texts, hits, scores, matrix
+
+    def _chosen(self, texts, hits, scores, i: int) -> set[str]:
+        if scores is None:
+            return set(hits.short[i])
+        return predict_codes(self.model, scores[i], has_text=bool(texts[i]))
+
     def predict(self, records: Sequence[TextRecord]) -> list[set[str]]:
         """Predicted codes per record (not yet closed), without building evidence (for scoring)."""
-        names = [join_text(r.name, r.other_names) for r in records]
-        texts, short, full = texts_and_hits(self.rules, names, [r.activities for r in records],
-                                            [r.objects for r in records])
-        if self.model is None:
-            return [set(hits) for hits in short]
-        scores, _ = self.model.scores(texts, short, full)
-        return [predict_codes(self.model, scores[i], has_text=bool(texts[i])) for i in range(len(records))]
+        texts, hits, scores, _ = self._scores(records)
+        return [self._chosen(texts, hits, scores, i) for i in range(len(records))]
 
     def tag(self, records: Sequence[TextRecord]) -> list[list[Tag]]:
         """Tags with evidence for each record, closed under the UKCAT hierarchy."""
-        names = [join_text(r.name, r.other_names) for r in records]
-        texts, short, full = texts_and_hits(self.rules, names, [r.activities for r in records],
-                                            [r.objects for r in records])
-        if self.model is None:
-            chosen = [set(hits) for hits in short]
-            matrix = scores = None
-        else:
-            scores, matrix = self.model.scores(texts, short, full)
+        texts, hits, scores, matrix = self._scores(records)
         out = []
         for i, record in enumerate(records):
-            if scores is not None:
-                chosen_i = predict_codes(self.model, scores[i], has_text=bool(texts[i]))
-            else:
-                chosen_i = chosen[i]
             tags = [self._evidence(code, record, matrix[i] if matrix is not None else None,
-                                   scores[i] if scores is not None else None) for code in sorted(chosen_i)]
+                                   scores[i] if scores is not None else None)
+                    for code in sorted(self._chosen(texts, hits, scores, i))]
             out.append(self._close(tags))
         return out
 
