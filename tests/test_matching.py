@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, match_frame
+from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, join_compounds, match_frame
 from vcse_pipeline.register.fuzzy_links import fuzzy_links
 
 FIXTURES = Path(__file__).parent / "fixtures" / "matching"
@@ -168,15 +168,89 @@ def test_thresholds_decide_link_review_or_nothing():
 
 
 def test_match_thresholds_give_each_status(index):
-    top = index.candidates("Swindon 10-18 Projects (STEP)", "SN3 3RD", limit=1)[0]
-    assert 80 < top.score < 100
+    query = ("Home-Start Cardiff East", "CF3 0BL")
+    top = index.candidates(*query, limit=1)[0]
+    assert top.matched_name == "Home-Start Cardiff" and 80 < top.score < 100
     s = top.score
-    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s - 1,
-                       review_threshold=s - 5).status == MATCHED
-    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s + 1,
-                       review_threshold=s - 5).status == REVIEW
-    assert index.match("Swindon 10-18 Projects (STEP)", "SN3 3RD", link_threshold=s + 10,
-                       review_threshold=s + 5).status == NO_MATCH
+    assert index.match(*query, link_threshold=s - 1, review_threshold=s - 5).status == MATCHED
+    assert index.match(*query, link_threshold=s + 1, review_threshold=s - 5).status == REVIEW
+    assert index.match(*query, link_threshold=s + 10, review_threshold=s + 5).status == NO_MATCH
+
+
+# -- rules for names written by people (reconcile mode), on made-up names among 3,000 real charities ----------
+
+@pytest.fixture(scope="module")
+def with_made_up(register):
+    def build(*extra):
+        rows = register.head(3000).to_dict("records")
+        rows += [{"org_id": f"made-up:{i}", "name": name, "postcode": pc} for i, (name, pc) in enumerate(extra)]
+        return MatchIndex.from_records(rows)
+    return build
+
+
+def test_compound_words_written_apart_meet_their_joined_spelling(with_made_up):
+    left, right = join_compounds(("oak", "tree", "well", "being", "centre", "wirral"),
+                                 ("oaktree", "wellbeing", "centre"))
+    assert left == ("oaktree", "wellbeing", "centre", "wirral") and right == ("oaktree", "wellbeing", "centre")
+    idx = with_made_up(("Oaktree Wellbeing Centre", None))
+    result = idx.match("Oak Tree Well Being Centre Wirral", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:0", MATCHED)
+    assert result.evidence["contained"] == "name in query"
+
+
+def test_query_that_adds_a_word_to_a_registered_name_is_matched(with_made_up):
+    # A funder names a branch or project: every word of the registered name is in the query.
+    idx = with_made_up(("Brackenwood Carers Network", None))
+    result = idx.match("Brackenwood Carers Network East", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:0", MATCHED)
+    # Word order and a " - " separator do not matter either.
+    result = idx.match("Carers Network - Brackenwood", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:0", MATCHED)
+
+
+def test_registered_name_that_adds_a_place_to_the_query_is_not_matched(with_made_up):
+    # "Foodcycle" is the national organisation; the register only holds a regional one.
+    idx = with_made_up(("Foodcycle Midlands", "LE1 5PZ"))
+    for postcode in (None, "SE8 5HY"):
+        result = idx.match("Foodcycle", postcode, link_threshold=90, review_threshold=75)
+        assert result.status != MATCHED
+        assert result.evidence["contained"] == "query in name"
+
+
+def test_town_and_county_named_shire_share_credit_and_postcode_decides(with_made_up):
+    idx = with_made_up(("Lincolnshire Mind", "LN1 1AA"))
+    at_address = idx.match("Mind - Lincoln & District", "LN1 1AA", link_threshold=90, review_threshold=75)
+    assert (at_address.org_id, at_address.status) == ("made-up:0", MATCHED)
+    unknown = idx.match("Mind - Lincoln & District", None, link_threshold=90, review_threshold=75)
+    assert (unknown.org_id, unknown.status) == ("made-up:0", REVIEW)
+    # Without the shire rule "lincoln" and "lincolnshire" would not be the same word.
+    assert idx.match("Mind - Lindon & District", "LN1 1AA", link_threshold=90, review_threshold=75).status != MATCHED
+
+
+def test_longer_and_shorter_registered_names_around_the_query_go_to_review(with_made_up):
+    # One organisation's name is the query with a word added, another's the query with words left out.
+    idx = with_made_up(("Brightside Mental Health", None),
+                       ("Brightside - Mental Health and Emotional Wellbeing Centre", None))
+    result = idx.match("Brightside Mental Health & Well Being Centre", None, link_threshold=85, review_threshold=75)
+    assert result.status == REVIEW
+    assert {result.matched_name, result.evidence["conflicting_match"]} == {
+        "Brightside Mental Health", "Brightside - Mental Health and Emotional Wellbeing Centre"}
+
+
+def test_name_before_a_long_description_is_indexed(with_made_up):
+    idx = with_made_up(("Greystone Rape Crisis - Rape and Sexual Abuse Support Centre", None),
+                       ("Oakfield Age Concern", None), ("Oakfield Age Concern - Wirral", None))
+    result = idx.match("Greystone Rape Crisis", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status, result.score) == ("made-up:0", MATCHED, 100.0)
+    # A short tail names a branch: the head alone is not indexed for it, so the parent still leads.
+    result = idx.match("Oakfield Age Concern", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:1", MATCHED)
+
+
+def test_cross_register_linker_index_leaves_reconcile_rules_off():
+    name = "Greystone Rape Crisis - Rape and Sexual Abuse Support Centre"
+    assert "greystone rape crisis" not in MatchIndex().variants(name)
+    assert "greystone rape crisis" in MatchIndex(reconcile=True).variants(name)
 
 
 # Other organisations, so that word weights are realistic: purpose words are common, place names rare.

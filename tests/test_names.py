@@ -7,6 +7,7 @@ from vcse_pipeline.names import (
     name_variants,
     normalise_name,
     own_words,
+    qualifier_variants,
     same_word,
     squash,
     strip_legal_form,
@@ -114,3 +115,19 @@ def test_own_words_tell_a_substitution_from_an_added_word():
     assert own("Wirral Foodbank", "WIRRAL FOOD BANK LIMITED") == ((), ())
     assert own("Wirral Food Bank", "Wirral Foodbank") == ((), ())
     assert own("Wirral Toy Library", "WIRRAL TOYS LIBRARY (CIO)") == ((), ())
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Greystone Carers - Support and Advice for Unpaid Carers", ["greystone carers"]),  # long tail: a description
+    ("Greystone Carers- Support and Advice for Unpaid Carers", ["greystone carers"]),   # space on one side only
+    ("Greystone Carers: Advice Line Service", ["greystone carers"]),                    # colon and space
+    ("Greystone Carers \u2013 Advice Line", ["greystone carers"]),                       # en dash
+    ("Age Concern Oakfield - Wirral", []),        # short tail: a branch, the head alone would be the parent
+    ("Mind - Oakfield and District", []),        # one-word head: too little to stand alone
+    ("Home-Start Oakfield", []),                 # a hyphen inside a name is not a separator
+    ("RE:VISION Oakfield", []),                  # nor a colon without a space
+    ("Oakfield - Carers - Advice Line Service", []),  # three parts: no telling which is the name
+    (None, []),
+])
+def test_qualifier_variants_keep_the_name_before_a_description(raw, expected):
+    assert qualifier_variants(raw) == expected

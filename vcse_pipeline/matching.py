@@ -20,7 +20,7 @@ from rapidfuzz import fuzz
 
 from .config import Config
 from .errors import PipelineError
-from .names import name_variants, same_word, squash
+from .names import name_variants, qualifier_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
@@ -45,8 +45,14 @@ MAX_BLOCK_TOKENS = 4
 TOKEN_FUZZY_RATIO = 85
 # Credit for a word written with a slip (plural, one letter dropped, added, changed or two swapped).
 SLIP_CREDIT = 0.9
+# Credit for a town and its county written "<town>shire" ("Northampton"/"Northamptonshire"): often the same
+# organisation's area, but not always, so less than a slip.
+SHIRE_CREDIT = 0.8
 # 'matched' needs the best organisation to beat the best other organisation by this many points.
 DEFAULT_MARGIN = 4.0
+# An organisation this close to the best whose name contains the query, when the best's name is contained in
+# the query (or the other way round), is as credible as the best: the lead becomes 0 (see MatchIndex.best).
+CONFLICT_WINDOW = 20.0
 
 
 def postcode_agreement(left: str | None, right: str | None) -> str:
@@ -140,7 +146,10 @@ def default_thresholds(cfg: Config | None = None) -> tuple[float, float]:
 class MatchIndex:
     """Every name of a set of organisations, indexed for blocking, with word rarity (IDF) weights."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reconcile: bool = False) -> None:
+        # reconcile: rules for external lists written by people (qualifier variants, containment scoring);
+        # the cross-register linker (register.fuzzy_links) leaves them off.
+        self.reconcile = reconcile
         self.entries: list[Entry] = []
         self.org_name: dict[str, str] = {}
         self.org_postcode: dict[str, str | None] = {}
@@ -158,13 +167,14 @@ class MatchIndex:
     # -- building -----------------------------------------------------------------------------------
 
     @classmethod
-    def from_records(cls, records) -> MatchIndex:
+    def from_records(cls, records, *, reconcile: bool = True) -> MatchIndex:
         """Index records with org_id, name, optional postcode and optional other_names (list or `|` string).
 
         `records` may be a DataFrame or an iterable of dicts. Rows with the same org_id add names to
-        one organisation (the first name is its display name)."""
+        one organisation (the first name is its display name). `reconcile` (default on here) adds the rules
+        for matching names written by people (see docs/matching.md)."""
         rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else records
-        index = cls()
+        index = cls(reconcile=reconcile)
         for row in rows:
             org_id, name = row.get("org_id"), row.get("name")
             if org_id is None or name is None or (isinstance(name, float) and math.isnan(name)):
@@ -180,7 +190,7 @@ class MatchIndex:
         if org_id not in self.org_postcode or (pc and not self.org_postcode[org_id]):
             self.org_postcode[org_id] = pc
         for variant, text in [("name", name)] + [("other name", other) for other in other_names]:
-            for normalised in name_variants(text):
+            for normalised in self.variants(text):
                 if any(self.entries[i].form.text == normalised for i in self.org_entries[org_id]):
                     continue
                 self.org_entries[org_id].append(len(self.entries))
@@ -208,6 +218,13 @@ class MatchIndex:
             if pc:
                 self.postcode_orgs[pc].append(org_id)
                 self.sector_orgs[postcode_sector(pc)].append(org_id)
+
+    def variants(self, name: str) -> list[str]:
+        """The normalised forms of a name that are indexed and queried."""
+        forms = name_variants(name)
+        if self.reconcile:
+            forms += [form for form in qualifier_variants(name) if form not in forms]
+        return forms
 
     def __len__(self) -> int:
         return len(self.org_name)
@@ -246,14 +263,14 @@ class MatchIndex:
         organisation. `accept(org_id)` may rule organisations out before they are scored."""
         best: dict[str, Candidate] = {}
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
-        for variant_text in name_variants(name):
+        for variant_text in self.variants(name):
             form = NameForm.of(variant_text)
             for i in self.block(form, pc):
                 entry = self.entries[i]
                 if accept is not None and not accept(entry.org_id):
                     continue
                 self.comparisons += 1
-                name_score, components = score_forms(form, entry.form, self.weight)
+                name_score, components = score_forms(form, entry.form, self.weight, containment=self.reconcile)
                 agreement = _agreement(pc, self.org_postcode.get(entry.org_id))
                 rank_score = name_score + POSTCODE_ADJUSTMENT[agreement]
                 current = best.get(entry.org_id)
@@ -271,6 +288,35 @@ class MatchIndex:
                     }, rank_score)
         return sorted(best.values(), key=lambda c: (-c.rank_score, c.org_id))[:limit]
 
+    def best(self, name: str, postcode: str | None = None, *,
+             accept: Callable[[str], bool] | None = None) -> tuple[Candidate | None, float, float]:
+        """(best candidate or None, its lead over the best other organisation, that organisation's score).
+
+        In reconcile mode the lead is 0 when another organisation within CONFLICT_WINDOW points relates to the
+        query by containment the other way: one name is the query with words added ("New Horizons Mental
+        Health and Emotional Wellbeing Centre"), the other the query with words left out ("New Horizons Mental
+        Health"). Either could be meant, so neither may be 'matched'; the evidence names the other one. Both
+        names need 2+ words: one word found in the query is too little to make a rival."""
+        found = self.candidates(name, postcode, limit=None, accept=accept) \
+            if isinstance(name, str) and name.strip() else []
+        if not found:
+            return None, 0.0, 0.0
+        top = found[0]
+        runner_up = found[1].score if len(found) > 1 else 0.0
+        lead = top.rank_score - (found[1].rank_score if len(found) > 1 else 0.0)
+        direction = top.evidence.get("contained")
+        if self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY):
+            for other in found[1:]:
+                if top.rank_score - other.rank_score > CONFLICT_WINDOW:
+                    break
+                if other.evidence.get("contained") in (QUERY_IN_NAME, NAME_IN_QUERY) and \
+                        other.evidence["contained"] != direction and _words(other) >= 2 and _words(top) >= 2:
+                    top = Candidate(top.org_id, top.matched_name, top.score,
+                                    {**top.evidence, "conflicting_match": other.matched_name}, top.rank_score)
+                    lead = 0.0
+                    break
+        return top, lead, runner_up
+
     def match(self, name: str, postcode: str | None = None, *, link_threshold: float | None = None,
               review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> MatchResult:
         """The best organisation for a name and its status: 'matched' (score >= link threshold and at
@@ -279,17 +325,19 @@ class MatchIndex:
             default_link, default_review = default_thresholds()
             link_threshold = default_link if link_threshold is None else link_threshold
             review_threshold = default_review if review_threshold is None else review_threshold
-        found = self.candidates(name, postcode, limit=2) if isinstance(name, str) and name.strip() else []
-        if not found:
+        top, lead, runner_up = self.best(name, postcode)
+        if top is None:
             return MatchResult(None, None, 0.0, NO_MATCH, {}, 0.0)
-        top = found[0]
-        runner_up = found[1].score if len(found) > 1 else 0.0
-        lead = top.rank_score - (found[1].rank_score if len(found) > 1 else 0.0)
         if top.score < review_threshold:
             return MatchResult(None, None, top.score, NO_MATCH, top.evidence, runner_up)
         status = MATCHED if top.score >= link_threshold and lead >= margin else REVIEW
         evidence = {**top.evidence, "runner_up_score": runner_up}
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
+
+
+def _words(candidate: Candidate) -> int:
+    # One shared word ("Crisis" in "Manchester Rape Crisis") is too little to make an organisation a rival.
+    return len(candidate.evidence["matched_form"].split())
 
 
 def _compound_keys(form: NameForm) -> list[str]:
@@ -307,6 +355,8 @@ def _token_credit(token: str, others: tuple[str, ...]) -> float:
         return 1.0
     if any(_slip(token, other) for other in others):
         return SLIP_CREDIT
+    if any(_shire(token, other) for other in others):
+        return SHIRE_CREDIT
     if len(token) < 4:
         return 0.0
     best = max((_close_spelling(token, other) for other in others), default=0.0)
@@ -316,6 +366,10 @@ def _token_credit(token: str, others: tuple[str, ...]) -> float:
 @lru_cache(maxsize=200_000)
 def _slip(token: str, other: str) -> bool:
     return same_word(token, other)
+
+
+def _shire(token: str, other: str) -> bool:
+    return len(token) >= 4 and len(other) >= 4 and (token + "shire" == other or other + "shire" == token)
 
 
 @lru_cache(maxsize=200_000)
@@ -335,20 +389,61 @@ def weighted_overlap(left: tuple[str, ...], right: tuple[str, ...], weight) -> f
     return shared / total if total else 0.0
 
 
-def score_forms(query: NameForm, candidate: NameForm, weight) -> tuple[float, dict]:
+def join_compounds(left: tuple[str, ...], right: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Both names with any two adjacent words that the other name writes as one word joined up:
+    ("well", "being") against ("wellbeing",) becomes ("wellbeing",)."""
+    def join(words: tuple[str, ...], other: tuple[str, ...]) -> tuple[str, ...]:
+        joined: list[str] = []
+        i = 0
+        while i < len(words):
+            if i + 1 < len(words) and words[i] + words[i + 1] in other and words[i] + words[i + 1] not in words:
+                joined.append(words[i] + words[i + 1])
+                i += 2
+            else:
+                joined.append(words[i])
+                i += 1
+        return tuple(joined)
+    return join(left, right), join(right, left)
+
+
+QUERY_IN_NAME, NAME_IN_QUERY, SAME_WORDS = "query in name", "name in query", "same words"
+
+
+def contained(inner: tuple[str, ...], outer: tuple[str, ...]) -> bool:
+    """Every word of `inner` is in `outer` (or a slip, close spelling or shire form of one of its words)."""
+    others = tuple(set(outer))
+    return bool(inner) and all(_token_credit(token, others) > 0 for token in inner)
+
+
+def score_forms(query: NameForm, candidate: NameForm, weight, *, containment: bool = False) -> tuple[float, dict]:
     """Name similarity 0-100 of two normalised names and its components.
 
     The score averages character-level similarity (the better of token_sort_ratio and the ratio of the
     space-free names) with the IDF-weighted word overlap, so a shared rare word counts for much more than
-    a shared 'trust'. Identical normalised names score 100."""
+    a shared 'trust'. Two words one name writes apart and the other as one ("well being"/"wellbeing") count
+    as one word. Identical normalised names score 100.
+
+    With `containment`, when every word of one name is in the other, the character part is 100 (as
+    rapidfuzz's token_set_ratio would say): the score is then decided by the IDF weight of the words only one
+    name has, so "Home-Start Cardiff East" / "Home-Start Cardiff" scores high, "Fareshare" / "FareShare
+    Midlands" (a rare place word extra) does not."""
     if query.text == candidate.text:
         return 100.0, {"token_sort_ratio": 100.0, "squashed_ratio": 100.0, "token_set_ratio": 100.0,
-                       "idf_overlap": 1.0}
-    sort_ratio = fuzz.token_sort_ratio(query.text, candidate.text)
+                       "idf_overlap": 1.0, "contained": SAME_WORDS}
+    left, right = join_compounds(query.tokens, candidate.tokens)
+    left_text, right_text = " ".join(left), " ".join(right)
+    sort_ratio = fuzz.token_sort_ratio(left_text, right_text)
     squashed_ratio = fuzz.ratio(query.squashed, candidate.squashed)
-    set_ratio = fuzz.token_set_ratio(query.text, candidate.text)
-    overlap = weighted_overlap(query.tokens, candidate.tokens, weight)
-    char_score = max(sort_ratio, squashed_ratio)
+    set_ratio = fuzz.token_set_ratio(left_text, right_text)
+    overlap = weighted_overlap(left, right, weight)
+    direction = None
+    if containment:
+        query_in, name_in = contained(left, right), contained(right, left)
+        direction = SAME_WORDS if query_in and name_in else QUERY_IN_NAME if query_in else \
+            NAME_IN_QUERY if name_in else None
+    # Only a query that adds words earns the bonus: a registered name that adds words to the query is a
+    # narrower organisation (a region or branch: "FareShare Midlands" for "Fareshare") more often than not.
+    char_score = 100.0 if direction in (NAME_IN_QUERY, SAME_WORDS) else max(sort_ratio, squashed_ratio)
     score = 0.5 * char_score + 0.5 * 100 * overlap
     if squashed_ratio == 100:
         score = max(score, 99.0)  # the same letters, spaced differently
@@ -357,6 +452,7 @@ def score_forms(query: NameForm, candidate: NameForm, weight) -> tuple[float, di
         "squashed_ratio": round(squashed_ratio, 1),
         "token_set_ratio": round(set_ratio, 1),
         "idf_overlap": round(overlap, 3),
+        "contained": direction,
     }
 
 

@@ -19,6 +19,12 @@
 `name_variants` also yields the name without parenthesised asides ("Community Action Southwark (CAS)")
 and any former / trading name given in it ("SafeLives (formerly Caada)" -> "caada").
 
+`qualifier_variants` (used when reconciling an external list, not by the cross-register linker) reads a
+separator that sets a second part apart from the name: " - ", " – ", "- ", " -" or ": " ("Greater Manchester
+Rape Crisis- Rape and Sexual Abuse Support Centre"). It yields the head alone when the head has 2+ words and the
+tail is at least as long: a long tail describes the work, while a short tail such as "Age UK - Wirral" names a
+branch, which the head alone would confuse with the parent. (Word order needs no variant: scoring sorts words.)
+
 `own_words` compares two normalised names word by word: the words each has that the other lacks, where a
 plural, a one-letter slip in a word of 4+ letters, or two words written as one do not count as different.
 "Hoylake Tenants Association" / "Meols Tenants Association" each have an own word (a substitution: two
@@ -84,6 +90,8 @@ _PARENS = re.compile(r"\(([^()]*)\)?")
 # Words that introduce another name for the same organisation.
 _ALIAS_LEAD = re.compile(r"^\s*(?:formerly|previously|prev|was|also known as|aka|known as|trading as|t/a)\b[\s:]*",
                          re.IGNORECASE)
+# A dash with a space on at least one side ("Home-Start" is one name, "Mind - Wirral" two parts), or ": ".
+_QUALIFIER_SEPARATOR = re.compile(r"\s+[-\u2013\u2014]+\s*|[-\u2013\u2014]+\s+|\s*:\s+")
 _ALIAS_SPLIT = re.compile(r"\s+(?:formerly|previously|also known as|aka|trading as|t/a)\s+", re.IGNORECASE)
 
 
@@ -181,6 +189,19 @@ def name_variants(name: str | None) -> list[str]:
         if norm and norm not in seen:
             seen.append(norm)
     return seen
+
+
+def qualifier_variants(name: str | None) -> list[str]:
+    """The head of a name written as two parts around a separator, when the head has 2+ words and the tail is
+    at least as long (see the module docstring); [] otherwise, or when the name has more than two parts."""
+    if name is None:
+        return []
+    parts = [normalise_name(part) for part in _QUALIFIER_SEPARATOR.split(_PARENS.sub(" ", str(name)))]
+    parts = [part for part in parts if part]
+    if len(parts) != 2:
+        return []
+    head, tail = parts
+    return [head] if 2 <= len(head.split()) <= len(tail.split()) else []
 
 
 def same_word(a: str, b: str) -> bool:
