@@ -19,15 +19,20 @@ def looks_like_html(path: Path) -> bool:
     return head.startswith(_HTML_STARTS)
 
 
-def open_zip(path: Path, source: str) -> zipfile.ZipFile:
-    """Open a zip, or raise SourceError saying why it is not one (empty, HTML page, truncated, corrupt)."""
+def check_data_file(path: Path, source: str, kind: str) -> None:
+    """Refuse a missing or empty file, or an HTML error page where a `kind` ('zip', 'CSV') file was expected."""
     if not path.exists():
         raise SourceError(source, "file not found", file=str(path))
     if path.stat().st_size == 0:
         raise SourceError(source, "file is empty (0 bytes)", file=path.name)
     if looks_like_html(path):
-        raise SourceError(source, "expected a zip file but got an HTML page (an error page from the server?)",
+        raise SourceError(source, f"expected a {kind} file but got an HTML page (an error page from the server?)",
                           file=path.name)
+
+
+def open_zip(path: Path, source: str) -> zipfile.ZipFile:
+    """Open a zip, or raise SourceError saying why it is not one (empty, HTML page, truncated, corrupt)."""
+    check_data_file(path, source, "zip")
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:

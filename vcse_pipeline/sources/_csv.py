@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from ..archive import extract_member, find_member, looks_like_html, open_zip
+from ..archive import check_data_file, extract_member, find_member, open_zip
 from ..errors import SourceError
 
 _HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
@@ -41,13 +41,7 @@ def blank_to_null(expr: str) -> str:
 
 def check_text_file(path: Path, source: str) -> None:
     """Refuse a missing, empty or HTML file where a CSV was expected."""
-    if not path.exists():
-        raise SourceError(source, "file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise SourceError(source, "file is empty (0 bytes)", file=path.name)
-    if looks_like_html(path):
-        raise SourceError(source, "expected a CSV file but got an HTML page (an error page from the server?)",
-                          file=path.name)
+    check_data_file(path, source, "CSV")
 
 
 def parse_header(first_line: bytes, source: str, file: str) -> list[str]:
