@@ -23,7 +23,6 @@ FALLBACK_DDL = {
                                  "service_area VARCHAR, evidence VARCHAR)",
     "organisation_tag": "CREATE TABLE organisation_tag (area_code VARCHAR, org_id VARCHAR, code VARCHAR, "
                         "tag_scheme VARCHAR, source_field VARCHAR, evidence VARCHAR, method VARCHAR)",
-    "postcode_location": "CREATE TABLE postcode_location (postcode VARCHAR, lat DOUBLE, long DOUBLE)",
 }
 
 SERVICE_AREAS = [
@@ -77,6 +76,23 @@ WARDS = {
     "WK": ("E05000971", "West Kirby and Thurstaston", 53.372, -3.180, "CH48"),
     "BR": ("E05000953", "Bromborough", 53.330, -2.985, "CH62"),
     "LM": ("E05000960", "Leasowe and Moreton East", 53.410, -3.100, "CH46"),
+}
+
+# Wards of Wirral with no organisation in this register: area_ward lists them, so they show as gaps.
+EMPTY_WARDS = [("E05000965", "Pensby and Thingwall"), ("E05000969", "Upton")]
+
+# What some charities say they do (organisation_text), in the Charity Commission's words and style.
+ACTIVITIES = {
+    "C4": ("Women's centre offering counselling, domestic abuse support and training for women in Birkenhead.",
+           "To relieve the needs of women, in particular victims of domestic abuse."),
+    "C12": ("Refuge accommodation and outreach for women and children escaping domestic abuse.", None),
+    "C18": ("Safe accommodation, IDVA and outreach services for victims of domestic abuse across Merseyside.",
+            "The relief of persons who are victims of domestic violence and abuse."),
+    "C9": ("Day centre with lunches, activities and personal care for older people and people living with dementia.",
+           None),
+    "C14": ("Information, breaks and peer support for unpaid carers.", None),
+    "C19": ("Short breaks, play schemes and family support for autistic children and adults.", None),
+    "C22": ("Advice for refugees and asylum seekers; bereavement counselling volunteers.", None),
 }
 
 CCEW = "https://register-of-charities.charitycommission.gov.uk"
@@ -178,6 +194,8 @@ def build_register(path: Path, *, with_views: bool = True, previous_refresh: boo
             _insert_org(con, i, key, name, form, ward_key, inward, incomes, services, extra)
         _insert_closed(con)
         _insert_postcode_locations(con)
+        _insert_area_wards(con)
+        _insert_organisation_text(con)
         _insert_history(con, previous_refresh)
         if with_views:
             run_sql_dir(con, "views")
@@ -277,13 +295,30 @@ def _insert_postcode_locations(con):
     rows = []
     for i, (_key, _name, _form, ward_key, inward, *_rest) in enumerate(ORGS):
         if ward_key is None:
-            rows.append((inward, 53.40 + (i % 3) * 0.005, -2.95))
+            rows.append((inward, "E08000012", None, 53.40 + (i % 3) * 0.005, -2.95))
         else:
-            _c, _n, lat, long, _d = WARDS[ward_key]
-            rows.append((_postcode(ward_key, inward), lat + (i % 5 - 2) * 0.002, long + (i % 3 - 1) * 0.002))
-    for _code, _name, lat, long, district in WARDS.values():
-        rows.append((f"{district} 9ZZ", lat, long))  # a reference postcode at each ward centre
-    con.executemany("INSERT INTO postcode_location VALUES (?, ?, ?)", rows)
+            code, _n, lat, long, _d = WARDS[ward_key]
+            rows.append((_postcode(ward_key, inward), AREA, code, lat + (i % 5 - 2) * 0.002,
+                         long + (i % 3 - 1) * 0.002))
+    seen: set[str] = set()
+    for code, _name, lat, long, district in WARDS.values():
+        # a reference postcode at each ward centre (9ZZ; 9ZY for a second ward in the same district)
+        rows.append((f"{district} 9Z{'Y' if district in seen else 'Z'}", AREA, code, lat, long))
+        seen.add(district)
+    con.executemany("INSERT INTO postcode_location VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _insert_area_wards(con):
+    wards = [(code, name) for code, name, *_ in WARDS.values()] + EMPTY_WARDS
+    con.executemany("INSERT INTO area_ward VALUES (?, ?, ?, ?)",
+                    [(AREA, code, name, 200 + i) for i, (code, name) in enumerate(wards)])
+
+
+def _insert_organisation_text(con):
+    for key, (activities, objects) in ACTIVITIES.items():
+        org_id = org_id_for(key)
+        con.execute("INSERT INTO organisation_text VALUES (?, ?, ?, ?, ?)",
+                    [AREA, org_id, "charity_commission:" + org_id.removeprefix("GB-CHC-"), activities, objects])
 
 
 def _insert_history(con, previous_refresh):

@@ -23,9 +23,14 @@ def documented() -> dict[str, set[str]]:
     return sections
 
 
-@pytest.fixture(scope="module")
-def objects(tmp_path_factory):
-    con = duckdb.connect(str(build_register(tmp_path_factory.mktemp("dict") / "register.duckdb")), read_only=True)
+@pytest.fixture(scope="module", params=["fixture", "demo"])
+def objects(request, tmp_path_factory):
+    """The hand-made test register and the real pipeline's published register (vcse demo)."""
+    if request.param == "demo":
+        path = request.getfixturevalue("demo_register").path
+    else:
+        path = build_register(tmp_path_factory.mktemp("dict") / "register.duckdb")
+    con = duckdb.connect(str(path), read_only=True)
     rows = con.execute("""
         SELECT c.table_name, c.column_name FROM duckdb_columns() c
         WHERE c.table_name IN (SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()

@@ -44,7 +44,7 @@ def test_excel_export_round_trip(register, tmp_path):
     assert result.exit_code == 0, result.output
     ws = openpyxl.load_workbook(out).active
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["name", "legal_form", "ward_name"]
+    assert header[:4] == ["name", "based", "legal_form", "ward_name"]
     assert ws.max_row == len(ORGS) + 2  # header + every active organisation + the hostile one
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{ws.cell(1, len(header)).column_letter}{ws.max_row}"
     assert ws["A1"].font.bold

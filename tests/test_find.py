@@ -28,10 +28,14 @@ def names(con, **kw):
     return [r["name"] for r in find_providers(con, FindQuery(**kw)).as_dicts()]
 
 
-def test_service_area_by_code_or_label_sorted_by_income(con):
+def test_service_area_by_code_or_label_based_first_then_income(con):
     by_code = names(con, service_areas=["domestic_abuse"])
-    assert by_code == ["Merseyside Domestic Abuse Refuges", "Wirral Women and Children's Aid",
-                       "Tomorrow's Women Wirral"]
+    # based in Wirral first (by income), then the larger Liverpool charity that only operates in Wirral
+    assert by_code == ["Wirral Women and Children's Aid", "Tomorrow's Women Wirral",
+                       "Merseyside Domestic Abuse Refuges"]
+    where = {r["name"]: r["based"] for r in find_providers(con, FindQuery(service_areas=["domestic_abuse"])).as_dicts()}
+    assert where["Tomorrow's Women Wirral"] == "based in Wirral (Birkenhead and Tranmere)"
+    assert where["Merseyside Domestic Abuse Refuges"] == "operates in Wirral from Liverpool (L3)"
     assert names(con, service_areas=["Domestic abuse and violence"]) == by_code
     with pytest.raises(PipelineError, match="unknown service area 'knitting'"):
         names(con, service_areas=["knitting"])
@@ -45,6 +49,33 @@ def test_keyword_ranks_name_matches_before_other_names_and_services(con):
     advice = find_providers(con, FindQuery(keyword="advice")).as_dicts()
     assert [r["relevance"] for r in advice] == sorted([r["relevance"] for r in advice], reverse=True)
     assert {"Bromborough Debt Advice Service", "Wirral Carers Centre"} <= {r["name"] for r in advice}
+
+
+def test_keyword_searches_what_charities_say_they_do(con):
+    found = find_providers(con, FindQuery(keyword="dementia")).as_dicts()   # only in organisation_text
+    assert [(r["name"], r["relevance"]) for r in found] == [("Heswall Day Centre for Older People", 15)]
+    asylum = names(con, keyword="asylum seekers")
+    assert asylum == ["Wirral Refugee Advice Network"]
+
+
+def test_compact_service_areas_put_the_searched_ones_first():
+    from vcse_pipeline.cli.find import compact_list
+
+    assert compact_list(["Advice", "Food", "Mental health"], ["Mental health"]) == "Mental health, Advice +1 more"
+    assert compact_list(["Advice"]) == "Advice"
+
+
+@pytest.mark.parametrize("address,postcode,town", [
+    ("108 Windsor Close, Ancoats, Manchester, Greater Manchester", "M4 8NA", "Manchester"),
+    ("Flat 8, 42 Fernfield Drive, Norris Green, Liverpool, Merseyside", "L11 2SS", "Liverpool"),
+    ("75 WINDSORCROFT STREET, BROADGREEN, LIVERPOOL, MERSEYSIDE", "L16 5EG", "Liverpool"),
+    ("12 High Street, Chester, CH1 1AA", "CH1 1AA", "Chester"),
+    (None, None, None),
+])
+def test_base_town_from_register_addresses(address, postcode, town):
+    from vcse_pipeline.procurement.find import base_town
+
+    assert base_town(address, postcode) == town
 
 
 def test_hostile_keyword_is_only_text(con, register):
@@ -97,7 +128,14 @@ def test_cli_prints_a_table_and_reports_errors(register):
     result = runner.invoke(app, ["find", "--register", str(register), "-s", "mental_health", "--ward", "Liscard"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1 provider ")
-    assert "Liscard" in result.output and "CH44 7JK" in result.output  # Wallasey Wellbeing Walks CIC
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert "Wallasey Wellbeing" in flat and "based in Wirral" in flat and "(Liscard)" in flat
+    # a narrow terminal still gets a readable table: service areas shortened, no line wider than the terminal
+    wide = runner.invoke(app, ["find", "--register", str(register), "-s", "mental_health"], env={"COLUMNS": "90"})
+    assert wide.exit_code == 0, wide.output
+    assert max(len(line) for line in wide.output.splitlines()) <= 90
+    assert "+1 more" in wide.output                           # Involve Northwest has three service areas
+    assert "service areas" in wide.output and "legal form" not in wide.output
     missing = runner.invoke(app, ["find", "--register", str(register.parent / "none.duckdb")])
     assert missing.exit_code != 0
     assert isinstance(missing.exception, PipelineError) and "no register" in str(missing.exception)

@@ -5,7 +5,7 @@ import subprocess
 
 import duckdb
 import pytest
-from procurement_fixtures import build_register
+from procurement_fixtures import ORGS, build_register
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -34,6 +34,34 @@ def test_report_is_self_contained_with_charts_and_tables(report_html):
     assert "Birkenhead and Tranmere" in html and "Domestic abuse and violence" in html
     assert "Wirral Women and Children&#39;s Aid" in html          # a not-ready provider, escaped
     assert "Charity Commission: insolvent" in html
+
+
+def test_ward_table_lists_every_ward_of_the_area_and_one_outside_row(report_html):
+    import duckdb as _duckdb
+
+    from vcse_pipeline.procurement.report import report_context
+
+    con = _duckdb.connect(str(report_html.parent / "register.duckdb"), read_only=True)
+    wards = {w[0]: w[1] for w in report_context(con, "E08000015")["wards"]}
+    con.close()
+    assert wards["Upton"] == 0 and wards["Pensby and Thingwall"] == 0        # no provider based there
+    assert wards["(based outside the area)"] == 2                             # the two Liverpool charities
+    assert len(wards) == 12 and sum(wards.values()) == len(ORGS)                # every active provider once
+    html = report_html.read_text(encoding="utf-8")
+    assert "Pensby and Thingwall" in html[html.index('id="chart-ward"'):]
+
+
+def test_demo_report_wards_are_wirral_wards(demo_register, tmp_path):
+    import duckdb as _duckdb
+
+    from vcse_pipeline.procurement.report import report_context
+
+    con = _duckdb.connect(str(demo_register.path), read_only=True)
+    area_wards = {r[0] for r in con.execute("SELECT ward_name FROM area_ward").fetchall()}
+    wards = [w[0] for w in report_context(con, "E08000015")["wards"]]
+    con.close()
+    assert wards[-1] == "(based outside the area)"
+    assert set(wards[:-1]) == area_wards and len(area_wards) == 22   # Wirral's 22 wards, none from elsewhere
 
 
 def test_changes_since_previous_refresh_are_listed(report_html):

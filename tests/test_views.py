@@ -75,7 +75,15 @@ def test_ward_coverage_counts_based_and_area_wide_providers_apart(con):
     assert based == 1          # Tomorrow's Women Wirral
     assert area_wide == 1      # Merseyside Domestic Abuse Refuges, based in Liverpool
     wards = one(con, "SELECT count(DISTINCT ward_code) FROM ward_service_coverage WHERE area_code = ?", [AREA])[0]
-    assert wards == 9
+    assert wards == 11         # every ward in area_ward: the 9 with providers and 2 without
+
+
+def test_a_ward_without_providers_is_a_gap_for_every_service(con):
+    upton = con.execute("SELECT service_area, providers_based, providers_area_wide FROM ward_service_gaps "
+                        "WHERE ward_name = 'Upton'").fetchall()
+    services = one(con, "SELECT count(*) FROM service_area")[0]
+    assert len(upton) == services and all(based == 0 for _, based, _ in upton)
+    assert ("domestic_abuse", 0, 1) in upton   # Merseyside Domestic Abuse Refuges operates area-wide
 
 
 def test_ward_gaps_use_providers_based_in_the_ward(con):

@@ -27,18 +27,31 @@ def _money(value) -> str:
     return "" if value is None else f"£{value:,.0f}"
 
 
-def print_table(result, title: str) -> None:
-    table = Table(title=title, title_justify="left", show_lines=False)
-    shown = ["name", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level"]
-    shown += [c for c in ("distance_km",) if c in result.columns]
+def compact_list(values: list[str], first: list[str] | None = None, keep: int = 2) -> str:
+    """The first `keep` values (those in `first` ahead of the rest) and "+N more": readable in a narrow terminal."""
+    ordered = [v for v in values if v in (first or [])] + [v for v in values if v not in (first or [])]
+    shown = ", ".join(ordered[:keep])
+    return shown + (f" +{len(ordered) - keep} more" if len(ordered) > keep else "")
+
+
+# On screen: what fits 80-100 columns. CSV and Excel carry every column (procurement.find.COLUMNS).
+SCREEN_COLUMNS = {"name": "provider", "based": "where", "service_areas": "service areas", "latest_income": "income",
+                  "readiness_level": "readiness", "distance_km": "km", "relevance": "fit"}
+
+
+def print_table(result, title: str, first_services: list[str] | None = None) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False, row_styles=["", "dim"])
+    shown = [c for c in SCREEN_COLUMNS if c in result.columns]
     for col in shown:
-        table.add_column(col.replace("_", " "), justify="right" if col in ("latest_income", "distance_km") else "left",
-                         overflow="fold")
+        numeric = col in ("latest_income", "distance_km", "relevance")
+        table.add_column(SCREEN_COLUMNS[col], justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=numeric, ratio=None if numeric else 2 if col == "name" else 1)
     for row in result.as_dicts():
         table.add_row(*[_money(row[c]) if c == "latest_income" else
-                        "; ".join(row[c]) if isinstance(row[c], list) else
-                        "" if row[c] is None else str(row[c]) for c in shown], )
+                        compact_list(row[c], first_services) if c == "service_areas" else
+                        "" if row[c] is None else str(row[c]) for c in shown])
     console.print(table)
+    console.print("[dim]Every column (contacts, identifiers, register links) is in --format csv or xlsx.[/]")
 
 
 def export(result, fmt: Format, output: Path | None, sheet_title: str = "Providers") -> None:
@@ -52,6 +65,21 @@ def export(result, fmt: Format, output: Path | None, sheet_title: str = "Provide
     else:
         write_xlsx(result.columns, result.rows, output, sheet_title=sheet_title, money_columns=MONEY_COLUMNS)
     console.print(f"wrote {len(result.rows):,} providers to {output}")
+
+
+def known_service_areas_labels(register_file, config, data_dir, names: list[str]) -> list[str]:
+    """The labels of the service areas searched for, so the table shows them first."""
+    if not names:
+        return []
+    from ..procurement.connection import open_register, register_path
+    from ..procurement.find import known_service_areas, resolve_service_areas
+
+    con = open_register(register_path(register_file, config, data_dir))
+    try:
+        labels = known_service_areas(con)
+        return [labels[code] for code in resolve_service_areas(con, names)]
+    finally:
+        con.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -93,7 +121,8 @@ def register(app: typer.Typer) -> None:
             con.close()
         if fmt is Format.table and output is None:
             n = len(result.rows)
-            print_table(result, f"{n:,} provider{'' if n == 1 else 's'}")
+            labels = known_service_areas_labels(register_file, config, data_dir, service or [])
+            print_table(result, f"{n:,} provider{'' if n == 1 else 's'}", labels)
         else:
             # --output without --format: the file's extension decides
             if fmt is Format.table:

@@ -31,8 +31,11 @@ def _print_notice(notice) -> None:
     console.print(f"buyer: {notice.buyer or 'not stated'}; value: {value}; CPV: {cpv}")
     console.print(f"location: {notice.location} ({notice.location_reason}); suitable for VCSEs: "
                   f"{flags[notice.suitable_for_vcse]}, SMEs: {flags[notice.suitable_for_sme]}")
+    text = "; ".join(f"{sa} ({'title' if in_title else 'text'}: {', '.join(words[:3])})"
+                     for sa, in_title, words in notice.text_service_areas)
+    console.print(f"service areas in the notice's words: {text or 'none found'}")
     areas = ", ".join(f"{sa} ({how} {cpv})" for sa, cpv, how in notice.service_areas)
-    console.print(f"service areas: {areas or 'none of the register service areas match these CPV codes'}")
+    console.print(f"service areas by CPV: {areas or 'none of the register service areas match these CPV codes'}")
 
 
 def register(app: typer.Typer) -> None:

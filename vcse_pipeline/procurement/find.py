@@ -6,6 +6,7 @@ provider_directory and provider_readiness views (sql/views/).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -16,21 +17,33 @@ from ..postcode import normalise_postcode, postcode_district
 
 READINESS_LEVELS = ("ready", "caution", "unknown", "not ready")
 MONEY_COLUMNS = ("latest_income", "latest_expenditure")
+# County and region names that close an address after the town (so "Liverpool, Merseyside" -> Liverpool).
+COUNTIES = frozenset({
+    "merseyside", "cheshire", "greater manchester", "lancashire", "cumbria", "west yorkshire", "south yorkshire",
+    "north yorkshire", "east riding of yorkshire", "tyne and wear", "county durham", "northumberland",
+    "west midlands", "staffordshire", "shropshire", "warwickshire", "worcestershire", "herefordshire",
+    "derbyshire", "nottinghamshire", "leicestershire", "lincolnshire", "northamptonshire", "rutland",
+    "greater london", "london", "kent", "surrey", "east sussex", "west sussex", "hampshire", "isle of wight",
+    "berkshire", "buckinghamshire", "oxfordshire", "hertfordshire", "bedfordshire", "cambridgeshire", "essex",
+    "norfolk", "suffolk", "bristol", "gloucestershire", "wiltshire", "somerset", "dorset", "devon", "cornwall",
+    "wales", "clwyd", "flintshire", "wrexham", "england", "united kingdom", "uk",
+})
 
 # Output columns, in order; distance_km and relevance are added when the search uses them.
 COLUMNS = (
-    "name", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level",
+    "name", "based", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level",
     "readiness_reasons", "employees", "volunteers", "website", "email", "phone", "org_id", "identifiers",
-    "area_basis", "area_code", "charity_commission_url", "companies_house_url", "fca_mutuals_url",
+    "based_in_area", "area_basis", "area_code", "address", "charity_commission_url", "companies_house_url",
+    "fca_mutuals_url",
 )
 # how each output column is read from the search subquery (directory columns plus readiness)
-_OUTPUT = {"service_areas": "service_area_labels", "readiness_level": "readiness"}
+_OUTPUT = {"service_areas": "service_area_labels", "readiness_level": "readiness", "based": "NULL::VARCHAR"}
 
 
 @dataclass
 class FindQuery:
     service_areas: list[str] = field(default_factory=list)  # service area codes or labels (any of them)
-    keyword: str | None = None           # in the name, other names, service areas or classification text
+    keyword: str | None = None           # in the name, other names, service areas, activities or classifications
     ward: str | None = None              # ward code (E05...) or name
     postcode_district: str | None = None  # outward code, e.g. CH41
     near_postcode: str | None = None     # distance from this postcode (needs postcode_location)
@@ -105,10 +118,12 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
             WHEN contains(lower(d.name), ?) THEN 60
             WHEN list_bool_or(list_transform(d.other_names, lambda n: contains(lower(n), ?))) THEN 40
             WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: contains(lower(n), ?))) THEN 20
+            WHEN EXISTS (SELECT 1 FROM organisation_text t WHERE t.area_code = d.area_code AND t.org_id = d.org_id
+                         AND (contains(lower(t.activities), ?) OR contains(lower(t.objects), ?))) THEN 15
             WHEN EXISTS (SELECT 1 FROM organisation_classification c WHERE c.area_code = d.area_code
                          AND c.org_id = d.org_id AND contains(lower(c.description), ?)) THEN 10
             ELSE 0 END AS relevance""")
-        computed_params += [kw] * 6
+        computed_params += [kw] * 8
         extra_cols.append("relevance")
         where.append("relevance > 0")
         order.append("relevance DESC")
@@ -157,7 +172,8 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         where.append("area_code = ?")
         params.append(q.area_code.strip().upper())
 
-    order += ["latest_income DESC NULLS LAST", "name"]
+    # based in the area before those only operating in it from elsewhere, then the largest first
+    order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name"]
     out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols
     sql = (f"SELECT {', '.join(out)} FROM (SELECT d.*, {', '.join(computed)} FROM provider_directory d {joins}) "
            + ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + ", ".join(order))
@@ -166,4 +182,46 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         sql += " LIMIT ?"
         all_params.append(int(q.limit))
     cur = con.execute(sql, all_params)
-    return FindResult([d[0] for d in cur.description], cur.fetchall())
+    columns = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    place = _area_names(rows, columns)
+    at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code")}
+    rows = [tuple(based_where(place(r[at["area_code"]]), r[at["based_in_area"]], r[at["ward_name"]],
+                              r[at["address"]], r[at["postcode"]]) if i == at["based"] else v
+                  for i, v in enumerate(r)) for r in rows]
+    return FindResult(columns, rows)
+
+
+def _area_names(rows, columns):
+    from .opportunities import area_profile
+
+    names: dict[str, str] = {}
+
+    def place(code: str) -> str:
+        if code not in names:
+            names[code] = area_profile(code)["area_name"] or code
+        return names[code]
+    return place
+
+
+def base_town(address: str | None, postcode: str | None) -> str | None:
+    """The town of an address: the last part before a county or the postcode ("..., Ancoats, Manchester, Greater
+    Manchester" -> "Manchester"). Register addresses end with the town, sometimes followed by the county."""
+    parts = [p.strip() for p in (address or "").split(",") if p.strip()]
+    if postcode:
+        parts = [p for p in parts if p.upper().replace(" ", "") != postcode.upper().replace(" ", "")]
+    parts = [p for p in parts if not re.search(r"\d", p)]  # street numbers, flats, postcodes
+    while len(parts) > 1 and parts[-1].lower() in COUNTIES:
+        parts.pop()
+    return parts[-1].title() if parts and parts[-1].isupper() else (parts[-1] if parts else None)
+
+
+def based_where(area_name: str, based_in_area: bool, ward_name: str | None, address: str | None,
+                postcode: str | None) -> str:
+    """"based in Wirral (Liscard)" or "operates in Wirral from Manchester (M4)": whether a provider is local."""
+    if based_in_area:
+        return f"based in {area_name}" + (f" ({ward_name})" if ward_name else "")
+    town = base_town(address, postcode)
+    if not postcode:  # listed as operating here, but its address has no postcode to place it
+        return f"operates in {area_name} (no postcode on record" + (f"; address in {town})" if town else ")")
+    return f"operates in {area_name} from " + " ".join(filter(None, [town, f"({postcode_district(postcode)})"]))

@@ -1,8 +1,9 @@
 """Match a contract notice (an OCDS release, as Contracts Finder and Find a Tender publish) to local providers.
 
-Each provider on the shortlist carries its reasons: which service area fits the notice's CPV codes, where the
-work is delivered against where the provider is, the size of the contract against the provider's income,
-the buyer's VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
+Each provider on the shortlist carries its reasons: which of its service areas the notice's own text names
+(notice_text.py) and how closely they fit the notice's CPV codes, what its own activities say, where the work is
+delivered against where the provider is, the size of the contract against the provider's income, the buyer's
+VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
 Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained.
 """
 
@@ -17,13 +18,23 @@ from pathlib import Path
 
 import duckdb
 
+from ..db import table_exists
 from ..errors import PipelineError
 from ..postcode import postcode_district
+from ..tagging.taxonomy import cpv_stem
+from .notice_text import TextFit, text_service_areas
 
 AREA_PROFILES = Path(__file__).with_name("area_profiles.csv")
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
             "k02000001", "k03000001", "k04000001"}
-SERVICE_POINTS = {"within": 40, "broader": 25}
+# The notice's text naming one of the provider's service areas: the service itself (what) or only the people
+# served (who, notice_text.CLIENT_GROUPS), in the title or only further down. The best two areas add up.
+TEXT_POINTS = {(True, False): 50, (False, False): 20, (True, True): 30, (False, True): 10}  # (in title, who)
+# A CPV fit says as much as the CPV level the notice and area codes share: a division (85, "health and social
+# work") says little, a category (85312320, "counselling") a lot.
+CPV_POINTS = {2: 5, 3: 12, 4: 20}
+CPV_POINTS_FINEST = 25
+ACTIVITY_POINTS = 15  # the provider's own activities/objects use the notice's words
 LOCATION_POINTS = {"local": 25, "region": 20, "national": 15, "not stated": 10, "elsewhere": 0}
 BASE_POINTS = {True: 10, False: 5}  # based in the area / operating in it from outside
 SIZE_POINTS = {"fits": 15, "stretch": 5, "large provider": 5, "too small": -10, "unknown": 0, "not assessed": 0}
@@ -48,6 +59,7 @@ class NoticeSummary:
     suitable_for_vcse: bool | None
     suitable_for_sme: bool | None
     service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
+    text_service_areas: list[tuple[str, bool, list[str]]] = field(default_factory=list)  # (area, in title, words)
 
 
 @dataclass
@@ -59,7 +71,7 @@ class ProviderMatch:
     ward_name: str | None
     score: int
     service_areas: list[str]
-    service_fit: str           # within, broader
+    service_fit: str           # "text and CPV", "text", "CPV" (how the best service area fits)
     location_fit: str          # e.g. "local; based in the area"
     size_fit: str              # fits, stretch, too small, large provider, unknown, not assessed
     readiness_level: str
@@ -223,22 +235,34 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
 
 # ------------------------------------------------------------------------------------------- matching
 
+def cpv_fits(con: duckdb.DuckDBPyConnection, codes: list[str]) -> dict[str, tuple[str, str, str, int]]:
+    """{service_area: (notice CPV, matched area CPV, within|broader, shared CPV level)} for the notice codes, from
+    the register's service_area_cpv with the prefix rule of providers_for_cpv (sql/views/30_providers_for_cpv.sql).
+    The shared level is the number of significant digits the two codes have in common (2 = division); the
+    closest pair is kept for each area."""
+    best: dict[str, tuple[str, str, str, int]] = {}
+    for area, area_cpv in con.execute("SELECT service_area, cpv_code FROM service_area_cpv").fetchall():
+        for code in codes:
+            notice_stem, area_stem = cpv_stem(code), cpv_stem(area_cpv)
+            if notice_stem.startswith(area_stem):
+                how, level = "within", len(area_stem)
+            elif area_stem.startswith(notice_stem):
+                how, level = "broader", len(notice_stem)
+            else:
+                continue
+            if area not in best or (level, how == "within") > (best[area][3], best[area][2] == "within"):
+                best[area] = (code, area_cpv, how, level)
+    return best
+
+
 def service_areas_for_notice(con: duckdb.DuckDBPyConnection, codes: list[str]) -> list[tuple[str, str, str]]:
-    """(service_area, matched CPV, within|broader) for the notice codes, using the register's service_area_cpv
-    table with the CPV prefix rule of the providers_for_cpv macro (sql/views/30_providers_for_cpv.sql)."""
-    if not codes:
-        return []
-    rows = con.execute("""
-        WITH n AS (SELECT unnest(?::VARCHAR[]) AS code)
-        SELECT m.service_area,
-               arg_min(m.cpv_code, NOT starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))) AS matched_cpv,
-               CASE WHEN bool_or(starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))) THEN 'within'
-                    ELSE 'broader' END AS how
-        FROM n JOIN service_area_cpv m
-          ON (starts_with(cpv_stem(n.code), cpv_stem(m.cpv_code))
-              OR starts_with(cpv_stem(m.cpv_code), cpv_stem(n.code)))
-        GROUP BY m.service_area ORDER BY how DESC, m.service_area""", [codes]).fetchall()
-    return [tuple(r) for r in rows]
+    """(service_area, matched CPV, within|broader) for the notice codes, most specific first."""
+    fits = cpv_fits(con, codes)
+    return [(sa, fit[1], fit[2]) for sa, fit in sorted(fits.items(), key=lambda kv: (-kv[1][3], kv[0]))]
+
+
+def cpv_points(level: int) -> int:
+    return CPV_POINTS.get(level, CPV_POINTS_FINEST)
 
 
 def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str) -> NoticeSummary:
@@ -248,9 +272,15 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     location, why = notice_location(con, release, area_code)
     suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
     buyer = (release.get("buyer") or {}).get("name") if isinstance(release.get("buyer"), dict) else None
+    text = sorted(text_service_areas(con, release).values(), key=lambda f: _text_points(f), reverse=True)
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
-                         service_areas_for_notice(con, codes))
+                         service_areas_for_notice(con, codes),
+                         [(f.service_area, f.in_title, f.phrases) for f in text])
+
+
+def _text_points(fit: TextFit) -> int:
+    return TEXT_POINTS[(fit.in_title, fit.client_group)]
 
 
 def _size_fit(income: float | None, annual: float | None) -> tuple[str, str]:
@@ -276,33 +306,74 @@ def single_area(con: duckdb.DuckDBPyConnection) -> str:
     return areas[0]
 
 
+def _activity_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[str]) -> dict[str, str]:
+    """{org_id: the first notice word its activities or objects use} (organisation_text)."""
+    if not words or not table_exists(con, "organisation_text"):
+        return {}
+    rows = con.execute("""
+        WITH w AS (SELECT unnest(?::VARCHAR[]) AS word, generate_subscripts(?::VARCHAR[], 1) AS i)
+        SELECT t.org_id, arg_min(w.word, w.i)
+        FROM organisation_text t JOIN w
+          ON regexp_matches(lower(coalesce(t.activities, '') || ' ' || coalesce(t.objects, '')),
+                            '\\b' || w.word || '\\b')
+        WHERE t.area_code = ? GROUP BY t.org_id""", [[re.escape(x.lower()) for x in words], words, area_code])
+    return {org_id: word.replace("\\", "") for org_id, word in rows.fetchall()}
+
+
+def _service_reasons(matched: list[str], text: dict[str, TextFit], cpv: dict, labels: dict) -> tuple[int, str,
+                                                                                                     list[str]]:
+    """Points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes."""
+    by_text = sorted((sa for sa in matched if sa in text), key=lambda sa: -_text_points(text[sa]))
+    # the best area, plus a second one the title also names (a provider tagged with many areas should not win
+    # on passing mentions further down the notice)
+    text_score = sum(_text_points(text[sa]) for i, sa in enumerate(by_text[:2]) if i == 0 or text[sa].in_title)
+    cpv_score = max((cpv_points(cpv[sa][3]) for sa in matched if sa in cpv), default=0)
+    reasons = []
+    for sa in by_text:
+        where = "title" if text[sa].in_title else "text"
+        words = "', '".join(text[sa].phrases[:3])
+        reasons.append(f"{labels.get(sa, sa)}: notice {where} mentions '{words}'")
+    for sa in sorted((sa for sa in matched if sa in cpv), key=lambda sa: -cpv[sa][3]):
+        code, area_cpv, how, level = cpv[sa]
+        detail = {2: "division", 3: "group", 4: "class"}.get(level, "category")
+        reasons.append(f"{labels.get(sa, sa)} fits CPV {code} " + (f"(within {area_cpv}" if how == "within" else
+                       f"(a broader code above {area_cpv}") + f"; shared {detail} level)")
+    kind = "text and CPV" if by_text and cpv_score else "text" if by_text else "CPV"
+    return text_score + cpv_score, kind, reasons
+
+
 def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str | None = None,
                  limit: int = 20) -> list[ProviderMatch]:
     """A ranked shortlist of the area's active providers for one OCDS release, each with its reasons."""
     area_code = area_code or single_area(con)
     notice = describe_notice(con, release, area_code)
-    if not notice.service_areas:
+    text = text_service_areas(con, release)
+    cpv = cpv_fits(con, notice.cpv_codes)
+    wanted = sorted(set(text) | set(cpv))
+    if not wanted:
         return []
-    fits = {sa: (cpv, how) for sa, cpv, how in notice.service_areas}
     rows = con.execute("""
         SELECT d.org_id, d.name, d.legal_form, d.ward_name, d.latest_income, d.area_basis, d.website, d.email,
                d.phone, list_intersect(d.service_areas, ?::VARCHAR[]) AS matched,
                coalesce(r.readiness_level, 'unknown'), coalesce(r.readiness_reasons, []::VARCHAR[]),
-               d.area_basis <> 'area of operation' AS based
+               d.based_in_area AS based
         FROM provider_directory d
         LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id
         WHERE d.area_code = ? AND len(list_intersect(d.service_areas, ?::VARCHAR[])) > 0""",
-                       [list(fits), area_code, list(fits)]).fetchall()
+                       [wanted, area_code, wanted]).fetchall()
     labels = dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
+    # the notice's words a provider's own activities might use: the title's, and the service's further down
+    words = [w for f in sorted(text.values(), key=_text_points, reverse=True) if f.in_title or not f.client_group
+             for w in f.phrases]
+    activity = _activity_words(con, area_code, words)
     place = area_profile(area_code)["area_name"] or area_code
     matches = []
     for (org_id, name, form, ward, income, _basis, website, email, phone, matched, level, level_reasons,
          based) in rows:
-        matched = sorted(matched, key=lambda sa: (fits[sa][1] != "within", sa))
-        service_fit = fits[matched[0]][1]
-        reasons = [f"{labels.get(sa, sa)} matches CPV {fits[sa][0]}" + (" (notice is a broader category)"
-                   if fits[sa][1] == "broader" else "") for sa in matched]
-        score = SERVICE_POINTS[service_fit] + min(10, 5 * (len(matched) - 1))
+        score, service_fit, reasons = _service_reasons(matched, text, cpv, labels)
+        if org_id in activity:
+            score += ACTIVITY_POINTS
+            reasons.append(f"its activities mention '{activity[org_id]}'")
         score += LOCATION_POINTS[notice.location] + BASE_POINTS[bool(based)]
         reasons.append(notice.location_reason)
         reasons.append(f"based in {place}" + (f" ({ward})" if ward else "") if based
@@ -316,8 +387,10 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
             reasons.append("buyer does not mark the notice suitable for VCSEs")
         score += READINESS_POINTS[level]
         reasons.append(f"readiness {level}" + (f": {'; '.join(level_reasons)}" if level_reasons else ""))
-        matches.append(ProviderMatch(area_code, org_id, name, form, ward, int(score), matched, service_fit,
-                                     f"{notice.location}; {'based in area' if based else 'operates in area'}",
-                                     size, level, income, reasons, website, email, phone))
+        ordered = sorted(matched, key=lambda sa: (-(_text_points(text[sa]) if sa in text else 0),
+                                                  -(cpv[sa][3] if sa in cpv else 0), sa))
+        location_fit = f"{notice.location}; {'based in area' if based else 'operates in area'}"
+        matches.append(ProviderMatch(area_code, org_id, name, form, ward if based else None, int(score), ordered,
+                                     service_fit, location_fit, size, level, income, reasons, website, email, phone))
     matches.sort(key=lambda m: (-m.score, -(m.latest_income or 0), m.name))
     return matches[:limit] if limit else matches

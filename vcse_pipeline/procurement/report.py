@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E40
 from ..db import table_exists  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
+OUTSIDE = "(based outside the area)"
 READINESS_COLOURS = {"ready": "#2e7d32", "caution": "#f9a825", "unknown": "#9e9e9e", "not ready": "#c62828"}
 BAR_COLOUR = "#1f4e79"
 
@@ -85,10 +86,21 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         WHERE area_code = ?) u LEFT JOIN service_area s ON s.service_area = u.sa GROUP BY 1 ORDER BY 2 DESC, 1""", p)
     untagged = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ? AND len(service_areas) = 0",
                      p)[0][0]
+    # every ward of the area (area_ward), with zero where no provider is based; everyone based elsewhere (or
+    # without a postcode) in one bar at the end
     wards = _rows(con, """
-        SELECT coalesce(ward_name, '(based outside the area)'), count(*),
-               count(*) FILTER (WHERE imd_decile <= 2), sum(latest_income)
-        FROM provider_directory WHERE area_code = ? GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+        WITH w AS (SELECT ward_code, ward_name FROM area_ward WHERE area_code = ?
+                   UNION SELECT DISTINCT ward_code, ward_name FROM provider_directory
+                   WHERE area_code = ? AND based_in_area AND ward_code IS NOT NULL),
+        names AS (SELECT ward_code, min(ward_name) AS ward_name FROM w GROUP BY ward_code),
+        counts AS (SELECT CASE WHEN based_in_area THEN ward_code END AS ward_code, count(*) AS n,
+                          count(*) FILTER (WHERE imd_decile <= 2 AND based_in_area) AS deprived,
+                          sum(latest_income) AS income
+                   FROM provider_directory WHERE area_code = ? GROUP BY 1)
+        SELECT coalesce(names.ward_name, names.ward_code, '(based outside the area)') AS ward,
+               coalesce(c.n, 0), coalesce(c.deprived, 0), c.income
+        FROM names FULL JOIN counts c USING (ward_code)
+        ORDER BY names.ward_code IS NULL, 2 DESC, 1""", [area_code, area_code, area_code])
     readiness = _rows(con, """
         SELECT readiness_level, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
         ORDER BY min(readiness_rank)""", p)
@@ -102,12 +114,13 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     gaps = _rows(con, """
         SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
         FROM ward_service_gaps WHERE area_code = ? AND providers_based = 0 GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    ward_count = len([w for w in wards if w[0] != OUTSIDE])
     return {
         "area_code": area_code,
         "area_name": _area_name(area_code),
         "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
         "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
-        "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
+        "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps, "ward_count": ward_count,
         "charts": {
             "forms": bar_chart([f for f, _ in forms], [n for _, n in forms],
                                "Providers by legal form") if forms else "",

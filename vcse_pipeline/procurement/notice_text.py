@@ -1,0 +1,146 @@
+"""What a contract notice is about, read from its own words rather than its (often broad) CPV codes.
+
+A notice's title, description, items and lots are read with three signals, each kept as evidence:
+- the UKCAT rules (vcse_pipeline.tagging.rules) mapped to service areas by the register's service_area_rule
+  (the same mapping tagging used for providers). A hit maps through its own code or its level-2 parent, never
+  through an implied level-1 parent: "domestic abuse" is SW202, not every social-welfare area;
+- the service areas' own labels, split into phrases ("Domestic abuse and sexual violence" ->
+  "domestic abuse", "sexual violence");
+- commissioning words UKCAT does not cover (notice_keywords.csv: "day opportunities", "IDVA", "respite").
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+from ..db import table_exists
+from ..tagging.rules import load_rules, parent_codes, rule_matcher, rules_from_records
+from ..tagging.taxonomy import default_service_areas
+
+NOTICE_KEYWORDS = Path(__file__).with_name("notice_keywords.csv")
+# Service areas that say WHO is served rather than WHAT the service is: a notice naming them ("... for Older
+# People") is weaker evidence about the service than one naming the service itself ("Day Opportunities").
+CLIENT_GROUPS = frozenset({"children_young_people", "older_people", "disability", "carers", "refugees_migrants",
+                           "armed_forces"})
+# Label words too general to say anything on their own.
+GENERIC_WORDS = frozenset({"development", "services", "service", "support", "community", "aid", "care"})
+_URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+
+
+@dataclass
+class TextFit:
+    service_area: str
+    in_title: bool
+    phrases: list[str] = field(default_factory=list)   # the notice's own words, as found
+
+    @property
+    def client_group(self) -> bool:
+        return self.service_area in CLIENT_GROUPS
+
+
+def notice_texts(release: dict) -> tuple[str, str]:
+    """(title, the rest: description, items' and lots' descriptions), web addresses removed."""
+    tender = release.get("tender") if isinstance(release.get("tender"), dict) else {}
+    rest = [tender.get("description")]
+    for item in tender.get("items") or []:
+        if isinstance(item, dict):
+            rest.append(item.get("description"))
+    for lot in tender.get("lots") or []:
+        if isinstance(lot, dict):
+            rest += [lot.get("title"), lot.get("description")]
+    clean = [_URL.sub(" ", str(t)) for t in rest if t]
+    return _URL.sub(" ", str(tender.get("title") or "")), "\n".join(clean)
+
+
+def _plural(phrase: str) -> str:
+    """A word-bounded pattern for a phrase and its plural ("disability" -> disabilit(y|ies))."""
+    escaped = re.escape(phrase).replace(r"\ ", r"\s+")
+    if phrase.endswith("y"):
+        return rf"\b{escaped[:-1]}(?:y|ies)\b"
+    return rf"\b{escaped}(?:s|es)?\b"
+
+
+def label_phrases(label: str) -> list[str]:
+    parts = re.split(r",|\band\b|\(|\)|&|/", label.lower())
+    return [p.strip() for p in parts if p.strip() and p.strip() not in GENERIC_WORDS]
+
+
+@lru_cache(maxsize=1)
+def _packaged_keywords() -> tuple[tuple[str, str], ...]:
+    with NOTICE_KEYWORDS.open(encoding="utf-8") as fh:
+        return tuple((row["service_area"], row["phrase"].strip().lower()) for row in csv.DictReader(fh))
+
+
+def _rules(con: duckdb.DuckDBPyConnection):
+    """The UKCAT rules the register was tagged with (its ukcat_tag table), else the packaged copy."""
+    if table_exists(con, "ukcat_tag"):
+        cur = con.execute("SELECT code, tag, category, level, regex, exclude_regex FROM ukcat_tag ORDER BY code")
+        names = [d[0] for d in cur.description]
+        records = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        if records:
+            return rules_from_records(records, file="ukcat_tag")
+    return load_rules()
+
+
+def _ukcat_areas(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """UKCAT code -> service areas, from the register's service_area_rule (else the packaged taxonomy)."""
+    mapping: dict[str, set[str]] = {}
+    if table_exists(con, "service_area_rule"):
+        rows = con.execute("SELECT code, service_area FROM service_area_rule WHERE tag_scheme = 'ukcat'").fetchall()
+    else:
+        rows = [(code, a.code) for a in default_service_areas() for code in a.ukcat]
+    for code, area in rows:
+        mapping.setdefault(code, set()).add(area)
+    return mapping
+
+
+def _areas_for_code(code: str, mapping: dict[str, set[str]], known_codes: frozenset[str]) -> set[str]:
+    """A hit's own areas, and for a level-3 code those of its nearest parent (AR102 -> AR, SW202 -> SW200); a
+    level-2 hit never takes its level-1 parent's areas (SW200 "abuse" is not all of SW "social welfare")."""
+    areas = set(mapping.get(code, set()))
+    if len(code) > 2 and not code.endswith("00"):
+        parents = parent_codes(code, known_codes)
+        if parents:
+            areas |= mapping.get(parents[0], set())
+    return areas
+
+
+def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[str, TextFit]:
+    """{service_area: TextFit} for the service areas the notice's text is about, with the words found."""
+    title, rest = notice_texts(release)
+    known = dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
+    rules = _rules(con)
+    matcher = rule_matcher(rules)
+    known_codes = frozenset(r.code for r in rules)
+    mapping = _ukcat_areas(con)
+    phrases = [(area, phrase) for area, label in known.items() for phrase in label_phrases(label)]
+    phrases += [(area, phrase) for area, phrase in _packaged_keywords() if area in known]
+    fits: dict[str, TextFit] = {}
+
+    def found(area: str, words: str, in_title: bool) -> None:
+        fit = fits.setdefault(area, TextFit(area, False))
+        fit.in_title = fit.in_title or in_title
+        words = " ".join(words.split())
+        if words.lower() not in (p.lower() for p in fit.phrases):
+            fit.phrases.append(words)
+
+    for text, in_title in ((title, True), (rest, False)):
+        if not text:
+            continue
+        for code, (start, end) in matcher.spans(text).items():
+            for area in _areas_for_code(code, mapping, known_codes) & known.keys():
+                found(area, text[start:end], in_title)
+        for area, phrase in phrases:
+            m = re.search(_plural(phrase), text, re.IGNORECASE)
+            if m:
+                found(area, m.group(0), in_title)
+    for fit in fits.values():  # "Abuse" says nothing "Domestic Abuse" does not
+        fit.phrases = [p for p in fit.phrases
+                       if not any(p.lower() != q.lower() and p.lower() in q.lower() for q in fit.phrases)]
+    return fits
