@@ -333,11 +333,14 @@ def _service_reasons(matched: list[str], text: dict[str, TextFit], cpv: dict, la
         where = "title" if text[sa].in_title else "text"
         words = "', '".join(text[sa].phrases[:3])
         reasons.append(f"{labels.get(sa, sa)}: notice {where} mentions '{words}'")
-    for sa in sorted((sa for sa in matched if sa in cpv), key=lambda sa: -cpv[sa][3]):
+    by_cpv = sorted((sa for sa in matched if sa in cpv), key=lambda sa: (-cpv[sa][3], sa not in text, sa))
+    if by_cpv:  # the closest CPV fit; the others add nothing to the score
+        sa = by_cpv[0]
         code, area_cpv, how, level = cpv[sa]
         detail = {2: "division", 3: "group", 4: "class"}.get(level, "category")
+        others = f"; {len(by_cpv) - 1} more of its service areas too" if len(by_cpv) > 1 else ""
         reasons.append(f"{labels.get(sa, sa)} fits CPV {code} " + (f"(within {area_cpv}" if how == "within" else
-                       f"(a broader code above {area_cpv}") + f"; shared {detail} level)")
+                       f"(a broader code above {area_cpv}") + f"; shared {detail} level{others})")
     kind = "text and CPV" if by_text and cpv_score else "text" if by_text else "CPV"
     return text_score + cpv_score, kind, reasons
 
