@@ -9,13 +9,16 @@ def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[
     """Fill postcode_location, area_ward and organisation_text for one area (idempotent)."""
     con.execute("DELETE FROM area_ward WHERE area_code = ?", [area_code])
     con.execute("DELETE FROM organisation_text WHERE area_code = ?", [area_code])
+    # Every live postcode of the area (so `vcse find --near` works from any address in it, a town hall
+    # say), plus the postcodes of organisations based outside the area that operate in it.
     con.execute("""
         INSERT INTO postcode_location
         SELECT DISTINCT p.postcode, p.lad_code, p.ward_code, p.lat, p.long
         FROM postcodes.postcode p
-        JOIN organisation o ON o.postcode = p.postcode
-        WHERE o.area_code = ? AND p.postcode NOT IN (SELECT postcode FROM postcode_location)
-    """, [area_code])
+        WHERE (p.lad_code = ? AND NOT p.is_terminated
+               OR p.postcode IN (SELECT postcode FROM organisation WHERE area_code = ?))
+          AND p.postcode NOT IN (SELECT postcode FROM postcode_location)
+    """, [area_code, area_code])
     con.execute("""
         INSERT INTO area_ward
         SELECT ?, p.ward_code, any_value(w.ward_name), count(*)
