@@ -45,7 +45,8 @@ def refresh_sources(cfg: Config, names: list[str]) -> None:
         results = download_source(cfg, name)
         for r in results:
             console.print(f"  {r.status:<12} {r.path.name}  {r.size:,} bytes  sha256 {r.sha256[:12]}")
-        counts = stage_source(cfg, name)
+        with console.status(f"verifying and staging {name}..."):
+            counts = stage_source(cfg, name)
         console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
 
 
@@ -77,6 +78,14 @@ def print_register_summary(register_path: Path) -> None:
         con.close()
 
 
+def publish_with_progress(cfg: Config):
+    """Build, check and publish, with a spinner: the build is the longest quiet step."""
+    from ..publish import build_and_publish
+
+    with console.status("linking, tagging, checking and publishing the register..."):
+        return build_and_publish(cfg)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -87,7 +96,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate the offline Wirral demo registers and run the whole pipeline on them."""
         from ..demo.generate import demo_source_overrides, generate_demo
-        from ..publish import build_and_publish
 
         cfg = load_config(config, data_dir)
         demo_dir = cfg.data_dir / "demo-sources"
@@ -96,7 +104,7 @@ def register(app: typer.Typer) -> None:
         cfg = cfg.with_overrides(demo_source_overrides(demo_dir))
         refresh_sources(cfg, list(SOURCE_NAMES))
         console.rule("[bold]register")
-        result = build_and_publish(cfg)
+        result = publish_with_progress(cfg)
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 
@@ -104,11 +112,9 @@ def register(app: typer.Typer) -> None:
     def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
             area: list[str] | None = AreaOpt) -> None:
         """Refresh every source, then build, check and publish the register."""
-        from ..publish import build_and_publish
-
         cfg = load_config(config, data_dir, area)
         refresh_sources(cfg, list(SOURCE_NAMES))
-        result = build_and_publish(cfg)
+        result = publish_with_progress(cfg)
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 
