@@ -99,3 +99,72 @@ def test_match_against_a_published_register(files):
     frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("grantee")
     assert frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
     assert frame.loc["Hyndburn - CAB", "org_id"] == "GB-COH-01234568"   # found by its other name
+
+
+# -- identical names: the active organisation is preferred over a removed namesake ----------------------------
+
+def test_against_list_with_an_active_column_settles_the_tie(files):
+    # The list's status column: blank (unknown) for most, as an exported grants list often has.
+    listing = """org_id,name,postcode,other_names,active
+GB-CHC-1110522,THE TRUSSELL TRUST,SP2 7HL,,
+GB-CHC-1110853,Hyndburn Citizens Advice Bureau,,,true
+GB-CHC-1024324,Herts Aid,,,no
+GB-CHC-1130366,Herts Aid,,,Yes
+"""
+    (files / "status.csv").write_text(listing, encoding="utf-8")
+    out = files / "status-out.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "status.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("grantee")
+    assert (frame.loc["Herts Aid", "org_id"], frame.loc["Herts Aid", "status"]) == ("GB-CHC-1130366", "matched")
+    assert frame.loc["Trussell Trust", "status"] == "matched"   # blank status: nothing else changes
+    # Both marked active: still a coin flip, so review.
+    (files / "both.csv").write_text(listing.replace(",,,no", ",,,1"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "both.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out, dtype=str).set_index("grantee").loc["Herts Aid", "status"] == "review"
+
+
+def test_an_unreadable_active_value_is_named(files):
+    listing = "org_id,name,active\nGB-CHC-1024324,Herts Aid,false\nGB-CHC-1130366,Herts Aid,removed\n"
+    (files / "bad-status.csv").write_text(listing, encoding="utf-8")
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "bad-status.csv")])
+    assert isinstance(result.exception, PipelineError)
+    message = str(result.exception)
+    assert "bad-status.csv" in message and "line 3" in message and "'active'" in message and "removed" in message
+
+
+def add_organisation(con, org_id, name, is_active, area="E08000015", postcode=None):
+    con.execute("INSERT INTO organisation (area_code, org_id, name, legal_form, is_active, postcode, "
+                "in_area_by_postcode, in_area_by_operation, area_basis, source_count) "
+                "VALUES (?, ?, ?, 'Charitable incorporated organisation', ?, ?, false, true, 'area of operation', 1)",
+                [area, org_id, name, is_active, postcode])
+    con.execute("INSERT INTO organisation_name VALUES (?, ?, ?, 'registered', 'charity_commission', ?)",
+                [area, org_id, name, name.lower()])
+
+
+def test_default_register_supplies_organisation_status(files, monkeypatch):
+    from vcse_pipeline.config import Config
+    from vcse_pipeline.db import connect, run_sql_dir
+
+    monkeypatch.chdir(files)
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(files / "data"))
+    con = connect(Config.load().register_path)
+    run_sql_dir(con, "core")
+    add_organisation(con, "GB-CHC-1024324", "HERTS AID", False)              # removed in 2012
+    add_organisation(con, "GB-CHC-1130366", "HERTS AID", True)
+    add_organisation(con, "GB-CHC-1130366", "HERTS AID", True, area="E07000242")   # a second area's row
+    add_organisation(con, "GB-CHC-1110522", "THE TRUSSELL TRUST", True, postcode="SP2 7HL")
+    add_organisation(con, "GB-CHC-1110853", "HYNDBURN CITIZENS ADVICE BUREAU", True)
+    add_organisation(con, "GB-CHC-1110854", "HYNDBURN CITIZENS ADVICE BUREAU", True)   # both active: no pick
+    con.close()
+    out = files / "default.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("grantee")
+    assert (frame.loc["Herts Aid", "org_id"], frame.loc["Herts Aid", "status"]) == ("GB-CHC-1130366", "matched")
+    assert frame.loc["Hyndburn - CAB", "status"] == "review"
+    assert frame.loc["Trussell Trust", "status"] == "matched"

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vcse_pipeline.errors import PipelineError
 from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, join_compounds, match_frame
 from vcse_pipeline.register.fuzzy_links import fuzzy_links
 
@@ -320,3 +321,72 @@ def test_different_names_in_different_districts_are_dropped_identical_ones_revie
     outcome, evidence = pair_outcome(("Wirral Health Forum", [], "CH41 1AA", None),
                                      ("WIRRAL HEALTH FORUM LTD", [], "CH62 1AA", None))
     assert outcome == "review" and evidence["held_below_link"] is True
+
+
+# -- identical names settled by organisation status -------------------------------------------------------------
+
+HERTS_AID_OLD, HERTS_AID_NEW = "GB-CHC-1024324", "GB-CHC-1130366"  # both "Herts Aid" in the real register
+
+
+def with_status(register, status, *extra):
+    """Register-style records (as `vcse match` reads them from the register) with is_active for some org_ids."""
+    rows = register.head(3000).to_dict("records")
+    rows += register[register.org_id.isin([HERTS_AID_OLD, HERTS_AID_NEW])].to_dict("records")
+    rows += list(extra)
+    for row in rows:
+        row["is_active"] = status.get(row["org_id"])
+    return MatchIndex.from_records(rows)
+
+
+def test_identical_names_tie_goes_to_the_only_active_organisation(register):
+    for active, removed in ((HERTS_AID_NEW, HERTS_AID_OLD), (HERTS_AID_OLD, HERTS_AID_NEW)):
+        idx = with_status(register, {active: True, removed: False})
+        result = idx.match("Herts Aid", "SG12 9DH", link_threshold=90, review_threshold=75)
+        assert (result.org_id, result.status, result.score) == (active, MATCHED, 100.0)
+        assert result.evidence["namesake_tie"] == \
+            f"preferred the active organisation over removed namesake {removed}"
+        assert result.evidence["removed_namesakes"] == [removed]
+        # The removed namesake is set aside: the runner-up is the best organisation of another name.
+        assert result.runner_up_score < 90
+
+
+def test_identical_names_stay_in_review_unless_exactly_one_is_known_active(register):
+    for status in ({HERTS_AID_NEW: True, HERTS_AID_OLD: True},    # both active
+                   {HERTS_AID_NEW: True},                           # the other's status unknown
+                   {},                                              # nothing known
+                   {HERTS_AID_NEW: False, HERTS_AID_OLD: False}):   # both removed
+        result = with_status(register, status).match("Herts Aid", None, link_threshold=90, review_threshold=75)
+        assert result.status == REVIEW and result.runner_up_score == 100, status
+        assert "namesake_tie" not in result.evidence
+
+
+def test_status_does_not_outweigh_a_close_organisation_of_another_name(register):
+    # "HertsAid" (the same letters, spaced differently: 99) is not a namesake, and its status is unknown.
+    idx = with_status(register, {HERTS_AID_NEW: True, HERTS_AID_OLD: False},
+                      {"org_id": "made-up:1", "name": "HertsAid", "postcode": None})
+    result = idx.match("Herts Aid", None, link_threshold=90, review_threshold=75)
+    assert result.status == REVIEW and "namesake_tie" not in result.evidence
+
+
+def test_status_is_read_strictly():
+    idx = MatchIndex.from_records([{"org_id": "a", "name": "Wirral Toy Library", "is_active": "Yes"},
+                                   {"org_id": "b", "name": "Wirral Toy Library", "is_active": "0"},
+                                   {"org_id": "c", "name": "Wirral Play Council", "is_active": ""}])
+    assert idx.org_active == {"a": True, "b": False}
+    with pytest.raises(PipelineError, match="record 1 .*'is_active'.*'removed'"):
+        MatchIndex.from_records([{"org_id": "a", "name": "A", "is_active": True},
+                                 {"org_id": "b", "name": "B", "is_active": "removed"}])
+
+
+def test_namesakes_within_the_margin_are_tied_but_a_postcode_lead_is_kept(register):
+    removed = {"org_id": "made-up:removed", "name": "Brackenwood Carers Network", "postcode": "CH41 1AB"}
+    active = {"org_id": "made-up:active", "name": "BRACKENWOOD CARERS NETWORK LTD", "postcode": "CH41 5AB"}
+    idx = with_status(register, {"made-up:active": True, "made-up:removed": False}, removed, active)
+    # same sector (+5) against same district (+2): 3 points apart, a tie, so status decides
+    result = idx.match("Brackenwood Carers Network", "CH41 1AA", link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:active", MATCHED)
+    assert result.evidence["postcode_agreement"] == "same district"
+    # the removed one at the very postcode (+8 against +2) leads by more than the margin: no tie to settle
+    result = idx.match("Brackenwood Carers Network", "CH41 1AB", link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status) == ("made-up:removed", MATCHED)
+    assert "namesake_tie" not in result.evidence

@@ -2,9 +2,9 @@
 
 `MatchIndex.from_records(...)` indexes every name and other name of up to ~100k organisations.
 `index.match(name, postcode)` returns the best organisation with a score (0-100), a status and the
-evidence; `match_frame` does the same for each row of a DataFrame. `register.fuzzy_links` reuses the
-same blocking and scoring to link records of different registers. The method and its measured
-accuracy are in docs/matching.md.
+evidence (an identical-name tie goes to the one active organisation when status is known); `match_frame`
+does the same for each row of a DataFrame. `register.fuzzy_links` reuses the same blocking and scoring to
+link records of different registers. The method and its measured accuracy are in docs/matching.md.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ DEFAULT_MARGIN = 4.0
 # An organisation this close to the best whose name contains the query, when the best's name is contained in
 # the query (or the other way round), is as credible as the best: the lead becomes 0 (see MatchIndex.best).
 CONFLICT_WINDOW = 20.0
+# Spellings of organisation status in an external list's `active` column (blank = unknown).
+ACTIVE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def postcode_agreement(left: str | None, right: str | None) -> str:
@@ -91,6 +93,27 @@ def split_other_names(value) -> list[str]:
     except (TypeError, ValueError):
         pass
     return [str(part).strip() for part in value if part is not None and str(part).strip()]
+
+
+def parse_active(value) -> bool | None:
+    """Organisation status as True (active), False (removed/dissolved) or None (unknown).
+
+    Accepts booleans, 0/1, None/NaN and the words true/false/1/0/yes/no in any case (blank = unknown);
+    anything else is a ValueError, so a typo never silently reads as "unknown"."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if not word:
+            return None
+        if word in ACTIVE_WORDS:
+            return ACTIVE_WORDS[word]
+        raise ValueError(f"{value!r} is not one of true/false/1/0/yes/no")
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value in (True, False):  # bool, numpy.bool_, 0 and 1
+        return bool(value)
+    raise ValueError(f"{value!r} is not one of true/false/1/0/yes/no")
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,8 @@ class MatchIndex:
         self.entries: list[Entry] = []
         self.org_name: dict[str, str] = {}
         self.org_postcode: dict[str, str | None] = {}
+        # True active, False removed/dissolved; organisations of unknown status are absent.
+        self.org_active: dict[str, bool] = {}
         self.token_postings: dict[str, list[int]] = defaultdict(list)
         self.key_postings: dict[str, list[int]] = defaultdict(list)
         self.postcode_orgs: dict[str, list[str]] = defaultdict(list)
@@ -168,24 +193,34 @@ class MatchIndex:
 
     @classmethod
     def from_records(cls, records, *, reconcile: bool = True) -> MatchIndex:
-        """Index records with org_id, name, optional postcode and optional other_names (list or `|` string).
+        """Index records with org_id, name, optional postcode, optional other_names (list or `|` string) and
+        optional is_active (see parse_active; absent or blank = unknown).
 
         `records` may be a DataFrame or an iterable of dicts. Rows with the same org_id add names to
         one organisation (the first name is its display name). `reconcile` (default on here) adds the rules
         for matching names written by people (see docs/matching.md)."""
         rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else records
         index = cls(reconcile=reconcile)
-        for row in rows:
+        for number, row in enumerate(rows):
             org_id, name = row.get("org_id"), row.get("name")
             if org_id is None or name is None or (isinstance(name, float) and math.isnan(name)):
                 continue
-            index.add(str(org_id), str(name), row.get("postcode"), split_other_names(row.get("other_names")))
+            try:
+                active = parse_active(row.get("is_active"))
+            except ValueError as exc:
+                raise PipelineError(f"record {number} ({org_id}) column 'is_active': {exc}") from exc
+            index.add(str(org_id), str(name), row.get("postcode"), split_other_names(row.get("other_names")),
+                      active=active)
         index.finish()
         return index
 
-    def add(self, org_id: str, name: str, postcode: str | None = None, other_names: Iterable[str] = ()) -> None:
-        """Add one organisation's names (call finish() after the last add)."""
+    def add(self, org_id: str, name: str, postcode: str | None = None, other_names: Iterable[str] = (), *,
+            active: bool | None = None) -> None:
+        """Add one organisation's names (call finish() after the last add). `active`: its status, if known
+        (used only to settle identical-name ties in best(); an organisation active in any row is active)."""
         self.org_name.setdefault(org_id, name)
+        if active is not None:
+            self.org_active[org_id] = self.org_active.get(org_id, False) or active
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
         if org_id not in self.org_postcode or (pc and not self.org_postcode[org_id]):
             self.org_postcode[org_id] = pc
@@ -288,9 +323,15 @@ class MatchIndex:
                     }, rank_score)
         return sorted(best.values(), key=lambda c: (-c.rank_score, c.org_id))[:limit]
 
-    def best(self, name: str, postcode: str | None = None, *,
-             accept: Callable[[str], bool] | None = None) -> tuple[Candidate | None, float, float]:
+    def best(self, name: str, postcode: str | None = None, *, accept: Callable[[str], bool] | None = None,
+             margin: float = DEFAULT_MARGIN) -> tuple[Candidate | None, float, float]:
         """(best candidate or None, its lead over the best other organisation, that organisation's score).
+
+        Namesakes (organisations whose best-scoring name is the same normalised name) within `margin` points
+        of the best are a tie. When exactly one of them is known active and the others known inactive, and
+        the active one leads every other organisation by `margin` or more, it is the best, the removed
+        namesakes are set aside (not counted in the lead and runner-up score) and the evidence says so.
+        Unknown status never settles a tie.
 
         In reconcile mode the lead is 0 when another organisation within CONFLICT_WINDOW points relates to the
         query by containment the other way: one name is the query with words added ("New Horizons Mental
@@ -301,12 +342,16 @@ class MatchIndex:
             if isinstance(name, str) and name.strip() else []
         if not found:
             return None, 0.0, 0.0
-        top = found[0]
-        runner_up = found[1].score if len(found) > 1 else 0.0
-        lead = top.rank_score - (found[1].rank_score if len(found) > 1 else 0.0)
+        settled = self._prefer_active(found, margin) if self.org_active else None
+        if settled is not None:
+            top, others = settled
+        else:
+            top, others = found[0], found[1:]
+        runner_up = others[0].score if others else 0.0
+        lead = top.rank_score - (others[0].rank_score if others else 0.0)
         direction = top.evidence.get("contained")
         if self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY):
-            for other in found[1:]:
+            for other in others:
                 if top.rank_score - other.rank_score > CONFLICT_WINDOW:
                     break
                 if other.evidence.get("contained") in (QUERY_IN_NAME, NAME_IN_QUERY) and \
@@ -317,6 +362,28 @@ class MatchIndex:
                     break
         return top, lead, runner_up
 
+    def _prefer_active(self, found: list[Candidate], margin: float) -> tuple[Candidate, list[Candidate]] | None:
+        """(the one active namesake, the organisations it is compared with) when status settles a tie of
+        identical names at the top of `found`, else None."""
+        form = found[0].evidence["matched_form"]
+        tied = [c for c in found if c.evidence["matched_form"] == form and found[0].rank_score - c.rank_score < margin]
+        if len(tied) < 2:
+            return None
+        status = [self.org_active.get(c.org_id) for c in tied]
+        if status.count(True) != 1 or status.count(False) != len(tied) - 1:
+            return None  # both active, or some status unknown: still a coin flip
+        chosen = tied[status.index(True)]
+        tied_ids = {c.org_id for c in tied}
+        others = [c for c in found if c.org_id not in tied_ids]
+        # Only the namesakes may stand in the way: another organisation close behind still blocks 'matched'.
+        if others and chosen.rank_score - others[0].rank_score < margin:
+            return None
+        removed = [c.org_id for c in tied if c is not chosen]
+        word = "namesake" if len(removed) == 1 else "namesakes"
+        evidence = {**chosen.evidence, "removed_namesakes": removed,
+                    "namesake_tie": f"preferred the active organisation over removed {word} {', '.join(removed)}"}
+        return Candidate(chosen.org_id, chosen.matched_name, chosen.score, evidence, chosen.rank_score), others
+
     def match(self, name: str, postcode: str | None = None, *, link_threshold: float | None = None,
               review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> MatchResult:
         """The best organisation for a name and its status: 'matched' (score >= link threshold and at
@@ -325,7 +392,7 @@ class MatchIndex:
             default_link, default_review = default_thresholds()
             link_threshold = default_link if link_threshold is None else link_threshold
             review_threshold = default_review if review_threshold is None else review_threshold
-        top, lead, runner_up = self.best(name, postcode)
+        top, lead, runner_up = self.best(name, postcode, margin=margin)
         if top is None:
             return MatchResult(None, None, 0.0, NO_MATCH, {}, 0.0)
         if top.score < review_threshold:

@@ -11,7 +11,16 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import PipelineError
-from ..matching import DEFAULT_MARGIN, MATCHED, NO_MATCH, REVIEW, MatchIndex, default_thresholds, match_frame
+from ..matching import (
+    DEFAULT_MARGIN,
+    MATCHED,
+    NO_MATCH,
+    REVIEW,
+    MatchIndex,
+    default_thresholds,
+    match_frame,
+    parse_active,
+)
 
 console = Console()
 ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
@@ -35,10 +44,26 @@ def require_columns(frame: pd.DataFrame, columns: list[str], what: str, path: Pa
                             f"its columns are {', '.join(map(str, frame.columns))}")
 
 
+def active_column(frame: pd.DataFrame, path: Path) -> list[bool | None]:
+    """The list's optional `active` column as True/False/None (blank = unknown), or a PipelineError naming
+    the file, line and column."""
+    if "active" not in frame.columns:
+        return [None] * len(frame)
+    status = []
+    for line, value in enumerate(frame["active"], start=2):  # line 1 is the header
+        try:
+            status.append(parse_active(value))
+        except ValueError as exc:
+            raise PipelineError(f"list {path} line {line} column 'active': {exc}") from exc
+    return status
+
+
 def index_from_list(path: Path) -> MatchIndex:
-    """A list with columns org_id, name and optional postcode, other_names (`|`-separated)."""
+    """A list with columns org_id, name and optional postcode, other_names (`|`-separated) and active
+    (true/false/1/0/yes/no; settles identical-name ties, see docs/matching.md)."""
     frame = read_csv(path, "list")
     require_columns(frame, ["org_id", "name"], "list", path)
+    frame["is_active"] = active_column(frame, path)
     return MatchIndex.from_records(frame)
 
 
@@ -56,8 +81,11 @@ def index_from_register(path: Path) -> MatchIndex:
     except duckdb.Error as exc:
         raise PipelineError(f"cannot open register {path}: {exc}") from exc
     try:
+        columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
+        # A register built before organisation status existed: every status unknown, no tie is settled.
+        status = "bool_or(is_active)" if "is_active" in columns else "NULL::BOOLEAN"
         orgs = con.execute(
-            "SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode "
+            f"SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode, {status} AS is_active "
             "FROM organisation GROUP BY org_id ORDER BY org_id").fetchdf()
         names = con.execute("SELECT DISTINCT org_id, name FROM organisation_name ORDER BY org_id, name").fetchdf()
     except duckdb.Error as exc:
@@ -99,10 +127,13 @@ def register(app: typer.Typer) -> None:
         postcode_column: str | None = typer.Option(
             None, "--postcode-column", help="Column holding a postcode (default: 'postcode' when present)."),
         against: Path | None = typer.Option(
-            None, "--against", help="Match against this CSV list (org_id, name, postcode, other_names `|`-separated) "
-                                    "instead of the register."),
+            None, "--against",
+            help="Match against this CSV list instead of the register: columns org_id, name, and optional postcode, "
+                 "other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When organisations "
+                 "tie on the same name, the only active one among removed namesakes is 'matched'."),
         register_path: Path | None = typer.Option(
-            None, "--register", help="Published register DuckDB file (default: the configured register_file)."),
+            None, "--register", help="Published register DuckDB file (default: the configured register_file); its "
+                                     "organisation.is_active settles ties between organisations of the same name."),
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status here."),
         link_threshold: float | None = typer.Option(
