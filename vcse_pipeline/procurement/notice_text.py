@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import table_exists
-from ..tagging.rules import load_rules, parent_codes, rule_matcher, rules_from_records
+from ..tagging.rules import load_rules_from_db, parent_codes, rule_matcher
 from ..tagging.taxonomy import default_service_areas
 
 NOTICE_KEYWORDS = Path(__file__).with_name("notice_keywords.csv")
@@ -79,13 +79,7 @@ def _packaged_keywords() -> tuple[tuple[str, str], ...]:
 
 def _rules(con: duckdb.DuckDBPyConnection):
     """The UKCAT rules the register was tagged with (its ukcat_tag table), else the packaged copy."""
-    if table_exists(con, "ukcat_tag"):
-        cur = con.execute("SELECT code, tag, category, level, regex, exclude_regex FROM ukcat_tag ORDER BY code")
-        names = [d[0] for d in cur.description]
-        records = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        if records:
-            return rules_from_records(records, file="ukcat_tag")
-    return load_rules()
+    return load_rules_from_db(con, "ukcat_tag")
 
 
 def _ukcat_areas(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

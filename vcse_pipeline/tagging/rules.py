@@ -87,16 +87,21 @@ def load_rules(path: Path = PACKAGED_UKCAT) -> list[UkcatRule]:
     return rules_from_records(read_ukcat_csv(path), file=Path(path).name)
 
 
-def load_rules_from_db(con) -> list[UkcatRule]:
-    """The staged rules (`ukcat.ukcat_tag`) when that table exists, else the packaged copy."""
+def load_rules_from_db(con, table: str = "ukcat.ukcat_tag") -> list[UkcatRule]:
+    """The rules in a database table when it exists and has rows, else the packaged copy.
+
+    The default is the staged table (attached as `ukcat` during a build); a published register holds
+    the rules it was tagged with as `ukcat_tag`.
+    """
     from ..db import table_exists
 
-    if table_exists(con, "ukcat_tag", "ukcat"):
-        cur = con.execute("SELECT code, tag, category, level, regex, exclude_regex FROM ukcat.ukcat_tag ORDER BY code")
+    schema, _, name = table.rpartition(".")
+    if table_exists(con, name, schema or None):
+        cur = con.execute(f"SELECT code, tag, category, level, regex, exclude_regex FROM {table} ORDER BY code")
         names = [d[0] for d in cur.description]
         records = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         if records:
-            return rules_from_records(records, file="ukcat.ukcat_tag")
+            return rules_from_records(records, file=table)
     return load_rules()
 
 
