@@ -76,3 +76,11 @@ def test_stale_downloads_from_an_earlier_configuration_are_removed(cfg):
     cfg = cfg.with_overrides({"sources": {"fca_mutuals": {"url": str(renamed)}}})
     pipeline.download_source(cfg, "fca_mutuals")
     assert [p.name for p in pipeline.downloaded_paths(cfg, "fca_mutuals")] == ["SocietyList-2026-12.csv"]
+
+
+def test_staging_before_any_download_says_what_to_run(cfg):
+    cfg, _ = cfg
+    with pytest.raises(SourceError) as err:
+        pipeline.stage_source(cfg, "fca_mutuals")
+    assert "nothing downloaded yet" in str(err.value) and "vcse download fca_mutuals" in str(err.value)
+    assert not cfg.staging_path("fca_mutuals").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import Config
 from .db import attach_staging, connect, run_sql_dir
 from .download import FetchResult
+from .errors import SourceError
 from .postcode import register_macros
 from .sources import SOURCE_NAMES, get_source
 
@@ -48,6 +49,9 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dic
     """Verify and stage one source into data/staging/<name>.duckdb, replacing it only on success."""
     module = get_source(name)
     paths = paths if paths is not None else downloaded_paths(cfg, name)
+    if not paths:
+        raise SourceError(name, f"nothing downloaded yet in {cfg.download_dir(name)}: "
+                                f"run `vcse download {name}` (or `vcse refresh {name}`) first")
     module.verify(paths)
     final = cfg.staging_path(name)
     tmp = final.with_suffix(".duckdb.tmp")
