@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
+
 console = Console()
 
 
@@ -16,11 +18,6 @@ class Format(enum.StrEnum):
     table = "table"
     csv = "csv"
     xlsx = "xlsx"
-
-
-RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file (default: the published one).")
-ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
-DataDirOpt = typer.Option(None, "--data-dir", help="Data directory holding register/vcse_register.duckdb.")
 
 
 def _money(value) -> str:
@@ -67,19 +64,14 @@ def export(result, fmt: Format, output: Path | None, sheet_title: str = "Provide
     console.print(f"wrote {len(result.rows):,} providers to {output}")
 
 
-def known_service_areas_labels(register_file, config, data_dir, names: list[str]) -> list[str]:
+def known_service_areas_labels(con, names: list[str]) -> list[str]:
     """The labels of the service areas searched for, so the table shows them first."""
     if not names:
         return []
-    from ..procurement.connection import open_register, register_path
     from ..procurement.find import known_service_areas, resolve_service_areas
 
-    con = open_register(register_path(register_file, config, data_dir))
-    try:
-        labels = known_service_areas(con)
-        return [labels[code] for code in resolve_service_areas(con, names)]
-    finally:
-        con.close()
+    labels = known_service_areas(con)
+    return [labels[code] for code in resolve_service_areas(con, names)]
 
 
 def register(app: typer.Typer) -> None:
@@ -108,20 +100,16 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
-        from ..procurement.connection import open_register, register_path
         from ..procurement.find import FindQuery, find_providers
 
-        con = open_register(register_path(register_file, config, data_dir))
-        try:
+        with register_connection(register_file, config, data_dir) as con:
             result = find_providers(con, FindQuery(
                 service_areas=service or [], keyword=keyword, ward=ward, postcode_district=postcode_district,
                 near_postcode=near, within_km=within_km, legal_forms=legal_form or [], min_income=min_income,
                 max_income=max_income, readiness=readiness or [], area_code=area, limit=limit))
-        finally:
-            con.close()
+            labels = known_service_areas_labels(con, service or [])
         if fmt is Format.table and output is None:
             n = len(result.rows)
-            labels = known_service_areas_labels(register_file, config, data_dir, service or [])
             print_table(result, f"{n:,} provider{'' if n == 1 else 's'}", labels)
         else:
             # --output without --format: the file's extension decides

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .find import ConfigOpt, DataDirOpt, RegisterOpt
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
 
@@ -58,18 +58,14 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
-        from ..procurement.connection import open_register, register_path
         from ..procurement.export import write_csv
         from ..procurement.opportunities import describe_notice, load_release, match_notice, single_area
 
         release = load_release(notice, release_id)
-        con = open_register(register_path(register_file, config, data_dir))
-        try:
+        with register_connection(register_file, config, data_dir) as con:
             area_code = area or single_area(con)
             summary = describe_notice(con, release, area_code)
             matches = match_notice(con, release, area_code, limit)
-        finally:
-            con.close()
         if fmt is MatchFormat.json:
             text = json.dumps({"notice": summary.__dict__, "matches": [m.as_dict() for m in matches]}, indent=2,
                               default=str)

@@ -10,22 +10,12 @@ from rich.table import Table
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
+from .options import ConfigOpt, DataDirOpt, load_config
 
 console = Console()
 
 SourceArg = typer.Argument(None, help=f"Sources to process (default: all of {', '.join(SOURCE_NAMES)}).")
-ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
-DataDirOpt = typer.Option(None, "--data-dir", help="Where downloads, staging and the register live.")
 AreaOpt = typer.Option(None, "--area", "-a", help="Local authority GSS code to build; repeat for several.")
-
-
-def load_config(config: Path | None, data_dir: Path | None = None, areas: list[str] | None = None) -> Config:
-    overrides: dict = {}
-    if data_dir:
-        overrides.setdefault("paths", {})["data_dir"] = str(data_dir)
-    if areas:
-        overrides.setdefault("register", {})["areas"] = list(areas)
-    return Config.load(config, overrides=overrides)
 
 
 def _check_sources(names: list[str] | None) -> list[str]:

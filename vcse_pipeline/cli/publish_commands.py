@@ -9,21 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import Config
+from .options import ConfigOpt, DataDirOpt, load_config
 
 console = Console()
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
-DataDirOpt = typer.Option(None, "--data-dir", help="Where downloads, staging and the register live.")
-
-
-def _config(config: Path | None, data_dir: Path | None, areas: list[str] | None = None) -> Config:
-    overrides: dict = {}
-    if data_dir:
-        overrides["paths"] = {"data_dir": str(data_dir)}
-    if areas:
-        overrides["register"] = {"areas": list(areas)}
-    return Config.load(config, overrides=overrides)
 
 
 def _gate_table(gates) -> Table:
@@ -49,7 +38,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import QualityGateError
         from ..publish import build_and_publish
 
-        cfg = _config(config, data_dir, area)
+        cfg = load_config(config, data_dir, area)
         try:
             result = build_and_publish(cfg, run_id=run_id)
         except QualityGateError as exc:
@@ -70,7 +59,7 @@ def register(app: typer.Typer) -> None:
         """List pipeline runs (published, failed and rolled back) from data/register/run_history.jsonl."""
         from ..publish import read_history
 
-        records = read_history(_config(config, data_dir))[-limit:]
+        records = read_history(load_config(config, data_dir))[-limit:]
         if as_json:
             for record in records:
                 console.print_json(json.dumps(record, default=str))
@@ -93,7 +82,7 @@ def register(app: typer.Typer) -> None:
         table = Table(title="Register versions", title_justify="left")
         for column in ("version", "modified", "size", "published"):
             table.add_column(column)
-        for v in list_versions(_config(config, data_dir)):
+        for v in list_versions(load_config(config, data_dir)):
             table.add_row(v["name"], v["modified"], f"{v['size']:,}", "*" if v["published"] else "")
         console.print(table)
 
@@ -107,7 +96,7 @@ def register(app: typer.Typer) -> None:
         """Publish an earlier register version again (atomic switch; recorded in the run history)."""
         from ..publish import rollback as do_rollback
 
-        cfg = _config(config, data_dir)
+        cfg = load_config(config, data_dir)
         path = do_rollback(cfg, version)
         console.print(f"Published {path.name} as {cfg.register_path}")
 
@@ -121,7 +110,7 @@ def register(app: typer.Typer) -> None:
         """Show what the published register changed against the one before it (register_change)."""
         from ..db import connect
 
-        cfg = _config(config, data_dir)
+        cfg = load_config(config, data_dir)
         if not cfg.register_path.exists():
             console.print(f"No register published yet at {cfg.register_path}.")
             raise typer.Exit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .find import ConfigOpt, DataDirOpt, RegisterOpt
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
 
@@ -23,13 +23,9 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Write an HTML report: providers by legal form, service area and ward, readiness and recent changes."""
-        from ..procurement.connection import open_register, register_path
         from ..procurement.opportunities import single_area
         from ..procurement.report import render_report
 
-        con = open_register(register_path(register_file, config, data_dir))
-        try:
+        with register_connection(register_file, config, data_dir) as con:
             path = render_report(con, output, area or single_area(con))
-        finally:
-            con.close()
         console.print(f"wrote {path}")

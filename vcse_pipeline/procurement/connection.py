@@ -6,16 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..config import Config
 from ..db import connect
 from ..errors import PipelineError
-
-
-def register_path(register: Path | None = None, config: Path | None = None, data_dir: Path | None = None) -> Path:
-    if register:
-        return Path(register)
-    overrides = {"paths": {"data_dir": str(data_dir)}} if data_dir else None
-    return Config.load(config, overrides=overrides).register_path
 
 
 def open_register(path: Path) -> duckdb.DuckDBPyConnection:

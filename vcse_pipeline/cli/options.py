@@ -1,0 +1,39 @@
+"""Options and set-up shared by the commands: where the config, data folder and register are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import typer
+
+from ..config import Config
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
+DataDirOpt = typer.Option(None, "--data-dir", help="Where downloads, staging and the register live.")
+RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file (default: the published one).")
+
+
+def load_config(config: Path | None, data_dir: Path | None = None, areas: list[str] | None = None) -> Config:
+    """The configuration with the command line's --data-dir and --area applied on top."""
+    overrides: dict = {}
+    if data_dir:
+        overrides["paths"] = {"data_dir": str(data_dir)}
+    if areas:
+        overrides["register"] = {"areas": list(areas)}
+    return Config.load(config, overrides=overrides)
+
+
+@contextmanager
+def register_connection(register_file: Path | None, config: Path | None,
+                        data_dir: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to --register, else the configured published register; closed afterwards."""
+    from ..procurement.connection import open_register
+
+    con = open_register(register_file or load_config(config, data_dir).register_path)
+    try:
+        yield con
+    finally:
+        con.close()
