@@ -1,5 +1,7 @@
 """`vcse match` on a small CSV against a small list, and its errors."""
 
+import os
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -168,3 +170,65 @@ def test_default_register_supplies_organisation_status(files, monkeypatch):
     assert (frame.loc["Herts Aid", "org_id"], frame.loc["Herts Aid", "status"]) == ("GB-CHC-1130366", "matched")
     assert frame.loc["Hyndburn - CAB", "status"] == "review"
     assert frame.loc["Trussell Trust", "status"] == "matched"
+
+
+# -- which register: --data-dir and --config choose it as for `vcse find`; --register beats both ----------------
+
+def write_register(path, trussell_id):
+    """A core-schema register at `path` holding The Trussell Trust under `trussell_id`."""
+    from vcse_pipeline.db import connect, run_sql_dir
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(path)
+    run_sql_dir(con, "core")
+    add_organisation(con, trussell_id, "THE TRUSSELL TRUST", True, postcode="SP2 7HL")
+    add_organisation(con, "GB-CHC-1110853", "HYNDBURN CITIZENS ADVICE BUREAU", True)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def default_register(files, monkeypatch):
+    """A decoy register where the packaged defaults point (./data/register/), so a test that passes proves the
+    command did not fall back to it."""
+    monkeypatch.chdir(files)
+    for name in [n for n in os.environ if n == "VCSE_CONFIG" or n.startswith("VCSE__")]:
+        monkeypatch.delenv(name)
+    return write_register(files / "data" / "register" / "vcse_register.duckdb", "GB-CHC-9999999")
+
+
+def matched_ids(files, *options):
+    out = files / "which.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee", "-o", str(out),
+                                      *options])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out, dtype=str, keep_default_na=False).set_index("grantee")
+
+
+def test_data_dir_picks_the_register_under_it(files, default_register):
+    write_register(files / "elsewhere" / "register" / "vcse_register.duckdb", "GB-CHC-1110522")
+    assert matched_ids(files).loc["Trussell Trust", "org_id"] == "GB-CHC-9999999"
+    frame = matched_ids(files, "--data-dir", str(files / "elsewhere"))
+    assert (frame.loc["Trussell Trust", "org_id"], frame.loc["Trussell Trust", "status"]) == ("GB-CHC-1110522",
+                                                                                              "matched")
+    # --register names the file outright, whatever the data folder.
+    frame = matched_ids(files, "--data-dir", str(files / "elsewhere"), "--register", str(default_register))
+    assert frame.loc["Trussell Trust", "org_id"] == "GB-CHC-9999999"
+
+
+def test_config_file_supplies_register_and_thresholds(files, default_register):
+    configured = files / "configured"
+    write_register(configured / "reg" / "wirral.duckdb", "GB-CHC-1110522")
+    config = files / "vcse-test.toml"
+    config.write_text(f'[paths]\ndata_dir = "{configured.as_posix()}"\nregister_file = "reg/wirral.duckdb"\n\n'
+                      "[linking]\nlink_threshold = 100.5\nreview_threshold = 50\n", encoding="utf-8")
+    frame = matched_ids(files, "--config", str(config))
+    # The file's register_file under its data_dir, and its thresholds: nothing scores above 100, so review.
+    assert (frame.loc["Trussell Trust", "org_id"], frame.loc["Trussell Trust", "status"]) == ("GB-CHC-1110522",
+                                                                                              "review")
+    # --data-dir replaces the file's data folder and keeps its register_file; none there, and the error says
+    # which file it looked for.
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--config", str(config), "--data-dir", str(files / "empty")])
+    assert isinstance(result.exception, PipelineError)
+    assert str(files / "empty" / "reg" / "wirral.duckdb") in str(result.exception)

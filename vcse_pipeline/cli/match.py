@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import Config
 from ..errors import PipelineError
 from ..matching import (
     DEFAULT_MARGIN,
@@ -21,6 +20,7 @@ from ..matching import (
     match_frame,
     parse_active,
 )
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
 
 console = Console()
 ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
@@ -131,9 +131,6 @@ def register(app: typer.Typer) -> None:
             help="Match against this CSV list instead of the register: columns org_id, name, and optional postcode, "
                  "other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When organisations "
                  "tie on the same name, the only active one among removed namesakes is 'matched'."),
-        register_path: Path | None = typer.Option(
-            None, "--register", help="Published register DuckDB file (default: the configured register_file); its "
-                                     "organisation.is_active settles ties between organisations of the same name."),
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status here."),
         link_threshold: float | None = typer.Option(
@@ -142,8 +139,16 @@ def register(app: typer.Typer) -> None:
             None, "--review-threshold", help="Score from which a name goes to 'review' (default: config)."),
         margin: float = typer.Option(
             DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
+        register_file: Path | None = RegisterOpt,
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
     ) -> None:
-        """Reconcile a list of organisation names (and optional postcodes) against the register."""
+        """Reconcile a list of organisation names (and optional postcodes) against the register.
+
+        The register's organisation.is_active settles ties between organisations of the same name.
+        """
+        # One configuration for both the default register and the default thresholds.
+        cfg = load_config(config, data_dir)
         frame = read_csv(file, "input")
         require_columns(frame, [name_column], "input", file)
         if postcode_column:
@@ -153,8 +158,8 @@ def register(app: typer.Typer) -> None:
         if against is not None:
             index = index_from_list(against)
         else:
-            index = index_from_register(register_path or Config.load().register_path)
-        default_link, default_review = default_thresholds()
+            index = index_from_register(register_file or cfg.register_path)
+        default_link, default_review = default_thresholds(cfg)
         link = default_link if link_threshold is None else link_threshold
         review = default_review if review_threshold is None else review_threshold
         if review > link:
