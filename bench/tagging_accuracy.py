@@ -13,6 +13,7 @@ the whole training file, and tagging (with evidence) a register-sized batch of r
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vcse_pipeline.tagging.metrics import Counts, score_sets  # noqa: E402
 from vcse_pipeline.tagging.model import (  # noqa: E402
     PACKAGED_LABELLED,
+    grouped_folds,
     label_sets,
     read_labelled,
     subset,
@@ -36,13 +38,6 @@ from vcse_pipeline.tagging.tagger import TextRecord, UkcatTagger  # noqa: E402
 def records(frame) -> list[TextRecord]:
     return [TextRecord(name=n, activities=a, objects=o)
             for n, a, o in zip(frame["name"], frame["activities"], frame["objects"], strict=True)]
-
-
-def fold_indices(n: int, folds: int, seed: int) -> list[list[int]]:
-    import numpy as np
-
-    order = np.random.default_rng(seed).permutation(n)
-    return [sorted(order[k::folds].tolist()) for k in range(folds)]
 
 
 TAG_BATCH = 2000  # about the number of organisations in one council's register
@@ -64,7 +59,8 @@ def evaluate(frame, train_frame=None, folds: int = 5, seed: int = 0, tag_batch: 
     else:
         # the expressions run once over the file; each fold trains on its slice of the results
         texts_hits = texts_and_hits(rules, frame["name"], frame["activities"], frame["objects"])
-        for held_out in fold_indices(len(frame), folds, seed):
+        # a charity labelled twice (same text) stays on one side of each split
+        for held_out in (fold.tolist() for fold in grouped_folds(texts_hits[0], folds, seed)):
             keep = sorted(set(range(len(frame))) - set(held_out))
             model = train(frame.iloc[keep].reset_index(drop=True), rules, subset(*texts_hits, keep))
             tagger = UkcatTagger(rules, model)
@@ -75,11 +71,60 @@ def evaluate(frame, train_frame=None, folds: int = 5, seed: int = 0, tag_batch: 
     base_all, base_cat = score_sets(gold, baseline, known)
     model_all, model_cat = score_sets(gold, predicted, known)
     return {"rows": len(frame), "mode": "held-out file" if train_frame is not None else f"{folds}-fold CV",
+            "agreement": annotator_agreement(frame, gold, predicted, known, seed),
             "seconds": timings["evaluation_seconds"], "timings": timings,
             "baseline": base_all.as_dict(), "tagger": model_all.as_dict(),
             "categories": {cat: {"baseline": base_cat.get(cat, Counts()).as_dict(),
                                  "tagger": model_cat.get(cat, Counts()).as_dict()}
                            for cat in sorted(set(base_cat) | set(model_cat))}}
+
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+def relabelled_pairs(frame) -> list[tuple[int, int]]:
+    """Row pairs with the same name, activities and objects: one charity labelled twice, by different people."""
+    rows: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(frame["name"], frame["activities"], frame["objects"], strict=True)):
+        rows.setdefault(key, []).append(i)
+    return [(a, b) for group in rows.values() for a, b in itertools.combinations(group, 2)]
+
+
+def _pair_counts(pairs, first: list[set[str]], second: list[set[str]], known) -> Counts:
+    return score_sets([first[a] for a, _ in pairs], [second[b] for _, b in pairs], known)[0]
+
+
+def annotator_agreement(frame, gold: list[set[str]], predicted: list[set[str]], known, seed: int = 0) -> dict | None:
+    """How well two people's labels of the same charity agree, on the same measure as the tagger.
+
+    For each relabelled pair, one labelling is scored as a prediction of the other (F1 is symmetric), and the
+    tagger's (held-out) tags are scored against each labelling in turn. A 95% interval comes from resampling
+    the pairs. This is the ceiling a tagger can be expected to reach against one person's labels.
+    """
+    import numpy as np
+
+    pairs = relabelled_pairs(frame)
+    if not pairs:
+        return None
+
+    def f1s(chosen) -> tuple[float, float]:
+        human = _pair_counts(chosen, gold, gold, known)
+        # the tagger predicts each row of a pair; score it against both labellings
+        tagger = score_sets([gold[i] for pair in chosen for i in pair],
+                            [predicted[i] for pair in chosen for i in pair], known)[0]
+        return human.f1, tagger.f1
+
+    human, tagger = f1s(pairs)
+    rng = np.random.default_rng(seed)
+    draws = np.array([f1s([pairs[j] for j in rng.integers(0, len(pairs), len(pairs))])
+                      for _ in range(BOOTSTRAP_SAMPLES)])
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    return {"pairs": len(pairs), "human": _pair_counts(pairs, gold, gold, known).as_dict(),
+            "tagger_on_pair_rows": round(tagger, 4),
+            "human_f1_95": [round(low[0], 3), round(high[0], 3)],
+            "tagger_f1_95": [round(low[1], 3), round(high[1], 3)],
+            "tagger_minus_human_95": [round(float(v), 3) for v in
+                                      np.percentile(draws[:, 1] - draws[:, 0], [2.5, 97.5])]}
 
 
 def time_train_and_tag(frame, rules, tag_batch: int = TAG_BATCH) -> dict:
@@ -109,6 +154,16 @@ def print_report(result: dict) -> None:
     for label, b, t in rows:
         print(f"{label:10} {b['precision']:10.3f} {b['recall']:6.3f} {b['f1']:6.3f}   "
               f"{t['precision']:8.3f} {t['recall']:6.3f} {t['f1']:6.3f}")
+    agreement = result.get("agreement")
+    if agreement:
+        h = agreement["human"]
+        print(f"\n{agreement['pairs']} charities are labelled twice (same text, different labeller). "
+              f"One labelling scored against the other: P {h['precision']:.3f} R {h['recall']:.3f} "
+              f"F1 {h['f1']:.3f} (95% interval {agreement['human_f1_95'][0]}-{agreement['human_f1_95'][1]}).")
+        print(f"The tagger on those rows (held out) against either labelling: "
+              f"F1 {agreement['tagger_on_pair_rows']:.3f} "
+              f"(95% interval {agreement['tagger_f1_95'][0]}-{agreement['tagger_f1_95'][1]}; tagger minus "
+              f"people {agreement['tagger_minus_human_95'][0]} to {agreement['tagger_minus_human_95'][1]}).")
 
 
 def main(argv: list[str] | None = None) -> dict:
