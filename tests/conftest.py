@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from register_fixtures import wirral_build  # noqa: F401  (one session build for test_register_build/_links)
 
 from vcse_pipeline.config import Config
 

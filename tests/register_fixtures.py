@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import pytest
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.db import run_sql_dir
@@ -312,3 +313,18 @@ def register_db(data: dict[str, list[dict]] | None = None) -> duckdb.DuckDBPyCon
 
 def config(**overrides) -> Config:
     return Config.load(path=None, environ={}, overrides=overrides)
+
+
+@pytest.fixture(scope="session")
+def wirral_build():
+    """(connection, summary) of `scenario()` built for Wirral with the default configuration, once per session
+    for test_register_build and test_register_links (tests/conftest.py imports it: a fixture imported into two
+    test modules would be built once per module). Tests only read it; a test that builds differently makes
+    its own register_db()."""
+    from vcse_pipeline.register.build import build_area
+
+    con = register_db()
+    summary = build_area(con, config(), WIRRAL)
+    yield con, summary
+    con.close()
+

@@ -8,30 +8,22 @@ from vcse_pipeline.register.area import operation_codes
 from vcse_pipeline.register.build import AREA_TABLES, build_area
 
 
-@pytest.fixture(scope="module")
-def wirral():
-    con = register_db()
-    summary = build_area(con, config(), WIRRAL)
-    yield con, summary
-    con.close()
-
-
 def org(con, org_id, columns, area=WIRRAL):
     rows = con.execute(f"SELECT {columns} FROM organisation WHERE area_code = ? AND org_id = ?",
                        [area, org_id]).fetchall()
     return rows[0] if rows else None
 
 
-def test_in_area_by_postcode_keeps_ward_lsoa_and_imd_decile(wirral):
-    con, _ = wirral
+def test_in_area_by_postcode_keeps_ward_lsoa_and_imd_decile(wirral_build):
+    con, _ = wirral_build
     assert org(con, "GB-CHC-1190007", "area_basis, postcode, ward_name, lsoa_code, imd_decile, lad_code") == (
         "postcode", "CH60 0AB", "Heswall", "E01007176", 10, WIRRAL)
     # rank 25000 of 32,844 LSOAs -> decile ceil(7.6) = 8
     assert org(con, "GB-CHC-1050002", "imd_decile") == (8,)
 
 
-def test_area_of_operation_parent_counts_but_england_does_not(wirral):
-    con, _ = wirral
+def test_area_of_operation_parent_counts_but_england_does_not(wirral_build):
+    con, _ = wirral_build
     assert org(con, "GB-CHC-1170005", "area_basis, in_area_by_postcode, in_area_by_operation, lad_code") == (
         "area of operation", False, True, LIVERPOOL)
     assert con.execute("SELECT operation_areas FROM source_record WHERE record_id = 'charity_commission:1170005'"
@@ -49,8 +41,8 @@ def test_national_area_of_operation_is_configurable():
         operation_codes("Wirral")
 
 
-def test_unmapped_postcodes_are_reported_with_reason(wirral):
-    con, summary = wirral
+def test_unmapped_postcodes_are_reported_with_reason(wirral_build):
+    con, summary = wirral_build
     rows = con.execute("SELECT record_id, postcode, reason FROM unmapped_postcode WHERE area_code = ? "
                        "ORDER BY record_id", [WIRRAL]).fetchall()
     assert rows == [("charity_commission:1130011", None, "missing"),
@@ -64,8 +56,8 @@ def test_unmapped_postcodes_are_reported_with_reason(wirral):
     assert org(con, "GB-CHC-1130012", "ward_code, area_basis") == (None, "area of operation")
 
 
-def test_vcse_rule_excludes_private_company_and_keeps_removed_charity(wirral):
-    con, summary = wirral
+def test_vcse_rule_excludes_private_company_and_keeps_removed_charity(wirral_build):
+    con, summary = wirral_build
     assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'companies_house:09876543'"
                        ).fetchall()[0][0] == 0
     assert org(con, "GB-CHC-502004", "is_active, status, date_removed::VARCHAR, legal_form") == (
@@ -81,14 +73,14 @@ def test_switching_off_a_legal_form_removes_it():
     assert org(con, "GB-COH-11223344", "org_id") is None
 
 
-def test_linked_charity_is_a_child_of_its_main_charity(wirral):
-    con, _ = wirral
+def test_linked_charity_is_a_child_of_its_main_charity(wirral_build):
+    con, _ = wirral_build
     assert org(con, "GB-CHC-1100001-1", "parent_org_id, legal_form, area_basis") == (
         "GB-CHC-1100001", "Linked charity (subsidiary or group member)", "both")
 
 
-def test_survivorship_of_a_charity_and_its_company(wirral):
-    con, _ = wirral
+def test_survivorship_of_a_charity_and_its_company(wirral_build):
+    con, _ = wirral_build
     row = org(con, "GB-CHC-1100001", "name, legal_form, postcode, website, phone, latest_income, "
               "latest_financial_year_end::VARCHAR, company_number, charity_number, source_count")
     # charity name; the charity's Wirral postcode over the company's Liverpool registered office
@@ -103,8 +95,8 @@ def test_survivorship_of_a_charity_and_its_company(wirral):
                                                               "BIRKENHEAD COMMUNITY FOOD HUB LIMITED"}
 
 
-def test_enrichment_copies_finance_filing_and_classification(wirral):
-    con, _ = wirral
+def test_enrichment_copies_finance_filing_and_classification(wirral_build):
+    con, _ = wirral_build
     finance = con.execute("""SELECT financial_year_end::VARCHAR, income, income_government_contracts,
                                     income_government_grants, employees, volunteers, received_late
                              FROM organisation_finance WHERE org_id = 'GB-CHC-1100001' ORDER BY 1""").fetchall()
@@ -119,7 +111,7 @@ def test_enrichment_copies_finance_filing_and_classification(wirral):
     assert ("sic", "88990") in classes and ("fca_sic", "47110") in classes
 
 
-def test_rerun_is_idempotent(wirral):
+def test_rerun_is_idempotent():
     con = register_db()
     first = build_area(con, config(), WIRRAL)
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in AREA_TABLES}

@@ -3,18 +3,9 @@
 import json
 from datetime import date
 
-import pytest
 from register_fixtures import WIRRAL, area_of_operation, charity, company, config, register_db, scenario, society
 
 from vcse_pipeline.register.build import build_area
-
-
-@pytest.fixture(scope="module")
-def wirral():
-    con = register_db()
-    summary = build_area(con, config(), WIRRAL)
-    yield con, summary
-    con.close()
 
 
 def links(con, method=None):
@@ -28,8 +19,8 @@ def org_of(con, record_id):
                        [WIRRAL, record_id]).fetchall()[0][0]
 
 
-def test_charity_company_number_is_zero_padded_and_linked(wirral):
-    con, _ = wirral
+def test_charity_company_number_is_zero_padded_and_linked(wirral_build):
+    con, _ = wirral_build
     found = [r for r in links(con, "charity company number") if r[0] == "charity_commission:1100001"]
     assert len(found) == 1
     left, right, _, score, evidence = found[0]
@@ -38,8 +29,8 @@ def test_charity_company_number_is_zero_padded_and_linked(wirral):
     assert org_of(con, "companies_house:05034432") == "GB-CHC-1100001"
 
 
-def test_placeholder_company_number_never_links(wirral):
-    con, _ = wirral
+def test_placeholder_company_number_never_links(wirral_build):
+    con, _ = wirral_build
     assert not [r for r in links(con) if "charity_commission:1160003" in r[:2]]
     # the placeholder company is not even pulled into the area's records
     assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'companies_house:01234567'"
@@ -60,8 +51,8 @@ def test_malformed_company_number_is_dropped():
     assert links(con, "charity company number") == []
 
 
-def test_society_numbers_link_fca_to_companies_house(wirral):
-    con, _ = wirral
+def test_society_numbers_link_fca_to_companies_house(wirral_build):
+    con, _ = wirral_build
     pairs = {(r[0], r[1]): json.loads(r[4]) for r in links(con, "society number")}
     assert pairs[("fca_mutuals:28116R", "companies_house:IP28116R")]["society_key"] == "28116/R"
     # post-2014 community benefit society: FCA 8053 (no suffix) is Companies House RS008053
@@ -69,8 +60,8 @@ def test_society_numbers_link_fca_to_companies_house(wirral):
     assert org_of(con, "companies_house:RS008053") == "GB-MPR-8053"
 
 
-def test_cluster_across_three_registers_takes_the_charity_id(wirral):
-    con, _ = wirral
+def test_cluster_across_three_registers_takes_the_charity_id(wirral_build):
+    con, _ = wirral_build
     rows = con.execute("""SELECT identifier, source, is_canonical FROM organisation_identifier
                           WHERE area_code = ? AND org_id = 'GB-CHC-1050002' ORDER BY identifier""",
                        [WIRRAL]).fetchall()
@@ -82,8 +73,8 @@ def test_cluster_across_three_registers_takes_the_charity_id(wirral):
     assert org == ("Hoylake Village Store", "Registered society (community benefit society / co-operative)", 3)
 
 
-def test_shared_website_links_a_charity_to_its_cio_successor(wirral):
-    con, _ = wirral
+def test_shared_website_links_a_charity_to_its_cio_successor(wirral_build):
+    con, _ = wirral_build
     (left, right, _, _, evidence), = links(con, "shared website")
     assert {left, right} == {"charity_commission:1190007", "charity_commission:515008"}
     assert json.loads(evidence)["normalised"] == "heswalldaycentre.org.uk"
@@ -93,8 +84,8 @@ def test_shared_website_links_a_charity_to_its_cio_successor(wirral):
     assert org == [("GB-CHC-1190007", True, "Charitable incorporated organisation")]
 
 
-def test_generic_email_domain_never_links(wirral):
-    con, _ = wirral
+def test_generic_email_domain_never_links(wirral_build):
+    con, _ = wirral_build
     assert links(con, "shared email") == []
     assert org_of(con, "charity_commission:1120009") != org_of(con, "charity_commission:1120010")
 
@@ -114,16 +105,16 @@ def test_specific_shared_email_links_but_not_when_shared_by_three():
     assert [{r[0], r[1]} for r in found] == [{"charity_commission:1200001", "charity_commission:1200002"}]
 
 
-def test_fuzzy_link_for_records_no_identifier_links(wirral):
-    con, summary = wirral
+def test_fuzzy_link_for_records_no_identifier_links(wirral_build):
+    con, summary = wirral_build
     (left, right, method, score, evidence), = links(con, "fuzzy name")
     assert {left, right} == {"charity_commission:1140015", "companies_house:12000015"}
     assert score >= 90 and json.loads(evidence)["postcode_agreement"] == "same postcode"
     assert summary["links_by_method"]["fuzzy name"] == 1
 
 
-def test_false_friend_in_another_town_goes_to_review_not_link(wirral):
-    con, _ = wirral
+def test_false_friend_in_another_town_goes_to_review_not_link(wirral_build):
+    con, _ = wirral_build
     assert org_of(con, "charity_commission:1140016") != org_of(con, "companies_house:12000016")
     review = con.execute("SELECT left_record, right_record, score FROM link_review WHERE area_code = ?",
                          [WIRRAL]).fetchall()
@@ -141,8 +132,8 @@ def test_thresholds_come_from_configuration():
     assert build_area(con2, config(linking={"review_threshold": 99.5}), WIRRAL)["review_count"] == 0
 
 
-def test_deregistered_society_kept_inactive_and_friendly_society_excluded(wirral):
-    con, _ = wirral
+def test_deregistered_society_kept_inactive_and_friendly_society_excluded(wirral_build):
+    con, _ = wirral_build
     assert con.execute("SELECT is_active, date_removed FROM organisation WHERE org_id = 'GB-MPR-21926R'"
                        ).fetchall()[0][0] is False
     assert con.execute("SELECT count(*) FROM source_record WHERE record_id = 'fca_mutuals:4321F'"
