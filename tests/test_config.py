@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from vcse_pipeline.config import Config
+from vcse_pipeline.errors import PipelineError
 
 
 def test_defaults_name_wirral_and_a_data_dir(tmp_path, monkeypatch):
@@ -38,6 +39,27 @@ def test_environment_lists_parse_as_toml(tmp_path, monkeypatch):
     assert cfg.areas == ["E08000015", "E08000012"]
 
 
-def test_missing_config_file_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_config_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(PipelineError, match=r"nope\.toml \(from --config\) not found"):
         Config.load(tmp_path / "nope.toml", environ={})
+    with pytest.raises(PipelineError, match=r"gone\.toml \(from VCSE_CONFIG\) not found"):
+        Config.load(environ={"VCSE_CONFIG": str(tmp_path / "gone.toml")})
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "vcse.toml"
+    bad.write_text('[register]\nareas = "E08000015\n')
+    with pytest.raises(PipelineError, match=r"vcse\.toml \(from --config\) is not valid TOML: .*line 2"):
+        Config.load(bad, environ={})
+
+
+def test_cli_reports_a_missing_config_without_a_traceback(tmp_path, monkeypatch, capsys):
+    from vcse_pipeline.cli import main
+
+    monkeypatch.setattr("sys.argv", ["vcse", "status", "--config", str(tmp_path / "nope.toml")])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert "nope.toml (from --config) not found" in " ".join(err.split())
+    assert "Traceback" not in err

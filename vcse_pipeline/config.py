@@ -15,6 +15,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
 
 
+def _read_toml(path: Path, origin: str) -> dict:
+    """A config file as a dict, or a PipelineError that names the file, where it came from and the bad line."""
+    from .errors import PipelineError  # errors imports nothing from here; kept local to keep config import-light
+
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise PipelineError(f"config file {path} (from {origin}) not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"config file {path} (from {origin}) is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise PipelineError(f"cannot read config file {path} (from {origin}): {exc}") from None
+
+
 def _merge(base: dict, override: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in override.items():
@@ -58,10 +73,10 @@ class Config:
         environ = dict(os.environ if environ is None else environ)
         with DEFAULTS_FILE.open("rb") as fh:
             tree = tomllib.load(fh)
+        origin = "--config" if path else "VCSE_CONFIG" if environ.get("VCSE_CONFIG") else "./vcse.toml"
         path = path or environ.get("VCSE_CONFIG") or ("vcse.toml" if Path("vcse.toml").exists() else None)
         if path:
-            with Path(path).open("rb") as fh:
-                tree = _merge(tree, tomllib.load(fh))
+            tree = _merge(tree, _read_toml(Path(path), origin))
         tree = _merge(tree, _env_overrides(environ))
         if overrides:
             tree = _merge(tree, overrides)
