@@ -295,3 +295,15 @@ def test_publish_settings_and_commands_are_documented():
         assert key in docs, f"[quality] {key} is not in docs/operations.md"
     for command in ("vcse publish", "vcse history", "vcse versions", "vcse rollback", "vcse changes"):
         assert command in docs, command
+
+
+def test_publish_before_any_staging_names_the_missing_file(cfg):
+    """The real build (no monkeypatch) on a data dir with no staging: a PipelineError, recorded, no traceback."""
+    from vcse_pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match=r"staging for charity_commission not found at .*charity_commission\.duckdb"
+                                            r": run `vcse refresh charity_commission`"):
+        publish.build_and_publish(cfg, run_id="first-run")
+    assert not cfg.register_path.exists()
+    last = publish.read_history(cfg)[-1]
+    assert last["status"] == "failed" and "vcse refresh charity_commission" in last["message"]

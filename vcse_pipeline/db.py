@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from .config import SQL_DIR, Config
+from .errors import PipelineError
 
 # Staging databases are attached under these aliases when the register is built.
 STAGING_SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
@@ -59,7 +60,8 @@ def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterabl
     for source in sources:
         path = cfg.staging_path(source)
         if not path.exists():
-            raise FileNotFoundError(f"staging for {source} not found at {path}: run `vcse stage {source}` first")
+            raise PipelineError(f"staging for {source} not found at {path}: run `vcse refresh {source}` "
+                                "(download and stage) first")
         con.execute(f"ATTACH '{path}' AS {source} (READ_ONLY)")
 
 
