@@ -1,4 +1,4 @@
-"""Open the published register read-only for the procurement commands."""
+"""Open the published register read-only for the procurement commands (find, report, opportunities)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,48 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import connect
 from ..errors import PipelineError
+
+_PASS_REGISTER = "pass the published register's .duckdb file with --register (or --data-dir)"
 
 
 def open_register(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection; a clear error when the register has not been built or lacks the views."""
-    if not Path(path).exists():
+    """A read-only connection; a PipelineError naming the file and what to do when it cannot be used:
+    missing, a folder, empty, not a DuckDB file, held open for writing, or built without the views."""
+    path = Path(path)
+    if not path.exists():
         raise PipelineError(f"no register at {path}: build one with `vcse run` (or `vcse demo`), or pass --register")
-    con = connect(path, read_only=True)
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    if path.is_dir():
+        raise PipelineError(f"register {path} is a folder, not a register file: {_PASS_REGISTER}")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"register {path} is an empty file, not a register: {_PASS_REGISTER}, "
+                            "or rebuild it with `vcse run`")
+    try:
+        # not db.connect: that creates missing parent folders, and reading must never create anything
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise PipelineError(_open_failure(path, str(exc))) from exc
+    try:
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    except duckdb.Error as exc:
+        con.close()
+        raise PipelineError(f"cannot read register {path}: {exc}") from exc
     if "provider_directory" not in views:
         con.close()
-        raise PipelineError(f"{path} has no provider_directory view: rebuild it with this version of the pipeline")
+        raise PipelineError(f"{path} has no provider_directory view: it is not a published register, or was built "
+                            "by an older version of the pipeline (rebuild it with `vcse run`)")
     return con
+
+
+def _open_failure(path: Path, message: str) -> str:
+    """What went wrong opening `path`, in words an officer can act on."""
+    if "not a valid DuckDB database file" in message:
+        return f"{path} is not a register (not a DuckDB database file): {_PASS_REGISTER}"
+    if "Could not set lock" in message or "Conflicting lock" in message:
+        return (f"register {path} is open for writing by another program (a build or publish in progress, or a "
+                "DuckDB session): try again when it has finished, or close that program")
+    if "Is a directory" in message:
+        return f"register {path} is a folder, not a register file: {_PASS_REGISTER}"
+    if "version" in message.lower() or "serializ" in message.lower():
+        return f"register {path} was written by a different DuckDB version ({message}): rebuild it with `vcse run`"
+    return f"cannot open register {path}: {message}"

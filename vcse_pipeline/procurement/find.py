@@ -13,7 +13,16 @@ import duckdb
 
 from ..db import table_exists
 from ..errors import PipelineError
-from ..postcode import normalise_postcode, postcode_district
+from ..postcode import normalise_postcode, postcode_district, postcode_key
+from .choices import (  # noqa: F401  (known_service_areas, resolve_service_areas: also imported from here)
+    known_service_areas,
+    plain,
+    register_areas,
+    resolve_area,
+    resolve_legal_forms,
+    resolve_service_areas,
+    resolve_ward,
+)
 
 READINESS_LEVELS = ("ready", "caution", "unknown", "not ready")
 MONEY_COLUMNS = ("latest_income", "latest_expenditure")
@@ -43,63 +52,134 @@ _OUTPUT = {"service_areas": "service_area_labels", "readiness_level": "readiness
 @dataclass
 class FindQuery:
     service_areas: list[str] = field(default_factory=list)  # service area codes or labels (any of them)
-    keyword: str | None = None           # in the name, other names, service areas, activities or classifications
+    # Keyword sets (a string is one set): a provider matches a set when every word of it appears, as a whole word
+    # (plurals and apostrophes aside), in one of its name, other names, service areas, activities or
+    # classifications; it matches the query when it matches any set.
+    keyword: str | list[str] | None = None
     ward: str | None = None              # ward code (E05...) or name
-    postcode_district: str | None = None  # outward code, e.g. CH41
+    postcode_district: str | None = None  # outward code, e.g. CH41, or a full postcode (its district is used)
     near_postcode: str | None = None     # distance from this postcode (needs postcode_location)
     within_km: float | None = None
-    legal_forms: list[str] = field(default_factory=list)  # case-insensitive, part of the legal form
+    legal_forms: list[str] = field(default_factory=list)  # short forms (CIC, CIO, charity, CBS, co-op) or part
     min_income: float | None = None
     max_income: float | None = None
     readiness: list[str] = field(default_factory=list)
-    area_code: str | None = None
-    limit: int | None = None
+    area_code: str | None = None         # GSS code or area name
+    limit: int | None = None             # None or 0: every provider
 
 
 @dataclass
 class FindResult:
     columns: list[str]
     rows: list[tuple]
+    total: int | None = None              # how many providers match before --limit (None: same as rows)
+    notes: list[str] = field(default_factory=list)  # how forgiving input was read ("read 'Mental Helth' as ...")
 
     def as_dicts(self) -> list[dict]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
-
-def known_service_areas(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """service_area code -> label."""
-    return dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
-
-
-def resolve_service_areas(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[str]:
-    """Service area codes for codes or labels the user typed (case-insensitive); a clear error otherwise."""
-    known = known_service_areas(con)
-    lookup = {k.lower(): k for k in known} | {v.lower(): k for k, v in known.items()}
-    resolved = []
-    for name in names:
-        code = lookup.get(name.strip().lower())
-        if code is None:
-            choices = ", ".join(sorted(known))
-            raise PipelineError(f"unknown service area {name!r}; choose from: {choices}")
-        resolved.append(code)
-    return resolved
+    @property
+    def matched(self) -> int:
+        return len(self.rows) if self.total is None else self.total
 
 
-def _origin(con: duckdb.DuckDBPyConnection, postcode: str) -> tuple[float, float]:
+def _origin(con: duckdb.DuckDBPyConnection, postcode: str, area_code: str | None) -> tuple[float, float]:
     if not table_exists(con, "postcode_location"):
-        raise PipelineError("distance search needs postcode coordinates, but this register has no "
-                            "postcode_location table (rebuild it with a register that includes one)")
+        raise PipelineError("distance search (--near) is not possible with this register: it was built without "
+                            "postcode locations; rebuild it with `vcse run`")
     pc = normalise_postcode(postcode)
     if pc is None:
         raise PipelineError(f"{postcode!r} is not a UK postcode")
     row = con.execute("SELECT lat, long FROM postcode_location WHERE postcode = ? AND lat IS NOT NULL",
                       [pc]).fetchone()
     if row is None:
-        raise PipelineError(f"postcode {pc} has no coordinates in the register's postcode_location table")
+        areas = register_areas(con)
+        names = " and ".join(areas[area_code] for area_code in ([area_code] if area_code else areas))
+        raise PipelineError(
+            f"the register does not know where {pc} is, so it cannot measure distances from it: --near takes a "
+            f"current postcode in {names}, or the postcode of a provider listed in the register. {pc} may be "
+            "mistyped, discontinued, or outside the area; try a nearby postcode in the area (a town hall's, say)")
     return row
+
+
+def _keyword_sets(keyword: str | list[str] | None) -> list[list[str]]:
+    """Each keyword as its words ("Women's refuge" -> ["womens", "refuge"]); empty keywords dropped."""
+    given = [keyword] if isinstance(keyword, str) else list(keyword or [])
+    return [words for words in (plain(k).split() for k in given) if words]
+
+
+def _word_pattern(word: str) -> str:
+    """A whole-word regular expression for `word` that also takes its plural or singular ("refuge" matches
+    "refuges", never "refugee"). Words are [a-z0-9] only (see `plain`), so nothing needs escaping."""
+    stems = {word}
+    if len(word) > 3 and word.endswith("s"):
+        stems.add(word[:-1])
+        if word.endswith("es"):
+            stems.add(word[:-2])
+    if len(word) > 3 and word.endswith("ies"):
+        stems.add(word[:-3] + "y")
+    if len(word) > 2 and word.endswith("y"):
+        stems.add(word[:-1] + "ies")
+    return r"\b(" + "|".join(sorted(stems)) + r")(s|es)?\b"
+
+
+def _text(sql: str) -> str:
+    """SQL for a text value as keyword search sees it: lower case, apostrophes dropped (women's -> womens)."""
+    return f"regexp_replace(lower(coalesce({sql}, '')), '[''’`]', '', 'g')"
+
+
+def _has_all(sql: str) -> str:
+    """SQL true when every pattern of the `?` list parameter is found in the text `sql`."""
+    return f"list_bool_and(list_transform(?::VARCHAR[], lambda p: regexp_matches({_text(sql)}, p)))"
+
+
+def _keyword_relevance(words: list[str]) -> tuple[str, list]:
+    """How well one keyword set fits (exact name 100, name starts with it 80, every word in the name 60, other
+    names 40, service areas 20, activities or objects 15, classification 10), with its parameters."""
+    phrase = " ".join(words)
+    patterns = [_word_pattern(w) for w in words]
+    name = "trim(regexp_replace(" + _text("d.name") + ", '[^a-z0-9]+', ' ', 'g'))"
+    sql = f"""CASE
+        WHEN {name} = ? THEN 100
+        WHEN starts_with({name}, ?) THEN 80
+        WHEN {_has_all("d.name")} THEN 60
+        WHEN list_bool_or(list_transform(d.other_names, lambda n: {_has_all("n")})) THEN 40
+        WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: {_has_all("n")})) THEN 20
+        WHEN EXISTS (SELECT 1 FROM organisation_text t WHERE t.area_code = d.area_code AND t.org_id = d.org_id
+                     AND {_has_all("concat_ws(' ', t.activities, t.objects)")}) THEN 15
+        WHEN EXISTS (SELECT 1 FROM organisation_classification c WHERE c.area_code = d.area_code
+                     AND c.org_id = d.org_id AND {_has_all("c.description")}) THEN 10
+        ELSE 0 END"""
+    return sql, [phrase, phrase + " "] + [patterns] * 5
+
+
+def check_query(q: FindQuery) -> None:
+    """Values no search can use: a clear error rather than an empty list."""
+    if q.limit is not None and q.limit < 0:
+        raise PipelineError(f"--limit {q.limit}: give a number of providers, 0 or more (0 lists them all)")
+    if q.within_km is not None and q.within_km < 0:
+        raise PipelineError(f"--within-km {q.within_km:g}: a distance cannot be negative")
+    for option, value in (("--min-income", q.min_income), ("--max-income", q.max_income)):
+        if value is not None and value < 0:
+            raise PipelineError(f"{option} {value:,.0f}: income cannot be negative")
+    if q.min_income is not None and q.max_income is not None and q.min_income > q.max_income:
+        raise PipelineError(f"--min-income £{q.min_income:,.0f} is more than --max-income £{q.max_income:,.0f}: "
+                            "no provider can match both")
+
+
+def district_of(text: str) -> str:
+    """The postcode district (outward code) of "CH41", "ch41" or a full postcode "CH41 1AA"."""
+    district = postcode_district(text) or postcode_district(text.strip() + " 1AA")
+    if district is None or not postcode_key(district + "1AA"):
+        raise PipelineError(f"--postcode-district {text!r} is not a postcode district (like CH41) or a postcode")
+    return district
 
 
 def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     """Providers matching every given filter, best first (relevance, then distance, then income, then name)."""
+    check_query(q)
+    notes: list[str] = []
+    area_code = resolve_area(con, q.area_code) if q.area_code else None
     computed = ["coalesce(r.readiness_level, 'unknown') AS readiness", "r.readiness_reasons",
                 "coalesce(r.readiness_rank, 3) AS readiness_rank"]
     computed_params: list = []
@@ -109,26 +189,18 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     extra_cols: list[str] = []
     order: list[str] = []
 
-    if q.keyword is not None and q.keyword.strip():
-        kw = q.keyword.strip().lower()
-        # how well the keyword fits: exact name, name start, in the name, other names, what they do
-        computed.append("""CASE
-            WHEN lower(d.name) = ? THEN 100
-            WHEN starts_with(lower(d.name), ?) THEN 80
-            WHEN contains(lower(d.name), ?) THEN 60
-            WHEN list_bool_or(list_transform(d.other_names, lambda n: contains(lower(n), ?))) THEN 40
-            WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: contains(lower(n), ?))) THEN 20
-            WHEN EXISTS (SELECT 1 FROM organisation_text t WHERE t.area_code = d.area_code AND t.org_id = d.org_id
-                         AND (contains(lower(t.activities), ?) OR contains(lower(t.objects), ?))) THEN 15
-            WHEN EXISTS (SELECT 1 FROM organisation_classification c WHERE c.area_code = d.area_code
-                         AND c.org_id = d.org_id AND contains(lower(c.description), ?)) THEN 10
-            ELSE 0 END AS relevance""")
-        computed_params += [kw] * 8
+    keyword_sets = _keyword_sets(q.keyword)
+    if keyword_sets:
+        # a provider matching several keywords ranks by its best fit
+        fits = [_keyword_relevance(words) for words in keyword_sets]
+        computed.append(("greatest(" + ", ".join(sql for sql, _ in fits) + ")" if len(fits) > 1 else fits[0][0])
+                        + " AS relevance")
+        computed_params += [p for _sql, fit_params in fits for p in fit_params]
         extra_cols.append("relevance")
         where.append("relevance > 0")
         order.append("relevance DESC")
     if q.near_postcode:
-        lat, long = _origin(con, q.near_postcode)
+        lat, long = _origin(con, q.near_postcode, area_code)
         joins += " LEFT JOIN postcode_location pl ON pl.postcode = d.postcode"
         # haversine distance on the mean Earth radius
         computed.append("round(2 * 6371.0088 * asin(sqrt(pow(sin(radians(pl.lat - ?) / 2), 2) + cos(radians(?)) "
@@ -145,17 +217,16 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
 
     if q.service_areas:
         where.append("len(list_intersect(service_areas, ?::VARCHAR[])) > 0")
-        params.append(resolve_service_areas(con, q.service_areas))
+        params.append(resolve_service_areas(con, q.service_areas, notes))
     if q.ward:
-        where.append("(ward_code = ? OR lower(ward_name) = ?)")
-        params += [q.ward.strip().upper(), q.ward.strip().lower()]
+        where.append("list_contains(?::VARCHAR[], ward_code)")
+        params.append(resolve_ward(con, q.ward, area_code))
     if q.postcode_district:
-        district = postcode_district(q.postcode_district + " 1AA") or q.postcode_district.strip().upper()
         where.append("postcode_district = ?")
-        params.append(district)
+        params.append(district_of(q.postcode_district))
     if q.legal_forms:
-        where.append("list_bool_or(list_transform(?::VARCHAR[], lambda f: contains(lower(legal_form), f)))")
-        params.append([f.strip().lower() for f in q.legal_forms])
+        where.append("list_contains(?::VARCHAR[], legal_form)")
+        params.append(resolve_legal_forms(con, q.legal_forms))
     if q.min_income is not None:
         where.append("latest_income >= ?")
         params.append(float(q.min_income))
@@ -168,13 +239,13 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
             raise PipelineError(f"unknown readiness level {bad[0]!r}; choose from: {', '.join(READINESS_LEVELS)}")
         where.append("list_contains(?::VARCHAR[], readiness)")
         params.append([lvl.lower() for lvl in q.readiness])
-    if q.area_code:
+    if area_code:
         where.append("area_code = ?")
-        params.append(q.area_code.strip().upper())
+        params.append(area_code)
 
     # based in the area before those only operating in it from elsewhere, then the largest first
     order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name"]
-    out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols
+    out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols + ["count(*) OVER () AS matched"]
     sql = (f"SELECT {', '.join(out)} FROM (SELECT d.*, {', '.join(computed)} FROM provider_directory d {joins}) "
            + ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + ", ".join(order))
     all_params = computed_params + params
@@ -182,14 +253,16 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         sql += " LIMIT ?"
         all_params.append(int(q.limit))
     cur = con.execute(sql, all_params)
-    columns = [d[0] for d in cur.description]
-    rows = cur.fetchall()
+    columns = [d[0] for d in cur.description][:-1]
+    fetched = cur.fetchall()
+    total = fetched[0][-1] if fetched else 0
+    rows = [r[:-1] for r in fetched]
     place = _area_names(rows, columns)
     at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code")}
     rows = [tuple(based_where(place(r[at["area_code"]]), r[at["based_in_area"]], r[at["ward_name"]],
                               r[at["address"]], r[at["postcode"]]) if i == at["based"] else v
                   for i, v in enumerate(r)) for r in rows]
-    return FindResult(columns, rows)
+    return FindResult(columns, rows, total=total, notes=notes)
 
 
 def _area_names(rows, columns):
