@@ -42,9 +42,14 @@ def test_excel_export_round_trip(register, tmp_path):
     out = tmp_path / "providers.xlsx"
     result = runner.invoke(app, ["find", "--register", str(register), "--format", "xlsx", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    ws = openpyxl.load_workbook(out).active
+    wb = openpyxl.load_workbook(out)
+    ws = wb.active
     header = [c.value for c in ws[1]]
-    assert header[:4] == ["name", "based", "legal_form", "ward_name"]
+    # Headings for people in Excel; the "Columns" sheet gives each one's data-dictionary column name.
+    assert header[:4] == ["Provider", "Where", "Legal form", "Ward"]
+    assert {"Readiness", "Based in area", "Latest income"} <= set(header)
+    about = {row[0]: row[1] for row in wb["Columns"].iter_rows(min_row=2, values_only=True)}
+    assert about["Readiness"] == "readiness_level" and about["Based in area"] == "based_in_area"
     assert ws.max_row == len(ORGS) + 2  # header + every active organisation + the hostile one
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{ws.cell(1, len(header)).column_letter}{ws.max_row}"
     assert ws["A1"].font.bold
@@ -52,11 +57,14 @@ def test_excel_export_round_trip(register, tmp_path):
     cell = names["'" + HOSTILE]
     assert cell.data_type == "s"          # a string, not a formula
     assert HOSTILE not in names
-    income_col = header.index("latest_income") + 1
+    income_col = header.index("Latest income") + 1
     row = cell.row
     assert ws.cell(row, income_col).value == 12345 and "£" in ws.cell(row, income_col).number_format
-    assert ws.cell(row, header.index("website") + 1).value == "'@evil.example"
-    services = ws.cell(2, header.index("service_areas") + 1).value
+    assert ws.cell(row, header.index("Website") + 1).value == "'@evil.example"
+    assert ws.cell(row, header.index("Based in area") + 1).value == "Yes"
+    based = {ws.cell(r, header.index("Based in area") + 1).value for r in range(2, ws.max_row + 1)}
+    assert based == {"Yes", "No"}         # the fixture has providers operating from outside too
+    services = ws.cell(2, header.index("Service areas") + 1).value
     assert isinstance(services, str) and services  # lists become "a; b"
 
 
@@ -64,10 +72,49 @@ def test_csv_export_round_trip(register, tmp_path):
     out = tmp_path / "providers.csv"
     result = runner.invoke(app, ["find", "--register", str(register), "--format", "csv", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")   # BOM: Excel reads it as UTF-8
     with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(ORGS) + 1
+    # CSV keeps the data dictionary's column names and machine values: true/false, whole pounds.
+    assert list(rows[0])[:4] == ["name", "based", "legal_form", "ward_name"]
     hostile = [r for r in rows if "HYPERLINK" in r["name"]]
     assert [r["name"] for r in hostile] == ["'" + HOSTILE]
     assert hostile[0]["website"] == "'@evil.example"
+    assert hostile[0]["based_in_area"] == "true" and hostile[0]["latest_income"] == "12345"
+    assert {r["based_in_area"] for r in rows} == {"true", "false"}
+    assert not any(r["latest_income"].endswith(".0") for r in rows)
     assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values() if v)
+
+
+# -- where and how find writes: the format from --format or the extension, folders created, clear errors --------
+
+def test_find_creates_folders_and_takes_the_format_from_the_extension(register, tmp_path):
+    out = tmp_path / "newdir" / "sub" / "carers.xlsx"
+    result = runner.invoke(app, ["find", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert openpyxl.load_workbook(out).active["A1"].value == "Provider"   # a real workbook, not CSV text
+    out = tmp_path / "other" / "carers.CSV"
+    result = runner.invoke(app, ["find", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8-sig").startswith("name,based,")
+
+
+@pytest.mark.parametrize("options,words", [
+    (["-o", "{tmp}"], ["is a folder"]),
+    (["-o", "{tmp}/fm.txt"], ["unknown extension .txt", ".csv or .xlsx"]),
+    (["-o", "{tmp}/noext"], ["no file extension"]),
+    (["-f", "table", "-o", "{tmp}/t.txt"], ["--format table is shown on screen"]),
+    (["-f", "csv", "-o", "{tmp}/mh.xlsx"], ["named .xlsx but --format is csv", "mh.csv"]),
+    (["-f", "xlsx", "-o", "{tmp}/mh.csv"], ["named .csv but --format is xlsx"]),
+    (["-f", "csv"], ["needs --output"]),
+])
+def test_find_output_mistakes_are_clear_errors(register, tmp_path, options, words):
+    from vcse_pipeline.errors import PipelineError
+
+    result = runner.invoke(app, ["find", "--register", str(register),
+                                 *[o.format(tmp=tmp_path) for o in options]])
+    assert isinstance(result.exception, PipelineError), result.output
+    for word in words:
+        assert word in str(result.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []   # nothing written

@@ -20,6 +20,17 @@ class Format(enum.StrEnum):
     xlsx = "xlsx"
 
 
+class Choices(enum.StrEnum):
+    services = "services"
+    wards = "wards"
+    legal_forms = "legal-forms"
+    areas = "areas"
+
+
+# The screen shows this many unless --limit says otherwise; exports carry every match.
+TABLE_LIMIT = 50
+
+
 def _money(value) -> str:
     return "" if value is None else f"£{value:,.0f}"
 
@@ -48,19 +59,60 @@ def print_table(result, title: str, first_services: list[str] | None = None) -> 
                         compact_list(row[c], first_services) if c == "service_areas" else
                         "" if row[c] is None else str(row[c]) for c in shown])
     console.print(table)
+    if result.matched > len(result.rows):
+        console.print(f"Showing {len(result.rows):,} of {result.matched:,}: add -n 0 to see them all on screen, or "
+                      "-o providers.xlsx (or .csv) to export every one.")
     console.print("[dim]Every column (contacts, identifiers, register links) is in --format csv or xlsx.[/]")
 
 
-def export(result, fmt: Format, output: Path | None, sheet_title: str = "Providers") -> None:
-    from ..procurement.export import write_csv, write_xlsx
+def table_title(result) -> str:
+    """ "3 of 148 providers" when a limit cut the list, else "148 providers"."""
+    shown, matched = len(result.rows), result.matched
+    noun = "provider" if matched == 1 else "providers"
+    return f"{shown:,} of {matched:,} {noun}" if matched > shown else f"{matched:,} {noun}"
+
+
+def print_choices(con, kind: Choices, area: str | None) -> None:
+    """The values --service, --ward, --legal-form or --area accept, with how many providers have each."""
+    from ..procurement.choices import list_choices
+
+    title, columns, rows = list_choices(con, kind.value, area)
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="right" if i == len(columns) - 1 else "left")
+    for row in rows:
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+    console.print(table)
+
+
+# Excel headings for people; CSV keeps the column names of the data dictionary (provider_directory).
+EXCEL_HEADINGS = {
+    "name": "Provider", "based": "Where", "legal_form": "Legal form", "ward_name": "Ward", "postcode": "Postcode",
+    "service_areas": "Service areas", "latest_income": "Latest income", "latest_expenditure": "Latest expenditure",
+    "readiness_level": "Readiness", "readiness_reasons": "Readiness reasons", "employees": "Employees",
+    "volunteers": "Volunteers", "website": "Website", "email": "Email", "phone": "Phone", "org_id": "Org ID",
+    "identifiers": "Identifiers", "based_in_area": "Based in area", "area_basis": "Why in the area",
+    "area_code": "Area code", "address": "Address", "charity_commission_url": "Charity Commission page",
+    "companies_house_url": "Companies House page", "fca_mutuals_url": "FCA Mutuals page",
+    "distance_km": "Distance (km)", "relevance": "Keyword fit",
+}
+
+
+def excel_headings(columns) -> dict[str, str]:
+    """A heading for every column; one not listed above reads as its name in words ("imd_decile" -> "Imd decile")."""
+    return {c: EXCEL_HEADINGS.get(c, str(c).replace("_", " ").capitalize()) for c in columns}
+
+
+def export(result, fmt: Format | None, output: Path | None, sheet_title: str = "Providers") -> None:
+    """CSV or Excel by --format, else by the file's extension (procurement.export.write_table)."""
+    from ..errors import PipelineError
+    from ..procurement.export import write_table
     from ..procurement.find import MONEY_COLUMNS
 
     if output is None:
-        raise typer.BadParameter(f"--format {fmt.value} needs --output FILE")
-    if fmt is Format.csv:
-        write_csv(result.columns, result.rows, output)
-    else:
-        write_xlsx(result.columns, result.rows, output, sheet_title=sheet_title, money_columns=MONEY_COLUMNS)
+        raise PipelineError(f"--format {fmt.value} needs --output FILE (e.g. -o providers.{fmt.value})")
+    write_table(result.columns, result.rows, output, fmt, sheet_title=sheet_title, money_columns=MONEY_COLUMNS,
+                headers=excel_headings(result.columns))
     console.print(f"wrote {len(result.rows):,} providers to {output}")
 
 
@@ -77,24 +129,40 @@ def known_service_areas_labels(con, names: list[str]) -> list[str]:
 def register(app: typer.Typer) -> None:
     @app.command()
     def find(
-        service: list[str] | None = typer.Option(None, "--service", "-s",
-                                                 help="Service area code or label; repeat for any of several."),
-        keyword: str | None = typer.Option(None, "--keyword", "-k",
-                                           help="Words in the name, other names or what the organisation does."),
-        ward: str | None = typer.Option(None, "--ward", help="Ward code (E05...) or name."),
-        postcode_district: str | None = typer.Option(None, "--postcode-district", help="Outward code, e.g. CH41."),
-        near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode."),
+        service: list[str] | None = typer.Option(
+            None, "--service", "-s", help="Service area code or label, any case ('mental health' will do); repeat "
+                                          "for any of several. `--list services` shows them."),
+        keyword: list[str] | None = typer.Option(
+            None, "--keyword", "-k", help="Words that must all appear (whole words; plurals and apostrophes "
+                                          "aside) in the name, other names or what the organisation does; repeat "
+                                          "for any of several."),
+        ward: str | None = typer.Option(None, "--ward", help="Ward name (any case; '&' or 'and') or code (E05...). "
+                                                             "`--list wards` shows them."),
+        postcode_district: str | None = typer.Option(None, "--postcode-district",
+                                                     help="Outward code, e.g. CH41, or a postcode (its district)."),
+        near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode (one in the "
+                                                             "area, or a listed provider's)."),
         within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
-        legal_form: list[str] | None = typer.Option(None, "--legal-form",
-                                                    help="Part of the legal form, e.g. 'community interest'."),
+        legal_form: list[str] | None = typer.Option(
+            None, "--legal-form", help="CIC, CIO, charity, CBS, co-op, CLG or part of the legal form, e.g. "
+                                       "'community interest'; repeat for any of several. `--list legal-forms`."),
         min_income: float | None = typer.Option(None, "--min-income", help="Latest income at least this (£)."),
         max_income: float | None = typer.Option(None, "--max-income", help="Latest income at most this (£)."),
         readiness: list[str] | None = typer.Option(None, "--readiness",
                                                    help="Readiness level: ready, caution, unknown, not ready."),
-        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code, e.g. E08000015."),
-        limit: int | None = typer.Option(None, "--limit", "-n", help="At most this many providers."),
-        fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (screen), csv or xlsx (Excel)."),
-        output: Path | None = typer.Option(None, "--output", "-o", help="File to write for csv and xlsx."),
+        area: str | None = typer.Option(None, "--area", "-a",
+                                        help="Local authority GSS code (E08000015) or name (Wirral) in the register."),
+        limit: int | None = typer.Option(None, "--limit", "-n",
+                                         help=f"At most this many providers; 0 for all (default: {TABLE_LIMIT} on "
+                                              "screen, all in a file)."),
+        list_choices: Choices | None = typer.Option(None, "--list", help="List the choices of a filter instead of "
+                                                                         "searching: services, wards, legal-forms "
+                                                                         "or areas."),
+        fmt: Format | None = typer.Option(None, "--format", "-f",
+                                          help="table (on screen, the default), csv or xlsx (Excel)."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="File to write: .csv or .xlsx (the extension picks the format when "
+                                                "--format is not given; folders are created)."),
         register_file: Path | None = RegisterOpt,
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
@@ -102,17 +170,20 @@ def register(app: typer.Typer) -> None:
         """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
         from ..procurement.find import FindQuery, find_providers
 
+        on_screen = output is None and fmt in (None, Format.table)
         with register_connection(register_file, config, data_dir) as con:
+            if list_choices is not None:
+                print_choices(con, list_choices, area)
+                return
             result = find_providers(con, FindQuery(
-                service_areas=service or [], keyword=keyword, ward=ward, postcode_district=postcode_district,
+                service_areas=service or [], keyword=keyword or [], ward=ward, postcode_district=postcode_district,
                 near_postcode=near, within_km=within_km, legal_forms=legal_form or [], min_income=min_income,
-                max_income=max_income, readiness=readiness or [], area_code=area, limit=limit))
+                max_income=max_income, readiness=readiness or [], area_code=area,
+                limit=TABLE_LIMIT if on_screen and limit is None else limit))
             labels = known_service_areas_labels(con, service or [])
-        if fmt is Format.table and output is None:
-            n = len(result.rows)
-            print_table(result, f"{n:,} provider{'' if n == 1 else 's'}", labels)
+        for note in result.notes:
+            console.print(f"[dim]({note})[/]")
+        if output is None and fmt in (None, Format.table):
+            print_table(result, table_title(result), labels)
         else:
-            # --output without --format: the file's extension decides
-            if fmt is Format.table:
-                fmt = Format.csv if output.suffix.lower() == ".csv" else Format.xlsx
             export(result, fmt, output)

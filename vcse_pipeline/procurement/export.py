@@ -3,14 +3,20 @@
 A cell that starts with = + - @ tab or carriage return could be run as a formula (CSV injection), so it is
 prefixed with a single quote as OWASP recommends; in Excel every text cell is also written as a string,
 never a formula.
+
+`write_table` is the one way a command writes a result file: the format from --format or the file's extension,
+the folder created, CSV with a byte-order mark or a real Excel workbook.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+
+from ..errors import PipelineError
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 MONEY_FORMAT = '£#,##0;-£#,##0'
@@ -33,17 +39,38 @@ def cell_value(value):
     return value
 
 
-def write_csv(columns: Sequence[str], rows: Sequence[Sequence], path: Path) -> None:
+def csv_value(value, money: bool = False):
+    """A CSV cell: money in whole pounds (5640, not 5640.0), true/false, dates yyyy-mm-dd, text neutralised."""
+    if value is None or (isinstance(value, float) and value != value):   # None or NaN: an empty cell
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if money and isinstance(value, (int, float)):
+        return round(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return cell_value(value)
+
+
+def write_csv(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *,
+              money_columns: Sequence[str] = ()) -> None:
+    money = [c in money_columns for c in columns]
     with Path(path).open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads UTF-8
         writer = csv.writer(fh)
-        writer.writerow([safe_text(c) for c in columns])
+        writer.writerow([safe_text(str(c)) for c in columns])
         for row in rows:
-            writer.writerow(["" if v is None else cell_value(v) for v in row])
+            writer.writerow([csv_value(v, m) for v, m in zip(row, money, strict=True)])
 
 
 def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, sheet_title: str = "Providers",
-               money_columns: Sequence[str] = ()) -> None:
-    """An Excel workbook: bold filled header, frozen, auto-filtered, sized columns, money and date formats."""
+               money_columns: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> None:
+    """An Excel workbook: bold filled header, frozen, auto-filtered, sized columns, money and date formats.
+
+    With `headers` (column name -> heading for people) the sheet shows those headings, true/false as Yes/No,
+    and a second sheet "Columns" lists each heading beside its column name (as in CSV and the data dictionary).
+    """
     from openpyxl import Workbook
     from openpyxl.cell.cell import TYPE_STRING
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -54,14 +81,17 @@ def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, 
     ws.title = sheet_title[:31]
     header_font = Font(bold=True, color="FFFFFF")
     header_fill = PatternFill("solid", fgColor="1F4E79")
-    for col, name in enumerate(columns, start=1):
+    shown = [headers.get(c, c) for c in columns] if headers else list(columns)
+    for col, name in enumerate(shown, start=1):
         cell = ws.cell(row=1, column=col, value=safe_text(str(name)))
         cell.font, cell.fill = header_font, header_fill
         cell.alignment = Alignment(vertical="center", wrap_text=True)
-    widths = [len(str(c)) for c in columns]
+    widths = [len(str(c)) for c in shown]
     for r, row in enumerate(rows, start=2):
         for col, raw in enumerate(row, start=1):
-            value = cell_value(raw)
+            if isinstance(raw, float) and raw != raw:   # NaN from pandas: an empty cell
+                raw = None
+            value = ("Yes" if raw else "No") if headers and isinstance(raw, bool) else cell_value(raw)
             cell = ws.cell(row=r, column=col)
             if isinstance(value, str):
                 # set the value and force the string type, so openpyxl never treats "=..." as a formula
@@ -78,4 +108,105 @@ def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, 
     ws.freeze_panes = "A2"
     if rows:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+    if headers:
+        about = wb.create_sheet("Columns")
+        about.append(["Heading", "Column name (CSV, data dictionary)"])
+        for heading, name in zip(shown, columns, strict=True):
+            about.append([safe_text(str(heading)), safe_text(str(name))])
+        for cell in about[1]:
+            cell.font, cell.fill = header_font, header_fill
+        about.column_dimensions["A"].width = max(12, *(len(h) + 2 for h in shown))
+        about.column_dimensions["B"].width = max(36, *(len(str(c)) + 2 for c in columns))
     wb.save(path)
+
+
+# -- choosing the format and the file: one rule for find, match, tag (and opportunities) ------------------------
+
+TABLE_FORMATS = ("csv", "xlsx")
+
+
+class TableFormat(enum.StrEnum):
+    """The file formats write_table writes, as a --format choice."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def output_format(output: Path | None, fmt: str | None = None, formats: Sequence[str] = TABLE_FORMATS) -> str | None:
+    """The format to write: --format when given, else the --output file's extension (.csv, .xlsx, ...).
+
+    None when neither is given (the command prints on screen). A --format that is not a file format (e.g. "table")
+    with --output, an unknown extension, or an extension that contradicts --format is a PipelineError.
+    """
+    fmt = None if fmt is None else str(getattr(fmt, "value", fmt)).lower()
+    if output is None:
+        return fmt
+    _not_a_folder(Path(output))
+    by_extension = {f".{f}": f for f in formats}
+    names = " or ".join(by_extension)
+    if fmt is not None and fmt not in formats:
+        raise PipelineError(f"--format {fmt} is shown on screen and cannot be written to --output {output}; "
+                            f"use --format {' or '.join(formats)} (or leave out --format and name the file {names})")
+    suffix = Path(output).suffix.lower()
+    from_name = by_extension.get(suffix)
+    if from_name is None:
+        wanted = f"{Path(output).stem or 'output'}.{fmt or formats[0]}"
+        problem = f"unknown extension {suffix}" if suffix else "no file extension"
+        raise PipelineError(f"--output {output}: {problem}; "
+                            f"name the file {names} (e.g. {wanted}) so the format is clear")
+    if fmt is not None and fmt != from_name:
+        raise PipelineError(f"--output {output} is named {suffix} but --format is {fmt}; "
+                            f"name it {Path(output).stem}.{fmt} or use --format {from_name}")
+    return from_name
+
+
+def _not_a_folder(path: Path) -> Path:
+    if path.is_dir():
+        raise PipelineError(f"--output {path} is a folder; give a file name inside it, e.g. {path / 'results.csv'}")
+    return path
+
+
+def prepare_output(path: Path) -> Path:
+    """The output file's folder created (with its parents); a PipelineError when the path is a folder."""
+    path = _not_a_folder(Path(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:   # a file where a folder should be, or no permission
+        raise PipelineError(f"cannot create the folder {path.parent} for --output {path}: "
+                            f"{exc.strerror or exc}") from None
+    return path
+
+
+def write_table(columns: Sequence[str], rows: Sequence[Sequence], path: Path, fmt: str | None = None, *,
+                sheet_title: str = "Results", money_columns: Sequence[str] = (),
+                headers: Mapping[str, str] | None = None) -> str:
+    """Write a result table to `path` as CSV or Excel; returns the format used ("csv" or "xlsx").
+
+    The format is `fmt` (--format) or else the file's extension (see output_format); the folder is created. Every
+    cell is formula-safe. `headers` (column -> heading) is used in Excel only: CSV keeps the column names.
+    """
+    fmt = output_format(path, fmt)
+    prepare_output(path)
+    try:
+        if fmt == "csv":
+            write_csv(columns, rows, path, money_columns=money_columns)
+        else:
+            write_xlsx(columns, rows, path, sheet_title=sheet_title, money_columns=money_columns, headers=headers)
+    except PermissionError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror} (is it open in Excel?)") from None
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return fmt
+
+
+def write_frame(frame, path: Path, fmt: str | None = None, *, sheet_title: str = "Results",
+                money_columns: Sequence[str] = ()) -> str:
+    """write_table for a pandas DataFrame (missing values as empty cells)."""
+    import pandas as pd
+
+    def plain(value):
+        return None if not isinstance(value, (list, tuple)) and pd.isna(value) else value
+
+    rows = [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    return write_table([str(c) for c in frame.columns], rows, path, fmt, sheet_title=sheet_title,
+                       money_columns=money_columns)
