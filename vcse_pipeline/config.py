@@ -48,6 +48,34 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
+def _check_sections(tree: dict, known: dict, where: str) -> None:
+    """A misspelt section would otherwise be merged in and never read: name it and the sections that exist."""
+    from .errors import PipelineError
+
+    for name in tree:
+        if name not in known:
+            raise PipelineError(f"{where}: unknown config section [{name}]; known sections: {', '.join(sorted(known))}")
+    sources = tree.get("sources")
+    if isinstance(sources, dict):
+        for name in sources:
+            if name not in known["sources"]:
+                raise PipelineError(f"{where}: unknown source [sources.{name}]; known sources: "
+                                    f"{', '.join(sorted(known['sources']))}")
+
+
+def _check_env_sections(environ: dict[str, str], known: dict) -> None:
+    for name in environ:
+        if name.startswith(ENV_PREFIX):
+            keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+            if len(keys) < 2:
+                from .errors import PipelineError
+
+                raise PipelineError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>, "
+                                    f"e.g. VCSE__QUALITY__ROW_COUNT_BAND")
+            tree: dict = {keys[0]: {keys[1]: {}} if len(keys) > 2 else {}}
+            _check_sections(tree, known, f"environment variable {name}")
+
+
 def _env_overrides(environ: dict[str, str]) -> dict:
     overrides: dict = {}
     for name, raw in environ.items():
@@ -75,8 +103,12 @@ class Config:
             tree = tomllib.load(fh)
         origin = "--config" if path else "VCSE_CONFIG" if environ.get("VCSE_CONFIG") else "./vcse.toml"
         path = path or environ.get("VCSE_CONFIG") or ("vcse.toml" if Path("vcse.toml").exists() else None)
+        known = copy.deepcopy(tree)
         if path:
-            tree = _merge(tree, _read_toml(Path(path), origin))
+            from_file = _read_toml(Path(path), origin)
+            _check_sections(from_file, known, f"config file {path} (from {origin})")
+            tree = _merge(tree, from_file)
+        _check_env_sections(environ, known)
         tree = _merge(tree, _env_overrides(environ))
         if overrides:
             tree = _merge(tree, overrides)

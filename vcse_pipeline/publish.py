@@ -177,12 +177,19 @@ def _write_history_table(con, cfg: Config, previous: str | None, current: dict) 
 
 # ---------------------------------------------------------------------------------------------- steps
 
+def _require_version(version: Path) -> None:
+    """connect() would create an empty file for a missing version, and an empty register could then be published."""
+    if not Path(version).exists():
+        raise PipelineError(f"register version {version} does not exist (a failed attempt moves its version to "
+                            f"{REJECTED_DIR}/): build a new one with `vcse publish`")
+
 def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[str]) -> tuple[dict, dict]:
     """Create the publish tables in the version and fill register_change; returns (changes, counts by area)."""
     from .changes import attach_previous, record_changes
     from .db import connect, run_sql_dir
     from .quality import table_columns
 
+    _require_version(version)
     con = connect(version)
     try:
         run_sql_dir(con, "publish")
@@ -197,12 +204,29 @@ def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[
     return changes, counts
 
 
+def active_counts(version: Path) -> dict:
+    """Active organisations per area: `counts` holds all of them, removed and dissolved included."""
+    from .db import connect
+    from .quality import table_columns
+
+    _require_version(version)
+    con = connect(version, read_only=True)
+    try:
+        if not {"area_code", "is_active"} <= (table_columns(con, "organisation") or set()):
+            return {}
+        return dict(con.execute("SELECT area_code, count(*) FILTER (WHERE is_active) FROM organisation "
+                                "GROUP BY 1 ORDER BY 1").fetchall())
+    finally:
+        con.close()
+
+
 def check_version(cfg: Config, version: Path, run_id: str, areas: list[str]) -> list:
     """Run every quality gate on the version, store the results in its quality_gate table, return them."""
     from .changes import attach_previous
     from .db import connect, run_sql_dir
     from .quality import record_gates, run_gates
 
+    _require_version(version)
     con = connect(version)
     try:
         run_sql_dir(con, "publish")
@@ -227,6 +251,19 @@ def reject_version(cfg: Config, version: Path) -> Path | None:
     return target
 
 
+def discard_failed(cfg: Config, version: Path, run_id: str, error: BaseException, *, areas: list[str],
+                   started_at: str | None, timings: dict | None = None) -> Path | None:
+    """A version whose publish step crashed (not a gate verdict): move it to rejected/ so `vcse rollback` can never
+    pick it, and record the failed run. A version that was already switched in stays where it is."""
+    published = _published(cfg)
+    if published and version.exists() and os.path.samefile(version, published):
+        return None
+    rejected = reject_version(cfg, version)
+    record_failure(cfg, run_id, f"publish step failed: {type(error).__name__}: {error}", started_at=started_at,
+                   version=rejected, areas=areas, timings=timings)
+    return rejected
+
+
 def reject_failed(cfg: Config, version: Path, run_id: str, error: QualityGateError, *, areas: list[str],
                   started_at: str | None, timings: dict | None = None) -> None:
     """A version that failed its gates: move it aside and record the failed run with every gate result."""
@@ -240,6 +277,7 @@ def finalize_version(cfg: Config, version: Path, record: dict) -> None:
     from .changes import attach_previous
     from .db import connect, run_sql_dir
 
+    _require_version(version)
     con = connect(version)
     try:
         run_sql_dir(con, "publish")
@@ -327,18 +365,26 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
     areas = areas or cfg.areas
     timings = dict(timings or {})
     started_at = started_at or now_iso()
-    t0 = time.monotonic()
-    changes, counts = record_version_changes(cfg, version, run_id, areas)
-    timings["changes_seconds"] = round(time.monotonic() - t0, 3)
-    t0 = time.monotonic()
-    gates = check_version(cfg, version, run_id, areas)
-    timings["gates_seconds"] = round(time.monotonic() - t0, 3)
+    try:
+        t0 = time.monotonic()
+        changes, counts = record_version_changes(cfg, version, run_id, areas)
+        timings["changes_seconds"] = round(time.monotonic() - t0, 3)
+        t0 = time.monotonic()
+        gates = check_version(cfg, version, run_id, areas)
+        timings["gates_seconds"] = round(time.monotonic() - t0, 3)
+    except BaseException as exc:
+        discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
+        raise
     error = gate_error(gates)
     if error:
         reject_failed(cfg, version, run_id, error, areas=areas, started_at=started_at, timings=timings)
         raise error
-    return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
-                            changes=changes, counts=counts)
+    try:
+        return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
+                                changes=changes, counts=counts)
+    except BaseException as exc:
+        discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
+        raise
 
 
 def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], *, started_at: str | None,
@@ -346,7 +392,9 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     """Record the run in the version and the jsonl, switch the register to it, prune old versions."""
     t0 = time.monotonic()
     record = run_record(run_id, "published", started_at=started_at, version=version, areas=areas,
-                        sources=_safe_source_versions(cfg), counts={"organisations": counts, "changes": changes},
+                        sources=_safe_source_versions(cfg),
+                        counts={"organisations": counts, "active_organisations": active_counts(version),
+                                "changes": changes},
                         timings=timings, gates=gates)
     finalize_version(cfg, version, record)
     switch_register(cfg, version)
@@ -359,12 +407,22 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
 
 
 def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None) -> PublishResult:
-    """Build every area into a new version file, gate it, record it and publish it (the whole register step)."""
+    """Build every area into a new version file, gate it, record it and publish it (the whole register step).
+
+    Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
+    versions/rejected/ (after the build), so it is never a `vcse rollback` candidate.
+    """
     from .pipeline import build_register
+    from .quality import quality_thresholds
 
     run_id = safe_run_id(run_id or new_run_id())
     areas = areas or cfg.areas
     started_at = now_iso()
+    try:
+        quality_thresholds(cfg)  # a bad threshold fails now, not after the build
+    except PipelineError as exc:
+        record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
+        raise
     version = version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -439,8 +497,44 @@ def list_versions(cfg: Config) -> list[dict]:
     return rows
 
 
+def publishable(path: Path) -> str | None:
+    """Why a version file must not be published (None when it may): it records its own gate results and run.
+
+    A publishable version has a quality_gate table whose rows all passed and a run_history row saying it was
+    published; a file left by a crashed run, or one whose gates failed, lacks one of these.
+    """
+    from .db import connect
+    from .quality import table_columns
+
+    try:
+        con = connect(path, read_only=True)
+    except Exception as exc:
+        return f"cannot be opened ({type(exc).__name__}: {exc})"
+    try:
+        if not table_columns(con, "quality_gate") or not table_columns(con, "run_history"):
+            return "has no quality_gate/run_history tables: its build never reached the quality gates"
+        total, failed = con.execute("SELECT count(*), count(*) FILTER (WHERE NOT passed) FROM quality_gate").fetchone()
+        if not total:
+            return "records no quality gate results: its gates never ran"
+        if failed:
+            names = [r[0] for r in con.execute(
+                "SELECT DISTINCT gate FROM quality_gate WHERE NOT passed ORDER BY 1").fetchall()]
+            return f"failed {failed} quality gate(s) ({', '.join(names)})"
+        published = con.execute("SELECT count(*) FROM run_history WHERE status = 'published' AND version_file = ?",
+                                [path.name]).fetchone()[0]
+        if not published:
+            return "passed its gates but was never completed for publishing (no 'published' run in its run_history)"
+        return None
+    finally:
+        con.close()
+
+
 def rollback(cfg: Config, version: str | None = None) -> Path:
-    """Publish a kept version again: by name, or by default the newest one older than the published one."""
+    """Publish a kept version again: by name, or by default the newest one older than the published one.
+
+    Only a version whose quality gates all passed can be published again (see `publishable`); the default
+    skips any other and says which it skipped when none is left.
+    """
     versions = list_versions(cfg)
     if not versions:
         raise PipelineError(f"no register versions in {cfg.versions_dir}")
@@ -448,11 +542,24 @@ def rollback(cfg: Config, version: str | None = None) -> Path:
         chosen = next((v for v in versions if v["name"] == version or v["name"].startswith(version)), None)
         if chosen is None:
             raise PipelineError(f"no version named {version!r}; `vcse versions` lists them")
+        reason = publishable(chosen["path"])
+        if reason:
+            raise PipelineError(f"refusing to publish {chosen['name']}: it {reason}")
     else:
         current = next((i for i, v in enumerate(versions) if v["published"]), None)
-        if current is None or current + 1 >= len(versions):
-            raise PipelineError("no older version to roll back to; name one with `vcse rollback VERSION`")
-        chosen = versions[current + 1]
+        older = versions[current + 1:] if current is not None else []
+        skipped = []
+        chosen = None
+        for candidate in older:
+            reason = publishable(candidate["path"])
+            if reason is None:
+                chosen = candidate
+                break
+            skipped.append(f"{candidate['name']} {reason}")
+        if chosen is None:
+            why = ("; skipped: " + "; ".join(skipped)) if skipped else ""
+            raise PipelineError(f"no older version that passed its quality gates to roll back to{why}; "
+                                "name one with `vcse rollback VERSION`")
     path = chosen["path"]
     switch_register(cfg, path)
     append_history(cfg, run_record(new_run_id(), "rolled_back", started_at=now_iso(), version=path,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from .config import Config
-from .errors import QualityGateError
+from .errors import PipelineError, QualityGateError
 
 REQUIRED_COLUMNS = ("area_code", "org_id", "name", "legal_form", "is_active", "area_basis", "source_count")
 
@@ -177,21 +177,51 @@ def service_area_gates(con, areas: list[str], minimum: float) -> list[GateResult
     return [share_gate(con, "service_area_share", a, condition, minimum, "have a service area") for a in areas]
 
 
+# [quality] key -> (default, whole number?, least, most); the defaults match defaults.toml.
+THRESHOLDS = {
+    "min_organisations": (1, True, 0, None),
+    "row_count_band": (0.2, False, 0.0, None),
+    "min_postcode_mapped_share": (0.9, False, 0.0, 1.0),
+    "min_service_area_share": (0.8, False, 0.0, 1.0),
+}
+
+
+def quality_thresholds(cfg: Config) -> dict[str, float | int]:
+    """The [quality] thresholds as numbers, or a PipelineError naming the key and the bad value.
+
+    Values from VCSE__QUALITY__* arrive as text when they do not parse as TOML, so 'abc' must be caught here
+    rather than deep inside a gate after a half-hour build.
+    """
+    settings = cfg.section("quality")
+    chosen: dict[str, float | int] = {}
+    for key, (default, whole, least, most) in THRESHOLDS.items():
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PipelineError(f"[quality] {key} = {value!r} is not a number")
+        if whole and value != int(value):
+            raise PipelineError(f"[quality] {key} = {value!r} is not a whole number")
+        if value < least or (most is not None and value > most):
+            allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
+            raise PipelineError(f"[quality] {key} = {value!r} is out of range: it must be {allowed}")
+        chosen[key] = int(value) if whole else float(value)
+    return chosen
+
+
 def run_gates(con: duckdb.DuckDBPyConnection, cfg: Config, areas: list[str],
               previous: str | None = None) -> list[GateResult]:
     """Every gate on the register in con's main database. `previous` names the attached previous publish."""
-    q = cfg.section("quality")
+    q = quality_thresholds(cfg)
     columns = table_columns(con, "organisation")
     if not columns:
         return [_missing("organisation_table", "table organisation is missing: the build produced no register")]
-    results = minimum_rows_gates(con, areas, int(q.get("min_organisations", 1)))
-    results += row_count_gates(con, areas, float(q.get("row_count_band", 0.2)), previous)
+    results = minimum_rows_gates(con, areas, q["min_organisations"])
+    results += row_count_gates(con, areas, q["row_count_band"], previous)
     results.append(required_columns_gate(con, columns))
     if "org_id" in columns and "area_code" in columns:
         results += [unique_org_id_gate(con), org_id_format_gate(con)]
     results += identifier_gates(con)
-    results += postcode_gates(con, columns, areas, float(q.get("min_postcode_mapped_share", 0.9)))
-    results += service_area_gates(con, areas, float(q.get("min_service_area_share", 0.8)))
+    results += postcode_gates(con, columns, areas, q["min_postcode_mapped_share"])
+    results += service_area_gates(con, areas, q["min_service_area_share"])
     return results
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
-from .options import ConfigOpt, DataDirOpt, load_config
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
 
 console = Console()
 
@@ -40,6 +40,115 @@ def refresh_sources(cfg: Config, names: list[str]) -> None:
         console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
 
 
+NUMBER_HEADERS = ("organisations", "records", "active", "all (incl. inactive)", "rows")
+
+
+def _when(value, zone: str = " UTC") -> str:
+    """An ISO time as 'yyyy-mm-dd hh:mm UTC' (the stored values are UTC)."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return "-"
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def _origin(urls: list[str]) -> str:
+    """Where files came from, short enough for a table: 'host: file' for a URL, 'file (local)' for a path."""
+    from urllib.parse import urlparse
+
+    if not urls:
+        return "-"
+    parsed = urlparse(urls[0])
+    name = Path(parsed.path).name or urls[0]
+    where = f"{parsed.netloc}: " if parsed.scheme in ("http", "https") else ""
+    local = "" if where else " (local)"
+    return f"{where}{name}{local}" if len(urls) == 1 else f"{len(urls)} files, e.g. {where}{name}{local}"
+
+
+def _loads(value, default):
+    import json
+
+    try:
+        return json.loads(value) if isinstance(value, str) else (value or default)
+    except json.JSONDecodeError:
+        return default
+
+
+def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dict]:
+    """Per source: when it was staged, when its files were downloaded, from where, rows staged, and (given the
+    current staging) when the staging folder holds something newer than the register was built from."""
+    rows = []
+    for name in SOURCE_NAMES:
+        info = sources.get(name) or {}
+        if not info.get("staged"):
+            rows.append({"source": name, "staged": "not staged", "downloaded": "-", "rows": "-", "from": "-",
+                         "newer": None})
+            continue
+        files = info.get("files") or []
+        fetched = [f["fetched_at"] for f in files if f.get("fetched_at")]
+        urls = [f.get("url") or f.get("file") for f in files if f.get("url") or f.get("file")]
+        now = (staging_now or {}).get(name, {}).get("staged_at")
+        rows.append({"source": name, "staged": _when(info.get("staged_at"), ""),
+                     "downloaded": _when(max(fetched), "") if fetched else "-",
+                     "rows": f"{sum((info.get('row_counts') or {}).values()):,}", "from": _origin(urls),
+                     "newer": _when(now, "") if staging_now is not None and now and now != info.get("staged_at")
+                     else None})
+    return rows
+
+
+def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
+    """The published run (time, id, version), organisations active / all, and per-source freshness."""
+    from ..db import connect
+    from ..publish import _safe_source_versions, read_history
+    from ..quality import table_columns
+
+    con = connect(register_path, read_only=True)
+    try:
+        run = None
+        if table_columns(con, "run_history"):
+            run = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR), version_file, sources FROM run_history "
+                              "WHERE status = 'published' ORDER BY finished_at DESC LIMIT 1").fetchone()
+        totals = con.execute("SELECT area_code, count(*) FILTER (is_active), count(*) FROM organisation "
+                             "GROUP BY 1 ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    if run is None:
+        console.print("[yellow]This register records no published run (no run_history row).[/]")
+    else:
+        console.print(f"Published: [bold]{_when(run[1])}[/] by run {run[0]}")
+        console.print(f"Version:   {run[2]}")
+    console.print("Organisations: " + ", ".join(f"{a} {active:,} active / {n:,} all" for a, active, n in totals))
+    if compare_staging:
+        history = read_history(cfg)
+        last = history[-1] if history else None
+        if last and (run is None or last.get("run_id") != run[0]):
+            detail = f": {last.get('message')}" if last.get("message") else ""
+            console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
+                          f"{_when(last.get('finished_at'))}{detail}[/]")
+    if run is None:
+        return
+    staging_now = _safe_source_versions(cfg) if compare_staging else None
+    freshness = source_freshness(_loads(run[3], {}), staging_now)
+    table = Table(title="Sources behind this register (times UTC)", title_justify="left")
+    for h in ("source", "staged", "downloaded", "rows"):
+        table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left", no_wrap=True)
+    for row in freshness:
+        table.add_row(row["source"], row["staged"], row["downloaded"], row["rows"])
+    console.print(table)
+    for row in freshness:
+        console.print(f"  {row['source']} from {row['from']}")
+    for row in freshness:
+        if row["newer"]:
+            console.print(f"[yellow]  {row['source']}: staged again at {row['newer']}, not yet published "
+                          "(`vcse publish` builds it)[/]")
+
+
 def print_register_summary(register_path: Path) -> None:
     """Counts a newcomer wants to see: by source, by legal form, by how the area was established."""
     from ..db import connect
@@ -49,7 +158,7 @@ def print_register_summary(register_path: Path) -> None:
         def show(title: str, sql: str, headers: tuple[str, ...]) -> None:
             table = Table(title=title, title_justify="left")
             for h in headers:
-                table.add_column(h, justify="right" if h in ("organisations", "records") else "left")
+                table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left")
             for row in con.execute(sql).fetchall():
                 table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
             console.print(table)
@@ -60,7 +169,7 @@ def print_register_summary(register_path: Path) -> None:
         show("Organisations by legal form", """
             SELECT area_code, legal_form, count(*) FILTER (is_active) AS active, count(*) AS organisations
             FROM organisation GROUP BY ALL ORDER BY area_code, organisations DESC""",
-             ("area", "legal form", "active", "organisations"))
+             ("area", "legal form", "active", "all (incl. inactive)"))
         show("Organisations by how the area was established", """
             SELECT area_code, area_basis, count(*) AS organisations FROM organisation GROUP BY ALL ORDER BY ALL""",
              ("area", "area basis", "organisations"))
@@ -79,14 +188,18 @@ def publish_with_progress(cfg: Config):
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Where the demo sources and register go."),
-        scale: float = typer.Option(1.0, help="Demo size multiplier (1.0 is about 1,400 Wirral VCSEs)."),
+        data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
+                                      help="Where the demo sources and register go (a folder)."),
+        scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
+                                              "VCSEs)."),
         seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
         config: Path | None = ConfigOpt,
     ) -> None:
         """Generate the offline Wirral demo registers and run the whole pipeline on them."""
         from ..demo.generate import demo_source_overrides, generate_demo
 
+        if scale <= 0:
+            raise typer.BadParameter(f"{scale} is not greater than 0", param_hint="--scale")
         cfg = load_config(config, data_dir)
         demo_dir = cfg.data_dir / "demo-sources"
         console.print(f"Generating demo registers in {demo_dir} (seed {seed}, scale {scale})")
@@ -137,11 +250,17 @@ def register(app: typer.Typer) -> None:
         refresh_sources(load_config(config, data_dir), _check_sources(sources))
 
     @app.command()
-    def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
-        """Show where the register is and summarise it."""
+    def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+               register_file: Path | None = RegisterOpt) -> None:
+        """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
+        from ..procurement.connection import open_register
+
         cfg = load_config(config, data_dir)
-        if not cfg.register_path.exists():
-            console.print(f"No register published yet at {cfg.register_path}. Run `vcse demo` or `vcse run`.")
+        path = register_file or cfg.register_path
+        if not path.exists():
+            console.print(f"No register published yet at {path}. Run `vcse demo` or `vcse run`.")
             raise typer.Exit(1)
-        console.print(f"Register: [bold]{cfg.register_path}[/]")
-        print_register_summary(cfg.register_path)
+        open_register(path).close()  # a clear error when the file is not a register
+        console.print(f"Register: [bold]{path}[/]")
+        print_publish_status(cfg, path, compare_staging=register_file is None)
+        print_register_summary(path)

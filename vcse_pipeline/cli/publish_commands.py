@@ -13,6 +13,19 @@ from .options import ConfigOpt, DataDirOpt, load_config
 
 console = Console()
 
+CHANGE_TYPES = ("new", "closed", "reopened", "changed")
+
+
+def organisation_counts(counts: dict) -> str:
+    """'1,464 / 1,623' (active / all) from a history record's counts; the area code first when there are several.
+
+    Older records hold only all organisations (removed and dissolved included): those read '1,623 all'.
+    """
+    every = counts.get("organisations") or {}
+    active = counts.get("active_organisations") or {}
+    prefix = len(every) > 1
+    return ", ".join((f"{a} " if prefix else "") + (f"{active[a]:,} / {n:,}" if a in active else f"{n:,} all")
+                     for a, n in every.items())
 
 
 def _gate_table(gates) -> Table:
@@ -53,25 +66,29 @@ def register(app: typer.Typer) -> None:
     def history(
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
-        limit: int = typer.Option(20, help="How many of the latest runs to show."),
+        limit: int = typer.Option(20, min=1, help="How many of the latest runs to show."),
         as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines."),
     ) -> None:
         """List pipeline runs (published, failed and rolled back) from data/register/run_history.jsonl."""
-        from ..publish import read_history
+        from ..publish import history_path, read_history
 
-        records = read_history(load_config(config, data_dir))[-limit:]
+        cfg = load_config(config, data_dir)
+        records = read_history(cfg)[-limit:]
+        if not records:
+            console.print(f"No runs recorded yet in {history_path(cfg)}")
+            return
         if as_json:
             for record in records:
                 console.print_json(json.dumps(record, default=str))
             return
         table = Table(title="Run history", title_justify="left")
-        for column in ("run", "finished", "status", "version", "organisations", "message"):
-            table.add_column(column)
+        for column in ("run", "finished", "status", "version", "active / all organisations", "message"):
+            numbers = column.endswith("organisations")
+            table.add_column(column, justify="right" if numbers else "left", no_wrap=numbers)
         for r in records:
-            orgs = (r.get("counts") or {}).get("organisations") or {}
             status = r["status"] if r["status"] != "published" else "[green]published[/]"
             table.add_row(r["run_id"], str(r.get("finished_at") or ""), status, r.get("version_file") or "",
-                          ", ".join(f"{a} {n:,}" for a, n in orgs.items()), (r.get("message") or "")[:80])
+                          organisation_counts(r.get("counts") or {}), (r.get("message") or "")[:80])
         console.print(table)
 
     @app.command()
@@ -79,10 +96,15 @@ def register(app: typer.Typer) -> None:
         """List the kept register versions, newest first, and which one is published."""
         from ..publish import list_versions
 
+        cfg = load_config(config, data_dir)
+        kept = list_versions(cfg)
+        if not kept:
+            console.print(f"No register versions yet in {cfg.versions_dir}")
+            return
         table = Table(title="Register versions", title_justify="left")
         for column in ("version", "modified", "size", "published"):
-            table.add_column(column)
-        for v in list_versions(load_config(config, data_dir)):
+            table.add_column(column, justify="right" if column == "size" else "left")
+        for v in kept:
             table.add_row(v["name"], v["modified"], f"{v['size']:,}", "*" if v["published"] else "")
         console.print(table)
 
@@ -105,26 +127,45 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
         change_type: str | None = typer.Option(None, "--type", help="Only new, closed, reopened or changed."),
-        limit: int = typer.Option(50, help="Most rows to show."),
+        limit: int = typer.Option(50, min=1, help="Most rows to show."),
     ) -> None:
         """Show what the published register changed against the one before it (register_change)."""
         from ..db import connect
 
+        if change_type is not None and change_type not in CHANGE_TYPES:
+            raise typer.BadParameter(f"unknown change type {change_type!r}; the types are {', '.join(CHANGE_TYPES)}",
+                                     param_hint="--type")
         cfg = load_config(config, data_dir)
         if not cfg.register_path.exists():
             console.print(f"No register published yet at {cfg.register_path}.")
             raise typer.Exit(1)
         con = connect(cfg.register_path, read_only=True)
         try:
+            run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "
+                              "ORDER BY finished_at DESC LIMIT 1").fetchone()
+            run_id = run[0] if run else None
             rows = con.execute(
                 """SELECT c.area_code, c.org_id, o.name, c.change_type, c.field, c.old_value, c.new_value
                    FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
-                   WHERE c.run_id = (SELECT run_id FROM run_history WHERE status = 'published'
-                                     ORDER BY finished_at DESC LIMIT 1)
-                     AND (? IS NULL OR c.change_type = ?)
-                   ORDER BY c.change_type, c.org_id, c.field LIMIT ?""", [change_type, change_type, limit]).fetchall()
+                   WHERE c.run_id = ? AND (? IS NULL OR c.change_type = ?)
+                   ORDER BY c.change_type, c.org_id, c.field LIMIT ?""", [run_id, change_type, change_type, limit]
+            ).fetchall()
+            by_type = con.execute("SELECT change_type, count(DISTINCT (area_code, org_id)) FROM register_change "
+                                  "WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
         finally:
             con.close()
+        if run_id is None:
+            console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)")
+            return
+        if not rows:
+            present = ", ".join(f"{t} {n:,}" for t, n in by_type)
+            if change_type:
+                console.print(f"No register changes of type {change_type} in run {run_id}; "
+                              f"types are {present or 'none: it changed nothing'}")
+            else:
+                console.print(f"No register changes in run {run_id}: the published register changed nothing "
+                              "against the one before it")
+            return
         table = Table(title="Changes in the published register", title_justify="left")
         for column in ("area", "org_id", "name", "change", "field", "old", "new"):
             table.add_column(column)
