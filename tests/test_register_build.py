@@ -52,8 +52,8 @@ def test_unmapped_postcodes_are_reported_with_reason(wirral_build):
                     # the food hub's linked charity gives no address of its own
                     ("charity_commission:5000001", None, "missing")]
     assert summary["unmapped_postcodes"] == 5
-    # a terminated postcode gives no ward
-    assert org(con, "GB-CHC-1130012", "ward_code, area_basis") == (None, "area of operation")
+    # a terminated postcode is reported but still places the charity by its last ward (test_terminated_postcodes)
+    assert org(con, "GB-CHC-1130012", "ward_code, area_basis") == ("E05000957", "both")
 
 
 def test_vcse_rule_excludes_private_company_and_keeps_removed_charity(wirral_build):

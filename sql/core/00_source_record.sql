@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS source_record (
     latest_financial_year_end DATE,
     date_registered      DATE,
     date_removed         DATE,
-    lad_code             VARCHAR,
+    lad_code             VARCHAR,           -- from the postcode directory; a terminated postcode keeps its last geography
     ward_code            VARCHAR,
     ward_name            VARCHAR,
     lsoa_code            VARCHAR,

@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS organisation (
     ward_name              VARCHAR,
     lsoa_code              VARCHAR,
     imd_decile             INTEGER,           -- 1 = most deprived 10% of English LSOAs
+    postcode_status        VARCHAR,           -- 'mapped', 'terminated' (placed by its last ONSPD geography), 'missing',
+                                              -- 'malformed', 'not in postcode directory'
     in_area_by_postcode    BOOLEAN NOT NULL,  -- registered/contact postcode maps to area_code
     in_area_by_operation   BOOLEAN NOT NULL,  -- Charity Commission lists the area or a parent area
     area_basis             VARCHAR NOT NULL,  -- 'postcode', 'area of operation' or 'both'

@@ -1,4 +1,5 @@
--- Register records whose postcode is missing, malformed, unknown or terminated in the postcode directory.
+-- Register records whose postcode is missing, malformed, unknown or terminated in the postcode directory: the
+-- addresses to chase. A terminated postcode still places its record (by its last geography); the others do not.
 CREATE TABLE IF NOT EXISTS unmapped_postcode (
     area_code  VARCHAR NOT NULL,
     record_id  VARCHAR NOT NULL,

@@ -1,6 +1,7 @@
 -- Reference data copied into the register so it is self-contained once staging is detached.
 
--- Coordinates of the postcodes the register uses: distance searches (vcse find --near) need them.
+-- Coordinates of the postcodes the register uses: every live postcode of each area and every organisation's
+-- postcode (terminated ones too): distance searches (vcse find --near) need them.
 CREATE TABLE IF NOT EXISTS postcode_location (
     postcode   VARCHAR PRIMARY KEY,   -- normalised ("CH41 1AA")
     lad_code   VARCHAR,

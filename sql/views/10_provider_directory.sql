@@ -1,7 +1,8 @@
 -- provider_directory: one row per ACTIVE organisation per area, everything a commissioner needs to find and
 -- contact a provider, with links to the source register pages. Documented in docs/data-dictionary.md.
 -- ward_code/ward_name are where the provider is based, which for a provider based outside the area (based_in_area
--- false) is a ward elsewhere.
+-- false) is a ward elsewhere. A provider whose postcode ONS has terminated is placed by that postcode's last
+-- geography (based in the area, in its ward) and flagged postcode_terminated: its address needs checking.
 -- FCA links use the numeric society number (the digits of the full registration number, "12345R" -> 12345),
 -- which is what the Mutuals Public Register's society page is keyed on.
 CREATE OR REPLACE VIEW provider_directory AS
@@ -36,12 +37,13 @@ SELECT
     o.address,
     o.postcode,
     split_part(o.postcode, ' ', 1) AS postcode_district,
+    coalesce(o.postcode_status = 'terminated', FALSE) AS postcode_terminated,
     o.ward_code,
     o.ward_name,
     o.lad_code,
     o.imd_decile,
     o.area_basis,
-    -- based in the area (its postcode is there), not only operating in it from elsewhere
+    -- based in the area (its postcode is there, live or terminated), not only operating in it from elsewhere
     coalesce(o.in_area_by_postcode AND o.lad_code = o.area_code, FALSE) AS based_in_area,
     o.website,
     o.email,

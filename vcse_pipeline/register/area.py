@@ -1,5 +1,8 @@
 """Area selection: is a record in the area by its postcode, by the Charity Commission's area of operation, or both.
 
+By postcode means the postcode directory's local authority for it, live or terminated: ONSPD keeps a terminated
+postcode with its last geography, so an organisation still writing one is placed there (and listed in
+unmapped_postcode as 'terminated' so its address can be chased). A postcode absent from the directory places nothing.
 Area of operation matches the area itself or a parent area from `reference/area_parents.csv` (Wirral ->
 Merseyside). Nation-wide entries ("Throughout England") count only when
 [vcse].count_national_area_of_operation is on: otherwise every national charity would join every area.

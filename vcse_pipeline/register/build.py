@@ -127,7 +127,8 @@ def _organisations(records: list[dict], pairs: list[tuple[str, str]], area_code:
 
 
 # The extract publishes no address for linked charities: they are run from their main charity's address.
-LOCATION_FIELDS = ("address", "postcode", "lad_code", "ward_code", "ward_name", "lsoa_code", "imd_decile")
+LOCATION_FIELDS = ("address", "postcode", "lad_code", "ward_code", "ward_name", "lsoa_code", "imd_decile",
+                   "postcode_status")
 
 
 def _inherit_main_charity_address(orgs: list[dict]) -> None:

@@ -142,12 +142,10 @@ def build_records(con: duckdb.DuckDBPyConnection, vcse: dict, placeholders: list
         keyed AS (SELECT r.*, postcode_key(r.raw_postcode) AS pc_key FROM r)
         SELECT k.* EXCLUDE (pc_key),
             normalise_postcode(k.raw_postcode) AS postcode,
-            CASE WHEN p.is_terminated THEN NULL ELSE p.lad_code END AS lad_code,
-            CASE WHEN p.is_terminated THEN NULL ELSE p.ward_code END AS ward_code,
-            CASE WHEN p.is_terminated THEN NULL ELSE w.ward_name END AS ward_name,
-            CASE WHEN p.is_terminated THEN NULL ELSE p.lsoa_code END AS lsoa_code,
-            CASE WHEN p.is_terminated OR p.imd_rank IS NULL THEN NULL
-                 ELSE CAST(ceil(p.imd_rank * 10.0 / {ENGLISH_LSOAS}) AS INTEGER) END AS imd_decile,
+            -- ONSPD keeps a terminated postcode with its last geography: it still places the record
+            -- (postcode_status 'terminated' flags it for someone to chase the address).
+            p.lad_code, p.ward_code, w.ward_name, p.lsoa_code,
+            CAST(ceil(p.imd_rank * 10.0 / {ENGLISH_LSOAS}) AS INTEGER) AS imd_decile,
             CASE WHEN nullif(trim(coalesce(k.raw_postcode, '')), '') IS NULL THEN 'missing'
                  WHEN k.pc_key IS NULL THEN 'malformed'
                  WHEN p.postcode_key IS NULL THEN 'not in postcode directory'

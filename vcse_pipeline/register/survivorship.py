@@ -37,11 +37,16 @@ def _first(ordered: list[dict], field: str):
     return None
 
 
+# A terminated postcode still places a record (ONSPD keeps its last geography), after a live one.
+PLACED = {"mapped": 0, "terminated": 1}
+
+
 def _geography_record(ordered: list[dict]) -> dict:
-    """The record whose postcode maps, preferring one in the area, then the canonical record."""
-    mapped = [r for r in ordered if r["postcode_status"] == "mapped"]
-    in_area = [r for r in mapped if r["in_area_by_postcode"]]
-    return (in_area or mapped or ordered)[0]
+    """The record whose postcode places it, preferring one in the area, then a live postcode over a terminated one,
+    then the canonical record."""
+    placed = sorted((r for r in ordered if r["postcode_status"] in PLACED),
+                    key=lambda r: (not r["in_area_by_postcode"], PLACED[r["postcode_status"]]))
+    return (placed or ordered)[0]
 
 
 def _legal_form(canonical: dict, ordered: list[dict]) -> str:
@@ -105,6 +110,7 @@ def survive(records: list[dict]) -> dict:
         "ward_name": geo.get("ward_name"),
         "lsoa_code": geo.get("lsoa_code"),
         "imd_decile": geo.get("imd_decile"),
+        "postcode_status": geo.get("postcode_status"),
         "in_area_by_postcode": by_postcode,
         "in_area_by_operation": by_operation,
         "area_basis": area_basis(by_postcode, by_operation),
