@@ -63,3 +63,34 @@ def test_cli_reports_a_missing_config_without_a_traceback(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert "nope.toml (from --config) not found" in " ".join(err.split())
     assert "Traceback" not in err
+
+
+def test_a_misspelt_section_in_the_environment_is_an_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError) as info:
+        Config.load(environ={"VCSE__REGISTR__AREAS": '["E08000012"]'})
+    message = str(info.value)
+    assert message.startswith("environment variable VCSE__REGISTR__AREAS: unknown config section [registr]")
+    assert "known sections: download, linking, paths, quality, register, sources, tagging, vcse" in message
+    with pytest.raises(PipelineError, match=r"VCSE__SOURCES__POSTCODE__URL: unknown source \[sources\.postcode\]; "
+                                            r"known sources: .*postcodes"):
+        Config.load(environ={"VCSE__SOURCES__POSTCODE__URL": "https://example.org/onspd.zip"})
+
+
+def test_a_misspelt_section_in_a_config_file_is_an_error_naming_file_and_section(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[qualty]\nrow_count_band = 0.5\n')
+    with pytest.raises(PipelineError, match=r"site\.toml \(from --config\): unknown config section \[qualty\]; "
+                                            r"known sections: download, .*quality"):
+        Config.load(site, environ={})
+
+
+def test_every_section_the_code_reads_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text("".join(f"[{name}]\n" for name in
+                            ("paths", "register", "download", "linking", "vcse", "quality", "tagging"))
+                    + '[sources.ukcat]\nurl = "ukcat.csv"\n')
+    cfg = Config.load(site, environ={"VCSE__DOWNLOAD__RETRIES": "2", "VCSE__SOURCES__UKCAT__SCHEDULE": "@weekly"})
+    assert cfg.section("download")["retries"] == 2
+    assert cfg.source("ukcat")["schedule"] == "@weekly" and cfg.source("ukcat")["url"] == "ukcat.csv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ import pytest
 from vcse_pipeline import publish
 from vcse_pipeline.config import Config
 from vcse_pipeline.db import run_sql_dir
-from vcse_pipeline.errors import QualityGateError
+from vcse_pipeline.errors import PipelineError, QualityGateError
 from vcse_pipeline.quality import run_gates
 
 WIRRAL = "E08000015"
@@ -307,3 +308,81 @@ def test_publish_before_any_staging_names_the_missing_file(cfg):
     assert not cfg.register_path.exists()
     last = publish.read_history(cfg)[-1]
     assert last["status"] == "failed" and "vcse refresh charity_commission" in last["message"]
+
+
+def test_crash_after_the_version_is_written_rejects_it_and_rollback_never_publishes_it(cfg, monkeypatch):
+    """Not a gate verdict but a crash (disk, bug) after the build wrote its file: the run is recorded as failed and
+    its half-finished version moves to rejected/, so the default rollback goes to the last good version."""
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    publish.publish_version(cfg, new_version(cfg, "run2", BASE_ORGS), "run2", [WIRRAL])
+    good = sha256(cfg.register_path)
+
+    def build(cfg, out_path, areas):
+        make_register(out_path, BASE_ORGS)
+
+    def broken_record_gates(con, run_id, results):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", build)
+    monkeypatch.setattr("vcse_pipeline.quality.record_gates", broken_record_gates)
+    with pytest.raises(OSError, match="No space left"):
+        publish.build_and_publish(cfg, run_id="run3")
+    assert sha256(cfg.register_path) == good
+    names = [p.name for p in publish.version_files(cfg)]
+    assert len(names) == 2 and not any("run3" in n for n in names)
+    rejected = list((cfg.versions_dir / "rejected").glob("*run3*.duckdb"))
+    assert len(rejected) == 1
+    last = publish.read_history(cfg)[-1]
+    assert (last["run_id"], last["status"], last["version_file"]) == ("run3", "failed", rejected[0].name)
+    assert "No space left on device" in last["message"]
+    back = publish.rollback(cfg)
+    assert "run1" in back.name
+    with pytest.raises(PipelineError, match="no version named 'register-.*run3"):
+        publish.rollback(cfg, rejected[0].name)
+
+
+def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
+    """A file an older pipeline left in versions/ after crashing mid-publish (publish tables, no gate results)."""
+    cfg = cfg.with_overrides({"register": {"keep_versions": 5}})
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    crashed = new_version(cfg, "crashed", BASE_ORGS[:2])
+    publish.record_version_changes(cfg, crashed, "crashed", [WIRRAL])  # how far the crashed run got
+    failed = new_version(cfg, "failedgates", BASE_ORGS[:2], service_area=False)
+    publish.check_version(cfg, failed, "failedgates", [WIRRAL])  # gates ran and failed, file never moved
+    publish.publish_version(cfg, new_version(cfg, "run4", BASE_ORGS), "run4", [WIRRAL])
+    with pytest.raises(PipelineError, match=r"refusing to publish register-\S+-crashed\.duckdb: it records no "
+                                            r"quality gate results"):
+        publish.rollback(cfg, crashed.name)
+    with pytest.raises(PipelineError, match=r"refusing .*failedgates.*failed \d+ quality gate\(s\) "
+                                            r"\(.*service_area_share\)"):
+        publish.rollback(cfg, failed.name)
+    back = publish.rollback(cfg)  # skips both to the last version that passed
+    assert "run1" in back.name
+    published_run = query(cfg.register_path, "SELECT run_id FROM run_history WHERE status = 'published' "
+                                             "ORDER BY finished_at DESC LIMIT 1")
+    assert published_run == [("run1",)]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("ROW_COUNT_BAND", "abc", "[quality] row_count_band = 'abc' is not a number"),
+    ("MIN_POSTCODE_MAPPED_SHARE", "1.5", "[quality] min_postcode_mapped_share = 1.5 is out of range: it must be "
+                                         "between 0.0 and 1.0"),
+    ("MIN_ORGANISATIONS", "2.5", "[quality] min_organisations = 2.5 is not a whole number"),
+    ("MIN_SERVICE_AREA_SHARE", "true", "[quality] min_service_area_share = True is not a number"),
+])
+def test_a_bad_quality_threshold_fails_before_the_build_naming_key_and_value(tmp_path, monkeypatch, key, value,
+                                                                               message):
+    cfg = Config.load(environ={f"VCSE__QUALITY__{key}": value},
+                      overrides={"paths": {"data_dir": str(tmp_path / "data")}})
+    built = []
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    with pytest.raises(PipelineError) as info:
+        publish.build_and_publish(cfg, run_id="badconfig")
+    assert str(info.value) == message
+    assert not built and not publish.version_files(cfg)
+    last = publish.read_history(cfg)[-1]
+    assert (last["run_id"], last["status"], last["message"]) == ("badconfig", "failed", message)
+    # The gates read the same checked values: a version checked directly fails the same way.
+    version = new_version(cfg, "direct", BASE_ORGS)
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        publish.check_version(cfg, version, "direct", [WIRRAL])
