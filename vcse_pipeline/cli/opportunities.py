@@ -1,15 +1,21 @@
-"""`vcse opportunities match NOTICE`: a ranked shortlist of local providers for a contract notice (OCDS)."""
+"""`vcse opportunities match NOTICE` (a ranked shortlist of local providers for a contract notice, OCDS) and
+`vcse opportunities list FILE` (the notices in a release package)."""
 
 from __future__ import annotations
 
+import csv
 import enum
 import json
+import re
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ..errors import PipelineError
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
@@ -19,6 +25,78 @@ class MatchFormat(enum.StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    xlsx = "xlsx"
+
+
+FILE_FORMATS = {".csv": MatchFormat.csv, ".json": MatchFormat.json, ".xlsx": MatchFormat.xlsx}
+
+
+def _output_format(fmt: MatchFormat | None, output: Path | None) -> MatchFormat:
+    """--format, else the --output file's extension; a table is only for the screen and Excel only for a file.
+    (A private rule like export.output_format, which does not cover JSON.)"""
+    if output is None:
+        if fmt is MatchFormat.xlsx:
+            raise PipelineError("--format xlsx needs --output FILE.xlsx (Excel cannot go to the screen)")
+        return fmt or MatchFormat.table
+    if output.is_dir():
+        raise PipelineError(f"--output {output} is a folder; give a file name inside it, e.g. "
+                            f"{output / 'shortlist.csv'}")
+    by_name = FILE_FORMATS.get(output.suffix.lower())
+    if fmt is MatchFormat.table:
+        raise PipelineError(f"--format table is shown on screen and cannot be written to {output}; use --format "
+                            "csv, json or xlsx (or leave out --format and name the file .csv, .json or .xlsx)")
+    if fmt is None:
+        if by_name is None:
+            raise PipelineError(f"--output {output}: cannot tell the format from "
+                                f"{output.suffix or 'a name without an extension'}; name it .csv, .json or .xlsx "
+                                "or give --format")
+        return by_name
+    if by_name is not None and by_name is not fmt or fmt is MatchFormat.xlsx and by_name is None:
+        raise PipelineError(f"--output {output} does not fit --format {fmt.value}: name it "
+                            f"{output.stem}.{fmt.value}")
+    return fmt
+
+
+def _prepare(output: Path) -> None:
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(f"cannot create the folder {output.parent} for --output {output}: "
+                            f"{exc.strerror or exc}") from None
+
+
+def _csv_to_stdout(columns: list[str], rows: list[list]) -> None:
+    """CSV on standard output with export.py's formula-safe cells (export.write_csv writes only to a file)."""
+    from ..procurement.export import cell_value, safe_text
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow([safe_text(c) for c in columns])
+    for row in rows:
+        writer.writerow(["" if v is None else round(v) if isinstance(v, float) else cell_value(v) for v in row])
+
+
+def _date(text: str | None) -> str:
+    """'2025-02-14T14:00:00Z' -> '14 Feb 2025 14:00' (UTC as published); '' when absent."""
+    from datetime import datetime
+
+    if not text:
+        return ""
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    return when.strftime("%d %b %Y") + ("" if (when.hour, when.minute) in ((0, 0), (23, 59)) else
+                                        when.strftime(" %H:%M"))
+
+
+def stage_line(notice) -> str:
+    """'tender (active), deadline 14 Feb 2025 14:00' / 'planning (planned), tender expected 23 Jul 2025'."""
+    text = notice.stage + (f" ({notice.tender_status})" if notice.tender_status else "")
+    if notice.deadline:
+        text += f", deadline {_date(notice.deadline)}"
+    if notice.tender_expected:
+        text += f", tender expected {_date(notice.tender_expected)}"
+    return text
 
 
 def _print_notice(notice) -> None:
@@ -27,6 +105,9 @@ def _print_notice(notice) -> None:
         value += f" over {notice.contract_years:g} years (£{notice.annual_value:,.0f} a year)"
     flags = {True: "yes", False: "no", None: "not stated"}
     console.print(f"[bold]{notice.title}[/]  ({notice.release_id})")
+    console.print(f"stage: {stage_line(notice)}")
+    if notice.warning:
+        console.print(f"[bold yellow]note: {notice.warning}[/]")
     cpv = ", ".join(notice.cpv_codes) or "none"
     console.print(f"buyer: {notice.buyer or 'not stated'}; value: {value}; CPV: {cpv}")
     console.print(f"location: {notice.location} ({notice.location_reason}); suitable for VCSEs: "
@@ -34,8 +115,42 @@ def _print_notice(notice) -> None:
     text = "; ".join(f"{sa} ({'title' if in_title else 'text'}: {', '.join(words[:3])})"
                      for sa, in_title, words in notice.text_service_areas)
     console.print(f"service areas in the notice's words: {text or 'none found'}")
-    areas = ", ".join(f"{sa} ({how} {cpv})" for sa, cpv, how in notice.service_areas)
+    areas = ", ".join(f"{sa} ({how} {cpv})" for sa, cpv, how in notice.service_areas[:4])
+    if len(notice.service_areas) > 4:
+        areas += f" +{len(notice.service_areas) - 4} more (--format json lists them)"
     console.print(f"service areas by CPV: {areas or 'none of the register service areas match these CPV codes'}")
+
+
+def _fit(m) -> str:
+    """The provider's best-fitting service area and how it fits: 'Domestic abuse and violence (text+CPV)'."""
+    how = m.service_fit.replace(" and ", "+")
+    first = re.split(r",| and ", (m.service_area_labels or m.service_areas or [""])[0])[0]  # its first phrase
+    return f"{first} ({how})" if first else how
+
+
+def print_shortlist(matches, total: int, why: bool) -> None:
+    shown = len(matches)
+    title = (f"{total:,} provider{'' if total == 1 else 's'}, best first" if shown == total else
+             f"top {shown:,} of {total:,} providers, best first (-n 0 for all)")
+    table = Table(title=title, title_justify="left", pad_edge=False, row_styles=["", "dim"])
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("provider", ratio=3, overflow="fold")
+    table.add_column("where", ratio=2, overflow="fold")
+    table.add_column("fit", ratio=3, overflow="fold")
+    table.add_column("readiness", no_wrap=True)
+    for rank, m in enumerate(matches, start=1):
+        where = m.ward_name or ("area-wide" if "based in area" in m.location_fit else "outside")
+        table.add_row(str(rank), str(m.score), m.name, where, _fit(m), m.readiness_level)
+    console.print(table)
+    if why:
+        for rank, m in enumerate(matches, start=1):
+            console.print(f"\n[bold]{rank}. {m.name}[/] ({m.legal_form}), score {m.score}")
+            for reason in m.reasons:
+                console.print(f"   - {reason}", highlight=False)
+    else:
+        console.print("[dim]Why each provider is here: --why, or the reasons column of -o shortlist.csv / .xlsx / "
+                      ".json.[/]")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,50 +162,99 @@ def register(app: typer.Typer) -> None:
     def match(
         notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
         release_id: str | None = typer.Option(None, "--release-id",
-                                              help="Release id or ocid to pick from a package."),
+                                              help="Release id or ocid to pick from a package "
+                                                   "(see `vcse opportunities list FILE`)."),
         area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code (default: the "
                                                                    "register's only area)."),
-        limit: int = typer.Option(20, "--limit", "-n", help="Length of the shortlist."),
-        fmt: MatchFormat = typer.Option(MatchFormat.table, "--format", "-f", help="table, csv or json."),
-        output: Path | None = typer.Option(None, "--output", "-o", help="File for csv or json (default: stdout)."),
+        limit: int = typer.Option(20, "--limit", "-n", min=0, help="Length of the shortlist (0: every provider)."),
+        why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
+        fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
+                                               help="table (screen), csv, json or xlsx (Excel); default: from the "
+                                                    "--output extension, else table."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="File to write (.csv, .json or .xlsx; folders are created). Without "
+                                                "it csv and json go to the screen (standard output)."),
         register_file: Path | None = RegisterOpt,
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
-        from ..procurement.export import write_csv
-        from ..procurement.opportunities import describe_notice, load_release, match_notice, single_area
+        from ..procurement.opportunities import (
+            EXPORT_COLUMNS,
+            MONEY_COLUMNS,
+            describe_notice,
+            load_release,
+            match_notice,
+            shortlist_rows,
+            single_area,
+        )
 
+        fmt = _output_format(fmt, output)
         release = load_release(notice, release_id)
         with register_connection(register_file, config, data_dir) as con:
             area_code = area or single_area(con)
             summary = describe_notice(con, release, area_code)
-            matches = match_notice(con, release, area_code, limit)
+            everyone = match_notice(con, release, area_code, limit=0)
+        matches = everyone[:limit] if limit else everyone
+        if output is not None:
+            _prepare(output)
         if fmt is MatchFormat.json:
-            text = json.dumps({"notice": summary.__dict__, "matches": [m.as_dict() for m in matches]}, indent=2,
-                              default=str)
-            if output:
-                output.write_text(text, encoding="utf-8")
-            else:
-                print(text)
-            return
-        if fmt is MatchFormat.csv:
-            columns = list(matches[0].as_dict()) if matches else ["name"]
-            rows = [list(m.as_dict().values()) for m in matches]
+            text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
+                               "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
             if output is None:
-                raise typer.BadParameter("--format csv needs --output FILE")
-            write_csv(columns, rows, output)
-            console.print(f"wrote {len(matches)} providers to {output}")
+                print(text)
+                return
+            output.write_text(text + "\n", encoding="utf-8")
+        elif fmt is MatchFormat.csv and output is None:
+            _csv_to_stdout(EXPORT_COLUMNS, shortlist_rows(matches, summary))
+            return
+        elif fmt in (MatchFormat.csv, MatchFormat.xlsx):
+            from ..procurement.export import write_csv, write_xlsx
+
+            rows = shortlist_rows(matches, summary)
+            if fmt is MatchFormat.csv:
+                write_csv(EXPORT_COLUMNS, rows, output)
+            else:
+                write_xlsx(EXPORT_COLUMNS, rows, output, sheet_title="Shortlist", money_columns=MONEY_COLUMNS)
+        if output is not None:
+            if summary.warning:
+                console.print(f"[bold yellow]note: {summary.warning}[/]")
+            console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
             return
         _print_notice(summary)
         if not matches:
             console.print("[yellow]No providers in the register match this notice's service areas.[/]")
             return
-        table = Table(title=f"{len(matches)} providers, best first", title_justify="left", show_lines=True)
-        for col in ("score", "provider", "ward", "income", "readiness", "reasons"):
-            table.add_column(col, justify="right" if col in ("score", "income") else "left", overflow="fold")
-        for m in matches:
-            income = f"£{m.latest_income:,.0f}" if m.latest_income else ""
-            table.add_row(str(m.score), f"{m.name}\n{m.legal_form}", m.ward_name or "(area-wide)", income,
-                          m.readiness_level, "\n".join(m.reasons))
+        print_shortlist(matches, len(everyone), why)
+
+    @group.command("list")
+    def list_notices(
+        notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
+        fmt: MatchFormat = typer.Option(MatchFormat.table, "--format", "-f", help="table (screen) or json."),
+    ) -> None:
+        """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
+        from ..procurement.opportunities import list_releases
+
+        rows = list_releases(notice)
+        if fmt is MatchFormat.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return
+        if fmt is not MatchFormat.table:
+            raise PipelineError("vcse opportunities list prints a table or --format json")
+        flags = {True: "yes", False: "no", None: ""}
+        table = Table(title=f"{len(rows):,} release{'' if len(rows) == 1 else 's'} in {notice.name}: pass an id to "
+                            "`vcse opportunities match --release-id`", title_justify="left", pad_edge=False,
+                      show_lines=True)
+        table.add_column("notice (buyer; delivery region; release id)", ratio=1, overflow="fold")
+        table.add_column("stage, deadline", no_wrap=True)
+        table.add_column("VCSE", no_wrap=True)
+        table.add_column("value", justify="right", no_wrap=True)
+        for r in rows:
+            regions = ", ".join(r["regions"][:2]) + (f" +{len(r['regions']) - 2}" if len(r["regions"]) > 2 else "")
+            when = (_date(r["deadline"])[:11] if r["deadline"] else
+                    f"tender due {_date(r['tender_expected'])[:11]}" if r["tender_expected"] else "")
+            table.add_row(f"[bold]{escape(r['title'] or '(no title)')}[/]\n"
+                          f"{escape('; '.join(x for x in (r['buyer'], regions) if x))}\n[dim]{r['id']}[/]",
+                          f"{r['stage']}\n{when}", flags.get(r["suitable_for_vcse"], ""),
+                          f"£{r['value']:,.0f}" if r["value"] else "")
         console.print(table)

@@ -7,6 +7,9 @@ A notice's title, description, items and lots are read with three signals, each 
 - the service areas' own labels, split into phrases ("Domestic abuse and sexual violence" ->
   "domestic abuse", "sexual violence");
 - commissioning words UKCAT does not cover (notice_keywords.csv: "day opportunities", "IDVA", "respite").
+
+notice_keywords.csv also lists words that never name an area (`means` = no): a hit found inside them is dropped.
+"Residents aged 18 and over" is about adults, though UKCAT's young-people rule reads "18 and over" as youth.
 """
 
 from __future__ import annotations
@@ -72,9 +75,36 @@ def label_phrases(label: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _packaged_keywords() -> tuple[tuple[str, str], ...]:
+def _keyword_rows() -> tuple[tuple[str, str, bool], ...]:
     with NOTICE_KEYWORDS.open(encoding="utf-8") as fh:
-        return tuple((row["service_area"], row["phrase"].strip().lower()) for row in csv.DictReader(fh))
+        rows = []
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            means = (row.get("means") or "").strip().lower()
+            if means not in ("yes", "no"):
+                raise ValueError(f"{NOTICE_KEYWORDS.name} row {n}: column means must be yes or no, not {means!r}")
+            rows.append((row["service_area"], row["phrase"].strip().lower(), means == "yes"))
+        return tuple(rows)
+
+
+def _packaged_keywords() -> tuple[tuple[str, str], ...]:
+    """(service area, phrase) pairs whose words name the area."""
+    return tuple((area, phrase) for area, phrase, means in _keyword_rows() if means)
+
+
+def _not_meaning() -> dict[str, list[re.Pattern]]:
+    """{service area: patterns of words that never name it} (notice_keywords.csv rows with means = no)."""
+    patterns: dict[str, list[re.Pattern]] = {}
+    for area, phrase, means in _keyword_rows():
+        if not means:  # bounded by non-word characters either side, so "18+" works as well as "over 18"
+            body = re.escape(phrase).replace(r"\ ", r"\s+")
+            patterns.setdefault(area, []).append(re.compile(rf"(?<!\w){body}s?(?!\w)", re.IGNORECASE))
+    return patterns
+
+
+def _inside_not_meaning(area: str, text: str, start: int, end: int, patterns: dict[str, list[re.Pattern]]) -> bool:
+    """Whether the words text[start:end] lie inside words that never name this area ("aged 18 and over")."""
+    return any(m.start() <= start and end <= m.end() for pattern in patterns.get(area, [])
+               for m in pattern.finditer(text))
 
 
 def _rules(con: duckdb.DuckDBPyConnection):
@@ -116,6 +146,7 @@ def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[st
     phrases = [(area, phrase) for area, label in known.items() for phrase in label_phrases(label)]
     phrases += [(area, phrase) for area, phrase in _packaged_keywords() if area in known]
     fits: dict[str, TextFit] = {}
+    not_meaning = _not_meaning()
 
     def found(area: str, words: str, in_title: bool) -> None:
         fit = fits.setdefault(area, TextFit(area, False))
@@ -129,9 +160,11 @@ def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[st
             continue
         for code, (start, end) in matcher.spans(text).items():
             for area in _areas_for_code(code, mapping, known_codes) & known.keys():
-                found(area, text[start:end], in_title)
+                if not _inside_not_meaning(area, text, start, end, not_meaning):
+                    found(area, text[start:end], in_title)
         for area, phrase in phrases:
-            m = re.search(_plural(phrase), text, re.IGNORECASE)
+            m = next((m for m in re.finditer(_plural(phrase), text, re.IGNORECASE)
+                      if not _inside_not_meaning(area, text, m.start(), m.end(), not_meaning)), None)
             if m:
                 found(area, m.group(0), in_title)
     for fit in fits.values():  # "Abuse" says nothing "Domestic Abuse" does not

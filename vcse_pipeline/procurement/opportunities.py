@@ -60,6 +60,20 @@ class NoticeSummary:
     suitable_for_sme: bool | None
     service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
     text_service_areas: list[tuple[str, bool, list[str]]] = field(default_factory=list)  # (area, in title, words)
+    stage: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_stage)
+    tender_status: str | None = None
+    deadline: str | None = None   # tender.tenderPeriod.endDate, as published
+    tender_expected: str | None = None  # a planning notice's tender.communication.futureNoticeDate
+    warning: str | None = None    # e.g. the contract has been let: the shortlist is for reference only
+
+    def as_dict(self) -> dict:
+        """JSON-ready, with named keys (no positional arrays)."""
+        data = asdict(self)
+        data["service_areas"] = [{"service_area": sa, "matched_cpv": cpv, "how": how}
+                                 for sa, cpv, how in self.service_areas]
+        data["text_service_areas"] = [{"service_area": sa, "in_title": in_title, "words": words}
+                                      for sa, in_title, words in self.text_service_areas]
+        return data
 
 
 @dataclass
@@ -77,6 +91,7 @@ class ProviderMatch:
     readiness_level: str
     latest_income: float | None
     reasons: list[str]
+    service_area_labels: list[str] = field(default_factory=list)  # the service_areas' labels, same order
     website: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -87,33 +102,110 @@ class ProviderMatch:
 
 # ------------------------------------------------------------------------------------------- reading
 
-def load_release(path: str | Path, release_id: str | None = None) -> dict:
-    """One OCDS release from a release JSON or a release package (`releases`), chosen by id or ocid."""
+def _read_releases(path: str | Path) -> list[dict]:
+    """Every release in a release JSON or a release package (`releases`)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise PipelineError(f"notice file {path} not found") from None
+    except IsADirectoryError:
+        raise PipelineError(f"notice file {path} is a folder: give the OCDS JSON file inside it") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PipelineError(f"notice file {path} is not valid JSON: {exc}") from None
     if isinstance(data, dict) and isinstance(data.get("releases"), list):
-        releases = [r for r in data["releases"] if isinstance(r, dict)]
-    elif isinstance(data, dict) and ("tender" in data or "ocid" in data):
-        releases = [data]
-    else:
-        raise PipelineError(f"notice file {path} is neither an OCDS release nor a release package with 'releases'")
+        return [r for r in data["releases"] if isinstance(r, dict)]
+    if isinstance(data, dict) and ("tender" in data or "ocid" in data):
+        return [data]
+    raise PipelineError(f"notice file {path} is neither an OCDS release nor a release package with 'releases'")
+
+
+def load_release(path: str | Path, release_id: str | None = None) -> dict:
+    """One OCDS release from a release JSON or a release package (`releases`), chosen by id or ocid."""
+    releases = _read_releases(path)
     if release_id:
         chosen = [r for r in releases if release_id in (r.get("id"), r.get("ocid"))]
         if not chosen:
-            raise PipelineError(f"notice file {path} has no release with id or ocid {release_id!r}")
+            raise PipelineError(f"notice file {path} has no release with id or ocid {release_id!r}; "
+                                f"list them with `vcse opportunities list {path}`")
         return max(chosen, key=lambda r: str(r.get("date") or ""))  # the latest release of an ocid
     if len({r.get("ocid") or r.get("id") for r in releases}) > 1:
-        ids = ", ".join(str(r.get("id")) for r in releases[:5])
-        raise PipelineError(f"notice file {path} holds {len(releases)} releases: pick one with --release-id "
-                            f"(e.g. {ids})")
+        shown = "\n".join(f"  {r.get('id')}  {_tender(r).get('title') or '(no title)'} ({notice_stage(r)['stage']})"
+                           for r in releases[:5])
+        more = f"\n  ... and {len(releases) - 5} more" if len(releases) > 5 else ""
+        raise PipelineError(f"notice file {path} holds {len(releases)} releases: pick one with --release-id ID, "
+                            f"e.g.\n{shown}{more}\nSee them all with `vcse opportunities list {path}`.")
     if not releases:
         raise PipelineError(f"notice file {path} holds no releases")
     return max(releases, key=lambda r: str(r.get("date") or ""))
+
+
+def list_releases(path: str | Path) -> list[dict]:
+    """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...)."""
+    rows = []
+    for r in _read_releases(path):
+        tender = _tender(r)
+        stage = notice_stage(r)
+        value, _annual, _years = contract_value(r)
+        suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
+        buyer = r.get("buyer") if isinstance(r.get("buyer"), dict) else {}
+        rows.append({"id": r.get("id"), "ocid": r.get("ocid"), "title": tender.get("title"),
+                     "buyer": buyer.get("name"), "stage": stage["stage"], "tender_status": stage["tender_status"],
+                     "deadline": stage["deadline"], "tender_expected": stage["tender_expected"],
+                     "regions": delivery_regions(r),
+                     "suitable_for_vcse": suitability.get("vcse"), "value": value})
+    return rows
+
+
+def delivery_regions(release: dict) -> list[str]:
+    """The items' delivery regions (else postcodes), as published, no repeats."""
+    found: list[str] = []
+    for item in _items(_tender(release)):
+        for a in [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]:
+            where = a.get("region") or a.get("postalCode")
+            if where and str(where) not in found:
+                found.append(str(where))
+    return found
+
+
+# OCDS release tags (codelist releaseTag) grouped into the stages an officer knows
+STAGE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": "tender",
+                "tenderAmendment": "tender", "tenderUpdate": "tender", "tenderCancellation": "cancelled",
+                "award": "award", "awardUpdate": "award", "awardCancellation": "cancelled", "contract": "contract",
+                "contractUpdate": "contract", "contractAmendment": "contract", "implementation": "contract",
+                "implementationUpdate": "contract", "contractTermination": "contract", "compiled": "unknown"}
+LET = "the contract has been let; shortlist shown for reference"
+
+
+def notice_stage(release: dict, today: date | None = None) -> dict:
+    """{stage, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
+
+    The stage is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract
+    or a deadline already passed carries a warning, so nobody mistakes the shortlist for an open opportunity."""
+    tender = _tender(release)
+    tags = release.get("tag") if isinstance(release.get("tag"), list) else [release.get("tag")]
+    order = ["unknown", "planning", "tender", "award", "contract", "cancelled"]
+    stage = max((STAGE_BY_TAG.get(str(t), "unknown") for t in tags if t), key=order.index, default="unknown")
+    status = tender.get("status")
+    if status in ("cancelled", "unsuccessful", "withdrawn"):
+        stage = "cancelled"
+    elif stage == "unknown" and status in ("planning", "planned", "active", "complete"):
+        stage = {"planning": "planning", "planned": "planning", "active": "tender", "complete": "award"}[status]
+    period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
+    deadline = period.get("endDate")
+    communication = tender.get("communication") if isinstance(tender.get("communication"), dict) else {}
+    expected = communication.get("futureNoticeDate") if stage == "planning" else None
+    warning = None
+    if stage == "award":
+        warning = f"this notice is an award: {LET}"
+    elif stage == "contract":
+        warning = f"this notice records a signed contract: {LET}"
+    elif stage == "cancelled":
+        warning = f"this notice was {status or 'cancelled'}: there is nothing to bid for; shortlist shown for reference"
+    elif stage == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
+        warning = f"the deadline ({str(deadline)[:10]}) has passed; shortlist shown for reference"
+    return {"stage": stage, "tender_status": status, "deadline": deadline, "tender_expected": expected,
+            "warning": warning}
 
 
 def _tender(release: dict) -> dict:
@@ -142,6 +234,8 @@ def cpv_codes(release: dict) -> list[str]:
 
 
 def _as_date(text) -> date | None:
+    if not text:
+        return None
     try:
         return date.fromisoformat(str(text)[:10])
     except ValueError:
@@ -265,7 +359,8 @@ def cpv_points(level: int) -> int:
     return CPV_POINTS.get(level, CPV_POINTS_FINEST)
 
 
-def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str) -> NoticeSummary:
+def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str,
+                    today: date | None = None) -> NoticeSummary:
     tender = _tender(release)
     codes = cpv_codes(release)
     value, annual, years = contract_value(release)
@@ -276,7 +371,7 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
                          service_areas_for_notice(con, codes),
-                         [(f.service_area, f.in_title, f.phrases) for f in text])
+                         [(f.service_area, f.in_title, f.phrases) for f in text], **notice_stage(release, today))
 
 
 def _text_points(fit: TextFit) -> int:
@@ -394,6 +489,28 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
                                                   -(cpv[sa][3] if sa in cpv else 0), sa))
         location_fit = f"{notice.location}; {'based in area' if based else 'operates in area'}"
         matches.append(ProviderMatch(area_code, org_id, name, form, ward if based else None, int(score), ordered,
-                                     service_fit, location_fit, size, level, income, reasons, website, email, phone))
+                                     service_fit, location_fit, size, level, income, reasons,
+                                     [labels.get(sa, sa) for sa in ordered], website, email, phone))
     matches.sort(key=lambda m: (-m.score, -(m.latest_income or 0), m.name))
     return matches[:limit] if limit else matches
+
+
+# ------------------------------------------------------------------------------------------- files
+
+# The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full.
+EXPORT_COLUMNS = ["rank", "score", "name", "legal_form", "ward_name", "service_areas", "service_fit", "location_fit",
+                  "size_fit", "readiness_level", "latest_income", "reasons", "website", "email", "phone", "org_id",
+                  "area_code", "notice_id", "notice_stage"]
+MONEY_COLUMNS = ["latest_income"]
+
+
+def shortlist_rows(matches: list[ProviderMatch], notice: NoticeSummary) -> list[list]:
+    """One row per provider in EXPORT_COLUMNS order; each row names the notice and its stage, so a file that
+    travels on its own still says whether the opportunity was open."""
+    rows = []
+    for rank, m in enumerate(matches, start=1):
+        d = m.as_dict()
+        d.update(rank=rank, service_areas=m.service_area_labels or m.service_areas, notice_id=notice.release_id,
+                 notice_stage=notice.stage)
+        rows.append([d[c] for c in EXPORT_COLUMNS])
+    return rows
