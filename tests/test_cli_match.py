@@ -78,9 +78,11 @@ def test_missing_register_and_unreadable_csv(files):
     result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
                                       "--register", str(files / "nowhere.duckdb")])
     assert isinstance(result.exception, PipelineError) and "nowhere.duckdb" in str(result.exception)
-    (files / "bad.csv").write_bytes(b"name\n\xff\xfe broken")
+    # 0x81 is neither UTF-8 nor Windows-1252 (one of its five unassigned bytes): the error names file and line
+    (files / "bad.csv").write_bytes(b"name\nHerts Aid\n\x81 broken\n")
     result = CliRunner().invoke(app, ["match", str(files / "bad.csv"), "--against", str(files / "list.csv")])
-    assert isinstance(result.exception, PipelineError) and "bad.csv" in str(result.exception)
+    assert isinstance(result.exception, PipelineError)
+    assert "bad.csv line 3" in str(result.exception) and "CSV UTF-8" in str(result.exception)
 
 
 def test_match_against_a_published_register(files):
@@ -136,7 +138,7 @@ def test_an_unreadable_active_value_is_named(files):
                                       "--against", str(files / "bad-status.csv")])
     assert isinstance(result.exception, PipelineError)
     message = str(result.exception)
-    assert "bad-status.csv" in message and "line 3" in message and "'active'" in message and "removed" in message
+    assert "bad-status.csv row 3" in message and "'active'" in message and "removed" in message
 
 
 def add_organisation(con, org_id, name, is_active, area="E08000015", postcode=None):
@@ -232,3 +234,60 @@ def test_config_file_supplies_register_and_thresholds(files, default_register):
                                       "--config", str(config), "--data-dir", str(files / "empty")])
     assert isinstance(result.exception, PipelineError)
     assert str(files / "empty" / "reg" / "wirral.duckdb") in str(result.exception)
+
+
+# -- officers' files: Windows CSV and Excel in, formula-safe CSV or Excel out ---------------------------------------
+
+def test_windows_csv_and_xlsx_inputs_and_a_hostile_name(files):
+    import openpyxl
+
+    hostile = "=HYPERLINK(\"http://x\",\"Trussell Trust\")"
+    rows = [("Birkenhead Women’s Refuge", "CH41 5AB"), ("Trussell Trust", "SP2 7HL"), (hostile, "")]
+    text = "grantee,postcode\r\n" + "".join(f'"{n.replace(chr(34), chr(34) * 2)}",{p}\r\n' for n, p in rows)
+    (files / "excel-windows.csv").write_bytes(text.encode("cp1252"))   # Excel's "CSV (Comma delimited)"
+    out = files / "results" / "2025" / "matched.csv"                     # folders that do not exist yet
+    result = CliRunner().invoke(app, ["match", str(files / "excel-windows.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "list.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Windows-1252" in result.output                                # the officer is told
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert frame["grantee"].tolist() == [rows[0][0], "Trussell Trust", "'" + hostile]   # neutralised
+    assert frame.set_index("grantee").loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
+
+    book = openpyxl.Workbook()
+    book.active.append(["grantee", "postcode", "amount"])
+    for name, postcode in rows:
+        book.active.append([name, postcode or None, 5000])
+    book.active["A4"].data_type = "s"     # text that looks like a formula, as a pasted hostile name is
+    book.save(files / "suppliers.xlsx")
+    out = files / "matched.xlsx"
+    result = CliRunner().invoke(app, ["match", str(files / "suppliers.xlsx"), "--name-column", "grantee",
+                                      "--against", str(files / "list.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ws = openpyxl.load_workbook(out).active                              # a real workbook
+    assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "matched_name", "score", "status"]
+    assert (ws["A4"].value, ws["A4"].data_type) == ("'" + hostile, "s")
+    assert ws["C2"].value == "5000" and ws["G3"].value == "matched"
+
+
+@pytest.mark.parametrize("output,fmt,words", [
+    ("{tmp}", None, "is a folder"),
+    ("{tmp}/out.txt", None, "unknown extension .txt"),
+    ("{tmp}/out.xlsx", "csv", "named .xlsx but --format is csv"),
+    (None, "xlsx", "--format xlsx needs --output"),
+])
+def test_output_mistakes_fail_before_matching(files, output, fmt, words):
+    options = (["-o", output.format(tmp=files)] if output else []) + (["--format", fmt] if fmt else [])
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "list.csv"), *options])
+    assert isinstance(result.exception, PipelineError) and words in str(result.exception)
+    assert "Matched" not in result.output
+
+
+def test_missing_input_wording_is_shared_with_tag(files):
+    for command in (["match", str(files / "missing.csv"), "--against", str(files / "list.csv")],
+                    ["tag", str(files / "missing.csv"), "--rules-only"]):
+        result = CliRunner().invoke(app, command)
+        assert isinstance(result.exception, PipelineError)
+        assert str(result.exception) == f"input file {files / 'missing.csv'} not found"

@@ -1,14 +1,32 @@
-"""`vcse tag` on a small CSV with its own column names."""
+"""`vcse tag` on small lists with their own column names: CSV (UTF-8 or Windows) or Excel in and out."""
 
 from __future__ import annotations
 
+import openpyxl
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
+from vcse_pipeline.errors import PipelineError
+
+HOSTILE = '=HYPERLINK("http://x","Wirral Food Bank")'
 
 
-def test_vcse_tag_writes_codes_and_areas(tmp_path, monkeypatch):
+@pytest.fixture
+def clean_folder(tmp_path, monkeypatch):
+    """Run from an empty folder with no VCSE settings, so a test can see nothing is left in it."""
+    import os
+
+    for name in [n for n in os.environ if n == "VCSE_CONFIG" or n.startswith("VCSE__")]:
+        monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_vcse_tag_writes_codes_areas_and_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
     src = tmp_path / "orgs.csv"
     pd.DataFrame({
@@ -19,18 +37,85 @@ def test_vcse_tag_writes_codes_and_areas(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["tag", str(src), "-o", str(out), "--name-column", "Organisation",
                                       "--activities-column", "What they do", "--rules-only"])
     assert result.exit_code == 0, result.output
-    assert "Tagged 2 of 3 rows" in result.output and "food_poverty" in result.output
-    tagged = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(tagged.columns) == ["Organisation", "What they do", "ukcat_codes", "service_areas"]
+    assert "Tagged 2 of 3 rows" in result.output and "Food and poverty" in result.output
+    tagged = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(tagged.columns) == ["Organisation", "What they do", "ukcat_codes", "service_areas",
+                                    "service_area_labels"]
     assert {"SW301", "SW300", "SW"} <= set(tagged.loc[0, "ukcat_codes"].split(";"))
+    assert "food_poverty" in tagged.loc[0, "service_areas"].split(";")
     assert "arts_culture" in tagged.loc[1, "service_areas"].split(";")
     assert "children_young_people" in tagged.loc[1, "service_areas"].split(";")
-    assert tagged.loc[2, "ukcat_codes"] == ""
+    # the labels sit beside the codes, one for each, in the same order
+    codes, labels = tagged.loc[1, "service_areas"].split(";"), tagged.loc[1, "service_area_labels"].split("; ")
+    assert len(codes) == len(labels) and "Children and young people" in labels
+    assert tagged.loc[2, "ukcat_codes"] == "" and tagged.loc[2, "service_area_labels"] == ""
 
 
 def test_vcse_tag_missing_column(tmp_path):
     src = tmp_path / "orgs.csv"
     src.write_text("title,notes\nWirral Food Bank,food\n")
     result = CliRunner().invoke(app, ["tag", str(src), "-o", str(tmp_path / "o.csv"), "--rules-only"])
-    assert result.exit_code != 0
-    assert "no column 'name'" in str(result.exception)
+    assert isinstance(result.exception, PipelineError)
+    assert "no column 'name'" in str(result.exception) and "title, notes" in str(result.exception)
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_windows_csv_in_excel_out_formula_safe(tmp_path):
+    rows = [("Birkenhead Women’s Refuge", "Refuge and support for women escaping domestic abuse"), (HOSTILE, "")]
+    text = "name,activities\r\n" + "".join(f'"{n.replace(chr(34), chr(34) * 2)}",{a}\r\n' for n, a in rows)
+    src = tmp_path / "from-excel.csv"
+    src.write_bytes(text.encode("cp1252"))
+    out = tmp_path / "out" / "tagged.xlsx"
+    result = CliRunner().invoke(app, ["tag", str(src), "-o", str(out), "--rules-only",
+                                      "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert "Windows-1252" in result.output
+    ws = openpyxl.load_workbook(out).active
+    assert [c.value for c in ws[1]] == ["name", "activities", "ukcat_codes", "service_areas", "service_area_labels"]
+    assert ws["A2"].value == rows[0][0]                       # the curly apostrophe read right
+    assert "domestic_abuse" in ws["D2"].value.split(";")
+    assert (ws["A3"].value, ws["A3"].data_type) == ("'" + HOSTILE, "s")   # text, never a formula
+
+
+def test_csv_out_neutralises_a_hostile_name(tmp_path):
+    src = tmp_path / "orgs.csv"
+    pd.DataFrame({"name": [HOSTILE, "+44 151 666 0000 Wirral Mind"]}).to_csv(src, index=False)
+    out = tmp_path / "tagged.csv"
+    result = CliRunner().invoke(app, ["tag", str(src), "-o", str(out), "--rules-only"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert back["name"].tolist() == ["'" + HOSTILE, "'+44 151 666 0000 Wirral Mind"]
+
+
+def test_xlsx_input_table_on_screen_and_config_from_file(tmp_path, clean_folder):
+    src = tmp_path / "suppliers.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["Supplier", "Service"])
+    book.active.append(["Wallasey Community Food Pantry", "Community pantry and food bank"])
+    book.active.append(["Hoylake Cottage Hospice", None])
+    book.save(src)
+    # The config's [tagging] use_model = false means rules alone: no model trained, nothing cached anywhere.
+    config = tmp_path / "vcse-test.toml"
+    config.write_text(f'[paths]\ndata_dir = "{(tmp_path / "configured").as_posix()}"\n\n[tagging]\nuse_model = false\n',
+                      encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag", str(src), "--name-column", "Supplier", "--activities-column", "Service",
+                                      "--config", str(config)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "Tagged 2 of 2 rows" in result.output
+    assert "Wallasey Community Food Pantry" in result.output and "Food and poverty" in result.output
+    assert "-o FILE.csv" in result.output
+    assert list(clean_folder.iterdir()) == [] and not (tmp_path / "configured").exists()
+
+
+@pytest.mark.parametrize("options,words", [
+    (["-o", "{tmp}"], "is a folder"),
+    (["-o", "{tmp}/tagged.txt"], "unknown extension .txt"),
+    (["-o", "{tmp}/t.xlsx", "-f", "csv"], "named .xlsx but --format is csv"),
+    (["-f", "csv"], "--format csv needs --output"),
+])
+def test_output_mistakes_are_clear(tmp_path, options, words):
+    src = tmp_path / "orgs.csv"
+    src.write_text("name\nWirral Food Bank\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag", str(src), "--rules-only", *[o.format(tmp=tmp_path) for o in options]])
+    assert isinstance(result.exception, PipelineError) and words in str(result.exception)

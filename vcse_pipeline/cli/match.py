@@ -1,4 +1,5 @@
-"""`vcse match`: reconcile an external list of organisations (CSV) against the register by name and postcode."""
+"""`vcse match`: reconcile an external list of organisations (CSV or Excel) against the register by name and
+postcode."""
 
 from __future__ import annotations
 
@@ -20,27 +21,29 @@ from ..matching import (
     match_frame,
     parse_active,
 )
+from ..procurement.export import TableFormat, output_format, write_frame
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
 
 console = Console()
+err_console = Console(stderr=True)
 ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
 
 
-def read_csv(path: Path, what: str) -> pd.DataFrame:
-    """A CSV as text columns (empty cells as None), or a PipelineError naming the file."""
-    if not path.exists():
-        raise PipelineError(f"{what} {path} not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise PipelineError(f"cannot read {what} {path} as CSV: {exc}") from exc
-    return frame.replace({"": None})
+def read_list(path: Path, what: str) -> pd.DataFrame:
+    """A CSV (UTF-8 or Windows-1252) or .xlsx list as text columns (empty cells as None); errors name the file."""
+    from ..tabular_io import read_table
+
+    return read_table(path, what, note=note).replace({"": None})
+
+
+def note(message: str) -> None:
+    err_console.print(f"[yellow]note:[/] {message}")
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str, path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise PipelineError(f"{what} {path} has no column {', '.join(repr(c) for c in missing)}; "
+        raise PipelineError(f"{what} file {path} has no column {', '.join(repr(c) for c in missing)}; "
                             f"its columns are {', '.join(map(str, frame.columns))}")
 
 
@@ -50,18 +53,18 @@ def active_column(frame: pd.DataFrame, path: Path) -> list[bool | None]:
     if "active" not in frame.columns:
         return [None] * len(frame)
     status = []
-    for line, value in enumerate(frame["active"], start=2):  # line 1 is the header
+    for line, value in enumerate(frame["active"], start=2):  # row 1 is the header
         try:
             status.append(parse_active(value))
         except ValueError as exc:
-            raise PipelineError(f"list {path} line {line} column 'active': {exc}") from exc
+            raise PipelineError(f"list file {path} row {line} column 'active': {exc}") from exc
     return status
 
 
 def index_from_list(path: Path) -> MatchIndex:
     """A list with columns org_id, name and optional postcode, other_names (`|`-separated) and active
     (true/false/1/0/yes/no; settles identical-name ties, see docs/matching.md)."""
-    frame = read_csv(path, "list")
+    frame = read_list(path, "list")
     require_columns(frame, ["org_id", "name"], "list", path)
     frame["is_active"] = active_column(frame, path)
     return MatchIndex.from_records(frame)
@@ -122,17 +125,21 @@ def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3) -> 
 def register(app: typer.Typer) -> None:
     @app.command("match")
     def match_command(
-        file: Path = typer.Argument(..., help="CSV of organisations to reconcile (one name per row)."),
+        file: Path = typer.Argument(..., help="Organisations to reconcile, one name per row: CSV (UTF-8 or Excel's "
+                                              "Windows CSV) or .xlsx (first sheet, header in row 1)."),
         name_column: str = typer.Option("name", "--name-column", help="Column holding the organisation name."),
         postcode_column: str | None = typer.Option(
             None, "--postcode-column", help="Column holding a postcode (default: 'postcode' when present)."),
         against: Path | None = typer.Option(
             None, "--against",
-            help="Match against this CSV list instead of the register: columns org_id, name, and optional postcode, "
-                 "other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When organisations "
-                 "tie on the same name, the only active one among removed namesakes is 'matched'."),
+            help="Match against this list (CSV or .xlsx) instead of the register: columns org_id, name, and optional "
+                 "postcode, other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When "
+                 "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
         output: Path | None = typer.Option(
-            None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status here."),
+            None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status to this "
+                                         ".csv or .xlsx file (folders are created)."),
+        fmt: TableFormat | None = typer.Option(
+            None, "--format", "-f", help="csv or xlsx (Excel) for --output (default: from its extension)."),
         link_threshold: float | None = typer.Option(
             None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
         review_threshold: float | None = typer.Option(
@@ -149,7 +156,10 @@ def register(app: typer.Typer) -> None:
         """
         # One configuration for both the default register and the default thresholds.
         cfg = load_config(config, data_dir)
-        frame = read_csv(file, "input")
+        output_format(output, fmt)   # a bad --output or --format fails before the matching, not after
+        if fmt is not None and output is None:
+            raise PipelineError(f"--format {fmt.value} needs --output FILE")
+        frame = read_list(file, "input")
         require_columns(frame, [name_column], "input", file)
         if postcode_column:
             require_columns(frame, [postcode_column], "input", file)
@@ -168,6 +178,5 @@ def register(app: typer.Typer) -> None:
                              review_threshold=review, margin=margin)
         print_summary(result, name_column)
         if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            result.to_csv(output, index=False)
+            write_frame(result, output, fmt, sheet_title="Matches")
             console.print(f"wrote {len(result):,} rows to {output}")

@@ -1,77 +1,136 @@
-"""`vcse tag`: add UKCAT codes and service areas to any CSV of organisations."""
+"""`vcse tag`: add UKCAT codes and service areas to any list of organisations (CSV or Excel)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
 import typer
 
+from ..config import Config
 from ..errors import PipelineError
+from ..procurement.export import TableFormat, output_format, write_frame
+from .options import ConfigOpt, DataDirOpt, load_config
+
+ADDED_COLUMNS = ["ukcat_codes", "service_areas", "service_area_labels"]
+SCREEN_ROWS = 20   # rows shown on screen without --output
 
 
-def tag_csv(path: Path, out: Path, name_column: str = "name", activities_column: str = "activities",
-            objects_column: str = "objects", use_model: bool = True, cache_dir: Path | None = None) -> dict:
-    """Tag each row of a CSV; write it with `ukcat_codes` and `service_areas` columns. Returns a summary."""
-    import pandas as pd
+def tagger_from_config(cfg: Config, rules_only: bool = False):
+    """The tagger and service areas the register build uses ([tagging] in the config); the model is cached under
+    <data_dir>/cache/tagging, never in the current folder."""
+    from ..tagging.model import cached_model
+    from ..tagging.rules import load_rules
+    from ..tagging.tagger import UkcatTagger
+    from ..tagging.taxonomy import load_service_areas
 
-    from ..tagging.tagger import TextRecord, UkcatTagger, closed_code_list
-    from ..tagging.taxonomy import areas_for_tags, default_service_areas
+    settings = cfg.section("tagging")
+    rules = load_rules()
+    model = None
+    if settings.get("use_model", True) and not rules_only:
+        model = cached_model(rules, cfg.data_dir / "cache" / "tagging")
+        threshold = float(settings.get("threshold") or 0)
+        if threshold > 0:   # a configured threshold overrides the one chosen in training, as in the build
+            model = dataclasses.replace(model, threshold=threshold)
+    return UkcatTagger(rules, model), load_service_areas(settings.get("service_areas") or None)
 
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"cannot read {path}: {exc}") from exc
+
+def check_columns(frame, path: Path, name_column: str, activities_column: str, objects_column: str) -> None:
+    columns = ", ".join(map(str, frame.columns))
     if name_column not in frame.columns:
-        raise PipelineError(f"{path}: no column {name_column!r} (columns: {', '.join(frame.columns)}); "
+        raise PipelineError(f"input file {path} has no column {name_column!r} (its columns are {columns}); "
                             "name the organisation-name column with --name-column")
     for option, column in (("--activities-column", activities_column), ("--objects-column", objects_column)):
         if column not in frame.columns and column not in ("activities", "objects"):
-            raise PipelineError(f"{path}: no column {column!r} given by {option} (columns: {', '.join(frame.columns)})")
+            raise PipelineError(f"input file {path} has no column {column!r} given by {option} "
+                                f"(its columns are {columns})")
+
+
+def tag_frame(frame, name_column: str, activities_column: str, objects_column: str, tagger, areas) -> dict:
+    """Add ukcat_codes, service_areas (codes) and service_area_labels to `frame` in place; return a summary."""
+    from ..tagging.tagger import TextRecord, closed_code_list
+    from ..tagging.taxonomy import areas_for_tags
 
     def col(name):
         return frame[name].tolist() if name in frame.columns else [""] * len(frame)
 
-    tagger = UkcatTagger.default(cache_dir=cache_dir, use_model=use_model)
+    labels = {a.code: a.label for a in areas}
     records = [TextRecord(name=n, activities=a, objects=o)
                for n, a, o in zip(col(name_column), col(activities_column), col(objects_column), strict=True)]
-    areas = default_service_areas()
     codes_out, areas_out, counts = [], [], Counter()
-    for tags in tagger.tag(records):
+    for tags in tagger.tag(records) if records else []:
         codes = closed_code_list(tags, tagger.known)
         found = list(areas_for_tags([("ukcat", c) for c in codes], areas))
         counts.update(found)
-        codes_out.append(";".join(codes))
-        areas_out.append(";".join(found))
-    frame["ukcat_codes"], frame["service_areas"] = codes_out, areas_out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+        codes_out.append(codes)
+        areas_out.append(found)
+    frame["ukcat_codes"] = [";".join(c) for c in codes_out]
+    frame["service_areas"] = [";".join(a) for a in areas_out]
+    frame["service_area_labels"] = ["; ".join(labels[a] for a in found) for found in areas_out]
     return {"rows": len(frame), "tagged": sum(1 for c in codes_out if c),
-            "with_service_area": sum(1 for a in areas_out if a), "top_service_areas": counts.most_common(10)}
+            "with_service_area": sum(1 for a in areas_out if a),
+            "top_service_areas": [(labels[a], n) for a, n in counts.most_common(10)]}
+
+
+def print_rows(frame, name_column: str, console) -> None:
+    from rich.table import Table
+
+    shown = frame.head(SCREEN_ROWS)
+    table = Table(title=f"First {len(shown)} of {len(frame):,} rows" if len(frame) > len(shown) else None,
+                  title_justify="left", pad_edge=False)
+    table.add_column(name_column, ratio=2, overflow="fold")
+    table.add_column("service areas", ratio=2, overflow="fold")
+    table.add_column("UKCAT codes", ratio=1, overflow="fold")
+    for name, area_labels, codes in zip(shown[name_column], shown["service_area_labels"], shown["ukcat_codes"],
+                                        strict=True):
+        table.add_row(name or "", area_labels, codes.replace(";", " "))
+    console.print(table)
+    console.print("[dim]Write every row and column with -o FILE.csv or -o FILE.xlsx.[/]")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("tag")
     def tag(
-        file: Path = typer.Argument(..., help="CSV with an organisation name column and optional activities/objects."),
-        output: Path = typer.Option(..., "--output", "-o", help="Where to write the tagged CSV."),
+        file: Path = typer.Argument(..., help="Organisations, one a row, with a name column and optional activities/"
+                                              "objects: CSV (UTF-8 or Excel's Windows CSV) or .xlsx (first sheet)."),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", help="Write the input columns plus ukcat_codes, service_areas (codes) and "
+                                         "service_area_labels to this .csv or .xlsx file (default: a table on "
+                                         "screen)."),
+        fmt: TableFormat | None = typer.Option(
+            None, "--format", "-f", help="csv or xlsx (Excel) for --output (default: from its extension)."),
         name_column: str = typer.Option("name", help="Column holding the organisation name."),
         activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
         objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
-        rules_only: bool = typer.Option(False, "--rules-only", help="Use the UKCAT regular expressions alone."),
+        rules_only: bool = typer.Option(False, "--rules-only",
+                                        help="Use the UKCAT regular expressions alone (no model; [tagging] use_model "
+                                             "= false does the same). The model is cached under <data dir>/cache."),
+        config: Path | None = ConfigOpt,
+        data_dir: Path | None = DataDirOpt,
     ) -> None:
-        """Add UKCAT activity codes and service areas to each row of a CSV."""
+        """Add UKCAT activity codes and service areas (codes and labels) to each row of a list of organisations."""
         from rich.table import Table
 
-        from ..config import Config
-        from . import console
+        from ..tabular_io import read_table
+        from . import console, err_console
 
-        cfg = Config.load()
-        summary = tag_csv(file, output, name_column, activities_column, objects_column, use_model=not rules_only,
-                          cache_dir=cfg.data_dir / "cache" / "tagging")
-        console.print(f"Tagged {summary['tagged']} of {summary['rows']} rows; "
-                      f"{summary['with_service_area']} have a service area. Wrote {output}")
-        table = Table("service area", "rows", title="Top service areas")
-        for area, n in summary["top_service_areas"]:
-            table.add_row(area, str(n))
+        cfg = load_config(config, data_dir)
+        output_format(output, fmt)   # a bad --output or --format fails before the tagging, not after
+        if fmt is not None and output is None:
+            raise PipelineError(f"--format {fmt.value} needs --output FILE")
+        frame = read_table(file, "input", note=lambda m: err_console.print(f"[yellow]note:[/] {m}"))
+        check_columns(frame, file, name_column, activities_column, objects_column)
+        tagger, areas = tagger_from_config(cfg, rules_only)
+        summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas)
+        console.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
+                      f"{summary['with_service_area']:,} have a service area.")
+        table = Table("service area", "rows", title="Top service areas", title_justify="left")
+        for label, n in summary["top_service_areas"]:
+            table.add_row(label, f"{n:,}")
         console.print(table)
+        if output is None:
+            print_rows(frame, name_column, console)
+        else:
+            write_frame(frame, output, fmt, sheet_title="Tagged")
+            console.print(f"wrote {summary['rows']:,} rows to {output}")

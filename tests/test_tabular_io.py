@@ -1,0 +1,117 @@
+"""Officers' lists as Excel saves them (CSV UTF-8, Windows CSV, .xlsx) and the one way results are written."""
+
+from datetime import date
+
+import openpyxl
+import pytest
+
+from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.procurement.export import output_format, write_table
+from vcse_pipeline.tabular_io import read_table
+
+ROWS = [("Birkenhead Women’s Refuge", "CH41 5AB", "5000"), ("Café Créole Wallasey", "CH44 8ED", "1200")]
+
+
+def csv_bytes(encoding: str, bom: bool = False) -> bytes:
+    text = "name,postcode,amount\r\n" + "".join(f"{n},{p},{a}\r\n" for n, p, a in ROWS)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-8", False), ("utf-8", True), ("cp1252", False)])
+def test_csv_in_utf8_with_or_without_bom_and_windows_1252(tmp_path, encoding, bom):
+    path = tmp_path / "grants.csv"
+    path.write_bytes(csv_bytes(encoding, bom))
+    notes = []
+    frame = read_table(path, note=notes.append)
+    assert list(frame.columns) == ["name", "postcode", "amount"]   # no BOM glued to the first header
+    assert frame["name"].tolist() == [ROWS[0][0], ROWS[1][0]]       # the curly apostrophe and accents survive
+    if encoding == "cp1252":
+        assert b"\x92" in path.read_bytes()                           # really Excel's Windows CSV
+        assert len(notes) == 1 and "Windows-1252" in notes[0] and "grants.csv" in notes[0] and "line 2" in notes[0]
+    else:
+        assert notes == []
+
+
+def test_bytes_neither_utf8_nor_windows_1252_name_the_line(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b"name\r\nWirral Mind\r\nSt Luke\x81s\r\n")
+    with pytest.raises(PipelineError, match=r"input file .*odd.csv line 3: byte 0x81 .*CSV UTF-8"):
+        read_table(path)
+
+
+def test_xlsx_first_sheet_with_numbers_dates_and_blank_rows(tmp_path):
+    path = tmp_path / "suppliers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["name", "postcode", "amount", "awarded"])
+    ws.append([ROWS[0][0], "CH41 5AB", 5000, date(2025, 4, 1)])
+    ws.append([None, None, None, None])                      # a formatted but empty row Excel keeps
+    ws.append([ROWS[1][0], "CH44 8ED", 1200.5, None])
+    wb.create_sheet("Notes").append(["not read"])
+    wb.save(path)
+    frame = read_table(path)
+    assert list(frame.columns) == ["name", "postcode", "amount", "awarded"]
+    assert frame.values.tolist() == [[ROWS[0][0], "CH41 5AB", "5000", "2025-04-01"],
+                                     [ROWS[1][0], "CH44 8ED", "1200.5", ""]]
+
+
+def test_xlsx_error_cell_names_row_and_column(tmp_path):
+    path = tmp_path / "broken.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["name", "postcode"])
+    ws.append(["Wirral Mind", "CH41 1AA"])
+    ws.append(["Age UK Wirral", None])
+    ws["B3"].value, ws["B3"].data_type = "#REF!", "e"   # what Excel stores for a broken reference
+    wb.save(path)
+    with pytest.raises(PipelineError, match=r"broken.xlsx row 3 column 'postcode' \(cell B3\): Excel error #REF!"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p.write_bytes(b""), "is empty"),
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: None, "input file .* not found"),
+    (lambda p: p.write_bytes(b'name,postcode\nWirral Mind,CH41 1AA\n"Age UK, Wirral,CH41\n'), "not a readable CSV"),
+])
+def test_unreadable_inputs_name_the_file(tmp_path, make, message):
+    path = tmp_path / "list.csv"
+    make(path)
+    with pytest.raises(PipelineError, match=message) as caught:
+        read_table(path)
+    assert "list.csv" in str(caught.value)
+
+
+def test_a_workbook_saved_as_csv_says_so(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["name"])
+    wb.save(tmp_path / "book.csv")
+    with pytest.raises(PipelineError, match="is an Excel workbook, not CSV text; rename it to .xlsx"):
+        read_table(tmp_path / "book.csv")
+
+
+# -- writing -----------------------------------------------------------------------------------------------------
+
+def test_output_format_rules(tmp_path):
+    assert output_format(None, None) is None
+    assert output_format(tmp_path / "a.XLSX") == "xlsx"
+    assert output_format(tmp_path / "a.csv", "csv") == "csv"
+    assert output_format(tmp_path / "a.json", None, formats=("csv", "xlsx", "json")) == "json"
+    with pytest.raises(PipelineError, match="unknown extension .json"):
+        output_format(tmp_path / "a.json")
+    with pytest.raises(PipelineError, match="named .xlsx but --format is csv"):
+        output_format(tmp_path / "a.xlsx", "csv")
+
+
+def test_write_table_csv_and_xlsx_are_formula_safe(tmp_path):
+    hostile = "=cmd|' /C calc'!A0"
+    rows = [(hostile, 5640.0, True, None), ("Wirral Mind", 1200.4, False, date(2024, 3, 31))]
+    columns = ["name", "latest_income", "based_in_area", "year_end"]
+    assert write_table(columns, rows, tmp_path / "deep" / "out.csv", money_columns=["latest_income"]) == "csv"
+    text = (tmp_path / "deep" / "out.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines() == ["name,latest_income,based_in_area,year_end",
+                                 "'=cmd|' /C calc'!A0,5640,true,", "Wirral Mind,1200,false,2024-03-31"]
+    assert write_table(columns, rows, tmp_path / "out.xlsx", headers={"name": "Provider"}) == "xlsx"
+    ws = openpyxl.load_workbook(tmp_path / "out.xlsx").active
+    assert [c.value for c in ws[1]] == ["Provider", "latest_income", "based_in_area", "year_end"]
+    assert (ws["A2"].value, ws["A2"].data_type, ws["C2"].value, ws["C3"].value) == ("'" + hostile, "s", "Yes", "No")
