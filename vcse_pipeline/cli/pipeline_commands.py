@@ -102,6 +102,25 @@ def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dic
     return rows
 
 
+def check_register(path: Path) -> None:
+    """A clear error, not a DuckDB traceback, when the file is not a register or a writer holds it."""
+    import duckdb
+
+    from ..db import connect
+    from ..errors import PipelineError
+    from ..quality import table_columns
+
+    try:
+        con = connect(path, read_only=True)
+    except (duckdb.Error, OSError) as exc:
+        raise PipelineError(f"cannot open register {path}: {exc}") from None
+    try:
+        if not table_columns(con, "organisation"):
+            raise PipelineError(f"{path} has no organisation table: it is not a VCSE register")
+    finally:
+        con.close()
+
+
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
@@ -122,7 +141,7 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
         console.print("[yellow]This register records no published run (no run_history row).[/]")
     else:
         console.print(f"Published: [bold]{_when(run[1])}[/] by run {run[0]}")
-        console.print(f"Version:   {run[2]}")
+        console.print(f"Version:   {run[2]}", soft_wrap=True)
     console.print("Organisations: " + ", ".join(f"{a} {active:,} active / {n:,} all" for a, active, n in totals))
     if compare_staging:
         history = read_history(cfg)
@@ -253,14 +272,12 @@ def register(app: typer.Typer) -> None:
     def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
                register_file: Path | None = RegisterOpt) -> None:
         """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
-        from ..procurement.connection import open_register
-
         cfg = load_config(config, data_dir)
         path = register_file or cfg.register_path
         if not path.exists():
             console.print(f"No register published yet at {path}. Run `vcse demo` or `vcse run`.")
             raise typer.Exit(1)
-        open_register(path).close()  # a clear error when the file is not a register
-        console.print(f"Register: [bold]{path}[/]")
+        check_register(path)
+        console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
         print_publish_status(cfg, path, compare_staging=register_file is None)
         print_register_summary(path)

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, data_dir)
         records = read_history(cfg)[-limit:]
         if not records:
-            console.print(f"No runs recorded yet in {history_path(cfg)}")
+            console.print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
             return
         if as_json:
             for record in records:
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, data_dir)
         kept = list_versions(cfg)
         if not kept:
-            console.print(f"No register versions yet in {cfg.versions_dir}")
+            console.print(f"No register versions yet in {cfg.versions_dir}", soft_wrap=True)
             return
         table = Table(title="Register versions", title_justify="left")
         for column in ("version", "modified", "size", "published"):
@@ -155,16 +155,17 @@ def register(app: typer.Typer) -> None:
         finally:
             con.close()
         if run_id is None:
-            console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)")
+            console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)",
+                          soft_wrap=True)
             return
         if not rows:
             present = ", ".join(f"{t} {n:,}" for t, n in by_type)
             if change_type:
                 console.print(f"No register changes of type {change_type} in run {run_id}; "
-                              f"types are {present or 'none: it changed nothing'}")
+                              f"types are {present or 'none: it changed nothing'}", soft_wrap=True)
             else:
                 console.print(f"No register changes in run {run_id}: the published register changed nothing "
-                              "against the one before it")
+                              "against the one before it", soft_wrap=True)
             return
         table = Table(title="Changes in the published register", title_justify="left")
         for column in ("area", "org_id", "name", "change", "field", "old", "new"):

@@ -1,0 +1,136 @@
+"""The operator's commands: status, history, versions, changes, and demo's argument checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_publish import BASE_ORGS, WIRRAL, make_register
+from typer.testing import CliRunner
+
+from vcse_pipeline import publish
+from vcse_pipeline.cli import app
+from vcse_pipeline.config import Config
+
+UKCAT_URL = "https://raw.githubusercontent.com/charity-classification/ukcat/main/data/ukcat.csv"
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def stage_ukcat(cfg: Config, staged_at: str) -> None:
+    """What `vcse refresh ukcat` leaves behind: a manifest line for the download and a staging file's _staged row."""
+    download = cfg.download_dir("ukcat")
+    download.mkdir(parents=True, exist_ok=True)
+    (download / "manifest.jsonl").write_text(json.dumps({
+        "url": UKCAT_URL, "path": "ukcat.csv", "status": "downloaded", "size": 151234, "sha256": "ab" * 32,
+        "etag": '"0x8DCC"', "fetched_at": "2026-11-20T06:00:03+00:00"}) + "\n")
+    staging = cfg.staging_path("ukcat")
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.unlink(missing_ok=True)
+    con = duckdb.connect(str(staging))
+    con.execute("CREATE TABLE _staged AS SELECT 'ukcat' AS source, ? AS staged_at, ? AS files, ? AS row_counts, "
+                "0.4 AS seconds",
+                [staged_at, json.dumps([str(download / "ukcat.csv")]), json.dumps({"ukcat_tag": 254})])
+    con.close()
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Config:
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")}})
+    stage_ukcat(cfg, "2026-11-20T06:05:00+00:00")
+    orgs = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
+                             postcode="CH44 6QJ", lad_code=WIRRAL, is_active=False, status="Removed")]
+    version = publish.version_path_for(cfg, "run1")
+    version.parent.mkdir(parents=True)
+    publish.publish_version(cfg, make_register(version, orgs), "run1", [WIRRAL])
+    return cfg
+
+
+def test_status_shows_publish_run_freshness_and_active_against_all(published):
+    result = run("status", "--data-dir", str(published.data_dir))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "by run run1" in out and "Version:   register-" in out
+    assert "Organisations: E08000015 6 active / 7 all" in out
+    ukcat = next(line for line in out.splitlines() if line.startswith("│ ukcat"))
+    assert ukcat.split("│")[2:5] == [" 2026-11-20 06:05 ", " 2026-11-20 06:00 ", "  254 "]
+    assert "ukcat from raw.githubusercontent.com: ukcat.csv" in out
+    assert next(line for line in out.splitlines() if line.startswith("│ postcodes")).split("│")[2].strip() == \
+        "not staged"
+    # Numbers are right-aligned under their headings.
+    legal = next(line for line in out.splitlines() if "Charitable trust" in line)
+    assert legal.split("│")[3] == " " * (len(legal.split("│")[3]) - 2) + "0 "
+    assert "not yet published" not in out
+    # Staging again without publishing: status says the register is behind.
+    stage_ukcat(published, "2026-11-21T06:05:00+00:00")
+    out = run("status", "--data-dir", str(published.data_dir)).output
+    assert "ukcat: staged again at 2026-11-21 06:05, not yet published" in out
+
+
+def test_status_reads_a_named_register(published, tmp_path):
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(published.register_path.read_bytes())
+    result = run("status", "--data-dir", str(tmp_path / "elsewhere"), "--register", str(copy))
+    assert result.exit_code == 0, result.output
+    assert f"Register: {copy}" in " ".join(result.output.split()) and "by run run1" in result.output
+
+
+def test_status_history_versions_and_changes_on_a_fresh_data_folder(tmp_path):
+    data = tmp_path / "fresh"
+    result = run("history", "--data-dir", str(data))
+    assert result.exit_code == 0
+    assert result.output.strip() == f"No runs recorded yet in {data / 'register' / 'run_history.jsonl'}"
+    result = run("versions", "--data-dir", str(data))
+    assert result.output.strip() == f"No register versions yet in {data / 'register' / 'versions'}"
+    result = run("status", "--data-dir", str(data))
+    assert result.exit_code == 1 and "No register published yet" in result.output
+
+
+def test_history_says_active_against_all(published):
+    result = run("history", "--data-dir", str(published.data_dir))
+    assert result.exit_code == 0
+    assert "active / all" in result.output and "6 / 7" in result.output
+
+
+def test_changes_explains_empty_results_and_rejects_unknown_types(published):
+    data = str(published.data_dir)
+    result = run("changes", "--data-dir", data, "--type", "bogus")
+    assert result.exit_code == 2
+    assert "unknown change type 'bogus'; the types are new, closed, reopened, changed" in " ".join(
+        result.output.replace("│", " ").split())
+    result = run("changes", "--data-dir", data, "--type", "closed")
+    assert result.exit_code == 0
+    assert " ".join(result.output.split()) == "No register changes of type closed in run run1; types are new 7"
+    assert "GB-CHC-1201234" in run("changes", "--data-dir", data, "--type", "new").output
+    # A second publish that changes nothing.
+    version = publish.version_path_for(published, "run2")
+    orgs = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
+                             postcode="CH44 6QJ", lad_code=WIRRAL, is_active=False, status="Removed")]
+    publish.publish_version(published, make_register(version, orgs), "run2", [WIRRAL])
+    result = run("changes", "--data-dir", data)
+    assert " ".join(result.output.split()) == ("No register changes in run run2: the published register changed "
+                                               "nothing against the one before it")
+
+
+@pytest.mark.parametrize("args", [("changes", "--limit", "-1"), ("history", "--limit", "-1"),
+                                  ("changes", "--limit", "0")])
+def test_a_limit_below_one_is_a_usage_error(published, args):
+    result = run(*args, "--data-dir", str(published.data_dir))
+    assert result.exit_code == 2
+    assert "--limit" in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_demo_rejects_a_zero_scale_and_a_data_dir_that_is_a_file(tmp_path):
+    result = run("demo", "--data-dir", str(tmp_path / "d"), "--scale", "0")
+    assert result.exit_code == 2 and "0.0 is not greater than 0" in result.output
+    assert not (tmp_path / "d").exists()
+    existing = tmp_path / "notes.txt"
+    existing.write_text("not a folder")
+    result = run("demo", "--data-dir", str(existing))
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert existing.read_text() == "not a folder"
