@@ -16,16 +16,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         output: Path = typer.Option(Path("vcse-report.html"), "--output", "-o", help="HTML file to write."),
-        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code (default: the "
+        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: the "
                                                                    "register's only area)."),
         register_file: Path | None = RegisterOpt,
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Write an HTML report: providers by legal form, service area and ward, readiness and recent changes."""
+        from ..procurement.choices import resolve_area
         from ..procurement.opportunities import single_area
         from ..procurement.report import render_report
 
         with register_connection(register_file, config, data_dir) as con:
-            path = render_report(con, output, area or single_area(con))
+            # an area the register was not built for is an error, not an empty report
+            path = render_report(con, output, resolve_area(con, area) if area else single_area(con))
         console.print(f"wrote {path}")

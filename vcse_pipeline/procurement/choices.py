@@ -84,8 +84,23 @@ def resolve_area(con: duckdb.DuckDBPyConnection, typed: str) -> str:
     for code, name in areas.items():
         if key(typed) in (key(code), key(name)):
             return code
-    shown = {f"{name} ({code})": code for code, name in areas.items()}
-    raise unknown("area", typed, list(shown), "vcse find --list areas")
+    shown = [f"{name} ({code})" for code, name in areas.items()]
+    elsewhere = _area_profile_named(typed)
+    if elsewhere:  # a real council, just not one this register was built for
+        raise PipelineError(f"the register does not cover {elsewhere['area_name']} ({elsewhere['area_code']}); "
+                            f"it has: {', '.join(shown)}")
+    raise unknown("area", typed, shown, "vcse find --list areas")
+
+
+def _area_profile_named(typed: str) -> dict | None:
+    """The area profile (procurement/area_profiles.csv) whose code or name is `typed`, if any."""
+    import csv
+
+    from .opportunities import AREA_PROFILES
+
+    with AREA_PROFILES.open(encoding="utf-8") as fh:
+        return next((row for row in csv.DictReader(fh) if key(typed) in (key(row["area_code"]),
+                                                                         key(row["area_name"]))), None)
 
 
 # ------------------------------------------------------------------------------------------------ wards
@@ -109,7 +124,11 @@ def resolve_ward(con: duckdb.DuckDBPyConnection, typed: str, area_code: str | No
     codes = [code for code, name in wards if key(typed) in (key(code), key(name))]
     if codes:
         return codes
-    raise unknown("ward", typed, sorted({name for _code, name in wards}), "vcse find --list wards")
+    # suggest the area's own wards, not those of every town a provider from elsewhere is based in
+    own = {r[0] for r in con.execute("SELECT ward_code FROM area_ward WHERE ? IS NULL OR area_code = ?",
+                                     [area_code, area_code]).fetchall()}
+    names = sorted({name for code, name in wards if code in own or not own})
+    raise unknown("ward", typed, names, "vcse find --list wards")
 
 
 # ---------------------------------------------------------------------------------------- service areas
@@ -190,5 +209,39 @@ def resolve_legal_forms(con: duckdb.DuckDBPyConnection, typed: list[str]) -> lis
 
 def short_forms(legal_form: str) -> list[str]:
     """The short forms that select `legal_form` (for listing the choices)."""
-    return [short for short, fragment in LEGAL_FORM_SHORT.items()
+    return [{"coop": "co-op"}.get(short, short) for short, fragment in LEGAL_FORM_SHORT.items()
             if key(fragment) in key(legal_form) and short not in ("charities", "cooperative")]
+
+
+# ------------------------------------------------------------------------------------------- listing
+
+def list_choices(con: duckdb.DuckDBPyConnection, kind: str,
+                 area: str | None = None) -> tuple[str, list[str], list[tuple]]:
+    """(title, column names, rows) of the values a filter accepts, each with its number of active providers:
+    kind is services, wards, legal-forms or areas."""
+    area_code = resolve_area(con, area) if area else None
+    scope = "WHERE ? IS NULL OR area_code = ?"
+    if kind == "services":
+        counts = dict(con.execute(f"SELECT s, count(*) FROM (SELECT unnest(service_areas) AS s FROM provider_directory "
+                                  f"{scope}) GROUP BY s", [area_code, area_code]).fetchall())
+        rows = [(label, code, counts.get(code, 0)) for code, label in known_service_areas(con).items()]
+        return "Service areas (--service takes the label or the code)", ["service area", "code", "providers"], rows
+    if kind == "wards":
+        counts = dict(con.execute(f"SELECT ward_code, count(*) FILTER (WHERE based_in_area) FROM provider_directory "
+                                  f"{scope} GROUP BY ward_code", [area_code, area_code]).fetchall())
+        in_area = {r[0] for r in con.execute(f"SELECT ward_code FROM area_ward {scope}", [area_code, area_code])
+                   .fetchall()}
+        rows = [(name, code, counts.get(code, 0)) for code, name in register_wards(con, area_code) if code in in_area]
+        return "Wards (--ward takes the name or the code)", ["ward", "code", "providers based there"], rows
+    if kind == "legal-forms":
+        rows = con.execute(f"SELECT legal_form, count(*) FROM provider_directory {scope} GROUP BY 1 ORDER BY 1",
+                           [area_code, area_code]).fetchall()
+        return ("Legal forms (--legal-form takes a short form or part of the name)",
+                ["legal form", "short forms", "providers"],
+                [(form, ", ".join(short_forms(form)), n) for form, n in rows if form is not None])
+    if kind == "areas":
+        counts = dict(con.execute("SELECT area_code, count(*) FROM provider_directory GROUP BY 1").fetchall())
+        return ("Areas (--area takes the name or the GSS code)", ["area", "code", "providers"],
+                [(name, code, counts.get(code, 0)) for code, name in register_areas(con).items()
+                 if area_code in (None, code)])
+    raise PipelineError(f"cannot list {kind!r}: choose services, wards, legal-forms or areas")

@@ -22,6 +22,8 @@ def open_register(path: Path) -> duckdb.DuckDBPyConnection:
     if path.stat().st_size == 0:
         raise PipelineError(f"register {path} is an empty file, not a register: {_PASS_REGISTER}, "
                             "or rebuild it with `vcse run`")
+    if not _is_duckdb_file(path):
+        raise PipelineError(f"{path} is not a register (not a DuckDB database file): {_PASS_REGISTER}")
     try:
         # not db.connect: that creates missing parent folders, and reading must never create anything
         con = duckdb.connect(str(path), read_only=True)
@@ -37,6 +39,13 @@ def open_register(path: Path) -> duckdb.DuckDBPyConnection:
         raise PipelineError(f"{path} has no provider_directory view: it is not a published register, or was built "
                             "by an older version of the pipeline (rebuild it with `vcse run`)")
     return con
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    """DuckDB files carry "DUCK" at byte 8. Checked first because DuckDB would open a .csv (say) as a database
+    of its own, and report something else."""
+    with path.open("rb") as fh:
+        return fh.read(12)[8:12] == b"DUCK"
 
 
 def _open_failure(path: Path, message: str) -> str:

@@ -110,17 +110,21 @@ def _keyword_sets(keyword: str | list[str] | None) -> list[list[str]]:
 
 def _word_pattern(word: str) -> str:
     """A whole-word regular expression for `word` that also takes its plural or singular ("refuge" matches
-    "refuges", never "refugee"). Words are [a-z0-9] only (see `plain`), so nothing needs escaping."""
+    "refuges", never "refugee"; "charity" matches "charities"). Words are [a-z0-9] only (see `plain`), so
+    nothing needs escaping."""
     stems = {word}
-    if len(word) > 3 and word.endswith("s"):
-        stems.add(word[:-1])
-        if word.endswith("es"):
-            stems.add(word[:-2])
     if len(word) > 3 and word.endswith("ies"):
         stems.add(word[:-3] + "y")
+    elif len(word) > 3 and word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        stems.add(word[:-2])
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        stems.add(word[:-1])
     if len(word) > 2 and word.endswith("y"):
         stems.add(word[:-1] + "ies")
-    return r"\b(" + "|".join(sorted(stems)) + r")(s|es)?\b"
+
+    def plural(stem: str) -> str:
+        return stem + ("(es)?" if stem.endswith(("ch", "sh", "s", "x", "z")) else "(s)?")
+    return r"\b(" + "|".join(plural(stem) for stem in sorted(stems)) + r")\b"
 
 
 def _text(sql: str) -> str:

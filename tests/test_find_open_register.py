@@ -1,0 +1,87 @@
+"""open_register (find, report, opportunities): a file that is not a usable register is a clear error naming it."""
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from procurement_fixtures import build_register
+from typer.testing import CliRunner
+
+from vcse_pipeline.cli import app
+from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.procurement.connection import open_register
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def register(tmp_path_factory):
+    return build_register(tmp_path_factory.mktemp("open") / "register.duckdb")
+
+
+def test_a_published_register_opens_read_only(register):
+    con = open_register(register)
+    try:
+        assert con.execute("SELECT count(*) FROM provider_directory").fetchone()[0] > 0
+        with pytest.raises(duckdb.Error):
+            con.execute("CREATE TABLE scribble (a INT)")
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda p: p.mkdir(), "is a folder, not a register file"),
+    (lambda p: p.write_bytes(b""), "is an empty file"),
+    (lambda p: p.write_text("<!doctype html><html><body>VCSE register: Wirral</body></html>\n" * 50),
+     "not a DuckDB database file"),
+    # DuckDB itself would open a .csv as a database of its own; the register check must still say what it is
+    (lambda p: p.write_text("name,postcode\nWirral Mind,CH41 4AA\n", encoding="utf-8"), "not a DuckDB database file"),
+])
+def test_files_that_are_not_registers(tmp_path, make, expected):
+    path = tmp_path / ("report.html" if "html" in expected else "providers.csv")
+    make(path)
+    with pytest.raises(PipelineError, match=expected) as err:
+        open_register(path)
+    assert str(path) in str(err.value) and "--register" in str(err.value)
+
+
+def test_a_duckdb_file_without_the_views(tmp_path):
+    path = tmp_path / "staging.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE company (company_number VARCHAR)")
+    con.close()
+    with pytest.raises(PipelineError, match="has no provider_directory view"):
+        open_register(path)
+
+
+def test_a_register_held_open_for_writing(register, tmp_path):
+    held = tmp_path / "held.duckdb"
+    held.write_bytes(register.read_bytes())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); "
+                               "sys.stdin.read()", str(held)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        with pytest.raises(PipelineError, match="is open for writing by another program.*try again") as err:
+            open_register(held)
+        assert str(held) in str(err.value)
+        # each command that reads the register says so too, without a traceback
+        for command in (["find"], ["report", "-o", str(tmp_path / "r.html")]):
+            result = runner.invoke(app, [*command, "--register", str(held)])
+            assert result.exit_code != 0 and isinstance(result.exception, PipelineError), result.output
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=30)
+    open_register(held).close()          # usable again once the writer has gone
+
+
+def test_commands_report_a_bad_register_as_a_pipeline_error(tmp_path):
+    html = tmp_path / "wirral-vcse-report.html"
+    html.write_text("<html></html>" * 100, encoding="utf-8")
+    for command in (["find", "-s", "carers"], ["report", "-o", str(tmp_path / "out.html")]):
+        result = runner.invoke(app, [*command, "--register", str(html)])
+        # a PipelineError is what the vcse entry point prints as one "error: ..." line
+        assert result.exit_code != 0 and isinstance(result.exception, PipelineError), result.output
+        assert "not a register" in str(result.exception) and "wirral-vcse-report.html" in str(result.exception)
