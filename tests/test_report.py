@@ -105,3 +105,70 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     assert non_white > 0.03
     colours = {tuple(p) for p in (charts.reshape(-1, 3) * 255).astype(int)[::7]}
     assert len(colours) > 20
+
+
+# ------------------------------------------------------------------ organisations to check first
+
+def test_check_first_orders_by_severity_then_income_and_keeps_a_short_list():
+    from vcse_pipeline.procurement.report import check_first
+
+    # provider_readiness rows: (name, level, reasons, latest_income, readiness_rank), reasons as the view words them
+    flagged = [
+        ("10th Raby Mere Scout Group", "caution", ["income falling"], 4_000.0, 2),
+        ("Abbey Advice", "caution", ["income falling"], 90_000.0, 2),
+        ("Brimstage Advice Centre", "caution", ["Charity Commission: submission overdue",
+                                               "latest annual return filed late"], 209_348.0, 2),
+        ("Greasby Autism Support", "caution", ["Charity Commission: submission overdue",
+                                              "latest annual return filed late",
+                                              "Companies House confirmation statement overdue"], 41_107.0, 2),
+        ("New Shed", "caution", ["operating for less than 2 years"], None, 2),
+        ("West Kirby Hospice", "not ready", ["Charity Commission: insolvent"], 982_032.0, 4),
+        ("9th Thingwall Brownies", "not ready", ["Charity Commission: in administration"], 4_791.0, 4),
+    ]
+    names = [row[0] for row in check_first(flagged)]
+    assert names == ["West Kirby Hospice", "9th Thingwall Brownies",        # not ready first, larger income first
+                     "Greasby Autism Support", "Brimstage Advice Centre",   # overdue filings before falling income
+                     "Abbey Advice", "10th Raby Mere Scout Group", "New Shed"]
+    assert check_first(flagged)[0] == ("West Kirby Hospice", "not ready", "Charity Commission: insolvent", 982_032.0)
+    assert [r[0] for r in check_first(flagged, limit=3)] == names[:3]
+
+
+def test_demo_report_lists_25_to_check_first_and_points_to_the_full_export(demo_register, tmp_path):
+    out = tmp_path / "new" / "folder" / "report.html"                      # folders are created
+    result = runner.invoke(app, ["report", "--register", str(demo_register.path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('id="check-first"'):html.index("What changed since the previous refresh")]
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    levels = dict(con.execute("SELECT readiness_level, count(*) FROM provider_readiness GROUP BY 1").fetchall())
+    con.close()
+    flagged = levels.get("not ready", 0) + levels.get("caution", 0)
+    assert flagged > 25 and section.count("<tr>") == 1 + 25                 # header and 25 organisations
+    words = " ".join(section.split())
+    assert f"the 25 most serious of {flagged:,} flagged ({levels['not ready']} not ready" in words
+    assert "vcse find --readiness \"not ready\" --readiness caution -o check-first.xlsx" in words
+    rows = section.split("<tr>")[2:]
+    not_ready = [i for i, row in enumerate(rows) if "<td>not ready</td>" in row]
+    assert not_ready == list(range(levels["not ready"]))                     # every not-ready organisation on top
+    assert "income falling</td>" not in rows[levels["not ready"]]            # a filing flag outranks falling income
+
+
+def test_a_refresh_that_changed_nothing_reads_cleanly(tmp_path):
+    register = build_register(tmp_path / "register.duckdb")
+    con = duckdb.connect(str(register))
+    con.execute("DELETE FROM register_change WHERE run_id = '20260201T000000Z-bbbbbb'")
+    con.close()
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    section = out.read_text(encoding="utf-8").split("What changed since the previous refresh")[1]
+    assert "compared with 20260101T000000Z-aaaaaa.\n\nThe latest refresh changed nothing" in section
+    assert ". ." not in " ".join(section.split())
+
+
+def test_report_output_that_is_a_folder_is_a_clear_error(tmp_path):
+    from vcse_pipeline.errors import PipelineError
+
+    register = build_register(tmp_path / "register.duckdb")
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(tmp_path)])
+    assert isinstance(result.exception, PipelineError) and "is a folder" in str(result.exception)

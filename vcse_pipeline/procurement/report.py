@@ -19,11 +19,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
 from ..db import table_exists  # noqa: E402
+from ..errors import PipelineError  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
 READINESS_COLOURS = {"ready": "#2e7d32", "caution": "#f9a825", "unknown": "#9e9e9e", "not ready": "#c62828"}
 BAR_COLOUR = "#1f4e79"
+CHECK_FIRST = 25   # the report lists this many organisations to check first; vcse find exports them all
+# How serious an amber flag is (provider_readiness reasons, by their start): a regulator or Companies House filing
+# overdue weighs more than a late return, and both more than falling income or being new. Red flags make an
+# organisation "not ready", which always comes first.
+FLAG_WEIGHTS = (("Charity Commission: insolvent", 10), ("Charity Commission: in administration", 10),
+                ("Charity Commission: double default", 8), ("Companies House status", 8),
+                ("Charity Commission: submission overdue", 4), ("Companies House accounts overdue", 4),
+                ("Companies House confirmation statement overdue", 3), ("annual return late in", 2),
+                ("latest annual return filed late", 2), ("income falling", 1), ("operating for less than", 1))
 
 
 def _svg(fig) -> str:
@@ -108,9 +118,10 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         SELECT income_band, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
         ORDER BY CASE income_band WHEN 'under £10k' THEN 1 WHEN '£10k-£100k' THEN 2 WHEN '£100k-£1m' THEN 3
                  WHEN 'over £1m' THEN 4 ELSE 5 END""", p)
-    concerns = _rows(con, """
-        SELECT name, readiness_level, array_to_string(readiness_reasons, '; ') FROM provider_readiness
-        WHERE area_code = ? AND readiness_level IN ('not ready', 'caution') ORDER BY readiness_rank DESC, name""", p)
+    flagged = _rows(con, """
+        SELECT name, readiness_level, readiness_reasons, latest_income, readiness_rank FROM provider_readiness
+        WHERE area_code = ? AND readiness_level IN ('not ready', 'caution')""", p)
+    concerns = check_first(flagged)
     gaps = _rows(con, """
         SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
         FROM ward_service_gaps WHERE area_code = ? AND providers_based = 0 GROUP BY 1 ORDER BY 2 DESC, 1""", p)
@@ -120,7 +131,9 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         "area_name": _area_name(area_code),
         "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
         "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
-        "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps, "ward_count": ward_count,
+        "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
+        "concerns_total": len(flagged), "concerns_not_ready": sum(1 for r in flagged if r[1] == "not ready"),
+        "ward_count": ward_count,
         "charts": {
             "forms": bar_chart([f for f, _ in forms], [n for _, n in forms],
                                "Providers by legal form") if forms else "",
@@ -134,6 +147,23 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     }
 
 
+def flag_weight(reason: str) -> int:
+    return next((w for start, w in FLAG_WEIGHTS if reason.startswith(start)), 1)
+
+
+def check_first(flagged: list[tuple], limit: int = CHECK_FIRST) -> list[tuple]:
+    """The organisations to check first, most serious first: not ready before caution, then by the weight of their
+    flags (FLAG_WEIGHTS) and how many, then the larger income (more public money at stake), then name.
+    `flagged` rows are (name, level, reasons, latest_income, readiness_rank); returns (name, level, why, income)."""
+    def severity(row):
+        name, _level, reasons, income, rank = row
+        reasons = list(reasons or [])
+        return (-rank, -sum(flag_weight(r) for r in reasons), -len(reasons), -(income or 0), name)
+
+    return [(name, level, "; ".join(reasons or []), income)
+            for name, level, reasons, income, _rank in sorted(flagged, key=severity)[:limit]]
+
+
 def _area_name(area_code: str) -> str:
     from .opportunities import area_profile
 
@@ -145,5 +175,9 @@ def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str
     env.filters["money"] = lambda v: "" if v is None else f"£{v:,.0f}"
     html = env.get_template("report.html.j2").render(**report_context(con, area_code))
     out_path = Path(out_path)
+    if out_path.is_dir():
+        raise PipelineError(f"--output {out_path} is a folder; give a file name inside it, e.g. "
+                            f"{out_path / 'vcse-report.html'}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(html, encoding="utf-8")
     return out_path
