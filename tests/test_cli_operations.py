@@ -134,3 +134,17 @@ def test_demo_rejects_a_zero_scale_and_a_data_dir_that_is_a_file(tmp_path):
     result = run("demo", "--data-dir", str(existing))
     assert result.exit_code == 2 and "is a file" in result.output
     assert existing.read_text() == "not a folder"
+
+
+def test_a_bad_threshold_is_reported_with_its_section_name(published, monkeypatch, capsys):
+    """The CLI prints the error as text: '[quality]' is not swallowed as rich markup."""
+    from vcse_pipeline.cli import main
+
+    monkeypatch.setenv("VCSE__QUALITY__ROW_COUNT_BAND", "abc")
+    monkeypatch.setattr("sys.argv", ["vcse", "publish", "--data-dir", str(published.data_dir)])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    assert " ".join(capsys.readouterr().err.split()) == "error: [quality] row_count_band = 'abc' is not a number"
+    assert publish.read_history(published)[-1]["status"] == "failed"
+    assert len(publish.version_files(published)) == 1  # no new version was started

@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import PipelineError
 
@@ -38,5 +39,5 @@ def main() -> None:
     try:
         app()
     except PipelineError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")  # "[quality] ..." is text, not markup
         sys.exit(1)
