@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
             labels = known_service_areas_labels(con, service or [])
         for note in result.notes:
             console.print(f"[dim]({note})[/]")
-        if output is None and fmt in (None, Format.table):
+        if on_screen:
             print_table(result, table_title(result), labels)
         else:
             export(result, fmt, output)
