@@ -14,8 +14,10 @@ from vcse_pipeline.procurement.opportunities import (
     contract_value,
     cpv_codes,
     describe_notice,
+    list_releases,
     load_release,
     match_notice,
+    notice_stage,
 )
 
 runner = CliRunner()
@@ -28,6 +30,7 @@ DAY_OPPORTUNITIES = "53216327-668e-4a7b-a645-f8855a2a5412-832992"  # Warwickshir
 SHORT_BREAKS = "3dee8a58-0bbb-44f8-8248-b3dff0d7071b-832949"    # CPV 85000000
 CHILDREN_DA = "43fda075-f559-47d2-96de-038f2d1633c4-819870"     # Dudley, CPV 85000000
 LIGHT_TRAIL = "4bff9fae-9ab0-490c-99b0-da71e14146bc-833039"     # Manchester, event services
+HYWEL_DDA = "ocds-kuma6s-148107-release-148107"                 # Sell2Wales tender: mental health, "Adults aged 18+"
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +117,10 @@ def test_every_fixture_release_reads(con):
 
 
 def test_bad_notice_files_give_clear_errors(tmp_path):
-    with pytest.raises(PipelineError, match="pick one with --release-id"):
+    with pytest.raises(PipelineError, match="pick one with --release-id") as many:
         load_release(NOTICES)
+    assert "P-0225 Winter Light Trail Installation Event at Heaton Park (award)" in str(many.value)
+    assert "... and 6 more" in str(many.value) and "vcse opportunities list" in str(many.value)
     with pytest.raises(PipelineError, match="no release with id"):
         load_release(NOTICES, "nope")
     bad = tmp_path / "bad.json"
@@ -192,3 +197,167 @@ def test_demo_light_trail_finds_only_weak_arts_fits(demo):
     arts = [m for m in everyone if "arts_culture" in m.service_areas]
     assert arts[0] is everyone[0] and "Arts, culture and heritage: notice text mentions 'Festival'" in arts[0].reasons
     assert max(m.score for m in everyone) < da.score - 40
+
+
+# ------------------------------------------------------------------ stage, deadline, listing
+
+def test_stage_and_deadline_of_real_notices():
+    from datetime import date
+
+    award = notice_stage(load_release(NOTICES, DAY_OPPORTUNITIES))
+    assert award["stage"] == "award" and award["tender_status"] == "complete"
+    assert award["warning"] == ("this notice is an award: the contract has been let; shortlist shown for "
+                                "reference")
+    planning = notice_stage(load_release(NOTICES, LANCASHIRE_DA))
+    assert planning == {"stage": "planning", "tender_status": "planned", "deadline": None,
+                        "tender_expected": "2025-07-23T23:59:59+01:00", "warning": None}
+    dudley = load_release(NOTICES, CHILDREN_DA)
+    before = notice_stage(dudley, today=date(2025, 2, 1))
+    assert before["stage"] == "tender" and before["deadline"] == "2025-02-14T14:00:00Z" and before["warning"] is None
+    assert notice_stage(dudley, today=date(2025, 3, 1))["warning"] == (
+        "the deadline (2025-02-14) has passed; shortlist shown for reference")
+    withdrawn = {**dudley, "tender": {**dudley["tender"], "status": "withdrawn"}}
+    assert notice_stage(withdrawn)["stage"] == "cancelled" and "withdrawn" in notice_stage(withdrawn)["warning"]
+
+
+def test_list_releases_names_each_notice():
+    rows = {r["id"]: r for r in list_releases(NOTICES)}
+    assert len(rows) == 11
+    assert rows[CHILDREN_DA] | {} == {
+        "id": CHILDREN_DA, "ocid": "ocds-b5fd17-a5e45aec-2d31-48df-97dc-e6dff1d22609",
+        "title": "Domestic Abuse Support Services - Children", "buyer": "Dudley Metropolitan Borough Council",
+        "stage": "tender", "tender_status": "active", "deadline": "2025-02-14T14:00:00Z", "tender_expected": None,
+        "regions": ["DY1 1HF", "West Midlands"], "suitable_for_vcse": False, "value": 60000.0}
+    assert rows[LANCASHIRE_DA]["regions"] == ["North West"] and rows[LANCASHIRE_DA]["suitable_for_vcse"] is True
+    assert sum(r["stage"] == "award" for r in rows.values()) == 7
+
+
+def test_cli_list(register):
+    result = runner.invoke(app, ["opportunities", "list", str(NOTICES)])
+    assert result.exit_code == 0, result.output
+    assert "11 releases in contracts-finder-sample.json" in result.output
+    assert "Lancashire Victim Services" in result.output and "tender due 23 Jul 2025" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+# ------------------------------------------------------------------ files and the screen
+
+def _match(register, *args):
+    return runner.invoke(app, ["opportunities", "match", str(NOTICES), "--register", str(register), *args])
+
+
+def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_path):
+    import csv as _csv
+
+    from openpyxl import load_workbook
+
+    out = tmp_path / "new" / "sub" / "shortlist.csv"
+    result = _match(register, "--release-id", LANCASHIRE_DA, "-o", str(out), "-n", "3")
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 of" in result.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")                      # BOM, as vcse find's CSV
+    rows = list(_csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert len(rows) == 3 and rows[0]["rank"] == "1" and rows[0]["notice_stage"] == "planning"
+    assert rows[0]["service_areas"].startswith("Domestic abuse and violence")   # labels, as vcse find exports
+    assert "delivery region North West includes Wirral" in rows[0]["reasons"]
+    xlsx = tmp_path / "s.xlsx"
+    assert _match(register, "--release-id", LANCASHIRE_DA, "-o", str(xlsx)).exit_code == 0
+    sheet = load_workbook(xlsx).active
+    assert sheet.title == "Shortlist" and sheet["C1"].value == "name" and sheet["C2"].value == rows[0]["name"]
+    stdout = _match(register, "--release-id", LANCASHIRE_DA, "-f", "csv", "-n", "2")
+    assert stdout.exit_code == 0 and stdout.output.splitlines()[0].startswith("rank,score,name,")
+    assert len(list(_csv.reader(stdout.output.splitlines()))) == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "shortlist.txt"], "cannot tell the format from .txt"),
+    (["-f", "csv", "-o", "shortlist.xlsx"], "does not fit --format csv: name it shortlist.csv"),
+    (["-f", "table", "-o", "shortlist.csv"], "--format table is shown on screen"),
+    (["-f", "xlsx"], "--format xlsx needs --output FILE.xlsx"),
+])
+def test_cli_output_mistakes_are_clear_errors(register, tmp_path, args, message):
+    args = [str(tmp_path / a) if a.startswith("shortlist") else a for a in args]
+    result = _match(register, "--release-id", LANCASHIRE_DA, *args)
+    assert isinstance(result.exception, PipelineError) and message in str(result.exception)
+    folder = _match(register, "--release-id", LANCASHIRE_DA, "-o", str(tmp_path))
+    assert "is a folder" in str(folder.exception)
+    assert _match(register, "--release-id", LANCASHIRE_DA, "-n", "-5").exit_code == 2   # click's range check
+
+
+def test_cli_json_names_the_stage_and_its_service_areas(register, tmp_path):
+    out = tmp_path / "award.json"
+    result = _match(register, "--release-id", DAY_OPPORTUNITIES, "-o", str(out), "-n", "2")
+    assert result.exit_code == 0 and "this notice is an award" in result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    notice = data["notice"]
+    assert notice["stage"] == "award" and notice["deadline"] == "2024-12-19T12:00:00Z"
+    assert notice["warning"].startswith("this notice is an award: the contract has been let")
+    assert {"service_area": "adult_social_care", "in_title": True,
+            "words": ["Day Opportunities", "personal care"]} in notice["text_service_areas"]
+    assert all(set(sa) == {"service_area", "matched_cpv", "how"} for sa in notice["service_areas"])
+    assert len(data["matches"]) == 2 and data["providers_matched"] >= 2
+    assert data["matches"][0]["service_area_labels"][0] == "Adult social care"
+
+
+def test_cli_table_fits_80_columns_and_reasons_behind_why(register):
+    plain = _match(register, "--release-id", DAY_OPPORTUNITIES, "-n", "3")
+    assert plain.exit_code == 0, plain.output
+    lines = plain.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "stage: award (complete), deadline 19 Dec 2024 12:00" in plain.output
+    assert "note: this notice is an award" in plain.output
+    assert "top 3 of 24 providers" in plain.output and "Heswall Day" in plain.output
+    assert "readiness ready" not in plain.output                 # reasons only with --why
+    why = _match(register, "--release-id", DAY_OPPORTUNITIES, "-n", "3", "--why")
+    assert "1. Heswall Day Centre for Older People" in why.output
+    assert "its activities mention 'personal care'" in " ".join(why.output.split())
+
+
+def test_demo_shortlist_counts_everyone_it_matched(demo_register, demo):
+    result = runner.invoke(app, ["opportunities", "match", str(NOTICES), "--release-id", LANCASHIRE_DA,
+                                 "--register", str(demo_register.path), "-n", "5"])
+    assert result.exit_code == 0, result.output
+    total = len(match_notice(demo, load_release(NOTICES, LANCASHIRE_DA), limit=0))
+    assert total > 100 and f"top 5 of {total:,} providers, best first (-n 0 for all)" in result.output
+    assert "region (delivery region North West includes Wirral)" in " ".join(result.output.split())
+    everyone = runner.invoke(app, ["opportunities", "match", str(NOTICES), "--release-id", LANCASHIRE_DA,
+                                   "--register", str(demo_register.path), "-n", "0"])
+    assert f"{total:,} providers, best first" in everyone.output and "top " not in everyone.output
+
+
+def test_large_shortlists_use_a_thousands_separator(con):
+    from vcse_pipeline.cli.opportunities import console, print_shortlist
+
+    matches = match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=2)
+    with console.capture() as shown:
+        print_shortlist(matches, 1103, why=False)
+    assert "top 2 of 1,103 providers" in shown.get()
+    with console.capture() as shown:
+        print_shortlist(matches, 2, why=False)
+    assert shown.get().startswith("2 providers, best first")
+
+
+# ------------------------------------------------------------------ "18 and over" is about adults
+
+def test_demo_adult_ages_are_not_children_or_young_people(demo):
+    con = demo  # the demo register maps UKCAT BE115 (young people) to children_young_people
+    # Warwickshire: "... residents aged 65 and over ... and for residents aged 18 and over with a diagnosis of
+    # dementia"; UKCAT's young-people rule (BE115) alone reads "18 and over" as youth
+    day = {sa: words for sa, _in_title, words in
+           describe_notice(con, load_release(NOTICES, DAY_OPPORTUNITIES), "E08000015").text_service_areas}
+    assert "aged 18 and over" in load_release(NOTICES, DAY_OPPORTUNITIES)["tender"]["description"]
+    assert "children_young_people" not in day and "older_people" in day
+    adults = load_release(NOTICES, HYWEL_DDA)          # "Mental Health Services for Adults aged 18+"
+    areas = dict((sa, words) for sa, _t, words in describe_notice(con, adults, "E08000015").text_service_areas)
+    assert "mental_health" in areas and "children_young_people" not in areas
+    # a notice that names children as well as adults still finds them (IDVA: "Children and young people, and
+    # adults aged 18 years and over")
+    idva = {sa for sa, _t, _w in describe_notice(con, load_release(NOTICES, IDVA), "E08000015").text_service_areas}
+    assert "children_young_people" in idva
+    from vcse_pipeline.procurement.notice_text import text_service_areas
+
+    for text in ("Support for over 18s leaving hospital", "Adults aged 18+ with a learning disability",
+                 "Open to people 18 and over", "Residents 19 and over"):
+        assert "children_young_people" not in text_service_areas(con, {"tender": {"title": text}}), text
+    assert "children_young_people" in text_service_areas(con, {"tender": {"title": "Young people 16 and over"}})
