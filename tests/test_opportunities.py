@@ -309,6 +309,8 @@ def test_cli_table_fits_80_columns_and_reasons_behind_why(register):
     assert "note: this notice is an award" in plain.output
     assert "top 3 of 24 providers" in plain.output and "Heswall Day" in plain.output
     assert "readiness ready" not in plain.output                 # reasons only with --why
+    outside = _match(register, "--release-id", LANCASHIRE_DA, "-n", "1")   # C18, based outside Wirral
+    assert "Merseyside Domestic" in outside.output and "area-wide" in outside.output
     why = _match(register, "--release-id", DAY_OPPORTUNITIES, "-n", "3", "--why")
     assert "1. Heswall Day Centre for Older People" in why.output
     assert "its activities mention 'personal care'" in " ".join(why.output.split())

@@ -140,7 +140,9 @@ def print_shortlist(matches, total: int, why: bool) -> None:
     table.add_column("fit", ratio=3, overflow="fold")
     table.add_column("readiness", no_wrap=True)
     for rank, m in enumerate(matches, start=1):
-        where = m.ward_name or ("area-wide" if "based in area" in m.location_fit else "outside")
+        # based in the area: its ward; based outside: it operates area-wide (as the report and ward coverage say)
+        based = "based in area" in m.location_fit
+        where = m.ward_name or ("in area, no ward" if based else "area-wide")
         table.add_row(str(rank), str(m.score), m.name, where, _fit(m), m.readiness_level)
     console.print(table)
     if why:
