@@ -271,8 +271,8 @@ def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["-o", "shortlist.txt"], "cannot tell the format from .txt"),
-    (["-f", "csv", "-o", "shortlist.xlsx"], "does not fit --format csv: name it shortlist.csv"),
+    (["-o", "shortlist.txt"], "unknown extension .txt; name the file .csv or .json or .xlsx"),
+    (["-f", "csv", "-o", "shortlist.xlsx"], "is named .xlsx but --format is csv; name it shortlist.csv"),
     (["-f", "table", "-o", "shortlist.csv"], "--format table is shown on screen"),
     (["-f", "xlsx"], "--format xlsx needs --output FILE.xlsx"),
 ])
@@ -363,3 +363,11 @@ def test_demo_adult_ages_are_not_children_or_young_people(demo):
                  "Open to people 18 and over", "Residents 19 and over"):
         assert "children_young_people" not in text_service_areas(con, {"tender": {"title": text}}), text
     assert "children_young_people" in text_service_areas(con, {"tender": {"title": "Young people 16 and over"}})
+
+
+def test_cli_area_the_register_lacks_is_an_error_not_an_empty_shortlist(register):
+    result = _match(register, "--release-id", LANCASHIRE_DA, "--area", "E08000012")
+    assert isinstance(result.exception, PipelineError)
+    assert "does not cover Liverpool (E08000012)" in str(result.exception)
+    by_name = _match(register, "--release-id", LANCASHIRE_DA, "--area", "wirral", "-f", "csv", "-n", "1")
+    assert by_name.exit_code == 0 and len(by_name.output.splitlines()) == 2

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import enum
 import json
 import re
@@ -28,51 +27,16 @@ class MatchFormat(enum.StrEnum):
     xlsx = "xlsx"
 
 
-FILE_FORMATS = {".csv": MatchFormat.csv, ".json": MatchFormat.json, ".xlsx": MatchFormat.xlsx}
-
-
 def _output_format(fmt: MatchFormat | None, output: Path | None) -> MatchFormat:
-    """--format, else the --output file's extension; a table is only for the screen and Excel only for a file.
-    (A private rule like export.output_format, which does not cover JSON.)"""
+    """--format, else the --output file's extension (export.output_format's rules, plus JSON); a table is only
+    for the screen and Excel only for a file."""
+    from ..procurement.export import output_format
+
     if output is None:
         if fmt is MatchFormat.xlsx:
             raise PipelineError("--format xlsx needs --output FILE.xlsx (Excel cannot go to the screen)")
         return fmt or MatchFormat.table
-    if output.is_dir():
-        raise PipelineError(f"--output {output} is a folder; give a file name inside it, e.g. "
-                            f"{output / 'shortlist.csv'}")
-    by_name = FILE_FORMATS.get(output.suffix.lower())
-    if fmt is MatchFormat.table:
-        raise PipelineError(f"--format table is shown on screen and cannot be written to {output}; use --format "
-                            "csv, json or xlsx (or leave out --format and name the file .csv, .json or .xlsx)")
-    if fmt is None:
-        if by_name is None:
-            raise PipelineError(f"--output {output}: cannot tell the format from "
-                                f"{output.suffix or 'a name without an extension'}; name it .csv, .json or .xlsx "
-                                "or give --format")
-        return by_name
-    if by_name is not None and by_name is not fmt or fmt is MatchFormat.xlsx and by_name is None:
-        raise PipelineError(f"--output {output} does not fit --format {fmt.value}: name it "
-                            f"{output.stem}.{fmt.value}")
-    return fmt
-
-
-def _prepare(output: Path) -> None:
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PipelineError(f"cannot create the folder {output.parent} for --output {output}: "
-                            f"{exc.strerror or exc}") from None
-
-
-def _csv_to_stdout(columns: list[str], rows: list[list]) -> None:
-    """CSV on standard output with export.py's formula-safe cells (export.write_csv writes only to a file)."""
-    from ..procurement.export import cell_value, safe_text
-
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([safe_text(c) for c in columns])
-    for row in rows:
-        writer.writerow(["" if v is None else round(v) if isinstance(v, float) else cell_value(v) for v in row])
+    return MatchFormat(output_format(output, fmt, formats=("csv", "json", "xlsx")))
 
 
 def _date(text: str | None) -> str:
@@ -166,8 +130,8 @@ def register(app: typer.Typer) -> None:
         release_id: str | None = typer.Option(None, "--release-id",
                                               help="Release id or ocid to pick from a package "
                                                    "(see `vcse opportunities list FILE`)."),
-        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code (default: the "
-                                                                   "register's only area)."),
+        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
+                                                                   "the register's only area)."),
         limit: int = typer.Option(20, "--limit", "-n", min=0, help="Length of the shortlist (0: every provider)."),
         why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
         fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
@@ -181,6 +145,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
+        from ..procurement.choices import resolve_area
+        from ..procurement.export import prepare_output, write_csv_rows, write_table
         from ..procurement.opportunities import (
             EXPORT_COLUMNS,
             MONEY_COLUMNS,
@@ -194,12 +160,13 @@ def register(app: typer.Typer) -> None:
         fmt = _output_format(fmt, output)
         release = load_release(notice, release_id)
         with register_connection(register_file, config, data_dir) as con:
-            area_code = area or single_area(con)
+            # an area the register was not built for is an error, not an empty shortlist
+            area_code = resolve_area(con, area) if area else single_area(con)
             summary = describe_notice(con, release, area_code)
             everyone = match_notice(con, release, area_code, limit=0)
         matches = everyone[:limit] if limit else everyone
         if output is not None:
-            _prepare(output)
+            prepare_output(output)
         if fmt is MatchFormat.json:
             text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
                                "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
@@ -208,16 +175,12 @@ def register(app: typer.Typer) -> None:
                 return
             output.write_text(text + "\n", encoding="utf-8")
         elif fmt is MatchFormat.csv and output is None:
-            _csv_to_stdout(EXPORT_COLUMNS, shortlist_rows(matches, summary))
+            write_csv_rows(sys.stdout, EXPORT_COLUMNS, shortlist_rows(matches, summary),
+                           money_columns=MONEY_COLUMNS, lineterminator="\n")
             return
         elif fmt in (MatchFormat.csv, MatchFormat.xlsx):
-            from ..procurement.export import write_csv, write_xlsx
-
-            rows = shortlist_rows(matches, summary)
-            if fmt is MatchFormat.csv:
-                write_csv(EXPORT_COLUMNS, rows, output)
-            else:
-                write_xlsx(EXPORT_COLUMNS, rows, output, sheet_title="Shortlist", money_columns=MONEY_COLUMNS)
+            write_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt.value,
+                        sheet_title="Shortlist", money_columns=MONEY_COLUMNS)
         if output is not None:
             if summary.warning:
                 console.print(f"[bold yellow]note: {summary.warning}[/]")

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import IO
 
 from ..errors import PipelineError
 
@@ -56,12 +57,18 @@ def csv_value(value, money: bool = False):
 
 def write_csv(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *,
               money_columns: Sequence[str] = ()) -> None:
-    money = [c in money_columns for c in columns]
     with Path(path).open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads UTF-8
-        writer = csv.writer(fh)
-        writer.writerow([safe_text(str(c)) for c in columns])
-        for row in rows:
-            writer.writerow([csv_value(v, m) for v, m in zip(row, money, strict=True)])
+        write_csv_rows(fh, columns, rows, money_columns=money_columns)
+
+
+def write_csv_rows(fh: IO[str], columns: Sequence[str], rows: Sequence[Sequence], *,
+                   money_columns: Sequence[str] = (), lineterminator: str = "\r\n") -> None:
+    """CSV to an open text stream (a file, or standard output) with formula-safe cells."""
+    money = [c in money_columns for c in columns]
+    writer = csv.writer(fh, lineterminator=lineterminator)
+    writer.writerow([safe_text(str(c)) for c in columns])
+    for row in rows:
+        writer.writerow([csv_value(v, m) for v, m in zip(row, money, strict=True)])
 
 
 def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, sheet_title: str = "Providers",
