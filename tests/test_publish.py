@@ -287,6 +287,19 @@ def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path
     assert publish.read_history(cfg)[-1]["status"] == "failed_quality"
     third = run_chain("scheduled__2026-03-03T06:00:00+00:00", more)
     assert third["finish"] == "published" and third["published"]["changes"] == {"new": 1}
+    # A threshold that is not a number (a typo in the deployment's environment) fails the run with its own message.
+    from vcse_pipeline.errors import PipelineError
+
+    after = sha256(cfg.register_path)
+    monkeypatch.setenv("VCSE__QUALITY__ROW_COUNT_BAND", "abc")
+    run = airflow_tasks.start_register_run("scheduled__2026-03-04T06:00:00+00:00")
+    version = airflow_tasks.assemble(run, [str(make_register(Path(run["work_dir"]) / "a.duckdb", more))])
+    with pytest.raises(PipelineError, match=r"\[quality\] row_count_band = 'abc' is not a number"):
+        airflow_tasks.check_quality(run, version)
+    assert airflow_tasks.finish_register_run(run, version, None) == "failure already recorded"
+    last = publish.read_history(cfg)[-1]
+    assert last["status"] == "failed" and "row_count_band = 'abc'" in last["message"]
+    assert not Path(version).exists() and sha256(cfg.register_path) == after
 
 
 def test_publish_settings_and_commands_are_documented():

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import DEFAULTS_FILE, ENV_PREFIX, Config
+from .errors import PipelineError
 
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
 STAGING_ASSET_URI = "vcse://staging/{source}"
@@ -140,10 +141,15 @@ def quality_overrides(thresholds: dict | None) -> dict | None:
 
 def check_quality(run: dict, version: str, thresholds: dict | None = None) -> list[dict]:
     """Run the gates; on failure reject the version, record the failed run and raise QualityGateError."""
-    from .publish import check_version, reject_failed
-    from .quality import gate_error
+    from .publish import check_version, record_failure, reject_failed
+    from .quality import gate_error, quality_thresholds
 
     cfg = load_config(quality_overrides(thresholds))
+    try:
+        quality_thresholds(cfg)  # a bad threshold is the run's failure, recorded with its own message
+    except PipelineError as exc:
+        record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"])
+        raise
     gates = check_version(cfg, Path(version), run["run_id"], run["areas"])
     error = gate_error(gates)
     if error:
