@@ -142,3 +142,26 @@ def test_cli_prints_a_table_and_reports_errors(register):
     missing = runner.invoke(app, ["find", "--register", str(register.parent / "none.duckdb")])
     assert missing.exit_code != 0
     assert isinstance(missing.exception, PipelineError) and "no register" in str(missing.exception)
+
+
+def test_based_wording_says_when_a_postcode_is_discontinued():
+    from vcse_pipeline.procurement.find import based_where
+
+    assert based_where("Wirral", True, "Liscard", "1 Mill Lane, Wallasey", "CH44 5UF") == "based in Wirral (Liscard)"
+    assert based_where("Wirral", True, "New Brighton", "2 Rowson St, Wallasey", "CH45 2LX", True) == \
+        "based in Wirral (New Brighton; postcode discontinued)"
+    assert based_where("Wirral", True, None, None, "CH45 2LX", True) == "based in Wirral (postcode discontinued)"
+
+
+def test_demo_providers_with_a_discontinued_postcode_are_based_and_say_so(demo_register):
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        rows = find_providers(con, FindQuery(limit=0)).as_dicts()
+    finally:
+        con.close()
+    discontinued = [r for r in rows if r["postcode_terminated"]]
+    assert discontinued, "the demo data has Wirral providers whose postcode the ONS terminated"
+    for r in discontinued:
+        if r["based_in_area"]:
+            assert r["ward_name"] and r["based"].endswith("postcode discontinued)"), r
+    assert not any("discontinued" in r["based"] for r in rows if not r["postcode_terminated"])

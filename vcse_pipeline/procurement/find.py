@@ -42,8 +42,8 @@ COUNTIES = frozenset({
 COLUMNS = (
     "name", "based", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level",
     "readiness_reasons", "employees", "volunteers", "website", "email", "phone", "org_id", "identifiers",
-    "based_in_area", "area_basis", "area_code", "address", "charity_commission_url", "companies_house_url",
-    "fca_mutuals_url",
+    "based_in_area", "postcode_terminated", "area_basis", "area_code", "address", "charity_commission_url",
+    "companies_house_url", "fca_mutuals_url",
 )
 # how each output column is read from the search subquery (directory columns plus readiness)
 _OUTPUT = {"service_areas": "service_area_labels", "readiness_level": "readiness", "based": "NULL::VARCHAR"}
@@ -262,9 +262,11 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     total = fetched[0][-1] if fetched else 0
     rows = [r[:-1] for r in fetched]
     place = _area_names(rows, columns)
-    at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code")}
+    at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code",
+                                         "postcode_terminated")}
     rows = [tuple(based_where(place(r[at["area_code"]]), r[at["based_in_area"]], r[at["ward_name"]],
-                              r[at["address"]], r[at["postcode"]]) if i == at["based"] else v
+                              r[at["address"]], r[at["postcode"]], r[at["postcode_terminated"]])
+                  if i == at["based"] else v
                   for i, v in enumerate(r)) for r in rows]
     return FindResult(columns, rows, total=total, notes=notes)
 
@@ -294,10 +296,15 @@ def base_town(address: str | None, postcode: str | None) -> str | None:
 
 
 def based_where(area_name: str, based_in_area: bool, ward_name: str | None, address: str | None,
-                postcode: str | None) -> str:
-    """"based in Wirral (Liscard)" or "operates in Wirral from Manchester (M4)": whether a provider is local."""
+                postcode: str | None, postcode_terminated: bool = False) -> str:
+    """"based in Wirral (Liscard)" or "operates in Wirral from Manchester (M4)": whether a provider is local.
+
+    A postcode the ONS has since terminated still places the provider (by its last ward) but is said, since the
+    address on record probably needs checking before anyone writes to it.
+    """
     if based_in_area:
-        return f"based in {area_name}" + (f" ({ward_name})" if ward_name else "")
+        where = "; ".join(filter(None, [ward_name, "postcode discontinued" if postcode_terminated else None]))
+        return f"based in {area_name}" + (f" ({where})" if where else "")
     town = base_town(address, postcode)
     if not postcode:  # listed as operating here, but its address has no postcode to place it
         return f"operates in {area_name} (no postcode on record" + (f"; address in {town})" if town else ")")
