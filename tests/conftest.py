@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# `register` / `con`: the hand-made procurement register (a path, and a read-only connection), built once per test
+# module that asks for them; a module may define its own fixture of the same name instead.
+from procurement_fixtures import con, register  # noqa: F401
 from register_fixtures import wirral_build  # noqa: F401  (one session build for test_register_build/_links)
 
 from vcse_pipeline.config import Config

@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
+import pytest
+
 from vcse_pipeline.db import connect, run_sql_dir, sql_files, table_exists
 
 AREA = "E08000015"
@@ -203,6 +206,20 @@ def build_register(path: Path, *, with_views: bool = True, previous_refresh: boo
     finally:
         con.close()
     return path
+
+
+@pytest.fixture(scope="module")
+def register(tmp_path_factory) -> Path:
+    """The test register, built once per test module that imports this fixture (the modules only read it)."""
+    return build_register(tmp_path_factory.mktemp("procurement") / "register.duckdb")
+
+
+@pytest.fixture()
+def con(register):
+    """A read-only connection to the test register, closed after the test."""
+    con = duckdb.connect(str(register), read_only=True)
+    yield con
+    con.close()
 
 
 def org_id_for(key: str) -> str:

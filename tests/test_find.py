@@ -2,7 +2,7 @@
 
 import duckdb
 import pytest
-from procurement_fixtures import ORGS, build_register
+from procurement_fixtures import ORGS
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -12,16 +12,6 @@ from vcse_pipeline.procurement.find import FindQuery, find_providers
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def register(tmp_path_factory):
-    return build_register(tmp_path_factory.mktemp("find") / "register.duckdb")
-
-
-@pytest.fixture()
-def con(register):
-    con = duckdb.connect(str(register), read_only=True)
-    yield con
-    con.close()
 
 
 def names(con, **kw):

@@ -1,9 +1,8 @@
 """vcse find reads what officers type forgivingly, and says so when it cannot: wards, areas, service areas,
 legal forms, keywords, limits and the values no search can use."""
 
-import duckdb
 import pytest
-from procurement_fixtures import ORGS, build_register
+from procurement_fixtures import ORGS
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -21,16 +20,6 @@ runner = CliRunner()
 BIRKENHEAD = "E05000952"
 
 
-@pytest.fixture(scope="module")
-def register(tmp_path_factory):
-    return build_register(tmp_path_factory.mktemp("choices") / "register.duckdb")
-
-
-@pytest.fixture()
-def con(register):
-    con = duckdb.connect(str(register), read_only=True)
-    yield con
-    con.close()
 
 
 def names(con, **kw):

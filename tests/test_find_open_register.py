@@ -5,7 +5,6 @@ import sys
 
 import duckdb
 import pytest
-from procurement_fixtures import build_register
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -15,9 +14,6 @@ from vcse_pipeline.procurement.connection import open_register
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def register(tmp_path_factory):
-    return build_register(tmp_path_factory.mktemp("open") / "register.duckdb")
 
 
 def test_a_published_register_opens_read_only(register):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from procurement_fixtures import build_register, org_id_for
+from procurement_fixtures import org_id_for
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -33,16 +33,6 @@ LIGHT_TRAIL = "4bff9fae-9ab0-490c-99b0-da71e14146bc-833039"     # Manchester, ev
 HYWEL_DDA = "ocds-kuma6s-148107-release-148107"                 # Sell2Wales tender: mental health, "Adults aged 18+"
 
 
-@pytest.fixture(scope="module")
-def register(tmp_path_factory):
-    return build_register(tmp_path_factory.mktemp("opps") / "register.duckdb")
-
-
-@pytest.fixture()
-def con(register):
-    con = duckdb.connect(str(register), read_only=True)
-    yield con
-    con.close()
 
 
 def test_real_notice_shortlists_local_domestic_abuse_providers_with_reasons(con):
