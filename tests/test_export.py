@@ -118,3 +118,32 @@ def test_find_output_mistakes_are_clear_errors(register, tmp_path, options, word
     for word in words:
         assert word in str(result.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == []   # nothing written
+
+
+def test_exports_carry_every_directory_column_the_docs_promise(register, tmp_path):
+    """docs/procurement.md: every provider_directory column except lad_code and postcode_district."""
+    con = duckdb.connect(str(register), read_only=True)
+    try:
+        directory = [r[0] for r in con.execute("DESCRIBE provider_directory").fetchall()]
+        registered = dict(con.execute("SELECT name, date_registered FROM provider_directory "
+                                      "WHERE date_registered IS NOT NULL").fetchall())
+    finally:
+        con.close()
+    out = tmp_path / "all.csv"
+    assert runner.invoke(app, ["find", "--register", str(register), "-o", str(out)]).exit_code == 0
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    renamed = {"service_area_labels": "service_areas", "readiness": "readiness_level"}
+    missing = {renamed.get(c, c) for c in directory} - set(rows[0]) - {"lad_code", "postcode_district"}
+    assert not missing
+    assert registered, "the fixture has registration dates"
+    for row in rows:
+        if row["name"] in registered:
+            assert row["date_registered"] == registered[row["name"]].isoformat()   # yyyy-mm-dd
+    xlsx = tmp_path / "all.xlsx"
+    assert runner.invoke(app, ["find", "--register", str(register), "-o", str(xlsx)]).exit_code == 0
+    ws = openpyxl.load_workbook(xlsx).active
+    header = [c.value for c in ws[1]]
+    column = header.index("Registered on") + 1
+    dated = [ws.cell(r, column) for r in range(2, ws.max_row + 1) if ws.cell(r, column).value is not None]
+    assert dated and all("yy" in c.number_format for c in dated)

@@ -87,7 +87,10 @@ def print_choices(con, kind: Choices, area: str | None) -> None:
 
 # Excel headings for people; CSV keeps the column names of the data dictionary (provider_directory).
 EXCEL_HEADINGS = {
-    "name": "Provider", "based": "Where", "legal_form": "Legal form", "ward_name": "Ward", "postcode": "Postcode",
+    "name": "Provider", "based": "Where", "legal_form": "Legal form", "ward_name": "Ward", "ward_code": "Ward code",
+    "imd_decile": "Deprivation decile (1 = most deprived)", "postcode": "Postcode",
+    "latest_financial_year_end": "Financial year end", "other_names": "Other names",
+    "date_registered": "Registered on",
     "service_areas": "Service areas", "latest_income": "Latest income", "latest_expenditure": "Latest expenditure",
     "readiness_level": "Readiness", "readiness_reasons": "Readiness reasons", "employees": "Employees",
     "volunteers": "Volunteers", "website": "Website", "email": "Email", "phone": "Phone", "org_id": "Org ID",

@@ -40,8 +40,9 @@ COUNTIES = frozenset({
 
 # Output columns, in order; distance_km and relevance are added when the search uses them.
 COLUMNS = (
-    "name", "based", "legal_form", "ward_name", "postcode", "service_areas", "latest_income", "readiness_level",
-    "readiness_reasons", "employees", "volunteers", "website", "email", "phone", "org_id", "identifiers",
+    "name", "based", "legal_form", "ward_name", "ward_code", "imd_decile", "postcode", "service_areas",
+    "latest_income", "latest_expenditure", "latest_financial_year_end", "readiness_level", "readiness_reasons",
+    "employees", "volunteers", "website", "email", "phone", "org_id", "identifiers", "other_names", "date_registered",
     "based_in_area", "postcode_terminated", "area_basis", "area_code", "address", "charity_commission_url",
     "companies_house_url", "fca_mutuals_url",
 )
