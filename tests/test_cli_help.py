@@ -33,3 +33,14 @@ def test_every_command_and_option_is_documented(path, command):
     for param in command.params:
         if isinstance(param, click.Option) and param.name != "help":
             assert param.help, f"vcse {' '.join(path)} option {param.opts} has no help text"
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help_text_survives_rich_markup(path, command):
+    """Rich reads "[tagging]" in help text as markup and drops it; such text must be escaped ("\\[tagging]")."""
+    import re
+
+    texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    for text in texts:
+        unescaped = re.findall(r"(?<!\\)\[[a-z_./ ]+\]", text)
+        assert not unescaped, f"vcse {' '.join(path)}: {unescaped} would vanish from --help; write \\{unescaped[0]}"

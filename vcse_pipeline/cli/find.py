@@ -134,12 +134,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def find(
         service: list[str] | None = typer.Option(
-            None, "--service", "-s", help="Service area code or label, any case ('mental health' will do); repeat "
-                                          "for any of several. `--list services` shows them."),
+            None, "--service", "-s", metavar="SERVICE",
+            help="Service area code or label, any case ('mental health' will do); repeat for any of several. "
+                 "`--list services` shows them."),
         keyword: list[str] | None = typer.Option(
-            None, "--keyword", "-k", help="Words that must all appear (whole words; plurals and apostrophes "
-                                          "aside) in the name, other names or what the organisation does; repeat "
-                                          "for any of several."),
+            None, "--keyword", "-k", metavar="WORDS",
+            help="Words that must all appear (whole words; plurals and apostrophes aside) in the name, other "
+                 "names or what the organisation does; repeat for any of several."),
         ward: str | None = typer.Option(None, "--ward", help="Ward name (any case; '&' or 'and') or code (E05...). "
                                                              "`--list wards` shows them."),
         postcode_district: str | None = typer.Option(None, "--postcode-district",
@@ -148,11 +149,12 @@ def register(app: typer.Typer) -> None:
                                                              "area, or a listed provider's)."),
         within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
         legal_form: list[str] | None = typer.Option(
-            None, "--legal-form", help="CIC, CIO, charity, CBS, co-op, CLG or part of the legal form, e.g. "
-                                       "'community interest'; repeat for any of several. `--list legal-forms`."),
+            None, "--legal-form", metavar="FORM",
+            help="CIC, CIO, charity, CBS, co-op, CLG or part of the legal form, e.g. 'community interest'; "
+                 "repeat for any of several. `--list legal-forms`."),
         min_income: float | None = typer.Option(None, "--min-income", help="Latest income at least this (£)."),
         max_income: float | None = typer.Option(None, "--max-income", help="Latest income at most this (£)."),
-        readiness: list[str] | None = typer.Option(None, "--readiness",
+        readiness: list[str] | None = typer.Option(None, "--readiness", metavar="LEVEL",
                                                    help="Readiness level: ready, caution, unknown, not ready."),
         area: str | None = typer.Option(None, "--area", "-a",
                                         help="Local authority GSS code (E08000015) or name (Wirral) in the register."),

@@ -14,6 +14,8 @@ from ..config import Config
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
 DataDirOpt = typer.Option(None, "--data-dir", help="Where downloads, staging and the register live.")
 RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file (default: the published one).")
+AreaOpt = typer.Option(None, "--area", "-a", metavar="GSS_CODE",
+                       help="Local authority GSS code to build (default: the configured areas); repeat for several.")
 
 
 def load_config(config: Path | None, data_dir: Path | None = None, areas: list[str] | None = None) -> Config:

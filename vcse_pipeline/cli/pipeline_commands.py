@@ -10,12 +10,12 @@ from rich.table import Table
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
-from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
+from .options import AreaOpt, ConfigOpt, DataDirOpt, RegisterOpt, load_config
 
 console = Console()
 
-SourceArg = typer.Argument(None, help=f"Sources to process (default: all of {', '.join(SOURCE_NAMES)}).")
-AreaOpt = typer.Option(None, "--area", "-a", help="Local authority GSS code to build; repeat for several.")
+SourceArg = typer.Argument(None, metavar="SOURCE",
+                           help=f"Sources to process (default: all of {', '.join(SOURCE_NAMES)}).")
 
 
 def _check_sources(names: list[str] | None) -> list[str]:

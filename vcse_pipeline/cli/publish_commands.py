@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .options import ConfigOpt, DataDirOpt, load_config
+from .options import AreaOpt, ConfigOpt, DataDirOpt, load_config
 
 console = Console()
 
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
     def publish(
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
-        area: list[str] | None = typer.Option(None, "--area", "-a", help="GSS code to build; repeat for several."),
+        area: list[str] | None = AreaOpt,
         run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
         objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
         rules_only: bool = typer.Option(False, "--rules-only",
-                                        help="Use the UKCAT regular expressions alone (no model; [tagging] use_model "
+                                        help="Use the UKCAT regular expressions alone (no model; \\[tagging] use_model "
                                              "= false does the same). The model is cached under <data dir>/cache."),
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
