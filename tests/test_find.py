@@ -111,7 +111,8 @@ def test_legal_form_income_readiness_and_area(con):
     assert mid and all(100_000 <= r["latest_income"] <= 500_000 for r in mid)
     not_ready = names(con, readiness=["not ready"])
     assert set(not_ready) == {"Wirral Women and Children's Aid", "Seacombe Play and Learn CIC"}
-    with pytest.raises(PipelineError, match="unknown readiness level"):
+    with pytest.raises(PipelineError, match="unknown readiness level 'excellent'; choose from: ready, caution, "
+                                            "unknown, not ready$"):
         names(con, readiness=["excellent"])
     assert len(names(con, area_code="E08000015")) == len(ORGS)
     assert names(con, service_areas=["food_poverty"], ward="Birkenhead and Tranmere", limit=1) == ["Wirral Foodbank"]
@@ -143,6 +144,37 @@ def test_based_wording_says_when_a_postcode_is_discontinued():
     assert based_where("Wirral", True, None, None, "CH45 2LX", True) == "based in Wirral (postcode discontinued)"
 
 
+def test_based_wording_says_plainly_when_the_postcode_is_not_in_the_directory():
+    from vcse_pipeline.procurement.find import based_where
+
+    # a mistyped Wirral postcode places the provider nowhere: say so, with the address's own town (not "Wirral")
+    upton = "Suite 15, 35 Grosvenorcroft Grove, Upton, Wirral, Merseyside CH49 1ZZ"
+    assert based_where("Wirral", False, None, upton, "CH49 1ZZ", postcode_not_found=True) == \
+        "operates in Wirral (postcode CH49 1ZZ not found; address in Upton)"
+    assert based_where("Wirral", False, None, None, "CH49 1ZZ", postcode_not_found=True) == \
+        "operates in Wirral (postcode CH49 1ZZ not found)"
+    # a known postcode elsewhere still reads "from" its town and district
+    assert based_where("Wirral", False, None, "3 Dale St, Liverpool, Merseyside", "L3 5TU") == \
+        "operates in Wirral from Liverpool (L3)"
+
+
+def test_demo_providers_whose_postcode_is_not_in_the_directory_say_so(demo_register):
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        rows = find_providers(con, FindQuery(limit=0)).as_dicts()
+        unknown = {r[0] for r in con.execute("SELECT org_id FROM organisation WHERE is_active "
+                                             "AND postcode_status = 'not in postcode directory'").fetchall()}
+    finally:
+        con.close()
+    assert unknown, "the demo data has providers with a postcode the postcode directory does not know"
+    for r in rows:
+        if r["org_id"] in unknown:
+            assert r["based"].startswith(f"operates in Wirral (postcode {r['postcode']} not found"), r
+            assert "from Wirral" not in r["based"] and not r["based_in_area"], r
+        else:
+            assert "not found" not in r["based"], r
+
+
 def test_demo_providers_with_a_discontinued_postcode_are_based_and_say_so(demo_register):
     con = duckdb.connect(str(demo_register.path), read_only=True)
     try:
@@ -155,3 +187,39 @@ def test_demo_providers_with_a_discontinued_postcode_are_based_and_say_so(demo_r
         if r["based_in_area"]:
             assert r["ward_name"] and r["based"].endswith("postcode discontinued)"), r
     assert not any("discontinued" in r["based"] for r in rows if not r["postcode_terminated"])
+
+
+def test_distance_search_says_how_many_providers_it_leaves_out(demo_register):
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        # a Wirral provider's own postcode (the scaled demo need not hold any one postcode)
+        origin = con.execute("SELECT min(d.postcode) FROM provider_directory d JOIN postcode_location l "
+                             "ON l.postcode = d.postcode AND l.lat IS NOT NULL WHERE d.based_in_area").fetchone()[0]
+        everyone = find_providers(con, FindQuery(limit=0))
+        near = find_providers(con, FindQuery(near_postcode=origin, limit=1))
+        unlocated = con.execute("""SELECT count(*) FROM provider_directory d
+            WHERE NOT EXISTS (SELECT 1 FROM postcode_location l WHERE l.postcode = d.postcode AND l.lat IS NOT NULL)
+            """).fetchone()[0]
+        ch49_unlocated = con.execute("""SELECT count(*) FROM provider_directory d WHERE postcode_district = 'CH49'
+            AND NOT EXISTS (SELECT 1 FROM postcode_location l WHERE l.postcode = d.postcode AND l.lat IS NOT NULL)
+            """).fetchone()[0]
+        food = find_providers(con, FindQuery(service_areas=["food_poverty"], limit=0))
+        food_near = find_providers(con, FindQuery(service_areas=["food_poverty"], near_postcode=origin))
+        nowhere = find_providers(con, FindQuery(near_postcode=origin, within_km=0.0001,
+                                                postcode_district="CH49"))
+    finally:
+        con.close()
+    assert unlocated > 0
+    assert near.matched == everyone.matched - unlocated and len(near.rows) == 1
+    assert near.notes == [f"{unlocated:,} providers are left out of this distance search: no known location "
+                          "(no postcode, or one the postcode directory does not know)"]
+    # the count is of those the other filters kept, even when the distance search keeps none
+    food_unlocated = food.matched - food_near.matched
+    assert all(n.startswith(f"{food_unlocated:,} provider") for n in food_near.notes)
+    assert (food_unlocated > 0) == bool(food_near.notes)
+    assert nowhere.matched == 0
+    assert [n.split()[0] for n in nowhere.notes] == ([f"{ch49_unlocated:,}"] if ch49_unlocated else [])
+
+
+def test_distance_search_with_every_provider_located_has_no_note(con):
+    assert find_providers(con, FindQuery(near_postcode="CH41 9ZZ")).notes == []

@@ -1,6 +1,8 @@
 """vcse find reads what officers type forgivingly, and says so when it cannot: wards, areas, service areas,
 legal forms, keywords, limits and the values no search can use."""
 
+import re
+
 import pytest
 from procurement_fixtures import ORGS
 from typer.testing import CliRunner
@@ -36,7 +38,7 @@ def test_ward_names_any_case_and_punctuation_or_code(con, typed):
                                               ("Birkenhead", "Birkenhead and Tranmere"),
                                               ("Liscard and Wallasey", "Liscard")])
 def test_unknown_ward_suggests_close_ones(con, typed, suggestion):
-    with pytest.raises(PipelineError, match=f"unknown ward '{typed}': did you mean {suggestion}"):
+    with pytest.raises(PipelineError, match=rf"unknown ward '{typed}' \(did you mean {suggestion}"):
         names(con, ward=typed)
 
 
@@ -44,7 +46,8 @@ def test_unknown_ward_with_nothing_close_lists_the_wards(con):
     with pytest.raises(PipelineError) as err:
         names(con, ward="Atlantis")
     message = str(err.value)
-    assert "unknown ward 'Atlantis'." in message and "did you mean" not in message
+    assert message.startswith("unknown ward 'Atlantis'; choose from: ") and "did you mean" not in message
+    assert message.endswith(" (`vcse find --list wards` lists them)")
     # the area's wards, those without providers too (area_ward)
     assert "Pensby and Thingwall" in message and "Birkenhead and Tranmere" in message
 
@@ -52,9 +55,11 @@ def test_unknown_ward_with_nothing_close_lists_the_wards(con):
 def test_area_by_code_or_name_and_areas_not_in_the_register(con):
     assert resolve_area(con, "E08000015") == resolve_area(con, "wirral") == resolve_area(con, " Wirral ") == "E08000015"
     assert len(names(con, area_code="wirral")) == len(ORGS)
-    with pytest.raises(PipelineError, match=r"does not cover Liverpool \(E08000012\); it has: Wirral \(E08000015\)"):
+    with pytest.raises(PipelineError,
+                       match=r"does not cover Liverpool \(E08000012\); choose from: Wirral \(E08000015\)"):
         names(con, area_code="E08000012")
-    with pytest.raises(PipelineError, match=r"unknown area 'Wirrall': did you mean Wirral \(E08000015\)"):
+    with pytest.raises(PipelineError, match=r"unknown area 'Wirrall' \(did you mean Wirral \(E08000015\)\?\); "
+                                            r"choose from: Wirral \(E08000015\)"):
         names(con, area_code="Wirrall")
 
 
@@ -194,3 +199,30 @@ def test_cli_list_limit_keywords_and_area(register, tmp_path, monkeypatch):
                                  "-o", str(tmp_path / "r.html")])
     assert isinstance(report.exception, PipelineError) and "does not cover Liverpool" in str(report.exception)
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("query,what,typed", [
+    ({"service_areas": ["xyz"]}, "service area", "xyz"),
+    ({"service_areas": ["Mentl wellbeeing"]}, "service area", "Mentl wellbeeing"),
+    ({"readiness": ["excelent"]}, "readiness level", "excelent"),
+    ({"ward": "Atlantis"}, "ward", "Atlantis"),
+    ({"area_code": "Narnia"}, "area", "Narnia"),
+    ({"legal_forms": ["trust"]}, "legal form", "trust"),
+])
+def test_every_unknown_value_error_has_one_wording(con, query, what, typed):
+    with pytest.raises(PipelineError) as err:
+        find_providers(con, FindQuery(**query))
+    message = str(err.value)
+    # unknown <what> '<typed>'[ (did you mean A or B?)]; choose from: A, B, C[ (`vcse find --list ...` lists them)]
+    suggestion = r"( \(did you mean [^)]+(\([^)]*\))?[^)]*\?\))?"     # a label's own "(code)" may sit inside
+    assert re.fullmatch(rf"unknown {what} '{typed}'{suggestion}; choose from: .+", message, re.S), message
+    assert "Choose" not in message and "The register has" not in message and ".." not in message
+
+
+def test_service_area_choices_with_commas_are_separated_by_semicolons():
+    known = {"arts_culture": "Arts, culture and heritage", "food_poverty": "Food and poverty"}
+    with pytest.raises(PipelineError) as err:
+        resolve_service_area(known, "knitting")
+    assert str(err.value) == ("unknown service area 'knitting'; choose from: Arts, culture and heritage "
+                              "(arts_culture); Food and poverty (food_poverty) "
+                              "(`vcse find --list services` lists them)")

@@ -146,7 +146,9 @@ def register(app: typer.Typer) -> None:
         postcode_district: str | None = typer.Option(None, "--postcode-district",
                                                      help="Outward code, e.g. CH41, or a postcode (its district)."),
         near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode (one in the "
-                                                             "area, or a listed provider's)."),
+                                                             "area, or a listed provider's). Providers without a "
+                                                             "known location (no postcode, or one not in the postcode "
+                                                             "directory) are left out; the result says how many."),
         within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
         legal_form: list[str] | None = typer.Option(
             None, "--legal-form", metavar="FORM",

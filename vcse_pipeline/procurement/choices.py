@@ -54,17 +54,24 @@ def close_matches(typed: str, choices: list[str], limit: int = 3) -> list[str]:
     return [choice for _plain, _score, choice in scored]
 
 
-def unknown(what: str, typed: str, choices: list[str], list_command: str) -> PipelineError:
-    """`unknown ward 'X': did you mean A or B? The register has: ...` as an error to raise."""
+def unknown(what: str, typed: str, choices: list[str], list_command: str | None = None,
+            near: list[str] | None = None) -> PipelineError:
+    """The one wording of every unknown-value error, as an error to raise:
+    `unknown ward 'X' (did you mean A or B?); choose from: A, B, C (`vcse find --list wards` lists them)`.
+
+    `near` overrides the close matches found here. Choices keep the order given, separated by "; " when one of
+    them has a comma ("Arts, culture and heritage"), else by ", ".
+    """
     message = f"unknown {what} {typed!r}"
-    near = close_matches(typed, choices)
+    near = close_matches(typed, choices) if near is None else near
     if near:
-        message += ": did you mean " + " or ".join(near) + "?"
+        message += " (did you mean " + " or ".join(near) + "?)"
+    listing = f"`{list_command}` lists them" if list_command else None
+    if len(choices) <= LIST_ALL_UP_TO or not list_command:
+        separator = "; " if any("," in c for c in choices) else ", "
+        message += "; choose from: " + separator.join(choices) + (f" ({listing})" if listing else "")
     else:
-        message += "."
-    if len(choices) <= LIST_ALL_UP_TO:
-        message += f" The register has: {', '.join(sorted(choices))}."
-    message += f" (`{list_command}` lists them all.)"
+        message += f"; {listing}"
     return PipelineError(message)
 
 
@@ -88,7 +95,7 @@ def resolve_area(con: duckdb.DuckDBPyConnection, typed: str) -> str:
     elsewhere = _area_profile_named(typed)
     if elsewhere:  # a real council, just not one this register was built for
         raise PipelineError(f"the register does not cover {elsewhere['area_name']} ({elsewhere['area_code']}); "
-                            f"it has: {', '.join(shown)}")
+                            f"choose from: {', '.join(shown)}")
     raise unknown("area", typed, shown, "vcse find --list areas")
 
 
@@ -172,11 +179,9 @@ def resolve_service_area(known: dict[str, str], typed: str, notes: list[str] | N
         if notes is not None:
             notes.append(f"read service area {typed!r} as {known[code]} ({code})")
         return code
-    message = f"unknown service area {typed!r}"
-    if ranked:
-        message += ": did you mean " + " or ".join(f"{known[c]} ({c})" for c, _s in ranked[:3]) + "?"
-    message += " Choose from: " + "; ".join(f"{label} ({code})" for code, label in known.items())
-    raise PipelineError(message + " (`vcse find --list services`)")
+    labelled = {code: f"{label} ({code})" for code, label in known.items()}
+    raise unknown("service area", typed, list(labelled.values()), "vcse find --list services",
+                  near=[labelled[c] for c, _s in ranked[:3]])
 
 
 def resolve_service_areas(con: duckdb.DuckDBPyConnection, names: list[str],
@@ -244,4 +249,4 @@ def list_choices(con: duckdb.DuckDBPyConnection, kind: str,
         return ("Areas (--area takes the name or the GSS code)", ["area", "code", "providers"],
                 [(name, code, counts.get(code, 0)) for code, name in register_areas(con).items()
                  if area_code in (None, code)])
-    raise PipelineError(f"cannot list {kind!r}: choose services, wards, legal-forms or areas")
+    raise unknown("list", kind, ["services", "wards", "legal-forms", "areas"])

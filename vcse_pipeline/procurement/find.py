@@ -15,6 +15,7 @@ from ..db import table_exists
 from ..errors import PipelineError
 from ..postcode import normalise_postcode, postcode_district, postcode_key
 from .choices import (  # noqa: F401  (known_service_areas, resolve_service_areas: also imported from here)
+    key,
     known_service_areas,
     plain,
     register_areas,
@@ -22,6 +23,7 @@ from .choices import (  # noqa: F401  (known_service_areas, resolve_service_area
     resolve_legal_forms,
     resolve_service_areas,
     resolve_ward,
+    unknown,
 )
 
 READINESS_LEVELS = ("ready", "caution", "unknown", "not ready")
@@ -186,13 +188,19 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     notes: list[str] = []
     area_code = resolve_area(con, q.area_code) if q.area_code else None
     computed = ["coalesce(r.readiness_level, 'unknown') AS readiness", "r.readiness_reasons",
-                "coalesce(r.readiness_rank, 3) AS readiness_rank"]
+                "coalesce(r.readiness_rank, 3) AS readiness_rank",
+                # a postcode the postcode directory does not know (mistyped, or too new): said in `based`
+                "coalesce(o.postcode_status = 'not in postcode directory', FALSE) AS postcode_not_found"]
     computed_params: list = []
-    joins = "LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id"
+    joins = ("LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id "
+             "LEFT JOIN organisation o ON o.area_code = d.area_code AND o.org_id = d.org_id")
     where: list[str] = []
     params: list = []
     extra_cols: list[str] = []
     order: list[str] = []
+    # distance filters apply after the others, so the providers they leave out for want of a location are counted
+    near_where: list[str] = []
+    near_params: list = []
 
     keyword_sets = _keyword_sets(q.keyword)
     if keyword_sets:
@@ -212,10 +220,10 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
                         "* cos(radians(pl.lat)) * pow(sin(radians(pl.long - ?) / 2), 2))), 2) AS distance_km")
         computed_params += [lat, lat, long]
         extra_cols.append("distance_km")
-        where.append("distance_km IS NOT NULL")
+        near_where.append("distance_km IS NOT NULL")
         if q.within_km is not None:
-            where.append("distance_km <= ?")
-            params.append(float(q.within_km))
+            near_where.append("distance_km <= ?")
+            near_params.append(float(q.within_km))
         order.append("distance_km")
     elif q.within_km is not None:
         raise PipelineError("--within-km needs --near POSTCODE")
@@ -241,7 +249,7 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     if q.readiness:
         bad = [lvl for lvl in q.readiness if lvl.lower() not in READINESS_LEVELS]
         if bad:
-            raise PipelineError(f"unknown readiness level {bad[0]!r}; choose from: {', '.join(READINESS_LEVELS)}")
+            raise unknown("readiness level", bad[0], list(READINESS_LEVELS))
         where.append("list_contains(?::VARCHAR[], readiness)")
         params.append([lvl.lower() for lvl in q.readiness])
     if area_code:
@@ -250,26 +258,40 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
 
     # based in the area before those only operating in it from elsewhere, then the largest first
     order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name"]
-    out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols + ["count(*) OVER () AS matched"]
-    sql = (f"SELECT {', '.join(out)} FROM (SELECT d.*, {', '.join(computed)} FROM provider_directory d {joins}) "
-           + ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + ", ".join(order))
-    all_params = computed_params + params
+    out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols + ["postcode_not_found", "unlocated",
+                                                                             "count(*) OVER () AS matched"]
+    filtered = ("SELECT *, count(*) FILTER (WHERE distance_km IS NULL) OVER () AS unlocated FROM "
+                if near_where else "SELECT *, 0 AS unlocated FROM ")
+    filtered += (f"(SELECT d.*, {', '.join(computed)} FROM provider_directory d {joins}) "
+                 + ("WHERE " + " AND ".join(where) if where else ""))
+    sql = (f"SELECT {', '.join(out)} FROM ({filtered}) " + ("WHERE " + " AND ".join(near_where) if near_where else "")
+           + " ORDER BY " + ", ".join(order))
+    all_params = computed_params + params + near_params
     if q.limit:
         sql += " LIMIT ?"
         all_params.append(int(q.limit))
     cur = con.execute(sql, all_params)
-    columns = [d[0] for d in cur.description][:-1]
+    columns = [d[0] for d in cur.description][:-3]
     fetched = cur.fetchall()
+    if q.near_postcode:
+        unlocated = fetched[0][-2] if fetched else _unlocated(con, filtered, computed_params + params)
+        if unlocated:
+            notes.append(f"{unlocated:,} provider{' is' if unlocated == 1 else 's are'} left out of this distance "
+                         "search: no known location (no postcode, or one the postcode directory does not know)")
     total = fetched[0][-1] if fetched else 0
-    rows = [r[:-1] for r in fetched]
-    place = _area_names(rows, columns)
+    place = _area_names(fetched, columns)
     at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code",
                                          "postcode_terminated")}
     rows = [tuple(based_where(place(r[at["area_code"]]), r[at["based_in_area"]], r[at["ward_name"]],
-                              r[at["address"]], r[at["postcode"]], r[at["postcode_terminated"]])
+                              r[at["address"]], r[at["postcode"]], r[at["postcode_terminated"]], r[-3])
                   if i == at["based"] else v
-                  for i, v in enumerate(r)) for r in rows]
+                  for i, v in enumerate(r[:-3])) for r in fetched]
     return FindResult(columns, rows, total=total, notes=notes)
+
+
+def _unlocated(con: duckdb.DuckDBPyConnection, filtered: str, params: list) -> int:
+    """How many providers matching every other filter have no location, when the distance search kept none."""
+    return con.execute(f"SELECT count(*) FROM ({filtered}) WHERE distance_km IS NULL", params).fetchone()[0]
 
 
 def _area_names(rows, columns):
@@ -284,29 +306,33 @@ def _area_names(rows, columns):
     return place
 
 
-def base_town(address: str | None, postcode: str | None) -> str | None:
-    """The town of an address: the last part before a county or the postcode ("..., Ancoats, Manchester, Greater
-    Manchester" -> "Manchester"). Register addresses end with the town, sometimes followed by the county."""
+def base_town(address: str | None, postcode: str | None, area_name: str | None = None) -> str | None:
+    """The town of an address: the last part before a county, the area's own name or the postcode ("..., Ancoats,
+    Manchester, Greater Manchester" -> "Manchester"; "..., Upton, Wirral" -> "Upton" in Wirral). Register
+    addresses end with the town, sometimes followed by the county."""
     parts = [p.strip() for p in (address or "").split(",") if p.strip()]
     if postcode:
         parts = [p for p in parts if p.upper().replace(" ", "") != postcode.upper().replace(" ", "")]
     parts = [p for p in parts if not re.search(r"\d", p)]  # street numbers, flats, postcodes
-    while len(parts) > 1 and parts[-1].lower() in COUNTIES:
+    while len(parts) > 1 and (parts[-1].lower() in COUNTIES or (area_name and key(parts[-1]) == key(area_name))):
         parts.pop()
     return parts[-1].title() if parts and parts[-1].isupper() else (parts[-1] if parts else None)
 
 
 def based_where(area_name: str, based_in_area: bool, ward_name: str | None, address: str | None,
-                postcode: str | None, postcode_terminated: bool = False) -> str:
+                postcode: str | None, postcode_terminated: bool = False, postcode_not_found: bool = False) -> str:
     """"based in Wirral (Liscard)" or "operates in Wirral from Manchester (M4)": whether a provider is local.
 
     A postcode the ONS has since terminated still places the provider (by its last ward) but is said, since the
-    address on record probably needs checking before anyone writes to it.
+    address on record probably needs checking before anyone writes to it. A postcode the postcode directory does
+    not know (often mistyped) places it nowhere: said plainly, with the address's town, rather than guessing.
     """
     if based_in_area:
         where = "; ".join(filter(None, [ward_name, "postcode discontinued" if postcode_terminated else None]))
         return f"based in {area_name}" + (f" ({where})" if where else "")
-    town = base_town(address, postcode)
+    town = base_town(address, postcode, area_name)
+    if postcode and postcode_not_found:
+        return f"operates in {area_name} (postcode {postcode} not found" + (f"; address in {town})" if town else ")")
     if not postcode:  # listed as operating here, but its address has no postcode to place it
         return f"operates in {area_name} (no postcode on record" + (f"; address in {town})" if town else ")")
     return f"operates in {area_name} from " + " ".join(filter(None, [town, f"({postcode_district(postcode)})"]))
