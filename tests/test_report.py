@@ -172,3 +172,20 @@ def test_report_output_that_is_a_folder_is_a_clear_error(tmp_path):
     register = build_register(tmp_path / "register.duckdb")
     result = runner.invoke(app, ["report", "--register", str(register), "-o", str(tmp_path)])
     assert isinstance(result.exception, PipelineError) and "is a folder" in str(result.exception)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("x.txt", "unknown extension .txt; the report is HTML: name the file .html or .htm (e.g. x.html)"),
+    ("report", "no file extension; the report is HTML"),
+    ("x.csv", "unknown extension .csv"),
+])
+def test_report_output_must_be_named_html(tmp_path, name, message):
+    from vcse_pipeline.errors import PipelineError
+
+    register = build_register(tmp_path / "register.duckdb")
+    result = runner.invoke(app, ["report", "--register", str(register), "-o", str(tmp_path / name)])
+    assert isinstance(result.exception, PipelineError) and message in str(result.exception)
+    assert not (tmp_path / name).exists()
+    upper = tmp_path / "sub" / "Wirral.HTM"
+    assert runner.invoke(app, ["report", "--register", str(register), "-o", str(upper)]).exit_code == 0
+    assert upper.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")

@@ -15,7 +15,8 @@ console = Console()
 def register(app: typer.Typer) -> None:
     @app.command()
     def report(
-        output: Path = typer.Option(Path("vcse-report.html"), "--output", "-o", help="HTML file to write."),
+        output: Path = typer.Option(Path("vcse-report.html"), "--output", "-o",
+                                    help="HTML file to write (.html or .htm; folders are created)."),
         area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: the "
                                                                    "register's only area)."),
         register_file: Path | None = RegisterOpt,
@@ -25,8 +26,9 @@ def register(app: typer.Typer) -> None:
         """Write an HTML report: providers by legal form, service area and ward, readiness and recent changes."""
         from ..procurement.choices import resolve_area
         from ..procurement.opportunities import single_area
-        from ..procurement.report import render_report
+        from ..procurement.report import check_report_path, render_report
 
+        check_report_path(output)   # a wrong file name fails before the register is read
         with register_connection(register_file, config, data_dir) as con:
             # an area the register was not built for is an error, not an empty report
             path = render_report(con, output, resolve_area(con, area) if area else single_area(con))

@@ -170,14 +170,29 @@ def _area_name(area_code: str) -> str:
     return area_profile(area_code)["area_name"] or area_code
 
 
-def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str) -> Path:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    env.filters["money"] = lambda v: "" if v is None else f"£{v:,.0f}"
-    html = env.get_template("report.html.j2").render(**report_context(con, area_code))
+REPORT_EXTENSIONS = (".html", ".htm")
+
+
+def check_report_path(out_path: Path) -> Path:
+    """The --output file, checked before any work: not a folder, and named .html or .htm (the report is HTML;
+    vcse find refuses an extension that names no format in the same words)."""
     out_path = Path(out_path)
     if out_path.is_dir():
         raise PipelineError(f"--output {out_path} is a folder; give a file name inside it, e.g. "
                             f"{out_path / 'vcse-report.html'}")
+    suffix = out_path.suffix.lower()
+    if suffix not in REPORT_EXTENSIONS:
+        problem = f"unknown extension {suffix}" if suffix else "no file extension"
+        raise PipelineError(f"--output {out_path}: {problem}; the report is HTML: name the file .html or .htm "
+                            f"(e.g. {out_path.stem or 'vcse-report'}.html)")
+    return out_path
+
+
+def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str) -> Path:
+    out_path = check_report_path(out_path)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["money"] = lambda v: "" if v is None else f"£{v:,.0f}"
+    html = env.get_template("report.html.j2").render(**report_context(con, area_code))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(html, encoding="utf-8")
     return out_path
