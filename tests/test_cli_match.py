@@ -1,6 +1,8 @@
 """`vcse match` on a small CSV against a small list, and its errors."""
 
+import io
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -50,6 +52,23 @@ def test_match_writes_statuses_and_summary(files):
     assert by_name.loc["Acme Widgets Holdings", "org_id"] == ""
     for word in ("matched", "review", "no match", "Trussell Trust", "wrote 5 rows"):
         assert word in result.output
+    # the title counts the matched names, not every row; scores read as in the file (100, not 100.0)
+    matched = int((frame.status == "matched").sum())
+    assert f"Matched {matched} of 5 names" in result.output and matched < 5
+    trussell = by_name.loc["Trussell Trust", "score"]
+    assert trussell == "100" and "100.0" not in result.output
+    assert re.search(r"Trussell Trust .*│\s+100 │ matched", result.output), result.output
+    # counts and scores line up on the right (a left-aligned "3" would read "│ 3    │")
+    assert re.search(r"│ matched\s+│ +\d+ │", result.output) and re.search(r"│ no match │ +\d+ │", result.output)
+
+def test_csv_without_output_goes_to_standard_output(files):
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
+                                      "--against", str(files / "list.csv"), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "grantee,postcode,amount,org_id,matched_name,score,status"
+    frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False).set_index("grantee")
+    assert len(frame) == 5 and frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
+    assert "Matched" in result.stderr and "Matched" not in result.stdout   # the summary stays off the pipe
 
 
 def test_thresholds_from_the_command_line(files):
@@ -219,15 +238,26 @@ def test_data_dir_picks_the_register_under_it(files, default_register):
 
 
 def test_config_file_supplies_register_and_thresholds(files, default_register):
+    from vcse_pipeline.db import connect
+
     configured = files / "configured"
     write_register(configured / "reg" / "wirral.duckdb", "GB-CHC-1110522")
+    con = connect(configured / "reg" / "wirral.duckdb")
+    add_organisation(con, "GB-CHC-1144758", "HARROGATE AND AREA COUNCIL FOR VOLUNTARY SERVICES LIMITED", True)
+    con.close()
     config = files / "vcse-test.toml"
     config.write_text(f'[paths]\ndata_dir = "{configured.as_posix()}"\nregister_file = "reg/wirral.duckdb"\n\n'
-                      "[linking]\nlink_threshold = 100.5\nreview_threshold = 50\n", encoding="utf-8")
+                      "[linking]\nlink_threshold = 100\nreview_threshold = 100\n", encoding="utf-8")
     frame = matched_ids(files, "--config", str(config))
-    # The file's register_file under its data_dir, and its thresholds: nothing scores above 100, so review.
+    # The file's register_file under its data_dir, and its thresholds: only a perfect score counts at all, so the
+    # abbreviated "Harrogate and  Area CVS", found with the packaged thresholds, is no match here.
     assert (frame.loc["Trussell Trust", "org_id"], frame.loc["Trussell Trust", "status"]) == ("GB-CHC-1110522",
-                                                                                              "review")
+                                                                                              "matched")
+    assert frame.loc["Harrogate and  Area CVS", "status"] == "no match"
+    assert float(frame.loc["Harrogate and  Area CVS", "score"]) < 100
+    # the same register with the packaged thresholds finds it
+    assert matched_ids(files, "--register", str(configured / "reg" / "wirral.duckdb")).loc[
+        "Harrogate and  Area CVS", "status"] in ("matched", "review")
     # --data-dir replaces the file's data folder and keeps its register_file; none there, and the error says
     # which file it looked for.
     result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
@@ -268,7 +298,7 @@ def test_windows_csv_and_xlsx_inputs_and_a_hostile_name(files):
     ws = openpyxl.load_workbook(out).active                              # a real workbook
     assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "matched_name", "score", "status"]
     assert (ws["A4"].value, ws["A4"].data_type) == ("'" + hostile, "s")
-    assert ws["C2"].value == "5000" and ws["G3"].value == "matched"
+    assert ws["C2"].value == 5000 and ws["G3"].value == "matched"        # a number stays a number
 
 
 @pytest.mark.parametrize("output,fmt,words", [

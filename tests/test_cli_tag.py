@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import openpyxl
 import pandas as pd
 import pytest
@@ -45,8 +47,8 @@ def test_vcse_tag_writes_codes_areas_and_labels(tmp_path, monkeypatch):
     assert "food_poverty" in tagged.loc[0, "service_areas"].split(";")
     assert "arts_culture" in tagged.loc[1, "service_areas"].split(";")
     assert "children_young_people" in tagged.loc[1, "service_areas"].split(";")
-    # the labels sit beside the codes, one for each, in the same order
-    codes, labels = tagged.loc[1, "service_areas"].split(";"), tagged.loc[1, "service_area_labels"].split("; ")
+    # the labels sit beside the codes, one for each, in the same order, split by the same ";"
+    codes, labels = tagged.loc[1, "service_areas"].split(";"), tagged.loc[1, "service_area_labels"].split(";")
     assert len(codes) == len(labels) and "Children and young people" in labels
     assert tagged.loc[2, "ukcat_codes"] == "" and tagged.loc[2, "service_area_labels"] == ""
 
@@ -112,10 +114,56 @@ def test_xlsx_input_table_on_screen_and_config_from_file(tmp_path, clean_folder)
     (["-o", "{tmp}"], "is a folder"),
     (["-o", "{tmp}/tagged.txt"], "unknown extension .txt"),
     (["-o", "{tmp}/t.xlsx", "-f", "csv"], "named .xlsx but --format is csv"),
-    (["-f", "csv"], "--format csv needs --output"),
+    (["-f", "xlsx"], "--format xlsx needs --output"),
 ])
 def test_output_mistakes_are_clear(tmp_path, options, words):
     src = tmp_path / "orgs.csv"
     src.write_text("name\nWirral Food Bank\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["tag", str(src), "--rules-only", *[o.format(tmp=tmp_path) for o in options]])
     assert isinstance(result.exception, PipelineError) and words in str(result.exception)
+
+
+def test_csv_without_output_goes_to_standard_output(tmp_path):
+    src = tmp_path / "orgs.csv"
+    src.write_text("name,activities\nWirral Food Bank,Emergency food parcels\nZzq Ltd,\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag", str(src), "-f", "csv", "--rules-only",
+                                      "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    # standard output is the CSV alone (no BOM, no summary), ready for a pipe; the summary is on standard error
+    assert result.stdout.splitlines()[0] == "name,activities,ukcat_codes,service_areas,service_area_labels"
+    back = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
+    assert back["name"].tolist() == ["Wirral Food Bank", "Zzq Ltd"]
+    assert "food_poverty" in back.loc[0, "service_areas"].split(";")
+    assert "Tagged 1 of 2 rows" in result.stderr and "Tagged" not in result.stdout
+
+
+def test_summary_counts_are_right_aligned(tmp_path):
+    src = tmp_path / "orgs.csv"
+    rows = ["Wirral Food Bank"] * 12 + ["Birkenhead Youth Theatre"]
+    src.write_text("name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag", str(src), "--rules-only", "--data-dir", str(tmp_path / "data")],
+                                env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "Food and poverty" in line or "Arts, culture" in line]
+    counts = [line.rstrip().rstrip("│").rstrip() for line in lines[:2]]
+    # "12" and "1" end in the same column: numbers line up on the right
+    assert len(counts) == 2 and len({len(c) for c in counts}) == 1, lines
+
+
+def test_xlsx_numbers_come_back_as_numbers(tmp_path):
+    from datetime import date
+
+    src = tmp_path / "suppliers.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["name", "spend", "since", "ref"])
+    book.active.append(["Wirral Food Bank", 123, date(2024, 4, 1), "0042"])
+    book.active.append([1999, 45.5, None, None])   # a name Excel stored as a number is still a name
+    book.save(src)
+    out = tmp_path / "tagged.xlsx"
+    result = CliRunner().invoke(app, ["tag", str(src), "-o", str(out), "--rules-only",
+                                      "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    ws = openpyxl.load_workbook(out).active
+    assert [ws["A2"].value, ws["B2"].value, ws["C2"].value.date(), ws["D2"].value] == [
+        "Wirral Food Bank", 123, date(2024, 4, 1), "0042"]
+    assert (ws["A3"].value, ws["B3"].value, ws["C3"].value) == ("1999", 45.5, None)

@@ -1,5 +1,6 @@
 """open_register (find, report, opportunities): a file that is not a usable register is a clear error naming it."""
 
+import re
 import subprocess
 import sys
 
@@ -81,3 +82,58 @@ def test_commands_report_a_bad_register_as_a_pipeline_error(tmp_path):
         # a PipelineError is what the vcse entry point prints as one "error: ..." line
         assert result.exit_code != 0 and isinstance(result.exception, PipelineError), result.output
         assert "not a register" in str(result.exception) and "wirral-vcse-report.html" in str(result.exception)
+
+
+# -- vcse match opens the register the same way (open_register_file: the checks without the views) --------------
+
+def match_against(tmp_path, register_path):
+    listing = tmp_path / "suppliers.csv"
+    listing.write_text("name,postcode\nWirral Mind,CH41 4AA\n", encoding="utf-8")
+    return runner.invoke(app, ["match", str(listing), "--register", str(register_path)])
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda p: p.mkdir(), "is a folder, not a register file"),
+    (lambda p: p.write_bytes(b""), "is an empty file"),
+    (lambda p: p.write_text("name,postcode\nWirral Mind,CH41 4AA\n", encoding="utf-8"), "not a DuckDB database file"),
+    (lambda p: None, "no register at .*: build one with `vcse run`"),
+])
+def test_match_reports_a_bad_register_as_find_does(tmp_path, make, expected):
+    path = tmp_path / "providers.csv"
+    make(path)
+    result = match_against(tmp_path, path)
+    assert isinstance(result.exception, PipelineError), result.output
+    with pytest.raises(PipelineError) as from_find:
+        open_register(path)
+    assert str(result.exception) == str(from_find.value)       # word for word what find says
+    assert str(path) in str(result.exception) and re.search(expected, str(result.exception))
+
+
+def test_match_on_a_register_held_open_for_writing(register, tmp_path):
+    held = tmp_path / "held.duckdb"
+    held.write_bytes(register.read_bytes())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); "
+                               "sys.stdin.read()", str(held)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        result = match_against(tmp_path, held)
+        assert isinstance(result.exception, PipelineError), result.output
+        assert "is open for writing by another program" in str(result.exception)
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=30)
+    assert match_against(tmp_path, held).exit_code == 0       # usable again once the writer has gone
+
+
+def test_find_csv_without_output_goes_to_standard_output(register, tmp_path):
+    result = runner.invoke(app, ["find", "-f", "csv", "--register", str(register)])
+    assert result.exit_code == 0, result.output
+    # the same rows and columns as the -o file (every match), without its BOM and CRLF
+    saved = runner.invoke(app, ["find", "-o", str(tmp_path / "all.csv"), "--register", str(register)])
+    assert saved.exit_code == 0, saved.output
+    file_text = (tmp_path / "all.csv").read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    assert result.stdout == file_text
+    assert result.stdout.startswith("name,") and result.stdout.count("\n") > 10
+    assert "needs --output" in str(runner.invoke(app, ["find", "-f", "xlsx", "--register", str(register)]).exception)

@@ -64,8 +64,64 @@ def test_xlsx_error_cell_names_row_and_column(tmp_path):
     ws.append(["Age UK Wirral", None])
     ws["B3"].value, ws["B3"].data_type = "#REF!", "e"   # what Excel stores for a broken reference
     wb.save(path)
-    with pytest.raises(PipelineError, match=r"broken.xlsx row 3 column 'postcode' \(cell B3\): Excel error #REF!"):
+    with pytest.raises(PipelineError, match=r"broken.xlsx row 3 column 'postcode' \(sheet 'Sheet', cell B3\): "
+                                            "Excel error #REF!"):
         read_table(path)
+
+
+def test_xlsx_formula_without_a_saved_value_names_the_cell(tmp_path):
+    # openpyxl (like most programs that write workbooks) saves a formula without calculating it; Excel would show
+    # 2400, but the file holds no value, and reading it as blank would give a wrong "no match" row
+    path = tmp_path / "generated.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Grants 2025"
+    ws.append(["name", "postcode", "amount", "total"])
+    ws.append(["Wirral Mind", "CH41 1AA", 1200, 1200])
+    ws.append(["Age UK Wirral", "CH41 5AB", 1200, "=C2+C3"])
+    wb.save(path)
+    with pytest.raises(PipelineError, match=r"generated.xlsx row 3 column 'total' \(sheet 'Grants 2025', cell D3\): "
+                                            r"the formula =C2\+C3 has no calculated value saved"):
+        read_table(path)
+
+
+def test_xlsx_formula_excel_calculated_to_blank_is_blank(tmp_path):
+    """Excel saves =IF(...,"",...) that came out empty as an empty text value: a blank cell, not an error."""
+    import zipfile
+
+    plain = tmp_path / "plain.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["name", "postcode"])
+    wb.active.append(["Wirral Mind", "CH41 1AA"])
+    wb.active.append(["Age UK Wirral", "placeholder"])
+    wb.save(plain)
+    path = tmp_path / "from-excel.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                start = text.index('<c r="B3"')
+                end = text.index("</c>", start) + len("</c>")
+                data = (text[:start] + '<c r="B3" t="str"><f>IF(1,"","x")</f><v></v></c>' + text[end:]).encode()
+            out.writestr(item, data)
+    assert read_table(path).values.tolist() == [["Wirral Mind", "CH41 1AA"], ["Age UK Wirral", ""]]
+
+
+def test_xlsx_text_columns_only_and_other_cells_as_written(tmp_path):
+    path = tmp_path / "suppliers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["name", "postcode", "amount", "awarded", "ref"])
+    ws.append([1999, "CH41 5AB", 123, date(2025, 4, 1), "0042"])   # a name Excel stored as a number
+    ws.append([ROWS[1][0], None, 1200.5, None, None])
+    wb.save(path)
+    frame = read_table(path, text_columns=["name", "postcode"])
+    assert frame.values.tolist() == [["1999", "CH41 5AB", 123, date(2025, 4, 1), "0042"],
+                                     [ROWS[1][0], "", 1200.5, None, None]]
+    # a CSV is text whatever is asked
+    (tmp_path / "same.csv").write_text("name,amount\nWirral Mind,123\n", encoding="utf-8")
+    assert read_table(tmp_path / "same.csv", text_columns=["name"]).values.tolist() == [["Wirral Mind", "123"]]
 
 
 @pytest.mark.parametrize("make,message", [

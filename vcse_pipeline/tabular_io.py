@@ -8,7 +8,7 @@ names the file and, where it can, the line or the cell. Writing results is procu
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -21,9 +21,14 @@ FALLBACK_ENCODING = "cp1252"   # what Excel's "CSV (Comma delimited)" writes on 
 SAVE_AS_HINT = "save it from Excel as \"CSV UTF-8 (Comma delimited)\" or as an .xlsx workbook"
 
 
-def read_table(path: Path, what: str = "input", note: Callable[[str], None] | None = None) -> pd.DataFrame:
+def read_table(path: Path, what: str = "input", note: Callable[[str], None] | None = None, *,
+               text_columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Every column as text, blank cells as "". `what` names the file's role in errors ("input file x.csv");
-    `note` is told when a CSV had to be read as Windows-1252."""
+    `note` is told when a CSV had to be read as Windows-1252.
+
+    With `text_columns` (the ones a command reads: name, postcode...) only those are made text in a workbook;
+    its other columns keep their cell values (123 stays a number, a date a date, a blank None), so a result
+    file gives them back as they were written. CSV cells are text whatever is asked."""
     path = Path(path)
     if path.is_dir():
         raise PipelineError(f"{what} file {path} is a folder; give the CSV or .xlsx file inside it")
@@ -31,7 +36,7 @@ def read_table(path: Path, what: str = "input", note: Callable[[str], None] | No
         raise PipelineError(f"{what} file {path} not found")
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
-        return _read_xlsx(path, what)
+        return _read_xlsx(path, what, None if text_columns is None else set(text_columns))
     if suffix in (".xls", ".ods", ".numbers"):
         raise PipelineError(f"{what} file {path}: {suffix} files cannot be read; {SAVE_AS_HINT}")
     return _read_csv(path, what, note)
@@ -87,43 +92,96 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(path: Path, what: str) -> pd.DataFrame:
-    """The first sheet; row 1 is the header. Formulas give their last calculated value."""
+def _cell_value(value):
+    """A workbook value kept as written: numbers, true/false and dates as they are (a date without a time as a
+    date), text stripped, blank as None."""
+    if isinstance(value, datetime) and value.time() == time(0):
+        return value.date()
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _sheet_rows(path: Path, what: str, data_only: bool) -> tuple[str, list[list]]:
     from openpyxl import load_workbook
-    from openpyxl.utils import get_column_letter
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        wb = load_workbook(path, read_only=True, data_only=data_only)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors for a damaged file
         raise PipelineError(f"cannot read {what} file {path} as an Excel workbook: {exc}") from None
     try:
         ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows()]
+        return ws.title, [list(r) for r in ws.iter_rows()]
     finally:
         wb.close()
+
+
+def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataFrame:
+    """The first sheet; row 1 is the header. Formulas give their last calculated value; a formula with none saved
+    (a workbook written by a program, never opened in Excel) is an error naming the cell, not a blank."""
+    from openpyxl.utils import get_column_letter
+
+    title, rows = _sheet_rows(path, what, data_only=True)
+    formulas = None   # the same sheet with formulas as written, read only when a cell has no value
     if not rows:
-        raise PipelineError(f"{what} file {path}: its first sheet ({ws.title!r}) is empty; "
+        raise PipelineError(f"{what} file {path}: its first sheet ({title!r}) is empty; "
                             "expected a header row of column names")
     width = max((i + 1 for r in rows for i, c in enumerate(r) if c.value not in (None, "")), default=0)
     header = [_cell_text(c.value) for c in rows[0][:width]] + [""] * max(0, width - len(rows[0]))
+    keep_text = [text_columns is None or name in text_columns for name in header]
+
+    def where(r: int, col: int) -> str:
+        letter = get_column_letter(col + 1)
+        return f"{what} file {path} row {r} column {header[col] or letter!r} (sheet {title!r}, cell {letter}{r})"
+
     records = []
     for r, row in enumerate(rows[1:], start=2):
         values = []
         for col in range(width):
             cell = row[col] if col < len(row) else None
+            value = None if cell is None else cell.value
             if cell is not None and cell.data_type == "e":   # #REF!, #DIV/0!, #N/A...
-                letter = get_column_letter(col + 1)
-                raise PipelineError(f"{what} file {path} row {r} column {header[col] or letter!r} (cell {letter}{r}): "
-                                    f"Excel error {cell.value}; fix or clear it")
-            values.append(_cell_text(cell.value if cell is not None else None))
-        if any(values):   # Excel keeps formatted but empty rows; skip them
+                raise PipelineError(f"{where(r, col)}: Excel error {cell.value}; fix or clear it")
+            # A formula Excel calculated to "" is saved as an empty text value (data type "str"): a blank, not
+            # an error. One with no value saved at all reads as a number-typed None.
+            if value is None and cell is not None and cell.data_type != "str":
+                formulas = formulas if formulas is not None else _sheet_rows(path, what, data_only=False)[1]
+                written = _formula_at(formulas, r, col)
+                if written:
+                    raise PipelineError(f"{where(r, col)}: the formula {written} has no calculated value saved "
+                                        "(the workbook was written by a program, not saved by Excel); open it in "
+                                        "Excel and save it, or paste the values in place of the formulas")
+            values.append(_cell_text(value) if keep_text[col] else _cell_value(value))
+        if any(v not in (None, "") for v in values):   # Excel keeps formatted but empty rows; skip them
             records.append(values)
     for col, name in enumerate(header):
-        if not name and any(rec[col] for rec in records):
+        if not name and any(rec[col] not in (None, "") for rec in records):
             raise PipelineError(f"{what} file {path} column {get_column_letter(col + 1)} has values but no header "
                                 "in row 1; give it a name")
     duplicates = sorted({n for n in header if n and header.count(n) > 1})
     if duplicates:
         raise PipelineError(f"{what} file {path}: row 1 names column(s) {', '.join(map(repr, duplicates))} twice")
     keep = [i for i, name in enumerate(header) if name]
-    return pd.DataFrame([[rec[i] for i in keep] for rec in records], columns=[header[i] for i in keep], dtype=str)
+    frame = pd.DataFrame([[rec[i] for i in keep] for rec in records], columns=[header[i] for i in keep],
+                         dtype=object)
+    for i in keep:   # text columns as pandas text, as a CSV's are; the others stay objects (numbers, dates)
+        if keep_text[i]:
+            frame[header[i]] = frame[header[i]].astype(str)
+    return frame
+
+
+def _formula_at(rows: list[list], r: int, col: int) -> str | None:
+    """The formula written in row `r` (1-based) and column `col` (0-based) of a sheet read with formulas, if any."""
+    if r - 1 >= len(rows) or col >= len(rows[r - 1]):
+        return None
+    cell = rows[r - 1][col]
+    value = getattr(cell, "value", None)
+    return value if getattr(cell, "data_type", None) == "f" and isinstance(value, str) else None
+
+
+def frame_rows(frame: pd.DataFrame) -> list[list]:
+    """A frame's rows as plain values for export.write_csv_rows / write_table: missing values as None."""
+    def plain(value):
+        return None if not isinstance(value, (list, tuple)) and pd.isna(value) else value
+
+    return [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)]

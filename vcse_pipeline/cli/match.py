@@ -3,6 +3,7 @@ postcode."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,8 @@ from ..matching import (
     match_frame,
     parse_active,
 )
-from ..procurement.export import TableFormat, output_format, write_frame
+from ..procurement.export import TableFormat, csv_value, output_format, write_csv_rows, write_frame
+from ..tabular_io import frame_rows, read_table
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
 
 console = Console()
@@ -29,11 +31,11 @@ err_console = Console(stderr=True)
 ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
 
 
-def read_list(path: Path, what: str) -> pd.DataFrame:
-    """A CSV (UTF-8 or Windows-1252) or .xlsx list as text columns (empty cells as None); errors name the file."""
-    from ..tabular_io import read_table
-
-    return read_table(path, what, note=note).replace({"": None})
+def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
+    """A CSV (UTF-8 or Windows-1252) or .xlsx list, empty cells as None; errors name the file. Every column is
+    text, except that with `text_columns` a workbook's other columns keep their numbers and dates, so the output
+    file holds them as they were written."""
+    return read_table(path, what, note=note, text_columns=text_columns).replace({"": None})
 
 
 def note(message: str) -> None:
@@ -71,18 +73,13 @@ def index_from_list(path: Path) -> MatchIndex:
 
 
 def index_from_register(path: Path) -> MatchIndex:
-    """Every organisation of the published register, with all its names, opened read-only."""
+    """Every organisation of the published register, with all its names, opened read-only. A missing, empty or
+    locked file, a folder or a CSV is the same clear error as for `vcse find` (procurement.connection)."""
     import duckdb
 
-    from ..db import connect
+    from ..procurement.connection import open_register_file
 
-    if not path.exists():
-        raise PipelineError(f"register {path} not found: build and publish it first (`vcse run`), "
-                            "or pass --register PATH or --against LIST.csv")
-    try:
-        con = connect(path, read_only=True)
-    except duckdb.Error as exc:
-        raise PipelineError(f"cannot open register {path}: {exc}") from exc
+    con = open_register_file(path)   # tables alone: match needs no provider_directory view
     try:
         columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
         # A register built before organisation status existed: every status unknown, no tie is settled.
@@ -104,22 +101,35 @@ def _cell(value) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
-def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3) -> None:
-    counts = result["status"].value_counts()
-    table = Table(title=f"Matched {len(result):,} names", title_justify="left")
+def score_text(score) -> str:
+    """A score as the output file holds it (export.csv_value): 100 not 100.0, 87.5 as 87.5."""
+    return _cell(csv_value(score))
+
+
+def summary_title(counts: dict[str, int], total: int) -> str:
+    """ "Matched 3 of 5 names" (the 'matched' status, not every row)."""
+    return f"Matched {counts.get(MATCHED, 0):,} of {total:,} {'name' if total == 1 else 'names'}"
+
+
+def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3, out: Console | None = None) -> None:
+    """Counts by status and a few examples of each; `out` is standard error when the CSV goes to standard output."""
+    out = out or console
+    counts = {status: int(n) for status, n in result["status"].value_counts().items()}
+    out.print(summary_title(counts, len(result)))   # a line of its own: as a title it would wrap at the table's width
+    table = Table()
     table.add_column("status")
     table.add_column("rows", justify="right")
     for status in (MATCHED, REVIEW, NO_MATCH):
-        table.add_row(status, f"{int(counts.get(status, 0)):,}")
-    console.print(table)
+        table.add_row(status, f"{counts.get(status, 0):,}")
+    out.print(table)
     shown = Table(title="Examples", title_justify="left")
     for header in (name_column, "matched_name", "org_id", "score", "status"):
-        shown.add_column(header)
+        shown.add_column(header, justify="right" if header == "score" else "left")
     for status in (MATCHED, REVIEW, NO_MATCH):
         for row in result[result["status"] == status].head(examples).to_dict("records"):
             shown.add_row(_cell(row[name_column]), _cell(row["matched_name"]), _cell(row["org_id"]),
-                          f"{row['score']:.1f}", status)
-    console.print(shown)
+                          score_text(row["score"]), status)
+    out.print(shown)
 
 
 def register(app: typer.Typer) -> None:
@@ -139,7 +149,9 @@ def register(app: typer.Typer) -> None:
             None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status to this "
                                          ".csv or .xlsx file (folders are created)."),
         fmt: TableFormat | None = typer.Option(
-            None, "--format", "-f", help="csv or xlsx (Excel) for --output (default: from its extension)."),
+            None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output extension. -f csv without "
+                                         "--output writes the CSV to standard output (the summary to standard "
+                                         "error)."),
         link_threshold: float | None = typer.Option(
             None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
         review_threshold: float | None = typer.Option(
@@ -157,9 +169,10 @@ def register(app: typer.Typer) -> None:
         # One configuration for both the default register and the default thresholds.
         cfg = load_config(config, data_dir)
         output_format(output, fmt)   # a bad --output or --format fails before the matching, not after
-        if fmt is not None and output is None:
-            raise PipelineError(f"--format {fmt.value} needs --output FILE")
-        frame = read_list(file, "input")
+        if fmt is TableFormat.xlsx and output is None:
+            raise PipelineError("--format xlsx needs --output FILE (e.g. -o matched.xlsx)")
+        to_stdout = fmt is TableFormat.csv and output is None
+        frame = read_list(file, "input", text_columns=[name_column, postcode_column or "postcode"])
         require_columns(frame, [name_column], "input", file)
         if postcode_column:
             require_columns(frame, [postcode_column], "input", file)
@@ -176,7 +189,9 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--review-threshold must not exceed --link-threshold")
         result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
                              review_threshold=review, margin=margin)
-        print_summary(result, name_column)
-        if output is not None:
+        print_summary(result, name_column, out=err_console if to_stdout else console)
+        if to_stdout:
+            write_csv_rows(sys.stdout, [str(c) for c in result.columns], frame_rows(result), lineterminator="\n")
+        elif output is not None:
             write_frame(result, output, fmt, sheet_title="Matches")
             console.print(f"wrote {len(result):,} rows to {output}")

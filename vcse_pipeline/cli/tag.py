@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from ..procurement.export import TableFormat, output_format, write_frame
 from .options import ConfigOpt, DataDirOpt, load_config
 
 ADDED_COLUMNS = ["ukcat_codes", "service_areas", "service_area_labels"]
+# One separator for every list column: the codes and the labels split the same way, one label per code. Labels
+# hold commas ("Arts, culture and heritage") but never ";".
+LIST_SEPARATOR = ";"
 SCREEN_ROWS = 20   # rows shown on screen without --output
 
 
@@ -65,9 +69,9 @@ def tag_frame(frame, name_column: str, activities_column: str, objects_column: s
         counts.update(found)
         codes_out.append(codes)
         areas_out.append(found)
-    frame["ukcat_codes"] = [";".join(c) for c in codes_out]
-    frame["service_areas"] = [";".join(a) for a in areas_out]
-    frame["service_area_labels"] = ["; ".join(labels[a] for a in found) for found in areas_out]
+    frame["ukcat_codes"] = [LIST_SEPARATOR.join(c) for c in codes_out]
+    frame["service_areas"] = [LIST_SEPARATOR.join(a) for a in areas_out]
+    frame["service_area_labels"] = [LIST_SEPARATOR.join(labels[a] for a in found) for found in areas_out]
     return {"rows": len(frame), "tagged": sum(1 for c in codes_out if c),
             "with_service_area": sum(1 for a in areas_out if a),
             "top_service_areas": [(labels[a], n) for a, n in counts.most_common(10)]}
@@ -84,7 +88,7 @@ def print_rows(frame, name_column: str, console) -> None:
     table.add_column("UKCAT codes", ratio=1, overflow="fold")
     for name, area_labels, codes in zip(shown[name_column], shown["service_area_labels"], shown["ukcat_codes"],
                                         strict=True):
-        table.add_row(name or "", area_labels, codes.replace(";", " "))
+        table.add_row(name or "", area_labels.replace(LIST_SEPARATOR, "; "), codes.replace(LIST_SEPARATOR, " "))
     console.print(table)
     console.print("[dim]Write every row and column with -o FILE.csv or -o FILE.xlsx.[/]")
 
@@ -99,7 +103,9 @@ def register(app: typer.Typer) -> None:
                                          "service_area_labels to this .csv or .xlsx file (default: a table on "
                                          "screen)."),
         fmt: TableFormat | None = typer.Option(
-            None, "--format", "-f", help="csv or xlsx (Excel) for --output (default: from its extension)."),
+            None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output extension. -f csv without "
+                                         "--output writes the CSV to standard output (the summary to standard "
+                                         "error)."),
         name_column: str = typer.Option("name", help="Column holding the organisation name."),
         activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
         objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
@@ -112,24 +118,33 @@ def register(app: typer.Typer) -> None:
         """Add UKCAT activity codes and service areas (codes and labels) to each row of a list of organisations."""
         from rich.table import Table
 
-        from ..tabular_io import read_table
+        from ..procurement.export import write_csv_rows
+        from ..tabular_io import frame_rows, read_table
         from . import console, err_console
 
         cfg = load_config(config, data_dir)
         output_format(output, fmt)   # a bad --output or --format fails before the tagging, not after
-        if fmt is not None and output is None:
-            raise PipelineError(f"--format {fmt.value} needs --output FILE")
-        frame = read_table(file, "input", note=lambda m: err_console.print(f"[yellow]note:[/] {m}"))
+        if fmt is TableFormat.xlsx and output is None:
+            raise PipelineError("--format xlsx needs --output FILE (e.g. -o tagged.xlsx)")
+        to_stdout = fmt is TableFormat.csv and output is None
+        # the columns read as text; a workbook's other columns keep their numbers and dates for the output file
+        frame = read_table(file, "input", note=lambda m: err_console.print(f"[yellow]note:[/] {m}"),
+                           text_columns=[name_column, activities_column, objects_column])
         check_columns(frame, file, name_column, activities_column, objects_column)
         tagger, areas = tagger_from_config(cfg, rules_only)
         summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas)
-        console.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
-                      f"{summary['with_service_area']:,} have a service area.")
-        table = Table("service area", "rows", title="Top service areas", title_justify="left")
+        screen = err_console if to_stdout else console   # standard output carries the CSV alone
+        screen.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
+                     f"{summary['with_service_area']:,} have a service area.")
+        table = Table(title="Top service areas", title_justify="left")
+        table.add_column("service area")
+        table.add_column("rows", justify="right")
         for label, n in summary["top_service_areas"]:
             table.add_row(label, f"{n:,}")
-        console.print(table)
-        if output is None:
+        screen.print(table)
+        if to_stdout:
+            write_csv_rows(sys.stdout, [str(c) for c in frame.columns], frame_rows(frame), lineterminator="\n")
+        elif output is None:
             print_rows(frame, name_column, console)
         else:
             write_frame(frame, output, fmt, sheet_title="Tagged")

@@ -1,4 +1,4 @@
-"""Open the published register read-only for the procurement commands (find, report, opportunities)."""
+"""Open the published register read-only for the commands that use it (find, report, opportunities, match)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,24 @@ def open_register(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection; a PipelineError naming the file and what to do when it cannot be used:
     missing, a folder, empty, not a DuckDB file, held open for writing, or built without the views."""
     path = Path(path)
+    con = open_register_file(path)
+    try:
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    except duckdb.Error as exc:
+        con.close()
+        raise PipelineError(f"cannot read register {path}: {exc}") from exc
+    if "provider_directory" not in views:
+        con.close()
+        raise PipelineError(f"{path} has no provider_directory view: it is not a published register, or was built "
+                            "by an older version of the pipeline (rebuild it with `vcse run`)")
+    return con
+
+
+def open_register_file(path: Path) -> duckdb.DuckDBPyConnection:
+    """open_register without the check for the views: for commands that read the register's tables alone
+    (`vcse match` reads organisation and organisation_name). The same errors for a file that is missing, a
+    folder, empty, not a DuckDB file or held open for writing."""
+    path = Path(path)
     if not path.exists():
         raise PipelineError(f"no register at {path}: build one with `vcse run` (or `vcse demo`), or pass --register")
     if path.is_dir():
@@ -29,15 +47,6 @@ def open_register(path: Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise PipelineError(_open_failure(path, str(exc))) from exc
-    try:
-        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    except duckdb.Error as exc:
-        con.close()
-        raise PipelineError(f"cannot read register {path}: {exc}") from exc
-    if "provider_directory" not in views:
-        con.close()
-        raise PipelineError(f"{path} has no provider_directory view: it is not a published register, or was built "
-                            "by an older version of the pipeline (rebuild it with `vcse run`)")
     return con
 
 
