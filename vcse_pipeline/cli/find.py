@@ -12,6 +12,7 @@ from rich.table import Table
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
+err_console = Console(stderr=True)   # notes, when standard output carries a CSV
 
 
 class Format(enum.StrEnum):
@@ -108,11 +109,17 @@ def excel_headings(columns) -> dict[str, str]:
 
 
 def export(result, fmt: Format | None, output: Path | None, sheet_title: str = "Providers") -> None:
-    """CSV or Excel by --format, else by the file's extension (procurement.export.write_table)."""
+    """CSV or Excel by --format, else by the file's extension (procurement.export.write_table). CSV without
+    --output goes to standard output, for piping (as `opportunities match -f csv` does)."""
+    import sys
+
     from ..errors import PipelineError
-    from ..procurement.export import write_table
+    from ..procurement.export import write_csv_rows, write_table
     from ..procurement.find import MONEY_COLUMNS
 
+    if output is None and fmt is Format.csv:
+        write_csv_rows(sys.stdout, result.columns, result.rows, money_columns=MONEY_COLUMNS, lineterminator="\n")
+        return
     if output is None:
         raise PipelineError(f"--format {fmt.value} needs --output FILE (e.g. -o providers.{fmt.value})")
     write_table(result.columns, result.rows, output, fmt, sheet_title=sheet_title, money_columns=MONEY_COLUMNS,
@@ -167,7 +174,8 @@ def register(app: typer.Typer) -> None:
                                                                          "searching: services, wards, legal-forms "
                                                                          "or areas."),
         fmt: Format | None = typer.Option(None, "--format", "-f",
-                                          help="table (on screen, the default), csv or xlsx (Excel)."),
+                                          help="table (on screen, the default), csv or xlsx (Excel). csv "
+                                               "without --output goes to standard output, every match."),
         output: Path | None = typer.Option(None, "--output", "-o",
                                            help="File to write: .csv or .xlsx (the extension picks the format when "
                                                 "--format is not given; folders are created)."),
@@ -189,8 +197,8 @@ def register(app: typer.Typer) -> None:
                 max_income=max_income, readiness=readiness or [], area_code=area,
                 limit=TABLE_LIMIT if on_screen and limit is None else limit))
             labels = known_service_areas_labels(con, service or [])
-        for note in result.notes:
-            console.print(f"[dim]({note})[/]")
+        for note in result.notes:   # to standard error when standard output carries the CSV
+            (console if on_screen or output is not None else err_console).print(f"[dim]({note})[/]")
         if on_screen:
             print_table(result, table_title(result), labels)
         else:
