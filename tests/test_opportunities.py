@@ -198,9 +198,14 @@ def test_stage_and_deadline_of_real_notices():
     assert award["stage"] == "award" and award["tender_status"] == "complete"
     assert award["warning"] == ("this notice is an award: the contract has been let; shortlist shown for "
                                 "reference")
-    planning = notice_stage(load_release(NOTICES, LANCASHIRE_DA))
+    lancashire = load_release(NOTICES, LANCASHIRE_DA)
+    planning = notice_stage(lancashire, today=date(2025, 7, 1))
     assert planning == {"stage": "planning", "tender_status": "planned", "deadline": None,
                         "tender_expected": "2025-07-23T23:59:59+01:00", "warning": None}
+    # the tender was expected by 23 July 2025: after that the planning notice is stale, like a passed deadline
+    assert notice_stage(lancashire, today=date(2025, 8, 1))["warning"] == (
+        "the tender was expected by 2025-07-23, which has passed: look for its tender or award notice before acting "
+        "on this shortlist")
     dudley = load_release(NOTICES, CHILDREN_DA)
     before = notice_stage(dudley, today=date(2025, 2, 1))
     assert before["stage"] == "tender" and before["deadline"] == "2025-02-14T14:00:00Z" and before["warning"] is None
@@ -211,13 +216,16 @@ def test_stage_and_deadline_of_real_notices():
 
 
 def test_list_releases_names_each_notice():
-    rows = {r["id"]: r for r in list_releases(NOTICES)}
+    from datetime import date
+
+    rows = {r["id"]: r for r in list_releases(NOTICES, today=date(2025, 2, 1))}
     assert len(rows) == 11
     assert rows[CHILDREN_DA] | {} == {
         "id": CHILDREN_DA, "ocid": "ocds-b5fd17-a5e45aec-2d31-48df-97dc-e6dff1d22609",
         "title": "Domestic Abuse Support Services - Children", "buyer": "Dudley Metropolitan Borough Council",
         "stage": "tender", "tender_status": "active", "deadline": "2025-02-14T14:00:00Z", "tender_expected": None,
-        "regions": ["DY1 1HF", "West Midlands"], "suitable_for_vcse": False, "value": 60000.0}
+        "regions": ["DY1 1HF", "West Midlands"], "suitable_for_vcse": False, "value": 60000.0, "warning": None}
+    assert list_releases(NOTICES, today=date(2025, 3, 1))[7]["warning"].startswith("the deadline (2025-02-14)")
     assert rows[LANCASHIRE_DA]["regions"] == ["North West"] and rows[LANCASHIRE_DA]["suitable_for_vcse"] is True
     assert sum(r["stage"] == "award" for r in rows.values()) == 7
 
@@ -225,9 +233,70 @@ def test_list_releases_names_each_notice():
 def test_cli_list(register):
     result = runner.invoke(app, ["opportunities", "list", str(NOTICES)])
     assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
     assert "11 releases in contracts-finder-sample.json" in result.output
-    assert "Lancashire Victim Services" in result.output and "tender due 23 Jul 2025" in result.output
+    assert "Lancashire Victim Services - Domestic Abuse" in lines
+    # the planning notice's expected tender date is long past (as is every deadline in the sample)
+    assert "planning, tender expected 23 Jul 2025 (passed); suitable for VCSEs: yes;" in " ".join(lines)
     assert max(len(line) for line in result.output.splitlines()) <= 80
+    # every release id (up to 43 characters) alone on its own line, whole, so it can be copied
+    for r in json.loads(NOTICES.read_text(encoding="utf-8"))["releases"]:
+        assert r["id"] in lines, r["id"]
+    # Sell2Wales publishes NUTS codes: UKL14 is shown with its region's name
+    assert "University NHS Trust); delivered in UKL14 (Wales)" in " ".join(lines)
+
+
+def test_region_codes_read_with_their_names():
+    from vcse_pipeline.procurement.opportunities import region_label
+
+    assert region_label("UKL14") == "UKL14 (Wales)" and region_label("UKD7") == "UKD7 (North West)"
+    assert region_label("TLI") == "TLI (London)" and region_label("ukn0") == "ukn0 (Northern Ireland)"
+    assert region_label("North West") == "North West" and region_label("UK") == "UK"
+    assert region_label("DY1 1HF") == "DY1 1HF" and region_label("UKZZZ") == "UKZZZ"
+
+
+def test_cli_list_to_csv_excel_and_json(tmp_path):
+    import csv as _csv
+
+    from openpyxl import load_workbook
+
+    out = tmp_path / "new" / "notices.csv"
+    result = runner.invoke(app, ["opportunities", "list", str(NOTICES), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 11 releases to" in result.output
+    rows = {r["id"]: r for r in _csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines())}
+    assert len(rows) == 11
+    dudley = rows[CHILDREN_DA]
+    assert dudley["title"] == "Domestic Abuse Support Services - Children" and dudley["value"] == "60000"
+    assert dudley["regions"] == "DY1 1HF; West Midlands" and dudley["suitable_for_vcse"] == "false"
+    assert dudley["deadline"] == "2025-02-14T14:00:00Z" and dudley["warning"].startswith("the deadline (2025-02-14)")
+    assert rows[HYWEL_DDA]["regions"] == "UKL14 (Wales)"
+    # CSV to standard output, for piping
+    stdout = runner.invoke(app, ["opportunities", "list", str(NOTICES), "-f", "csv"])
+    assert stdout.exit_code == 0 and stdout.output.splitlines()[0].startswith("id,ocid,title,buyer,stage,")
+    assert len(list(_csv.reader(stdout.output.splitlines()))) == 12
+    # Excel: headings in words, and a Columns sheet naming each column, as vcse find's Excel
+    xlsx = tmp_path / "notices.xlsx"
+    assert runner.invoke(app, ["opportunities", "list", str(NOTICES), "-o", str(xlsx)]).exit_code == 0
+    book = load_workbook(xlsx)
+    sheet = book["Notices"]
+    assert [c.value for c in sheet[1]][:4] == ["Release ID", "OCID", "Title", "Buyer"]
+    assert sheet["J1"].value == "Suitable for VCSEs" and {sheet.cell(r, 10).value for r in range(2, 13)} >= {"Yes"}
+    assert ["Delivery regions", "regions"] in [[c.value for c in row] for row in book["Columns"].iter_rows()]
+    as_json = tmp_path / "notices.json"
+    assert runner.invoke(app, ["opportunities", "list", str(NOTICES), "-o", str(as_json)]).exit_code == 0
+    assert len(json.loads(as_json.read_text(encoding="utf-8"))) == 11
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-f", "xlsx"], "--format xlsx needs --output FILE.xlsx"),
+    (["-o", "notices.txt"], "unknown extension .txt; name the file .csv or .json or .xlsx"),
+    (["-f", "table", "-o", "notices.csv"], "--format table is shown on screen"),
+])
+def test_cli_list_output_mistakes_are_clear_errors(tmp_path, args, message):
+    args = [str(tmp_path / a) if a.startswith("notices") else a for a in args]
+    result = runner.invoke(app, ["opportunities", "list", str(NOTICES), *args])
+    assert isinstance(result.exception, PipelineError) and message in str(result.exception)
 
 
 # ------------------------------------------------------------------ files and the screen
@@ -253,8 +322,16 @@ def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_
     assert "delivery region North West includes Wirral" in rows[0]["reasons"]
     xlsx = tmp_path / "s.xlsx"
     assert _match(register, "--release-id", LANCASHIRE_DA, "-o", str(xlsx)).exit_code == 0
-    sheet = load_workbook(xlsx).active
-    assert sheet.title == "Shortlist" and sheet["C1"].value == "name" and sheet["C2"].value == rows[0]["name"]
+    book = load_workbook(xlsx)
+    sheet = book.active
+    # headings in words, the provider columns as vcse find's Excel names them; a Columns sheet maps them back
+    assert sheet.title == "Shortlist" and sheet["C1"].value == "Provider" and sheet["C2"].value == rows[0]["name"]
+    assert [c.value for c in sheet[1]][:4] == ["Rank", "Score", "Provider", "Legal form"]
+    assert sheet["J1"].value == "Readiness" and sheet["S1"].value == "Notice stage"
+    columns = [[c.value for c in row] for row in book["Columns"].iter_rows()]
+    assert columns[0] == ["Heading", "Column name (CSV, data dictionary)"]
+    assert ["Readiness", "readiness_level"] in columns and ["Legal form", "legal_form"] in columns
+    assert len(columns) == len(rows[0]) + 1
     stdout = _match(register, "--release-id", LANCASHIRE_DA, "-f", "csv", "-n", "2")
     assert stdout.exit_code == 0 and stdout.output.splitlines()[0].startswith("rank,score,name,")
     assert len(list(_csv.reader(stdout.output.splitlines()))) == 3
@@ -272,7 +349,15 @@ def test_cli_output_mistakes_are_clear_errors(register, tmp_path, args, message)
     assert isinstance(result.exception, PipelineError) and message in str(result.exception)
     folder = _match(register, "--release-id", LANCASHIRE_DA, "-o", str(tmp_path))
     assert "is a folder" in str(folder.exception)
-    assert _match(register, "--release-id", LANCASHIRE_DA, "-n", "-5").exit_code == 2   # click's range check
+
+
+
+def test_cli_negative_limit_is_the_same_clear_error_as_find(register):
+    result = _match(register, "--release-id", LANCASHIRE_DA, "-n", "-5")
+    find = runner.invoke(app, ["find", "--register", str(register), "-n", "-5"])
+    assert isinstance(result.exception, PipelineError) and isinstance(find.exception, PipelineError)
+    assert str(result.exception) == str(find.exception) == (
+        "--limit -5: give a number of providers, 0 or more (0 lists them all)")
 
 
 def test_cli_json_names_the_stage_and_its_service_areas(register, tmp_path):
@@ -283,9 +368,9 @@ def test_cli_json_names_the_stage_and_its_service_areas(register, tmp_path):
     notice = data["notice"]
     assert notice["stage"] == "award" and notice["deadline"] == "2024-12-19T12:00:00Z"
     assert notice["warning"].startswith("this notice is an award: the contract has been let")
-    assert {"service_area": "adult_social_care", "in_title": True,
+    assert {"service_area": "adult_social_care", "label": "Adult social care", "in_title": True,
             "words": ["Day Opportunities", "personal care"]} in notice["text_service_areas"]
-    assert all(set(sa) == {"service_area", "matched_cpv", "how"} for sa in notice["service_areas"])
+    assert all(set(sa) == {"service_area", "label", "matched_cpv", "how"} for sa in notice["service_areas"])
     assert len(data["matches"]) == 2 and data["providers_matched"] >= 2
     assert data["matches"][0]["service_area_labels"][0] == "Adult social care"
 
@@ -361,3 +446,39 @@ def test_cli_area_the_register_lacks_is_an_error_not_an_empty_shortlist(register
     assert "does not cover Liverpool (E08000012)" in str(result.exception)
     by_name = _match(register, "--release-id", LANCASHIRE_DA, "--area", "wirral", "-f", "csv", "-n", "1")
     assert by_name.exit_code == 0 and len(by_name.output.splitlines()) == 2
+
+
+# ------------------------------------------------------------------ the notice header on screen
+
+def test_cli_notice_header_reads_in_words(register):
+    one_year = _match(register, "--release-id", CHILDREN_DA, "-n", "1")     # Dudley: £60,000, Apr 2025 - Mar 2026
+    text = " ".join(one_year.output.split())
+    assert one_year.exit_code == 0, one_year.output
+    assert "value: £60,000 over 1 year (£60,000 a year)" in text and "1 years" not in text
+    lancashire = " ".join(_match(register, "--release-id", LANCASHIRE_DA, "-n", "1").output.split())
+    assert "value: £8,000,000 over 5 years (£1,600,000 a year)" in lancashire
+    # service areas by their labels, as the table shows them, not their codes
+    assert "service areas in the notice's words: Domestic abuse and violence (title: Domestic Abuse)" in lancashire
+    assert "domestic_abuse" not in lancashire
+    # a planning notice whose tender was expected by a date already passed (23 Jul 2025) says so
+    assert "note: the tender was expected by 2025-07-23, which has passed" in lancashire
+    wales = " ".join(_match(register, "--release-id", HYWEL_DDA, "-n", "1").output.split())
+    assert "location: elsewhere (delivered in UKL14 (Wales), outside Wirral's region)" in wales
+
+
+def test_demo_organisation_names_do_not_tag_the_service(demo):
+    from vcse_pipeline.procurement.notice_text import text_service_areas
+
+    # Hywel Dda: "Hywel Dda University Health Board is seeking to commission Mental Health Services..." and the
+    # buyer "... (hosted by Velindre University NHS Trust)": an NHS body, not education or research
+    wales = load_release(NOTICES, HYWEL_DDA)
+    assert "University Health Board" in wales["tender"]["description"]
+    areas = text_service_areas(demo, wales)
+    assert "mental_health" in areas and not {"education_training", "research"} & set(areas)
+    # the buyer's own name is not evidence of the service: Lancashire's text names the Police and Crime
+    # Commissioner, and once that is the buyer "Police" and "Crime" no longer read as community safety
+    lancashire = load_release(NOTICES, LANCASHIRE_DA)
+    assert text_service_areas(demo, lancashire)["community_safety_justice"].phrases == ["Crime", "Police", "victims"]
+    as_buyer = {**lancashire, "buyer": {"name": "Police and Crime Commissioner for Lancashire"}}
+    areas = text_service_areas(demo, as_buyer)
+    assert areas["community_safety_justice"].phrases == ["victims"] and "domestic_abuse" in areas

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from ..errors import PipelineError
@@ -53,6 +54,16 @@ def _date(text: str | None) -> str:
                                         when.strftime(" %H:%M"))
 
 
+def _passed(text: str | None) -> bool:
+    """Whether a published date (deadline, tender expected) is before today."""
+    from datetime import date
+
+    from ..procurement.opportunities import _as_date
+
+    when = _as_date(text)
+    return when is not None and when < date.today()
+
+
 def stage_line(notice) -> str:
     """'tender (active), deadline 14 Feb 2025 14:00' / 'planning (planned), tender expected 23 Jul 2025'."""
     text = notice.stage + (f" ({notice.tender_status})" if notice.tender_status else "")
@@ -66,7 +77,8 @@ def stage_line(notice) -> str:
 def _print_notice(notice) -> None:
     value = f"£{notice.value:,.0f}" if notice.value else "not stated"
     if notice.annual_value and notice.contract_years:
-        value += f" over {notice.contract_years:g} years (£{notice.annual_value:,.0f} a year)"
+        years = notice.contract_years
+        value += f" over {years:g} year{'' if years == 1 else 's'} (£{notice.annual_value:,.0f} a year)"
     flags = {True: "yes", False: "no", None: "not stated"}
     console.print(f"[bold]{notice.title}[/]  ({notice.release_id})")
     console.print(f"stage: {stage_line(notice)}")
@@ -76,10 +88,10 @@ def _print_notice(notice) -> None:
     console.print(f"buyer: {notice.buyer or 'not stated'}; value: {value}; CPV: {cpv}")
     console.print(f"location: {notice.location} ({notice.location_reason}); suitable for VCSEs: "
                   f"{flags[notice.suitable_for_vcse]}, SMEs: {flags[notice.suitable_for_sme]}")
-    text = "; ".join(f"{sa} ({'title' if in_title else 'text'}: {', '.join(words[:3])})"
+    text = "; ".join(f"{notice.label(sa)} ({'title' if in_title else 'text'}: {', '.join(words[:3])})"
                      for sa, in_title, words in notice.text_service_areas)
     console.print(f"service areas in the notice's words: {text or 'none found'}")
-    areas = ", ".join(f"{sa} ({how} {cpv})" for sa, cpv, how in notice.service_areas[:4])
+    areas = "; ".join(f"{notice.label(sa)} ({how} {cpv})" for sa, cpv, how in notice.service_areas[:4])
     if len(notice.service_areas) > 4:
         areas += f" +{len(notice.service_areas) - 4} more (--format json lists them)"
     console.print(f"service areas by CPV: {areas or 'none of the register service areas match these CPV codes'}")
@@ -119,6 +131,58 @@ def print_shortlist(matches, total: int, why: bool) -> None:
                       ".json.[/]")
 
 
+# Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
+SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
+                      "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
+                      "notice_stage": "Notice stage"}
+LIST_COLUMNS = ["id", "ocid", "title", "buyer", "stage", "tender_status", "deadline", "tender_expected", "regions",
+                "suitable_for_vcse", "value", "warning"]
+LIST_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": "Buyer", "stage": "Stage",
+                 "tender_status": "Tender status", "deadline": "Deadline", "tender_expected": "Tender expected",
+                 "regions": "Delivery regions", "suitable_for_vcse": "Suitable for VCSEs", "value": "Value",
+                 "warning": "Note"}
+
+
+def shortlist_headings() -> dict[str, str]:
+    from ..procurement.opportunities import EXPORT_COLUMNS
+    from .find import excel_headings
+
+    return {**excel_headings(EXPORT_COLUMNS), **SHORTLIST_HEADINGS}
+
+
+def release_rows(releases: list[dict]) -> list[list]:
+    """The releases in LIST_COLUMNS order for CSV and Excel, NUTS/ITL region codes with their names."""
+    from ..procurement.opportunities import region_label
+
+    return [[[region_label(x) for x in r["regions"]] if c == "regions" else r[c] for c in LIST_COLUMNS]
+            for r in releases]
+
+
+def print_releases(releases: list[dict], file_name: str) -> None:
+    """Each release as a short block, its id alone on a line (never wrapped, so it can be copied)."""
+    from ..procurement.opportunities import region_label
+
+    noun = "release" if len(releases) == 1 else "releases"
+    console.print(f"{len(releases):,} {noun} in {escape(file_name)}; pass an id to "
+                  "`vcse opportunities match FILE --release-id ID`", highlight=False)
+    flags = {True: "yes", False: "no", None: "not stated"}
+    for r in releases:
+        regions = [region_label(x) for x in r["regions"]]
+        shown = ", ".join(regions[:2]) + (f" +{len(regions) - 2} more" if len(regions) > 2 else "")
+        value = f"£{r['value']:,.0f}" if r["value"] else "value not stated"
+        when = (f", deadline {_date(r['deadline'])}" if r["deadline"] else
+                f", tender expected {_date(r['tender_expected'])}" if r["tender_expected"] else "")
+        passed = " (passed)" if r["stage"] in ("tender", "planning") and _passed(r["deadline"] or
+                                                                          r["tender_expected"]) else ""
+        console.print()
+        console.print(f"[bold]{escape(r['title'] or '(no title)')}[/]", highlight=False)
+        console.print(f"  {r['id']}", soft_wrap=True, highlight=False, style="cyan")
+        lines = [f"{escape(r['buyer'] or 'buyer not stated')}" + (f"; delivered in {escape(shown)}" if shown else ""),
+                 f"{r['stage']}{when}{passed}; suitable for VCSEs: {flags[r['suitable_for_vcse']]}; {value}"]
+        for line in lines:
+            console.print(Padding(line, (0, 0, 0, 2), expand=False), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Match contract opportunities (OCDS notices) to local providers.",
                         no_args_is_help=True)
@@ -132,7 +196,7 @@ def register(app: typer.Typer) -> None:
                                                    "(see `vcse opportunities list FILE`)."),
         area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
                                                                    "the register's only area)."),
-        limit: int = typer.Option(20, "--limit", "-n", min=0, help="Length of the shortlist (0: every provider)."),
+        limit: int = typer.Option(20, "--limit", "-n", help="Length of the shortlist (0: every provider)."),
         why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
         fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
                                                help="table (screen), csv, json or xlsx (Excel); default: from the "
@@ -157,6 +221,8 @@ def register(app: typer.Typer) -> None:
             single_area,
         )
 
+        if limit < 0:   # the same words as vcse find -n -5
+            raise PipelineError(f"--limit {limit}: give a number of providers, 0 or more (0 lists them all)")
         fmt = _output_format(fmt, output)
         release = load_release(notice, release_id)
         with register_connection(register_file, config, data_dir) as con:
@@ -180,7 +246,7 @@ def register(app: typer.Typer) -> None:
             return
         elif fmt in (MatchFormat.csv, MatchFormat.xlsx):
             write_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt.value,
-                        sheet_title="Shortlist", money_columns=MONEY_COLUMNS)
+                        sheet_title="Shortlist", money_columns=MONEY_COLUMNS, headers=shortlist_headings())
         if output is not None:
             if summary.warning:
                 console.print(f"[bold yellow]note: {summary.warning}[/]")
@@ -195,31 +261,35 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_notices(
         notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        fmt: MatchFormat = typer.Option(MatchFormat.table, "--format", "-f", help="table (screen) or json."),
+        fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
+                                               help="table (screen), csv, json or xlsx (Excel); default: from the "
+                                                    "--output extension, else table."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="File to write (.csv, .json or .xlsx; folders are created). Without "
+                                                "it csv and json go to the screen (standard output)."),
     ) -> None:
         """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
+        from ..procurement.export import prepare_output, write_csv_rows, write_table
         from ..procurement.opportunities import list_releases
 
-        rows = list_releases(notice)
-        if fmt is MatchFormat.json:
-            print(json.dumps(rows, indent=2, default=str))
+        fmt = _output_format(fmt, output)
+        releases = list_releases(notice)
+        if fmt is MatchFormat.table:
+            print_releases(releases, notice.name)
             return
-        if fmt is not MatchFormat.table:
-            raise PipelineError("vcse opportunities list prints a table or --format json")
-        flags = {True: "yes", False: "no", None: ""}
-        table = Table(title=f"{len(rows):,} release{'' if len(rows) == 1 else 's'} in {notice.name}: pass an id to "
-                            "`vcse opportunities match --release-id`", title_justify="left", pad_edge=False,
-                      show_lines=True)
-        table.add_column("notice (buyer; delivery region; release id)", ratio=1, overflow="fold")
-        table.add_column("stage, deadline", no_wrap=True)
-        table.add_column("VCSE", no_wrap=True)
-        table.add_column("value", justify="right", no_wrap=True)
-        for r in rows:
-            regions = ", ".join(r["regions"][:2]) + (f" +{len(r['regions']) - 2}" if len(r["regions"]) > 2 else "")
-            when = (_date(r["deadline"])[:11] if r["deadline"] else
-                    f"tender due {_date(r['tender_expected'])[:11]}" if r["tender_expected"] else "")
-            table.add_row(f"[bold]{escape(r['title'] or '(no title)')}[/]\n"
-                          f"{escape('; '.join(x for x in (r['buyer'], regions) if x))}\n[dim]{r['id']}[/]",
-                          f"{r['stage']}\n{when}", flags.get(r["suitable_for_vcse"], ""),
-                          f"£{r['value']:,.0f}" if r["value"] else "")
-        console.print(table)
+        if output is not None:
+            prepare_output(output)
+        if fmt is MatchFormat.json:
+            text = json.dumps(releases, indent=2, default=str)
+            if output is None:
+                print(text)
+                return
+            output.write_text(text + "\n", encoding="utf-8")
+        elif output is None:    # csv to standard output, for piping
+            write_csv_rows(sys.stdout, LIST_COLUMNS, release_rows(releases), money_columns=["value"],
+                           lineterminator="\n")
+            return
+        else:
+            write_table(LIST_COLUMNS, release_rows(releases), output, fmt.value, sheet_title="Notices",
+                        money_columns=["value"], headers=LIST_HEADINGS)
+        console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")

@@ -9,7 +9,9 @@ A notice's title, description, items and lots are read with three signals, each 
 - commissioning words UKCAT does not cover (notice_keywords.csv: "day opportunities", "IDVA", "respite").
 
 notice_keywords.csv also lists words that never name an area (`means` = no): a hit found inside them is dropped.
-"Residents aged 18 and over" is about adults, though UKCAT's young-people rule reads "18 and over" as youth.
+"Residents aged 18 and over" is about adults, though UKCAT's young-people rule reads "18 and over" as youth;
+"Hywel Dda University Health Board" is an NHS body, not education. The names of the notice's buyer and other
+parties are removed before reading: who buys says nothing about what is bought.
 """
 
 from __future__ import annotations
@@ -47,8 +49,22 @@ class TextFit:
         return self.service_area in CLIENT_GROUPS
 
 
+def party_names(release: dict) -> list[str]:
+    """The names of the buyer and the other parties (suppliers, review bodies), longest first."""
+    parties = [release.get("buyer"), *(release.get("parties") or [])]
+    names = {str(p["name"]).strip() for p in parties if isinstance(p, dict) and p.get("name")}
+    return sorted((n for n in names if n), key=len, reverse=True)
+
+
+def _without_names(text: str, names: list[str]) -> str:
+    """The text with the parties' names blanked out: "Velindre University NHS Trust" is who buys, not what."""
+    for name in names:
+        text = re.sub(re.escape(name).replace(r"\ ", r"\s+"), " ", text, flags=re.IGNORECASE)
+    return text
+
+
 def notice_texts(release: dict) -> tuple[str, str]:
-    """(title, the rest: description, items' and lots' descriptions), web addresses removed."""
+    """(title, the rest: description, items' and lots' descriptions), web addresses and the parties' names removed."""
     tender = release.get("tender") if isinstance(release.get("tender"), dict) else {}
     rest = [tender.get("description")]
     for item in tender.get("items") or []:
@@ -57,8 +73,9 @@ def notice_texts(release: dict) -> tuple[str, str]:
     for lot in tender.get("lots") or []:
         if isinstance(lot, dict):
             rest += [lot.get("title"), lot.get("description")]
-    clean = [_URL.sub(" ", str(t)) for t in rest if t]
-    return _URL.sub(" ", str(tender.get("title") or "")), "\n".join(clean)
+    names = party_names(release)
+    clean = [_without_names(_URL.sub(" ", str(t)), names) for t in rest if t]
+    return _without_names(_URL.sub(" ", str(tender.get("title") or "")), names), "\n".join(clean)
 
 
 def _plural(phrase: str) -> str:

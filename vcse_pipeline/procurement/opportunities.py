@@ -65,14 +65,19 @@ class NoticeSummary:
     deadline: str | None = None   # tender.tenderPeriod.endDate, as published
     tender_expected: str | None = None  # a planning notice's tender.communication.futureNoticeDate
     warning: str | None = None    # e.g. the contract has been let: the shortlist is for reference only
+    labels: dict[str, str] = field(default_factory=dict)  # service area code -> label, for those above
+
+    def label(self, service_area: str) -> str:
+        return self.labels.get(service_area, service_area)
 
     def as_dict(self) -> dict:
-        """JSON-ready, with named keys (no positional arrays)."""
+        """JSON-ready, with named keys (no positional arrays); each service area with its label."""
         data = asdict(self)
-        data["service_areas"] = [{"service_area": sa, "matched_cpv": cpv, "how": how}
+        del data["labels"]
+        data["service_areas"] = [{"service_area": sa, "label": self.label(sa), "matched_cpv": cpv, "how": how}
                                  for sa, cpv, how in self.service_areas]
-        data["text_service_areas"] = [{"service_area": sa, "in_title": in_title, "words": words}
-                                      for sa, in_title, words in self.text_service_areas]
+        data["text_service_areas"] = [{"service_area": sa, "label": self.label(sa), "in_title": in_title,
+                                       "words": words} for sa, in_title, words in self.text_service_areas]
         return data
 
 
@@ -140,12 +145,13 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
     return max(releases, key=lambda r: str(r.get("date") or ""))
 
 
-def list_releases(path: str | Path) -> list[dict]:
-    """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...)."""
+def list_releases(path: str | Path, today: date | None = None) -> list[dict]:
+    """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...,
+    and the notice_stage warning, e.g. a deadline already passed)."""
     rows = []
     for r in _read_releases(path):
         tender = _tender(r)
-        stage = notice_stage(r)
+        stage = notice_stage(r, today)
         value, _annual, _years = contract_value(r)
         suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
         buyer = r.get("buyer") if isinstance(r.get("buyer"), dict) else {}
@@ -153,8 +159,21 @@ def list_releases(path: str | Path) -> list[dict]:
                      "buyer": buyer.get("name"), "stage": stage["stage"], "tender_status": stage["tender_status"],
                      "deadline": stage["deadline"], "tender_expected": stage["tender_expected"],
                      "regions": delivery_regions(r),
-                     "suitable_for_vcse": suitability.get("vcse"), "value": value})
+                     "suitable_for_vcse": suitability.get("vcse"), "value": value, "warning": stage["warning"]})
     return rows
+
+
+# NUTS1 / ITL1 regions of the UK: a delivery region published as a code (UKL14, TLD7) is shown with its name.
+REGION_NAMES = {"C": "North East", "D": "North West", "E": "Yorkshire and The Humber", "F": "East Midlands",
+                "G": "West Midlands", "H": "East of England", "I": "London", "J": "South East", "K": "South West",
+                "L": "Wales", "M": "Scotland", "N": "Northern Ireland"}
+_REGION_CODE = re.compile(r"^(?:UK|TL)([C-N])[0-9A-Z]{0,3}$")
+
+
+def region_label(region: str) -> str:
+    """A NUTS/ITL code with its region's name ("UKL14" -> "UKL14 (Wales)"); anything else as published."""
+    m = _REGION_CODE.match(str(region).strip().upper())
+    return f"{region} ({REGION_NAMES[m.group(1)]})" if m else str(region)
 
 
 def delivery_regions(release: dict) -> list[str]:
@@ -180,8 +199,9 @@ LET = "the contract has been let; shortlist shown for reference"
 def notice_stage(release: dict, today: date | None = None) -> dict:
     """{stage, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
 
-    The stage is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract
-    or a deadline already passed carries a warning, so nobody mistakes the shortlist for an open opportunity."""
+    The stage is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract,
+    a deadline already passed or a planning notice whose tender was expected by a date already passed carries a
+    warning, so nobody mistakes the shortlist for an open opportunity."""
     tender = _tender(release)
     tags = release.get("tag") if isinstance(release.get("tag"), list) else [release.get("tag")]
     order = ["unknown", "planning", "tender", "award", "contract", "cancelled"]
@@ -204,6 +224,9 @@ def notice_stage(release: dict, today: date | None = None) -> dict:
         warning = f"this notice was {status or 'cancelled'}: there is nothing to bid for; shortlist shown for reference"
     elif stage == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
         warning = f"the deadline ({str(deadline)[:10]}) has passed; shortlist shown for reference"
+    elif stage == "planning" and _as_date(expected) and _as_date(expected) < (today or date.today()):
+        warning = (f"the tender was expected by {str(expected)[:10]}, which has passed: look for its tender or award "
+                   "notice before acting on this shortlist")
     return {"stage": stage, "tender_status": status, "deadline": deadline, "tender_expected": expected,
             "warning": warning}
 
@@ -314,15 +337,16 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
                 return "local", f"buyer based in {area_name} ({pc})"
     local_codes = {c for c in region_codes if len(c) >= 5}  # NUTS3 / ITL3: the area itself
     if any(r.upper() in local_codes for r in regions):
-        return "local", f"delivery region {next(r for r in regions if r.upper() in local_codes)} is {area_name}"
+        local = next(r for r in regions if r.upper() in local_codes)
+        return "local", f"delivery region {region_label(local)} is {area_name}"
     for r in regions:
         if r.lower() in region_names or r.upper() in region_codes:
-            return "region", f"delivery region {r} includes {area_name}"
+            return "region", f"delivery region {region_label(r)} includes {area_name}"
     for r in regions:
         if r.lower() in NATIONAL:
             return "national", f"delivered across {r}"
     if regions or postcodes:
-        where = ", ".join(regions[:3] + postcodes[:2])
+        where = ", ".join([region_label(r) for r in regions[:3]] + postcodes[:2])
         return "elsewhere", f"delivered in {where}, outside {area_name}'s region"
     return "not stated", "the notice gives no delivery location"
 
@@ -368,10 +392,14 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
     buyer = (release.get("buyer") or {}).get("name") if isinstance(release.get("buyer"), dict) else None
     text = sorted(text_service_areas(con, release).values(), key=lambda f: _text_points(f), reverse=True)
+    by_cpv = service_areas_for_notice(con, codes)
+    named = {sa for sa, _cpv, _how in by_cpv} | {f.service_area for f in text}
+    labels = {sa: label for sa, label in con.execute("SELECT service_area, coalesce(label, service_area) "
+                                                      "FROM service_area").fetchall() if sa in named}
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
-                         service_areas_for_notice(con, codes),
-                         [(f.service_area, f.in_title, f.phrases) for f in text], **notice_stage(release, today))
+                         by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
+                         **notice_stage(release, today), labels=labels)
 
 
 def _text_points(fit: TextFit) -> int:
