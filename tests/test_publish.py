@@ -61,6 +61,7 @@ def make_register(path: Path, orgs: list[dict], area: str = WIRRAL, service_area
     if service_area:
         con.execute("INSERT INTO organisation_service_area BY NAME SELECT area_code, org_id, "
                     "'community_development' AS service_area, 'ukcat CD' AS evidence FROM organisation")
+    run_sql_dir(con, "views")  # provider_directory: what the commands that read a register look for
     con.execute("CHECKPOINT")
     con.close()
     return path
@@ -287,16 +288,20 @@ def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path
     assert publish.read_history(cfg)[-1]["status"] == "failed_quality"
     third = run_chain("scheduled__2026-03-03T06:00:00+00:00", more)
     assert third["finish"] == "published" and third["published"]["changes"] == {"new": 1}
-    # A threshold that is not a number (a typo in the deployment's environment) fails the run with its own message.
+    # A threshold param that is not a number fails the run with its own message.
     from vcse_pipeline.errors import PipelineError
 
     after = sha256(cfg.register_path)
-    monkeypatch.setenv("VCSE__QUALITY__ROW_COUNT_BAND", "abc")
     run = airflow_tasks.start_register_run("scheduled__2026-03-04T06:00:00+00:00")
     version = airflow_tasks.assemble(run, [str(make_register(Path(run["work_dir"]) / "a.duckdb", more))])
     with pytest.raises(PipelineError, match=r"\[quality\] row_count_band = 'abc' is not a number"):
-        airflow_tasks.check_quality(run, version)
+        airflow_tasks.check_quality(run, version, {"row_count_band": "abc"})
     assert airflow_tasks.finish_register_run(run, version, None) == "failure already recorded"
+    # The same typo in the deployment's environment stops the run at its first task, naming the variable.
+    monkeypatch.setenv("VCSE__QUALITY__ROW_COUNT_BAND", "abc")
+    with pytest.raises(PipelineError, match=r"^environment variable VCSE__QUALITY__ROW_COUNT_BAND: \[quality\] "
+                                            r"row_count_band = 'abc': expected a number$"):
+        airflow_tasks.start_register_run("scheduled__2026-03-05T06:00:00+00:00")
     last = publish.read_history(cfg)[-1]
     assert last["status"] == "failed" and "row_count_band = 'abc'" in last["message"]
     assert not Path(version).exists() and sha256(cfg.register_path) == after
@@ -385,8 +390,11 @@ def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
 ])
 def test_a_bad_quality_threshold_fails_before_the_build_naming_key_and_value(tmp_path, monkeypatch, key, value,
                                                                                message):
-    cfg = Config.load(environ={f"VCSE__QUALITY__{key}": value},
-                      overrides={"paths": {"data_dir": str(tmp_path / "data")}})
+    """Thresholds set after loading (Airflow's DAG params) are checked before the build too."""
+    from vcse_pipeline.config import _parse_env_value
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")}}).with_overrides(
+        {"quality": {key.lower(): _parse_env_value(value)}})
     built = []
     monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
     with pytest.raises(PipelineError) as info:

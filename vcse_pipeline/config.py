@@ -63,29 +63,137 @@ def _check_sections(tree: dict, known: dict, where: str) -> None:
                                     f"{', '.join(sorted(known['sources']))}")
 
 
-def _check_env_sections(environ: dict[str, str], known: dict) -> None:
-    for name in environ:
-        if name.startswith(ENV_PREFIX):
-            keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
-            if len(keys) < 2:
-                from .errors import PipelineError
+# ---------------------------------------------------------------------------------------------- value checks
+# The schema is defaults.toml itself: every key has the type of its default. These are the exceptions.
 
-                raise PipelineError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>, "
-                                    f"e.g. VCSE__QUALITY__ROW_COUNT_BAND")
-            tree: dict = {keys[0]: {keys[1]: {}} if len(keys) > 2 else {}}
-            _check_sections(tree, known, f"environment variable {name}")
+# Keys that may also take another shape than their default's.
+ALSO_ALLOWED = {
+    ("register", "areas"): (str,),                   # one area: VCSE__REGISTER__AREAS=E08000015
+    ("sources.companies_house", "url"): (list,),     # the multi-part product: a list of URLs
+}
+# Numeric ranges (least, most; None = unbounded). [quality] ranges live in quality.THRESHOLDS.
+RANGES = {
+    ("register", "keep_versions"): (1, None),
+    ("download", "timeout_seconds"): (1, None),
+    ("download", "retries"): (0, None),
+    ("download", "backoff_seconds"): (0, None),
+    ("download", "max_retry_after_seconds"): (0, None),
+    ("linking", "link_threshold"): (0, 100),
+    ("linking", "review_threshold"): (0, 100),
+    ("linking", "max_records_sharing_contact"): (1, None),
+    ("linking", "successor_before_days"): (0, None),
+    ("linking", "successor_after_days"): (0, None),
+    ("tagging", "threshold"): (0, 1),
+}
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
+             list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}
 
 
-def _env_overrides(environ: dict[str, str]) -> dict:
+def _fits(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)  # 90 is a fine value for a float setting
+    return isinstance(value, type(default))
+
+
+def _value_problem(section: str, key: str, value: Any, default: Any) -> str | None:
+    """Why `value` cannot be `[section] key` (None when it can)."""
+    shown = f"[{section}] {key} = {value!r}"
+    if not _fits(value, default) and not any(isinstance(value, t) for t in ALSO_ALLOWED.get((section, key), ())):
+        return f"{shown}: expected {_EXPECTED.get(type(default), type(default).__name__)}"
+    if isinstance(value, list) and isinstance(default, list) and default:
+        wrong = [v for v in value if not _fits(v, default[0])]
+        if wrong:
+            return f"{shown}: every item must be {_EXPECTED[type(default[0])]}, not {wrong[0]!r}"
+    if section == "quality":
+        from .quality import threshold_problem  # the gates' own ranges: one copy of them
+
+        return threshold_problem(key, value)
+    least, most = RANGES.get((section, key), (None, None))
+    if isinstance(value, int | float) and not isinstance(value, bool) and (
+            (least is not None and value < least) or (most is not None and value > most)):
+        allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
+        return f"{shown} is out of range: it must be {allowed}"
+    return None
+
+
+def _check_values(tree: dict, known: dict, where: str, prefix: str = "") -> None:
+    """Every key of `tree` must exist in `known` (the defaults) and have its type and range."""
+    from .errors import PipelineError
+
+    for name, node in tree.items():
+        section = f"{prefix}{name}"
+        if not isinstance(node, dict):
+            raise PipelineError(f"{where}: {section} = {node!r} must be a section ([{section}]) of settings")
+        defaults = known[name]
+        if section == "sources":
+            for source, settings in node.items():
+                _check_values({source: settings}, defaults, where, "sources.")
+            continue
+        for key, value in node.items():
+            if key not in defaults:
+                raise PipelineError(f"{where}: unknown setting [{section}] {key}; [{section}] has: "
+                                    f"{', '.join(sorted(defaults))}")
+            problem = _value_problem(section, key, value, defaults[key])
+            if problem:
+                raise PipelineError(f"{where}: {problem}")
+
+
+def check_config(tree: dict, where: str) -> None:
+    """A PipelineError naming `where`, the setting, its value and what it should be, for any setting that is
+    unknown, of the wrong type or out of range. Checked on load, so a typo never reaches a half-hour build."""
+    known = _defaults()
+    _check_sections(tree, known, where)
+    _check_values(tree, known, where)
+
+
+def _defaults() -> dict:
+    with DEFAULTS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _env_name_keys(name: str) -> list[str]:
+    return [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+
+
+def _env_value(keys: list[str], raw: str, known: dict) -> Any:
+    """A variable's value: a TOML literal when it parses, but text where the setting is text (a URL of digits)."""
+    value = _parse_env_value(raw)
+    node: Any = known
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return raw if isinstance(node, str) and not isinstance(value, str) else value
+
+
+def _check_env(environ: dict[str, str], known: dict) -> None:
+    from .errors import PipelineError
+
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = _env_name_keys(name)
+        if len(keys) < 2 or (keys[0] == "sources" and len(keys) != 3) or (keys[0] != "sources" and len(keys) != 2):
+            raise PipelineError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
+                                f"(or {ENV_PREFIX}SOURCES__<SOURCE>__<KEY>), e.g. VCSE__QUALITY__ROW_COUNT_BAND")
+        tree: dict = {}
+        node = tree
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _env_value(keys, raw, known)
+        check_config(tree, f"environment variable {name}")
+
+
+def _env_overrides(environ: dict[str, str], known: dict) -> dict:
     overrides: dict = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+        keys = _env_name_keys(name)
         node = overrides
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = _parse_env_value(raw)
+        node[keys[-1]] = _env_value(keys, raw, known)
     return overrides
 
 
@@ -99,18 +207,17 @@ class Config:
     def load(cls, path: str | Path | None = None, environ: dict[str, str] | None = None,
              overrides: dict | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
-        with DEFAULTS_FILE.open("rb") as fh:
-            tree = tomllib.load(fh)
+        tree = _defaults()
         origin = "--config" if path else "VCSE_CONFIG" if environ.get("VCSE_CONFIG") else "./vcse.toml"
         path = path or environ.get("VCSE_CONFIG") or ("vcse.toml" if Path("vcse.toml").exists() else None)
         known = copy.deepcopy(tree)
         if path:
             from_file = _read_toml(Path(path), origin)
-            _check_sections(from_file, known, f"config file {path} (from {origin})")
+            check_config(from_file, f"config file {path} (from {origin})")
             tree = _merge(tree, from_file)
-        _check_env_sections(environ, known)
-        tree = _merge(tree, _env_overrides(environ))
-        if overrides:
+        _check_env(environ, known)
+        tree = _merge(tree, _env_overrides(environ, known))
+        if overrides:  # from code (the CLI's --data-dir/--area, tests): not a user's typing, not checked here
             tree = _merge(tree, overrides)
         return cls(tree)
 

@@ -102,3 +102,48 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) 
     finally:
         con.close()
     return summary
+
+
+def staged_areas(cfg: Config) -> dict[str, str] | None:
+    """Local authority code -> name (or code) the staged postcode directory knows; None when it is not staged."""
+    path = cfg.staging_path("postcodes")
+    if not path.exists():
+        return None
+    from .quality import table_columns
+
+    con = connect(path, read_only=True)
+    try:
+        if "lad_code" not in (table_columns(con, "postcode") or set()):
+            return None  # not a staging file this code can read: the build will say so
+        names = {}
+        if {"lad_code", "lad_name"} <= (table_columns(con, "local_authority") or set()):
+            names = dict(con.execute("SELECT lad_code, lad_name FROM local_authority").fetchall())
+        codes = [r[0] for r in con.execute("SELECT DISTINCT lad_code FROM postcode WHERE lad_code IS NOT NULL")
+                 .fetchall()]
+    finally:
+        con.close()
+    return {code: names.get(code) or code for code in sorted(set(codes) | set(names))}
+
+
+def resolve_areas(cfg: Config, areas: list[str] | None = None) -> list[str]:
+    """GSS codes for the areas to build ([register] areas / --area): codes or names ("Wirral"), checked against the
+    staged postcode directory, so an unknown area is an error before a build that would publish nothing."""
+    from .errors import PipelineError
+    from .procurement.choices import _area_profile_named, close_matches, key
+
+    known = staged_areas(cfg)
+    codes = []
+    for typed in areas or cfg.areas:
+        named = [code for code, name in (known or {}).items() if key(typed) in (key(code), key(name))]
+        profile = _area_profile_named(typed)  # the councils the procurement commands know by name
+        code = named[0] if named else profile["area_code"] if profile else str(typed).strip().upper()
+        if known is not None and code not in known:
+            choices = [f"{name} ({c})" if name != c else c for c, name in known.items()]
+            near = close_matches(typed, choices)
+            hint = f": did you mean {' or '.join(near)}?" if near else "."
+            raise PipelineError(f"unknown area {typed!r} in [register] areas / --area{hint} The staged postcode "
+                                f"directory ({cfg.staging_path('postcodes')}) has {len(known):,} local authorities"
+                                + (f": {', '.join(choices)}." if len(choices) <= 40 else "."))
+        if code not in codes:
+            codes.append(code)
+    return codes

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 VERSION_PREFIX = "register-"
 HISTORY_FILE = "run_history.jsonl"
 REJECTED_DIR = "rejected"
+PUBLISHED, ROLLED_BACK, ROLLED_FORWARD = "published", "rolled_back", "rolled_forward"
 HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
                   "timings", "gates", "message")
 
@@ -142,10 +143,11 @@ def run_record(run_id: str, status: str, *, started_at: str | None = None, versi
 
 def record_failure(cfg: Config, run_id: str, error: BaseException | str, *, status: str = "failed",
                    started_at: str | None = None, version: Path | None = None, areas: list[str] | None = None,
-                   gates: list | None = None, timings: dict | None = None) -> dict:
+                   gates: list | None = None, timings: dict | None = None, counts: dict | None = None) -> dict:
     """Append a failed run to run_history.jsonl (the published register is left as it was)."""
     record = run_record(run_id, status, started_at=started_at, version=version, areas=areas,
-                        sources=_safe_source_versions(cfg), timings=timings, gates=gates, message=str(error))
+                        sources=_safe_source_versions(cfg), counts=counts, timings=timings, gates=gates,
+                        message=str(error))
     append_history(cfg, record)
     return record
 
@@ -247,7 +249,7 @@ def reject_version(cfg: Config, version: Path) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(version, target)
     Path(str(version) + ".wal").unlink(missing_ok=True)
-    _prune(target.parent, _keep(cfg), protect=None)
+    safe_prune(cfg, target.parent)
     return target
 
 
@@ -267,9 +269,10 @@ def discard_failed(cfg: Config, version: Path, run_id: str, error: BaseException
 def reject_failed(cfg: Config, version: Path, run_id: str, error: QualityGateError, *, areas: list[str],
                   started_at: str | None, timings: dict | None = None) -> None:
     """A version that failed its gates: move it aside and record the failed run with every gate result."""
+    counts = version_counts(version) if version.exists() else {}
     rejected = reject_version(cfg, version)
     record_failure(cfg, run_id, error, status="failed_quality", started_at=started_at, version=rejected,
-                   areas=areas, gates=getattr(error, "results", []), timings=timings)
+                   areas=areas, gates=getattr(error, "results", []), timings=timings, counts=counts)
 
 
 def finalize_version(cfg: Config, version: Path, record: dict) -> None:
@@ -357,6 +360,18 @@ def prune_versions(cfg: Config, keep: int | None = None) -> list[Path]:
     return _prune(cfg.versions_dir, keep or _keep(cfg), protect=cfg.register_path)
 
 
+def safe_prune(cfg: Config, folder: Path | None = None) -> list[Path]:
+    """Prune after a run is recorded: a failure here (a file in use, a bad setting) is a warning, never the run's."""
+    try:
+        if folder is None:
+            return prune_versions(cfg)
+        return _prune(folder, _keep(cfg), protect=None)
+    except Exception as exc:
+        log.warning("could not prune old register versions in %s: %s: %s", folder or cfg.versions_dir,
+                    type(exc).__name__, exc)
+        return []
+
+
 # ---------------------------------------------------------------------------------------------- whole runs
 
 def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | None = None, *,
@@ -398,11 +413,12 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
                         timings=timings, gates=gates)
     finalize_version(cfg, version, record)
     switch_register(cfg, version)
-    pruned = prune_versions(cfg)
+    # Recorded straight after the switch: nothing that can fail may come between publishing and recording it.
     timings["publish_seconds"] = round(time.monotonic() - t0, 3)
     record["timings"] = timings
     append_history(cfg, record)
     log.info("published %s as %s", version.name, cfg.register_path)
+    pruned = safe_prune(cfg)
     return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, timings, pruned)
 
 
@@ -412,7 +428,7 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
     Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
     versions/rejected/ (after the build), so it is never a `vcse rollback` candidate.
     """
-    from .pipeline import build_register
+    from .pipeline import build_register, resolve_areas
     from .quality import quality_thresholds
 
     run_id = safe_run_id(run_id or new_run_id())
@@ -420,6 +436,7 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
     started_at = now_iso()
     try:
         quality_thresholds(cfg)  # a bad threshold fails now, not after the build
+        areas = resolve_areas(cfg, areas)  # names to codes; an unknown area fails now, not as three failed gates
     except PipelineError as exc:
         record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
         raise
@@ -561,7 +578,53 @@ def rollback(cfg: Config, version: str | None = None) -> Path:
             raise PipelineError(f"no older version that passed its quality gates to roll back to{why}; "
                                 "name one with `vcse rollback VERSION`")
     path = chosen["path"]
+    started_at = now_iso()
+    current = next((v for v in versions if v["published"]), None)
+    # Names start with a UTC timestamp: a newer name than the published one is a roll forward.
+    forward = current is not None and chosen["name"] > current["name"]
+    was = f" (was {current['name']})" if current else ""
+    counts = version_counts(path)
     switch_register(cfg, path)
-    append_history(cfg, run_record(new_run_id(), "rolled_back", started_at=now_iso(), version=path,
-                                   message=f"register switched back to {path.name}"))
+    append_history(cfg, run_record(
+        new_run_id(), ROLLED_FORWARD if forward else ROLLED_BACK, started_at=started_at, version=path,
+        areas=sorted(counts.get("organisations") or {}), counts=counts,
+        message=f"register switched {'forward' if forward else 'back'} to {path.name}{was} by {_who()}"))
     return path
+
+
+def _who() -> str:
+    """Who ran a command, for the history ('unknown' where the system cannot say, e.g. in some containers)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def version_counts(version: Path) -> dict:
+    """{"organisations": {area: all}, "active_organisations": {area: active}} of a version file ({} if unreadable),
+    so history rows for rollbacks and rejected versions carry counts like published ones."""
+    from .db import connect
+    from .quality import table_columns
+
+    try:
+        con = connect(version, read_only=True)
+    except Exception:
+        return {}
+    try:
+        if not {"area_code", "is_active"} <= (table_columns(con, "organisation") or set()):
+            return {}
+        rows = con.execute("SELECT area_code, count(*), count(*) FILTER (WHERE is_active) FROM organisation "
+                           "GROUP BY 1 ORDER BY 1").fetchall()
+    except Exception:
+        return {}
+    finally:
+        con.close()
+    return {"organisations": {a: n for a, n, _ in rows}, "active_organisations": {a: active for a, _, active in rows}}
+
+
+def latest_switch(cfg: Config) -> dict | None:
+    """The last history record that changed which version is published (a publish, rollback or roll forward)."""
+    switches = [r for r in read_history(cfg) if r.get("status") in (PUBLISHED, ROLLED_BACK, ROLLED_FORWARD)]
+    return switches[-1] if switches else None

@@ -68,13 +68,13 @@ def row_count_gates(con, areas: list[str], band: float, previous: str | None) ->
             old = con.execute(f"SELECT count(*) FROM {previous}.organisation WHERE area_code = ?", [area]).fetchone()[0]
         if not old:
             results.append(GateResult("row_count_band", True, float(new), band,
-                                      f"{new} organisations; no previous publish of this area to compare", area))
+                                      f"{new:,} organisations; no previous publish of this area to compare", area))
             continue
         change = (new - old) / old
         passed = abs(change) <= band
         results.append(GateResult(
             "row_count_band", passed, round(change, 4), band,
-            f"{new} organisations against {old} before ({change:+.1%}, allowed +/-{band:.0%})", area))
+            f"{new:,} organisations against {old:,} before ({change:+.1%}, allowed +/-{band:.0%})", area))
     return results
 
 
@@ -83,7 +83,7 @@ def minimum_rows_gates(con, areas: list[str], minimum: int) -> list[GateResult]:
     for area in areas:
         n = con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [area]).fetchone()[0]
         results.append(GateResult("min_organisations", n >= minimum, float(n), float(minimum),
-                                  f"{n} organisations (at least {minimum} required)", area))
+                                  f"{n:,} organisations (at least {minimum:,} required)", area))
     return results
 
 
@@ -96,7 +96,7 @@ def required_columns_gate(con, columns: set[str]) -> GateResult:
     ).fetchone()
     nulls = {c: n for c, n in zip(REQUIRED_COLUMNS, counts, strict=True) if n}
     total = sum(nulls.values())
-    detail = ", ".join(f"{c}: {n} null" for c, n in nulls.items()) or "no nulls in " + ", ".join(REQUIRED_COLUMNS)
+    detail = ", ".join(f"{c}: {n:,} null" for c, n in nulls.items()) or "no nulls in " + ", ".join(REQUIRED_COLUMNS)
     return GateResult("required_not_null", total == 0, float(total), 0.0, detail)
 
 
@@ -108,7 +108,7 @@ def unique_org_id_gate(con) -> GateResult:
         "SELECT count(*) FROM (SELECT 1 FROM organisation GROUP BY area_code, org_id HAVING count(*) > 1)"
     ).fetchone()[0]
     detail = "org_id unique within each area" if not n else (
-        f"{n} duplicated org_id, e.g. " + ", ".join(f"{a}/{o} x{c}" for a, o, c in dupes))
+        f"{n:,} duplicated org_id, e.g. " + ", ".join(f"{a}/{o} x{c}" for a, o, c in dupes))
     return GateResult("org_id_unique", n == 0, float(n), 0.0, detail)
 
 
@@ -117,7 +117,7 @@ def org_id_format_gate(con) -> GateResult:
         "SELECT org_id FROM organisation WHERE NOT regexp_full_match(org_id, ?) ORDER BY 1", [ORG_ID_PATTERN]
     ).fetchall()
     detail = "every org_id is a known org-id form" if not bad else (
-        f"{len(bad)} malformed org_id, e.g. " + ", ".join(repr(r[0]) for r in bad[:5]))
+        f"{len(bad):,} malformed org_id, e.g. " + ", ".join(repr(r[0]) for r in bad[:5]))
     return GateResult("org_id_format", not bad, float(len(bad)), 0.0, detail)
 
 
@@ -136,12 +136,12 @@ def identifier_gates(con) -> list[GateResult]:
     fmt = GateResult(
         "identifier_format", not bad, float(len(bad)), 0.0,
         "every identifier matches its scheme" if not bad else
-        f"{len(bad)} identifiers not matching their scheme, e.g. " + ", ".join(f"{s} {i!r}" for s, i in bad[:5]))
+        f"{len(bad):,} identifiers not matching their scheme, e.g. " + ", ".join(f"{s} {i!r}" for s, i in bad[:5]))
     n = con.execute("SELECT count(*) FROM (SELECT 1 FROM organisation_identifier GROUP BY area_code, identifier "
                     "HAVING count(DISTINCT org_id) > 1)").fetchone()[0]
     unique = GateResult("identifier_unique", n == 0, float(n), 0.0,
                         "each identifier belongs to one organisation per area" if not n else
-                        f"{n} identifiers claimed by more than one organisation in an area")
+                        f"{n:,} identifiers claimed by more than one organisation in an area")
     return [fmt, unique]
 
 
@@ -154,8 +154,8 @@ def share_gate(con, name: str, area: str, condition: str, minimum: float, what: 
     ).fetchone()
     share = hits / total if total else 0.0
     return GateResult(name, share >= minimum, round(share, 4), minimum,
-                      f"{hits} of {total} active organisations {what} ({share:.1%}, at least {minimum:.0%} required)",
-                      area)
+                      f"{hits:,} of {total:,} active organisations {what} "
+                      f"({share:.1%}, at least {minimum:.0%} required)", area)
 
 
 def postcode_gates(con, columns: set[str], areas: list[str], minimum: float) -> list[GateResult]:
@@ -177,32 +177,44 @@ def service_area_gates(con, areas: list[str], minimum: float) -> list[GateResult
     return [share_gate(con, "service_area_share", a, condition, minimum, "have a service area") for a in areas]
 
 
-# [quality] key -> (default, whole number?, least, most); the defaults match defaults.toml.
+# [quality] key -> (default, whole number?, least, most); the defaults match defaults.toml. config.py checks
+# these ranges when the configuration is loaded; quality_thresholds checks them again for DAG params.
 THRESHOLDS = {
     "min_organisations": (1, True, 0, None),
-    "row_count_band": (0.2, False, 0.0, None),
+    "row_count_band": (0.2, False, 0.0, 1.0),
     "min_postcode_mapped_share": (0.9, False, 0.0, 1.0),
     "min_service_area_share": (0.8, False, 0.0, 1.0),
 }
 
 
+def threshold_problem(key: str, value) -> str | None:
+    """Why `value` cannot be the [quality] threshold `key` (None when it can, or the key is not a threshold)."""
+    if key not in THRESHOLDS:
+        return None
+    _default, whole, least, most = THRESHOLDS[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"[quality] {key} = {value!r} is not a number"
+    if whole and value != int(value):
+        return f"[quality] {key} = {value!r} is not a whole number"
+    if value < least or (most is not None and value > most):
+        allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
+        return f"[quality] {key} = {value!r} is out of range: it must be {allowed}"
+    return None
+
+
 def quality_thresholds(cfg: Config) -> dict[str, float | int]:
     """The [quality] thresholds as numbers, or a PipelineError naming the key and the bad value.
 
-    Values from VCSE__QUALITY__* arrive as text when they do not parse as TOML, so 'abc' must be caught here
-    rather than deep inside a gate after a half-hour build.
+    Config.load checks the configured values; DAG params arrive later through Config.with_overrides, so they
+    are checked here, before a half-hour build rather than deep inside a gate.
     """
     settings = cfg.section("quality")
     chosen: dict[str, float | int] = {}
-    for key, (default, whole, least, most) in THRESHOLDS.items():
+    for key, (default, whole, _least, _most) in THRESHOLDS.items():
         value = settings.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PipelineError(f"[quality] {key} = {value!r} is not a number")
-        if whole and value != int(value):
-            raise PipelineError(f"[quality] {key} = {value!r} is not a whole number")
-        if value < least or (most is not None and value > most):
-            allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
-            raise PipelineError(f"[quality] {key} = {value!r} is out of range: it must be {allowed}")
+        problem = threshold_problem(key, value)
+        if problem:
+            raise PipelineError(problem)
         chosen[key] = int(value) if whole else float(value)
     return chosen
 

@@ -103,22 +103,11 @@ def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dic
 
 
 def check_register(path: Path) -> None:
-    """A clear error, not a DuckDB traceback, when the file is not a register or a writer holds it."""
-    import duckdb
+    """The checks find and report make (procurement.connection.open_register): a missing, empty, locked or foreign
+    file is a PipelineError saying what to do, never a DuckDB message."""
+    from ..procurement.connection import open_register
 
-    from ..db import connect
-    from ..errors import PipelineError
-    from ..quality import table_columns
-
-    try:
-        con = connect(path, read_only=True)
-    except (duckdb.Error, OSError) as exc:
-        raise PipelineError(f"cannot open register {path}: {exc}") from None
-    try:
-        if not table_columns(con, "organisation"):
-            raise PipelineError(f"{path} has no organisation table: it is not a VCSE register")
-    finally:
-        con.close()
+    open_register(path).close()
 
 
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
@@ -142,6 +131,8 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     else:
         console.print(f"Published: [bold]{_when(run[1])}[/] by run {run[0]}")
         console.print(f"Version:   {run[2]}", soft_wrap=True)
+        if compare_staging:
+            print_switch(cfg, register_path)
     console.print("Organisations: " + ", ".join(f"{a} {active:,} active / {n:,} all" for a, active, n in totals))
     if compare_staging:
         history = read_history(cfg)
@@ -168,6 +159,19 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
                           "(`vcse publish` builds it)[/]")
 
 
+def print_switch(cfg: Config, register_path: Path) -> None:
+    """Say so when the published register was put back by `vcse rollback` rather than by its own publish."""
+    from ..publish import PUBLISHED, latest_switch
+
+    last = latest_switch(cfg)
+    if not last or last.get("status") == PUBLISHED:
+        return
+    direction = "Rolled back" if last["status"] == "rolled_back" else "Rolled forward"
+    console.print(f"[yellow]{direction}: {_when(last.get('finished_at'))} to {last.get('version_file')} "
+                  f"(run {last.get('run_id')}; {last.get('message')}). The times above are from its first "
+                  "publish.[/]", soft_wrap=True)
+
+
 def print_register_summary(register_path: Path) -> None:
     """Counts a newcomer wants to see: by source, by legal form, by how the area was established."""
     from ..db import connect
@@ -190,8 +194,9 @@ def print_register_summary(register_path: Path) -> None:
             FROM organisation GROUP BY ALL ORDER BY area_code, organisations DESC""",
              ("area", "legal form", "active", "all (incl. inactive)"))
         show("Organisations by how the area was established", """
-            SELECT area_code, area_basis, count(*) AS organisations FROM organisation GROUP BY ALL ORDER BY ALL""",
-             ("area", "area basis", "organisations"))
+            SELECT area_code, area_basis, count(*) FILTER (is_active) AS active, count(*) AS organisations
+            FROM organisation GROUP BY ALL ORDER BY ALL""",
+             ("area", "area basis", "active", "all (incl. inactive)"))
     finally:
         con.close()
 
@@ -274,10 +279,7 @@ def register(app: typer.Typer) -> None:
         """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
         cfg = load_config(config, data_dir)
         path = register_file or cfg.register_path
-        if not path.exists():
-            console.print(f"No register published yet at {path}. Run `vcse demo` or `vcse run`.")
-            raise typer.Exit(1)
-        check_register(path)
+        check_register(path)  # "error: no register at X: build one with ..." as find and report say it
         console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
         print_publish_status(cfg, path, compare_staging=register_file is None)
         print_register_summary(path)

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
+from ..errors import PipelineError
 from .options import AreaOpt, ConfigOpt, DataDirOpt, load_config
 
 console = Console()
@@ -26,6 +29,35 @@ def organisation_counts(counts: dict) -> str:
     prefix = len(every) > 1
     return ", ".join((f"{a} " if prefix else "") + (f"{active[a]:,} / {n:,}" if a in active else f"{n:,} all")
                      for a, n in every.items())
+
+
+def check_limit(limit: int, what: str) -> None:
+    """The same words as `vcse find -n -5`: an error, not a usage box."""
+    if limit < 1:
+        raise PipelineError(f"--limit {limit}: give a number of {what}, 1 or more")
+
+
+def _when(value) -> str:
+    """An ISO time as 'yyyy-mm-dd hh:mm UTC'."""
+    from .pipeline_commands import _when as when
+
+    return when(value)
+
+
+def print_run(r: dict) -> None:
+    """One run as a few short lines (readable at 80 columns; the version name whole, since rollback takes it)."""
+    status = r.get("status") or "?"
+    colour = "green" if status == "published" else "yellow" if status.startswith("rolled") else "red"
+    console.print(f"[bold]{escape(str(r.get('run_id')))}[/]  [{colour}]{status}[/]  {_when(r.get('finished_at'))}",
+                  soft_wrap=True, highlight=False)
+    counts = organisation_counts(r.get("counts") or {})
+    if r.get("version_file"):
+        console.print(f"  version        {escape(r['version_file'])}", soft_wrap=True, highlight=False)
+    if counts:
+        console.print(f"  organisations  {counts} (active / all)", soft_wrap=True, highlight=False)
+    if r.get("message"):
+        # Indented on lines of its own: a long gate message wraps as a paragraph, not one word a line.
+        console.print(Padding(escape(r["message"]), (0, 0, 0, 2)), highlight=False)
 
 
 def _gate_table(gates) -> Table:
@@ -49,7 +81,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""
         from ..errors import QualityGateError
-        from ..publish import build_and_publish
+        from ..publish import active_counts, build_and_publish
 
         cfg = load_config(config, data_dir, area)
         try:
@@ -58,20 +90,23 @@ def register(app: typer.Typer) -> None:
             console.print(_gate_table(getattr(exc, "results", [])))
             raise
         console.print(_gate_table(result.gates))
-        console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}")
-        console.print("Organisations: " + ", ".join(f"{a} {n:,}" for a, n in result.counts.items()))
+        console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}", soft_wrap=True)
+        active = active_counts(result.version_path)
+        console.print("Organisations: " + ", ".join(f"{a} {active.get(a, 0):,} active / {n:,} all"
+                                                    for a, n in result.counts.items()))
         console.print("Changes: " + (", ".join(f"{k} {v:,}" for k, v in result.changes.items()) or "none"))
 
     @app.command()
     def history(
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
-        limit: int = typer.Option(20, min=1, help="How many of the latest runs to show."),
-        as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines."),
+        limit: int = typer.Option(20, "--limit", "-n", help="How many of the latest runs to show (1 or more)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines (one per run)."),
     ) -> None:
-        """List pipeline runs (published, failed and rolled back) from data/register/run_history.jsonl."""
+        """List pipeline runs (published, failed, rolled back or forward) from data/register/run_history.jsonl."""
         from ..publish import history_path, read_history
 
+        check_limit(limit, "runs")
         cfg = load_config(config, data_dir)
         records = read_history(cfg)[-limit:]
         if not records:
@@ -79,17 +114,11 @@ def register(app: typer.Typer) -> None:
             return
         if as_json:
             for record in records:
-                console.print_json(json.dumps(record, default=str))
+                typer.echo(json.dumps(record, default=str))  # one line each, never wrapped by the console
             return
-        table = Table(title="Run history", title_justify="left")
-        for column in ("run", "finished", "status", "version", "active / all organisations", "message"):
-            numbers = column.endswith("organisations")
-            table.add_column(column, justify="right" if numbers else "left", no_wrap=numbers)
+        console.print(f"Run history, oldest first ({history_path(cfg)}):", soft_wrap=True)
         for r in records:
-            status = r["status"] if r["status"] != "published" else "[green]published[/]"
-            table.add_row(r["run_id"], str(r.get("finished_at") or ""), status, r.get("version_file") or "",
-                          organisation_counts(r.get("counts") or {}), (r.get("message") or "")[:80])
-        console.print(table)
+            print_run(r)
 
     @app.command()
     def versions(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
@@ -101,12 +130,14 @@ def register(app: typer.Typer) -> None:
         if not kept:
             console.print(f"No register versions yet in {cfg.versions_dir}", soft_wrap=True)
             return
-        table = Table(title="Register versions", title_justify="left")
-        for column in ("version", "modified", "size", "published"):
-            table.add_column(column, justify="right" if column == "size" else "left")
+        console.print(f"Register versions in {cfg.versions_dir}, newest first (* = published; "
+                      "`vcse rollback VERSION` publishes one again):", soft_wrap=True)
         for v in kept:
-            table.add_row(v["name"], v["modified"], f"{v['size']:,}", "*" if v["published"] else "")
-        console.print(table)
+            # The full name on a line of its own: it is what rollback takes, so it must never be cut.
+            console.print(f"{'*' if v['published'] else ' '} {v['name']}", soft_wrap=True, markup=False,
+                          highlight=False)
+            console.print(f"    modified {_when(v['modified'])}, {v['size']:,} bytes"
+                          + (", [green]published[/]" if v["published"] else ""), soft_wrap=True, highlight=False)
 
     @app.command()
     def rollback(
@@ -127,19 +158,17 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
         change_type: str | None = typer.Option(None, "--type", help="Only new, closed, reopened or changed."),
-        limit: int = typer.Option(50, min=1, help="Most rows to show."),
+        limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (1 or more)."),
     ) -> None:
         """Show what the published register changed against the one before it (register_change)."""
-        from ..db import connect
+        from ..procurement.connection import open_register
 
         if change_type is not None and change_type not in CHANGE_TYPES:
             raise typer.BadParameter(f"unknown change type {change_type!r}; the types are {', '.join(CHANGE_TYPES)}",
                                      param_hint="--type")
+        check_limit(limit, "rows")
         cfg = load_config(config, data_dir)
-        if not cfg.register_path.exists():
-            console.print(f"No register published yet at {cfg.register_path}.")
-            raise typer.Exit(1)
-        con = connect(cfg.register_path, read_only=True)
+        con = open_register(cfg.register_path)  # the same clear errors as find for a missing or unusable file
         try:
             run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "
                               "ORDER BY finished_at DESC LIMIT 1").fetchone()
@@ -161,8 +190,8 @@ def register(app: typer.Typer) -> None:
         if not rows:
             present = ", ".join(f"{t} {n:,}" for t, n in by_type)
             if change_type:
-                console.print(f"No register changes of type {change_type} in run {run_id}; "
-                              f"types are {present or 'none: it changed nothing'}", soft_wrap=True)
+                found = f"it has {present}" if present else "it changed nothing against the register before it"
+                console.print(f"No register changes of type {change_type} in run {run_id}: {found}", soft_wrap=True)
             else:
                 console.print(f"No register changes in run {run_id}: the published register changed nothing "
                               "against the one before it", soft_wrap=True)
