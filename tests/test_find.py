@@ -211,8 +211,8 @@ def test_distance_search_says_how_many_providers_it_leaves_out(demo_register):
         con.close()
     assert unlocated > 0
     assert near.matched == everyone.matched - unlocated and len(near.rows) == 1
-    assert near.notes == [f"{unlocated:,} providers are left out of this distance search: no known location "
-                          "(no postcode, or one the postcode directory does not know)"]
+    assert near.notes == [f"{unlocated:,} providers are left out of this distance search because the register "
+                          "has no location for them: no postcode, or one the postcode directory does not know"]
     # the count is of those the other filters kept, even when the distance search keeps none
     food_unlocated = food.matched - food_near.matched
     assert all(n.startswith(f"{food_unlocated:,} provider") for n in food_near.notes)

@@ -277,7 +277,8 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         unlocated = fetched[0][-2] if fetched else _unlocated(con, filtered, computed_params + params)
         if unlocated:
             notes.append(f"{unlocated:,} provider{' is' if unlocated == 1 else 's are'} left out of this distance "
-                         "search: no known location (no postcode, or one the postcode directory does not know)")
+                         "search because the register has no location for them: no postcode, or one the "
+                         "postcode directory does not know")
     total = fetched[0][-1] if fetched else 0
     place = _area_names(fetched, columns)
     at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code",
