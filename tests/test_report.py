@@ -54,14 +54,36 @@ def test_ward_table_lists_every_ward_of_the_area_and_one_outside_row(report_html
 def test_demo_report_wards_are_wirral_wards(demo_register, tmp_path):
     import duckdb as _duckdb
 
-    from vcse_pipeline.procurement.report import report_context
+    from vcse_pipeline.procurement.report import UNPLACED, report_context
 
     con = _duckdb.connect(str(demo_register.path), read_only=True)
     area_wards = {r[0] for r in con.execute("SELECT ward_name FROM area_ward").fetchall()}
     wards = [w[0] for w in report_context(con, "E08000015")["wards"]]
     con.close()
-    assert wards[-1] == "(based outside the area)"
-    assert set(wards[:-1]) == area_wards and len(area_wards) == 22   # Wirral's 22 wards, none from elsewhere
+    ward_rows = [w for w in wards if w not in UNPLACED]
+    assert set(ward_rows) == area_wards and len(area_wards) == 22   # Wirral's 22 wards, none from elsewhere
+    # then the providers no ward holds, each reason once, in UNPLACED's order; the demo has all but the first
+    assert wards[len(ward_rows):] == list(UNPLACED[1:])
+
+
+def test_demo_report_says_why_a_provider_has_no_ward(demo_register):
+    import duckdb as _duckdb
+
+    from vcse_pipeline.procurement.report import report_context
+
+    con = _duckdb.connect(str(demo_register.path), read_only=True)
+    wards = {w[0]: w[1] for w in report_context(con, "E08000015")["wards"]}
+    not_found, missing = con.execute("""
+        SELECT count(*) FILTER (WHERE o.postcode_status IN ('not in postcode directory', 'malformed')),
+               count(*) FILTER (WHERE o.postcode_status = 'missing')
+        FROM provider_directory d JOIN organisation o USING (area_code, org_id)
+        WHERE NOT d.based_in_area""").fetchone()
+    total = con.execute("SELECT count(*) FROM provider_directory").fetchone()[0]
+    con.close()
+    assert not_found and missing
+    assert wards["(postcode not found: address needs checking)"] == not_found
+    assert wards["(no postcode on record)"] == missing
+    assert sum(wards.values()) == total
 
 
 def test_changes_since_previous_refresh_are_listed(report_html):

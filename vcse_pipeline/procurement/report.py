@@ -23,6 +23,10 @@ from ..errors import PipelineError  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
+# Providers the ward table cannot place, in the order of the CASE in `report_context`: based in the area but with
+# no ward, no postcode at all, a postcode the postcode directory does not know (address needs checking), elsewhere.
+UNPLACED = ("(based in the area, ward not known)", "(no postcode on record)",
+            "(postcode not found: address needs checking)", OUTSIDE)
 READINESS_COLOURS = {"ready": "#2e7d32", "caution": "#f9a825", "unknown": "#9e9e9e", "not ready": "#c62828"}
 BAR_COLOUR = "#1f4e79"
 CHECK_FIRST = 25   # the report lists this many organisations to check first; vcse find exports them all
@@ -96,21 +100,28 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         WHERE area_code = ?) u LEFT JOIN service_area s ON s.service_area = u.sa GROUP BY 1 ORDER BY 2 DESC, 1""", p)
     untagged = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ? AND len(service_areas) = 0",
                      p)[0][0]
-    # every ward of the area (area_ward), with zero where no provider is based; everyone based elsewhere (or
-    # without a postcode) in one bar at the end
+    # every ward of the area (area_ward), with zero where no provider is based; then the providers no ward holds,
+    # by why (UNPLACED)
     wards = _rows(con, """
         WITH w AS (SELECT ward_code, ward_name FROM area_ward WHERE area_code = ?
                    UNION SELECT DISTINCT ward_code, ward_name FROM provider_directory
                    WHERE area_code = ? AND based_in_area AND ward_code IS NOT NULL),
         names AS (SELECT ward_code, min(ward_name) AS ward_name FROM w GROUP BY ward_code),
-        counts AS (SELECT CASE WHEN based_in_area THEN ward_code END AS ward_code, count(*) AS n,
-                          count(*) FILTER (WHERE imd_decile <= 2 AND based_in_area) AS deprived,
-                          sum(latest_income) AS income
-                   FROM provider_directory WHERE area_code = ? GROUP BY 1)
-        SELECT coalesce(names.ward_name, names.ward_code, '(based outside the area)') AS ward,
+        counts AS (SELECT CASE WHEN d.based_in_area THEN d.ward_code END AS ward_code,
+                          CASE WHEN d.based_in_area AND d.ward_code IS NOT NULL THEN NULL
+                               WHEN d.based_in_area THEN ?
+                               WHEN o.postcode_status = 'missing' THEN ?
+                               WHEN o.postcode_status IN ('not in postcode directory', 'malformed') THEN ?
+                               ELSE ? END AS bucket,
+                          count(*) AS n, count(*) FILTER (WHERE d.imd_decile <= 2 AND d.based_in_area) AS deprived,
+                          sum(d.latest_income) AS income
+                   FROM provider_directory d LEFT JOIN organisation o USING (area_code, org_id)
+                   WHERE d.area_code = ? GROUP BY 1, 2)
+        SELECT coalesce(names.ward_name, names.ward_code, c.bucket) AS ward,
                coalesce(c.n, 0), coalesce(c.deprived, 0), c.income
         FROM names FULL JOIN counts c USING (ward_code)
-        ORDER BY names.ward_code IS NULL, 2 DESC, 1""", [area_code, area_code, area_code])
+        ORDER BY names.ward_code IS NULL, list_position(?, ward), 2 DESC, 1""",
+                  [area_code, area_code, *UNPLACED, area_code, list(UNPLACED)])
     readiness = _rows(con, """
         SELECT readiness_level, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
         ORDER BY min(readiness_rank)""", p)
@@ -125,7 +136,7 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     gaps = _rows(con, """
         SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
         FROM ward_service_gaps WHERE area_code = ? AND providers_based = 0 GROUP BY 1 ORDER BY 2 DESC, 1""", p)
-    ward_count = len([w for w in wards if w[0] != OUTSIDE])
+    ward_count = len([w for w in wards if w[0] not in UNPLACED])
     return {
         "area_code": area_code,
         "area_name": _area_name(area_code),
