@@ -156,3 +156,73 @@ def test_a_bad_threshold_is_reported_with_its_section_name(published, monkeypatc
                                                          "[quality] row_count_band = 'abc': expected a number")
     assert publish.read_history(published)[-1]["status"] == "published"  # refused at loading: no run started
     assert len(publish.version_files(published)) == 1  # no new version was started
+
+
+def run_at(columns: int, *args: str):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)})
+
+
+def test_history_and_versions_read_at_80_columns_with_whole_version_names(published):
+    data = str(published.data_dir)
+    with pytest.raises(Exception):  # noqa: B017 - any gate failure: a run with a long message
+        publish.publish_version(published, make_register(publish.version_path_for(published, "run2"),
+                                                         BASE_ORGS[:2]), "run2", [WIRRAL])
+    result = run_at(80, "history", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    names = [v.name for v in publish.version_files(published)]
+    assert any(line.strip() == f"version        {names[0]}" for line in lines)  # whole, on one line
+    assert "organisations  6 / 7 (active / all)" in result.output
+    message = publish.read_history(published)[-1]["message"]
+    body = [line.strip() for line in lines[lines.index(next(x for x in lines if "2 / 2 (active / all)" in x)) + 1:]]
+    assert " ".join(body).startswith(" ".join(message.split())[:200])  # wrapped as a paragraph, nothing cut
+    assert all(len(line) <= 80 for line in lines[1:] if "register-" not in line)  # [0] names the file
+    assert max(len(line.split()) for line in body) > 3  # not one word a line
+    versions = run_at(80, "versions", "--data-dir", data).output.splitlines()
+    assert f"* {names[0]}" in versions
+
+
+def test_history_json_prints_one_record_per_line(published):
+    result = run_at(60, "history", "--json", "--data-dir", str(published.data_dir))
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["run_id"] == "run1"
+    assert json.loads(lines[0])["counts"]["active_organisations"] == {WIRRAL: 6}
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_text("org_id,name\nGB-CHC-1,Wirral Foodbank\n"), "is not a register (not a DuckDB"),
+    (lambda p: p.write_bytes(b""), "is an empty file, not a register"),
+    (lambda p: p.mkdir(), "is a folder, not a register file"),
+])
+def test_status_on_a_file_that_is_not_a_register_says_what_it_is(published, tmp_path, make, message):
+    target = tmp_path / "register.duckdb"
+    make(target)
+    result = run("status", "--register", str(target))
+    assert result.exit_code == 1 and message in str(result.exception)
+
+
+def test_status_on_a_register_held_by_a_writer_says_so(published):
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(published.register_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        result = run("status", "--data-dir", str(published.data_dir))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert result.exit_code == 1 and "is open for writing by another program" in str(result.exception)
+
+
+def test_status_says_when_the_register_was_rolled_back(published):
+    version = publish.version_path_for(published, "run2")
+    publish.publish_version(published, make_register(version, BASE_ORGS), "run2", [WIRRAL])
+    assert "Rolled back" not in run("status", "--data-dir", str(published.data_dir)).output
+    publish.rollback(published)
+    out = " ".join(run_at(200, "status", "--data-dir", str(published.data_dir)).output.split())
+    back = publish.read_history(published)[-1]
+    assert f"Rolled back: {back['finished_at'][:16].replace('T', ' ')} UTC by run {back['run_id']}" in out
+    assert "by run run1" in out and f"register switched back to {publish.version_files(published)[1].name}" in out

@@ -94,3 +94,88 @@ def test_every_section_the_code_reads_is_accepted(tmp_path, monkeypatch):
     cfg = Config.load(site, environ={"VCSE__DOWNLOAD__RETRIES": "2", "VCSE__SOURCES__UKCAT__SCHEDULE": "@weekly"})
     assert cfg.section("download")["retries"] == 2
     assert cfg.source("ukcat")["schedule"] == "@weekly" and cfg.source("ukcat")["url"] == "ukcat.csv"
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("VCSE__REGISTER__KEEP_VERSIONS", "abc", "[register] keep_versions = 'abc': expected a whole number"),
+    ("VCSE__REGISTER__KEEP_VERSIONS", "0", "[register] keep_versions = 0 is out of range: it must be at least 1"),
+    ("VCSE__LINKING__LINK_THRESHOLD", "abc", "[linking] link_threshold = 'abc': expected a number"),
+    ("VCSE__TAGGING__USE_MODEL", "maybe", "[tagging] use_model = 'maybe': expected true or false"),
+    ("VCSE__QUALITY__ROW_COUNT_BAND", "1.5",
+     "[quality] row_count_band = 1.5 is out of range: it must be between 0.0 and 1.0"),
+    ("VCSE__QUALITY__MIN_ORGANISATIONS", "-1",
+     "[quality] min_organisations = -1 is out of range: it must be at least 0"),
+    ("VCSE__SOURCES__COMPANIES_HOUSE__CATEGORIES", '"Community Interest Company"',
+     "[sources.companies_house] categories = 'Community Interest Company': expected a list, e.g. [\"a\", \"b\"]"),
+    ("VCSE__REGISTER__AREAS", '["E08000015", 15]',
+     "[register] areas = ['E08000015', 15]: every item must be text (a quoted string), not 15"),
+])
+def test_a_bad_value_in_the_environment_names_variable_key_value_and_expected_type(tmp_path, monkeypatch, name,
+                                                                                   value, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError) as info:
+        Config.load(environ={name: value})
+    assert str(info.value) == f"environment variable {name}: {message}"
+
+
+def test_a_bad_value_or_misspelt_key_in_a_config_file_names_the_file(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[linking]\nlink_threshold = "high"\n')
+    with pytest.raises(PipelineError, match=r"^config file .*site\.toml \(from --config\): \[linking\] "
+                                            r"link_threshold = 'high': expected a number$"):
+        Config.load(site, environ={})
+    site.write_text("[quality]\nrow_count_bnad = 0.3\n")
+    with pytest.raises(PipelineError, match=r"^config file .*site\.toml \(from --config\): unknown setting \[quality\] "
+                                            r"row_count_bnad; \[quality\] has: min_organisations, .*row_count_band$"):
+        Config.load(site, environ={})
+    site.write_text('[sources.ukcat]\nurls = "ukcat.csv"\n')
+    with pytest.raises(PipelineError, match=r"unknown setting \[sources\.ukcat\] urls; \[sources\.ukcat\] has: "
+                                            r"schedule, url$"):
+        Config.load(site, environ={})
+
+
+def test_a_misspelt_key_in_the_environment_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match=r"^environment variable VCSE__QUALITY__BOGUS_KEY: unknown setting "
+                                            r"\[quality\] bogus_key"):
+        Config.load(environ={"VCSE__QUALITY__BOGUS_KEY": "1"})
+    with pytest.raises(PipelineError, match=r"expected VCSE__<SECTION>__<KEY>"):
+        Config.load(environ={"VCSE__QUALITY__ROW_COUNT_BAND__MAX": "1"})
+
+
+def test_values_of_another_accepted_shape_load(tmp_path, monkeypatch):
+    """A whole number for a number, one area as text, the multi-part Companies House product as a list, and text
+    settings given digits stay text."""
+    monkeypatch.chdir(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text('[linking]\nlink_threshold = 92\n[sources.companies_house]\nurl = ["a.zip", "b.zip"]\n')
+    cfg = Config.load(site, environ={"VCSE__REGISTER__AREAS": "E08000012", "VCSE__SOURCES__UKCAT__URL": "12345",
+                                     "VCSE__TAGGING__THRESHOLD": "0.5"})
+    assert cfg.section("linking")["link_threshold"] == 92 and cfg.areas == ["E08000012"]
+    assert cfg.source("companies_house")["url"] == ["a.zip", "b.zip"]
+    assert cfg.source("ukcat")["url"] == "12345" and cfg.section("tagging")["threshold"] == 0.5
+
+
+def documented_variables() -> list[tuple[str, str]]:
+    """Every VCSE__NAME=value the project's docs, .env.example and Makefile tell people to set."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    files = [*sorted((root / "docs").glob("*.md")), root / "README.md", root / ".env.example", root / "Makefile"]
+    found = []
+    for path in files:
+        if path.exists():
+            for name, value in re.findall(r"(VCSE__[A-Z_]+)=('[^']*'|\"[^\"]*\"|[^\s`\\]+)",
+                                          path.read_text(encoding="utf-8")):
+                found.append((name, value.strip("'") if value.startswith("'") else value))
+    return found
+
+
+def test_every_documented_environment_variable_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    variables = documented_variables()
+    assert len(variables) >= 10  # the docs, .env.example and the Makefile's demo settings
+    for name, value in variables:
+        if name.startswith(("VCSE__REGISTR__", "VCSE__SOURCES__POSTCODE__")):
+            continue  # the docs' own examples of a misspelt section
+        Config.load(environ={name: value})

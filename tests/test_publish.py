@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -407,3 +408,76 @@ def test_a_bad_quality_threshold_fails_before_the_build_naming_key_and_value(tmp
     version = new_version(cfg, "direct", BASE_ORGS)
     with pytest.raises(PipelineError, match=re.escape(message)):
         publish.check_version(cfg, version, "direct", [WIRRAL])
+
+
+def test_a_pruning_failure_after_the_switch_never_loses_the_run_record(cfg, monkeypatch, caplog):
+    """Pruning runs after the run is recorded: a failure there is a warning, the publish stands."""
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+
+    def broken_prune(folder, keep, protect):
+        raise PermissionError(f"cannot delete files in {folder}")
+
+    monkeypatch.setattr(publish, "_prune", broken_prune)
+    version = new_version(cfg, "run2", BASE_ORGS[:5])
+    result = publish.publish_version(cfg, version, "run2", [WIRRAL])
+    assert os.path.samefile(cfg.register_path, version) and result.pruned == []
+    last = publish.read_history(cfg)[-1]
+    assert (last["run_id"], last["status"], last["version_file"]) == ("run2", "published", version.name)
+    assert "could not prune old register versions" in caplog.text and "PermissionError" in caplog.text
+
+
+def stage_postcode_directory(cfg: Config) -> None:
+    """The staged postcode directory's local authorities (the real ONSPD codes and names)."""
+    path = cfg.staging_path("postcodes")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE postcode (postcode VARCHAR, postcode_key VARCHAR, lad_code VARCHAR)")
+    con.execute("INSERT INTO postcode VALUES ('CH41 1AA', 'CH411AA', 'E08000015'), ('L1 8JQ', 'L18JQ', 'E08000012')")
+    con.execute("CREATE TABLE local_authority (lad_code VARCHAR, lad_name VARCHAR)")
+    con.execute("INSERT INTO local_authority VALUES ('E08000015', 'Wirral'), ('E08000012', 'Liverpool')")
+    con.close()
+
+
+def test_an_unknown_area_fails_before_the_build_and_names_are_accepted(cfg, monkeypatch):
+    from vcse_pipeline.errors import PipelineError
+    from vcse_pipeline.pipeline import resolve_areas
+
+    stage_postcode_directory(cfg)
+    assert resolve_areas(cfg, ["Wirral", "e08000012", "wirral"]) == [WIRRAL, "E08000012"]
+    built = []
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    with pytest.raises(PipelineError) as info:
+        publish.build_and_publish(cfg, run_id="typo", areas=["E99999999"])
+    assert str(info.value).startswith("unknown area 'E99999999' in [register] areas / --area. The staged postcode "
+                                      "directory")
+    assert "2 local authorities: Liverpool (E08000012), Wirral (E08000015)." in str(info.value)
+    with pytest.raises(PipelineError, match=r"unknown area 'Wiral' .*: did you mean Wirral \(E08000015\)\?"):
+        publish.build_and_publish(cfg, run_id="typo2", areas=["Wiral"])
+    assert not built and not publish.version_files(cfg)
+    assert publish.read_history(cfg)[-1]["status"] == "failed"
+
+
+def test_rollback_and_roll_forward_are_recorded_with_counts(cfg):
+    first = new_version(cfg, "run1", BASE_ORGS)
+    publish.publish_version(cfg, first, "run1", [WIRRAL])
+    second = new_version(cfg, "run2", BASE_ORGS[:5])
+    publish.publish_version(cfg, second, "run2", [WIRRAL])
+    publish.rollback(cfg)
+    back = publish.read_history(cfg)[-1]
+    assert back["status"] == "rolled_back" and back["version_file"] == first.name
+    assert back["counts"] == {"organisations": {WIRRAL: 6}, "active_organisations": {WIRRAL: 6}}
+    assert back["message"].startswith(f"register switched back to {first.name} (was {second.name}) by ")
+    publish.rollback(cfg, second.name)
+    forward = publish.read_history(cfg)[-1]
+    assert forward["status"] == "rolled_forward" and forward["counts"]["organisations"] == {WIRRAL: 5}
+    assert forward["message"].startswith(f"register switched forward to {second.name} (was {first.name}) by ")
+    assert publish.latest_switch(cfg) == forward
+
+
+def test_a_gate_failure_is_recorded_with_the_rejected_versions_counts(cfg):
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    with pytest.raises(QualityGateError):
+        publish.publish_version(cfg, new_version(cfg, "run2", BASE_ORGS[:2]), "run2", [WIRRAL])
+    failed = publish.read_history(cfg)[-1]
+    assert failed["status"] == "failed_quality"
+    assert failed["counts"] == {"organisations": {WIRRAL: 2}, "active_organisations": {WIRRAL: 2}}

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
@@ -113,7 +115,7 @@ def check_register(path: Path) -> None:
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
-    from ..publish import _safe_source_versions, read_history
+    from ..publish import ROLLED_BACK, ROLLED_FORWARD, _safe_source_versions, read_history
     from ..quality import table_columns
 
     con = connect(register_path, read_only=True)
@@ -126,6 +128,7 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
                              "GROUP BY 1 ORDER BY 1").fetchall()
     finally:
         con.close()
+    ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # noqa: N806 - said already by print_switch
     if run is None:
         console.print("[yellow]This register records no published run (no run_history row).[/]")
     else:
@@ -137,7 +140,7 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     if compare_staging:
         history = read_history(cfg)
         last = history[-1] if history else None
-        if last and (run is None or last.get("run_id") != run[0]):
+        if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in ROLLED:
             detail = f": {last.get('message')}" if last.get("message") else ""
             console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
                           f"{_when(last.get('finished_at'))}{detail}[/]")
@@ -167,9 +170,9 @@ def print_switch(cfg: Config, register_path: Path) -> None:
     if not last or last.get("status") == PUBLISHED:
         return
     direction = "Rolled back" if last["status"] == "rolled_back" else "Rolled forward"
-    console.print(f"[yellow]{direction}: {_when(last.get('finished_at'))} to {last.get('version_file')} "
-                  f"(run {last.get('run_id')}; {last.get('message')}). The times above are from its first "
-                  "publish.[/]", soft_wrap=True)
+    console.print(f"[yellow]{direction}: {_when(last.get('finished_at'))} by run {last.get('run_id')} (the "
+                  "Published time and run above are this version's first publish)[/]", highlight=False)
+    console.print(Padding(Text(last.get("message") or "", style="yellow"), (0, 0, 0, 2)), highlight=False)
 
 
 def print_register_summary(register_path: Path) -> None:
