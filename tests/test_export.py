@@ -107,7 +107,7 @@ def test_find_creates_folders_and_takes_the_format_from_the_extension(register, 
     (["-f", "table", "-o", "{tmp}/t.txt"], ["--format table is shown on screen"]),
     (["-f", "csv", "-o", "{tmp}/mh.xlsx"], ["named .xlsx but --format is csv", "mh.csv"]),
     (["-f", "xlsx", "-o", "{tmp}/mh.csv"], ["named .csv but --format is xlsx"]),
-    (["-f", "csv"], ["needs --output"]),
+    (["-f", "xlsx"], ["needs --output"]),                       # Excel cannot go to the screen (CSV can)
 ])
 def test_find_output_mistakes_are_clear_errors(register, tmp_path, options, words):
     from vcse_pipeline.errors import PipelineError

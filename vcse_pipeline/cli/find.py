@@ -86,35 +86,13 @@ def print_choices(con, kind: Choices, area: str | None) -> None:
     console.print(table)
 
 
-# Excel headings for people; CSV keeps the column names of the data dictionary (provider_directory).
-EXCEL_HEADINGS = {
-    "name": "Provider", "based": "Where", "legal_form": "Legal form", "ward_name": "Ward", "ward_code": "Ward code",
-    "imd_decile": "Deprivation decile (1 = most deprived)", "postcode": "Postcode",
-    "latest_financial_year_end": "Financial year end", "other_names": "Other names",
-    "date_registered": "Registered on",
-    "service_areas": "Service areas", "latest_income": "Latest income", "latest_expenditure": "Latest expenditure",
-    "readiness_level": "Readiness", "readiness_reasons": "Readiness reasons", "employees": "Employees",
-    "volunteers": "Volunteers", "website": "Website", "email": "Email", "phone": "Phone", "org_id": "Org ID",
-    "identifiers": "Identifiers", "based_in_area": "Based in area", "postcode_terminated": "Postcode discontinued",
-    "area_basis": "Why in the area",
-    "area_code": "Area code", "address": "Address", "charity_commission_url": "Charity Commission page",
-    "companies_house_url": "Companies House page", "fca_mutuals_url": "FCA Mutuals page",
-    "distance_km": "Distance (km)", "relevance": "Keyword fit",
-}
-
-
-def excel_headings(columns) -> dict[str, str]:
-    """A heading for every column; one not listed above reads as its name in words ("imd_decile" -> "Imd decile")."""
-    return {c: EXCEL_HEADINGS.get(c, str(c).replace("_", " ").capitalize()) for c in columns}
-
-
 def export(result, fmt: Format | None, output: Path | None, sheet_title: str = "Providers") -> None:
     """CSV or Excel by --format, else by the file's extension (procurement.export.write_table). CSV without
     --output goes to standard output, for piping (as `opportunities match -f csv` does)."""
     import sys
 
     from ..errors import PipelineError
-    from ..procurement.export import write_csv_rows, write_table
+    from ..procurement.export import excel_headings, write_csv_rows, write_table
     from ..procurement.find import MONEY_COLUMNS
 
     if output is None and fmt is Format.csv:

@@ -144,8 +144,8 @@ LIST_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": 
 
 
 def shortlist_headings() -> dict[str, str]:
+    from ..procurement.export import excel_headings
     from ..procurement.opportunities import EXPORT_COLUMNS
-    from .find import excel_headings
 
     return {**excel_headings(EXPORT_COLUMNS), **SHORTLIST_HEADINGS}
 

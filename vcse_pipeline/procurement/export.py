@@ -127,6 +127,30 @@ def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, 
     wb.save(path)
 
 
+# Excel headings for people (provider_directory columns as find and opportunities export them); CSV keeps the
+# column names of the data dictionary.
+EXCEL_HEADINGS = {
+    "name": "Provider", "based": "Where", "legal_form": "Legal form", "ward_name": "Ward", "ward_code": "Ward code",
+    "imd_decile": "Deprivation decile (1 = most deprived)", "postcode": "Postcode",
+    "latest_financial_year_end": "Financial year end", "other_names": "Other names",
+    "date_registered": "Registered on", "service_areas": "Service areas", "latest_income": "Latest income",
+    "latest_expenditure": "Latest expenditure", "readiness_level": "Readiness",
+    "readiness_reasons": "Readiness reasons",
+    "employees": "Employees", "volunteers": "Volunteers", "website": "Website", "email": "Email", "phone": "Phone",
+    "org_id": "Org ID", "identifiers": "Identifiers", "based_in_area": "Based in area",
+    "postcode_terminated": "Postcode discontinued", "area_basis": "Why in the area", "area_code": "Area code",
+    "address": "Address", "charity_commission_url": "Charity Commission page",
+    "companies_house_url": "Companies House page", "fca_mutuals_url": "FCA Mutuals page",
+    "distance_km": "Distance (km)", "relevance": "Keyword fit",
+}
+
+
+def excel_headings(columns) -> dict[str, str]:
+    """A heading for every column; one not in EXCEL_HEADINGS reads as its name in words ("notice_id" -> "Notice id")."""
+    return {c: EXCEL_HEADINGS.get(c, str(c).replace("_", " ").capitalize()) for c in columns}
+
+
+
 # -- choosing the format and the file: one rule for find, match, tag (and opportunities) ------------------------
 
 TABLE_FORMATS = ("csv", "xlsx")
