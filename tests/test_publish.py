@@ -457,6 +457,24 @@ def test_an_unknown_area_fails_before_the_build_and_names_are_accepted(cfg, monk
     assert publish.read_history(cfg)[-1]["status"] == "failed"
 
 
+def test_airflow_run_resolves_area_names_and_stops_on_an_unknown_area(tmp_path, monkeypatch):
+    from vcse_pipeline import airflow_tasks
+    from vcse_pipeline.errors import PipelineError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VCSE_CONFIG", raising=False)
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    cfg = airflow_tasks.load_config()
+    stage_postcode_directory(cfg)
+    run = airflow_tasks.start_register_run("manual__2026-04-01T06:00:00+00:00", ["wirral", "Liverpool"])
+    assert run["areas"] == [WIRRAL, "E08000012"]
+    with pytest.raises(PipelineError, match=r"unknown area 'Wiral' .*did you mean Wirral \(E08000015\)\?"):
+        airflow_tasks.start_register_run("manual__2026-04-02T06:00:00+00:00", ["Wiral"])
+    last = publish.read_history(cfg)[-1]
+    assert last["status"] == "failed" and last["run_id"] == "manual__2026-04-02T06-00-00-00-00"
+    assert not (cfg.register_path.parent / "work" / last["run_id"]).exists()
+
+
 def test_rollback_and_roll_forward_are_recorded_with_counts(cfg):
     first = new_version(cfg, "run1", BASE_ORGS)
     publish.publish_version(cfg, first, "run1", [WIRRAL])

@@ -100,13 +100,20 @@ def stage(source: str, files: list[str]) -> dict:
 
 def start_register_run(airflow_run_id: str, areas: list[str] | None = None) -> dict:
     """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given."""
-    from .publish import now_iso, safe_run_id
+    from .pipeline import resolve_areas
+    from .publish import now_iso, record_failure, safe_run_id
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
+    started_at = now_iso()
+    try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
+        codes = resolve_areas(cfg, list(areas or cfg.areas))
+    except PipelineError as exc:
+        record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
+        raise
     work_dir = cfg.register_path.parent / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    return {"run_id": run_id, "started_at": now_iso(), "areas": list(areas or cfg.areas), "work_dir": str(work_dir)}
+    return {"run_id": run_id, "started_at": started_at, "areas": codes, "work_dir": str(work_dir)}
 
 
 def build_area(run: dict, area: str) -> str:

@@ -129,13 +129,13 @@ def resolve_areas(cfg: Config, areas: list[str] | None = None) -> list[str]:
     """GSS codes for the areas to build ([register] areas / --area): codes or names ("Wirral"), checked against the
     staged postcode directory, so an unknown area is an error before a build that would publish nothing."""
     from .errors import PipelineError
-    from .procurement.choices import _area_profile_named, close_matches, key
+    from .procurement.choices import area_profile_named, close_matches, key
 
     known = staged_areas(cfg)
     codes = []
     for typed in areas or cfg.areas:
         named = [code for code, name in (known or {}).items() if key(typed) in (key(code), key(name))]
-        profile = _area_profile_named(typed)  # the councils the procurement commands know by name
+        profile = area_profile_named(typed)  # the councils the procurement commands know by name
         code = named[0] if named else profile["area_code"] if profile else str(typed).strip().upper()
         if known is not None and code not in known:
             choices = [f"{name} ({c})" if name != c else c for c, name in known.items()]

@@ -92,14 +92,14 @@ def resolve_area(con: duckdb.DuckDBPyConnection, typed: str) -> str:
         if key(typed) in (key(code), key(name)):
             return code
     shown = [f"{name} ({code})" for code, name in areas.items()]
-    elsewhere = _area_profile_named(typed)
+    elsewhere = area_profile_named(typed)
     if elsewhere:  # a real council, just not one this register was built for
         raise PipelineError(f"the register does not cover {elsewhere['area_name']} ({elsewhere['area_code']}); "
                             f"choose from: {', '.join(shown)}")
     raise unknown("area", typed, shown, "vcse find --list areas")
 
 
-def _area_profile_named(typed: str) -> dict | None:
+def area_profile_named(typed: str) -> dict | None:
     """The area profile (procurement/area_profiles.csv) whose code or name is `typed`, if any."""
     import csv
 
