@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import duckdb
 import pytest
@@ -52,7 +53,9 @@ def test_a_duckdb_file_without_the_views(tmp_path):
         open_register(path)
 
 
-def test_a_register_held_open_for_writing(register, tmp_path):
+@contextmanager
+def held_open_for_writing(register, tmp_path):
+    """A copy of the register that another process holds open for writing (DuckDB's lock) until the block ends."""
     held = tmp_path / "held.duckdb"
     held.write_bytes(register.read_bytes())
     writer = subprocess.Popen(
@@ -61,6 +64,14 @@ def test_a_register_held_open_for_writing(register, tmp_path):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "open"
+        yield held
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=30)
+
+
+def test_a_register_held_open_for_writing(register, tmp_path):
+    with held_open_for_writing(register, tmp_path) as held:
         with pytest.raises(PipelineError, match="is open for writing by another program.*try again") as err:
             open_register(held)
         assert str(held) in str(err.value)
@@ -68,9 +79,6 @@ def test_a_register_held_open_for_writing(register, tmp_path):
         for command in (["find"], ["report", "-o", str(tmp_path / "r.html")]):
             result = runner.invoke(app, [*command, "--register", str(held)])
             assert result.exit_code != 0 and isinstance(result.exception, PipelineError), result.output
-    finally:
-        writer.stdin.close()
-        writer.wait(timeout=30)
     open_register(held).close()          # usable again once the writer has gone
 
 
@@ -110,20 +118,10 @@ def test_match_reports_a_bad_register_as_find_does(tmp_path, make, expected):
 
 
 def test_match_on_a_register_held_open_for_writing(register, tmp_path):
-    held = tmp_path / "held.duckdb"
-    held.write_bytes(register.read_bytes())
-    writer = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); "
-                               "sys.stdin.read()", str(held)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert writer.stdout.readline().strip() == "open"
+    with held_open_for_writing(register, tmp_path) as held:
         result = match_against(tmp_path, held)
         assert isinstance(result.exception, PipelineError), result.output
         assert "is open for writing by another program" in str(result.exception)
-    finally:
-        writer.stdin.close()
-        writer.wait(timeout=30)
     assert match_against(tmp_path, held).exit_code == 0       # usable again once the writer has gone
 
 

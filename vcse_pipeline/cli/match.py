@@ -24,7 +24,7 @@ from ..matching import (
 )
 from ..procurement.export import TableFormat, csv_value, output_format, write_csv_rows, write_frame
 from ..tabular_io import frame_rows, read_table
-from .options import ConfigOpt, DataDirOpt, RegisterOpt, load_config
+from .options import ConfigOpt, DataDirOpt, RegisterOpt, TableFormatOpt, load_config
 
 console = Console()
 err_console = Console(stderr=True)
@@ -148,10 +148,7 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status to this "
                                          ".csv or .xlsx file (folders are created)."),
-        fmt: TableFormat | None = typer.Option(
-            None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output extension. -f csv without "
-                                         "--output writes the CSV to standard output (the summary to standard "
-                                         "error)."),
+        fmt: TableFormat | None = TableFormatOpt,
         link_threshold: float | None = typer.Option(
             None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
         review_threshold: float | None = typer.Option(

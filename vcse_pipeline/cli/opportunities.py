@@ -28,6 +28,13 @@ class MatchFormat(enum.StrEnum):
     xlsx = "xlsx"
 
 
+# --format and --output of both `opportunities match` and `opportunities list`
+FormatOpt = typer.Option(None, "--format", "-f", help="table (screen), csv, json or xlsx (Excel); default: from the "
+                                                      "--output extension, else table.")
+OutputOpt = typer.Option(None, "--output", "-o", help="File to write (.csv, .json or .xlsx; folders are created). "
+                                                      "Without it csv and json go to the screen (standard output).")
+
+
 def _output_format(fmt: MatchFormat | None, output: Path | None) -> MatchFormat:
     """--format, else the --output file's extension (export.output_format's rules, plus JSON); a table is only
     for the screen and Excel only for a file."""
@@ -198,12 +205,8 @@ def register(app: typer.Typer) -> None:
                                                                    "the register's only area)."),
         limit: int = typer.Option(20, "--limit", "-n", help="Length of the shortlist (0: every provider)."),
         why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
-        fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
-                                               help="table (screen), csv, json or xlsx (Excel); default: from the "
-                                                    "--output extension, else table."),
-        output: Path | None = typer.Option(None, "--output", "-o",
-                                           help="File to write (.csv, .json or .xlsx; folders are created). Without "
-                                                "it csv and json go to the screen (standard output)."),
+        fmt: MatchFormat | None = FormatOpt,
+        output: Path | None = OutputOpt,
         register_file: Path | None = RegisterOpt,
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
@@ -261,12 +264,8 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_notices(
         notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        fmt: MatchFormat | None = typer.Option(None, "--format", "-f",
-                                               help="table (screen), csv, json or xlsx (Excel); default: from the "
-                                                    "--output extension, else table."),
-        output: Path | None = typer.Option(None, "--output", "-o",
-                                           help="File to write (.csv, .json or .xlsx; folders are created). Without "
-                                                "it csv and json go to the screen (standard output)."),
+        fmt: MatchFormat | None = FormatOpt,
+        output: Path | None = OutputOpt,
     ) -> None:
         """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
         from ..procurement.export import prepare_output, write_csv_rows, write_table

@@ -14,6 +14,10 @@ from ..config import Config
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config file (default: $VCSE_CONFIG or ./vcse.toml).")
 DataDirOpt = typer.Option(None, "--data-dir", help="Where downloads, staging and the register live.")
 RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file (default: the published one).")
+# --format of the commands that write a table file (match, tag): csv or xlsx, else the --output extension
+TableFormatOpt = typer.Option(None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output "
+                                                           "extension. -f csv without --output writes the CSV to "
+                                                           "standard output (the summary to standard error).")
 AreaOpt = typer.Option(None, "--area", "-a", metavar="GSS_CODE",
                        help="Local authority GSS code to build (default: the configured areas); repeat for several.")
 

@@ -12,7 +12,7 @@ import typer
 from ..config import Config
 from ..errors import PipelineError
 from ..procurement.export import TableFormat, output_format, write_frame
-from .options import ConfigOpt, DataDirOpt, load_config
+from .options import ConfigOpt, DataDirOpt, TableFormatOpt, load_config
 
 ADDED_COLUMNS = ["ukcat_codes", "service_areas", "service_area_labels"]
 # One separator for every list column: the codes and the labels split the same way, one label per code. Labels
@@ -102,10 +102,7 @@ def register(app: typer.Typer) -> None:
             None, "--output", "-o", help="Write the input columns plus ukcat_codes, service_areas (codes) and "
                                          "service_area_labels to this .csv or .xlsx file (default: a table on "
                                          "screen)."),
-        fmt: TableFormat | None = typer.Option(
-            None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output extension. -f csv without "
-                                         "--output writes the CSV to standard output (the summary to standard "
-                                         "error)."),
+        fmt: TableFormat | None = TableFormatOpt,
         name_column: str = typer.Option("name", help="Column holding the organisation name."),
         activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
         objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
