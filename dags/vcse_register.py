@@ -41,9 +41,9 @@ def _share(description: str) -> Param:
     },
     tags=["vcse", "register", "publish"],
     params={
-        "areas": Param([], type="array", items={"type": "string", "pattern": airflow_tasks.AREA_CODE_PATTERN},
-                       uniqueItems=True,
-                       description="GSS codes to build (e.g. E08000015); empty = [register] areas from config."),
+        "areas": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
+                       description="Areas to build: GSS codes (E08000015) or names (Wirral), resolved against the "
+                                   "postcode directory when the run starts; empty = [register] areas from config."),
         "row_count_band": _share("Allowed change in organisations per area against the last publish (0.2 = 20%)."),
         "min_postcode_mapped_share": _share("Least share of organisations whose postcode maps."),
         "min_service_area_share": _share("Least share of organisations with a service area."),

@@ -101,18 +101,20 @@ def test_register_dag_shape(dagbag):
     assert dag.get_task("finish_run").is_teardown and dag.get_task("start_run").is_setup
     assert [a.uri for a in dag.get_task("publish").outlets] == ["vcse://register/published"]
     assert dag.get_task("check_quality").retries == 0 and dag.get_task("publish").retries == 2
+    assert dag.get_task("start_run").retries == 0 and dag.get_task("list_areas").retries == 0
     assert dag.catchup is False and dag.max_active_runs == 1 and dag.dagrun_timeout is not None
     assert set(dag.tags) >= {"vcse", "register"} and dag.doc_md
 
 
-def test_register_params_validate_area_codes_and_thresholds(dagbag):
+def test_register_params_accept_area_codes_or_names_and_validate_thresholds(dagbag):
     from airflow.sdk.exceptions import ParamValidationError
 
     params = dagbag.dags["vcse_register"].params
     areas = params.get_param("areas")
     assert areas.resolve(value=["E08000015", "E06000049"]) == ["E08000015", "E06000049"]
+    assert areas.resolve(value=["Wirral", "E06000049"]) == ["Wirral", "E06000049"]  # names resolve at start_run
     assert areas.resolve(value=[]) == []
-    for bad in (["E0800001"], ["E10000017"], ["wirral"], ["E08000015", "E08000015"]):
+    for bad in ([""], ["E08000015", "E08000015"], [15]):
         with pytest.raises(ParamValidationError):
             areas.resolve(value=bad)
     band = params.get_param("row_count_band")

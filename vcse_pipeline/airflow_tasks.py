@@ -18,8 +18,6 @@ from .errors import PipelineError
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
 STAGING_ASSET_URI = "vcse://staging/{source}"
 REGISTER_ASSET_URI = "vcse://register/published"
-# GSS codes of English unitary, district, metropolitan and London authorities, and Welsh principal areas.
-AREA_CODE_PATTERN = r"^(E0[6-9]|W06)\d{6}$"
 
 
 def source_schedule(source: str) -> str:
