@@ -102,7 +102,7 @@ def test_every_section_the_code_reads_is_accepted(tmp_path, monkeypatch):
     ("VCSE__LINKING__LINK_THRESHOLD", "abc", "[linking] link_threshold = 'abc': expected a number"),
     ("VCSE__TAGGING__USE_MODEL", "maybe", "[tagging] use_model = 'maybe': expected true or false"),
     ("VCSE__QUALITY__ROW_COUNT_BAND", "1.5",
-     "[quality] row_count_band = 1.5 is out of range: it must be between 0.0 and 1.0"),
+     "[quality] row_count_band = 1.5 is out of range: it must be between 0 and 1"),
     ("VCSE__QUALITY__MIN_ORGANISATIONS", "-1",
      "[quality] min_organisations = -1 is out of range: it must be at least 0"),
     ("VCSE__SOURCES__COMPANIES_HOUSE__CATEGORIES", '"Community Interest Company"',
@@ -154,6 +154,12 @@ def test_values_of_another_accepted_shape_load(tmp_path, monkeypatch):
     assert cfg.section("linking")["link_threshold"] == 92 and cfg.areas == ["E08000012"]
     assert cfg.source("companies_house")["url"] == ["a.zip", "b.zip"]
     assert cfg.source("ukcat")["url"] == "12345" and cfg.section("tagging")["threshold"] == 0.5
+    # The list of URLs from the environment too: a list, not one string downloaded as one URL.
+    parts = '["https://a.example/x.zip", "https://a.example/y.zip"]'
+    cfg = Config.load(environ={"VCSE__SOURCES__COMPANIES_HOUSE__URL": parts})
+    assert cfg.source("companies_house")["url"] == ["https://a.example/x.zip", "https://a.example/y.zip"]
+    with pytest.raises(PipelineError, match=r"\[sources\.companies_house\] url = \[1, 2\]: every item must be text"):
+        Config.load(environ={"VCSE__SOURCES__COMPANIES_HOUSE__URL": "[1, 2]"})
 
 
 def documented_variables() -> list[tuple[str, str]]:

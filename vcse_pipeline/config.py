@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ ALSO_ALLOWED = {
     ("register", "areas"): (str,),                   # one area: VCSE__REGISTER__AREAS=E08000015
     ("sources.companies_house", "url"): (list,),     # the multi-part product: a list of URLs
 }
-# Numeric ranges (least, most; None = unbounded). [quality] ranges live in quality.THRESHOLDS.
+# Numeric ranges (least, most; None = unbounded), the quality gates' thresholds among them.
 RANGES = {
     ("register", "keep_versions"): (1, None),
     ("download", "timeout_seconds"): (1, None),
@@ -84,6 +85,10 @@ RANGES = {
     ("linking", "successor_before_days"): (0, None),
     ("linking", "successor_after_days"): (0, None),
     ("tagging", "threshold"): (0, 1),
+    ("quality", "min_organisations"): (0, None),
+    ("quality", "row_count_band"): (0, 1),
+    ("quality", "min_postcode_mapped_share"): (0, 1),
+    ("quality", "min_service_area_share"): (0, 1),
 }
 _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
              list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}
@@ -97,19 +102,32 @@ def _fits(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def _value_problem(section: str, key: str, value: Any, default: Any) -> str | None:
-    """Why `value` cannot be `[section] key` (None when it can)."""
+def default_value(section: str, key: str) -> Any:
+    """The packaged default of `[section] key` (section "sources.<name>" for a source); KeyError when unknown."""
+    node = _defaults()
+    for part in section.split("."):
+        node = node[part]
+    return node[key]
+
+
+def value_problem(section: str, key: str, value: Any) -> str | None:
+    """Why `value` cannot be `[section] key` (None when it can): its type, its items' type or its range.
+
+    The one check of a setting's value, for the loaded configuration and for values set later (DAG params).
+    """
     shown = f"[{section}] {key} = {value!r}"
+    try:
+        default = default_value(section, key)
+    except KeyError:
+        return f"unknown setting [{section}] {key}"
     if not _fits(value, default) and not any(isinstance(value, t) for t in ALSO_ALLOWED.get((section, key), ())):
         return f"{shown}: expected {_EXPECTED.get(type(default), type(default).__name__)}"
-    if isinstance(value, list) and isinstance(default, list) and default:
-        wrong = [v for v in value if not _fits(v, default[0])]
+    # A list's items have the type of the default's items, or of the default itself (a list of URLs for a URL).
+    item = (default[0] if default else None) if isinstance(default, list) else default
+    if isinstance(value, list) and item is not None:
+        wrong = [v for v in value if not _fits(v, item)]
         if wrong:
-            return f"{shown}: every item must be {_EXPECTED[type(default[0])]}, not {wrong[0]!r}"
-    if section == "quality":
-        from .quality import threshold_problem  # the gates' own ranges: one copy of them
-
-        return threshold_problem(key, value)
+            return f"{shown}: every item must be {_EXPECTED[type(item)]}, not {wrong[0]!r}"
     least, most = RANGES.get((section, key), (None, None))
     if isinstance(value, int | float) and not isinstance(value, bool) and (
             (least is not None and value < least) or (most is not None and value > most)):
@@ -135,7 +153,7 @@ def _check_values(tree: dict, known: dict, where: str, prefix: str = "") -> None
             if key not in defaults:
                 raise PipelineError(f"{where}: unknown setting [{section}] {key}; [{section}] has: "
                                     f"{', '.join(sorted(defaults))}")
-            problem = _value_problem(section, key, value, defaults[key])
+            problem = value_problem(section, key, value)
             if problem:
                 raise PipelineError(f"{where}: {problem}")
 
@@ -148,7 +166,9 @@ def check_config(tree: dict, where: str) -> None:
     _check_values(tree, known, where)
 
 
+@functools.cache
 def _defaults() -> dict:
+    """The packaged defaults, read once; read-only (Config.load copies before merging)."""
     with DEFAULTS_FILE.open("rb") as fh:
         return tomllib.load(fh)
 
@@ -158,17 +178,20 @@ def _env_name_keys(name: str) -> list[str]:
 
 
 def _env_value(keys: list[str], raw: str, known: dict) -> Any:
-    """A variable's value: a TOML literal when it parses, but text where the setting is text (a URL of digits)."""
+    """A variable's value: a TOML literal when it parses, but text where the setting is text (a URL of digits),
+    unless the setting also takes a list (the Companies House product's URLs)."""
     value = _parse_env_value(raw)
     node: Any = known
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
-    return raw if isinstance(node, str) and not isinstance(value, str) else value
+    return raw if isinstance(node, str) and not isinstance(value, str | list) else value
 
 
-def _check_env(environ: dict[str, str], known: dict) -> None:
+def _env_overrides(environ: dict[str, str], known: dict) -> dict:
+    """The VCSE__ variables as a settings tree, each checked as it is read (one pass over the environment)."""
     from .errors import PipelineError
 
+    overrides: dict = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -176,24 +199,13 @@ def _check_env(environ: dict[str, str], known: dict) -> None:
         if len(keys) < 2 or (keys[0] == "sources" and len(keys) != 3) or (keys[0] != "sources" and len(keys) != 2):
             raise PipelineError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
                                 f"(or {ENV_PREFIX}SOURCES__<SOURCE>__<KEY>), e.g. VCSE__QUALITY__ROW_COUNT_BAND")
-        tree: dict = {}
-        node = tree
+        single: dict = {}
+        node = single
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = _env_value(keys, raw, known)
-        check_config(tree, f"environment variable {name}")
-
-
-def _env_overrides(environ: dict[str, str], known: dict) -> dict:
-    overrides: dict = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        keys = _env_name_keys(name)
-        node = overrides
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = _env_value(keys, raw, known)
+        check_config(single, f"environment variable {name}")
+        overrides = _merge(overrides, single)
     return overrides
 
 
@@ -207,15 +219,14 @@ class Config:
     def load(cls, path: str | Path | None = None, environ: dict[str, str] | None = None,
              overrides: dict | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
-        tree = _defaults()
+        known = _defaults()
+        tree = copy.deepcopy(known)
         origin = "--config" if path else "VCSE_CONFIG" if environ.get("VCSE_CONFIG") else "./vcse.toml"
         path = path or environ.get("VCSE_CONFIG") or ("vcse.toml" if Path("vcse.toml").exists() else None)
-        known = copy.deepcopy(tree)
         if path:
             from_file = _read_toml(Path(path), origin)
             check_config(from_file, f"config file {path} (from {origin})")
             tree = _merge(tree, from_file)
-        _check_env(environ, known)
         tree = _merge(tree, _env_overrides(environ, known))
         if overrides:  # from code (the CLI's --data-dir/--area, tests): not a user's typing, not checked here
             tree = _merge(tree, overrides)

@@ -331,7 +331,7 @@ def _published(cfg: Config) -> Path | None:
 
 
 def _keep(cfg: Config) -> int:
-    return max(1, int(cfg.section("register").get("keep_versions", 5)))
+    return cfg.section("register")["keep_versions"]  # a whole number >= 1, checked by Config.load
 
 
 def version_files(cfg: Config) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from .config import Config
+from .config import Config, default_value, value_problem
 from .errors import PipelineError, QualityGateError
 
 REQUIRED_COLUMNS = ("area_code", "org_id", "name", "legal_form", "is_active", "area_basis", "source_count")
@@ -159,6 +159,8 @@ def share_gate(con, name: str, area: str, condition: str, minimum: float, what: 
 
 
 def postcode_gates(con, columns: set[str], areas: list[str], minimum: float) -> list[GateResult]:
+    """Share of active organisations whose postcode is in the postcode directory. A terminated postcode counts
+    as mapped: the directory keeps its local authority (records.py keeps that lad_code), so the area is known."""
     if not {"postcode", "lad_code"} <= columns:
         return [_missing("postcode_mapped_share", "organisation has no postcode/lad_code columns", a) for a in areas]
     return [share_gate(con, "postcode_mapped_share", a, "o.postcode IS NOT NULL AND o.lad_code IS NOT NULL",
@@ -177,45 +179,23 @@ def service_area_gates(con, areas: list[str], minimum: float) -> list[GateResult
     return [share_gate(con, "service_area_share", a, condition, minimum, "have a service area") for a in areas]
 
 
-# [quality] key -> (default, whole number?, least, most); the defaults match defaults.toml. config.py checks
-# these ranges when the configuration is loaded; quality_thresholds checks them again for DAG params.
-THRESHOLDS = {
-    "min_organisations": (1, True, 0, None),
-    "row_count_band": (0.2, False, 0.0, 1.0),
-    "min_postcode_mapped_share": (0.9, False, 0.0, 1.0),
-    "min_service_area_share": (0.8, False, 0.0, 1.0),
-}
-
-
-def threshold_problem(key: str, value) -> str | None:
-    """Why `value` cannot be the [quality] threshold `key` (None when it can, or the key is not a threshold)."""
-    if key not in THRESHOLDS:
-        return None
-    _default, whole, least, most = THRESHOLDS[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"[quality] {key} = {value!r} is not a number"
-    if whole and value != int(value):
-        return f"[quality] {key} = {value!r} is not a whole number"
-    if value < least or (most is not None and value > most):
-        allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
-        return f"[quality] {key} = {value!r} is out of range: it must be {allowed}"
-    return None
+THRESHOLD_KEYS = ("min_organisations", "row_count_band", "min_postcode_mapped_share", "min_service_area_share")
 
 
 def quality_thresholds(cfg: Config) -> dict[str, float | int]:
     """The [quality] thresholds as numbers, or a PipelineError naming the key and the bad value.
 
     Config.load checks the configured values; DAG params arrive later through Config.with_overrides, so they
-    are checked here, before a half-hour build rather than deep inside a gate.
+    are checked here, with config's own check, before a half-hour build rather than deep inside a gate.
     """
     settings = cfg.section("quality")
     chosen: dict[str, float | int] = {}
-    for key, (default, whole, _least, _most) in THRESHOLDS.items():
-        value = settings.get(key, default)
-        problem = threshold_problem(key, value)
+    for key in THRESHOLD_KEYS:
+        value = settings.get(key, default_value("quality", key))
+        problem = value_problem("quality", key, value)
         if problem:
             raise PipelineError(problem)
-        chosen[key] = int(value) if whole else float(value)
+        chosen[key] = int(value) if isinstance(default_value("quality", key), int) else float(value)
     return chosen
 
 
