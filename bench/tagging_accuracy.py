@@ -114,7 +114,7 @@ def annotator_agreement(frame, gold: list[set[str]], predicted: list[set[str]], 
                             [predicted[i] for pair in chosen for i in pair], known)[0]
         return human.f1, tagger.f1
 
-    human, tagger = f1s(pairs)
+    tagger = f1s(pairs)[1]   # the people's agreement is reported in full below (precision and recall too)
     rng = np.random.default_rng(seed)
     draws = np.array([f1s([pairs[j] for j in rng.integers(0, len(pairs), len(pairs))])
                       for _ in range(BOOTSTRAP_SAMPLES)])

@@ -71,14 +71,43 @@ def test_csv_without_output_goes_to_standard_output(files):
     assert "Matched" in result.stderr and "Matched" not in result.stdout   # the summary stays off the pipe
 
 
+FUZZY = """grantee
+Trussel Trust Foodbank
+Hyndburn Citizens Advice
+Harrogate Area CVS
+Age UK Wirral
+"""
+
+
 def test_thresholds_from_the_command_line(files):
-    out = files / "strict.csv"
+    # scores against LIST: 84.6, 86.9, 94.3 and 85 (review, review, matched, review at the defaults 90/75)
+    (files / "fuzzy.csv").write_text(FUZZY, encoding="utf-8")
+
+    def statuses(*thresholds):
+        out = files / "strict.csv"
+        result = CliRunner().invoke(app, ["match", str(files / "fuzzy.csv"), "--name-column", "grantee",
+                                          "--against", str(files / "list.csv"), "-o", str(out), *thresholds])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out, dtype=str, keep_default_na=False)["status"].tolist()
+
+    assert statuses() == ["review", "review", "matched", "review"]
+    assert statuses("--link-threshold", "85", "--review-threshold", "80") == ["review", "matched", "matched",
+                                                                              "matched"]
+    assert statuses("--link-threshold", "100", "--review-threshold", "90") == ["no match", "no match", "review",
+                                                                               "no match"]
+
+
+@pytest.mark.parametrize(("thresholds", "message"), [
+    (["--link-threshold", "100.5"], "--link-threshold 100.5: give a score from 0 to 100"),
+    (["--review-threshold", "-1"], "--review-threshold -1: give a score from 0 to 100"),
+    (["--link-threshold", "80", "--review-threshold", "85"], "--review-threshold 85 is above --link-threshold 80"),
+    (["--link-threshold", "70"], "the configured review threshold 75 is above --link-threshold 70"),
+])
+def test_thresholds_out_of_range_or_crossed_are_errors(files, thresholds, message):
     result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee", "--against",
-                                      str(files / "list.csv"), "-o", str(out), "--link-threshold", "100.5",
-                                      "--review-threshold", "99"])
-    assert result.exit_code == 0, result.output
-    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert "matched" not in set(frame.status)
+                                      str(files / "list.csv"), *thresholds])
+    assert result.exit_code == 1 and isinstance(result.exception, PipelineError)   # not a usage box (exit 2)
+    assert message in str(result.exception)
 
 
 def test_missing_name_column_is_named(files):

@@ -167,3 +167,14 @@ def test_xlsx_numbers_come_back_as_numbers(tmp_path):
     assert [ws["A2"].value, ws["B2"].value, ws["C2"].value.date(), ws["D2"].value] == [
         "Wirral Food Bank", 123, date(2024, 4, 1), "0042"]
     assert (ws["A3"].value, ws["B3"].value, ws["C3"].value) == ("1999", 45.5, None)
+
+
+def test_missing_name_column_is_worded_as_match_words_it(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("grantee,postcode\nWirral Mind,CH41 1AA\n", encoding="utf-8")
+    words = []
+    for command in (["tag", "--rules-only"], ["match", "--against", str(src)]):
+        result = CliRunner().invoke(app, [*command, str(src), "--data-dir", str(tmp_path)])
+        words.append(str(result.exception))
+    assert words[0] == words[1] == (f"input file {src} has no column 'name' (its columns are grantee, postcode); "
+                                    "name the right column with --name-column")

@@ -147,3 +147,26 @@ def test_exports_carry_every_directory_column_the_docs_promise(register, tmp_pat
     column = header.index("Registered on") + 1
     dated = [ws.cell(r, column) for r in range(2, ws.max_row + 1) if ws.cell(r, column).value is not None]
     assert dated and all("yy" in c.number_format for c in dated)
+
+
+def test_emit_table_to_standard_output_a_file_or_an_error(tmp_path, capsys):
+    from vcse_pipeline.errors import PipelineError
+    from vcse_pipeline.procurement.export import emit_table, write_text_file
+
+    rows = [["=HYPERLINK(\"x\")", 5640.0], ["Wirral Mind", None]]
+    assert emit_table(["name", "latest_income"], rows, None, "csv", money_columns=["latest_income"]) == "csv"
+    assert capsys.readouterr().out == "name,latest_income\n\"'=HYPERLINK(\"\"x\"\")\",5640\nWirral Mind,\n"
+    out = tmp_path / "new" / "providers.xlsx"
+    assert emit_table(["name", "latest_income"], rows, out, None, sheet_title="Providers") == "xlsx"
+    assert openpyxl.load_workbook(out).active["A2"].value == "'=HYPERLINK(\"x\")"
+    # one wording for Excel without a file, whichever command asks
+    with pytest.raises(PipelineError, match=r"^--format xlsx needs --output FILE.xlsx \(e.g. -o shortlist.xlsx\)"):
+        emit_table(["name"], [], None, "xlsx", sheet_title="Shortlist")
+    # opportunities' JSON is written like a table: folder created, a failure names the file
+    write_text_file(tmp_path / "deep" / "notices.json", "[]\n")
+    assert (tmp_path / "deep" / "notices.json").read_text() == "[]\n"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(PipelineError, match="cannot create the folder"):
+        write_text_file(tmp_path / "afile" / "notices.json", "[]\n")
+    with pytest.raises(PipelineError, match=r"cannot write .*notices\.json/\.\.: "):   # a folder in disguise
+        write_text_file(tmp_path / "notices.json" / "..", "[]\n")

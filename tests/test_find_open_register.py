@@ -135,3 +135,33 @@ def test_find_csv_without_output_goes_to_standard_output(register, tmp_path):
     assert result.stdout == file_text
     assert result.stdout.startswith("name,") and result.stdout.count("\n") > 10
     assert "needs --output" in str(runner.invoke(app, ["find", "-f", "xlsx", "--register", str(register)]).exception)
+
+
+def test_an_unreadable_register_file_is_named(tmp_path, monkeypatch):
+    # chmod cannot stop root reading, so the refusal the operating system gives another user is simulated
+    from pathlib import Path
+
+    path = tmp_path / "register.duckdb"
+    duckdb.connect(str(path)).close()
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(PipelineError, match=rf"cannot read register {re.escape(str(path))}: Permission denied"):
+        open_register(path)
+
+
+def test_advice_names_only_options_the_command_has(tmp_path):
+    # `vcse changes` has --data-dir and --config but no --register: its advice must not suggest --register
+    missing, empty = tmp_path / "nowhere.duckdb", tmp_path / "empty.duckdb"
+    empty.write_bytes(b"")
+    with pytest.raises(PipelineError, match=r"or pass --register$"):
+        open_register(missing)
+    for path in (missing, empty):
+        with pytest.raises(PipelineError) as raised:
+            open_register(path, has_register_option=False)
+        assert "--register" not in str(raised.value) and "--data-dir" in str(raised.value)

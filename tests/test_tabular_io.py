@@ -171,3 +171,28 @@ def test_write_table_csv_and_xlsx_are_formula_safe(tmp_path):
     ws = openpyxl.load_workbook(tmp_path / "out.xlsx").active
     assert [c.value for c in ws[1]] == ["Provider", "latest_income", "based_in_area", "year_end"]
     assert (ws["A2"].value, ws["A2"].data_type, ws["C2"].value, ws["C3"].value) == ("'" + hostile, "s", "Yes", "No")
+
+
+def test_xlsx_blank_cells_do_not_reread_the_workbook(tmp_path, monkeypatch):
+    """Nearly every real list has blanks: only a cell the sheet holds without a value (a formula never calculated)
+    is worth the second, slower read with formulas."""
+    import vcse_pipeline.tabular_io as tabular_io
+
+    path = tmp_path / "grants.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["name", "postcode", "amount"])
+    ws.append(["Wirral Mind", None, 1200])
+    ws.append(["Age UK Wirral", "CH41 5AB", None])
+    wb.save(path)
+    reads = []
+    real = tabular_io._sheet_rows
+    monkeypatch.setattr(tabular_io, "_sheet_rows", lambda *a, **k: reads.append(k) or real(*a, **k))
+    frame = read_table(path)
+    assert frame["postcode"].tolist()[1] == "CH41 5AB" and len(reads) == 1
+    ws["C3"] = "=C2*2"   # a formula with no saved value: now the formulas are read, once, and named
+    wb.save(path)
+    reads.clear()
+    with pytest.raises(PipelineError, match=r"cell C3\): the formula =C2\*2 has no calculated value saved"):
+        read_table(path)
+    assert [k["data_only"] for k in reads] == [True, False]

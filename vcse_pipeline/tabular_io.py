@@ -119,6 +119,7 @@ def _sheet_rows(path: Path, what: str, data_only: bool) -> tuple[str, list[list]
 def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataFrame:
     """The first sheet; row 1 is the header. Formulas give their last calculated value; a formula with none saved
     (a workbook written by a program, never opened in Excel) is an error naming the cell, not a blank."""
+    from openpyxl.cell.read_only import EmptyCell
     from openpyxl.utils import get_column_letter
 
     title, rows = _sheet_rows(path, what, data_only=True)
@@ -144,7 +145,9 @@ def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataF
                 raise PipelineError(f"{where(r, col)}: Excel error {cell.value}; fix or clear it")
             # A formula Excel calculated to "" is saved as an empty text value (data type "str"): a blank, not
             # an error. One with no value saved at all reads as a number-typed None.
-            if value is None and cell is not None and cell.data_type != "str":
+            # A cell the sheet does not hold at all (EmptyCell: most blanks) cannot be a formula: only a cell
+            # written in the file with no value makes the (slow) second read with formulas worth it.
+            if value is None and cell is not None and cell.data_type != "str" and not isinstance(cell, EmptyCell):
                 formulas = formulas if formulas is not None else _sheet_rows(path, what, data_only=False)[1]
                 written = _formula_at(formulas, r, col)
                 if written:
@@ -177,6 +180,17 @@ def _formula_at(rows: list[list], r: int, col: int) -> str | None:
     cell = rows[r - 1][col]
     value = getattr(cell, "value", None)
     return value if getattr(cell, "data_type", None) == "f" and isinstance(value, str) else None
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str, path: Path,
+                    option: str | None = None) -> None:
+    """A PipelineError naming the file, the missing column(s) and the file's columns (match and tag word it
+    alike); `option` is the command-line option that names the column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hint = f"; name the right column with {option}" if option else ""
+        raise PipelineError(f"{what} file {path} has no column {', '.join(repr(c) for c in missing)} "
+                            f"(its columns are {', '.join(map(str, frame.columns))}){hint}")
 
 
 def frame_rows(frame: pd.DataFrame) -> list[list]:

@@ -18,7 +18,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True)   # errors and notes: standard output may carry a CSV
+
+
+def note(message: str) -> None:
+    """A note about the input (match, tag: a sheet skipped, a column read as text), to standard error."""
+    err_console.print(f"[yellow]note:[/] {escape(message)}")
+
 
 # Each feature module defines register(app); commands appear in --help in this order.
 from . import (  # noqa: E402

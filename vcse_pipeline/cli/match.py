@@ -3,7 +3,6 @@ postcode."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,12 +21,12 @@ from ..matching import (
     match_frame,
     parse_active,
 )
-from ..procurement.export import TableFormat, csv_value, output_format, write_csv_rows, write_frame
-from ..tabular_io import frame_rows, read_table
+from ..procurement.export import TableFormat, check_table_output, csv_value, emit_table, frame_table
+from ..tabular_io import read_table, require_columns
+from . import err_console, note
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, TableFormatOpt, load_config
 
 console = Console()
-err_console = Console(stderr=True)
 ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
 
 
@@ -36,17 +35,6 @@ def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> p
     text, except that with `text_columns` a workbook's other columns keep their numbers and dates, so the output
     file holds them as they were written."""
     return read_table(path, what, note=note, text_columns=text_columns).replace({"": None})
-
-
-def note(message: str) -> None:
-    err_console.print(f"[yellow]note:[/] {message}")
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], what: str, path: Path) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise PipelineError(f"{what} file {path} has no column {', '.join(repr(c) for c in missing)}; "
-                            f"its columns are {', '.join(map(str, frame.columns))}")
 
 
 def active_column(frame: pd.DataFrame, path: Path) -> list[bool | None]:
@@ -132,6 +120,23 @@ def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3, out
     out.print(shown)
 
 
+def thresholds(cfg, link_threshold: float | None, review_threshold: float | None) -> tuple[float, float]:
+    """--link-threshold and --review-threshold, else the configured ones: each 0-100, review at most link."""
+    default_link, default_review = default_thresholds(cfg)
+    link = default_link if link_threshold is None else link_threshold
+    review = default_review if review_threshold is None else review_threshold
+    for option, value in (("--link-threshold", link_threshold), ("--review-threshold", review_threshold)):
+        if value is not None and not 0 <= value <= 100:
+            raise PipelineError(f"{option} {value:g}: give a score from 0 to 100")
+    if review > link:
+        said = {True: ("--review-threshold", "--link-threshold"), False: ("the configured review threshold",
+                                                                         "the configured link threshold")}
+        raise PipelineError(f"{said[review_threshold is not None][0]} {review:g} is above "
+                            f"{said[link_threshold is not None][1]} {link:g}; give a review threshold at or below "
+                            "the link threshold")
+    return link, review
+
+
 def register(app: typer.Typer) -> None:
     @app.command("match")
     def match_command(
@@ -152,7 +157,8 @@ def register(app: typer.Typer) -> None:
         link_threshold: float | None = typer.Option(
             None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
         review_threshold: float | None = typer.Option(
-            None, "--review-threshold", help="Score from which a name goes to 'review' (default: config)."),
+            None, "--review-threshold", help="Score (0-100, at most --link-threshold) from which a name goes to "
+                                             "'review' (default: config)."),
         margin: float = typer.Option(
             DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
         register_file: Path | None = RegisterOpt,
@@ -165,30 +171,23 @@ def register(app: typer.Typer) -> None:
         """
         # One configuration for both the default register and the default thresholds.
         cfg = load_config(config, data_dir)
-        output_format(output, fmt)   # a bad --output or --format fails before the matching, not after
-        if fmt is TableFormat.xlsx and output is None:
-            raise PipelineError("--format xlsx needs --output FILE (e.g. -o matched.xlsx)")
-        to_stdout = fmt is TableFormat.csv and output is None
+        # a bad --output or --format fails before the matching, not after
+        to_stdout = check_table_output(output, fmt, example="matches") is not None and output is None
+        link, review = thresholds(cfg, link_threshold, review_threshold)
         frame = read_list(file, "input", text_columns=[name_column, postcode_column or "postcode"])
-        require_columns(frame, [name_column], "input", file)
+        require_columns(frame, [name_column], "input", file, option="--name-column")
         if postcode_column:
-            require_columns(frame, [postcode_column], "input", file)
+            require_columns(frame, [postcode_column], "input", file, option="--postcode-column")
         elif "postcode" in frame.columns:
             postcode_column = "postcode"
         if against is not None:
             index = index_from_list(against)
         else:
             index = index_from_register(register_file or cfg.register_path)
-        default_link, default_review = default_thresholds(cfg)
-        link = default_link if link_threshold is None else link_threshold
-        review = default_review if review_threshold is None else review_threshold
-        if review > link:
-            raise typer.BadParameter("--review-threshold must not exceed --link-threshold")
         result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
                              review_threshold=review, margin=margin)
         print_summary(result, name_column, out=err_console if to_stdout else console)
-        if to_stdout:
-            write_csv_rows(sys.stdout, [str(c) for c in result.columns], frame_rows(result), lineterminator="\n")
-        elif output is not None:
-            write_frame(result, output, fmt, sheet_title="Matches")
+        if to_stdout or output is not None:
+            emit_table(*frame_table(result), output, fmt, sheet_title="Matches")
+        if output is not None:
             console.print(f"wrote {len(result):,} rows to {output}")

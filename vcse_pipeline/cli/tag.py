@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections import Counter
 from pathlib import Path
 
 import typer
 
 from ..config import Config
-from ..errors import PipelineError
-from ..procurement.export import TableFormat, output_format, write_frame
+from ..procurement.export import TableFormat, check_table_output, emit_table, frame_table
 from .options import ConfigOpt, DataDirOpt, TableFormatOpt, load_config
 
 ADDED_COLUMNS = ["ukcat_codes", "service_areas", "service_area_labels"]
@@ -41,14 +39,14 @@ def tagger_from_config(cfg: Config, rules_only: bool = False):
 
 
 def check_columns(frame, path: Path, name_column: str, activities_column: str, objects_column: str) -> None:
-    columns = ", ".join(map(str, frame.columns))
-    if name_column not in frame.columns:
-        raise PipelineError(f"input file {path} has no column {name_column!r} (its columns are {columns}); "
-                            "name the organisation-name column with --name-column")
+    """The name column must be there; --activities-column and --objects-column only when given (the default
+    columns are optional)."""
+    from ..tabular_io import require_columns
+
+    require_columns(frame, [name_column], "input", path, option="--name-column")
     for option, column in (("--activities-column", activities_column), ("--objects-column", objects_column)):
-        if column not in frame.columns and column not in ("activities", "objects"):
-            raise PipelineError(f"input file {path} has no column {column!r} given by {option} "
-                                f"(its columns are {columns})")
+        if column not in ("activities", "objects"):
+            require_columns(frame, [column], "input", path, option=option)
 
 
 def tag_frame(frame, name_column: str, activities_column: str, objects_column: str, tagger, areas) -> dict:
@@ -115,17 +113,14 @@ def register(app: typer.Typer) -> None:
         """Add UKCAT activity codes and service areas (codes and labels) to each row of a list of organisations."""
         from rich.table import Table
 
-        from ..procurement.export import write_csv_rows
-        from ..tabular_io import frame_rows, read_table
-        from . import console, err_console
+        from ..tabular_io import read_table
+        from . import console, err_console, note
 
         cfg = load_config(config, data_dir)
-        output_format(output, fmt)   # a bad --output or --format fails before the tagging, not after
-        if fmt is TableFormat.xlsx and output is None:
-            raise PipelineError("--format xlsx needs --output FILE (e.g. -o tagged.xlsx)")
-        to_stdout = fmt is TableFormat.csv and output is None
+        # a bad --output or --format fails before the tagging, not after
+        to_stdout = check_table_output(output, fmt, example="tagged") is not None and output is None
         # the columns read as text; a workbook's other columns keep their numbers and dates for the output file
-        frame = read_table(file, "input", note=lambda m: err_console.print(f"[yellow]note:[/] {m}"),
+        frame = read_table(file, "input", note=note,
                            text_columns=[name_column, activities_column, objects_column])
         check_columns(frame, file, name_column, activities_column, objects_column)
         tagger, areas = tagger_from_config(cfg, rules_only)
@@ -139,10 +134,9 @@ def register(app: typer.Typer) -> None:
         for label, n in summary["top_service_areas"]:
             table.add_row(label, f"{n:,}")
         screen.print(table)
-        if to_stdout:
-            write_csv_rows(sys.stdout, [str(c) for c in frame.columns], frame_rows(frame), lineterminator="\n")
-        elif output is None:
+        if output is None and not to_stdout:
             print_rows(frame, name_column, console)
-        else:
-            write_frame(frame, output, fmt, sheet_title="Tagged")
+            return
+        emit_table(*frame_table(frame), output, fmt, sheet_title="Tagged")
+        if output is not None:
             console.print(f"wrote {summary['rows']:,} rows to {output}")

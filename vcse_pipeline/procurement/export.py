@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import enum
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO
@@ -151,16 +153,21 @@ def excel_headings(columns) -> dict[str, str]:
 
 
 
-# -- choosing the format and the file: one rule for find, match, tag (and opportunities) ------------------------
-
-TABLE_FORMATS = ("csv", "xlsx")
-
+# -- choosing the format and the file: one rule for find, match, tag and opportunities ---------------------------
 
 class TableFormat(enum.StrEnum):
-    """The file formats write_table writes, as a --format choice."""
+    """The file formats write_table writes, as a --format choice (match, tag)."""
 
     csv = "csv"
     xlsx = "xlsx"
+
+
+TABLE_FORMATS = tuple(TableFormat)
+SCREEN = "table"   # --format table: on screen (find, opportunities), never a file
+
+
+def _format_name(fmt) -> str | None:
+    return None if fmt is None else str(getattr(fmt, "value", fmt)).lower()
 
 
 def output_format(output: Path | None, fmt: str | None = None, formats: Sequence[str] = TABLE_FORMATS) -> str | None:
@@ -169,10 +176,10 @@ def output_format(output: Path | None, fmt: str | None = None, formats: Sequence
     None when neither is given (the command prints on screen). A --format that is not a file format (e.g. "table")
     with --output, an unknown extension, or an extension that contradicts --format is a PipelineError.
     """
-    fmt = None if fmt is None else str(getattr(fmt, "value", fmt)).lower()
+    fmt = _format_name(fmt)
     if output is None:
         return fmt
-    _not_a_folder(Path(output))
+    _not_a_folder(Path(output), f"results.{formats[0]}")
     by_extension = {f".{f}": f for f in formats}
     names = " or ".join(by_extension)
     if fmt is not None and fmt not in formats:
@@ -191,9 +198,23 @@ def output_format(output: Path | None, fmt: str | None = None, formats: Sequence
     return from_name
 
 
-def _not_a_folder(path: Path) -> Path:
+def check_table_output(output: Path | None, fmt, *, formats: Sequence[str] = TABLE_FORMATS,
+                       example: str = "results") -> str | None:
+    """Checked before any work: the format to write, or None for a table on screen (no --format, or "table",
+    without --output). Without --output csv (and json, where offered) goes to standard output; Excel cannot, so
+    --format xlsx without --output is a PipelineError (e.g. -o `example`.xlsx)."""
+    fmt = _format_name(fmt)
+    if output is not None:
+        return output_format(output, fmt, formats)
+    if fmt == "xlsx":
+        raise PipelineError(f"--format xlsx needs --output FILE.xlsx (e.g. -o {example}.xlsx): Excel cannot go to "
+                            "standard output")
+    return None if fmt in (None, SCREEN) else fmt
+
+
+def _not_a_folder(path: Path, example: str = "results.csv") -> Path:
     if path.is_dir():
-        raise PipelineError(f"--output {path} is a folder; give a file name inside it, e.g. {path / 'results.csv'}")
+        raise PipelineError(f"--output {path} is a folder; give a file name inside it, e.g. {path / example}")
     return path
 
 
@@ -208,6 +229,17 @@ def prepare_output(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A failed write as a PipelineError naming the file (a workbook open in Excel is locked on Windows)."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror} (is it open in Excel?)") from None
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def write_table(columns: Sequence[str], rows: Sequence[Sequence], path: Path, fmt: str | None = None, *,
                 sheet_title: str = "Results", money_columns: Sequence[str] = (),
                 headers: Mapping[str, str] | None = None) -> str:
@@ -218,26 +250,40 @@ def write_table(columns: Sequence[str], rows: Sequence[Sequence], path: Path, fm
     """
     fmt = output_format(path, fmt)
     prepare_output(path)
-    try:
+    with _writing(path):
         if fmt == "csv":
             write_csv(columns, rows, path, money_columns=money_columns)
         else:
             write_xlsx(columns, rows, path, sheet_title=sheet_title, money_columns=money_columns, headers=headers)
-    except PermissionError as exc:
-        raise PipelineError(f"cannot write {path}: {exc.strerror} (is it open in Excel?)") from None
-    except OSError as exc:
-        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return fmt
 
 
-def write_frame(frame, path: Path, fmt: str | None = None, *, sheet_title: str = "Results",
-                money_columns: Sequence[str] = ()) -> str:
-    """write_table for a pandas DataFrame (missing values as empty cells)."""
-    import pandas as pd
+def write_text_file(path: Path, text: str) -> None:
+    """A text file (opportunities' JSON) written as write_table writes: folder created, failures named."""
+    prepare_output(path)
+    with _writing(path):
+        Path(path).write_text(text, encoding="utf-8")
 
-    def plain(value):
-        return None if not isinstance(value, (list, tuple)) and pd.isna(value) else value
 
-    rows = [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)]
-    return write_table([str(c) for c in frame.columns], rows, path, fmt, sheet_title=sheet_title,
-                       money_columns=money_columns)
+def emit_table(columns: Sequence[str], rows: Sequence[Sequence], output: Path | None, fmt, *,
+               sheet_title: str = "Results", money_columns: Sequence[str] = (),
+               headers: Mapping[str, str] | None = None) -> str:
+    """The one way find, match, tag and opportunities hand over a result table: to --output (write_table), or
+    as CSV to standard output when there is no --output (for piping; the command's messages go to standard
+    error). Returns the format written. --format xlsx without --output is a PipelineError (check_table_output,
+    which a command also calls before its work)."""
+    fmt = check_table_output(output, fmt, example=sheet_title.lower())
+    if output is not None:
+        return write_table(columns, rows, output, fmt, sheet_title=sheet_title, money_columns=money_columns,
+                           headers=headers)
+    if fmt != "csv":
+        raise ValueError(f"emit_table: nothing to write for --format {fmt} without --output (a table on screen)")
+    write_csv_rows(sys.stdout, columns, rows, money_columns=money_columns, lineterminator="\n")
+    return fmt
+
+
+def frame_table(frame) -> tuple[list[str], list[list]]:
+    """A pandas DataFrame as emit_table's columns and rows (missing values as empty cells)."""
+    from ..tabular_io import frame_rows
+
+    return [str(c) for c in frame.columns], frame_rows(frame)
