@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import err_console  # notes, when standard output carries a CSV
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
-err_console = Console(stderr=True)   # notes, when standard output carries a CSV
 
 
 class Format(enum.StrEnum):
@@ -87,22 +87,15 @@ def print_choices(con, kind: Choices, area: str | None) -> None:
 
 
 def export(result, fmt: Format | None, output: Path | None, sheet_title: str = "Providers") -> None:
-    """CSV or Excel by --format, else by the file's extension (procurement.export.write_table). CSV without
-    --output goes to standard output, for piping (as `opportunities match -f csv` does)."""
-    import sys
-
-    from ..errors import PipelineError
-    from ..procurement.export import excel_headings, write_csv_rows, write_table
+    """CSV or Excel by --format, else by the file's extension; CSV without --output goes to standard output, for
+    piping (procurement.export.emit_table, as match, tag and opportunities write)."""
+    from ..procurement.export import emit_table, excel_headings
     from ..procurement.find import MONEY_COLUMNS
 
-    if output is None and fmt is Format.csv:
-        write_csv_rows(sys.stdout, result.columns, result.rows, money_columns=MONEY_COLUMNS, lineterminator="\n")
-        return
-    if output is None:
-        raise PipelineError(f"--format {fmt.value} needs --output FILE (e.g. -o providers.{fmt.value})")
-    write_table(result.columns, result.rows, output, fmt, sheet_title=sheet_title, money_columns=MONEY_COLUMNS,
-                headers=excel_headings(result.columns))
-    console.print(f"wrote {len(result.rows):,} providers to {output}")
+    emit_table(result.columns, result.rows, output, fmt, sheet_title=sheet_title, money_columns=MONEY_COLUMNS,
+               headers=excel_headings(result.columns))
+    if output is not None:
+        console.print(f"wrote {len(result.rows):,} providers to {output}")
 
 
 def known_service_areas_labels(con, names: list[str]) -> list[str]:
@@ -162,9 +155,11 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
+        from ..procurement.export import check_table_output
         from ..procurement.find import FindQuery, find_providers
 
-        on_screen = output is None and fmt in (None, Format.table)
+        # a bad --output or --format fails before the register is read
+        on_screen = check_table_output(output, fmt, example="providers") is None
         with register_connection(register_file, config, data_dir) as con:
             if list_choices is not None:
                 print_choices(con, list_choices, area)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import enum
 import json
 import re
-import sys
 from pathlib import Path
 
 import typer
@@ -35,16 +34,12 @@ OutputOpt = typer.Option(None, "--output", "-o", help="File to write (.csv, .jso
                                                       "Without it csv and json go to the screen (standard output).")
 
 
-def _output_format(fmt: MatchFormat | None, output: Path | None) -> MatchFormat:
-    """--format, else the --output file's extension (export.output_format's rules, plus JSON); a table is only
-    for the screen and Excel only for a file."""
-    from ..procurement.export import output_format
+def _output_format(fmt: MatchFormat | None, output: Path | None, example: str) -> str:
+    """--format, else the --output file's extension (export.check_table_output's rules, plus JSON); a table is
+    only for the screen and Excel only for a file."""
+    from ..procurement.export import check_table_output
 
-    if output is None:
-        if fmt is MatchFormat.xlsx:
-            raise PipelineError("--format xlsx needs --output FILE.xlsx (Excel cannot go to the screen)")
-        return fmt or MatchFormat.table
-    return MatchFormat(output_format(output, fmt, formats=("csv", "json", "xlsx")))
+    return check_table_output(output, fmt, formats=("csv", "json", "xlsx"), example=example) or MatchFormat.table
 
 
 def _date(text: str | None) -> str:
@@ -213,7 +208,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
         from ..procurement.choices import resolve_area
-        from ..procurement.export import prepare_output, write_csv_rows, write_table
+        from ..procurement.export import emit_table, write_text_file
         from ..procurement.opportunities import (
             EXPORT_COLUMNS,
             MONEY_COLUMNS,
@@ -226,7 +221,7 @@ def register(app: typer.Typer) -> None:
 
         if limit < 0:   # the same words as vcse find -n -5
             raise PipelineError(f"--limit {limit}: give a number of providers, 0 or more (0 lists them all)")
-        fmt = _output_format(fmt, output)
+        fmt = _output_format(fmt, output, "shortlist")
         release = load_release(notice, release_id)
         with register_connection(register_file, config, data_dir) as con:
             # an area the register was not built for is an error, not an empty shortlist
@@ -234,22 +229,18 @@ def register(app: typer.Typer) -> None:
             summary = describe_notice(con, release, area_code)
             everyone = match_notice(con, release, area_code, limit=0)
         matches = everyone[:limit] if limit else everyone
-        if output is not None:
-            prepare_output(output)
-        if fmt is MatchFormat.json:
+        if fmt == MatchFormat.json:
             text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
                                "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
             if output is None:
                 print(text)
                 return
-            output.write_text(text + "\n", encoding="utf-8")
-        elif fmt is MatchFormat.csv and output is None:
-            write_csv_rows(sys.stdout, EXPORT_COLUMNS, shortlist_rows(matches, summary),
-                           money_columns=MONEY_COLUMNS, lineterminator="\n")
-            return
-        elif fmt in (MatchFormat.csv, MatchFormat.xlsx):
-            write_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt.value,
-                        sheet_title="Shortlist", money_columns=MONEY_COLUMNS, headers=shortlist_headings())
+            write_text_file(output, text + "\n")
+        elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
+            emit_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
+                       money_columns=MONEY_COLUMNS, headers=shortlist_headings())
+            if output is None:
+                return
         if output is not None:
             if summary.warning:
                 console.print(f"[bold yellow]note: {summary.warning}[/]")
@@ -268,27 +259,23 @@ def register(app: typer.Typer) -> None:
         output: Path | None = OutputOpt,
     ) -> None:
         """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
-        from ..procurement.export import prepare_output, write_csv_rows, write_table
+        from ..procurement.export import emit_table, write_text_file
         from ..procurement.opportunities import list_releases
 
-        fmt = _output_format(fmt, output)
+        fmt = _output_format(fmt, output, "notices")
         releases = list_releases(notice)
-        if fmt is MatchFormat.table:
+        if fmt == MatchFormat.table:
             print_releases(releases, notice.name)
             return
-        if output is not None:
-            prepare_output(output)
-        if fmt is MatchFormat.json:
+        if fmt == MatchFormat.json:
             text = json.dumps(releases, indent=2, default=str)
             if output is None:
                 print(text)
                 return
-            output.write_text(text + "\n", encoding="utf-8")
-        elif output is None:    # csv to standard output, for piping
-            write_csv_rows(sys.stdout, LIST_COLUMNS, release_rows(releases), money_columns=["value"],
-                           lineterminator="\n")
-            return
-        else:
-            write_table(LIST_COLUMNS, release_rows(releases), output, fmt.value, sheet_title="Notices",
-                        money_columns=["value"], headers=LIST_HEADINGS)
+            write_text_file(output, text + "\n")
+        else:   # csv or xlsx: to --output, or csv to standard output (for piping)
+            emit_table(LIST_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
+                       money_columns=["value"], headers=LIST_HEADINGS)
+            if output is None:
+                return
         console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")

@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
 from ..db import table_exists  # noqa: E402
-from ..errors import PipelineError  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
@@ -181,21 +180,16 @@ def _area_name(area_code: str) -> str:
     return area_profile(area_code)["area_name"] or area_code
 
 
-REPORT_EXTENSIONS = (".html", ".htm")
+REPORT_FORMATS = ("html", "htm")
 
 
 def check_report_path(out_path: Path) -> Path:
-    """The --output file, checked before any work: not a folder, and named .html or .htm (the report is HTML;
-    vcse find refuses an extension that names no format in the same words)."""
+    """The --output file, checked before any work: not a folder, and named .html or .htm (the report is HTML), in
+    the words vcse find and match use for a file name (export.output_format)."""
+    from .export import output_format
+
     out_path = Path(out_path)
-    if out_path.is_dir():
-        raise PipelineError(f"--output {out_path} is a folder; give a file name inside it, e.g. "
-                            f"{out_path / 'vcse-report.html'}")
-    suffix = out_path.suffix.lower()
-    if suffix not in REPORT_EXTENSIONS:
-        problem = f"unknown extension {suffix}" if suffix else "no file extension"
-        raise PipelineError(f"--output {out_path}: {problem}; the report is HTML: name the file .html or .htm "
-                            f"(e.g. {out_path.stem or 'vcse-report'}.html)")
+    output_format(out_path, formats=REPORT_FORMATS)
     return out_path
 
 
