@@ -1,6 +1,7 @@
 """vcse opportunities match: real Contracts Finder notices (tests/fixtures/ocds) against a Wirral register."""
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -318,23 +319,34 @@ def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_
     assert raw.startswith(b"\xef\xbb\xbf")                      # BOM, as vcse find's CSV
     rows = list(_csv.DictReader(raw.decode("utf-8-sig").splitlines()))
     assert len(rows) == 3 and rows[0]["rank"] == "1" and rows[0]["notice_stage"] == "planning"
+    # the stage's warning travels with every row, so a shortlist passed on is never taken for an open tender
+    assert {r["notice_warning"] for r in rows} == {"the tender was expected by 2025-07-23, which has passed: look "
+                                                   "for its tender or award notice before acting on this shortlist"}
     assert rows[0]["service_areas"].startswith("Domestic abuse and violence")   # labels, as vcse find exports
     assert "delivery region North West includes Wirral" in rows[0]["reasons"]
     xlsx = tmp_path / "s.xlsx"
-    assert _match(register, "--release-id", LANCASHIRE_DA, "-o", str(xlsx)).exit_code == 0
+    everyone = _match(register, "--release-id", LANCASHIRE_DA, "-o", str(xlsx))
+    assert everyone.exit_code == 0, everyone.output
+    # without -n a file gets every provider, as vcse find writes every match
+    total = re.search(r"wrote (\d+) of (\d+) providers", everyone.output).groups()
+    assert total[0] == total[1] and int(total[0]) > 3
     book = load_workbook(xlsx)
     sheet = book.active
     # headings in words, the provider columns as vcse find's Excel names them; a Columns sheet maps them back
     assert sheet.title == "Shortlist" and sheet["C1"].value == "Provider" and sheet["C2"].value == rows[0]["name"]
     assert [c.value for c in sheet[1]][:4] == ["Rank", "Score", "Provider", "Legal form"]
     assert sheet["J1"].value == "Readiness" and sheet["S1"].value == "Notice stage"
+    assert sheet["T1"].value == "Notice warning" and "has passed" in sheet["T2"].value
+    assert sheet.max_row == int(total[0]) + 1
     columns = [[c.value for c in row] for row in book["Columns"].iter_rows()]
     assert columns[0] == ["Heading", "Column name (CSV, data dictionary)"]
     assert ["Readiness", "readiness_level"] in columns and ["Legal form", "legal_form"] in columns
     assert len(columns) == len(rows[0]) + 1
     stdout = _match(register, "--release-id", LANCASHIRE_DA, "-f", "csv", "-n", "2")
-    assert stdout.exit_code == 0 and stdout.output.splitlines()[0].startswith("rank,score,name,")
-    assert len(list(_csv.reader(stdout.output.splitlines()))) == 3
+    assert stdout.exit_code == 0 and stdout.stdout.splitlines()[0].startswith("rank,score,name,")
+    assert len(list(_csv.reader(stdout.stdout.splitlines()))) == 3
+    # standard output carries only the CSV; the warning goes to standard error
+    assert stdout.stderr.startswith("note: the tender was expected by 2025-07-23, which has passed")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -445,7 +457,7 @@ def test_cli_area_the_register_lacks_is_an_error_not_an_empty_shortlist(register
     assert isinstance(result.exception, PipelineError)
     assert "does not cover Liverpool (E08000012)" in str(result.exception)
     by_name = _match(register, "--release-id", LANCASHIRE_DA, "--area", "wirral", "-f", "csv", "-n", "1")
-    assert by_name.exit_code == 0 and len(by_name.output.splitlines()) == 2
+    assert by_name.exit_code == 0 and len(by_name.stdout.splitlines()) == 2
 
 
 # ------------------------------------------------------------------ the notice header on screen

@@ -127,23 +127,25 @@ def staged_areas(cfg: Config) -> dict[str, str] | None:
 
 def resolve_areas(cfg: Config, areas: list[str] | None = None) -> list[str]:
     """GSS codes for the areas to build ([register] areas / --area): codes or names ("Wirral"), checked against the
-    staged postcode directory, so an unknown area is an error before a build that would publish nothing."""
+    staged postcode directory, so an unknown area, or none at all, is an error before a build that would publish
+    nothing."""
     from .errors import PipelineError
-    from .procurement.choices import area_profile_named, close_matches, key
+    from .lookups import area_profile_named, key, unknown
 
+    typed_areas = list(areas or cfg.areas or [])
+    if not typed_areas:
+        raise PipelineError("no area to build: set [register] areas (e.g. areas = [\"E08000015\"]) or pass --area")
     known = staged_areas(cfg)
     codes = []
-    for typed in areas or cfg.areas:
+    for typed in typed_areas:
         named = [code for code, name in (known or {}).items() if key(typed) in (key(code), key(name))]
         profile = area_profile_named(typed)  # the councils the procurement commands know by name
         code = named[0] if named else profile["area_code"] if profile else str(typed).strip().upper()
         if known is not None and code not in known:
             choices = [f"{name} ({c})" if name != c else c for c, name in known.items()]
-            near = close_matches(typed, choices)
-            hint = f": did you mean {' or '.join(near)}?" if near else "."
-            raise PipelineError(f"unknown area {typed!r} in [register] areas / --area{hint} The staged postcode "
-                                f"directory ({cfg.staging_path('postcodes')}) has {len(known):,} local authorities"
-                                + (f": {', '.join(choices)}." if len(choices) <= 40 else "."))
+            error = unknown("area", typed, choices)
+            raise PipelineError(f"{error} ([register] areas / --area, checked against the staged postcode directory "
+                                f"{cfg.staging_path('postcodes')}, which has {len(known):,} local authorities)")
         if code not in codes:
             codes.append(code)
     return codes

@@ -7,17 +7,14 @@ never quietly returns an empty list. Used by `vcse find`, `vcse report` and `vcs
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 from rapidfuzz import fuzz, process
 
 from ..errors import PipelineError
+from ..lookups import SUGGEST_CUTOFF, area_name, area_profile_named, key, plain, unknown
 
-SUGGEST_CUTOFF = 70        # rapidfuzz WRatio (0-100) a choice needs to be offered as "did you mean"
-AUTO_ACCEPT = 88           # ...and to be taken without asking, when no other choice comes within AUTO_MARGIN
-AUTO_MARGIN = 8
-LIST_ALL_UP_TO = 40        # an error lists every choice when there are no more than this
+AUTO_ACCEPT = 88           # rapidfuzz WRatio a service area needs to be taken without asking, when no other
+AUTO_MARGIN = 8            # ...choice comes within AUTO_MARGIN
 
 # Short forms officers use -> a fragment of the register's legal_form values (compared without punctuation).
 LEGAL_FORM_SHORT = {
@@ -34,55 +31,12 @@ LEGAL_FORM_SHORT = {
 }
 
 
-def plain(text: str) -> str:
-    """Lower case words, "&" read as "and", apostrophes dropped, other punctuation a space."""
-    text = str(text).lower().replace("&", " and ")
-    text = re.sub(r"['’`]", "", text)
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
-
-
-def key(text: str) -> str:
-    """`plain` without the word "and" or spaces, for comparing: "Birkenhead & Tranmere" and "birkenhead tranmere"
-    are alike, as are "mental_health", "Mental health" and "mentalhealth"."""
-    return "".join(w for w in plain(text).split() if w != "and")
-
-
-def close_matches(typed: str, choices: list[str], limit: int = 3) -> list[str]:
-    """The choices most like `typed` (spelling and partial names), best first."""
-    scored = process.extract(plain(typed), {c: plain(c) for c in choices}, scorer=fuzz.WRatio,
-                             limit=limit, score_cutoff=SUGGEST_CUTOFF)
-    return [choice for _plain, _score, choice in scored]
-
-
-def unknown(what: str, typed: str, choices: list[str], list_command: str | None = None,
-            near: list[str] | None = None) -> PipelineError:
-    """The one wording of every unknown-value error, as an error to raise:
-    `unknown ward 'X' (did you mean A or B?); choose from: A, B, C (`vcse find --list wards` lists them)`.
-
-    `near` overrides the close matches found here. Choices keep the order given, separated by "; " when one of
-    them has a comma ("Arts, culture and heritage"), else by ", ".
-    """
-    message = f"unknown {what} {typed!r}"
-    near = close_matches(typed, choices) if near is None else near
-    if near:
-        message += " (did you mean " + " or ".join(near) + "?)"
-    listing = f"`{list_command}` lists them" if list_command else None
-    if len(choices) <= LIST_ALL_UP_TO or not list_command:
-        separator = "; " if any("," in c for c in choices) else ", "
-        message += "; choose from: " + separator.join(choices) + (f" ({listing})" if listing else "")
-    else:
-        message += f"; {listing}"
-    return PipelineError(message)
-
-
 # ------------------------------------------------------------------------------------------------ areas
 
 def register_areas(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """area code -> area name, for the areas built into the register."""
-    from .opportunities import area_profile
-
     codes = [r[0] for r in con.execute("SELECT DISTINCT area_code FROM organisation ORDER BY 1").fetchall()]
-    return {code: area_profile(code)["area_name"] or code for code in codes}
+    return {code: area_name(code) for code in codes}
 
 
 def resolve_area(con: duckdb.DuckDBPyConnection, typed: str) -> str:
@@ -97,17 +51,6 @@ def resolve_area(con: duckdb.DuckDBPyConnection, typed: str) -> str:
         raise PipelineError(f"the register does not cover {elsewhere['area_name']} ({elsewhere['area_code']}); "
                             f"choose from: {', '.join(shown)}")
     raise unknown("area", typed, shown, "vcse find --list areas")
-
-
-def area_profile_named(typed: str) -> dict | None:
-    """The area profile (procurement/area_profiles.csv) whose code or name is `typed`, if any."""
-    import csv
-
-    from .opportunities import AREA_PROFILES
-
-    with AREA_PROFILES.open(encoding="utf-8") as fh:
-        return next((row for row in csv.DictReader(fh) if key(typed) in (key(row["area_code"]),
-                                                                         key(row["area_name"]))), None)
 
 
 # ------------------------------------------------------------------------------------------------ wards

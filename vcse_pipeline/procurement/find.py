@@ -13,18 +13,9 @@ import duckdb
 
 from ..db import table_exists
 from ..errors import PipelineError
+from ..lookups import POSTCODE_NOT_FOUND, area_name, check_limit, close_matches, key, plain, unknown
 from ..postcode import normalise_postcode, postcode_district, postcode_key
-from .choices import (  # noqa: F401  (known_service_areas, resolve_service_areas: also imported from here)
-    key,
-    known_service_areas,
-    plain,
-    register_areas,
-    resolve_area,
-    resolve_legal_forms,
-    resolve_service_areas,
-    resolve_ward,
-    unknown,
-)
+from .choices import register_areas, resolve_area, resolve_legal_forms, resolve_service_areas, resolve_ward
 
 READINESS_LEVELS = ("ready", "caution", "unknown", "not ready")
 MONEY_COLUMNS = ("latest_income", "latest_expenditure")
@@ -106,7 +97,7 @@ def _origin(con: duckdb.DuckDBPyConnection, postcode: str, area_code: str | None
 
 
 def _keyword_sets(keyword: str | list[str] | None) -> list[list[str]]:
-    """Each keyword as its words ("Women's refuge" -> ["womens", "refuge"]); empty keywords dropped."""
+    """Each keyword as its words ("Women's refuge" -> ["womens", "refuge"]); check_query refuses empty ones."""
     given = [keyword] if isinstance(keyword, str) else list(keyword or [])
     return [words for words in (plain(k).split() for k in given) if words]
 
@@ -161,9 +152,15 @@ def _keyword_relevance(words: list[str]) -> tuple[str, list]:
 
 
 def check_query(q: FindQuery) -> None:
-    """Values no search can use: a clear error rather than an empty list."""
-    if q.limit is not None and q.limit < 0:
-        raise PipelineError(f"--limit {q.limit}: give a number of providers, 0 or more (0 lists them all)")
+    """Values no search can use: a clear error rather than an empty list (or, for an empty value, every provider)."""
+    check_limit(q.limit, "providers")
+    keywords = [q.keyword] if isinstance(q.keyword, str) else list(q.keyword or [])
+    empty = [option for option, value in (("--ward", q.ward), ("--near", q.near_postcode),
+                                          ("--postcode-district", q.postcode_district))
+             if value is not None and not str(value).strip()]
+    empty += ["--keyword"] if any(not plain(k) for k in keywords) else []
+    if empty:
+        raise PipelineError(f"{empty[0]} is empty: give a value, or leave the option out to search without it")
     if q.within_km is not None and q.within_km < 0:
         raise PipelineError(f"--within-km {q.within_km:g}: a distance cannot be negative")
     for option, value in (("--min-income", q.min_income), ("--max-income", q.max_income)):
@@ -182,6 +179,21 @@ def district_of(text: str) -> str:
     return district
 
 
+def resolve_district(con: duckdb.DuckDBPyConnection, text: str, area_code: str | None = None) -> str:
+    """The district of `text` (district_of) if a provider in the register (in the area) has a postcode there; an
+    unknown-value error naming the districts it has otherwise, so a typo never reads as "0 providers"."""
+    district = district_of(text)
+    known = [r[0] for r in con.execute("SELECT DISTINCT postcode_district FROM provider_directory WHERE "
+                                       "postcode_district IS NOT NULL AND (? IS NULL OR area_code = ?)",
+                                       [area_code, area_code]).fetchall()]
+    if district in known:
+        return district
+    # CH4 before CH41, CH41 before CH5: by area letters, then number
+    ordered = sorted(known, key=lambda d: (re.sub(r"[0-9].*", "", d), int(re.sub(r"^[A-Z]+([0-9]*).*", r"\1", d)
+                                                                          or 0), d))
+    raise unknown("postcode district", text, ordered, near=close_matches(district, ordered))
+
+
 def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     """Providers matching every given filter, best first (relevance, then distance, then income, then name)."""
     check_query(q)
@@ -190,8 +202,8 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     computed = ["coalesce(r.readiness_level, 'unknown') AS readiness", "r.readiness_reasons",
                 "coalesce(r.readiness_rank, 3) AS readiness_rank",
                 # a postcode the postcode directory does not know (mistyped, or too new): said in `based`
-                "coalesce(o.postcode_status = 'not in postcode directory', FALSE) AS postcode_not_found"]
-    computed_params: list = []
+                "coalesce(list_contains(?::VARCHAR[], o.postcode_status), FALSE) AS postcode_not_found"]
+    computed_params: list = [list(POSTCODE_NOT_FOUND)]
     joins = ("LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id "
              "LEFT JOIN organisation o ON o.area_code = d.area_code AND o.org_id = d.org_id")
     where: list[str] = []
@@ -236,7 +248,7 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         params.append(resolve_ward(con, q.ward, area_code))
     if q.postcode_district:
         where.append("postcode_district = ?")
-        params.append(district_of(q.postcode_district))
+        params.append(resolve_district(con, q.postcode_district, area_code))
     if q.legal_forms:
         where.append("list_contains(?::VARCHAR[], legal_form)")
         params.append(resolve_legal_forms(con, q.legal_forms))
@@ -296,13 +308,11 @@ def _unlocated(con: duckdb.DuckDBPyConnection, filtered: str, params: list) -> i
 
 
 def _area_names(rows, columns):
-    from .opportunities import area_profile
-
     names: dict[str, str] = {}
 
     def place(code: str) -> str:
         if code not in names:
-            names[code] = area_profile(code)["area_name"] or code
+            names[code] = area_name(code)
         return names[code]
     return place
 

@@ -27,6 +27,7 @@ import duckdb
 from ..db import table_exists
 from ..tagging.rules import load_rules_from_db, parent_codes, rule_matcher
 from ..tagging.taxonomy import default_service_areas
+from .choices import known_service_areas
 
 NOTICE_KEYWORDS = Path(__file__).with_name("notice_keywords.csv")
 # Service areas that say WHO is served rather than WHAT the service is: a notice naming them ("... for Older
@@ -155,7 +156,7 @@ def _areas_for_code(code: str, mapping: dict[str, set[str]], known_codes: frozen
 def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[str, TextFit]:
     """{service_area: TextFit} for the service areas the notice's text is about, with the words found."""
     title, rest = notice_texts(release)
-    known = dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
+    known = known_service_areas(con)
     rules = _rules(con)
     matcher = rule_matcher(rules)
     known_codes = frozenset(r.code for r in rules)

@@ -9,7 +9,6 @@ Scores are points added per reason (see docs/procurement.md), so a ranking can a
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -20,11 +19,12 @@ import duckdb
 
 from ..db import table_exists
 from ..errors import PipelineError
+from ..lookups import area_name, area_profile, single_area
 from ..postcode import postcode_district
 from ..tagging.taxonomy import cpv_stem
+from .choices import known_service_areas
 from .notice_text import TextFit, text_service_areas
 
-AREA_PROFILES = Path(__file__).with_name("area_profiles.csv")
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
             "k02000001", "k03000001", "k04000001"}
 # The notice's text naming one of the provider's service areas: the service itself (what) or only the people
@@ -284,14 +284,6 @@ def contract_value(release: dict) -> tuple[float | None, float | None, float | N
 
 # ------------------------------------------------------------------------------------------- location
 
-def area_profile(area_code: str) -> dict:
-    with AREA_PROFILES.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["area_code"] == area_code:
-                return row
-    return {"area_code": area_code, "area_name": "", "county": "", "region": "", "region_codes": "", "places": ""}
-
-
 def _area_districts(con: duckdb.DuckDBPyConnection, area_code: str) -> set[str]:
     rows = con.execute("SELECT DISTINCT split_part(postcode, ' ', 1) FROM organisation "
                        "WHERE lad_code = ? AND postcode IS NOT NULL", [area_code]).fetchall()
@@ -308,7 +300,7 @@ def _mentions(text: str, names: list[str]) -> str | None:
 def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: str) -> tuple[str, str]:
     """Where the work is, against the area: (local|region|national|not stated|elsewhere, why)."""
     profile = area_profile(area_code)
-    area_name = profile["area_name"] or area_code
+    place_name = area_name(area_code)
     places = [profile["area_name"], *[p for p in profile["places"].split(";") if p]]
     region_names = {profile["region"].lower(), profile["county"].lower()} - {""}
     region_codes = {c.upper() for c in profile["region_codes"].split(";") if c}
@@ -326,28 +318,28 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     districts = _area_districts(con, area_code)
     for pc in postcodes:
         if postcode_district(pc) in districts:
-            return "local", f"delivered at {pc}, in {area_name}"
+            return "local", f"delivered at {pc}, in {place_name}"
     place = _mentions(" ".join(texts + [str(tender.get("title", "")), str(tender.get("description", ""))]), places)
     if place:
-        return "local", f"notice names {place}" + ("" if place == area_name else f" ({area_name})")
+        return "local", f"notice names {place}" + ("" if place == place_name else f" ({place_name})")
     for party in release.get("parties") or []:
         if isinstance(party, dict) and "buyer" in (party.get("roles") or []):
             pc = (party.get("address") or {}).get("postalCode")
             if pc and postcode_district(pc) in districts:
-                return "local", f"buyer based in {area_name} ({pc})"
+                return "local", f"buyer based in {place_name} ({pc})"
     local_codes = {c for c in region_codes if len(c) >= 5}  # NUTS3 / ITL3: the area itself
     if any(r.upper() in local_codes for r in regions):
         local = next(r for r in regions if r.upper() in local_codes)
-        return "local", f"delivery region {region_label(local)} is {area_name}"
+        return "local", f"delivery region {region_label(local)} is {place_name}"
     for r in regions:
         if r.lower() in region_names or r.upper() in region_codes:
-            return "region", f"delivery region {region_label(r)} includes {area_name}"
+            return "region", f"delivery region {region_label(r)} includes {place_name}"
     for r in regions:
         if r.lower() in NATIONAL:
             return "national", f"delivered across {r}"
     if regions or postcodes:
         where = ", ".join([region_label(r) for r in regions[:3]] + postcodes[:2])
-        return "elsewhere", f"delivered in {where}, outside {area_name}'s region"
+        return "elsewhere", f"delivered in {where}, outside {place_name}'s region"
     return "not stated", "the notice gives no delivery location"
 
 
@@ -394,8 +386,7 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     text = sorted(text_service_areas(con, release).values(), key=lambda f: _text_points(f), reverse=True)
     by_cpv = service_areas_for_notice(con, codes)
     named = {sa for sa, _cpv, _how in by_cpv} | {f.service_area for f in text}
-    labels = {sa: label for sa, label in con.execute("SELECT service_area, coalesce(label, service_area) "
-                                                      "FROM service_area").fetchall() if sa in named}
+    labels = {sa: label for sa, label in known_service_areas(con).items() if sa in named}
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
                          by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
@@ -420,13 +411,6 @@ def _size_fit(income: float | None, annual: float | None) -> tuple[str, str]:
     if share <= STRETCH_SHARE:
         return "stretch", f"annual value £{annual:,.0f} is {pct} income £{income:,.0f}"
     return "too small", f"annual value £{annual:,.0f} is {pct} the provider's income £{income:,.0f}"
-
-
-def single_area(con: duckdb.DuckDBPyConnection) -> str:
-    areas = [r[0] for r in con.execute("SELECT DISTINCT area_code FROM organisation ORDER BY 1").fetchall()]
-    if len(areas) != 1:
-        raise PipelineError(f"the register holds {len(areas)} areas ({', '.join(areas)}): choose one with --area")
-    return areas[0]
 
 
 def _activity_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[str]) -> dict[str, str]:
@@ -469,11 +453,14 @@ def _service_reasons(matched: list[str], text: dict[str, TextFit], cpv: dict, la
 
 
 def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str | None = None,
-                 limit: int = 20) -> list[ProviderMatch]:
-    """A ranked shortlist of the area's active providers for one OCDS release, each with its reasons."""
+                 limit: int = 20, notice: NoticeSummary | None = None) -> list[ProviderMatch]:
+    """A ranked shortlist of the area's active providers for one OCDS release, each with its reasons.
+
+    `notice` is the release's describe_notice(con, release, area_code), when the caller has it already (the
+    notice's text is then not read again)."""
     area_code = area_code or single_area(con)
-    notice = describe_notice(con, release, area_code)
-    text = text_service_areas(con, release)
+    notice = notice or describe_notice(con, release, area_code)
+    text = {sa: TextFit(sa, in_title, list(words)) for sa, in_title, words in notice.text_service_areas}
     cpv = cpv_fits(con, notice.cpv_codes)
     wanted = sorted(set(text) | set(cpv))
     if not wanted:
@@ -487,12 +474,12 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id
         WHERE d.area_code = ? AND len(list_intersect(d.service_areas, ?::VARCHAR[])) > 0""",
                        [wanted, area_code, wanted]).fetchall()
-    labels = dict(con.execute("SELECT service_area, coalesce(label, service_area) FROM service_area").fetchall())
+    labels = known_service_areas(con)
     # the notice's words a provider's own activities might use: the title's, and the service's further down
     words = [w for f in sorted(text.values(), key=_text_points, reverse=True) if f.in_title or not f.client_group
              for w in f.phrases]
     activity = _activity_words(con, area_code, words)
-    place = area_profile(area_code)["area_name"] or area_code
+    place = area_name(area_code)
     matches = []
     for (org_id, name, form, ward, income, _basis, website, email, phone, matched, level, level_reasons,
          based) in rows:
@@ -528,17 +515,17 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
 # The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full.
 EXPORT_COLUMNS = ["rank", "score", "name", "legal_form", "ward_name", "service_areas", "service_fit", "location_fit",
                   "size_fit", "readiness_level", "latest_income", "reasons", "website", "email", "phone", "org_id",
-                  "area_code", "notice_id", "notice_stage"]
+                  "area_code", "notice_id", "notice_stage", "notice_warning"]
 MONEY_COLUMNS = ["latest_income"]
 
 
 def shortlist_rows(matches: list[ProviderMatch], notice: NoticeSummary) -> list[list]:
-    """One row per provider in EXPORT_COLUMNS order; each row names the notice and its stage, so a file that
-    travels on its own still says whether the opportunity was open."""
+    """One row per provider in EXPORT_COLUMNS order; each row names the notice, its stage and the stage's warning
+    (deadline passed, an award...), so a file that travels on its own still says whether the opportunity was open."""
     rows = []
     for rank, m in enumerate(matches, start=1):
         d = m.as_dict()
         d.update(rank=rank, service_areas=m.service_area_labels or m.service_areas, notice_id=notice.release_id,
-                 notice_stage=notice.stage)
+                 notice_stage=notice.stage, notice_warning=notice.warning)
         rows.append([d[c] for c in EXPORT_COLUMNS])
     return rows

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
 from ..db import table_exists  # noqa: E402
+from ..lookups import POSTCODE_NOT_FOUND, area_name  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
@@ -110,7 +111,7 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
                           CASE WHEN d.based_in_area AND d.ward_code IS NOT NULL THEN NULL
                                WHEN d.based_in_area THEN ?
                                WHEN o.postcode_status = 'missing' THEN ?
-                               WHEN o.postcode_status IN ('not in postcode directory', 'malformed') THEN ?
+                               WHEN list_contains(?::VARCHAR[], o.postcode_status) THEN ?
                                ELSE ? END AS bucket,
                           count(*) AS n, count(*) FILTER (WHERE d.imd_decile <= 2 AND d.based_in_area) AS deprived,
                           sum(d.latest_income) AS income
@@ -120,7 +121,8 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
                coalesce(c.n, 0), coalesce(c.deprived, 0), c.income
         FROM names FULL JOIN counts c USING (ward_code)
         ORDER BY names.ward_code IS NULL, list_position(?, ward), 2 DESC, 1""",
-                  [area_code, area_code, *UNPLACED, area_code, list(UNPLACED)])
+                  [area_code, area_code, UNPLACED[0], UNPLACED[1], list(POSTCODE_NOT_FOUND), *UNPLACED[2:], area_code,
+                   list(UNPLACED)])
     readiness = _rows(con, """
         SELECT readiness_level, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
         ORDER BY min(readiness_rank)""", p)
@@ -138,7 +140,7 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     ward_count = len([w for w in wards if w[0] not in UNPLACED])
     return {
         "area_code": area_code,
-        "area_name": _area_name(area_code),
+        "area_name": area_name(area_code),
         "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
         "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
         "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
@@ -172,12 +174,6 @@ def check_first(flagged: list[tuple], limit: int = CHECK_FIRST) -> list[tuple]:
 
     return [(name, level, "; ".join(reasons or []), income)
             for name, level, reasons, income, _rank in sorted(flagged, key=severity)[:limit]]
-
-
-def _area_name(area_code: str) -> str:
-    from .opportunities import area_profile
-
-    return area_profile(area_code)["area_name"] or area_code
 
 
 REPORT_FORMATS = ("html", "htm")
