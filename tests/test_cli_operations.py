@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -102,10 +103,9 @@ def test_history_says_active_against_all(published):
 
 def test_changes_explains_empty_results_and_rejects_unknown_types(published):
     data = str(published.data_dir)
-    result = run("changes", "--data-dir", data, "--type", "bogus")
-    assert result.exit_code == 2
-    assert "unknown change type 'bogus'; the types are new, closed, reopened, changed" in " ".join(
-        result.output.replace("│", " ").split())
+    result = run("changes", "--data-dir", data, "--type", "bogus")  # an error in words, like find's unknown values
+    assert result.exit_code == 1
+    assert str(result.exception) == "unknown change type 'bogus'; choose from: new, closed, reopened, changed"
     result = run("changes", "--data-dir", data, "--type", "closed")
     assert result.exit_code == 0
     assert " ".join(result.output.split()) == "No register changes of type closed in run run1: it has new 7"
@@ -124,12 +124,36 @@ def test_changes_explains_empty_results_and_rejects_unknown_types(published):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("changes", "--limit", "-1"), "--limit -1: give a number of rows, 1 or more"),
-    (("history", "-n", "-1"), "--limit -1: give a number of runs, 1 or more"),
-    (("changes", "-n", "0"), "--limit 0: give a number of rows, 1 or more")])
-def test_a_limit_below_one_is_an_error_in_words(published, args, message):
+    (("changes", "--limit", "-1"), "--limit -1: give a number of rows, 0 or more (0 lists them all)"),
+    (("history", "-n", "-1"), "--limit -1: give a number of runs, 0 or more (0 lists them all)")])
+def test_a_negative_limit_is_an_error_in_words(published, args, message):
     result = run(*args, "--data-dir", str(published.data_dir))
     assert result.exit_code == 1 and str(result.exception) == message
+
+
+def test_changes_says_when_it_cuts_the_list_and_0_shows_all(published):
+    data = str(published.data_dir)
+    new_ids = {o["org_id"] for o in BASE_ORGS} | {"GB-CHC-1201234"}
+
+    def shown(output: str) -> set[str]:
+        return set(re.findall(r"GB-[A-Z]+-[A-Z0-9]+(?:-\d+)?", output))
+
+    cut = run_at(200, "changes", "--data-dir", data, "-n", "3")
+    assert cut.exit_code == 0 and "3 of 7 changes shown (`-n 0` shows them all)" in cut.output
+    assert len(shown(cut.output)) == 3 and shown(cut.output) < new_ids
+    every = run_at(200, "changes", "--data-dir", data, "-n", "0")
+    assert every.exit_code == 0 and " of 7 changes shown" not in every.output
+    assert shown(every.output) == new_ids
+    assert " of 7 changes shown" not in run_at(200, "changes", "--data-dir", data).output  # 7 is under the 50
+
+
+def test_history_limit_0_lists_every_run(published):
+    data = str(published.data_dir)
+    publish.publish_version(published, make_register(publish.version_path_for(published, "run2"), BASE_ORGS),
+                            "run2", [WIRRAL])
+    assert "run1" not in run("history", "--data-dir", data, "-n", "1").output
+    every = run("history", "--data-dir", data, "-n", "0").output
+    assert "run1" in every and "run2" in every
 
 
 def test_demo_rejects_a_zero_scale_and_a_data_dir_that_is_a_file(tmp_path):

@@ -95,7 +95,7 @@ def query(path: Path, sql: str) -> list[tuple]:
 def test_first_publish_records_everything_as_new_and_writes_history(cfg):
     result = publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
     assert cfg.register_path.exists()
-    assert result.counts == {WIRRAL: 6}
+    assert result.counts == {WIRRAL: 6} and result.active_counts == {WIRRAL: 6}
     assert result.changes == {"new": 6}
     assert all(g.passed for g in result.gates)
     assert query(cfg.register_path, "SELECT count(*) FROM organisation") == [(6,)]
@@ -490,6 +490,42 @@ def test_rollback_and_roll_forward_are_recorded_with_counts(cfg):
     assert forward["status"] == "rolled_forward" and forward["counts"]["organisations"] == {WIRRAL: 5}
     assert forward["message"].startswith(f"register switched forward to {second.name} (was {first.name}) by ")
     assert publish.latest_switch(cfg) == forward
+    # The version already published: said so, nothing switched or recorded.
+    runs = len(publish.read_history(cfg))
+    with pytest.raises(PipelineError, match=rf"^{second.name} is already the published register; nothing changed"):
+        publish.rollback(cfg, second.name[:-10])  # a prefix naming it alone
+    # A prefix that names both versions is an error listing them, never the newest picked silently.
+    with pytest.raises(PipelineError) as info:
+        publish.rollback(cfg, "register-")
+    assert str(info.value) == (f"'register-' is the start of 2 versions: {second.name}, {first.name}; "
+                               "give more of the name")
+    assert len(publish.read_history(cfg)) == runs and os.path.samefile(cfg.register_path, second)
+
+
+def test_a_recording_failure_after_the_switch_is_logged_and_recorded_as_published(cfg, monkeypatch, caplog):
+    """The register was switched, then writing run_history.jsonl failed: the version stays published (not
+    rejected), the error is logged, and a retry leaves a 'published, but recording failed' record."""
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    real_append = publish.append_history
+    calls = []
+
+    def full_disk_once(cfg, record):
+        calls.append(record["status"])
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        real_append(cfg, record)
+
+    monkeypatch.setattr(publish, "append_history", full_disk_once)
+    version = new_version(cfg, "run2", BASE_ORGS[:5])
+    with pytest.raises(OSError, match="No space left"):
+        publish.publish_version(cfg, version, "run2", [WIRRAL])
+    assert os.path.samefile(cfg.register_path, version) and version.exists()
+    assert not list((cfg.versions_dir / "rejected").glob("*run2*"))
+    last = publish.read_history(cfg)[-1]
+    assert (last["run_id"], last["status"], last["version_file"]) == ("run2", "published", version.name)
+    assert last["message"] == "published, but recording failed: OSError: [Errno 28] No space left on device"
+    assert last["counts"]["active_organisations"] == {WIRRAL: 5}
+    assert "is published as" in caplog.text and "recording the run failed" in caplog.text
 
 
 def test_a_gate_failure_is_recorded_with_the_rejected_versions_counts(cfg):

@@ -31,6 +31,7 @@ VERSION_PREFIX = "register-"
 HISTORY_FILE = "run_history.jsonl"
 REJECTED_DIR = "rejected"
 PUBLISHED, ROLLED_BACK, ROLLED_FORWARD = "published", "rolled_back", "rolled_forward"
+ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # statuses of a switch made by `vcse rollback`, not by a publish
 HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
                   "timings", "gates", "message")
 
@@ -42,7 +43,8 @@ class PublishResult:
     register_path: Path
     gates: list = field(default_factory=list)  # quality.GateResult
     changes: dict = field(default_factory=dict)  # change_type -> organisations
-    counts: dict = field(default_factory=dict)  # area -> organisations
+    counts: dict = field(default_factory=dict)  # area -> organisations (removed and dissolved included)
+    active_counts: dict = field(default_factory=dict)  # area -> active organisations
     timings: dict = field(default_factory=dict)
     pruned: list[Path] = field(default_factory=list)
 
@@ -146,13 +148,14 @@ def record_failure(cfg: Config, run_id: str, error: BaseException | str, *, stat
                    gates: list | None = None, timings: dict | None = None, counts: dict | None = None) -> dict:
     """Append a failed run to run_history.jsonl (the published register is left as it was)."""
     record = run_record(run_id, status, started_at=started_at, version=version, areas=areas,
-                        sources=_safe_source_versions(cfg), counts=counts, timings=timings, gates=gates,
+                        sources=safe_source_versions(cfg), counts=counts, timings=timings, gates=gates,
                         message=str(error))
     append_history(cfg, record)
     return record
 
 
-def _safe_source_versions(cfg: Config) -> dict:
+def safe_source_versions(cfg: Config) -> dict:
+    """source_versions, or {"error": why} when a staging file cannot be read (history is written regardless)."""
     try:
         return source_versions(cfg)
     except Exception as exc:  # history must be written even when a staging file is unreadable
@@ -206,22 +209,6 @@ def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[
     return changes, counts
 
 
-def active_counts(version: Path) -> dict:
-    """Active organisations per area: `counts` holds all of them, removed and dissolved included."""
-    from .db import connect
-    from .quality import table_columns
-
-    _require_version(version)
-    con = connect(version, read_only=True)
-    try:
-        if not {"area_code", "is_active"} <= (table_columns(con, "organisation") or set()):
-            return {}
-        return dict(con.execute("SELECT area_code, count(*) FILTER (WHERE is_active) FROM organisation "
-                                "GROUP BY 1 ORDER BY 1").fetchall())
-    finally:
-        con.close()
-
-
 def check_version(cfg: Config, version: Path, run_id: str, areas: list[str]) -> list:
     """Run every quality gate on the version, store the results in its quality_gate table, return them."""
     from .changes import attach_previous
@@ -259,6 +246,18 @@ def discard_failed(cfg: Config, version: Path, run_id: str, error: BaseException
     pick it, and record the failed run. A version that was already switched in stays where it is."""
     published = _published(cfg)
     if published and version.exists() and os.path.samefile(version, published):
+        # Switched in, then recording failed (append_history on a full disk): the register IS this version,
+        # so say so loudly and try once more to leave a record of it rather than none.
+        log.error("%s is published as %s, but recording the run failed: %s: %s", version.name, cfg.register_path,
+                  type(error).__name__, error)
+        try:
+            append_history(cfg, run_record(run_id, PUBLISHED, started_at=started_at, version=version, areas=areas,
+                                           sources=safe_source_versions(cfg), counts=version_counts(version),
+                                           timings=timings,
+                                           message=f"published, but recording failed: {type(error).__name__}: "
+                                                   f"{error}"))
+        except Exception as again:
+            log.error("could not record run %s in %s either: %s", run_id, history_path(cfg), again)
         return None
     rejected = reject_version(cfg, version)
     record_failure(cfg, run_id, f"publish step failed: {type(error).__name__}: {error}", started_at=started_at,
@@ -387,7 +386,7 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
         t0 = time.monotonic()
         gates = check_version(cfg, version, run_id, areas)
         timings["gates_seconds"] = round(time.monotonic() - t0, 3)
-    except BaseException as exc:
+    except Exception as exc:
         discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
         raise
     error = gate_error(gates)
@@ -397,7 +396,7 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
     try:
         return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
                                 changes=changes, counts=counts)
-    except BaseException as exc:
+    except Exception as exc:
         discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
         raise
 
@@ -406,10 +405,11 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
                      timings: dict, gates: list, changes: dict, counts: dict) -> PublishResult:
     """Record the run in the version and the jsonl, switch the register to it, prune old versions."""
     t0 = time.monotonic()
-    record = run_record(run_id, "published", started_at=started_at, version=version, areas=areas,
-                        sources=_safe_source_versions(cfg),
-                        counts={"organisations": counts, "active_organisations": active_counts(version),
-                                "changes": changes},
+    _require_version(version)
+    active = version_counts(version).get("active_organisations", {})
+    record = run_record(run_id, PUBLISHED, started_at=started_at, version=version, areas=areas,
+                        sources=safe_source_versions(cfg),
+                        counts={"organisations": counts, "active_organisations": active, "changes": changes},
                         timings=timings, gates=gates)
     finalize_version(cfg, version, record)
     switch_register(cfg, version)
@@ -419,7 +419,7 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     append_history(cfg, record)
     log.info("published %s as %s", version.name, cfg.register_path)
     pruned = safe_prune(cfg)
-    return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, timings, pruned)
+    return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, active, timings, pruned)
 
 
 def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None) -> PublishResult:
@@ -556,9 +556,16 @@ def rollback(cfg: Config, version: str | None = None) -> Path:
     if not versions:
         raise PipelineError(f"no register versions in {cfg.versions_dir}")
     if version:
-        chosen = next((v for v in versions if v["name"] == version or v["name"].startswith(version)), None)
-        if chosen is None:
+        matches = [v for v in versions if v["name"] == version] or [v for v in versions
+                                                                     if v["name"].startswith(version)]
+        if not matches:
             raise PipelineError(f"no version named {version!r}; `vcse versions` lists them")
+        if len(matches) > 1:
+            raise PipelineError(f"{version!r} is the start of {len(matches)} versions: "
+                                + ", ".join(v["name"] for v in matches) + "; give more of the name")
+        chosen = matches[0]
+        if chosen["published"]:
+            raise PipelineError(f"{chosen['name']} is already the published register; nothing changed or recorded")
         reason = publishable(chosen["path"])
         if reason:
             raise PipelineError(f"refusing to publish {chosen['name']}: it {reason}")
@@ -604,7 +611,7 @@ def _who() -> str:
 
 def version_counts(version: Path) -> dict:
     """{"organisations": {area: all}, "active_organisations": {area: active}} of a version file ({} if unreadable),
-    so history rows for rollbacks and rejected versions carry counts like published ones."""
+    so history rows for publishes, rollbacks and rejected versions carry the same counts."""
     from .db import connect
     from .quality import table_columns
 
@@ -626,5 +633,5 @@ def version_counts(version: Path) -> dict:
 
 def latest_switch(cfg: Config) -> dict | None:
     """The last history record that changed which version is published (a publish, rollback or roll forward)."""
-    switches = [r for r in read_history(cfg) if r.get("status") in (PUBLISHED, ROLLED_BACK, ROLLED_FORWARD)]
+    switches = [r for r in read_history(cfg) if r.get("status") in (PUBLISHED, *ROLLED)]
     return switches[-1] if switches else None

@@ -18,8 +18,9 @@ RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file 
 TableFormatOpt = typer.Option(None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output "
                                                            "extension. -f csv without --output writes the CSV to "
                                                            "standard output (the summary to standard error).")
-AreaOpt = typer.Option(None, "--area", "-a", metavar="GSS_CODE",
-                       help="Local authority GSS code to build (default: the configured areas); repeat for several.")
+AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
+                       help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
+                            "configured areas); repeat for several.")
 
 
 def load_config(config: Path | None, data_dir: Path | None = None, areas: list[str] | None = None) -> Config:

@@ -45,7 +45,7 @@ def refresh_sources(cfg: Config, names: list[str]) -> None:
 NUMBER_HEADERS = ("organisations", "records", "active", "all (incl. inactive)", "rows")
 
 
-def _when(value, zone: str = " UTC") -> str:
+def format_when(value, zone: str = " UTC") -> str:
     """An ISO time as 'yyyy-mm-dd hh:mm UTC' (the stored values are UTC)."""
     from datetime import UTC, datetime
 
@@ -96,10 +96,10 @@ def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dic
         fetched = [f["fetched_at"] for f in files if f.get("fetched_at")]
         urls = [f.get("url") or f.get("file") for f in files if f.get("url") or f.get("file")]
         now = (staging_now or {}).get(name, {}).get("staged_at")
-        rows.append({"source": name, "staged": _when(info.get("staged_at"), ""),
-                     "downloaded": _when(max(fetched), "") if fetched else "-",
+        rows.append({"source": name, "staged": format_when(info.get("staged_at"), ""),
+                     "downloaded": format_when(max(fetched), "") if fetched else "-",
                      "rows": f"{sum((info.get('row_counts') or {}).values()):,}", "from": _origin(urls),
-                     "newer": _when(now, "") if staging_now is not None and now and now != info.get("staged_at")
+                     "newer": format_when(now, "") if staging_now is not None and now and now != info.get("staged_at")
                      else None})
     return rows
 
@@ -115,7 +115,7 @@ def check_register(path: Path) -> None:
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
-    from ..publish import ROLLED_BACK, ROLLED_FORWARD, _safe_source_versions, read_history
+    from ..publish import ROLLED, read_history, safe_source_versions
     from ..quality import table_columns
 
     con = connect(register_path, read_only=True)
@@ -123,16 +123,15 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
         run = None
         if table_columns(con, "run_history"):
             run = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR), version_file, sources FROM run_history "
-                              "WHERE status = 'published' ORDER BY finished_at DESC LIMIT 1").fetchone()
+                              "WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
         totals = con.execute("SELECT area_code, count(*) FILTER (is_active), count(*) FROM organisation "
                              "GROUP BY 1 ORDER BY 1").fetchall()
     finally:
         con.close()
-    ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # noqa: N806 - said already by print_switch
     if run is None:
         console.print("[yellow]This register records no published run (no run_history row).[/]")
     else:
-        console.print(f"Published: [bold]{_when(run[1])}[/] by run {run[0]}")
+        console.print(f"Published: [bold]{format_when(run[1])}[/] by run {run[0]}")
         console.print(f"Version:   {run[2]}", soft_wrap=True)
         if compare_staging:
             print_switch(cfg, register_path)
@@ -143,10 +142,10 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
         if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in ROLLED:
             detail = f": {last.get('message')}" if last.get("message") else ""
             console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
-                          f"{_when(last.get('finished_at'))}{detail}[/]")
+                          f"{format_when(last.get('finished_at'))}{detail}[/]")
     if run is None:
         return
-    staging_now = _safe_source_versions(cfg) if compare_staging else None
+    staging_now = safe_source_versions(cfg) if compare_staging else None
     freshness = source_freshness(_loads(run[3], {}), staging_now)
     table = Table(title="Sources behind this register (times UTC)", title_justify="left")
     for h in ("source", "staged", "downloaded", "rows"):
@@ -164,13 +163,13 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
 
 def print_switch(cfg: Config, register_path: Path) -> None:
     """Say so when the published register was put back by `vcse rollback` rather than by its own publish."""
-    from ..publish import PUBLISHED, latest_switch
+    from ..publish import PUBLISHED, ROLLED_BACK, latest_switch
 
     last = latest_switch(cfg)
     if not last or last.get("status") == PUBLISHED:
         return
-    direction = "Rolled back" if last["status"] == "rolled_back" else "Rolled forward"
-    console.print(f"[yellow]{direction}: {_when(last.get('finished_at'))} by run {last.get('run_id')} (the "
+    direction = "Rolled back" if last["status"] == ROLLED_BACK else "Rolled forward"
+    console.print(f"[yellow]{direction}: {format_when(last.get('finished_at'))} by run {last.get('run_id')} (the "
                   "Published time and run above are this version's first publish)[/]", highlight=False)
     console.print(Padding(Text(last.get("message") or "", style="yellow"), (0, 0, 0, 2)), highlight=False)
 

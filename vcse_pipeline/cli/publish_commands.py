@@ -11,8 +11,9 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
-from ..errors import PipelineError
+from ..lookups import check_limit
 from .options import AreaOpt, ConfigOpt, DataDirOpt, load_config
+from .pipeline_commands import format_when
 
 console = Console()
 
@@ -31,25 +32,13 @@ def organisation_counts(counts: dict) -> str:
                      for a, n in every.items())
 
 
-def check_limit(limit: int, what: str) -> None:
-    """The same words as `vcse find -n -5`: an error, not a usage box."""
-    if limit < 1:
-        raise PipelineError(f"--limit {limit}: give a number of {what}, 1 or more")
-
-
-def _when(value) -> str:
-    """An ISO time as 'yyyy-mm-dd hh:mm UTC'."""
-    from .pipeline_commands import _when as when
-
-    return when(value)
-
-
 def print_run(r: dict) -> None:
     """One run as a few short lines (readable at 80 columns; the version name whole, since rollback takes it)."""
     status = r.get("status") or "?"
     colour = "green" if status == "published" else "yellow" if status.startswith("rolled") else "red"
-    console.print(f"[bold]{escape(str(r.get('run_id')))}[/]  [{colour}]{status}[/]  {_when(r.get('finished_at'))}",
-                  soft_wrap=True, highlight=False)
+    when = format_when(r.get("finished_at"))
+    console.print(f"[bold]{escape(str(r.get('run_id')))}[/]  [{colour}]{status}[/]  {when}", soft_wrap=True,
+                  highlight=False)
     counts = organisation_counts(r.get("counts") or {})
     if r.get("version_file"):
         console.print(f"  version        {escape(r['version_file'])}", soft_wrap=True, highlight=False)
@@ -81,7 +70,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""
         from ..errors import QualityGateError
-        from ..publish import active_counts, build_and_publish
+        from ..publish import build_and_publish
 
         cfg = load_config(config, data_dir, area)
         try:
@@ -91,7 +80,7 @@ def register(app: typer.Typer) -> None:
             raise
         console.print(_gate_table(result.gates))
         console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}", soft_wrap=True)
-        active = active_counts(result.version_path)
+        active = result.active_counts
         console.print("Organisations: " + ", ".join(f"{a} {active.get(a, 0):,} active / {n:,} all"
                                                     for a, n in result.counts.items()))
         console.print("Changes: " + (", ".join(f"{k} {v:,}" for k, v in result.changes.items()) or "none"))
@@ -100,7 +89,7 @@ def register(app: typer.Typer) -> None:
     def history(
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
-        limit: int = typer.Option(20, "--limit", "-n", help="How many of the latest runs to show (1 or more)."),
+        limit: int = typer.Option(20, "--limit", "-n", help="How many of the latest runs to show (0 = all)."),
         as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines (one per run)."),
     ) -> None:
         """List pipeline runs (published, failed, rolled back or forward) from data/register/run_history.jsonl."""
@@ -108,7 +97,8 @@ def register(app: typer.Typer) -> None:
 
         check_limit(limit, "runs")
         cfg = load_config(config, data_dir)
-        records = read_history(cfg)[-limit:]
+        records = read_history(cfg)
+        records = records[-limit:] if limit else records
         if not records:
             console.print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
             return
@@ -136,7 +126,7 @@ def register(app: typer.Typer) -> None:
             # The full name on a line of its own: it is what rollback takes, so it must never be cut.
             console.print(f"{'*' if v['published'] else ' '} {v['name']}", soft_wrap=True, markup=False,
                           highlight=False)
-            console.print(f"    modified {_when(v['modified'])}, {v['size']:,} bytes"
+            console.print(f"    modified {format_when(v['modified'])}, {v['size']:,} bytes"
                           + (", [green]published[/]" if v["published"] else ""), soft_wrap=True, highlight=False)
 
     @app.command()
@@ -158,27 +148,30 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOpt,
         data_dir: Path | None = DataDirOpt,
         change_type: str | None = typer.Option(None, "--type", help="Only new, closed, reopened or changed."),
-        limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (1 or more)."),
+        limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (0 = all)."),
     ) -> None:
         """Show what the published register changed against the one before it (register_change)."""
+        from ..lookups import unknown
         from ..procurement.connection import open_register
 
         if change_type is not None and change_type not in CHANGE_TYPES:
-            raise typer.BadParameter(f"unknown change type {change_type!r}; the types are {', '.join(CHANGE_TYPES)}",
-                                     param_hint="--type")
+            raise unknown("change type", change_type, list(CHANGE_TYPES))  # the wording of find's unknown values
         check_limit(limit, "rows")
         cfg = load_config(config, data_dir)
         con = open_register(cfg.register_path)  # the same clear errors as find for a missing or unusable file
         try:
+            # Two runs can finish in one second: then the later row (this version's own run) is the one.
             run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "
-                              "ORDER BY finished_at DESC LIMIT 1").fetchone()
+                              "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
             run_id = run[0] if run else None
             rows = con.execute(
                 """SELECT c.area_code, c.org_id, o.name, c.change_type, c.field, c.old_value, c.new_value
                    FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
                    WHERE c.run_id = ? AND (? IS NULL OR c.change_type = ?)
-                   ORDER BY c.change_type, c.org_id, c.field LIMIT ?""", [run_id, change_type, change_type, limit]
-            ).fetchall()
+                   ORDER BY c.change_type, c.org_id, c.field LIMIT ?""",
+                [run_id, change_type, change_type, limit or None]).fetchall()  # LIMIT NULL: every row
+            total = con.execute("SELECT count(*) FROM register_change WHERE run_id = ? "
+                                "AND (? IS NULL OR change_type = ?)", [run_id, change_type, change_type]).fetchone()[0]
             by_type = con.execute("SELECT change_type, count(DISTINCT (area_code, org_id)) FROM register_change "
                                   "WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
         finally:
@@ -202,3 +195,5 @@ def register(app: typer.Typer) -> None:
         for row in rows:
             table.add_row(*["" if v is None else str(v) for v in row])
         console.print(table)
+        if len(rows) < total:  # never cut the list without saying so
+            console.print(f"{len(rows):,} of {total:,} changes shown (`-n 0` shows them all)")
