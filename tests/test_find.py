@@ -223,3 +223,27 @@ def test_distance_search_says_how_many_providers_it_leaves_out(demo_register):
 
 def test_distance_search_with_every_provider_located_has_no_note(con):
     assert find_providers(con, FindQuery(near_postcode="CH41 9ZZ")).notes == []
+
+
+def test_a_malformed_postcode_reads_not_found_in_find_and_the_report(tmp_path):
+    """find and the report share one list of statuses meaning "postcode not found" (lookups.POSTCODE_NOT_FOUND)."""
+    from procurement_fixtures import build_register
+
+    from vcse_pipeline.procurement.report import report_context
+
+    path = build_register(tmp_path / "register.duckdb")
+    con = duckdb.connect(str(path))
+    try:
+        org_id, postcode = con.execute("SELECT org_id, postcode FROM provider_directory WHERE NOT based_in_area "
+                                       "AND postcode IS NOT NULL ORDER BY org_id LIMIT 1").fetchone()
+        def not_found() -> int:
+            wards = {w[0]: w[1] for w in report_context(con, "E08000015")["wards"]}
+            return wards.get("(postcode not found: address needs checking)", 0)
+        before = not_found()
+        con.execute("UPDATE organisation SET postcode_status = 'malformed' WHERE org_id = ?", [org_id])
+        row = next(r for r in find_providers(con, FindQuery(limit=0)).as_dicts() if r["org_id"] == org_id)
+        after = not_found()
+    finally:
+        con.close()
+    assert row["based"].startswith(f"operates in Wirral (postcode {postcode} not found"), row["based"]
+    assert after == before + 1

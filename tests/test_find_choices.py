@@ -226,3 +226,38 @@ def test_service_area_choices_with_commas_are_separated_by_semicolons():
     assert str(err.value) == ("unknown service area 'knitting'; choose from: Arts, culture and heritage "
                               "(arts_culture); Food and poverty (food_poverty) "
                               "(`vcse find --list services` lists them)")
+
+
+def test_a_postcode_district_the_register_lacks_is_an_error(con):
+    with pytest.raises(PipelineError) as err:
+        find_providers(con, FindQuery(postcode_district="ZZ99"))
+    assert str(err.value).startswith("unknown postcode district 'ZZ99'; choose from: ")
+    with pytest.raises(PipelineError, match=r"unknown postcode district 'CH4' \(did you mean CH4[0-9]"):
+        find_providers(con, FindQuery(postcode_district="CH4"))
+    # the districts offered are the register's own, CH41 among them
+    assert "CH41" in str(err.value).split("choose from: ")[1].split(", ")
+
+
+@pytest.mark.parametrize(("query", "option"), [
+    ({"ward": ""}, "--ward"), ({"near_postcode": " "}, "--near"), ({"postcode_district": ""}, "--postcode-district"),
+    ({"keyword": [""]}, "--keyword"), ({"keyword": ["refuge", "  "]}, "--keyword"),
+])
+def test_an_empty_value_is_an_error_not_every_provider(con, query, option):
+    with pytest.raises(PipelineError) as err:
+        find_providers(con, FindQuery(**query))
+    assert str(err.value) == f"{option} is empty: give a value, or leave the option out to search without it"
+
+
+@pytest.mark.parametrize(("args", "refused"), [
+    (["-o", "services.csv"], "--output"), (["-f", "csv"], "--format"), (["--service", "Mental health"], "--service"),
+    (["-n", "3"], "--limit"),
+])
+def test_cli_list_refuses_options_it_would_ignore(register, tmp_path, args, refused):
+    args = [str(tmp_path / a) if a.endswith(".csv") else a for a in args]
+    result = runner.invoke(app, ["find", "--register", str(register), "--list", "wards", *args])
+    assert isinstance(result.exception, PipelineError), result.output
+    assert str(result.exception).startswith(f"--list shows the choices on screen and takes only --area; leave out "
+                                            f"{refused}")
+    assert not (tmp_path / "services.csv").exists()
+    scoped = runner.invoke(app, ["find", "--register", str(register), "--list", "wards", "--area", "Wirral"])
+    assert scoped.exit_code == 0 and "Birkenhead and Tranmere" in scoped.output

@@ -494,3 +494,29 @@ def test_demo_organisation_names_do_not_tag_the_service(demo):
     as_buyer = {**lancashire, "buyer": {"name": "Police and Crime Commissioner for Lancashire"}}
     areas = text_service_areas(demo, as_buyer)
     assert areas["community_safety_justice"].phrases == ["victims"] and "domestic_abuse" in areas
+
+
+def test_cli_list_of_one_release_names_the_match_command_without_an_id(tmp_path):
+    releases = json.loads(NOTICES.read_text(encoding="utf-8"))["releases"]
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(next(r for r in releases if r["id"] == LANCASHIRE_DA)), encoding="utf-8")
+    result = runner.invoke(app, ["opportunities", "list", str(one)])
+    assert result.exit_code == 0, result.output
+    assert ("1 release in one.json; rank providers for it with `vcse opportunities match one.json`"
+            in " ".join(result.output.split()))   # the line wraps in a narrow terminal
+    assert "pass an id" not in result.output and "--release-id" not in result.output
+
+
+def test_match_reuses_a_given_notice_summary(con):
+    release = load_release(NOTICES, LANCASHIRE_DA)
+    summary = describe_notice(con, release, "E08000015")
+    assert match_notice(con, release, "E08000015", limit=0, notice=summary) == match_notice(con, release, limit=0)
+
+
+def test_cli_match_screen_shows_20_unless_told(register, con):
+    screen = _match(register, "--release-id", LANCASHIRE_DA)
+    assert screen.exit_code == 0, screen.output
+    total = len(match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=0))
+    assert total > 20 and f"top 20 of {total:,} providers" in screen.output
+    piped = _match(register, "--release-id", LANCASHIRE_DA, "-f", "json")
+    assert len(json.loads(piped.stdout)["matches"]) == total   # csv/json output carries every match, as find's
