@@ -98,11 +98,23 @@ def export(result, fmt: Format | None, output: Path | None, sheet_title: str = "
         console.print(f"wrote {len(result.rows):,} providers to {output}")
 
 
+def refuse_with_list(fmt: Format | None, output: Path | None, filters: dict) -> None:
+    """--list only prints the choices on screen (scoped by --area): an option it would ignore is an error."""
+    from ..errors import PipelineError
+
+    given = [option for option, value in filters.items() if value not in (None, [])]
+    if output is not None or fmt not in (None, Format.table):
+        given = ["--output" if output is not None else "--format", *given]
+    if given:
+        raise PipelineError(f"--list shows the choices on screen and takes only --area; leave out {', '.join(given)} "
+                            "(search with the filters instead of --list to export providers)")
+
+
 def known_service_areas_labels(con, names: list[str]) -> list[str]:
     """The labels of the service areas searched for, so the table shows them first."""
     if not names:
         return []
-    from ..procurement.find import known_service_areas, resolve_service_areas
+    from ..procurement.choices import known_service_areas, resolve_service_areas
 
     labels = known_service_areas(con)
     return [labels[code] for code in resolve_service_areas(con, names)]
@@ -158,6 +170,11 @@ def register(app: typer.Typer) -> None:
         from ..procurement.export import check_table_output
         from ..procurement.find import FindQuery, find_providers
 
+        if list_choices is not None:
+            refuse_with_list(fmt, output, {
+                "--service": service, "--keyword": keyword, "--ward": ward, "--postcode-district": postcode_district,
+                "--near": near, "--within-km": within_km, "--legal-form": legal_form, "--min-income": min_income,
+                "--max-income": max_income, "--readiness": readiness, "--limit": limit})
         # a bad --output or --format fails before the register is read
         on_screen = check_table_output(output, fmt, example="providers") is None
         with register_connection(register_file, config, data_dir) as con:

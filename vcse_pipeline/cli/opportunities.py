@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
-from ..errors import PipelineError
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
@@ -26,6 +25,8 @@ class MatchFormat(enum.StrEnum):
     json = "json"
     xlsx = "xlsx"
 
+
+SCREEN_LIMIT = 20   # providers on screen unless --limit says otherwise; files and csv/json carry every match
 
 # --format and --output of both `opportunities match` and `opportunities list`
 FormatOpt = typer.Option(None, "--format", "-f", help="table (screen), csv, json or xlsx (Excel); default: from the "
@@ -54,16 +55,6 @@ def _date(text: str | None) -> str:
         return str(text)
     return when.strftime("%d %b %Y") + ("" if (when.hour, when.minute) in ((0, 0), (23, 59)) else
                                         when.strftime(" %H:%M"))
-
-
-def _passed(text: str | None) -> bool:
-    """Whether a published date (deadline, tender expected) is before today."""
-    from datetime import date
-
-    from ..procurement.opportunities import _as_date
-
-    when = _as_date(text)
-    return when is not None and when < date.today()
 
 
 def stage_line(notice) -> str:
@@ -136,7 +127,7 @@ def print_shortlist(matches, total: int, why: bool) -> None:
 # Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
 SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
                       "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
-                      "notice_stage": "Notice stage"}
+                      "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
 LIST_COLUMNS = ["id", "ocid", "title", "buyer", "stage", "tender_status", "deadline", "tender_expected", "regions",
                 "suitable_for_vcse", "value", "warning"]
 LIST_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": "Buyer", "stage": "Stage",
@@ -164,9 +155,12 @@ def print_releases(releases: list[dict], file_name: str) -> None:
     """Each release as a short block, its id alone on a line (never wrapped, so it can be copied)."""
     from ..procurement.opportunities import region_label
 
-    noun = "release" if len(releases) == 1 else "releases"
-    console.print(f"{len(releases):,} {noun} in {escape(file_name)}; pass an id to "
-                  "`vcse opportunities match FILE --release-id ID`", highlight=False)
+    if len(releases) == 1:  # match picks a file's only release by itself
+        console.print(f"1 release in {escape(file_name)}; rank providers for it with "
+                      f"`vcse opportunities match {escape(file_name)}`", highlight=False)
+    else:
+        console.print(f"{len(releases):,} releases in {escape(file_name)}; pass an id to "
+                      "`vcse opportunities match FILE --release-id ID`", highlight=False)
     flags = {True: "yes", False: "no", None: "not stated"}
     for r in releases:
         regions = [region_label(x) for x in r["regions"]]
@@ -174,8 +168,8 @@ def print_releases(releases: list[dict], file_name: str) -> None:
         value = f"£{r['value']:,.0f}" if r["value"] else "value not stated"
         when = (f", deadline {_date(r['deadline'])}" if r["deadline"] else
                 f", tender expected {_date(r['tender_expected'])}" if r["tender_expected"] else "")
-        passed = " (passed)" if r["stage"] in ("tender", "planning") and _passed(r["deadline"] or
-                                                                          r["tender_expected"]) else ""
+        # a tender or planning notice warns only when its deadline or expected date has passed (notice_stage)
+        passed = " (passed)" if r["stage"] in ("tender", "planning") and r["warning"] else ""
         console.print()
         console.print(f"[bold]{escape(r['title'] or '(no title)')}[/]", highlight=False)
         console.print(f"  {r['id']}", soft_wrap=True, highlight=False, style="cyan")
@@ -198,7 +192,10 @@ def register(app: typer.Typer) -> None:
                                                    "(see `vcse opportunities list FILE`)."),
         area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
                                                                    "the register's only area)."),
-        limit: int = typer.Option(20, "--limit", "-n", help="Length of the shortlist (0: every provider)."),
+        limit: int | None = typer.Option(None, "--limit", "-n",
+                                         help=f"Length of the shortlist; 0 for every provider (default: "
+                                              f"{SCREEN_LIMIT} on screen, every provider in a file or csv/json "
+                                              "output, as vcse find)."),
         why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
         fmt: MatchFormat | None = FormatOpt,
         output: Path | None = OutputOpt,
@@ -207,6 +204,7 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
+        from ..lookups import check_limit, single_area
         from ..procurement.choices import resolve_area
         from ..procurement.export import emit_table, write_text_file
         from ..procurement.opportunities import (
@@ -216,19 +214,21 @@ def register(app: typer.Typer) -> None:
             load_release,
             match_notice,
             shortlist_rows,
-            single_area,
         )
+        from . import err_console
 
-        if limit < 0:   # the same words as vcse find -n -5
-            raise PipelineError(f"--limit {limit}: give a number of providers, 0 or more (0 lists them all)")
+        check_limit(limit, "providers")
         fmt = _output_format(fmt, output, "shortlist")
         release = load_release(notice, release_id)
         with register_connection(register_file, config, data_dir) as con:
             # an area the register was not built for is an error, not an empty shortlist
             area_code = resolve_area(con, area) if area else single_area(con)
             summary = describe_notice(con, release, area_code)
-            everyone = match_notice(con, release, area_code, limit=0)
-        matches = everyone[:limit] if limit else everyone
+            everyone = match_notice(con, release, area_code, limit=0, notice=summary)
+        shown = SCREEN_LIMIT if limit is None and fmt == MatchFormat.table else limit
+        matches = everyone[:shown] if shown else everyone
+        if output is None and fmt != MatchFormat.table and summary.warning:
+            err_console.print(f"note: {summary.warning}", style="bold yellow")  # standard output carries the data
         if fmt == MatchFormat.json:
             text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
                                "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
