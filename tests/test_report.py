@@ -197,8 +197,8 @@ def test_report_output_that_is_a_folder_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "message"), [
-    ("x.txt", "unknown extension .txt; the report is HTML: name the file .html or .htm (e.g. x.html)"),
-    ("report", "no file extension; the report is HTML"),
+    ("x.txt", "unknown extension .txt; name the file .html or .htm (e.g. x.html)"),
+    ("report", "no file extension; name the file .html or .htm (e.g. report.html)"),
     ("x.csv", "unknown extension .csv"),
 ])
 def test_report_output_must_be_named_html(tmp_path, name, message):
