@@ -250,3 +250,12 @@ def test_status_says_when_the_register_was_rolled_back(published):
     back = publish.read_history(published)[-1]
     assert f"Rolled back: {back['finished_at'][:16].replace('T', ' ')} UTC by run {back['run_id']}" in out
     assert "by run run1" in out and f"register switched back to {publish.version_files(published)[1].name}" in out
+
+
+def test_changes_without_a_register_does_not_suggest_an_option_it_lacks(tmp_path):
+    from vcse_pipeline.errors import PipelineError
+
+    result = CliRunner().invoke(app, ["changes", "--data-dir", str(tmp_path / "empty")])
+    assert isinstance(result.exception, PipelineError)
+    message = str(result.exception)
+    assert "no register at" in message and "--register" not in message and "--data-dir" in message

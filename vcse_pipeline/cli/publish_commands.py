@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
             raise unknown("change type", change_type, list(CHANGE_TYPES))  # the wording of find's unknown values
         check_limit(limit, "rows")
         cfg = load_config(config, data_dir)
-        con = open_register(cfg.register_path)  # the same clear errors as find for a missing or unusable file
+        con = open_register(cfg.register_path, has_register_option=False)  # find's errors; changes has no --register
         try:
             # Two runs can finish in one second: then the later row (this version's own run) is the one.
             run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "

@@ -24,8 +24,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
     ) -> None:
         """Write an HTML report: providers by legal form, service area and ward, readiness and recent changes."""
+        from ..lookups import single_area
         from ..procurement.choices import resolve_area
-        from ..procurement.opportunities import single_area
         from ..procurement.report import check_report_path, render_report
 
         check_report_path(output)   # a wrong file name fails before the register is read
