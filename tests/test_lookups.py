@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-import duckdb
 import pytest
+from test_publish import stage_postcode_directory
 
 from vcse_pipeline import lookups
 from vcse_pipeline.config import Config
@@ -56,14 +56,7 @@ def test_check_limit_accepts_no_limit_and_the_minimum():
 def _staged(tmp_path: Path, areas) -> Config:
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
                                              "register": {"areas": areas}})
-    path = cfg.staging_path("postcodes")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE postcode (postcode VARCHAR, lad_code VARCHAR)")
-    con.execute("INSERT INTO postcode VALUES ('CH41 1AA', 'E08000015'), ('L1 8JQ', 'E08000012')")
-    con.execute("CREATE TABLE local_authority (lad_code VARCHAR, lad_name VARCHAR)")
-    con.execute("INSERT INTO local_authority VALUES ('E08000015', 'Wirral'), ('E08000012', 'Liverpool')")
-    con.close()
+    stage_postcode_directory(cfg)
     return cfg
 
 
