@@ -44,6 +44,9 @@ def _share(description: str) -> Param:
         "areas": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
                        description="Areas to build: GSS codes (E08000015) or names (Wirral), resolved against the "
                                    "postcode directory when the run starts; empty = [register] areas from config."),
+        "drop_areas": Param(False, type="boolean",
+                            description="Publish even though the published register holds areas this run does "
+                                        "not build (they are dropped from the register)."),
         "row_count_band": _share("Allowed change in organisations per area against the last publish (0.2 = 20%)."),
         "min_postcode_mapped_share": _share("Least share of organisations whose postcode maps."),
         "min_service_area_share": _share("Least share of organisations with a service area."),
@@ -58,7 +61,8 @@ Params override the areas and the `[quality]` thresholds for one run.""",
 def vcse_register():
     @task(retries=0, doc_md="Name the run, make its work folder, choose the areas.")
     def start_run(params=None, run_id=None) -> dict:
-        return airflow_tasks.start_register_run(run_id, (params or {}).get("areas"))
+        params = params or {}
+        return airflow_tasks.start_register_run(run_id, params.get("areas"), bool(params.get("drop_areas")))
 
     @task(retries=0, doc_md="The areas to build, one mapped build_area task each.")
     def list_areas(run: dict) -> list[str]:

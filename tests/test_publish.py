@@ -535,3 +535,31 @@ def test_a_gate_failure_is_recorded_with_the_rejected_versions_counts(cfg):
     failed = publish.read_history(cfg)[-1]
     assert failed["status"] == "failed_quality"
     assert failed["counts"] == {"organisations": {WIRRAL: 2}, "active_organisations": {WIRRAL: 2}}
+
+
+def test_a_run_that_would_drop_a_published_area_or_reuse_a_run_id_is_refused(cfg, monkeypatch):
+    from vcse_pipeline import airflow_tasks
+    from vcse_pipeline.errors import PipelineError
+
+    stage_postcode_directory(cfg)
+    publish.publish_version(cfg, new_version(cfg, "wirral-1", BASE_ORGS), "wirral-1", [WIRRAL])
+    before = sha256(cfg.register_path)
+    built = []
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    with pytest.raises(PipelineError, match=r"the published register holds Wirral \(E08000015\), which this run "
+                                            r"would drop \(it builds only E08000012\).*--drop-areas"):
+        publish.build_and_publish(cfg, run_id="liverpool-1", areas=["Liverpool"])
+    with pytest.raises(PipelineError, match=r"run id 'wirral-1' already published a register"):
+        publish.build_and_publish(cfg, run_id="wirral-1")
+    assert not built and sha256(cfg.register_path) == before
+    # Airflow's first task applies the same rule (a DAG param allows the drop)
+    monkeypatch.setattr(airflow_tasks, "load_config", lambda overrides=None: cfg)
+    with pytest.raises(PipelineError, match="would drop"):
+        airflow_tasks.start_register_run("manual__2026-05-01T06:00:00+00:00", ["Liverpool"])
+    refused = publish.read_history(cfg)[-1]
+    assert refused["status"] == "failed" and "would drop" in refused["message"]
+    run = airflow_tasks.start_register_run("manual__2026-05-02T06:00:00+00:00", ["Liverpool"], drop_areas=True)
+    assert run["areas"] == ["E08000012"]
+    # and the command line: --drop-areas publishes Liverpool alone (its build stubbed out here)
+    monkeypatch.setattr("vcse_pipeline.publish.publish_version", lambda cfg, version, run_id, areas, **kw: areas)
+    assert publish.build_and_publish(cfg, run_id="liverpool-2", areas=["Liverpool"], drop_areas=True) == ["E08000012"]

@@ -96,16 +96,18 @@ def stage(source: str, files: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- register
 
-def start_register_run(airflow_run_id: str, areas: list[str] | None = None) -> dict:
-    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given."""
+def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False) -> dict:
+    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. A run that
+    would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set."""
     from .pipeline import resolve_areas
-    from .publish import now_iso, record_failure, safe_run_id
+    from .publish import check_run_plan, now_iso, record_failure, safe_run_id
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
     started_at = now_iso()
     try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
         codes = resolve_areas(cfg, list(areas or cfg.areas))
+        check_run_plan(cfg, run_id, codes, drop_areas)
     except PipelineError as exc:
         record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
         raise

@@ -422,11 +422,35 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, active, timings, pruned)
 
 
-def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None) -> PublishResult:
+def published_areas(cfg: Config) -> list[str]:
+    """The area codes the published register holds ([] when nothing is published)."""
+    counts = version_counts(cfg.register_path) if cfg.register_path.exists() else {}
+    return sorted(counts.get("organisations", {}))
+
+
+def check_run_plan(cfg: Config, run_id: str, areas: list[str], drop_areas: bool = False) -> None:
+    """Refuse a run that would reuse a published run's id, or silently drop an area the published register holds
+    (a register built for fewer areas replaces the whole file, and its changes are measured against it)."""
+    if any(r.get("run_id") == run_id and r.get("status") == PUBLISHED for r in read_history(cfg)):
+        raise PipelineError(f"run id {run_id!r} already published a register (see `vcse history`): choose another "
+                            "--run-id, or leave it out for a timestamp")
+    dropped = [a for a in published_areas(cfg) if a not in areas]
+    if dropped and not drop_areas:
+        from .lookups import area_name
+
+        named = ", ".join(f"{area_name(a)} ({a})" for a in dropped)
+        raise PipelineError(f"the published register holds {named}, which this run would drop (it builds only "
+                            f"{', '.join(areas)}): build every area (--area for each, or [register] areas), or "
+                            "pass --drop-areas to publish without them")
+
+
+def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None,
+                      drop_areas: bool = False) -> PublishResult:
     """Build every area into a new version file, gate it, record it and publish it (the whole register step).
 
     Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
-    versions/rejected/ (after the build), so it is never a `vcse rollback` candidate.
+    versions/rejected/ (after the build), so it is never a `vcse rollback` candidate. A run that would reuse a
+    published run id or drop a published area is refused before anything runs (check_run_plan).
     """
     from .pipeline import build_register, resolve_areas
     from .quality import quality_thresholds
@@ -440,6 +464,7 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
     except PipelineError as exc:
         record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
         raise
+    check_run_plan(cfg, run_id, areas, drop_areas)
     version = version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

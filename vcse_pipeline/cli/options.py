@@ -18,6 +18,8 @@ RegisterOpt = typer.Option(None, "--register", "-r", help="Register DuckDB file 
 TableFormatOpt = typer.Option(None, "--format", "-f", help="csv or xlsx (Excel); default: from the --output "
                                                            "extension. -f csv without --output writes the CSV to "
                                                            "standard output (the summary to standard error).")
+DropAreasOpt = typer.Option(False, "--drop-areas", help="Publish even though the published register holds areas "
+                                                         "this run does not build (they are dropped from it).")
 AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
                        help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
                             "configured areas); repeat for several.")

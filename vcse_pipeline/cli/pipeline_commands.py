@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
-from .options import AreaOpt, ConfigOpt, DataDirOpt, RegisterOpt, load_config
+from .options import AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, RegisterOpt, load_config
 
 console = Console()
 
@@ -203,12 +203,12 @@ def print_register_summary(register_path: Path) -> None:
         con.close()
 
 
-def publish_with_progress(cfg: Config):
+def publish_with_progress(cfg: Config, drop_areas: bool = False):
     """Build, check and publish, with a spinner: the build is the longest quiet step."""
     from ..publish import build_and_publish
 
     with console.status("linking, tagging, checking and publishing the register..."):
-        return build_and_publish(cfg)
+        return build_and_publish(cfg, drop_areas=drop_areas)
 
 
 def register(app: typer.Typer) -> None:
@@ -239,11 +239,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-            area: list[str] | None = AreaOpt) -> None:
+            area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt) -> None:
         """Refresh every source, then build, check and publish the register."""
         cfg = load_config(config, data_dir, area)
         refresh_sources(cfg, list(SOURCE_NAMES))
-        result = publish_with_progress(cfg)
+        result = publish_with_progress(cfg, drop_areas)
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 

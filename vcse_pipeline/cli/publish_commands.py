@@ -12,7 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from ..lookups import check_limit
-from .options import AreaOpt, ConfigOpt, DataDirOpt, load_config
+from .options import AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, load_config
 from .pipeline_commands import format_when
 
 console = Console()
@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DataDirOpt,
         area: list[str] | None = AreaOpt,
         run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
+        drop_areas: bool = DropAreasOpt,
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""
         from ..errors import QualityGateError
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config, data_dir, area)
         try:
-            result = build_and_publish(cfg, run_id=run_id)
+            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas)
         except QualityGateError as exc:
             console.print(_gate_table(getattr(exc, "results", [])))
             raise
