@@ -58,6 +58,11 @@ def _bool(value: bool | None) -> str:
 _CCEW_COLUMN_SETS = {table: frozenset(columns) for table, columns in CCEW_HEADERS.items()}
 
 
+def _header(table: str) -> str:
+    """The table's header line, in the extract's column order and CRLF line end."""
+    return "\t".join(CCEW_HEADERS[table]) + "\r\n"
+
+
 def _tsv(table: str, row: dict) -> str:
     # The real extract never quotes or escapes: tabs and line breaks simply never occur inside values.
     unknown = row.keys() - _CCEW_COLUMN_SETS[table]
@@ -122,8 +127,7 @@ class AnnualReturns:
 
 
 def charity_rows(charities: list[Charity], returns: dict[int, AnnualReturns]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity")
     for c in charities:
         row = {"date_of_extract": CCEW_EXTRACT, "organisation_number": c.organisation_number,
                "registered_charity_number": c.registered_charity_number,
@@ -165,8 +169,7 @@ def _keys(c: Charity) -> dict:
 
 
 def classification_rows(charities: list[Charity], labels: dict[int, tuple[str, str]]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_classification"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_classification")
     for c in charities:
         if c.linked_charity_number:
             continue
@@ -177,8 +180,7 @@ def classification_rows(charities: list[Charity], labels: dict[int, tuple[str, s
 
 
 def area_rows(charities: list[Charity]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_area_of_operation"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_area_of_operation")
     for c in charities:
         if c.linked_charity_number:
             continue
@@ -190,8 +192,7 @@ def area_rows(charities: list[Charity]) -> Iterator[str]:
 
 
 def other_name_rows(charities: list[Charity]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_other_names"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_other_names")
     name_id = 1000
     for c in charities:
         for kind, name in c.other_names:
@@ -201,8 +202,7 @@ def other_name_rows(charities: list[Charity]) -> Iterator[str]:
 
 
 def governing_rows(charities: list[Charity]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_governing_document"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_governing_document")
     for c in charities:
         yield _tsv("charity_governing_document", {**_keys(c), "governing_document_description": c.governing_document,
                              "charitable_objects": c.objects, "area_of_benefit": c.area_of_benefit})
@@ -214,8 +214,7 @@ def _ar_keys(c: Charity) -> dict:
 
 
 def history_rows(charities: list[Charity], returns: dict[int, AnnualReturns]) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_annual_return_history"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_annual_return_history")
     for c in charities:
         for r in reversed(returns[c.organisation_number].rows if not c.linked_charity_number else []):
             received = r["received"]
@@ -237,8 +236,7 @@ def _part_keys(c: Charity, r: dict, order: int) -> dict:
 
 
 def parta_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_annual_return_parta"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_annual_return_parta")
     for c in charities:
         if c.linked_charity_number:
             continue
@@ -268,8 +266,7 @@ def parta_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed
 
 
 def partb_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int) -> Iterator[str]:
-    columns = CCEW_HEADERS["charity_annual_return_partb"]
-    yield "\t".join(columns) + "\r\n"
+    yield _header("charity_annual_return_partb")
     for c in charities:
         if c.linked_charity_number:
             continue
