@@ -14,6 +14,17 @@ from register_fixtures import wirral_build  # noqa: F401  (one session build for
 
 from vcse_pipeline.config import Config
 
+# rich wraps a CLI message at the console's width (80 columns when output is not a terminal), so a long temporary
+# path could split the phrase a test looks for. Every test runs on a console wide enough for any message; a test
+# about narrow terminals sets COLUMNS itself (CliRunner's env= overrides this).
+CONSOLE_COLUMNS = "1000"
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", CONSOLE_COLUMNS)
+
+
 DEMO_SCALE = 0.3  # about 450 Wirral VCSEs: every code path, a fraction of the time
 
 

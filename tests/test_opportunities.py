@@ -232,7 +232,7 @@ def test_list_releases_names_each_notice():
 
 
 def test_cli_list(register):
-    result = runner.invoke(app, ["opportunities", "list", str(NOTICES)])
+    result = runner.invoke(app, ["opportunities", "list", str(NOTICES)], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.output.splitlines()]
     assert "11 releases in contracts-finder-sample.json" in result.output
@@ -303,7 +303,8 @@ def test_cli_list_output_mistakes_are_clear_errors(tmp_path, args, message):
 # ------------------------------------------------------------------ files and the screen
 
 def _match(register, *args):
-    return runner.invoke(app, ["opportunities", "match", str(NOTICES), "--register", str(register), *args])
+    return runner.invoke(app, ["opportunities", "match", str(NOTICES), "--register", str(register), *args],
+                         env={"COLUMNS": "80"})  # an 80-column terminal: the tables must fit it
 
 
 def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_path):
