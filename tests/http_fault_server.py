@@ -6,7 +6,7 @@
         server.cut("/data.zip", after_bytes=100_000)        # drop the connection mid-body once
         server.html_error("/data.zip")                      # a 200 HTML error page once
         fetch(server.url("/data.zip"), ...)
-        server.requests_for("/data.zip")[-1].headers["Range"]
+        server.requests_for("/data.zip")[-1].headers["Range"]   # .query: the parsed query string
 
 Faults queue per path and are used in order, each for `times` requests. Files are served with a strong
 ETag, Last-Modified and Accept-Ranges: bytes (each can be switched off per file), honour Range/If-Range
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 HTML_ERROR_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>\n"
                    b"<body><h1>Sorry, the download service is busy</h1><p>Please try again later.</p></body></html>\n")
@@ -35,6 +35,7 @@ class SeenRequest:
     method: str
     path: str
     headers: dict[str, str]
+    query: dict[str, list[str]] = field(default_factory=dict)  # the parsed query string (parse_qs)
 
 
 @dataclass
@@ -188,9 +189,11 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             self._serve(body=True)
 
         def _serve(self, body: bool) -> None:
-            path = unquote(urlsplit(self.path).path)
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
             with server._lock:
-                server.requests.append(SeenRequest(self.command, path, dict(self.headers.items())))
+                server.requests.append(SeenRequest(self.command, path, dict(self.headers.items()),
+                                                   parse_qs(parts.query)))
             served = server._lookup(path)
             if served is None:
                 return self._simple(404, b"Not Found\n", body)

@@ -130,7 +130,7 @@ def test_a_bad_value_or_misspelt_key_in_a_config_file_names_the_file(tmp_path):
         Config.load(site, environ={})
     site.write_text('[sources.ukcat]\nurls = "ukcat.csv"\n')
     with pytest.raises(PipelineError, match=r"unknown setting \[sources\.ukcat\] urls; \[sources\.ukcat\] has: "
-                                            r"schedule, url$"):
+                                            r"max_age_days, schedule, url$"):
         Config.load(site, environ={})
 
 

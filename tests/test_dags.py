@@ -125,7 +125,7 @@ def test_register_params_accept_area_codes_or_names_and_validate_thresholds(dagb
 
 def test_source_schedule_comes_from_defaults_or_environment(monkeypatch):
     monkeypatch.delenv("VCSE__SOURCES__POSTCODES__SCHEDULE", raising=False)
-    assert airflow_tasks.source_schedule("postcodes") == "0 6 1 */3 *"
+    assert airflow_tasks.source_schedule("postcodes") == "0 6 * * 1"
     monkeypatch.setenv("VCSE__SOURCES__POSTCODES__SCHEDULE", "0 5 2 2,5,8,11 *")
     assert airflow_tasks.source_schedule("postcodes") == "0 5 2 2,5,8,11 *"
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .sources import SOURCE_NAMES  # the package's __init__ imports nothing: no cycle, and config stays light
+
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "VCSE__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,7 @@ RANGES = {
     ("quality", "row_count_band"): (0, 1),
     ("quality", "min_postcode_mapped_share"): (0, 1),
     ("quality", "min_service_area_share"): (0, 1),
+    **{(f"sources.{source}", "max_age_days"): (0, None) for source in SOURCE_NAMES},  # 0: never flagged stale
 }
 _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
              list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}

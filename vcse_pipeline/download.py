@@ -64,6 +64,8 @@ class FetchResult:
     content_type: str | None = None
     fetched_at: str = ""
     attempts: int = 1
+    # The publisher's release this file belongs to, when the source found it (releases.Release.as_dict()).
+    release: dict | None = None
 
 
 class _Retry(Exception):
@@ -84,10 +86,12 @@ def download_settings(settings: dict | None = None) -> dict:
 
 def fetch(location: str, dest: Path, *, source: str, settings: dict | None = None,
           session: requests.Session | None = None, progress: bool = False, expect: str | None = None,
-          sleep: Callable[[float], None] | None = None) -> FetchResult:
+          sleep: Callable[[float], None] | None = None, release: dict | None = None) -> FetchResult:
     """Fetch `location` (http(s) URL, file:// URL or local path) to `dest` and record it in the manifest.
 
     `expect` ('zip' or 'csv') refuses an HTML error page or a non-zip where that file type was expected.
+    `release` (name, date, URL of the publisher's release, from vcse_pipeline.releases) is kept in the result
+    and its manifest line.
     Raises DownloadError (naming source, URL and file) when the retries are exhausted or the file is bad;
     `dest` then still holds the previous good file, if there was one.
     """
@@ -110,6 +114,7 @@ def fetch(location: str, dest: Path, *, source: str, settings: dict | None = Non
         headers = job.response_headers
     else:
         result, headers = _fetch_local(location, dest, source, expect), {}
+    result.release = release
     _append_manifest(dest.parent, result, headers)
     return result
 

@@ -17,6 +17,7 @@ from .db import attach_staging, connect, run_sql_dir
 from .download import FetchResult
 from .errors import SourceError
 from .postcode import register_macros
+from .releases import staged_release
 from .sources import SOURCE_NAMES, get_source
 
 
@@ -62,9 +63,11 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dic
         register_macros(con)
         counts = module.stage(con, paths, cfg)
         con.execute(
-            "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds",
+            "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds, "
+            "? AS release",
             [name, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps([str(p) for p in paths]),
-             json.dumps(counts), round(time.monotonic() - started, 3)],
+             json.dumps(counts), round(time.monotonic() - started, 3),
+             json.dumps(staged_release(cfg.download_dir(name), paths))],
         )
         con.close()
     except BaseException:

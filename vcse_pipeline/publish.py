@@ -78,6 +78,11 @@ def history_path(cfg: Config) -> Path:
 
 # ---------------------------------------------------------------------------------------------- history
 
+# What the history keeps of each staged file's latest manifest line (fetched_at: the last download that fetched it
+# or confirmed it unchanged, which freshness measures from when the release carries no date).
+SOURCE_FILE_FIELDS = ("url", "sha256", "etag", "last_modified", "status", "fetched_at")
+
+
 def source_versions(cfg: Config) -> dict:
     """Per source: what its staging file was built from (`_staged`) and the download checksums behind it."""
     from .db import connect
@@ -92,20 +97,21 @@ def source_versions(cfg: Config) -> dict:
             continue
         con = connect(path, read_only=True)
         try:
-            row = con.execute("SELECT staged_at, files, row_counts, seconds FROM _staged").fetchone()
+            cursor = con.execute("SELECT * FROM _staged")  # `release` is absent from files staged before it was kept
+            row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
         except Exception as exc:  # a staging file without _staged is old or foreign: record, do not fail
             versions[source] = {"staged": True, "error": f"no _staged table: {exc}"}
             continue
         finally:
             con.close()
-        files = json.loads(row[1]) if row[1] else []
+        files = json.loads(row["files"]) if row["files"] else []
         names = {Path(f).name for f in files}
         latest = {r["path"]: r for r in read_manifest(cfg.download_dir(source)) if r.get("path") in names}
         versions[source] = {
-            "staged": True, "staged_at": str(row[0]), "row_counts": json.loads(row[2]) if row[2] else {},
-            "seconds": row[3],
-            "files": [{"file": n, **{k: latest.get(n, {}).get(k) for k in ("url", "sha256", "etag", "fetched_at")}}
-                      for n in sorted(names)],
+            "staged": True, "staged_at": str(row["staged_at"]),
+            "row_counts": json.loads(row["row_counts"]) if row["row_counts"] else {}, "seconds": row["seconds"],
+            "release": json.loads(row["release"]) if row.get("release") else None,
+            "files": [{"file": n, **{k: latest.get(n, {}).get(k) for k in SOURCE_FILE_FIELDS}} for n in sorted(names)],
         }
     return versions
 

@@ -20,7 +20,6 @@ from ._csv import (
     blank_to_null,
     csv_files,
     csv_headers,
-    file_name_from_url,
     find_bad_value,
     ident,
     raise_for_scan_error,
@@ -79,20 +78,18 @@ INT_COLUMNS = [src for src, _, kind in COMPANY_COLUMNS if kind == "int"]
 
 
 def download(cfg: Config) -> list:
-    """Fetch the configured file(s): `url` may be one URL (the single-file product) or a list (the parts)."""
+    """Fetch the current release: the newest month on the download page (releases.companies_house_release), or
+    the configured `url` (one URL, or a list for the parts) when one is set."""
     from ..download import fetch
+    from ..releases import companies_house_release
 
     settings = cfg.section("download")
-    urls = cfg.source(NAME)["url"]
-    urls = [urls] if isinstance(urls, str) else list(urls)
+    release = companies_house_release(cfg)
     dest_dir = cfg.download_dir(NAME)
-    results = []
-    for url in urls:
-        file_name = file_name_from_url(url, "BasicCompanyData.zip")
-        results.append(fetch(url, dest_dir / file_name, source=NAME, settings=settings,
-                             expect="csv" if file_name.lower().endswith(".csv") else "zip",
-                             progress=settings.get("progress", True)))
-    return results
+    return [fetch(url, dest_dir / file_name, source=NAME, settings=settings,
+                  expect="csv" if file_name.lower().endswith(".csv") else "zip",
+                  progress=settings.get("progress", True), release=release.as_dict())
+            for url, file_name in zip(release.urls, release.file_names, strict=True)]
 
 
 def verify(paths: list[Path]) -> None:

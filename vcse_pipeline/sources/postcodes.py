@@ -20,7 +20,6 @@ from ..errors import SourceError
 from ._csv import (
     blank_to_null,
     check_text_file,
-    file_name_from_url,
     find_bad_value,
     ident,
     raise_for_scan_error,
@@ -53,15 +52,17 @@ NO_COORDINATES_LAT = 99.0  # ONSPD puts 99.999999 where a postcode has no grid r
 
 
 def download(cfg: Config) -> list:
-    """Fetch the configured release (its address changes every quarter, so it comes from config)."""
+    """Fetch the current release: the newest ONSPD item the ONS geography account published on ArcGIS Online
+    (releases.postcodes_release), or the configured `url` when one is set."""
     from ..download import fetch
+    from ..releases import postcodes_release
 
     settings = cfg.section("download")
-    url = cfg.source(NAME)["url"]
-    file_name = file_name_from_url(url, "ONSPD.zip")
+    release = postcodes_release(cfg)
+    (url,), (file_name,) = release.urls, release.file_names
     return [fetch(url, cfg.download_dir(NAME) / file_name, source=NAME, settings=settings,
                   expect="csv" if file_name.lower().endswith(".csv") else "zip",
-                  progress=settings.get("progress", True))]
+                  progress=settings.get("progress", True), release=release.as_dict())]
 
 
 def detect_layout(header: list[str], file: str) -> tuple[str, dict[str, str]]:
