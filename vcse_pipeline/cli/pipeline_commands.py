@@ -82,9 +82,9 @@ def _loads(value, default):
         return default
 
 
-def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dict]:
-    """Per source: when it was staged, when its files were downloaded, from where, rows staged, and (given the
-    current staging) when the staging folder holds something newer than the register was built from."""
+def source_rows(sources: dict, staging_now: dict | None = None) -> list[dict]:
+    """Per source: when it was staged, when its files were downloaded, from where (and which release), rows staged,
+    and (given the current staging) when the staging folder holds something newer than the register was built from."""
     rows = []
     for name in SOURCE_NAMES:
         info = sources.get(name) or {}
@@ -96,9 +96,11 @@ def source_freshness(sources: dict, staging_now: dict | None = None) -> list[dic
         fetched = [f["fetched_at"] for f in files if f.get("fetched_at")]
         urls = [f.get("url") or f.get("file") for f in files if f.get("url") or f.get("file")]
         now = (staging_now or {}).get(name, {}).get("staged_at")
+        release = (info.get("release") or {}).get("name")
         rows.append({"source": name, "staged": format_when(info.get("staged_at"), ""),
                      "downloaded": format_when(max(fetched), "") if fetched else "-",
-                     "rows": f"{sum((info.get('row_counts') or {}).values()):,}", "from": _origin(urls),
+                     "rows": f"{sum((info.get('row_counts') or {}).values()):,}",
+                     "from": _origin(urls) + (f", release {release}" if release else ""),
                      "newer": format_when(now, "") if staging_now is not None and now and now != info.get("staged_at")
                      else None})
     return rows
@@ -146,19 +148,41 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     if run is None:
         return
     staging_now = safe_source_versions(cfg) if compare_staging else None
-    freshness = source_freshness(_loads(run[3], {}), staging_now)
+    sources = _loads(run[3], {})
+    rows = source_rows(sources, staging_now)
     table = Table(title="Sources behind this register (times UTC)", title_justify="left")
     for h in ("source", "staged", "downloaded", "rows"):
         table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left", no_wrap=True)
-    for row in freshness:
+    for row in rows:
         table.add_row(row["source"], row["staged"], row["downloaded"], row["rows"])
     console.print(table)
-    for row in freshness:
-        console.print(f"  {row['source']} from {row['from']}")
-    for row in freshness:
+    for row in rows:
+        console.print(f"  {row['source']} from {row['from']}", highlight=False)
+    print_freshness(cfg, sources)
+    for row in rows:
         if row["newer"]:
             console.print(f"[yellow]  {row['source']}: staged again at {row['newer']}, not yet published "
                           "(`vcse publish` builds it)[/]")
+
+
+def print_freshness(cfg: Config, sources: dict) -> None:
+    """Each source's age against its [sources.<name>] max_age_days; a stale one is flagged in yellow."""
+    from ..freshness import RELEASE_DATE, source_freshness
+
+    table = Table(title=Text("Freshness (days; limit: [sources.<name>] max_age_days)"), title_justify="left")
+    for h in ("source", "measured from", "age", "limit", "state"):
+        table.add_column(h, justify="right" if h in ("age", "limit") else "left", no_wrap=True)
+    checks = source_freshness(cfg, sources=sources, of="published register")
+    for check in checks:
+        since = "-" if not check.age_from else \
+            f"{'release' if check.basis == RELEASE_DATE else 'download'} {check.age_from[:10]}"
+        state = "[yellow]STALE[/]" if check.stale else ("no limit" if not check.max_age_days else "fresh")
+        table.add_row(check.source, since, "-" if check.age_days is None else str(check.age_days),
+                      str(check.max_age_days or "-"), state)
+    console.print(table)
+    for check in checks:
+        if check.stale:
+            console.print(Text(f"  {check.describe()}", style="yellow"))
 
 
 def print_switch(cfg: Config, register_path: Path) -> None:

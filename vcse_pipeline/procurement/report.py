@@ -189,11 +189,17 @@ def check_report_path(out_path: Path) -> Path:
     return out_path
 
 
-def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str) -> Path:
+def render_report(con: duckdb.DuckDBPyConnection, out_path: Path, area_code: str,
+                  freshness: list | None = None) -> Path:
+    """Write the report; `freshness` (freshness.source_freshness of the register's sources) adds how old each
+    source is, with the stale ones flagged at the top."""
     out_path = check_report_path(out_path)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["money"] = lambda v: "" if v is None else f"£{v:,.0f}"
-    html = env.get_template("report.html.j2").render(**report_context(con, area_code))
+    context = report_context(con, area_code)
+    context["freshness"] = freshness or []
+    context["stale"] = [f for f in context["freshness"] if f.stale]
+    html = env.get_template("report.html.j2").render(**context)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(html, encoding="utf-8")
     return out_path

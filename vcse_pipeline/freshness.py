@@ -1,0 +1,148 @@
+"""How old each source's data is, against the age configured for it (`[sources.<name>] max_age_days`).
+
+The age runs from the release's own date where the publisher dates its releases (Companies House's monthly
+product, the ONS Postcode Directory's quarter: from the release found by vcse_pipeline.releases, or the date in a
+configured file's name), else from the last download that fetched the file or confirmed it unchanged (the
+Charity Commission, FCA and UKCAT files carry no release date). A source that is not staged at all counts as stale.
+
+By default the register's users are what matters: the sources recorded by the published register's run, or the
+current staging files when nothing is published yet. `vcse status`, the HTML report and the stale-source alert
+all read it from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from .config import Config
+from .sources import SOURCE_NAMES
+
+RELEASE_DATE = "release date"
+LAST_DOWNLOAD = "last download"
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """One source's age against its limit; `describe()` is the one-line form for messages and alerts."""
+
+    source: str
+    release: str | None        # the release's name, or the file names when the publisher names no release
+    release_date: str | None   # ISO date of a dated release
+    staged_at: str | None
+    age_from: str | None       # ISO time the age is measured from
+    basis: str | None          # RELEASE_DATE | LAST_DOWNLOAD; None when not staged
+    age_days: int | None
+    max_age_days: int          # 0: never flagged
+    stale: bool
+    of: str = "staging"        # 'published register' | 'staging': which record was read
+
+    def describe(self) -> str:
+        if self.age_days is None:
+            return f"{self.source}: not staged, so the register has no data from it (expected at most " \
+                   f"{self.max_age_days} days old)"
+        what = f"release {self.release}" if self.basis == RELEASE_DATE else f"{self.release or 'data'}"
+        since = f"{self.basis} {self.age_from[:10]}" if self.age_from else self.basis
+        limit = f"expected at most {self.max_age_days}" if self.max_age_days else "no limit set"
+        state = "STALE" if self.stale else "fresh"
+        return f"{self.source}: {state}, {what} is {self.age_days} days old ({since}; {limit}) in the {self.of}"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "description": self.describe()}
+
+
+def source_freshness(cfg: Config, *, sources: dict | None = None, now: datetime | None = None,
+                     of: str | None = None) -> list[SourceFreshness]:
+    """Every source's freshness, in SOURCE_NAMES order.
+
+    `sources` is a `publish.source_versions`-shaped record (what a run records); by default the published
+    register's (`published_sources`), else the current staging's when nothing is published.
+    """
+    if sources is None:
+        sources = published_sources(cfg.register_path)
+        of = "published register" if sources is not None else "staging"
+        if sources is None:
+            from .publish import safe_source_versions
+
+            sources = safe_source_versions(cfg)
+    now = now or datetime.now(UTC)
+    return [_assess(name, sources.get(name) or {}, int(cfg.source(name).get("max_age_days", 0)), now,
+                    of or "staging") for name in SOURCE_NAMES]
+
+
+def stale_sources(cfg: Config, *, now: datetime | None = None) -> list[SourceFreshness]:
+    """The sources older than their max_age_days (or not staged): what the stale-source alert reports."""
+    return [f for f in source_freshness(cfg, now=now) if f.stale]
+
+
+def published_sources(register_path: Path) -> dict | None:
+    """The sources recorded by the published register's latest published run (None: no such register or run)."""
+    from .db import connect
+
+    if not Path(register_path).is_file():
+        return None
+    try:
+        con = connect(register_path, read_only=True)
+    except Exception:  # locked or not a DuckDB file: status and report say so themselves
+        return None
+    try:
+        return register_sources(con)
+    finally:
+        con.close()
+
+
+def register_sources(con) -> dict | None:
+    """The sources of the latest published run in a register's run_history (None when it records none: no
+    run_history, no published run, or a run that recorded no sources)."""
+    from .quality import table_columns
+
+    if "sources" not in (table_columns(con, "run_history") or set()):
+        return None
+    row = con.execute("SELECT sources FROM run_history WHERE status = 'published' "
+                      "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
+    return (run_sources(row[0]) or None) if row else None
+
+
+def run_sources(value) -> dict:
+    """A run record's `sources` (JSON text in the register's run_history, a dict in run_history.jsonl)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _assess(source: str, info: dict, max_age: int, now: datetime, of: str) -> SourceFreshness:
+    if not info.get("staged"):
+        return SourceFreshness(source, None, None, None, None, None, None, max_age, max_age > 0, of)
+    release = info.get("release") or {}
+    files = info.get("files") or []
+    checked = [f["fetched_at"] for f in files if f.get("fetched_at")]
+    if release.get("date"):
+        basis, start = RELEASE_DATE, _moment(release["date"])
+    else:
+        basis, start = LAST_DOWNLOAD, min((_moment(c) for c in checked), default=None) or _moment(
+            info.get("staged_at"))
+    name = release.get("name") or (", ".join(f["file"] for f in files[:2] if f.get("file"))
+                                   + (f" (+{len(files) - 2} more)" if len(files) > 2 else "")) or None
+    age = max(0, (now - start).days) if start else None
+    stale = bool(max_age) and (age is None or age > max_age)
+    return SourceFreshness(source, name, release.get("date"), info.get("staged_at"),
+                           start.isoformat(timespec="seconds") if start else None, basis, age, max_age, stale, of)
+
+
+def _moment(value) -> datetime | None:
+    """An ISO date or time as an aware UTC datetime (a date is its midnight UTC)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        try:
+            moment = datetime.combine(date.fromisoformat(str(value)[:10]), datetime.min.time())
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
