@@ -134,6 +134,20 @@ def test_nothing_new_on_the_listing_downloads_nothing(ch):
         assert "If-None-Match" in server.requests_for(path)[-1].headers, path
 
 
+def test_vcse_download_says_which_release_it_found_and_where(ch, tmp_path):
+    from typer.testing import CliRunner
+
+    from vcse_pipeline.cli import app
+
+    server, cfg = ch
+    env = {"VCSE__SOURCES__COMPANIES_HOUSE__LISTING_URL": server.url(LISTING_PATH), "VCSE__DOWNLOAD__PROGRESS": "false"}
+    result = CliRunner().invoke(app, ["download", "companies_house", "--data-dir", str(tmp_path / "cli")], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (f"companies_house: release BasicCompanyDataAsOneFile-2026-10-01 (as at "
+                                             f"2026-10-01), found on {server.url(LISTING_PATH)}")
+    assert result.output.splitlines()[1].startswith("companies_house: downloaded ")
+
+
 def test_every_part_of_the_newest_month_is_fetched_when_parts_are_asked_for(ch, tmp_path):
     server, cfg = ch
     lines = SAMPLE.read_bytes().splitlines(keepends=True)

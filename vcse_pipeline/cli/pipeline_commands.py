@@ -35,11 +35,21 @@ def refresh_sources(cfg: Config, names: list[str]) -> None:
     for name in names:
         console.rule(f"[bold]{name}")
         results = download_source(cfg, name)
+        print_release(results)
         for r in results:
             console.print(f"  {r.status:<12} {r.path.name}  {r.size:,} bytes  sha256 {r.sha256[:12]}")
         with console.status(f"verifying and staging {name}..."):
             counts = stage_source(cfg, name)
         console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
+
+
+def print_release(results: list, prefix: str = "  ") -> None:
+    """The release a download found (Companies House, ONSPD): its name and date, and where it was found."""
+    release = next((r.release for r in results if r.release), None)
+    if release:
+        where = f"found on {release['page']}" if release.get("page") else "as configured (url)"
+        console.print(f"{prefix}release {release['name']} (as at {release.get('date') or 'unknown date'}), {where}",
+                      highlight=False, soft_wrap=True)
 
 
 NUMBER_HEADERS = ("organisations", "records", "active", "all (incl. inactive)", "rows")
@@ -279,7 +289,9 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config, data_dir)
         for name in _check_sources(sources):
-            for r in download_source(cfg, name):
+            results = download_source(cfg, name)
+            print_release(results, f"{name}: ")
+            for r in results:
                 console.print(f"{name}: {r.status} {r.path} ({r.size:,} bytes)")
 
     @app.command()
