@@ -1,6 +1,7 @@
 """Exports are safe to open in a spreadsheet: formula-like text is neutralised in CSV and Excel."""
 
 import csv
+import io
 
 import duckdb
 import openpyxl
@@ -170,3 +171,20 @@ def test_emit_table_to_standard_output_a_file_or_an_error(tmp_path, capsys):
         write_text_file(tmp_path / "afile" / "notices.json", "[]\n")
     with pytest.raises(PipelineError, match=r"cannot write .*notices\.json/\.\.: "):   # a folder in disguise
         write_text_file(tmp_path / "notices.json" / "..", "[]\n")
+
+
+@pytest.mark.parametrize("text", ["\r=1+1", "\n=1+1", "Wirral\r\n=SUM(A1)", "a\rb"])
+def test_csv_to_standard_output_quotes_line_breaks_as_a_file_does(text, tmp_path, capsys):
+    """A bare carriage return went out unquoted on standard output, so "\\r=1+1" read back as a formula row."""
+    from vcse_pipeline.procurement.export import emit_table
+
+    rows = [[text, 1.0], ["Wirral Mind", None]]
+    emit_table(["name", "latest_income"], rows, None, "csv")
+    piped = capsys.readouterr().out
+    emit_table(["name", "latest_income"], rows, tmp_path / "out.csv", "csv")
+    with (tmp_path / "out.csv").open(encoding="utf-8-sig", newline="") as fh:
+        in_file = fh.read()
+    for written in (piped, in_file):
+        read_back = list(csv.reader(io.StringIO(written, newline="")))
+        assert read_back == [["name", "latest_income"], [safe_text(text), "1"], ["Wirral Mind", ""]]
+    assert piped.endswith("Wirral Mind,\n") and "\r\n" not in piped.replace(f'"{safe_text(text)}"', "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -67,10 +68,21 @@ def write_csv_rows(fh: IO[str], columns: Sequence[str], rows: Sequence[Sequence]
                    money_columns: Sequence[str] = (), lineterminator: str = "\r\n") -> None:
     """CSV to an open text stream (a file, or standard output) with formula-safe cells."""
     money = [c in money_columns for c in columns]
-    writer = csv.writer(fh, lineterminator=lineterminator)
-    writer.writerow([safe_text(str(c)) for c in columns])
+    # csv quotes a field only when it holds a character of the writer's line terminator, so with "\n" a cell
+    # holding a bare "\r" went out unquoted and a reader split it there ("\r=1+1" read back as a formula).
+    # The writer always ends rows with "\r\n" (quoting both), and each row's ending is then swapped.
+    row_text = io.StringIO()
+    writer = csv.writer(row_text, lineterminator="\r\n")
+
+    def put(cells: list) -> None:
+        writer.writerow(cells)
+        fh.write(row_text.getvalue()[:-2] + lineterminator)
+        row_text.seek(0)
+        row_text.truncate()
+
+    put([safe_text(str(c)) for c in columns])
     for row in rows:
-        writer.writerow([csv_value(v, m) for v, m in zip(row, money, strict=True)])
+        put([csv_value(v, m) for v, m in zip(row, money, strict=True)])
 
 
 def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, sheet_title: str = "Providers",
