@@ -395,9 +395,9 @@ def test_non_utf8_byte_names_the_row(tmp_path, monkeypatch, chunk_bytes):
 
     path = rewritten_zip(tmp_path, "charity", bad_byte)
     cc.verify([path])  # the header is fine
-    with pytest.raises(SourceError, match="not UTF-8") as err:
+    with pytest.raises(SourceError, match="byte 0xff is not valid UTF-8") as err:
         stage_one(tmp_path, "charity", path)
-    assert err.value.row == 123
+    assert (err.value.row, err.value.column) == (123, "charity_name")
     assert err.value.file == "publicextract.charity.zip:publicextract.charity.txt"
 
 

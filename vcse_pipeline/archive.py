@@ -7,7 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import SourceError
+from .errors import SourceError, os_error_message
 
 _HTML_STARTS = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")
 
@@ -23,9 +23,14 @@ def check_data_file(path: Path, source: str, kind: str) -> None:
     """Refuse a missing or empty file, or an HTML error page where a `kind` ('zip', 'CSV') file was expected."""
     if not path.exists():
         raise SourceError(source, "file not found", file=str(path))
-    if path.stat().st_size == 0:
+    try:
+        empty = path.stat().st_size == 0
+        html = not empty and looks_like_html(path)
+    except OSError as exc:  # no read permission: an operator's mistake, told in one line
+        raise SourceError(source, os_error_message(exc), file=str(path)) from exc
+    if empty:
         raise SourceError(source, "file is empty (0 bytes)", file=path.name)
-    if looks_like_html(path):
+    if html:
         raise SourceError(source, f"expected a {kind} file but got an HTML page (an error page from the server?)",
                           file=path.name)
 

@@ -62,7 +62,8 @@ def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterabl
         if not path.exists():
             raise PipelineError(f"staging for {source} not found at {path}: run `vcse refresh {source}` "
                                 "(download and stage) first")
-        con.execute(f"ATTACH '{path}' AS {source} (READ_ONLY)")
+        # The path is a quoted literal: a data folder may hold quotes, spaces or any other character.
+        con.execute(f"ATTACH {sql_literal(str(path))} AS {source} (READ_ONLY)")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:

@@ -10,6 +10,7 @@ See docs/downloads.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ import requests
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from .archive import looks_like_html
-from .errors import DownloadError
+from .errors import DownloadError, os_error_message
 
 log = logging.getLogger(__name__)
 
@@ -193,18 +194,24 @@ def _fetch_local(location: str, dest: Path, source: str, expect: str | None) -> 
         raise DownloadError(source, str(exc), file=location) from exc
     if not src.is_file():
         raise DownloadError(source, f"local file not found: {src}", file=location)
-    _check_expected(src, expect, source, location)
-    if not (dest.exists() and os.path.samefile(src, dest)):
-        tmp = dest.with_name(dest.name + ".part")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)  # no copy of a multi-GB file when source and dest share a filesystem
-        except OSError:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
-    stat = dest.stat()
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        _check_expected(src, expect, source, location)
+        if not (dest.exists() and os.path.samefile(src, dest)):
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)  # no copy of a multi-GB file when source and dest share a filesystem
+            except OSError:
+                shutil.copy2(src, tmp)
+            os.replace(tmp, dest)
+        stat = dest.stat()
+        sha256 = _sha256_file(dest)
+    except OSError as exc:  # an unreadable source file, a read-only or full download folder
+        with contextlib.suppress(OSError):  # the folder may be the thing that cannot be written
+            tmp.unlink(missing_ok=True)
+        raise DownloadError(source, os_error_message(exc), file=location) from exc
     return FetchResult(source=source, url=location, path=dest, status="local", size=stat.st_size,
-                       sha256=_sha256_file(dest), last_modified=formatdate(stat.st_mtime, usegmt=True),
+                       sha256=sha256, last_modified=formatdate(stat.st_mtime, usegmt=True),
                        fetched_at=_now(), attempts=1)
 
 

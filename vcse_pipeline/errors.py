@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class PipelineError(Exception):
     """Base class for errors the CLI reports without a traceback."""
@@ -34,3 +36,35 @@ class DownloadError(SourceError):
 
 class QualityGateError(PipelineError):
     """A data-quality gate failed, so the register was not published."""
+
+
+EXCERPT_CHARS = 60  # how much of a bad value an error message quotes
+
+
+def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
+    """repr() of a value for an error message, cut to `limit` characters with its full length noted, so a
+    10 MB junk field gives a readable one-line error rather than the field itself."""
+    text = str(value) if not isinstance(value, str) else value
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error (no permission, read-only folder, full disk), naming the path."""
+    import errno
+
+    path = exc.filename or ""
+    reason = exc.strerror or str(exc)
+    hints = {
+        errno.EACCES: "check the permissions of the file and its folder",
+        errno.EPERM: "check the permissions (or the immutable flag) of the file and its folder",
+        errno.EROFS: "the folder is on a read-only file system",
+        errno.ENOSPC: f"free some space on the disk holding {Path(path).parent if path else 'the data folder'}",
+        errno.EDQUOT: "the disk quota is used up",
+    }
+    hint = hints.get(exc.errno)
+    where = f" {path}" if path else ""
+    if getattr(exc, "filename2", None):
+        where += f" -> {exc.filename2}"
+    return f"cannot use{where}: {reason}" + (f" ({hint})" if hint else "")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import PipelineError
+from ..errors import PipelineError, os_error_message
 
 app = typer.Typer(
     name="vcse",
@@ -41,9 +41,25 @@ for module in (pipeline_commands, publish_commands, find, match, opportunities, 
     module.register(app)
 
 
+def error(message: str) -> None:
+    """The one-line error an operator sees: soft-wrapped, so it stays one line whatever the terminal width."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # "[quality]" is text, not markup
+
+
 def main() -> None:
+    import duckdb
+
     try:
         app()
     except PipelineError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")  # "[quality] ..." is text, not markup
+        error(str(exc))
+        sys.exit(1)
+    except OSError as exc:
+        # An operator's mistake or the machine's state (no permission, a read-only or full disk), not a bug:
+        # one line naming the path. Nothing is published by a failed run (the switch is the last step).
+        error(os_error_message(exc))
+        sys.exit(1)
+    except duckdb.IOException as exc:
+        # The same, met inside DuckDB (its message names the file): "IO Error: Could not write file ...".
+        error(str(exc).strip().splitlines()[0] if str(exc).strip() else "DuckDB could not read or write a file")
         sys.exit(1)

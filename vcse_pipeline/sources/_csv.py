@@ -22,6 +22,9 @@ from ..archive import check_data_file, extract_member, find_member, open_zip
 from ..errors import SourceError
 
 _HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
+# Longest row DuckDB is asked to read: a longer one is refused with its line; a shorter junk value reaches the
+# value checks, whose errors quote an excerpt of it.
+MAX_LINE_BYTES = 64 << 20
 
 
 def sql_string(value: str | Path) -> str:
@@ -88,7 +91,14 @@ def require_columns(header: Iterable[str], required: Iterable[str], source: str,
     missing = [name for name in required if name not in present]
     if missing:
         raise SourceError(source, f"missing column(s) {', '.join(repr(m) for m in missing)}; "
-                                  f"the header has: {', '.join(header)}", file=file, column=missing[0])
+                                  f"the header has: {header_summary(list(header))}", file=file, column=missing[0])
+
+
+def header_summary(header: list[str], shown: int = 12) -> str:
+    """A header for an error message: the first names, and how many there are (Companies House has 55)."""
+    if len(header) <= shown:
+        return ", ".join(header)
+    return f"{', '.join(header[:shown])}, ... ({len(header)} columns)"
 
 
 def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: int = 1) -> str:
@@ -100,7 +110,7 @@ def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: i
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
     return (f"read_csv({sql_string(path)}, header = false, skip = {skip}, auto_detect = false, delim = ',', "
             f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_string(encoding)}, "
-            f"strict_mode = false, null_padding = false)")
+            f"strict_mode = false, null_padding = false, max_line_size = {MAX_LINE_BYTES})")
 
 
 # Control characters that never occur in the registers' text, so a CSV line reads (and writes) as one value.
@@ -113,42 +123,85 @@ def read_lines_sql(path: Path, skip: int = 0) -> str:
             f"auto_detect = false, delim = {sql_string(LINE_DELIM)}, quote = '', escape = '')")
 
 
-def first_invalid_utf8(path: Path, chunk_size: int = 1 << 24) -> tuple[int, int] | None:
-    """(line number, byte value) of the first byte that is not valid UTF-8, or None. Streams the file."""
+def check_csv_text(path: Path, source: str, header: list[str], label: str | None = None,
+                   chunk_size: int = 1 << 24) -> int:
+    """One streamed pass over a whole CSV before DuckDB reads it; returns its number of lines.
+
+    DuckDB checks UTF-8 only in the columns a query reads, and with strict_mode off it takes a file cut in
+    the middle of a row, or of a quoted field, as complete. So a byte that is not UTF-8 (in any column) is a
+    SourceError naming its row and column, and so is a file that does not end with a line break or ends
+    inside a quoted field (a download cut short: every register export ends its last row with a line break).
+    Costs about a second per GB (bytes.decode and bytes.count run at memory speed).
+    """
+    label = label or path.name
     lines = 0
+    quotes = 0
     carry = b""
+    last = b""
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(chunk_size)
             buf = carry + chunk
             if not buf:
-                return None
+                break
             try:
                 buf.decode("utf-8")
                 good = len(buf)
             except UnicodeDecodeError as exc:
                 # A multi-byte character cut by the chunk boundary is completed by the next chunk.
-                if chunk and exc.reason == "unexpected end of data":
-                    good = exc.start
-                else:
-                    return lines + buf.count(b"\n", 0, exc.start) + 1, buf[exc.start]
+                if not (chunk and exc.reason == "unexpected end of data"):
+                    line_start = buf.rfind(b"\n", 0, exc.start) + 1
+                    row = lines + buf.count(b"\n", 0, exc.start) + 1
+                    column = _column_at(buf[line_start:exc.start], header)
+                    raise SourceError(source, f"byte 0x{buf[exc.start]:02x} is not valid UTF-8 (the file should be "
+                                              "UTF-8: a byte from another encoding, or a corrupt file)",
+                                      file=label, row=row, column=column) from exc
+                good = exc.start
             lines += buf.count(b"\n", 0, good)
+            quotes += buf.count(b'"', 0, good)
+            if good:
+                last = buf[good - 1:good]
             carry = buf[good:]
             if not chunk:
-                return None
+                break
+    if last and last != b"\n":
+        raise SourceError(source, "the last row has no line break after it: the file was cut short (a truncated "
+                                  "download or copy); fetch it again", file=label, row=lines + 1)
+    if quotes % 2:
+        raise SourceError(source, "a quoted field is never closed: the file was cut short or is corrupt",
+                          file=label, row=_unclosed_quote_line(path))
+    return lines
+
+
+def _column_at(line_prefix: bytes, header: list[str]) -> str | None:
+    """The header name of the field a line's bytes up to a position fall in (None past the last column)."""
+    text = line_prefix.decode("utf-8", errors="replace")
+    fields = next(csv.reader([text + "\x00"]), [""])  # the marker keeps a trailing empty field
+    index = len(fields) - 1
+    return header[index] if 0 <= index < len(header) else None
+
+
+def _unclosed_quote_line(path: Path) -> int:
+    """The line where the field that is never closed begins (error path only: one more pass)."""
+    inside, opened = False, 0
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.count(b'"') % 2:
+                inside = not inside
+                if inside:
+                    opened = number
+    return opened
 
 
 def raise_for_scan_error(exc: duckdb.Error, path: Path, source: str) -> None:
-    """Turn a DuckDB CSV error into a SourceError naming the file and line. Always raises."""
+    """Turn a DuckDB CSV error into a SourceError naming the file and line. Always raises.
+
+    Bad bytes and cut files are caught before DuckDB reads a file (check_csv_text); this is for the rest
+    (a row with too many fields, a line longer than DuckDB takes).
+    """
     text = str(exc)
-    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
-        found = first_invalid_utf8(path)
-        if found:
-            line, byte = found
-            raise SourceError(source, f"byte 0x{byte:02x} is not valid UTF-8 (is the file in another encoding?)",
-                              file=path.name, row=line) from exc
     match = re.search(r"Line: (\d+)", text)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
     raise SourceError(source, f"unreadable CSV: {first}", file=path.name,
                       row=int(match.group(1)) if match else None) from exc
 
@@ -236,8 +289,11 @@ def decode_small_text(raw: bytes, source: str, file: str) -> tuple[str, str]:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = raw[exc.start]
         if _UTF8_MULTIBYTE.search(raw):
+            header = parse_header(raw[:raw.find(b"\n")], source, file)
+            column = _column_at(raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start], header)
             raise SourceError(source, f"byte 0x{byte:02x} is not valid UTF-8, and the rest of the file is UTF-8 "
-                                      "(mixed encodings: the file is corrupt)", file=file, row=line) from exc
+                                      "(mixed encodings: the file is corrupt)", file=file, row=line,
+                              column=column) from exc
     try:
         return raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
@@ -251,5 +307,9 @@ _UTF8_MULTIBYTE = re.compile(
 )
 
 
-def parse_small_csv(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text, newline="")))
+def parse_small_csv(text: str, source: str, file: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit: a junk value, not a register row
+        raise SourceError(source, f"unreadable CSV ({exc})", file=file, row=reader.line_num) from exc

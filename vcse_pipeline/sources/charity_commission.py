@@ -24,7 +24,7 @@ import duckdb
 
 from ..archive import find_member, open_zip
 from ..config import Config
-from ..errors import SourceError
+from ..errors import SourceError, excerpt
 
 NAME = "charity_commission"
 
@@ -296,6 +296,7 @@ def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], b
     """
     tail = b""
     lines_before = 0
+    header: list[str] = []  # to name the column of a bad byte
     while True:
         chunk = member.read(_CHUNK_BYTES)
         if not chunk:
@@ -309,19 +310,23 @@ def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], b
             tail = buf
             continue
         complete, tail = buf[:cut - 1], buf[cut:]
-        yield _split_lines(complete, lines_before, where)
+        if not lines_before:
+            header = complete.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace").split("\t")
+        yield _split_lines(complete, lines_before, where, header)
         lines_before += complete.count(b"\n") + 1
     if tail:
-        yield _split_lines(tail, lines_before, where)
+        yield _split_lines(tail, lines_before, where, header)
 
 
-def _split_lines(block: bytes, lines_before: int, where: str) -> tuple[list[bytes], bool]:
+def _split_lines(block: bytes, lines_before: int, where: str, header: list[str]) -> tuple[list[bytes], bool]:
     try:
         block.decode("utf-8")
     except UnicodeDecodeError as exc:
         row = lines_before + block.count(b"\n", 0, exc.start) + 1
-        raise SourceError(NAME, f"not UTF-8: byte {block[exc.start:exc.start + 1]!r} ({exc.reason})",
-                          file=where, row=row) from exc
+        field = block.count(b"\t", block.rfind(b"\n", 0, exc.start) + 1, exc.start)
+        raise SourceError(NAME, f"byte 0x{block[exc.start]:02x} is not valid UTF-8 ({exc.reason}; the extract is "
+                                "UTF-8: a byte from another encoding, or a corrupt file)",
+                          file=where, row=row, column=header[field] if field < len(header) else None) from exc
     if block.endswith(b"\r"):
         block = block[:-1]
     newlines, returns = block.count(b"\n"), block.count(b"\r")
@@ -441,4 +446,4 @@ def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: lis
     value = con.execute(f"SELECT {_ident(column)} FROM {scan} WHERE CAST(_line AS BIGINT) = ?", [line]).fetchone()[0]
     expected = {"DATE": "a date (yyyy-mm-dd hh:mm:ss)", "BOOLEAN": "True or False", "BIGINT": "a whole number",
                 "DOUBLE": "a number"}[column_type(column)]
-    raise SourceError(NAME, f"cannot read {value!r} as {expected}", file=where, row=line, column=column)
+    raise SourceError(NAME, f"cannot read {excerpt(value)} as {expected}", file=where, row=line, column=column)

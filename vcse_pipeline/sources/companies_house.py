@@ -13,11 +13,12 @@ from pathlib import Path
 import duckdb
 
 from ..config import Config
-from ..errors import SourceError
+from ..errors import SourceError, excerpt
 from ._csv import (
     LINE_DELIM,
     LINE_QUOTE,
     blank_to_null,
+    check_csv_text,
     csv_files,
     csv_headers,
     find_bad_value,
@@ -129,6 +130,7 @@ def _scan(path: Path) -> tuple[Path, list[str], str]:
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise SourceError(NAME, f"duplicate column(s) {', '.join(dupes)} in the header", file=path.name)
+    check_csv_text(path, NAME, header)  # a bad byte anywhere, or a file cut mid-row or mid-quote
     return path, header, read_csv_sql(path, header)
 
 
@@ -239,6 +241,6 @@ def _raise_bad_value(con, scans, categories, exc: duckdb.Error) -> None:
         if found:
             row, column, value = found
             kind = "date (expected dd/mm/yyyy)" if column in DATE_COLUMNS else "whole number"
-            raise SourceError(NAME, f"{value!r} is not a valid {kind}", file=path.name, row=row,
+            raise SourceError(NAME, f"{excerpt(value)} is not a valid {kind}", file=path.name, row=row,
                               column=column) from exc
     raise SourceError(NAME, f"could not convert the staged values: {exc}") from exc

@@ -7,6 +7,7 @@ Windows-1252 (as Excel saves it) is accepted too; a file mixing the two is refus
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
@@ -15,11 +16,12 @@ import duckdb
 import pandas as pd
 
 from ..config import Config
-from ..errors import SourceError
+from ..errors import SourceError, excerpt
 from ..postcode import normalise_postcode
 from ._csv import check_text_file, decode_small_text, file_name_from_url, parse_small_csv
 
 NAME = "fca_mutuals"
+log = logging.getLogger(__name__)
 
 # Source header -> staged column. The register spells "Registation" so; a corrected header is accepted too.
 COLUMNS = {
@@ -91,8 +93,16 @@ def _single(paths: list[Path]) -> Path:
 def read_societies(path: Path) -> list[list]:
     """Rows in STAGED order: text stripped (empty -> None), dates as ISO text, postcode from the address."""
     check_text_file(path, NAME)
-    text, _encoding = decode_small_text(path.read_bytes(), NAME, path.name)
-    records = parse_small_csv(text)
+    raw = path.read_bytes()
+    if not raw.endswith(b"\n"):  # the register's export ends every row with a line break
+        raise SourceError(NAME, "the last row has no line break after it: the file was cut short (a truncated "
+                                "download or copy); fetch it again", file=path.name, row=raw.count(b"\n") + 1)
+    text, encoding = decode_small_text(raw, NAME, path.name)
+    if encoding == "cp1252":
+        converted = sum(1 for byte in raw if byte > 0x7F)
+        log.warning("%s: read as Windows-1252 (a re-saved export, not UTF-8): %d non-ASCII byte(s) converted",
+                    path.name, converted)
+    records = parse_small_csv(text, NAME, path.name)
     header = [ALIASES.get(h.strip(), h.strip()) for h in records[0]] if records else []
     missing = [c for c in COLUMNS if c not in header]
     if missing:
@@ -124,5 +134,5 @@ def _iso_date(value: str | None, file: str, row: int, column: str) -> str | None
             raise ValueError
         return datetime.strptime(match.group(1), "%d/%m/%Y").date().isoformat()
     except ValueError:
-        raise SourceError(NAME, f"{value!r} is not a date in dd/mm/yyyy form", file=file, row=row,
+        raise SourceError(NAME, f"{excerpt(value)} is not a date in dd/mm/yyyy form", file=file, row=row,
                           column=column) from None

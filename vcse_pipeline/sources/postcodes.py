@@ -16,9 +16,10 @@ import duckdb
 
 from ..archive import extract_member, open_zip
 from ..config import Config
-from ..errors import SourceError
+from ..errors import SourceError, excerpt
 from ._csv import (
     blank_to_null,
+    check_csv_text,
     check_text_file,
     find_bad_value,
     ident,
@@ -197,6 +198,7 @@ def _code(column: str) -> str:
 def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     header = read_header(path, NAME)
     _, col = detect_layout(header, path.name)
+    check_csv_text(path, NAME, header)  # a bad byte in any column, or a file cut mid-row or mid-quote
     scan = read_csv_sql(path, header)
     pcds = ident(col["postcode"])
     sql = f"""
@@ -229,7 +231,8 @@ def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             found = None
         if found:
             row, column, value = found
-            raise SourceError(NAME, f"{value!r} is not a number", file=path.name, row=row, column=column) from exc
+            raise SourceError(NAME, f"{excerpt(value)} is not a number", file=path.name, row=row,
+                              column=column) from exc
         raise_for_scan_error(exc, path, NAME)
 
 
@@ -244,6 +247,7 @@ def _stage_names(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None, c
         raise SourceError(NAME, f"no {kind} code and name columns (like {like}) "
                                 f"in the header: {', '.join(header)}", file=path.name)
     code, name, _ = cols
+    check_csv_text(path, NAME, header)
     try:
         con.execute(f"""
             CREATE OR REPLACE TABLE {kind} AS

@@ -1,0 +1,329 @@
+"""Fault suite, input side (issue 11): after a good publish of the demo, corrupt one input the way it goes wrong
+in real life, run the real refresh (`vcse refresh SOURCE`, as an operator or the source's DAG would), and check
+that the operator gets one clear line naming the source, file, row and column (never a traceback), and that the
+published register and the source's previous staging are byte-identical to before and still queryable.
+
+The good demo is built once per session (conftest.demo_register); each case works on its own copy of the data
+folder. The vanishing-source, concurrency and kill cases are in the "runs" fault table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vcse_pipeline.cli import main
+from vcse_pipeline.demo.generate import demo_source_overrides
+
+SOURCES_DIR = "demo-sources"
+CH_ZIP = "companies_house/BasicCompanyDataAsOneFile-2026-11-01.zip"
+ONSPD_ZIP = "postcodes/ONSPD_NOV_2025_UK.zip"
+ONSPD_MEMBER = "Data/ONSPD_NOV_2025_UK.csv"
+FCA_CSV = "fca_mutuals/SocietyList.csv"
+UKCAT_CSV = "ukcat/ukcat.csv"
+CCEW_CHARITY_ZIP = "charity_commission/publicextract.charity.zip"
+CCEW_AREA_ZIP = "charity_commission/publicextract.charity_area_of_operation.zip"
+JUNK = "x" * (10 << 20)   # a 10 MB value, as a corrupt export or a hostile file gives
+
+
+# -- the corruptions: each rewrites files under a copy's demo-sources folder, as a bad download would leave them --
+
+def rewrite_member(archive: Path, change: Callable[[bytes], bytes], member: str | None = None) -> None:
+    """Rewrite one member of a zip (the only one, or `member`) through `change`, as a valid zip."""
+    with zipfile.ZipFile(archive) as zf:
+        contents = [(info, zf.read(info)) for info in zf.infolist()]
+    archive.unlink()   # a new file: the copy's hard links to the good demo are never written through
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in contents:
+            target = member or contents[0][0].filename
+            zf.writestr(info, change(data) if info.filename == target else data)
+
+
+def rewrite_file(path: Path, change: Callable[[bytes], bytes]) -> None:
+    data = change(path.read_bytes())
+    path.unlink()
+    path.write_bytes(data)
+
+
+def change_line(number: int, change: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """Apply `change` to line `number` (1-based, the header is line 1) of a file's bytes."""
+    def apply(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        lines[number - 1] = change(lines[number - 1])
+        return b"\n".join(lines)
+    return apply
+
+
+def set_field(number: int, column: str, value: bytes, delimiter: bytes = b",") -> Callable[[bytes], bytes]:
+    """Line `number` with the field under header `column` replaced (quoted CSV or tab-separated text)."""
+    def apply(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        if delimiter == b"\t":
+            header = lines[0].rstrip(b"\r").split(b"\t")
+            fields = lines[number - 1].rstrip(b"\r").split(b"\t")
+            fields[header.index(column.encode())] = value
+            lines[number - 1] = b"\t".join(fields) + b"\r"
+        else:
+            import csv
+            header = [h.strip() for h in next(csv.reader([lines[0].decode("utf-8-sig")]))]
+            fields = next(csv.reader([lines[number - 1].rstrip(b"\r").decode("utf-8")]))
+            encoded = [f.encode() for f in fields]
+            encoded[header.index(column)] = value
+            ending = b"\r" if lines[number - 1].endswith(b"\r") else b""
+            lines[number - 1] = b",".join(b'"' + f.replace(b'"', b'""') + b'"' for f in encoded) + ending
+        return b"\n".join(lines)
+    return apply
+
+
+def cut_in_quoted_field(data: bytes) -> bytes:
+    """The bytes up to the middle of a quoted field about two thirds of the way through (a cut download)."""
+    opening = data.index(b',"', len(data) * 2 // 3) + 2
+    return data[:opening + 3]
+
+
+def cut_after_comma(data: bytes) -> bytes:
+    return data[:data.index(b",", len(data) * 2 // 3) + 1]
+
+
+def cut_zip(data: bytes) -> bytes:
+    return data[:len(data) * 3 // 5]
+
+
+def flip_compressed_byte(archive: Path) -> None:
+    """Corrupt one byte of the first member's compressed data, leaving the zip's directory intact (a bad disk)."""
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.infolist()[0]
+    data = bytearray(archive.read_bytes())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    spot = start + info.compress_size * 3 // 4
+    data[spot] ^= 0x55
+    archive.unlink()
+    archive.write_bytes(bytes(data))
+
+
+def html_page(_data: bytes) -> bytes:
+    return b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>\n"
+
+
+def header_only(data: bytes) -> bytes:
+    return data[:data.index(b"\n") + 1]
+
+
+def rename_column(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    def apply(data: bytes) -> bytes:
+        end = data.index(b"\n")
+        return data[:end].replace(old, new, 1) + data[end:]
+    return apply
+
+
+def ukcat_rule(code: str, pattern: str) -> Callable[[bytes], bytes]:
+    """The UKCAT CSV with one tag's regular expression replaced (as an upstream edit would)."""
+    def apply(data: bytes) -> bytes:
+        import csv
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+        column = rows[0].index("Regular expression")
+        for row in rows[1:]:
+            if row[0] == code:
+                row[column] = pattern
+        out = io.StringIO(newline="")
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return out.getvalue().encode()
+    return apply
+
+
+# -- the table ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    source: str                           # the source refreshed
+    corrupt: Callable[[Path], None]       # given the copy's demo-sources folder
+    expect: tuple[str, ...]               # fragments of the one-line error (a regex each)
+
+
+def in_zip(name: str, change: Callable[[bytes], bytes], member: str | None = None) -> Callable[[Path], None]:
+    return lambda src: rewrite_member(src / name, change, member)
+
+
+def in_file(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    return lambda src: rewrite_file(src / name, change)
+
+
+CH = r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.csv"
+PC = r"source postcodes, file ONSPD_NOV_2025_UK\.csv"
+FCA = r"source fca_mutuals, file SocietyList\.csv"
+CCEW = r"source charity_commission, file publicextract\.charity\.zip:publicextract\.charity\.txt"
+
+CASES = [
+    # Companies House: truncations, bad bytes, bad values, wrong files
+    Case("ch-cut-in-a-quoted-field", "companies_house", in_zip(CH_ZIP, cut_in_quoted_field),
+         (CH, r"row \d+", "cut short")),
+    Case("ch-cut-after-a-comma", "companies_house", in_zip(CH_ZIP, cut_after_comma),
+         (CH, r"row \d+", "no line break")),
+    Case("ch-zip-cut-short", "companies_house", in_file(CH_ZIP, cut_zip),
+         ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "not a readable zip")),
+    Case("ch-zip-crc-mismatch", "companies_house", lambda src: flip_compressed_byte(src / CH_ZIP),
+         ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "(CRC|corrupt|invalid)")),
+    Case("ch-windows-1252-byte-in-a-name", "companies_house",
+         in_zip(CH_ZIP, set_field(40, "CompanyName", b"Caf\xe9 Community CIC")),
+         (CH, "row 40", "column 'CompanyName'", "0xe9 is not valid UTF-8")),
+    Case("ch-windows-1252-byte-in-an-unused-column", "companies_house",
+         in_zip(CH_ZIP, set_field(41, "RegAddress.Country", b"Cymru \x96 Wales")),
+         (CH, "row 41", "column 'RegAddress.Country'", "0x96")),
+    Case("ch-10-mb-junk-in-a-date", "companies_house",
+         in_zip(CH_ZIP, set_field(25, "IncorporationDate", JUNK.encode())),
+         (CH, r"'x{60}'\.\.\. \(10,485,760 characters\)",)),
+    Case("ch-bad-date", "companies_house", in_zip(CH_ZIP, set_field(25, "IncorporationDate", b"31/02/20O9")),
+         (CH, "column 'IncorporationDate'", "'31/02/20O9' is not a valid date")),
+    Case("ch-renamed-column", "companies_house", in_zip(CH_ZIP, rename_column(b"CompanyCategory", b"Category")),
+         ("source companies_house", "missing column", "column 'CompanyCategory'")),
+    Case("ch-html-error-page", "companies_house", in_file(CH_ZIP, html_page),
+         ("source companies_house", "HTML page")),
+    Case("ch-header-only", "companies_house", in_zip(CH_ZIP, header_only),
+         ("source companies_house", "header but no data rows")),
+    # ONS postcode directory
+    Case("onspd-windows-1252-byte", "postcodes",
+         in_zip(ONSPD_ZIP, set_field(101, "pcd7", b"CH2 \xa34HL"), ONSPD_MEMBER),
+         (PC, "row 101", "column 'pcd7'", "0xa3 is not valid UTF-8")),
+    Case("onspd-cut-mid-row", "postcodes", in_zip(ONSPD_ZIP, cut_after_comma, ONSPD_MEMBER),
+         (PC, r"row \d+", "cut short")),
+    Case("onspd-bad-latitude", "postcodes", in_zip(ONSPD_ZIP, set_field(12, "lat", b"53.4O"), ONSPD_MEMBER),
+         (PC, "row 12", "column 'lat'", "not a number")),
+    Case("onspd-zip-crc-mismatch", "postcodes", lambda src: flip_compressed_byte(src / ONSPD_ZIP),
+         ("source postcodes", "ONSPD_NOV_2025_UK.zip", "(CRC|corrupt|invalid)")),
+    Case("onspd-unknown-layout", "postcodes", in_zip(ONSPD_ZIP, rename_column(b"lad25cd", b"ladcode"), ONSPD_MEMBER),
+         ("source postcodes", "no known ONSPD layout")),
+    # FCA mutuals: a small CSV read in Python
+    Case("fca-cut-mid-row", "fca_mutuals", in_file(FCA_CSV, cut_after_comma),
+         (FCA, r"row \d+", "cut short")),
+    Case("fca-cut-in-a-quoted-address", "fca_mutuals", in_file(FCA_CSV, cut_in_quoted_field),
+         (FCA, r"row \d+", "cut short")),
+    Case("fca-mixed-encodings", "fca_mutuals",
+         in_file(FCA_CSV, lambda d: d.replace(b"Limited", "Cyfyngedig \u0175".encode(), 1)
+                 .replace(b"Birkenhead", b"Birkenh\xe9ad", 1)),
+         (FCA, "row 2", "column 'Society Name'", "0xe9")),
+    Case("fca-bad-date", "fca_mutuals", in_file(FCA_CSV, set_field(5, "Registration Date", b"2019-31-12")),
+         (FCA, "row 5", "column 'Registration Date'", "dd/mm/yyyy")),
+    Case("fca-10-mb-junk-in-a-date", "fca_mutuals", in_file(FCA_CSV, set_field(6, "Registration Date", JUNK.encode())),
+         (FCA, "row 6", "field larger than field limit")),
+    # Charity Commission extract: tab-separated text in zips
+    Case("ccew-zip-crc-mismatch", "charity_commission", lambda src: flip_compressed_byte(src / CCEW_CHARITY_ZIP),
+         ("source charity_commission", "publicextract.charity.zip", "(CRC|corrupt|invalid)")),
+    Case("ccew-cut-mid-row", "charity_commission", in_zip(CCEW_CHARITY_ZIP, lambda d: d[:len(d) // 2]),
+         (CCEW, r"row \d+", "fields, expected 34")),
+    Case("ccew-windows-1252-byte", "charity_commission",
+         in_zip(CCEW_CHARITY_ZIP, set_field(7, "charity_name", b"Wirral Caf\xe9 Trust", b"\t")),
+         (CCEW, "row 7", "column 'charity_name'", "0xe9")),
+    Case("ccew-10-mb-junk-in-an-income", "charity_commission",
+         in_zip(CCEW_CHARITY_ZIP, set_field(9, "latest_income", JUNK.encode(), b"\t")),
+         (CCEW, "row 9", "column 'latest_income'", r"'x{60}'\.\.\. \(10,485,760 characters\)")),
+    Case("ccew-bad-date", "charity_commission",
+         in_zip(CCEW_CHARITY_ZIP, set_field(11, "date_of_registration", b"1962-13-45", b"\t")),
+         (CCEW, "row 11", "column 'date_of_registration'", "as a date")),
+    Case("ccew-header-from-another-table", "charity_commission",
+         in_zip(CCEW_AREA_ZIP, rename_column(b"geographic_area_type", b"area_type")),
+         ("source charity_commission", "publicextract.charity_area_of_operation", "geographic_area_type")),
+    # UKCAT rules
+    Case("ukcat-catastrophic-backtracking", "ukcat", in_file(UKCAT_CSV, ukcat_rule("AR", r"(a+)+$")),
+         ("source ukcat", "code AR", re.escape("(a+)+$"), "time limit")),
+    Case("ukcat-regex-does-not-compile", "ukcat", in_file(UKCAT_CSV, ukcat_rule("AR", r"\barts(")),
+         ("source ukcat", "code AR", "does not compile")),
+]
+
+
+# -- running a case ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Copy:
+    data_dir: Path
+    sources: Path
+    config: Path
+    register: Path
+
+
+def copy_demo(demo_register, dest: Path) -> Copy:
+    """The good demo's data folder copied to `dest`, with a config pointing every source at the copy's files."""
+    shutil.copytree(demo_register.cfg.data_dir, dest, ignore=shutil.ignore_patterns("versions", "cache"))
+    sources = dest / SOURCES_DIR
+    settings = {"paths": {"data_dir": str(dest)}, **demo_source_overrides(sources)}
+    config = dest.parent / "vcse.toml"
+    lines = [f"[paths]\ndata_dir = {json.dumps(str(dest))}\n"]
+    for name, values in settings["sources"].items():
+        lines.append(f"[sources.{name}]\nurl = {json.dumps(values['url'])}\n")
+    config.write_text("\n".join(lines), encoding="utf-8")
+    return Copy(dest, sources, config, dest / "register" / "vcse_register.duckdb")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_vcse(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`vcse ARGS` through the console entry point (main), as an operator runs it: (exit code, out, err)."""
+    monkeypatch.setenv("VCSE__DOWNLOAD__PROGRESS", "false")
+    monkeypatch.delenv("VCSE_CONFIG", raising=False)
+    monkeypatch.setattr("sys.argv", ["vcse", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as stopped:
+        code = stopped.code if isinstance(stopped.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_line(out: str, err: str) -> str:
+    """The single `error:` line, after checking there is exactly one and no traceback."""
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err[-2000:]
+    assert len(lines[0]) < 600, lines[0][:600]   # a short line: never the whole of a bad value
+    return lines[0]
+
+
+def assert_untouched(copy: Copy, before: dict[str, str]) -> None:
+    """The published register and every staging file are byte-identical, and the register still answers."""
+    assert digest(copy.register) == before["register"]
+    for path in sorted((copy.data_dir / "staging").glob("*.duckdb")):
+        assert digest(path) == before[path.name], path.name
+    assert not list((copy.data_dir / "staging").glob("*.tmp"))
+    con = duckdb.connect(str(copy.register), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM provider_directory").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def fingerprints(copy: Copy) -> dict[str, str]:
+    found = {"register": digest(copy.register)}
+    found.update({p.name: digest(p) for p in (copy.data_dir / "staging").glob("*.duckdb")})
+    return found
+
+
+@pytest.fixture
+def copy(demo_register, tmp_path) -> Copy:
+    return copy_demo(demo_register, tmp_path / "data")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_bad_input_fails_in_one_line_and_loses_nothing(case: Case, copy: Copy, monkeypatch, capsys):
+    before = fingerprints(copy)
+    case.corrupt(copy.sources)
+    code, out, err = run_vcse(monkeypatch, capsys, "refresh", case.source, "--config", str(copy.config))
+    assert code == 1, out + err
+    line = error_line(out, err)
+    for fragment in case.expect:
+        assert re.search(fragment, line), f"{fragment!r} not in {line!r}"
+    assert_untouched(copy, before)
