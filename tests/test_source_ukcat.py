@@ -37,3 +37,32 @@ def test_missing_column_is_named(tmp_path):
     bad.write_text(bad.read_text().replace("Exclude regular expression", "Exclusions", 1))
     with pytest.raises(SourceError, match="Exclude regular expression"):
         ukcat.verify([bad])
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w+\s?)+$", r"^(a|aa)+$", r"(x+x+)+y"])
+def test_a_backtracking_rule_is_rejected_at_verify_naming_code_and_pattern(tmp_path, pattern):
+    bad = tmp_path / "ukcat.csv"
+    text = FIXTURE.read_text(encoding="utf-8").replace(r"\b(cats?|felines?)\b", pattern, 1)
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        ukcat.verify([bad])
+    assert err.value.column == "Regular expression" and "time limit" in str(err.value)
+    assert f"code {err.value.file.split('code ')[1].rstrip(')')}" in str(err.value)
+    assert repr(pattern) in str(err.value)
+
+
+def test_the_tagger_stops_at_a_backtracking_rule_instead_of_hanging(monkeypatch):
+    """A rule that slipped past verify (an old register's ukcat_tag) still cannot hang a build: each search runs
+    with a time limit, and running over it names the rule."""
+    import time
+
+    from vcse_pipeline.tagging import rules
+
+    monkeypatch.setattr(rules, "MATCH_TIMEOUT_SECONDS", 0.2)
+    slow = rules.rules_from_records([{"code": "ZZ999", "tag": "Test", "category": "Test", "level": 3,
+                                      "regex": r"(a+)+$", "exclude_regex": None}])
+    started = time.monotonic()
+    with pytest.raises(rules.RuleTimeoutError, match=r"UKCAT rule ZZ999: regular expression '\(a\+\)\+\$' ran over "
+                                                     r"its 0\.2s time limit on a 5,001-character text"):
+        rules.match_rules(slow, "a" * 5000 + "!")
+    assert time.monotonic() - started < 60   # (a+)+$ on 5,000 characters takes hours unbounded

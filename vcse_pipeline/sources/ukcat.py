@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import SourceError
-from ..tagging.rules import UKCAT_COLUMNS, compile_pattern, read_ukcat_csv
+from ..tagging.rules import UKCAT_COLUMNS, check_pattern_time, compile_pattern, read_ukcat_csv
 from ._csv import check_text_file, read_header, require_columns
 
 NAME = "ukcat"
@@ -37,7 +37,8 @@ def _single(paths: list[Path]) -> Path:
 
 
 def verify(paths: list[Path]) -> None:
-    """Header has every UKCAT column; codes are present, unique and levelled 1-3; every expression compiles."""
+    """Header has every UKCAT column; codes are present, unique and levelled 1-3; every expression compiles and
+    stays within its time limit on texts that expose catastrophic backtracking."""
     path = _single(paths)
     check_text_file(path, NAME)
     require_columns(read_header(path, NAME), UKCAT_COLUMNS, NAME, path.name)
@@ -53,7 +54,10 @@ def verify(paths: list[Path]) -> None:
             raise SourceError(NAME, f"code {code}: Level must be 1, 2 or 3, got {rec['level']!r}",
                               file=path.name, row=row, column="Level")
         for key, column in (("regex", "Regular expression"), ("exclude_regex", "Exclude regular expression")):
-            compile_pattern(rec[key], source=NAME, file=f"{path.name} (code {code})", row=row, column=column)
+            where = {"source": NAME, "file": f"{path.name} (code {code})", "row": row, "column": column}
+            compiled = compile_pattern(rec[key], code=code, **where)
+            if compiled is not None:
+                check_pattern_time(compiled, **where)
     if not seen:
         raise SourceError(NAME, "no tags in the file", file=path.name)
 

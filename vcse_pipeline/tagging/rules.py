@@ -17,7 +17,9 @@ from pathlib import Path
 from re import _constants as sre_c  # the parsed-pattern opcodes, to read each expression's possible first letters
 from re import _parser as sre_parse
 
-from ..errors import SourceError
+import regex
+
+from ..errors import PipelineError, SourceError, excerpt
 
 PACKAGED_UKCAT = Path(__file__).resolve().parent.parent / "reference" / "ukcat.csv"
 
@@ -34,6 +36,71 @@ UKCAT_COLUMNS = {
     "Exclude regular expression": "exclude_regex",
 }
 SNIPPET_CHARS = 40  # context kept either side of a match in the evidence text
+# Time limits for one search or match of one expression (the `regex` package's timeout). Real expressions take
+# microseconds on a charity's text; one with catastrophic backtracking (`(a+)+$`) would take hours.
+MATCH_TIMEOUT_SECONDS = 2.0
+VERIFY_TIMEOUT_SECONDS = 0.5   # per probe text at verify
+# Probe texts: short for every expression (an exponential one, like (a|aa)+$, explodes within 64 characters, a
+# quadratic one, common in UKCAT, stays fast), long for one with a repeat inside a repeat (like (a+)+$, which the
+# `regex` package slows to polynomial: seconds only on a few thousand characters).
+_PROBE_LENGTH, _NESTED_PROBE_LENGTH = 64, 4000
+
+
+class RuleTimeoutError(PipelineError):
+    """An expression ran over its time limit on a text: the build stops and names the rule."""
+
+
+class TimedPattern:
+    """A compiled expression whose every search and match runs under a time limit, so no rule can hang a build.
+
+    Compiled with the `regex` package (compatible with `re` for these expressions, with a `timeout=`); offers
+    the `re.Pattern` methods the tagger uses (search, match, pattern, flags).
+    """
+
+    __slots__ = ("compiled", "pattern", "flags", "code", "limit")
+
+    def __init__(self, pattern: str, code: str = "", limit: float | None = None):
+        self.compiled = regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
+        self.pattern, self.flags, self.code = pattern, re.IGNORECASE, code
+        self.limit = MATCH_TIMEOUT_SECONDS if limit is None else limit
+
+    def search(self, text: str, pos: int = 0):
+        return self._run(self.compiled.search, text, pos)
+
+    def match(self, text: str, pos: int = 0):
+        return self._run(self.compiled.match, text, pos)
+
+    def _run(self, method, text: str, pos: int):
+        try:
+            return method(text, pos, timeout=self.limit)
+        except TimeoutError as exc:
+            raise RuleTimeoutError(f"UKCAT rule {self.code or '?'}: regular expression {excerpt(self.pattern)} ran "
+                                   f"over its {self.limit:g}s time limit on a {len(text):,}-character text "
+                                   f"({excerpt(text, 40)}): catastrophic backtracking; fix or remove the rule in "
+                                   "the UKCAT file") from exc
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TimedPattern) and (self.pattern, self.code) == (other.pattern, other.code)
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.code))
+
+    def __repr__(self) -> str:
+        return f"TimedPattern({self.pattern!r})"
+
+
+def _repeat_in_repeat(items, inside: bool = False) -> bool:
+    """True when a parsed expression has an unbounded repeat inside another (the shape of (a+)+)."""
+    for op, av in items:
+        if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
+            unbounded = av[1] == sre_c.MAXREPEAT
+            if (unbounded and inside) or _repeat_in_repeat(av[2], inside or unbounded):
+                return True
+        elif op is sre_c.SUBPATTERN and _repeat_in_repeat(av[-1], inside):
+            return True
+        elif op is sre_c.BRANCH and any(_repeat_in_repeat(alt, inside) for alt in av[1]):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -42,20 +109,43 @@ class UkcatRule:
     tag: str
     category: str
     level: int
-    regex: re.Pattern | None
-    exclude: re.Pattern | None
+    regex: TimedPattern | re.Pattern | None
+    exclude: TimedPattern | re.Pattern | None
 
 
 def compile_pattern(pattern: str | None, *, source: str = "ukcat", file: str | None = None,
-                    row: int | None = None, column: str = "Regular expression") -> re.Pattern | None:
-    """Compile one UKCAT expression case-insensitively; SourceError naming the row and column if it is bad."""
+                    row: int | None = None, column: str = "Regular expression",
+                    code: str = "") -> TimedPattern | None:
+    """Compile one UKCAT expression case-insensitively, with a time limit on every use; SourceError naming the
+    row and column if it is bad. It must compile under `re` too: the matcher reads its parsed form."""
     if not pattern or not pattern.strip():
         return None
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise SourceError(source, f"regular expression does not compile ({exc}): {pattern!r}",
+        re.compile(pattern, re.IGNORECASE)
+        return TimedPattern(pattern, code)
+    except (re.error, regex.error) as exc:
+        raise SourceError(source, f"regular expression does not compile ({exc}): {excerpt(pattern, 200)}",
                           file=file, row=row, column=column) from exc
+
+
+def check_pattern_time(compiled: TimedPattern, *, source: str = "ukcat", file: str | None = None,
+                       row: int | None = None, column: str = "Regular expression") -> None:
+    """Run an expression on texts that make backtracking expressions explode (each letter of the pattern, and
+    words, repeated and then not matched); SourceError naming the rule if one runs over the verify time limit."""
+    parsed = sre_parse.parse(compiled.pattern, re.IGNORECASE).data
+    length = _NESTED_PROBE_LENGTH if _repeat_in_repeat(parsed) else _PROBE_LENGTH
+    letters = sorted({ch.lower() for ch in compiled.pattern if ch.isalnum()} | {"a", " "})
+    probes = [ch * length + "!" for ch in letters]
+    probes.append("word " * (length // 5) + "!")
+    for probe in probes:
+        try:
+            compiled.compiled.search(probe, timeout=VERIFY_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise SourceError(source, f"code {compiled.code}: regular expression {excerpt(compiled.pattern, 200)} "
+                                      f"ran over the {VERIFY_TIMEOUT_SECONDS:g}s time limit on a "
+                                      f"{len(probe):,}-character test text ({probe[:12]!r}...): catastrophic "
+                                      "backtracking would hang the tagger", file=file, row=row,
+                              column=column) from exc
 
 
 def rules_from_records(records: Iterable[dict], file: str | None = None) -> list[UkcatRule]:
@@ -69,9 +159,10 @@ def rules_from_records(records: Iterable[dict], file: str | None = None) -> list
             tag=rec.get("tag") or "",
             category=rec.get("category") or "",
             level=int(rec.get("level") or 0),
-            regex=compile_pattern(rec.get("regex"), file=where, row=row_number, column="Regular expression"),
+            regex=compile_pattern(rec.get("regex"), file=where, row=row_number, column="Regular expression",
+                                  code=code),
             exclude=compile_pattern(rec.get("exclude_regex"), file=where, row=row_number,
-                                    column="Exclude regular expression"),
+                                    column="Exclude regular expression", code=code),
         ))
     return rules
 
@@ -195,7 +286,7 @@ class RuleMatcher:
         if not text:
             return {}
         low = text.lower()
-        found: dict[int, re.Match] = {}
+        found: dict = {}  # rule index -> its first match
         if len(low) != len(text):  # a letter whose lower case is longer: positions would shift, search plainly
             candidates = {i: None for i in range(len(self.rules))}
         else:
