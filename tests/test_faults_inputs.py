@@ -9,11 +9,15 @@ folder. The vanishing-source, concurrency and kill cases are in the "runs" fault
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import logging
+import os
 import re
 import shutil
+import subprocess
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -327,3 +331,186 @@ def test_a_bad_input_fails_in_one_line_and_loses_nothing(case: Case, copy: Copy,
     for fragment in case.expect:
         assert re.search(fragment, line), f"{fragment!r} not in {line!r}"
     assert_untouched(copy, before)
+
+
+# -- operator mistakes and the machine's state: unreadable files, read-only folders, a full disk -------------------
+
+def deny_reading(path: Path, monkeypatch) -> None:
+    """Take away read permission on `path`. Root reads any file whatever its mode (CI runs as root), so there
+    the open() calls on that one file fail as the kernel would fail them for another user."""
+    path.chmod(0)
+    if os.geteuid() != 0:
+        return
+    import builtins
+
+    real_open, real_link = builtins.open, os.link
+
+    def refuse(file):
+        if Path(os.fsdecode(file)).resolve() == path.resolve():
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(file))
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)):
+            refuse(file)
+        return real_open(file, *args, **kwargs)
+
+    def guarded_link(src, dst, *args, **kwargs):
+        refuse(src)
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)
+    monkeypatch.setattr(os, "link", guarded_link)
+
+
+def make_read_only(folder: Path, request) -> None:
+    """A folder nothing can be written into: mode 555, and for root (whom modes do not stop) the immutable flag."""
+    folder.chmod(0o555)
+    request.addfinalizer(lambda: folder.chmod(0o755))
+    if os.geteuid() == 0:
+        flagged = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        if flagged.returncode:
+            pytest.skip(f"running as root and chattr +i is not allowed here: {flagged.stderr.decode().strip()}")
+        request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(folder)], check=True))
+
+
+def fill_the_disk(monkeypatch) -> None:
+    """Every streamed copy (a zip entry being extracted) fails as on a full disk."""
+    def no_space(src, dst, length=0):
+        raise OSError(errno.ENOSPC, "No space left on device", getattr(dst, "name", None))
+    monkeypatch.setattr(shutil, "copyfileobj", no_space)
+
+
+@dataclass(frozen=True)
+class OperatorCase:
+    id: str
+    source: str
+    prepare: Callable[[Copy, pytest.MonkeyPatch, pytest.FixtureRequest], None]
+    expect: tuple[str, ...]
+
+
+OPERATOR_CASES = [
+    OperatorCase("source-file-without-read-permission", "fca_mutuals",
+                 lambda c, mp, rq: deny_reading(c.sources / FCA_CSV, mp),
+                 ("source fca_mutuals", "SocietyList.csv", "Permission denied")),
+    OperatorCase("read-only-staging-folder", "fca_mutuals",
+                 lambda c, mp, rq: make_read_only(c.data_dir / "staging", rq),
+                 ("staging", "fca_mutuals.duckdb.tmp", "(Permission denied|Operation not permitted|Read-only)")),
+    OperatorCase("read-only-download-folder", "ukcat",
+                 lambda c, mp, rq: (rewrite_file(c.sources / UKCAT_CSV, lambda d: d + b"\n"),
+                                    make_read_only(c.data_dir / "downloads" / "ukcat", rq)),
+                 ("source ukcat", r"downloads/ukcat/ukcat\.csv", "(Permission denied|Operation not permitted)")),
+    OperatorCase("full-disk-while-extracting", "companies_house", lambda c, mp, rq: fill_the_disk(mp),
+                 ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "No space left on device",
+                  "free some space")),
+    OperatorCase("full-disk-while-extracting-the-extract", "charity_commission",
+                 lambda c, mp, rq: mp.setattr("vcse_pipeline.sources.charity_commission._write_records",
+                                              lambda *a: (_ for _ in ()).throw(
+                                                  OSError(errno.ENOSPC, "No space left on device", "charity.tsv"))),
+                 ("source charity_commission", "No space left on device")),
+]
+
+
+@pytest.mark.parametrize("case", OPERATOR_CASES, ids=[c.id for c in OPERATOR_CASES])
+def test_an_operator_mistake_is_one_line_naming_the_path(case: OperatorCase, copy: Copy, monkeypatch, capsys,
+                                                         request):
+    before = fingerprints(copy)
+    case.prepare(copy, monkeypatch, request)
+    code, out, err = run_vcse(monkeypatch, capsys, "refresh", case.source, "--config", str(copy.config))
+    monkeypatch.undo()   # give open() and the rest back before checking the files
+    assert code == 1, out + err
+    line = error_line(out, err)
+    for fragment in case.expect:
+        assert re.search(fragment, line), f"{fragment!r} not in {line!r}"
+    assert_untouched(copy, before)
+
+
+# -- repeated keys: reported and resolved, never a constraint traceback --------------------------------------------
+
+def repeat_rows(data: bytes, number: int, changed: Callable[[bytes], bytes]) -> bytes:
+    """The file with line `number` added again at the end as it is, and once more changed by `changed`."""
+    lines = data.rstrip(b"\r\n").split(b"\n")
+    ending = b"\r" if lines[0].endswith(b"\r") else b""
+    row = lines[number - 1].rstrip(b"\r")
+    return b"\n".join([*lines, row + ending, changed(row) + ending]) + b"\n"
+
+
+@pytest.mark.slow
+def test_repeated_charity_and_company_numbers_are_reported_and_resolved(copy: Copy, monkeypatch, capsys):
+    """The extract with a charity twice (once identical, once with a newer year end) and the Companies House file
+    with a company twice: the refresh reports each, keeps one row by the documented rule, and the register
+    builds (it died with _duckdb.ConstraintException: duplicate key "E08000015, charity_commission:...")."""
+    def newer_year_end(data: bytes) -> Callable[[bytes], bytes]:
+        header = data[:data.index(b"\n") + 1]
+        change = set_field(2, "latest_acc_fin_period_end_date", b"2026-10-31 00:00:00.0000000", b"\t")
+        return lambda row: change(header + row).split(b"\n")[1].rstrip(b"\r")
+
+    rewrite_member(copy.sources / CCEW_CHARITY_ZIP, lambda d: repeat_rows(d, 5, newer_year_end(d)))
+    rewrite_member(copy.sources / CH_ZIP, lambda d: repeat_rows(d, 25, lambda row: row)[:-1].rsplit(b"\n", 1)[0]
+                   + b"\n")   # row 25 once more, identical
+    charity = zipfile.ZipFile(copy.sources / CCEW_CHARITY_ZIP).read("publicextract.charity.txt").split(b"\n")
+    number = int(charity[4].split(b"\t")[1])
+    with caplog_at_warning() as records:
+        code, out, err = run_vcse(monkeypatch, capsys, "refresh", "charity_commission", "companies_house",
+                                  "--config", str(copy.config))
+    assert code == 0, out + err
+    assert "Traceback" not in out + err
+    notes = " ".join(" ".join(err.split()).split("warning: "))   # shown to the operator, one line each
+    for said in (records, notes):
+        said = " ".join(said) if isinstance(said, list) else said
+        assert ("charity_commission: charity has 1 organisation_number(s) more than once: 2 repeated row(s) "
+                "dropped (0 identical to the row kept; otherwise the row with the latest date_of_extract / "
+                "latest_acc_fin_period_end_date was kept)") in said
+        assert ("companies_house: company has 1 company_number(s) more than once: 1 repeated row(s) dropped "
+                "(1 identical to the row kept") in said
+    staging = duckdb.connect(str(copy.data_dir / "staging" / "charity_commission.duckdb"), read_only=True)
+    try:
+        rows = staging.execute("SELECT line, kept, identical_to_kept, row_json FROM duplicate_row "
+                               "WHERE key = ? ORDER BY line", [str(number)]).fetchall()
+        kept = staging.execute("SELECT latest_acc_fin_period_end_date FROM charity WHERE organisation_number = ?",
+                               [number]).fetchall()
+    finally:
+        staging.close()
+    lines = len(charity) - 1   # the header is line 1, the two added rows are the last two lines
+    assert [(r[0], r[1], r[2]) for r in rows] == [(5, False, False), (lines - 1, False, False), (lines, True, True)]
+    assert [str(k[0]) for k in kept] == ["2026-10-31"]
+    code, out, err = run_vcse(monkeypatch, capsys, "publish", "--config", str(copy.config))
+    assert code == 0, out + err
+    con = duckdb.connect(str(copy.register), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM source_record WHERE record_id = ?",
+                           [f"charity_commission:{number}"]).fetchone()[0] <= 1
+    finally:
+        con.close()
+
+
+class caplog_at_warning:   # noqa: N801 - used as a context manager
+    """The messages of the warnings logged inside the block (pytest's own capture keeps them off stderr)."""
+
+    def __enter__(self) -> list[str]:
+        self.messages: list[str] = []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = lambda record: self.messages.append(record.getMessage())
+        logging.getLogger("vcse_pipeline").addHandler(self.handler)
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("vcse_pipeline").removeHandler(self.handler)
+
+
+# -- a data folder whose path holds a quote, spaces and non-ASCII letters -------------------------------------------
+
+@pytest.mark.slow
+def test_the_demo_builds_in_a_folder_with_quotes_spaces_and_accents(tmp_path, monkeypatch, capsys):
+    """No path is pasted into SQL: `ATTACH '{path}'` broke on a quote in the data folder's path."""
+    data = tmp_path / "O'Brien's \"shared\" drive" / "Régistre VCSE – Wirral" / "data"
+    code, out, err = run_vcse(monkeypatch, capsys, "demo", "--data-dir", str(data), "--scale", "0.05")
+    assert code == 0, out + err
+    register = data / "register" / "vcse_register.duckdb"
+    con = duckdb.connect(str(register), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM provider_directory").fetchone()[0] > 0
+    finally:
+        con.close()
+    code, out, err = run_vcse(monkeypatch, capsys, "status", "--data-dir", str(data))
+    assert code == 0, out + err

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import SourceError, os_error_message
+
+# errno values that say the machine (a full or read-only disk, permissions) failed, not the file being read.
+_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def is_machine_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno in _MACHINE_ERRNOS
+
 
 _HTML_STARTS = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")
 
@@ -77,7 +87,10 @@ def extract_member(zip_path: Path, pattern: str, dest_dir: Path, source: str) ->
             with archive.open(info) as src, partial.open("wb") as dst:
                 shutil.copyfileobj(src, dst, length=1 << 20)
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            if is_machine_error(exc):  # the disk, not the zip: say which folder
+                raise SourceError(source, os_error_message(exc), file=zip_path.name) from exc
             raise SourceError(source, f"zip entry {info.filename} is truncated or corrupt ({exc})",
                               file=zip_path.name) from exc
         partial.replace(target)

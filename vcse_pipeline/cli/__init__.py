@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -46,9 +47,24 @@ def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # "[quality]" is text, not markup
 
 
+class _WarningsToStderr(logging.Handler):
+    """The pipeline's logged warnings (a repeated row dropped, a download retried), one line each on standard
+    error: a command line has no logging set up, and Airflow's task logs have their own handlers."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", soft_wrap=True)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("vcse_pipeline")
+    if not any(isinstance(h, _WarningsToStderr) for h in logger.handlers):
+        logger.addHandler(_WarningsToStderr(logging.WARNING))
+
+
 def main() -> None:
     import duckdb
 
+    _show_warnings()
     try:
         app()
     except PipelineError as exc:

@@ -22,9 +22,10 @@ from typing import IO
 
 import duckdb
 
-from ..archive import find_member, open_zip
+from ..archive import find_member, is_machine_error, open_zip
 from ..config import Config
-from ..errors import SourceError, excerpt
+from ..errors import SourceError, excerpt, os_error_message
+from ._duplicates import resolve_duplicates
 
 NAME = "charity_commission"
 
@@ -149,6 +150,12 @@ MONEY_COLUMNS = frozenset({
     "defined_benefit_pension_scheme",
 })
 MONEY_PREFIXES = ("income_", "expenditure_", "gain_loss_", "assets_", "creditors_", "funds_")
+
+# Tables a register build keys by organisation: table -> (key, the dates that pick the row kept when a key
+# repeats, latest first). The extract repeats rows now and then.
+KEYED_TABLES: dict[str, tuple[str, list[str]]] = {
+    "charity": ("organisation_number", ["date_of_extract", "latest_acc_fin_period_end_date"]),
+}
 
 _FILE_NAME = re.compile(r"^publicextract\.([a-z_]+)\.zip$", re.IGNORECASE)
 # Every record starts with its date_of_extract; a line that does not is the tail of the previous record.
@@ -284,6 +291,8 @@ def _normalise_zip(zip_path: Path, table: str, tsv: Path) -> tuple[list[str], st
                 header = _parse_header(first[0], table, where)
                 _write_records(chain([(first[1:], plain)], chunks), len(header), out, where)
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+            if is_machine_error(exc):  # a full or read-only disk under the work folder, not a bad zip
+                raise SourceError(NAME, os_error_message(exc), file=where) from exc
             raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc})", file=where) from exc
     return header, where
 
@@ -430,7 +439,15 @@ def _load_tsv(con: duckdb.DuckDBPyConnection, table: str, header: list[str], tsv
     if typed:
         _raise_first_bad_value(con, scan, typed, where)
     select = ", ".join(f"{_typed(c)} AS {_ident(c)}" for c in header)
-    con.execute(f"CREATE OR REPLACE TABLE main.{_ident(table)} AS SELECT {select} FROM {scan}")
+    if table not in KEYED_TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE main.{_ident(table)} AS SELECT {select} FROM {scan}")
+        return
+    # A keyed table keeps one row per key (sources/_duplicates.py); the line is kept until then, for the report.
+    key, newest_first = KEYED_TABLES[table]
+    con.execute(f"CREATE OR REPLACE TABLE main.{_ident(table)} AS SELECT {select}, "
+                f"CAST(_line AS BIGINT) AS _line FROM {scan}")
+    resolve_duplicates(con, NAME, table, key, newest_first, line="_line")
+    con.execute(f"ALTER TABLE main.{_ident(table)} DROP COLUMN _line")
 
 
 def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: list[str], where: str) -> None:

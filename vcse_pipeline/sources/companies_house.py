@@ -30,6 +30,7 @@ from ._csv import (
     require_columns,
     sql_string,
 )
+from ._duplicates import resolve_duplicates
 
 NAME = "companies_house"
 MEMBER_PATTERN = "*.csv"
@@ -76,6 +77,8 @@ REQUIRED_COLUMNS = ([src for src, _, _ in COMPANY_COLUMNS] + SIC_COLUMNS
                     + [c for pair in PREVIOUS_NAME_COLUMNS for c in pair])
 DATE_COLUMNS = [src for src, _, kind in COMPANY_COLUMNS if kind == "date"] + [d for d, _ in PREVIOUS_NAME_COLUMNS]
 INT_COLUMNS = [src for src, _, kind in COMPANY_COLUMNS if kind == "int"]
+# Which row of a repeated company number is kept: the most recently filed (see _one_row_per_company).
+NEWEST_FIRST = ["conf_stmt_last_made_up_date", "accounts_last_made_up_date", "incorporation_date"]
 
 
 def download(cfg: Config) -> list:
@@ -117,6 +120,7 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
             con.execute(_company_sql())
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             _raise_bad_value(con, scans, categories, exc)
+        _one_row_per_company(con)
         con.execute(_sic_sql())
         con.execute(_previous_name_sql())
     con.execute("DROP TABLE _ch_raw")
@@ -181,6 +185,16 @@ def _prefilter_lines(con: duckdb.DuckDBPyConnection, path: Path, header: list[st
     return None if split_records else out
 
 
+def _one_row_per_company(con: duckdb.DuckDBPyConnection) -> None:
+    """A company number the file repeats keeps one row (sources/_duplicates.py: identical rows collapse, else
+    the latest confirmation statement, accounts or incorporation date wins); its SIC codes and previous names
+    come from the row kept."""
+    dropped = resolve_duplicates(con, NAME, "company", "company_number", NEWEST_FIRST, helpers=("_raw_row",))
+    if dropped:
+        con.execute("DELETE FROM _ch_raw WHERE rowid NOT IN (SELECT _raw_row FROM company)")
+    con.execute("ALTER TABLE company DROP COLUMN _raw_row")
+
+
 def _date(expr: str) -> str:
     return f"CAST(strptime({blank_to_null(expr)}, '{DATE_FORMAT}') AS DATE)"
 
@@ -200,7 +214,7 @@ def _company_sql() -> str:
         else:
             expr = blank_to_null(col)
         selects.append(f"{expr} AS {dst}")
-    return f"CREATE OR REPLACE TABLE company AS SELECT {', '.join(selects)} FROM _ch_raw"
+    return f"CREATE OR REPLACE TABLE company AS SELECT {', '.join(selects)}, rowid AS _raw_row FROM _ch_raw"
 
 
 def _sic_sql() -> str:

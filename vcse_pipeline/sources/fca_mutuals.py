@@ -19,6 +19,7 @@ from ..config import Config
 from ..errors import SourceError, excerpt
 from ..postcode import normalise_postcode
 from ._csv import check_text_file, decode_small_text, file_name_from_url, parse_small_csv
+from ._duplicates import resolve_duplicates
 
 NAME = "fca_mutuals"
 log = logging.getLogger(__name__)
@@ -72,15 +73,19 @@ def verify(paths: list[Path]) -> None:
 
 
 def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dict[str, int]:
-    rows = read_societies(_single(paths))
-    frame = pd.DataFrame(rows, columns=STAGED, dtype=object)
+    rows = read_societies(_single(paths), with_lines=True)
+    frame = pd.DataFrame(rows, columns=[*STAGED, "_line"], dtype=object)
     con.register("_society_rows", frame)
     try:
         casts = ", ".join(f"CAST({c} AS DATE) AS {c}" if c.endswith("_date") else f"CAST({c} AS VARCHAR) AS {c}"
                           for c in STAGED)
-        con.execute(f"CREATE OR REPLACE TABLE society AS SELECT {casts} FROM _society_rows")
+        con.execute(f"CREATE OR REPLACE TABLE society AS SELECT {casts}, CAST(_line AS BIGINT) AS _line "
+                    "FROM _society_rows")
     finally:
         con.unregister("_society_rows")
+    # A registration number listed twice keeps one row (sources/_duplicates.py): the latest registration.
+    resolve_duplicates(con, NAME, "society", "registration_number", ["registration_date"], line="_line")
+    con.execute("ALTER TABLE society DROP COLUMN _line")
     return {"society": con.execute("SELECT count(*) FROM society").fetchone()[0]}
 
 
@@ -90,8 +95,9 @@ def _single(paths: list[Path]) -> Path:
     return Path(paths[0])
 
 
-def read_societies(path: Path) -> list[list]:
-    """Rows in STAGED order: text stripped (empty -> None), dates as ISO text, postcode from the address."""
+def read_societies(path: Path, with_lines: bool = False) -> list[list]:
+    """Rows in STAGED order: text stripped (empty -> None), dates as ISO text, postcode from the address
+    (and, `with_lines`, the row's line in the file last)."""
     check_text_file(path, NAME)
     raw = path.read_bytes()
     if not raw.endswith(b"\n"):  # the register's export ends every row with a line break
@@ -121,7 +127,7 @@ def read_societies(path: Path) -> list[list]:
             values[column] = _iso_date(values[column], path.name, row_number, column)
         staged = {COLUMNS[name]: value for name, value in values.items()}
         staged["postcode"] = postcode_from_address(staged["society_address"])
-        out.append([staged[c] for c in STAGED])
+        out.append([staged[c] for c in STAGED] + ([row_number] if with_lines else []))
     return out
 
 
