@@ -1,6 +1,7 @@
 """Every source module fetches its real-format files over HTTP (a local server on 127.0.0.1) and stages
 them; a second refresh sends conditional requests and is answered 304, and a fault mid-file is survived."""
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -68,3 +69,23 @@ def test_a_connection_cut_mid_file_is_resumed_and_staged(served):
     assert results[0].status == "downloaded" and results[0].attempts >= 2
     assert any(r.headers.get("Range") for r in server.requests_for(path))
     assert pipeline.stage_source(cfg, "companies_house")["company"] > 0
+
+
+def test_a_csv_cut_short_upstream_is_never_installed(served):
+    """The FCA list cut short at the publisher but served whole, with a matching Content-Length: the body is
+    complete as HTTP goes, so only its content shows the cut. It was installed and published (90 of 118
+    societies); now the download refuses it and the previous file and staging stay."""
+    from vcse_pipeline.errors import DownloadError
+
+    server, cfg = served
+    path = URL_PATHS["fca_mutuals"]
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    installed = cfg.download_dir("fca_mutuals") / "SocietyList.csv"
+    good, staged = installed.read_bytes(), cfg.staging_path("fca_mutuals").read_bytes()
+    server.add(path, good[:len(good) * 3 // 4], last_modified=time.time())   # a new, cut, copy upstream
+    with pytest.raises(DownloadError, match=r"source fca_mutuals, file SocietyList\.csv: the CSV from http://127\.0\.0"
+                                            r"\.1:\d+/fca_mutuals/SocietyList\.csv ends in the middle of a row"):
+        pipeline.download_source(cfg, "fca_mutuals")
+    assert installed.read_bytes() == good and cfg.staging_path("fca_mutuals").read_bytes() == staged
+    assert not list(installed.parent.glob("*.part"))

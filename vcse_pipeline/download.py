@@ -457,6 +457,17 @@ def _check_expected(path: Path, expect: str | None, source: str, url: str) -> No
     if expect == "zip" and not zipfile.is_zipfile(path):
         raise DownloadError(source, f"expected a zip file from {url} but the body is not a readable zip "
                                     "(truncated or another format); the previous file is kept", file=name)
+    if expect == "csv" and not _ends_with_line_break(path):
+        # A body can match its Content-Length and still be cut (the publisher's copy was): every register
+        # export ends its last row with a line break, so a file that does not is never installed.
+        raise DownloadError(source, f"the CSV from {url} ends in the middle of a row (no line break after the "
+                                    "last row): cut short; the previous file is kept", file=name)
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
 
 
 def _progress_bar(name: str, total: int, done: int):
