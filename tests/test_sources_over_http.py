@@ -84,7 +84,7 @@ def test_a_csv_cut_short_upstream_is_never_installed(served):
     installed = cfg.download_dir("fca_mutuals") / "SocietyList.csv"
     good, staged = installed.read_bytes(), cfg.staging_path("fca_mutuals").read_bytes()
     server.add(path, good[:len(good) * 3 // 4], last_modified=time.time())   # a new, cut, copy upstream
-    with pytest.raises(DownloadError, match=r"source fca_mutuals, file SocietyList\.csv: the CSV from http://127\.0\.0"
+    with pytest.raises(DownloadError, match=r"source fca_mutuals, file SocietyList\.csv, row \d+: the CSV from http://127\.0\.0"
                                             r"\.1:\d+/fca_mutuals/SocietyList\.csv ends in the middle of a row"):
         pipeline.download_source(cfg, "fca_mutuals")
     assert installed.read_bytes() == good and cfg.staging_path("fca_mutuals").read_bytes() == staged

@@ -461,13 +461,23 @@ def _check_expected(path: Path, expect: str | None, source: str, url: str) -> No
         # A body can match its Content-Length and still be cut (the publisher's copy was): every register
         # export ends its last row with a line break, so a file that does not is never installed.
         raise DownloadError(source, f"the CSV from {url} ends in the middle of a row (no line break after the "
-                                    "last row): cut short; the previous file is kept", file=name)
+                                    "last row): cut short; the previous file is kept", file=name,
+                            row=_count_lines(path))
 
 
 def _ends_with_line_break(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) == b"\n"
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in a file, the last one counted with or without its line break (for an error's row)."""
+    lines = 1
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK_SIZE):
+            lines += block.count(b"\n")
+    return lines
 
 
 def _progress_bar(name: str, total: int, done: int):
