@@ -381,6 +381,11 @@ def fill_the_disk(monkeypatch) -> None:
     monkeypatch.setattr(shutil, "copyfileobj", no_space)
 
 
+def no_space_writing(out) -> None:
+    """What writing the extract's rewritten text does on a full disk."""
+    raise OSError(errno.ENOSPC, "No space left on device", out.name)
+
+
 @dataclass(frozen=True)
 class OperatorCase:
     id: str
@@ -403,11 +408,11 @@ OPERATOR_CASES = [
     OperatorCase("full-disk-while-extracting", "companies_house", lambda c, mp, rq: fill_the_disk(mp),
                  ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "No space left on device",
                   "free some space")),
-    OperatorCase("full-disk-while-extracting-the-extract", "charity_commission",
+    OperatorCase("full-disk-while-rewriting-the-extract", "charity_commission",
                  lambda c, mp, rq: mp.setattr("vcse_pipeline.sources.charity_commission._write_records",
-                                              lambda *a: (_ for _ in ()).throw(
-                                                  OSError(errno.ENOSPC, "No space left on device", "charity.tsv"))),
-                 ("source charity_commission", "No space left on device")),
+                                              lambda chunks, n, out, where: no_space_writing(out)),
+                 ("source charity_commission", "publicextract.charity", "_work/charity.tsv",
+                  "No space left on device", "free some space")),
 ]
 
 
