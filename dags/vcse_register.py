@@ -38,6 +38,7 @@ def _share(description: str) -> Param:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(hours=1),
+        "retry_policy": airflow_tasks.retry_policy(),  # a bad setting or failed gate fails at once; locks retry
     },
     tags=["vcse", "register", "publish"],
     params={

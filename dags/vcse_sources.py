@@ -26,6 +26,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": 2.0,  # 2, 4, 8 minutes: rides out a register's outage or rate limit
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
+    "retry_policy": airflow_tasks.retry_policy(),  # a bad file or setting fails at once; 5xx, 429, locks retry
 }
 
 

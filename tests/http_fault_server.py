@@ -36,6 +36,7 @@ class SeenRequest:
     path: str
     headers: dict[str, str]
     query: dict[str, list[str]] = field(default_factory=dict)  # the parsed query string (parse_qs)
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
 
 
 @dataclass

@@ -39,6 +39,32 @@ def load_config(overrides: dict | None = None) -> Config:
     return cfg.with_overrides(overrides) if overrides else cfg
 
 
+# ---------------------------------------------------------------------------------------------- failures
+
+def retry_policy():
+    """Every task's retry policy (the DAGs' default_args): the one place where errors meet Airflow's retries.
+
+    An error retrying cannot fix (a corrupt or wrong file, schema drift, bad rows, a failed gate, a bad setting or
+    param: a PipelineError that is not `transient`) fails the task at once, on its first try; a transient one (a
+    server's 5xx or 429 through every download attempt, a dropped connection, a lock) is retried after the task's
+    retry_delay with exponential backoff; anything else keeps the task's usual retries. See errors.retry_can_help.
+    """
+    from airflow.sdk import RetryDecision, RetryPolicy  # here, not at the top: importing this module needs no Airflow
+
+    from .errors import retry_can_help
+
+    class PipelineRetryPolicy(RetryPolicy):
+        def evaluate(self, exception, try_number, max_tries, context=None):
+            verdict = retry_can_help(exception)
+            if verdict is False:
+                return RetryDecision.fail(f"not retried: {type(exception).__name__} cannot heal by waiting")
+            if verdict:
+                return RetryDecision.retry(reason=f"retried with backoff: {type(exception).__name__} may pass")
+            return RetryDecision.default()
+
+    return PipelineRetryPolicy()
+
+
 # ---------------------------------------------------------------------------------------------- sources
 
 def download(source: str) -> dict:

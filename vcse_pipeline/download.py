@@ -93,8 +93,8 @@ def fetch(location: str, dest: Path, *, source: str, settings: dict | None = Non
     `expect` ('zip' or 'csv') refuses an HTML error page or a non-zip where that file type was expected.
     `release` (name, date, URL of the publisher's release, from vcse_pipeline.releases) is kept in the result
     and its manifest line.
-    Raises DownloadError (naming source, URL and file) when the retries are exhausted or the file is bad;
-    `dest` then still holds the previous good file, if there was one.
+    Raises DownloadError (naming source, URL and file) when the retries are exhausted (`transient`: a later try
+    may succeed) or the file is bad (not transient); `dest` then still holds the previous good file, if any.
     """
     if expect not in (None, "zip", "csv"):
         raise ValueError(f"expect must be 'zip', 'csv' or None, not {expect!r}")
@@ -258,8 +258,9 @@ class _HttpFetch:
             return result
         if not self.resume:
             self._clear_part()
+        # Every attempt met a failure that may pass (5xx, 429, a dropped connection): a later task try may succeed.
         raise DownloadError(self.source, f"download failed after {retries + 1} attempt(s); last error: {last}",
-                            file=self.url)
+                            file=self.url, transient=True)
 
     # -- one request ---------------------------------------------------------------------------------
 

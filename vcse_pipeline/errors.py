@@ -1,4 +1,4 @@
-"""Errors that tell the user which source, file, row and column went wrong."""
+"""Errors that tell the user which source, file, row and column went wrong, and whether retrying can help."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ from pathlib import Path
 
 
 class PipelineError(Exception):
-    """Base class for errors the CLI reports without a traceback."""
+    """Base class for errors the CLI reports without a traceback.
+
+    Most cannot heal by waiting (a corrupt or wrong file, schema drift, bad rows, a failed quality gate, a bad
+    setting or parameter), so under Airflow the task fails at once instead of retrying. `transient=True` marks
+    one that may (a server that kept answering 503, a file another process holds locked): it is retried.
+    """
+
+    transient = False
+
+    def __init__(self, *args, transient: bool = False):
+        super().__init__(*args)
+        self.transient = transient
 
 
 class SourceError(PipelineError):
@@ -17,7 +28,7 @@ class SourceError(PipelineError):
     """
 
     def __init__(self, source: str, message: str, *, file: str | None = None, row: int | None = None,
-                 column: str | None = None):
+                 column: str | None = None, transient: bool = False):
         self.source, self.file, self.row, self.column = source, file, row, column
         where = [f"source {source}"]
         if file:
@@ -27,11 +38,12 @@ class SourceError(PipelineError):
         if column:
             where.append(f"column {column!r}")
         self.detail = message
-        super().__init__(f"{', '.join(where)}: {message}")
+        super().__init__(f"{', '.join(where)}: {message}", transient=transient)
 
 
 class DownloadError(SourceError):
-    """A download failed after its retries, or returned something that is not the expected file."""
+    """A download failed after its retries (transient: the server may recover), or returned something that is not
+    the expected file (not transient: the same bytes would come again)."""
 
 
 class QualityGateError(PipelineError):
@@ -68,3 +80,34 @@ def os_error_message(exc: OSError) -> str:
     if getattr(exc, "filename2", None):
         where += f" -> {exc.filename2}"
     return f"cannot use{where}: {reason}" + (f" ({hint})" if hint else "")
+
+
+# Errors from outside the pipeline's own code that a later try may not meet: the network, and a file or database
+# another process holds. Matched by name so that classifying an error imports nothing.
+_TRANSIENT_TYPES = {
+    "requests.exceptions.ConnectionError", "requests.exceptions.Timeout", "urllib3.exceptions.ProtocolError",
+    "builtins.ConnectionError", "builtins.TimeoutError", "builtins.BlockingIOError", "builtins.InterruptedError",
+}
+_LOCK_MESSAGES = ("could not set lock", "conflicting lock", "database is locked", "resource temporarily unavailable")
+
+
+def retry_can_help(exc: BaseException) -> bool | None:
+    """Whether trying again may succeed: True (transient: retry with backoff), False (it cannot heal: fail now),
+    or None when the error is not one the pipeline knows (a crash, a timeout: the task's usual retries apply).
+
+    The pipeline's own errors say so themselves (`PipelineError.transient`); for others, network errors and
+    file or database locks, HTTP 5xx and 429 are transient.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # a lock or reset may be the cause of the error raised
+        seen.add(id(exc))
+        if isinstance(exc, PipelineError):
+            return exc.transient
+        names = {f"{t.__module__}.{t.__qualname__}" for t in type(exc).__mro__}
+        if names & _TRANSIENT_TYPES or any(m in str(exc).lower() for m in _LOCK_MESSAGES):
+            return True
+        status = getattr(getattr(exc, "response", None), "status_code", None)  # requests.HTTPError
+        if isinstance(status, int) and (status == 429 or status >= 500):
+            return True
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return None
