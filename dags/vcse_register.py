@@ -39,6 +39,7 @@ def _share(description: str) -> Param:
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(hours=1),
         "retry_policy": airflow_tasks.retry_policy(),  # a bad setting or failed gate fails at once; locks retry
+        "on_failure_callback": airflow_tasks.alert_on_failure(),  # [alerts] destinations, read when a task fails
     },
     tags=["vcse", "register", "publish"],
     params={

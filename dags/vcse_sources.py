@@ -40,7 +40,7 @@ def source_dag(source: str):
         catchup=False,
         max_active_runs=1,  # one writer per staging file
         dagrun_timeout=timedelta(hours=6),
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, "on_failure_callback": airflow_tasks.alert_on_failure(source)},
         tags=["vcse", "source", source],
         params={"force": Param(False, type="boolean",
                                description="Stage again even when no file changed since the last stage.")},

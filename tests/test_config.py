@@ -71,7 +71,7 @@ def test_a_misspelt_section_in_the_environment_is_an_error_naming_it(tmp_path, m
         Config.load(environ={"VCSE__REGISTR__AREAS": '["E08000012"]'})
     message = str(info.value)
     assert message.startswith("environment variable VCSE__REGISTR__AREAS: unknown config section [registr]")
-    assert "known sections: download, linking, paths, quality, register, sources, tagging, vcse" in message
+    assert "known sections: alerts, download, linking, paths, quality, register, sources, tagging, vcse" in message
     with pytest.raises(PipelineError, match=r"VCSE__SOURCES__POSTCODE__URL: unknown source \[sources\.postcode\]; "
                                             r"known sources: .*postcodes"):
         Config.load(environ={"VCSE__SOURCES__POSTCODE__URL": "https://example.org/onspd.zip"})
@@ -81,7 +81,7 @@ def test_a_misspelt_section_in_a_config_file_is_an_error_naming_file_and_section
     site = tmp_path / "site.toml"
     site.write_text('[qualty]\nrow_count_band = 0.5\n')
     with pytest.raises(PipelineError, match=r"site\.toml \(from --config\): unknown config section \[qualty\]; "
-                                            r"known sections: download, .*quality"):
+                                            r"known sections: alerts, download, .*quality"):
         Config.load(site, environ={})
 
 
@@ -89,7 +89,7 @@ def test_every_section_the_code_reads_is_accepted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     site = tmp_path / "site.toml"
     site.write_text("".join(f"[{name}]\n" for name in
-                            ("paths", "register", "download", "linking", "vcse", "quality", "tagging"))
+                            ("paths", "register", "download", "linking", "vcse", "quality", "tagging", "alerts"))
                     + '[sources.ukcat]\nurl = "ukcat.csv"\n')
     cfg = Config.load(site, environ={"VCSE__DOWNLOAD__RETRIES": "2", "VCSE__SOURCES__UKCAT__SCHEDULE": "@weekly"})
     assert cfg.section("download")["retries"] == 2
@@ -109,6 +109,13 @@ def test_every_section_the_code_reads_is_accepted(tmp_path, monkeypatch):
      "[sources.companies_house] categories = 'Community Interest Company': expected a list, e.g. [\"a\", \"b\"]"),
     ("VCSE__REGISTER__AREAS", '["E08000015", 15]',
      "[register] areas = ['E08000015', 15]: every item must be text (a quoted string), not 15"),
+    ("VCSE__ALERTS__EMAIL_TO", '["data@example.org", 7]',
+     "[alerts] email_to = ['data@example.org', 7]: every item must be text (a quoted string), not 7"),
+    ("VCSE__ALERTS__RETRIES", "-1", "[alerts] retries = -1 is out of range: it must be at least 0"),
+    ("VCSE__ALERTS__TIMEOUT_SECONDS", "0", "[alerts] timeout_seconds = 0 is out of range: it must be at least 1"),
+    ("VCSE__ALERTS__WEBHOOK_URL", "https://hooks.example.org/T0/B0/secret",
+     "unknown setting [alerts] webhook_url; [alerts] has: email_from, email_to, retries, smtp_conn_id, "
+     "timeout_seconds, webhook_url_env"),
 ])
 def test_a_bad_value_in_the_environment_names_variable_key_value_and_expected_type(tmp_path, monkeypatch, name,
                                                                                    value, message):

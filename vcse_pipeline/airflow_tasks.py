@@ -65,6 +65,16 @@ def retry_policy():
     return PipelineRetryPolicy()
 
 
+def alert_on_failure(source: str | None = None):
+    """The tasks' on_failure_callback: an alert naming the DAG, task, run, try, source and error goes to the
+    [alerts] destinations, read from the configuration when a task fails (nothing is read here, at DAG parse)."""
+    import functools
+
+    from .alerts import alert_task_failure
+
+    return functools.partial(alert_task_failure, source=source)
+
+
 # ---------------------------------------------------------------------------------------------- sources
 
 def download(source: str) -> dict:

@@ -73,7 +73,10 @@ def _check_sections(tree: dict, known: dict, where: str) -> None:
 ALSO_ALLOWED = {
     ("register", "areas"): (str,),                   # one area: VCSE__REGISTER__AREAS=E08000015
     ("sources.companies_house", "url"): (list,),     # the multi-part product: a list of URLs
+    ("alerts", "email_to"): (str,),                  # one address: VCSE__ALERTS__EMAIL_TO=data@example.org
 }
+# The items' type of list settings whose default is empty (so it cannot tell).
+ITEM_TYPES = {("alerts", "email_to"): str}
 # Numeric ranges (least, most; None = unbounded), the quality gates' thresholds among them.
 RANGES = {
     ("register", "keep_versions"): (1, None),
@@ -92,6 +95,8 @@ RANGES = {
     ("quality", "min_postcode_mapped_share"): (0, 1),
     ("quality", "min_service_area_share"): (0, 1),
     **{(f"sources.{source}", "max_age_days"): (0, None) for source in SOURCE_NAMES},  # 0: never flagged stale
+    ("alerts", "timeout_seconds"): (1, None),
+    ("alerts", "retries"): (0, None),
 }
 _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
              list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}
@@ -126,7 +131,9 @@ def value_problem(section: str, key: str, value: Any) -> str | None:
     if not _fits(value, default) and not any(isinstance(value, t) for t in ALSO_ALLOWED.get((section, key), ())):
         return f"{shown}: expected {_EXPECTED.get(type(default), type(default).__name__)}"
     # A list's items have the type of the default's items, or of the default itself (a list of URLs for a URL).
-    item = (default[0] if default else None) if isinstance(default, list) else default
+    item = default
+    if isinstance(default, list):
+        item = default[0] if default else (ITEM_TYPES[section, key]() if (section, key) in ITEM_TYPES else None)
     if isinstance(value, list) and item is not None:
         wrong = [v for v in value if not _fits(v, item)]
         if wrong:

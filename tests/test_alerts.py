@@ -1,0 +1,254 @@
+"""Alerts reach a real SMTP server (aiosmtpd) and a JSON webhook receiver, both on 127.0.0.1, and name the DAG,
+task, source and error of a task that failed under Airflow; nothing is sent unless [alerts] says where; a broken
+destination never hides the task's own error."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import socket
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from aiosmtpd.controller import Controller
+from airflow_runs import airflow_env, run_dags, vcse_toml
+from http_fault_server import FaultServer
+
+# The SMTP provider imports Airflow, which writes airflow.cfg into AIRFLOW_HOME: keep it out of the user's home.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vcse-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from test_fail_fast import CH_FILE, companies_house_zip, truncated  # noqa: E402
+
+from vcse_pipeline.alerts import send_alert  # noqa: E402
+from vcse_pipeline.config import Config  # noqa: E402
+
+WEBHOOK_VARIABLE = "VCSE_ALERT_WEBHOOK_URL"
+SECRET_PATH = "/services/T0VCSE/B0ALERTS/s3cr3tT0k3n"  # a Slack-style webhook path: the token is in the URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message delivered."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    def text(self, i: int = 0) -> str:
+        message = self.messages[i]
+        return message["Subject"] + "\n" + message.get_body(("html", "plain")).get_content()
+
+
+@pytest.fixture
+def smtp_server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield mailbox, controller.port
+    finally:
+        controller.stop()
+
+
+class WebhookReceiver:
+    """A Slack/Teams-style incoming webhook on 127.0.0.1: records each JSON body; answers with `statuses` in
+    turn (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None):
+        self.bodies: list[dict] = []
+        self.statuses = list(statuses or [])
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                payload = b"ok" if status == 200 else b"error"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{SECRET_PATH}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+def smtp_connection(port: int) -> str:
+    """An Airflow SMTP connection URI (AIRFLOW_CONN_VCSE_SMTP) for a plain local server."""
+    return (f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true&timeout=10&retry_limit=0"
+            "&from_email=vcse-pipeline%40example.org")
+
+
+def alerts_config(**settings) -> Config:
+    return Config.load(environ={}, overrides={"alerts": settings})
+
+
+FIELDS = {"Source": "companies_house", "Age": "52 days (expected at most 45)", "Staged": "2026-10-12T06:00:00+00:00"}
+
+
+# ---------------------------------------------------------------------------------------------- send_alert
+
+def test_an_alert_goes_by_email_and_webhook(smtp_server, webhook, monkeypatch):
+    mailbox, port = smtp_server
+    monkeypatch.setenv("AIRFLOW_CONN_VCSE_SMTP", smtp_connection(port))
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    cfg = alerts_config(email_to=["data-team@wirral.example.org", "duty@wirral.example.org"],
+                        webhook_url_env=WEBHOOK_VARIABLE)
+
+    deliveries = send_alert(cfg, "VCSE pipeline: companies_house is stale", FIELDS)
+
+    assert [(d.destination, d.ok) for d in deliveries] == [("email", True), ("webhook", True)], deliveries
+    assert mailbox.recipients == [["data-team@wirral.example.org", "duty@wirral.example.org"]]
+    message = mailbox.messages[0]
+    assert message["Subject"] == "VCSE pipeline: companies_house is stale"
+    assert message["From"] == "vcse-pipeline@example.org"  # the connection's from_email
+    body = mailbox.text()
+    for name, value in FIELDS.items():
+        assert f"<th align='left'>{name}</th><td>{value}</td>" in body
+    assert webhook.bodies == [{
+        "text": "VCSE pipeline: companies_house is stale\nSource: companies_house\nAge: 52 days (expected at most 45)"
+                "\nStaged: 2026-10-12T06:00:00+00:00",
+        "subject": "VCSE pipeline: companies_house is stale", "fields": FIELDS}]
+
+
+def test_the_webhook_is_retried_after_a_503_and_a_429(webhook, monkeypatch):
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    webhook.statuses = [503, 429]
+    [delivery] = send_alert(alerts_config(webhook_url_env=WEBHOOK_VARIABLE, retries=2), "subject", FIELDS)
+    assert delivery.ok and len(webhook.bodies) == 3
+    assert webhook.bodies[0] == webhook.bodies[2]
+
+
+def test_nothing_is_sent_unless_alerts_are_configured(smtp_server, webhook, monkeypatch):
+    mailbox, port = smtp_server
+    # The destinations exist in the environment, but [alerts] (defaults: off) names none of them.
+    monkeypatch.setenv("AIRFLOW_CONN_VCSE_SMTP", smtp_connection(port))
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    assert send_alert(Config.load(environ={}), "subject", FIELDS) == []
+    assert mailbox.messages == [] and webhook.bodies == []
+
+
+def test_a_broken_destination_is_reported_not_raised_and_the_other_still_gets_the_alert(webhook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_VCSE_SMTP", smtp_connection(free_port()))  # nothing listens there
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    cfg = alerts_config(email_to="data-team@wirral.example.org", webhook_url_env=WEBHOOK_VARIABLE, retries=1)
+    email_result, webhook_result = send_alert(cfg, "subject", FIELDS)
+    assert not email_result.ok and "ConnectionRefusedError" in email_result.detail
+    assert webhook_result.ok and len(webhook.bodies) == 1
+
+    webhook.statuses = [500, 500]
+    [failed] = send_alert(alerts_config(webhook_url_env=WEBHOOK_VARIABLE, retries=1), "subject", FIELDS)
+    assert not failed.ok and failed.detail.endswith(f"the webhook in ${WEBHOOK_VARIABLE} answered HTTP 500 "
+                                                    "Internal Server Error")
+    assert SECRET_PATH not in failed.detail  # the URL carries the receiver's token
+
+    monkeypatch.delenv(WEBHOOK_VARIABLE)
+    [unset] = send_alert(alerts_config(webhook_url_env=WEBHOOK_VARIABLE), "subject", FIELDS)
+    assert not unset.ok and f"[alerts] webhook_url_env names {WEBHOOK_VARIABLE}, which is not set" in unset.detail
+
+
+def test_every_task_of_every_dag_alerts_on_failure_and_carries_the_retry_policy():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from vcse_pipeline.alerts import alert_task_failure
+
+    dags = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags")).dags
+    assert len(dags) == 6
+    for dag in dags.values():
+        source = dag.dag_id.removeprefix("vcse_source_") if dag.dag_id.startswith("vcse_source_") else None
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            [callback] = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert callback.func is alert_task_failure and callback.keywords == {"source": source}, task
+            assert type(task.retry_policy).__name__ == "PipelineRetryPolicy", task
+
+
+# ---------------------------------------------------------------------------------------------- under Airflow
+
+@pytest.mark.slow
+def test_a_task_failing_under_airflow_alerts_with_dag_task_source_and_error(tmp_path, smtp_server, webhook):
+    mailbox, port = smtp_server
+    broken_webhook = WebhookReceiver(statuses=[500] * 10)
+    env = airflow_env(tmp_path)
+    destinations = {"AIRFLOW_CONN_VCSE_SMTP": smtp_connection(port), WEBHOOK_VARIABLE: webhook.url}
+    alerts_on = {"email_to": ["data-team@wirral.example.org"], "webhook_url_env": WEBHOOK_VARIABLE}
+    try:
+        with FaultServer({f"/{CH_FILE}": truncated(companies_house_zip())}) as server:
+            def run(name: str, env: dict, **alerts) -> dict:
+                config = vcse_toml(tmp_path / name, **{"sources.companies_house": {"url": server.url(f"/{CH_FILE}")}},
+                                   **({"alerts": alerts} if alerts else {}))
+                return {"dag_id": "vcse_source_companies_house", "config": config, "env": env}
+
+            plan = [run("on", destinations, **alerts_on),
+                    run("off", destinations),  # destinations in the environment, none named in [alerts]
+                    run("broken", {"AIRFLOW_CONN_VCSE_SMTP": smtp_connection(free_port()),
+                                   WEBHOOK_VARIABLE: broken_webhook.url}, **alerts_on, retries=1)]
+            (on, off, broken), output = run_dags(env, plan, tmp_path / "runs")
+    finally:
+        broken_webhook.close()
+
+    for result in (on, off, broken):  # the task's own outcome is the same whatever the alerts do
+        assert result["state"] == "failed"
+        assert result["tasks"]["download"]["state"] == "failed" and result["tasks"]["download"]["tries"] == 1
+
+    # Alerts on: one email and one webhook post, for the one failure.
+    assert len(mailbox.messages) == 1 and len(webhook.bodies) == 1
+    subject = "VCSE pipeline: vcse_source_companies_house.download failed (source companies_house)"
+    assert mailbox.messages[0]["Subject"] == subject
+    fields = webhook.bodies[0]["fields"]
+    assert webhook.bodies[0]["subject"] == subject
+    assert fields["DAG"] == "vcse_source_companies_house" and fields["Task"] == "download"
+    assert fields["Source"] == "companies_house" and fields["Try"] == "1 of 4"
+    assert fields["Run"].startswith("manual__")
+    assert fields["Error"].startswith(f"DownloadError: source companies_house, file {CH_FILE}: expected a zip file")
+    assert "not a readable zip (truncated or another format)" in fields["Error"]
+    assert fields["Retried"].startswith("no: retrying cannot fix this error")
+    assert fields["Log"] == (f"http://localhost:8080/dags/vcse_source_companies_house/runs/{quote(fields['Run'])}"
+                             "/tasks/download?try_number=1")  # [api] base_url: the UI's address
+    assert "not a readable zip" in mailbox.text() and fields["Log"] in mailbox.text()
+    for name in ("DAG", "Task", "Source", "Error"):
+        assert f"{name}: {fields[name]}" in webhook.bodies[0]["text"]
+
+    # Alerts off: nothing more arrived. Broken destinations: tried (2 webhook requests: retries = 1), logged, and
+    # the task's own error still failed it on its first try.
+    assert len(broken_webhook.bodies) == 2
+    assert "by email: ConnectionRefusedError" in output
+    assert f"by webhook: RuntimeError: the webhook in ${WEBHOOK_VARIABLE} answered HTTP 500" in output
+    assert SECRET_PATH not in output
+    assert output.count("reason='not retried: DownloadError cannot heal by waiting'") == 3
