@@ -183,6 +183,35 @@ def test_a_broken_destination_is_reported_not_raised_and_the_other_still_gets_th
     assert not unset.ok and f"[alerts] webhook_url_env names {WEBHOOK_VARIABLE}, which is not set" in unset.detail
 
 
+def test_vcse_alert_test_sends_a_test_alert_and_says_where_it_went(webhook, tmp_path, monkeypatch, capsys):
+    from vcse_pipeline.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("VCSE")]:
+        monkeypatch.delenv(name)
+    site = tmp_path / "site.toml"
+    site.write_text("[paths]\ndata_dir = 'data'\n", encoding="utf-8")
+    monkeypatch.setattr("sys.argv", ["vcse", "alert-test", "--config", str(site)])
+    with pytest.raises(SystemExit) as off:
+        main()
+    assert off.value.code == 1 and "alerts are off: set [alerts] email_to" in " ".join(capsys.readouterr().err.split())
+
+    site.write_text(f"[alerts]\nwebhook_url_env = '{WEBHOOK_VARIABLE}'\n", encoding="utf-8")
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    with pytest.raises(SystemExit) as sent:
+        main()
+    assert sent.value.code == 0
+    assert f"webhook: ok posted to the webhook in ${WEBHOOK_VARIABLE}" in " ".join(capsys.readouterr().out.split())
+    [body] = webhook.bodies
+    assert body["subject"] == "VCSE pipeline: test alert" and body["fields"]["Sent by"].startswith("vcse alert-test")
+
+    webhook.statuses = [500] * 4
+    with pytest.raises(SystemExit) as failed:
+        main()
+    assert failed.value.code == 1
+    assert "the test alert did not reach: webhook" in " ".join(capsys.readouterr().err.split())
+
+
 def test_every_task_of_every_dag_alerts_on_failure_and_carries_the_retry_policy():
     from airflow.dag_processing.dagbag import DagBag
 

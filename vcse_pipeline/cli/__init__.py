@@ -29,6 +29,7 @@ def note(message: str) -> None:
 
 # Each feature module defines register(app); commands appear in --help in this order.
 from . import (  # noqa: E402
+    alert_commands,
     find,
     match,
     opportunities,
@@ -38,7 +39,7 @@ from . import (  # noqa: E402
     tag,
 )
 
-for module in (pipeline_commands, publish_commands, find, match, opportunities, tag, report):
+for module in (pipeline_commands, publish_commands, find, match, opportunities, tag, report, alert_commands):
     module.register(app)
 
 
