@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from airflow_runs import airflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
@@ -74,12 +74,8 @@ def test_dag_chain_publishes_the_demo_register(tmp_path):
     generate_demo(demo_dir, scale=0.3)
     config = tmp_path / "vcse.toml"
     config.write_text(_toml(demo_source_overrides(demo_dir), data_dir), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VCSE", "AIRFLOW"))}
-    env.update(AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", VCSE_CONFIG=str(config))
-    airflow = Path(sys.executable).with_name("airflow")
-    migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    env = airflow_env(tmp_path)  # its own AIRFLOW_HOME and migrated metadata database
+    env["VCSE_CONFIG"] = str(config)
 
     proc = subprocess.run([sys.executable, "-c", RUN_DAGS, str(ROOT / "dags"), ",".join(SOURCES)], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
