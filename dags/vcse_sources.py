@@ -23,7 +23,7 @@ DEFAULT_ARGS = {
     "owner": "vcse",
     "retries": 3,
     "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": 2.0,  # 2, 4, 8 minutes: rides out a register's outage or rate limit
+    "retry_exponential_backoff": 2.0,  # 2-4, 4-8, 8-16 minutes: rides out a register's outage or rate limit
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
     "retry_policy": airflow_tasks.retry_policy(),  # a bad file or setting fails at once; 5xx, 429, locks retry
