@@ -34,7 +34,7 @@ clean:  ## remove generated data (keeps .venv)
 AIRFLOW_HOME ?= $(CURDIR)/airflow-home
 AIRFLOW_ENV   = AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
 DAG_IDS       = vcse_source_charity_commission vcse_source_companies_house vcse_source_postcodes \
-                vcse_source_fca_mutuals vcse_source_ukcat vcse_register
+                vcse_source_fca_mutuals vcse_source_ukcat vcse_register vcse_freshness
 
 .PHONY: airflow-db airflow-standalone dags-test dags-test-demo compose-up compose-down
 

@@ -218,7 +218,7 @@ def test_every_task_of_every_dag_alerts_on_failure_and_carries_the_retry_policy(
     from vcse_pipeline.alerts import alert_task_failure
 
     dags = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags")).dags
-    assert len(dags) == 6
+    assert len(dags) == 7  # five sources, the register, freshness
     for dag in dags.values():
         source = dag.dag_id.removeprefix("vcse_source_") if dag.dag_id.startswith("vcse_source_") else None
         for task in dag.tasks:
@@ -281,3 +281,51 @@ def test_a_task_failing_under_airflow_alerts_with_dag_task_source_and_error(tmp_
     assert f"by webhook: RuntimeError: the webhook in ${WEBHOOK_VARIABLE} answered HTTP 500" in output
     assert SECRET_PATH not in output
     assert output.count("reason='not retried: DownloadError cannot heal by waiting'") == 3
+
+
+# ---------------------------------------------------------------------------------------------- stale sources
+
+def register_with_sources(path: Path, sources: dict) -> Path:
+    """A published register whose latest published run recorded `sources` (what freshness reads)."""
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE run_history (run_id VARCHAR, status VARCHAR, finished_at VARCHAR, sources VARCHAR)")
+    con.execute("INSERT INTO run_history VALUES ('run1', 'published', '2026-12-19T07:00:00+00:00', ?)",
+                [json.dumps(sources)])
+    con.close()
+    return path
+
+
+def test_one_alert_names_every_stale_source_and_none_is_sent_when_all_are_fresh(tmp_path, webhook, monkeypatch):
+    from test_freshness import NOW, RECORD, staged
+
+    from vcse_pipeline.freshness import alert_stale_sources
+
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
+                                             "alerts": {"webhook_url_env": WEBHOOK_VARIABLE}})
+    register_with_sources(cfg.register_path, RECORD)
+
+    found = alert_stale_sources(cfg, now=NOW)
+
+    # November's Companies House product is 49 days old (limit 45), FCA was never staged, UKCAT's file was last
+    # fetched in January (limit 100); the Charity Commission (2 days) and August's postcodes (141 of 150) are fresh.
+    assert [s["source"] for s in found["stale"]] == ["companies_house", "fca_mutuals", "ukcat"]
+    assert found["alerts"] == [{"destination": "webhook", "ok": True, "detail": found["alerts"][0]["detail"]}]
+    [body] = webhook.bodies
+    assert body["subject"] == "VCSE register: 3 sources out of date (companies_house, fca_mutuals, ukcat)"
+    assert body["fields"]["companies_house"].startswith(
+        "companies_house: STALE, release BasicCompanyDataAsOneFile-2026-11-01 is 49 days old")
+    assert body["fields"]["fca_mutuals"].startswith("fca_mutuals: not staged")
+    assert "charity_commission" not in body["text"] and "postcodes" not in body["text"]
+
+    fresh = {**RECORD, "fca_mutuals": staged([("SocietyList.csv", "2026-12-15T06:00:00+00:00")]),
+             "ukcat": staged([("ukcat.csv", "2026-12-01T06:00:00+00:00")]),
+             "companies_house": staged([("BasicCompanyDataAsOneFile-2026-12-01.zip", "2026-12-19T06:00:00+00:00")],
+                                       {"name": "BasicCompanyDataAsOneFile-2026-12-01", "date": "2026-12-01"})}
+    register_with_sources(tmp_path / "fresh" / "register.duckdb", fresh)
+    cfg = cfg.with_overrides({"paths": {"register_file": str(tmp_path / "fresh" / "register.duckdb")}})
+    assert alert_stale_sources(cfg, now=NOW) == {"stale": [], "alerts": []}
+    assert len(webhook.bodies) == 1  # nothing more was sent

@@ -230,3 +230,11 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
                    started_at=run["started_at"], areas=run["areas"])
     return "failure recorded"
 
+
+# ---------------------------------------------------------------------------------------------- freshness
+
+def check_freshness() -> dict:
+    """Alert on every source older than its max_age_days (vcse_freshness DAG); returns what was found and sent."""
+    from .freshness import alert_stale_sources
+
+    return alert_stale_sources(load_config())

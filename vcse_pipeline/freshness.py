@@ -77,6 +77,24 @@ def stale_sources(cfg: Config, *, now: datetime | None = None) -> list[SourceFre
     return [f for f in source_freshness(cfg, now=now) if f.stale]
 
 
+def alert_stale_sources(cfg: Config, *, now: datetime | None = None) -> dict:
+    """Send one alert listing every stale source (nothing when all are fresh, or alerts are off).
+
+    What the daily vcse_freshness DAG runs; a stale source is not a failure of that task (the data is still
+    published and queryable), so it reports through the alert, not by failing and retrying.
+    """
+    from .alerts import send_alert
+
+    stale = stale_sources(cfg, now=now)
+    deliveries = []
+    if stale:
+        names = ", ".join(f.source for f in stale)
+        subject = f"VCSE register: {len(stale)} source{'s' if len(stale) > 1 else ''} out of date ({names})"
+        deliveries = send_alert(cfg, subject, {f.source: f.describe() for f in stale})
+    return {"stale": [f.as_dict() for f in stale],
+            "alerts": [{"destination": d.destination, "ok": d.ok, "detail": d.detail} for d in deliveries]}
+
+
 def published_sources(register_path: Path) -> dict | None:
     """The sources recorded by the published register's latest published run (None: no such register or run)."""
     from .db import connect
