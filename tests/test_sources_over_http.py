@@ -89,3 +89,18 @@ def test_a_csv_cut_short_upstream_is_never_installed(served):
         pipeline.download_source(cfg, "fca_mutuals")
     assert installed.read_bytes() == good and cfg.staging_path("fca_mutuals").read_bytes() == staged
     assert not list(installed.parent.glob("*.part"))
+
+
+def test_a_whole_csv_without_a_final_line_break_is_installed(served):
+    """Not every publisher ends its last row with a line break: a last row that is whole (every field of the
+    header, every quote closed) is taken, and staged with every row; only a row cut short is refused."""
+    server, cfg = served
+    path = URL_PATHS["fca_mutuals"]
+    pipeline.download_source(cfg, "fca_mutuals")
+    rows = pipeline.stage_source(cfg, "fca_mutuals")["society"]
+    installed = cfg.download_dir("fca_mutuals") / "SocietyList.csv"
+    whole = installed.read_bytes().rstrip(b"\r\n")
+    server.add(path, whole, last_modified=time.time())
+    assert pipeline.download_source(cfg, "fca_mutuals")[0].status == "downloaded"
+    assert installed.read_bytes() == whole
+    assert pipeline.stage_source(cfg, "fca_mutuals")["society"] == rows

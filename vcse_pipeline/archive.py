@@ -1,10 +1,13 @@
-"""Safe reading of downloaded zip files: each failure names the source and file."""
+"""Safe reading of downloaded files (zips, and the shape of a CSV's last row): each failure names the source and
+file."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import fnmatch
+import os
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -27,6 +30,35 @@ def looks_like_html(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head.startswith(_HTML_STARTS)
+
+
+def csv_ends_mid_row(path: Path, tail_bytes: int = 1 << 20) -> bool:
+    """True when a CSV's last row was cut: no line break after it, and a quoted field left open or fewer
+    fields than the header.
+
+    A body can match its Content-Length and still be cut (the publisher's copy was). Most exports end their
+    last row with a line break, but not every publisher is known to, so a last row without one is accepted
+    when it is whole: as many fields as the header and every quote closed. (A cut that lands exactly on a
+    field or row boundary looks whole; the per-source count gates catch lost rows.)
+    """
+    with path.open("rb") as fh:
+        header = fh.readline()
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return False
+        fh.seek(max(0, size - tail_bytes))
+        tail = fh.read()
+    if tail.endswith(b"\n"):
+        return False
+    last = tail[tail.rfind(b"\n") + 1:]
+    if last.count(b'"') % 2:
+        return True
+
+    def fields(line: bytes) -> int:
+        return len(next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), []))
+
+    return fields(last) < fields(header)
 
 
 def check_data_file(path: Path, source: str, kind: str) -> None:

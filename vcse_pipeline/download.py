@@ -30,7 +30,7 @@ from urllib.request import url2pathname
 import requests
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
-from .archive import looks_like_html
+from .archive import csv_ends_mid_row, looks_like_html
 from .errors import DownloadError, os_error_message
 
 log = logging.getLogger(__name__)
@@ -458,18 +458,12 @@ def _check_expected(path: Path, expect: str | None, source: str, url: str) -> No
     if expect == "zip" and not zipfile.is_zipfile(path):
         raise DownloadError(source, f"expected a zip file from {url} but the body is not a readable zip "
                                     "(truncated or another format); the previous file is kept", file=name)
-    if expect == "csv" and not _ends_with_line_break(path):
-        # A body can match its Content-Length and still be cut (the publisher's copy was): every register
-        # export ends its last row with a line break, so a file that does not is never installed.
+    if expect == "csv" and csv_ends_mid_row(path):
+        # A body can match its Content-Length and still be cut (the publisher's copy was): a last row with a
+        # field left open or fewer fields than the header, and no line break after it, is never installed.
         raise DownloadError(source, f"the CSV from {url} ends in the middle of a row (no line break after the "
                                     "last row): cut short; the previous file is kept", file=name,
                             row=_count_lines(path))
-
-
-def _ends_with_line_break(path: Path) -> bool:
-    with path.open("rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"
 
 
 def _count_lines(path: Path) -> int:

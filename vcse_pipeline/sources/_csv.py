@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from ..archive import check_data_file, extract_member, find_member, open_zip
+from ..archive import check_data_file, csv_ends_mid_row, extract_member, find_member, open_zip
 from ..errors import SourceError
 
 _HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
@@ -129,9 +129,9 @@ def check_csv_text(path: Path, source: str, header: list[str], label: str | None
 
     DuckDB checks UTF-8 only in the columns a query reads, and with strict_mode off it takes a file cut in
     the middle of a row, or of a quoted field, as complete. So a byte that is not UTF-8 (in any column) is a
-    SourceError naming its row and column, and so is a file that does not end with a line break or whose
-    last line leaves a quoted field open (a download cut short: every register export ends its last row
-    with a line break). The pass only asks each chunk "all ASCII?" (decoding the rare chunk that is not),
+    SourceError naming its row and column, and so is a file whose last row was cut (no line break after
+    it, and a quoted field left open or fewer fields than the header: archive.csv_ends_mid_row) or whose last
+    line leaves a quoted field open. The pass only asks each chunk "all ASCII?" (decoding the rare chunk that is not),
     about 1.5 s per GB (measured on a shared 2-core machine, file in the page cache); line numbers are counted
     only when there is an error to report.
     """
@@ -166,8 +166,9 @@ def check_csv_text(path: Path, source: str, header: list[str], label: str | None
     with path.open("rb") as fh:
         fh.seek(max(0, offset - _HEADER_BYTES))
         tail = fh.read()
-    if not tail.endswith(b"\n"):
-        raise SourceError(source, "the last row has no line break after it: the file was cut short (a truncated "
+    if csv_ends_mid_row(path):
+        raise SourceError(source, "the last row has no line break after it and is not whole (a quoted field left "
+                                  "open, or fewer fields than the header): the file was cut short (a truncated "
                                   "download or copy); fetch it again", file=label, row=_line_of(path, offset))
     last_line = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:]
     if last_line.count(b'"') % 2:  # the last line opens a field that never closes, unless a record spans lines

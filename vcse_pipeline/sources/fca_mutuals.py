@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..archive import csv_ends_mid_row
 from ..config import Config
 from ..errors import SourceError, excerpt
 from ..postcode import normalise_postcode
@@ -100,8 +101,9 @@ def read_societies(path: Path, with_lines: bool = False) -> list[list]:
     (and, `with_lines`, the row's line in the file last)."""
     check_text_file(path, NAME)
     raw = path.read_bytes()
-    if not raw.endswith(b"\n"):  # the register's export ends every row with a line break
-        raise SourceError(NAME, "the last row has no line break after it: the file was cut short (a truncated "
+    if csv_ends_mid_row(path):  # no line break after a last row that is not whole
+        raise SourceError(NAME, "the last row has no line break after it and is not whole (a quoted field left "
+                                "open, or fewer fields than the header): the file was cut short (a truncated "
                                 "download or copy); fetch it again", file=path.name, row=raw.count(b"\n") + 1)
     text, encoding = decode_small_text(raw, NAME, path.name)
     if encoding == "cp1252":
