@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv venv-deploy lock demo test lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,10 +17,19 @@ $(BIN)/vcse: requirements.lock pyproject.toml
 
 venv: $(BIN)/vcse  ## create .venv with the pinned dependencies and the project
 
+# The deployment set adds what docker-compose.yml selects (FAB auth manager, Celery, PostgreSQL driver) on top of
+# the same versions, so `make demo` does not wait for it (about 35 s more on a fresh machine) but the tests, whose
+# deployment test runs the compose settings, have it.
+$(VENV)/.deploy-installed: $(BIN)/vcse requirements-deploy.lock
+	$(BIN)/pip install --quiet -r requirements-deploy.lock
+	@touch $@
+
+venv-deploy: $(VENV)/.deploy-installed  ## add the deployment set (requirements-deploy.lock) to .venv
+
 demo: venv  ## build the Wirral register from the bundled offline demo data into data/
 	$(BIN)/vcse demo
 
-test: venv  ## run the test suite
+test: venv-deploy  ## run the test suite
 	$(BIN)/python -m pytest
 
 lint: venv  ## ruff over the code
@@ -28,6 +37,22 @@ lint: venv  ## ruff over the code
 
 clean:  ## remove generated data (keeps .venv)
 	rm -rf data
+
+# Both locks come from one resolution on PyPI: the deployment set first (keeping its current versions where they
+# still fit), then the base set constrained to it, so every package the two share has one version.
+UV_VERSION = 0.13.9
+LOCK_VENV  = .venv-lock
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 \
+             --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple \
+             --annotation-style line --custom-compile-command "make lock"
+
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+
+lock: $(LOCK_VENV)/bin/uv  ## re-resolve requirements-deploy.lock and requirements.lock from pyproject.toml
+	$(UV_COMPILE) --extra deploy -o requirements-deploy.lock
+	$(UV_COMPILE) -c requirements-deploy.lock -o requirements.lock
 
 # ---------------------------------------------------------------------------------------------- Airflow
 # Local Airflow for development and first runs (docs/operations.md). State lives in airflow-home/.
