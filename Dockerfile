@@ -1,15 +1,19 @@
 # The Airflow image with the VCSE pipeline installed. Build: docker compose build
-FROM apache/airflow:3.3.2-python3.11
+# The slim image holds Airflow core and no providers, so the image's packages are exactly the deployment lock:
+# the regular image brings dozens of providers whose pins the lock would then up- or downgrade under them.
+FROM apache/airflow:slim-3.3.2-python3.11
 
 USER airflow
 WORKDIR /opt/vcse
 
-# Pinned dependencies first, so code changes do not reinstall them. Airflow is pinned to the base image's
-# version so pip never up- or downgrades it.
-COPY --chown=airflow:root requirements.lock /opt/vcse/requirements.lock
-RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/vcse/requirements.lock
+# Pinned dependencies first, so code changes do not reinstall them. requirements-deploy.lock is the whole set
+# docker-compose.yml selects (Airflow 3.3.2, the FAB auth manager, Celery and its provider, the PostgreSQL
+# driver) resolved together with requirements.lock; `pip check` fails the build on any conflict.
+COPY --chown=airflow:root requirements-deploy.lock /opt/vcse/requirements-deploy.lock
+RUN pip install --no-cache-dir -r /opt/vcse/requirements-deploy.lock && pip check
 
-# The project. Installed editable so sql/ (read from the source tree) sits beside the package.
+# The project. Installed editable while sql/ (read from the source tree, vcse_pipeline.config.SQL_DIR) sits
+# beside the package rather than in it; a plain install would leave the SQL behind.
 COPY --chown=airflow:root pyproject.toml README.md /opt/vcse/
 COPY --chown=airflow:root vcse_pipeline /opt/vcse/vcse_pipeline
 COPY --chown=airflow:root sql /opt/vcse/sql
