@@ -78,6 +78,7 @@ def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, member
                    a.operation_areas
             FROM {RECORDS_TABLE} r JOIN _members_df USING (record_id)
             LEFT JOIN {AREA_TABLE} a USING (record_id)
+            ORDER BY record_id
         """, [area_code])
     finally:
         con.unregister("_members_df")
@@ -163,6 +164,8 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     links = pd.concat([f for f in (exact, fuzzy, successor) if not f.empty] or [exact], ignore_index=True)
     review = pd.concat([f for f in (review, successor_review) if not f.empty] or [review], ignore_index=True)
     links = links.drop_duplicates(["left_record", "right_record", "method"]).assign(area_code=area_code)
+    # The same staging always writes the same rows in the same order (the links come from several sources).
+    links = links.sort_values(["left_record", "right_record", "method"], kind="stable", ignore_index=True)
 
     link_started = time.monotonic()
     orgs, org_of, member_rows = _organisations(

@@ -49,6 +49,7 @@ def add_finance(con: duckdb.DuckDBPyConnection, area_code: str) -> int:
                     AND CAST(pa.fin_period_end_date AS DATE) = y.fye
         LEFT JOIN pb ON pb.organisation_number = y.organisation_number
                     AND CAST(pb.fin_period_end_date AS DATE) = y.fye
+        ORDER BY y.org_id, y.fye, y.organisation_number
     """, {"area": area_code})
     return _count(con, "organisation_finance", area_code)
 
@@ -84,6 +85,7 @@ def add_filing(con: duckdb.DuckDBPyConnection, area_code: str) -> int:
                            THEN 1 ELSE 0 END AS INTEGER)
         FROM (SELECT DISTINCT org_id FROM {MEMBERS}) o
         LEFT JOIN ch USING (org_id) LEFT JOIN co USING (org_id) LEFT JOIN started USING (org_id)
+        ORDER BY o.org_id
     """, {"area": area_code})
     return _count(con, "organisation_filing", area_code)
 
@@ -104,6 +106,7 @@ def add_classification(con: duckdb.DuckDBPyConnection, area_code: str) -> int:
         SELECT $area, m.org_id, 'fca_sic', CAST(s.sic_code AS VARCHAR), NULL
         FROM {MEMBERS} m JOIN fca_mutuals.society s ON m.record_id = 'fca_mutuals:' || s.registration_number
         WHERE s.sic_code IS NOT NULL
+        ORDER BY ALL
     """, {"area": area_code})
     return _count(con, "organisation_classification", area_code)
 

@@ -18,6 +18,7 @@ def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[
         WHERE (p.lad_code = ? AND NOT p.is_terminated
                OR p.postcode IN (SELECT postcode FROM organisation WHERE area_code = ?))
           AND p.postcode NOT IN (SELECT postcode FROM postcode_location)
+        ORDER BY p.postcode
     """, [area_code, area_code])
     con.execute("""
         INSERT INTO area_ward
@@ -25,6 +26,7 @@ def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[
         FROM postcodes.postcode p LEFT JOIN postcodes.ward w USING (ward_code)
         WHERE p.lad_code = ? AND NOT p.is_terminated AND p.ward_code IS NOT NULL
         GROUP BY p.ward_code
+        ORDER BY p.ward_code
     """, [area_code, area_code])
     con.execute("""
         INSERT INTO organisation_text
@@ -35,6 +37,7 @@ def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[
         LEFT JOIN charity_commission.charity_governing_document g
           ON g.organisation_number = c.organisation_number
         WHERE i.area_code = ? AND (c.charity_activities IS NOT NULL OR g.charitable_objects IS NOT NULL)
+        ORDER BY i.org_id, i.record_id
     """, [area_code])
     return {
         table: con.execute(f"SELECT count(*) FROM {table} WHERE area_code = ?", [area_code]).fetchone()[0]

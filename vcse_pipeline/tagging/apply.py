@@ -19,19 +19,22 @@ TAG_COLUMNS = ["area_code", "org_id", "code", "tag_scheme", "source_field", "evi
 
 
 def _text_sql(con) -> str:
-    """Per organisation: name, other names, and (for charities) activities and objects."""
+    """Per organisation: name, other names, and (for charities) activities and objects. Every aggregate is
+    ordered: the text feeds the model, so the same staging must give the same text (and scores)."""
     has_charity = table_exists(con, "charity", "charity_commission")
     has_gov = table_exists(con, "charity_governing_document", "charity_commission")
     cc_id = "CAST(split_part(i.record_id, ':', 2) AS BIGINT)"
-    activities = (f"""(SELECT string_agg(DISTINCT c.charity_activities, ' ') FROM organisation_identifier i
+    activities = (f"""(SELECT string_agg(DISTINCT c.charity_activities, ' ' ORDER BY c.charity_activities)
+                      FROM organisation_identifier i
                       JOIN charity_commission.charity c ON c.organisation_number = {cc_id}
                       WHERE i.area_code = o.area_code AND i.org_id = o.org_id
                         AND i.record_id LIKE 'charity_commission:%')""" if has_charity else "NULL")
-    objects = (f"""(SELECT string_agg(DISTINCT g.charitable_objects, ' ') FROM organisation_identifier i
+    objects = (f"""(SELECT string_agg(DISTINCT g.charitable_objects, ' ' ORDER BY g.charitable_objects)
+                   FROM organisation_identifier i
                    JOIN charity_commission.charity_governing_document g ON g.organisation_number = {cc_id}
                    WHERE i.area_code = o.area_code AND i.org_id = o.org_id
                      AND i.record_id LIKE 'charity_commission:%')""" if has_gov else "NULL")
-    other = """(SELECT string_agg(DISTINCT n.name, '; ') FROM organisation_name n
+    other = """(SELECT string_agg(DISTINCT n.name, '; ' ORDER BY n.name) FROM organisation_name n
                 WHERE n.area_code = o.area_code AND n.org_id = o.org_id AND n.name <> o.name)""" \
         if table_exists(con, "organisation_name") else "NULL"
     return f"""SELECT o.org_id, o.name, {other} AS other_names, {activities} AS activities, {objects} AS objects
@@ -113,11 +116,12 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
                      for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
 
+    tag_rows.sort(key=lambda row: tuple("" if v is None else v for v in row))  # same staging, same row order
     by_org: dict[str, list[tuple[str, str]]] = {}
     for row in tag_rows:
         by_org.setdefault(row[1], []).append((row[3], row[2]))
     area_rows = [(area_code, org, area, "; ".join(evidence))
-                 for org, tags in by_org.items() for area, evidence in areas_for_tags(tags, areas).items()]
+                 for org, tags in by_org.items() for area, evidence in sorted(areas_for_tags(tags, areas).items())]
 
     con.execute("BEGIN TRANSACTION")
     try:

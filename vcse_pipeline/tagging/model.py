@@ -12,6 +12,10 @@ Method (docs/tagging.md):
    does, the best-scoring code is kept (every labelled charity has at least one tag).
 The ridge penalty, prior weight and threshold are chosen inside `train` by 3-fold cross-validation on the
 training rows alone (fixed seed), so a held-out score never guides them.
+
+Same inputs, same numbers: folds are seeded, rows keep the file's order, and the linear algebra runs on one BLAS
+thread (`single_blas_thread`), because a multi-threaded BLAS sums in an order that depends on the thread count
+and the machine, which moves the last bits of every score (and so, at a tie, a choice or a rounded score).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import hashlib
 import itertools
 import logging
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +36,7 @@ from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 log = logging.getLogger(__name__)
 
 PACKAGED_LABELLED = Path(__file__).resolve().parent.parent / "reference" / "labelled" / "ukcat-manual-sample-dev.csv"
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"  # 4: trained on one BLAS thread (bit-for-bit repeatable)
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
@@ -41,6 +46,16 @@ PRIOR_WEIGHTS = (0.0, 0.3, 0.6)
 THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(7))  # 0.20 .. 0.50
 INNER_FOLDS = 3
 SEED = 0
+
+
+@contextmanager
+def single_blas_thread() -> Iterator[None]:
+    """Run the enclosed numpy/scipy linear algebra on one BLAS thread, so its results are bit-for-bit repeatable."""
+    import scipy.linalg  # noqa: F401  (scipy loads its own BLAS on import: it must be loaded to be limited)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def join_text(*parts: str | None) -> str:
@@ -87,7 +102,8 @@ class TrainedTagger:
     def scores(self, texts: Sequence[str], hits: Hits):
         """(combined score matrix rows x codes, feature matrix) for texts and their expression hits."""
         x, short = self.features(texts, hits)
-        raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
+        with single_blas_thread():
+            raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
         return raw + self.prior_weight * short * self.regex_precision, x
 
     def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
@@ -248,10 +264,15 @@ def subset(texts: list[str], hits: Hits, rows: Sequence[int]) -> tuple[list[str]
 
 
 def train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None = None) -> TrainedTagger:
-    """Fit the tagger on a labelled DataFrame. Deterministic: closed-form ridge, seeded inner folds.
+    """Fit the tagger on a labelled DataFrame. Deterministic: closed-form ridge, seeded inner folds, one BLAS thread.
 
     `texts_hits` may pass the frame's `texts_and_hits` already computed.
     """
+    with single_blas_thread():
+        return _train(frame, rules, texts_hits)
+
+
+def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None) -> TrainedTagger:
     known = frozenset(r.code for r in rules)
     codes = sorted(known)
     y_sets = label_sets(frame, known)
