@@ -49,6 +49,10 @@ def _share(description: str) -> Param:
         "drop_areas": Param(False, type="boolean",
                             description="Publish even though the published register holds areas this run does "
                                         "not build (they are dropped from the register)."),
+        "accept": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
+                        description="Failed count gates to let through for this run only, when the change is real: "
+                                    "GATE or GATE:SOURCE (e.g. source_organisations:fca_mutuals); recorded in "
+                                    "the run history (docs/operations.md lists the gates)."),
         "row_count_band": _share("Allowed change in organisations per area against the last publish (0.2 = 20%)."),
         "min_postcode_mapped_share": _share("Least share of organisations whose postcode maps."),
         "min_service_area_share": _share("Least share of organisations with a service area."),
@@ -64,7 +68,8 @@ def vcse_register():
     @task(retries=0, doc_md="Name the run, make its work folder, choose the areas.")
     def start_run(params=None, run_id=None) -> dict:
         params = params or {}
-        return airflow_tasks.start_register_run(run_id, params.get("areas"), bool(params.get("drop_areas")))
+        return airflow_tasks.start_register_run(run_id, params.get("areas"), bool(params.get("drop_areas")),
+                                                params.get("accept"))
 
     @task(retries=0, doc_md="The areas to build, one mapped build_area task each.")
     def list_areas(run: dict) -> list[str]:

@@ -43,7 +43,10 @@ def source_dag(source: str):
         default_args={**DEFAULT_ARGS, "on_failure_callback": airflow_tasks.alert_on_failure(source)},
         tags=["vcse", "source", source],
         params={"force": Param(False, type="boolean",
-                               description="Stage again even when no file changed since the last stage.")},
+                               description="Stage again even when no file changed since the last stage."),
+                "accept": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
+                                description="Staging gates to let through for this run only, when the change is "
+                                            f"real: staged_rows:{source} or source_empty:{source}.")},
         doc_md=f"""### {source}
 Downloads the `{source}` register (conditional requests: unchanged files are not fetched again), checks
 the files and stages them into `data/staging/{source}.duckdb` (replaced atomically). Emits
@@ -64,8 +67,8 @@ Trigger with `{{"force": true}}` to restage unchanged files.""",
             airflow_tasks.verify(source, result["files"])
 
         @task(outlets=[asset], doc_md="Load the files into a new staging file and swap it in atomically.")
-        def stage(result: dict) -> dict:
-            return airflow_tasks.stage(source, result["files"])
+        def stage(result: dict, params=None) -> dict:
+            return airflow_tasks.stage(source, result["files"], (params or {}).get("accept"))
 
         fetched = download()
         new_data(fetched) >> verify(fetched) >> stage(fetched)

@@ -71,7 +71,7 @@ def test_a_misspelt_section_in_the_environment_is_an_error_naming_it(tmp_path, m
         Config.load(environ={"VCSE__REGISTR__AREAS": '["E08000012"]'})
     message = str(info.value)
     assert message.startswith("environment variable VCSE__REGISTR__AREAS: unknown config section [registr]")
-    assert "known sections: alerts, download, linking, paths, quality, register, sources, tagging, vcse" in message
+    assert "known sections: alerts, download, linking, paths, quality, register, runs, sources, tagging, vcse" in message
     with pytest.raises(PipelineError, match=r"VCSE__SOURCES__POSTCODE__URL: unknown source \[sources\.postcode\]; "
                                             r"known sources: .*postcodes"):
         Config.load(environ={"VCSE__SOURCES__POSTCODE__URL": "https://example.org/onspd.zip"})
@@ -133,7 +133,7 @@ def test_a_bad_value_or_misspelt_key_in_a_config_file_names_the_file(tmp_path):
         Config.load(site, environ={})
     site.write_text("[quality]\nrow_count_bnad = 0.3\n")
     with pytest.raises(PipelineError, match=r"^config file .*site\.toml \(from --config\): unknown setting \[quality\] "
-                                            r"row_count_bnad; \[quality\] has: min_organisations, .*row_count_band$"):
+                                            r"row_count_bnad; \[quality\] has: .*min_organisations, .*row_count_band, .*"):
         Config.load(site, environ={})
     site.write_text('[sources.ukcat]\nurls = "ukcat.csv"\n')
     with pytest.raises(PipelineError, match=r"unknown setting \[sources\.ukcat\] urls; \[sources\.ukcat\] has: "

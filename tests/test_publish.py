@@ -146,7 +146,9 @@ def test_failed_gate_leaves_published_register_byte_for_byte_untouched(cfg):
     assert not bad.exists() and (cfg.versions_dir / "rejected" / bad.name).exists()
     failed = publish.read_history(cfg)[-1]
     assert failed["status"] == "failed_quality" and failed["run_id"] == "run2"
-    assert {g["name"] for g in failed["gates"] if not g["passed"]} == {"row_count_band", "service_area_share"}
+    # The three kept are charities: the company and the society sources went empty too.
+    assert {g["name"] for g in failed["gates"] if not g["passed"]} == {"row_count_band", "service_area_share",
+                                                                       "source_empty"}
     # The failed run shows up in the next published register's history.
     publish.publish_version(cfg, new_version(cfg, "run3", BASE_ORGS), "run3", [WIRRAL])
     assert query(cfg.register_path, "SELECT run_id, status FROM run_history ORDER BY run_id") == [
@@ -365,22 +367,25 @@ def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
     """A file an older pipeline left in versions/ after crashing mid-publish (publish tables, no gate results)."""
     cfg = cfg.with_overrides({"register": {"keep_versions": 5}})
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+    publish.publish_version(cfg, new_version(cfg, "run2", BASE_ORGS), "run2", [WIRRAL])
     crashed = new_version(cfg, "crashed", BASE_ORGS[:2])
     publish.record_version_changes(cfg, crashed, "crashed", [WIRRAL])  # how far the crashed run got
     failed = new_version(cfg, "failedgates", BASE_ORGS[:2], service_area=False)
     publish.check_version(cfg, failed, "failedgates", [WIRRAL])  # gates ran and failed, file never moved
-    publish.publish_version(cfg, new_version(cfg, "run4", BASE_ORGS), "run4", [WIRRAL])
     with pytest.raises(PipelineError, match=r"refusing to publish register-\S+-crashed\.duckdb: it records no "
                                             r"quality gate results"):
         publish.rollback(cfg, crashed.name)
     with pytest.raises(PipelineError, match=r"refusing .*failedgates.*failed \d+ quality gate\(s\) "
-                                            r"\(.*service_area_share\)"):
+                                            r"\(.*service_area_share.*\)"):
         publish.rollback(cfg, failed.name)
-    back = publish.rollback(cfg)  # skips both to the last version that passed
-    assert "run1" in back.name
+    # The next publish's pruning counts neither as a version, and removes them.
+    publish.publish_version(cfg, new_version(cfg, "run4", BASE_ORGS), "run4", [WIRRAL])
+    assert not crashed.exists() and not failed.exists()
+    back = publish.rollback(cfg)  # back to the last version that passed
+    assert "run2" in back.name
     published_run = query(cfg.register_path, "SELECT run_id FROM run_history WHERE status = 'published' "
                                              "ORDER BY finished_at DESC LIMIT 1")
-    assert published_run == [("run1",)]
+    assert published_run == [("run2",)]
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -415,7 +420,7 @@ def test_a_pruning_failure_after_the_switch_never_loses_the_run_record(cfg, monk
     """Pruning runs after the run is recorded: a failure there is a warning, the publish stands."""
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
 
-    def broken_prune(folder, keep, protect):
+    def broken_prune(folder, keep, protect, **kw):
         raise PermissionError(f"cannot delete files in {folder}")
 
     monkeypatch.setattr(publish, "_prune", broken_prune)
@@ -468,6 +473,7 @@ def test_airflow_run_resolves_area_names_and_stops_on_an_unknown_area(tmp_path, 
     stage_postcode_directory(cfg)
     run = airflow_tasks.start_register_run("manual__2026-04-01T06:00:00+00:00", ["wirral", "Liverpool"])
     assert run["areas"] == [WIRRAL, "E08000012"]
+    airflow_tasks.finish_register_run(run, None, None)  # the teardown releases the run lock
     with pytest.raises(PipelineError, match=r"unknown area 'Wiral' .*did you mean Wirral \(E08000015\)\?"):
         airflow_tasks.start_register_run("manual__2026-04-02T06:00:00+00:00", ["Wiral"])
     last = publish.read_history(cfg)[-1]
@@ -511,7 +517,7 @@ def test_a_recording_failure_after_the_switch_is_logged_and_recorded_as_publishe
 
     def full_disk_once(cfg, record):
         calls.append(record["status"])
-        if len(calls) == 1:
+        if calls.count("published") == 1 and record["status"] == "published":  # the record after the switch
             raise OSError(28, "No space left on device")
         real_append(cfg, record)
 
@@ -560,6 +566,7 @@ def test_a_run_that_would_drop_a_published_area_or_reuse_a_run_id_is_refused(cfg
     assert refused["status"] == "failed" and "would drop" in refused["message"]
     run = airflow_tasks.start_register_run("manual__2026-05-02T06:00:00+00:00", ["Liverpool"], drop_areas=True)
     assert run["areas"] == ["E08000012"]
+    airflow_tasks.finish_register_run(run, None, None)  # the teardown releases the run lock
     # and the command line: --drop-areas publishes Liverpool alone (its build stubbed out here)
     monkeypatch.setattr("vcse_pipeline.publish.publish_version", lambda cfg, version, run_id, areas, **kw: areas)
     assert publish.build_and_publish(cfg, run_id="liverpool-2", areas=["Liverpool"], drop_areas=True) == ["E08000012"]

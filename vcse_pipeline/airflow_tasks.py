@@ -124,32 +124,49 @@ def verify(source: str, files: list[str]) -> None:
     get_source(source).verify([Path(f) for f in files])
 
 
-def stage(source: str, files: list[str]) -> dict:
+def stage(source: str, files: list[str], accept: list[str] | None = None) -> dict:
+    """Stage under the source's run lock; `accept` (DAG param) lets named staging gates through for this run."""
     from .pipeline import stage_source
 
-    return stage_source(load_config(), source, [Path(f) for f in files])
+    return stage_source(load_config(), source, [Path(f) for f in files], accept=accept)
 
 
 # ---------------------------------------------------------------------------------------------- register
 
-def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False) -> dict:
+def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False,
+                       accept: list[str] | None = None) -> dict:
     """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. A run that
-    would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set."""
+    would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set.
+
+    Takes the publish run lock for the whole DAG run (released by finish_register_run), then settles what killed
+    runs left. `accept` (a DAG param: GATE or GATE:SOURCE) lets named failed gates through in check_quality.
+    """
     from .pipeline import resolve_areas
-    from .publish import check_run_plan, now_iso, record_failure, safe_run_id
+    from .publish import check_run_plan, now_iso, prepare_publish, record_failure, safe_run_id
+    from .quality import parse_accept
+    from .runlock import PUBLISH, acquire, release
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
     started_at = now_iso()
+    accept = list(accept or [])
+    acquire(cfg, PUBLISH, run_id, "Airflow vcse_register", kind="airflow")
     try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
+        prepare_publish(cfg, keep_run=run_id)
+        parse_accept(accept)
         codes = resolve_areas(cfg, list(areas or cfg.areas))
         check_run_plan(cfg, run_id, codes, drop_areas)
     except PipelineError as exc:
         record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
+        release(cfg, PUBLISH, run_id)
+        raise
+    except BaseException:
+        release(cfg, PUBLISH, run_id)
         raise
     work_dir = cfg.register_path.parent / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    return {"run_id": run_id, "started_at": started_at, "areas": codes, "work_dir": str(work_dir)}
+    return {"run_id": run_id, "started_at": started_at, "areas": codes, "work_dir": str(work_dir),
+            "accept": accept}
 
 
 def build_area(run: dict, area: str) -> str:
@@ -193,7 +210,7 @@ def check_quality(run: dict, version: str, thresholds: dict | None = None) -> li
     except PipelineError as exc:
         record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"])
         raise
-    gates = check_version(cfg, Path(version), run["run_id"], run["areas"])
+    gates = check_version(cfg, Path(version), run["run_id"], run["areas"], run.get("accept"))
     error = gate_error(gates)
     if error:
         reject_failed(cfg, Path(version), run["run_id"], error, areas=run["areas"], started_at=run["started_at"])
@@ -212,19 +229,33 @@ def publish(run: dict, version: str, changed: dict, gates: list[dict]) -> dict:
 
 
 def finish_register_run(run: dict | None, version: str | None, published: dict | None) -> str:
-    """Remove the run's work folder; unless it published, drop its unpublished version and record the failure."""
-    from .publish import read_history, record_failure
+    """Remove the run's work folder; unless it published, drop its unpublished version and record the failure.
+    Releases the publish run lock start_register_run took, however the run ended."""
+    from .runlock import PUBLISH, release
 
     if not run:
         return "nothing to clean"
+    try:
+        return _clean_up_run(run, version, published)
+    finally:
+        release(load_config(), PUBLISH, run["run_id"])
+
+
+def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
+    from .publish import PUBLISHING, read_history, reconcile_history, record_failure
+
     shutil.rmtree(run["work_dir"], ignore_errors=True)
     if published:
         return "published"
+    cfg = load_config()
+    reconcile_history(cfg)  # a publish task killed around the switch left a "publishing" record: settle it
+    register = cfg.register_path
+    if version and Path(version).exists() and register.exists() and os.path.samefile(version, register):
+        return "published (recorded by the teardown)"
     if version:  # a version rejected by the gates has already moved to versions/rejected/
         Path(version).unlink(missing_ok=True)
         Path(version + ".wal").unlink(missing_ok=True)
-    cfg = load_config()
-    if any(r.get("run_id") == run["run_id"] for r in read_history(cfg)):
+    if any(r.get("run_id") == run["run_id"] and r.get("status") != PUBLISHING for r in read_history(cfg)):
         return "failure already recorded"
     record_failure(cfg, run["run_id"], "a register task failed before the quality gates (see the Airflow logs)",
                    started_at=run["started_at"], areas=run["areas"])

@@ -97,6 +97,12 @@ RANGES = {
     **{(f"sources.{source}", "max_age_days"): (0, None) for source in SOURCE_NAMES},  # 0: never flagged stale
     ("alerts", "timeout_seconds"): (1, None),
     ("alerts", "retries"): (0, None),
+    ("quality", "staged_rows_band"): (0, 1),
+    ("quality", "source_organisations_band"): (0, 1),
+    ("quality", "active_organisations_band"): (0, 1),
+    ("quality", "active_charity_share_band"): (0, 1),
+    ("quality", "band_min_rows"): (0, None),
+    ("runs", "stale_lock_hours"): (0, None),
 }
 _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
              list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}

@@ -16,6 +16,7 @@ from .config import Config
 from .db import attach_staging, connect, run_sql_dir
 from .download import FetchResult
 from .errors import SourceError
+from .faultpoints import fault_point
 from .postcode import register_macros
 from .releases import staged_release
 from .sources import SOURCE_NAMES, get_source
@@ -46,22 +47,40 @@ def downloaded_paths(cfg: Config, name: str) -> list[Path]:
     return latest_paths(cfg.download_dir(name))
 
 
-def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dict[str, int]:
-    """Verify and stage one source into data/staging/<name>.duckdb, replacing it only on success."""
+def stage_source(cfg: Config, name: str, paths: list[Path] | None = None,
+                 accept: list[str] | tuple[str, ...] | None = None) -> dict[str, int]:
+    """Verify and stage one source into data/staging/<name>.duckdb, replacing it only on success.
+
+    Holds the source's run lock (a second stage of the same source is refused, naming the holder), cleans what a
+    killed stage of it left, and refuses a staging whose tables went empty or moved beyond [quality]
+    staged_rows_band against the previous staging (quality.staging_gates) unless `accept` names the gate.
+    """
+    from .publish import new_run_id
+    from .quality import parse_accept
+    from .runlock import run_lock, stage_lock_name
+
+    parse_accept(accept)  # an unknown gate fails before any work
+    run_id = new_run_id()
+    with run_lock(cfg, stage_lock_name(name), run_id, f"stage {name}"):
+        return _stage_locked(cfg, name, paths, accept, run_id)
+
+
+def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_id: str) -> dict[str, int]:
     module = get_source(name)
     paths = paths if paths is not None else downloaded_paths(cfg, name)
     if not paths:
         raise SourceError(name, f"nothing downloaded yet in {cfg.download_dir(name)}: "
                                 f"run `vcse download {name}` (or `vcse refresh {name}`) first")
-    module.verify(paths)
     final = cfg.staging_path(name)
     tmp = final.with_suffix(".duckdb.tmp")
-    tmp.unlink(missing_ok=True)
+    remove_stage_debris(cfg, name, tmp)
+    module.verify(paths)
     started = time.monotonic()
     con = connect(tmp)
     try:
         register_macros(con)
         counts = module.stage(con, paths, cfg)
+        fault_point("stage_loaded")
         con.execute(
             "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds, "
             "? AS release",
@@ -70,12 +89,62 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None) -> dic
              json.dumps(staged_release(cfg.download_dir(name), paths))],
         )
         con.close()
+        check_staging(cfg, name, final, counts, accept, run_id)
     except BaseException:
         con.close()
-        tmp.unlink(missing_ok=True)
+        remove_stage_debris(cfg, name, tmp)
         raise
+    fault_point("stage_before_replace")
     os.replace(tmp, final)
     return counts
+
+
+def remove_stage_debris(cfg: Config, name: str, tmp: Path) -> None:
+    """What a killed stage of this source left (its .tmp staging file and WAL, zip extraction folders); only
+    called under the source's lock, so no live stage is using them."""
+    import shutil
+
+    for path in (tmp, Path(str(tmp) + ".wal")):
+        path.unlink(missing_ok=True)
+    download_dir = cfg.download_dir(name)
+    if download_dir.is_dir():
+        for scratch in download_dir.glob(".extract-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def previous_row_counts(final: Path) -> dict[str, int] | None:
+    """Rows per table of the current staging file (its _staged record), None when there is none to compare."""
+    if not final.exists():
+        return None
+    try:
+        con = connect(final, read_only=True)
+    except Exception:
+        return None  # unreadable: the new staging replaces it; nothing to compare against
+    try:
+        row = con.execute("SELECT row_counts FROM _staged").fetchone()
+    except Exception:
+        return None  # an old staging file without _staged
+    finally:
+        con.close()
+    return json.loads(row[0]) if row and row[0] else None
+
+
+def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], accept, run_id: str) -> None:
+    """Gate a new staging against the previous one; a breach raises (recorded in the run history), and an
+    accepted breach is recorded too, so the history says who let which change through."""
+    from .publish import append_history, now_iso, run_record
+    from .quality import accepted_summary, apply_accept, staging_error, staging_gates
+
+    results = apply_accept(staging_gates(cfg, name, previous_row_counts(final), counts), accept)
+    error = staging_error(name, results)
+    if error:
+        append_history(cfg, run_record(run_id, "stage_refused", started_at=now_iso(), gates=results,
+                                       sources={name: {"row_counts": counts}}, message=str(error)))
+        raise error
+    accepted = accepted_summary(results)
+    if accepted:
+        append_history(cfg, run_record(run_id, "stage_accepted", started_at=now_iso(), gates=results,
+                                       sources={name: {"row_counts": counts}}, message=f"source {name}: {accepted}"))
 
 
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) -> dict:
@@ -98,6 +167,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) 
             area_summary["reference"] = copy_area_reference(con, area)
             area_summary["tagging"] = tag_register(con, cfg, area)
             summary["areas"][area] = area_summary
+            fault_point("build_area_done")
         run_sql_dir(con, "views")
         for source in SOURCE_NAMES:
             con.execute(f"DETACH {source}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import PipelineError, QualityGateError
+from .faultpoints import fault_point
 from .quality import gate_error
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ VERSION_PREFIX = "register-"
 HISTORY_FILE = "run_history.jsonl"
 REJECTED_DIR = "rejected"
 PUBLISHED, ROLLED_BACK, ROLLED_FORWARD = "published", "rolled_back", "rolled_forward"
+# Written just before the switch; the run then records "published". A "publishing" record with no later record of
+# its run means the run was killed around the switch: reconcile_history settles it on the next run.
+PUBLISHING = "publishing"
 ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # statuses of a switch made by `vcse rollback`, not by a publish
 HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
                   "timings", "gates", "message")
@@ -127,7 +131,8 @@ def append_history(cfg: Config, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def read_history(cfg: Config) -> list[dict]:
+def read_history(cfg: Config, raw: bool = False) -> list[dict]:
+    """run_history.jsonl's records, oldest first; `raw` keeps 'publishing' records whose run has since ended."""
     path = history_path(cfg)
     if not path.exists():
         return []
@@ -137,7 +142,13 @@ def read_history(cfg: Config) -> list[dict]:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue  # a line torn by a crash
-    return records
+    return records if raw else settled(records)
+
+
+def settled(records: list[dict]) -> list[dict]:
+    """The history without 'publishing' records whose run later recorded how it ended (see complete_publish)."""
+    ended = {r.get("run_id") for r in records if r.get("status") != PUBLISHING}
+    return [r for r in records if r.get("status") != PUBLISHING or r.get("run_id") not in ended]
 
 
 def run_record(run_id: str, status: str, *, started_at: str | None = None, version: Path | None = None,
@@ -215,8 +226,9 @@ def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[
     return changes, counts
 
 
-def check_version(cfg: Config, version: Path, run_id: str, areas: list[str]) -> list:
-    """Run every quality gate on the version, store the results in its quality_gate table, return them."""
+def check_version(cfg: Config, version: Path, run_id: str, areas: list[str], accept: list[str] | None = None) -> list:
+    """Run every quality gate on the version (failed gates named in `accept` pass, marked accepted), store the
+    results in its quality_gate table, return them."""
     from .changes import attach_previous
     from .db import connect, run_sql_dir
     from .quality import record_gates, run_gates
@@ -226,7 +238,7 @@ def check_version(cfg: Config, version: Path, run_id: str, areas: list[str]) -> 
     try:
         run_sql_dir(con, "publish")
         previous = attach_previous(con, _published(cfg))
-        results = run_gates(con, cfg, areas, previous)
+        results = run_gates(con, cfg, areas, previous, accept)
         record_gates(con, run_id, results)
         con.execute("CHECKPOINT")
     finally:
@@ -346,12 +358,21 @@ def version_files(cfg: Config) -> list[Path]:
     return sorted(cfg.versions_dir.glob(f"{VERSION_PREFIX}*.duckdb"), key=lambda p: p.name, reverse=True)
 
 
-def _prune(folder: Path, keep: int, protect: Path | None) -> list[Path]:
+def _prune(folder: Path, keep: int, protect: Path | None, *, gated: bool = False) -> list[Path]:
+    """Delete all but the newest `keep` version files of `folder`, never `protect` (the published file).
+
+    `gated` (versions/): only versions that passed their gates count towards `keep` and are kept, so a rollback
+    target survives any number of crashed or half-built files (which clean_debris removes in any case).
+    """
     files = sorted(folder.glob(f"{VERSION_PREFIX}*.duckdb"), key=lambda p: p.name, reverse=True)
-    removed = []
-    for path in files[keep:]:
+    removed, kept = [], 0
+    for path in files:
         if protect is not None and protect.exists() and os.path.samefile(path, protect):
-            continue  # never delete the file the register currently is (e.g. after a rollback)
+            kept += 1  # never delete the file the register currently is (e.g. after a rollback)
+            continue
+        if kept < keep and (not gated or publishable(path) is None):
+            kept += 1
+            continue
         path.unlink()
         Path(str(path) + ".wal").unlink(missing_ok=True)
         removed.append(path)
@@ -359,17 +380,82 @@ def _prune(folder: Path, keep: int, protect: Path | None) -> list[Path]:
 
 
 def prune_versions(cfg: Config, keep: int | None = None) -> list[Path]:
-    """Delete all but the newest `keep` versions ([register] keep_versions), never the published one."""
+    """Keep the published version and the newest `keep` ([register] keep_versions) that passed their gates."""
     if not cfg.versions_dir.exists():
         return []
-    return _prune(cfg.versions_dir, keep or _keep(cfg), protect=cfg.register_path)
+    return _prune(cfg.versions_dir, keep or _keep(cfg), protect=cfg.register_path, gated=True)
+
+
+def clean_debris(cfg: Config, keep_run: str | None = None) -> list[Path]:
+    """Remove what killed runs left (called under the publish lock, so no live run owns any of it): version files
+    that never passed their gates and were never published (half-built, killed mid-way), WAL files without their
+    database, publish links beside the register, and Airflow work folders of other runs."""
+    removed: list[Path] = []
+    folder = cfg.versions_dir
+    published = _published(cfg)
+    if folder.is_dir():
+        for path in sorted(folder.glob(f"{VERSION_PREFIX}*.duckdb")):
+            if published and os.path.samefile(path, published):
+                continue
+            if path.with_name(path.name + ".wal").exists() or publishable(path) is not None:
+                path.unlink()
+                removed.append(path)
+            Path(str(path) + ".wal").unlink(missing_ok=True)
+        for wal in folder.glob("*.wal"):
+            if not wal.with_suffix("").exists():
+                wal.unlink(missing_ok=True)
+                removed.append(wal)
+    register = cfg.register_path
+    for link in register.parent.glob(f".{register.name}.*.publishing"):
+        link.unlink(missing_ok=True)
+        removed.append(link)
+    work = register.parent / "work"
+    if work.is_dir():
+        for run_dir in work.iterdir():
+            if run_dir.name != keep_run:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                removed.append(run_dir)
+    for path in removed:
+        log.warning("removed %s, left by a killed run", path)
+    return removed
+
+
+def reconcile_history(cfg: Config) -> list[dict]:
+    """Settle 'publishing' records of runs killed around the switch (called under the publish lock): a run whose
+    version is the published file is recorded as published; one killed before its switch is recorded as failed
+    and its version moved to rejected/ (it was never published, so it is no rollback target)."""
+    settled_now = []
+    published = _published(cfg)
+    for record in read_history(cfg):
+        if record.get("status") != PUBLISHING:
+            continue
+        version = cfg.versions_dir / (record.get("version_file") or "")
+        switched = bool(record.get("version_file") and published and version.exists()
+                        and os.path.samefile(version, published))
+        if switched:
+            entry = {**record, "status": PUBLISHED, "finished_at": now_iso(),
+                     "message": "recorded by the next run: the publishing run stopped just after the switch"}
+        else:
+            rejected = reject_version(cfg, version) if record.get("version_file") and version.exists() else None
+            entry = {**record, "status": "failed", "finished_at": now_iso(),
+                     "version_file": rejected.name if rejected else record.get("version_file"),
+                     "message": "the run stopped while publishing, before the switch: the register was not changed"}
+        append_history(cfg, entry)
+        settled_now.append(entry)
+    return settled_now
+
+
+def prepare_publish(cfg: Config, keep_run: str | None = None) -> None:
+    """Under the publish lock, before a run: settle the history and remove what killed runs left."""
+    reconcile_history(cfg)
+    clean_debris(cfg, keep_run)
 
 
 def safe_prune(cfg: Config, folder: Path | None = None) -> list[Path]:
     """Prune after a run is recorded: a failure here (a file in use, a bad setting) is a warning, never the run's."""
     try:
         if folder is None:
-            return prune_versions(cfg)
+            return prune_versions(cfg)  # versions/: gated, keeps a rollback target
         return _prune(folder, _keep(cfg), protect=None)
     except Exception as exc:
         log.warning("could not prune old register versions in %s: %s: %s", folder or cfg.versions_dir,
@@ -380,7 +466,8 @@ def safe_prune(cfg: Config, folder: Path | None = None) -> list[Path]:
 # ---------------------------------------------------------------------------------------------- whole runs
 
 def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | None = None, *,
-                    started_at: str | None = None, timings: dict | None = None) -> PublishResult:
+                    started_at: str | None = None, timings: dict | None = None,
+                    accept: list[str] | None = None) -> PublishResult:
     """Changes, gates, history, then the atomic switch. A failed gate rejects the version and raises."""
     areas = areas or cfg.areas
     timings = dict(timings or {})
@@ -390,7 +477,7 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
         changes, counts = record_version_changes(cfg, version, run_id, areas)
         timings["changes_seconds"] = round(time.monotonic() - t0, 3)
         t0 = time.monotonic()
-        gates = check_version(cfg, version, run_id, areas)
+        gates = check_version(cfg, version, run_id, areas, accept)
         timings["gates_seconds"] = round(time.monotonic() - t0, 3)
     except Exception as exc:
         discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
@@ -413,13 +500,19 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     t0 = time.monotonic()
     _require_version(version)
     active = version_counts(version).get("active_organisations", {})
+    from .quality import accepted_summary
+
     record = run_record(run_id, PUBLISHED, started_at=started_at, version=version, areas=areas,
                         sources=safe_source_versions(cfg),
                         counts={"organisations": counts, "active_organisations": active, "changes": changes},
-                        timings=timings, gates=gates)
+                        timings=timings, gates=gates, message=accepted_summary(gates))
     finalize_version(cfg, version, record)
+    # History first, then the switch: a run killed between the two leaves a "publishing" record that the next
+    # run settles (reconcile_history), so no published version is ever missing from the history.
+    append_history(cfg, {**record, "status": PUBLISHING})
+    fault_point("publish_before_switch")
     switch_register(cfg, version)
-    # Recorded straight after the switch: nothing that can fail may come between publishing and recording it.
+    fault_point("publish_after_switch")
     timings["publish_seconds"] = round(time.monotonic() - t0, 3)
     record["timings"] = timings
     append_history(cfg, record)
@@ -451,7 +544,19 @@ def check_run_plan(cfg: Config, run_id: str, areas: list[str], drop_areas: bool 
 
 
 def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None,
-                      drop_areas: bool = False) -> PublishResult:
+                      drop_areas: bool = False, accept: list[str] | None = None) -> PublishResult:
+    """Under the publish run lock (a second publish is refused, naming this one), settle what killed runs left,
+    then build, gate and publish (_build_and_publish). `accept` lets named failed gates through for this run."""
+    from .runlock import PUBLISH, run_lock
+
+    run_id = safe_run_id(run_id or new_run_id())
+    with run_lock(cfg, PUBLISH, run_id, "publish"):
+        prepare_publish(cfg)
+        return _build_and_publish(cfg, run_id, areas, drop_areas, accept)
+
+
+def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_areas: bool,
+                       accept: list[str] | None) -> PublishResult:
     """Build every area into a new version file, gate it, record it and publish it (the whole register step).
 
     Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
@@ -459,13 +564,13 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
     published run id or drop a published area is refused before anything runs (check_run_plan).
     """
     from .pipeline import build_register, resolve_areas
-    from .quality import quality_thresholds
+    from .quality import parse_accept, quality_thresholds
 
-    run_id = safe_run_id(run_id or new_run_id())
     areas = areas or cfg.areas
     started_at = now_iso()
     try:
         quality_thresholds(cfg)  # a bad threshold fails now, not after the build
+        parse_accept(accept)  # so does an unknown gate in --accept
         areas = resolve_areas(cfg, areas)  # names to codes; an unknown area fails now, not as three failed gates
     except PipelineError as exc:
         record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
@@ -483,7 +588,8 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
                        timings={"build_seconds": round(time.monotonic() - t0, 3)})
         raise
     timings = {"build_seconds": round(time.monotonic() - t0, 3)}
-    return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings)
+    fault_point("version_built")
+    return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings, accept=accept)
 
 
 def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
@@ -581,8 +687,17 @@ def rollback(cfg: Config, version: str | None = None) -> Path:
     """Publish a kept version again: by name, or by default the newest one older than the published one.
 
     Only a version whose quality gates all passed can be published again (see `publishable`); the default
-    skips any other and says which it skipped when none is left.
+    skips any other and says which it skipped when none is left. Holds the publish lock: never during a publish.
     """
+    from .runlock import PUBLISH, run_lock
+
+    run_id = new_run_id()
+    with run_lock(cfg, PUBLISH, run_id, "rollback"):
+        reconcile_history(cfg)
+        return _rollback(cfg, version, run_id)
+
+
+def _rollback(cfg: Config, version: str | None, run_id: str) -> Path:
     versions = list_versions(cfg)
     if not versions:
         raise PipelineError(f"no register versions in {cfg.versions_dir}")
@@ -624,7 +739,7 @@ def rollback(cfg: Config, version: str | None = None) -> Path:
     counts = version_counts(path)
     switch_register(cfg, path)
     append_history(cfg, run_record(
-        new_run_id(), ROLLED_FORWARD if forward else ROLLED_BACK, started_at=started_at, version=path,
+        run_id, ROLLED_FORWARD if forward else ROLLED_BACK, started_at=started_at, version=path,
         areas=sorted(counts.get("organisations") or {}), counts=counts,
         message=f"register switched {'forward' if forward else 'back'} to {path.name}{was} by {_who()}"))
     return path

@@ -36,13 +36,15 @@ class GateResult:
     threshold: float | None
     message: str
     area_code: str | None = None
+    source: str | None = None     # the source a per-source gate measured
+    accepted: bool = False        # failed, but an operator accepted the change for this run (--accept)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
-        where = f" [{self.area_code}]" if self.area_code else ""
-        return f"{self.name}{where}: {self.message}"
+        where = " ".join(w for w in (self.area_code, self.source) if w)
+        return f"{self.name}{f' [{where}]' if where else ''}: {self.message}"
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
@@ -179,7 +181,142 @@ def service_area_gates(con, areas: list[str], minimum: float) -> list[GateResult
     return [share_gate(con, "service_area_share", a, condition, minimum, "have a service area") for a in areas]
 
 
-THRESHOLD_KEYS = ("min_organisations", "row_count_band", "min_postcode_mapped_share", "min_service_area_share")
+def _band_result(name: str, old: int | None, new: int, band: float, min_rows: int, what: str, *,
+                 area: str | None = None, source: str | None = None) -> GateResult | None:
+    """`new` against `old`: source_empty when something went to nothing, else `name` within +/-band.
+
+    None when there is nothing to compare (no previous count); a previous count under `min_rows` is checked
+    only for going empty, since a handful of rows moving is not a signal.
+    """
+    if old is None:
+        return None
+    if old > 0 and new == 0:
+        return GateResult("source_empty", False, 0.0, float(old),
+                          f"{what}: 0 now against {old:,} before (went empty)", area, source)
+    if old < min_rows:
+        return GateResult(name, True, float(new), band,
+                          f"{what}: {new:,} against {old:,} before (under {min_rows:,} before: not banded)",
+                          area, source)
+    change = (new - old) / old
+    return GateResult(name, abs(change) <= band, round(change, 4), band,
+                      f"{what}: {new:,} against {old:,} before ({change:+.1%}, allowed +/-{band:.0%})", area, source)
+
+
+def staging_gates(cfg: Config, source: str, before: dict[str, int] | None, after: dict[str, int]) -> list[GateResult]:
+    """Rows per table of a new staging of `source` against its previous staging (nothing on a first staging)."""
+    q = quality_thresholds(cfg)
+    results = []
+    for table in sorted(set(before or {}) | set(after)):
+        result = _band_result("staged_rows", (before or {}).get(table), after.get(table, 0), q["staged_rows_band"],
+                              q["band_min_rows"], f"{source}.{table} rows staged", source=source)
+        if result:
+            results.append(result)
+    return results
+
+
+def _count_by(con, sql: str, area: str, database: str | None) -> dict | None:
+    """{key: count} from `sql` (with {db} for the database prefix) for one area, None without the table."""
+    if database is not None and not table_columns(con, "organisation_identifier", database):
+        return None
+    prefix = f"{database}." if database else ""
+    return dict(con.execute(sql.format(db=prefix), [area]).fetchall())
+
+
+SOURCE_COUNT_SQL = ("SELECT source, count(DISTINCT org_id) FROM {db}organisation_identifier WHERE area_code = ? "
+                    "GROUP BY 1 ORDER BY 1")
+ACTIVE_SQL = ("SELECT 'active', count(*) FILTER (WHERE is_active) FROM {db}organisation WHERE area_code = ? "
+              "UNION ALL SELECT 'charities', count(*) FROM {db}organisation o WHERE area_code = ? AND EXISTS "
+              "(SELECT 1 FROM {db}organisation_identifier i WHERE i.area_code = o.area_code AND i.org_id = o.org_id "
+              "AND i.source = 'charity_commission') "
+              "UNION ALL SELECT 'active_charities', count(*) FROM {db}organisation o WHERE area_code = ? AND is_active "
+              "AND EXISTS (SELECT 1 FROM {db}organisation_identifier i WHERE i.area_code = o.area_code "
+              "AND i.org_id = o.org_id AND i.source = 'charity_commission')")
+
+
+def _active_counts(con, area: str, database: str | None) -> dict | None:
+    if database is not None and not table_columns(con, "organisation", database):
+        return None
+    prefix = f"{database}." if database else ""
+    return dict(con.execute(ACTIVE_SQL.format(db=prefix), [area, area, area]).fetchall())
+
+
+def source_gates(con, areas: list[str], previous: str | None, q: dict) -> list[GateResult]:
+    """Per area, against the last publish: organisations from each source, active organisations, and the share
+    of charities that are active (a mass status change such as every charity 'Removed' moves it)."""
+    if not previous or not table_columns(con, "organisation_identifier") or \
+            "source" not in (table_columns(con, "organisation_identifier") or set()):
+        return []
+    results = []
+    for area in areas:
+        old_sources = _count_by(con, SOURCE_COUNT_SQL, area, previous)
+        if old_sources:
+            new_sources = _count_by(con, SOURCE_COUNT_SQL, area, None) or {}
+            for source in sorted(set(old_sources) | set(new_sources)):
+                result = _band_result("source_organisations", old_sources.get(source), new_sources.get(source, 0),
+                                      q["source_organisations_band"], q["band_min_rows"],
+                                      f"organisations with a {source} record", area=area, source=source)
+                if result:
+                    results.append(result)
+        old, new = _active_counts(con, area, previous), _active_counts(con, area, None)
+        if not old or not old.get("active"):
+            continue  # the area's first publish: nothing to compare
+        results.append(_band_result("active_organisations", old["active"], new["active"],
+                                    q["active_organisations_band"], q["band_min_rows"], "active organisations",
+                                    area=area))
+        if old["charities"] >= q["band_min_rows"] and new["charities"]:
+            before, after = old["active_charities"] / old["charities"], new["active_charities"] / new["charities"]
+            band = q["active_charity_share_band"]
+            results.append(GateResult(
+                "active_charity_share", abs(after - before) <= band, round(after - before, 4), band,
+                f"{new['active_charities']:,} of {new['charities']:,} charities active ({after:.1%}) against "
+                f"{old['active_charities']:,} of {old['charities']:,} before ({before:.1%}); allowed "
+                f"+/-{band * 100:.0f} points", area, "charity_commission"))
+    return results
+
+
+# Gates an operator may accept for one run (`--accept GATE[:SOURCE]`): counts that a real change can move.
+# The structural gates (unique and well-formed identifiers, required columns) can never be accepted.
+ACCEPTABLE_GATES = ("staged_rows", "source_empty", "source_organisations", "active_organisations",
+                    "active_charity_share", "row_count_band", "min_organisations")
+
+
+def parse_accept(values: list[str] | tuple[str, ...] | None) -> list[tuple[str, str | None]]:
+    """`--accept` values as (gate, source or area or None); a PipelineError for an unknown gate."""
+    parsed = []
+    for value in values or []:
+        gate, _, target = str(value).strip().partition(":")
+        if gate not in ACCEPTABLE_GATES:
+            raise PipelineError(f"--accept {value!r}: unknown gate {gate!r}; gates that can be accepted: "
+                                f"{', '.join(ACCEPTABLE_GATES)} (as GATE or GATE:SOURCE, e.g. "
+                                "source_organisations:fca_mutuals)")
+        parsed.append((gate, target.strip() or None))
+    return parsed
+
+
+def apply_accept(results: list[GateResult], accept: list[str] | tuple[str, ...] | None) -> list[GateResult]:
+    """Mark the failed gates an operator accepted for this run as passed (`accepted`, and said in the message)."""
+    wanted = parse_accept(accept)
+    for r in results:
+        if r.passed:
+            continue
+        for gate, target in wanted:
+            if gate == r.name and (target is None or target in (r.source, r.area_code)):
+                r.passed, r.accepted = True, True
+                r.message += f" - accepted for this run (--accept {gate}{':' + target if target else ''})"
+                break
+    return results
+
+
+def accepted_summary(results: list) -> str:
+    """'accepted: gate [where]: message; ...' for the history record ('' when nothing was accepted)."""
+    items = [r if isinstance(r, GateResult) else GateResult(**r) for r in results]
+    accepted = [r.describe() for r in items if r.accepted]
+    return ("accepted: " + "; ".join(accepted)) if accepted else ""
+
+
+THRESHOLD_KEYS = ("min_organisations", "row_count_band", "min_postcode_mapped_share", "min_service_area_share",
+                  "staged_rows_band", "source_organisations_band", "active_organisations_band",
+                  "active_charity_share_band", "band_min_rows")
 
 
 def quality_thresholds(cfg: Config) -> dict[str, float | int]:
@@ -200,8 +337,9 @@ def quality_thresholds(cfg: Config) -> dict[str, float | int]:
 
 
 def run_gates(con: duckdb.DuckDBPyConnection, cfg: Config, areas: list[str],
-              previous: str | None = None) -> list[GateResult]:
-    """Every gate on the register in con's main database. `previous` names the attached previous publish."""
+              previous: str | None = None, accept: list[str] | None = None) -> list[GateResult]:
+    """Every gate on the register in con's main database. `previous` names the attached previous publish; failed
+    gates named in `accept` (GATE or GATE:SOURCE) pass, marked accepted."""
     q = quality_thresholds(cfg)
     columns = table_columns(con, "organisation")
     if not columns:
@@ -214,7 +352,8 @@ def run_gates(con: duckdb.DuckDBPyConnection, cfg: Config, areas: list[str],
     results += identifier_gates(con)
     results += postcode_gates(con, columns, areas, q["min_postcode_mapped_share"])
     results += service_area_gates(con, areas, q["min_service_area_share"])
-    return results
+    results += source_gates(con, areas, previous, q)
+    return apply_accept(results, accept)
 
 
 def record_gates(con: duckdb.DuckDBPyConnection, run_id: str, results: list[GateResult]) -> None:
@@ -232,7 +371,31 @@ def gate_error(results: list[GateResult]) -> QualityGateError | None:
         return None
     error = QualityGateError(
         f"{len(failed)} quality gate(s) failed, register not published:\n  "
-        + "\n  ".join(r.describe() for r in failed))
+        + "\n  ".join(r.describe() for r in failed) + accept_hint(failed))
+    error.results = results
+    return error
+
+
+def accept_hint(failed: list[GateResult]) -> str:
+    """How to let a real change through, naming the failed acceptable gates as --accept takes them."""
+    names = list(dict.fromkeys(f"{r.name}:{r.source}" if r.source else r.name for r in failed
+                               if r.name in ACCEPTABLE_GATES))
+    if not names:
+        return ""
+    return ("\n  if the change is real, accept it for one run: " + " ".join(f"--accept {n}" for n in names)
+            + " (DAG param accept)")
+
+
+def staging_error(source: str, results: list[GateResult]) -> QualityGateError | None:
+    """One line naming each failed staging gate (table, before and after), or None when all passed."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return None
+    names = list(dict.fromkeys(f"{r.name}:{source}" for r in failed))
+    error = QualityGateError(
+        f"source {source}: staging refused, the previous staging is kept: "
+        + "; ".join(f"{r.name}: {r.message}" for r in failed)
+        + "; if the change is real, accept it for one run: " + " ".join(f"--accept {n}" for n in names))
     error.results = results
     return error
 

@@ -20,6 +20,10 @@ TableFormatOpt = typer.Option(None, "--format", "-f", help="csv or xlsx (Excel);
                                                            "standard output (the summary to standard error).")
 DropAreasOpt = typer.Option(False, "--drop-areas", help="Publish even though the published register holds areas "
                                                          "this run does not build (they are dropped from it).")
+AcceptOpt = typer.Option(None, "--accept", metavar="GATE[:SOURCE]",
+                         help="Let a failed count gate through for this run only, when the change is real (e.g. "
+                              "source_organisations:fca_mutuals); recorded in the run history. Repeat for several; "
+                              "docs/operations.md lists the gates.")
 AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
                        help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
                             "configured areas); repeat for several.")

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
-from .options import AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, RegisterOpt, load_config
+from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, RegisterOpt, load_config
 
 console = Console()
 
@@ -28,9 +28,12 @@ def _check_sources(names: list[str] | None) -> list[str]:
     return names
 
 
-def refresh_sources(cfg: Config, names: list[str]) -> None:
-    """Download, verify and stage each source, reporting what happened."""
+def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = None) -> None:
+    """Download, verify and stage each source, reporting what happened (`accept`: staging gates let through)."""
     from ..pipeline import download_source, stage_source
+    from ..quality import parse_accept
+
+    parse_accept(accept)  # an unknown gate fails before any download
 
     for name in names:
         console.rule(f"[bold]{name}")
@@ -39,7 +42,7 @@ def refresh_sources(cfg: Config, names: list[str]) -> None:
         for r in results:
             console.print(f"  {r.status:<12} {r.path.name}  {r.size:,} bytes  sha256 {r.sha256[:12]}")
         with console.status(f"verifying and staging {name}..."):
-            counts = stage_source(cfg, name)
+            counts = stage_source(cfg, name, accept=accept)
         console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
 
 
@@ -237,12 +240,12 @@ def print_register_summary(register_path: Path) -> None:
         con.close()
 
 
-def publish_with_progress(cfg: Config, drop_areas: bool = False):
+def publish_with_progress(cfg: Config, drop_areas: bool = False, accept: list[str] | None = None):
     """Build, check and publish, with a spinner: the build is the longest quiet step."""
     from ..publish import build_and_publish
 
     with console.status("linking, tagging, checking and publishing the register..."):
-        return build_and_publish(cfg, drop_areas=drop_areas)
+        return build_and_publish(cfg, drop_areas=drop_areas, accept=accept)
 
 
 def register(app: typer.Typer) -> None:
@@ -273,11 +276,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-            area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt) -> None:
+            area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
+            accept: list[str] | None = AcceptOpt) -> None:
         """Refresh every source, then build, check and publish the register."""
         cfg = load_config(config, data_dir, area)
-        refresh_sources(cfg, list(SOURCE_NAMES))
-        result = publish_with_progress(cfg, drop_areas)
+        refresh_sources(cfg, list(SOURCE_NAMES), accept)
+        result = publish_with_progress(cfg, drop_areas, accept)
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 
@@ -296,20 +300,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-              data_dir: Path | None = DataDirOpt) -> None:
+              data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
         """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
         from ..pipeline import stage_source
+        from ..quality import parse_accept
 
         cfg = load_config(config, data_dir)
+        parse_accept(accept)
         for name in _check_sources(sources):
-            counts = stage_source(cfg, name)
+            counts = stage_source(cfg, name, accept=accept)
             console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
     @app.command()
     def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-                data_dir: Path | None = DataDirOpt) -> None:
+                data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
         """Download and stage sources (no register build)."""
-        refresh_sources(load_config(config, data_dir), _check_sources(sources))
+        refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
 
     @app.command()
     def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,

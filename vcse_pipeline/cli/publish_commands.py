@@ -12,7 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from ..lookups import check_limit
-from .options import AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, load_config
+from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, load_config
 from .pipeline_commands import format_when
 
 console = Console()
@@ -55,8 +55,9 @@ def _gate_table(gates) -> Table:
         table.add_column(column)
     for g in gates:
         g = g if isinstance(g, dict) else g.as_dict()
-        table.add_row(g["name"], g.get("area_code") or "", "[green]pass[/]" if g["passed"] else "[red]FAIL[/]",
-                      g["message"])
+        result = "[yellow]accepted[/]" if g.get("accepted") else "[green]pass[/]" if g["passed"] else "[red]FAIL[/]"
+        where = " ".join(w for w in (g.get("area_code"), g.get("source")) if w)
+        table.add_row(g["name"], where, result, escape(g["message"]))
     return table
 
 
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
         area: list[str] | None = AreaOpt,
         run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
         drop_areas: bool = DropAreasOpt,
+        accept: list[str] | None = AcceptOpt,
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""
         from ..errors import QualityGateError
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config, data_dir, area)
         try:
-            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas)
+            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept)
         except QualityGateError as exc:
             console.print(_gate_table(getattr(exc, "results", [])))
             raise
