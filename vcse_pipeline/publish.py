@@ -552,6 +552,7 @@ def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] |
     run_id = safe_run_id(run_id or new_run_id())
     with run_lock(cfg, PUBLISH, run_id, "publish"):
         prepare_publish(cfg)
+        fault_point("publish_locked")
         return _build_and_publish(cfg, run_id, areas, drop_areas, accept)
 
 
