@@ -113,6 +113,25 @@ def tsv_set(text: str, column: str, value: str) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
+def drop_register_charities(data: Path, share: float) -> None:
+    """Remove `share` of the published register's charities from the extract's charity table (a release that
+    lost them), every one of their rows."""
+    con = duckdb.connect(str(data / "register" / "vcse_register.duckdb"), read_only=True)
+    try:
+        numbers = [r[0] for r in con.execute(
+            "SELECT DISTINCT split_part(record_id, ':', 2) FROM organisation_identifier "
+            "WHERE source = 'charity_commission' ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    gone = set(numbers[:round(len(numbers) * share)])
+
+    def without(text: str) -> str:
+        header, *rows = text.splitlines(keepends=True)
+        return header + "".join(r for r in rows if r.split("\t")[1] not in gone)
+
+    rewrite_zip_text(charity_zip(data, "charity"), without)
+
+
 def companies_all_outside_vcse(text: str) -> str:
     """Every company moved to a category the VCSE rule does not stage (a feed that changed its labels)."""
     rows = list(csv.reader(io.StringIO(text)))
@@ -268,8 +287,7 @@ PUBLISH_CASES = [
                  "active_organisations [E08000015]: active organisations:",
                  "--accept active_charity_share:charity_commission")),
     # 15% fewer charities passes the 20% staging band; the register's charity_commission count does not.
-    PublishCase("15% of charities gone",
-                lambda d: rewrite_zip_text(charity_zip(d, "charity"), lambda t: keep_lines(t, 0.85)),
+    PublishCase("15% of the register's charities gone", lambda d: drop_register_charities(d, 0.15),
                 ("source_organisations [E08000015 charity_commission]: organisations with a charity_commission "
                  "record:", "allowed +/-10%", "--accept source_organisations:charity_commission")),
 ]
