@@ -181,12 +181,11 @@ class Snapshot:
 
     register: str
     staging: dict[str, str]
-    runs: int
 
     @classmethod
     def of(cls, data: Path) -> Snapshot:
         return cls(sha256(data / "register" / "vcse_register.duckdb"),
-                   {p.name: sha256(p) for p in sorted((data / "staging").glob("*.duckdb"))}, len(history(data)))
+                   {p.name: sha256(p) for p in sorted((data / "staging").glob("*.duckdb"))})
 
     def assert_register_intact(self, data: Path) -> None:
         register = data / "register" / "vcse_register.duckdb"
@@ -527,3 +526,29 @@ def publish_literal(path: Path) -> str:
     from vcse_pipeline.db import sql_literal
 
     return sql_literal(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- Airflow
+
+@pytest.mark.slow
+def test_an_airflow_register_run_holds_the_publish_lock_until_its_teardown(data, monkeypatch):
+    """start_run takes the lock for the DAG run (across task processes), a CLI publish meanwhile is refused, the
+    finish_run teardown releases it; a bad `accept` param fails start_run at once and leaves no lock."""
+    from vcse_pipeline import airflow_tasks
+    from vcse_pipeline.errors import PipelineError
+
+    cfg = config_for(data)
+    monkeypatch.setattr(airflow_tasks, "load_config", lambda overrides=None: cfg)
+    with pytest.raises(PipelineError, match=r"--accept 'rows': unknown gate 'rows'"):
+        airflow_tasks.start_register_run("manual__2026-12-03T09:00:00+00:00", accept=["rows"])
+    assert not (data / "locks" / "publish.json").exists()
+    run = airflow_tasks.start_register_run("manual__2026-12-03T10:00:00+00:00",
+                                           accept=["source_organisations:fca_mutuals"])
+    assert run["accept"] == ["source_organisations:fca_mutuals"]
+    before = Snapshot.of(data)
+    message = one_line_error(vcse(data, "publish"))
+    assert ("another run holds the publish lock: run manual__2026-12-03T10-00-00-00-00 (Airflow vcse_register, "
+            "Airflow, taken on ") in message
+    before.assert_register_intact(data)
+    assert airflow_tasks.finish_register_run(run, None, None) == "failure recorded"
+    assert not (data / "locks" / "publish.json").exists()
