@@ -552,3 +552,17 @@ def test_an_airflow_register_run_holds_the_publish_lock_until_its_teardown(data,
     before.assert_register_intact(data)
     assert airflow_tasks.finish_register_run(run, None, None) == "failure recorded"
     assert not (data / "locks" / "publish.json").exists()
+
+
+def test_a_run_id_given_twice_is_two_runs_but_an_airflow_retry_is_the_same_run(tmp_path):
+    from vcse_pipeline.runlock import RunLockedError, acquire, read_holder, release
+
+    cfg = config_for(tmp_path / "data")
+    acquire(cfg, "publish", "nightly", "publish")
+    with pytest.raises(RunLockedError, match=r"another run holds the publish lock: run nightly \(publish, pid "):
+        acquire(cfg, "publish", "nightly", "publish")  # `vcse publish --run-id nightly` twice
+    assert release(cfg, "publish", "nightly") and read_holder(cfg, "publish") is None
+    first = acquire(cfg, "publish", "manual__1", "Airflow vcse_register", kind="airflow")
+    again = acquire(cfg, "publish", "manual__1", "Airflow vcse_register", kind="airflow")  # start_run retried
+    assert again["started_epoch"] == first["started_epoch"]
+    assert not release(cfg, "publish", "someone-else") and read_holder(cfg, "publish")["run_id"] == "manual__1"

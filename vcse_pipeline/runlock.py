@@ -114,7 +114,10 @@ def acquire(cfg: Config, name: str, run_id: str, command: str, *, kind: str = "p
         folder.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder / f"{name}.lock"), timeout=CHECK_AND_SET_SECONDS):
             holder = read_holder(cfg, name)
-            if holder is not None and holder.get("run_id") != run_id:
+            # Only an Airflow run takes its own lock again (a retried task); two processes given the same run id
+            # (`vcse publish --run-id X` twice) are two runs.
+            retry = holder is not None and holder.get("run_id") == run_id and kind == holder.get("kind") == "airflow"
+            if holder is not None and not retry:
                 reason = stale_reason(holder, _max_age(cfg))
                 if reason is None:
                     raise RunLockedError(
@@ -124,7 +127,7 @@ def acquire(cfg: Config, name: str, run_id: str, command: str, *, kind: str = "p
             record = {"name": name, "run_id": run_id, "command": command, "kind": kind, "pid": os.getpid(),
                       "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                       "started_epoch": time.time()}
-            if holder is not None and holder.get("run_id") == run_id:  # an Airflow retry of the same run
+            if retry:
                 record["started_at"], record["started_epoch"] = holder.get("started_at"), holder.get("started_epoch")
             tmp = holder_path(cfg, name).with_suffix(f".json.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(record), encoding="utf-8")

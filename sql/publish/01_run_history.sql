@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS run_history (
     run_id        VARCHAR NOT NULL,
     started_at    TIMESTAMPTZ,
     finished_at   TIMESTAMPTZ,
-    status        VARCHAR NOT NULL,  -- published, failed_quality, failed, rolled_back
+    status        VARCHAR NOT NULL,  -- published, failed_quality, failed, rolled_back, rolled_forward
     version_file  VARCHAR,           -- the versions/ file this run built (or published, for a rollback)
     areas         VARCHAR,           -- JSON list of GSS codes built
     sources       VARCHAR,           -- JSON: per source, staged_at, files, row_counts and download checksums
