@@ -71,7 +71,8 @@ def test_a_misspelt_section_in_the_environment_is_an_error_naming_it(tmp_path, m
         Config.load(environ={"VCSE__REGISTR__AREAS": '["E08000012"]'})
     message = str(info.value)
     assert message.startswith("environment variable VCSE__REGISTR__AREAS: unknown config section [registr]")
-    assert "known sections: alerts, download, linking, paths, quality, register, runs, sources, tagging, vcse" in message
+    assert ("known sections: alerts, download, linking, paths, quality, register, runs, sources, tagging, vcse"
+            in message)
     with pytest.raises(PipelineError, match=r"VCSE__SOURCES__POSTCODE__URL: unknown source \[sources\.postcode\]; "
                                             r"known sources: .*postcodes"):
         Config.load(environ={"VCSE__SOURCES__POSTCODE__URL": "https://example.org/onspd.zip"})

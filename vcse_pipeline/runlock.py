@@ -39,7 +39,11 @@ CHECK_AND_SET_SECONDS = 30  # the filelock guards a few file operations only; wa
 
 
 class RunLockedError(PipelineError):
-    """Another run holds the lock: the message names it, so the operator knows whom to wait for."""
+    """Another run holds the lock: the message names it, so the operator knows whom to wait for. Transient: the
+    holder finishes, so an Airflow task that met it is retried with its backoff (errors.retry_can_help)."""
+
+    def __init__(self, *args):
+        super().__init__(*args, transient=True)
 
 
 def stage_lock_name(source: str) -> str:
