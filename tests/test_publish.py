@@ -383,8 +383,9 @@ def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
     assert not crashed.exists() and not failed.exists()
     back = publish.rollback(cfg)  # back to the last version that passed
     assert "run2" in back.name
+    # Two runs can finish in one second: the later row (this version's own run) is the one, as `vcse changes` reads.
     published_run = query(cfg.register_path, "SELECT run_id FROM run_history WHERE status = 'published' "
-                                             "ORDER BY finished_at DESC LIMIT 1")
+                                             "ORDER BY finished_at DESC, rowid DESC LIMIT 1")
     assert published_run == [("run2",)]
 
 
