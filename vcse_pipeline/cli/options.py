@@ -20,6 +20,8 @@ TableFormatOpt = typer.Option(None, "--format", "-f", help="csv or xlsx (Excel);
                                                            "standard output (the summary to standard error).")
 DropAreasOpt = typer.Option(False, "--drop-areas", help="Publish even though the published register holds areas "
                                                          "this run does not build (they are dropped from it).")
+ForceOpt = typer.Option(False, "--force", help="Build and publish even when the staged releases, settings and "
+                                                "code are those of the published register (else: 'unchanged').")
 AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
                        help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
                             "configured areas); repeat for several.")
