@@ -76,7 +76,9 @@ def test_a_source_refresh_marks_and_ends_itself(cfg, tmp_path, monkeypatch):
     assert event["fingerprint"] and event["storage_id"] == result["storage_id"] and event["staged_at"]
 
     again = airflow_tasks.download("fca_mutuals", "manual__2")
-    assert not airflow_tasks.continue_refresh(again)  # nothing new: the refresh ends at new_data
+    assert batching.refresh_mark(cfg, "fca_mutuals").exists()
+    # nothing new (test_dags tests how new files are told apart): the refresh ends at new_data
+    assert not airflow_tasks.continue_refresh({**again, "new_files": []})
     assert not batching.refresh_mark(cfg, "fca_mutuals").exists()
 
     airflow_tasks.download("fca_mutuals", "manual__3")

@@ -57,18 +57,24 @@ def staging_fingerprint(cfg: Config, source: str) -> str | None:
     """The release fingerprint recorded in a source's staging file (`_staged.fingerprint`); None when the file is
     missing, or was staged by code that did not record one (its content is then unknown)."""
     from .db import connect
-    from .quality import table_columns
 
     path = cfg.staging_path(source)
     if not path.exists():
         return None
     con = connect(path, read_only=True)
     try:
-        if "fingerprint" not in (table_columns(con, "_staged") or set()):
-            return None
-        row = con.execute("SELECT fingerprint FROM _staged").fetchone()
+        return recorded_fingerprint(con)
     finally:
         con.close()
+
+
+def recorded_fingerprint(con) -> str | None:
+    """`_staged.fingerprint` of the staging database `con` is connected to (None when it records none)."""
+    from .quality import table_columns
+
+    if "fingerprint" not in (table_columns(con, "_staged") or set()):
+        return None
+    row = con.execute("SELECT fingerprint FROM _staged").fetchone()
     return row[0] if row else None
 
 
