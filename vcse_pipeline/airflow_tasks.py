@@ -31,17 +31,18 @@ def parse_time_setting(section: str, key: str):
     Only the packaged defaults file (one small tomllib read) and the environment are consulted, so parsing stays
     cheap and never touches data. A bad value fails the parse with the config's own message.
     """
-    from .config import _parse_env_value, value_problem
+    from .config import _env_value, value_problem
 
     name = f"{ENV_PREFIX}{section.replace('.', '__').upper()}__{key.upper()}"
     raw = os.environ.get(name)
+    with DEFAULTS_FILE.open("rb") as fh:
+        defaults = tomllib.load(fh)
     if not raw:
-        with DEFAULTS_FILE.open("rb") as fh:
-            node = tomllib.load(fh)
+        node = defaults
         for part in section.split("."):
             node = node[part]
         return node[key]
-    value = raw if key == "schedule" else _parse_env_value(raw)
+    value = _env_value([*section.split("."), key], raw, defaults)  # read as Config.load reads the variable
     problem = value_problem(section, key, value)
     if problem:
         raise PipelineError(f"environment variable {name}: {problem}")
@@ -155,8 +156,7 @@ def continue_refresh(result: dict, force: bool = False) -> bool:
 def verify(source: str, files: list[str], storage_id: str | None = None) -> None:
     from .sources import get_source
 
-    with _fail_without_retry():
-        _check_storage(load_config(), storage_id, f"verify {source}")
+    _run_config({"storage_id": storage_id}, f"verify {source}")  # the data folder the download used
     get_source(source).verify([Path(f) for f in files])
 
 
@@ -165,9 +165,7 @@ def stage(source: str, files: list[str], storage_id: str | None = None) -> dict:
     from .batching import clear_refreshing
     from .pipeline import stage_source
 
-    cfg = load_config()
-    with _fail_without_retry():
-        _check_storage(cfg, storage_id, f"stage {source}")
+    cfg = _run_config({"storage_id": storage_id}, f"stage {source}")
     counts = stage_source(cfg, source, [Path(f) for f in files])
     clear_refreshing(cfg, source)
     return counts
@@ -176,18 +174,19 @@ def stage(source: str, files: list[str], storage_id: str | None = None) -> dict:
 def staging_event(source: str) -> dict:
     """The extra of a source's staging asset event: the release staged and the data folder it is in, which the
     register run checks against the staging it reads (storage.check_announced)."""
-    from .fingerprint import staging_fingerprint
+    from .db import connect
+    from .fingerprint import recorded_fingerprint
     from .storage import read_storage_id
 
     cfg = load_config()
-    return {"source": source, "fingerprint": staging_fingerprint(cfg, source), "storage_id": read_storage_id(cfg),
-            "staged_at": _staged_at(cfg, source)}
-
-
-def _staged_at(cfg: Config, source: str) -> str | None:
-    from .publish import safe_source_versions
-
-    return (safe_source_versions(cfg).get(source) or {}).get("staged_at")
+    con = connect(cfg.staging_path(source), read_only=True)
+    try:
+        staged_at = con.execute("SELECT staged_at FROM _staged").fetchone()[0]
+        fingerprint = recorded_fingerprint(con)
+    finally:
+        con.close()
+    return {"source": source, "fingerprint": fingerprint, "storage_id": read_storage_id(cfg),
+            "staged_at": str(staged_at)}
 
 
 def end_refresh_on_failure(context) -> None:
@@ -214,10 +213,15 @@ def _fail_without_retry():
         raise AirflowFailException(str(exc)) from None
 
 
-def _check_storage(cfg: Config, storage_id: str | None, step: str) -> None:
+def _run_config(run: dict, step: str, overrides: dict | None = None) -> Config:
+    """The task's configuration, after checking that this worker sees the data folder the run (or the source's
+    download) started on: a worker with another folder fails at once, without retrying."""
     from .storage import check_storage
 
-    check_storage(cfg, storage_id, step)
+    cfg = load_config(overrides)
+    with _fail_without_retry():
+        check_storage(cfg, run.get("storage_id"), step)
+    return cfg
 
 
 # ---------------------------------------------------------------------------------------------- register
@@ -333,14 +337,6 @@ def _check_run_staging(cfg: Config, run: dict, step: str) -> None:
                 record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"],
                                inputs=run["inputs"])
             raise
-
-
-def _run_config(run: dict, step: str, overrides: dict | None = None) -> Config:
-    """The task's configuration, after checking that this worker sees the run's data folder."""
-    cfg = load_config(overrides)
-    with _fail_without_retry():
-        _check_storage(cfg, run.get("storage_id"), step)
-    return cfg
 
 
 def assemble(run: dict, area_files: list[str]) -> str:
