@@ -88,12 +88,9 @@ def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old
         json.dumps(str(society_list.resolve())), json.dumps(str(fca_dir / "SocietyList.csv"))), encoding="utf-8")
     assert str(fca_dir) in local_config.read_text(encoding="utf-8")
 
-    airflow = Path(sys.executable).with_name("airflow")
-    env_shared = _airflow_env(tmp_path, shared_config)
-    migrate = subprocess.run([str(airflow), "db", "migrate"], env=env_shared, capture_output=True, text=True,
-                             timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    staged = _run_plan(_airflow_env(tmp_path, local_config), tmp_path,
+    env_shared = _airflow_env(tmp_path, shared_config)  # one metadata database for both workers
+    env_local = dict(env_shared, VCSE_CONFIG=str(local_config))
+    staged = _run_plan(env_local, tmp_path,
                        [["vcse_source_fca_mutuals", "fca", None, None]])
     assert staged["runs"]["fca"]["tasks"]["stage"] == "success"  # it staged, on the wrong disk, and said so
     announced = staged["events"][-1]["extra"]
