@@ -1,9 +1,13 @@
 """Build, check and publish the register whenever any source staged new data.
 
-start_run -> list_areas -> build_area (one mapped task per area, each writing its own file) -> assemble (the
-single writer of the new version) -> record_changes -> check_quality -> publish (atomic switch, emits the
-register Asset) -> finish_run (teardown: removes the work folder, records a failed run).
-No two tasks ever write one DuckDB file, and max_active_runs=1 keeps runs from overlapping.
+wait_for_sources (sensor: no source mid-refresh, the last stage quiet for a while, so a batch is built once) ->
+start_run (fingerprints the inputs; unchanged -> nothing to build) -> needs_build (short-circuit) -> list_areas ->
+build_area (one mapped task per area, each writing its own file) -> assemble (the single writer of the new version)
+-> record_changes -> check_quality -> publish (atomic switch, emits the register Asset) -> finish_run (teardown:
+removes the work folder, records a failed run).
+No two tasks ever write one DuckDB file, and max_active_runs=1 keeps runs from overlapping: asset events that arrive
+during a run are queued and start the next run, which finds them built already ('unchanged') or builds them.
+Parse-time work: two parse_time_setting reads of the sensor's interval and timeout (packaged defaults or VCSE__*).
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ def _share(description: str) -> Param:
                         description="Failed count gates to let through for this run only, when the change is real: "
                                     "GATE or GATE:SOURCE (e.g. source_organisations:fca_mutuals); recorded in "
                                     "the run history (docs/operations.md lists the gates)."),
+        "force": Param(False, type="boolean",
+                       description="Build and publish even when the staged releases, settings and code are those "
+                                   "of the published register (otherwise the run records 'unchanged')."),
         "row_count_band": _share("Allowed change in organisations per area against the last publish (0.2 = 20%)."),
         "min_postcode_mapped_share": _share("Least share of organisations whose postcode maps."),
         "min_service_area_share": _share("Least share of organisations with a service area."),
@@ -62,14 +69,32 @@ Builds every configured area into its own file (one mapped task per area), loads
 under `data/register/versions/`, records what changed since the last publish, runs the quality gates and,
 only if all pass, switches `data/register/vcse_register.duckdb` to the new version atomically.
 A failed gate leaves the published register untouched and is recorded in `run_history.jsonl`.
+It first waits until no source is mid-refresh; a run whose inputs (staged releases, settings, code) are the
+published register's records `unchanged` and skips the build (param `force` rebuilds). A staging file that is not
+the release its source DAG announced fails the run (a worker without the shared data folder).
 Params override the areas and the `[quality]` thresholds for one run.""",
 )
 def vcse_register():
-    @task(retries=0, doc_md="Name the run, make its work folder, choose the areas.")
-    def start_run(params=None, run_id=None) -> dict:
+    @task.sensor(mode="reschedule", retries=0,
+                 poke_interval=airflow_tasks.parse_time_setting("batching", "poke_interval_seconds"),
+                 timeout=60 * airflow_tasks.parse_time_setting("batching", "wait_timeout_minutes"),
+                 doc_md="Wait until no source DAG is mid-refresh and the last stage is [batching] quiet_seconds old.")
+    def wait_for_sources() -> bool:
+        return airflow_tasks.sources_settled()
+
+    @task(retries=0, inlets=STAGING_ASSETS,
+          doc_md="Name the run, choose the areas, check the staging is what the source DAGs announced, and decide "
+                 "whether anything changed since the published register (else: 'unchanged', nothing built).")
+    def start_run(params=None, run_id=None, triggering_asset_events=None, inlet_events=None) -> dict:
         params = params or {}
+        announced = airflow_tasks.announced_staging(STAGING_ASSETS, triggering_asset_events, inlet_events)
         return airflow_tasks.start_register_run(run_id, params.get("areas"), bool(params.get("drop_areas")),
-                                                params.get("accept"))
+                                                force=bool(params.get("force")), announced=announced,
+                                                accept=params.get("accept"))
+
+    @task.short_circuit(doc_md="Skip the build and publish when start_run found the inputs unchanged.")
+    def needs_build(run: dict) -> bool:
+        return airflow_tasks.needs_build(run)
 
     @task(retries=0, doc_md="The areas to build, one mapped build_area task each.")
     def list_areas(run: dict) -> list[str]:
@@ -103,7 +128,10 @@ def vcse_register():
                                                  ti.xcom_pull(task_ids="publish"))
 
     run = start_run()
-    area_files = build_area.partial(run=run).expand(area=list_areas(run))
+    wait_for_sources() >> run
+    areas = list_areas(run)
+    needs_build(run) >> areas
+    area_files = build_area.partial(run=run).expand(area=areas)
     version = assemble(run, area_files)
     changed = record_changes(run, version)
     gates = check_quality(run, version)

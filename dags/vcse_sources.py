@@ -40,7 +40,10 @@ def source_dag(source: str):
         catchup=False,
         max_active_runs=1,  # one writer per staging file
         dagrun_timeout=timedelta(hours=6),
-        default_args={**DEFAULT_ARGS, "on_failure_callback": airflow_tasks.alert_on_failure(source)},
+        # A task failed for good: the refresh is no longer in progress (the register's sensor stops waiting for
+        # it), and the [alerts] destinations hear of it.
+        default_args={**DEFAULT_ARGS, "on_failure_callback": [airflow_tasks.end_refresh_on_failure,
+                                                              airflow_tasks.alert_on_failure(source)]},
         tags=["vcse", "source", source],
         params={"force": Param(False, type="boolean",
                                description="Stage again even when no file changed since the last stage."),
@@ -54,21 +57,26 @@ the files and stages them into `data/staging/{source}.duckdb` (replaced atomical
 Trigger with `{{"force": true}}` to restage unchanged files.""",
     )
     def source_pipeline():
-        @task(doc_md="Fetch the files into data/downloads/<source>/ and list those newer than the staging file.")
-        def download() -> dict:
-            return airflow_tasks.download(source)
+        @task(doc_md="Mark the source as refreshing, fetch the files into data/downloads/<source>/ and list those "
+                     "newer than the staging file.")
+        def download(run_id=None) -> dict:
+            return airflow_tasks.download(source, run_id)
 
         @task.short_circuit(doc_md="Skip verify and stage (and the Asset event) when no file is new.")
         def new_data(result: dict, params=None) -> bool:
-            return airflow_tasks.has_new_data(result, force=bool(params and params.get("force")))
+            return airflow_tasks.continue_refresh(result, force=bool(params and params.get("force")))
 
         @task(retries=0, doc_md="Check each file's format; a bad file fails here, naming the file, row and column.")
         def verify(result: dict) -> None:
-            airflow_tasks.verify(source, result["files"])
+            airflow_tasks.verify(source, result["files"], result.get("storage_id"))
 
-        @task(outlets=[asset], doc_md="Load the files into a new staging file and swap it in atomically.")
-        def stage(result: dict, params=None) -> dict:
-            return airflow_tasks.stage(source, result["files"], (params or {}).get("accept"))
+        @task(outlets=[asset], doc_md="Load the files into a new staging file and swap it in atomically; the asset "
+                                      "event carries the staged release's fingerprint and the data folder's id.")
+        def stage(result: dict, params=None, outlet_events=None) -> dict:
+            counts = airflow_tasks.stage(source, result["files"], result.get("storage_id"),
+                                         (params or {}).get("accept"))
+            outlet_events[asset].extra = airflow_tasks.staging_event(source)
+            return counts
 
         fetched = download()
         new_data(fetched) >> verify(fetched) >> stage(fetched)

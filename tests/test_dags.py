@@ -87,8 +87,10 @@ def test_register_dag_shape(dagbag):
     assert type(condition).__name__ == "AssetAny"
     assert sorted(a.uri for a in condition.objects) == sorted(f"vcse://staging/{s}" for s in SOURCES)
     assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
-        "start_run": ["assemble", "build_area", "check_quality", "finish_run", "list_areas", "publish",
+        "wait_for_sources": ["start_run"],
+        "start_run": ["assemble", "build_area", "check_quality", "finish_run", "list_areas", "needs_build", "publish",
                       "record_changes"],
+        "needs_build": ["list_areas"],
         "list_areas": ["build_area"],
         "build_area": ["assemble"],
         "assemble": ["check_quality", "publish", "record_changes"],
@@ -104,6 +106,34 @@ def test_register_dag_shape(dagbag):
     assert dag.get_task("start_run").retries == 0 and dag.get_task("list_areas").retries == 0
     assert dag.catchup is False and dag.max_active_runs == 1 and dag.dagrun_timeout is not None
     assert set(dag.tags) >= {"vcse", "register"} and dag.doc_md
+    # Batching: the first task waits for sources mid-refresh without holding a worker slot; an unchanged run skips
+    # everything from list_areas to publish (so no register asset event), and `force` rebuilds anyway.
+    sensor = dag.get_task("wait_for_sources")
+    assert sensor.mode == "reschedule" and sensor.retries == 0
+    assert sensor.poke_interval == 60 and sensor.timeout == 180 * 60  # [batching] defaults
+    assert type(dag.get_task("needs_build")).__name__.startswith("_ShortCircuit")
+    assert [a.uri for a in dag.get_task("start_run").inlets] == [f"vcse://staging/{s}" for s in SOURCES]
+    assert dag.params.get_param("force").resolve(value=False) is False
+
+
+def test_the_register_sensor_settings_come_from_the_environment_at_parse_time(tmp_path):
+    script = f"""
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(DAGS_DIR / "vcse_register.py")!r})
+if bag.import_errors:
+    raise SystemExit(str(bag.import_errors))
+sensor = bag.dags["vcse_register"].get_task("wait_for_sources")
+print(sensor.poke_interval, sensor.timeout)
+"""
+    env = dict(os.environ, VCSE__BATCHING__POKE_INTERVAL_SECONDS="15", VCSE__BATCHING__WAIT_TIMEOUT_MINUTES="30")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["15.0", "1800.0"]
+    env["VCSE__BATCHING__POKE_INTERVAL_SECONDS"] = "0"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    assert ("environment variable VCSE__BATCHING__POKE_INTERVAL_SECONDS: [batching] poke_interval_seconds = 0 is "
+            "out of range: it must be at least 1") in out.stderr
 
 
 def test_register_params_accept_area_codes_or_names_and_validate_thresholds(dagbag):

@@ -6,9 +6,11 @@ parse fast and do no work at import: everything heavy is imported inside the fun
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tomllib
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -18,19 +20,38 @@ from .errors import PipelineError
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
 STAGING_ASSET_URI = "vcse://staging/{source}"
 REGISTER_ASSET_URI = "vcse://register/published"
+SOURCE_DAG_PREFIX = "vcse_source_"
+
+log = logging.getLogger(__name__)
+
+
+def parse_time_setting(section: str, key: str):
+    """A setting read at DAG parse time: the environment variable VCSE__<SECTION>__<KEY>, else the packaged default.
+
+    Only the packaged defaults file (one small tomllib read) and the environment are consulted, so parsing stays
+    cheap and never touches data. A bad value fails the parse with the config's own message.
+    """
+    from .config import _env_value, value_problem
+
+    name = f"{ENV_PREFIX}{section.replace('.', '__').upper()}__{key.upper()}"
+    raw = os.environ.get(name)
+    with DEFAULTS_FILE.open("rb") as fh:
+        defaults = tomllib.load(fh)
+    if not raw:
+        node = defaults
+        for part in section.split("."):
+            node = node[part]
+        return node[key]
+    value = _env_value([*section.split("."), key], raw, defaults)  # read as Config.load reads the variable
+    problem = value_problem(section, key, value)
+    if problem:
+        raise PipelineError(f"environment variable {name}: {problem}")
+    return value
 
 
 def source_schedule(source: str) -> str:
-    """The cron/preset schedule of a source DAG, read at DAG parse time.
-
-    Only the packaged defaults file (one small tomllib read) and the environment variable
-    VCSE__SOURCES__<SOURCE>__SCHEDULE are consulted, so parsing stays cheap and never touches data.
-    """
-    override = os.environ.get(f"{ENV_PREFIX}SOURCES__{source.upper()}__SCHEDULE")
-    if override:
-        return override
-    with DEFAULTS_FILE.open("rb") as fh:
-        return tomllib.load(fh)["sources"][source]["schedule"]
+    """The cron/preset schedule of a source DAG, read at DAG parse time (VCSE__SOURCES__<SOURCE>__SCHEDULE)."""
+    return parse_time_setting(f"sources.{source}", "schedule")
 
 
 def load_config(overrides: dict | None = None) -> Config:
@@ -77,16 +98,20 @@ def alert_on_failure(source: str | None = None):
 
 # ---------------------------------------------------------------------------------------------- sources
 
-def download(source: str) -> dict:
-    """Fetch a source's files; report which of them are newer than the current staging file."""
+def download(source: str, airflow_run_id: str | None = None) -> dict:
+    """Mark the source as refreshing (the register waits for it), fetch its files and report which of them are newer
+    than the current staging file, with the data folder's storage id for the later tasks to check."""
+    from .batching import mark_refreshing
     from .pipeline import download_source
+    from .storage import ensure_storage_id
 
     cfg = load_config()
+    mark_refreshing(cfg, source, airflow_run_id)
     results = download_source(cfg, source)
     paths = [Path(r.path) for r in results]
     return {"source": source, "files": [str(p) for p in paths],
             "statuses": {Path(r.path).name: r.status for r in results},
-            "new_files": files_newer_than_staging(cfg, source, paths)}
+            "new_files": files_newer_than_staging(cfg, source, paths), "storage_id": ensure_storage_id(cfg)}
 
 
 def files_newer_than_staging(cfg: Config, source: str, paths: list[Path]) -> list[str]:
@@ -118,78 +143,238 @@ def has_new_data(result: dict, force: bool = False) -> bool:
     return bool(force or result.get("new_files"))
 
 
-def verify(source: str, files: list[str]) -> None:
+def continue_refresh(result: dict, force: bool = False) -> bool:
+    """The new_data task: whether to verify and stage; when not, the source's refresh ends here (mark removed)."""
+    if has_new_data(result, force):
+        return True
+    from .batching import clear_refreshing
+
+    clear_refreshing(load_config(), result["source"])
+    return False
+
+
+def verify(source: str, files: list[str], storage_id: str | None = None) -> None:
     from .sources import get_source
 
+    _run_config({"storage_id": storage_id}, f"verify {source}")  # the data folder the download used
     get_source(source).verify([Path(f) for f in files])
 
 
-def stage(source: str, files: list[str], accept: list[str] | None = None) -> dict:
-    """Stage under the source's run lock; `accept` (DAG param) lets named staging gates through for this run."""
+def stage(source: str, files: list[str], storage_id: str | None = None, accept: list[str] | None = None) -> dict:
+    """Stage the downloaded files (on the data folder the download used) under the source's run lock, then end the
+    source's refresh; `accept` (DAG param) lets named staging gates through for this run."""
+    from .batching import clear_refreshing
     from .pipeline import stage_source
 
-    return stage_source(load_config(), source, [Path(f) for f in files], accept=accept)
+    cfg = _run_config({"storage_id": storage_id}, f"stage {source}")
+    counts = stage_source(cfg, source, [Path(f) for f in files], accept=accept)
+    clear_refreshing(cfg, source)
+    return counts
+
+
+def staging_event(source: str) -> dict:
+    """The extra of a source's staging asset event: the release staged and the data folder it is in, which the
+    register run checks against the staging it reads (storage.check_announced)."""
+    from .db import connect
+    from .fingerprint import recorded_fingerprint
+    from .storage import read_storage_id
+
+    cfg = load_config()
+    con = connect(cfg.staging_path(source), read_only=True)
+    try:
+        staged_at = con.execute("SELECT staged_at FROM _staged").fetchone()[0]
+        fingerprint = recorded_fingerprint(con)
+    finally:
+        con.close()
+    return {"source": source, "fingerprint": fingerprint, "storage_id": read_storage_id(cfg),
+            "staged_at": str(staged_at)}
+
+
+def end_refresh_on_failure(context) -> None:
+    """on_failure_callback of the source tasks: a refresh that failed for good is no longer in progress."""
+    from .batching import clear_refreshing
+
+    dag_id = getattr(context.get("dag"), "dag_id", "") or ""
+    if dag_id.startswith(SOURCE_DAG_PREFIX):
+        clear_refreshing(load_config(), dag_id[len(SOURCE_DAG_PREFIX):])
+
+
+# ---------------------------------------------------------------------------------------------- shared storage
+
+@contextmanager
+def _fail_without_retry():
+    """A DivergedStorageError fails the task at once: retrying on the same worker sees the same wrong folder."""
+    from .errors import DivergedStorageError
+
+    try:
+        yield
+    except DivergedStorageError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None
+
+
+def _run_config(run: dict, step: str, overrides: dict | None = None) -> Config:
+    """The task's configuration, after checking that this worker sees the data folder the run (or the source's
+    download) started on: a worker with another folder fails at once, without retrying."""
+    from .storage import check_storage
+
+    cfg = load_config(overrides)
+    with _fail_without_retry():
+        check_storage(cfg, run.get("storage_id"), step)
+    return cfg
 
 
 # ---------------------------------------------------------------------------------------------- register
 
+def sources_settled() -> bool:
+    """The register sensor's poke: True when no source is mid-refresh and the last stage is quiet_seconds old."""
+    from .batching import wait_reason
+
+    reason = wait_reason(load_config())
+    if reason:
+        log.info("waiting: %s", reason)
+    return reason is None
+
+
+def announced_staging(assets: list, triggering_asset_events=None, inlet_events=None) -> list[dict]:
+    """The newest asset event of each staging asset, as plain dicts (source, fingerprint, storage_id, dag_id, run_id,
+    timestamp): from the events that triggered this run and from each asset's latest event (`inlet_events`, so a
+    manually triggered run is checked too, and a newer stage than the triggering one is what is expected)."""
+    newest: dict[str, object] = {}
+
+    def consider(event) -> None:
+        uri = event.asset.uri
+        if uri not in newest or event.timestamp > newest[uri].timestamp:
+            newest[uri] = event
+
+    for asset in assets:
+        for event in (triggering_asset_events or {}).get(asset, []) if triggering_asset_events else []:
+            consider(event)
+        if inlet_events is not None:
+            for event in inlet_events[asset].ascending(False).limit(1):
+                consider(event)
+    out = []
+    for uri, event in newest.items():
+        extra = dict(event.extra or {})
+        out.append({"source": extra.get("source") or uri.rsplit("/", 1)[-1], "fingerprint": extra.get("fingerprint"),
+                    "storage_id": extra.get("storage_id"), "dag_id": event.source_dag_id,
+                    "run_id": event.source_run_id, "timestamp": event.timestamp.isoformat(timespec="seconds")})
+    return sorted(out, key=lambda e: e["source"])
+
+
 def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False,
+                       force: bool = False, announced: list[dict] | None = None,
                        accept: list[str] | None = None) -> dict:
     """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. A run that
     would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set.
 
+    Decides here, before any build, whether there is anything to build: a run whose inputs' fingerprint equals the
+    published register's is recorded as unchanged and returns {"unchanged": True, ...} (the DAG skips every build
+    task), unless `force`. Refuses (DivergedStorageError, no retry) when the staging here is not what the source
+    DAGs `announced` in their asset events. Records the data folder's storage id for the later tasks to check.
+
     Takes the publish run lock for the whole DAG run (released by finish_register_run), then settles what killed
     runs left. `accept` (a DAG param: GATE or GATE:SOURCE) lets named failed gates through in check_quality.
     """
+    from .fingerprint import build_inputs, inputs_fingerprint
     from .pipeline import resolve_areas
-    from .publish import check_run_plan, now_iso, prepare_publish, record_failure, safe_run_id
+    from .publish import (
+        check_run_plan,
+        now_iso,
+        prepare_publish,
+        record_failure,
+        record_unchanged,
+        safe_run_id,
+        unchanged_since_publish,
+    )
     from .quality import parse_accept
     from .runlock import PUBLISH, acquire, release
+    from .storage import check_announced, ensure_storage_id
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
     started_at = now_iso()
     accept = list(accept or [])
     acquire(cfg, PUBLISH, run_id, "Airflow vcse_register", kind="airflow")
-    try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
-        prepare_publish(cfg, keep_run=run_id)
-        parse_accept(accept)
-        codes = resolve_areas(cfg, list(areas or cfg.areas))
-        check_run_plan(cfg, run_id, codes, drop_areas)
-    except PipelineError as exc:
-        record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
-        release(cfg, PUBLISH, run_id)
-        raise
+    try:
+        with _fail_without_retry():
+            try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
+                prepare_publish(cfg, keep_run=run_id)
+                parse_accept(accept)
+                codes = resolve_areas(cfg, list(areas or cfg.areas))
+                check_run_plan(cfg, run_id, codes, drop_areas)
+                storage_id = ensure_storage_id(cfg)
+                check_announced(cfg, announced or [], storage_id)
+                inputs = build_inputs(cfg, codes)
+            except PipelineError as exc:
+                record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
+                raise
     except BaseException:
         release(cfg, PUBLISH, run_id)
         raise
+    run = {"run_id": run_id, "started_at": started_at, "areas": codes, "storage_id": storage_id, "inputs": inputs,
+           "fingerprint": inputs_fingerprint(inputs), "announced": announced or [], "unchanged": False,
+           "accept": accept}
+    kept = None if force else unchanged_since_publish(cfg, inputs)
+    if kept:
+        record_unchanged(cfg, run_id, kept, started_at=started_at, areas=codes, inputs=inputs)
+        return {**run, "unchanged": True, "kept": kept["version_file"], "work_dir": None}
     work_dir = cfg.register_path.parent / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    return {"run_id": run_id, "started_at": started_at, "areas": codes, "work_dir": str(work_dir),
-            "accept": accept}
+    return {**run, "work_dir": str(work_dir)}
+
+
+def needs_build(run: dict) -> bool:
+    """False for a run start_run found unchanged: the short-circuit then skips every build and publish task."""
+    return not run.get("unchanged")
 
 
 def build_area(run: dict, area: str) -> str:
-    """Build one area into its own file in the run's work folder: parallel area builds never share a writer."""
+    """Build one area into its own file in the run's work folder: parallel area builds never share a writer.
+
+    Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
+    the build, so a source staged again mid-build is caught too)."""
     from .pipeline import build_register
 
+    cfg = _run_config(run, f"build_area {area}")
+    _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
     out.unlink(missing_ok=True)  # a retry starts again from nothing
     Path(str(out) + ".wal").unlink(missing_ok=True)
-    build_register(load_config(), out, [area])
+    build_register(cfg, out, [area])
+    _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
+
+
+def _check_run_staging(cfg: Config, run: dict, step: str) -> None:
+    """The staging files are the releases start_run fingerprinted; if not, record why (once) and fail, no retry."""
+    from .errors import DivergedStorageError
+    from .fingerprint import check_staging
+    from .publish import read_history, record_failure
+
+    with _fail_without_retry():
+        try:
+            check_staging(cfg, run["inputs"]["sources"], step)
+        except DivergedStorageError as exc:
+            if not any(r.get("run_id") == run["run_id"] for r in read_history(cfg)):
+                record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"],
+                               inputs=run["inputs"])
+            raise
 
 
 def assemble(run: dict, area_files: list[str]) -> str:
     from .publish import assemble_version
 
-    return str(assemble_version(load_config(), run["run_id"], [Path(f) for f in area_files]))
+    cfg = _run_config(run, "assemble")
+    return str(assemble_version(cfg, run["run_id"], [Path(f) for f in area_files]))
 
 
 def record_changes(run: dict, version: str) -> dict:
     from .publish import record_version_changes
 
-    changes, counts = record_version_changes(load_config(), Path(version), run["run_id"], run["areas"])
+    changes, counts = record_version_changes(_run_config(run, "record_changes"), Path(version), run["run_id"],
+                                             run["areas"])
     return {"changes": changes, "counts": counts}
 
 
@@ -204,7 +389,7 @@ def check_quality(run: dict, version: str, thresholds: dict | None = None) -> li
     from .publish import check_version, record_failure, reject_failed
     from .quality import gate_error, quality_thresholds
 
-    cfg = load_config(quality_overrides(thresholds))
+    cfg = _run_config(run, "check_quality", quality_overrides(thresholds))
     try:
         quality_thresholds(cfg)  # a bad threshold is the run's failure, recorded with its own message
     except PipelineError as exc:
@@ -221,9 +406,10 @@ def check_quality(run: dict, version: str, thresholds: dict | None = None) -> li
 def publish(run: dict, version: str, changed: dict, gates: list[dict]) -> dict:
     from .publish import complete_publish
 
-    cfg = load_config()
+    cfg = _run_config(run, "publish")
     result = complete_publish(cfg, Path(version), run["run_id"], run["areas"], started_at=run["started_at"],
-                              timings={}, gates=gates, changes=changed["changes"], counts=changed["counts"])
+                              timings={}, gates=gates, changes=changed["changes"], counts=changed["counts"],
+                              inputs=run.get("inputs"))
     return {"register": str(result.register_path), "version": result.version_path.name, "counts": result.counts,
             "changes": result.changes, "pruned": [p.name for p in result.pruned]}
 
@@ -242,12 +428,21 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
 
 
 def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
+    from .errors import DivergedStorageError
     from .publish import PUBLISHING, read_history, reconcile_history, record_failure
+    from .storage import check_storage
 
+    if run.get("unchanged"):
+        return f"unchanged: kept {run.get('kept')}"
+    cfg = load_config()
+    try:
+        check_storage(cfg, run.get("storage_id"), "finish_run")
+    except DivergedStorageError as exc:  # not the run's folder: touch nothing here, say why
+        log.error("%s", exc)
+        return "not the run's data folder: nothing cleaned or recorded here"
     shutil.rmtree(run["work_dir"], ignore_errors=True)
     if published:
         return "published"
-    cfg = load_config()
     reconcile_history(cfg)  # a publish task killed around the switch left a "publishing" record: settle it
     register = cfg.register_path
     if version and Path(version).exists() and register.exists() and os.path.samefile(version, register):

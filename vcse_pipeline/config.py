@@ -80,6 +80,10 @@ ITEM_TYPES = {("alerts", "email_to"): str}
 # Numeric ranges (least, most; None = unbounded), the quality gates' thresholds among them.
 RANGES = {
     ("register", "keep_versions"): (1, None),
+    ("batching", "quiet_seconds"): (0, None),
+    ("batching", "stale_refresh_hours"): (0, None),
+    ("batching", "poke_interval_seconds"): (1, None),
+    ("batching", "wait_timeout_minutes"): (1, None),
     ("download", "timeout_seconds"): (1, None),
     ("download", "retries"): (0, None),
     ("download", "backoff_seconds"): (0, None),

@@ -111,3 +111,10 @@ def retry_can_help(exc: BaseException) -> bool | None:
             return True
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return None
+
+
+class DivergedStorageError(PipelineError):
+    """A task sees another data folder (or other staging) than the one its run or the source's asset event announced.
+
+    Retrying on the same worker cannot fix it, and publishing would publish the wrong data: the run stops.
+    """

@@ -17,6 +17,7 @@ from .db import attach_staging, connect, run_sql_dir
 from .download import FetchResult
 from .errors import SourceError
 from .faultpoints import fault_point
+from .fingerprint import content_fingerprint, staged_content
 from .postcode import register_macros
 from .releases import staged_release
 from .sources import SOURCE_NAMES, get_source
@@ -81,12 +82,16 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
         register_macros(con)
         counts = module.stage(con, paths, cfg)
         fault_point("stage_loaded")
+        # What this staging is made of (files by content, settings) and its fingerprint, which the register build
+        # compares and the source DAG's asset event carries. staged_at is when, not what; release is the publisher's.
+        content = staged_content(cfg, name, paths)
         con.execute(
             "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds, "
-            "? AS release",
+            "? AS release, ? AS content, ? AS fingerprint",
             [name, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps([str(p) for p in paths]),
              json.dumps(counts), round(time.monotonic() - started, 3),
-             json.dumps(staged_release(cfg.download_dir(name), paths))],
+             json.dumps(staged_release(cfg.download_dir(name), paths)), json.dumps(content),
+             content_fingerprint(content)],
         )
         con.close()
         check_staging(cfg, name, final, counts, accept, run_id)

@@ -24,6 +24,7 @@ from pathlib import Path
 from .config import Config
 from .errors import PipelineError, QualityGateError
 from .faultpoints import fault_point
+from .fingerprint import build_inputs, check_staging, inputs_fingerprint, published_fingerprint
 from .quality import gate_error
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ PUBLISHED, ROLLED_BACK, ROLLED_FORWARD = "published", "rolled_back", "rolled_for
 # Written just before the switch; the run then records "published". A "publishing" record with no later record of
 # its run means the run was killed around the switch: reconcile_history settles it on the next run.
 PUBLISHING = "publishing"
+UNCHANGED = "unchanged"  # a run whose inputs equal the published register's: nothing built, nothing switched
 ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # statuses of a switch made by `vcse rollback`, not by a publish
 HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
-                  "timings", "gates", "message")
+                  "timings", "gates", "message", "fingerprint", "inputs")
 
 
 @dataclass
@@ -51,6 +53,8 @@ class PublishResult:
     active_counts: dict = field(default_factory=dict)  # area -> active organisations
     timings: dict = field(default_factory=dict)
     pruned: list[Path] = field(default_factory=list)
+    status: str = PUBLISHED  # or UNCHANGED: the published register was kept (version_path is its version)
+    fingerprint: str | None = None  # of the build's inputs (fingerprint.build_inputs)
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -115,6 +119,7 @@ def source_versions(cfg: Config) -> dict:
             "staged": True, "staged_at": str(row["staged_at"]),
             "row_counts": json.loads(row["row_counts"]) if row["row_counts"] else {}, "seconds": row["seconds"],
             "release": json.loads(row["release"]) if row.get("release") else None,
+            "fingerprint": row.get("fingerprint"),  # of the staged content (fingerprint.staged_content)
             "files": [{"file": n, **{k: latest.get(n, {}).get(k) for k in SOURCE_FILE_FIELDS}} for n in sorted(names)],
         }
     return versions
@@ -153,20 +158,25 @@ def settled(records: list[dict]) -> list[dict]:
 
 def run_record(run_id: str, status: str, *, started_at: str | None = None, version: Path | None = None,
                areas: list[str] | None = None, sources: dict | None = None, counts: dict | None = None,
-               timings: dict | None = None, gates: list | None = None, message: str = "") -> dict:
+               timings: dict | None = None, gates: list | None = None, message: str = "",
+               inputs: dict | None = None) -> dict:
+    from .fingerprint import inputs_fingerprint
+
     return {"run_id": run_id, "started_at": started_at, "finished_at": now_iso(), "status": status,
             "version_file": version.name if version else None, "areas": areas or [], "sources": sources or {},
             "counts": counts or {}, "timings": timings or {},
-            "gates": [g.as_dict() if hasattr(g, "as_dict") else g for g in (gates or [])], "message": message}
+            "gates": [g.as_dict() if hasattr(g, "as_dict") else g for g in (gates or [])], "message": message,
+            "fingerprint": inputs_fingerprint(inputs) if inputs else None, "inputs": inputs}
 
 
 def record_failure(cfg: Config, run_id: str, error: BaseException | str, *, status: str = "failed",
                    started_at: str | None = None, version: Path | None = None, areas: list[str] | None = None,
-                   gates: list | None = None, timings: dict | None = None, counts: dict | None = None) -> dict:
+                   gates: list | None = None, timings: dict | None = None, counts: dict | None = None,
+                   inputs: dict | None = None) -> dict:
     """Append a failed run to run_history.jsonl (the published register is left as it was)."""
     record = run_record(run_id, status, started_at=started_at, version=version, areas=areas,
                         sources=safe_source_versions(cfg), counts=counts, timings=timings, gates=gates,
-                        message=str(error))
+                        message=str(error), inputs=inputs)
     append_history(cfg, record)
     return record
 
@@ -193,7 +203,8 @@ def _write_history_table(con, cfg: Config, previous: str | None, current: dict) 
     def encode(value):
         return value if value is None or isinstance(value, str) else json.dumps(value, default=str)
 
-    con.executemany(f"INSERT INTO run_history ({', '.join(HISTORY_FIELDS)}) VALUES ({', '.join('?' * 11)})",
+    con.executemany(f"INSERT INTO run_history ({', '.join(HISTORY_FIELDS)}) "
+                    f"VALUES ({', '.join('?' * len(HISTORY_FIELDS))})",
                     [[encode(r.get(k)) for k in HISTORY_FIELDS] for r in rows])
 
 
@@ -467,7 +478,7 @@ def safe_prune(cfg: Config, folder: Path | None = None) -> list[Path]:
 
 def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | None = None, *,
                     started_at: str | None = None, timings: dict | None = None,
-                    accept: list[str] | None = None) -> PublishResult:
+                    accept: list[str] | None = None, inputs: dict | None = None) -> PublishResult:
     """Changes, gates, history, then the atomic switch. A failed gate rejects the version and raises."""
     areas = areas or cfg.areas
     timings = dict(timings or {})
@@ -488,15 +499,17 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
         raise error
     try:
         return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
-                                changes=changes, counts=counts)
+                                changes=changes, counts=counts, inputs=inputs)
     except Exception as exc:
         discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
         raise
 
 
 def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], *, started_at: str | None,
-                     timings: dict, gates: list, changes: dict, counts: dict) -> PublishResult:
-    """Record the run in the version and the jsonl, switch the register to it, prune old versions."""
+                     timings: dict, gates: list, changes: dict, counts: dict,
+                     inputs: dict | None = None) -> PublishResult:
+    """Record the run (with the fingerprint of its `inputs`) in the version and the jsonl, switch the register to
+    it, prune old versions."""
     t0 = time.monotonic()
     _require_version(version)
     active = version_counts(version).get("active_organisations", {})
@@ -505,7 +518,7 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     record = run_record(run_id, PUBLISHED, started_at=started_at, version=version, areas=areas,
                         sources=safe_source_versions(cfg),
                         counts={"organisations": counts, "active_organisations": active, "changes": changes},
-                        timings=timings, gates=gates, message=accepted_summary(gates))
+                        timings=timings, gates=gates, message=accepted_summary(gates), inputs=inputs)
     finalize_version(cfg, version, record)
     # History first, then the switch: a run killed between the two leaves a "publishing" record that the next
     # run settles (reconcile_history), so no published version is ever missing from the history.
@@ -518,7 +531,8 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
     append_history(cfg, record)
     log.info("published %s as %s", version.name, cfg.register_path)
     pruned = safe_prune(cfg)
-    return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, active, timings, pruned)
+    return PublishResult(run_id, version, cfg.register_path, gates, changes, counts, active, timings, pruned,
+                         fingerprint=record["fingerprint"])
 
 
 def published_areas(cfg: Config) -> list[str]:
@@ -544,25 +558,28 @@ def check_run_plan(cfg: Config, run_id: str, areas: list[str], drop_areas: bool 
 
 
 def build_and_publish(cfg: Config, run_id: str | None = None, areas: list[str] | None = None,
-                      drop_areas: bool = False, accept: list[str] | None = None) -> PublishResult:
+                      drop_areas: bool = False, accept: list[str] | None = None,
+                      force: bool = False) -> PublishResult:
     """Under the publish run lock (a second publish is refused, naming this one), settle what killed runs left,
-    then build, gate and publish (_build_and_publish). `accept` lets named failed gates through for this run."""
+    then build, gate and publish (_build_and_publish). `accept` lets named failed gates through for this run;
+    a run whose inputs equal the published register's is recorded as unchanged and builds nothing, unless `force`."""
     from .runlock import PUBLISH, run_lock
 
     run_id = safe_run_id(run_id or new_run_id())
     with run_lock(cfg, PUBLISH, run_id, "publish"):
         prepare_publish(cfg)
         fault_point("publish_locked")
-        return _build_and_publish(cfg, run_id, areas, drop_areas, accept)
+        return _build_and_publish(cfg, run_id, areas, drop_areas, accept, force)
 
 
 def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_areas: bool,
-                       accept: list[str] | None) -> PublishResult:
+                       accept: list[str] | None, force: bool) -> PublishResult:
     """Build every area into a new version file, gate it, record it and publish it (the whole register step).
 
     Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
     versions/rejected/ (after the build), so it is never a `vcse rollback` candidate. A run that would reuse a
-    published run id or drop a published area is refused before anything runs (check_run_plan).
+    published run id or drop a published area is refused before anything runs (check_run_plan). A run whose inputs
+    equal the published register's is recorded as unchanged and builds nothing, unless `force`.
     """
     from .pipeline import build_register, resolve_areas
     from .quality import parse_accept, quality_thresholds
@@ -577,20 +594,51 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
         record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
         raise
     check_run_plan(cfg, run_id, areas, drop_areas)
+    inputs = build_inputs(cfg, areas)
+    kept = None if force else unchanged_since_publish(cfg, inputs)
+    if kept:
+        record = record_unchanged(cfg, run_id, kept, started_at=started_at, areas=areas, inputs=inputs)
+        return PublishResult(run_id, cfg.versions_dir / (kept["version_file"] or ""), cfg.register_path,
+                             status=UNCHANGED, fingerprint=record["fingerprint"])
     version = version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     try:
         build_register(cfg, version, areas)
+        check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
         version.unlink(missing_ok=True)
         Path(str(version) + ".wal").unlink(missing_ok=True)
         record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
-                       timings={"build_seconds": round(time.monotonic() - t0, 3)})
+                       timings={"build_seconds": round(time.monotonic() - t0, 3)}, inputs=inputs)
         raise
     timings = {"build_seconds": round(time.monotonic() - t0, 3)}
     fault_point("version_built")
-    return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings, accept=accept)
+    return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings, accept=accept,
+                           inputs=inputs)
+
+
+def unchanged_since_publish(cfg: Config, inputs: dict) -> dict | None:
+    """The published register's fingerprint record when `inputs` are exactly what it was built from, else None.
+
+    None too when a staged release is unknown (fingerprint.inputs_fingerprint): then the build runs and says why
+    it cannot, rather than a run reporting 'unchanged' over missing staging."""
+    fingerprint = inputs_fingerprint(inputs)
+    published = published_fingerprint(cfg.register_path)
+    return published if fingerprint and published and published["fingerprint"] == fingerprint else None
+
+
+def record_unchanged(cfg: Config, run_id: str, kept: dict, *, started_at: str | None, areas: list[str],
+                     inputs: dict) -> dict:
+    """Record a run that found nothing new: the published register stays, nothing is built, switched or pruned."""
+    record = run_record(run_id, UNCHANGED, started_at=started_at, areas=areas, sources=safe_source_versions(cfg),
+                        inputs=inputs,
+                        message=f"inputs identical to the published register (run {kept['run_id']}): kept "
+                                f"{kept['version_file']}; nothing built or published")
+    record["version_file"] = kept["version_file"]
+    append_history(cfg, record)
+    log.info("run %s: %s", run_id, record["message"])
+    return record
 
 
 def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:

@@ -24,6 +24,8 @@ AcceptOpt = typer.Option(None, "--accept", metavar="GATE[:SOURCE]",
                          help="Let a failed count gate through for this run only, when the change is real (e.g. "
                               "source_organisations:fca_mutuals); recorded in the run history. Repeat for several; "
                               "docs/operations.md lists the gates.")
+ForceOpt = typer.Option(False, "--force", help="Build and publish even when the staged releases, settings and "
+                                                "code are those of the published register (else: 'unchanged').")
 AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
                        help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
                             "configured areas); repeat for several.")

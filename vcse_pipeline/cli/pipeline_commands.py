@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..config import Config
 from ..sources import SOURCE_NAMES
-from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, RegisterOpt, load_config
+from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, ForceOpt, RegisterOpt, load_config
 
 console = Console()
 
@@ -130,7 +130,7 @@ def check_register(path: Path) -> None:
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
-    from ..publish import ROLLED, read_history, safe_source_versions
+    from ..publish import ROLLED, UNCHANGED, read_history, safe_source_versions
     from ..quality import table_columns
 
     con = connect(register_path, read_only=True)
@@ -154,7 +154,7 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     if compare_staging:
         history = read_history(cfg)
         last = history[-1] if history else None
-        if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in ROLLED:
+        if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in (*ROLLED, UNCHANGED):
             detail = f": {last.get('message')}" if last.get("message") else ""
             console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
                           f"{format_when(last.get('finished_at'))}{detail}[/]")
@@ -240,12 +240,25 @@ def print_register_summary(register_path: Path) -> None:
         con.close()
 
 
-def publish_with_progress(cfg: Config, drop_areas: bool = False, accept: list[str] | None = None):
+def print_unchanged(result) -> bool:
+    """Say so when a publish found the published register's inputs again (and built nothing); True if it did."""
+    from ..publish import UNCHANGED
+
+    if result.status != UNCHANGED:
+        return False
+    console.print(f"Unchanged: the staged releases, settings and code are those of the published register "
+                  f"({result.version_path.name}); nothing built or published (run {result.run_id}; --force rebuilds)",
+                  soft_wrap=True)
+    return True
+
+
+def publish_with_progress(cfg: Config, drop_areas: bool = False, accept: list[str] | None = None,
+                          force: bool = False):
     """Build, check and publish, with a spinner: the build is the longest quiet step."""
     from ..publish import build_and_publish
 
     with console.status("linking, tagging, checking and publishing the register..."):
-        return build_and_publish(cfg, drop_areas=drop_areas, accept=accept)
+        return build_and_publish(cfg, drop_areas=drop_areas, accept=accept, force=force)
 
 
 def register(app: typer.Typer) -> None:
@@ -271,17 +284,20 @@ def register(app: typer.Typer) -> None:
         refresh_sources(cfg, list(SOURCE_NAMES))
         console.rule("[bold]register")
         result = publish_with_progress(cfg)
-        console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
+        if not print_unchanged(result):
+            console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 
     @app.command()
     def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
             area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
-            accept: list[str] | None = AcceptOpt) -> None:
-        """Refresh every source, then build, check and publish the register."""
+            accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
+        """Refresh every source, then build, check and publish the register (unless nothing changed)."""
         cfg = load_config(config, data_dir, area)
         refresh_sources(cfg, list(SOURCE_NAMES), accept)
-        result = publish_with_progress(cfg, drop_areas, accept)
+        result = publish_with_progress(cfg, drop_areas, accept, force)
+        if print_unchanged(result):
+            return
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
         print_register_summary(cfg.register_path)
 

@@ -12,8 +12,8 @@ from rich.padding import Padding
 from rich.table import Table
 
 from ..lookups import check_limit
-from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, load_config
-from .pipeline_commands import format_when
+from .options import AcceptOpt, AreaOpt, ConfigOpt, DataDirOpt, DropAreasOpt, ForceOpt, load_config
+from .pipeline_commands import format_when, print_unchanged
 
 console = Console()
 
@@ -35,7 +35,8 @@ def organisation_counts(counts: dict) -> str:
 def print_run(r: dict) -> None:
     """One run as a few short lines (readable at 80 columns; the version name whole, since rollback takes it)."""
     status = r.get("status") or "?"
-    colour = "green" if status == "published" else "yellow" if status.startswith("rolled") else "red"
+    colour = ("green" if status in ("published", "unchanged") else "yellow" if status.startswith("rolled")
+              else "red")
     when = format_when(r.get("finished_at"))
     console.print(f"[bold]{escape(str(r.get('run_id')))}[/]  [{colour}]{status}[/]  {when}", soft_wrap=True,
                   highlight=False)
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
         run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
         drop_areas: bool = DropAreasOpt,
         accept: list[str] | None = AcceptOpt,
+        force: bool = ForceOpt,
     ) -> None:
         """Build the register from the current staging files, run the quality gates and publish it atomically."""
         from ..errors import QualityGateError
@@ -77,10 +79,12 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config, data_dir, area)
         try:
-            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept)
+            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept, force=force)
         except QualityGateError as exc:
             console.print(_gate_table(getattr(exc, "results", [])))
             raise
+        if print_unchanged(result):
+            return
         console.print(_gate_table(result.gates))
         console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}", soft_wrap=True)
         active = result.active_counts
