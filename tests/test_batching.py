@@ -172,6 +172,7 @@ def test_start_run_records_a_divergence_and_an_unchanged_run_builds_nothing(cfg,
     assert publish.read_history(cfg)[-1]["status"] == "unchanged"
     forced = airflow_tasks.start_register_run("manual__2026-12-03T07:05:00+00:00", force=True)
     assert airflow_tasks.needs_build(forced) and Path(forced["work_dir"]).is_dir()
+    airflow_tasks.finish_register_run(forced, None, None)  # its teardown releases the publish lock it holds
 
     from airflow.sdk.exceptions import AirflowFailException
 
