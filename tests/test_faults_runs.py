@@ -374,10 +374,10 @@ def test_two_stages_of_one_source_at_once_one_runs_the_other_is_refused(data):
 def test_two_publishes_at_once_one_publishes_the_other_is_refused(data):
     release = data.parent / "release-publish"
     before = Snapshot.of(data)
-    first = vcse(data, "publish", "--run-id", "first", wait=False,
+    first = vcse(data, "publish", "--run-id", "first", "--force", wait=False,
                  env={"VCSE_PAUSE_AT": "publish_locked", "VCSE_PAUSE_FILE": str(release)})
     _wait_for(Path(f"{release}.reached"), first)
-    message = one_line_error(vcse(data, "publish", "--run-id", "second"))
+    message = one_line_error(vcse(data, "publish", "--run-id", "second", "--force"))
     assert f"another run holds the publish lock: run first (publish, pid {first.pid} on" in message
     before.assert_register_intact(data)  # the refused run changed nothing
     release.touch()
@@ -434,7 +434,8 @@ def test_kill_during_publish_leaves_the_register_and_the_next_run_clears_the_deb
     cfg = config_for(data)
     before = Snapshot.of(data)
     good = version_names(data)
-    killed = vcse(data, "publish", "--run-id", "killed", env={"VCSE_KILL_AT": point})
+    # --force: the staging is the published register's, so without it the run would build nothing ('unchanged')
+    killed = vcse(data, "publish", "--run-id", "killed", "--force", env={"VCSE_KILL_AT": point})
     assert killed.returncode == -9
     before.assert_register_intact(data)
     assert len(version_names(data)) > len(good)  # the killed run's version (and WAL) is left behind
@@ -456,7 +457,7 @@ def test_kill_during_publish_leaves_the_register_and_the_next_run_clears_the_deb
 
 @pytest.mark.slow
 def test_kill_just_after_the_switch_is_recorded_by_the_next_run(data):
-    killed = vcse(data, "publish", "--run-id", "switched", env={"VCSE_KILL_AT": "publish_after_switch"})
+    killed = vcse(data, "publish", "--run-id", "switched", "--force", env={"VCSE_KILL_AT": "publish_after_switch"})
     assert killed.returncode == -9
     assert _published_run(data) == "switched"  # the register is the new version...
     assert [r["status"] for r in history(data) if r["run_id"] == "switched"] == ["publishing"]  # ...recorded first
@@ -542,7 +543,7 @@ def test_an_airflow_register_run_holds_the_publish_lock_until_its_teardown(data,
     with pytest.raises(PipelineError, match=r"--accept 'rows': unknown gate 'rows'"):
         airflow_tasks.start_register_run("manual__2026-12-03T09:00:00+00:00", accept=["rows"])
     assert not (data / "locks" / "publish.json").exists()
-    run = airflow_tasks.start_register_run("manual__2026-12-03T10:00:00+00:00",
+    run = airflow_tasks.start_register_run("manual__2026-12-03T10:00:00+00:00", force=True,
                                            accept=["source_organisations:fca_mutuals"])
     assert run["accept"] == ["source_organisations:fca_mutuals"]
     before = Snapshot.of(data)

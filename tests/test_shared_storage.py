@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from test_airflow_e2e import MISSING, ROOT, _airflow_env, _demo_config, _run_plan, _sha256
 
+from vcse_pipeline.publish import settled
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(MISSING), reason="needs modules not written yet: " + ", ".join(MISSING))]
 
@@ -54,7 +56,9 @@ def vcse(config: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def history(data_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (data_dir / "register" / "run_history.jsonl").read_text().splitlines()]
+    """run_history.jsonl as `vcse history` reads it: a 'publishing' record is settled by its run's later one."""
+    lines = (data_dir / "register" / "run_history.jsonl").read_text().splitlines()
+    return settled([json.loads(line) for line in lines])
 
 
 def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(tmp_path):
