@@ -75,7 +75,10 @@ the release its source DAG announced fails the run (a worker without the shared 
 Params override the areas and the `[quality]` thresholds for one run.""",
 )
 def vcse_register():
-    @task.sensor(mode="reschedule", retries=0,
+    # Two retries, 30 s apart: Airflow 3.3 can mark a rescheduled sensor failed when the scheduler is slow to
+    # process one poke (apache/airflow#71172, "task state changed externally"); a retry just pokes again.
+    # A real timeout (AirflowSensorTimeout) is never retried.
+    @task.sensor(mode="reschedule", retries=2, retry_delay=timedelta(seconds=30),
                  poke_interval=airflow_tasks.parse_time_setting("batching", "poke_interval_seconds"),
                  timeout=60 * airflow_tasks.parse_time_setting("batching", "wait_timeout_minutes"),
                  doc_md="Wait until no source DAG is mid-refresh and the last stage is [batching] quiet_seconds old.")

@@ -109,7 +109,7 @@ def test_register_dag_shape(dagbag):
     # Batching: the first task waits for sources mid-refresh without holding a worker slot; an unchanged run skips
     # everything from list_areas to publish (so no register asset event), and `force` rebuilds anyway.
     sensor = dag.get_task("wait_for_sources")
-    assert sensor.mode == "reschedule" and sensor.retries == 0
+    assert sensor.mode == "reschedule" and sensor.retries == 2  # apache/airflow#71172: a spurious failure pokes again
     assert sensor.poke_interval == 60 and sensor.timeout == 180 * 60  # [batching] defaults
     assert type(dag.get_task("needs_build")).__name__.startswith("_ShortCircuit")
     assert [a.uri for a in dag.get_task("start_run").inlets] == [f"vcse://staging/{s}" for s in SOURCES]
