@@ -11,15 +11,8 @@ from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
 from vcse_pipeline.errors import PipelineError
-from vcse_pipeline.procurement.opportunities import (
-    contract_value,
-    cpv_codes,
-    describe_notice,
-    list_releases,
-    load_release,
-    match_notice,
-    notice_stage,
-)
+from vcse_pipeline.procurement.ocds import contract_value, cpv_codes, list_releases, load_release, notice_stage
+from vcse_pipeline.procurement.opportunities import describe_notice, match_notice
 
 runner = CliRunner()
 NOTICES = Path(__file__).parent / "fixtures" / "ocds" / "contracts-finder-sample.json"
@@ -248,7 +241,7 @@ def test_cli_list(register):
 
 
 def test_region_codes_read_with_their_names():
-    from vcse_pipeline.procurement.opportunities import region_label
+    from vcse_pipeline.procurement.ocds import region_label
 
     assert region_label("UKL14") == "UKL14 (Wales)" and region_label("UKD7") == "UKD7 (North West)"
     assert region_label("TLI") == "TLI (London)" and region_label("ukn0") == "ukn0 (Northern Ireland)"

@@ -124,36 +124,9 @@ def print_shortlist(matches, total: int, why: bool) -> None:
                       ".json.[/]")
 
 
-# Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
-SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
-                      "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
-                      "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
-LIST_COLUMNS = ["id", "ocid", "title", "buyer", "stage", "tender_status", "deadline", "tender_expected", "regions",
-                "suitable_for_vcse", "value", "warning"]
-LIST_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": "Buyer", "stage": "Stage",
-                 "tender_status": "Tender status", "deadline": "Deadline", "tender_expected": "Tender expected",
-                 "regions": "Delivery regions", "suitable_for_vcse": "Suitable for VCSEs", "value": "Value",
-                 "warning": "Note"}
-
-
-def shortlist_headings() -> dict[str, str]:
-    from ..procurement.export import excel_headings
-    from ..procurement.opportunities import EXPORT_COLUMNS
-
-    return {**excel_headings(EXPORT_COLUMNS), **SHORTLIST_HEADINGS}
-
-
-def release_rows(releases: list[dict]) -> list[list]:
-    """The releases in LIST_COLUMNS order for CSV and Excel, NUTS/ITL region codes with their names."""
-    from ..procurement.opportunities import region_label
-
-    return [[[region_label(x) for x in r["regions"]] if c == "regions" else r[c] for c in LIST_COLUMNS]
-            for r in releases]
-
-
 def print_releases(releases: list[dict], file_name: str) -> None:
     """Each release as a short block, its id alone on a line (never wrapped, so it can be copied)."""
-    from ..procurement.opportunities import region_label
+    from ..procurement.ocds import region_label
 
     if len(releases) == 1:  # match picks a file's only release by itself
         console.print(f"1 release in {escape(file_name)}; rank providers for it with "
@@ -206,15 +179,16 @@ def register(app: typer.Typer) -> None:
         """Rank local providers for a contract notice, with the reasons for each."""
         from ..lookups import check_limit, single_area
         from ..procurement.choices import resolve_area
-        from ..procurement.export import emit_table, write_text_file
-        from ..procurement.opportunities import (
-            EXPORT_COLUMNS,
-            MONEY_COLUMNS,
-            describe_notice,
-            load_release,
-            match_notice,
+        from ..procurement.export import (
+            SHORTLIST_COLUMNS,
+            SHORTLIST_MONEY_COLUMNS,
+            emit_table,
+            shortlist_headings,
             shortlist_rows,
+            write_text_file,
         )
+        from ..procurement.ocds import load_release
+        from ..procurement.opportunities import describe_notice, match_notice
         from . import err_console
 
         check_limit(limit, "providers")
@@ -237,8 +211,8 @@ def register(app: typer.Typer) -> None:
                 return
             write_text_file(output, text + "\n")
         elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
-            emit_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
-                       money_columns=MONEY_COLUMNS, headers=shortlist_headings())
+            emit_table(SHORTLIST_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
+                       money_columns=SHORTLIST_MONEY_COLUMNS, headers=shortlist_headings())
             if output is None:
                 return
         if output is not None:
@@ -259,8 +233,8 @@ def register(app: typer.Typer) -> None:
         output: Path | None = OutputOpt,
     ) -> None:
         """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
-        from ..procurement.export import emit_table, write_text_file
-        from ..procurement.opportunities import list_releases
+        from ..procurement.export import RELEASE_COLUMNS, RELEASE_HEADINGS, emit_table, release_rows, write_text_file
+        from ..procurement.ocds import list_releases
 
         fmt = _output_format(fmt, output, "notices")
         releases = list_releases(notice)
@@ -274,8 +248,8 @@ def register(app: typer.Typer) -> None:
                 return
             write_text_file(output, text + "\n")
         else:   # csv or xlsx: to --output, or csv to standard output (for piping)
-            emit_table(LIST_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
-                       money_columns=["value"], headers=LIST_HEADINGS)
+            emit_table(RELEASE_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
+                       money_columns=["value"], headers=RELEASE_HEADINGS)
             if output is None:
                 return
         console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")
