@@ -57,9 +57,9 @@ def _date(text: str | None) -> str:
                                         when.strftime(" %H:%M"))
 
 
-def stage_line(notice) -> str:
+def phase_line(notice) -> str:
     """'tender (active), deadline 14 Feb 2025 14:00' / 'planning (planned), tender expected 23 Jul 2025'."""
-    text = notice.stage + (f" ({notice.tender_status})" if notice.tender_status else "")
+    text = notice.phase + (f" ({notice.tender_status})" if notice.tender_status else "")
     if notice.deadline:
         text += f", deadline {_date(notice.deadline)}"
     if notice.tender_expected:
@@ -74,7 +74,7 @@ def _print_notice(notice) -> None:
         value += f" over {years:g} year{'' if years == 1 else 's'} (£{notice.annual_value:,.0f} a year)"
     flags = {True: "yes", False: "no", None: "not stated"}
     console.print(f"[bold]{notice.title}[/]  ({notice.release_id})")
-    console.print(f"stage: {stage_line(notice)}")
+    console.print(f"stage: {phase_line(notice)}")
     if notice.warning:
         console.print(f"[bold yellow]note: {notice.warning}[/]")
     cpv = ", ".join(notice.cpv_codes) or "none"
@@ -141,7 +141,7 @@ def print_releases(releases: list[dict], file_name: str) -> None:
         value = f"£{r['value']:,.0f}" if r["value"] else "value not stated"
         when = (f", deadline {_date(r['deadline'])}" if r["deadline"] else
                 f", tender expected {_date(r['tender_expected'])}" if r["tender_expected"] else "")
-        # a tender or planning notice warns only when its deadline or expected date has passed (notice_stage)
+        # a tender or planning notice warns only when its deadline or expected date has passed (notice_phase)
         passed = " (passed)" if r["stage"] in ("tender", "planning") and r["warning"] else ""
         console.print()
         console.print(f"[bold]{escape(r['title'] or '(no title)')}[/]", highlight=False)

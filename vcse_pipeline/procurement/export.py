@@ -323,13 +323,13 @@ def shortlist_headings() -> dict[str, str]:
 
 
 def shortlist_rows(matches: list[ProviderMatch], notice: NoticeSummary) -> list[list]:
-    """One row per provider in SHORTLIST_COLUMNS order; each row names the notice, its stage and the stage's warning
+    """One row per provider in SHORTLIST_COLUMNS order; each row names the notice, its phase and the phase's warning
     (deadline passed, an award...), so a file that travels on its own still says whether the opportunity was open."""
     rows = []
     for rank, m in enumerate(matches, start=1):
         d = m.as_dict()
         d.update(rank=rank, service_areas=m.service_area_labels or m.service_areas, notice_id=notice.release_id,
-                 notice_stage=notice.stage, notice_warning=notice.warning)
+                 notice_stage=notice.phase, notice_warning=notice.warning)
         rows.append([d[c] for c in SHORTLIST_COLUMNS])
     return rows
 

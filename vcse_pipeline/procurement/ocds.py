@@ -1,5 +1,5 @@
 """Read contract notices published in the Open Contracting Data Standard (OCDS), as Contracts Finder and Find a
-Tender publish them: the releases in a file, and what a release says (its stage, CPV codes, value, delivery regions).
+Tender publish them: the releases in a file, and what a release says (its phase, CPV codes, value, delivery regions).
 
 Pure reading of the notice's JSON: no database. Matching a notice to providers is opportunities.py.
 """
@@ -43,7 +43,7 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
         return max(chosen, key=lambda r: str(r.get("date") or ""))  # the latest release of an ocid
     if len({r.get("ocid") or r.get("id") for r in releases}) > 1:
         shown = "\n".join(f"  {r.get('id')}  {release_tender(r).get('title') or '(no title)'} "
-                           f"({notice_stage(r)['stage']})" for r in releases[:5])
+                           f"({notice_phase(r)['phase']})" for r in releases[:5])
         more = f"\n  ... and {len(releases) - 5} more" if len(releases) > 5 else ""
         raise PipelineError(f"notice file {path} holds {len(releases)} releases: pick one with --release-id ID, "
                             f"e.g.\n{shown}{more}\nSee them all with `vcse opportunities list {path}`.")
@@ -54,19 +54,19 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
 
 def list_releases(path: str | Path, today: date | None = None) -> list[dict]:
     """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...,
-    and the notice_stage warning, e.g. a deadline already passed)."""
+    and the notice_phase warning, e.g. a deadline already passed); the phase in the column "stage", as shown."""
     rows = []
     for r in _read_releases(path):
         tender = release_tender(r)
-        stage = notice_stage(r, today)
+        phase = notice_phase(r, today)
         value, _annual, _years = contract_value(r)
         suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
         buyer = r.get("buyer") if isinstance(r.get("buyer"), dict) else {}
         rows.append({"id": r.get("id"), "ocid": r.get("ocid"), "title": tender.get("title"),
-                     "buyer": buyer.get("name"), "stage": stage["stage"], "tender_status": stage["tender_status"],
-                     "deadline": stage["deadline"], "tender_expected": stage["tender_expected"],
+                     "buyer": buyer.get("name"), "stage": phase["phase"], "tender_status": phase["tender_status"],
+                     "deadline": phase["deadline"], "tender_expected": phase["tender_expected"],
                      "regions": delivery_regions(r),
-                     "suitable_for_vcse": suitability.get("vcse"), "value": value, "warning": stage["warning"]})
+                     "suitable_for_vcse": suitability.get("vcse"), "value": value, "warning": phase["warning"]})
     return rows
 
 
@@ -94,8 +94,9 @@ def delivery_regions(release: dict) -> list[str]:
     return found
 
 
-# OCDS release tags (codelist releaseTag) grouped into the stages an officer knows
-STAGE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": "tender",
+# OCDS release tags (codelist releaseTag) grouped into the phases an officer knows. "Phase", not OCDS's "phase":
+# staging is what the pipeline does to a source; the phase is still shown to users as the notice's "phase".
+PHASE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": "tender",
                 "tenderAmendment": "tender", "tenderUpdate": "tender", "tenderCancellation": "cancelled",
                 "award": "award", "awardUpdate": "award", "awardCancellation": "cancelled", "contract": "contract",
                 "contractUpdate": "contract", "contractAmendment": "contract", "implementation": "contract",
@@ -103,38 +104,38 @@ STAGE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": 
 LET = "the contract has been let; shortlist shown for reference"
 
 
-def notice_stage(release: dict, today: date | None = None) -> dict:
-    """{stage, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
+def notice_phase(release: dict, today: date | None = None) -> dict:
+    """{phase, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
 
-    The stage is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract,
+    The phase is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract,
     a deadline already passed or a planning notice whose tender was expected by a date already passed carries a
     warning, so nobody mistakes the shortlist for an open opportunity."""
     tender = release_tender(release)
     tags = release.get("tag") if isinstance(release.get("tag"), list) else [release.get("tag")]
     order = ["unknown", "planning", "tender", "award", "contract", "cancelled"]
-    stage = max((STAGE_BY_TAG.get(str(t), "unknown") for t in tags if t), key=order.index, default="unknown")
+    phase = max((PHASE_BY_TAG.get(str(t), "unknown") for t in tags if t), key=order.index, default="unknown")
     status = tender.get("status")
     if status in ("cancelled", "unsuccessful", "withdrawn"):
-        stage = "cancelled"
-    elif stage == "unknown" and status in ("planning", "planned", "active", "complete"):
-        stage = {"planning": "planning", "planned": "planning", "active": "tender", "complete": "award"}[status]
+        phase = "cancelled"
+    elif phase == "unknown" and status in ("planning", "planned", "active", "complete"):
+        phase = {"planning": "planning", "planned": "planning", "active": "tender", "complete": "award"}[status]
     period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
     deadline = period.get("endDate")
     communication = tender.get("communication") if isinstance(tender.get("communication"), dict) else {}
-    expected = communication.get("futureNoticeDate") if stage == "planning" else None
+    expected = communication.get("futureNoticeDate") if phase == "planning" else None
     warning = None
-    if stage == "award":
+    if phase == "award":
         warning = f"this notice is an award: {LET}"
-    elif stage == "contract":
+    elif phase == "contract":
         warning = f"this notice records a signed contract: {LET}"
-    elif stage == "cancelled":
+    elif phase == "cancelled":
         warning = f"this notice was {status or 'cancelled'}: there is nothing to bid for; shortlist shown for reference"
-    elif stage == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
+    elif phase == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
         warning = f"the deadline ({str(deadline)[:10]}) has passed; shortlist shown for reference"
-    elif stage == "planning" and _as_date(expected) and _as_date(expected) < (today or date.today()):
+    elif phase == "planning" and _as_date(expected) and _as_date(expected) < (today or date.today()):
         warning = (f"the tender was expected by {str(expected)[:10]}, which has passed: look for its tender or award "
                    "notice before acting on this shortlist")
-    return {"stage": stage, "tender_status": status, "deadline": deadline, "tender_expected": expected,
+    return {"phase": phase, "tender_status": status, "deadline": deadline, "tender_expected": expected,
             "warning": warning}
 
 

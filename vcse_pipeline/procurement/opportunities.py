@@ -21,7 +21,7 @@ from ..postcode import postcode_district
 from ..tagging.taxonomy import cpv_stem
 from .choices import known_service_areas
 from .notice_text import TextFit, text_service_areas
-from .ocds import contract_value, cpv_codes, notice_stage, region_label, release_tender, tender_items
+from .ocds import contract_value, cpv_codes, notice_phase, region_label, release_tender, tender_items
 
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
             "k02000001", "k03000001", "k04000001"}
@@ -58,7 +58,7 @@ class NoticeSummary:
     suitable_for_sme: bool | None
     service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
     text_service_areas: list[tuple[str, bool, list[str]]] = field(default_factory=list)  # (area, in title, words)
-    stage: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_stage)
+    phase: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_phase)
     tender_status: str | None = None
     deadline: str | None = None   # tender.tenderPeriod.endDate, as published
     tender_expected: str | None = None  # a planning notice's tender.communication.futureNoticeDate
@@ -72,6 +72,7 @@ class NoticeSummary:
         """JSON-ready, with named keys (no positional arrays); each service area with its label."""
         data = asdict(self)
         del data["labels"]
+        data["stage"] = data.pop("phase")  # published as the notice's stage (docs/procurement.md)
         data["service_areas"] = [{"service_area": sa, "label": self.label(sa), "matched_cpv": cpv, "how": how}
                                  for sa, cpv, how in self.service_areas]
         data["text_service_areas"] = [{"service_area": sa, "label": self.label(sa), "in_title": in_title,
@@ -211,7 +212,7 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
                          by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
-                         **notice_stage(release, today), labels=labels)
+                         **notice_phase(release, today), labels=labels)
 
 
 def _text_points(fit: TextFit) -> int:
