@@ -152,104 +152,105 @@ def print_releases(releases: list[dict], file_name: str) -> None:
             console.print(Padding(line, (0, 0, 0, 2), expand=False), highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Match contract opportunities (OCDS notices) to local providers.",
-                        no_args_is_help=True)
-    app.add_typer(group, name="opportunities")
+# the `vcse opportunities` group (cli/__init__.py adds it under that name)
+commands = typer.Typer(help="Match contract opportunities (OCDS notices) to local providers.",
+                       no_args_is_help=True)
 
-    @group.command("match")
-    def match(
-        notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        release_id: str | None = typer.Option(None, "--release-id",
-                                              help="Release id or ocid to pick from a package "
-                                                   "(see `vcse opportunities list FILE`)."),
-        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
-                                                                   "the register's only area)."),
-        limit: int | None = typer.Option(None, "--limit", "-n",
-                                         help=f"Length of the shortlist; 0 for every provider (default: "
-                                              f"{SCREEN_LIMIT} on screen, every provider in a file or csv/json "
-                                              "output, as vcse find)."),
-        why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
-        fmt: MatchFormat | None = FormatOpt,
-        output: Path | None = OutputOpt,
-        register_file: Path | None = RegisterOpt,
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Rank local providers for a contract notice, with the reasons for each."""
-        from ..lookups import check_limit, single_area
-        from ..procurement.choices import resolve_area
-        from ..procurement.export import (
-            SHORTLIST_COLUMNS,
-            SHORTLIST_MONEY_COLUMNS,
-            emit_table,
-            shortlist_headings,
-            shortlist_rows,
-            write_text_file,
-        )
-        from ..procurement.ocds import load_release
-        from ..procurement.opportunities import describe_notice, match_notice
-        from . import err_console
 
-        check_limit(limit, "providers")
-        fmt = _output_format(fmt, output, "shortlist")
-        release = load_release(notice, release_id)
-        with register_connection(register_file, config, data_dir) as con:
-            # an area the register was not built for is an error, not an empty shortlist
-            area_code = resolve_area(con, area) if area else single_area(con)
-            summary = describe_notice(con, release, area_code)
-            everyone = match_notice(con, release, area_code, limit=0, notice=summary)
-        shown = SCREEN_LIMIT if limit is None and fmt == MatchFormat.table else limit
-        matches = everyone[:shown] if shown else everyone
-        if output is None and fmt != MatchFormat.table and summary.warning:
-            err_console.print(f"note: {summary.warning}", style="bold yellow")  # standard output carries the data
-        if fmt == MatchFormat.json:
-            text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
-                               "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
-            if output is None:
-                print(text)
-                return
-            write_text_file(output, text + "\n")
-        elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
-            emit_table(SHORTLIST_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
-                       money_columns=SHORTLIST_MONEY_COLUMNS, headers=shortlist_headings())
-            if output is None:
-                return
-        if output is not None:
-            if summary.warning:
-                console.print(f"[bold yellow]note: {summary.warning}[/]")
-            console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
+@commands.command("match")
+def match(
+    notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
+    release_id: str | None = typer.Option(None, "--release-id",
+                                          help="Release id or ocid to pick from a package "
+                                               "(see `vcse opportunities list FILE`)."),
+    area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
+                                                               "the register's only area)."),
+    limit: int | None = typer.Option(None, "--limit", "-n",
+                                     help=f"Length of the shortlist; 0 for every provider (default: "
+                                          f"{SCREEN_LIMIT} on screen, every provider in a file or csv/json "
+                                          "output, as vcse find)."),
+    why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
+    fmt: MatchFormat | None = FormatOpt,
+    output: Path | None = OutputOpt,
+    register_file: Path | None = RegisterOpt,
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Rank local providers for a contract notice, with the reasons for each."""
+    from ..lookups import check_limit, single_area
+    from ..procurement.choices import resolve_area
+    from ..procurement.export import (
+        SHORTLIST_COLUMNS,
+        SHORTLIST_MONEY_COLUMNS,
+        emit_table,
+        shortlist_headings,
+        shortlist_rows,
+        write_text_file,
+    )
+    from ..procurement.ocds import load_release
+    from ..procurement.opportunities import describe_notice, match_notice
+    from . import err_console
+
+    check_limit(limit, "providers")
+    fmt = _output_format(fmt, output, "shortlist")
+    release = load_release(notice, release_id)
+    with register_connection(register_file, config, data_dir) as con:
+        # an area the register was not built for is an error, not an empty shortlist
+        area_code = resolve_area(con, area) if area else single_area(con)
+        summary = describe_notice(con, release, area_code)
+        everyone = match_notice(con, release, area_code, limit=0, notice=summary)
+    shown = SCREEN_LIMIT if limit is None and fmt == MatchFormat.table else limit
+    matches = everyone[:shown] if shown else everyone
+    if output is None and fmt != MatchFormat.table and summary.warning:
+        err_console.print(f"note: {summary.warning}", style="bold yellow")  # standard output carries the data
+    if fmt == MatchFormat.json:
+        text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
+                           "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
+        if output is None:
+            print(text)
             return
-        _print_notice(summary)
-        if not matches:
-            console.print("[yellow]No providers in the register match this notice's service areas.[/]")
+        write_text_file(output, text + "\n")
+    elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
+        emit_table(SHORTLIST_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
+                   money_columns=SHORTLIST_MONEY_COLUMNS, headers=shortlist_headings())
+        if output is None:
             return
-        print_shortlist(matches, len(everyone), why)
+    if output is not None:
+        if summary.warning:
+            console.print(f"[bold yellow]note: {summary.warning}[/]")
+        console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
+        return
+    _print_notice(summary)
+    if not matches:
+        console.print("[yellow]No providers in the register match this notice's service areas.[/]")
+        return
+    print_shortlist(matches, len(everyone), why)
 
-    @group.command("list")
-    def list_notices(
-        notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        fmt: MatchFormat | None = FormatOpt,
-        output: Path | None = OutputOpt,
-    ) -> None:
-        """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
-        from ..procurement.export import RELEASE_COLUMNS, RELEASE_HEADINGS, emit_table, release_rows, write_text_file
-        from ..procurement.ocds import list_releases
 
-        fmt = _output_format(fmt, output, "notices")
-        releases = list_releases(notice)
-        if fmt == MatchFormat.table:
-            print_releases(releases, notice.name)
+@commands.command("list")
+def list_notices(
+    notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
+    fmt: MatchFormat | None = FormatOpt,
+    output: Path | None = OutputOpt,
+) -> None:
+    """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
+    from ..procurement.export import RELEASE_COLUMNS, RELEASE_HEADINGS, emit_table, release_rows, write_text_file
+    from ..procurement.ocds import list_releases
+
+    fmt = _output_format(fmt, output, "notices")
+    releases = list_releases(notice)
+    if fmt == MatchFormat.table:
+        print_releases(releases, notice.name)
+        return
+    if fmt == MatchFormat.json:
+        text = json.dumps(releases, indent=2, default=str)
+        if output is None:
+            print(text)
             return
-        if fmt == MatchFormat.json:
-            text = json.dumps(releases, indent=2, default=str)
-            if output is None:
-                print(text)
-                return
-            write_text_file(output, text + "\n")
-        else:   # csv or xlsx: to --output, or csv to standard output (for piping)
-            emit_table(RELEASE_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
-                       money_columns=["value"], headers=RELEASE_HEADINGS)
-            if output is None:
-                return
-        console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")
+        write_text_file(output, text + "\n")
+    else:   # csv or xlsx: to --output, or csv to standard output (for piping)
+        emit_table(RELEASE_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
+                   money_columns=["value"], headers=RELEASE_HEADINGS)
+        if output is None:
+            return
+    console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")

@@ -261,85 +261,92 @@ def publish_with_progress(cfg: Config, drop_areas: bool = False, accept: list[st
         return build_and_publish(cfg, drop_areas=drop_areas, accept=accept, force=force)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
-                                      help="Where the demo sources and register go (a folder)."),
-        scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
-                                              "VCSEs)."),
-        seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
-        config: Path | None = ConfigOpt,
-    ) -> None:
-        """Generate the offline Wirral demo registers and run the whole pipeline on them."""
-        from ..demo.generate import demo_source_overrides, generate_demo
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
-        if scale <= 0:
-            raise typer.BadParameter(f"{scale} is not greater than 0", param_hint="--scale")
-        cfg = load_config(config, data_dir)
-        demo_dir = cfg.data_dir / "demo-sources"
-        console.print(f"Generating demo registers in {demo_dir} (seed {seed}, scale {scale})")
-        generate_demo(demo_dir, seed=seed, scale=scale)
-        cfg = cfg.with_overrides(demo_source_overrides(demo_dir))
-        refresh_sources(cfg, list(SOURCE_NAMES))
-        console.rule("[bold]register")
-        result = publish_with_progress(cfg)
-        if not print_unchanged(result):
-            console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
-        print_register_summary(cfg.register_path)
 
-    @app.command()
-    def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-            area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
-            accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
-        """Refresh every source, then build, check and publish the register (unless nothing changed)."""
-        cfg = load_config(config, data_dir, area)
-        refresh_sources(cfg, list(SOURCE_NAMES), accept)
-        result = publish_with_progress(cfg, drop_areas, accept, force)
-        if print_unchanged(result):
-            return
+@commands.command()
+def demo(
+    data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
+                                  help="Where the demo sources and register go (a folder)."),
+    scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
+                                          "VCSEs)."),
+    seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Generate the offline Wirral demo registers and run the whole pipeline on them."""
+    from ..demo.generate import demo_source_overrides, generate_demo
+
+    if scale <= 0:
+        raise typer.BadParameter(f"{scale} is not greater than 0", param_hint="--scale")
+    cfg = load_config(config, data_dir)
+    demo_dir = cfg.data_dir / "demo-sources"
+    console.print(f"Generating demo registers in {demo_dir} (seed {seed}, scale {scale})")
+    generate_demo(demo_dir, seed=seed, scale=scale)
+    cfg = cfg.with_overrides(demo_source_overrides(demo_dir))
+    refresh_sources(cfg, list(SOURCE_NAMES))
+    console.rule("[bold]register")
+    result = publish_with_progress(cfg)
+    if not print_unchanged(result):
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
-        print_register_summary(cfg.register_path)
+    print_register_summary(cfg.register_path)
 
-    @app.command()
-    def download(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-                 data_dir: Path | None = DataDirOpt) -> None:
-        """Download sources (conditional requests: unchanged files are not fetched again)."""
-        from ..pipeline import download_source
 
-        cfg = load_config(config, data_dir)
-        for name in _check_sources(sources):
-            results = download_source(cfg, name)
-            print_release(results, f"{name}: ")
-            for r in results:
-                console.print(f"{name}: {r.status} {r.path} ({r.size:,} bytes)")
+@commands.command()
+def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+        area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
+        accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
+    """Refresh every source, then build, check and publish the register (unless nothing changed)."""
+    cfg = load_config(config, data_dir, area)
+    refresh_sources(cfg, list(SOURCE_NAMES), accept)
+    result = publish_with_progress(cfg, drop_areas, accept, force)
+    if print_unchanged(result):
+        return
+    console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
+    print_register_summary(cfg.register_path)
 
-    @app.command()
-    def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-              data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-        """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
-        from ..pipeline import stage_source
-        from ..quality import parse_accept
 
-        cfg = load_config(config, data_dir)
-        parse_accept(accept)
-        for name in _check_sources(sources):
-            counts = stage_source(cfg, name, accept=accept)
-            console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+@commands.command()
+def download(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+             data_dir: Path | None = DataDirOpt) -> None:
+    """Download sources (conditional requests: unchanged files are not fetched again)."""
+    from ..pipeline import download_source
 
-    @app.command()
-    def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-                data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-        """Download and stage sources (no register build)."""
-        refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
+    cfg = load_config(config, data_dir)
+    for name in _check_sources(sources):
+        results = download_source(cfg, name)
+        print_release(results, f"{name}: ")
+        for r in results:
+            console.print(f"{name}: {r.status} {r.path} ({r.size:,} bytes)")
 
-    @app.command()
-    def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-               register_file: Path | None = RegisterOpt) -> None:
-        """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
-        cfg = load_config(config, data_dir)
-        path = register_file or cfg.register_path
-        check_register(path)  # "error: no register at X: build one with ..." as find and report say it
-        console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
-        print_publish_status(cfg, path, compare_staging=register_file is None)
-        print_register_summary(path)
+
+@commands.command()
+def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+          data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
+    """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
+    from ..pipeline import stage_source
+    from ..quality import parse_accept
+
+    cfg = load_config(config, data_dir)
+    parse_accept(accept)
+    for name in _check_sources(sources):
+        counts = stage_source(cfg, name, accept=accept)
+        console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+
+@commands.command()
+def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+            data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
+    """Download and stage sources (no register build)."""
+    refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
+
+
+@commands.command()
+def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+           register_file: Path | None = RegisterOpt) -> None:
+    """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
+    cfg = load_config(config, data_dir)
+    path = register_file or cfg.register_path
+    check_register(path)  # "error: no register at X: build one with ..." as find and report say it
+    console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
+    print_publish_status(cfg, path, compare_staging=register_file is None)
+    print_register_summary(path)
