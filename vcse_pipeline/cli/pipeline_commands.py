@@ -86,15 +86,6 @@ def _origin(urls: list[str]) -> str:
     return f"{where}{name}{local}" if len(urls) == 1 else f"{len(urls)} files, e.g. {where}{name}{local}"
 
 
-def _loads(value, default):
-    import json
-
-    try:
-        return json.loads(value) if isinstance(value, str) else (value or default)
-    except json.JSONDecodeError:
-        return default
-
-
 def source_rows(sources: dict, staging_now: dict | None = None) -> list[dict]:
     """Per source: when it was staged, when its files were downloaded, from where (and which release), rows staged,
     and (given the current staging) when the staging folder holds something newer than the register was built from."""
@@ -131,37 +122,34 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
     from ..publish import ROLLED, UNCHANGED, read_history, safe_source_versions
-    from ..quality import table_columns
+    from ..status import organisation_totals, published_run
 
     con = connect(register_path, read_only=True)
     try:
-        run = None
-        if table_columns(con, "run_history"):
-            run = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR), version_file, sources FROM run_history "
-                              "WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-        totals = con.execute("SELECT area_code, count(*) FILTER (is_active), count(*) FROM organisation "
-                             "GROUP BY 1 ORDER BY 1").fetchall()
+        run = published_run(con)
+        totals = organisation_totals(con)
     finally:
         con.close()
     if run is None:
         console.print("[yellow]This register records no published run (no run_history row).[/]")
     else:
-        console.print(f"Published: [bold]{format_when(run[1])}[/] by run {run[0]}")
-        console.print(f"Version:   {run[2]}", soft_wrap=True)
+        console.print(f"Published: [bold]{format_when(run['finished_at'])}[/] by run {run['run_id']}")
+        console.print(f"Version:   {run['version_file']}", soft_wrap=True)
         if compare_staging:
             print_switch(cfg, register_path)
     console.print("Organisations: " + ", ".join(f"{a} {active:,} active / {n:,} all" for a, active, n in totals))
     if compare_staging:
         history = read_history(cfg)
         last = history[-1] if history else None
-        if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in (*ROLLED, UNCHANGED):
+        if (last and (run is None or last.get("run_id") != run["run_id"])
+                and last.get("status") not in (*ROLLED, UNCHANGED)):
             detail = f": {last.get('message')}" if last.get("message") else ""
             console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
                           f"{format_when(last.get('finished_at'))}{detail}[/]")
     if run is None:
         return
     staging_now = safe_source_versions(cfg) if compare_staging else None
-    sources = _loads(run[3], {})
+    sources = run["sources"]
     rows = source_rows(sources, staging_now)
     table = Table(title="Sources behind this register (times UTC)", title_justify="left")
     for h in ("source", "staged", "downloaded", "rows"):
@@ -211,33 +199,32 @@ def print_switch(cfg: Config, register_path: Path) -> None:
     console.print(Padding(Text(last.get("message") or "", style="yellow"), (0, 0, 0, 2)), highlight=False)
 
 
+# status.register_summary's counts on screen: (key, title, column headers)
+SUMMARY_TABLES = (
+    ("records_by_source", "Source records by register", ("area", "source", "records")),
+    ("by_legal_form", "Organisations by legal form", ("area", "legal form", "active", "all (incl. inactive)")),
+    ("by_area_basis", "Organisations by how the area was established",
+     ("area", "area basis", "active", "all (incl. inactive)")),
+)
+
+
 def print_register_summary(register_path: Path) -> None:
     """Counts a newcomer wants to see: by source, by legal form, by how the area was established."""
     from ..db import connect
+    from ..status import register_summary
 
     con = connect(register_path, read_only=True)
     try:
-        def show(title: str, sql: str, headers: tuple[str, ...]) -> None:
-            table = Table(title=title, title_justify="left")
-            for h in headers:
-                table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left")
-            for row in con.execute(sql).fetchall():
-                table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
-            console.print(table)
-
-        show("Source records by register", """
-            SELECT area_code, source, count(*) AS records FROM source_record GROUP BY ALL ORDER BY ALL""",
-             ("area", "source", "records"))
-        show("Organisations by legal form", """
-            SELECT area_code, legal_form, count(*) FILTER (is_active) AS active, count(*) AS organisations
-            FROM organisation GROUP BY ALL ORDER BY area_code, organisations DESC""",
-             ("area", "legal form", "active", "all (incl. inactive)"))
-        show("Organisations by how the area was established", """
-            SELECT area_code, area_basis, count(*) FILTER (is_active) AS active, count(*) AS organisations
-            FROM organisation GROUP BY ALL ORDER BY ALL""",
-             ("area", "area basis", "active", "all (incl. inactive)"))
+        summary = register_summary(con)
     finally:
         con.close()
+    for key, title, headers in SUMMARY_TABLES:
+        table = Table(title=title, title_justify="left")
+        for h in headers:
+            table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left")
+        for row in summary[key]:
+            table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+        console.print(table)
 
 
 def print_unchanged(result) -> bool:

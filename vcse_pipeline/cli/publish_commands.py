@@ -17,8 +17,6 @@ from .pipeline_commands import format_when, print_unchanged
 
 console = Console()
 
-CHANGE_TYPES = ("new", "closed", "reopened", "changed")
-
 
 def organisation_counts(counts: dict) -> str:
     """'1,464 / 1,623' (active / all) from a history record's counts; the area code first when there are several.
@@ -164,6 +162,7 @@ def changes(
     limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (0 = all)."),
 ) -> None:
     """Show what the published register changed against the one before it (register_change)."""
+    from ..changes import CHANGE_TYPES, published_changes
     from ..lookups import unknown
     from ..procurement.connection import open_register
 
@@ -173,28 +172,16 @@ def changes(
     cfg = load_config(config, data_dir)
     con = open_register(cfg.register_path, has_register_option=False)  # find's errors; changes has no --register
     try:
-        # Two runs can finish in one second: then the later row (this version's own run) is the one.
-        run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "
-                          "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-        run_id = run[0] if run else None
-        rows = con.execute(
-            """SELECT c.area_code, c.org_id, o.name, c.change_type, c.field, c.old_value, c.new_value
-               FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
-               WHERE c.run_id = ? AND (? IS NULL OR c.change_type = ?)
-               ORDER BY c.change_type, c.org_id, c.field LIMIT ?""",
-            [run_id, change_type, change_type, limit or None]).fetchall()  # LIMIT NULL: every row
-        total = con.execute("SELECT count(*) FROM register_change WHERE run_id = ? "
-                            "AND (? IS NULL OR change_type = ?)", [run_id, change_type, change_type]).fetchone()[0]
-        by_type = con.execute("SELECT change_type, count(DISTINCT (area_code, org_id)) FROM register_change "
-                              "WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
+        result = published_changes(con, change_type, limit)
     finally:
         con.close()
+    run_id, rows, total = result.run_id, result.rows, result.total
     if run_id is None:
         console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)",
                       soft_wrap=True)
         return
     if not rows:
-        present = ", ".join(f"{t} {n:,}" for t, n in by_type)
+        present = ", ".join(f"{t} {n:,}" for t, n in result.by_type.items())
         if change_type:
             found = f"it has {present}" if present else "it changed nothing against the register before it"
             console.print(f"No register changes of type {change_type} in run {run_id}: {found}", soft_wrap=True)
@@ -206,7 +193,7 @@ def changes(
     for column in ("area", "org_id", "name", "change", "field", "old", "new"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
     console.print(table)
     if len(rows) < total:  # never cut the list without saying so
         console.print(f"{len(rows):,} of {total:,} changes shown (`-n 0` shows them all)")
