@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from vcse_pipeline.errors import PipelineError
-from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, join_compounds, match_frame
+from vcse_pipeline.matching import (
+    MATCHED,
+    NO_MATCH,
+    REVIEW,
+    MatchIndex,
+    join_compounds,
+    match_frame,
+    register_index,
+)
 from vcse_pipeline.register.fuzzy_links import fuzzy_links
 
 FIXTURES = Path(__file__).parent / "fixtures" / "matching"
@@ -390,3 +398,20 @@ def test_namesakes_within_the_margin_are_tied_but_a_postcode_lead_is_kept(regist
     result = idx.match("Brackenwood Carers Network", "CH41 1AB", link_threshold=90, review_threshold=75)
     assert (result.org_id, result.status) == ("made-up:removed", MATCHED)
     assert "namesake_tie" not in result.evidence
+
+
+def test_register_index_holds_every_organisation_and_its_other_names(tmp_path):
+    """matching.register_index, the index `vcse match` builds from the published register."""
+    import duckdb
+    from test_publish import BASE_ORGS, WIRRAL, make_register
+
+    path = make_register(tmp_path / "register.duckdb", BASE_ORGS)
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO organisation_name VALUES (?, 'GB-CHC-505925', 'Mind in Wirral', 'working', "
+                    "'charity_commission', 'mind in wirral')", [WIRRAL])
+    with duckdb.connect(str(path), read_only=True) as con:
+        index = register_index(con)
+    assert len(index) == len(BASE_ORGS)
+    found = index.match("Mind in Wirral", "CH41 6AL")
+    assert (found.org_id, found.status) == ("GB-CHC-505925", MATCHED)
+    assert index.match("Leasowe Community Garden CIC").org_id == "GB-COH-11223344"

@@ -20,6 +20,7 @@ from ..matching import (
     default_thresholds,
     match_frame,
     parse_active,
+    register_index,
 )
 from ..procurement.export import TableFormat, check_table_output, csv_value, emit_table, frame_table
 from ..tabular_io import read_table, require_columns
@@ -69,20 +70,11 @@ def index_from_register(path: Path) -> MatchIndex:
 
     con = open_register_file(path)   # tables alone: match needs no provider_directory view
     try:
-        columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
-        # A register built before organisation status existed: every status unknown, no tie is settled.
-        status = "bool_or(is_active)" if "is_active" in columns else "NULL::BOOLEAN"
-        orgs = con.execute(
-            f"SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode, {status} AS is_active "
-            "FROM organisation GROUP BY org_id ORDER BY org_id").fetchdf()
-        names = con.execute("SELECT DISTINCT org_id, name FROM organisation_name ORDER BY org_id, name").fetchdf()
+        return register_index(con)
     except duckdb.Error as exc:
         raise PipelineError(f"register {path} lacks the organisation / organisation_name tables: {exc}") from exc
     finally:
         con.close()
-    others = names.groupby("org_id")["name"].apply(list).to_dict()
-    orgs["other_names"] = [others.get(org_id, []) for org_id in orgs["org_id"]]
-    return MatchIndex.from_records(orgs)
 
 
 def _cell(value) -> str:
