@@ -17,7 +17,7 @@ import pytest
 from airflow_runs import airflow_env
 
 from vcse_pipeline.config import Config
-from vcse_pipeline.publish import settled
+from vcse_pipeline.run_history import settled
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")

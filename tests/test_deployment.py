@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from vcse_pipeline.demo import demo_source_overrides
-from vcse_pipeline.publish import safe_run_id
+from vcse_pipeline.run_history import safe_run_id
 
 pytestmark = pytest.mark.slow
 postgres_server, redis_server = harness.postgres_server, harness.redis_server  # the fixtures

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_airflow_e2e import MISSING, ROOT, _airflow_env, _demo_config, _run_plan, _sha256
 
-from vcse_pipeline.publish import settled
+from vcse_pipeline.run_history import settled
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(MISSING), reason="needs modules not written yet: " + ", ".join(MISSING))]

@@ -279,16 +279,9 @@ def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop
     """
     from .fingerprint import build_inputs, inputs_fingerprint
     from .pipeline import resolve_areas
-    from .publish import (
-        check_run_plan,
-        now_iso,
-        prepare_publish,
-        record_failure,
-        record_unchanged,
-        safe_run_id,
-        unchanged_since_publish,
-    )
+    from .publish import check_run_plan, prepare_publish, record_unchanged, unchanged_since_publish
     from .quality import parse_accept
+    from .run_history import now_iso, record_failure, safe_run_id
     from .runlock import PUBLISH, acquire, release
     from .storage import check_announced, ensure_storage_id
 
@@ -351,7 +344,7 @@ def _check_run_staging(cfg: Config, run: dict, step: str) -> None:
     """The staging files are the releases start_run fingerprinted; if not, record why (once) and fail, no retry."""
     from .errors import DivergedStorageError
     from .fingerprint import check_staging
-    from .publish import read_history, record_failure
+    from .run_history import read_history, record_failure
 
     with _fail_without_retry():
         try:
@@ -386,8 +379,9 @@ def quality_overrides(thresholds: dict | None) -> dict | None:
 
 def check_quality(run: dict, version: str, thresholds: dict | None = None) -> list[dict]:
     """Run the gates; on failure reject the version, record the failed run and raise QualityGateError."""
-    from .publish import check_version, record_failure, reject_failed
+    from .publish import check_version, reject_failed
     from .quality import gate_error, quality_thresholds
+    from .run_history import record_failure
 
     cfg = _run_config(run, "check_quality", quality_overrides(thresholds))
     try:
@@ -429,8 +423,9 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
 
 def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
     from .errors import DivergedStorageError
-    from .publish import PUBLISHING, read_history, reconcile_history, record_failure
+    from .run_history import PUBLISHING, read_history, record_failure
     from .storage import check_storage
+    from .versions import reconcile_history
 
     if run.get("unchanged"):
         return f"unchanged: kept {run.get('kept')}"

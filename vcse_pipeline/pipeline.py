@@ -56,8 +56,8 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None,
     killed stage of it left, and refuses a staging whose tables went empty or moved beyond [quality]
     staged_rows_band against the previous staging (quality.staging_gates) unless `accept` names the gate.
     """
-    from .publish import new_run_id
     from .quality import parse_accept
+    from .run_history import new_run_id
     from .runlock import run_lock, stage_lock_name
 
     parse_accept(accept)  # an unknown gate fails before any work
@@ -137,8 +137,8 @@ def previous_row_counts(final: Path) -> dict[str, int] | None:
 def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], accept, run_id: str) -> None:
     """Gate a new staging against the previous one; a breach raises (recorded in the run history), and an
     accepted breach is recorded too, so the history says who let which change through."""
-    from .publish import append_history, now_iso, run_record
     from .quality import accepted_summary, apply_accept, staging_error, staging_gates
+    from .run_history import append_history, now_iso, run_record
 
     results = apply_accept(staging_gates(cfg, name, previous_row_counts(final), counts), accept)
     error = staging_error(name, results)
