@@ -266,8 +266,9 @@ def announced_staging(assets: list, triggering_asset_events=None, inlet_events=N
 def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False,
                        force: bool = False, announced: list[dict] | None = None,
                        accept: list[str] | None = None) -> dict:
-    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. A run that
-    would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set.
+    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. The run's
+    rules are `vcse publish`'s (publish.start_run): a run that would drop an area the published register holds is
+    refused unless `drop_areas` (a DAG param) is set.
 
     Decides here, before any build, whether there is anything to build: a run whose inputs' fingerprint equals the
     published register's is recorded as unchanged and returns {"unchanged": True, ...} (the DAG skips every build
@@ -277,42 +278,28 @@ def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop
     Takes the publish run lock for the whole DAG run (released by finish_register_run), then settles what killed
     runs left. `accept` (a DAG param: GATE or GATE:SOURCE) lets named failed gates through in check_quality.
     """
-    from .fingerprint import build_inputs, inputs_fingerprint
-    from .pipeline import resolve_areas
-    from .publish import check_run_plan, prepare_publish, record_unchanged, unchanged_since_publish
-    from .quality import parse_accept
-    from .run_history import now_iso, record_failure, safe_run_id
-    from .runlock import PUBLISH, acquire, release
+    from .publish import prepare_publish, start_run
+    from .run_history import now_iso, safe_run_id
+    from .runlock import PUBLISH, airflow_run_lock
     from .storage import check_announced, ensure_storage_id
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
     started_at = now_iso()
     accept = list(accept or [])
-    acquire(cfg, PUBLISH, run_id, "Airflow vcse_register", kind="airflow")
-    try:
-        with _fail_without_retry():
-            try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
-                prepare_publish(cfg, keep_run=run_id)
-                parse_accept(accept)
-                codes = resolve_areas(cfg, list(areas or cfg.areas))
-                check_run_plan(cfg, run_id, codes, drop_areas)
-                storage_id = ensure_storage_id(cfg)
-                check_announced(cfg, announced or [], storage_id)
-                inputs = build_inputs(cfg, codes)
-            except PipelineError as exc:
-                record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
-                raise
-    except BaseException:
-        release(cfg, PUBLISH, run_id)
-        raise
-    run = {"run_id": run_id, "started_at": started_at, "areas": codes, "storage_id": storage_id, "inputs": inputs,
-           "fingerprint": inputs_fingerprint(inputs), "announced": announced or [], "unchanged": False,
-           "accept": accept}
-    kept = None if force else unchanged_since_publish(cfg, inputs)
-    if kept:
-        record_unchanged(cfg, run_id, kept, started_at=started_at, areas=codes, inputs=inputs)
-        return {**run, "unchanged": True, "kept": kept["version_file"], "work_dir": None}
+
+    def staging_as_announced() -> None:  # one of the run's rules (publish.start_run): its failure is recorded
+        check_announced(cfg, announced or [], ensure_storage_id(cfg))
+
+    with airflow_run_lock(cfg, PUBLISH, run_id, "Airflow vcse_register"), _fail_without_retry():
+        prepare_publish(cfg, keep_run=run_id)
+        start = start_run(cfg, run_id, areas, started_at=started_at, drop_areas=drop_areas, accept=accept,
+                          force=force, checks=[staging_as_announced])
+    run = {"run_id": run_id, "started_at": started_at, "areas": start.areas, "storage_id": ensure_storage_id(cfg),
+           "inputs": start.inputs, "fingerprint": start.fingerprint, "announced": announced or [],
+           "unchanged": False, "accept": accept}
+    if start.kept:
+        return {**run, "unchanged": True, "kept": start.kept["version_file"], "work_dir": None}
     work_dir = cfg.register_path.parent / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
     return {**run, "work_dir": str(work_dir)}
@@ -379,21 +366,15 @@ def quality_overrides(thresholds: dict | None) -> dict | None:
 
 def check_quality(run: dict, version: str, thresholds: dict | None = None) -> list[dict]:
     """Run the gates; on failure reject the version, record the failed run and raise QualityGateError."""
-    from .publish import check_version, reject_failed
-    from .quality import gate_error, quality_thresholds
-    from .run_history import record_failure
+    from .publish import check_version, enforce_gates
+    from .quality import quality_thresholds
+    from .run_history import failure_recorded
 
     cfg = _run_config(run, "check_quality", quality_overrides(thresholds))
-    try:
+    with failure_recorded(cfg, run["run_id"], started_at=run["started_at"], areas=run["areas"]):
         quality_thresholds(cfg)  # a bad threshold is the run's failure, recorded with its own message
-    except PipelineError as exc:
-        record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"])
-        raise
     gates = check_version(cfg, Path(version), run["run_id"], run["areas"], run.get("accept"))
-    error = gate_error(gates)
-    if error:
-        reject_failed(cfg, Path(version), run["run_id"], error, areas=run["areas"], started_at=run["started_at"])
-        raise error
+    enforce_gates(cfg, Path(version), run["run_id"], gates, areas=run["areas"], started_at=run["started_at"])
     return [g.as_dict() for g in gates]
 
 

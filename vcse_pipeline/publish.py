@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .errors import PipelineError, QualityGateError
+from .errors import PipelineError
 from .faultpoints import fault_point
 from .fingerprint import build_inputs, check_staging, inputs_fingerprint, published_fingerprint
 from .quality import gate_error
@@ -27,6 +27,7 @@ from .run_history import (
     PUBLISHING,
     UNCHANGED,
     append_history,
+    failure_recorded,
     history_path,
     new_run_id,
     now_iso,
@@ -148,13 +149,19 @@ def discard_failed(cfg: Config, version: Path, run_id: str, error: BaseException
     return rejected
 
 
-def reject_failed(cfg: Config, version: Path, run_id: str, error: QualityGateError, *, areas: list[str],
+def enforce_gates(cfg: Config, version: Path, run_id: str, gates: list, *, areas: list[str],
                   started_at: str | None, timings: dict | None = None) -> None:
-    """A version that failed its gates: move it aside and record the failed run with every gate result."""
+    """The gate rule of every run (`vcse publish` and the Airflow check_quality task): when a gate failed, the
+    version moves to versions/rejected/, the failed run is recorded with every gate result, and QualityGateError
+    (naming every failed gate) is raised."""
+    error = gate_error(gates)
+    if error is None:
+        return
     counts = version_counts(version) if version.exists() else {}
     rejected = reject_version(cfg, version)
     record_failure(cfg, run_id, error, status="failed_quality", started_at=started_at, version=rejected,
                    areas=areas, gates=getattr(error, "results", []), timings=timings, counts=counts)
+    raise error
 
 
 def finalize_version(cfg: Config, version: Path, record: dict) -> None:
@@ -188,10 +195,7 @@ def publish_version(cfg: Config, version: Path, run_id: str, areas: list[str] | 
     except Exception as exc:
         discard_failed(cfg, version, run_id, exc, areas=areas, started_at=started_at, timings=timings)
         raise
-    error = gate_error(gates)
-    if error:
-        reject_failed(cfg, version, run_id, error, areas=areas, started_at=started_at, timings=timings)
-        raise error
+    enforce_gates(cfg, version, run_id, gates, areas=areas, started_at=started_at, timings=timings)
     try:
         return complete_publish(cfg, version, run_id, areas, started_at=started_at, timings=timings, gates=gates,
                                 changes=changes, counts=counts, inputs=inputs)
@@ -230,6 +234,44 @@ def complete_publish(cfg: Config, version: Path, run_id: str, areas: list[str], 
                          fingerprint=record["fingerprint"])
 
 
+@dataclass
+class RunStart:
+    """What a register run builds, decided before any build (start_run)."""
+    areas: list[str]  # GSS codes, resolved from --area / the DAG param / [register] areas
+    inputs: dict  # what the build is made of (fingerprint.build_inputs)
+    kept: dict | None = None  # the published register's record when the inputs are its own: nothing to build
+
+    @property
+    def fingerprint(self) -> str | None:
+        return inputs_fingerprint(self.inputs)
+
+
+def start_run(cfg: Config, run_id: str, areas: list[str] | None = None, *, started_at: str,
+              drop_areas: bool = False, accept: list[str] | None = None, force: bool = False,
+              checks: Iterable[Callable[[], None]] = ()) -> RunStart:
+    """The rules every register run starts with, from `vcse publish` or the Airflow start_run task: the settings
+    its gates use are valid, its areas are codes the staged postcode directory knows (names accepted), it reuses no
+    published run id and drops no published area (check_run_plan), and each of `checks` passes (Airflow's storage
+    check). A broken rule is recorded as the run's failure and raised, before anything is built. Then a run whose
+    inputs are the published register's is recorded as unchanged (RunStart.kept), unless `force`."""
+    from .pipeline import resolve_areas
+    from .quality import parse_accept, quality_thresholds
+
+    typed = list(areas or cfg.areas or [])
+    with failure_recorded(cfg, run_id, started_at=started_at, areas=typed):
+        quality_thresholds(cfg)  # a bad threshold fails now, not after the build
+        parse_accept(accept)  # so does an unknown gate in --accept
+        codes = resolve_areas(cfg, typed)  # names to codes; an unknown area fails now, not as three failed gates
+        check_run_plan(cfg, run_id, codes, drop_areas)
+        for check in checks:
+            check()
+        inputs = build_inputs(cfg, codes)
+    kept = None if force else unchanged_since_publish(cfg, inputs)
+    if kept:
+        record_unchanged(cfg, run_id, kept, started_at=started_at, areas=codes, inputs=inputs)
+    return RunStart(codes, inputs, kept)
+
+
 def check_run_plan(cfg: Config, run_id: str, areas: list[str], drop_areas: bool = False) -> None:
     """Refuse a run that would reuse a published run's id, or silently drop an area the published register holds
     (a register built for fewer areas replaces the whole file, and its changes are measured against it)."""
@@ -266,29 +308,18 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
     """Build every area into a new version file, gate it, record it and publish it (the whole register step).
 
     Any failure is recorded in run_history.jsonl, and the unpublished version is deleted (build) or moved to
-    versions/rejected/ (after the build), so it is never a `vcse rollback` candidate. A run that would reuse a
-    published run id or drop a published area is refused before anything runs (check_run_plan). A run whose inputs
-    equal the published register's is recorded as unchanged and builds nothing, unless `force`.
+    versions/rejected/ (after the build), so it is never a `vcse rollback` candidate. The run's rules (start_run)
+    are checked before anything is built: a run whose inputs equal the published register's is recorded as
+    unchanged and builds nothing, unless `force`.
     """
-    from .pipeline import build_register, resolve_areas
-    from .quality import parse_accept, quality_thresholds
+    from .pipeline import build_register
 
-    areas = areas or cfg.areas
     started_at = now_iso()
-    try:
-        quality_thresholds(cfg)  # a bad threshold fails now, not after the build
-        parse_accept(accept)  # so does an unknown gate in --accept
-        areas = resolve_areas(cfg, areas)  # names to codes; an unknown area fails now, not as three failed gates
-    except PipelineError as exc:
-        record_failure(cfg, run_id, exc, started_at=started_at, areas=areas)
-        raise
-    check_run_plan(cfg, run_id, areas, drop_areas)
-    inputs = build_inputs(cfg, areas)
-    kept = None if force else unchanged_since_publish(cfg, inputs)
-    if kept:
-        record = record_unchanged(cfg, run_id, kept, started_at=started_at, areas=areas, inputs=inputs)
-        return PublishResult(run_id, cfg.versions_dir / (kept["version_file"] or ""), cfg.register_path,
-                             status=UNCHANGED, fingerprint=record["fingerprint"])
+    start = start_run(cfg, run_id, areas, started_at=started_at, drop_areas=drop_areas, accept=accept, force=force)
+    if start.kept:
+        return PublishResult(run_id, cfg.versions_dir / (start.kept["version_file"] or ""), cfg.register_path,
+                             status=UNCHANGED, fingerprint=start.fingerprint)
+    areas, inputs = start.areas, start.inputs
     version = version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

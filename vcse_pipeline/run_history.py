@@ -9,6 +9,8 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,6 +89,17 @@ def record_failure(cfg: Config, run_id: str, error: BaseException | str, *, stat
                         message=str(error), inputs=inputs)
     append_history(cfg, record)
     return record
+
+
+@contextmanager
+def failure_recorded(cfg: Config, run_id: str, *, started_at: str | None, areas: list[str] | None,
+                     inputs: dict | None = None) -> Iterator[None]:
+    """A PipelineError raised in the body is the run's failure: appended to the history, then raised on."""
+    try:
+        yield
+    except PipelineError as exc:
+        record_failure(cfg, run_id, exc, started_at=started_at, areas=areas, inputs=inputs)
+        raise
 
 
 def read_history(cfg: Config, raw: bool = False) -> list[dict]:

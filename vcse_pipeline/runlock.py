@@ -169,3 +169,15 @@ def run_lock(cfg: Config, name: str, run_id: str, command: str) -> Iterator[dict
         yield holder
     finally:
         release(cfg, name, run_id)
+
+
+@contextmanager
+def airflow_run_lock(cfg: Config, name: str, run_id: str, command: str) -> Iterator[dict]:
+    """Take lock `name` for an Airflow run (kind "airflow") and keep it when the body succeeds: the run's teardown
+    task releases it. When the body fails the run ends there, and the lock is released at once."""
+    holder = acquire(cfg, name, run_id, command, kind="airflow")
+    try:
+        yield holder
+    except BaseException:
+        release(cfg, name, run_id)
+        raise
