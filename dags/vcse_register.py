@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
 
 from vcse_pipeline import airflow_tasks
+from vcse_pipeline.sources import SOURCE_NAMES  # a tuple in a module that imports nothing: parsing stays cheap
 
-SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
 STAGING_ASSETS = [Asset(uri=airflow_tasks.STAGING_ASSET_URI.format(source=s), name=f"vcse_staging_{s}")
-                  for s in SOURCES]
+                  for s in SOURCE_NAMES]
 REGISTER_ASSET = Asset(uri=airflow_tasks.REGISTER_ASSET_URI, name="vcse_register")
 
 

@@ -10,9 +10,7 @@ import duckdb
 
 from .config import SQL_DIR, Config
 from .errors import PipelineError
-
-# Staging databases are attached under these aliases when the register is built.
-STAGING_SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
+from .sources import SOURCE_NAMES
 
 
 def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -55,8 +53,9 @@ def sql_literal(value) -> str:
     raise TypeError(f"cannot render {value!r} as SQL")
 
 
-def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterable[str] = STAGING_SOURCES):
-    """Attach each source's staging file read-only under the source's name (e.g. companies_house.company)."""
+def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterable[str] = SOURCE_NAMES):
+    """Attach each source's staging file read-only under the source's name (e.g. companies_house.company): the
+    register is built with every source attached, under these aliases."""
     for source in sources:
         path = cfg.staging_path(source)
         if not path.exists():
