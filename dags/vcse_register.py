@@ -105,7 +105,7 @@ def vcse_register():
 
     @task(max_active_tis_per_dagrun=4, doc_md="Build one area into work/<run>/area-<code>.duckdb.")
     def build_area(run: dict, area: str) -> str:
-        return airflow_tasks.build_area(run, area)
+        return airflow_tasks.build_area_file(run, area)
 
     @task(doc_md="Load every area file into a new version file (the only writer of that file).")
     def assemble(run: dict, area_files: list[str]) -> str:

@@ -121,7 +121,7 @@ def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old
     # A register run started on the shared folder whose build task lands on the other worker: refused at its start.
     started = worker(shared_config, "start_register_run", "manual__2026-12-03T10:00:00+00:00", force=True)["ok"]
     assert started["storage_id"] and not started["unchanged"]
-    built = worker(local_config, "build_area", started, WIRRAL)
+    built = worker(local_config, "build_area_file", started, WIRRAL)
     assert built["type"] == "AirflowFailException"  # fails without retrying
     assert built["error"].startswith(f"build_area {WIRRAL} on ")
     assert (f"data folder {local} holds storage id {announced['storage_id'][:12]}, but this run started on storage "

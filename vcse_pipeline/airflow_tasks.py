@@ -86,6 +86,21 @@ def retry_policy():
     return PipelineRetryPolicy()
 
 
+@contextmanager
+def _fail_without_retry():
+    """Raise a DivergedStorageError (a worker that sees another data folder or staging than its run's) as
+    AirflowFailException, which Airflow fails at once without consulting any retry policy: a task given its own
+    retries or policy still never retries on the wrong folder. Every other error's retry is retry_policy's call."""
+    from .errors import DivergedStorageError
+
+    try:
+        yield
+    except DivergedStorageError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None
+
+
 def alert_on_failure(source: str | None = None):
     """The tasks' on_failure_callback: an alert naming the DAG, task, run, try, source and error goes to the
     [alerts] destinations, read from the configuration when a task fails (nothing is read here, at DAG parse)."""
@@ -201,19 +216,6 @@ def end_refresh_on_failure(context) -> None:
 
 # ---------------------------------------------------------------------------------------------- shared storage
 
-@contextmanager
-def _fail_without_retry():
-    """A DivergedStorageError fails the task at once: retrying on the same worker sees the same wrong folder."""
-    from .errors import DivergedStorageError
-
-    try:
-        yield
-    except DivergedStorageError as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(str(exc)) from None
-
-
 def _run_config(run: dict, step: str, overrides: dict | None = None) -> Config:
     """The task's configuration, after checking that this worker sees the data folder the run (or the source's
     download) started on: a worker with another folder fails at once, without retrying."""
@@ -310,8 +312,9 @@ def needs_build(run: dict) -> bool:
     return not run.get("unchanged")
 
 
-def build_area(run: dict, area: str) -> str:
-    """Build one area into its own file in the run's work folder: parallel area builds never share a writer.
+def build_area_file(run: dict, area: str) -> str:
+    """The build_area task: build one area into its own file in the run's work folder (pipeline.build_register, which
+    runs register.build.build_area in that file), so parallel area builds never share a writer.
 
     Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
     the build, so a source staged again mid-build is caught too)."""
