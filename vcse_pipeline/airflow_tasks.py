@@ -335,13 +335,13 @@ def build_area(run: dict, area: str) -> str:
 
     Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
     the build, so a source staged again mid-build is caught too)."""
+    from .db import remove_database
     from .pipeline import build_register
 
     cfg = _run_config(run, f"build_area {area}")
     _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
-    out.unlink(missing_ok=True)  # a retry starts again from nothing
-    Path(str(out) + ".wal").unlink(missing_ok=True)
+    remove_database(out)  # a retry starts again from nothing
     build_register(cfg, out, [area])
     _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
@@ -428,6 +428,7 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
 
 
 def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
+    from .db import remove_database
     from .errors import DivergedStorageError
     from .publish import PUBLISHING, read_history, reconcile_history, record_failure
     from .storage import check_storage
@@ -448,8 +449,7 @@ def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str
     if version and Path(version).exists() and register.exists() and os.path.samefile(version, register):
         return "published (recorded by the teardown)"
     if version:  # a version rejected by the gates has already moved to versions/rejected/
-        Path(version).unlink(missing_ok=True)
-        Path(version + ".wal").unlink(missing_ok=True)
+        remove_database(version)
     if any(r.get("run_id") == run["run_id"] and r.get("status") != PUBLISHING for r in read_history(cfg)):
         return "failure already recorded"
     record_failure(cfg, run["run_id"], "a register task failed before the quality gates (see the Airflow logs)",

@@ -31,6 +31,7 @@ import requests
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from .archive import csv_ends_mid_row, looks_like_html
+from .clock import now_iso
 from .errors import DownloadError, os_error_message
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _fetch_local(location: str, dest: Path, source: str, expect: str | None) -> 
         raise DownloadError(source, os_error_message(exc), file=location) from exc
     return FetchResult(source=source, url=location, path=dest, status="local", size=stat.st_size,
                        sha256=sha256, last_modified=formatdate(stat.st_mtime, usegmt=True),
-                       fetched_at=_now(), attempts=1)
+                       fetched_at=now_iso(), attempts=1)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
@@ -379,7 +380,7 @@ class _HttpFetch:
     def _result(self, status: str, response: requests.Response, size: int, sha256: str, attempt: int):
         self.response_headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
         return FetchResult(source=self.source, url=self.url, path=self.dest, status=status, size=size,
-                           sha256=sha256, fetched_at=_now(), attempts=attempt)
+                           sha256=sha256, fetched_at=now_iso(), attempts=attempt)
 
     # -- state between attempts ------------------------------------------------------------------------
 
@@ -526,6 +527,3 @@ def _sha256_file(path: Path) -> str:
     _hash_into(digest, path)
     return digest.hexdigest()
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
+from .db import remove_database
 from .errors import PipelineError, QualityGateError
 from .faultpoints import fault_point
 from .fingerprint import build_inputs, check_staging, inputs_fingerprint, published_fingerprint
@@ -58,10 +60,6 @@ class PublishResult:
 
 
 # ---------------------------------------------------------------------------------------------- names
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -191,7 +189,7 @@ def safe_source_versions(cfg: Config) -> dict:
 
 def _write_history_table(con, cfg: Config, previous: str | None, current: dict) -> None:
     """run_history in the new version: the previous register's rows, then jsonl lines not yet in it, then this run."""
-    from .quality import table_columns
+    from .db import table_columns
 
     con.execute("DELETE FROM run_history")
     if previous and table_columns(con, "run_history", previous):
@@ -219,8 +217,7 @@ def _require_version(version: Path) -> None:
 def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[str]) -> tuple[dict, dict]:
     """Create the publish tables in the version and fill register_change; returns (changes, counts by area)."""
     from .changes import attach_previous, record_changes
-    from .db import connect, run_sql_dir
-    from .quality import table_columns
+    from .db import connect, run_sql_dir, table_columns
 
     _require_version(version)
     con = connect(version)
@@ -264,7 +261,7 @@ def reject_version(cfg: Config, version: Path) -> Path | None:
     target = cfg.versions_dir / REJECTED_DIR / version.name
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(version, target)
-    Path(str(version) + ".wal").unlink(missing_ok=True)
+    remove_database(version)  # its WAL: the file itself has moved
     safe_prune(cfg, target.parent)
     return target
 
@@ -384,8 +381,7 @@ def _prune(folder: Path, keep: int, protect: Path | None, *, gated: bool = False
         if kept < keep and (not gated or publishable(path) is None):
             kept += 1
             continue
-        path.unlink()
-        Path(str(path) + ".wal").unlink(missing_ok=True)
+        remove_database(path)
         removed.append(path)
     return removed
 
@@ -409,9 +405,8 @@ def clean_debris(cfg: Config, keep_run: str | None = None) -> list[Path]:
             if published and os.path.samefile(path, published):
                 continue
             if path.with_name(path.name + ".wal").exists() or publishable(path) is not None:
-                path.unlink()
+                remove_database(path)
                 removed.append(path)
-            Path(str(path) + ".wal").unlink(missing_ok=True)
         for wal in folder.glob("*.wal"):
             if not wal.with_suffix("").exists():
                 wal.unlink(missing_ok=True)
@@ -607,8 +602,7 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
         build_register(cfg, version, areas)
         check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
-        version.unlink(missing_ok=True)
-        Path(str(version) + ".wal").unlink(missing_ok=True)
+        remove_database(version)
         record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
                        timings={"build_seconds": round(time.monotonic() - t0, 3)}, inputs=inputs)
         raise
@@ -706,8 +700,7 @@ def publishable(path: Path) -> str | None:
     A publishable version has a quality_gate table whose rows all passed and a run_history row saying it was
     published; a file left by a crashed run, or one whose gates failed, lacks one of these.
     """
-    from .db import connect
-    from .quality import table_columns
+    from .db import connect, table_columns
 
     try:
         con = connect(path, read_only=True)
@@ -807,8 +800,7 @@ def _who() -> str:
 def version_counts(version: Path) -> dict:
     """{"organisations": {area: all}, "active_organisations": {area: active}} of a version file ({} if unreadable),
     so history rows for publishes, rollbacks and rejected versions carry the same counts."""
-    from .db import connect
-    from .quality import table_columns
+    from .db import connect, table_columns
 
     try:
         con = connect(version, read_only=True)
