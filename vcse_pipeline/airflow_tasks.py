@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tomllib
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .config import DEFAULTS_FILE, ENV_PREFIX, Config
+from .config import ENV_PREFIX, Config
 from .errors import PipelineError
 
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
@@ -31,18 +30,13 @@ def parse_time_setting(section: str, key: str):
     Only the packaged defaults file (one small tomllib read) and the environment are consulted, so parsing stays
     cheap and never touches data. A bad value fails the parse with the config's own message.
     """
-    from .config import _env_value, value_problem
+    from .config import _env_value, default_value, value_problem
 
     name = f"{ENV_PREFIX}{section.replace('.', '__').upper()}__{key.upper()}"
     raw = os.environ.get(name)
-    with DEFAULTS_FILE.open("rb") as fh:
-        defaults = tomllib.load(fh)
     if not raw:
-        node = defaults
-        for part in section.split("."):
-            node = node[part]
-        return node[key]
-    value = _env_value([*section.split("."), key], raw, defaults)  # read as Config.load reads the variable
+        return default_value(section, key)
+    value = _env_value([*section.split("."), key], raw)  # read as Config.load reads the variable
     problem = value_problem(section, key, value)
     if problem:
         raise PipelineError(f"environment variable {name}: {problem}")

@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import time
-import tomllib
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from urllib3.util.retry import Retry
 
 from .archive import csv_ends_mid_row, looks_like_html
 from .clock import now_iso
+from .config import default_section
 from .errors import DownloadError, os_error_message
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ CHUNK_SIZE = 1 << 20
 # Response headers kept in the manifest: enough to explain later what the server sent.
 RECORDED_HEADERS = ("content-length", "content-type", "content-range", "etag", "last-modified", "accept-ranges",
                     "date", "server", "cache-control", "x-ms-request-id", "x-ms-version")
-_DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 _RESUMABLE_STATUS = ("downloaded", "not_modified")
 
 
@@ -82,11 +81,9 @@ class _TryAgain(Exception):
 
 
 def download_settings(settings: dict | None = None) -> dict:
-    """The [download] settings: the packaged defaults overlaid with `settings` (a Config's section)."""
-    with _DEFAULTS_FILE.open("rb") as fh:
-        merged = dict(tomllib.load(fh)["download"])
-    merged.update(settings or {})
-    return merged
+    """The [download] settings: the packaged defaults overlaid with `settings` (a Config's section, or the few
+    keys a caller sets)."""
+    return {**default_section("download"), **(settings or {})}
 
 
 def fetch(location: str, dest: Path, *, source: str, settings: dict | None = None,
