@@ -237,20 +237,21 @@ def _bounds(section: str, key: str) -> tuple[Any, Any]:
     return least, most
 
 
-def default_value(section: str, key: str) -> Any:
-    """The packaged default of `[section] key` (section "sources.<name>" for a source); KeyError when unknown."""
+def _packaged(section: str) -> dict:
     node = _defaults()
     for part in section.split("."):
         node = node[part]
-    return node[key]
+    return node
+
+
+def default_value(section: str, key: str) -> Any:
+    """The packaged default of `[section] key` (section "sources.<name>" for a source); KeyError when unknown."""
+    return copy.deepcopy(_packaged(section)[key])
 
 
 def default_section(section: str) -> dict:
     """A copy of the packaged defaults of one section (e.g. "download")."""
-    node = _defaults()
-    for part in section.split("."):
-        node = node[part]
-    return copy.deepcopy(node)
+    return copy.deepcopy(_packaged(section))
 
 
 def value_problem(section: str, key: str, value: Any) -> str | None:
