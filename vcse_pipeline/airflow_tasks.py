@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tomllib
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .config import DEFAULTS_FILE, ENV_PREFIX, Config
+from .config import ENV_PREFIX, Config
 from .errors import PipelineError
 
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
@@ -31,18 +30,13 @@ def parse_time_setting(section: str, key: str):
     Only the packaged defaults file (one small tomllib read) and the environment are consulted, so parsing stays
     cheap and never touches data. A bad value fails the parse with the config's own message.
     """
-    from .config import _env_value, value_problem
+    from .config import _env_value, default_value, value_problem
 
     name = f"{ENV_PREFIX}{section.replace('.', '__').upper()}__{key.upper()}"
     raw = os.environ.get(name)
-    with DEFAULTS_FILE.open("rb") as fh:
-        defaults = tomllib.load(fh)
     if not raw:
-        node = defaults
-        for part in section.split("."):
-            node = node[part]
-        return node[key]
-    value = _env_value([*section.split("."), key], raw, defaults)  # read as Config.load reads the variable
+        return default_value(section, key)
+    value = _env_value([*section.split("."), key], raw)  # read as Config.load reads the variable
     problem = value_problem(section, key, value)
     if problem:
         raise PipelineError(f"environment variable {name}: {problem}")
@@ -318,13 +312,13 @@ def build_area_file(run: dict, area: str) -> str:
 
     Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
     the build, so a source staged again mid-build is caught too)."""
+    from .db import remove_database
     from .pipeline import build_register
 
     cfg = _run_config(run, f"build_area {area}")
     _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
-    out.unlink(missing_ok=True)  # a retry starts again from nothing
-    Path(str(out) + ".wal").unlink(missing_ok=True)
+    remove_database(out)  # a retry starts again from nothing
     build_register(cfg, out, [area])
     _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
@@ -406,6 +400,7 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
 
 
 def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
+    from .db import remove_database
     from .errors import DivergedStorageError
     from .run_history import PUBLISHING, read_history, record_failure
     from .storage import check_storage
@@ -427,8 +422,7 @@ def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str
     if version and Path(version).exists() and register.exists() and os.path.samefile(version, register):
         return "published (recorded by the teardown)"
     if version:  # a version rejected by the gates has already moved to versions/rejected/
-        Path(version).unlink(missing_ok=True)
-        Path(version + ".wal").unlink(missing_ok=True)
+        remove_database(version)
     if any(r.get("run_id") == run["run_id"] and r.get("status") != PUBLISHING for r in read_history(cfg)):
         return "failure already recorded"
     record_failure(cfg, run["run_id"], "a register task failed before the quality gates (see the Airflow logs)",

@@ -41,9 +41,9 @@ def run_sql_dir(con: duckdb.DuckDBPyConnection, subdir: str, params: dict | None
 
 
 def sql_literal(value) -> str:
-    """Render a trusted configuration value as a SQL literal (never used for user search input)."""
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+    """Render a trusted value (a setting, a file path, a column name) as a SQL literal; never user search input."""
+    if isinstance(value, str | Path):
+        return "'" + str(value).replace("'", "''") + "'"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
@@ -63,6 +63,21 @@ def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterabl
                                 "(download and stage) first")
         # The path is a quoted literal: a data folder may hold quotes, spaces or any other character.
         con.execute(f"ATTACH {sql_literal(str(path))} AS {source} (READ_ONLY)")
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
+    """Column names of a table in the main database (or attached `database`), or None when it does not exist."""
+    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = "
+    query += "?" if database else "current_database()"
+    rows = con.execute(query, [table, database] if database else [table]).fetchall()
+    return {r[0] for r in rows} or None
+
+
+def remove_database(path: str | Path) -> None:
+    """Delete a DuckDB file and its write-ahead log: a WAL left beside a new file of the same name would be
+    replayed onto it."""
+    for part in (Path(path), Path(f"{path}.wal")):
+        part.unlink(missing_ok=True)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:

@@ -114,7 +114,7 @@ def published_sources(register_path: Path) -> dict | None:
 def register_sources(con) -> dict | None:
     """The sources of the latest published run in a register's run_history (None when it records none: no
     run_history, no published run, or a run that recorded no sources)."""
-    from .quality import table_columns
+    from .db import table_columns
 
     if "sources" not in (table_columns(con, "run_history") or set()):
         return None

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .clock import now_iso
 from .config import Config
+from .db import remove_database
 from .errors import PipelineError
 from .faultpoints import fault_point
 from .fingerprint import build_inputs, check_staging, inputs_fingerprint, published_fingerprint
@@ -30,7 +32,6 @@ from .run_history import (
     failure_recorded,
     history_path,
     new_run_id,
-    now_iso,
     read_history,
     record_failure,
     run_record,
@@ -103,7 +104,7 @@ def open_version(cfg: Config, version: Path) -> Iterator[tuple[duckdb.DuckDBPyCo
 def record_version_changes(cfg: Config, version: Path, run_id: str, areas: list[str]) -> tuple[dict, dict]:
     """Create the publish tables in the version and fill register_change; returns (changes, counts by area)."""
     from .changes import record_changes
-    from .quality import table_columns
+    from .db import table_columns
 
     with open_version(cfg, version) as (con, previous):
         changes = record_changes(con, run_id, areas, previous) if table_columns(con, "organisation") else {}
@@ -327,8 +328,7 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
         build_register(cfg, version, areas)
         check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
-        version.unlink(missing_ok=True)
-        Path(str(version) + ".wal").unlink(missing_ok=True)
+        remove_database(version)
         record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
                        timings={"build_seconds": round(time.monotonic() - t0, 3)}, inputs=inputs)
         raise
@@ -400,7 +400,7 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
-        version.unlink(missing_ok=True)
+        remove_database(version)
         raise
     con.close()
     return version

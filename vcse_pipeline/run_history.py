@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
 from .errors import PipelineError
 
@@ -32,10 +33,6 @@ SOURCE_FILE_FIELDS = ("url", "sha256", "etag", "last_modified", "status", "fetch
 
 
 # ---------------------------------------------------------------------------------------------- names
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -172,7 +169,7 @@ def safe_source_versions(cfg: Config) -> dict:
 
 def write_history_table(con, cfg: Config, previous: str | None, current: dict) -> None:
     """run_history in the new version: the previous register's rows, then jsonl lines not yet in it, then this run."""
-    from .quality import table_columns
+    from .db import table_columns
 
     con.execute("DELETE FROM run_history")
     if previous and table_columns(con, "run_history", previous):

@@ -13,7 +13,9 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
+from .db import remove_database
 from .errors import PipelineError
 from .run_history import (
     PUBLISHED,
@@ -22,7 +24,6 @@ from .run_history import (
     ROLLED_FORWARD,
     append_history,
     new_run_id,
-    now_iso,
     read_history,
     run_record,
     safe_run_id,
@@ -68,8 +69,7 @@ def published_path(cfg: Config) -> Path | None:
 def version_counts(version: Path) -> dict:
     """{"organisations": {area: all}, "active_organisations": {area: active}} of a version file ({} if unreadable),
     so history rows for publishes, rollbacks and rejected versions carry the same counts."""
-    from .db import connect
-    from .quality import table_columns
+    from .db import connect, table_columns
 
     try:
         con = connect(version, read_only=True)
@@ -99,8 +99,7 @@ def publishable(path: Path) -> str | None:
     A publishable version has a quality_gate table whose rows all passed and a run_history row saying it was
     published; a file left by a crashed run, or one whose gates failed, lacks one of these.
     """
-    from .db import connect
-    from .quality import table_columns
+    from .db import connect, table_columns
 
     try:
         con = connect(path, read_only=True)
@@ -268,7 +267,7 @@ def reject_version(cfg: Config, version: Path) -> Path | None:
     target = cfg.versions_dir / REJECTED_DIR / version.name
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(version, target)
-    Path(str(version) + ".wal").unlink(missing_ok=True)
+    remove_database(version)  # its WAL: the file itself has moved
     safe_prune(cfg, target.parent)
     return target
 
@@ -292,8 +291,7 @@ def _prune(folder: Path, keep: int, protect: Path | None, *, gated: bool = False
         if kept < keep and (not gated or publishable(path) is None):
             kept += 1
             continue
-        path.unlink()
-        Path(str(path) + ".wal").unlink(missing_ok=True)
+        remove_database(path)
         removed.append(path)
     return removed
 
@@ -329,9 +327,8 @@ def clean_debris(cfg: Config, keep_run: str | None = None) -> list[Path]:
             if published and os.path.samefile(path, published):
                 continue
             if path.with_name(path.name + ".wal").exists() or publishable(path) is not None:
-                path.unlink()
+                remove_database(path)
                 removed.append(path)
-            Path(str(path) + ".wal").unlink(missing_ok=True)
         for wal in folder.glob("*.wal"):
             if not wal.with_suffix("").exists():
                 wal.unlink(missing_ok=True)
