@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, path: Traversable, params: dict
 def run_sql_dir(con: duckdb.DuckDBPyConnection, subdir: str, params: dict | None = None) -> None:
     for path in sql_files(subdir):
         run_sql_file(con, path, params)
+
+
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the build macros of sql/macros in the connection: postcode_key() and normalise_postcode(), the
+    identifier keys and the VCSE rule. TEMP macros, so they are never saved into a staging or register file."""
+    suffixes = resources.files(__package__) / "reference" / "mutuals-suffixes.csv"
+    run_sql_dir(con, "macros", {"mutuals_suffixes_file": str(suffixes)})
 
 
 def sql_literal(value) -> str:
