@@ -34,6 +34,11 @@ def sql_file(name: str) -> Traversable:
     return SQL_DIR.joinpath(*name.split("/"))
 
 
+def sql_text(name: str) -> str:
+    """The text of one file below vcse_pipeline/sql/: a query run with its parameters ($name or ?)."""
+    return sql_file(name).read_text(encoding="utf-8")
+
+
 def run_sql_file(con: duckdb.DuckDBPyConnection, path: Traversable, params: dict | None = None) -> None:
     """Run every statement of a .sql file. `params` fill {{name}} placeholders with SQL literals."""
     text = path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ..db import run_sql_dir
+from ..db import run_sql_dir, run_sql_file, sql_file
 from .vcse_rule import rule_params
 
 RECORDS_TABLE = "_register_records"  # made by sql/records/register_records.sql
@@ -20,5 +20,5 @@ def build_records(con: duckdb.DuckDBPyConnection, vcse: dict, placeholders: list
     """(Re)create `_register_records` with postcode geography; returns its row count. The connection has the build
     macros (db.register_macros) and the staging files attached."""
     run_sql_dir(con, "staging", {**rule_params(vcse), "placeholder_company_numbers": [str(p) for p in placeholders]})
-    run_sql_dir(con, "records")
+    run_sql_file(con, sql_file("records/register_records.sql"))
     return con.execute(f"SELECT count(*) FROM {RECORDS_TABLE}").fetchall()[0][0]
