@@ -118,17 +118,20 @@ def test_the_build_fingerprint_follows_releases_settings_and_code_but_not_time(c
     fake_staging(cfg, RELEASES)
     assert fp() == base
 
-    # An edited sql/ file is new code.
+    # An edited vcse_pipeline/sql file is new code: a view, or a macro in a subfolder the views never read.
     sql_copy = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_copy)
     monkeypatch.setattr(fingerprint, "SQL_DIR", sql_copy)
     fingerprint.code_version.cache_clear()
     try:
         assert fp() == base
-        view = sql_copy / "views" / "10_provider_directory.sql"
-        view.write_text(view.read_text(encoding="utf-8") + "\n-- a changed view\n", encoding="utf-8")
-        fingerprint.code_version.cache_clear()
-        assert fp() != base
+        seen = {base}
+        for name in ("views/10_provider_directory.sql", "macros/20_identifiers.sql"):
+            edited = sql_copy / name
+            edited.write_text(edited.read_text(encoding="utf-8") + "\n-- a changed file\n", encoding="utf-8")
+            fingerprint.code_version.cache_clear()
+            assert fp() not in seen
+            seen.add(fp())
     finally:
         fingerprint.code_version.cache_clear()
 

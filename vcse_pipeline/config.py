@@ -7,6 +7,7 @@ import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettin
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "VCSE__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PROJECT_ROOT / "sql"
+# The SQL ships inside the package (package-data in pyproject.toml), so a wheel install finds it too.
+SQL_DIR = resources.files(__package__) / "sql"
 
 
 def _read_toml(path: Path, origin: str) -> dict:

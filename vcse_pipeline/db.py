@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
@@ -19,12 +21,23 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
     return duckdb.connect(str(path), read_only=read_only)
 
 
-def sql_files(subdir: str) -> list[Path]:
-    """The .sql files of one sql/ subfolder, in name order (files are numbered where order matters)."""
-    return sorted((SQL_DIR / subdir).glob("*.sql"))
+def sql_files(subdir: str) -> list[Traversable]:
+    """The .sql files of one vcse_pipeline/sql/ subfolder, in name order (files are numbered where order matters).
+    Read as package resources, so an installed wheel finds them as well as a source checkout."""
+    return sorted((p for p in (SQL_DIR / subdir).iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
+def sql_file(name: str) -> Traversable:
+    """One file below vcse_pipeline/sql/, e.g. 'links/exact_links.sql'."""
+    return SQL_DIR.joinpath(*name.split("/"))
+
+
+def sql_text(name: str) -> str:
+    """The text of one file below vcse_pipeline/sql/: a query run with its parameters ($name or ?)."""
+    return sql_file(name).read_text(encoding="utf-8")
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, path: Traversable, params: dict | None = None) -> None:
     """Run every statement of a .sql file. `params` fill {{name}} placeholders with SQL literals."""
     text = path.read_text(encoding="utf-8")
     for name, value in (params or {}).items():
@@ -38,6 +51,13 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None
 def run_sql_dir(con: duckdb.DuckDBPyConnection, subdir: str, params: dict | None = None) -> None:
     for path in sql_files(subdir):
         run_sql_file(con, path, params)
+
+
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the build macros of sql/macros in the connection: postcode_key() and normalise_postcode(), the
+    identifier keys and the VCSE rule. TEMP macros, so they are never saved into a staging or register file."""
+    suffixes = resources.files(__package__) / "reference" / "mutuals-suffixes.csv"
+    run_sql_dir(con, "macros", {"mutuals_suffixes_file": str(suffixes)})
 
 
 def sql_literal(value) -> str:
