@@ -38,7 +38,7 @@ def staging_ddl() -> dict[str, list[str]]:
         register_macros(con)
         get_source(source).stage(con, paths, cfg)
         ddl[source] = [sql for (sql,) in con.execute(
-            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
+            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary ORDER BY table_name").fetchall()]
         con.close()
     return ddl
 
