@@ -37,8 +37,9 @@ def staging_ddl() -> dict[str, list[str]]:
         con = duckdb.connect()
         register_macros(con)
         get_source(source).stage(con, paths, cfg)
-        ddl[source] = [sql for (sql,) in con.execute(
-            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary ORDER BY table_name").fetchall()]
+        ddl[source] = [sql for (sql,) in con.execute(  # not the macros' TEMP tables: they are not staging
+            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary "
+            "ORDER BY table_name").fetchall()]
         con.close()
     return ddl
 
