@@ -8,16 +8,23 @@ killed in the middle of a register build (SIGKILL, as a crashed container) is re
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
 import re
+import shutil
 import signal
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import airflow_deployment as harness
 import duckdb
 import pytest
 
 from vcse_pipeline.demo import demo_source_overrides
+from vcse_pipeline.fingerprint import file_sha256
 from vcse_pipeline.run_history import safe_run_id
 
 pytestmark = pytest.mark.slow
@@ -74,6 +81,34 @@ def wait_for_dags(deployment, api) -> None:
     assert api.request("GET", "/importErrors")["total_entries"] == 0
 
 
+def publish_from_demo_sources(deployment, api, demo_register) -> tuple[Path, float]:
+    """The first publish: every source stages the demo files, then the register builds them. Returns the register's
+    path and when every source had staged (time.monotonic())."""
+    # Each source runs once when unpaused (catchup off) and stages. The register stays paused meanwhile: a run
+    # started before every source has staged would fail and retry for minutes. Then one source restaged with
+    # {"force": true} emits its asset, and that event starts the register.
+    for dag_id in SOURCE_DAGS:
+        api.unpause(dag_id)
+    deployment.wait_for("every source DAG to stage", lambda: all(
+        any(r["state"] == "success" for r in api.dag_runs(d)) for d in SOURCE_DAGS), timeout=420, interval=3)
+    staged = time.monotonic()
+    assert {p.stem for p in (deployment.data_dir / "staging").glob("*.duckdb")} == {d[len("vcse_source_"):]
+                                                                                     for d in SOURCE_DAGS}
+    api.unpause(REGISTER_DAG)
+    api.trigger("vcse_source_fca_mutuals", {"force": True})
+
+    def published() -> list[dict] | None:
+        runs = api.dag_runs(REGISTER_DAG)
+        return runs if runs and all(r["state"] in FINISHED for r in runs) else None
+    register_runs = deployment.wait_for("the register to publish", published, timeout=420, interval=3)
+    assert [(r["run_type"], r["state"]) for r in register_runs] == [("asset_triggered", "success")]
+    register = deployment.data_dir / "register" / "vcse_register.duckdb"
+    assert counts(register) == counts(demo_register.path)  # the same files give the register `vcse demo` built
+    assert counts(register)[0][0] == "E08000015" and counts(register)[0][1] > 100
+    assert [h["status"] for h in history(deployment)][-1] == "published"
+    return register, staged
+
+
 def test_compose_deployment_publishes_and_recovers_from_a_killed_scheduler(airflow_deployment, demo_register):
     started = time.monotonic()
     deployment = airflow_deployment(extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
@@ -89,28 +124,8 @@ def test_compose_deployment_publishes_and_recovers_from_a_killed_scheduler(airfl
     wait_for_dags(deployment, api)
     healthy = time.monotonic() - started
 
-    # Each source runs once when unpaused (catchup off) and stages. The register stays paused meanwhile: a run
-    # started before every source has staged would fail and retry for minutes. Then one source restaged with
-    # {"force": true} emits its asset, and that event starts the register.
-    for dag_id in SOURCE_DAGS:
-        api.unpause(dag_id)
-    deployment.wait_for("every source DAG to stage", lambda: all(
-        any(r["state"] == "success" for r in api.dag_runs(d)) for d in SOURCE_DAGS), timeout=420, interval=3)
-    staged = time.monotonic() - started
-    assert {p.stem for p in (deployment.data_dir / "staging").glob("*.duckdb")} == {d[len("vcse_source_"):]
-                                                                                     for d in SOURCE_DAGS}
-    api.unpause(REGISTER_DAG)
-    api.trigger("vcse_source_fca_mutuals", {"force": True})
-
-    def published() -> list[dict] | None:
-        runs = api.dag_runs(REGISTER_DAG)
-        return runs if runs and all(r["state"] in FINISHED for r in runs) else None
-    register_runs = deployment.wait_for("the register to publish", published, timeout=420, interval=3)
-    assert [(r["run_type"], r["state"]) for r in register_runs] == [("asset_triggered", "success")]
-    register = deployment.data_dir / "register" / "vcse_register.duckdb"
-    assert counts(register) == counts(demo_register.path)  # the same files give the register `vcse demo` built
-    assert counts(register)[0][0] == "E08000015" and counts(register)[0][1] > 100
-    assert [h["status"] for h in history(deployment)][-1] == "published"
+    register, staged_at = publish_from_demo_sources(deployment, api, demo_register)
+    staged = staged_at - started
     first_publish = time.monotonic() - started
 
     # A register run whose scheduler dies mid-build, with every process under it (a killed container). The staging
@@ -143,6 +158,144 @@ def test_compose_deployment_publishes_and_recovers_from_a_killed_scheduler(airfl
     print(f"deployment test: healthy {healthy:.0f} s, staged {staged:.0f} s, published {first_publish:.0f} s, "
           f"recovered {recovered:.0f} s after the kill, total {time.monotonic() - started:.0f} s")
 
+
+
+def staging_events(api, dag_id: str, run_id: str) -> int:
+    """How many staging asset events a source DAG run emitted."""
+    return api.request("GET", "/assets/events", params={"source_dag_id": dag_id, "source_run_id": run_id})[
+        "total_entries"]
+
+
+def register_events(api) -> list[dict]:
+    """The register asset's events: only vcse_register's publish task emits one."""
+    return api.request("GET", "/assets/events", params={"source_dag_id": REGISTER_DAG, "limit": 100})["asset_events"]
+
+
+def run_source(deployment, api, dag_id: str, conf: dict | None = None) -> str:
+    """Trigger a source DAG and wait for the run to succeed; its run id."""
+    run_id = api.trigger(dag_id, conf)
+
+    def finished() -> str | None:
+        state = api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        return state if state in FINISHED else None
+    assert deployment.wait_for(f"{dag_id} run {run_id} to finish", finished, timeout=300, interval=2) == "success", \
+        deployment.diagnostics()
+    return run_id
+
+
+def register_settled(deployment, api, known: set[str]) -> list[dict]:
+    """Wait until the register runs that started after `known` have all finished and no asset event is queued for a
+    further run (the scheduler turns queued events into a run, so nothing more will start); those runs."""
+    def settled() -> list[dict] | None:
+        new = [r for r in api.dag_runs(REGISTER_DAG) if r["dag_run_id"] not in known]
+        queued = api.request("GET", f"/dags/{REGISTER_DAG}/assets/queuedEvents")["total_entries"]
+        return new if new and not queued and all(r["state"] in FINISHED for r in new) else None
+    return deployment.wait_for("the register runs of the batch to finish", settled, timeout=420, interval=3)
+
+
+def release_edited_csv(path: Path, edit: Callable[[list[dict]], None]) -> None:
+    """A publisher's new release of a CSV file, `edit` changing its rows: a new file moved over the old one (the
+    download folder hard-links the old one, which must stay as it was), in the old file's line endings."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    edit(rows)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n" if "\r\n" in text else "\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    part = path.with_name(path.name + ".new")
+    part.write_text(out.getvalue(), encoding="utf-8", newline="")
+    os.replace(part, path)
+
+
+def test_two_sources_refreshed_together_publish_once_and_an_untouched_refresh_publishes_nothing(
+        airflow_deployment, demo_register, tmp_path):
+    """Batching with the real scheduler: two sources with new releases, refreshed together, stage and each emit
+    their staging asset event, and the register publishes once; a refresh that finds the same files publishes
+    nothing, and a forced restage of them builds nothing (the register run records 'unchanged')."""
+    started = time.monotonic()
+    sources = tmp_path / "demo-sources"  # a copy: the new releases must not touch the session's demo files
+    shutil.copytree(demo_register.cfg.data_dir / "demo-sources", sources)
+    # A 10 s quiet period: the second source of the batch starts its download well within it of the first's stage.
+    # Pokes every 10 s, not 2: a poke re-queued before the scheduler has drained the previous poke's executor event
+    # is failed as 'state changed externally' (apache/airflow#71172), and the busier the machine, the later the drain.
+    deployment = airflow_deployment(extra_env={**demo_env(sources), "VCSE__BATCHING__QUIET_SECONDS": "10",
+                                               "VCSE__BATCHING__POKE_INTERVAL_SECONDS": "10"})
+    api = start(deployment, SERVICES)
+    wait_for_dags(deployment, api)
+    register, _ = publish_from_demo_sources(deployment, api, demo_register)
+    first_publish = time.monotonic() - started
+
+    # New releases of two sources: the FCA renames a society the register holds, UK CAT revises a note.
+    con = duckdb.connect(str(register), read_only=True)
+    try:
+        society, old_name = con.execute("SELECT society_number, name FROM organisation WHERE source_count = 1 AND "
+                                        "society_number IS NOT NULL ORDER BY society_number LIMIT 1").fetchone()
+    finally:
+        con.close()
+    new_name = f"{old_name} (renamed)"
+    def rename(rows: list[dict]) -> None:
+        [row] = [row for row in rows if row["Full Registation Number"] == society]
+        row["Society Name"] = new_name
+
+    def revise(rows: list[dict]) -> None:
+        rows[0]["Notes"] = (rows[0]["Notes"] + " Revised in this release.").strip()
+    release_edited_csv(sources / "fca_mutuals" / "SocietyList.csv", rename)
+    release_edited_csv(sources / "ukcat" / "ukcat.csv", revise)
+
+    known_runs = {r["dag_run_id"] for r in api.dag_runs(REGISTER_DAG)}
+    known_events = {e["id"] for e in register_events(api)}
+    history_before = len(history(deployment))
+    batch = {dag_id: api.trigger(dag_id) for dag_id in ("vcse_source_fca_mutuals", "vcse_source_ukcat")}
+    for dag_id, run_id in batch.items():
+        def finished(dag_id=dag_id, run_id=run_id) -> str | None:
+            state = api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            return state if state in FINISHED else None
+        assert deployment.wait_for(f"{dag_id} to refresh", finished, timeout=300, interval=2) == "success", \
+            deployment.diagnostics()
+        assert staging_events(api, dag_id, run_id) == 1  # both staged new data and announced it
+    batch_runs = register_settled(deployment, api, known_runs)
+    # A publishing run records 'publishing' before its switch and 'published' after; every run ends with one outcome.
+    batch_history = [h for h in history(deployment)[history_before:] if h["status"] != "publishing"]
+    assert all(r["state"] == "success" for r in batch_runs), batch_runs
+    assert len(batch_history) == len(batch_runs)  # each register run recorded once
+    statuses = [h["status"] for h in batch_history]
+    assert statuses.count("published") == 1 and set(statuses) <= {"published", "unchanged"}, batch_history
+    published_run = next(h["run_id"] for h in batch_history if h["status"] == "published")
+    new_events = [e for e in register_events(api) if e["id"] not in known_events]
+    assert [safe_run_id(e["source_run_id"]) for e in new_events] == [published_run]  # one register event
+    con = duckdb.connect(str(register), read_only=True)
+    try:
+        assert con.execute("SELECT name FROM organisation WHERE society_number = ?", [society]).fetchall() == \
+            [(new_name,)]
+    finally:
+        con.close()
+    batched = time.monotonic() - started
+
+    # An untouched refresh: the same files, so new_data short-circuits, nothing stages and no event is emitted.
+    published_bytes = file_sha256(register)
+    history_before = len(history(deployment))
+    known_runs = {r["dag_run_id"] for r in api.dag_runs(REGISTER_DAG)}
+    run_id = run_source(deployment, api, "vcse_source_ukcat")
+    states = {t["task_id"]: t["state"] for t in api.task_instances("vcse_source_ukcat", run_id)}
+    assert states["stage"] == "skipped", states
+    assert staging_events(api, "vcse_source_ukcat", run_id) == 0
+    assert api.request("GET", f"/dags/{REGISTER_DAG}/assets/queuedEvents")["total_entries"] == 0
+    assert {r["dag_run_id"] for r in api.dag_runs(REGISTER_DAG)} == known_runs  # no register run started
+
+    # The same files restaged with {"force": true}: the event starts the register, which finds its inputs are the
+    # published register's, records 'unchanged' and publishes nothing.
+    run_id = run_source(deployment, api, "vcse_source_ukcat", {"force": True})
+    assert staging_events(api, "vcse_source_ukcat", run_id) == 1
+    forced_runs = register_settled(deployment, api, known_runs)
+    assert [r["state"] for r in forced_runs] == ["success"] * len(forced_runs)
+    assert [h["status"] for h in history(deployment)[history_before:]] == ["unchanged"] * len(forced_runs)
+    assert not [e for e in register_events(api) if e["id"] not in known_events and
+                safe_run_id(e["source_run_id"]) != published_run]  # no register event since the batch's publish
+    assert file_sha256(register) == published_bytes
+    print(f"batching deployment test: first publish {first_publish:.0f} s, batch published {batched:.0f} s, "
+          f"total {time.monotonic() - started:.0f} s")
 
 
 def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployment, redis_server, demo_register):
