@@ -29,7 +29,7 @@ DEMO_SCALE = 0.3  # about 450 Wirral VCSEs: every code path, a fraction of the t
 
 
 @pytest.fixture(scope="session")
-def demo_sources(tmp_path_factory) -> Path:
+def session_demo_sources(tmp_path_factory) -> Path:
     """The demo registers' files (`generate_demo` at DEMO_SCALE), generated once per session. Copy them before use
     (`shutil.copytree`): downloads hard-link the files they fetch, and a test may release new ones."""
     from vcse_pipeline.demo.generate import generate_demo

@@ -62,9 +62,10 @@ def history(data_dir: Path) -> list[dict]:
     return settled([json.loads(line) for line in lines])
 
 
-def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(tmp_path, demo_sources):
+def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(
+        tmp_path, session_demo_sources):
     demo_dir = tmp_path / "demo-sources"
-    shutil.copytree(demo_sources, demo_dir)
+    shutil.copytree(session_demo_sources, demo_dir)
     shared_config, shared = _demo_config(tmp_path, "shared", demo_dir)
 
     # `vcse run` twice on the same sources: one publish, then 'unchanged', versions/ as it was.
