@@ -72,11 +72,17 @@ print("RESULT " + json.dumps(results))
 def airflow_env(home: Path) -> dict[str, str]:
     """An environment with its own AIRFLOW_HOME under `home`, the project's DAGs and a migrated metadata database
     (a copy of the one `airflow db migrate` made for this test session: migrating takes about 15 s)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VCSE", "AIRFLOW"))}
-    env.update(AIRFLOW_HOME=str(home / "airflow"), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", PYTHONPATH=str(ROOT))
+    env = _environment(home / "airflow")
     (home / "airflow").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_migrated_database(), home / "airflow" / METADATA_DB)
+    return env
+
+
+def _environment(airflow_home: Path) -> dict[str, str]:
+    """This process's environment without VCSE/Airflow settings, then AIRFLOW_HOME, the project's DAGs and code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VCSE", "AIRFLOW"))}
+    env.update(AIRFLOW_HOME=str(airflow_home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False", PYTHONPATH=str(ROOT))
     return env
 
 
@@ -88,9 +94,7 @@ def _migrated_database() -> Path:
     """`airflow db migrate` once per test session, into a folder of its own removed at exit; the database file."""
     home = Path(tempfile.mkdtemp(prefix="vcse-airflow-migrated-"))
     atexit.register(shutil.rmtree, home, True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VCSE", "AIRFLOW"))}
-    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", PYTHONPATH=str(ROOT))
+    env = _environment(home)
     airflow = Path(sys.executable).with_name("airflow")
     migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
