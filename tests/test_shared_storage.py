@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,11 +62,10 @@ def history(data_dir: Path) -> list[dict]:
     return settled([json.loads(line) for line in lines])
 
 
-def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(tmp_path):
-    from vcse_pipeline.demo.generate import generate_demo
-
+def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(
+        tmp_path, session_demo_sources):
     demo_dir = tmp_path / "demo-sources"
-    generate_demo(demo_dir, scale=0.3)
+    shutil.copytree(session_demo_sources, demo_dir)
     shared_config, shared = _demo_config(tmp_path, "shared", demo_dir)
 
     # `vcse run` twice on the same sources: one publish, then 'unchanged', versions/ as it was.
