@@ -12,18 +12,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config
 from .register import RegisterReader, RegisterUnavailable
+from .render import SERVICE_NAME, make_templates
 
 log = logging.getLogger(__name__)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
-STATIC_DIR = PACKAGE_DIR / "static"
-SERVICE_NAME = "Find VCSE providers"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # Paths that answer in JSON (machines), not HTML pages (people): errors there are JSON too.
 JSON_PREFIXES = ("/api", "/reconcile", "/openapi.json")
@@ -112,13 +109,15 @@ def create_app(cfg: Config | None = None, *, register_path: Path | None = None) 
     app.state.cfg = cfg
     app.state.settings = settings
     app.state.register = reader
-    app.state.templates = templates()
+    app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings["tile_url"]))
     _add_error_pages(app)
-    for module_name, attribute in pages_routers():
-        app.include_router(getattr(importlib.import_module(f"{__package__}.{module_name}"), attribute))
+    from . import about, opportunities, organisation, pages, providers, wards
+
+    for page in (pages, providers, organisation, wards, opportunities, about):
+        app.include_router(page.router)
     for module_name, attribute in OPTIONAL_ROUTERS:
         try:
             module = importlib.import_module(f"{__package__}.{module_name}")
@@ -128,17 +127,6 @@ def create_app(cfg: Config | None = None, *, register_path: Path | None = None) 
             continue
         app.include_router(getattr(module, attribute))
     return app
-
-
-def pages_routers() -> list[tuple[str, str]]:
-    """The officers' pages, each a router in its own module."""
-    return [("pages", "router")]
-
-
-def templates() -> Jinja2Templates:
-    env_templates = Jinja2Templates(directory=TEMPLATES_DIR)
-    env_templates.env.globals["service_name"] = SERVICE_NAME
-    return env_templates
 
 
 def wants_json(request: Request) -> bool:
