@@ -411,3 +411,54 @@ def test_serve_is_a_command():
 
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0 and "--port" in result.output and "--register" in result.output
+
+
+def test_a_running_server_keeps_answering_across_publishes(register, tmp_path):
+    """`vcse serve` for real, readers in threads, and three publishes (real switch_register) while they read: no
+    request fails, and the server ends on the last version without a restart."""
+    import threading
+
+    import httpx
+    from web_server import running_server
+
+    cfg = config(tmp_path / "data")
+    versions = []
+    for n in range(3):
+        version = cfg.versions_dir / f"register-2026010{n + 1}T000000000000Z-v{n}.duckdb"
+        version.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(register, version)
+        con = duckdb.connect(str(version))
+        con.execute("UPDATE run_history SET version_file = ? WHERE run_id = '20260201T000000Z-bbbbbb'",
+                    [version.name])
+        con.close()
+        versions.append(version)
+    switch_register(cfg, versions[0])
+    failures: list[str] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+    with running_server(cfg.data_dir) as url:
+        def read() -> None:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                while not stop.is_set():
+                    for path in ("/providers?service=mental+health", "/healthz"):
+                        response = http.get(path)
+                        if response.status_code != 200:
+                            failures.append(f"{path}: {response.status_code}")
+                        elif path == "/healthz":
+                            seen.add(response.json()["version"])
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        for n, version in enumerate(versions):
+            if n:
+                switch_register(cfg, version)   # a publish while the readers read
+            waited = 0.0
+            while version.name not in seen and not failures and waited < 60:   # until the readers see it
+                stop.wait(0.05)
+                waited += 0.05
+        stop.set()
+        for thread in readers:
+            thread.join()
+        final = httpx.get(f"{url}/healthz").json()["version"]
+    assert failures == []
+    assert seen == {v.name for v in versions} and final == versions[-1].name
