@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from ..lookups import area_name
 from ..procurement.find import based_where
-from .register import RegisterView, current_register
+from .register import RegisterView, current_register, fetch_dicts
 from .render import render
 
 router = APIRouter(include_in_schema=False)
@@ -50,12 +50,6 @@ def register_page(identifier: str) -> tuple[str, str] | None:
     return name, url.format(n=number)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def _evidence(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str, evidence: str | None) -> list[str]:
     """The evidence for a service area in words: "UKCAT tag Counselling (SW203)", "Charity Commission
     classification Provides Advocacy/advice/information (307)", "SIC code 87900"."""
@@ -80,47 +74,51 @@ def _evidence(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str, evide
 
 def organisation_profile(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str) -> dict | None:
     """The profile's data, or None when the register has no such organisation in the area."""
-    found = _rows(con, "SELECT * FROM organisation WHERE area_code = ? AND org_id = ?", [area_code, org_id])
+    key = [area_code, org_id]
+
+    def rows(sql: str, params: list = key) -> list[dict]:
+        return fetch_dicts(con, sql, params)
+
+    found = rows("SELECT * FROM organisation WHERE area_code = ? AND org_id = ?")
     if not found:
         return None
     org = found[0]
-    directory = _rows(con, "SELECT * FROM provider_directory WHERE area_code = ? AND org_id = ?", [area_code, org_id])
-    key = [area_code, org_id]
-    names = _rows(con, "SELECT DISTINCT name, name_type, source FROM organisation_name WHERE area_code = ? AND "
-                       "org_id = ? ORDER BY CASE name_type WHEN 'registered' THEN 0 WHEN 'working' THEN 1 ELSE 2 END, "
-                       "name", key)
-    identifiers = _rows(con, "SELECT identifier, scheme, source, record_id, is_canonical FROM organisation_identifier "
-                             "WHERE area_code = ? AND org_id = ? ORDER BY is_canonical DESC, identifier", key)
+    directory = rows("SELECT * FROM provider_directory WHERE area_code = ? AND org_id = ?")
+    names = rows("SELECT DISTINCT name, name_type, source FROM organisation_name WHERE area_code = ? AND org_id = ? "
+                 "ORDER BY CASE name_type WHEN 'registered' THEN 0 WHEN 'working' THEN 1 ELSE 2 END, name")
+    identifiers = rows("SELECT identifier, scheme, source, record_id, is_canonical FROM organisation_identifier "
+                       "WHERE area_code = ? AND org_id = ? ORDER BY is_canonical DESC, identifier")
     for ident in identifiers:
         ident["page"] = register_page(ident["identifier"])
         ident["source_name"] = SOURCE_NAMES.get(ident["source"], ident["source"])
-    services = _rows(con, "SELECT s.service_area, coalesce(a.label, s.service_area) AS label, s.evidence "
-                          "FROM organisation_service_area s LEFT JOIN service_area a USING (service_area) "
-                          "WHERE s.area_code = ? AND s.org_id = ? ORDER BY 2", key)
+    services = rows("SELECT s.service_area, coalesce(a.label, s.service_area) AS label, s.evidence "
+                    "FROM organisation_service_area s LEFT JOIN service_area a USING (service_area) "
+                    "WHERE s.area_code = ? AND s.org_id = ? ORDER BY 2")
     for service in services:
         service["evidence_shown"] = _evidence(con, area_code, org_id, service["evidence"])
-    finances = _rows(con, "SELECT * FROM organisation_finance WHERE area_code = ? AND org_id = ? "
-                          "ORDER BY financial_year_end DESC NULLS LAST, source", key)
+    finances = rows("SELECT * FROM organisation_finance WHERE area_code = ? AND org_id = ? "
+                    "ORDER BY financial_year_end DESC NULLS LAST, source")
     for row in finances:
         row["source_name"] = SOURCE_NAMES.get(row["source"], row["source"])
-    readiness = _rows(con, "SELECT * FROM provider_readiness WHERE area_code = ? AND org_id = ?", key)
+    readiness = rows("SELECT * FROM provider_readiness WHERE area_code = ? AND org_id = ?")
     record_ids = [i["record_id"] for i in identifiers if i["record_id"]]
-    records = _rows(con, "SELECT record_id, source, identifier, name, legal_form, status, is_active, postcode "
-                         "FROM source_record WHERE area_code = ? AND list_contains(?::VARCHAR[], record_id) "
-                         "ORDER BY source, identifier", [area_code, record_ids])
+    records = rows("SELECT record_id, source, identifier, name, legal_form, status, is_active, postcode "
+                   "FROM source_record WHERE area_code = ? AND list_contains(?::VARCHAR[], record_id) "
+                   "ORDER BY source, identifier", [area_code, record_ids])
     for record in records:
         record["source_name"] = SOURCE_NAMES.get(record["source"], record["source"])
-    links = _rows(con, "SELECT left_record, right_record, method, score, evidence FROM organisation_link "
-                       "WHERE area_code = ? AND (list_contains(?::VARCHAR[], left_record) "
-                       "OR list_contains(?::VARCHAR[], right_record)) ORDER BY score DESC, method",
-                  [area_code, record_ids, record_ids])
+    links = rows("SELECT left_record, right_record, method, score, evidence FROM organisation_link "
+                 "WHERE area_code = ? AND (list_contains(?::VARCHAR[], left_record) "
+                 "OR list_contains(?::VARCHAR[], right_record)) ORDER BY score DESC, method",
+                 [area_code, record_ids, record_ids])
     for link in links:
         link["evidence_shown"] = _link_evidence(link["evidence"])
-    changes = _rows(con, "SELECT c.run_id, h.finished_at, c.change_type, c.field, c.old_value, c.new_value "
-                         "FROM register_change c LEFT JOIN run_history h ON h.run_id = c.run_id "
-                         "WHERE c.area_code = ? AND c.org_id = ? "
-                         "ORDER BY h.finished_at DESC NULLS LAST, c.field NULLS FIRST LIMIT ?",
-                    [*key, RECENT_CHANGES])
+    changes = rows("SELECT c.run_id, h.finished_at, c.change_type, c.field, c.old_value, c.new_value "
+                   "FROM register_change c LEFT JOIN run_history h ON h.run_id = c.run_id "
+                   "WHERE c.area_code = ? AND c.org_id = ? "
+                   "ORDER BY h.finished_at DESC NULLS LAST, c.field NULLS FIRST LIMIT ?", [*key, RECENT_CHANGES])
+    parent = rows("SELECT org_id, name FROM organisation WHERE area_code = ? AND org_id = ?",
+                  [area_code, org["parent_org_id"]]) if org.get("parent_org_id") else []
     place = area_name(area_code)
     based_here = directory[0]["based_in_area"] if directory else org["in_area_by_postcode"]
     based = based_where(place, bool(based_here), org["ward_name"], org["address"], org["postcode"],
@@ -128,9 +126,7 @@ def organisation_profile(con: duckdb.DuckDBPyConnection, area_code: str, org_id:
     return {"org": org, "directory": directory[0] if directory else None, "names": names, "based": based,
             "identifiers": identifiers, "services": services, "finances": finances,
             "readiness": readiness[0] if readiness else None, "records": records, "links": links,
-            "changes": changes, "area_name": place,
-            "parent": _rows(con, "SELECT org_id, name FROM organisation WHERE area_code = ? AND org_id = ?",
-                            [area_code, org["parent_org_id"]]) if org.get("parent_org_id") else []}
+            "changes": changes, "area_name": place, "parent": parent}
 
 
 def _link_evidence(evidence: str | None) -> str:

@@ -181,6 +181,13 @@ def _read_info(con: duckdb.DuckDBPyConnection, path: Path) -> RegisterInfo:
     return RegisterInfo(path.name, None, None)
 
 
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    """The rows of a parameterised query as dicts by column name (what the pages' templates read)."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 # ---------------------------------------------------------------------------------------------- dependencies
 
 def register_reader(request: Request) -> RegisterReader:

@@ -73,8 +73,8 @@ class Search:
             if f.name in cls.LISTS:
                 values[f.name] = [v.strip()[:200] for v in params.getlist(f.name) if v.strip()][:20]
             elif f.name == "page":
-                raw = params.get("page") or "1"
-                values["page"] = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
+                raw = (params.get("page") or "1").strip()[:6]
+                values["page"] = max(1, int(raw)) if raw.isdigit() else 1
             else:
                 values[f.name] = (params.get(f.name) or "").strip()[:200]
         if values["sort"] not in SORTS:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from ..lookups import area_name
-from .register import RegisterView, current_register
+from .register import RegisterView, current_register, fetch_dicts
 from .render import render
 
 router = APIRouter(include_in_schema=False)
@@ -27,15 +27,9 @@ GAP, CANNOT_TELL, COVERED, NOT_LOCAL = "gap", "cannot tell", "covered", "not com
 SVG_WIDTH, SVG_HEIGHT, SVG_MARGIN = 640, 420, 24
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def ward_list(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Every ward of the register's areas with its providers based there, gaps and providers of unknown work."""
-    return _rows(con, """
+    return fetch_dicts(con, """
         SELECT w.area_code, w.ward_code, w.ward_name,
                (SELECT count(*) FROM provider_directory d WHERE d.area_code = w.area_code
                     AND d.ward_code = w.ward_code AND d.based_in_area) AS providers,
@@ -47,19 +41,19 @@ def ward_list(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
-    wards = _rows(con, "SELECT area_code, ward_code, ward_name FROM area_ward WHERE ward_code = ?", [ward_code])
+    wards = fetch_dicts(con, "SELECT area_code, ward_code, ward_name FROM area_ward WHERE ward_code = ?", [ward_code])
     if not wards:
         return None
     ward = wards[0]
     key = [ward["area_code"], ward_code]
-    providers = _rows(con, """
+    providers = fetch_dicts(con, """
         SELECT d.org_id, d.name, d.legal_form, d.service_area_labels, d.latest_income, d.postcode, pl.lat, pl.long
         FROM provider_directory d LEFT JOIN postcode_location pl ON pl.postcode = d.postcode
         WHERE d.area_code = ? AND d.ward_code = ? AND d.based_in_area ORDER BY d.name""", key)
     unclassified = sum(1 for p in providers if not p["service_area_labels"])
-    gaps = {r["service_area"]: r for r in _rows(con, "SELECT service_area, threshold FROM ward_service_gaps "
-                                                     "WHERE area_code = ? AND ward_code = ?", key)}
-    coverage = _rows(con, """
+    gaps = {r["service_area"]: r for r in fetch_dicts(
+        con, "SELECT service_area, threshold FROM ward_service_gaps WHERE area_code = ? AND ward_code = ?", key)}
+    coverage = fetch_dicts(con, """
         SELECT service_area, service_area_label, commissioned_locally, providers_based, providers_area_wide
         FROM ward_service_coverage WHERE area_code = ? AND ward_code = ? ORDER BY service_area_label""", key)
     for row in coverage:
