@@ -368,7 +368,13 @@ def test_the_reader_switches_versions_and_finishes_requests_on_the_old_one(regis
     with pytest.raises(duckdb.Error):   # read-only
         with reader.view() as view:
             view.cursor.execute("DELETE FROM organisation")
+    with pytest.raises(duckdb.Error):   # and no other file can be read through it
+        with reader.view() as view:
+            view.cursor.execute("SELECT * FROM read_csv(?)", [str(versions[0])])
+    # version one's working copy went when its last request finished; version two's stays while it is served
+    assert [p.name for p in reader._scratch.glob("*.duckdb")] == ["version-2.duckdb"]
     reader.close()
+    assert list(reader._scratch.glob("*.duckdb")) == []
 
 
 def test_the_reader_refuses_a_file_that_is_not_a_register(tmp_path):

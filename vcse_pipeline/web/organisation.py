@@ -50,26 +50,32 @@ def register_page(identifier: str) -> tuple[str, str] | None:
     return name, url.format(n=number)
 
 
-def _evidence(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str, evidence: str | None) -> list[str]:
-    """The evidence for a service area in words: "UKCAT tag Counselling (SW203)", "Charity Commission
-    classification Provides Advocacy/advice/information (307)", "SIC code 87900"."""
-    shown = []
-    for item in (evidence or "").split("; "):
-        kind, _, code = item.partition(":")
-        if kind == "ukcat":
-            row = con.execute("SELECT tag FROM ukcat_tag WHERE code = ?", [code]).fetchone()
-            shown.append(f"UKCAT tag {row[0]} ({code})" if row else f"UKCAT tag {code}")
-        elif kind == "ccew_classification":
-            row = con.execute("SELECT description FROM organisation_classification WHERE area_code = ? AND "
-                              "org_id = ? AND code = ? AND scheme LIKE 'ccew%' LIMIT 1",
-                              [area_code, org_id, code]).fetchone()
-            shown.append(f"Charity Commission classification {row[0]} ({code})" if row
-                         else f"Charity Commission classification {code}")
-        elif kind == "sic":
-            shown.append(f"SIC code {code} (Companies House)")
-        elif item:
-            shown.append(item)
-    return shown
+def _evidence_words(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str, evidence: list[str | None]):
+    """A function giving the evidence for a service area in words: "UKCAT tag Counselling (SW203)", "Charity
+    Commission classification Provides Advocacy/advice/information (307)", "SIC code 87900 (Companies House)".
+    The names of every code in `evidence` are read at once, in two queries."""
+    items = [item.partition(":") for text in evidence for item in (text or "").split("; ") if item]
+    ukcat = dict(con.execute("SELECT code, tag FROM ukcat_tag WHERE list_contains(?::VARCHAR[], code)",
+                             [[code for kind, _, code in items if kind == "ukcat"]]).fetchall())
+    ccew = dict(con.execute("SELECT code, any_value(description) FROM organisation_classification "
+                            "WHERE area_code = ? AND org_id = ? AND scheme LIKE 'ccew%' GROUP BY code",
+                            [area_code, org_id]).fetchall())
+
+    def words(text: str | None) -> list[str]:
+        shown = []
+        for item in (text or "").split("; "):
+            kind, _, code = item.partition(":")
+            if kind == "ukcat":
+                shown.append(f"UKCAT tag {ukcat[code]} ({code})" if code in ukcat else f"UKCAT tag {code}")
+            elif kind == "ccew_classification":
+                shown.append(f"Charity Commission classification {ccew[code]} ({code})" if code in ccew
+                             else f"Charity Commission classification {code}")
+            elif kind == "sic":
+                shown.append(f"SIC code {code} (Companies House)")
+            elif item:
+                shown.append(item)
+        return shown
+    return words
 
 
 def organisation_profile(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str) -> dict | None:
@@ -94,8 +100,9 @@ def organisation_profile(con: duckdb.DuckDBPyConnection, area_code: str, org_id:
     services = rows("SELECT s.service_area, coalesce(a.label, s.service_area) AS label, s.evidence "
                     "FROM organisation_service_area s LEFT JOIN service_area a USING (service_area) "
                     "WHERE s.area_code = ? AND s.org_id = ? ORDER BY 2")
+    words = _evidence_words(con, area_code, org_id, [service["evidence"] for service in services])
     for service in services:
-        service["evidence_shown"] = _evidence(con, area_code, org_id, service["evidence"])
+        service["evidence_shown"] = words(service["evidence"])
     finances = rows("SELECT * FROM organisation_finance WHERE area_code = ? AND org_id = ? "
                     "ORDER BY financial_year_end DESC NULLS LAST, source")
     for row in finances:

@@ -27,10 +27,11 @@ def find(request: Request, register: RegisterView = Depends(current_register)):
     context = {
         "title": "Find providers" if not errors else "Error: Find providers",
         "search": search, "outcome": outcome, "errors": dict(errors), "error_list": errors,
-        "choices": form_choices(register.cursor), "income_bands": INCOME_BANDS, "based_choices": BASED,
+        "choices": register.remember("form_choices", lambda: form_choices(register.cursor)),
+        "income_bands": INCOME_BANDS, "based_choices": BASED,
         "readiness_levels": READINESS_LEVELS, "sorts": SORTS, "page_size": page_size,
-        "total_providers": outcome.total_providers if outcome else register.cursor.execute(
-            "SELECT count(*) FROM provider_directory").fetchone()[0],
+        "total_providers": outcome.total_providers if outcome else register.remember(
+            "providers", lambda: register.cursor.execute("SELECT count(*) FROM provider_directory").fetchone()[0]),
     }
     return render(request, "providers.html", context, register=register.info, status=400 if errors else 200)
 
