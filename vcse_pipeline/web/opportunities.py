@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PipelineError
 from ..lookups import single_area
-from ..procurement.export import excel_headings
 from .exports import table_download
 from .register import RegisterView, current_register
 from .render import for_officers, render
@@ -80,7 +79,7 @@ async def read_form(request: Request) -> dict:
 def _releases(text: str, source: str, release_id: str | None):
     """(the chosen release, every release's summary) read by procurement.opportunities, whose checks and
     messages are the CLI's; the file name in its messages is the uploaded file's."""
-    from ..procurement.opportunities import list_releases, load_release
+    from ..procurement.ocds import list_releases, load_release
 
     with tempfile.TemporaryDirectory(prefix="vcse-notice-") as folder:
         path = Path(folder) / "notice.json"
@@ -149,7 +148,12 @@ async def match(request: Request, register: RegisterView = Depends(current_regis
 
 @router.post("/opportunities/export.{fmt}")
 async def export(fmt: str, request: Request, register: RegisterView = Depends(current_register)):
-    from ..procurement.opportunities import EXPORT_COLUMNS, MONEY_COLUMNS, shortlist_rows
+    from ..procurement.export import (
+        SHORTLIST_COLUMNS,
+        SHORTLIST_MONEY_COLUMNS,
+        shortlist_headings,
+        shortlist_rows,
+    )
 
     if fmt not in ("csv", "xlsx"):
         return render(request, "error.html", {"title": "Page not found",
@@ -162,7 +166,7 @@ async def export(fmt: str, request: Request, register: RegisterView = Depends(cu
     except NoticeProblem as problem:
         return _form_page(request, register, problem, status=400)
     notice, matches = shortlist(register.cursor, release)
-    return table_download(fmt, EXPORT_COLUMNS, shortlist_rows(matches, notice),
+    return table_download(fmt, SHORTLIST_COLUMNS, shortlist_rows(matches, notice),
                           search=f"shortlist for notice {notice.release_id}: {notice.title}", register=register.info,
-                          stem="shortlist", sheet_title="Shortlist", money_columns=MONEY_COLUMNS,
-                          headings=excel_headings(EXPORT_COLUMNS))
+                          stem="shortlist", sheet_title="Shortlist", money_columns=SHORTLIST_MONEY_COLUMNS,
+                          headings=shortlist_headings())
