@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from procurement_fixtures import ORGS, org_id_for
 
 from vcse_pipeline.config import Config
-from vcse_pipeline.publish import switch_register
+from vcse_pipeline.versions import switch_register
 from vcse_pipeline.web.app import create_app
 from vcse_pipeline.web.register import RegisterReader, RegisterUnavailable
 

@@ -1,6 +1,6 @@
 """The published register, read-only, for the web app: serves on while a new version is published, then switches.
 
-Publishing (vcse_pipeline.publish.switch_register) renames a new file over the register path with os.replace. So
+Publishing (vcse_pipeline.versions.switch_register) renames a new file over the register path with os.replace. So
 the app looks at the path's identity (device, inode, size, modification time) on each request; when it changes,
 one request loads the new file while the others go on reading the old version, and from then on requests get
 the new one. Requests that started on the old version finish on it; its instance is closed when the last of them
