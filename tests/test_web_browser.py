@@ -16,11 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import sync_playwright  # pinned in the dev dependencies: never skipped for want of it
 from web_server import running_server
 
 pytestmark = pytest.mark.slow
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,7 +39,7 @@ def server(demo_register):
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield launched
