@@ -410,6 +410,19 @@ def test_the_committed_assets_are_the_pinned_packages():
     assert ".govuk-generic-header" in css and "GDS Transport" not in css
 
 
+def test_the_committed_stylesheet_is_built_from_its_source(tmp_path):
+    """app.css is `make assets`'s sass build of web/assets/app.scss with the pinned GOV.UK Frontend."""
+    import subprocess
+
+    sass = ROOT / "node_modules" / ".bin" / "sass"
+    if not sass.exists():
+        pytest.skip("node_modules not installed (npm ci): sass cannot rebuild the stylesheet")
+    built = tmp_path / "app.css"
+    subprocess.run([str(sass), "--style=compressed", "--no-source-map", "--load-path=node_modules", "--quiet-deps",
+                    "vcse_pipeline/web/assets/app.scss", str(built)], cwd=ROOT, check=True, capture_output=True)
+    assert built.read_text() == (STATIC / "app.css").read_text(), "run make assets"
+
+
 def test_serve_is_a_command():
     from typer.testing import CliRunner
 
