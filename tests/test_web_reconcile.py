@@ -1,0 +1,329 @@
+"""The /reconcile service (W3C Reconciliation Service API 0.2) on the demo register: every answer validates against
+the official 0.2 JSON Schemas (tests/fixtures/reconciliation-api-0.2), OpenRefine's request forms work, `match`
+agrees with `vcse match`, and every answer (errors too) carries CORS headers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import jsonschema
+import pytest
+from fastapi.testclient import TestClient
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+from typer.testing import CliRunner
+
+from vcse_pipeline.web import reconcile
+from vcse_pipeline.web.app import create_app
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reconciliation-api-0.2"
+
+
+# ---------------------------------------------------------------------------------------------- schemas
+
+def _registry() -> Registry:
+    """Every schema under its $id, so the schemas' references (type.json, the Swagger schema) resolve offline."""
+    resources = []
+    for path in (FIXTURES / "schemas").glob("*.json"):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(contents, default_specification=DRAFT7)
+        resources.append((contents["$id"].rstrip("#"), resource))
+        resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+REGISTRY = _registry()
+
+
+def validate(document, schema: str) -> None:
+    """Raise jsonschema.ValidationError unless `document` is valid against the 0.2 schema `schema` (file stem)."""
+    contents = json.loads((FIXTURES / "schemas" / f"{schema}.json").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator(contents, registry=REGISTRY).validate(document)
+
+
+def example(path: str):
+    return json.loads((FIXTURES / "examples" / path).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("schema, valid, invalid", [
+    ("manifest", "manifest/valid/findthatcharity.json", "manifest/invalid/missing-version.json"),
+    ("reconciliation-result-batch", "reconciliation-result-batch/valid/example-full.json",
+     "reconciliation-result-batch/invalid/missing-id.json"),
+    ("data-extension-response", "data-extension-response/valid/example-full.json",
+     "data-extension-response/invalid/wrong-properties.json"),
+])
+def test_the_schemas_accept_the_official_valid_examples_and_reject_the_invalid(schema, valid, invalid):
+    # the validation below is only worth something if these schemas load and bite
+    validate(example(valid), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(example(invalid), schema)
+
+
+# ---------------------------------------------------------------------------------------------- the app
+
+@pytest.fixture(scope="module")
+def client(demo_register):
+    with TestClient(create_app(demo_register.cfg)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def orgs(demo_register) -> list[dict]:
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        cur = con.execute("""
+            SELECT o.org_id, o.name, o.postcode, o.latest_income, o.ward_name, o.is_active,
+                   list(DISTINCT i.scheme) AS schemes
+            FROM organisation o JOIN organisation_identifier i USING (area_code, org_id)
+            GROUP BY ALL ORDER BY o.org_id""")
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def post_queries(client, queries: dict) -> dict:
+    response = client.post("/reconcile", data={"queries": json.dumps(queries)})
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    validate(queries, "reconciliation-query-batch")   # what we sent is a valid 0.2 batch too
+    validate(response.json(), "reconciliation-result-batch")
+    return response.json()
+
+
+def test_manifest_is_valid_and_points_at_this_app(client):
+    response = client.get("/reconcile")
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    manifest = response.json()
+    validate(manifest, "manifest")
+    assert manifest["versions"] == ["0.2"]
+    assert manifest["identifierSpace"] == "http://org-id.guide"
+    assert [t["id"] for t in manifest["defaultTypes"]] == ["charity", "company", "society"]
+    assert manifest["view"]["url"] == "http://testserver/organisations/{{id}}"
+    assert manifest["preview"]["url"] == "http://testserver/reconcile/preview?id={{id}}"
+    for service in ("entity", "type", "property"):
+        suggest = manifest["suggest"][service]
+        assert client.get(suggest["service_url"] + suggest["service_path"], params={"prefix": "a"}).status_code == 200
+    propose = manifest["extend"]["propose_properties"]
+    assert client.get(propose["service_url"] + propose["service_path"],
+                      params={"type": "charity"}).status_code == 200
+
+
+def vcse_match_statuses(tmp_path: Path, register: Path, names: list[str]) -> dict[str, tuple[str, str]]:
+    """What `vcse match` says of each name: (status, org_id)."""
+    from vcse_pipeline.cli import app
+
+    source, out = tmp_path / "names.csv", tmp_path / "matched.csv"
+    with source.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["name"], *[[n] for n in names]])
+    result = CliRunner().invoke(app, ["match", str(source), "--register", str(register), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8-sig") as fh:   # the CSV starts with a byte-order mark, for Excel
+        return {row["name"]: (row["status"], row["org_id"]) for row in csv.DictReader(fh)}
+
+
+def test_a_batch_of_matched_review_and_unmatched_names_agrees_with_vcse_match(client, orgs, demo_register, tmp_path):
+    # registered names as written, the same names cut down or misspelt, and names of no organisation
+    names = [o["name"] for o in orgs[:40:4]]
+    names += [" ".join(o["name"].split()[:2]) for o in orgs[1:60:3] if len(o["name"].split()) > 3]
+    names += [o["name"][:-3] + o["name"][-2:] + "s" for o in orgs[2:40:5]]
+    names += ["Zyxwvut Quantum Basket Weavers", "Ffestiniog Railway Heritage Trust"]
+    names = list(dict.fromkeys(names))[:reconcile.MAX_BATCH]
+    expected = vcse_match_statuses(tmp_path, demo_register.path, names)
+    statuses = {status for status, _ in expected.values()}
+    assert statuses == {"matched", "review", "no match"}, "the batch must mix all three outcomes"
+
+    answer = post_queries(client, {f"q{i}": {"query": name, "limit": 3} for i, name in enumerate(names)})
+    assert list(answer) == [f"q{i}" for i in range(len(names))]
+    for i, name in enumerate(names):
+        result = answer[f"q{i}"]["result"]
+        status, org_id = expected[name]
+        matched = [c["id"] for c in result if c["match"]]
+        if status == "matched":
+            assert matched == [org_id] and result[0]["id"] == org_id, name
+        else:
+            assert matched == [], name
+        assert len(result) <= 3
+        assert [c["score"] for c in result[1:]] == sorted((c["score"] for c in result[1:]), reverse=True)
+        for candidate in result:
+            features = {f["id"]: f["value"] for f in candidate["features"]}
+            assert 0 <= candidate["score"] <= 100 and 0 <= features["name_score"] <= 100
+
+
+def test_get_post_and_query_string_forms_give_the_same_answer(client, orgs):
+    queries = {"q0": {"query": orgs[3]["name"]}, "q1": {"query": orgs[7]["name"], "type": "charity"}}
+    text = json.dumps(queries)
+    by_post = post_queries(client, queries)
+    by_get = client.get("/reconcile", params={"queries": text})
+    by_post_query_string = client.post("/reconcile", params={"queries": text})
+    for response in (by_get, by_post_query_string):
+        assert response.status_code == 200
+        assert response.json() == by_post
+    assert by_post["q0"]["result"][0]["id"] == orgs[3]["org_id"]
+
+
+def test_the_official_minimal_query_example_is_answered(client):
+    answer = post_queries(client, example("reconciliation-query-batch/valid/example-min.json"))
+    assert set(answer) == {"q1", "q2"}
+    assert not any(c["match"] for q in answer.values() for c in q["result"])
+
+
+def test_a_type_narrows_the_candidates_and_never_adds_a_match(client, orgs):
+    charity = next(o for o in orgs if o["schemes"] == ["GB-CHC"])
+    answer = post_queries(client, {"any": {"query": charity["name"]},
+                                   "charity": {"query": charity["name"], "type": "charity"},
+                                   "society": {"query": charity["name"], "type": ["society"]}})
+    assert answer["any"]["result"][0]["id"] == charity["org_id"]
+    assert answer["charity"]["result"][0]["id"] == charity["org_id"]
+    assert charity["org_id"] not in [c["id"] for c in answer["society"]["result"]]
+    assert all(any(t["id"] == "society" for t in c["type"]) for c in answer["society"]["result"])
+    assert not any(c["match"] for c in answer["society"]["result"])
+
+
+def test_the_postcode_property_raises_the_score(client, orgs):
+    org = next(o for o in orgs if o["postcode"] and len(o["name"].split()) >= 3)
+    cut = " ".join(org["name"].split()[:-1])   # a name a little off, so the postcode has room to count
+    answer = post_queries(client, {
+        "none": {"query": cut},
+        "same": {"query": cut, "properties": [{"pid": "postcode", "v": org["postcode"]}]},
+        "far": {"query": cut, "properties": [{"pid": "postcode", "v": ["TR1 1AA"]}]}})
+
+    def candidate(key):
+        return next(c for c in answer[key]["result"] if c["id"] == org["org_id"])
+    features = {f["id"]: f["value"] for f in candidate("same")["features"]}
+    assert features["postcode_points"] == 8.0
+    assert candidate("far")["score"] <= candidate("none")["score"] <= candidate("same")["score"]
+    assert candidate("far")["score"] < candidate("same")["score"]
+
+
+def test_preview_is_a_small_page_any_site_may_frame(client, orgs):
+    org = next(o for o in orgs if o["ward_name"] and o["latest_income"])
+    response = client.get("/reconcile/preview", params={"id": org["org_id"]})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors *" in response.headers["content-security-policy"]
+    assert response.headers["access-control-allow-origin"] == "*"
+    page = response.text
+    for text in (org["org_id"], org["ward_name"], f"£{org['latest_income']:,.0f}"):
+        assert text in page
+    assert "<script" not in page
+    missing = client.get("/reconcile/preview", params={"id": "GB-CHC-<b>0</b>"})
+    assert missing.status_code == 404 and "&lt;b&gt;0&lt;/b&gt;" in missing.text and "<b>0" not in missing.text
+
+
+def test_suggest_entities_pages_through_names_starting_with_the_prefix(client, demo_register):
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        names = con.execute("SELECT org_id, lower(name) FROM organisation_name").fetchall()
+    finally:
+        con.close()
+    prefix = "wir"
+    starts = {org_id for org_id, name in names if name.startswith(prefix)}
+    word_starts = {org_id for org_id, name in names
+                   if any(w.startswith(prefix) for w in re.split(r"[^a-z0-9]+", name))}
+    assert len(starts) > reconcile.SUGGEST_LIMIT and word_starts - starts, "the demo needs both kinds of hit"
+    pages = []
+    for cursor in range(0, len(starts | word_starts) + reconcile.SUGGEST_LIMIT, reconcile.SUGGEST_LIMIT):
+        response = client.get("/reconcile/suggest/entity", params={"prefix": prefix.upper(), "cursor": cursor})
+        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*"
+        validate(response.json(), "suggest-entities-response")
+        pages.append([r["id"] for r in response.json()["result"]])
+    found = [org_id for page in pages for org_id in page]
+    assert pages[-1] == []
+    assert len(found) == len(set(found)) == len(starts | word_starts)   # pages go on where the last stopped
+    assert set(found[:len(starts)]) == starts                            # whole names starting so come first
+    assert client.get("/reconcile/suggest/entity", params={"prefix": "zzzzqqq"}).json() == {"result": []}
+
+
+def test_suggest_types_and_properties(client):
+    types = client.get("/reconcile/suggest/type", params={"prefix": "char"}).json()
+    validate(types, "suggest-types-response")
+    assert [t["id"] for t in types["result"]] == ["charity"]
+    properties = client.get("/reconcile/suggest/property", params={"prefix": "inc"}).json()
+    validate(properties, "suggest-properties-response")
+    assert [p["id"] for p in properties["result"]] == ["income"]
+    every = client.get("/reconcile/suggest/property").json()["result"]
+    assert {"postcode", "ward", "legal_form", "income", "service_areas", "status"} <= {p["id"] for p in every}
+
+
+def test_propose_properties_and_data_extension(client, orgs):
+    proposed = client.get("/reconcile/propose_properties", params={"type": "company", "limit": 4}).json()
+    validate(proposed, "data-extension-property-proposal")
+    assert proposed["type"] == "company" and len(proposed["properties"]) == 4
+
+    org = next(o for o in orgs if o["postcode"] and o["latest_income"] and o["ward_name"])
+    request = {"ids": [org["org_id"], "GB-CHC-0"],
+               "properties": [{"id": p} for p in ("postcode", "ward", "legal_form", "income", "service_areas",
+                                                   "status", "financial_year_end", "imd_decile")]}
+    validate(request, "data-extension-query")
+    for response in (client.post("/reconcile", data={"extend": json.dumps(request)}),
+                     client.get("/reconcile", params={"extend": json.dumps(request)})):
+        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*"
+        answer = response.json()
+        validate(answer, "data-extension-response")
+        assert [m["id"] for m in answer["meta"]] == [p["id"] for p in request["properties"]]
+        row = answer["rows"][org["org_id"]]
+        assert row["postcode"] == [{"str": org["postcode"]}]
+        assert row["ward"] == [{"str": org["ward_name"]}]
+        assert row["income"] == [{"float": org["latest_income"]}]
+        assert row["status"] and row["legal_form"]
+        assert answer["rows"]["GB-CHC-0"] == {p["id"]: [] for p in request["properties"]}
+
+
+def test_jsonp_wraps_get_answers_and_refuses_a_callback_that_is_not_a_name(client):
+    response = client.get("/reconcile/suggest/type", params={"prefix": "", "callback": "jQuery123_456"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    body = response.text
+    assert body.startswith("/**/jQuery123_456(") and body.endswith(");")
+    validate(json.loads(body[len("/**/jQuery123_456("):-2]), "suggest-types-response")
+    bad = client.get("/reconcile", params={"callback": "alert(1)//"})
+    assert bad.status_code == 400 and "alert" not in bad.text
+
+
+@pytest.mark.parametrize("request_args, message", [
+    ({"queries": "{not json"}, "not valid JSON"),
+    ({"queries": json.dumps({f"q{i}": {"query": "x"} for i in range(reconcile.MAX_BATCH + 1)})}, "in one batch"),
+    ({"queries": json.dumps({"q0": {"query": "x" * (reconcile.MAX_QUERY_CHARS + 1)}})}, "longer than"),
+    ({"queries": json.dumps({"q0": {"query": "Age UK", "type": "person"}})}, "unknown type 'person'"),
+    ({"queries": json.dumps({"q0": {"query": "Age UK", "properties": [{"pid": "colour", "v": "red"}]}})},
+     "unknown property 'colour'"),
+    ({"queries": json.dumps(["Age UK"])}, "JSON object of queries"),
+    ({"extend": json.dumps({"ids": ["GB-CHC-1"], "properties": [{"id": "shoe_size"}]})}, "unknown property"),
+    ({"extend": json.dumps({"ids": ["x"] * (reconcile.MAX_EXTEND_IDS + 1), "properties": []})}, "at once"),
+])
+def test_requests_out_of_bounds_are_400_with_the_reason_and_cors(client, request_args, message):
+    for response in (client.post("/reconcile", data=request_args), client.get("/reconcile", params=request_args)):
+        assert response.status_code == 400
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert message in response.json()["detail"]
+        assert "Traceback" not in response.text
+
+
+def test_every_endpoint_answers_cors_preflight_and_errors_with_cors(client):
+    for path in ("/reconcile", "/reconcile/preview", "/reconcile/suggest/entity", "/reconcile/propose_properties"):
+        preflight = client.options(path, headers={"Origin": "http://localhost:3333",
+                                                  "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+    for path, params in (("/reconcile/propose_properties", {}), ("/reconcile/suggest/entity", {"cursor": "many"}),
+                         ("/reconcile/preview", {})):
+        response = client.get(path, params=params)
+        assert response.status_code == 400, path
+        assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_without_a_register_the_manifest_still_answers_and_queries_say_503(tmp_path, demo_register):
+    app = create_app(demo_register.cfg, register_path=tmp_path / "none.duckdb")
+    with TestClient(app) as client:
+        assert client.get("/reconcile").status_code == 200
+        response = client.post("/reconcile", data={"queries": json.dumps({"q0": {"query": "Age UK"}})})
+        assert response.status_code == 503
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "not available" in response.json()["error"]
