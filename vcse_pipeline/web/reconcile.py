@@ -26,11 +26,12 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import duckdb
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,8 +44,9 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "VCSE register (org-id reconciliation)"
 IDENTIFIER_SPACE = "http://org-id.guide"
 SCHEMA_SPACE = "http://org-id.guide"
-# Where OpenRefine links a reconciled cell: the organisation's profile page in this app.
-PROFILE_PATH = "organisations/{{id}}"
+# Where OpenRefine links a reconciled cell: a redirect to the organisation's profile page in this app (whose
+# address also names the area).
+PROFILE_PATH = "reconcile/view/{{id}}"
 PREVIEW_SIZE = (400, 200)   # the frame OpenRefine opens for a preview, in pixels
 
 # Bounds on what one request may ask (a bigger request is a 400 saying which bound, never a slow server).
@@ -625,10 +627,24 @@ def preview_get(request: Request, id: str = Query(..., description="An org-id, e
         org = preview(view.cursor, id)
     templates = request.app.state.templates
     response = templates.TemplateResponse(request, "reconcile_preview.html",
-                                          {"org": org, "org_id": id, "profile": PROFILE_PATH.replace("{{id}}", id)},
+                                          {"org": org, "org_id": id,
+                                           "profile": PROFILE_PATH.replace("{{id}}", quote(id, safe=""))},
                                           status_code=200 if org else 404)
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     return response
+
+
+@router.get("/view/{org_id}", summary="The organisation's profile page (a redirect)", status_code=303)
+def view_get(request: Request, org_id: str):
+    """Where the manifest's `view` sends a reconciled id: the profile page of the organisation (any of its org-ids),
+    in the first area of the register that holds it."""
+    with _reader(request).view() as view:
+        row = view.cursor.execute("SELECT area_code, org_id FROM organisation_identifier WHERE identifier = ? "
+                                  "ORDER BY area_code, is_canonical DESC LIMIT 1",
+                                  [org_id[:MAX_QUERY_CHARS]]).fetchone()
+    if row is None:
+        raise StarletteHTTPException(404, f"no organisation {org_id[:40]} in the register")
+    return RedirectResponse(str(request.url_for("profile", area_code=row[0], org_id=row[1])), status_code=303)
 
 
 @router.get("/suggest/entity", summary="Organisations whose name starts with a prefix")
