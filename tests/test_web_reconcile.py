@@ -104,7 +104,7 @@ def test_manifest_is_valid_and_points_at_this_app(client):
     assert manifest["versions"] == ["0.2"]
     assert manifest["identifierSpace"] == "http://org-id.guide"
     assert [t["id"] for t in manifest["defaultTypes"]] == ["charity", "company", "society"]
-    assert manifest["view"]["url"] == "http://testserver/organisations/{{id}}"
+    assert manifest["view"]["url"] == "http://testserver/reconcile/view/{{id}}"
     assert manifest["preview"]["url"] == "http://testserver/reconcile/preview?id={{id}}"
     for service in ("entity", "type", "property"):
         suggest = manifest["suggest"][service]
