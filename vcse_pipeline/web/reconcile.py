@@ -455,14 +455,18 @@ def extend(con: duckdb.DuckDBPyConnection, raw: object) -> dict:
         QUALIFY row_number() OVER (PARTITION BY org_id ORDER BY area_code) = 1""", [wanted]).fetchall()
     values = {row[0]: dict(zip(_ORGANISATION_COLUMNS, row[1:], strict=True)) for row in found}
     if any(p.column == "service_areas" for p in props):
-        areas = con.execute("""
-            SELECT s.org_id, list(DISTINCT coalesce(a.label, s.service_area) ORDER BY coalesce(a.label, s.service_area))
-            FROM organisation_service_area s LEFT JOIN service_area a USING (service_area)
-            WHERE list_contains(?::VARCHAR[], s.org_id) GROUP BY s.org_id""", [wanted]).fetchall()
-        for org_id, labels in areas:
+        for org_id, labels in service_area_labels(con, wanted).items():
             values.setdefault(org_id, {})["service_areas"] = labels
     rows = {org_id: {p.id: _cells(p, values.get(org_id, {}).get(p.column)) for p in props} for org_id in wanted}
     return {"meta": [{"id": p.id, "name": p.name} for p in props], "rows": rows}
+
+
+def service_area_labels(con: duckdb.DuckDBPyConnection, org_ids: list[str]) -> dict[str, list[str]]:
+    """Each organisation's service areas as commissioners name them, alphabetical (any area's tags: the same)."""
+    return dict(con.execute("""
+        SELECT s.org_id, list(DISTINCT coalesce(a.label, s.service_area) ORDER BY coalesce(a.label, s.service_area))
+        FROM organisation_service_area s LEFT JOIN service_area a USING (service_area)
+        WHERE list_contains(?::VARCHAR[], s.org_id) GROUP BY s.org_id""", [org_ids]).fetchall())
 
 
 def _cells(prop: ExtendProperty, value) -> list[dict]:
@@ -485,18 +489,16 @@ def preview(con: duckdb.DuckDBPyConnection, org_id: str) -> dict | None:
     """What the preview card shows of one organisation, or None when the register does not hold the id."""
     if len(org_id) > MAX_QUERY_CHARS:
         return None
-    row = con.execute("""
-        SELECT o.org_id, o.name, o.legal_form, o.status, o.is_active, o.address, o.postcode, o.ward_name,
-               o.latest_income, o.latest_financial_year_end,
-               (SELECT list(DISTINCT coalesce(a.label, s.service_area) ORDER BY coalesce(a.label, s.service_area))
-                FROM organisation_service_area s LEFT JOIN service_area a USING (service_area)
-                WHERE s.org_id = o.org_id) AS service_areas
-        FROM organisation o WHERE o.org_id = ? ORDER BY o.area_code LIMIT 1""", [org_id]).fetchone()
+    cur = con.execute("""
+        SELECT org_id, name, legal_form, status, is_active, address, postcode, ward_name, latest_income,
+               latest_financial_year_end
+        FROM organisation WHERE org_id = ? ORDER BY area_code LIMIT 1""", [org_id])
+    row = cur.fetchone()
     if row is None:
         return None
-    keys = ("org_id", "name", "legal_form", "status", "is_active", "address", "postcode", "ward_name",
-            "latest_income", "latest_financial_year_end", "service_areas")
-    return dict(zip(keys, row, strict=True))
+    org = dict(zip([d[0] for d in cur.description], row, strict=True))
+    org["service_areas"] = service_area_labels(con, [org_id]).get(org_id, [])
+    return org
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
