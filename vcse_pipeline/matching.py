@@ -326,7 +326,8 @@ class MatchIndex:
         return sorted(best.values(), key=lambda c: (-c.rank_score, c.org_id))[:limit]
 
     def best(self, name: str, postcode: str | None = None, *, accept: Callable[[str], bool] | None = None,
-             margin: float = DEFAULT_MARGIN) -> tuple[Candidate | None, float, float]:
+             margin: float = DEFAULT_MARGIN, found: list[Candidate] | None = None
+             ) -> tuple[Candidate | None, float, float]:
         """(best candidate or None, its lead over the best other organisation, that organisation's score).
 
         Namesakes (organisations whose best-scoring name is the same normalised name) within `margin` points
@@ -339,9 +340,13 @@ class MatchIndex:
         query by containment the other way: one name is the query with words added ("New Horizons Mental
         Health and Emotional Wellbeing Centre"), the other the query with words left out ("New Horizons Mental
         Health"). Either could be meant, so neither may be 'matched'; the evidence names the other one. Both
-        names need 2+ words: one word found in the query is too little to make a rival."""
-        found = self.candidates(name, postcode, limit=None, accept=accept) \
-            if isinstance(name, str) and name.strip() else []
+        names need 2+ words: one word found in the query is too little to make a rival.
+
+        `found`: this query's candidates(name, postcode, limit=None, accept=accept) when the caller has them
+        already (the web reconciliation service shows them), so they are not scored twice."""
+        if found is None:
+            found = self.candidates(name, postcode, limit=None, accept=accept) \
+                if isinstance(name, str) and name.strip() else []
         if not found:
             return None, 0.0, 0.0
         settled = self._prefer_active(found, margin) if self.org_active else None
@@ -387,15 +392,17 @@ class MatchIndex:
         return Candidate(chosen.org_id, chosen.matched_name, chosen.score, evidence, chosen.rank_score), others
 
     def match(self, name: str, postcode: str | None = None, *, link_threshold: float | None = None,
-              review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> MatchResult:
+              review_threshold: float | None = None, margin: float = DEFAULT_MARGIN,
+              found: list[Candidate] | None = None) -> MatchResult:
         """The best organisation for a name and its status: 'matched' (score >= link threshold and at
         least `margin` points above the best other organisation), 'review' or 'no match'. Thresholds left out are
-        the packaged [linking] defaults: pass default_thresholds(cfg) to use a site's settings."""
+        the packaged [linking] defaults: pass default_thresholds(cfg) to use a site's settings. `found`: as for
+        best."""
         if link_threshold is None or review_threshold is None:
             default_link, default_review = default_thresholds()
             link_threshold = default_link if link_threshold is None else link_threshold
             review_threshold = default_review if review_threshold is None else review_threshold
-        top, lead, runner_up = self.best(name, postcode, margin=margin)
+        top, lead, runner_up = self.best(name, postcode, margin=margin, found=found)
         if top is None:
             return MatchResult(None, None, 0.0, NO_MATCH, {}, 0.0)
         if top.score < review_threshold:
