@@ -305,6 +305,14 @@ def test_requests_out_of_bounds_are_400_with_the_reason_and_cors(client, request
         assert "Traceback" not in response.text
 
 
+def test_a_body_too_big_to_read_is_refused_before_it_is_parsed(client):
+    big = json.dumps({"q0": {"query": "x" * (reconcile.MAX_BODY_BYTES + 10)}})
+    response = client.post("/reconcile", data={"queries": big})
+    assert response.status_code == 413
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "send smaller batches" in response.json()["detail"]
+
+
 def test_every_endpoint_answers_cors_preflight_and_errors_with_cors(client):
     for path in ("/reconcile", "/reconcile/preview", "/reconcile/suggest/entity", "/reconcile/propose_properties"):
         preflight = client.options(path, headers={"Origin": "http://localhost:3333",

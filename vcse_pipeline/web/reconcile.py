@@ -56,6 +56,7 @@ MAX_CANDIDATES = 25        # candidates per query; DEFAULT_CANDIDATES when the q
 DEFAULT_CANDIDATES = 5
 MAX_EXTEND_IDS = 500       # ids in one data extension request
 MAX_REQUEST_CHARS = 500_000  # the JSON text of one `queries` or `extend` value
+MAX_BODY_BYTES = 2 * MAX_REQUEST_CHARS  # a form-encoded body, read before any of it is parsed
 MAX_PREFIX_CHARS = 100
 SUGGEST_LIMIT = 10         # suggestions per page (`cursor` pages on)
 MAX_SUGGEST_CURSOR = 10_000
@@ -268,11 +269,13 @@ def candidates(index: ReconcileIndex, query: NameQuery) -> list[dict]:
     if not query.name:
         return []
     matcher = index.matcher
+    # every organisation scored once: the matcher's decision sees them all, the answer shows those of the types
+    every = matcher.candidates(query.name, query.postcode, limit=None)
     decision = matcher.match(query.name, query.postcode, link_threshold=index.link_threshold,
-                             review_threshold=index.review_threshold, margin=DEFAULT_MARGIN)
+                             review_threshold=index.review_threshold, margin=DEFAULT_MARGIN, found=every)
     matched = decision.org_id if decision.status == MATCHED else None
     accept = _type_filter(index, query.types)
-    found = matcher.candidates(query.name, query.postcode, limit=None, accept=accept)
+    found = [c for c in every if accept is None or accept(c.org_id)]
     found.sort(key=lambda c: c.org_id != matched)   # stable: otherwise in the matcher's order
     return [candidate_json(index, c, c.org_id == matched) for c in found[:query.limit]]
 
@@ -526,6 +529,10 @@ class CorsRoute(APIRoute):
 
         async def with_cors(request: Request) -> Response:
             try:
+                length = request.headers.get("content-length", "")
+                if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                    raise StarletteHTTPException(413, f"a request body over {MAX_BODY_BYTES:,} bytes is more than "
+                                                      "this service takes; send smaller batches")
                 response = await handler(request)
             except ReconcileError as exc:
                 response = _error(request, 400, "invalid request", str(exc))
