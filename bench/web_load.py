@@ -9,8 +9,9 @@ It builds the demo register (`vcse demo`, once per --workdir), starts the app fo
 127.0.0.1, one process, as an officer's machine or the compose service runs it), and drives it with locust
 (bench/web_locustfile.py, headless, in its own process). Each user searches (the Find providers page, and the
 JSON API), opens profiles and sends reconciliation batches of 10 names, waiting 0.5-1.5 s between requests.
-During the publish run `vcse publish --force` rebuilds the register from staging, checks the gates and switches
-the published file while 10 users keep going; the app must answer every request and serve the new version after.
+During the publish run 10 users keep going from 10 s before `vcse publish --force` starts (a rebuild from staging,
+the quality gates and the switch of the published file) until 20 s after it ends; the app must answer every
+request and serve the new version after.
 
 Locust, the app and the publish share this machine's cores, so the numbers include their contention; the machine
 and its load are printed with the results. Results also go to bench/out/web_load.json.
@@ -23,11 +24,10 @@ import csv
 import json
 import os
 import platform
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,6 +35,9 @@ from pathlib import Path
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from web_server import running_server  # noqa: E402  (the tests' way of starting `vcse serve`)
+
 LOCUSTFILE = Path(__file__).with_name("web_locustfile.py")
 TARGET_P95_MS = 200   # at 10 users, for search and profile (issue 14)
 
@@ -70,44 +73,31 @@ def write_sample(register: Path, path: Path) -> dict:
     return sample
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:   # noqa: S310 (127.0.0.1 only)
         return json.loads(response.read())
 
 
-def start_app(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", "from vcse_pipeline.cli import main; main()", "serve",
-                                "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
-                               env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    for _ in range(120):
-        try:
-            get_json(f"http://127.0.0.1:{port}/healthz")
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"the app stopped: see {log}") from None
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"the app did not answer in 60 s: see {log}")
-
-
-def run_locust(host: str, users: int, seconds: int, out: Path, sample: Path) -> dict[str, dict]:
-    """Run locust headless; its per-endpoint stats (name -> count, failures, p50, p95, requests/s)."""
-    prefix = out / f"users{users}"
+def start_locust(host: str, users: int, seconds: int, out: Path, sample: Path, label: str) -> subprocess.Popen:
+    """Locust headless in its own process for `seconds` (or until finish_locust stops it)."""
+    for old in out.glob(f"{label}_*.csv"):   # a run that writes nothing must not be read as the last one's
+        old.unlink()
     env = {**os.environ, "VCSE_BENCH_SAMPLE": str(sample)}
-    subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
-                    "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
-                    "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
-                   env=env, check=False, stdout=subprocess.DEVNULL, stderr=(out / f"locust{users}.log").open("w"))
+    return subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+                             "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
+                             "--csv", str(out / label), "--only-summary", "--loglevel", "WARNING",
+                             "--stop-timeout", "30"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=(out / f"{label}.log").open("w"))
+
+
+def finish_locust(process: subprocess.Popen, out: Path, label: str, *, stop: bool = False) -> dict[str, dict]:
+    """Wait for locust to end its run (with `stop`, end it now: SIGTERM, and it finishes the requests in flight
+    and writes its stats); its per-endpoint stats (name -> requests, failures, p50, p95, requests/s)."""
+    if stop and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    process.wait()
     stats = {}
-    with open(f"{prefix}_stats.csv", encoding="utf-8") as fh:
+    with open(out / f"{label}_stats.csv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             if row["50%"] == "N/A":   # no request finished
                 continue
@@ -117,6 +107,11 @@ def run_locust(host: str, users: int, seconds: int, out: Path, sample: Path) -> 
     return stats
 
 
+def run_locust(host: str, users: int, seconds: int, out: Path, sample: Path) -> dict[str, dict]:
+    label = f"users{users}"
+    return finish_locust(start_locust(host, users, seconds, out, sample, label), out, label)
+
+
 def print_table(title: str, stats: dict[str, dict]) -> None:
     print(f"\n{title}")
     print(f"| {'endpoint':<22} | requests | failures | p50 ms | p95 ms | req/s |")
@@ -124,6 +119,27 @@ def print_table(title: str, stats: dict[str, dict]) -> None:
     for name, s in stats.items():
         print(f"| {name:<22} | {s['requests']:,} | {s['failures']} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | "
               f"{s['per_second']} |")
+
+
+def publish_under_load(host: str, data_dir: Path, out: Path, sample: Path) -> dict:
+    """10 users from before `vcse publish --force` starts until 20 s after it has switched the register."""
+    before = get_json(f"{host}/healthz")["version"]
+    load = start_locust(host, 10, 3600, out, sample, "publish")
+    time.sleep(10)
+    started = time.monotonic()
+    with (out / "publish.log").open("w") as log:
+        vcse("publish", "--force", data_dir=data_dir, stdout=log, stderr=subprocess.STDOUT)
+    took = time.monotonic() - started
+    time.sleep(20)
+    stats = finish_locust(load, out, "publish", stop=True)
+    after = get_json(f"{host}/healthz")["version"]
+    print_table(f"10 users from 10 s before `vcse publish --force` (a rebuild from staging, the gates and the "
+                f"switch: {took:.0f} s) to 20 s after it", stats)
+    print(f"version before: {before}\nversion after:  {after}")
+    failures = sum(s["failures"] for s in stats.values())
+    print("no failed requests" if failures == 0 else f"{failures} FAILED requests")
+    return {"before": before, "after": after, "switched": before != after, "publish_seconds": round(took, 1),
+            "failures": failures, "stats": stats}
 
 
 def main() -> None:
@@ -142,44 +158,21 @@ def main() -> None:
     register = build_demo(data_dir, args.scale)
     sample_path = workdir / "sample.json"
     sample = write_sample(register, sample_path)
-    port = free_port()
-    host = f"http://127.0.0.1:{port}"
-    app = start_app(data_dir, port, out / "app.log")
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(),
                                  "python": platform.python_version()},
                      "register": {"scale": args.scale, "providers": len(sample["organisations"])}, "runs": {}}
-    try:
-        # one request of each kind first, so the runs measure a warm app (the reconciliation index is built on
-        # the first batch of each register version)
+    with running_server(data_dir, timeout=120) as host:   # `vcse serve` on 127.0.0.1 and a free port
+        # requests of each kind first, so the runs measure a warm app (the reconciliation index is built on the
+        # first batch of each register version)
         run_locust(host, 2, 15, out, sample_path)
         for users in args.users:
             stats = run_locust(host, users, args.seconds, out, sample_path)
             results["runs"][f"{users} users"] = stats
             print_table(f"{users} concurrent users, {args.seconds} s", stats)
         if not args.skip_publish:
-            before = get_json(f"{host}/healthz")["version"]
-            publish_log = (out / "publish.log").open("w")
-            started = time.monotonic()
-            stats_box: dict = {}
-            runner = threading.Thread(target=lambda: stats_box.update(
-                run_locust(host, 10, max(args.seconds, 90), out, sample_path)))
-            runner.start()
-            time.sleep(10)
-            vcse("publish", "--force", data_dir=data_dir, stdout=publish_log, stderr=subprocess.STDOUT)
-            published = time.monotonic() - started
-            runner.join()
-            after = get_json(f"{host}/healthz")["version"]
-            results["runs"]["10 users, publish during the run"] = stats_box
-            results["publish"] = {"before": before, "after": after, "switched": before != after,
-                                  "publish_finished_after_s": round(published, 1)}
-            print_table(f"10 users while `vcse publish --force` rebuilds and switches the register "
-                        f"(finished {published:.0f} s into the run)", stats_box)
-            print(f"version before: {before}\nversion after:  {after}")
-            failures = sum(s["failures"] for s in stats_box.values())
-            print("no failed requests" if failures == 0 else f"{failures} FAILED requests")
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+            results["publish"] = publish_under_load(host, data_dir, out, sample_path)
+            results["runs"]["10 users, publish during the run"] = results["publish"].pop("stats")
+    results["machine"]["load_average_after"] = os.getloadavg()
     ten = results["runs"].get("10 users", {})
     for name in ("search (page)", "profile (page)", "search (API)"):
         if name in ten:

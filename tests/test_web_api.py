@@ -1,6 +1,6 @@
 """The JSON API (/api/...) on the demo register: the same answers as `vcse find` and the pages, documented by the
 OpenAPI page; and the app (API and /reconcile) answering every request while a new register version is published,
-switching to it without a restart."""
+switching to it without a restart (`vcse serve` in a process of its own, tests/web_server.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from web_server import running_server
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.procurement.find import FindQuery, find_providers
@@ -166,27 +166,6 @@ def new_version(published: Path, folder: Path) -> tuple[Path, str]:
     return version, org_id
 
 
-class Server:
-    """The app served for real by uvicorn on 127.0.0.1 (a free port) in a thread."""
-
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 def test_reads_go_on_during_a_publish_and_switch_to_the_new_version(demo_register, tmp_path):
     data_dir = tmp_path / "data"
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)}})
@@ -225,7 +204,7 @@ def test_reads_go_on_during_a_publish_and_switch_to_the_new_version(demo_registe
                 mine.append((profile.json()["register_version"]["version"], renamed))
                 after_switch += was_switched
 
-    with Server(create_app(cfg)) as base:
+    with running_server(data_dir) as base:   # `vcse serve`, for real, on 127.0.0.1
         threads = [threading.Thread(target=hammer, args=(base,)) for _ in range(4)]
         for thread in threads:
             thread.start()
