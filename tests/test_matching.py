@@ -72,6 +72,17 @@ def test_unrelated_name_is_no_match(index):
     assert result.status == NO_MATCH and result.org_id is None
 
 
+@pytest.mark.parametrize("name, postcode", [("Hyndburn - CAB", "BB5 1PB"), ("Herts Aid", "SG12 9DH"),
+                                            ("Age UK", None), ("Zzyzx Quantum Widgets", None)])
+def test_match_on_candidates_already_scored_decides_as_it_does_alone(index, name, postcode):
+    # the reconciliation service scores a name once and hands the candidates to match()
+    found = index.candidates(name, postcode, limit=None)
+    before = index.comparisons
+    shared = index.match(name, postcode, link_threshold=90, review_threshold=75, found=found)
+    assert index.comparisons == before   # nothing scored again
+    assert shared == index.match(name, postcode, link_threshold=90, review_threshold=75)
+
+
 def test_blocking_compares_far_fewer_than_all_pairs(register):
     sample = register.head(2000)
     idx = MatchIndex.from_records(sample)
