@@ -18,7 +18,7 @@ from web_server import running_server
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.procurement.find import FindQuery, find_providers
-from vcse_pipeline.publish import switch_register
+from vcse_pipeline.versions import switch_register
 from vcse_pipeline.web import api
 from vcse_pipeline.web.app import create_app
 
