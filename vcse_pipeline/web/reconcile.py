@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PipelineError
 from ..matching import DEFAULT_MARGIN, MATCHED, POSTCODE_ADJUSTMENT, Candidate, MatchIndex, register_index
-from .register import RegisterReader, RegisterUnavailable, RegisterView
+from .register import RegisterReader, RegisterUnavailable, RegisterView, fetch_dicts
 
 log = logging.getLogger(__name__)
 
@@ -492,14 +492,13 @@ def preview(con: duckdb.DuckDBPyConnection, org_id: str) -> dict | None:
     """What the preview card shows of one organisation, or None when the register does not hold the id."""
     if len(org_id) > MAX_QUERY_CHARS:
         return None
-    cur = con.execute("""
+    found = fetch_dicts(con, """
         SELECT org_id, name, legal_form, status, is_active, address, postcode, ward_name, latest_income,
                latest_financial_year_end
         FROM organisation WHERE org_id = ? ORDER BY area_code LIMIT 1""", [org_id])
-    row = cur.fetchone()
-    if row is None:
+    if not found:
         return None
-    org = dict(zip([d[0] for d in cur.description], row, strict=True))
+    org = found[0]
     org["service_areas"] = service_area_labels(con, [org_id]).get(org_id, [])
     return org
 
