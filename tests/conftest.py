@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-# `register` / `con`: the hand-made procurement register (a path, and a read-only connection), built once per test
-# module that asks for them; a module may define its own fixture of the same name instead.
-from procurement_fixtures import con, register  # noqa: F401
+# `register` / `con`: the hand-made procurement register (a path, and a read-only connection), one copy per test
+# module that asks for them of the one built per session (`register_master`); `fresh_register` is a test's own copy.
+# A module may define its own fixture of the same name instead.
+from procurement_fixtures import con, fresh_register, register, register_master  # noqa: F401
 from register_fixtures import wirral_build  # noqa: F401  (one session build for test_register_build/_links)
 
 from vcse_pipeline.config import Config

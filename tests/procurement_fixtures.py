@@ -8,6 +8,7 @@ Wirral's ward codes and names are real; organisations, postcodes within wards an
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -208,10 +209,30 @@ def build_register(path: Path, *, with_views: bool = True, previous_refresh: boo
     return path
 
 
+def copy_register(master: Path, path: Path) -> Path:
+    """A private copy of a built test register at `path` (closed after its CHECKPOINT, so the file is all of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(master, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def register_master(tmp_path_factory) -> Path:
+    """The test register (build_register's defaults), built once per session and never opened: the fixtures below
+    and tests that change their register take copies of it (copy_register)."""
+    return build_register(tmp_path_factory.mktemp("procurement-master") / "register.duckdb")
+
+
 @pytest.fixture(scope="module")
-def register(tmp_path_factory) -> Path:
-    """The test register, built once per test module that imports this fixture (the modules only read it)."""
-    return build_register(tmp_path_factory.mktemp("procurement") / "register.duckdb")
+def register(register_master, tmp_path_factory) -> Path:
+    """The test register, one copy per test module that asks for it (the modules only read it)."""
+    return copy_register(register_master, tmp_path_factory.mktemp("procurement") / "register.duckdb")
+
+
+@pytest.fixture()
+def fresh_register(register_master, tmp_path) -> Path:
+    """The test register for a test that changes it: its own copy in tmp_path."""
+    return copy_register(register_master, tmp_path / "register.duckdb")
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from procurement_fixtures import build_register
+from procurement_fixtures import copy_register
 
 DICTIONARY = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 
@@ -29,7 +29,8 @@ def objects(request, tmp_path_factory):
     if request.param == "demo":
         path = request.getfixturevalue("demo_register").path
     else:
-        path = build_register(tmp_path_factory.mktemp("dict") / "register.duckdb")
+        path = copy_register(request.getfixturevalue("register_master"),
+                             tmp_path_factory.mktemp("dict") / "register.duckdb")
     con = duckdb.connect(str(path), read_only=True)
     rows = con.execute("""
         SELECT c.table_name, c.column_name FROM duckdb_columns() c

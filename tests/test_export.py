@@ -6,7 +6,7 @@ import io
 import duckdb
 import openpyxl
 import pytest
-from procurement_fixtures import AREA, ORGS, build_register
+from procurement_fixtures import AREA, ORGS, copy_register
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -17,8 +17,8 @@ HOSTILE = '=HYPERLINK("http://evil","click")'
 
 
 @pytest.fixture(scope="module")
-def register(tmp_path_factory):
-    path = build_register(tmp_path_factory.mktemp("export") / "register.duckdb")
+def register(register_master, tmp_path_factory):
+    path = copy_register(register_master, tmp_path_factory.mktemp("export") / "register.duckdb")
     con = duckdb.connect(str(path))
     con.execute("""INSERT INTO organisation (area_code, org_id, name, legal_form, is_active, postcode, lad_code,
                        ward_code, ward_name, in_area_by_postcode, in_area_by_operation, area_basis, website,

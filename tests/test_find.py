@@ -225,14 +225,11 @@ def test_distance_search_with_every_provider_located_has_no_note(con):
     assert find_providers(con, FindQuery(near_postcode="CH41 9ZZ")).notes == []
 
 
-def test_a_malformed_postcode_reads_not_found_in_find_and_the_report(tmp_path):
+def test_a_malformed_postcode_reads_not_found_in_find_and_the_report(fresh_register):
     """find and the report share one list of statuses meaning "postcode not found" (lookups.POSTCODE_NOT_FOUND)."""
-    from procurement_fixtures import build_register
-
     from vcse_pipeline.procurement.report import report_context
 
-    path = build_register(tmp_path / "register.duckdb")
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(fresh_register))
     try:
         org_id, postcode = con.execute("SELECT org_id, postcode FROM provider_directory WHERE NOT based_in_area "
                                        "AND postcode IS NOT NULL ORDER BY org_id LIMIT 1").fetchone()

@@ -5,7 +5,7 @@ import subprocess
 
 import duckdb
 import pytest
-from procurement_fixtures import ORGS, build_register
+from procurement_fixtures import ORGS, build_register, copy_register
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -15,9 +15,9 @@ CHROMIUM = shutil.which("chromium") or (shutil.which("/usr/bin/chromium"))
 
 
 @pytest.fixture(scope="module")
-def report_html(tmp_path_factory):
+def report_html(register_master, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    register = build_register(folder / "register.duckdb")
+    register = copy_register(register_master, folder / "register.duckdb")
     out = folder / "report.html"
     result = runner.invoke(app, ["report", "--register", str(register), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -175,8 +175,8 @@ def test_demo_report_lists_25_to_check_first_and_points_to_the_full_export(demo_
     assert "income falling</td>" not in rows[levels["not ready"]]            # a filing flag outranks falling income
 
 
-def test_a_refresh_that_changed_nothing_reads_cleanly(tmp_path):
-    register = build_register(tmp_path / "register.duckdb")
+def test_a_refresh_that_changed_nothing_reads_cleanly(fresh_register, tmp_path):
+    register = fresh_register
     con = duckdb.connect(str(register))
     con.execute("DELETE FROM register_change WHERE run_id = '20260201T000000Z-bbbbbb'")
     con.close()
@@ -188,10 +188,10 @@ def test_a_refresh_that_changed_nothing_reads_cleanly(tmp_path):
     assert ". ." not in " ".join(section.split())
 
 
-def test_report_output_that_is_a_folder_is_a_clear_error(tmp_path):
+def test_report_output_that_is_a_folder_is_a_clear_error(fresh_register, tmp_path):
     from vcse_pipeline.errors import PipelineError
 
-    register = build_register(tmp_path / "register.duckdb")
+    register = fresh_register
     result = runner.invoke(app, ["report", "--register", str(register), "-o", str(tmp_path)])
     assert isinstance(result.exception, PipelineError) and "is a folder" in str(result.exception)
 
@@ -201,10 +201,10 @@ def test_report_output_that_is_a_folder_is_a_clear_error(tmp_path):
     ("report", "no file extension; name the file .html or .htm (e.g. report.html)"),
     ("x.csv", "unknown extension .csv"),
 ])
-def test_report_output_must_be_named_html(tmp_path, name, message):
+def test_report_output_must_be_named_html(fresh_register, tmp_path, name, message):
     from vcse_pipeline.errors import PipelineError
 
-    register = build_register(tmp_path / "register.duckdb")
+    register = fresh_register
     result = runner.invoke(app, ["report", "--register", str(register), "-o", str(tmp_path / name)])
     assert isinstance(result.exception, PipelineError) and message in str(result.exception)
     assert not (tmp_path / name).exists()

@@ -2,12 +2,12 @@
 
 import duckdb
 import pytest
-from procurement_fixtures import AREA, ORGS, build_register, org_id_for
+from procurement_fixtures import AREA, ORGS, copy_register, org_id_for
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
-    path = build_register(tmp_path_factory.mktemp("views") / "register.duckdb")
+def con(register_master, tmp_path_factory):
+    path = copy_register(register_master, tmp_path_factory.mktemp("views") / "register.duckdb")
     con = duckdb.connect(str(path), read_only=True)
     yield con
     con.close()
