@@ -496,12 +496,14 @@ def test_pruning_after_crashes_keeps_the_versions_that_passed_so_rollback_has_a_
 
 @pytest.mark.slow
 def test_two_builds_from_the_same_staging_are_identical_table_by_table(data, tmp_path):
+    """A build here against the published register, which the session's `vcse demo` built from this staging in
+    another process (another hash seed): each table the build makes, row for row. Publishing only adds its own
+    tables (gates, changes, history) to the file, and only build a's tables are compared."""
     from vcse_pipeline.pipeline import build_register
 
     cfg = config_for(data)
-    builds = [tmp_path / "a.duckdb", tmp_path / "b.duckdb"]
-    for path in builds:
-        build_register(cfg, path)
+    builds = [tmp_path / "a.duckdb", data / "register" / "vcse_register.duckdb"]
+    build_register(cfg, builds[0])
     con = duckdb.connect()
     try:
         for alias, path in zip("ab", builds, strict=True):
