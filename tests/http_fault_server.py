@@ -7,6 +7,7 @@
         server.html_error("/data.zip")                      # a 200 HTML error page once
         fetch(server.url("/data.zip"), ...)
         server.requests_for("/data.zip")[-1].headers["Range"]   # .query: the parsed query string
+        server.route("/api/search", answer)                 # answer(query) -> body, or (status, headers, body)
 
 Faults queue per path and are used in order, each for `times` requests. Files are served with a strong
 ETag, Last-Modified and Accept-Ranges: bytes (each can be switched off per file), honour Range/If-Range
@@ -84,6 +85,7 @@ class FaultServer:
                 self.add(path, data)
         self.requests: list[SeenRequest] = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._routes: dict[str, object] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,6 +104,12 @@ class FaultServer:
             served = self.files[path]
             served.set_data(data)
             served.last_modified = max(time.time(), served.last_modified + 1)
+
+    def route(self, path: str, answer) -> None:
+        """Answer `path` from a function of the parsed query string (an API, say): it returns the body, or
+        (status, headers, body). Queued faults still apply; no validators or ranges."""
+        with self._lock:
+            self._routes[path] = answer
 
     # -- faults ----------------------------------------------------------------------------------------
 
@@ -195,7 +203,16 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.requests.append(SeenRequest(self.command, path, dict(self.headers.items()),
                                                    parse_qs(parts.query)))
-            served = server._lookup(path)
+            answer = server._routes.get(path)
+            if answer is not None:
+                answered = answer(parse_qs(parts.query))
+                status, headers, payload = answered if isinstance(answered, tuple) else (200, {}, answered)
+                if status != 200:
+                    return self._simple(status, payload, body, headers)
+                served = ServedFile(payload, etag=False, send_last_modified=False, ranges=False,
+                                    content_type=headers.get("Content-Type", "application/json"))
+            else:
+                served = server._lookup(path)
             if served is None:
                 return self._simple(404, b"Not Found\n", body)
             fault = server._next_fault(path)

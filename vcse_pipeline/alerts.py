@@ -101,13 +101,18 @@ def _deliver(destination: str, send, settings: dict, subject: str, lines: dict[s
 def _send_email(settings: dict, subject: str, lines: dict[str, str]) -> str:
     """Through the SMTP provider's hook and the Airflow connection `smtp_conn_id` (from AIRFLOW_CONN_<ID> or the
     metadata database); the sender is `email_from`, else the connection's from_email."""
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    to = settings["email_to"]
-    to = [to] if isinstance(to, str) else list(to)
     rows = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{_html_value(v)}</td></tr>"
                    for k, v in lines.items())
     body = f"<p>{html.escape(subject)}</p><table>{rows}</table>"
+    return send_html_email(settings, settings["email_to"], subject, body)
+
+
+def send_html_email(settings: dict, to: list[str] | str, subject: str, body: str) -> str:
+    """An HTML email through the [alerts] SMTP connection (`settings`: the [alerts] section); raises when it fails.
+    Used by alerts and by the opportunity feed's digest."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    to = [to] if isinstance(to, str) else list(to)
     with SmtpHook(smtp_conn_id=settings["smtp_conn_id"]) as smtp:
         smtp.send_email_smtp(to=to, subject=subject, html_content=body, from_email=settings.get("email_from") or None)
     return "sent to " + ", ".join(to)
