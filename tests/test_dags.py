@@ -36,7 +36,8 @@ def dagbag():
 
 def test_every_dag_file_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dags) == {f"vcse_source_{s}" for s in SOURCES} | {"vcse_register", "vcse_freshness"}
+    assert set(dagbag.dags) == {f"vcse_source_{s}" for s in SOURCES} | {"vcse_register", "vcse_freshness",
+                                                                    "vcse_opportunity_feed"}
 
 
 def test_dag_files_do_no_work_at_import(tmp_path):
@@ -49,7 +50,7 @@ def refuse(*a, **k):
     raise AssertionError("work done at DAG import")
 config.Config.load = classmethod(refuse)
 duckdb.connect = refuse
-for name in ("vcse_sources.py", "vcse_register.py", "vcse_freshness.py"):
+for name in ("vcse_sources.py", "vcse_register.py", "vcse_freshness.py", "vcse_opportunity_feed.py"):
     runpy.run_path({str(DAGS_DIR)!r} + "/" + name)
 print("ok")
 """

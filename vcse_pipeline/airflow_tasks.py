@@ -437,3 +437,26 @@ def check_freshness() -> dict:
     from .freshness import alert_stale_sources
 
     return alert_stale_sources(load_config())
+
+
+# ---------------------------------------------------------------------------------------------- opportunity feed
+
+def feed_harvest(until: str) -> dict:
+    """Harvest both services from their high-water marks up to `until` (the run's data interval end)."""
+    from .procurement.feed.run import harvest
+
+    return harvest(load_config(), until)
+
+
+def feed_match() -> dict:
+    """Fold, keep and match every procurement with a release not yet processed."""
+    from .procurement.feed.run import process
+
+    return process(load_config())
+
+
+def feed_deliver(today: str) -> dict:
+    """The digest of notices not yet sent, then the feed published beside the register."""
+    from .procurement.feed.run import deliver
+
+    return deliver(load_config(), today)

@@ -254,3 +254,130 @@ def list_notices(
         if output is None:
             return
     console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")
+
+
+def _open_feed(feed_file: Path | None, config: Path | None, data_dir: Path | None):
+    """The published opportunity feed, read-only; a PipelineError saying how to make one when there is none."""
+    from ..errors import PipelineError
+    from ..procurement.connection import open_register_file
+    from ..procurement.feed.store import published_path
+    from .options import load_config
+
+    path = feed_file or published_path(load_config(config, data_dir))
+    if not Path(path).exists():
+        raise PipelineError(f"no opportunity feed at {path}: run `vcse opportunities harvest` (or the "
+                            "vcse_opportunity_feed DAG) first, or pass --feed FILE")
+    return open_register_file(Path(path))
+
+
+@commands.command("feed")
+def feed(
+    area: str | None = typer.Option(None, "--area", "-a", help="Area (GSS code) whose notices to show (default: the "
+                                                               "feed's only area)."),
+    days: int = typer.Option(7, "--days", help="Notices changed in the feed's last N days."),
+    limit: int = typer.Option(20, "--limit", "-n", help="Notices on screen (0 for all)."),
+    provider: str | None = typer.Option(None, "--provider", "-p", metavar="ORG_ID",
+                                        help="One provider's opportunities (its org_id, as `vcse find` shows)."),
+    fmt: MatchFormat | None = typer.Option(None, "--format", "-f", help="csv or xlsx: every provider's "
+                                                                         "opportunities (or --provider's) as a table; "
+                                                                         "default: from the --output extension."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (.csv or .xlsx) with each "
+                                                                    "provider's opportunities."),
+    feed_file: Path | None = typer.Option(None, "--feed", help="Opportunity feed file (default: the published one, "
+                                                               "beside the register)."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """The latest contract notices from the daily feed, each with its top local providers; or, with --provider or
+    --output, the opportunities for each provider."""
+    from ..lookups import check_limit
+    from ..procurement.export import check_table_output, emit_table, excel_headings
+    from ..procurement.feed.digest import (
+        OPPORTUNITY_COLUMNS,
+        OPPORTUNITY_HEADINGS,
+        latest_notices,
+        provider_opportunities,
+    )
+
+    check_limit(limit, "notices")
+    table_format = check_table_output(output, fmt, example="opportunities")
+    with _open_feed(feed_file, config, data_dir) as con:
+        areas = [r[0] for r in con.execute("SELECT DISTINCT area_code FROM feed_notice_area ORDER BY 1").fetchall()]
+        area_code = area or (areas[0] if len(areas) == 1 else None)
+        if area_code is None:
+            from ..errors import PipelineError
+
+            raise PipelineError(f"the feed holds {len(areas)} areas ({', '.join(areas) or 'none yet'}): "
+                                "choose one with --area")
+        if provider or table_format:
+            rows = provider_opportunities(con, area_code, provider)
+            if table_format:
+                emit_table(OPPORTUNITY_COLUMNS, rows, output, table_format, sheet_title="Opportunities",
+                           money_columns=["value"], headers={**excel_headings(OPPORTUNITY_COLUMNS),
+                                                             **OPPORTUNITY_HEADINGS})
+                if output is not None:
+                    console.print(f"wrote {len(rows):,} opportunit{'y' if len(rows) == 1 else 'ies'} to {output}")
+                return
+            _print_provider_opportunities(provider, rows)
+            return
+        notices = latest_notices(con, area_code, 3, days=days)
+    _print_feed(notices, days, limit)
+
+
+def _print_feed(notices: list[dict], days: int, limit: int) -> None:
+    shown = notices[:limit] if limit else notices
+    console.print(f"{len(notices):,} notice{'' if len(notices) == 1 else 's'} in the feed's last {days} days"
+                  + (f", newest {len(shown)} shown (-n 0 for all)" if len(shown) < len(notices) else ""),
+                  highlight=False)
+    for n in shown:
+        value = f"£{n['value']:,.0f}" if n["value"] else "value not stated"
+        when = (f", deadline {_date(n['deadline'])}" if n["deadline"] else
+                f", tender expected {_date(n['tender_expected'])}" if n["tender_expected"] else "")
+        console.print()
+        console.print(f"[bold]{escape(n['title'] or '(no title)')}[/]", highlight=False)
+        console.print(f"  {n['release_id']}", soft_wrap=True, highlight=False, style="cyan")
+        lines = [f"{escape(n['buyer_name'] or 'buyer not stated')}; {n['stage']}{when}; {value}",
+                 "why: " + escape("; ".join(n["kept_reasons"]))]
+        lines += [f"{p['rank']}. {escape(p['name'])} (score {p['score']}, {p['readiness']})" for p in n["providers"]]
+        if not n["providers"]:
+            lines.append("no provider in the register offers this notice's services")
+        for line in lines:
+            console.print(Padding(line, (0, 0, 0, 2), expand=False), highlight=False)
+
+
+def _print_provider_opportunities(provider: str, rows: list[list]) -> None:
+    from ..procurement.feed.digest import OPPORTUNITY_COLUMNS
+
+    if not rows:
+        console.print(f"No notices in the feed shortlist {escape(provider)}.", highlight=False)
+        return
+    at = {c: i for i, c in enumerate(OPPORTUNITY_COLUMNS)}
+    console.print(f"[bold]{escape(rows[0][at['provider']])}[/]: {len(rows)} opportunit"
+                  f"{'y' if len(rows) == 1 else 'ies'}", highlight=False)
+    for r in rows:
+        when = f", deadline {_date(r[at['deadline']])}" if r[at["deadline"]] else ""
+        console.print(f"  #{r[at['rank']]} (score {r[at['score']]}) {escape(r[at['title']] or '(no title)')}; "
+                      f"{escape(r[at['buyer_name']] or 'buyer not stated')}; {r[at['stage']]}{when}", highlight=False)
+
+
+@commands.command("harvest")
+def harvest(
+    until: str | None = typer.Option(None, "--until", help="Harvest up to this UTC time (ISO, e.g. "
+                                                           "2026-12-03T06:00:00; default: now)."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Run the opportunity feed once, as its DAG does: harvest both services from their marks, match, digest,
+    publish."""
+    from ..procurement.feed.run import run_feed
+    from .options import load_config
+
+    result = run_feed(load_config(config, data_dir), until)
+    for name, done in result.get("services", {}).items():
+        console.print(f"{name}: {done['new']:,} new of {done['received']:,} releases received, "
+                      f"harvested to {done['to'] or done['from']}", highlight=False)
+    console.print(f"{result['notices_changed']:,} notices changed, {result['notices_kept']:,} kept; "
+                  f"feed published to {result['published']}", highlight=False)
+    for area, digest in result["digests"].items():
+        console.print(f"digest for {area}: {digest['notices']} notices in {digest['file']}"
+                      + (", emailed" if digest["emailed"] else ", not emailed (see the log)"), highlight=False)
