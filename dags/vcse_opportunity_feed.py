@@ -31,7 +31,7 @@ from vcse_pipeline import airflow_tasks
         "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=2),
         "retry_policy": airflow_tasks.retry_policy(),
-        "on_failure_callback": airflow_tasks.alert_on_failure(source="feed"),
+        "on_failure_callback": airflow_tasks.alert_on_failure(),  # the error names the service
     },
     tags=["vcse", "feed", "opportunities"],
     doc_md=__doc__,
