@@ -28,7 +28,7 @@ from vcse_pipeline import airflow_tasks
         "retries": 3,
         "retry_delay": timedelta(minutes=10),   # a rate limit or outage: come back later, from the mark
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=1),
+        "max_retry_delay": timedelta(hours=2),
         "execution_timeout": timedelta(hours=2),
         "retry_policy": airflow_tasks.retry_policy(),
         "on_failure_callback": airflow_tasks.alert_on_failure(),  # the error names the service

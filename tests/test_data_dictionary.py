@@ -10,10 +10,15 @@ from procurement_fixtures import copy_register
 DICTIONARY = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
 
 
-def documented() -> dict[str, set[str]]:
+FEED_PART = "# The opportunity feed"
+
+
+def documented(part: str = "register") -> dict[str, set[str]]:
+    """{table: columns} described in the dictionary's register part, or (part="feed") its opportunity feed part."""
     sections: dict[str, set[str]] = {}
     current = None
-    for line in DICTIONARY.read_text(encoding="utf-8").splitlines():
+    register_text, _, feed_text = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
+    for line in (feed_text if part == "feed" else register_text).splitlines():
         heading = re.match(r"^## `(\w+)`", line)
         if heading:
             current = sections.setdefault(heading.group(1), set())

@@ -188,7 +188,8 @@ def airflow_gaps(dag, task_id: str, tries: int, samples: int = 400) -> list[tupl
 
 
 @pytest.mark.parametrize(("dag_id", "task_id"), [("vcse_source_companies_house", "download"),
-                                                 ("vcse_register", "build_area")])
+                                                 ("vcse_register", "build_area"),
+                                                 ("vcse_opportunity_feed", "harvest")])
 def test_the_gaps_between_tries_are_what_the_operations_guide_says(dags, dag_id, task_id):
     documented = next(gaps for pattern, gaps in documented_gaps().items()
                       if re.fullmatch(pattern.replace("*", ".*"), dag_id))

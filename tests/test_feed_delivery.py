@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from ocds_replay import OcdsReplay
 from procurement_fixtures import AREA, build_register
 from test_alerts import Mailbox, free_port, smtp_connection
+from test_data_dictionary import documented
 from test_feed_harvest import RELEASES, UNTIL
 from typer.testing import CliRunner
 
@@ -241,3 +242,11 @@ def test_vcse_opportunities_feed_shows_the_latest_and_exports_each_providers_opp
     assert one.output.count("(score ") == sum(1 for r in rows if r["org_id"] == org_id)
     missing = runner.invoke(app, ["opportunities", "feed", "--data-dir", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no opportunity feed at" in str(missing.exception)
+
+
+def test_every_table_view_and_column_of_the_feed_is_in_the_data_dictionary(fed):
+    found: dict[str, set[str]] = defaultdict(set)
+    for table, column in fed["con"].execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                            "WHERE NOT internal").fetchall():
+        found[table].add(column)
+    assert documented("feed") == found
