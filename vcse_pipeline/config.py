@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -194,6 +194,28 @@ class WebSettings(_Section):
     duckdb_memory_limit: str
 
 
+class FeedSettings(_Section):
+    find_a_tender_url: str
+    contracts_finder_url: str
+    services: list[Literal["find_a_tender", "contracts_finder"]]
+    stages: list[str]
+    lookback_days: Annotated[float, Field(gt=0)]
+    window_hours: Annotated[float, Field(gt=0)]
+    page_size: Annotated[int, Field(ge=1, le=100)]   # both services allow 100 at most
+    request_interval_seconds: Annotated[float, Field(ge=0)]
+    retries: AtLeast0
+    backoff_seconds: Annotated[float, Field(ge=0)]
+    max_retry_after_seconds: Annotated[float, Field(ge=0)]
+    buyers: list[str]
+    regions: list[str]
+    cpv_prefixes: list[str]
+    keep_vcse_suitable: bool
+    shortlist_size: AtLeast1
+    digest_providers: AtLeast0
+    digest_to: list[str] | str  # one address may be given as text
+    schedule: str
+
+
 class Settings(BaseSettings):
     """Every setting, typed. Built from defaults.toml (pydantic-settings' TOML source, the lowest layer) under the
     checked file and environment tree passed in; read through Config, which keeps it as a plain tree."""
@@ -212,6 +234,7 @@ class Settings(BaseSettings):
     tagging: TaggingSettings
     alerts: AlertsSettings
     web: WebSettings
+    feed: FeedSettings
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
