@@ -4,6 +4,7 @@ destination never hides the task's own error."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -56,8 +57,9 @@ class Mailbox:
         return message["Subject"] + "\n" + message.get_body(("html", "plain")).get_content()
 
 
-@pytest.fixture
-def smtp_server():
+@contextlib.contextmanager
+def running_smtp_server():
+    """(mailbox, port) of an SMTP server on 127.0.0.1 for the block's length."""
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -65,6 +67,12 @@ def smtp_server():
         yield mailbox, controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    with running_smtp_server() as server:
+        yield server
 
 
 class WebhookReceiver:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from aiosmtpd.controller import Controller
 from ocds_replay import OcdsReplay
 from procurement_fixtures import AREA, build_register
-from test_alerts import Mailbox, free_port, smtp_connection
+from test_alerts import running_smtp_server, smtp_connection
 from test_data_dictionary import documented
 from test_feed_harvest import RELEASES, UNTIL
 from typer.testing import CliRunner
@@ -48,13 +47,8 @@ def by_ocid(releases: list[dict]) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def smtp():
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield mailbox, controller.port
-    finally:
-        controller.stop()
+    with running_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -52,8 +52,7 @@ CREATE TABLE IF NOT EXISTS feed_shortlist (
     matched_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS feed_run (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR, harvested_to VARCHAR,
-    requests INTEGER, releases_received INTEGER, releases_new INTEGER, notices_changed INTEGER,
-    notices_kept INTEGER, error VARCHAR);
+    requests INTEGER, releases_received INTEGER, releases_new INTEGER, error VARCHAR);
 CREATE OR REPLACE VIEW provider_opportunity AS
     SELECT s.area_code, s.org_id, s.name AS provider, s.rank, s.score, n.ocid, n.release_id, n.title,
            n.buyer_name, n.stage, n.deadline, n.tender_expected, n.value, n.suitable_for_vcse, a.location,
@@ -165,10 +164,9 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, counts: dict,
                error: str | None = None) -> None:
     con.execute("""UPDATE feed_run SET finished_at = ?, status = ?, harvested_to = ?, requests = ?,
-                   releases_received = ?, releases_new = ?, notices_changed = ?, notices_kept = ?, error = ?
-                   WHERE run_id = ?""",
+                   releases_received = ?, releases_new = ?, error = ? WHERE run_id = ?""",
                 [now(), status, counts.get("harvested_to"), counts.get("requests"), counts.get("releases_received"),
-                 counts.get("releases_new"), counts.get("notices_changed"), counts.get("notices_kept"), error, run_id])
+                 counts.get("releases_new"), error, run_id])
 
 
 # -- publishing ------------------------------------------------------------------------------------------------
