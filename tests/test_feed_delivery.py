@@ -146,7 +146,9 @@ def digest_entries(html: str) -> dict[str, list[str]]:
 def test_the_digest_lists_every_kept_notice_once_with_its_top_providers_and_is_emailed(fed):
     con, cfg, mailbox = fed["con"], fed["cfg"], fed["mailbox"]
     digest = cfg.data_dir / "feed" / "digests" / f"2025-03-12-{AREA}.html"
-    entries = digest_entries(digest.read_text(encoding="utf-8"))
+    html = digest.read_text(encoding="utf-8")
+    entries = digest_entries(html)
+    assert "New notices" in html and "Updated notices" not in html   # the first digest: every notice is new
     assert set(entries) == kept_ocids(con) and len(entries) == len(kept_ocids(con))
     for ocid, names in entries.items():
         top = [r[0] for r in con.execute("SELECT name FROM feed_shortlist WHERE ocid = ? AND rank <= 5 ORDER BY rank",

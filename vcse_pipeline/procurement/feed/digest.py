@@ -22,7 +22,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _NOTICE_SQL = """
     SELECT n.ocid, n.release_id, n.service, n.title, n.buyer_name, n.stage, n.tender_status, n.deadline,
            n.tender_expected, n.value, n.suitable_for_vcse, n.release_count, n.updated_at, a.kept_reasons,
-           a.location, a.location_reason, a.providers_matched, a.digested_at,
+           a.location, a.location_reason, a.providers_matched, a.digested_at, a.first_digested_at,
            (SELECT list(struct_pack(rank := s.rank, name := s.name, org_id := s.org_id, score := s.score,
                                     readiness := s.readiness_level, ward := s.ward_name, reasons := s.reasons)
                         ORDER BY s.rank)
@@ -64,7 +64,8 @@ def render_digest(area_code: str, notices: list[dict], today: datetime) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("feed_digest.html.j2").render(
         area_name=area_name(area_code), area_code=area_code, date=today.strftime("%d %B %Y"), notices=notices,
-        new=[n for n in notices if n["release_count"] == 1], updated=[n for n in notices if n["release_count"] > 1])
+        new=[n for n in notices if n["first_digested_at"] is None],
+        updated=[n for n in notices if n["first_digested_at"] is not None])
 
 
 def digest_subject(area_code: str, notices: list[dict], today: datetime) -> str:

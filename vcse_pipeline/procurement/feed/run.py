@@ -101,7 +101,7 @@ def harvest(cfg: Config, until: datetime | str | None = None, *, wait: Wait = ti
 
 AREA_COLUMNS = {"ocid": "VARCHAR", "area_code": "VARCHAR", "kept": "BOOLEAN", "kept_reasons": "VARCHAR[]",
                 "location": "VARCHAR", "location_reason": "VARCHAR", "providers_matched": "INTEGER",
-                "matched_at": "TIMESTAMP", "digested_at": "TIMESTAMP"}
+                "matched_at": "TIMESTAMP", "digested_at": "TIMESTAMP", "first_digested_at": "TIMESTAMP"}
 SHORTLIST_COLUMNS = {"ocid": "VARCHAR", "area_code": "VARCHAR", "rank": "INTEGER", "org_id": "VARCHAR",
                      "name": "VARCHAR", "score": "INTEGER", "legal_form": "VARCHAR", "ward_name": "VARCHAR",
                      "service_areas": "VARCHAR[]", "service_fit": "VARCHAR", "location_fit": "VARCHAR",
@@ -131,6 +131,10 @@ def process(cfg: Config) -> dict:
         areas = [r[0] for r in reg.execute("SELECT DISTINCT area_code FROM organisation ORDER BY 1").fetchall()]
         districts = {area: _area_districts(reg, area) for area in areas}
         seen_before = dict(con.execute("SELECT ocid, first_seen_at FROM feed_notice").fetchall())
+        # a notice in a digest already goes in the next one again when it changes, shown as updated
+        digested_before = {(ocid, area): when for ocid, area, when in con.execute(
+            "SELECT ocid, area_code, first_digested_at FROM feed_notice_area WHERE first_digested_at IS NOT NULL"
+        ).fetchall()}
         now = store.now()
         notices, cpvs, places, kept_rows, shortlists = [], [], [], [], []
         for ocid, received in by_ocid.items():
@@ -153,7 +157,8 @@ def process(cfg: Config) -> dict:
                                            notice=summary)
                 kept_rows.append({"ocid": ocid, "area_code": area, "kept": bool(reasons), "kept_reasons": reasons,
                                   "location": location[0], "location_reason": location[1],
-                                  "providers_matched": len(matches), "matched_at": now if reasons else None})
+                                  "providers_matched": len(matches), "matched_at": now if reasons else None,
+                                  "first_digested_at": digested_before.get((ocid, area))})
                 shortlists += [{**m.as_dict(), "ocid": ocid, "rank": rank, "matched_at": now,
                                 "service_areas": m.service_area_labels or m.service_areas}
                                for rank, m in enumerate(matches, start=1)]
@@ -204,8 +209,9 @@ def deliver(cfg: Config, today: datetime | str | None = None) -> dict:
             path = write_digest(cfg, area, notices, today)
             delivered = send_digest(cfg, area, path, notices, today)
             if delivered:
-                con.execute("UPDATE feed_notice_area SET digested_at = ? WHERE area_code = ? AND kept AND "
-                            "digested_at IS NULL AND ocid IN (SELECT unnest(?::VARCHAR[]))",
+                con.execute("UPDATE feed_notice_area SET digested_at = $1, first_digested_at = "
+                            "coalesce(first_digested_at, $1) WHERE area_code = $2 AND kept AND digested_at IS NULL "
+                            "AND ocid IN (SELECT unnest($3::VARCHAR[]))",
                             [store.now(), area, [n["ocid"] for n in notices]])
             sent[area] = {"notices": len(notices), "file": str(path), "emailed": delivered}
         published = store.publish(con, store.published_path(cfg))

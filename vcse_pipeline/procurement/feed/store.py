@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS feed_delivery_place (
 CREATE TABLE IF NOT EXISTS feed_notice_area (
     ocid VARCHAR, area_code VARCHAR, kept BOOLEAN, kept_reasons VARCHAR[], location VARCHAR,
     location_reason VARCHAR, providers_matched INTEGER, matched_at TIMESTAMP, digested_at TIMESTAMP,
-    PRIMARY KEY (ocid, area_code));
+    first_digested_at TIMESTAMP, PRIMARY KEY (ocid, area_code));
 CREATE TABLE IF NOT EXISTS feed_shortlist (
     ocid VARCHAR, area_code VARCHAR, rank INTEGER, org_id VARCHAR, name VARCHAR, score INTEGER, legal_form VARCHAR,
     ward_name VARCHAR, service_areas VARCHAR[], service_fit VARCHAR, location_fit VARCHAR, size_fit VARCHAR,
@@ -187,7 +187,7 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
         try:
             con.execute(SCHEMA[SCHEMA.index("CREATE OR REPLACE VIEW"):])
         finally:
-            con.execute(f'USE "{own}"')
+            con.execute('USE "' + own.replace('"', '""') + '"')   # the file's own catalog, quoted
     finally:
         con.execute("DETACH published_feed")
     os.replace(tmp, target)
