@@ -21,10 +21,10 @@ def published_runs(con: duckdb.DuckDBPyConnection, most: int) -> list[dict]:
     if not columns:
         return []
     # A register written before a column was added to run_history reads as that column being empty.
-    sources = "sources" if "sources" in columns else "NULL"
-    fingerprint = "fingerprint" if "fingerprint" in columns else "NULL"
+    version_file, sources, fingerprint = (name if name in columns else "NULL"
+                                          for name in ("version_file", "sources", "fingerprint"))
     # Two runs can finish in one second: then the later row (this version's own run) is the one.
-    rows = con.execute(f"SELECT run_id, CAST(finished_at AS VARCHAR), version_file, {sources}, {fingerprint} "
+    rows = con.execute(f"SELECT run_id, CAST(finished_at AS VARCHAR), {version_file}, {sources}, {fingerprint} "
                        "FROM run_history WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
                        [most]).fetchall()
     return [{"run_id": run_id, "finished_at": finished_at, "version_file": version_file,
