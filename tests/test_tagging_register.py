@@ -99,3 +99,60 @@ def test_tag_register_with_model_caches_it_and_honours_threshold(tmp_path):
     strict = tag_register(con, strict_cfg, AREA)["tags"]
     assert strict < loose
     assert list((tmp_path / "cache" / "tagging").glob("ukcat-tagger-v*.pkl")) == cached
+
+
+def tag_rows(con):
+    return con.execute("SELECT * FROM organisation_tag ORDER BY ALL").fetchall()
+
+
+def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
+    from vcse_pipeline.tagging.tagger import UkcatTagger
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    tagged: list[str] = []
+    real_tag = UkcatTagger.tag
+
+    def counting_tag(self, records):
+        tagged.extend(r.name for r in records)
+        return real_tag(self, records)
+
+    monkeypatch.setattr(UkcatTagger, "tag", counting_tag)
+    con = duckdb.connect()
+    build(con)
+    first = tag_register(con, cfg, AREA)
+    rows = tag_rows(con)
+    assert sorted(tagged) == sorted(n for (n,) in con.execute("SELECT name FROM organisation").fetchall())
+    assert list((tmp_path / "cache" / "tagging").glob("tags-*/*.parquet"))
+
+    # A later build on the same text tags nothing and writes the same rows (the untagged organisation included).
+    tagged.clear()
+    fresh = duckdb.connect()
+    build(fresh)
+    assert tag_register(fresh, cfg, AREA) == first and tagged == []
+    assert tag_rows(fresh) == rows
+
+    # A changed text is tagged again; the others are read back.
+    fresh.execute("UPDATE organisation SET name = 'OXTON FOOD BANK' WHERE org_id = 'GB-COH-12000002'")
+    tag_register(fresh, cfg, AREA)
+    assert tagged == ["OXTON FOOD BANK"]
+    assert fresh.execute("SELECT source_field, evidence FROM organisation_tag WHERE org_id = 'GB-COH-12000002' "
+                         "AND code = 'SW301'").fetchall() == [("name", "OXTON [FOOD BANK]")]
+
+
+def test_tag_cache_is_per_rules_and_model(tmp_path):
+    from vcse_pipeline.tagging.cache import tagging_signature
+
+    assert tagging_signature("rules-a", None) != tagging_signature("rules-b", None)
+    assert tagging_signature("rules-a", None) != tagging_signature("rules-a", "model.pkl@0.3")
+    assert tagging_signature("rules-a", "model.pkl@0.3") != tagging_signature("rules-a", "model.pkl@0.95")
+
+
+def test_damaged_tag_cache_is_tagged_again(tmp_path):
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    con = duckdb.connect()
+    build(con)
+    first = tag_register(con, cfg, AREA)
+    rows = tag_rows(con)
+    for path in (tmp_path / "cache" / "tagging").glob("tags-*/*.parquet"):
+        path.write_bytes(b"not parquet")
+    assert tag_register(con, cfg, AREA) == first and tag_rows(con) == rows

@@ -86,7 +86,7 @@ def staging_fingerprints(cfg: Config) -> dict[str, str | None]:
 
 # ---------------------------------------------------------------------------------------------- code and settings
 
-def _tree_digest(root: Path, pattern: str) -> str:
+def tree_digest(root: Path, pattern: str) -> str:
     """One sha256 over every file matching `pattern` below `root`: relative names and contents, in name order."""
     h = hashlib.sha256()
     for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
@@ -101,9 +101,9 @@ def code_version() -> dict:
     UKCAT rules, hand-labelled charities the tagging model learns from, taxonomies). Read once per process."""
     from . import __version__
 
-    return {"package": __version__, "sql": _tree_digest(SQL_DIR, "*.sql"),
-            "python": _tree_digest(PACKAGE_DIR, "*.py"),
-            "reference": _tree_digest(PACKAGE_DIR / "reference", "*")}
+    return {"package": __version__, "sql": tree_digest(SQL_DIR, "*.sql"),
+            "python": tree_digest(PACKAGE_DIR, "*.py"),
+            "reference": tree_digest(PACKAGE_DIR / "reference", "*")}
 
 
 def build_settings(cfg: Config) -> dict[str, str]:

@@ -1,21 +1,28 @@
 """Tag a built register: UKCAT tags from the registers' text, plus the classifications registers state,
-then service areas from both. Called by pipeline.build_register once an area's organisation tables exist."""
+then service areas from both. Called by pipeline.build_register once an area's organisation tables exist.
+
+The rules, model and taxonomy are loaded once per build (prepare_tagging); each distinct text is tagged once and
+remembered across builds (tagging/cache.py); rows are written set-wise."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 
+import pandas as pd
+
 from ..config import Config
 from ..db import table_exists
-from .model import cached_model
+from .cache import TagCache, tagging_signature, text_key
+from .model import cached_model, model_name, rules_signature
 from .rules import load_rules_from_db
-from .tagger import TextRecord, UkcatTagger
+from .tagger import Tag, TextRecord, UkcatTagger
 from .taxonomy import ServiceArea, areas_for_tags, load_service_areas
 
 log = logging.getLogger(__name__)
 
 TAG_COLUMNS = ["area_code", "org_id", "code", "tag_scheme", "source_field", "evidence", "method"]
+SERVICE_AREA_COLUMNS = ["area_code", "org_id", "service_area", "evidence"]
 
 
 def _text_sql(con) -> str:
@@ -95,22 +102,74 @@ def _ukcat_rows(con) -> list[tuple]:
              r["related_icnptso"], r["regex"], r["exclude_regex"]) for r in read_ukcat_csv()]
 
 
-def tag_register(con, cfg: Config, area_code: str) -> dict:
-    """Write organisation_tag and organisation_service_area for one area (replacing its rows); return counts."""
+@dataclasses.dataclass
+class BuildTagging:
+    """What tagging needs once per build, not once per area: the service areas, rules, model, tagger, the UKCAT rows
+    for the taxonomy tables, and the tag cache (tagging/cache.py)."""
+
+    areas: list[ServiceArea]
+    tagger: UkcatTagger
+    ukcat_rows: list[tuple]
+    cache: TagCache
+
+    @property
+    def method(self) -> str:
+        return "regex+model" if self.tagger.model else "regex"
+
+
+def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
+    """Load the taxonomy, rules and model once for a build (the staging attached); `remember` False keeps no tags
+    across builds."""
     settings = cfg.section("tagging")
     areas = load_service_areas(settings.get("service_areas") or None)
     rules = load_rules_from_db(con)
-    model = cached_model(rules, cfg.data_dir / "cache" / "tagging") if settings.get("use_model", True) else None
+    cache_dir = cfg.data_dir / "cache" / "tagging"
+    model = cached_model(rules, cache_dir) if settings.get("use_model", True) else None
     threshold = float(settings.get("threshold") or 0)
     if model is not None and threshold > 0:  # a configured threshold overrides the one chosen in training
         model = dataclasses.replace(model, threshold=threshold)
-    tagger = UkcatTagger(rules, model)
+    model_identity = f"{model_name(rules)}@{model.threshold}" if model is not None else None
+    cache = TagCache(cache_dir if remember else None, tagging_signature(rules_signature(rules), model_identity))
+    return BuildTagging(areas, UkcatTagger(rules, model), _ukcat_rows(con), cache)
+
+
+def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[list[Tag]]:
+    """Each record's tags: remembered ones by text key, the rest tagged now (each distinct text once)."""
+    keys = [text_key(r) for r in records]
+    known = tagging.cache.lookup(list(dict.fromkeys(keys)))
+    todo = {k: r for k, r in zip(keys, records, strict=True) if k not in known}
+    if todo:
+        for key, tags in zip(todo, tagging.tagger.tag(list(todo.values())), strict=True):
+            tagging.cache.add(key, tags)
+            known[key] = tags
+    return [known[k] for k in keys]
+
+
+def _insert_rows(con, table: str, columns: list[str], rows: list[tuple]) -> None:
+    """Insert rows set-wise: one DataFrame, one INSERT ... SELECT."""
+    if not rows:
+        return
+    con.register("_tag_rows_df", pd.DataFrame(rows, columns=columns, dtype=object))
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _tag_rows_df")
+    finally:
+        con.unregister("_tag_rows_df")
+
+
+def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None = None) -> dict:
+    """Write organisation_tag and organisation_service_area for one area (replacing its rows); return counts.
+
+    `tagging` is the build's (prepare_tagging); without one this call prepares its own and writes its tags to the
+    cache at the end."""
+    own = tagging is None
+    tagging = tagging or prepare_tagging(con, cfg)
+    areas = tagging.areas
 
     orgs = con.execute(_text_sql(con), [area_code]).fetchall()
     records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
                for _org, name, other, act, obj in orgs]
     tag_rows: list[tuple] = []
-    for (org_id, *_), tags in zip(orgs, tagger.tag(records) if records else [], strict=True):
+    for (org_id, *_), tags in zip(orgs, _ukcat_tags(tagging, records) if records else [], strict=True):
         tag_rows += [(area_code, org_id, t.code, "ukcat", t.source_field, t.evidence, t.method) for t in tags]
     for select in _register_tags_sql(con):
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
@@ -127,16 +186,15 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     try:
         con.execute("DELETE FROM organisation_tag WHERE area_code = ?", [area_code])
         con.execute("DELETE FROM organisation_service_area WHERE area_code = ?", [area_code])
-        if tag_rows:
-            con.executemany(f"INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            tag_rows)
-        if area_rows:
-            con.executemany("INSERT INTO organisation_service_area VALUES (?, ?, ?, ?)", area_rows)
-        write_taxonomy(con, areas, _ukcat_rows(con))
+        _insert_rows(con, "organisation_tag", TAG_COLUMNS, tag_rows)
+        _insert_rows(con, "organisation_service_area", SERVICE_AREA_COLUMNS, area_rows)
+        write_taxonomy(con, areas, tagging.ukcat_rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if own:
+        tagging.cache.flush()
 
     org_ids = [o[0] for o in orgs]
     with_area = {r[1] for r in area_rows}
@@ -152,7 +210,7 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
         "service_area_share": round(len(with_area) / total, 4) if total else 0.0,
         "untagged": untagged,
         "tagged_without_service_area": no_area_with_evidence,
-        "method": "regex+model" if model else "regex",
+        "method": tagging.method,
     }
     log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence",
              area_code, len(by_org), total, 100 * summary["service_area_share"], len(untagged))

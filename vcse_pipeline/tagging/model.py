@@ -303,11 +303,16 @@ def predict_codes(model: TrainedTagger, scores_row: np.ndarray, has_text: bool =
     return decide(model.codes, scores_row, model.threshold, has_text)
 
 
+def model_name(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED) -> str:
+    """The model's file name: what it was trained from (labels, rules) and the training code's version."""
+    key = hashlib.sha256(labelled.read_bytes()).hexdigest()[:16]
+    return f"ukcat-tagger-v{MODEL_VERSION}-{key}-{rules_signature(rules)}.pkl"
+
+
 def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
                  labelled: Path = PACKAGED_LABELLED) -> TrainedTagger:
     """Train from the packaged labelled file, or reuse a cached fit for the same labels, rules and version."""
-    key = hashlib.sha256(labelled.read_bytes()).hexdigest()[:16]
-    name = f"ukcat-tagger-v{MODEL_VERSION}-{key}-{rules_signature(rules)}.pkl"
+    name = model_name(rules, labelled)
     path = cache_dir / name if cache_dir else None
     if path and path.exists():
         try:
