@@ -151,29 +151,38 @@ def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], a
                                        sources={name: {"row_counts": counts}}, message=f"source {name}: {accepted}"))
 
 
-def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None) -> dict:
-    """Build the register for each area into a new DuckDB file at out_path (which must not exist)."""
+def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
+                   national: Path | None = None) -> dict:
+    """Build the register for each area into a new DuckDB file at out_path (which must not exist).
+
+    The national state (register/national.py) is built once for all the areas, or reused when the staging and
+    settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
     from .register.build import build_area
+    from .register.national import SCHEMA, attach_national_state, ensure_national_state
     from .register.reference_copy import copy_area_reference
-    from .tagging.apply import tag_register
+    from .tagging.apply import prepare_tagging, tag_register
 
     areas = areas or cfg.areas
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
+    national = national or ensure_national_state(cfg)
     con = connect(out_path)
     summary: dict = {"areas": {}}
     try:
         register_macros(con)
         attach_staging(con, cfg)
+        attach_national_state(con, national)
         run_sql_dir(con, "core")
+        tagging = prepare_tagging(con, cfg)
         for area in areas:
             area_summary = build_area(con, cfg, area)
             area_summary["reference"] = copy_area_reference(con, area)
-            area_summary["tagging"] = tag_register(con, cfg, area)
+            area_summary["tagging"] = tag_register(con, cfg, area, tagging)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
+        tagging.cache.flush()
         run_sql_dir(con, "views")
-        for source in SOURCE_NAMES:
+        for source in (*SOURCE_NAMES, SCHEMA):
             con.execute(f"DETACH {source}")
         con.execute("CHECKPOINT")
     finally:

@@ -1,11 +1,13 @@
 """Build one area's register inside an open connection: the entry point `build_area`.
 
-On entry the register DDL (sql/core/) has run, the postcode macros exist and every staging database is
-attached read-only under its source name. The steps, each in its own module:
+On entry the register DDL (sql/core/) has run, the postcode macros exist, every staging database is attached
+read-only under its source name and the national state (register/national.py: all staged rows in one shape, the
+national exact links and their clusters) is attached as `national` (built in memory when it is not). The steps,
+each in its own module:
 
-records (all staged rows, one shape) -> area (postcode / area of operation) -> exact links (national) ->
-records joined to the area's records by identifier -> fuzzy links and successor links inside the area -> clusters ->
-survivorship -> organisation tables -> enrich (finance, filing, classification).
+area (postcode / area of operation) -> records joined to the area's records by exact links -> fuzzy links and
+successor links inside the area -> clusters -> survivorship -> organisation tables -> enrich (finance, filing,
+classification).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from ..config import Config
 from .area import AREA_TABLE, build_area_membership
 from .clusters import cluster
 from .enrich import MEMBERS, enrich
-from .exact_links import find_exact_links
 from .fuzzy_links import fuzzy_links
+from .national import area_exact_links, area_members, national_records
 from .other_names import organisation_names, other_names_by_record, record_names
-from .records import RECORDS_TABLE, build_records
+from .records import RECORDS_TABLE
 from .successor_links import successor_links
 from .survivorship import order_records, survive
 
@@ -59,15 +61,8 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _area_records(con: duckdb.DuckDBPyConnection, exact: pd.DataFrame) -> tuple[set[str], dict[str, str]]:
-    """Records in the area plus every record an identifier links to them (transitively)."""
-    seeds = [r[0] for r in con.execute(f"SELECT record_id FROM {AREA_TABLE}").fetchall()]
-    roots = cluster(seeds, zip(exact["left_record"], exact["right_record"], strict=True))
-    seed_roots = {roots[s] for s in seeds}
-    return {r for r, root in roots.items() if root in seed_roots}, roots
-
-
-def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, members: set[str]) -> None:
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, members: set[str]) -> pd.DataFrame:
+    """Write the area's source_record rows; return the exact links among them."""
     con.register("_members_df", pd.DataFrame({"record_id": sorted(members)}, dtype=object))
     try:
         con.execute(f"""
@@ -80,6 +75,7 @@ def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, member
             LEFT JOIN {AREA_TABLE} a USING (record_id)
             ORDER BY record_id
         """, [area_code])
+        return area_exact_links(con, "_members_df")
     finally:
         con.unregister("_members_df")
 
@@ -146,13 +142,10 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     started = time.monotonic()
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
-    staged = build_records(con, vcse, list(linking.get("placeholder_company_numbers", [])))
+    staged = national_records(con, cfg)
     build_area_membership(con, area_code, bool(vcse.get("count_national_area_of_operation", False)))
-    exact = find_exact_links(con, linking)
-    members, _ = _area_records(con, exact)
-    _write_source_records(con, area_code, members)
-
-    exact = exact[exact["left_record"].isin(members) & exact["right_record"].isin(members)]
+    members = area_members(con, AREA_TABLE)
+    exact = _write_source_records(con, area_code, members)
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)

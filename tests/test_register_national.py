@@ -1,0 +1,63 @@
+"""The national state (register/national.py): built once, reused while the staging and settings stay the same, and
+the same register whether an area selects from it in a file or from tables built in the connection."""
+
+from __future__ import annotations
+
+import duckdb
+
+from vcse_pipeline.config import Config
+from vcse_pipeline.pipeline import build_register
+from vcse_pipeline.register import national
+
+WIRRAL = "E08000015"
+ORG_COLUMNS = "org_id, name, legal_form, postcode, is_active, area_basis, parent_org_id"
+
+
+def rows(path, sql):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def with_linking(cfg: Config, **linking) -> Config:
+    return Config.load(environ={}, overrides={"paths": {"data_dir": str(cfg.data_dir)}, "linking": linking})
+
+
+def test_national_state_is_reused_until_its_inputs_change(demo_register, monkeypatch):
+    cfg = demo_register.cfg
+    first = national.ensure_national_state(cfg)  # the demo's build made it
+    assert first.parent == cfg.data_dir / "cache" / "national" and first.exists()
+    records = rows(first, "SELECT count(*) FROM register_record")[0][0]
+    assert records > 500 and rows(first, "SELECT count(*) FROM exact_link")[0][0] > 0
+    # every record of an exact link is in one cluster whose root is its smallest record id
+    assert rows(first, """SELECT count(*) FROM exact_link e JOIN exact_cluster l ON l.record_id = e.left_record
+                          JOIN exact_cluster r ON r.record_id = e.right_record WHERE l.root <> r.root""") == [(0,)]
+    assert rows(first, "SELECT count(*) FROM exact_cluster WHERE root > record_id") == [(0,)]
+
+    def no_rebuild(*_args):
+        raise AssertionError("the national state was rebuilt for unchanged inputs")
+
+    monkeypatch.setattr(national, "_build", no_rebuild)
+    assert national.ensure_national_state(cfg) == first
+    monkeypatch.undo()
+
+    # A linking setting shapes the exact links: a new state is built and the old one removed.
+    changed = with_linking(cfg, max_records_sharing_contact=3)
+    second = national.ensure_national_state(changed)
+    assert second != first and second.exists() and not first.exists()
+    assert national.ensure_national_state(cfg) == first  # and back again
+    assert not second.exists()
+
+
+def test_an_area_built_from_the_national_file_is_the_published_one(demo_register, tmp_path):
+    out = tmp_path / "rebuilt.duckdb"
+    summary = build_register(demo_register.cfg, out, [WIRRAL], national.ensure_national_state(demo_register.cfg))
+    assert summary["areas"][WIRRAL]["staged_records"] == rows(
+        national.ensure_national_state(demo_register.cfg), "SELECT count(*) FROM register_record")[0][0]
+    for table, order in (("organisation", "org_id"), ("organisation_link", "left_record, right_record, method"),
+                         ("organisation_tag", "ALL")):
+        columns = ORG_COLUMNS if table == "organisation" else "*"
+        sql = f"SELECT {columns} FROM {table} ORDER BY {order}"
+        assert rows(out, sql) == rows(demo_register.path, sql), table
