@@ -103,9 +103,14 @@ def vcse_register():
     def list_areas(run: dict) -> list[str]:
         return run["areas"]
 
+    @task(doc_md="Build the national state every area selects from once (or reuse the last one when the staging "
+                 "and settings did not change), so the mapped area tasks never repeat it.")
+    def national_state(run: dict) -> str:
+        return airflow_tasks.build_national_state(run)
+
     @task(max_active_tis_per_dagrun=4, doc_md="Build one area into work/<run>/area-<code>.duckdb.")
-    def build_area(run: dict, area: str) -> str:
-        return airflow_tasks.build_area_file(run, area)
+    def build_area(run: dict, national: str, area: str) -> str:
+        return airflow_tasks.build_area_file(run, area, national)
 
     @task(doc_md="Load every area file into a new version file (the only writer of that file).")
     def assemble(run: dict, area_files: list[str]) -> str:
@@ -133,8 +138,9 @@ def vcse_register():
     run = start_run()
     wait_for_sources() >> run
     areas = list_areas(run)
-    needs_build(run) >> areas
-    area_files = build_area.partial(run=run).expand(area=areas)
+    national = national_state(run)
+    needs_build(run) >> [areas, national]
+    area_files = build_area.partial(run=run, national=national).expand(area=areas)
     version = assemble(run, area_files)
     changed = record_changes(run, version)
     gates = check_quality(run, version)

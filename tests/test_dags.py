@@ -89,10 +89,11 @@ def test_register_dag_shape(dagbag):
     assert sorted(a.uri for a in condition.objects) == sorted(f"vcse://staging/{s}" for s in SOURCES)
     assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
         "wait_for_sources": ["start_run"],
-        "start_run": ["assemble", "build_area", "check_quality", "finish_run", "list_areas", "needs_build", "publish",
-                      "record_changes"],
-        "needs_build": ["list_areas"],
+        "start_run": ["assemble", "build_area", "check_quality", "finish_run", "list_areas", "national_state",
+                      "needs_build", "publish", "record_changes"],
+        "needs_build": ["list_areas", "national_state"],
         "list_areas": ["build_area"],
+        "national_state": ["build_area"],
         "build_area": ["assemble"],
         "assemble": ["check_quality", "publish", "record_changes"],
         "record_changes": ["check_quality", "publish"],

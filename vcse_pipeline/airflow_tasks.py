@@ -306,7 +306,20 @@ def needs_build(run: dict) -> bool:
     return not run.get("unchanged")
 
 
-def build_area_file(run: dict, area: str) -> str:
+def build_national_state(run: dict) -> str:
+    """The national_state task: the national records and exact links every area selects from, built once for the
+    run into data/cache/national/ (or reused from an earlier run on the same staging and settings); returns its
+    path for the mapped build_area tasks."""
+    from .register.national import ensure_national_state
+
+    cfg = _run_config(run, "national_state")
+    _check_run_staging(cfg, run, "national_state")
+    path = ensure_national_state(cfg)
+    _check_run_staging(cfg, run, "national_state")
+    return str(path)
+
+
+def build_area_file(run: dict, area: str, national: str | None = None) -> str:
     """The build_area task: build one area into its own file in the run's work folder (pipeline.build_register, which
     runs register.build.build_area in that file), so parallel area builds never share a writer.
 
@@ -319,7 +332,7 @@ def build_area_file(run: dict, area: str) -> str:
     _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
     remove_database(out)  # a retry starts again from nothing
-    build_register(cfg, out, [area])
+    build_register(cfg, out, [area], Path(national) if national else None)
     _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
 
