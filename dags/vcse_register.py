@@ -49,7 +49,8 @@ def _share(description: str) -> Param:
     params={
         "areas": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,
                        description="Areas to build: GSS codes (E08000015) or names (Wirral), resolved against the "
-                                   "postcode directory when the run starts; empty = [register] areas from config."),
+                                   "postcode directory when the run starts; all-england = every English local "
+                                   "authority in it; empty = [register] areas from config."),
         "drop_areas": Param(False, type="boolean",
                             description="Publish even though the published register holds areas this run does "
                                         "not build (they are dropped from the register)."),

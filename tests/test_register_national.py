@@ -4,6 +4,7 @@ the same register whether an area selects from it in a file or from tables built
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.pipeline import build_register
@@ -61,3 +62,20 @@ def test_an_area_built_from_the_national_file_is_the_published_one(demo_register
         columns = ORG_COLUMNS if table == "organisation" else "*"
         sql = f"SELECT {columns} FROM {table} ORDER BY {order}"
         assert rows(out, sql) == rows(demo_register.path, sql), table
+
+
+@pytest.mark.parametrize("typed", ["all-england", "All-England"])
+def test_all_england_is_every_english_local_authority_staged(tmp_path, typed):
+    from vcse_pipeline.pipeline import resolve_areas
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}})
+    path = cfg.staging_path("postcodes")
+    path.parent.mkdir(parents=True)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE postcode (postcode VARCHAR, postcode_key VARCHAR, lad_code VARCHAR)")
+    codes = ["E06000001", "E07000008", "E08000015", "E09000001", "W06000001", "S12000033", "N09000001", "L99999999"]
+    con.executemany("INSERT INTO postcode VALUES (?, ?, ?)", [(f"P{i}", f"P{i}", c) for i, c in enumerate(codes)])
+    con.close()
+    assert resolve_areas(cfg, [typed]) == ["E06000001", "E07000008", "E08000015", "E09000001"]
+    # with other areas: each once, in the order given
+    assert resolve_areas(cfg, ["E08000015", typed]) == ["E08000015", "E06000001", "E07000008", "E09000001"]

@@ -211,10 +211,25 @@ def staged_areas(cfg: Config) -> dict[str, str] | None:
     return {code: names.get(code) or code for code in sorted(set(codes) | set(names))}
 
 
+# An area name meaning every English local authority the staged postcode directory knows.
+ALL_ENGLAND = "all-england"
+# GSS prefixes of English local authorities: unitary, non-metropolitan district, metropolitan district, London borough.
+ENGLISH_LA_PREFIXES = ("E06", "E07", "E08", "E09")
+
+
+def english_local_authorities(known: dict[str, str] | None) -> list[str]:
+    """The English local authority codes of the staged postcode directory (`staged_areas`), in code order."""
+    from .errors import PipelineError
+
+    if known is None:
+        raise PipelineError(f"{ALL_ENGLAND} needs the postcode directory staged: run `vcse refresh postcodes` first")
+    return [code for code in sorted(known) if code.startswith(ENGLISH_LA_PREFIXES)]
+
+
 def resolve_areas(cfg: Config, areas: list[str] | None = None) -> list[str]:
     """GSS codes for the areas to build ([register] areas / --area): codes or names ("Wirral"), checked against the
     staged postcode directory, so an unknown area, or none at all, is an error before a build that would publish
-    nothing."""
+    nothing. `all-england` stands for every English local authority in the staged postcode directory."""
     from .errors import PipelineError
     from .lookups import area_profile_named, key, unknown
 
@@ -224,6 +239,9 @@ def resolve_areas(cfg: Config, areas: list[str] | None = None) -> list[str]:
     known = staged_areas(cfg)
     codes = []
     for typed in typed_areas:
+        if key(typed) == key(ALL_ENGLAND):
+            codes += [c for c in english_local_authorities(known) if c not in codes]
+            continue
         named = [code for code, name in (known or {}).items() if key(typed) in (key(code), key(name))]
         profile = area_profile_named(typed)  # the councils the procurement commands know by name
         code = named[0] if named else profile["area_code"] if profile else str(typed).strip().upper()

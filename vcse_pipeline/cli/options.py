@@ -26,9 +26,9 @@ AcceptOpt = typer.Option(None, "--accept", metavar="GATE[:SOURCE]",
                               "docs/operations.md lists the gates.")
 ForceOpt = typer.Option(False, "--force", help="Build and publish even when the staged releases, settings and "
                                                 "code are those of the published register (else: 'unchanged').")
-AreaOpt = typer.Option(None, "--area", "-a", metavar="CODE_OR_NAME",
+AreaOpt = typer.Option(None, "--area", "--areas", "-a", metavar="CODE_OR_NAME",
                        help="Local authority to build, by GSS code or name (E08000015 or Wirral; default: the "
-                            "configured areas); repeat for several.")
+                            "configured areas); repeat for several; all-england for every English one.")
 
 
 def load_config(config: Path | None, data_dir: Path | None = None, areas: list[str] | None = None) -> Config:
