@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help venv venv-deploy lock demo serve assets test lint bench clean
+.PHONY: help venv venv-deploy lock demo serve assets test lint bench clean tagger-model
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ assets: node_modules/.package-lock.json  ## rebuild the web app's CSS and copy G
 
 test: venv-deploy  ## run the test suite
 	$(BIN)/python -m pytest
+
+tagger-model: venv  ## retrain the shipped tagging model (after a change to the labels, UKCAT rules or model code)
+	$(BIN)/python -m vcse_pipeline.tagging.model
 
 lint: venv  ## ruff over the code
 	$(BIN)/ruff check vcse_pipeline dags tests bench

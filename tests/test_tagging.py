@@ -115,3 +115,42 @@ def test_rule_matcher_agrees_with_plain_search():
                 plain[rule.code] = (found.start(), found.end())
         assert matcher.spans(text) == plain, text
     assert "BE114" in matcher.spans(texts[-6]) and "HE210" in matcher.spans(texts[-3])
+
+
+@pytest.mark.slow
+def test_the_shipped_model_is_a_fresh_training_on_the_packaged_labels_and_rules():
+    """The model under reference/models/ is what `train` makes now (else run `make tagger-model`)."""
+    import gzip
+    import pickle
+
+    import numpy as np
+
+    from vcse_pipeline.tagging.model import PACKAGED_LABELLED, packaged_model_path, read_labelled, shipped_rules, train
+
+    rules = shipped_rules()
+    path = packaged_model_path(rules)
+    assert path.exists(), f"no shipped model {path.name}: run `make tagger-model`"
+    with gzip.open(path, "rb") as fh:
+        shipped = pickle.load(fh)
+    fresh = train(read_labelled(PACKAGED_LABELLED), rules)
+    assert shipped.codes == fresh.codes and shipped.known == fresh.known
+    for name in ("threshold", "prior_weight", "alpha", "rules_signature", "inner_cv"):
+        assert getattr(shipped, name) == getattr(fresh, name), name
+    for name in ("dual", "offsets", "regex_precision"):
+        assert np.array_equal(getattr(shipped, name), getattr(fresh, name)), name
+    assert (shipped.train_x != fresh.train_x).nnz == 0
+    assert shipped.vectorizer.vocabulary_ == fresh.vectorizer.vocabulary_
+    assert np.array_equal(shipped.vectorizer.idf_, fresh.vectorizer.idf_)
+
+
+def test_a_fresh_data_folder_uses_the_shipped_model_without_training(tmp_path, monkeypatch):
+    from vcse_pipeline.tagging import model
+
+    def no_training(*_args, **_kw):
+        raise AssertionError("trained although the package ships this model")
+
+    monkeypatch.setattr(model, "train", no_training)
+    loaded = model.cached_model(model.shipped_rules(), tmp_path / "cache")
+    assert loaded.codes and loaded.threshold > 0
+    tagger = UkcatTagger(model.shipped_rules(), loaded)
+    assert any(t.code.startswith("SW") for t in tagger.tag([TextRecord(name="Wirral Food Bank")])[0])

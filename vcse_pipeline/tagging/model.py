@@ -20,6 +20,7 @@ and the machine, which moves the last bits of every score (and so, at a tie, a c
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import logging
@@ -36,6 +37,8 @@ from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 log = logging.getLogger(__name__)
 
 PACKAGED_LABELLED = Path(__file__).resolve().parent.parent / "reference" / "labelled" / "ukcat-manual-sample-dev.csv"
+# The model trained on the packaged labels and rules, shipped so a fresh deployment need not train it.
+PACKAGED_MODELS = Path(__file__).resolve().parent.parent / "reference" / "models"
 MODEL_VERSION = "4"  # 4: trained on one BLAS thread (bit-for-bit repeatable)
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
@@ -309,17 +312,54 @@ def model_name(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED) -
     return f"ukcat-tagger-v{MODEL_VERSION}-{key}-{rules_signature(rules)}.pkl"
 
 
+def packaged_model_path(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED) -> Path:
+    """Where the package ships the model trained on its own labels and rules (`make tagger-model` writes it)."""
+    return PACKAGED_MODELS / (model_name(rules, labelled) + ".gz")
+
+
+def shipped_rules() -> list[UkcatRule]:
+    """The packaged UKCAT rules in code order: the order a build reads them from the staged UKCAT table
+    (rules.load_rules_from_db), which the model's name depends on."""
+    from .rules import load_rules
+
+    return sorted(load_rules(), key=lambda r: r.code)
+
+
+def write_packaged_model(rules: Sequence[UkcatRule]) -> Path:
+    """Train on the packaged labels and `rules` and write the model the package ships (old ones removed)."""
+    path = packaged_model_path(rules)
+    model = train(read_labelled(PACKAGED_LABELLED), rules)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob("ukcat-tagger-*.pkl.gz"):
+        old.unlink()
+    # mtime=0: the same model always gives the same bytes
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:
+        pickle.dump(model, fh, protocol=5)
+    return path
+
+
+def _load(path: Path, opener) -> TrainedTagger | None:
+    try:
+        with opener(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception as exc:  # a stale or truncated file is retrained, never trusted
+        log.warning("ignoring unreadable tagger model %s: %s", path, exc)
+        return None
+
+
 def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
                  labelled: Path = PACKAGED_LABELLED) -> TrainedTagger:
-    """Train from the packaged labelled file, or reuse a cached fit for the same labels, rules and version."""
+    """The model for these labels, rules and version: the cached fit, else the one the package ships (trained on
+    the packaged labels and rules, so a fresh deployment does not train on its first build), else trained now."""
     name = model_name(rules, labelled)
     path = cache_dir / name if cache_dir else None
-    if path and path.exists():
-        try:
-            with path.open("rb") as fh:
-                return pickle.load(fh)
-        except Exception as exc:  # a stale or truncated cache is retrained, never trusted
-            log.warning("ignoring unreadable tagger cache %s: %s", path, exc)
+    model = _load(path, open) if path and path.exists() else None
+    if model is not None:
+        return model
+    shipped = packaged_model_path(rules, labelled)
+    model = _load(shipped, gzip.open) if shipped.exists() else None
+    if model is not None:
+        return model
     model = train(read_labelled(labelled), rules)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,3 +368,10 @@ def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
             pickle.dump(model, fh)
         tmp.replace(path)
     return model
+
+
+if __name__ == "__main__":  # `make tagger-model`: write the shipped model after a change to the labels, rules or code
+    # through the package's module, so the pickle names vcse_pipeline.tagging.model.TrainedTagger, not __main__'s
+    from vcse_pipeline.tagging import model as packaged
+
+    print(packaged.write_packaged_model(packaged.shipped_rules()))
