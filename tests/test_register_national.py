@@ -79,3 +79,31 @@ def test_all_england_is_every_english_local_authority_staged(tmp_path, typed):
     assert resolve_areas(cfg, [typed]) == ["E06000001", "E07000008", "E08000015", "E09000001"]
     # with other areas: each once, in the order given
     assert resolve_areas(cfg, ["E08000015", typed]) == ["E08000015", "E06000001", "E07000008", "E09000001"]
+
+
+def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_register, tmp_path, monkeypatch):
+    """national_state then build_area, as the DAG runs them: the area file is the published Wirral, and the area
+    task reads the national state the first task built rather than building its own."""
+    import shutil
+
+    from vcse_pipeline import airflow_tasks
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_register.cfg.data_dir, data)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VCSE_CONFIG", raising=False)
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(data))
+    run = airflow_tasks.start_register_run("manual__2026-05-01T06:00:00+00:00", [WIRRAL], force=True)
+    try:
+        state = airflow_tasks.build_national_state(run)
+        assert state.startswith(str(data / "cache" / "national"))
+
+        def no_rebuild(*_args):
+            raise AssertionError("an area task built the national state again")
+
+        monkeypatch.setattr(national, "_build", no_rebuild)
+        area_file = airflow_tasks.build_area_file(run, WIRRAL, state)
+        sql = f"SELECT {ORG_COLUMNS} FROM organisation ORDER BY org_id"
+        assert rows(area_file, sql) == rows(demo_register.path, sql)
+    finally:
+        airflow_tasks.finish_register_run(run, None, None)
