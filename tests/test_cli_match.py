@@ -66,7 +66,8 @@ def test_csv_without_output_goes_to_standard_output(files):
     result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee",
                                       "--against", str(files / "list.csv"), "-f", "csv"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "grantee,postcode,amount,org_id,register_name,matched_name,score,status,other_candidate"
+    assert result.stdout.splitlines()[0] == ("grantee,postcode,amount,org_id,register_name,matched_name,score,status,"
+                                             "other_candidate")
     frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False).set_index("grantee")
     assert len(frame) == 5 and frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
     assert "Matched" in result.stderr and "Matched" not in result.stdout   # the summary stays off the pipe
@@ -327,8 +328,8 @@ def test_windows_csv_and_xlsx_inputs_and_a_hostile_name(files):
                                       "--against", str(files / "list.csv"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     ws = openpyxl.load_workbook(out).active                              # a real workbook
-    assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name", "score",
-                                 "status", "other_candidate"]
+    assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name",
+                                        "score", "status", "other_candidate"]
     assert (ws["A4"].value, ws["A4"].data_type) == ("'" + hostile, "s")
     assert ws["C2"].value == 5000 and ws["H3"].value == "matched"        # a number stays a number
 
