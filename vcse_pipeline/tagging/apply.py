@@ -8,10 +8,11 @@ import logging
 
 from ..config import Config
 from ..db import table_exists
+from .areas import Evidence, place
 from .model import cached_model
 from .rules import load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
-from .taxonomy import ServiceArea, areas_for_tags, load_service_areas
+from .taxonomy import ServiceArea, load_generic_evidence, load_service_areas
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,10 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     """Write organisation_tag and organisation_service_area for one area (replacing its rows); return counts."""
     settings = cfg.section("tagging")
     areas = load_service_areas(settings.get("service_areas") or None)
+    generic = load_generic_evidence(settings.get("service_areas") or None)
     rules = load_rules_from_db(con)
-    model = cached_model(rules, cfg.data_dir / "cache" / "tagging") if settings.get("use_model", True) else None
+    model = (cached_model(rules, cfg.data_dir / "cache" / "tagging", areas=areas)
+             if settings.get("use_model", True) else None)
     threshold = float(settings.get("threshold") or 0)
     if model is not None and threshold > 0:  # a configured threshold overrides the one chosen in training
         model = dataclasses.replace(model, threshold=threshold)
@@ -110,18 +113,23 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
                for _org, name, other, act, obj in orgs]
     tag_rows: list[tuple] = []
-    for (org_id, *_), tags in zip(orgs, tagger.tag(records) if records else [], strict=True):
+    tagged, area_scores = tagger.tag_with_area_scores(records) if records else ([], [])
+    scores_by_org = {}
+    for (org_id, *_), tags, scores in zip(orgs, tagged, area_scores, strict=True):
         tag_rows += [(area_code, org_id, t.code, "ukcat", t.source_field, t.evidence, t.method) for t in tags]
+        scores_by_org[org_id] = scores
     for select in _register_tags_sql(con):
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
                      for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
 
     tag_rows.sort(key=lambda row: tuple("" if v is None else v for v in row))  # same staging, same row order
-    by_org: dict[str, list[tuple[str, str]]] = {}
+    by_org: dict[str, list[Evidence]] = {}
     for row in tag_rows:
-        by_org.setdefault(row[1], []).append((row[3], row[2]))
-    area_rows = [(area_code, org, area, "; ".join(evidence))
-                 for org, tags in by_org.items() for area, evidence in sorted(areas_for_tags(tags, areas).items())]
+        by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6]))
+    threshold = model.area_threshold if model is not None else 0.0
+    area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
+                 for org, evidence in by_org.items()
+                 for p in place(evidence, areas, generic, scores_by_org.get(org), threshold)]
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -131,7 +139,8 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
             con.executemany(f"INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             tag_rows)
         if area_rows:
-            con.executemany("INSERT INTO organisation_service_area VALUES (?, ?, ?, ?)", area_rows)
+            con.executemany("INSERT INTO organisation_service_area (area_code, org_id, service_area, evidence, "
+                            "strength) VALUES (?, ?, ?, ?, ?)", area_rows)
         write_taxonomy(con, areas, _ukcat_rows(con))
         con.execute("COMMIT")
     except BaseException:

@@ -27,20 +27,41 @@ class ServiceArea:
     cpv: tuple[tuple[str, str], ...] = field(default=())  # (code, label)
 
 
+@dataclass(frozen=True)
+class GenericEvidence:
+    """Register codes too generic to make an organisation a provider of a specific service on their own
+    (`[generic_evidence]` in the taxonomy file); level-1 UKCAT codes are always generic."""
+
+    sic: frozenset[str] = frozenset()
+    ccew: frozenset[str] = frozenset()
+
+
 def _strings(value, area: str, key: str, path: Path) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PipelineError(f"{path}: service area {area!r}: {key} must be a list of strings")
     return value
 
 
-def load_service_areas(path: str | Path | None = None) -> list[ServiceArea]:
-    """Read and check the taxonomy file; PipelineError naming the area and key when it is malformed."""
+def _read(path: str | Path | None) -> tuple[Path, dict]:
     path = Path(path) if path else PACKAGED_SERVICE_AREAS
     try:
         with path.open("rb") as fh:
-            tree = tomllib.load(fh)
+            return path, tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PipelineError(f"cannot read service areas file {path}: {exc}") from exc
+
+
+def load_generic_evidence(path: str | Path | None = None) -> GenericEvidence:
+    """The taxonomy file's `[generic_evidence]` (SIC and Charity Commission codes that are weak alone)."""
+    path, tree = _read(path)
+    raw = tree.get("generic_evidence", {})
+    return GenericEvidence(sic=frozenset(_strings(raw.get("sic", []), "generic_evidence", "sic", path)),
+                           ccew=frozenset(_strings(raw.get("ccew", []), "generic_evidence", "ccew", path)))
+
+
+def load_service_areas(path: str | Path | None = None) -> list[ServiceArea]:
+    """Read and check the taxonomy file; PipelineError naming the area and key when it is malformed."""
+    path, tree = _read(path)
     areas, seen = [], set()
     for i, raw in enumerate(tree.get("service_area", []), start=1):
         code = raw.get("code")
