@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from vcse_pipeline.errors import PipelineError
-from vcse_pipeline.matching import MATCHED, NO_MATCH, REVIEW, MatchIndex, join_compounds, match_frame
+from vcse_pipeline.matching import (
+    MATCHED,
+    NO_MATCH,
+    REVIEW,
+    MatchIndex,
+    join_compounds,
+    match_frame,
+    register_index,
+)
 from vcse_pipeline.register.fuzzy_links import fuzzy_links
 
 FIXTURES = Path(__file__).parent / "fixtures" / "matching"
@@ -444,3 +452,20 @@ def test_output_shows_the_register_name_and_the_name_matched_through():
     assert (row.org_id, row.status) == ("GB-COH-10", MATCHED)
     assert row.register_name == "WIRRAL HOSPICE ST JOHN'S"
     assert row.matched_name == "Wirral Palliative Care Trust"
+
+
+def test_register_index_holds_every_organisation_and_its_other_names(tmp_path):
+    """matching.register_index, the index `vcse match` builds from the published register."""
+    import duckdb
+    from test_publish import BASE_ORGS, WIRRAL, make_register
+
+    path = make_register(tmp_path / "register.duckdb", BASE_ORGS)
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO organisation_name VALUES (?, 'GB-CHC-505925', 'Mind in Wirral', 'working', "
+                    "'charity_commission', 'mind in wirral')", [WIRRAL])
+    with duckdb.connect(str(path), read_only=True) as con:
+        index = register_index(con)
+    assert len(index) == len(BASE_ORGS)
+    found = index.match("Mind in Wirral", "CH41 6AL")
+    assert (found.org_id, found.status) == ("GB-CHC-505925", MATCHED)
+    assert index.match("Leasowe Community Garden CIC").org_id == "GB-COH-11223344"

@@ -11,15 +11,8 @@ from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
 from vcse_pipeline.errors import PipelineError
-from vcse_pipeline.procurement.opportunities import (
-    contract_value,
-    cpv_codes,
-    describe_notice,
-    list_releases,
-    load_release,
-    match_notice,
-    notice_stage,
-)
+from vcse_pipeline.procurement.ocds import contract_value, cpv_codes, list_releases, load_release, notice_phase
+from vcse_pipeline.procurement.opportunities import describe_notice, match_notice
 
 runner = CliRunner()
 NOTICES = Path(__file__).parent / "fixtures" / "ocds" / "contracts-finder-sample.json"
@@ -195,25 +188,25 @@ def test_demo_light_trail_finds_only_weak_arts_fits(demo):
 def test_stage_and_deadline_of_real_notices():
     from datetime import date
 
-    award = notice_stage(load_release(NOTICES, DAY_OPPORTUNITIES))
-    assert award["stage"] == "award" and award["tender_status"] == "complete"
+    award = notice_phase(load_release(NOTICES, DAY_OPPORTUNITIES))
+    assert award["phase"] == "award" and award["tender_status"] == "complete"
     assert award["warning"] == ("this notice is an award: the contract has been let; shortlist shown for "
                                 "reference")
     lancashire = load_release(NOTICES, LANCASHIRE_DA)
-    planning = notice_stage(lancashire, today=date(2025, 7, 1))
-    assert planning == {"stage": "planning", "tender_status": "planned", "deadline": None,
+    planning = notice_phase(lancashire, today=date(2025, 7, 1))
+    assert planning == {"phase": "planning", "tender_status": "planned", "deadline": None,
                         "tender_expected": "2025-07-23T23:59:59+01:00", "warning": None}
     # the tender was expected by 23 July 2025: after that the planning notice is stale, like a passed deadline
-    assert notice_stage(lancashire, today=date(2025, 8, 1))["warning"] == (
+    assert notice_phase(lancashire, today=date(2025, 8, 1))["warning"] == (
         "the tender was expected by 2025-07-23, which has passed: look for its tender or award notice before acting "
         "on this shortlist")
     dudley = load_release(NOTICES, CHILDREN_DA)
-    before = notice_stage(dudley, today=date(2025, 2, 1))
-    assert before["stage"] == "tender" and before["deadline"] == "2025-02-14T14:00:00Z" and before["warning"] is None
-    assert notice_stage(dudley, today=date(2025, 3, 1))["warning"] == (
+    before = notice_phase(dudley, today=date(2025, 2, 1))
+    assert before["phase"] == "tender" and before["deadline"] == "2025-02-14T14:00:00Z" and before["warning"] is None
+    assert notice_phase(dudley, today=date(2025, 3, 1))["warning"] == (
         "the deadline (2025-02-14) has passed; shortlist shown for reference")
     withdrawn = {**dudley, "tender": {**dudley["tender"], "status": "withdrawn"}}
-    assert notice_stage(withdrawn)["stage"] == "cancelled" and "withdrawn" in notice_stage(withdrawn)["warning"]
+    assert notice_phase(withdrawn)["phase"] == "cancelled" and "withdrawn" in notice_phase(withdrawn)["warning"]
 
 
 def test_list_releases_names_each_notice():
@@ -248,7 +241,7 @@ def test_cli_list(register):
 
 
 def test_region_codes_read_with_their_names():
-    from vcse_pipeline.procurement.opportunities import region_label
+    from vcse_pipeline.procurement.ocds import region_label
 
     assert region_label("UKL14") == "UKL14 (Wales)" and region_label("UKD7") == "UKD7 (North West)"
     assert region_label("TLI") == "TLI (London)" and region_label("ukn0") == "ukn0 (Northern Ireland)"

@@ -6,14 +6,17 @@ the new version's own file and never writes to the published register.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from .db import sql_literal
 from .quality import table_columns
+from .status import published_run
 
 PREVIOUS_ALIAS = "prev"
+CHANGE_TYPES = ("new", "closed", "reopened", "changed")
 # Fields whose change is worth telling a commissioner about.
 TRACKED_FIELDS = ("name", "legal_form", "status", "postcode", "address", "ward_code", "latest_income",
                   "latest_expenditure", "website", "parent_org_id", "area_basis", "charity_number",
@@ -74,3 +77,33 @@ def _counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "SELECT change_type, count(DISTINCT (area_code, org_id)) FROM register_change WHERE run_id = ? "
         "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
     return dict(rows)
+
+
+@dataclass
+class PublishedChanges:
+    run_id: str | None          # the run that published the register; None when the file records none
+    rows: list[dict]            # area_code, org_id, name, change_type, field, old_value, new_value
+    total: int                  # rows of the asked type before the limit
+    by_type: dict[str, int]     # organisations per change type, whatever type was asked
+
+
+def published_changes(con: duckdb.DuckDBPyConnection, change_type: str | None = None,
+                      limit: int | None = None) -> PublishedChanges:
+    """What the published register changed against the one before it (its publishing run's register_change rows),
+    of one change type or all, ordered by type, org_id and field; `limit` None or 0 for every row."""
+    run = published_run(con)
+    if run is None:  # a register no run published (built, never switched) records no changes
+        return PublishedChanges(None, [], 0, {})
+    run_id = run["run_id"]
+    cur = con.execute(
+        """SELECT c.area_code, c.org_id, o.name, c.change_type, c.field, c.old_value, c.new_value
+           FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
+           WHERE c.run_id = $run_id AND ($change_type IS NULL OR c.change_type = $change_type)
+           ORDER BY c.change_type, c.org_id, c.field LIMIT $limit""",
+        {"run_id": run_id, "change_type": change_type, "limit": limit or None})  # LIMIT NULL: every row
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    total = con.execute("SELECT count(*) FROM register_change WHERE run_id = $run_id "
+                        "AND ($change_type IS NULL OR change_type = $change_type)",
+                        {"run_id": run_id, "change_type": change_type}).fetchone()[0]
+    return PublishedChanges(run_id, rows, total, _counts(con, run_id))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import duckdb
 import pandas as pd
 from rapidfuzz import fuzz
 
@@ -625,3 +626,18 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
                               if r.status == REVIEW and r.evidence.get("other_candidate") else None
                               for r in results]
     return out
+
+
+def register_index(con: duckdb.DuckDBPyConnection) -> MatchIndex:
+    """A MatchIndex of every organisation of a register (organisation, organisation_name), with all its names
+    (`vcse match` against the published register). A DuckDB error when the tables are missing."""
+    columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
+    # A register built before organisation status existed: every status unknown, no tie is settled.
+    status = "bool_or(is_active)" if "is_active" in columns else "NULL::BOOLEAN"
+    orgs = con.execute(
+        f"SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode, {status} AS is_active "
+        "FROM organisation GROUP BY org_id ORDER BY org_id").fetchdf()
+    names = con.execute("SELECT DISTINCT org_id, name FROM organisation_name ORDER BY org_id, name").fetchdf()
+    others = names.groupby("org_id")["name"].apply(list).to_dict()
+    orgs["other_names"] = [others.get(org_id, []) for org_id in orgs["org_id"]]
+    return MatchIndex.from_records(orgs)

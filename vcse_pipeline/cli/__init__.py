@@ -1,4 +1,4 @@
-"""The `vcse` command line. Each feature registers its commands from its own module in this package."""
+"""The `vcse` command line: each feature's commands in their own module of this package, over the library."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def note(message: str) -> None:
     err_console.print(f"[yellow]note:[/] {escape(message)}")
 
 
-# Each feature module defines register(app); commands appear in --help in this order.
+# Each feature module defines its commands at module level on its own typer.Typer, `commands`, merged here;
+# they appear in --help in this order, the opportunities group last.
 from . import (  # noqa: E402
     alert_commands,
     find,
@@ -39,8 +40,9 @@ from . import (  # noqa: E402
     tag,
 )
 
-for module in (pipeline_commands, publish_commands, find, match, opportunities, tag, report, alert_commands):
-    module.register(app)
+for module in (pipeline_commands, publish_commands, find, match, tag, report, alert_commands):
+    app.add_typer(module.commands)
+app.add_typer(opportunities.commands, name="opportunities")
 
 
 def error(message: str) -> None:

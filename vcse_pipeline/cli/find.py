@@ -120,76 +120,78 @@ def known_service_areas_labels(con, names: list[str]) -> list[str]:
     return [labels[code] for code in resolve_service_areas(con, names)]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def find(
-        service: list[str] | None = typer.Option(
-            None, "--service", "-s", metavar="SERVICE",
-            help="Service area code or label, any case ('mental health' will do); repeat for any of several. "
-                 "`--list services` shows them."),
-        keyword: list[str] | None = typer.Option(
-            None, "--keyword", "-k", metavar="WORDS",
-            help="Words that must all appear (whole words; plurals and apostrophes aside) in the name, other "
-                 "names or what the organisation does; repeat for any of several."),
-        ward: str | None = typer.Option(None, "--ward", help="Ward name (any case; '&' or 'and') or code (E05...). "
-                                                             "`--list wards` shows them."),
-        postcode_district: str | None = typer.Option(None, "--postcode-district",
-                                                     help="Outward code, e.g. CH41, or a postcode (its district)."),
-        near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode (one in the "
-                                                             "area, or a listed provider's). Providers without a "
-                                                             "known location (no postcode, or one not in the postcode "
-                                                             "directory) are left out; the result says how many."),
-        within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
-        legal_form: list[str] | None = typer.Option(
-            None, "--legal-form", metavar="FORM",
-            help="CIC, CIO, charity, CBS, co-op, CLG or part of the legal form, e.g. 'community interest'; "
-                 "repeat for any of several. `--list legal-forms`."),
-        min_income: float | None = typer.Option(None, "--min-income", help="Latest income at least this (£)."),
-        max_income: float | None = typer.Option(None, "--max-income", help="Latest income at most this (£)."),
-        readiness: list[str] | None = typer.Option(None, "--readiness", metavar="LEVEL",
-                                                   help="Readiness level: ready, caution, unknown, not ready."),
-        area: str | None = typer.Option(None, "--area", "-a",
-                                        help="Local authority GSS code (E08000015) or name (Wirral) in the register."),
-        limit: int | None = typer.Option(None, "--limit", "-n",
-                                         help=f"At most this many providers; 0 for all (default: {TABLE_LIMIT} on "
-                                              "screen, all in a file)."),
-        list_choices: Choices | None = typer.Option(None, "--list", help="List the choices of a filter instead of "
-                                                                         "searching: services, wards, legal-forms "
-                                                                         "or areas."),
-        fmt: Format | None = typer.Option(None, "--format", "-f",
-                                          help="table (on screen, the default), csv or xlsx (Excel). csv "
-                                               "without --output goes to standard output, every match."),
-        output: Path | None = typer.Option(None, "--output", "-o",
-                                           help="File to write: .csv or .xlsx (the extension picks the format when "
-                                                "--format is not given; folders are created)."),
-        register_file: Path | None = RegisterOpt,
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
-        from ..procurement.export import check_table_output
-        from ..procurement.find import FindQuery, find_providers
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
+
+@commands.command()
+def find(
+    service: list[str] | None = typer.Option(
+        None, "--service", "-s", metavar="SERVICE",
+        help="Service area code or label, any case ('mental health' will do); repeat for any of several. "
+             "`--list services` shows them."),
+    keyword: list[str] | None = typer.Option(
+        None, "--keyword", "-k", metavar="WORDS",
+        help="Words that must all appear (whole words; plurals and apostrophes aside) in the name, other "
+             "names or what the organisation does; repeat for any of several."),
+    ward: str | None = typer.Option(None, "--ward", help="Ward name (any case; '&' or 'and') or code (E05...). "
+                                                         "`--list wards` shows them."),
+    postcode_district: str | None = typer.Option(None, "--postcode-district",
+                                                 help="Outward code, e.g. CH41, or a postcode (its district)."),
+    near: str | None = typer.Option(None, "--near", help="Sort by distance from this postcode (one in the "
+                                                         "area, or a listed provider's). Providers without a "
+                                                         "known location (no postcode, or one not in the postcode "
+                                                         "directory) are left out; the result says how many."),
+    within_km: float | None = typer.Option(None, "--within-km", help="With --near: only providers this close."),
+    legal_form: list[str] | None = typer.Option(
+        None, "--legal-form", metavar="FORM",
+        help="CIC, CIO, charity, CBS, co-op, CLG or part of the legal form, e.g. 'community interest'; "
+             "repeat for any of several. `--list legal-forms`."),
+    min_income: float | None = typer.Option(None, "--min-income", help="Latest income at least this (£)."),
+    max_income: float | None = typer.Option(None, "--max-income", help="Latest income at most this (£)."),
+    readiness: list[str] | None = typer.Option(None, "--readiness", metavar="LEVEL",
+                                               help="Readiness level: ready, caution, unknown, not ready."),
+    area: str | None = typer.Option(None, "--area", "-a",
+                                    help="Local authority GSS code (E08000015) or name (Wirral) in the register."),
+    limit: int | None = typer.Option(None, "--limit", "-n",
+                                     help=f"At most this many providers; 0 for all (default: {TABLE_LIMIT} on "
+                                          "screen, all in a file)."),
+    list_choices: Choices | None = typer.Option(None, "--list", help="List the choices of a filter instead of "
+                                                                     "searching: services, wards, legal-forms "
+                                                                     "or areas."),
+    fmt: Format | None = typer.Option(None, "--format", "-f",
+                                      help="table (on screen, the default), csv or xlsx (Excel). csv "
+                                           "without --output goes to standard output, every match."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="File to write: .csv or .xlsx (the extension picks the format when "
+                                            "--format is not given; folders are created)."),
+    register_file: Path | None = RegisterOpt,
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Find providers in the register by service, keyword, place, distance, legal form, income and readiness."""
+    from ..procurement.export import check_table_output
+    from ..procurement.find import FindQuery, find_providers
+
+    if list_choices is not None:
+        refuse_with_list(fmt, output, {
+            "--service": service, "--keyword": keyword, "--ward": ward, "--postcode-district": postcode_district,
+            "--near": near, "--within-km": within_km, "--legal-form": legal_form, "--min-income": min_income,
+            "--max-income": max_income, "--readiness": readiness, "--limit": limit})
+    # a bad --output or --format fails before the register is read
+    on_screen = check_table_output(output, fmt, example="providers") is None
+    with register_connection(register_file, config, data_dir) as con:
         if list_choices is not None:
-            refuse_with_list(fmt, output, {
-                "--service": service, "--keyword": keyword, "--ward": ward, "--postcode-district": postcode_district,
-                "--near": near, "--within-km": within_km, "--legal-form": legal_form, "--min-income": min_income,
-                "--max-income": max_income, "--readiness": readiness, "--limit": limit})
-        # a bad --output or --format fails before the register is read
-        on_screen = check_table_output(output, fmt, example="providers") is None
-        with register_connection(register_file, config, data_dir) as con:
-            if list_choices is not None:
-                print_choices(con, list_choices, area)
-                return
-            result = find_providers(con, FindQuery(
-                service_areas=service or [], keyword=keyword or [], ward=ward, postcode_district=postcode_district,
-                near_postcode=near, within_km=within_km, legal_forms=legal_form or [], min_income=min_income,
-                max_income=max_income, readiness=readiness or [], area_code=area,
-                limit=TABLE_LIMIT if on_screen and limit is None else limit))
-            labels = known_service_areas_labels(con, service or [])
-        for note in result.notes:   # to standard error when standard output carries the CSV
-            (console if on_screen or output is not None else err_console).print(f"[dim]({note})[/]")
-        if on_screen:
-            print_table(result, table_title(result), labels)
-        else:
-            export(result, fmt, output)
+            print_choices(con, list_choices, area)
+            return
+        result = find_providers(con, FindQuery(
+            service_areas=service or [], keyword=keyword or [], ward=ward, postcode_district=postcode_district,
+            near_postcode=near, within_km=within_km, legal_forms=legal_form or [], min_income=min_income,
+            max_income=max_income, readiness=readiness or [], area_code=area,
+            limit=TABLE_LIMIT if on_screen and limit is None else limit))
+        labels = known_service_areas_labels(con, service or [])
+    for note in result.notes:   # to standard error when standard output carries the CSV
+        (console if on_screen or output is not None else err_console).print(f"[dim]({note})[/]")
+    if on_screen:
+        print_table(result, table_title(result), labels)
+    else:
+        export(result, fmt, output)

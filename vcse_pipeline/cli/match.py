@@ -20,6 +20,7 @@ from ..matching import (
     default_thresholds,
     match_frame,
     parse_active,
+    register_index,
 )
 from ..procurement.export import TableFormat, check_table_output, csv_value, emit_table, frame_table
 from ..tabular_io import read_table, require_columns
@@ -69,20 +70,11 @@ def index_from_register(path: Path) -> MatchIndex:
 
     con = open_register_file(path)   # tables alone: match needs no provider_directory view
     try:
-        columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
-        # A register built before organisation status existed: every status unknown, no tie is settled.
-        status = "bool_or(is_active)" if "is_active" in columns else "NULL::BOOLEAN"
-        orgs = con.execute(
-            f"SELECT org_id, any_value(name) AS name, any_value(postcode) AS postcode, {status} AS is_active "
-            "FROM organisation GROUP BY org_id ORDER BY org_id").fetchdf()
-        names = con.execute("SELECT DISTINCT org_id, name FROM organisation_name ORDER BY org_id, name").fetchdf()
+        return register_index(con)
     except duckdb.Error as exc:
         raise PipelineError(f"register {path} lacks the organisation / organisation_name tables: {exc}") from exc
     finally:
         con.close()
-    others = names.groupby("org_id")["name"].apply(list).to_dict()
-    orgs["other_names"] = [others.get(org_id, []) for org_id in orgs["org_id"]]
-    return MatchIndex.from_records(orgs)
 
 
 def _cell(value) -> str:
@@ -138,58 +130,60 @@ def thresholds(cfg, link_threshold: float | None, review_threshold: float | None
     return link, review
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("match")
-    def match_command(
-        file: Path = typer.Argument(..., help="Organisations to reconcile, one name per row: CSV (UTF-8 or Excel's "
-                                              "Windows CSV) or .xlsx (first sheet, header in row 1)."),
-        name_column: str = typer.Option("name", "--name-column", help="Column holding the organisation name."),
-        postcode_column: str | None = typer.Option(
-            None, "--postcode-column", help="Column holding a postcode (default: 'postcode' when present)."),
-        against: Path | None = typer.Option(
-            None, "--against",
-            help="Match against this list (CSV or .xlsx) instead of the register: columns org_id, name, and optional "
-                 "postcode, other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When "
-                 "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
-        output: Path | None = typer.Option(
-            None, "--output", "-o", help="Write the input columns plus org_id, register_name, matched_name (the name "
-                                         "matched through), score, status, other_candidate to this .csv or .xlsx "
-                                         "file (folders are created)."),
-        fmt: TableFormat | None = TableFormatOpt,
-        link_threshold: float | None = typer.Option(
-            None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
-        review_threshold: float | None = typer.Option(
-            None, "--review-threshold", help="Score (0-100, at most --link-threshold) from which a name goes to "
-                                             "'review' (default: config)."),
-        margin: float = typer.Option(
-            DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
-        register_file: Path | None = RegisterOpt,
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Reconcile a list of organisation names (and optional postcodes) against the register.
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
-        The register's organisation.is_active settles ties between organisations of the same name.
-        """
-        # One configuration for both the default register and the default thresholds.
-        cfg = load_config(config, data_dir)
-        # a bad --output or --format fails before the matching, not after
-        to_stdout = check_table_output(output, fmt, example="matches") is not None and output is None
-        link, review = thresholds(cfg, link_threshold, review_threshold)
-        frame = read_list(file, "input", text_columns=[name_column, postcode_column or "postcode"])
-        require_columns(frame, [name_column], "input", file, option="--name-column")
-        if postcode_column:
-            require_columns(frame, [postcode_column], "input", file, option="--postcode-column")
-        elif "postcode" in frame.columns:
-            postcode_column = "postcode"
-        if against is not None:
-            index = index_from_list(against)
-        else:
-            index = index_from_register(register_file or cfg.register_path)
-        result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
-                             review_threshold=review, margin=margin)
-        print_summary(result, name_column, out=err_console if to_stdout else console)
-        if to_stdout or output is not None:
-            emit_table(*frame_table(result), output, fmt, sheet_title="Matches")
-        if output is not None:
-            console.print(f"wrote {len(result):,} rows to {output}")
+
+@commands.command("match")
+def match_command(
+    file: Path = typer.Argument(..., help="Organisations to reconcile, one name per row: CSV (UTF-8 or Excel's "
+                                          "Windows CSV) or .xlsx (first sheet, header in row 1)."),
+    name_column: str = typer.Option("name", "--name-column", help="Column holding the organisation name."),
+    postcode_column: str | None = typer.Option(
+        None, "--postcode-column", help="Column holding a postcode (default: 'postcode' when present)."),
+    against: Path | None = typer.Option(
+        None, "--against",
+        help="Match against this list (CSV or .xlsx) instead of the register: columns org_id, name, and optional "
+             "postcode, other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When "
+             "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the input columns plus org_id, register_name, matched_name (the name "
+                                     "matched through), score, status, other_candidate to this .csv or .xlsx file "
+                                     "(folders are created)."),
+    fmt: TableFormat | None = TableFormatOpt,
+    link_threshold: float | None = typer.Option(
+        None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
+    review_threshold: float | None = typer.Option(
+        None, "--review-threshold", help="Score (0-100, at most --link-threshold) from which a name goes to "
+                                         "'review' (default: config)."),
+    margin: float = typer.Option(
+        DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
+    register_file: Path | None = RegisterOpt,
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Reconcile a list of organisation names (and optional postcodes) against the register.
+
+    The register's organisation.is_active settles ties between organisations of the same name.
+    """
+    # One configuration for both the default register and the default thresholds.
+    cfg = load_config(config, data_dir)
+    # a bad --output or --format fails before the matching, not after
+    to_stdout = check_table_output(output, fmt, example="matches") is not None and output is None
+    link, review = thresholds(cfg, link_threshold, review_threshold)
+    frame = read_list(file, "input", text_columns=[name_column, postcode_column or "postcode"])
+    require_columns(frame, [name_column], "input", file, option="--name-column")
+    if postcode_column:
+        require_columns(frame, [postcode_column], "input", file, option="--postcode-column")
+    elif "postcode" in frame.columns:
+        postcode_column = "postcode"
+    if against is not None:
+        index = index_from_list(against)
+    else:
+        index = index_from_register(register_file or cfg.register_path)
+    result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
+                         review_threshold=review, margin=margin)
+    print_summary(result, name_column, out=err_console if to_stdout else console)
+    if to_stdout or output is not None:
+        emit_table(*frame_table(result), output, fmt, sheet_title="Matches")
+    if output is not None:
+        console.print(f"wrote {len(result):,} rows to {output}")

@@ -57,9 +57,9 @@ def _date(text: str | None) -> str:
                                         when.strftime(" %H:%M"))
 
 
-def stage_line(notice) -> str:
+def phase_line(notice) -> str:
     """'tender (active), deadline 14 Feb 2025 14:00' / 'planning (planned), tender expected 23 Jul 2025'."""
-    text = notice.stage + (f" ({notice.tender_status})" if notice.tender_status else "")
+    text = notice.phase + (f" ({notice.tender_status})" if notice.tender_status else "")
     if notice.deadline:
         text += f", deadline {_date(notice.deadline)}"
     if notice.tender_expected:
@@ -74,7 +74,7 @@ def _print_notice(notice) -> None:
         value += f" over {years:g} year{'' if years == 1 else 's'} (£{notice.annual_value:,.0f} a year)"
     flags = {True: "yes", False: "no", None: "not stated"}
     console.print(f"[bold]{notice.title}[/]  ({notice.release_id})")
-    console.print(f"stage: {stage_line(notice)}")
+    console.print(f"stage: {phase_line(notice)}")
     if notice.warning:
         console.print(f"[bold yellow]note: {notice.warning}[/]")
     cpv = ", ".join(notice.cpv_codes) or "none"
@@ -124,36 +124,9 @@ def print_shortlist(matches, total: int, why: bool) -> None:
                       ".json.[/]")
 
 
-# Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
-SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
-                      "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
-                      "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
-LIST_COLUMNS = ["id", "ocid", "title", "buyer", "stage", "tender_status", "deadline", "tender_expected", "regions",
-                "suitable_for_vcse", "value", "warning"]
-LIST_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": "Buyer", "stage": "Stage",
-                 "tender_status": "Tender status", "deadline": "Deadline", "tender_expected": "Tender expected",
-                 "regions": "Delivery regions", "suitable_for_vcse": "Suitable for VCSEs", "value": "Value",
-                 "warning": "Note"}
-
-
-def shortlist_headings() -> dict[str, str]:
-    from ..procurement.export import excel_headings
-    from ..procurement.opportunities import EXPORT_COLUMNS
-
-    return {**excel_headings(EXPORT_COLUMNS), **SHORTLIST_HEADINGS}
-
-
-def release_rows(releases: list[dict]) -> list[list]:
-    """The releases in LIST_COLUMNS order for CSV and Excel, NUTS/ITL region codes with their names."""
-    from ..procurement.opportunities import region_label
-
-    return [[[region_label(x) for x in r["regions"]] if c == "regions" else r[c] for c in LIST_COLUMNS]
-            for r in releases]
-
-
 def print_releases(releases: list[dict], file_name: str) -> None:
     """Each release as a short block, its id alone on a line (never wrapped, so it can be copied)."""
-    from ..procurement.opportunities import region_label
+    from ..procurement.ocds import region_label
 
     if len(releases) == 1:  # match picks a file's only release by itself
         console.print(f"1 release in {escape(file_name)}; rank providers for it with "
@@ -168,7 +141,7 @@ def print_releases(releases: list[dict], file_name: str) -> None:
         value = f"£{r['value']:,.0f}" if r["value"] else "value not stated"
         when = (f", deadline {_date(r['deadline'])}" if r["deadline"] else
                 f", tender expected {_date(r['tender_expected'])}" if r["tender_expected"] else "")
-        # a tender or planning notice warns only when its deadline or expected date has passed (notice_stage)
+        # a tender or planning notice warns only when its deadline or expected date has passed (notice_phase)
         passed = " (passed)" if r["stage"] in ("tender", "planning") and r["warning"] else ""
         console.print()
         console.print(f"[bold]{escape(r['title'] or '(no title)')}[/]", highlight=False)
@@ -179,103 +152,105 @@ def print_releases(releases: list[dict], file_name: str) -> None:
             console.print(Padding(line, (0, 0, 0, 2), expand=False), highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Match contract opportunities (OCDS notices) to local providers.",
-                        no_args_is_help=True)
-    app.add_typer(group, name="opportunities")
+# the `vcse opportunities` group (cli/__init__.py adds it under that name)
+commands = typer.Typer(help="Match contract opportunities (OCDS notices) to local providers.",
+                       no_args_is_help=True)
 
-    @group.command("match")
-    def match(
-        notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        release_id: str | None = typer.Option(None, "--release-id",
-                                              help="Release id or ocid to pick from a package "
-                                                   "(see `vcse opportunities list FILE`)."),
-        area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
-                                                                   "the register's only area)."),
-        limit: int | None = typer.Option(None, "--limit", "-n",
-                                         help=f"Length of the shortlist; 0 for every provider (default: "
-                                              f"{SCREEN_LIMIT} on screen, every provider in a file or csv/json "
-                                              "output, as vcse find)."),
-        why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
-        fmt: MatchFormat | None = FormatOpt,
-        output: Path | None = OutputOpt,
-        register_file: Path | None = RegisterOpt,
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Rank local providers for a contract notice, with the reasons for each."""
-        from ..lookups import check_limit, single_area
-        from ..procurement.choices import resolve_area
-        from ..procurement.export import emit_table, write_text_file
-        from ..procurement.opportunities import (
-            EXPORT_COLUMNS,
-            MONEY_COLUMNS,
-            describe_notice,
-            load_release,
-            match_notice,
-            shortlist_rows,
-        )
-        from . import err_console
 
-        check_limit(limit, "providers")
-        fmt = _output_format(fmt, output, "shortlist")
-        release = load_release(notice, release_id)
-        with register_connection(register_file, config, data_dir) as con:
-            # an area the register was not built for is an error, not an empty shortlist
-            area_code = resolve_area(con, area) if area else single_area(con)
-            summary = describe_notice(con, release, area_code)
-            everyone = match_notice(con, release, area_code, limit=0, notice=summary)
-        shown = SCREEN_LIMIT if limit is None and fmt == MatchFormat.table else limit
-        matches = everyone[:shown] if shown else everyone
-        if output is None and fmt != MatchFormat.table and summary.warning:
-            err_console.print(f"note: {summary.warning}", style="bold yellow")  # standard output carries the data
-        if fmt == MatchFormat.json:
-            text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
-                               "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
-            if output is None:
-                print(text)
-                return
-            write_text_file(output, text + "\n")
-        elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
-            emit_table(EXPORT_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
-                       money_columns=MONEY_COLUMNS, headers=shortlist_headings())
-            if output is None:
-                return
-        if output is not None:
-            if summary.warning:
-                console.print(f"[bold yellow]note: {summary.warning}[/]")
-            console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
+@commands.command("match")
+def match(
+    notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
+    release_id: str | None = typer.Option(None, "--release-id",
+                                          help="Release id or ocid to pick from a package "
+                                               "(see `vcse opportunities list FILE`)."),
+    area: str | None = typer.Option(None, "--area", "-a", help="Local authority GSS code or name (default: "
+                                                               "the register's only area)."),
+    limit: int | None = typer.Option(None, "--limit", "-n",
+                                     help=f"Length of the shortlist; 0 for every provider (default: "
+                                          f"{SCREEN_LIMIT} on screen, every provider in a file or csv/json "
+                                          "output, as vcse find)."),
+    why: bool = typer.Option(False, "--why", help="On screen: list each provider's reasons under the table."),
+    fmt: MatchFormat | None = FormatOpt,
+    output: Path | None = OutputOpt,
+    register_file: Path | None = RegisterOpt,
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Rank local providers for a contract notice, with the reasons for each."""
+    from ..lookups import check_limit, single_area
+    from ..procurement.choices import resolve_area
+    from ..procurement.export import (
+        SHORTLIST_COLUMNS,
+        SHORTLIST_MONEY_COLUMNS,
+        emit_table,
+        shortlist_headings,
+        shortlist_rows,
+        write_text_file,
+    )
+    from ..procurement.ocds import load_release
+    from ..procurement.opportunities import describe_notice, match_notice
+    from . import err_console
+
+    check_limit(limit, "providers")
+    fmt = _output_format(fmt, output, "shortlist")
+    release = load_release(notice, release_id)
+    with register_connection(register_file, config, data_dir) as con:
+        # an area the register was not built for is an error, not an empty shortlist
+        area_code = resolve_area(con, area) if area else single_area(con)
+        summary = describe_notice(con, release, area_code)
+        everyone = match_notice(con, release, area_code, limit=0, notice=summary)
+    shown = SCREEN_LIMIT if limit is None and fmt == MatchFormat.table else limit
+    matches = everyone[:shown] if shown else everyone
+    if output is None and fmt != MatchFormat.table and summary.warning:
+        err_console.print(f"note: {summary.warning}", style="bold yellow")  # standard output carries the data
+    if fmt == MatchFormat.json:
+        text = json.dumps({"notice": summary.as_dict(), "providers_matched": len(everyone),
+                           "matches": [m.as_dict() for m in matches]}, indent=2, default=str)
+        if output is None:
+            print(text)
             return
-        _print_notice(summary)
-        if not matches:
-            console.print("[yellow]No providers in the register match this notice's service areas.[/]")
+        write_text_file(output, text + "\n")
+    elif fmt != MatchFormat.table:   # csv or xlsx: to --output, or csv to standard output
+        emit_table(SHORTLIST_COLUMNS, shortlist_rows(matches, summary), output, fmt, sheet_title="Shortlist",
+                   money_columns=SHORTLIST_MONEY_COLUMNS, headers=shortlist_headings())
+        if output is None:
             return
-        print_shortlist(matches, len(everyone), why)
+    if output is not None:
+        if summary.warning:
+            console.print(f"[bold yellow]note: {summary.warning}[/]")
+        console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
+        return
+    _print_notice(summary)
+    if not matches:
+        console.print("[yellow]No providers in the register match this notice's service areas.[/]")
+        return
+    print_shortlist(matches, len(everyone), why)
 
-    @group.command("list")
-    def list_notices(
-        notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
-        fmt: MatchFormat | None = FormatOpt,
-        output: Path | None = OutputOpt,
-    ) -> None:
-        """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
-        from ..procurement.export import emit_table, write_text_file
-        from ..procurement.opportunities import list_releases
 
-        fmt = _output_format(fmt, output, "notices")
-        releases = list_releases(notice)
-        if fmt == MatchFormat.table:
-            print_releases(releases, notice.name)
+@commands.command("list")
+def list_notices(
+    notice: Path = typer.Argument(..., help="OCDS release JSON or release package (Contracts Finder, FTS)."),
+    fmt: MatchFormat | None = FormatOpt,
+    output: Path | None = OutputOpt,
+) -> None:
+    """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
+    from ..procurement.export import RELEASE_COLUMNS, RELEASE_HEADINGS, emit_table, release_rows, write_text_file
+    from ..procurement.ocds import list_releases
+
+    fmt = _output_format(fmt, output, "notices")
+    releases = list_releases(notice)
+    if fmt == MatchFormat.table:
+        print_releases(releases, notice.name)
+        return
+    if fmt == MatchFormat.json:
+        text = json.dumps(releases, indent=2, default=str)
+        if output is None:
+            print(text)
             return
-        if fmt == MatchFormat.json:
-            text = json.dumps(releases, indent=2, default=str)
-            if output is None:
-                print(text)
-                return
-            write_text_file(output, text + "\n")
-        else:   # csv or xlsx: to --output, or csv to standard output (for piping)
-            emit_table(LIST_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
-                       money_columns=["value"], headers=LIST_HEADINGS)
-            if output is None:
-                return
-        console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")
+        write_text_file(output, text + "\n")
+    else:   # csv or xlsx: to --output, or csv to standard output (for piping)
+        emit_table(RELEASE_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
+                   money_columns=["value"], headers=RELEASE_HEADINGS)
+        if output is None:
+            return
+    console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")

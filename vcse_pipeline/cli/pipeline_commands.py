@@ -86,15 +86,6 @@ def _origin(urls: list[str]) -> str:
     return f"{where}{name}{local}" if len(urls) == 1 else f"{len(urls)} files, e.g. {where}{name}{local}"
 
 
-def _loads(value, default):
-    import json
-
-    try:
-        return json.loads(value) if isinstance(value, str) else (value or default)
-    except json.JSONDecodeError:
-        return default
-
-
 def source_rows(sources: dict, staging_now: dict | None = None) -> list[dict]:
     """Per source: when it was staged, when its files were downloaded, from where (and which release), rows staged,
     and (given the current staging) when the staging folder holds something newer than the register was built from."""
@@ -131,37 +122,34 @@ def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
     from ..publish import ROLLED, UNCHANGED, read_history, safe_source_versions
-    from ..quality import table_columns
+    from ..status import organisation_totals, published_run
 
     con = connect(register_path, read_only=True)
     try:
-        run = None
-        if table_columns(con, "run_history"):
-            run = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR), version_file, sources FROM run_history "
-                              "WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-        totals = con.execute("SELECT area_code, count(*) FILTER (is_active), count(*) FROM organisation "
-                             "GROUP BY 1 ORDER BY 1").fetchall()
+        run = published_run(con)
+        totals = organisation_totals(con)
     finally:
         con.close()
     if run is None:
         console.print("[yellow]This register records no published run (no run_history row).[/]")
     else:
-        console.print(f"Published: [bold]{format_when(run[1])}[/] by run {run[0]}")
-        console.print(f"Version:   {run[2]}", soft_wrap=True)
+        console.print(f"Published: [bold]{format_when(run['finished_at'])}[/] by run {run['run_id']}")
+        console.print(f"Version:   {run['version_file']}", soft_wrap=True)
         if compare_staging:
             print_switch(cfg, register_path)
     console.print("Organisations: " + ", ".join(f"{a} {active:,} active / {n:,} all" for a, active, n in totals))
     if compare_staging:
         history = read_history(cfg)
         last = history[-1] if history else None
-        if last and (run is None or last.get("run_id") != run[0]) and last.get("status") not in (*ROLLED, UNCHANGED):
+        if (last and (run is None or last.get("run_id") != run["run_id"])
+                and last.get("status") not in (*ROLLED, UNCHANGED)):
             detail = f": {last.get('message')}" if last.get("message") else ""
             console.print(f"[yellow]Latest run: {last.get('run_id')} {last.get('status')} at "
                           f"{format_when(last.get('finished_at'))}{detail}[/]")
     if run is None:
         return
     staging_now = safe_source_versions(cfg) if compare_staging else None
-    sources = _loads(run[3], {})
+    sources = run["sources"]
     rows = source_rows(sources, staging_now)
     table = Table(title="Sources behind this register (times UTC)", title_justify="left")
     for h in ("source", "staged", "downloaded", "rows"):
@@ -211,33 +199,32 @@ def print_switch(cfg: Config, register_path: Path) -> None:
     console.print(Padding(Text(last.get("message") or "", style="yellow"), (0, 0, 0, 2)), highlight=False)
 
 
+# status.register_summary's counts on screen: (key, title, column headers)
+SUMMARY_TABLES = (
+    ("records_by_source", "Source records by register", ("area", "source", "records")),
+    ("by_legal_form", "Organisations by legal form", ("area", "legal form", "active", "all (incl. inactive)")),
+    ("by_area_basis", "Organisations by how the area was established",
+     ("area", "area basis", "active", "all (incl. inactive)")),
+)
+
+
 def print_register_summary(register_path: Path) -> None:
     """Counts a newcomer wants to see: by source, by legal form, by how the area was established."""
     from ..db import connect
+    from ..status import register_summary
 
     con = connect(register_path, read_only=True)
     try:
-        def show(title: str, sql: str, headers: tuple[str, ...]) -> None:
-            table = Table(title=title, title_justify="left")
-            for h in headers:
-                table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left")
-            for row in con.execute(sql).fetchall():
-                table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
-            console.print(table)
-
-        show("Source records by register", """
-            SELECT area_code, source, count(*) AS records FROM source_record GROUP BY ALL ORDER BY ALL""",
-             ("area", "source", "records"))
-        show("Organisations by legal form", """
-            SELECT area_code, legal_form, count(*) FILTER (is_active) AS active, count(*) AS organisations
-            FROM organisation GROUP BY ALL ORDER BY area_code, organisations DESC""",
-             ("area", "legal form", "active", "all (incl. inactive)"))
-        show("Organisations by how the area was established", """
-            SELECT area_code, area_basis, count(*) FILTER (is_active) AS active, count(*) AS organisations
-            FROM organisation GROUP BY ALL ORDER BY ALL""",
-             ("area", "area basis", "active", "all (incl. inactive)"))
+        summary = register_summary(con)
     finally:
         con.close()
+    for key, title, headers in SUMMARY_TABLES:
+        table = Table(title=title, title_justify="left")
+        for h in headers:
+            table.add_column(h, justify="right" if h in NUMBER_HEADERS else "left")
+        for row in summary[key]:
+            table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+        console.print(table)
 
 
 def print_unchanged(result) -> bool:
@@ -261,85 +248,92 @@ def publish_with_progress(cfg: Config, drop_areas: bool = False, accept: list[st
         return build_and_publish(cfg, drop_areas=drop_areas, accept=accept, force=force)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
-                                      help="Where the demo sources and register go (a folder)."),
-        scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
-                                              "VCSEs)."),
-        seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
-        config: Path | None = ConfigOpt,
-    ) -> None:
-        """Generate the offline Wirral demo registers and run the whole pipeline on them."""
-        from ..demo.generate import demo_source_overrides, generate_demo
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
-        if scale <= 0:
-            raise typer.BadParameter(f"{scale} is not greater than 0", param_hint="--scale")
-        cfg = load_config(config, data_dir)
-        demo_dir = cfg.data_dir / "demo-sources"
-        console.print(f"Generating demo registers in {demo_dir} (seed {seed}, scale {scale})")
-        generate_demo(demo_dir, seed=seed, scale=scale)
-        cfg = cfg.with_overrides(demo_source_overrides(demo_dir))
-        refresh_sources(cfg, list(SOURCE_NAMES))
-        console.rule("[bold]register")
-        result = publish_with_progress(cfg)
-        if not print_unchanged(result):
-            console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
-        print_register_summary(cfg.register_path)
 
-    @app.command()
-    def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-            area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
-            accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
-        """Refresh every source, then build, check and publish the register (unless nothing changed)."""
-        cfg = load_config(config, data_dir, area)
-        refresh_sources(cfg, list(SOURCE_NAMES), accept)
-        result = publish_with_progress(cfg, drop_areas, accept, force)
-        if print_unchanged(result):
-            return
+@commands.command()
+def demo(
+    data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
+                                  help="Where the demo sources and register go (a folder)."),
+    scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
+                                          "VCSEs)."),
+    seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Generate the offline Wirral demo registers and run the whole pipeline on them."""
+    from ..demo.generate import demo_source_overrides, generate_demo
+
+    if scale <= 0:
+        raise typer.BadParameter(f"{scale} is not greater than 0", param_hint="--scale")
+    cfg = load_config(config, data_dir)
+    demo_dir = cfg.data_dir / "demo-sources"
+    console.print(f"Generating demo registers in {demo_dir} (seed {seed}, scale {scale})")
+    generate_demo(demo_dir, seed=seed, scale=scale)
+    cfg = cfg.with_overrides(demo_source_overrides(demo_dir))
+    refresh_sources(cfg, list(SOURCE_NAMES))
+    console.rule("[bold]register")
+    result = publish_with_progress(cfg)
+    if not print_unchanged(result):
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
-        print_register_summary(cfg.register_path)
+    print_register_summary(cfg.register_path)
 
-    @app.command()
-    def download(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-                 data_dir: Path | None = DataDirOpt) -> None:
-        """Download sources (conditional requests: unchanged files are not fetched again)."""
-        from ..pipeline import download_source
 
-        cfg = load_config(config, data_dir)
-        for name in _check_sources(sources):
-            results = download_source(cfg, name)
-            print_release(results, f"{name}: ")
-            for r in results:
-                console.print(f"{name}: {r.status} {r.path} ({r.size:,} bytes)")
+@commands.command()
+def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+        area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
+        accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
+    """Refresh every source, then build, check and publish the register (unless nothing changed)."""
+    cfg = load_config(config, data_dir, area)
+    refresh_sources(cfg, list(SOURCE_NAMES), accept)
+    result = publish_with_progress(cfg, drop_areas, accept, force)
+    if print_unchanged(result):
+        return
+    console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
+    print_register_summary(cfg.register_path)
 
-    @app.command()
-    def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-              data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-        """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
-        from ..pipeline import stage_source
-        from ..quality import parse_accept
 
-        cfg = load_config(config, data_dir)
-        parse_accept(accept)
-        for name in _check_sources(sources):
-            counts = stage_source(cfg, name, accept=accept)
-            console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+@commands.command()
+def download(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+             data_dir: Path | None = DataDirOpt) -> None:
+    """Download sources (conditional requests: unchanged files are not fetched again)."""
+    from ..pipeline import download_source
 
-    @app.command()
-    def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-                data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-        """Download and stage sources (no register build)."""
-        refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
+    cfg = load_config(config, data_dir)
+    for name in _check_sources(sources):
+        results = download_source(cfg, name)
+        print_release(results, f"{name}: ")
+        for r in results:
+            console.print(f"{name}: {r.status} {r.path} ({r.size:,} bytes)")
 
-    @app.command()
-    def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
-               register_file: Path | None = RegisterOpt) -> None:
-        """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
-        cfg = load_config(config, data_dir)
-        path = register_file or cfg.register_path
-        check_register(path)  # "error: no register at X: build one with ..." as find and report say it
-        console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
-        print_publish_status(cfg, path, compare_staging=register_file is None)
-        print_register_summary(path)
+
+@commands.command()
+def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+          data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
+    """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
+    from ..pipeline import stage_source
+    from ..quality import parse_accept
+
+    cfg = load_config(config, data_dir)
+    parse_accept(accept)
+    for name in _check_sources(sources):
+        counts = stage_source(cfg, name, accept=accept)
+        console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+
+@commands.command()
+def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
+            data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
+    """Download and stage sources (no register build)."""
+    refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
+
+
+@commands.command()
+def status(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
+           register_file: Path | None = RegisterOpt) -> None:
+    """Show the register: when and by which run it was published, how fresh each source is, and its counts."""
+    cfg = load_config(config, data_dir)
+    path = register_file or cfg.register_path
+    check_register(path)  # "error: no register at X: build one with ..." as find and report say it
+    console.print(f"Register: [bold]{path}[/]", soft_wrap=True)
+    print_publish_status(cfg, path, compare_staging=register_file is None)
+    print_register_summary(path)

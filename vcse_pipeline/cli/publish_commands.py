@@ -17,8 +17,6 @@ from .pipeline_commands import format_when, print_unchanged
 
 console = Console()
 
-CHANGE_TYPES = ("new", "closed", "reopened", "changed")
-
 
 def organisation_counts(counts: dict) -> str:
     """'1,464 / 1,623' (active / all) from a history record's counts; the area code first when there are several.
@@ -62,145 +60,140 @@ def _gate_table(gates) -> Table:
     return table
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def publish(
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-        area: list[str] | None = AreaOpt,
-        run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
-        drop_areas: bool = DropAreasOpt,
-        accept: list[str] | None = AcceptOpt,
-        force: bool = ForceOpt,
-    ) -> None:
-        """Build the register from the current staging files, run the quality gates and publish it atomically."""
-        from ..errors import QualityGateError
-        from ..publish import build_and_publish
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
-        cfg = load_config(config, data_dir, area)
-        try:
-            result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept, force=force)
-        except QualityGateError as exc:
-            console.print(_gate_table(getattr(exc, "results", [])))
-            raise
-        if print_unchanged(result):
-            return
-        console.print(_gate_table(result.gates))
-        console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}", soft_wrap=True)
-        active = result.active_counts
-        console.print("Organisations: " + ", ".join(f"{a} {active.get(a, 0):,} active / {n:,} all"
-                                                    for a, n in result.counts.items()))
-        console.print("Changes: " + (", ".join(f"{k} {v:,}" for k, v in result.changes.items()) or "none"))
 
-    @app.command()
-    def history(
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-        limit: int = typer.Option(20, "--limit", "-n", help="How many of the latest runs to show (0 = all)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines (one per run)."),
-    ) -> None:
-        """List pipeline runs (published, failed, rolled back or forward) from data/register/run_history.jsonl."""
-        from ..publish import history_path, read_history
+@commands.command()
+def publish(
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+    area: list[str] | None = AreaOpt,
+    run_id: str | None = typer.Option(None, help="Name for this run (default: a timestamp)."),
+    drop_areas: bool = DropAreasOpt,
+    accept: list[str] | None = AcceptOpt,
+    force: bool = ForceOpt,
+) -> None:
+    """Build the register from the current staging files, run the quality gates and publish it atomically."""
+    from ..errors import QualityGateError
+    from ..publish import build_and_publish
 
-        check_limit(limit, "runs")
-        cfg = load_config(config, data_dir)
-        records = read_history(cfg)
-        records = records[-limit:] if limit else records
-        if not records:
-            console.print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
-            return
-        if as_json:
-            for record in records:
-                typer.echo(json.dumps(record, default=str))  # one line each, never wrapped by the console
-            return
-        console.print(f"Run history, oldest first ({history_path(cfg)}):", soft_wrap=True)
-        for r in records:
-            print_run(r)
+    cfg = load_config(config, data_dir, area)
+    try:
+        result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept, force=force)
+    except QualityGateError as exc:
+        console.print(_gate_table(getattr(exc, "results", [])))
+        raise
+    if print_unchanged(result):
+        return
+    console.print(_gate_table(result.gates))
+    console.print(f"Published [bold]{result.version_path.name}[/] as {result.register_path}", soft_wrap=True)
+    active = result.active_counts
+    console.print("Organisations: " + ", ".join(f"{a} {active.get(a, 0):,} active / {n:,} all"
+                                                for a, n in result.counts.items()))
+    console.print("Changes: " + (", ".join(f"{k} {v:,}" for k, v in result.changes.items()) or "none"))
 
-    @app.command()
-    def versions(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
-        """List the kept register versions, newest first, and which one is published."""
-        from ..publish import list_versions
 
-        cfg = load_config(config, data_dir)
-        kept = list_versions(cfg)
-        if not kept:
-            console.print(f"No register versions yet in {cfg.versions_dir}", soft_wrap=True)
-            return
-        console.print(f"Register versions in {cfg.versions_dir}, newest first (* = published; "
-                      "`vcse rollback VERSION` publishes one again):", soft_wrap=True)
-        for v in kept:
-            # The full name on a line of its own: it is what rollback takes, so it must never be cut.
-            console.print(f"{'*' if v['published'] else ' '} {v['name']}", soft_wrap=True, markup=False,
-                          highlight=False)
-            console.print(f"    modified {format_when(v['modified'])}, {v['size']:,} bytes"
-                          + (", [green]published[/]" if v["published"] else ""), soft_wrap=True, highlight=False)
+@commands.command()
+def history(
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+    limit: int = typer.Option(20, "--limit", "-n", help="How many of the latest runs to show (0 = all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines (one per run)."),
+) -> None:
+    """List pipeline runs (published, failed, rolled back or forward) from data/register/run_history.jsonl."""
+    from ..publish import history_path, read_history
 
-    @app.command()
-    def rollback(
-        version: str | None = typer.Argument(None, help="Version file name (or its start) to publish again; "
-                                                        "default: the one before the published version."),
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Publish an earlier register version again (atomic switch; recorded in the run history)."""
-        from ..publish import rollback as do_rollback
+    check_limit(limit, "runs")
+    cfg = load_config(config, data_dir)
+    records = read_history(cfg)
+    records = records[-limit:] if limit else records
+    if not records:
+        console.print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
+        return
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record, default=str))  # one line each, never wrapped by the console
+        return
+    console.print(f"Run history, oldest first ({history_path(cfg)}):", soft_wrap=True)
+    for r in records:
+        print_run(r)
 
-        cfg = load_config(config, data_dir)
-        path = do_rollback(cfg, version)
-        console.print(f"Published {path.name} as {cfg.register_path}")
 
-    @app.command()
-    def changes(
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-        change_type: str | None = typer.Option(None, "--type", help="Only new, closed, reopened or changed."),
-        limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (0 = all)."),
-    ) -> None:
-        """Show what the published register changed against the one before it (register_change)."""
-        from ..lookups import unknown
-        from ..procurement.connection import open_register
+@commands.command()
+def versions(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
+    """List the kept register versions, newest first, and which one is published."""
+    from ..publish import list_versions
 
-        if change_type is not None and change_type not in CHANGE_TYPES:
-            raise unknown("change type", change_type, list(CHANGE_TYPES))  # the wording of find's unknown values
-        check_limit(limit, "rows")
-        cfg = load_config(config, data_dir)
-        con = open_register(cfg.register_path, has_register_option=False)  # find's errors; changes has no --register
-        try:
-            # Two runs can finish in one second: then the later row (this version's own run) is the one.
-            run = con.execute("SELECT run_id FROM run_history WHERE status = 'published' "
-                              "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-            run_id = run[0] if run else None
-            rows = con.execute(
-                """SELECT c.area_code, c.org_id, o.name, c.change_type, c.field, c.old_value, c.new_value
-                   FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
-                   WHERE c.run_id = ? AND (? IS NULL OR c.change_type = ?)
-                   ORDER BY c.change_type, c.org_id, c.field LIMIT ?""",
-                [run_id, change_type, change_type, limit or None]).fetchall()  # LIMIT NULL: every row
-            total = con.execute("SELECT count(*) FROM register_change WHERE run_id = ? "
-                                "AND (? IS NULL OR change_type = ?)", [run_id, change_type, change_type]).fetchone()[0]
-            by_type = con.execute("SELECT change_type, count(DISTINCT (area_code, org_id)) FROM register_change "
-                                  "WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
-        finally:
-            con.close()
-        if run_id is None:
-            console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)",
-                          soft_wrap=True)
-            return
-        if not rows:
-            present = ", ".join(f"{t} {n:,}" for t, n in by_type)
-            if change_type:
-                found = f"it has {present}" if present else "it changed nothing against the register before it"
-                console.print(f"No register changes of type {change_type} in run {run_id}: {found}", soft_wrap=True)
-            else:
-                console.print(f"No register changes in run {run_id}: the published register changed nothing "
-                              "against the one before it", soft_wrap=True)
-            return
-        table = Table(title="Changes in the published register", title_justify="left")
-        for column in ("area", "org_id", "name", "change", "field", "old", "new"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*["" if v is None else str(v) for v in row])
-        console.print(table)
-        if len(rows) < total:  # never cut the list without saying so
-            console.print(f"{len(rows):,} of {total:,} changes shown (`-n 0` shows them all)")
+    cfg = load_config(config, data_dir)
+    kept = list_versions(cfg)
+    if not kept:
+        console.print(f"No register versions yet in {cfg.versions_dir}", soft_wrap=True)
+        return
+    console.print(f"Register versions in {cfg.versions_dir}, newest first (* = published; "
+                  "`vcse rollback VERSION` publishes one again):", soft_wrap=True)
+    for v in kept:
+        # The full name on a line of its own: it is what rollback takes, so it must never be cut.
+        console.print(f"{'*' if v['published'] else ' '} {v['name']}", soft_wrap=True, markup=False,
+                      highlight=False)
+        console.print(f"    modified {format_when(v['modified'])}, {v['size']:,} bytes"
+                      + (", [green]published[/]" if v["published"] else ""), soft_wrap=True, highlight=False)
+
+
+@commands.command()
+def rollback(
+    version: str | None = typer.Argument(None, help="Version file name (or its start) to publish again; "
+                                                    "default: the one before the published version."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Publish an earlier register version again (atomic switch; recorded in the run history)."""
+    from ..publish import rollback as do_rollback
+
+    cfg = load_config(config, data_dir)
+    path = do_rollback(cfg, version)
+    console.print(f"Published {path.name} as {cfg.register_path}")
+
+
+@commands.command()
+def changes(
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+    change_type: str | None = typer.Option(None, "--type", help="Only new, closed, reopened or changed."),
+    limit: int = typer.Option(50, "--limit", "-n", help="Most rows to show (0 = all)."),
+) -> None:
+    """Show what the published register changed against the one before it (register_change)."""
+    from ..changes import CHANGE_TYPES, published_changes
+    from ..lookups import unknown
+    from ..procurement.connection import open_register
+
+    if change_type is not None and change_type not in CHANGE_TYPES:
+        raise unknown("change type", change_type, list(CHANGE_TYPES))  # the wording of find's unknown values
+    check_limit(limit, "rows")
+    cfg = load_config(config, data_dir)
+    con = open_register(cfg.register_path, has_register_option=False)  # find's errors; changes has no --register
+    try:
+        result = published_changes(con, change_type, limit)
+    finally:
+        con.close()
+    run_id, rows, total = result.run_id, result.rows, result.total
+    if run_id is None:
+        console.print(f"No published run recorded in {cfg.register_path} (its run_history has none)",
+                      soft_wrap=True)
+        return
+    if not rows:
+        present = ", ".join(f"{t} {n:,}" for t, n in result.by_type.items())
+        if change_type:
+            found = f"it has {present}" if present else "it changed nothing against the register before it"
+            console.print(f"No register changes of type {change_type} in run {run_id}: {found}", soft_wrap=True)
+        else:
+            console.print(f"No register changes in run {run_id}: the published register changed nothing "
+                          "against the one before it", soft_wrap=True)
+        return
+    table = Table(title="Changes in the published register", title_justify="left")
+    for column in ("area", "org_id", "name", "change", "field", "old", "new"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(table)
+    if len(rows) < total:  # never cut the list without saying so
+        console.print(f"{len(rows):,} of {total:,} changes shown (`-n 0` shows them all)")

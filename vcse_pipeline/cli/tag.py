@@ -91,52 +91,54 @@ def print_rows(frame, name_column: str, console) -> None:
     console.print("[dim]Write every row and column with -o FILE.csv or -o FILE.xlsx.[/]")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("tag")
-    def tag(
-        file: Path = typer.Argument(..., help="Organisations, one a row, with a name column and optional activities/"
-                                              "objects: CSV (UTF-8 or Excel's Windows CSV) or .xlsx (first sheet)."),
-        output: Path | None = typer.Option(
-            None, "--output", "-o", help="Write the input columns plus ukcat_codes, service_areas (codes) and "
-                                         "service_area_labels to this .csv or .xlsx file (default: a table on "
-                                         "screen)."),
-        fmt: TableFormat | None = TableFormatOpt,
-        name_column: str = typer.Option("name", help="Column holding the organisation name."),
-        activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
-        objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
-        rules_only: bool = typer.Option(False, "--rules-only",
-                                        help="Use the UKCAT regular expressions alone (no model; \\[tagging] use_model "
-                                             "= false does the same). The model is cached under <data dir>/cache."),
-        config: Path | None = ConfigOpt,
-        data_dir: Path | None = DataDirOpt,
-    ) -> None:
-        """Add UKCAT activity codes and service areas (codes and labels) to each row of a list of organisations."""
-        from rich.table import Table
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 
-        from ..tabular_io import read_table
-        from . import console, err_console, note
 
-        cfg = load_config(config, data_dir)
-        # a bad --output or --format fails before the tagging, not after
-        to_stdout = check_table_output(output, fmt, example="tagged") is not None and output is None
-        # the columns read as text; a workbook's other columns keep their numbers and dates for the output file
-        frame = read_table(file, "input", note=note,
-                           text_columns=[name_column, activities_column, objects_column])
-        check_columns(frame, file, name_column, activities_column, objects_column)
-        tagger, areas = tagger_from_config(cfg, rules_only)
-        summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas)
-        screen = err_console if to_stdout else console   # standard output carries the CSV alone
-        screen.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
-                     f"{summary['with_service_area']:,} have a service area.")
-        table = Table(title="Top service areas", title_justify="left")
-        table.add_column("service area")
-        table.add_column("rows", justify="right")
-        for label, n in summary["top_service_areas"]:
-            table.add_row(label, f"{n:,}")
-        screen.print(table)
-        if output is None and not to_stdout:
-            print_rows(frame, name_column, console)
-            return
-        emit_table(*frame_table(frame), output, fmt, sheet_title="Tagged")
-        if output is not None:
-            console.print(f"wrote {summary['rows']:,} rows to {output}")
+@commands.command("tag")
+def tag(
+    file: Path = typer.Argument(..., help="Organisations, one a row, with a name column and optional activities/"
+                                          "objects: CSV (UTF-8 or Excel's Windows CSV) or .xlsx (first sheet)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the input columns plus ukcat_codes, service_areas (codes) and "
+                                     "service_area_labels to this .csv or .xlsx file (default: a table on "
+                                     "screen)."),
+    fmt: TableFormat | None = TableFormatOpt,
+    name_column: str = typer.Option("name", help="Column holding the organisation name."),
+    activities_column: str = typer.Option("activities", help="Column describing what the organisation does."),
+    objects_column: str = typer.Option("objects", help="Column holding charitable objects or purposes."),
+    rules_only: bool = typer.Option(False, "--rules-only",
+                                    help="Use the UKCAT regular expressions alone (no model; \\[tagging] use_model "
+                                         "= false does the same). The model is cached under <data dir>/cache."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Add UKCAT activity codes and service areas (codes and labels) to each row of a list of organisations."""
+    from rich.table import Table
+
+    from ..tabular_io import read_table
+    from . import console, err_console, note
+
+    cfg = load_config(config, data_dir)
+    # a bad --output or --format fails before the tagging, not after
+    to_stdout = check_table_output(output, fmt, example="tagged") is not None and output is None
+    # the columns read as text; a workbook's other columns keep their numbers and dates for the output file
+    frame = read_table(file, "input", note=note,
+                       text_columns=[name_column, activities_column, objects_column])
+    check_columns(frame, file, name_column, activities_column, objects_column)
+    tagger, areas = tagger_from_config(cfg, rules_only)
+    summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas)
+    screen = err_console if to_stdout else console   # standard output carries the CSV alone
+    screen.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
+                 f"{summary['with_service_area']:,} have a service area.")
+    table = Table(title="Top service areas", title_justify="left")
+    table.add_column("service area")
+    table.add_column("rows", justify="right")
+    for label, n in summary["top_service_areas"]:
+        table.add_row(label, f"{n:,}")
+    screen.print(table)
+    if output is None and not to_stdout:
+        print_rows(frame, name_column, console)
+        return
+    emit_table(*frame_table(frame), output, fmt, sheet_title="Tagged")
+    if output is not None:
+        console.print(f"wrote {summary['rows']:,} rows to {output}")

@@ -18,9 +18,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..errors import PipelineError
+from .ocds import region_label
+
+if TYPE_CHECKING:  # the shortlist's types; opportunities.py does not import this module at run time
+    from .opportunities import NoticeSummary, ProviderMatch
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 MONEY_FORMAT = '£#,##0;-£#,##0'
@@ -299,3 +303,48 @@ def frame_table(frame) -> tuple[list[str], list[list]]:
     from ..tabular_io import frame_rows
 
     return [str(c) for c in frame.columns], frame_rows(frame)
+
+
+# -- the opportunities shortlist as a table --------------------------------------------------------------------
+
+# The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full.
+SHORTLIST_COLUMNS = ["rank", "score", "name", "legal_form", "ward_name", "service_areas", "service_fit",
+                     "location_fit", "size_fit", "readiness_level", "latest_income", "reasons", "website", "email",
+                     "phone", "org_id", "area_code", "notice_id", "notice_stage", "notice_warning"]
+SHORTLIST_MONEY_COLUMNS = ["latest_income"]
+# Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
+SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
+                      "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
+                      "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
+
+
+def shortlist_headings() -> dict[str, str]:
+    return {**excel_headings(SHORTLIST_COLUMNS), **SHORTLIST_HEADINGS}
+
+
+def shortlist_rows(matches: list[ProviderMatch], notice: NoticeSummary) -> list[list]:
+    """One row per provider in SHORTLIST_COLUMNS order; each row names the notice, its phase and the phase's warning
+    (deadline passed, an award...), so a file that travels on its own still says whether the opportunity was open."""
+    rows = []
+    for rank, m in enumerate(matches, start=1):
+        d = m.as_dict()
+        d.update(rank=rank, service_areas=m.service_area_labels or m.service_areas, notice_id=notice.release_id,
+                 notice_stage=notice.phase, notice_warning=notice.warning)
+        rows.append([d[c] for c in SHORTLIST_COLUMNS])
+    return rows
+
+
+# The notices in a file (vcse opportunities list) as a table.
+RELEASE_COLUMNS = ["id", "ocid", "title", "buyer", "stage", "tender_status", "deadline", "tender_expected",
+                   "regions", "suitable_for_vcse", "value", "warning"]
+RELEASE_HEADINGS = {"id": "Release ID", "ocid": "OCID", "title": "Title", "buyer": "Buyer", "stage": "Stage",
+                    "tender_status": "Tender status", "deadline": "Deadline", "tender_expected": "Tender expected",
+                    "regions": "Delivery regions", "suitable_for_vcse": "Suitable for VCSEs", "value": "Value",
+                    "warning": "Note"}
+
+
+def release_rows(releases: list[dict]) -> list[list]:
+    """The releases (ocds.list_releases) in RELEASE_COLUMNS order for CSV and Excel, NUTS/ITL region codes with
+    their names."""
+    return [[[region_label(x) for x in r["regions"]] if c == "regions" else r[c] for c in RELEASE_COLUMNS]
+            for r in releases]

@@ -1,6 +1,6 @@
 """Search the published register for providers: by service, keyword, place, distance, form, size, readiness.
 
-Every user value reaches DuckDB as a `?` parameter, never as SQL text. The search reads the
+Every user value reaches DuckDB as a named `$parameter`, never as SQL text. The search reads the
 provider_directory and provider_readiness views (sql/views/).
 """
 
@@ -126,29 +126,33 @@ def _text(sql: str) -> str:
     return f"regexp_replace(lower(coalesce({sql}, '')), '[''’`]', '', 'g')"
 
 
-def _has_all(sql: str) -> str:
-    """SQL true when every pattern of the `?` list parameter is found in the text `sql`."""
-    return f"list_bool_and(list_transform(?::VARCHAR[], lambda p: regexp_matches({_text(sql)}, p)))"
+def _has_all(sql: str, patterns: str) -> str:
+    """SQL true when every pattern of the list parameter `$patterns` is found in the text `sql`."""
+    return f"list_bool_and(list_transform(${patterns}::VARCHAR[], lambda p: regexp_matches({_text(sql)}, p)))"
 
 
-def _keyword_relevance(words: list[str]) -> tuple[str, list]:
-    """How well one keyword set fits (exact name 100, name starts with it 80, every word in the name 60, other
-    names 40, service areas 20, activities or objects 15, classification 10), with its parameters."""
-    phrase = " ".join(words)
-    patterns = [_word_pattern(w) for w in words]
+def _keyword_relevance(words: list[str], n: int) -> tuple[str, dict]:
+    """How well keyword set `n` fits (exact name 100, name starts with it 80, every word in the name 60, other
+    names 40, service areas 20, activities or objects 15, classification 10), with its named parameters."""
+    phrase, patterns = f"keyword_{n}", f"keyword_{n}_patterns"
     name = "trim(regexp_replace(" + _text("d.name") + ", '[^a-z0-9]+', ' ', 'g'))"
     sql = f"""CASE
-        WHEN {name} = ? THEN 100
-        WHEN starts_with({name}, ?) THEN 80
-        WHEN {_has_all("d.name")} THEN 60
-        WHEN list_bool_or(list_transform(d.other_names, lambda n: {_has_all("n")})) THEN 40
-        WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: {_has_all("n")})) THEN 20
+        WHEN {name} = ${phrase} THEN 100
+        WHEN starts_with({name}, ${phrase} || ' ') THEN 80
+        WHEN {_has_all("d.name", patterns)} THEN 60
+        WHEN list_bool_or(list_transform(d.other_names, lambda n: {_has_all("n", patterns)})) THEN 40
+        WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: {_has_all("n", patterns)})) THEN 20
         WHEN EXISTS (SELECT 1 FROM organisation_text t WHERE t.area_code = d.area_code AND t.org_id = d.org_id
-                     AND {_has_all("concat_ws(' ', t.activities, t.objects)")}) THEN 15
+                     AND {_has_all("concat_ws(' ', t.activities, t.objects)", patterns)}) THEN 15
         WHEN EXISTS (SELECT 1 FROM organisation_classification c WHERE c.area_code = d.area_code
-                     AND c.org_id = d.org_id AND {_has_all("c.description")}) THEN 10
+                     AND c.org_id = d.org_id AND {_has_all("c.description", patterns)}) THEN 10
         ELSE 0 END"""
-    return sql, [phrase, phrase + " "] + [patterns] * 5
+    return sql, {phrase: " ".join(words), patterns: [_word_pattern(w) for w in words]}
+
+
+def _used(sql: str, params: dict) -> dict:
+    """The parameters `sql` names: DuckDB refuses a named parameter the statement does not use."""
+    return {name: value for name, value in params.items() if re.search(rf"\${name}\b", sql)}
 
 
 def check_query(q: FindQuery) -> None:
@@ -199,74 +203,74 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     check_query(q)
     notes: list[str] = []
     area_code = resolve_area(con, q.area_code) if q.area_code else None
+    params: dict = {"postcode_not_found": list(POSTCODE_NOT_FOUND)}  # every value, by name
     computed = ["coalesce(r.readiness_level, 'unknown') AS readiness", "r.readiness_reasons",
                 "coalesce(r.readiness_rank, 3) AS readiness_rank",
                 # a postcode the postcode directory does not know (mistyped, or too new): said in `based`
-                "coalesce(list_contains(?::VARCHAR[], o.postcode_status), FALSE) AS postcode_not_found"]
-    computed_params: list = [list(POSTCODE_NOT_FOUND)]
+                "coalesce(list_contains($postcode_not_found::VARCHAR[], o.postcode_status), FALSE) "
+                "AS postcode_not_found"]
     joins = ("LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id "
              "LEFT JOIN organisation o ON o.area_code = d.area_code AND o.org_id = d.org_id")
     where: list[str] = []
-    params: list = []
     extra_cols: list[str] = []
     order: list[str] = []
     # distance filters apply after the others, so the providers they leave out for want of a location are counted
     near_where: list[str] = []
-    near_params: list = []
 
     keyword_sets = _keyword_sets(q.keyword)
     if keyword_sets:
         # a provider matching several keywords ranks by its best fit
-        fits = [_keyword_relevance(words) for words in keyword_sets]
+        fits = [_keyword_relevance(words, n) for n, words in enumerate(keyword_sets)]
         computed.append(("greatest(" + ", ".join(sql for sql, _ in fits) + ")" if len(fits) > 1 else fits[0][0])
                         + " AS relevance")
-        computed_params += [p for _sql, fit_params in fits for p in fit_params]
+        for _sql, fit_params in fits:
+            params.update(fit_params)
         extra_cols.append("relevance")
         where.append("relevance > 0")
         order.append("relevance DESC")
     if q.near_postcode:
-        lat, long = _origin(con, q.near_postcode, area_code)
+        params["lat"], params["long"] = _origin(con, q.near_postcode, area_code)
         joins += " LEFT JOIN postcode_location pl ON pl.postcode = d.postcode"
         # haversine distance on the mean Earth radius
-        computed.append("round(2 * 6371.0088 * asin(sqrt(pow(sin(radians(pl.lat - ?) / 2), 2) + cos(radians(?)) "
-                        "* cos(radians(pl.lat)) * pow(sin(radians(pl.long - ?) / 2), 2))), 2) AS distance_km")
-        computed_params += [lat, lat, long]
+        computed.append("round(2 * 6371.0088 * asin(sqrt(pow(sin(radians(pl.lat - $lat) / 2), 2) + "
+                        "cos(radians($lat)) * cos(radians(pl.lat)) * pow(sin(radians(pl.long - $long) / 2), 2))), 2) "
+                        "AS distance_km")
         extra_cols.append("distance_km")
         near_where.append("distance_km IS NOT NULL")
         if q.within_km is not None:
-            near_where.append("distance_km <= ?")
-            near_params.append(float(q.within_km))
+            near_where.append("distance_km <= $within_km")
+            params["within_km"] = float(q.within_km)
         order.append("distance_km")
     elif q.within_km is not None:
         raise PipelineError("--within-km needs --near POSTCODE")
 
     if q.service_areas:
-        where.append("len(list_intersect(service_areas, ?::VARCHAR[])) > 0")
-        params.append(resolve_service_areas(con, q.service_areas, notes))
+        where.append("len(list_intersect(service_areas, $service_areas::VARCHAR[])) > 0")
+        params["service_areas"] = resolve_service_areas(con, q.service_areas, notes)
     if q.ward:
-        where.append("list_contains(?::VARCHAR[], ward_code)")
-        params.append(resolve_ward(con, q.ward, area_code))
+        where.append("list_contains($wards::VARCHAR[], ward_code)")
+        params["wards"] = resolve_ward(con, q.ward, area_code)
     if q.postcode_district:
-        where.append("postcode_district = ?")
-        params.append(resolve_district(con, q.postcode_district, area_code))
+        where.append("postcode_district = $postcode_district")
+        params["postcode_district"] = resolve_district(con, q.postcode_district, area_code)
     if q.legal_forms:
-        where.append("list_contains(?::VARCHAR[], legal_form)")
-        params.append(resolve_legal_forms(con, q.legal_forms))
+        where.append("list_contains($legal_forms::VARCHAR[], legal_form)")
+        params["legal_forms"] = resolve_legal_forms(con, q.legal_forms)
     if q.min_income is not None:
-        where.append("latest_income >= ?")
-        params.append(float(q.min_income))
+        where.append("latest_income >= $min_income")
+        params["min_income"] = float(q.min_income)
     if q.max_income is not None:
-        where.append("latest_income <= ?")
-        params.append(float(q.max_income))
+        where.append("latest_income <= $max_income")
+        params["max_income"] = float(q.max_income)
     if q.readiness:
         bad = [lvl for lvl in q.readiness if lvl.lower() not in READINESS_LEVELS]
         if bad:
             raise unknown("readiness level", bad[0], list(READINESS_LEVELS))
-        where.append("list_contains(?::VARCHAR[], readiness)")
-        params.append([lvl.lower() for lvl in q.readiness])
+        where.append("list_contains($readiness::VARCHAR[], readiness)")
+        params["readiness"] = [lvl.lower() for lvl in q.readiness]
     if area_code:
-        where.append("area_code = ?")
-        params.append(area_code)
+        where.append("area_code = $area_code")
+        params["area_code"] = area_code
 
     # based in the area before those only operating in it from elsewhere, then the largest first
     order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name"]
@@ -278,36 +282,34 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
                  + ("WHERE " + " AND ".join(where) if where else ""))
     sql = (f"SELECT {', '.join(out)} FROM ({filtered}) " + ("WHERE " + " AND ".join(near_where) if near_where else "")
            + " ORDER BY " + ", ".join(order))
-    all_params = computed_params + params + near_params
     if q.limit:
-        sql += " LIMIT ?"
-        all_params.append(int(q.limit))
-    cur = con.execute(sql, all_params)
-    columns = [d[0] for d in cur.description][:-3]
-    fetched = cur.fetchall()
+        sql += " LIMIT $limit"
+        params["limit"] = int(q.limit)
+    cur = con.execute(sql, _used(sql, params))
+    names = [d[0] for d in cur.description]
+    fetched = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    columns = names[:-3]  # without postcode_not_found, unlocated and matched
     if q.near_postcode:
-        unlocated = fetched[0][-2] if fetched else _unlocated(con, filtered, computed_params + params)
+        unlocated = fetched[0]["unlocated"] if fetched else _unlocated(con, filtered, _used(filtered, params))
         if unlocated:
             notes.append(f"{unlocated:,} provider{' is' if unlocated == 1 else 's are'} left out of this distance "
                          "search because the register has no location for them: no postcode, or one the "
                          "postcode directory does not know")
-    total = fetched[0][-1] if fetched else 0
-    place = _area_names(fetched, columns)
-    at = {c: columns.index(c) for c in ("based", "based_in_area", "ward_name", "address", "postcode", "area_code",
-                                         "postcode_terminated")}
-    rows = [tuple(based_where(place(r[at["area_code"]]), r[at["based_in_area"]], r[at["ward_name"]],
-                              r[at["address"]], r[at["postcode"]], r[at["postcode_terminated"]], r[-3])
-                  if i == at["based"] else v
-                  for i, v in enumerate(r[:-3])) for r in fetched]
+    total = fetched[0]["matched"] if fetched else 0
+    place = _area_names()
+    for r in fetched:
+        r["based"] = based_where(place(r["area_code"]), r["based_in_area"], r["ward_name"], r["address"],
+                                 r["postcode"], r["postcode_terminated"], r["postcode_not_found"])
+    rows = [tuple(r[c] for c in columns) for r in fetched]
     return FindResult(columns, rows, total=total, notes=notes)
 
 
-def _unlocated(con: duckdb.DuckDBPyConnection, filtered: str, params: list) -> int:
+def _unlocated(con: duckdb.DuckDBPyConnection, filtered: str, params: dict) -> int:
     """How many providers matching every other filter have no location, when the distance search kept none."""
     return con.execute(f"SELECT count(*) FROM ({filtered}) WHERE distance_km IS NULL", params).fetchone()[0]
 
 
-def _area_names(rows, columns):
+def _area_names():
     names: dict[str, str] = {}
 
     def place(code: str) -> str:

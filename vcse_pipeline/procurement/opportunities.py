@@ -9,21 +9,19 @@ Scores are points added per reason (see docs/procurement.md), so a ranking can a
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
 from ..db import table_exists
-from ..errors import PipelineError
 from ..lookups import area_name, area_profile, single_area
 from ..postcode import postcode_district
 from ..tagging.taxonomy import cpv_stem
 from .choices import known_service_areas
 from .notice_text import TextFit, text_service_areas
+from .ocds import contract_value, cpv_codes, notice_phase, region_label, release_tender, tender_items
 
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
             "k02000001", "k03000001", "k04000001"}
@@ -60,7 +58,7 @@ class NoticeSummary:
     suitable_for_sme: bool | None
     service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
     text_service_areas: list[tuple[str, bool, list[str]]] = field(default_factory=list)  # (area, in title, words)
-    stage: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_stage)
+    phase: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_phase)
     tender_status: str | None = None
     deadline: str | None = None   # tender.tenderPeriod.endDate, as published
     tender_expected: str | None = None  # a planning notice's tender.communication.futureNoticeDate
@@ -74,6 +72,7 @@ class NoticeSummary:
         """JSON-ready, with named keys (no positional arrays); each service area with its label."""
         data = asdict(self)
         del data["labels"]
+        data["stage"] = data.pop("phase")  # published as the notice's stage (docs/procurement.md)
         data["service_areas"] = [{"service_area": sa, "label": self.label(sa), "matched_cpv": cpv, "how": how}
                                  for sa, cpv, how in self.service_areas]
         data["text_service_areas"] = [{"service_area": sa, "label": self.label(sa), "in_title": in_title,
@@ -105,183 +104,6 @@ class ProviderMatch:
         return asdict(self)
 
 
-# ------------------------------------------------------------------------------------------- reading
-
-def _read_releases(path: str | Path) -> list[dict]:
-    """Every release in a release JSON or a release package (`releases`)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise PipelineError(f"notice file {path} not found") from None
-    except IsADirectoryError:
-        raise PipelineError(f"notice file {path} is a folder: give the OCDS JSON file inside it") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PipelineError(f"notice file {path} is not valid JSON: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("releases"), list):
-        return [r for r in data["releases"] if isinstance(r, dict)]
-    if isinstance(data, dict) and ("tender" in data or "ocid" in data):
-        return [data]
-    raise PipelineError(f"notice file {path} is neither an OCDS release nor a release package with 'releases'")
-
-
-def load_release(path: str | Path, release_id: str | None = None) -> dict:
-    """One OCDS release from a release JSON or a release package (`releases`), chosen by id or ocid."""
-    releases = _read_releases(path)
-    if release_id:
-        chosen = [r for r in releases if release_id in (r.get("id"), r.get("ocid"))]
-        if not chosen:
-            raise PipelineError(f"notice file {path} has no release with id or ocid {release_id!r}; "
-                                f"list them with `vcse opportunities list {path}`")
-        return max(chosen, key=lambda r: str(r.get("date") or ""))  # the latest release of an ocid
-    if len({r.get("ocid") or r.get("id") for r in releases}) > 1:
-        shown = "\n".join(f"  {r.get('id')}  {_tender(r).get('title') or '(no title)'} ({notice_stage(r)['stage']})"
-                           for r in releases[:5])
-        more = f"\n  ... and {len(releases) - 5} more" if len(releases) > 5 else ""
-        raise PipelineError(f"notice file {path} holds {len(releases)} releases: pick one with --release-id ID, "
-                            f"e.g.\n{shown}{more}\nSee them all with `vcse opportunities list {path}`.")
-    if not releases:
-        raise PipelineError(f"notice file {path} holds no releases")
-    return max(releases, key=lambda r: str(r.get("date") or ""))
-
-
-def list_releases(path: str | Path, today: date | None = None) -> list[dict]:
-    """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...,
-    and the notice_stage warning, e.g. a deadline already passed)."""
-    rows = []
-    for r in _read_releases(path):
-        tender = _tender(r)
-        stage = notice_stage(r, today)
-        value, _annual, _years = contract_value(r)
-        suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
-        buyer = r.get("buyer") if isinstance(r.get("buyer"), dict) else {}
-        rows.append({"id": r.get("id"), "ocid": r.get("ocid"), "title": tender.get("title"),
-                     "buyer": buyer.get("name"), "stage": stage["stage"], "tender_status": stage["tender_status"],
-                     "deadline": stage["deadline"], "tender_expected": stage["tender_expected"],
-                     "regions": delivery_regions(r),
-                     "suitable_for_vcse": suitability.get("vcse"), "value": value, "warning": stage["warning"]})
-    return rows
-
-
-# NUTS1 / ITL1 regions of the UK: a delivery region published as a code (UKL14, TLD7) is shown with its name.
-REGION_NAMES = {"C": "North East", "D": "North West", "E": "Yorkshire and The Humber", "F": "East Midlands",
-                "G": "West Midlands", "H": "East of England", "I": "London", "J": "South East", "K": "South West",
-                "L": "Wales", "M": "Scotland", "N": "Northern Ireland"}
-_REGION_CODE = re.compile(r"^(?:UK|TL)([C-N])[0-9A-Z]{0,3}$")
-
-
-def region_label(region: str) -> str:
-    """A NUTS/ITL code with its region's name ("UKL14" -> "UKL14 (Wales)"); anything else as published."""
-    m = _REGION_CODE.match(str(region).strip().upper())
-    return f"{region} ({REGION_NAMES[m.group(1)]})" if m else str(region)
-
-
-def delivery_regions(release: dict) -> list[str]:
-    """The items' delivery regions (else postcodes), as published, no repeats."""
-    found: list[str] = []
-    for item in _items(_tender(release)):
-        for a in [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]:
-            where = a.get("region") or a.get("postalCode")
-            if where and str(where) not in found:
-                found.append(str(where))
-    return found
-
-
-# OCDS release tags (codelist releaseTag) grouped into the stages an officer knows
-STAGE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": "tender",
-                "tenderAmendment": "tender", "tenderUpdate": "tender", "tenderCancellation": "cancelled",
-                "award": "award", "awardUpdate": "award", "awardCancellation": "cancelled", "contract": "contract",
-                "contractUpdate": "contract", "contractAmendment": "contract", "implementation": "contract",
-                "implementationUpdate": "contract", "contractTermination": "contract", "compiled": "unknown"}
-LET = "the contract has been let; shortlist shown for reference"
-
-
-def notice_stage(release: dict, today: date | None = None) -> dict:
-    """{stage, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
-
-    The stage is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract,
-    a deadline already passed or a planning notice whose tender was expected by a date already passed carries a
-    warning, so nobody mistakes the shortlist for an open opportunity."""
-    tender = _tender(release)
-    tags = release.get("tag") if isinstance(release.get("tag"), list) else [release.get("tag")]
-    order = ["unknown", "planning", "tender", "award", "contract", "cancelled"]
-    stage = max((STAGE_BY_TAG.get(str(t), "unknown") for t in tags if t), key=order.index, default="unknown")
-    status = tender.get("status")
-    if status in ("cancelled", "unsuccessful", "withdrawn"):
-        stage = "cancelled"
-    elif stage == "unknown" and status in ("planning", "planned", "active", "complete"):
-        stage = {"planning": "planning", "planned": "planning", "active": "tender", "complete": "award"}[status]
-    period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
-    deadline = period.get("endDate")
-    communication = tender.get("communication") if isinstance(tender.get("communication"), dict) else {}
-    expected = communication.get("futureNoticeDate") if stage == "planning" else None
-    warning = None
-    if stage == "award":
-        warning = f"this notice is an award: {LET}"
-    elif stage == "contract":
-        warning = f"this notice records a signed contract: {LET}"
-    elif stage == "cancelled":
-        warning = f"this notice was {status or 'cancelled'}: there is nothing to bid for; shortlist shown for reference"
-    elif stage == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
-        warning = f"the deadline ({str(deadline)[:10]}) has passed; shortlist shown for reference"
-    elif stage == "planning" and _as_date(expected) and _as_date(expected) < (today or date.today()):
-        warning = (f"the tender was expected by {str(expected)[:10]}, which has passed: look for its tender or award "
-                   "notice before acting on this shortlist")
-    return {"stage": stage, "tender_status": status, "deadline": deadline, "tender_expected": expected,
-            "warning": warning}
-
-
-def _tender(release: dict) -> dict:
-    tender = release.get("tender")
-    return tender if isinstance(tender, dict) else {}
-
-
-def _items(tender: dict) -> list[dict]:
-    return [i for i in tender.get("items") or [] if isinstance(i, dict)]
-
-
-def cpv_codes(release: dict) -> list[str]:
-    """The notice's CPV codes (8 digits, check digit dropped), main classification first, no repeats."""
-    tender = _tender(release)
-    classifications = [tender.get("classification"), *(tender.get("additionalClassifications") or [])]
-    for item in _items(tender):
-        classifications += [item.get("classification"), *(item.get("additionalClassifications") or [])]
-    codes: list[str] = []
-    for c in classifications:
-        if not isinstance(c, dict) or str(c.get("scheme", "CPV")).upper() != "CPV":
-            continue
-        digits = re.sub(r"[^0-9]", "", str(c.get("id", "")).split("-")[0])[:8]
-        if len(digits) == 8 and digits not in codes:
-            codes.append(digits)
-    return codes
-
-
-def _as_date(text) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(str(text)[:10])
-    except ValueError:
-        return None
-
-
-def contract_value(release: dict) -> tuple[float | None, float | None, float | None]:
-    """(total value, annual value, contract years). Without a contract period the value is taken as annual."""
-    tender = _tender(release)
-    value = None
-    for key in ("value", "minValue"):
-        amount = (tender.get(key) or {}).get("amount") if isinstance(tender.get(key), dict) else None
-        if isinstance(amount, (int, float)) and amount > 0:
-            value = float(amount)
-            break
-    period = tender.get("contractPeriod") or {}
-    start, end = _as_date(period.get("startDate")), _as_date(period.get("endDate"))
-    years = max(1.0, round((end - start).days / 365.25, 1)) if start and end and end > start else None
-    if value is None:
-        return None, None, years
-    return value, value / (years or 1.0), years
-
-
 # ------------------------------------------------------------------------------------------- location
 
 def _area_districts(con: duckdb.DuckDBPyConnection, area_code: str) -> set[str]:
@@ -304,9 +126,9 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     places = [profile["area_name"], *[p for p in profile["places"].split(";") if p]]
     region_names = {profile["region"].lower(), profile["county"].lower()} - {""}
     region_codes = {c.upper() for c in profile["region_codes"].split(";") if c}
-    tender = _tender(release)
+    tender = release_tender(release)
     regions, postcodes, texts = [], [], []
-    for item in _items(tender):
+    for item in tender_items(tender):
         addresses = [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]
         location = item.get("deliveryLocation")
         for a in addresses + ([location] if isinstance(location, dict) else []):
@@ -377,7 +199,7 @@ def cpv_points(level: int) -> int:
 
 def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str,
                     today: date | None = None) -> NoticeSummary:
-    tender = _tender(release)
+    tender = release_tender(release)
     codes = cpv_codes(release)
     value, annual, years = contract_value(release)
     location, why = notice_location(con, release, area_code)
@@ -390,7 +212,7 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
                          by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
-                         **notice_stage(release, today), labels=labels)
+                         **notice_phase(release, today), labels=labels)
 
 
 def _text_points(fit: TextFit) -> int:
@@ -508,24 +330,3 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
                                      [labels.get(sa, sa) for sa in ordered], website, email, phone))
     matches.sort(key=lambda m: (-m.score, -(m.latest_income or 0), m.name))
     return matches[:limit] if limit else matches
-
-
-# ------------------------------------------------------------------------------------------- files
-
-# The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full.
-EXPORT_COLUMNS = ["rank", "score", "name", "legal_form", "ward_name", "service_areas", "service_fit", "location_fit",
-                  "size_fit", "readiness_level", "latest_income", "reasons", "website", "email", "phone", "org_id",
-                  "area_code", "notice_id", "notice_stage", "notice_warning"]
-MONEY_COLUMNS = ["latest_income"]
-
-
-def shortlist_rows(matches: list[ProviderMatch], notice: NoticeSummary) -> list[list]:
-    """One row per provider in EXPORT_COLUMNS order; each row names the notice, its stage and the stage's warning
-    (deadline passed, an award...), so a file that travels on its own still says whether the opportunity was open."""
-    rows = []
-    for rank, m in enumerate(matches, start=1):
-        d = m.as_dict()
-        d.update(rank=rank, service_areas=m.service_area_labels or m.service_areas, notice_id=notice.release_id,
-                 notice_stage=notice.stage, notice_warning=notice.warning)
-        rows.append([d[c] for c in EXPORT_COLUMNS])
-    return rows
