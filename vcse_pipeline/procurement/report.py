@@ -136,7 +136,14 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     concerns = check_first(flagged)
     gaps = _rows(con, """
         SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
-        FROM ward_service_gaps WHERE area_code = ? AND providers_based = 0 GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+        FROM ward_service_gaps WHERE area_code = ? AND gap = 'no provider' GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    # service areas too thinly tagged to call a ward without one a gap, and the untagged organisations behind that
+    cannot_tell = _rows(con, """
+        SELECT string_agg(DISTINCT service_area_label, ', ' ORDER BY service_area_label) FROM ward_service_gaps
+        WHERE area_code = ? AND gap = 'cannot tell'""", p)[0][0]
+    untagged_based = _rows(con, """
+        SELECT coalesce(sum(n), 0) FROM (SELECT DISTINCT ward_code, organisations_without_service_area AS n
+        FROM ward_service_coverage WHERE area_code = ?)""", p)[0][0]
     ward_count = len([w for w in wards if w[0] not in UNPLACED])
     return {
         "area_code": area_code,
@@ -144,6 +151,7 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
         "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
         "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
+        "cannot_tell": cannot_tell, "untagged_based": untagged_based,
         "concerns_total": len(flagged), "concerns_not_ready": sum(1 for r in flagged if r[1] == "not ready"),
         "ward_count": ward_count,
         "charts": {
