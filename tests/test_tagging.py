@@ -155,3 +155,19 @@ def test_corrected_definitions_keep_level_one_codes_out_of_specific_areas():
     assert "SW" not in by_code["food_poverty"].ukcat and "CA102" not in by_code["food_poverty"].ukcat
     assert "SC" not in by_code["adult_social_care"].ukcat
     assert not {"EC", "AS"} & by_code["community_development"].ukcat
+
+
+def test_an_organisations_own_name_places_it():
+    from vcse_pipeline.tagging.areas import Evidence, name_evidence, place
+    from vcse_pipeline.tagging.taxonomy import load_generic_evidence, name_words
+
+    areas = load_service_areas()
+    assert name_words("Upton Carers Centre", areas) == ["carers"]
+    assert name_words("Birkenhead Women's Refuge", areas)[0] in {"women's refuge", "womens refuge"}
+    assert name_words("Refuge Street Allotments", areas) == []   # whole phrases only
+    evidence = name_evidence(TextRecord(name="Upton Carers Centre", objects="To relieve the needs of carers"), areas)
+    # the model scored carers low (its text is thin), but the organisation calls itself a carers' centre
+    placed = place(evidence + [Evidence("ccew_classification", "101")], areas, load_generic_evidence(),
+                   {"carers": 0.1}, 0.35)
+    assert [(p.service_area, p.strength, p.evidence) for p in placed] == [("carers", 0.8,
+                                                                           "model 0.10; name:carers (name)")]

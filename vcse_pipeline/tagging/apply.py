@@ -8,7 +8,7 @@ import logging
 
 from ..config import Config
 from ..db import table_exists
-from .areas import Evidence, place
+from .areas import Evidence, name_evidence, place
 from .model import cached_model
 from .rules import load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
@@ -115,9 +115,11 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     tag_rows: list[tuple] = []
     tagged, area_scores = tagger.tag_with_area_scores(records) if records else ([], [])
     scores_by_org = {}
-    for (org_id, *_), tags, scores in zip(orgs, tagged, area_scores, strict=True):
+    named_by_org = {}
+    for (org_id, *_), record, tags, scores in zip(orgs, records, tagged, area_scores, strict=True):
         tag_rows += [(area_code, org_id, t.code, "ukcat", t.source_field, t.evidence, t.method) for t in tags]
         scores_by_org[org_id] = scores
+        named_by_org[org_id] = name_evidence(record, areas)
     for select in _register_tags_sql(con):
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
                      for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
@@ -128,8 +130,9 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
         by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6]))
     threshold = model.area_threshold if model is not None else 0.0
     area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
-                 for org, evidence in by_org.items()
-                 for p in place(evidence, areas, generic, scores_by_org.get(org), threshold)]
+                 for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})
+                 for p in place(by_org.get(org, []) + named_by_org.get(org, []), areas, generic, scores_by_org.get(org),
+                                threshold)]
 
     con.execute("BEGIN TRANSACTION")
     try:

@@ -8,6 +8,8 @@ and, when the model ran on its text, the model's own score for each area. Not al
   the taxonomy lists under `[generic_evidence]` (SIC 88100 is "social work without accommodation for the
   elderly and disabled": every day centre, deaf society and carers' group files it). It is kept as
   supporting evidence beside stronger evidence.
+- An organisation's **own name** saying what it does (the taxonomy's `names` words: "Carers Centre", "Women's
+  Refuge", "Foodbank") places it whatever else is known: it is what the organisation calls itself.
 - An organisation with **activities or objects text** is placed by the model trained on hand-labelled
   charities (`TrainedTagger.area_scores`): an area whose score reaches the area threshold chosen in training.
   What the registers state (classification, SIC) is listed as support but does not overrule the text:
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .tagger import Tag, TextRecord, UkcatTagger
-from .taxonomy import GenericEvidence, ServiceArea, area_matches
+from .taxonomy import GenericEvidence, ServiceArea, area_matches, name_words
 
 # How much one specific piece of evidence says on its own, by where it came from.
 EVIDENCE_WEIGHTS = {
@@ -36,6 +38,7 @@ EVIDENCE_WEIGHTS = {
     "regex": 0.7,           # a UKCAT expression fired on its name or activities
     "regex:objects": 0.5,   # ... only on its objects (boilerplate-heavy)
     "model": 0.6,           # a UKCAT code the model gave
+    "name": 0.8,            # its own name says it ("Carers Centre")
 }
 
 
@@ -68,6 +71,8 @@ def is_generic(item: Evidence, generic: GenericEvidence) -> bool:
 
 
 def _weight(item: Evidence) -> float:
+    if item.scheme == "name":
+        return EVIDENCE_WEIGHTS["name"]
     if item.method == "regex" and item.source_field == "objects":
         return EVIDENCE_WEIGHTS["regex:objects"]
     return EVIDENCE_WEIGHTS.get(item.method, EVIDENCE_WEIGHTS["register"])
@@ -85,10 +90,11 @@ def place(evidence: Iterable[Evidence], areas: Sequence[ServiceArea], generic: G
         items = [e for e in evidence if area_matches(area, e.scheme, e.code)]
         specific = [e for e in items if not is_generic(e, generic)]
         score = area_scores.get(area.code) if area_scores is not None else None
-        if score is not None:
-            if score < area_threshold:
-                continue
-            strength = score
+        named = [e for e in items if e.scheme == "name"]
+        if score is not None and (score >= area_threshold or named):
+            strength = max([score] + [_weight(e) for e in named])
+        elif score is not None:
+            continue
         elif specific:
             strength = max(_weight(e) for e in specific)
         else:
@@ -105,9 +111,16 @@ def ukcat_evidence(tags: Iterable[Tag]) -> list[Evidence]:
     return [Evidence("ukcat", t.code, t.source_field, t.method) for t in tags]
 
 
+def name_evidence(record: TextRecord, areas: Sequence[ServiceArea]) -> list[Evidence]:
+    """The taxonomy's name words in a record's name and other names."""
+    names = " ; ".join(n for n in (record.name, record.other_names) if n)
+    return [Evidence("name", word, "name") for word in name_words(names, areas)]
+
+
 def place_records(tagger: UkcatTagger, records: Sequence[TextRecord], areas: Sequence[ServiceArea],
                   generic: GenericEvidence) -> tuple[list[list[Tag]], list[list[AreaPlacement]]]:
     """UKCAT tags and service-area placements of records that have only text (no register classification)."""
     tags, scores = tagger.tag_with_area_scores(records) if records else ([], [])
     threshold = tagger.model.area_threshold if tagger.model is not None else 0.0
-    return tags, [place(ukcat_evidence(t), areas, generic, s, threshold) for t, s in zip(tags, scores, strict=True)]
+    return tags, [place(ukcat_evidence(t) + name_evidence(r, areas), areas, generic, s, threshold)
+                  for r, t, s in zip(records, tags, scores, strict=True)]
