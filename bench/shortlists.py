@@ -5,10 +5,10 @@ asks for a service the register can provide, `match_notice` ranks the demo's pro
 is checked against the demo truth's `services` (what each organisation sets out to provide; docs/demo-data.md):
 precision at 10 is the share of the top ten (of the whole shortlist when it is shorter) that provide a service
 the notice asks for. A notice none of whose services any active organisation of the register sets out to provide
-(by the truth) is reported as such and not scored. NOTICES below says which services each notice asks for, read from its title and
-description; the notices that ask for nothing a VCSE register holds (a light-trail installation, market
-stalls, a test release) are listed with the reason and not scored. Also printed: how many providers the notice
-shortlists at all (without a limit) and the rank of the first that provides the service.
+(by the truth) is reported as such and not scored. NOTICES below says which services each notice asks for, read
+from its title and description; the notices that ask for nothing a VCSE register holds (a light-trail
+installation, market stalls, a test release) are listed with the reason and not scored. Also printed: how many
+providers the notice shortlists at all (without a limit) and the rank of the first that provides the service.
 
     python bench/shortlists.py [--data-dir DIR] [--scale 0.3] [--k 10] [--json OUT.json]
 
