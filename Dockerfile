@@ -12,12 +12,11 @@ WORKDIR /opt/vcse
 COPY --chown=airflow:root requirements-deploy.lock /opt/vcse/requirements-deploy.lock
 RUN pip install --no-cache-dir -r /opt/vcse/requirements-deploy.lock && pip check
 
-# The project. Installed editable while sql/ (read from the source tree, vcse_pipeline.config.SQL_DIR) sits
-# beside the package rather than in it; a plain install would leave the SQL behind.
+# The project, a plain install: the SQL ships inside the package (vcse_pipeline/sql, package-data) and is read
+# with importlib.resources, so nothing is read from the source tree.
 COPY --chown=airflow:root pyproject.toml README.md /opt/vcse/
 COPY --chown=airflow:root vcse_pipeline /opt/vcse/vcse_pipeline
-COPY --chown=airflow:root sql /opt/vcse/sql
-RUN pip install --no-cache-dir --no-deps -e /opt/vcse
+RUN pip install --no-cache-dir --no-deps /opt/vcse
 
 COPY --chown=airflow:root dags /opt/airflow/dags
 

@@ -35,11 +35,12 @@ def generate(rows: int, dest: Path) -> None:
     """Write `rows` rows in the real layout with DuckDB (minutes, not hours)."""
     import duckdb
 
-    from vcse_pipeline.sources._csv import ident, sql_string
+    from vcse_pipeline.db import sql_literal
+    from vcse_pipeline.sources._csv import ident
 
     header_line = SAMPLE.read_bytes().splitlines(keepends=True)[0]
     con = duckdb.connect()
-    con.execute(f"CREATE TABLE s AS SELECT * FROM read_csv({sql_string(SAMPLE)}, all_varchar = true)")
+    con.execute(f"CREATE TABLE s AS SELECT * FROM read_csv({sql_literal(SAMPLE)}, all_varchar = true)")
     names = [d[0] for d in con.execute("SELECT * FROM s LIMIT 0").description]
     con.execute("""CREATE TABLE pick AS
         SELECT row_number() OVER (ORDER BY vcse DESC, "CompanyNumber") - 1 AS key, * EXCLUDE (vcse)
@@ -59,7 +60,7 @@ def generate(rows: int, dest: Path) -> None:
             FROM range({rows}) AS r(i)
             JOIN pick AS p ON p.key = CASE WHEN r.i % 100 < {VCSE_PER_HUNDRED} THEN r.i % {n_vcse}
                                            ELSE {n_vcse} + r.i % {n_other} END
-        ) TO {sql_string(data)} (FORMAT csv, HEADER false, FORCE_QUOTE *)""")
+        ) TO {sql_literal(data)} (FORMAT csv, HEADER false, FORCE_QUOTE *)""")
     con.close()
     # The real header is unquoted and has names with leading spaces, so write it verbatim.
     with dest.open("wb") as out, data.open("rb") as body:
@@ -72,14 +73,14 @@ def run_scan(path: Path, threads: int | None) -> dict:
     import duckdb
 
     from vcse_pipeline.config import Config
-    from vcse_pipeline.sources._csv import sql_string
+    from vcse_pipeline.db import sql_literal
 
     categories = Config.load(environ={}).source("companies_house")["categories"]
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {threads}")
-    wanted = ", ".join(sql_string(c) for c in categories)
-    count = con.execute(f"SELECT count(*) FROM read_csv({sql_string(path)}, all_varchar = true) "
+    wanted = ", ".join(sql_literal(c) for c in categories)
+    count = con.execute(f"SELECT count(*) FROM read_csv({sql_literal(path)}, all_varchar = true) "
                         f"WHERE CompanyCategory IN ({wanted})").fetchone()[0]
     return {"vcse_rows": count}
 

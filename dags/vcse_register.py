@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
 
 from vcse_pipeline import airflow_tasks
+from vcse_pipeline.sources import SOURCE_NAMES  # a tuple in a module that imports nothing: parsing stays cheap
 
-SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
 STAGING_ASSETS = [Asset(uri=airflow_tasks.STAGING_ASSET_URI.format(source=s), name=f"vcse_staging_{s}")
-                  for s in SOURCES]
+                  for s in SOURCE_NAMES]
 REGISTER_ASSET = Asset(uri=airflow_tasks.REGISTER_ASSET_URI, name="vcse_register")
 
 
@@ -105,7 +105,7 @@ def vcse_register():
 
     @task(max_active_tis_per_dagrun=4, doc_md="Build one area into work/<run>/area-<code>.duckdb.")
     def build_area(run: dict, area: str) -> str:
-        return airflow_tasks.build_area(run, area)
+        return airflow_tasks.build_area_file(run, area)
 
     @task(doc_md="Load every area file into a new version file (the only writer of that file).")
     def assemble(run: dict, area_files: list[str]) -> str:

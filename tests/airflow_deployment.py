@@ -43,6 +43,9 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 MARKER = "VCSE_DEPLOYMENT_TEST"  # set in every process the harness starts, so cleanup finds strays too
 # The compose services that stand for servers: their hostnames in URLs are replaced by 127.0.0.1:<port>.
 SERVER_SERVICES = ("postgres", "redis", "airflow-apiserver")
+# Seconds an API request may take: a loaded CI machine (2 cores, other tests running) has made the API server take
+# longer than 30 s to answer while the scheduler and dag-processor were busy.
+API_TIMEOUT = 120
 
 
 def skip_or_fail(reason: str) -> None:
@@ -295,7 +298,7 @@ class ApiClient:
         self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
 
     def request(self, method: str, path: str, **kwargs) -> Any:
-        answer = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        answer = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=API_TIMEOUT, **kwargs)
         if answer.status_code >= 400:
             raise AssertionError(f"{method} /api/v2{path}: {answer.status_code} {answer.text[:2000]}")
         return answer.json() if answer.content else None

@@ -28,6 +28,17 @@ def wide_console(monkeypatch):
 DEMO_SCALE = 0.3  # about 450 Wirral VCSEs: every code path, a fraction of the time
 
 
+@pytest.fixture(scope="session")
+def session_demo_sources(tmp_path_factory) -> Path:
+    """The demo registers' files (`generate_demo` at DEMO_SCALE), generated once per session. Copy them before use
+    (`shutil.copytree`): downloads hard-link the files they fetch, and a test may release new ones."""
+    from vcse_pipeline.demo.generate import generate_demo
+
+    out = tmp_path_factory.mktemp("demo-sources-master") / "demo-sources"
+    generate_demo(out, scale=DEMO_SCALE)
+    return out
+
+
 @dataclass(frozen=True)
 class DemoRegister:
     cfg: Config

@@ -1,10 +1,12 @@
 """Small staged registers for the register-build tests: in-memory databases attached under the source names,
-with the staging contract's tables and columns (docs/architecture.md) and a handful of realistic rows
-around Wirral (E08000015) and Liverpool (E08000012)."""
+with the tables the real staging code makes from the real sample files (docs/architecture.md) and a handful
+of realistic rows around Wirral (E08000015) and Liverpool (E08000012)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,85 +14,35 @@ import pytest
 from vcse_pipeline.config import Config
 from vcse_pipeline.db import run_sql_dir
 from vcse_pipeline.postcode import register_macros
+from vcse_pipeline.sources import get_source
 
-CHARITY_COLUMNS = """date_of_extract DATE, organisation_number BIGINT, registered_charity_number BIGINT,
-    linked_charity_number BIGINT, charity_name VARCHAR, charity_type VARCHAR, charity_registration_status VARCHAR,
-    date_of_registration DATE, date_of_removal DATE, charity_reporting_status VARCHAR,
-    latest_acc_fin_period_start_date DATE, latest_acc_fin_period_end_date DATE, latest_income DOUBLE,
-    latest_expenditure DOUBLE, charity_contact_address1 VARCHAR, charity_contact_address2 VARCHAR,
-    charity_contact_address3 VARCHAR, charity_contact_address4 VARCHAR, charity_contact_address5 VARCHAR,
-    charity_contact_postcode VARCHAR, charity_contact_phone VARCHAR, charity_contact_email VARCHAR,
-    charity_contact_web VARCHAR, charity_company_registration_number VARCHAR, charity_insolvent BOOLEAN,
-    charity_in_administration BOOLEAN, charity_previously_excepted BOOLEAN, charity_is_cdf_or_cif VARCHAR,
-    charity_is_cio BOOLEAN, cio_is_dissolved BOOLEAN, date_cio_dissolution_notice DATE,
-    charity_activities VARCHAR, charity_gift_aid BOOLEAN, charity_has_land BOOLEAN"""
-
-STAGING_DDL = {
-    "charity_commission": [
-        f"CREATE TABLE charity ({CHARITY_COLUMNS})",
-        """CREATE TABLE charity_classification (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, linked_charity_number BIGINT, classification_code BIGINT,
-            classification_type VARCHAR, classification_description VARCHAR)""",
-        """CREATE TABLE charity_area_of_operation (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, linked_charity_number BIGINT, geographic_area_type VARCHAR,
-            geographic_area_description VARCHAR, parent_geographic_area_type VARCHAR,
-            parent_geographic_area_description VARCHAR, welsh_ind BOOLEAN)""",
-        """CREATE TABLE charity_other_names (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, linked_charity_number BIGINT, charity_name_id BIGINT,
-            charity_name_type VARCHAR, charity_name VARCHAR)""",
-        """CREATE TABLE charity_governing_document (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, linked_charity_number BIGINT, governing_document_description VARCHAR,
-            charitable_objects VARCHAR, area_of_benefit VARCHAR)""",
-        """CREATE TABLE charity_annual_return_history (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, fin_period_start_date DATE, fin_period_end_date DATE,
-            ar_cycle_reference VARCHAR, reporting_due_date DATE, date_annual_return_received DATE,
-            date_accounts_received DATE, total_gross_income DOUBLE, total_gross_expenditure DOUBLE,
-            accounts_qualified BOOLEAN, suppression_ind BOOLEAN, suppression_type VARCHAR)""",
-        """CREATE TABLE charity_annual_return_parta (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, latest_fin_period_submitted_ind BOOLEAN, fin_period_order_number BIGINT,
-            ar_cycle_reference VARCHAR, fin_period_start_date DATE, fin_period_end_date DATE, ar_due_date DATE,
-            ar_received_date DATE, total_gross_income DOUBLE, total_gross_expenditure DOUBLE,
-            charity_receives_govt_funding_contracts BOOLEAN, count_govt_contracts BIGINT,
-            charity_receives_govt_funding_grants BOOLEAN, count_govt_grants BIGINT,
-            income_from_government_contracts DOUBLE, income_from_government_grants DOUBLE, count_volunteers BIGINT)""",
-        """CREATE TABLE charity_annual_return_partb (date_of_extract DATE, organisation_number BIGINT,
-            registered_charity_number BIGINT, latest_fin_period_submitted_ind BOOLEAN, fin_period_order_number BIGINT,
-            ar_cycle_reference VARCHAR, fin_period_start_date DATE, fin_period_end_date DATE, ar_due_date DATE,
-            ar_received_date DATE, income_total_income_and_endowments DOUBLE, expenditure_total DOUBLE,
-            count_employees BIGINT)""",
-    ],
-    "companies_house": [
-        """CREATE TABLE company (company_number VARCHAR, company_name VARCHAR, care_of VARCHAR, po_box VARCHAR,
-            address_line1 VARCHAR, address_line2 VARCHAR, post_town VARCHAR, county VARCHAR, country VARCHAR,
-            postcode VARCHAR, company_category VARCHAR, company_status VARCHAR, country_of_origin VARCHAR,
-            dissolution_date DATE, incorporation_date DATE, accounts_ref_day BIGINT, accounts_ref_month BIGINT,
-            accounts_next_due_date DATE, accounts_last_made_up_date DATE, accounts_category VARCHAR,
-            returns_next_due_date DATE, returns_last_made_up_date DATE, num_mort_charges BIGINT,
-            num_mort_outstanding BIGINT, num_mort_part_satisfied BIGINT, num_mort_satisfied BIGINT, uri VARCHAR,
-            conf_stmt_next_due_date DATE, conf_stmt_last_made_up_date DATE)""",
-        """CREATE TABLE company_sic (company_number VARCHAR, position INTEGER, sic_code VARCHAR,
-            sic_description VARCHAR)""",
-        """CREATE TABLE company_previous_name (company_number VARCHAR, position INTEGER, change_date DATE,
-            previous_name VARCHAR)""",
-    ],
-    "postcodes": [
-        """CREATE TABLE postcode (postcode VARCHAR, postcode_key VARCHAR, lad_code VARCHAR, ward_code VARCHAR,
-            lsoa_code VARCHAR, imd_rank INTEGER, lat DOUBLE, long DOUBLE, date_introduced VARCHAR,
-            date_terminated VARCHAR, is_terminated BOOLEAN)""",
-        "CREATE TABLE ward (ward_code VARCHAR, ward_name VARCHAR)",
-        "CREATE TABLE local_authority (lad_code VARCHAR, lad_name VARCHAR)",
-    ],
-    "fca_mutuals": [
-        """CREATE TABLE society (society_number BIGINT, society_suffix VARCHAR, registration_number VARCHAR,
-            society_name VARCHAR, registered_as VARCHAR, society_address VARCHAR, postcode VARCHAR,
-            registration_date DATE, deregistration_date DATE, registration_act VARCHAR, sic_code VARCHAR,
-            reporting_classification VARCHAR, society_status VARCHAR)""",
-    ],
-    "ukcat": [
-        """CREATE TABLE ukcat_tag (code VARCHAR, tag VARCHAR, category VARCHAR, subcategory VARCHAR, level INTEGER,
-            notes VARCHAR, related_icnptso VARCHAR, regex VARCHAR, exclude_regex VARCHAR)""",
-    ],
+FIXTURES = Path(__file__).parent / "fixtures"
+# The real register samples (tests/fixtures/*/README.md): each source's own stage() makes the staging tables from
+# them, so these fixtures always have the staging contract's tables, columns and types, never a typed copy.
+SAMPLES = {
+    "charity_commission": sorted((FIXTURES / "ccew").glob("publicextract.*.zip")),
+    "companies_house": [FIXTURES / "companies_house" / "companies-house-BasicCompanyData-sample.csv"],
+    "postcodes": [FIXTURES / "postcodes" / "onspd-2025-columns-sample.csv"],
+    "fca_mutuals": [FIXTURES / "fca_mutuals" / "SocietyList.csv"],
+    "ukcat": [FIXTURES / "tagging" / "ukcat.csv"],
 }
+
+
+@functools.cache
+def staging_ddl() -> dict[str, list[str]]:
+    """source -> the CREATE TABLE statements of its staging, as staging the real samples made them (once)."""
+    cfg = Config.load(path=None, environ={})
+    ddl = {}
+    for source, paths in SAMPLES.items():
+        con = duckdb.connect()
+        register_macros(con)
+        get_source(source).stage(con, paths, cfg)
+        ddl[source] = [sql for (sql,) in con.execute(  # not the macros' TEMP tables: they are not staging
+            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary "
+            "ORDER BY table_name").fetchall()]
+        con.close()
+    return ddl
+
 
 WIRRAL, LIVERPOOL, MERSEYSIDE = "E08000015", "E08000012", "E11000002"
 EXTRACT = date(2025, 11, 3)
@@ -300,7 +252,7 @@ def register_db(data: dict[str, list[dict]] | None = None) -> duckdb.DuckDBPyCon
     """An in-memory register build connection: staging attached under the source names, register DDL run."""
     con = duckdb.connect()
     register_macros(con)
-    for source, statements in STAGING_DDL.items():
+    for source, statements in staging_ddl().items():
         con.execute(f"ATTACH ':memory:' AS {source}")
         for statement in statements:
             con.execute(statement.replace("CREATE TABLE ", f"CREATE TABLE {source}.", 1))

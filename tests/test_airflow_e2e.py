@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from airflow_runs import airflow_env
 
 from vcse_pipeline.config import Config
-from vcse_pipeline.publish import settled
+from vcse_pipeline.run_history import settled
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
@@ -124,13 +125,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_dag_chain_publishes_the_demo_register_once_per_change(tmp_path):
-    from vcse_pipeline.demo.generate import generate_demo
+def test_dag_chain_publishes_the_demo_register_once_per_change(tmp_path, session_demo_sources):
     from vcse_pipeline.fingerprint import staging_fingerprint
     from vcse_pipeline.storage import read_storage_id
 
     demo_dir = tmp_path / "demo-sources"
-    generate_demo(demo_dir, scale=0.3)
+    shutil.copytree(session_demo_sources, demo_dir)
     config, data_dir = _demo_config(tmp_path, "data", demo_dir)
     env = _airflow_env(tmp_path, config)
 

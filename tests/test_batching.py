@@ -155,7 +155,7 @@ def test_the_register_refuses_staging_that_is_not_the_announced_release(cfg):
 def test_start_run_records_a_divergence_and_an_unchanged_run_builds_nothing(cfg, monkeypatch):
     from test_publish import BASE_ORGS, make_register
 
-    from vcse_pipeline import publish
+    from vcse_pipeline import publish, run_history
 
     monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda c, out, areas: make_register(out, BASE_ORGS))
     monkeypatch.setattr("vcse_pipeline.pipeline.resolve_areas", lambda c, areas: list(areas))
@@ -166,10 +166,10 @@ def test_start_run_records_a_divergence_and_an_unchanged_run_builds_nothing(cfg,
     run = airflow_tasks.start_register_run("asset_triggered__2026-12-03T07:00:00+00:00",
                                            announced=[{"source": "ukcat", "fingerprint": RELEASES["ukcat"],
                                                        "storage_id": here}])
-    assert run["unchanged"] and run["kept"] == publish.read_history(cfg)[0]["version_file"]
+    assert run["unchanged"] and run["kept"] == run_history.read_history(cfg)[0]["version_file"]
     assert not airflow_tasks.needs_build(run) and run["work_dir"] is None
     assert airflow_tasks.finish_register_run(run, None, None).startswith("unchanged: kept register-")
-    assert publish.read_history(cfg)[-1]["status"] == "unchanged"
+    assert run_history.read_history(cfg)[-1]["status"] == "unchanged"
     forced = airflow_tasks.start_register_run("manual__2026-12-03T07:05:00+00:00", force=True)
     assert airflow_tasks.needs_build(forced) and Path(forced["work_dir"]).is_dir()
     airflow_tasks.finish_register_run(forced, None, None)  # its teardown releases the publish lock it holds
@@ -179,5 +179,5 @@ def test_start_run_records_a_divergence_and_an_unchanged_run_builds_nothing(cfg,
     with pytest.raises(AirflowFailException, match="^staging is not what the source DAGs announced"):
         airflow_tasks.start_register_run("asset_triggered__2026-12-03T08:00:00+00:00",
                                          announced=[{"source": "ukcat", "fingerprint": "9" * 64, "storage_id": here}])
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert last["status"] == "failed" and last["message"].startswith("staging is not what the source DAGs announced")

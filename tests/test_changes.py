@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from test_publish import BASE_ORGS, WIRRAL, make_register
 
-from vcse_pipeline import publish
+from vcse_pipeline import publish, versions
 from vcse_pipeline.changes import published_changes
 from vcse_pipeline.config import Config
 from vcse_pipeline.status import published_run
@@ -23,7 +23,7 @@ def cfg(tmp_path: Path) -> Config:
 
 
 def publish_orgs(cfg: Config, run_id: str, orgs: list[dict]) -> Path:
-    version = publish.version_path_for(cfg, run_id)
+    version = versions.version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     publish.publish_version(cfg, make_register(version, orgs), run_id, [WIRRAL])
     return version

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from vcse_pipeline import publish
 from vcse_pipeline.cli import app
 from vcse_pipeline.config import Config
+from vcse_pipeline.run_history import read_history
+from vcse_pipeline.versions import rollback, version_files, version_path_for
 
 UKCAT_URL = "https://raw.githubusercontent.com/charity-classification/ukcat/main/data/ukcat.csv"
 
@@ -45,7 +47,7 @@ def published(tmp_path: Path) -> Config:
     stage_ukcat(cfg, "2026-11-20T06:05:00+00:00")
     orgs = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
                              postcode="CH44 6QJ", lad_code=WIRRAL, is_active=False, status="Removed")]
-    version = publish.version_path_for(cfg, "run1")
+    version = version_path_for(cfg, "run1")
     version.parent.mkdir(parents=True)
     publish.publish_version(cfg, make_register(version, orgs), "run1", [WIRRAL])
     return cfg
@@ -112,7 +114,7 @@ def test_changes_explains_empty_results_and_rejects_unknown_types(published):
     assert " ".join(result.output.split()) == "No register changes of type closed in run run1: it has new 7"
     assert "GB-CHC-1201234" in run("changes", "--data-dir", data, "--type", "new").output
     # A second publish that changes nothing.
-    version = publish.version_path_for(published, "run2")
+    version = version_path_for(published, "run2")
     orgs = BASE_ORGS + [dict(org_id="GB-CHC-1201234", name="Seacombe Youth Club", legal_form="Charitable trust",
                              postcode="CH44 6QJ", lad_code=WIRRAL, is_active=False, status="Removed")]
     publish.publish_version(published, make_register(version, orgs), "run2", [WIRRAL])
@@ -150,7 +152,7 @@ def test_changes_says_when_it_cuts_the_list_and_0_shows_all(published):
 
 def test_history_limit_0_lists_every_run(published):
     data = str(published.data_dir)
-    publish.publish_version(published, make_register(publish.version_path_for(published, "run2"), BASE_ORGS),
+    publish.publish_version(published, make_register(version_path_for(published, "run2"), BASE_ORGS),
                             "run2", [WIRRAL])
     assert "run1" not in run("history", "--data-dir", data, "-n", "1").output
     every = run("history", "--data-dir", data, "-n", "0").output
@@ -179,8 +181,8 @@ def test_a_bad_threshold_is_reported_with_its_section_name(published, monkeypatc
     assert stopped.value.code == 1
     assert " ".join(capsys.readouterr().err.split()) == ("error: environment variable VCSE__QUALITY__ROW_COUNT_BAND: "
                                                          "[quality] row_count_band = 'abc': expected a number")
-    assert publish.read_history(published)[-1]["status"] == "published"  # refused at loading: no run started
-    assert len(publish.version_files(published)) == 1  # no new version was started
+    assert read_history(published)[-1]["status"] == "published"  # refused at loading: no run started
+    assert len(version_files(published)) == 1  # no new version was started
 
 
 def run_at(columns: int, *args: str):
@@ -190,15 +192,15 @@ def run_at(columns: int, *args: str):
 def test_history_and_versions_read_at_80_columns_with_whole_version_names(published):
     data = str(published.data_dir)
     with pytest.raises(Exception):  # noqa: B017 - any gate failure: a run with a long message
-        publish.publish_version(published, make_register(publish.version_path_for(published, "run2"),
+        publish.publish_version(published, make_register(version_path_for(published, "run2"),
                                                          BASE_ORGS[:2]), "run2", [WIRRAL])
     result = run_at(80, "history", "--data-dir", data)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    names = [v.name for v in publish.version_files(published)]
+    names = [v.name for v in version_files(published)]
     assert any(line.strip() == f"version        {names[0]}" for line in lines)  # whole, on one line
     assert "organisations  6 / 7 (active / all)" in result.output
-    message = publish.read_history(published)[-1]["message"]
+    message = read_history(published)[-1]["message"]
     body = [line.strip() for line in lines[lines.index(next(x for x in lines if "2 / 2 (active / all)" in x)) + 1:]]
     assert " ".join(body).startswith(" ".join(message.split())[:200])  # wrapped as a paragraph, nothing cut
     assert all(len(line) <= 80 for line in lines[1:] if "register-" not in line)  # [0] names the file
@@ -243,12 +245,12 @@ def test_status_on_a_register_held_by_a_writer_says_so(published):
 
 
 def test_status_says_when_the_register_was_rolled_back(published):
-    version = publish.version_path_for(published, "run2")
+    version = version_path_for(published, "run2")
     publish.publish_version(published, make_register(version, BASE_ORGS), "run2", [WIRRAL])
     assert "Rolled back" not in run("status", "--data-dir", str(published.data_dir)).output
-    publish.rollback(published)
+    rollback(published)
     out = " ".join(run_at(200, "status", "--data-dir", str(published.data_dir)).output.split())
-    back = publish.read_history(published)[-1]
+    back = read_history(published)[-1]
     assert f"Rolled back: {back['finished_at'][:16].replace('T', ' ')} UTC by run {back['run_id']}" in out
-    assert "by run run1" in out and f"register switched back to {publish.version_files(published)[1].name}" in out
+    assert "by run run1" in out and f"register switched back to {version_files(published)[1].name}" in out
 

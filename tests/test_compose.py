@@ -85,8 +85,8 @@ def test_dockerfile_installs_the_deployment_set_on_the_matching_slim_airflow_ima
     pinned = pins("requirements-deploy.lock")["apache-airflow"]
     assert re.search(rf"^FROM apache/airflow:slim-{re.escape(pinned)}-python3\.11$", dockerfile, re.M)
     assert "pip install --no-cache-dir -r /opt/vcse/requirements-deploy.lock && pip check" in dockerfile
-    assert "pip install --no-cache-dir --no-deps -e /opt/vcse" in dockerfile
-    for folder in ("vcse_pipeline", "sql", "dags"):
+    assert "pip install --no-cache-dir --no-deps /opt/vcse" in dockerfile  # a plain install: the SQL is package data
+    for folder in ("vcse_pipeline", "dags"):
         assert re.search(rf"^COPY .*\b{folder}\b", dockerfile, re.M), folder
 
 

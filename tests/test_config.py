@@ -201,3 +201,41 @@ def test_every_documented_environment_variable_loads(tmp_path, monkeypatch):
                 Config.load(environ={name: value})
         else:
             Config.load(environ={name: value})
+
+
+def test_the_models_and_defaults_toml_name_the_same_settings():
+    """defaults.toml documents every setting the models type, and nothing else (a key in one only fails here)."""
+    import tomllib
+
+    from vcse_pipeline import config
+    from vcse_pipeline.sources import SOURCE_NAMES
+
+    packaged = tomllib.loads(config.DEFAULTS_FILE.read_text(encoding="utf-8"))
+    assert set(config.settings_fields(config.Settings)) == set(packaged)
+    assert set(config.settings_fields(config.SourcesSettings)) == set(SOURCE_NAMES) == set(packaged["sources"])
+    for section, keys in packaged.items():
+        for name, model_keys in ([(f"sources.{s}", packaged["sources"][s]) for s in SOURCE_NAMES]
+                                 if section == "sources" else [(section, keys)]):
+            assert set(config.section_model(name).model_fields) == set(model_keys), name
+            for key, value in model_keys.items():
+                assert config.value_problem(name, key, value) is None, (name, key, value)  # each default fits
+
+
+def test_download_settings_come_from_the_config_not_a_file_read(tmp_path, monkeypatch):
+    from vcse_pipeline import download
+
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.load(environ={"VCSE__DOWNLOAD__RETRIES": "9"})
+    assert download.download_settings(cfg.section("download"))["retries"] == 9
+    assert download.download_settings({"backoff_seconds": 0.5}) == {**Config.load(environ={}).section("download"),
+                                                                   "backoff_seconds": 0.5}
+
+
+def test_matching_thresholds_come_from_the_config_given(tmp_path, monkeypatch):
+    from vcse_pipeline.matching import default_thresholds
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VCSE__LINKING__LINK_THRESHOLD", "99")  # never read by matching itself
+    cfg = Config.load(environ={"VCSE__LINKING__REVIEW_THRESHOLD": "60"})
+    assert default_thresholds(cfg) == (90.0, 60.0)
+    assert default_thresholds() == (90.0, 75.0)  # no Config: the packaged defaults

@@ -17,7 +17,17 @@ from vcse_pipeline.demo import demo_source_overrides, generate_demo
 from vcse_pipeline.demo.generate import CCEW_TABLES
 from vcse_pipeline.postcode import normalise_postcode
 
-FIXTURES = Path(__file__).parent / "fixtures" / "demo"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def real_header(path: Path) -> str:
+    """The header line of a real register sample under tests/fixtures (a zip's only member, or a text file)."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            raw = zf.read(zf.namelist()[0])
+    else:
+        raw = path.read_bytes()
+    return raw.decode("utf-8-sig").splitlines()[0]
 CCEW_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} 00:00:00\.0000000$")
 CH_DATE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 WIRRAL_WARDS = ["Bebington", "Bidston and St James", "Birkenhead and Tranmere", "Bromborough", "Clatterbridge",
@@ -94,22 +104,22 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path
 def test_headers_are_the_real_headers(demo):
     out, _ = demo
     for table in CCEW_TABLES:
-        real = (FIXTURES / f"ccew-{table}.header.txt").read_text(encoding="utf-8").rstrip("\n")
+        real = real_header(FIXTURES / "ccew" / f"publicextract.{table}.zip")
         with zipfile.ZipFile(out / "charity_commission" / f"publicextract.{table}.zip") as zf:
             assert zf.namelist() == [f"publicextract.{table}.txt"]
             first_line = zf.read(f"publicextract.{table}.txt").split(b"\r\n", 1)[0].decode()
         assert first_line == real, table
-    real_ch = (FIXTURES / "companies-house.header.csv").read_text(encoding="utf-8").rstrip("\n")
+    real_ch = real_header(FIXTURES / "companies_house" / "companies-house-BasicCompanyData-sample.csv")
     assert _member_text(out / "companies_house" / "BasicCompanyDataAsOneFile-2026-11-01.zip").split("\n")[0] == real_ch
     assert " CompanyNumber" in real_ch.split(",") and len(real_ch.split(",")) == 55
     with zipfile.ZipFile(out / "postcodes" / "ONSPD_NOV_2025_UK.zip") as zf:
         assert sorted(zf.namelist()) == ["Data/ONSPD_NOV_2025_UK.csv",
                                          "Documents/LA_UA names and codes UK as at 04_25.csv",
                                          "Documents/Ward names and codes UK as at 05_25.csv"]
-    real_onspd = (FIXTURES / "onspd-2025.header.csv").read_text(encoding="utf-8").rstrip("\n")
+    real_onspd = real_header(FIXTURES / "postcodes" / "onspd-2025-columns-sample.csv")
     assert _member_text(out / "postcodes" / "ONSPD_NOV_2025_UK.zip",
                         "Data/ONSPD_NOV_2025_UK.csv").split("\n")[0] == real_onspd
-    real_fca = (FIXTURES / "fca-societylist.header.csv").read_text(encoding="utf-8").rstrip("\n")
+    real_fca = real_header(FIXTURES / "fca_mutuals" / "SocietyList.csv")
     assert (out / "fca_mutuals" / "SocietyList.csv").read_bytes().decode("utf-8").split("\r\n")[0] == real_fca
 
 

@@ -2,7 +2,7 @@
 
 import duckdb
 
-from vcse_pipeline.publish import read_history
+from vcse_pipeline.run_history import read_history
 
 
 def query(path, sql, params=None):

@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vcse_pipeline import publish
+from vcse_pipeline import publish, run_history, versions
 from vcse_pipeline.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def register_queryable(path: Path) -> int:
 
 
 def history(data: Path) -> list[dict]:
-    return publish.read_history(config_for(data))
+    return run_history.read_history(config_for(data))
 
 
 def rewrite_zip_text(path: Path, change: Callable[[str], str]) -> None:
@@ -478,17 +478,17 @@ def test_pruning_after_crashes_keeps_the_versions_that_passed_so_rollback_has_a_
     register = data / "register" / "vcse_register.duckdb"
     (first,) = version_names(data)
     for i in range(5):  # what kill -9 during a build leaves: a file with no gate results, and its WAL
-        half = publish.version_path_for(cfg, f"crashed{i}")
+        half = versions.version_path_for(cfg, f"crashed{i}")
         con = duckdb.connect(str(half))
         con.execute("CREATE TABLE organisation (org_id VARCHAR)")
         con.close()
         Path(f"{half}.wal").write_bytes(b"\0" * 64)
-    assert len(publish.list_versions(cfg)) == 6
-    good = publish.version_path_for(cfg, "good")
+    assert len(versions.list_versions(cfg)) == 6
+    good = versions.version_path_for(cfg, "good")
     shutil.copyfile(register, good)  # the same register rebuilt: its gates pass against the published one
     publish.publish_version(cfg, good, "good", cfg.areas)
     assert version_names(data) == sorted([first, good.name])
-    assert publish.rollback(cfg).name == first
+    assert versions.rollback(cfg).name == first
     assert sha256(register) == sha256(cfg.versions_dir / first)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vcse_pipeline import publish
+from vcse_pipeline import publish, run_history, versions
 from vcse_pipeline.config import Config
 from vcse_pipeline.db import run_sql_dir
 from vcse_pipeline.errors import PipelineError, QualityGateError
@@ -80,7 +80,7 @@ def cfg(tmp_path: Path) -> Config:
 
 
 def new_version(cfg: Config, run_id: str, orgs: list[dict], **kw) -> Path:
-    path = publish.version_path_for(cfg, run_id)
+    path = versions.version_path_for(cfg, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     return make_register(path, orgs, **kw)
 
@@ -105,7 +105,7 @@ def test_first_publish_records_everything_as_new_and_writes_history(cfg):
     gates = dict(query(cfg.register_path, "SELECT gate, bool_and(passed) FROM quality_gate GROUP BY 1"))
     assert {"row_count_band", "required_not_null", "org_id_unique", "org_id_format", "identifier_format",
             "postcode_mapped_share", "service_area_share"} <= set(gates)
-    lines = publish.read_history(cfg)
+    lines = run_history.read_history(cfg)
     assert [(r["run_id"], r["status"]) for r in lines] == [("run1", "published")]
     assert lines[0]["counts"]["organisations"] == {WIRRAL: 6}
 
@@ -145,7 +145,7 @@ def test_failed_gate_leaves_published_register_byte_for_byte_untouched(cfg):
     assert "service_area_share [E08000015]" in message and "0 of 3 active organisations have a service area" in message
     assert sha256(cfg.register_path) == before
     assert not bad.exists() and (cfg.versions_dir / "rejected" / bad.name).exists()
-    failed = publish.read_history(cfg)[-1]
+    failed = run_history.read_history(cfg)[-1]
     assert failed["status"] == "failed_quality" and failed["run_id"] == "run2"
     # The three kept are charities: the company and the society sources went empty too.
     assert {g["name"] for g in failed["gates"] if not g["passed"]} == {"row_count_band", "service_area_share",
@@ -213,15 +213,15 @@ def test_versions_are_pruned_to_keep_versions_and_rollback_switches_back(cfg):
         orgs[0]["latest_income"] = 100000.0 + i
         paths.append(new_version(cfg, f"run{i}", orgs))
         publish.publish_version(cfg, paths[-1], f"run{i}", [WIRRAL])
-    kept = publish.version_files(cfg)
+    kept = versions.version_files(cfg)
     assert [p.name for p in kept] == [p.name for p in reversed(paths[-3:])]
     assert not paths[0].exists() and not paths[1].exists()
-    assert [v["published"] for v in publish.list_versions(cfg)] == [True, False, False]
-    back = publish.rollback(cfg)
+    assert [v["published"] for v in versions.list_versions(cfg)] == [True, False, False]
+    back = versions.rollback(cfg)
     assert back == paths[3]
     assert query(cfg.register_path, "SELECT latest_income FROM organisation WHERE org_id = 'GB-CHC-1090301'") == [
         (100003.0,)]
-    assert publish.read_history(cfg)[-1]["status"] == "rolled_back"
+    assert run_history.read_history(cfg)[-1]["status"] == "rolled_back"
 
 
 def test_failed_build_is_recorded_and_leaves_register_untouched(cfg, monkeypatch):
@@ -236,8 +236,8 @@ def test_failed_build_is_recorded_and_leaves_register_untouched(cfg, monkeypatch
     with pytest.raises(RuntimeError):
         publish.build_and_publish(cfg, run_id="manual__2026-03-01T06:00:00+00:00")
     assert sha256(cfg.register_path) == before
-    assert len(publish.version_files(cfg)) == 1
-    last = publish.read_history(cfg)[-1]
+    assert len(versions.version_files(cfg)) == 1
+    last = run_history.read_history(cfg)[-1]
     assert last["run_id"] == "manual__2026-03-01T06-00-00-00-00"
     assert last["status"] == "failed" and "staging for postcodes not found" in last["message"]
 
@@ -289,7 +289,7 @@ def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path
     second = run_chain("scheduled__2026-03-02T06:00:00+00:00", more, {"row_count_band": 0.1, "min_organisations": None})
     assert second["finish"] == "failure already recorded"
     assert sha256(cfg.register_path) == before
-    assert publish.read_history(cfg)[-1]["status"] == "failed_quality"
+    assert run_history.read_history(cfg)[-1]["status"] == "failed_quality"
     third = run_chain("scheduled__2026-03-03T06:00:00+00:00", more)
     assert third["finish"] == "published" and third["published"]["changes"] == {"new": 1}
     # A threshold param that is not a number fails the run with its own message.
@@ -307,7 +307,7 @@ def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path
                                             r"row_count_band = 'abc': expected a number$"):
         airflow_tasks.start_register_run("scheduled__2026-03-05T06:00:00+00:00")
     # It stops before anything is recorded: the last record is still the 03-04 run's (the bad param).
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert last["run_id"] == run["run_id"] and "03-04" in last["run_id"] and last["status"] == "failed"
     assert not Path(version).exists() and sha256(cfg.register_path) == after
 
@@ -329,7 +329,7 @@ def test_publish_before_any_staging_names_the_missing_file(cfg):
                                             r": run `vcse refresh charity_commission`"):
         publish.build_and_publish(cfg, run_id="first-run")
     assert not cfg.register_path.exists()
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert last["status"] == "failed" and "vcse refresh charity_commission" in last["message"]
 
 
@@ -351,17 +351,17 @@ def test_crash_after_the_version_is_written_rejects_it_and_rollback_never_publis
     with pytest.raises(OSError, match="No space left"):
         publish.build_and_publish(cfg, run_id="run3")
     assert sha256(cfg.register_path) == good
-    names = [p.name for p in publish.version_files(cfg)]
+    names = [p.name for p in versions.version_files(cfg)]
     assert len(names) == 2 and not any("run3" in n for n in names)
     rejected = list((cfg.versions_dir / "rejected").glob("*run3*.duckdb"))
     assert len(rejected) == 1
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert (last["run_id"], last["status"], last["version_file"]) == ("run3", "failed", rejected[0].name)
     assert "No space left on device" in last["message"]
-    back = publish.rollback(cfg)
+    back = versions.rollback(cfg)
     assert "run1" in back.name
     with pytest.raises(PipelineError, match="no version named 'register-.*run3"):
-        publish.rollback(cfg, rejected[0].name)
+        versions.rollback(cfg, rejected[0].name)
 
 
 def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
@@ -375,14 +375,14 @@ def test_rollback_refuses_a_version_whose_gates_did_not_pass(cfg):
     publish.check_version(cfg, failed, "failedgates", [WIRRAL])  # gates ran and failed, file never moved
     with pytest.raises(PipelineError, match=r"refusing to publish register-\S+-crashed\.duckdb: it records no "
                                             r"quality gate results"):
-        publish.rollback(cfg, crashed.name)
+        versions.rollback(cfg, crashed.name)
     with pytest.raises(PipelineError, match=r"refusing .*failedgates.*failed \d+ quality gate\(s\) "
                                             r"\(.*service_area_share.*\)"):
-        publish.rollback(cfg, failed.name)
+        versions.rollback(cfg, failed.name)
     # The next publish's pruning counts neither as a version, and removes them.
     publish.publish_version(cfg, new_version(cfg, "run4", BASE_ORGS), "run4", [WIRRAL])
     assert not crashed.exists() and not failed.exists()
-    back = publish.rollback(cfg)  # back to the last version that passed
+    back = versions.rollback(cfg)  # back to the last version that passed
     assert "run2" in back.name
     # Two runs can finish in one second: the later row (this version's own run) is the one, as `vcse changes` reads.
     published_run = query(cfg.register_path, "SELECT run_id FROM run_history WHERE status = 'published' "
@@ -409,8 +409,8 @@ def test_a_bad_quality_threshold_fails_before_the_build_naming_key_and_value(tmp
     with pytest.raises(PipelineError) as info:
         publish.build_and_publish(cfg, run_id="badconfig")
     assert str(info.value) == message
-    assert not built and not publish.version_files(cfg)
-    last = publish.read_history(cfg)[-1]
+    assert not built and not versions.version_files(cfg)
+    last = run_history.read_history(cfg)[-1]
     assert (last["run_id"], last["status"], last["message"]) == ("badconfig", "failed", message)
     # The gates read the same checked values: a version checked directly fails the same way.
     version = new_version(cfg, "direct", BASE_ORGS)
@@ -425,11 +425,11 @@ def test_a_pruning_failure_after_the_switch_never_loses_the_run_record(cfg, monk
     def broken_prune(folder, keep, protect, **kw):
         raise PermissionError(f"cannot delete files in {folder}")
 
-    monkeypatch.setattr(publish, "_prune", broken_prune)
+    monkeypatch.setattr(versions, "_prune", broken_prune)
     version = new_version(cfg, "run2", BASE_ORGS[:5])
     result = publish.publish_version(cfg, version, "run2", [WIRRAL])
     assert os.path.samefile(cfg.register_path, version) and result.pruned == []
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert (last["run_id"], last["status"], last["version_file"]) == ("run2", "published", version.name)
     assert "could not prune old register versions" in caplog.text and "PermissionError" in caplog.text
 
@@ -460,8 +460,8 @@ def test_an_unknown_area_fails_before_the_build_and_names_are_accepted(cfg, monk
     assert "Liverpool (E08000012), Wirral (E08000015)" in str(info.value) and "postcodes.duckdb" in str(info.value)
     with pytest.raises(PipelineError, match=r"unknown area 'Wiral'.*did you mean Wirral \(E08000015\)\?"):
         publish.build_and_publish(cfg, run_id="typo2", areas=["Wiral"])
-    assert not built and not publish.version_files(cfg)
-    assert publish.read_history(cfg)[-1]["status"] == "failed"
+    assert not built and not versions.version_files(cfg)
+    assert run_history.read_history(cfg)[-1]["status"] == "failed"
 
 
 def test_airflow_run_resolves_area_names_and_stops_on_an_unknown_area(tmp_path, monkeypatch):
@@ -478,7 +478,7 @@ def test_airflow_run_resolves_area_names_and_stops_on_an_unknown_area(tmp_path, 
     airflow_tasks.finish_register_run(run, None, None)  # the teardown releases the run lock
     with pytest.raises(PipelineError, match=r"unknown area 'Wiral' .*did you mean Wirral \(E08000015\)\?"):
         airflow_tasks.start_register_run("manual__2026-04-02T06:00:00+00:00", ["Wiral"])
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert last["status"] == "failed" and last["run_id"] == "manual__2026-04-02T06-00-00-00-00"
     assert not (cfg.register_path.parent / "work" / last["run_id"]).exists()
 
@@ -488,33 +488,33 @@ def test_rollback_and_roll_forward_are_recorded_with_counts(cfg):
     publish.publish_version(cfg, first, "run1", [WIRRAL])
     second = new_version(cfg, "run2", BASE_ORGS[:5])
     publish.publish_version(cfg, second, "run2", [WIRRAL])
-    publish.rollback(cfg)
-    back = publish.read_history(cfg)[-1]
+    versions.rollback(cfg)
+    back = run_history.read_history(cfg)[-1]
     assert back["status"] == "rolled_back" and back["version_file"] == first.name
     assert back["counts"] == {"organisations": {WIRRAL: 6}, "active_organisations": {WIRRAL: 6}}
     assert back["message"].startswith(f"register switched back to {first.name} (was {second.name}) by ")
-    publish.rollback(cfg, second.name)
-    forward = publish.read_history(cfg)[-1]
+    versions.rollback(cfg, second.name)
+    forward = run_history.read_history(cfg)[-1]
     assert forward["status"] == "rolled_forward" and forward["counts"]["organisations"] == {WIRRAL: 5}
     assert forward["message"].startswith(f"register switched forward to {second.name} (was {first.name}) by ")
-    assert publish.latest_switch(cfg) == forward
+    assert run_history.latest_switch(cfg) == forward
     # The version already published: said so, nothing switched or recorded.
-    runs = len(publish.read_history(cfg))
+    runs = len(run_history.read_history(cfg))
     with pytest.raises(PipelineError, match=rf"^{second.name} is already the published register; nothing changed"):
-        publish.rollback(cfg, second.name[:-10])  # a prefix naming it alone
+        versions.rollback(cfg, second.name[:-10])  # a prefix naming it alone
     # A prefix that names both versions is an error listing them, never the newest picked silently.
     with pytest.raises(PipelineError) as info:
-        publish.rollback(cfg, "register-")
+        versions.rollback(cfg, "register-")
     assert str(info.value) == (f"'register-' is the start of 2 versions: {second.name}, {first.name}; "
                                "give more of the name")
-    assert len(publish.read_history(cfg)) == runs and os.path.samefile(cfg.register_path, second)
+    assert len(run_history.read_history(cfg)) == runs and os.path.samefile(cfg.register_path, second)
 
 
 def test_a_recording_failure_after_the_switch_is_logged_and_recorded_as_published(cfg, monkeypatch, caplog):
     """The register was switched, then writing run_history.jsonl failed: the version stays published (not
     rejected), the error is logged, and a retry leaves a 'published, but recording failed' record."""
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
-    real_append = publish.append_history
+    real_append = run_history.append_history
     calls = []
 
     def full_disk_once(cfg, record):
@@ -529,7 +529,7 @@ def test_a_recording_failure_after_the_switch_is_logged_and_recorded_as_publishe
         publish.publish_version(cfg, version, "run2", [WIRRAL])
     assert os.path.samefile(cfg.register_path, version) and version.exists()
     assert not list((cfg.versions_dir / "rejected").glob("*run2*"))
-    last = publish.read_history(cfg)[-1]
+    last = run_history.read_history(cfg)[-1]
     assert (last["run_id"], last["status"], last["version_file"]) == ("run2", "published", version.name)
     assert last["message"] == "published, but recording failed: OSError: [Errno 28] No space left on device"
     assert last["counts"]["active_organisations"] == {WIRRAL: 5}
@@ -540,7 +540,7 @@ def test_a_gate_failure_is_recorded_with_the_rejected_versions_counts(cfg):
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
     with pytest.raises(QualityGateError):
         publish.publish_version(cfg, new_version(cfg, "run2", BASE_ORGS[:2]), "run2", [WIRRAL])
-    failed = publish.read_history(cfg)[-1]
+    failed = run_history.read_history(cfg)[-1]
     assert failed["status"] == "failed_quality"
     assert failed["counts"] == {"organisations": {WIRRAL: 2}, "active_organisations": {WIRRAL: 2}}
 
@@ -564,7 +564,7 @@ def test_a_run_that_would_drop_a_published_area_or_reuse_a_run_id_is_refused(cfg
     monkeypatch.setattr(airflow_tasks, "load_config", lambda overrides=None: cfg)
     with pytest.raises(PipelineError, match="would drop"):
         airflow_tasks.start_register_run("manual__2026-05-01T06:00:00+00:00", ["Liverpool"])
-    refused = publish.read_history(cfg)[-1]
+    refused = run_history.read_history(cfg)[-1]
     assert refused["status"] == "failed" and "would drop" in refused["message"]
     run = airflow_tasks.start_register_run("manual__2026-05-02T06:00:00+00:00", ["Liverpool"], drop_areas=True)
     assert run["areas"] == ["E08000012"]

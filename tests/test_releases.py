@@ -19,11 +19,12 @@ from http_fault_server import FaultServer
 from test_source_companies_house import SAMPLE, VCSE_ROWS
 from test_source_postcodes import ONSPD_2025, release_zip
 
-from vcse_pipeline import pipeline, publish
+from vcse_pipeline import pipeline
 from vcse_pipeline.config import Config
 from vcse_pipeline.download import read_manifest
 from vcse_pipeline.errors import DownloadError
 from vcse_pipeline.releases import ReleaseListingError, choose_companies_house, companies_house_release
+from vcse_pipeline.run_history import read_history, source_versions
 
 FIXTURES = Path(__file__).parent / "fixtures" / "releases"
 LISTING = (FIXTURES / "en_output.html").read_bytes()          # lists October 2026
@@ -101,8 +102,8 @@ def test_the_newest_month_on_the_listing_is_fetched_staged_and_recorded(ch):
 
     assert pipeline.stage_source(cfg, "companies_house")["company"] == VCSE_ROWS
     assert json.loads(staged_row(cfg, "companies_house")[2]) == release
-    # The run history's sources (publish.source_versions) name the release too.
-    recorded = publish.source_versions(cfg)["companies_house"]
+    # The run history's sources (run_history.source_versions) name the release too.
+    recorded = source_versions(cfg)["companies_house"]
     assert recorded["release"] == release
     assert recorded["files"][0]["url"] == release["urls"][0] and recorded["files"][0]["status"] == "downloaded"
 
@@ -336,7 +337,7 @@ def test_vcse_run_with_an_unreadable_listing_stops_before_anything_is_published(
     data_dir = tmp_path / "data"
     shutil.copytree(demo_register.cfg.data_dir, data_dir)
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)}})
-    before = sha(cfg.register_path), sha(cfg.staging_path("companies_house")), len(publish.read_history(cfg))
+    before = sha(cfg.register_path), sha(cfg.staging_path("companies_house")), len(read_history(cfg))
     monkeypatch.setenv("VCSE__DOWNLOAD__PROGRESS", "false")
     for source, settings in demo_source_overrides(data_dir / "demo-sources")["sources"].items():
         if source != "companies_house":
@@ -352,4 +353,4 @@ def test_vcse_run_with_an_unreadable_listing_stops_before_anything_is_published(
         f"error: source companies_house, file {server.url(LISTING_PATH)}: the release listing links no "
         "BasicCompanyDataAsOneFile-YYYY-MM-01.zip (10 link(s), e.g. companies-house): the page has changed shape; "
         "nothing was downloaded")
-    assert (sha(cfg.register_path), sha(cfg.staging_path("companies_house")), len(publish.read_history(cfg))) == before
+    assert (sha(cfg.register_path), sha(cfg.staging_path("companies_house")), len(read_history(cfg))) == before

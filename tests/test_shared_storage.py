@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_airflow_e2e import MISSING, ROOT, _airflow_env, _demo_config, _run_plan, _sha256
 
-from vcse_pipeline.publish import settled
+from vcse_pipeline.run_history import settled
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(MISSING), reason="needs modules not written yet: " + ", ".join(MISSING))]
@@ -61,11 +62,10 @@ def history(data_dir: Path) -> list[dict]:
     return settled([json.loads(line) for line in lines])
 
 
-def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(tmp_path):
-    from vcse_pipeline.demo.generate import generate_demo
-
+def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old_staging(
+        tmp_path, session_demo_sources):
     demo_dir = tmp_path / "demo-sources"
-    generate_demo(demo_dir, scale=0.3)
+    shutil.copytree(session_demo_sources, demo_dir)
     shared_config, shared = _demo_config(tmp_path, "shared", demo_dir)
 
     # `vcse run` twice on the same sources: one publish, then 'unchanged', versions/ as it was.
@@ -121,7 +121,7 @@ def test_a_worker_without_the_shared_folder_cannot_make_the_register_publish_old
     # A register run started on the shared folder whose build task lands on the other worker: refused at its start.
     started = worker(shared_config, "start_register_run", "manual__2026-12-03T10:00:00+00:00", force=True)["ok"]
     assert started["storage_id"] and not started["unchanged"]
-    built = worker(local_config, "build_area", started, WIRRAL)
+    built = worker(local_config, "build_area_file", started, WIRRAL)
     assert built["type"] == "AirflowFailException"  # fails without retrying
     assert built["error"].startswith(f"build_area {WIRRAL} on ")
     assert (f"data folder {local} holds storage id {announced['storage_id'][:12]}, but this run started on storage "

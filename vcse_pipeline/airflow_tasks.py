@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tomllib
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .config import DEFAULTS_FILE, ENV_PREFIX, Config
+from .config import ENV_PREFIX, Config
 from .errors import PipelineError
 
 # Airflow asset URIs: a source DAG emits its asset when it staged new data; the register DAG watches them.
@@ -31,18 +30,13 @@ def parse_time_setting(section: str, key: str):
     Only the packaged defaults file (one small tomllib read) and the environment are consulted, so parsing stays
     cheap and never touches data. A bad value fails the parse with the config's own message.
     """
-    from .config import _env_value, value_problem
+    from .config import _env_value, default_value, value_problem
 
     name = f"{ENV_PREFIX}{section.replace('.', '__').upper()}__{key.upper()}"
     raw = os.environ.get(name)
-    with DEFAULTS_FILE.open("rb") as fh:
-        defaults = tomllib.load(fh)
     if not raw:
-        node = defaults
-        for part in section.split("."):
-            node = node[part]
-        return node[key]
-    value = _env_value([*section.split("."), key], raw, defaults)  # read as Config.load reads the variable
+        return default_value(section, key)
+    value = _env_value([*section.split("."), key], raw)  # read as Config.load reads the variable
     problem = value_problem(section, key, value)
     if problem:
         raise PipelineError(f"environment variable {name}: {problem}")
@@ -84,6 +78,21 @@ def retry_policy():
             return RetryDecision.default()
 
     return PipelineRetryPolicy()
+
+
+@contextmanager
+def _fail_without_retry():
+    """Raise a DivergedStorageError (a worker that sees another data folder or staging than its run's) as
+    AirflowFailException, which Airflow fails at once without consulting any retry policy: a task given its own
+    retries or policy still never retries on the wrong folder. Every other error's retry is retry_policy's call."""
+    from .errors import DivergedStorageError
+
+    try:
+        yield
+    except DivergedStorageError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None
 
 
 def alert_on_failure(source: str | None = None):
@@ -201,19 +210,6 @@ def end_refresh_on_failure(context) -> None:
 
 # ---------------------------------------------------------------------------------------------- shared storage
 
-@contextmanager
-def _fail_without_retry():
-    """A DivergedStorageError fails the task at once: retrying on the same worker sees the same wrong folder."""
-    from .errors import DivergedStorageError
-
-    try:
-        yield
-    except DivergedStorageError as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(str(exc)) from None
-
-
 def _run_config(run: dict, step: str, overrides: dict | None = None) -> Config:
     """The task's configuration, after checking that this worker sees the data folder the run (or the source's
     download) started on: a worker with another folder fails at once, without retrying."""
@@ -266,8 +262,9 @@ def announced_staging(assets: list, triggering_asset_events=None, inlet_events=N
 def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop_areas: bool = False,
                        force: bool = False, announced: list[dict] | None = None,
                        accept: list[str] | None = None) -> dict:
-    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. A run that
-    would drop an area the published register holds is refused unless `drop_areas` (a DAG param) is set.
+    """Name the run and its work folder; `areas` (a DAG param) overrides [register] areas when given. The run's
+    rules are `vcse publish`'s (publish.start_run): a run that would drop an area the published register holds is
+    refused unless `drop_areas` (a DAG param) is set.
 
     Decides here, before any build, whether there is anything to build: a run whose inputs' fingerprint equals the
     published register's is recorded as unchanged and returns {"unchanged": True, ...} (the DAG skips every build
@@ -277,49 +274,28 @@ def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop
     Takes the publish run lock for the whole DAG run (released by finish_register_run), then settles what killed
     runs left. `accept` (a DAG param: GATE or GATE:SOURCE) lets named failed gates through in check_quality.
     """
-    from .fingerprint import build_inputs, inputs_fingerprint
-    from .pipeline import resolve_areas
-    from .publish import (
-        check_run_plan,
-        now_iso,
-        prepare_publish,
-        record_failure,
-        record_unchanged,
-        safe_run_id,
-        unchanged_since_publish,
-    )
-    from .quality import parse_accept
-    from .runlock import PUBLISH, acquire, release
+    from .publish import prepare_publish, start_run
+    from .run_history import now_iso, safe_run_id
+    from .runlock import PUBLISH, airflow_run_lock
     from .storage import check_announced, ensure_storage_id
 
     cfg = load_config()
     run_id = safe_run_id(airflow_run_id)
     started_at = now_iso()
     accept = list(accept or [])
-    acquire(cfg, PUBLISH, run_id, "Airflow vcse_register", kind="airflow")
-    try:
-        with _fail_without_retry():
-            try:  # names ("Wirral") become codes; an area the postcode directory lacks fails before any build
-                prepare_publish(cfg, keep_run=run_id)
-                parse_accept(accept)
-                codes = resolve_areas(cfg, list(areas or cfg.areas))
-                check_run_plan(cfg, run_id, codes, drop_areas)
-                storage_id = ensure_storage_id(cfg)
-                check_announced(cfg, announced or [], storage_id)
-                inputs = build_inputs(cfg, codes)
-            except PipelineError as exc:
-                record_failure(cfg, run_id, exc, started_at=started_at, areas=list(areas or cfg.areas))
-                raise
-    except BaseException:
-        release(cfg, PUBLISH, run_id)
-        raise
-    run = {"run_id": run_id, "started_at": started_at, "areas": codes, "storage_id": storage_id, "inputs": inputs,
-           "fingerprint": inputs_fingerprint(inputs), "announced": announced or [], "unchanged": False,
-           "accept": accept}
-    kept = None if force else unchanged_since_publish(cfg, inputs)
-    if kept:
-        record_unchanged(cfg, run_id, kept, started_at=started_at, areas=codes, inputs=inputs)
-        return {**run, "unchanged": True, "kept": kept["version_file"], "work_dir": None}
+
+    def staging_as_announced() -> None:  # one of the run's rules (publish.start_run): its failure is recorded
+        check_announced(cfg, announced or [], ensure_storage_id(cfg))
+
+    with airflow_run_lock(cfg, PUBLISH, run_id, "Airflow vcse_register"), _fail_without_retry():
+        prepare_publish(cfg, keep_run=run_id)
+        start = start_run(cfg, run_id, areas, started_at=started_at, drop_areas=drop_areas, accept=accept,
+                          force=force, checks=[staging_as_announced])
+    run = {"run_id": run_id, "started_at": started_at, "areas": start.areas, "storage_id": ensure_storage_id(cfg),
+           "inputs": start.inputs, "fingerprint": start.fingerprint, "announced": announced or [],
+           "unchanged": False, "accept": accept}
+    if start.kept:
+        return {**run, "unchanged": True, "kept": start.kept["version_file"], "work_dir": None}
     work_dir = cfg.register_path.parent / "work" / run_id
     work_dir.mkdir(parents=True, exist_ok=True)
     return {**run, "work_dir": str(work_dir)}
@@ -330,18 +306,19 @@ def needs_build(run: dict) -> bool:
     return not run.get("unchanged")
 
 
-def build_area(run: dict, area: str) -> str:
-    """Build one area into its own file in the run's work folder: parallel area builds never share a writer.
+def build_area_file(run: dict, area: str) -> str:
+    """The build_area task: build one area into its own file in the run's work folder (pipeline.build_register, which
+    runs register.build.build_area in that file), so parallel area builds never share a writer.
 
     Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
     the build, so a source staged again mid-build is caught too)."""
+    from .db import remove_database
     from .pipeline import build_register
 
     cfg = _run_config(run, f"build_area {area}")
     _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
-    out.unlink(missing_ok=True)  # a retry starts again from nothing
-    Path(str(out) + ".wal").unlink(missing_ok=True)
+    remove_database(out)  # a retry starts again from nothing
     build_register(cfg, out, [area])
     _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
@@ -351,7 +328,7 @@ def _check_run_staging(cfg: Config, run: dict, step: str) -> None:
     """The staging files are the releases start_run fingerprinted; if not, record why (once) and fail, no retry."""
     from .errors import DivergedStorageError
     from .fingerprint import check_staging
-    from .publish import read_history, record_failure
+    from .run_history import read_history, record_failure
 
     with _fail_without_retry():
         try:
@@ -386,20 +363,15 @@ def quality_overrides(thresholds: dict | None) -> dict | None:
 
 def check_quality(run: dict, version: str, thresholds: dict | None = None) -> list[dict]:
     """Run the gates; on failure reject the version, record the failed run and raise QualityGateError."""
-    from .publish import check_version, record_failure, reject_failed
-    from .quality import gate_error, quality_thresholds
+    from .publish import check_version, enforce_gates
+    from .quality import quality_thresholds
+    from .run_history import failure_recorded
 
     cfg = _run_config(run, "check_quality", quality_overrides(thresholds))
-    try:
+    with failure_recorded(cfg, run["run_id"], started_at=run["started_at"], areas=run["areas"]):
         quality_thresholds(cfg)  # a bad threshold is the run's failure, recorded with its own message
-    except PipelineError as exc:
-        record_failure(cfg, run["run_id"], exc, started_at=run["started_at"], areas=run["areas"])
-        raise
     gates = check_version(cfg, Path(version), run["run_id"], run["areas"], run.get("accept"))
-    error = gate_error(gates)
-    if error:
-        reject_failed(cfg, Path(version), run["run_id"], error, areas=run["areas"], started_at=run["started_at"])
-        raise error
+    enforce_gates(cfg, Path(version), run["run_id"], gates, areas=run["areas"], started_at=run["started_at"])
     return [g.as_dict() for g in gates]
 
 
@@ -428,9 +400,11 @@ def finish_register_run(run: dict | None, version: str | None, published: dict |
 
 
 def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str:
+    from .db import remove_database
     from .errors import DivergedStorageError
-    from .publish import PUBLISHING, read_history, reconcile_history, record_failure
+    from .run_history import PUBLISHING, read_history, record_failure
     from .storage import check_storage
+    from .versions import reconcile_history
 
     if run.get("unchanged"):
         return f"unchanged: kept {run.get('kept')}"
@@ -448,8 +422,7 @@ def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str
     if version and Path(version).exists() and register.exists() and os.path.samefile(version, register):
         return "published (recorded by the teardown)"
     if version:  # a version rejected by the gates has already moved to versions/rejected/
-        Path(version).unlink(missing_ok=True)
-        Path(version + ".wal").unlink(missing_ok=True)
+        remove_database(version)
     if any(r.get("run_id") == run["run_id"] and r.get("status") != PUBLISHING for r in read_history(cfg)):
         return "failure already recorded"
     record_failure(cfg, run["run_id"], "a register task failed before the quality gates (see the Airflow logs)",

@@ -15,6 +15,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def mark_refreshing(cfg: Config, source: str, run_id: str | None = None) -> None
     path = refresh_mark(cfg, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"source": source, "run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
-                                "started_at": datetime.now(UTC).isoformat(timespec="seconds")}) + "\n",
+                                "started_at": now_iso()}) + "\n",
                     encoding="utf-8")
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from .db import sql_literal
-from .quality import table_columns
+from .db import sql_literal, table_columns
 from .status import published_run
 
 PREVIOUS_ALIAS = "prev"

@@ -7,15 +7,19 @@ import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from .sources import SOURCE_NAMES  # the package's __init__ imports nothing: no cycle, and config stays light
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "VCSE__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PROJECT_ROOT / "sql"
+# The SQL ships inside the package (package-data in pyproject.toml), so a wheel install finds it too.
+SQL_DIR = resources.files(__package__) / "sql"
 
 
 def _read_toml(path: Path, origin: str) -> dict:
@@ -51,81 +55,205 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _check_sections(tree: dict, known: dict, where: str) -> None:
-    """A misspelt section would otherwise be merged in and never read: name it and the sections that exist."""
-    from .errors import PipelineError
+# ---------------------------------------------------------------------------------------------- typed settings
+# A model per section: each setting's type and range. Their defaults are defaults.toml's (the documented ones),
+# so no value is written twice; extra="forbid" makes defaults.toml and the models name the same keys.
+# strict: a value must have its setting's type (a whole number is fine where a number is expected), never be
+# coerced from text, so `keep_versions = "3"` is an error rather than a guess.
 
-    for name in tree:
-        if name not in known:
-            raise PipelineError(f"{where}: unknown config section [{name}]; known sections: {', '.join(sorted(known))}")
-    sources = tree.get("sources")
-    if isinstance(sources, dict):
-        for name in sources:
-            if name not in known["sources"]:
-                raise PipelineError(f"{where}: unknown source [sources.{name}]; known sources: "
-                                    f"{', '.join(sorted(known['sources']))}")
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-# ---------------------------------------------------------------------------------------------- value checks
-# The schema is defaults.toml itself: every key has the type of its default. These are the exceptions.
-
-# Keys that may also take another shape than their default's.
-ALSO_ALLOWED = {
-    ("register", "areas"): (str,),                   # one area: VCSE__REGISTER__AREAS=E08000015
-    ("sources.companies_house", "url"): (list,),     # the multi-part product: a list of URLs
-    ("alerts", "email_to"): (str,),                  # one address: VCSE__ALERTS__EMAIL_TO=data@example.org
-}
-# The items' type of list settings whose default is empty (so it cannot tell).
-ITEM_TYPES = {("alerts", "email_to"): str}
-# Numeric ranges (least, most; None = unbounded), the quality gates' thresholds among them.
-RANGES = {
-    ("register", "keep_versions"): (1, None),
-    ("batching", "quiet_seconds"): (0, None),
-    ("batching", "stale_refresh_hours"): (0, None),
-    ("batching", "poke_interval_seconds"): (1, None),
-    ("batching", "wait_timeout_minutes"): (1, None),
-    ("download", "timeout_seconds"): (1, None),
-    ("download", "retries"): (0, None),
-    ("download", "backoff_seconds"): (0, None),
-    ("download", "max_retry_after_seconds"): (0, None),
-    ("linking", "link_threshold"): (0, 100),
-    ("linking", "review_threshold"): (0, 100),
-    ("linking", "max_records_sharing_contact"): (1, None),
-    ("linking", "successor_before_days"): (0, None),
-    ("linking", "successor_after_days"): (0, None),
-    ("tagging", "threshold"): (0, 1),
-    ("quality", "min_organisations"): (0, None),
-    ("quality", "row_count_band"): (0, 1),
-    ("quality", "min_postcode_mapped_share"): (0, 1),
-    ("quality", "min_service_area_share"): (0, 1),
-    **{(f"sources.{source}", "max_age_days"): (0, None) for source in SOURCE_NAMES},  # 0: never flagged stale
-    ("alerts", "timeout_seconds"): (1, None),
-    ("alerts", "retries"): (0, None),
-    ("quality", "staged_rows_band"): (0, 1),
-    ("quality", "source_organisations_band"): (0, 1),
-    ("quality", "active_organisations_band"): (0, 1),
-    ("quality", "active_charity_share_band"): (0, 1),
-    ("quality", "band_min_rows"): (0, None),
-    ("runs", "stale_lock_hours"): (0, None),
-}
-_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text (a quoted string)",
-             list: "a list, e.g. [\"a\", \"b\"]", dict: "a table of settings"}
+AtLeast0 = Annotated[int, Field(ge=0)]
+AtLeast1 = Annotated[int, Field(ge=1)]
+Hours = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]   # a share or band, 0-1
+Score = Annotated[float, Field(ge=0, le=100)]  # a rapidfuzz score
+MaxAgeDays = Annotated[int, Field(ge=0)]       # 0: never flagged stale
 
 
-def _fits(value: Any, default: Any) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float)  # 90 is a fine value for a float setting
-    return isinstance(value, type(default))
+class PathsSettings(_Section):
+    data_dir: str
+    register_file: str
+
+
+class RegisterSettings(_Section):
+    areas: list[str] | str  # one area may be given as text: VCSE__REGISTER__AREAS=E08000015
+    keep_versions: AtLeast1
+
+
+class BatchingSettings(_Section):
+    quiet_seconds: AtLeast0
+    stale_refresh_hours: Hours
+    poke_interval_seconds: AtLeast1
+    wait_timeout_minutes: AtLeast1
+
+
+class DownloadSettings(_Section):
+    timeout_seconds: AtLeast1
+    retries: AtLeast0
+    backoff_seconds: Annotated[float, Field(ge=0)]
+    max_retry_after_seconds: AtLeast0
+    progress: bool
+
+
+class _Source(_Section):
+    url: str
+    schedule: str
+    max_age_days: MaxAgeDays
+
+
+class CharityCommissionSettings(_Source):
+    tables: list[str]
+
+
+class CompaniesHouseSettings(_Source):
+    url: str | list[str]  # the multi-part product: a list of URLs
+    listing_url: str
+    files: str
+    categories: list[str]
+
+
+class PostcodesSettings(_Source):
+    search_url: str
+    search_title: str
+    owner: str
+    item_url: str
+
+
+class SourcesSettings(_Section):
+    charity_commission: CharityCommissionSettings
+    companies_house: CompaniesHouseSettings
+    postcodes: PostcodesSettings
+    fca_mutuals: _Source
+    ukcat: _Source
+
+
+class LinkingSettings(_Section):
+    link_threshold: Score
+    review_threshold: Score
+    placeholder_company_numbers: list[str]
+    generic_contact_domains: list[str]
+    max_records_sharing_contact: AtLeast1
+    successor_before_days: AtLeast0
+    successor_after_days: AtLeast0
+
+
+class VcseSettings(_Section):
+    include_charities: bool
+    include_linked_charities: bool
+    include_cios: bool
+    include_community_interest_companies: bool
+    include_companies_limited_by_guarantee: bool
+    include_registered_societies: bool
+    include_royal_charter_companies: bool
+    society_types: list[str]
+    count_national_area_of_operation: bool
+
+
+class QualitySettings(_Section):
+    row_count_band: Share
+    min_postcode_mapped_share: Share
+    min_service_area_share: Share
+    min_organisations: AtLeast0
+    staged_rows_band: Share
+    source_organisations_band: Share
+    active_organisations_band: Share
+    active_charity_share_band: Share
+    band_min_rows: AtLeast0
+
+
+class RunsSettings(_Section):
+    stale_lock_hours: Hours
+
+
+class TaggingSettings(_Section):
+    use_model: bool
+    service_areas: str
+    threshold: Share
+
+
+class AlertsSettings(_Section):
+    email_to: list[str] | str  # one address may be given as text
+    email_from: str
+    smtp_conn_id: str
+    webhook_url_env: str
+    timeout_seconds: AtLeast1
+    retries: AtLeast0
+
+
+class Settings(BaseSettings):
+    """Every setting, typed. Built from defaults.toml (pydantic-settings' TOML source, the lowest layer) under the
+    checked file and environment tree passed in; read through Config, which keeps it as a plain tree."""
+
+    model_config = SettingsConfigDict(extra="forbid", strict=True)
+
+    paths: PathsSettings
+    register_: RegisterSettings = Field(alias="register")  # "register" would shadow BaseModel.register (ABC)
+    batching: BatchingSettings
+    download: DownloadSettings
+    sources: SourcesSettings
+    linking: LinkingSettings
+    vcse: VcseSettings
+    quality: QualitySettings
+    runs: RunsSettings
+    tagging: TaggingSettings
+    alerts: AlertsSettings
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # The VCSE__ variables are read by Config.load, one by one, so an error names its variable.
+        return init_settings, TomlConfigSettingsSource(settings_cls, toml_file=DEFAULTS_FILE)
+
+
+def settings_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the name settings files use (a field's alias where it has one)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
+
+
+def section_model(section: str) -> type[BaseModel]:
+    """The model of `section` ("sources.<name>" for a source); KeyError when there is none."""
+    model: type[BaseModel] = Settings
+    for part in section.split("."):
+        model = settings_fields(model)[part].annotation
+    return model
+
+
+_EXPECTED = {"bool_type": "true or false", "int_type": "a whole number", "float_type": "a number",
+             "string_type": "text (a quoted string)", "list_type": "a list, e.g. [\"a\", \"b\"]"}
+
+
+@functools.cache
+def _adapter(section: str, key: str) -> TypeAdapter:
+    info = section_model(section).model_fields[key]
+    annotation = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    return TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+def _bounds(section: str, key: str) -> tuple[Any, Any]:
+    metadata = section_model(section).model_fields[key].metadata
+    least = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    most = next((m.le for m in metadata if hasattr(m, "le")), None)
+    return least, most
+
+
+def _packaged(section: str) -> dict:
+    node = _defaults()
+    for part in section.split("."):
+        node = node[part]
+    return node
 
 
 def default_value(section: str, key: str) -> Any:
     """The packaged default of `[section] key` (section "sources.<name>" for a source); KeyError when unknown."""
-    node = _defaults()
-    for part in section.split("."):
-        node = node[part]
-    return node[key]
+    return copy.deepcopy(_packaged(section)[key])
+
+
+def default_section(section: str) -> dict:
+    """A copy of the packaged defaults of one section (e.g. "download")."""
+    return copy.deepcopy(_packaged(section))
 
 
 def value_problem(section: str, key: str, value: Any) -> str | None:
@@ -135,44 +263,61 @@ def value_problem(section: str, key: str, value: Any) -> str | None:
     """
     shown = f"[{section}] {key} = {value!r}"
     try:
-        default = default_value(section, key)
-    except KeyError:
+        adapter = _adapter(section, key)
+    except (KeyError, AttributeError):
         return f"unknown setting [{section}] {key}"
-    if not _fits(value, default) and not any(isinstance(value, t) for t in ALSO_ALLOWED.get((section, key), ())):
-        return f"{shown}: expected {_EXPECTED.get(type(default), type(default).__name__)}"
-    # A list's items have the type of the default's items, or of the default itself (a list of URLs for a URL).
-    item = default
-    if isinstance(default, list):
-        item = default[0] if default else (ITEM_TYPES[section, key]() if (section, key) in ITEM_TYPES else None)
-    if isinstance(value, list) and item is not None:
-        wrong = [v for v in value if not _fits(v, item)]
-        if wrong:
-            return f"{shown}: every item must be {_EXPECTED[type(item)]}, not {wrong[0]!r}"
-    least, most = RANGES.get((section, key), (None, None))
-    if isinstance(value, int | float) and not isinstance(value, bool) and (
-            (least is not None and value < least) or (most is not None and value > most)):
+    try:
+        adapter.validate_python(value)
+        return None
+    except ValidationError as exc:
+        errors = exc.errors()
+    # A setting of two shapes (text or a list) is judged by the shape given: a list's bad item, else the first.
+    shaped = [e for e in errors if e["loc"] and e["loc"][0] == ("list[str]" if isinstance(value, list) else "str")]
+    error = (shaped or errors)[0]
+    loc = [part for part in error["loc"] if isinstance(part, int)]
+    if error["type"] in ("greater_than_equal", "less_than_equal"):
+        least, most = _bounds(section, key)
         allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
         return f"{shown} is out of range: it must be {allowed}"
-    return None
+    expected = _EXPECTED.get(error["type"], error["msg"])
+    if loc:
+        return f"{shown}: every item must be {expected}, not {value[loc[0]]!r}"
+    return f"{shown}: expected {expected}"
 
 
-def _check_values(tree: dict, known: dict, where: str, prefix: str = "") -> None:
-    """Every key of `tree` must exist in `known` (the defaults) and have its type and range."""
+def _check_sections(tree: dict, where: str) -> None:
+    """A misspelt section would otherwise be merged in and never read: name it and the sections that exist."""
+    from .errors import PipelineError
+
+    known = settings_fields(Settings)
+    for name in tree:
+        if name not in known:
+            raise PipelineError(f"{where}: unknown config section [{name}]; known sections: {', '.join(sorted(known))}")
+    sources = tree.get("sources")
+    if isinstance(sources, dict):
+        for name in sources:
+            if name not in SourcesSettings.model_fields:
+                raise PipelineError(f"{where}: unknown source [sources.{name}]; known sources: "
+                                    f"{', '.join(sorted(SourcesSettings.model_fields))}")
+
+
+def _check_values(tree: dict, where: str, prefix: str = "") -> None:
+    """Every key of `tree` must be a field of its section's model and have its type and range."""
     from .errors import PipelineError
 
     for name, node in tree.items():
         section = f"{prefix}{name}"
         if not isinstance(node, dict):
             raise PipelineError(f"{where}: {section} = {node!r} must be a section ([{section}]) of settings")
-        defaults = known[name]
         if section == "sources":
             for source, settings in node.items():
-                _check_values({source: settings}, defaults, where, "sources.")
+                _check_values({source: settings}, where, "sources.")
             continue
+        keys = section_model(section).model_fields
         for key, value in node.items():
-            if key not in defaults:
+            if key not in keys:
                 raise PipelineError(f"{where}: unknown setting [{section}] {key}; [{section}] has: "
-                                    f"{', '.join(sorted(defaults))}")
+                                    f"{', '.join(sorted(keys))}")
             problem = value_problem(section, key, value)
             if problem:
                 raise PipelineError(f"{where}: {problem}")
@@ -181,9 +326,8 @@ def _check_values(tree: dict, known: dict, where: str, prefix: str = "") -> None
 def check_config(tree: dict, where: str) -> None:
     """A PipelineError naming `where`, the setting, its value and what it should be, for any setting that is
     unknown, of the wrong type or out of range. Checked on load, so a typo never reaches a half-hour build."""
-    known = _defaults()
-    _check_sections(tree, known, where)
-    _check_values(tree, known, where)
+    _check_sections(tree, where)
+    _check_values(tree, where)
 
 
 @functools.cache
@@ -197,17 +341,18 @@ def _env_name_keys(name: str) -> list[str]:
     return [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
 
 
-def _env_value(keys: list[str], raw: str, known: dict) -> Any:
+def _env_value(keys: list[str], raw: str) -> Any:
     """A variable's value: a TOML literal when it parses, but text where the setting is text (a URL of digits),
     unless the setting also takes a list (the Companies House product's URLs)."""
     value = _parse_env_value(raw)
-    node: Any = known
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    return raw if isinstance(node, str) and not isinstance(value, str | list) else value
+    try:
+        text_only = section_model(".".join(keys[:-1])).model_fields[keys[-1]].annotation is str
+    except (KeyError, AttributeError):  # an unknown setting: the check names it
+        text_only = False
+    return raw if text_only and not isinstance(value, str | list) else value
 
 
-def _env_overrides(environ: dict[str, str], known: dict) -> dict:
+def _env_overrides(environ: dict[str, str]) -> dict:
     """The VCSE__ variables as a settings tree, each checked as it is read (one pass over the environment)."""
     from .errors import PipelineError
 
@@ -223,7 +368,7 @@ def _env_overrides(environ: dict[str, str], known: dict) -> dict:
         node = single
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = _env_value(keys, raw, known)
+        node[keys[-1]] = _env_value(keys, raw)
         check_config(single, f"environment variable {name}")
         overrides = _merge(overrides, single)
     return overrides
@@ -231,7 +376,8 @@ def _env_overrides(environ: dict[str, str], known: dict) -> dict:
 
 @dataclass(frozen=True)
 class Config:
-    """Resolved settings. `raw` holds the merged TOML tree; properties name the common paths."""
+    """Resolved settings. `raw` holds the merged tree (a validated `Settings` dumped, then code overrides);
+    properties name the common paths."""
 
     raw: dict = field(repr=False)
 
@@ -239,15 +385,15 @@ class Config:
     def load(cls, path: str | Path | None = None, environ: dict[str, str] | None = None,
              overrides: dict | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
-        known = _defaults()
-        tree = copy.deepcopy(known)
+        tree: dict = {}
         origin = "--config" if path else "VCSE_CONFIG" if environ.get("VCSE_CONFIG") else "./vcse.toml"
         path = path or environ.get("VCSE_CONFIG") or ("vcse.toml" if Path("vcse.toml").exists() else None)
         if path:
-            from_file = _read_toml(Path(path), origin)
-            check_config(from_file, f"config file {path} (from {origin})")
-            tree = _merge(tree, from_file)
-        tree = _merge(tree, _env_overrides(environ, known))
+            tree = _read_toml(Path(path), origin)
+            check_config(tree, f"config file {path} (from {origin})")
+        tree = _merge(tree, _env_overrides(environ))
+        # Each layer is checked above, naming its file or variable; the model lays them over defaults.toml.
+        tree = Settings(**tree).model_dump(by_alias=True)
         if overrides:  # from code (the CLI's --data-dir/--area, tests): not a user's typing, not checked here
             tree = _merge(tree, overrides)
         return cls(tree)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
 
 from .config import SQL_DIR, Config
 from .errors import PipelineError
-
-# Staging databases are attached under these aliases when the register is built.
-STAGING_SOURCES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
+from .sources import SOURCE_NAMES
 
 
 def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -21,12 +21,23 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False) -> duckdb
     return duckdb.connect(str(path), read_only=read_only)
 
 
-def sql_files(subdir: str) -> list[Path]:
-    """The .sql files of one sql/ subfolder, in name order (files are numbered where order matters)."""
-    return sorted((SQL_DIR / subdir).glob("*.sql"))
+def sql_files(subdir: str) -> list[Traversable]:
+    """The .sql files of one vcse_pipeline/sql/ subfolder, in name order (files are numbered where order matters).
+    Read as package resources, so an installed wheel finds them as well as a source checkout."""
+    return sorted((p for p in (SQL_DIR / subdir).iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
+def sql_file(name: str) -> Traversable:
+    """One file below vcse_pipeline/sql/, e.g. 'links/exact_links.sql'."""
+    return SQL_DIR.joinpath(*name.split("/"))
+
+
+def sql_text(name: str) -> str:
+    """The text of one file below vcse_pipeline/sql/: a query run with its parameters ($name or ?)."""
+    return sql_file(name).read_text(encoding="utf-8")
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, path: Traversable, params: dict | None = None) -> None:
     """Run every statement of a .sql file. `params` fill {{name}} placeholders with SQL literals."""
     text = path.read_text(encoding="utf-8")
     for name, value in (params or {}).items():
@@ -42,10 +53,17 @@ def run_sql_dir(con: duckdb.DuckDBPyConnection, subdir: str, params: dict | None
         run_sql_file(con, path, params)
 
 
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the build macros of sql/macros in the connection: postcode_key() and normalise_postcode(), the
+    identifier keys and the VCSE rule. TEMP macros, so they are never saved into a staging or register file."""
+    suffixes = resources.files(__package__) / "reference" / "mutuals-suffixes.csv"
+    run_sql_dir(con, "macros", {"mutuals_suffixes_file": str(suffixes)})
+
+
 def sql_literal(value) -> str:
-    """Render a trusted configuration value as a SQL literal (never used for user search input)."""
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+    """Render a trusted value (a setting, a file path, a column name) as a SQL literal; never user search input."""
+    if isinstance(value, str | Path):
+        return "'" + str(value).replace("'", "''") + "'"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
@@ -55,8 +73,9 @@ def sql_literal(value) -> str:
     raise TypeError(f"cannot render {value!r} as SQL")
 
 
-def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterable[str] = STAGING_SOURCES):
-    """Attach each source's staging file read-only under the source's name (e.g. companies_house.company)."""
+def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterable[str] = SOURCE_NAMES):
+    """Attach each source's staging file read-only under the source's name (e.g. companies_house.company): the
+    register is built with every source attached, under these aliases."""
     for source in sources:
         path = cfg.staging_path(source)
         if not path.exists():
@@ -64,6 +83,21 @@ def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterabl
                                 "(download and stage) first")
         # The path is a quoted literal: a data folder may hold quotes, spaces or any other character.
         con.execute(f"ATTACH {sql_literal(str(path))} AS {source} (READ_ONLY)")
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
+    """Column names of a table in the main database (or attached `database`), or None when it does not exist."""
+    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = "
+    query += "?" if database else "current_database()"
+    rows = con.execute(query, [table, database] if database else [table]).fetchall()
+    return {r[0] for r in rows} or None
+
+
+def remove_database(path: str | Path) -> None:
+    """Delete a DuckDB file and its write-ahead log: a WAL left beside a new file of the same name would be
+    replayed onto it."""
+    for part in (Path(path), Path(f"{path}.wal")):
+        part.unlink(missing_ok=True)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:

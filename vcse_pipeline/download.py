@@ -1,9 +1,10 @@
 """Fetch one file over HTTP(S) or from a local path, safely and repeatably; every loader uses `fetch`.
 
 A download streams into `<dest>.part` and is renamed over `dest` only when it is complete and verified,
-so a failed or bad download never replaces the previous good file. Transient failures (429, 5xx, dropped
-connections, short bodies) are retried with exponential backoff, honouring Retry-After; a cut download
-resumes with a Range request when the server supports it. Each fetch appends one line to
+so a failed or bad download never replaces the previous good file. Transient failures are retried with
+exponential backoff: 429, 5xx (honouring Retry-After) and failed connections by urllib3's `Retry` on the
+session's adapter; a body cut short or dropped by the loop here, which resumes it with a Range request when
+the server supports it (no library resumes a multi-GB file). Each fetch appends one line to
 `manifest.jsonl` beside the file; the manifest's ETag/Last-Modified make the next fetch conditional.
 See docs/downloads.md.
 """
@@ -17,20 +18,22 @@ import logging
 import os
 import shutil
 import time
-import tomllib
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import requests
-from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, ProtocolError, ReadTimeoutError, SSLError
+from urllib3.util.retry import Retry
 
 from .archive import csv_ends_mid_row, looks_like_html
+from .clock import now_iso
+from .config import default_section
 from .errors import DownloadError, os_error_message
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,6 @@ CHUNK_SIZE = 1 << 20
 # Response headers kept in the manifest: enough to explain later what the server sent.
 RECORDED_HEADERS = ("content-length", "content-type", "content-range", "etag", "last-modified", "accept-ranges",
                     "date", "server", "cache-control", "x-ms-request-id", "x-ms-version")
-_DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 _RESUMABLE_STATUS = ("downloaded", "not_modified")
 
 
@@ -69,8 +71,9 @@ class FetchResult:
     release: dict | None = None
 
 
-class _Retry(Exception):
-    """A transient failure: try again after `delay` seconds (None = use the exponential backoff)."""
+class _TryAgain(Exception):
+    """A body that failed part-way (cut, short, a range the server could not continue): request it again after
+    `delay` seconds (None = the exponential backoff). Failures before a body are urllib3's (`_BackoffRetry`)."""
 
     def __init__(self, reason: str, delay: float | None = None):
         super().__init__(reason)
@@ -78,11 +81,9 @@ class _Retry(Exception):
 
 
 def download_settings(settings: dict | None = None) -> dict:
-    """The [download] settings: the packaged defaults overlaid with `settings` (a Config's section)."""
-    with _DEFAULTS_FILE.open("rb") as fh:
-        merged = dict(tomllib.load(fh)["download"])
-    merged.update(settings or {})
-    return merged
+    """The [download] settings: the packaged defaults overlaid with `settings` (a Config's section, or the few
+    keys a caller sets)."""
+    return {**default_section("download"), **(settings or {})}
 
 
 def fetch(location: str, dest: Path, *, source: str, settings: dict | None = None,
@@ -106,12 +107,17 @@ def fetch(location: str, dest: Path, *, source: str, settings: dict | None = Non
         wait = sleep or globals()["sleep"]  # looked up at call time so tests can patch the module function
         own_session = session is None
         session = session or _new_session()
+        adapters = dict(session.adapters)  # a caller's session gets its own adapters back afterwards
         job = _HttpFetch(location, dest, source, opts, session, progress and opts.get("progress", True), expect, wait)
         try:
             result = job.run()
         finally:
+            job.close_adapter()
             if own_session:
                 session.close()
+            else:
+                session.adapters.clear()
+                session.adapters.update(adapters)
         headers = job.response_headers
     else:
         result, headers = _fetch_local(location, dest, source, expect), {}
@@ -212,7 +218,7 @@ def _fetch_local(location: str, dest: Path, source: str, expect: str | None) -> 
         raise DownloadError(source, os_error_message(exc), file=location) from exc
     return FetchResult(source=source, url=location, path=dest, status="local", size=stat.st_size,
                        sha256=sha256, last_modified=formatdate(stat.st_mtime, usegmt=True),
-                       fetched_at=_now(), attempts=1)
+                       fetched_at=now_iso(), attempts=1)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
@@ -223,8 +229,42 @@ def _new_session() -> requests.Session:
     return session
 
 
+class _BackoffRetry(Retry):
+    """urllib3's Retry for 429, 5xx and failed connections, with the pipeline's wait: Retry-After when the
+    server sends one (capped by max_retry_after_seconds), else backoff_seconds * 2**(n-1) from the first retry
+    (urllib3's own formula skips the wait before the first). Each wait goes through `on_retry`, which logs,
+    counts the attempt and sleeps (through download.sleep, which tests record)."""
+
+    on_retry: Callable[[float, str], None] = staticmethod(lambda delay, reason: None)
+
+    def new(self, **kw) -> _BackoffRetry:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def get_backoff_time(self) -> float:
+        return self.backoff_factor * 2 ** (len(self.history) - 1) if self.history else 0.0
+
+    def sleep(self, response=None) -> None:
+        delay = None
+        if response is not None and self.respect_retry_after_header:
+            with contextlib.suppress(InvalidHeader):  # an unreadable Retry-After: the usual backoff
+                delay = self.get_retry_after(response)
+        self.on_retry(self.get_backoff_time() if delay is None else delay, _failure(self.history[-1]))
+
+
+def _failure(attempt) -> str:
+    """What went wrong with one attempt urllib3 retried (a urllib3 RequestHistory), for logs and errors."""
+    if attempt.error is not None:
+        return f"{type(attempt.error).__name__}: {attempt.error}"
+    return f"HTTP {attempt.status}"
+
+
 class _HttpFetch:
-    """One HTTP download with its retry state. `.part` + `.part.json` hold a partial file between attempts."""
+    """One HTTP download with its retry state. `.part` + `.part.json` hold a partial file between attempts.
+
+    Every request goes through an adapter whose urllib3 Retry has the attempts not yet used, so a body cut
+    here and a 503 retried by urllib3 draw on the one `[download] retries` budget."""
 
     def __init__(self, url: str, dest: Path, source: str, opts: dict, session: requests.Session, progress: bool,
                  expect: str | None, wait: Callable[[float], None]):
@@ -237,34 +277,58 @@ class _HttpFetch:
         self.previous = self._previous_record()
         self.response_headers: dict[str, str] = {}
         self.resume: dict | None = self._load_part_meta()
+        self.retries = int(opts["retries"])
+        self.attempts = 0  # requests sent, counting those urllib3 retried
+        self.adapter: HTTPAdapter | None = None
 
     def run(self) -> FetchResult:
-        retries = int(self.opts["retries"])
-        last = ""
-        for attempt in range(1, retries + 2):
+        while True:
             try:
-                result = self._attempt(attempt)
-            except _Retry as exc:
-                last = exc.reason
-                if attempt > retries:
-                    break
-                delay = exc.delay if exc.delay is not None else float(self.opts["backoff_seconds"]) * 2 ** (attempt - 1)
-                log.warning("%s: %s (attempt %d of %d); retrying in %.1fs", self.url, last, attempt, retries + 1,
-                            delay)
-                if delay > 0:
-                    self.wait(delay)
+                result = self._attempt()
+            except _TryAgain as exc:
+                if self.attempts > self.retries:
+                    self._give_up(exc.reason)
+                backoff = float(self.opts["backoff_seconds"]) * 2 ** (self.attempts - 1)
+                self._before_retry(backoff if exc.delay is None else exc.delay, exc.reason, counted=False)
                 continue
             self._clear_part()
             return result
+
+    def _before_retry(self, delay: float, reason: str, counted: bool = True) -> None:
+        """Log and wait before the next attempt; `counted`: urllib3 sends it itself (else _attempt counts it)."""
+        log.warning("%s: %s (attempt %d of %d); retrying in %.1fs", self.url, reason, self.attempts,
+                    self.retries + 1, delay)
+        if counted:
+            self.attempts += 1
+        if delay > 0:
+            self.wait(delay)
+
+    def _give_up(self, last: str):
         if not self.resume:
             self._clear_part()
         # Every attempt met a failure that may pass (5xx, 429, a dropped connection): a later task try may succeed.
-        raise DownloadError(self.source, f"download failed after {retries + 1} attempt(s); last error: {last}",
+        raise DownloadError(self.source, f"download failed after {self.attempts} attempt(s); last error: {last}",
                             file=self.url, transient=True)
+
+    def _mount_adapter(self) -> None:
+        """An adapter whose Retry allows the attempts left (an HTTPAdapter's Retry is fixed when it is made)."""
+        self.close_adapter()
+        retry = _BackoffRetry(total=self.retries - self.attempts, status_forcelist=[429, *range(500, 600)],
+                              backoff_factor=float(self.opts["backoff_seconds"]), raise_on_status=False,
+                              retry_after_max=float(self.opts["max_retry_after_seconds"]))
+        retry.on_retry = self._before_retry
+        self.adapter = HTTPAdapter(max_retries=retry)
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, self.adapter)
+
+    def close_adapter(self) -> None:
+        if self.adapter is not None:
+            self.adapter.close()
+            self.adapter = None
 
     # -- one request ---------------------------------------------------------------------------------
 
-    def _attempt(self, attempt: int) -> FetchResult:
+    def _attempt(self) -> FetchResult:
         headers = {"Accept-Encoding": "identity"}  # byte ranges and Content-Length then refer to the file itself
         offset = self.part.stat().st_size if (self.resume and self.part.exists()) else 0
         if offset:
@@ -278,32 +342,34 @@ class _HttpFetch:
                 headers["If-None-Match"] = self.previous["etag"]
             if self.previous.get("last_modified"):
                 headers["If-Modified-Since"] = self.previous["last_modified"]
+        self._mount_adapter()
+        self.attempts += 1
         try:
             response = self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:  # urllib3 has used every attempt left
+            self._give_up(f"{type(exc).__name__}: {exc}")
         except requests.RequestException as exc:  # a bad URL, too many redirects: retrying will not help
             raise DownloadError(self.source, f"{type(exc).__name__}: {exc}", file=self.url) from exc
         with response:
-            return self._handle(response, offset, attempt)
+            return self._handle(response, offset, self.attempts)
 
     def _handle(self, response: requests.Response, offset: int, attempt: int) -> FetchResult:
         status = response.status_code
         if status == 304 and self.previous:
             return self._not_modified(response, attempt)
-        if status == 429 or status >= 500:
-            raise _Retry(f"HTTP {status} {response.reason}", self._retry_after(response))
+        if status == 429 or status >= 500:  # urllib3 retried it as many times as the budget allows
+            self._give_up(f"HTTP {status} {response.reason}")
         if status == 416 and offset:
             # The part file is not a prefix the server can continue from: start again.
             self._clear_part()
-            raise _Retry("HTTP 416 for a resumed range; restarting the download", delay=0)
+            raise _TryAgain("HTTP 416 for a resumed range; restarting the download", delay=0)
         if status >= 400:
             raise DownloadError(self.source, f"HTTP {status} {response.reason} (not retried)", file=self.url)
         if status == 206 and offset:
             start, total = _content_range(response.headers.get("Content-Range"))
             if start != offset or (self.resume.get("total") and total and total != self.resume["total"]):
                 self._clear_part()
-                raise _Retry(f"unexpected Content-Range {response.headers.get('Content-Range')!r}; restarting",
+                raise _TryAgain(f"unexpected Content-Range {response.headers.get('Content-Range')!r}; restarting",
                              delay=0)
             expected = total or self.resume.get("total")
         elif status == 200:
@@ -336,7 +402,7 @@ class _HttpFetch:
                         chunk = response.raw.read1(CHUNK_SIZE, decode_content=encoded)
                     except (ProtocolError, ReadTimeoutError, SSLError, OSError) as exc:
                         self._after_cut()
-                        raise _Retry(f"connection dropped after {size} bytes ({type(exc).__name__}: {exc})") from exc
+                        raise _TryAgain(f"connection dropped after {size} bytes ({type(exc).__name__}: {exc})") from exc
                     if not chunk:
                         break
                     out.write(chunk)
@@ -350,7 +416,7 @@ class _HttpFetch:
         received = response.raw.tell() + offset if encoded else size
         if expected is not None and received != expected:
             self._after_cut()
-            raise _Retry(f"body ended after {received} of {expected} bytes")
+            raise _TryAgain(f"body ended after {received} of {expected} bytes")
         return digest.hexdigest(), size
 
     def _finish(self, response: requests.Response, sha256: str, size: int, attempt: int) -> FetchResult:
@@ -379,7 +445,7 @@ class _HttpFetch:
     def _result(self, status: str, response: requests.Response, size: int, sha256: str, attempt: int):
         self.response_headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
         return FetchResult(source=self.source, url=self.url, path=self.dest, status=status, size=size,
-                           sha256=sha256, fetched_at=_now(), attempts=attempt)
+                           sha256=sha256, fetched_at=now_iso(), attempts=attempt)
 
     # -- state between attempts ------------------------------------------------------------------------
 
@@ -428,20 +494,6 @@ class _HttpFetch:
     def _clear_part_meta(self) -> None:
         self.part_meta.unlink(missing_ok=True)
         self.resume = None
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        value = value.strip()
-        if value.isdigit():
-            seconds = float(value)
-        else:
-            try:
-                seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-            except (TypeError, ValueError):
-                return None
-        return max(0.0, min(seconds, float(self.opts["max_retry_after_seconds"])))
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -526,6 +578,3 @@ def _sha256_file(path: Path) -> str:
     _hash_into(digest, path)
     return digest.hexdigest()
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

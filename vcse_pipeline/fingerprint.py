@@ -70,7 +70,7 @@ def staging_fingerprint(cfg: Config, source: str) -> str | None:
 
 def recorded_fingerprint(con) -> str | None:
     """`_staged.fingerprint` of the staging database `con` is connected to (None when it records none)."""
-    from .quality import table_columns
+    from .db import table_columns
 
     if "fingerprint" not in (table_columns(con, "_staged") or set()):
         return None
@@ -134,8 +134,7 @@ def inputs_fingerprint(inputs: dict) -> str | None:
 def published_fingerprint(register: Path) -> dict | None:
     """{"fingerprint", "run_id", "version_file"} of the publish that made the register file at `register` (its own
     last 'published' run_history row), or None when there is no register or it records no fingerprint."""
-    from .db import connect
-    from .quality import table_columns
+    from .db import connect, table_columns
 
     if not register.exists():
         return None

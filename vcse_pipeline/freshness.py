@@ -57,14 +57,14 @@ def source_freshness(cfg: Config, *, sources: dict | None = None, now: datetime 
                      of: str | None = None) -> list[SourceFreshness]:
     """Every source's freshness, in SOURCE_NAMES order.
 
-    `sources` is a `publish.source_versions`-shaped record (what a run records); by default the published
+    `sources` is a `run_history.source_versions`-shaped record (what a run records); by default the published
     register's (`published_sources`), else the current staging's when nothing is published.
     """
     if sources is None:
         sources = published_sources(cfg.register_path)
         of = "published register" if sources is not None else "staging"
         if sources is None:
-            from .publish import safe_source_versions
+            from .run_history import safe_source_versions
 
             sources = safe_source_versions(cfg)
     now = now or datetime.now(UTC)
@@ -114,7 +114,7 @@ def published_sources(register_path: Path) -> dict | None:
 def register_sources(con) -> dict | None:
     """The sources of the latest published run in a register's run_history (None when it records none: no
     run_history, no published run, or a run that recorded no sources)."""
-    from .quality import table_columns
+    from .db import table_columns
 
     if "sources" not in (table_columns(con, "run_history") or set()):
         return None

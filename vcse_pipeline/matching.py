@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 from rapidfuzz import fuzz
 
-from .config import Config
+from .config import Config, default_section
 from .errors import PipelineError
 from .names import name_variants, normalise_name, qualifier_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
@@ -177,9 +177,10 @@ class MatchResult:
 
 
 def default_thresholds(cfg: Config | None = None) -> tuple[float, float]:
-    """(link_threshold, review_threshold) from the [linking] configuration."""
-    linking = (cfg or Config.load()).section("linking")
-    return float(linking.get("link_threshold", 90)), float(linking.get("review_threshold", 75))
+    """(link_threshold, review_threshold) from `cfg`'s [linking] settings; without one, the packaged defaults
+    (matching never reads the environment or a settings file itself: the caller's Config has done that)."""
+    linking = cfg.section("linking") if cfg else default_section("linking")
+    return float(linking["link_threshold"]), float(linking["review_threshold"])
 
 
 class MatchIndex:
@@ -418,7 +419,8 @@ class MatchIndex:
     def match(self, name: str, postcode: str | None = None, *, link_threshold: float | None = None,
               review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> MatchResult:
         """The best organisation for a name and its status: 'matched' (score >= link threshold and at
-        least `margin` points above the best other organisation), 'review' or 'no match'."""
+        least `margin` points above the best other organisation), 'review' or 'no match'. Thresholds left out are
+        the packaged [linking] defaults: pass default_thresholds(cfg) to use a site's settings."""
         if link_threshold is None or review_threshold is None:
             default_link, default_review = default_thresholds()
             link_threshold = default_link if link_threshold is None else link_threshold

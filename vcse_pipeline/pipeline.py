@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
-from .db import attach_staging, connect, run_sql_dir
+from .db import attach_staging, connect, remove_database, run_sql_dir
 from .download import FetchResult
 from .errors import SourceError
 from .faultpoints import fault_point
@@ -56,8 +56,8 @@ def stage_source(cfg: Config, name: str, paths: list[Path] | None = None,
     killed stage of it left, and refuses a staging whose tables went empty or moved beyond [quality]
     staged_rows_band against the previous staging (quality.staging_gates) unless `accept` names the gate.
     """
-    from .publish import new_run_id
     from .quality import parse_accept
+    from .run_history import new_run_id
     from .runlock import run_lock, stage_lock_name
 
     parse_accept(accept)  # an unknown gate fails before any work
@@ -88,7 +88,7 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
         con.execute(
             "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds, "
             "? AS release, ? AS content, ? AS fingerprint",
-            [name, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps([str(p) for p in paths]),
+            [name, now_iso(), json.dumps([str(p) for p in paths]),
              json.dumps(counts), round(time.monotonic() - started, 3),
              json.dumps(staged_release(cfg.download_dir(name), paths)), json.dumps(content),
              content_fingerprint(content)],
@@ -109,8 +109,7 @@ def remove_stage_debris(cfg: Config, name: str, tmp: Path) -> None:
     called under the source's lock, so no live stage is using them."""
     import shutil
 
-    for path in (tmp, Path(str(tmp) + ".wal")):
-        path.unlink(missing_ok=True)
+    remove_database(tmp)
     download_dir = cfg.download_dir(name)
     if download_dir.is_dir():
         for scratch in download_dir.glob(".extract-*"):
@@ -137,8 +136,8 @@ def previous_row_counts(final: Path) -> dict[str, int] | None:
 def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], accept, run_id: str) -> None:
     """Gate a new staging against the previous one; a breach raises (recorded in the run history), and an
     accepted breach is recorded too, so the history says who let which change through."""
-    from .publish import append_history, now_iso, run_record
     from .quality import accepted_summary, apply_accept, staging_error, staging_gates
+    from .run_history import append_history, run_record
 
     results = apply_accept(staging_gates(cfg, name, previous_row_counts(final), counts), accept)
     error = staging_error(name, results)
@@ -187,7 +186,7 @@ def staged_areas(cfg: Config) -> dict[str, str] | None:
     path = cfg.staging_path("postcodes")
     if not path.exists():
         return None
-    from .quality import table_columns
+    from .db import table_columns
 
     con = connect(path, read_only=True)
     try:

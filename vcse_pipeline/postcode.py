@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-import duckdb
+# The SQL twins of these functions are macros in sql/macros/10_postcode.sql; stage and build register them here.
+from .db import register_macros  # noqa: F401
 
 _SHAPE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
 
@@ -33,21 +34,3 @@ def postcode_district(value: str | None) -> str | None:
     """The outward code ("CH41")."""
     pc = normalise_postcode(value)
     return pc.split(" ")[0] if pc else None
-
-
-SQL_MACROS = r"""
-CREATE OR REPLACE MACRO postcode_key(pc) AS (
-    CASE WHEN regexp_full_match(upper(regexp_replace(coalesce(pc, ''), '[^A-Za-z0-9]', '', 'g')),
-                                '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}')
-         THEN upper(regexp_replace(pc, '[^A-Za-z0-9]', '', 'g')) END
-);
-CREATE OR REPLACE MACRO normalise_postcode(pc) AS (
-    CASE WHEN postcode_key(pc) IS NOT NULL
-         THEN left(postcode_key(pc), length(postcode_key(pc)) - 3) || ' ' || right(postcode_key(pc), 3) END
-);
-"""
-
-
-def register_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Create postcode_key() and normalise_postcode() in the connection (temporary, per connection)."""
-    con.execute(SQL_MACROS.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))

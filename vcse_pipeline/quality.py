@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from .config import Config, default_value, value_problem
+from .db import table_columns
 from .errors import PipelineError, QualityGateError
 
 REQUIRED_COLUMNS = ("area_code", "org_id", "name", "legal_form", "is_active", "area_basis", "source_count")
@@ -45,15 +46,6 @@ class GateResult:
     def describe(self) -> str:
         where = " ".join(w for w in (self.area_code, self.source) if w)
         return f"{self.name}{f' [{where}]' if where else ''}: {self.message}"
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
-    """Column names of a table in the main database (or `database`), or None when it does not exist."""
-    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = "
-    query += "?" if database else "current_database()"
-    args = [table, database] if database else [table]
-    rows = con.execute(query, args).fetchall()
-    return {r[0] for r in rows} or None
 
 
 def _missing(name: str, what: str, area: str | None = None) -> GateResult:

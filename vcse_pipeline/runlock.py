@@ -24,11 +24,11 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .clock import now_iso
 from .config import Config
 from .errors import PipelineError
 
@@ -129,7 +129,7 @@ def acquire(cfg: Config, name: str, run_id: str, command: str, *, kind: str = "p
                         f"is {holder_path(cfg, name)})")
                 log.warning("releasing stale %s lock of %s: %s", name, describe(holder), reason)
             record = {"name": name, "run_id": run_id, "command": command, "kind": kind, "pid": os.getpid(),
-                      "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      "host": socket.gethostname(), "started_at": now_iso(),
                       "started_epoch": time.time()}
             if retry:
                 record["started_at"], record["started_epoch"] = holder.get("started_at"), holder.get("started_epoch")
@@ -169,3 +169,15 @@ def run_lock(cfg: Config, name: str, run_id: str, command: str) -> Iterator[dict
         yield holder
     finally:
         release(cfg, name, run_id)
+
+
+@contextmanager
+def airflow_run_lock(cfg: Config, name: str, run_id: str, command: str) -> Iterator[dict]:
+    """Take lock `name` for an Airflow run (kind "airflow") and keep it when the body succeeds: the run's teardown
+    task releases it. When the body fails the run ends there, and the lock is released at once."""
+    holder = acquire(cfg, name, run_id, command, kind="airflow")
+    try:
+        yield holder
+    except BaseException:
+        release(cfg, name, run_id)
+        raise

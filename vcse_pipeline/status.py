@@ -10,7 +10,7 @@ import json
 
 import duckdb
 
-from .quality import table_columns
+from .db import table_columns
 
 
 def published_run(con: duckdb.DuckDBPyConnection) -> dict | None:

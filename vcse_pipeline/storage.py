@@ -17,9 +17,9 @@ import json
 import os
 import secrets
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import now_iso
 from .config import Config
 from .errors import DivergedStorageError
 
@@ -48,7 +48,7 @@ def ensure_storage_id(cfg: Config) -> str:
         return found
     path = storage_id_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"id": secrets.token_hex(16), "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    record = {"id": secrets.token_hex(16), "created_at": now_iso(),
               "created_on": socket.gethostname(), "data_dir": str(cfg.data_dir)}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")

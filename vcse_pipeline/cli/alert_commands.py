@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
+from ..clock import now_iso
 from ..errors import PipelineError
 from .options import ConfigOpt, load_config
 
@@ -24,7 +24,7 @@ def alert_test(config: Path | None = ConfigOpt) -> None:
     cfg = load_config(config)
     deliveries = send_alert(cfg, "VCSE pipeline: test alert", {
         "Sent by": f"vcse alert-test on {socket.gethostname()}",
-        "At": datetime.now(UTC).isoformat(timespec="seconds"),
+        "At": now_iso(),
         "Meaning": "alerts reach you: a failed task or a stale source will be reported here"})
     if not deliveries:
         raise PipelineError("alerts are off: set [alerts] email_to and/or webhook_url_env "

@@ -121,7 +121,7 @@ def check_register(path: Path) -> None:
 def print_publish_status(cfg: Config, register_path: Path, compare_staging: bool) -> None:
     """The published run (time, id, version), organisations active / all, and per-source freshness."""
     from ..db import connect
-    from ..publish import ROLLED, UNCHANGED, read_history, safe_source_versions
+    from ..run_history import ROLLED, UNCHANGED, read_history, safe_source_versions
     from ..status import organisation_totals, published_run
 
     con = connect(register_path, read_only=True)
@@ -188,7 +188,7 @@ def print_freshness(cfg: Config, sources: dict) -> None:
 
 def print_switch(cfg: Config, register_path: Path) -> None:
     """Say so when the published register was put back by `vcse rollback` rather than by its own publish."""
-    from ..publish import PUBLISHED, ROLLED_BACK, latest_switch
+    from ..run_history import PUBLISHED, ROLLED_BACK, latest_switch
 
     last = latest_switch(cfg)
     if not last or last.get("status") == PUBLISHED:
@@ -229,7 +229,7 @@ def print_register_summary(register_path: Path) -> None:
 
 def print_unchanged(result) -> bool:
     """Say so when a publish found the published register's inputs again (and built nothing); True if it did."""
-    from ..publish import UNCHANGED
+    from ..run_history import UNCHANGED
 
     if result.status != UNCHANGED:
         return False

@@ -101,7 +101,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print the full records as JSON lines (one per run)."),
 ) -> None:
     """List pipeline runs (published, failed, rolled back or forward) from data/register/run_history.jsonl."""
-    from ..publish import history_path, read_history
+    from ..run_history import history_path, read_history
 
     check_limit(limit, "runs")
     cfg = load_config(config, data_dir)
@@ -122,7 +122,7 @@ def history(
 @commands.command()
 def versions(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
     """List the kept register versions, newest first, and which one is published."""
-    from ..publish import list_versions
+    from ..versions import list_versions
 
     cfg = load_config(config, data_dir)
     kept = list_versions(cfg)
@@ -147,7 +147,7 @@ def rollback(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Publish an earlier register version again (atomic switch; recorded in the run history)."""
-    from ..publish import rollback as do_rollback
+    from ..versions import rollback as do_rollback
 
     cfg = load_config(config, data_dir)
     path = do_rollback(cfg, version)

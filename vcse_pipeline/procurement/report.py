@@ -18,13 +18,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
-from ..db import table_exists  # noqa: E402
+from ..db import sql_text, table_exists  # noqa: E402
 from ..lookups import POSTCODE_NOT_FOUND, area_name  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
-# Providers the ward table cannot place, in the order of the CASE in `report_context`: based in the area but with
-# no ward, no postcode at all, a postcode the postcode directory does not know (address needs checking), elsewhere.
+# Providers the ward table cannot place, in the order of the CASE in sql/marts/report/wards.sql: based in the area
+# but with no ward, no postcode at all, a postcode the postcode directory does not know (address needs checking),
+# elsewhere.
 UNPLACED = ("(based in the area, ward not known)", "(no postcode on record)",
             "(postcode not found: address needs checking)", OUTSIDE)
 READINESS_COLOURS = {"ready": "#2e7d32", "caution": "#f9a825", "unknown": "#9e9e9e", "not ready": "#c62828"}
@@ -61,8 +62,13 @@ def bar_chart(labels: list[str], values: list[int], title: str, colours: list[st
     return _svg(fig)
 
 
-def _rows(con, sql: str, params: list) -> list[tuple]:
+def _rows(con, sql: str, params: list | dict) -> list[tuple]:
     return con.execute(sql, params).fetchall()
+
+
+def _report_rows(con, query: str, params: dict) -> list[tuple]:
+    """The rows of one report query, sql/marts/report/<query>.sql."""
+    return _rows(con, sql_text(f"marts/report/{query}.sql"), params)
 
 
 def changes_since_previous(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
@@ -76,10 +82,7 @@ def changes_since_previous(con: duckdb.DuckDBPyConnection, area_code: str) -> di
         return {"previous": False, "message": "This is the first published refresh: there is no previous refresh "
                                                "to compare with, so every organisation counts as new."}
     run_id, finished = runs[0]
-    rows = _rows(con, """
-        SELECT c.change_type, c.org_id, coalesce(o.name, c.org_id), c.field, c.old_value, c.new_value
-        FROM register_change c LEFT JOIN organisation o USING (area_code, org_id)
-        WHERE c.run_id = ? AND c.area_code = ? ORDER BY c.change_type, 3, c.field""", [run_id, area_code])
+    rows = _report_rows(con, "changes", {"run_id": run_id, "area_code": area_code})
     by_type: dict[str, list] = {}
     for change_type, org_id, name, field, old, new in rows:
         by_type.setdefault(change_type, []).append(
@@ -93,57 +96,22 @@ def changes_since_previous(con: duckdb.DuckDBPyConnection, area_code: str) -> di
 def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     p = [area_code]
     total = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ?", p)[0][0]
-    forms = _rows(con, "SELECT legal_form, count(*) FROM provider_directory WHERE area_code = ? GROUP BY 1 "
-                       "ORDER BY 2 DESC, 1", p)
-    services = _rows(con, """
-        SELECT coalesce(s.label, u.sa), count(*) FROM (SELECT unnest(service_areas) AS sa FROM provider_directory
-        WHERE area_code = ?) u LEFT JOIN service_area s ON s.service_area = u.sa GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    area = {"area_code": area_code}
+    forms = _report_rows(con, "legal_forms", area)
+    services = _report_rows(con, "service_areas", area)
     untagged = _rows(con, "SELECT count(*) FROM provider_directory WHERE area_code = ? AND len(service_areas) = 0",
                      p)[0][0]
-    # every ward of the area (area_ward), with zero where no provider is based; then the providers no ward holds,
-    # by why (UNPLACED)
-    wards = _rows(con, """
-        WITH w AS (SELECT ward_code, ward_name FROM area_ward WHERE area_code = ?
-                   UNION SELECT DISTINCT ward_code, ward_name FROM provider_directory
-                   WHERE area_code = ? AND based_in_area AND ward_code IS NOT NULL),
-        names AS (SELECT ward_code, min(ward_name) AS ward_name FROM w GROUP BY ward_code),
-        counts AS (SELECT CASE WHEN d.based_in_area THEN d.ward_code END AS ward_code,
-                          CASE WHEN d.based_in_area AND d.ward_code IS NOT NULL THEN NULL
-                               WHEN d.based_in_area THEN ?
-                               WHEN o.postcode_status = 'missing' THEN ?
-                               WHEN list_contains(?::VARCHAR[], o.postcode_status) THEN ?
-                               ELSE ? END AS bucket,
-                          count(*) AS n, count(*) FILTER (WHERE d.imd_decile <= 2 AND d.based_in_area) AS deprived,
-                          sum(d.latest_income) AS income
-                   FROM provider_directory d LEFT JOIN organisation o USING (area_code, org_id)
-                   WHERE d.area_code = ? GROUP BY 1, 2)
-        SELECT coalesce(names.ward_name, names.ward_code, c.bucket) AS ward,
-               coalesce(c.n, 0), coalesce(c.deprived, 0), c.income
-        FROM names FULL JOIN counts c USING (ward_code)
-        ORDER BY names.ward_code IS NULL, list_position(?, ward), 2 DESC, 1""",
-                  [area_code, area_code, UNPLACED[0], UNPLACED[1], list(POSTCODE_NOT_FOUND), *UNPLACED[2:], area_code,
-                   list(UNPLACED)])
-    readiness = _rows(con, """
-        SELECT readiness_level, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
-        ORDER BY min(readiness_rank)""", p)
-    bands = _rows(con, """
-        SELECT income_band, count(*) FROM provider_readiness WHERE area_code = ? GROUP BY 1
-        ORDER BY CASE income_band WHEN 'under £10k' THEN 1 WHEN '£10k-£100k' THEN 2 WHEN '£100k-£1m' THEN 3
-                 WHEN 'over £1m' THEN 4 ELSE 5 END""", p)
-    flagged = _rows(con, """
-        SELECT name, readiness_level, readiness_reasons, latest_income, readiness_rank FROM provider_readiness
-        WHERE area_code = ? AND readiness_level IN ('not ready', 'caution')""", p)
+    no_ward, no_postcode, not_found, outside = UNPLACED
+    wards = _report_rows(con, "wards", {**area, "no_ward": no_ward, "no_postcode": no_postcode, "not_found": not_found,
+                                        "outside": outside, "postcode_not_found": list(POSTCODE_NOT_FOUND)})
+    readiness = _report_rows(con, "readiness", area)
+    bands = _report_rows(con, "income_bands", area)
+    flagged = _report_rows(con, "flagged", area)
     concerns = check_first(flagged)
-    gaps = _rows(con, """
-        SELECT service_area_label, count(*) AS wards, string_agg(ward_name, ', ' ORDER BY ward_name)
-        FROM ward_service_gaps WHERE area_code = ? AND gap = 'no provider' GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    gaps = _report_rows(con, "service_gaps", area)
     # service areas too thinly tagged to call a ward without one a gap, and the untagged organisations behind that
-    cannot_tell = _rows(con, """
-        SELECT string_agg(DISTINCT service_area_label, ', ' ORDER BY service_area_label) FROM ward_service_gaps
-        WHERE area_code = ? AND gap = 'cannot tell'""", p)[0][0]
-    untagged_based = _rows(con, """
-        SELECT coalesce(sum(n), 0) FROM (SELECT DISTINCT ward_code, organisations_without_service_area AS n
-        FROM ward_service_coverage WHERE area_code = ?)""", p)[0][0]
+    cannot_tell = _report_rows(con, "service_gaps_cannot_tell", area)[0][0]
+    untagged_based = _report_rows(con, "untagged_in_wards", area)[0][0]
     ward_count = len([w for w in wards if w[0] not in UNPLACED])
     return {
         "area_code": area_code,

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..db import run_sql_file, sql_file
 from ..errors import PipelineError
-from .records import RECORDS_TABLE
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
 AREA_OF_OPERATION_FILE = REFERENCE / "ccew-area-of-operation-gss.csv"
@@ -26,7 +26,7 @@ AREA_PARENTS_FILE = REFERENCE / "area_parents.csv"
 NATIONAL_CODES = {"E": ("E92000001", "K04000001"), "W": ("W92000004", "K04000001")}
 # Types in the lookup that name places below a nation (countries and continents are never local).
 LOCAL_TYPES = ("Local Authority", "Metropolitan Counties", "Region")
-AREA_TABLE = "_area_membership"
+AREA_TABLE = "_area_membership"  # made by sql/area/area_membership.sql
 
 
 @cache
@@ -59,42 +59,14 @@ def operation_codes(area_code: str, count_national: bool = False) -> list[str]:
 
 
 def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> None:
-    """(Re)create `_area_membership`: record_id, in_area_by_postcode, in_area_by_operation, operation_areas."""
-    codes = pd.DataFrame({"gss": operation_codes(area_code, count_national)})
+    """(Re)create `_area_membership`: record_id, in_area_by_postcode, in_area_by_operation, operation_areas
+    (sql/area/area_membership.sql)."""
+    codes = operation_codes(area_code, count_national)
     con.register("_aoo_lookup_df", area_of_operation_lookup())
-    con.register("_aoo_codes_df", codes)
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS
-            WITH by_operation AS (
-                SELECT 'charity_commission:' || a.organisation_number AS record_id,
-                       string_agg(DISTINCT a.geographic_area_description, '; '
-                                  ORDER BY a.geographic_area_description) AS operation_areas
-                FROM charity_commission.charity_area_of_operation a
-                JOIN _aoo_lookup_df l
-                  -- by name alone: the extract's type labels vary, the local names are unique in the lookup
-                  ON lower(trim(l.description)) = lower(trim(a.geographic_area_description))
-                WHERE l.gss IN (SELECT gss FROM _aoo_codes_df)
-                GROUP BY 1
-            )
-            , own AS (
-                SELECT r.record_id, r.identifier,
-                       coalesce(r.lad_code = $area, FALSE) AS in_area_by_postcode,
-                       o.record_id IS NOT NULL AS in_area_by_operation,
-                       o.operation_areas
-                FROM {RECORDS_TABLE} r LEFT JOIN by_operation o USING (record_id)
-                WHERE r.is_vcse AND (r.lad_code = $area OR o.record_id IS NOT NULL)
-            )
-            SELECT record_id, in_area_by_postcode, in_area_by_operation, operation_areas FROM own
-            UNION ALL
-            -- a linked charity with no area facts of its own belongs wherever its main charity does
-            SELECT c.record_id, p.in_area_by_postcode, p.in_area_by_operation, p.operation_areas
-            FROM {RECORDS_TABLE} c JOIN own p ON c.parent_identifier = p.identifier
-            WHERE c.is_vcse AND c.record_id NOT IN (SELECT record_id FROM own)
-        """, {"area": area_code})
+        run_sql_file(con, sql_file("area/area_membership.sql"), {"area_code": area_code, "operation_codes": codes})
     finally:
         con.unregister("_aoo_lookup_df")
-        con.unregister("_aoo_codes_df")
 
 
 def area_basis(by_postcode: bool, by_operation: bool) -> str:

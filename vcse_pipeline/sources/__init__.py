@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+# The one list of sources: the DAG files (a DAG per source, the register's staging assets), the staging attached to
+# a build (db.attach_staging), settings and the CLI all read it. Importing this module imports no source module.
 SOURCE_NAMES = ("charity_commission", "companies_house", "postcodes", "fca_mutuals", "ukcat")
 
 

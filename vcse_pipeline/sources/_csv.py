@@ -19,17 +19,13 @@ from urllib.parse import urlparse
 import duckdb
 
 from ..archive import check_data_file, csv_ends_mid_row, extract_member, find_member, open_zip
+from ..db import sql_literal
 from ..errors import SourceError
 
 _HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
 # Longest row DuckDB is asked to read: a longer one is refused with its line; a shorter junk value reaches the
 # value checks, whose errors quote an excerpt of it.
 MAX_LINE_BYTES = 64 << 20
-
-
-def sql_string(value: str | Path) -> str:
-    """A single-quoted SQL string literal (file paths, column names inside struct literals)."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def ident(name: str) -> str:
@@ -107,9 +103,9 @@ def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: i
     The header row is skipped and named explicitly rather than sniffed, so a header with leading spaces,
     a BOM or a type-looking column never changes what the query sees.
     """
-    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
-    return (f"read_csv({sql_string(path)}, header = false, skip = {skip}, auto_detect = false, delim = ',', "
-            f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_string(encoding)}, "
+    columns = ", ".join(f"{sql_literal(name)}: 'VARCHAR'" for name in header)
+    return (f"read_csv({sql_literal(path)}, header = false, skip = {skip}, auto_detect = false, delim = ',', "
+            f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_literal(encoding)}, "
             f"strict_mode = false, null_padding = false, max_line_size = {MAX_LINE_BYTES})")
 
 
@@ -119,8 +115,8 @@ LINE_DELIM, LINE_QUOTE = "\x01", "\x02"
 
 def read_lines_sql(path: Path, skip: int = 0) -> str:
     """A DuckDB read_csv call giving each physical line of a file as one VARCHAR column `line`."""
-    return (f"read_csv({sql_string(path)}, columns = {{'line': 'VARCHAR'}}, header = false, skip = {skip}, "
-            f"auto_detect = false, delim = {sql_string(LINE_DELIM)}, quote = '', escape = '')")
+    return (f"read_csv({sql_literal(path)}, columns = {{'line': 'VARCHAR'}}, header = false, skip = {skip}, "
+            f"auto_detect = false, delim = {sql_literal(LINE_DELIM)}, quote = '', escape = '')")
 
 
 def check_csv_text(path: Path, source: str, header: list[str], label: str | None = None,
@@ -232,7 +228,7 @@ def find_bad_value(con: duckdb.DuckDBPyConnection, scan_sql: str, checks: dict[s
     Returns (row, column, value). Only used after a conversion failed, so its cost is off the happy path.
     """
     names = list(checks)
-    flags = ", ".join(f"CASE WHEN {checks[n]} THEN {sql_string(n)} END" for n in names)
+    flags = ", ".join(f"CASE WHEN {checks[n]} THEN {sql_literal(n)} END" for n in names)
     any_bad = " OR ".join(f"coalesce({checks[n]}, false)" for n in names)
     row = con.execute(f"""
         SELECT line, coalesce({flags}) AS col, t.*

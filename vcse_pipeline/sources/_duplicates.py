@@ -19,13 +19,12 @@ import logging
 
 import duckdb
 
+from ..db import sql_literal
+from ._csv import ident
+
 log = logging.getLogger(__name__)
 
 DUPLICATE_TABLE = "duplicate_row"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def ensure_duplicate_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -38,7 +37,7 @@ def _row_json(con: duckdb.DuckDBPyConnection, table: str, helpers: list[str]) ->
     columns = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
                                          "AND schema_name = 'main' ORDER BY column_index", [table]).fetchall()
                if c not in helpers]
-    fields = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': {_ident(c)}" for c in columns)
+    fields = ", ".join(f"{sql_literal(c)}: {ident(c)}" for c in columns)
     return f"CAST(to_json({{{fields}}}) AS VARCHAR)"
 
 
@@ -49,18 +48,18 @@ def resolve_duplicates(con: duckdb.DuckDBPyConnection, source: str, table: str, 
     `line` names a column holding the row's line in the file; `helpers` are other loader columns that are not
     part of the row (both are left out of the JSON and of the identical-row test)."""
     ensure_duplicate_table(con)
-    t, k = _ident(table), _ident(key)
+    t, k = ident(table), ident(key)
     extra = con.execute(f"SELECT count({k}) - count(DISTINCT {k}) FROM {t}").fetchone()[0]
     if not extra:
         return 0
     row_json = _row_json(con, table, [*([line] if line else []), *helpers])
-    order = [f"{_ident(c)} DESC NULLS LAST" for c in newest_first]
+    order = [f"{ident(c)} DESC NULLS LAST" for c in newest_first]
     if line:
-        order.append(f"{_ident(line)} DESC NULLS LAST")
+        order.append(f"{ident(line)} DESC NULLS LAST")
     order.append(f"{row_json} DESC")  # the rest of the row, for a choice that never varies
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _ranked AS
-        SELECT rowid AS _rowid, {k} AS _key, {_ident(line) if line else 'NULL'} AS _line, {row_json} AS _json,
+        SELECT rowid AS _rowid, {k} AS _key, {ident(line) if line else 'NULL'} AS _line, {row_json} AS _json,
                row_number() OVER (PARTITION BY {k} ORDER BY {', '.join(order)}) AS _rank
         FROM {t}
         WHERE {k} IN (SELECT {k} FROM {t} WHERE {k} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)""")

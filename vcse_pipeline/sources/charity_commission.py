@@ -24,13 +24,15 @@ import duckdb
 
 from ..archive import find_member, is_machine_error, open_zip
 from ..config import Config
+from ..db import sql_literal
 from ..errors import SourceError, excerpt, os_error_message
+from ._csv import ident
 from ._duplicates import resolve_duplicates
 
 NAME = "charity_commission"
 
-# The columns of each extract table, as in the real files (order is taken from each file's header, which
-# can differ from this list: partb swaps two income columns). Every listed column must be present.
+# The columns of each extract table, in the real files' order (the demo writes its files with them). Every listed
+# column must be present; staging takes the order from each file's header, so a reordered extract still loads.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "charity": (
         "date_of_extract", "organisation_number", "registered_charity_number", "linked_charity_number",
@@ -71,8 +73,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "charity_annual_return_partb": (
         "date_of_extract", "organisation_number", "registered_charity_number", "latest_fin_period_submitted_ind",
         "fin_period_order_number", "ar_cycle_reference", "fin_period_start_date", "fin_period_end_date",
-        "ar_due_date", "ar_received_date", "income_donations_and_legacies", "income_charitable_activities",
-        "income_other_trading_activities", "income_investments", "income_other",
+        "ar_due_date", "ar_received_date", "income_donations_and_legacies", "income_other_trading_activities",
+        "income_charitable_activities", "income_investments", "income_other",
         "income_total_income_and_endowments", "income_legacies", "income_endowments", "expenditure_raising_funds",
         "expenditure_charitable_expenditure", "expenditure_other", "expenditure_total",
         "expenditure_investment_management", "expenditure_grants_institution", "expenditure_governance",
@@ -277,7 +279,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: str, zip_path: Path) -> i
         tsv.unlink(missing_ok=True)
         if not any(work_dir.iterdir()):
             work_dir.rmdir()
-    return con.execute(f"SELECT count(*) FROM main.{_ident(table)}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM main.{ident(table)}").fetchone()[0]
 
 
 def _normalise_zip(zip_path: Path, table: str, tsv: Path) -> tuple[list[str], str]:
@@ -402,18 +404,10 @@ def _quoted(parts: list[bytes], start: int) -> bytes:
     return b"%d\t%s\n" % (start, b"\t".join(quoted))
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _clean(column: str) -> str:
     # Surrounding spaces carry no meaning and an empty value is a null. (Line breaks at the edge of a field
     # are dropped when the record is rejoined: trim() with a character list is several times slower.)
-    return f"NULLIF(trim({_ident(column)}), '')"
+    return f"NULLIF(trim({ident(column)}), '')"
 
 
 def _typed(column: str) -> str:
@@ -432,22 +426,22 @@ def _typed(column: str) -> str:
 
 
 def _load_tsv(con: duckdb.DuckDBPyConnection, table: str, header: list[str], tsv: Path, where: str) -> None:
-    columns = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in ["_line", *header]) + "}"
-    scan = (f"read_csv({_literal(str(tsv))}, delim='\\t', quote='\"', escape='\"', header=false, "
+    columns = "{" + ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in ["_line", *header]) + "}"
+    scan = (f"read_csv({sql_literal(tsv)}, delim='\\t', quote='\"', escape='\"', header=false, "
             f"auto_detect=false, columns={columns}, new_line='\\n', encoding='utf-8', max_line_size={_MAX_LINE_BYTES})")
     typed = [c for c in header if column_type(c) != "VARCHAR"]
     if typed:
         _raise_first_bad_value(con, scan, typed, where)
-    select = ", ".join(f"{_typed(c)} AS {_ident(c)}" for c in header)
+    select = ", ".join(f"{_typed(c)} AS {ident(c)}" for c in header)
     if table not in KEYED_TABLES:
-        con.execute(f"CREATE OR REPLACE TABLE main.{_ident(table)} AS SELECT {select} FROM {scan}")
+        con.execute(f"CREATE OR REPLACE TABLE main.{ident(table)} AS SELECT {select} FROM {scan}")
         return
     # A keyed table keeps one row per key (sources/_duplicates.py); the line is kept until then, for the report.
     key, newest_first = KEYED_TABLES[table]
-    con.execute(f"CREATE OR REPLACE TABLE main.{_ident(table)} AS SELECT {select}, "
+    con.execute(f"CREATE OR REPLACE TABLE main.{ident(table)} AS SELECT {select}, "
                 f"CAST(_line AS BIGINT) AS _line FROM {scan}")
     resolve_duplicates(con, NAME, table, key, newest_first, line="_line")
-    con.execute(f"ALTER TABLE main.{_ident(table)} DROP COLUMN _line")
+    con.execute(f"ALTER TABLE main.{ident(table)} DROP COLUMN _line")
 
 
 def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: list[str], where: str) -> None:
@@ -460,7 +454,7 @@ def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: lis
     if not found:
         return
     line, column = min(found)
-    value = con.execute(f"SELECT {_ident(column)} FROM {scan} WHERE CAST(_line AS BIGINT) = ?", [line]).fetchone()[0]
+    value = con.execute(f"SELECT {ident(column)} FROM {scan} WHERE CAST(_line AS BIGINT) = ?", [line]).fetchone()[0]
     expected = {"DATE": "a date (yyyy-mm-dd hh:mm:ss)", "BOOLEAN": "True or False", "BIGINT": "a whole number",
                 "DOUBLE": "a number"}[column_type(column)]
     raise SourceError(NAME, f"cannot read {excerpt(value)} as {expected}", file=where, row=line, column=column)

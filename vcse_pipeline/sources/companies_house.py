@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from ..config import Config
+from ..db import sql_literal
 from ..errors import SourceError, excerpt
 from ._csv import (
     LINE_DELIM,
@@ -28,7 +29,6 @@ from ._csv import (
     read_header,
     read_lines_sql,
     require_columns,
-    sql_string,
 )
 from ._duplicates import resolve_duplicates
 
@@ -139,7 +139,7 @@ def _scan(path: Path) -> tuple[Path, list[str], str]:
 
 
 def _category_filter(categories: list[str]) -> str:
-    return f'"CompanyCategory" IN ({", ".join(sql_string(c) for c in categories)})'
+    return f'"CompanyCategory" IN ({", ".join(sql_literal(c) for c in categories)})'
 
 
 def _load_raw(con: duckdb.DuckDBPyConnection, scans: list[tuple[Path, list[str], str]], categories: list[str],
@@ -170,13 +170,13 @@ def _prefilter_lines(con: duckdb.DuckDBPyConnection, path: Path, header: list[st
     """
     position = header.index("CompanyCategory")
     category = f"""regexp_extract(line, '^(?:"[^"]*",){{{position}}}"([^"]*)"', 1)"""
-    wanted = ", ".join(sql_string(c) for c in categories)
+    wanted = ", ".join(sql_literal(c) for c in categories)
     try:
         con.execute(f"""
             COPY (SELECT line FROM (SELECT line, {category} AS category FROM {read_lines_sql(path, skip=1)})
                   WHERE category IN ({wanted}) OR category = '')
-            TO {sql_string(out)} (FORMAT csv, HEADER false, DELIMITER {sql_string(LINE_DELIM)},
-                                  QUOTE {sql_string(LINE_QUOTE)}, ESCAPE {sql_string(LINE_QUOTE)})""")
+            TO {sql_literal(out)} (FORMAT csv, HEADER false, DELIMITER {sql_literal(LINE_DELIM)},
+                                  QUOTE {sql_literal(LINE_QUOTE)}, ESCAPE {sql_literal(LINE_QUOTE)})""")
         split_records = con.execute(
             f"SELECT count(*) FROM {read_lines_sql(out, skip=0)} "
             "WHERE (length(line) - length(replace(line, '\"', ''))) % 2 = 1").fetchone()[0]

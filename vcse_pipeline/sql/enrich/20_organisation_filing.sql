@@ -1,0 +1,32 @@
+-- Filing health per organisation: the canonical charity's regulator flags, the canonical company's status and
+-- due dates (overdue only while a company member is live), and years operating since the first registration.
+INSERT INTO organisation_filing
+WITH ch AS (
+    SELECT m.org_id, arg_min(c.charity_insolvent, m.member_rank) AS insolvent,
+           arg_min(c.charity_in_administration, m.member_rank) AS in_administration,
+           arg_min(c.charity_reporting_status, m.member_rank) AS reporting_status
+    FROM _charity_member m
+    JOIN charity_commission.charity c USING (organisation_number)
+    GROUP BY m.org_id
+), co AS (
+    SELECT m.org_id, arg_min(c.company_status, m.member_rank) AS status,
+           arg_min(CAST(c.accounts_next_due_date AS DATE), m.member_rank) AS accounts_due,
+           arg_min(CAST(c.conf_stmt_next_due_date AS DATE), m.member_rank) AS conf_due,
+           bool_or(c.dissolution_date IS NULL) AS live
+    FROM _org_member m
+    JOIN companies_house.company c ON m.record_id = 'companies_house:' || c.company_number
+    GROUP BY m.org_id
+), started AS (
+    SELECT m.org_id, min(s.date_registered) AS first_date
+    FROM _org_member m JOIN source_record s ON s.area_code = {{area_code}} AND s.record_id = m.record_id
+    GROUP BY m.org_id
+)
+SELECT {{area_code}}, o.org_id, ch.insolvent, ch.in_administration, ch.reporting_status,
+       co.status, co.accounts_due, co.live AND co.accounts_due < current_date,
+       co.conf_due, co.live AND co.conf_due < current_date,
+       CAST(date_diff('year', started.first_date, current_date)
+            - CASE WHEN strftime(current_date, '%m%d') < strftime(started.first_date, '%m%d')
+                   THEN 1 ELSE 0 END AS INTEGER)
+FROM (SELECT DISTINCT org_id FROM _org_member) o
+LEFT JOIN ch USING (org_id) LEFT JOIN co USING (org_id) LEFT JOIN started USING (org_id)
+ORDER BY o.org_id;

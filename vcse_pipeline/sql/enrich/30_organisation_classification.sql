@@ -1,0 +1,17 @@
+-- Classifications per organisation: the charity extract's what/who/how, Companies House SIC codes and the FCA's
+-- SIC code.
+INSERT INTO organisation_classification
+SELECT DISTINCT {{area_code}}, m.org_id, 'ccew_' || lower(c.classification_type),
+       CAST(c.classification_code AS VARCHAR), c.classification_description
+FROM _charity_member m
+JOIN charity_commission.charity_classification c USING (organisation_number)
+WHERE c.classification_code IS NOT NULL AND lower(c.classification_type) IN ('what', 'who', 'how')
+UNION
+SELECT {{area_code}}, m.org_id, 'sic', s.sic_code, s.sic_description
+FROM _org_member m JOIN companies_house.company_sic s ON m.record_id = 'companies_house:' || s.company_number
+WHERE s.sic_code IS NOT NULL
+UNION
+SELECT {{area_code}}, m.org_id, 'fca_sic', CAST(s.sic_code AS VARCHAR), NULL
+FROM _org_member m JOIN fca_mutuals.society s ON m.record_id = 'fca_mutuals:' || s.registration_number
+WHERE s.sic_code IS NOT NULL
+ORDER BY ALL;
