@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: help venv venv-deploy lock demo test lint bench clean
+.PHONY: help venv venv-deploy lock demo serve assets test lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,26 @@ venv-deploy: $(VENV)/.deploy-installed  ## add the deployment set (requirements-
 
 demo: venv  ## build the Wirral register from the bundled offline demo data into data/
 	$(BIN)/vcse demo
+
+serve: demo  ## build the demo register, then serve it to a browser on http://127.0.0.1:8000 (vcse serve)
+	$(BIN)/vcse serve
+
+# The web app's static files come from the npm packages pinned in package-lock.json (GOV.UK Frontend, Leaflet):
+# built here and committed under vcse_pipeline/web/static/, so the app (and `make demo`, `make serve`, the image)
+# runs without npm. Run it after changing package.json or web/assets/app.scss; a test checks the copies are current.
+WEB_STATIC = vcse_pipeline/web/static
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+assets: node_modules/.package-lock.json  ## rebuild the web app's CSS and copy GOV.UK Frontend and Leaflet from npm
+	node_modules/.bin/sass --style=compressed --no-source-map --load-path=node_modules --quiet-deps \
+	  vcse_pipeline/web/assets/app.scss $(WEB_STATIC)/app.css
+	mkdir -p $(WEB_STATIC)/govuk/assets/images $(WEB_STATIC)/leaflet/images
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js $(WEB_STATIC)/govuk/
+	cp node_modules/govuk-frontend/dist/govuk/assets/images/favicon.ico \
+	  node_modules/govuk-frontend/dist/govuk/assets/images/favicon.svg $(WEB_STATIC)/govuk/assets/images/
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css $(WEB_STATIC)/leaflet/
+	cp node_modules/leaflet/dist/images/*.png $(WEB_STATIC)/leaflet/images/
 
 test: venv-deploy  ## run the test suite
 	$(BIN)/python -m pytest

@@ -24,7 +24,7 @@ def compose() -> dict:
 
 def test_services_and_commands(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "airflow-init", *AIRFLOW_SERVICES, "airflow-worker"}
+    assert set(services) == {"postgres", "redis", "airflow-init", *AIRFLOW_SERVICES, "airflow-worker", "web"}
     for name, command in COMMANDS.items():
         assert services[name]["command"] == command
     assert services["postgres"]["image"].startswith("postgres:")
@@ -72,6 +72,17 @@ def test_data_volume_is_shared_by_every_airflow_container(compose):
         assert mounts["/opt/airflow/data"].startswith("${VCSE_DATA_HOST_DIR:-./data}:"), name
         assert "/opt/airflow/dags" in mounts, name
     assert set(compose["volumes"]) == {"postgres-db-volume", "airflow-logs"}
+
+
+def test_the_web_explorer_reads_the_published_register_read_only(compose):
+    web = compose["services"]["web"]
+    assert web["entrypoint"] == ["vcse"] and web["command"][:1] == ["serve"]
+    assert "--host" in web["command"] and web["command"][web["command"].index("--host") + 1] == "0.0.0.0"
+    assert web["volumes"] == ["${VCSE_DATA_HOST_DIR:-./data}:/opt/airflow/data:ro"]
+    assert web["environment"]["VCSE__PATHS__DATA_DIR"] == "/opt/airflow/data"
+    assert web["ports"] == ["${VCSE_WEB_PORT:-8000}:8000"]
+    assert "http://localhost:8000/healthz" in web["healthcheck"]["test"]
+    assert "depends_on" not in web   # no Airflow service is needed to read the register
 
 
 def pins(lock: str) -> dict[str, str]:

@@ -183,6 +183,17 @@ class AlertsSettings(_Section):
     retries: AtLeast0
 
 
+class WebSettings(_Section):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    tile_url: str
+    tile_attribution: str
+    max_upload_kb: AtLeast1
+    page_size: Annotated[int, Field(ge=1, le=500)]
+    duckdb_threads: AtLeast1
+    duckdb_memory_limit: str
+
+
 class Settings(BaseSettings):
     """Every setting, typed. Built from defaults.toml (pydantic-settings' TOML source, the lowest layer) under the
     checked file and environment tree passed in; read through Config, which keeps it as a plain tree."""
@@ -200,6 +211,7 @@ class Settings(BaseSettings):
     runs: RunsSettings
     tagging: TaggingSettings
     alerts: AlertsSettings
+    web: WebSettings
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

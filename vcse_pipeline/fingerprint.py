@@ -134,21 +134,19 @@ def inputs_fingerprint(inputs: dict) -> str | None:
 def published_fingerprint(register: Path) -> dict | None:
     """{"fingerprint", "run_id", "version_file"} of the publish that made the register file at `register` (its own
     last 'published' run_history row), or None when there is no register or it records no fingerprint."""
-    from .db import connect, table_columns
+    from .db import connect
+    from .status import published_run
 
     if not register.exists():
         return None
     con = connect(register, read_only=True)
     try:
-        if "fingerprint" not in (table_columns(con, "run_history") or set()):
-            return None
-        row = con.execute("SELECT fingerprint, run_id, version_file FROM run_history WHERE status = 'published' "
-                          "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
+        run = published_run(con)
     finally:
         con.close()
-    if not row or not row[0]:
+    if not run or not run["fingerprint"]:
         return None
-    return {"fingerprint": row[0], "run_id": row[1], "version_file": row[2]}
+    return {"fingerprint": run["fingerprint"], "run_id": run["run_id"], "version_file": run["version_file"]}
 
 
 def check_staging(cfg: Config, expected: dict[str, str | None], step: str) -> None:

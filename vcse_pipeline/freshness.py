@@ -12,7 +12,6 @@ all read it from here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -114,23 +113,10 @@ def published_sources(register_path: Path) -> dict | None:
 def register_sources(con) -> dict | None:
     """The sources of the latest published run in a register's run_history (None when it records none: no
     run_history, no published run, or a run that recorded no sources)."""
-    from .db import table_columns
+    from .status import published_run
 
-    if "sources" not in (table_columns(con, "run_history") or set()):
-        return None
-    row = con.execute("SELECT sources FROM run_history WHERE status = 'published' "
-                      "ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-    return (run_sources(row[0]) or None) if row else None
-
-
-def run_sources(value) -> dict:
-    """A run record's `sources` (JSON text in the register's run_history, a dict in run_history.jsonl)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
+    run = published_run(con)
+    return (run["sources"] or None) if run else None
 
 
 def _assess(source: str, info: dict, max_age: int, now: datetime, of: str) -> SourceFreshness:

@@ -368,7 +368,7 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
     are loaded once (rows already present are not repeated). The views the build made are recreated over
     the merged tables.
     """
-    from .db import connect, run_sql_dir, sql_literal
+    from .db import connect, run_sql_dir, sql_literal, table_columns
 
     version = version_path_for(cfg, run_id)
     con = connect(version)
@@ -381,15 +381,11 @@ def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
                 "ORDER BY table_name", [alias]).fetchall()
             for (table,) in tables:
-                exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                                     "AND table_name = ?", [table]).fetchone()[0]
                 source = f'{alias}."{table}"'
-                if not exists:
+                if not table_columns(con, table):
                     con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {source}')
                     continue
-                has_area = con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = ? "
-                                       "AND table_name = ? AND column_name = 'area_code'", [alias, table]).fetchone()[0]
-                if has_area:
+                if "area_code" in table_columns(con, table, alias):
                     con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {source}')
                 else:
                     con.execute(

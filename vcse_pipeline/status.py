@@ -13,27 +13,40 @@ import duckdb
 from .db import table_columns
 
 
-def published_run(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The run that published this register: {run_id, finished_at (text), version_file, sources (a dict)}; None
-    when the file records none (no run_history table, or no published row)."""
-    if not table_columns(con, "run_history"):
-        return None
+def published_runs(con: duckdb.DuckDBPyConnection, most: int) -> list[dict]:
+    """The runs that published this register, the latest first and `most` of them at the most: each
+    {run_id, finished_at (text), version_file, sources (a dict), fingerprint (None when not recorded)}; [] when the
+    file records none (no run_history table, or no published row). The one query for "the published run"."""
+    columns = table_columns(con, "run_history")
+    if not columns:
+        return []
+    # A register written before a column was added to run_history reads as that column being empty.
+    sources = "sources" if "sources" in columns else "NULL"
+    fingerprint = "fingerprint" if "fingerprint" in columns else "NULL"
     # Two runs can finish in one second: then the later row (this version's own run) is the one.
-    row = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR), version_file, sources FROM run_history "
-                      "WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    run_id, finished_at, version_file, sources = row
-    return {"run_id": run_id, "finished_at": finished_at, "version_file": version_file,
-            "sources": _json_object(sources)}
+    rows = con.execute(f"SELECT run_id, CAST(finished_at AS VARCHAR), version_file, {sources}, {fingerprint} "
+                       "FROM run_history WHERE status = 'published' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                       [most]).fetchall()
+    return [{"run_id": run_id, "finished_at": finished_at, "version_file": version_file,
+             "sources": run_sources(sources), "fingerprint": fingerprint}
+            for run_id, finished_at, version_file, sources, fingerprint in rows]
 
 
-def _json_object(value) -> dict:
-    """run_history.sources as a dict: JSON text (or already a value) read, anything unreadable as none."""
-    try:
-        return json.loads(value) if isinstance(value, str) else (value or {})
-    except json.JSONDecodeError:
-        return {}
+def published_run(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The run that published this register (published_runs' fields); None when the file records none."""
+    runs = published_runs(con, 1)
+    return runs[0] if runs else None
+
+
+def run_sources(value) -> dict:
+    """A run record's `sources` (JSON text in the register's run_history, a dict in run_history.jsonl), anything
+    unreadable as none."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def organisation_totals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:

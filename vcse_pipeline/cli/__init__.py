@@ -37,10 +37,11 @@ from . import (  # noqa: E402
     pipeline_commands,
     publish_commands,
     report,
+    serve,
     tag,
 )
 
-for module in (pipeline_commands, publish_commands, find, match, tag, report, alert_commands):
+for module in (pipeline_commands, publish_commands, find, match, tag, report, alert_commands, serve):
     app.add_typer(module.commands)
 app.add_typer(opportunities.commands, name="opportunities")
 

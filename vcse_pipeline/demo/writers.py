@@ -235,77 +235,79 @@ def _part_keys(c: Charity, r: dict, order: int) -> dict:
             "ar_received_date": _ccew_date(r["received"])}
 
 
-def parta_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int) -> Iterator[str]:
-    yield _header("charity_annual_return_parta")
+def _received_returns(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int, part: str,
+                      over: int) -> Iterator[tuple[Charity, int, dict, random.Random]]:
+    """(charity, order, return, rng) for each main charity's received annual returns with income over `over` (order 1
+    the latest), for the annual return part `part`: each charity draws from its own stream seeded by the part, so
+    one part's rows do not shift when another changes."""
     for c in charities:
         if c.linked_charity_number:
             continue
-        rng = random.Random(f"{seed}:parta:{c.organisation_number}")
+        rng = random.Random(f"{seed}:{part}:{c.organisation_number}")
         for order, r in enumerate(returns[c.organisation_number].received, start=1):
-            if r["income"] <= 10000:
-                continue
-            contracts = rng.random() < 0.25
-            grants = rng.random() < 0.5
-            big = r["income"] > 1_000_000
-            yield _tsv("charity_annual_return_parta", {
-                **_part_keys(c, r, order), "total_gross_income": r["income"],
-                "total_gross_expenditure": r["spent"], "charity_raises_funds_from_public": _bool(rng.random() < 0.6),
-                "charity_professional_fundraiser": _bool(False), "charity_commercial_participator": _bool(False),
-                "grant_making_is_main_activity": _bool(rng.random() < 0.05),
-                "charity_receives_govt_funding_contracts": _bool(contracts),
-                "count_govt_contracts": rng.randint(1, 6) if contracts else "",
-                "charity_receives_govt_funding_grants": _bool(grants),
-                "count_govt_grants": rng.randint(1, 4) if grants else "",
-                "income_from_government_contracts": int(r["income"] * rng.uniform(0.1, 0.6)) if contracts else "",
-                "income_from_government_grants": int(r["income"] * rng.uniform(0.05, 0.4)) if grants else "",
-                "charity_has_trading_subsidiary": _bool(big and rng.random() < 0.5),
-                "does_trustee_receive_any_benefit": _bool(False), "trustee_resigned_employment": _bool(False),
-                "employees_salary_over_60k": _bool(big),
-                "count_salary_band_60001_70000": rng.randint(1, 4) if big else "",
-                "count_volunteers": rng.randint(0, 120)})
+            if r["income"] > over:
+                yield c, order, r, rng
+
+
+def parta_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int) -> Iterator[str]:
+    yield _header("charity_annual_return_parta")
+    for c, order, r, rng in _received_returns(charities, returns, seed, "parta", over=10000):
+        contracts = rng.random() < 0.25
+        grants = rng.random() < 0.5
+        big = r["income"] > 1_000_000
+        yield _tsv("charity_annual_return_parta", {
+            **_part_keys(c, r, order), "total_gross_income": r["income"],
+            "total_gross_expenditure": r["spent"], "charity_raises_funds_from_public": _bool(rng.random() < 0.6),
+            "charity_professional_fundraiser": _bool(False), "charity_commercial_participator": _bool(False),
+            "grant_making_is_main_activity": _bool(rng.random() < 0.05),
+            "charity_receives_govt_funding_contracts": _bool(contracts),
+            "count_govt_contracts": rng.randint(1, 6) if contracts else "",
+            "charity_receives_govt_funding_grants": _bool(grants),
+            "count_govt_grants": rng.randint(1, 4) if grants else "",
+            "income_from_government_contracts": int(r["income"] * rng.uniform(0.1, 0.6)) if contracts else "",
+            "income_from_government_grants": int(r["income"] * rng.uniform(0.05, 0.4)) if grants else "",
+            "charity_has_trading_subsidiary": _bool(big and rng.random() < 0.5),
+            "does_trustee_receive_any_benefit": _bool(False), "trustee_resigned_employment": _bool(False),
+            "employees_salary_over_60k": _bool(big),
+            "count_salary_band_60001_70000": rng.randint(1, 4) if big else "",
+            "count_volunteers": rng.randint(0, 120)})
 
 
 def partb_rows(charities: list[Charity], returns: dict[int, AnnualReturns], seed: int) -> Iterator[str]:
     yield _header("charity_annual_return_partb")
-    for c in charities:
-        if c.linked_charity_number:
-            continue
-        rng = random.Random(f"{seed}:partb:{c.organisation_number}")
-        for order, r in enumerate(returns[c.organisation_number].received, start=1):
-            income, spent = r["income"], r["spent"]
-            if income <= 500000:
-                continue
-            donations = int(income * rng.uniform(0.05, 0.5))
-            trading = int(income * rng.uniform(0, 0.2))
-            investments = int(income * rng.uniform(0, 0.03))
-            other = int(income * rng.uniform(0, 0.02))
-            charitable = income - donations - trading - investments - other
-            raising = int(spent * rng.uniform(0.02, 0.15))
-            governance = int(spent * rng.uniform(0.01, 0.05))
-            fixed = int(income * rng.uniform(0.1, 2.0))
-            cash = int(income * rng.uniform(0.1, 0.6))
-            liabilities = int(income * rng.uniform(0.05, 0.2))
-            net = fixed + cash - liabilities
-            restricted = int(net * rng.uniform(0, 0.4))
-            yield _tsv("charity_annual_return_partb", {
-                **_part_keys(c, r, order), "income_donations_and_legacies": donations,
-                "income_other_trading_activities": trading, "income_charitable_activities": charitable,
-                "income_investments": investments, "income_other": other,
-                "income_total_income_and_endowments": income, "income_legacies": 0, "income_endowments": 0,
-                "expenditure_raising_funds": raising, "expenditure_charitable_expenditure": spent - raising,
-                "expenditure_other": 0, "expenditure_total": spent, "expenditure_investment_management": 0,
-                "expenditure_grants_institution": 0, "expenditure_governance": governance,
-                "expenditure_support_costs": int(spent * rng.uniform(0.05, 0.2)),
-                "expenditure_depreciation": int(fixed * 0.03), "gain_loss_investment": 0,
-                "gain_loss_pension_fund": 0, "gain_loss_revaluation_fixed_investment": 0, "gain_loss_other": 0,
-                "reserves": net - restricted - fixed if net - restricted - fixed > 0 else 0,
-                "assets_total_fixed": fixed, "assets_own_use": fixed, "assets_long_term_investment": 0,
-                "defined_benefit_pension_scheme": 0, "assets_other_assets": cash,
-                "assets_total_liabilities": liabilities, "assets_current_investment": 0,
-                "assets_total_assets_and_liabilities": net, "creditors_one_year_total_current": liabilities,
-                "creditors_falling_due_after_one_year": 0, "assets_cash": cash, "funds_endowment": 0,
-                "funds_unrestricted": net - restricted, "funds_restricted": restricted, "funds_total": net,
-                "count_employees": max(1, income // 32000), "charity_only_accounts": "True"})
+    for c, order, r, rng in _received_returns(charities, returns, seed, "partb", over=500000):
+        income, spent = r["income"], r["spent"]
+        donations = int(income * rng.uniform(0.05, 0.5))
+        trading = int(income * rng.uniform(0, 0.2))
+        investments = int(income * rng.uniform(0, 0.03))
+        other = int(income * rng.uniform(0, 0.02))
+        charitable = income - donations - trading - investments - other
+        raising = int(spent * rng.uniform(0.02, 0.15))
+        governance = int(spent * rng.uniform(0.01, 0.05))
+        fixed = int(income * rng.uniform(0.1, 2.0))
+        cash = int(income * rng.uniform(0.1, 0.6))
+        liabilities = int(income * rng.uniform(0.05, 0.2))
+        net = fixed + cash - liabilities
+        restricted = int(net * rng.uniform(0, 0.4))
+        yield _tsv("charity_annual_return_partb", {
+            **_part_keys(c, r, order), "income_donations_and_legacies": donations,
+            "income_other_trading_activities": trading, "income_charitable_activities": charitable,
+            "income_investments": investments, "income_other": other,
+            "income_total_income_and_endowments": income, "income_legacies": 0, "income_endowments": 0,
+            "expenditure_raising_funds": raising, "expenditure_charitable_expenditure": spent - raising,
+            "expenditure_other": 0, "expenditure_total": spent, "expenditure_investment_management": 0,
+            "expenditure_grants_institution": 0, "expenditure_governance": governance,
+            "expenditure_support_costs": int(spent * rng.uniform(0.05, 0.2)),
+            "expenditure_depreciation": int(fixed * 0.03), "gain_loss_investment": 0,
+            "gain_loss_pension_fund": 0, "gain_loss_revaluation_fixed_investment": 0, "gain_loss_other": 0,
+            "reserves": net - restricted - fixed if net - restricted - fixed > 0 else 0,
+            "assets_total_fixed": fixed, "assets_own_use": fixed, "assets_long_term_investment": 0,
+            "defined_benefit_pension_scheme": 0, "assets_other_assets": cash,
+            "assets_total_liabilities": liabilities, "assets_current_investment": 0,
+            "assets_total_assets_and_liabilities": net, "creditors_one_year_total_current": liabilities,
+            "creditors_falling_due_after_one_year": 0, "assets_cash": cash, "funds_endowment": 0,
+            "funds_unrestricted": net - restricted, "funds_restricted": restricted, "funds_total": net,
+            "count_employees": max(1, income // 32000), "charity_only_accounts": "True"})
 
 
 # ---------------------------------------------------------------------------------------------- Companies House

@@ -38,6 +38,18 @@ def open_register_file(path: Path, has_register_option: bool = True) -> duckdb.D
     (`vcse match` reads organisation and organisation_name). The same errors for a file that is missing, a
     folder, empty, not a DuckDB file, unreadable or held open for writing."""
     path = Path(path)
+    choose = check_register_file(path, has_register_option)
+    try:
+        # not db.connect: that creates missing parent folders, and reading must never create anything
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise PipelineError(_open_failure(path, str(exc), choose)) from exc
+    return con
+
+
+def check_register_file(path: Path, has_register_option: bool = True) -> str:
+    """A PipelineError naming the file and what to do when it is missing, a folder, empty, not a DuckDB file or
+    unreadable; else the advice for a later failure to open it. Also for the web app, which attaches the file."""
     missing, choose = _WITH_REGISTER if has_register_option else _WITHOUT_REGISTER
     if not path.exists():
         raise PipelineError(f"no register at {path}: build one with `vcse run` (or `vcse demo`), or {missing}")
@@ -48,12 +60,7 @@ def open_register_file(path: Path, has_register_option: bool = True) -> duckdb.D
                             "or rebuild it with `vcse run`")
     if not _is_duckdb_file(path):
         raise PipelineError(f"{path} is not a register (not a DuckDB database file): {choose}")
-    try:
-        # not db.connect: that creates missing parent folders, and reading must never create anything
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise PipelineError(_open_failure(path, str(exc), choose)) from exc
-    return con
+    return choose
 
 
 def _is_duckdb_file(path: Path) -> bool:

@@ -89,12 +89,15 @@ def write_csv_rows(fh: IO[str], columns: Sequence[str], rows: Sequence[Sequence]
         put([csv_value(v, m) for v, m in zip(row, money, strict=True)])
 
 
-def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, sheet_title: str = "Providers",
-               money_columns: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> None:
+def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path | IO[bytes], *,
+               sheet_title: str = "Providers", money_columns: Sequence[str] = (),
+               headers: Mapping[str, str] | None = None, provenance: Sequence[tuple[str, str]] = ()) -> None:
     """An Excel workbook: bold filled header, frozen, auto-filtered, sized columns, money and date formats.
 
     With `headers` (column name -> heading for people) the sheet shows those headings, true/false as Yes/No,
     and a second sheet "Columns" lists each heading beside its column name (as in CSV and the data dictionary).
+    `provenance` (label, value) pairs go on a last sheet "About this list": the search and register version a list
+    came from (the web app's exports), so a file passed on still says what it is.
     """
     from openpyxl import Workbook
     from openpyxl.cell.cell import TYPE_STRING
@@ -142,6 +145,13 @@ def write_xlsx(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *, 
             cell.font, cell.fill = header_font, header_fill
         about.column_dimensions["A"].width = max(12, *(len(h) + 2 for h in shown))
         about.column_dimensions["B"].width = max(36, *(len(str(c)) + 2 for c in columns))
+    if provenance:
+        stamp = wb.create_sheet("About this list")
+        for label, value in provenance:
+            stamp.append([safe_text(str(label)), cell_value(value)])
+            stamp.cell(row=stamp.max_row, column=1).font = Font(bold=True)
+        stamp.column_dimensions["A"].width = max(12, *(len(str(label)) + 2 for label, _ in provenance))
+        stamp.column_dimensions["B"].width = 80
     wb.save(path)
 
 

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E40
 
 from ..db import sql_text, table_exists  # noqa: E402
 from ..lookups import POSTCODE_NOT_FOUND, area_name  # noqa: E402
+from ..status import published_runs  # noqa: E402
 
 TEMPLATES = Path(__file__).with_name("templates")
 OUTSIDE = "(based outside the area)"
@@ -76,19 +77,18 @@ def changes_since_previous(con: duckdb.DuckDBPyConnection, area_code: str) -> di
     if not (table_exists(con, "run_history") and table_exists(con, "register_change")):
         return {"previous": False, "message": "This register has no refresh history yet, so there is no previous "
                                                "refresh to compare with."}
-    runs = _rows(con, "SELECT run_id, CAST(finished_at AS VARCHAR) FROM run_history WHERE status = 'published' "
-                      "ORDER BY finished_at DESC NULLS LAST, run_id DESC", [])
+    runs = published_runs(con, 2)
     if len(runs) < 2:
         return {"previous": False, "message": "This is the first published refresh: there is no previous refresh "
                                                "to compare with, so every organisation counts as new."}
-    run_id, finished = runs[0]
+    run_id, finished = runs[0]["run_id"], runs[0]["finished_at"]
     rows = _report_rows(con, "changes", {"run_id": run_id, "area_code": area_code})
     by_type: dict[str, list] = {}
     for change_type, org_id, name, field, old, new in rows:
         by_type.setdefault(change_type, []).append(
             {"org_id": org_id, "name": name, "field": field, "old": old, "new": new})
     counts = {t: len({r["org_id"] for r in items}) for t, items in by_type.items()}
-    return {"previous": True, "run_id": run_id, "finished": finished, "previous_run": runs[1][0],
+    return {"previous": True, "run_id": run_id, "finished": finished, "previous_run": runs[1]["run_id"],
             "counts": counts, "changes": by_type,
             "message": "" if rows else "The latest refresh changed nothing in this area."}
 

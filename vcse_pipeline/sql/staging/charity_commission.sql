@@ -1,4 +1,5 @@
--- Staging model: each Charity Commission extract row (main and linked charities) in the register's record shape.
+-- Staging model: each Charity Commission extract row (main and linked charities) as the record
+-- shape's columns it has (sql/records/register_records.sql leaves the rest NULL).
 -- Parameters: the [vcse] switches and [linking] placeholder_company_numbers (register/records.py).
 CREATE OR REPLACE TEMP VIEW _charity_commission_records AS
 SELECT
@@ -26,7 +27,6 @@ SELECT
     c.charity_contact_phone AS phone,
     CAST(c.registered_charity_number AS VARCHAR) AS charity_number,
     clean_company_number(c.charity_company_registration_number, {{placeholder_company_numbers}}) AS company_number,
-    CAST(NULL AS VARCHAR) AS society_number,
     CAST(c.charity_company_registration_number AS VARCHAR) AS raw_company_number,
     CAST(c.latest_income AS DOUBLE) AS latest_income,
     CAST(c.latest_expenditure AS DOUBLE) AS latest_expenditure,

@@ -1,11 +1,11 @@
--- Staging model: each Companies House company in the register's record shape (the VCSE rule decides later
--- which count). Parameters: the [vcse] switches (register/records.py).
+-- Staging model: each Companies House company as the record shape's columns it has
+-- (sql/records/register_records.sql leaves the rest NULL; the VCSE rule decides later which count).
+-- Parameters: the [vcse] switches (register/records.py).
 CREATE OR REPLACE TEMP VIEW _companies_house_records AS
 SELECT
     'companies_house:' || co.company_number AS record_id,
     'companies_house' AS source,
     'GB-COH-' || co.company_number AS identifier,
-    CAST(NULL AS VARCHAR) AS parent_identifier,
     co.company_name AS name,
     company_legal_form(co.company_category) AS legal_form,
     company_is_vcse(co.company_category, {{include_community_interest_companies}},
@@ -19,13 +19,7 @@ SELECT
                      co.county), '') AS address,
     co.postcode AS raw_postcode,
     co.post_town AS town,
-    CAST(NULL AS VARCHAR) AS website, CAST(NULL AS VARCHAR) AS email, CAST(NULL AS VARCHAR) AS phone,
-    CAST(NULL AS VARCHAR) AS charity_number,
     co.company_number AS company_number,
-    CAST(NULL AS VARCHAR) AS society_number,
-    CAST(NULL AS VARCHAR) AS raw_company_number,
-    CAST(NULL AS DOUBLE) AS latest_income, CAST(NULL AS DOUBLE) AS latest_expenditure,
-    CAST(NULL AS DATE) AS latest_financial_year_end,
     CAST(co.incorporation_date AS DATE) AS date_registered,
     CAST(co.dissolution_date AS DATE) AS date_removed
 FROM companies_house.company co;

@@ -1,4 +1,5 @@
--- Staging model: each FCA Mutuals Public Register society in the register's record shape.
+-- Staging model: each FCA Mutuals Public Register society as the record shape's columns it has
+-- (sql/records/register_records.sql leaves the rest NULL).
 -- Parameters: the [vcse] switches and society_types (register/records.py).
 CREATE OR REPLACE TEMP VIEW _fca_mutuals_records AS
 WITH typed AS (
@@ -9,7 +10,6 @@ SELECT
     'fca_mutuals:' || s.registration_number AS record_id,
     'fca_mutuals' AS source,
     'GB-MPR-' || s.registration_number AS identifier,
-    CAST(NULL AS VARCHAR) AS parent_identifier,
     s.society_name AS name,
     society_legal_form(s._society_type, s.registered_as) AS legal_form,
     society_is_vcse(s._society_type, s.registered_as, {{include_registered_societies}}, {{society_types}}) AS is_vcse,
@@ -22,13 +22,7 @@ SELECT
     -- The register gives one address string: the town is the last part that is not the postcode.
     list_filter(list_transform(string_split(coalesce(s.society_address, ''), ','), lambda x: trim(x)),
                 lambda x: x <> '' AND postcode_key(x) IS NULL)[-1] AS town,
-    CAST(NULL AS VARCHAR) AS website, CAST(NULL AS VARCHAR) AS email, CAST(NULL AS VARCHAR) AS phone,
-    CAST(NULL AS VARCHAR) AS charity_number,
-    CAST(NULL AS VARCHAR) AS company_number,
     s.registration_number AS society_number,
-    CAST(NULL AS VARCHAR) AS raw_company_number,
-    CAST(NULL AS DOUBLE) AS latest_income, CAST(NULL AS DOUBLE) AS latest_expenditure,
-    CAST(NULL AS DATE) AS latest_financial_year_end,
     CAST(s.registration_date AS DATE) AS date_registered,
     CAST(s.deregistration_date AS DATE) AS date_removed
 FROM typed s;

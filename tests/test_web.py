@@ -1,0 +1,483 @@
+"""The officers' web explorer (vcse_pipeline.web) in-process: pages, forgiving search, exports, uploads, errors,
+headers, and the register reader switching versions. Over the hand-made procurement register (30 providers in
+known wards), so every count is known. The browser tests (test_web_browser.py) drive a real server."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from procurement_fixtures import ORGS, org_id_for
+
+from vcse_pipeline.config import Config
+from vcse_pipeline.versions import switch_register
+from vcse_pipeline.web.app import create_app
+from vcse_pipeline.web.register import RegisterReader, RegisterUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTICES = ROOT / "tests" / "fixtures" / "ocds" / "contracts-finder-sample.json"
+DOMESTIC_ABUSE_NOTICE = "d88b957b-bbf3-4fbe-b9cb-e9c2350bb8e9-819910"
+PROVIDERS = len(ORGS)   # every organisation of the fixture is active (the closed one is not in the directory)
+
+
+def config(data_dir: Path, **web) -> Config:
+    return Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)}, "web": web})
+
+
+@pytest.fixture(scope="module")
+def edited_register(register, tmp_path_factory) -> Path:
+    """A copy of the procurement register with a formula for a name and one Liscard provider's work unclassified."""
+    path = tmp_path_factory.mktemp("web") / "edited.duckdb"
+    shutil.copyfile(register, path)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE organisation SET name = '=HYPERLINK(\"http://evil.example\",\"Wirral Foodbank\")' "
+                "WHERE org_id = ?", [org_id_for("C3")])
+    con.execute("DELETE FROM organisation_service_area WHERE org_id = ?", [org_id_for("C22")])
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(register, tmp_path_factory):
+    app = create_app(config(tmp_path_factory.mktemp("web-data"), page_size=5), register_path=register)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def main_text(response) -> str:
+    """The page's <main> as words: what an officer reads."""
+    main = re.search(r"<main.*?</main>", response.text, re.S).group(0)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).replace("&#39;", "'").replace("&amp;", "&")
+
+
+def error_summary(response) -> list[tuple[str, str]]:
+    """(field id, message) of each link in the GOV.UK error summary."""
+    summary = re.search(r'govuk-error-summary__list">(.*?)</ul>', response.text, re.S)
+    return [(href, re.sub(r"\s+", " ", text).replace("&#39;", "'"))
+            for href, text in re.findall(r'<a href="#([^"]+)">(.*?)</a>', summary.group(1), re.S)] if summary else []
+
+
+# ---------------------------------------------------------------------------------------------- find providers
+
+def test_find_mental_health_providers_in_a_ward(client):
+    response = client.get("/providers", params={"service": "mental health", "ward": "Birkenhead and Tranmere"})
+    assert response.status_code == 200
+    text = main_text(response)
+    assert f"2 of {PROVIDERS} providers" in text
+    for key in ("C1", "C4"):   # Wirral Mind and Tomorrow's Women Wirral: the two based in the ward
+        assert f'href="/organisations/E08000015/{org_id_for(key)}"' in response.text
+    assert "Mental health and wellbeing" in text and "in ward Birkenhead and Tranmere" in text
+    assert 'href="/providers/export.xlsx?service=mental+health&amp;ward=Birkenhead+and+Tranmere"' in response.text
+
+
+def test_forgiving_values_are_read_and_said(client):
+    response = client.get("/providers", params={"service": "mental helth", "ward": "birkenhead & tranmere"})
+    assert response.status_code == 200
+    text = main_text(response)
+    assert f"2 of {PROVIDERS} providers" in text
+    assert "Read service area 'mental helth' as Mental health and wellbeing (mental_health)" in text
+
+
+def test_a_mistyped_ward_is_an_error_beside_its_field_with_did_you_mean(client):
+    response = client.get("/providers", params={"service": "mental health", "ward": "Birkenhed and Tranmere"})
+    assert response.status_code == 400
+    assert response.text.count("<title>Error: Find providers") == 1
+    [(field, message)] = error_summary(response)
+    assert field == "ward"
+    assert message.startswith("Unknown ward 'Birkenhed and Tranmere' (did you mean Birkenhead and Tranmere")
+    assert "vcse find" not in message   # the CLI's hint is not shown to officers
+    assert 'id="ward-error"' in response.text and 'class="govuk-input govuk-input--error"' in response.text
+    assert "providers</h2>" not in response.text   # no results under an error
+
+
+def test_several_errors_in_the_form_order(client):
+    response = client.get("/providers", params={"max_income": "lots", "min_income": "-5", "district": "ZZ99",
+                                                "within_km": "3"})
+    assert response.status_code == 400
+    fields = [f for f, _m in error_summary(response)]
+    assert fields == ["district", "near", "min_income", "max_income"]
+
+
+def test_values_reach_the_database_as_parameters(client, register):
+    injected = "x' OR 1=1; DROP TABLE organisation; --"
+    response = client.get("/providers", params={"keywords": injected})
+    assert response.status_code == 200 and f"0 of {PROVIDERS} providers" in main_text(response)
+    response = client.get("/providers", params={"ward": injected})
+    assert response.status_code == 400
+    con = duckdb.connect(str(register), read_only=True)
+    assert con.execute("SELECT count(*) FROM organisation").fetchone()[0] == PROVIDERS + 1
+    con.close()
+
+
+def test_paging_and_sorting(client):
+    first = client.get("/providers", params={"based": "based", "sort": "name"})
+    text = main_text(first)
+    based_in_wirral = sum(1 for row in ORGS if row[3] is not None)
+    assert f"{based_in_wirral} of {PROVIDERS} providers" in text
+    names = re.findall(r'href="/organisations/E08000015/[^"]+">([^<]+)</a>', first.text)
+    assert len(names) == 5 and names == sorted(names, key=str.lower)   # page_size 5, by name
+    second = client.get("/providers", params={"based": "based", "sort": "name", "page": "2"})
+    later = re.findall(r'href="/organisations/E08000015/[^"]+">([^<]+)</a>', second.text)
+    assert len(later) == 5 and later[0].lower() > names[-1].lower()
+    assert 'aria-current="page"' in second.text and 'rel="prev"' in second.text
+    pages = -(-based_in_wirral // 5)
+    beyond = client.get("/providers", params={"based": "based", "sort": "name", "page": "999"})
+    assert f"page {pages} of {pages}" in beyond.text   # a page past the end shows the last one
+    by_income = client.get("/providers", params={"based": "operates", "sort": "income"})
+    assert re.findall(r'href="/organisations/E08000015/[^"]+">([^<]+)</a>', by_income.text) == [
+        "Merseyside Domestic Abuse Refuges", "Liverpool and Wirral Autism Support"]
+
+
+def test_distance_search(client):
+    response = client.get("/providers", params={"near": "CH41 4AA", "within_km": "3", "sort": "distance"})
+    assert response.status_code == 200
+    distances = [float(d) for d in re.findall(r"([0-9.]+) km</td>", response.text)]
+    assert distances and distances == sorted(distances) and max(distances) <= 3
+
+
+# ---------------------------------------------------------------------------------------------- exports
+
+@pytest.fixture(scope="module")
+def edited_client(edited_register, tmp_path_factory):
+    app = create_app(config(tmp_path_factory.mktemp("web-edited")), register_path=edited_register)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_excel_export_is_stamped_and_formula_safe(edited_client):
+    response = edited_client.get("/providers/export.xlsx", params={"service": "food", "based": "based"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert re.fullmatch(r'attachment; filename="providers-edited-duckdb\.xlsx"',
+                        response.headers["content-disposition"])
+    book = load_workbook(io.BytesIO(response.content))
+    sheet = book["Providers"]
+    headings = [c.value for c in sheet[1]]
+    assert headings[:3] == ["Provider", "Where", "Legal form"]
+    names = [row[0].value for row in sheet.iter_rows(min_row=2)]
+    formula = next(c for c in sheet["A"][1:] if "HYPERLINK" in str(c.value))
+    assert formula.value.startswith("'=HYPERLINK") and formula.data_type == "s"
+    assert "Liscard Community Pantry" in names
+    about = {row[0].value: row[1].value for row in book["About this list"].iter_rows()}
+    assert about["Register version"] == "edited.duckdb"
+    assert about["Search"] == "Food and poverty relief; based in the area"
+    assert about["Rows"] == str(len(names))
+
+
+def test_csv_export_carries_every_match_and_the_stamp(edited_client):
+    response = edited_client.get("/providers/export.csv", params={"based": "based"})
+    assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == sum(1 for row in ORGS if row[3] is not None)   # every page, not one
+    assert {r["register_version"] for r in rows} == {"edited.duckdb"}
+    assert {r["search"] for r in rows} == {"based in the area"}
+    assert any(r["name"].startswith("'=HYPERLINK") for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------- profile
+
+def test_organisation_profile(client):
+    response = client.get(f"/organisations/E08000015/{org_id_for('C1')}")
+    assert response.status_code == 200
+    text = main_text(response)
+    assert "Wirral Mind" in text and "Mind in Wirral" in text
+    assert 'href="https://find-and-update.company-information.service.gov.uk/company/02967368"' in response.text
+    assert "Based in Wirral (Birkenhead and Tranmere)" in text
+    assert "Mental health and wellbeing" in text and "£2,400,000" in text
+    assert "Readiness to deliver" in text
+    assert re.search(r"Recent changes .*added to the register", text)
+
+
+def test_an_unknown_organisation_is_a_404_page(client):
+    response = client.get("/organisations/E08000015/GB-CHC-0")
+    assert response.status_code == 404 and "There is no organisation with that identifier" in response.text
+    assert "Traceback" not in response.text
+
+
+# ---------------------------------------------------------------------------------------------- wards
+
+def test_wards_list_every_ward_even_empty_ones(client):
+    response = client.get("/wards")
+    assert response.status_code == 200
+    assert 'href="/wards/E05000969">Upton</a>' in response.text   # no providers at all, still listed
+
+
+def test_gaps_and_cannot_tell(edited_client):
+    """Liscard: one of its three providers lost its service areas, so a service with one provider based there
+    might have two (cannot tell) while one with none stays a gap."""
+    response = edited_client.get("/wards/E05000961")
+    assert response.status_code == 200
+    rows = dict(re.findall(r'<th scope="row" class="govuk-table__header">([^<]+)</th>.*?'
+                           r'<strong class="govuk-tag govuk-tag--[a-z]+">([^<]+)</strong>', response.text, re.S))
+    assert rows["Food and poverty relief"] == "Cannot tell"   # Liscard Community Pantry, and maybe the unknown one
+    assert rows["Adult social care"] == "Gap"
+    assert "1 provider based here does work the register could not classify" in main_text(response)
+
+
+def test_the_ward_map_shows_points_without_javascript(client):
+    response = client.get("/wards/E05000951")   # Bidston and St James: five providers with postcodes
+    points = json.loads(html.unescape(re.search(r'data-points="([^"]*)"', response.text).group(1)))
+    circles = [html.unescape(t) for t in re.findall(r"<circle [^>]*><title>([^<]+)</title>", response.text)]
+    assert len(points) == len(circles) >= 4
+    assert {p["name"] for p in points} == set(circles)
+    assert 'data-tile-url="https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in response.text
+
+
+# ---------------------------------------------------------------------------------------------- opportunities
+
+def upload(client, content: bytes, name: str = "notice.json", **data):
+    return client.post("/opportunities", files={"notice_file": (name, content, "application/json")}, data=data)
+
+
+def test_a_notice_gives_a_ranked_shortlist_with_reasons(client):
+    response = upload(client, NOTICES.read_bytes(), release_id=DOMESTIC_ABUSE_NOTICE)
+    assert response.status_code == 200
+    text = main_text(response)
+    assert "Domestic Abuse Independent Advocate (IDVA)" in text
+    assert "the contract has been let" in text   # an award: said, as the CLI says it
+    ranked = re.findall(r'<h3 class="govuk-heading-s[^"]*">\s*(\d+)\. <a', response.text)
+    assert ranked[:3] == ["1", "2", "3"]
+    assert "Why Merseyside Domestic Abuse Refuges is on the list" in text
+
+
+def test_a_package_of_notices_asks_which(client):
+    response = upload(client, NOTICES.read_bytes())
+    assert response.status_code == 200 and "It holds 11 notices" in main_text(response)
+    assert response.text.count('name="release_id"') == 11
+
+
+def test_the_shortlist_exports(client):
+    response = client.post("/opportunities/export.xlsx", files={"notice_text": (None, NOTICES.read_text())},
+                           data={"release_id": DOMESTIC_ABUSE_NOTICE})
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    assert book["Shortlist"].max_row > 1 and "shortlist for notice" in book["About this list"]["B2"].value
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"{not json", "The file notice.json is not valid JSON"),
+    (b"[1, 2, 3]", "neither an OCDS release nor a release package"),
+    (b"\xff\xfe\x00garbage", "must be an OCDS JSON file (it is not text)"),
+    (b"   ", "The selected file is empty"),
+    (b'{"releases": []}', "holds no releases"),
+])
+def test_a_bad_notice_gets_a_message_not_a_500(client, content, message):
+    response = upload(client, content)
+    assert response.status_code == 400
+    assert message in " ".join(m for _f, m in error_summary(response))
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("release", [
+    {"ocid": "ocds-1", "tender": "not an object"},
+    {"ocid": "ocds-2", "tender": {"items": "x", "classification": 5, "value": {"amount": "lots"}}},
+    {"ocid": ["a"], "id": {"x": 1}, "tender": {"title": 7, "tenderPeriod": {"endDate": "soon"}}, "buyer": "me"},
+])
+def test_a_notice_of_an_odd_shape_gets_a_page_not_a_500(client, release):
+    response = upload(client, json.dumps(release).encode())
+    assert response.status_code in (200, 400) and "Traceback" not in response.text
+
+
+def test_uploads_are_size_limited(register, tmp_path):
+    app = create_app(config(tmp_path, max_upload_kb=1), register_path=register)
+    with TestClient(app) as small:
+        response = upload(small, b"{" + b" " * 4000 + b"}")
+    assert response.status_code == 413 and "The notice must be smaller than 1 KB" in response.text
+
+
+# ---------------------------------------------------------------------------------------------- safety
+
+def test_security_headers_on_pages_assets_and_errors(client):
+    for url in ("/providers", "/static/app.css", "/no-such-page"):
+        headers = client.get(url).headers
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "img-src 'self' data: https://tile.openstreetmap.org" in headers["content-security-policy"]
+
+
+def test_an_unexpected_error_shows_no_stack_trace(register, tmp_path):
+    app = create_app(config(tmp_path), register_path=register)
+    broken = APIRouter()
+
+    @broken.get("/broken")
+    def boom():
+        raise RuntimeError("secret detail /srv/vcse/data")
+
+    app.include_router(broken)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.get("/broken")
+    assert response.status_code == 500
+    assert "Sorry, there is a problem with the service" in response.text
+    assert "secret detail" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_no_register_yet_is_a_503_until_one_is_published(register, tmp_path):
+    cfg = config(tmp_path / "data")
+    app = create_app(cfg)
+    with TestClient(app) as test_client:
+        missing = test_client.get("/providers")
+        assert missing.status_code == 503 and "not been published yet" in missing.text
+        version = cfg.versions_dir / "register-20260101T000000000000Z-test.duckdb"
+        version.parent.mkdir(parents=True)
+        shutil.copyfile(register, version)
+        switch_register(cfg, version)
+        assert test_client.get("/providers").status_code == 200   # no restart
+
+
+# ---------------------------------------------------------------------------------------------- the reader
+
+def test_the_reader_switches_versions_and_finishes_requests_on_the_old_one(register, tmp_path):
+    cfg = config(tmp_path / "data")
+    versions = []
+    for n, name in enumerate(("Version One", "Version Two")):
+        version = cfg.versions_dir / f"register-2026010{n + 1}T000000000000Z-v{n + 1}.duckdb"
+        version.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(register, version)
+        con = duckdb.connect(str(version))
+        con.execute("UPDATE organisation SET name = ? WHERE org_id = ?", [name, org_id_for("C1")])
+        con.execute("UPDATE run_history SET version_file = ? WHERE run_id = '20260201T000000Z-bbbbbb'",
+                    [version.name])
+        con.close()
+        versions.append(version)
+    switch_register(cfg, versions[0])
+    reader = RegisterReader(cfg.register_path)
+    query = "SELECT name FROM provider_directory WHERE org_id = ?"
+    with reader.view() as old:
+        assert old.cursor.execute(query, [org_id_for("C1")]).fetchone() == ("Version One",)
+        assert old.info.version == versions[0].name
+        switch_register(cfg, versions[1])   # a publish while a request is reading
+        with reader.view() as new:
+            assert new.cursor.execute(query, [org_id_for("C1")]).fetchone() == ("Version Two",)
+            assert new.info.version == versions[1].name
+        # the request that started on version one finishes on it
+        assert old.cursor.execute(query, [org_id_for("C1")]).fetchone() == ("Version One",)
+    with reader.view() as later:
+        assert later.info.version == versions[1].name
+    with pytest.raises(duckdb.Error):   # read-only
+        with reader.view() as view:
+            view.cursor.execute("DELETE FROM organisation")
+    with pytest.raises(duckdb.Error):   # and no other file can be read through it
+        with reader.view() as view:
+            view.cursor.execute("SELECT * FROM read_csv(?)", [str(versions[0])])
+    # version one's working copy went when its last request finished; version two's stays while it is served
+    assert [p.name for p in reader._scratch.glob("*.duckdb")] == ["version-2.duckdb"]
+    reader.close()
+    assert list(reader._scratch.glob("*.duckdb")) == []
+
+
+def test_the_reader_refuses_a_file_that_is_not_a_register(tmp_path):
+    path = tmp_path / "staging.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE company (n INTEGER)")
+    con.close()
+    with pytest.raises(RegisterUnavailable, match="has no provider_directory view"):
+        with RegisterReader(path).view():
+            pass
+
+
+# ---------------------------------------------------------------------------------------------- assets
+
+STATIC = ROOT / "vcse_pipeline" / "web" / "static"
+COPIED = {"govuk/govuk-frontend.min.js": "govuk-frontend/dist/govuk/govuk-frontend.min.js",
+          "govuk/assets/images/favicon.ico": "govuk-frontend/dist/govuk/assets/images/favicon.ico",
+          "leaflet/leaflet.js": "leaflet/dist/leaflet.js", "leaflet/leaflet.css": "leaflet/dist/leaflet.css"}
+
+
+def test_the_committed_assets_are_the_pinned_packages():
+    """`make assets` copies from node_modules (installed by `npm ci` from package-lock.json, as .ci/run does)."""
+    lock = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    package = json.loads((ROOT / "package.json").read_text())
+    for name, version in {**package["dependencies"], **package["devDependencies"]}.items():
+        assert lock[f"node_modules/{name}"]["version"] == version, name   # pinned exactly, lock agrees
+    modules = ROOT / "node_modules"
+    if not (modules / "govuk-frontend").is_dir():
+        pytest.skip("node_modules not installed (npm ci): the copies cannot be compared")
+    for ours, theirs in COPIED.items():
+        assert (STATIC / ours).read_bytes() == (modules / theirs).read_bytes(), f"{ours}: run make assets"
+    css = (STATIC / "app.css").read_text()
+    assert ".govuk-generic-header" in css and "GDS Transport" not in css
+
+
+def test_the_committed_stylesheet_is_built_from_its_source(tmp_path):
+    """app.css is `make assets`'s sass build of web/assets/app.scss with the pinned GOV.UK Frontend."""
+    import subprocess
+
+    sass = ROOT / "node_modules" / ".bin" / "sass"
+    if not sass.exists():
+        pytest.skip("node_modules not installed (npm ci): sass cannot rebuild the stylesheet")
+    built = tmp_path / "app.css"
+    subprocess.run([str(sass), "--style=compressed", "--no-source-map", "--load-path=node_modules", "--quiet-deps",
+                    "vcse_pipeline/web/assets/app.scss", str(built)], cwd=ROOT, check=True, capture_output=True)
+    assert built.read_text() == (STATIC / "app.css").read_text(), "run make assets"
+
+
+def test_serve_is_a_command():
+    from typer.testing import CliRunner
+
+    from vcse_pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0 and "--port" in result.output and "--register" in result.output
+
+
+def test_a_running_server_keeps_answering_across_publishes(register, tmp_path):
+    """`vcse serve` for real, readers in threads, and three publishes (real switch_register) while they read: no
+    request fails, and the server ends on the last version without a restart."""
+    import threading
+
+    import httpx
+    from web_server import running_server
+
+    cfg = config(tmp_path / "data")
+    versions = []
+    for n in range(3):
+        version = cfg.versions_dir / f"register-2026010{n + 1}T000000000000Z-v{n}.duckdb"
+        version.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(register, version)
+        con = duckdb.connect(str(version))
+        con.execute("UPDATE run_history SET version_file = ? WHERE run_id = '20260201T000000Z-bbbbbb'",
+                    [version.name])
+        con.close()
+        versions.append(version)
+    switch_register(cfg, versions[0])
+    failures: list[str] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+    with running_server(cfg.data_dir) as url:
+        def read() -> None:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                while not stop.is_set():
+                    for path in ("/providers?service=mental+health", "/healthz"):
+                        response = http.get(path)
+                        if response.status_code != 200:
+                            failures.append(f"{path}: {response.status_code}")
+                        elif path == "/healthz":
+                            seen.add(response.json()["version"])
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        for n, version in enumerate(versions):
+            if n:
+                switch_register(cfg, version)   # a publish while the readers read
+            waited = 0.0
+            while version.name not in seen and not failures and waited < 60:   # until the readers see it
+                stop.wait(0.05)
+                waited += 0.05
+        stop.set()
+        for thread in readers:
+            thread.join()
+        final = httpx.get(f"{url}/healthz").json()["version"]
+    assert failures == []
+    assert seen == {v.name for v in versions} and final == versions[-1].name

@@ -1,0 +1,3 @@
+"""The register on the web: a GOV.UK-style explorer for officers (`vcse serve`), read-only over the published
+register. app.create_app builds the FastAPI app; register.py reads the register; pages live in their own modules
+(routers), as do the reconciliation service (reconcile.py) and the JSON API (api.py)."""

@@ -1,0 +1,172 @@
+"""Opportunities: an officer uploads or pastes a contract notice (an OCDS release, or a release package) and gets
+the ranked shortlist of local providers with the reasons for each, as `vcse opportunities` gives it; the same
+scoring (procurement.opportunities) and the same export columns.
+
+Uploads are size-limited ([web] max_upload_kb, checked on Content-Length before the body is read, and on each
+part) and read defensively: a file that is not JSON, not OCDS, or holds no usable release gets a message on the
+page, never a 500. The notice travels back with the shortlist's export form, so no upload is kept on the server.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import PipelineError
+from ..lookups import single_area
+from .exports import table_download
+from .register import RegisterView, current_register
+from .render import for_officers, render
+
+router = APIRouter(include_in_schema=False)
+
+FORM_OVERHEAD = 64 * 1024   # multipart boundaries and the other fields, on top of the notice itself
+SHORTLIST_SHOWN = 50        # providers on the page; the export carries every match
+
+
+class NoticeProblem(Exception):
+    """What is wrong with the notice given, for the page (and which field to point at)."""
+
+    def __init__(self, message: str, field: str = "notice") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _limit(request: Request) -> int:
+    return request.app.state.settings["max_upload_kb"] * 1024
+
+
+async def read_form(request: Request) -> dict:
+    """The posted form's notice text (from the file, else the pasted text) and release id; NoticeProblem when the
+    body is too big or unreadable."""
+    limit = _limit(request)
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise NoticeProblem("Your browser sent the file without its size: try again, or paste the notice instead")
+    if int(length) > limit + FORM_OVERHEAD:
+        raise NoticeProblem(f"The notice must be smaller than {limit // 1024:,} KB")
+    try:
+        form = await request.form(max_files=1, max_fields=10, max_part_size=limit)
+    except StarletteHTTPException as exc:   # a malformed or oversized multipart body
+        raise NoticeProblem(f"The form could not be read ({exc.detail}): try again") from None
+    text = ""
+    upload = form.get("notice_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise NoticeProblem(f"The notice must be smaller than {limit // 1024:,} KB", "notice_file")
+        if not data.strip():
+            raise NoticeProblem("The selected file is empty", "notice_file")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise NoticeProblem("The selected file must be an OCDS JSON file (it is not text)", "notice_file") from None
+        source = f"the file {upload.filename}"
+    else:
+        text = str(form.get("notice_text") or "")
+        source = "the pasted notice"
+    if not text.strip():
+        raise NoticeProblem("Select a notice file or paste the notice's JSON", "notice_file")
+    return {"text": text, "source": source[:250], "release_id": str(form.get("release_id") or "")[:300]}
+
+
+def _releases(text: str, source: str, release_id: str | None):
+    """(the chosen release, every release's summary) read by procurement.opportunities, whose checks and
+    messages are the CLI's; the file name in its messages is the uploaded file's."""
+    from ..procurement.ocds import list_releases, load_release
+
+    with tempfile.TemporaryDirectory(prefix="vcse-notice-") as folder:
+        path = Path(folder) / "notice.json"
+        path.write_text(text, encoding="utf-8")
+        try:
+            releases = list_releases(path)
+            if len(releases) > 1 and not release_id:
+                return None, releases
+            return load_release(path, release_id or None), releases
+        except PipelineError as exc:
+            message = str(exc).replace(f"notice file {path}", source).split("\n")[0]
+            raise NoticeProblem(for_officers(message)) from None
+        except (RecursionError, ValueError, TypeError, AttributeError) as exc:  # JSON of an unexpected shape
+            raise NoticeProblem(f"{source} is not an OCDS release the register can read ({type(exc).__name__})") \
+                from None
+
+
+def shortlist(con: duckdb.DuckDBPyConnection, release: dict):
+    from ..procurement.opportunities import describe_notice, match_notice
+
+    area_code = single_area(con)
+    notice = describe_notice(con, release, area_code)
+    return notice, match_notice(con, release, area_code, limit=0, notice=notice)
+
+
+def notice_areas(notice) -> str:
+    """The service areas the notice names in its words, then those its CPV codes fit, by label."""
+    by_text = [notice.label(sa) for sa, _in_title, _words in notice.text_service_areas]
+    by_cpv = list(dict.fromkeys(notice.label(sa) for sa, _cpv, _how in notice.service_areas))
+    parts = [", ".join(by_text)] if by_text else []
+    parts += [f"by CPV code: {', '.join(by_cpv)}"] if by_cpv else []
+    return "; ".join(parts) or "None the register knows"
+
+
+def _form_page(request: Request, register: RegisterView, problem: NoticeProblem | None = None, status: int = 200):
+    errors = {problem.field: str(problem)} if problem else {}
+    return render(request, "opportunities.html",
+                  {"title": ("Error: " if problem else "") + "Find providers for a contract notice",
+                   "errors": errors, "error_list": list(errors.items()),
+                   "max_kb": _limit(request) // 1024}, register=register.info, status=status)
+
+
+@router.get("/opportunities", response_class=HTMLResponse)
+def form(request: Request, register: RegisterView = Depends(current_register)):
+    return _form_page(request, register)
+
+
+@router.post("/opportunities", response_class=HTMLResponse)
+async def match(request: Request, register: RegisterView = Depends(current_register)):
+    try:
+        given = await read_form(request)
+        release, releases = _releases(given["text"], given["source"], given["release_id"])
+    except NoticeProblem as problem:
+        return _form_page(request, register, problem, status=400 if "smaller" not in str(problem) else 413)
+    if release is None:   # a package of several notices: the officer picks one
+        return render(request, "opportunity_choose.html",
+                      {"title": "Choose a notice", "releases": releases, "text": given["text"],
+                       "source": given["source"]}, register=register.info)
+    notice, matches = shortlist(register.cursor, release)
+    return render(request, "opportunity.html",
+                  {"title": f"Shortlist: {notice.title}", "notice": notice, "notice_areas": notice_areas(notice),
+                   "matches": matches[:SHORTLIST_SHOWN],
+                   "matched": len(matches), "text": given["text"], "source": given["source"],
+                   "release_id": given["release_id"] or release.get("id") or ""}, register=register.info)
+
+
+@router.post("/opportunities/export.{fmt}")
+async def export(fmt: str, request: Request, register: RegisterView = Depends(current_register)):
+    from ..procurement.export import (
+        SHORTLIST_COLUMNS,
+        SHORTLIST_MONEY_COLUMNS,
+        shortlist_headings,
+        shortlist_rows,
+    )
+
+    if fmt not in ("csv", "xlsx"):
+        return render(request, "error.html", {"title": "Page not found",
+                                               "message": "Lists download as .csv or .xlsx."}, status=404)
+    try:
+        given = await read_form(request)
+        release, _releases_found = _releases(given["text"], given["source"], given["release_id"])
+        if release is None:
+            raise NoticeProblem("Choose the notice to export the shortlist of")
+    except NoticeProblem as problem:
+        return _form_page(request, register, problem, status=400)
+    notice, matches = shortlist(register.cursor, release)
+    return table_download(fmt, SHORTLIST_COLUMNS, shortlist_rows(matches, notice),
+                          search=f"shortlist for notice {notice.release_id}: {notice.title}", register=register.info,
+                          stem="shortlist", sheet_title="Shortlist", money_columns=SHORTLIST_MONEY_COLUMNS,
+                          headings=shortlist_headings())

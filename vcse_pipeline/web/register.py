@@ -1,0 +1,285 @@
+"""The published register, read-only, for the web app: serves on while a new version is published, then switches.
+
+Publishing (vcse_pipeline.versions.switch_register) renames a new file over the register path with os.replace. So
+the app looks at the path's identity (device, inode, size, modification time) on each request; when it changes,
+one request loads the new file while the others go on reading the old version, and from then on requests get
+the new one. Requests that started on the old version finish on it; its instance is closed when the last of them
+is done. A new file that cannot be read is logged, and the old version served on.
+
+Each version is served from a working copy of its own in a private temporary folder: the published file is
+ATTACHed read-only and copied (COPY FROM DATABASE, a register is megabytes), its views are turned into tables once
+(a version never changes, so searches need not recompute them on every request), and the copy is then opened
+read-only, without access to any other file (enable_external_access off, configuration locked). The published
+file is held only while it is copied, so it is free to be pruned or replaced. Not duckdb.connect(published path):
+DuckDB keeps one instance per file path in a process and hands it back to a later connect() of the same path,
+old inode and all, for as long as any connection to it is open; it would keep serving the replaced file. Each
+working copy has a path of its own.
+
+A FastAPI route gets a cursor with `Depends(register_connection)` (every value as a parameter; nothing it does
+can reach the file), or `Depends(current_register)` for the cursor with the version's name and publish date.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from fastapi import Request
+
+from ..errors import PipelineError
+from ..procurement.connection import check_register_file
+
+log = logging.getLogger(__name__)
+
+SOURCE = "published"   # the catalog name the published file is attached under while it is copied
+
+
+@dataclass(frozen=True)
+class RegisterInfo:
+    """What a page says about the register it shows: which version, and when it was published."""
+
+    version: str            # the version file's name (register-YYYYMMDD...duckdb), or the file's own name
+    published_at: str | None  # when its run finished (ISO 8601, UTC), from the register's own run_history
+    run_id: str | None
+
+
+@dataclass
+class _Version:
+    """One opened version: a read-only connection to its working copy, and how many requests use it."""
+
+    identity: tuple
+    con: duckdb.DuckDBPyConnection
+    info: RegisterInfo
+    leases: int = 0
+    retired: bool = False
+    copy: Path | None = None                   # the working copy, removed when the version is closed
+    memo: dict = field(default_factory=dict)   # what pages compute once per version (the form's choices)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def close(self) -> None:
+        self.con.close()
+        if self.copy is not None:
+            _remove(self.copy)
+
+
+@dataclass(frozen=True)
+class RegisterView:
+    """What a request gets: a cursor on one version (its own; closed after the request) and that version's info."""
+
+    cursor: duckdb.DuckDBPyConnection
+    info: RegisterInfo
+    memo: dict = field(default_factory=dict)
+
+    def remember(self, name: str, compute):
+        """compute(), once per register version: a version never changes, so neither does what is read from it."""
+        if name not in self.memo:
+            self.memo[name] = compute()
+        return self.memo[name]
+
+
+class RegisterUnavailable(PipelineError):
+    """No usable published register (none yet, or not a register): the app answers 503 with this message."""
+
+
+class RegisterReader:
+    """Hands out cursors on the current version of the register at `path` (thread-safe)."""
+
+    def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "1GB") -> None:
+        self.path = Path(path)
+        self.threads = threads
+        self.memory_limit = memory_limit
+        self._current: _Version | None = None
+        # the working copies: a private folder, removed with its copies when the process exits
+        self._scratch_dir = tempfile.TemporaryDirectory(prefix="vcse-web-")
+        self._scratch = Path(self._scratch_dir.name)
+        self._copies = 0
+        self._lock = threading.Lock()      # guards _current
+        self._loading = threading.Lock()   # held by the one request loading a new version
+
+    def _identity(self) -> tuple:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return ()
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _open(self, identity: tuple) -> _Version:
+        """Copy the file now at the path into a working copy and open that. If a publish replaces the file
+        meanwhile, the file copied is already the newer one (complete either way); the next request sees a new
+        identity and copies it again."""
+        try:
+            check_register_file(self.path)
+        except PipelineError as exc:
+            raise RegisterUnavailable(str(exc)) from None
+        self._copies += 1
+        copy = self._scratch / f"version-{self._copies}.duckdb"
+        try:
+            builder = duckdb.connect(str(copy), config={"threads": self.threads, "memory_limit": self.memory_limit})
+            try:
+                _build_copy(builder, self.path)
+            finally:
+                builder.close()
+            con = duckdb.connect(str(copy), read_only=True, config={
+                "threads": self.threads, "memory_limit": self.memory_limit,
+                "enable_external_access": False, "lock_configuration": True})
+            info = _read_info(con, self.path)
+        except duckdb.Error as exc:
+            _remove(copy)
+            raise RegisterUnavailable(f"cannot open register {self.path}: {str(exc).splitlines()[0]}") from None
+        except RegisterUnavailable:
+            _remove(copy)
+            raise
+        log.info("serving register version %s", info.version)
+        return _Version(identity, con, info, copy=copy)
+
+    def _switch(self, identity: tuple) -> None:
+        """Load the version with `identity` (unless another request just did) and make it the current one."""
+        current = self._current
+        if current is not None and current.identity == identity:
+            return
+        new = self._open(identity)
+        with self._lock:
+            old, self._current = self._current, new
+        if old is not None:
+            self._retire(old)
+
+    def _acquire(self) -> _Version:
+        identity = self._identity()
+        current = self._current
+        if current is None:
+            if not identity:
+                raise RegisterUnavailable(f"no register at {self.path} yet: publish one with `vcse run` "
+                                          "(or `vcse demo`)")
+            with self._loading:   # nothing to serve meanwhile: every request waits for the first load
+                self._switch(identity)
+        elif identity and current.identity != identity and self._loading.acquire(blocking=False):
+            # one request loads the new version; the others go on reading the current one meanwhile
+            try:
+                self._switch(identity)
+            except RegisterUnavailable as exc:   # a file that cannot be read: keep serving what works
+                log.error("still serving %s: %s", current.info.version, exc)
+            finally:
+                self._loading.release()
+        with self._lock:
+            current = self._current
+            with current.lock:
+                current.leases += 1
+            return current
+
+    def _release(self, version: _Version) -> None:
+        with version.lock:
+            version.leases -= 1
+            done = version.retired and version.leases == 0
+        if done:
+            version.close()
+
+    @staticmethod
+    def _retire(version: _Version) -> None:
+        with version.lock:
+            version.retired = True
+            idle = version.leases == 0
+        if idle:
+            version.close()
+
+    @contextmanager
+    def view(self) -> Iterator[RegisterView]:
+        """A cursor on the current version for the length of one request, with that version's info."""
+        version = self._acquire()
+        try:
+            cursor = version.con.cursor()
+            try:
+                yield RegisterView(cursor, version.info, version.memo)
+            finally:
+                cursor.close()
+        finally:
+            self._release(version)
+
+    def info(self) -> RegisterInfo:
+        with self.view() as view:
+            return view.info
+
+    def close(self) -> None:
+        """Close the current version (requests still on it finish first) and forget it."""
+        with self._lock:
+            if self._current is not None:
+                self._retire(self._current)
+                self._current = None
+
+
+def _build_copy(builder: duckdb.DuckDBPyConnection, published: Path) -> None:
+    """Copy the published register into the working copy `builder` has open, with its views as tables."""
+    builder.execute(f"ATTACH ? AS {SOURCE} (READ_ONLY)", [str(published)])
+    views = {r[0] for r in builder.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?",
+                                           [SOURCE]).fetchall()}
+    if "provider_directory" not in views:
+        raise RegisterUnavailable(f"{published} has no provider_directory view: it is not a published register, "
+                                  "or was built by an older version of the pipeline")
+    target = builder.execute("SELECT current_database()").fetchone()[0]
+    builder.execute(f'COPY FROM DATABASE {SOURCE} TO "{target}"')
+    builder.execute(f"DETACH {SOURCE}")
+    _materialise_views(builder)
+    builder.execute("CHECKPOINT")
+
+
+def _remove(copy: Path) -> None:
+    for path in (copy, Path(f"{copy}.wal")):
+        path.unlink(missing_ok=True)
+
+
+def _materialise_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Each of the register's views as a table of its rows. A version never changes, so the rows are the view's
+    for as long as the version is served; the searches then read a table instead of joining and aggregating six
+    tables on every request (provider_directory, the one every page reads, is ten times faster as a table)."""
+    views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+                                       "AND NOT internal ORDER BY view_name").fetchall()]
+    for view in views:
+        quoted = '"' + view.replace('"', '""') + '"'
+        con.execute(f"CREATE TABLE _materialised AS FROM {quoted}")
+        con.execute(f"DROP VIEW {quoted}")
+        con.execute(f"ALTER TABLE _materialised RENAME TO {quoted}")
+
+
+def _read_info(con: duckdb.DuckDBPyConnection, path: Path) -> RegisterInfo:
+    """The version's name and publish time from its own run_history (the run that published it is its last row
+    with a version file); a register without that table (an older build) is named by its file."""
+    has_history = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                              "AND table_name = 'run_history'").fetchone()[0]
+    if has_history:
+        row = con.execute("SELECT version_file, finished_at, run_id FROM run_history "
+                          "WHERE version_file IS NOT NULL AND status = 'published' "
+                          "ORDER BY finished_at DESC NULLS LAST LIMIT 1").fetchone()
+        if row:
+            return RegisterInfo(str(row[0]), None if row[1] is None else str(row[1]), row[2])
+    return RegisterInfo(path.name, None, None)
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    """The rows of a parameterised query as dicts by column name (what the pages' templates read)."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------- dependencies
+
+def register_reader(request: Request) -> RegisterReader:
+    return request.app.state.register
+
+
+def current_register(request: Request) -> Iterator[RegisterView]:
+    """FastAPI dependency: a cursor on the current register version and its info, closed after the request."""
+    with register_reader(request).view() as view:
+        yield view
+
+
+def register_connection(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
+    """FastAPI dependency: a read-only cursor on the current register version, closed after the request."""
+    with register_reader(request).view() as view:
+        yield view.cursor
