@@ -136,6 +136,11 @@ def test_generic_evidence_alone_places_no_one():
     [older] = place([Evidence("sic", "87300", "company_sic"), Evidence("sic", "88100", "company_sic")],
                     [a for a in areas if a.code == "older_people"], generic)
     assert older.strength == 0.8 and older.evidence == "sic:87300 (company_sic); sic:88100 (generic)"
+    # a level-1 code implied by a specific child is as specific as the child: a youth theatre is arts
+    theatre = [Evidence("ukcat", "AR", "name", "regex", implied_by="AR307"),
+               Evidence("ukcat", "AR300", "name", "regex", implied_by="AR307"),
+               Evidence("ukcat", "AR307", "name", "regex")]
+    assert [p.service_area for p in place(theatre, areas, generic)] == ["arts_culture"]
 
 
 def test_model_area_scores_decide_for_text():

@@ -8,7 +8,7 @@ import logging
 
 from ..config import Config
 from ..db import table_exists
-from .areas import Evidence, name_evidence, place
+from .areas import Evidence, implied_by, name_evidence, place
 from .model import cached_model
 from .rules import load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
@@ -127,7 +127,8 @@ def tag_register(con, cfg: Config, area_code: str) -> dict:
     tag_rows.sort(key=lambda row: tuple("" if v is None else v for v in row))  # same staging, same row order
     by_org: dict[str, list[Evidence]] = {}
     for row in tag_rows:
-        by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6]))
+        by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6],
+                                                      implied_by(row[5]) if row[3] == "ukcat" else ""))
     threshold = model.area_threshold if model is not None else 0.0
     area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
                  for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})

@@ -50,6 +50,7 @@ class Evidence:
     code: str
     source_field: str = ""
     method: str = "register"
+    implied_by: str = ""     # a UKCAT parent code's child ("AR" implied by AR307 is as specific as AR307)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class AreaPlacement:
 
 def is_generic(item: Evidence, generic: GenericEvidence) -> bool:
     """Whether this evidence is too generic to place an organisation in a specific service area alone."""
-    if item.scheme == "ukcat":
-        return len(item.code) == 2   # level-1 codes are two letters: "SW", "HE"
+    if item.scheme == "ukcat":   # a level-1 code ("SW", "HE": two letters) given alone, not implied by a child
+        return len(item.code) == 2 and not item.implied_by
     if item.scheme == "sic":
         return item.code in generic.sic
     if item.scheme == "ccew_classification":
@@ -107,8 +108,16 @@ def place(evidence: Iterable[Evidence], areas: Sequence[ServiceArea], generic: G
     return placements
 
 
+IMPLIED = "implied by "
+
+
 def ukcat_evidence(tags: Iterable[Tag]) -> list[Evidence]:
-    return [Evidence("ukcat", t.code, t.source_field, t.method) for t in tags]
+    return [Evidence("ukcat", t.code, t.source_field, t.method, implied_by(t.evidence)) for t in tags]
+
+
+def implied_by(evidence: str | None) -> str:
+    """The child code a parent tag's evidence names ("implied by AR307" -> "AR307"), else ""."""
+    return evidence[len(IMPLIED):] if evidence and evidence.startswith(IMPLIED) else ""
 
 
 def name_evidence(record: TextRecord, areas: Sequence[ServiceArea]) -> list[Evidence]:
