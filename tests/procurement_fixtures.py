@@ -24,7 +24,7 @@ FALLBACK_DDL = {
     "service_area": "CREATE TABLE service_area (service_area VARCHAR, label VARCHAR, description VARCHAR)",
     "service_area_cpv": "CREATE TABLE service_area_cpv (service_area VARCHAR, cpv_code VARCHAR, cpv_label VARCHAR)",
     "organisation_service_area": "CREATE TABLE organisation_service_area (area_code VARCHAR, org_id VARCHAR, "
-                                 "service_area VARCHAR, evidence VARCHAR)",
+                                 "service_area VARCHAR, evidence VARCHAR, strength DOUBLE)",
     "organisation_tag": "CREATE TABLE organisation_tag (area_code VARCHAR, org_id VARCHAR, code VARCHAR, "
                         "tag_scheme VARCHAR, source_field VARCHAR, evidence VARCHAR, method VARCHAR)",
 }
@@ -290,7 +290,7 @@ def _insert_org(con, i, key, name, form, ward_key, inward, incomes, services, ex
         con.execute("INSERT INTO organisation_name VALUES (?, ?, ?, 'working', 'charity_commission', ?)",
                     [AREA, org_id, other, other.lower()])
     for service in services:
-        con.execute("INSERT INTO organisation_service_area VALUES (?, ?, ?, ?)",
+        con.execute("INSERT INTO organisation_service_area VALUES (?, ?, ?, ?, 0.8)",
                     [AREA, org_id, service, f"tagged from activities of {name}"])
     if incomes:
         for year_offset, income in enumerate(incomes):

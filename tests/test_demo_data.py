@@ -341,3 +341,17 @@ def test_source_overrides_point_at_the_files(demo):
     for source in ("companies_house", "postcodes", "fca_mutuals", "ukcat"):
         assert Path(cfg.source(source)["url"]).is_file()
         assert cfg.source(source)["url"] in manifest["paths"][source]
+
+
+def test_truth_says_what_each_organisation_sets_out_to_provide(demo):
+    """Shortlists are measured against these columns (bench/shortlists.py): they must follow name and purpose."""
+    out, _ = demo
+    truth = _truth(out)
+    carers = [t for t in truth if "Carers" in t["record_name"] and t["legal_form"] != "linked charity"]
+    assert carers and all("carers" in t["services"].split(";") for t in carers)
+    young = [t for t in carers if "Young Carers" in t["record_name"]]
+    assert young and all({"children", "carers"} <= set(t["beneficiaries"].split(";")) for t in young)
+    linked = [t for t in truth if t["legal_form"] == "linked charity"]
+    assert linked and all(t["services"] == "" for t in linked)   # provided by the main charity
+    refuges = [t for t in truth if "Women's Refuge" in t["record_name"] and t["legal_form"] != "linked charity"]
+    assert refuges and all(t["services"] == "domestic_abuse" for t in refuges)

@@ -244,3 +244,16 @@ def test_a_malformed_postcode_reads_not_found_in_find_and_the_report(fresh_regis
         con.close()
     assert row["based"].startswith(f"operates in Wirral (postcode {postcode} not found"), row["based"]
     assert after == before + 1
+
+
+def test_demo_find_carers_finds_the_carers_organisations(demo_register):
+    """Every active provider calling itself a carers' organisation is found by --service carers (issue 13: 6 of
+    13 were, their text too thin for the model; the name now places them)."""
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        named = {r[0] for r in con.execute("SELECT org_id FROM provider_directory WHERE name ILIKE '%carers%'")
+                 .fetchall()}
+        found = {row["org_id"] for row in find_providers(con, FindQuery(service_areas=["carers"], limit=0)).as_dicts()}
+    finally:
+        con.close()
+    assert named and named <= found

@@ -99,7 +99,8 @@ def test_match_frame_adds_columns(index):
     df = pd.DataFrame({"grantee": ["Trussell Trust", "Zzyzx Quantum Widgets", None],
                        "pc": ["SP2 7HL", None, None]})
     out = match_frame(df, "grantee", "pc", index, link_threshold=90, review_threshold=75)
-    assert list(out.columns) == ["grantee", "pc", "org_id", "matched_name", "score", "status"]
+    assert list(out.columns) == ["grantee", "pc", "org_id", "register_name", "matched_name", "score", "status",
+                                 "other_candidate"]
     assert out.status.tolist() == [MATCHED, NO_MATCH, NO_MATCH]
     assert out.org_id.iloc[0] == "GB-CHC-1110522"
 
@@ -409,6 +410,59 @@ def test_namesakes_within_the_margin_are_tied_but_a_postcode_lead_is_kept(regist
     result = idx.match("Brackenwood Carers Network", "CH41 1AB", link_threshold=90, review_threshold=75)
     assert (result.org_id, result.status) == ("made-up:removed", MATCHED)
     assert "namesake_tie" not in result.evidence
+
+
+# -- federations, inseparable pairs and the register's own name (issue 13) --------------------------
+
+def federation_index():
+    return MatchIndex.from_records([
+        {"org_id": "GB-CHC-1", "name": "AGE CONCERN - HAILSHAM, HELLINGLY AND HERSTMONCEUX"},
+        {"org_id": "GB-CHC-2", "name": "Age UK Wirral", "other_names": "Age Concern Wirral"},
+        {"org_id": "GB-CHC-3", "name": "Mind in Mid Herts"},
+        {"org_id": "GB-CHC-4", "name": "Wirral Mind"},
+        {"org_id": "GB-CHC-5", "name": "Home-Start Cardiff"},
+        {"org_id": "GB-CHC-6", "name": "Citizens Advice Exmouth"},
+        {"org_id": "GB-CHC-7", "name": "Fareshare Midlands"},
+        {"org_id": "GB-CHC-8", "name": "Brambles Playgroup", "postcode": "CH41 1AA"},
+        {"org_id": "GB-CHC-9", "name": "Brambles Playgroup", "postcode": "CH41 1AA"},
+        {"org_id": "GB-COH-10", "name": "WIRRAL HOSPICE ST JOHN'S", "other_names": "Wirral Palliative Care Trust"},
+    ])
+
+
+def test_federation_members_must_agree_on_place_words():
+    index = federation_index()
+    wrong = index.match("Age Concern - Barrow and District", link_threshold=0, review_threshold=0)
+    assert wrong.status != MATCHED and "hailsham" in wrong.evidence["federation_mismatch"]
+    for query, org in [("Age Concern Wirral", "GB-CHC-2"), ("Wirral Mind", "GB-CHC-4"),
+                       ("Home-Start Cardiff East", "GB-CHC-5"), ("Exmouth Citizens Advice Bureau", "GB-CHC-6")]:
+        result = index.match(query, link_threshold=60, review_threshold=50)
+        assert (result.org_id, result.status) == (org, MATCHED), query
+    # Mind Birkenhead is neither Wirral Mind nor Mind in Mid Herts; the national name is no branch
+    for query in ("Mind Birkenhead", "Mind"):
+        assert index.match(query, link_threshold=0, review_threshold=0).status != MATCHED, query
+
+
+def test_a_registered_name_adding_words_is_reviewed_not_matched():
+    result = federation_index().match("Fareshare", link_threshold=0, review_threshold=0)
+    assert result.org_id == "GB-CHC-7" and result.status == REVIEW
+
+
+def test_inseparable_pair_goes_to_review_with_both_candidates():
+    index = federation_index()
+    out = match_frame(pd.DataFrame({"name": ["Brambles Playgroup"], "pc": ["CH41 1AA"]}), "name", "pc", index,
+                      link_threshold=60, review_threshold=50)
+    assert out.status.iloc[0] == REVIEW
+    assert {out.org_id.iloc[0], out.other_candidate.iloc[0].split()[0]} == {"GB-CHC-8", "GB-CHC-9"}
+    assert out.other_candidate.iloc[0].endswith("Brambles Playgroup")
+
+
+def test_output_shows_the_register_name_and_the_name_matched_through():
+    out = match_frame(pd.DataFrame({"name": ["Wirral Palliative Care Trust"]}), "name", None, federation_index(),
+                      link_threshold=60, review_threshold=50)
+    row = out.iloc[0]
+    assert (row.org_id, row.status) == ("GB-COH-10", MATCHED)
+    assert row.register_name == "WIRRAL HOSPICE ST JOHN'S"
+    assert row.matched_name == "Wirral Palliative Care Trust"
 
 
 def test_register_index_holds_every_organisation_and_its_other_names(tmp_path):

@@ -61,7 +61,8 @@ def make_register(path: Path, orgs: list[dict], area: str = WIRRAL, service_area
                     [area, org["org_id"], org["org_id"], scheme, SCHEMES[scheme], f"{SCHEMES[scheme]}:{org['org_id']}"])
     if service_area:
         con.execute("INSERT INTO organisation_service_area BY NAME SELECT area_code, org_id, "
-                    "'community_development' AS service_area, 'ukcat CD' AS evidence FROM organisation")
+                    "'community_development' AS service_area, 'ukcat CD' AS evidence, 0.8 AS strength "
+                    "FROM organisation")
     run_sql_dir(con, "views")  # provider_directory: what the commands that read a register look for
     con.execute("CHECKPOINT")
     con.close()

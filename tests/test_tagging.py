@@ -154,3 +154,64 @@ def test_a_fresh_data_folder_uses_the_shipped_model_without_training(tmp_path, m
     assert loaded.codes and loaded.threshold > 0
     tagger = UkcatTagger(model.shipped_rules(), loaded)
     assert any(t.code.startswith("SW") for t in tagger.tag([TextRecord(name="Wirral Food Bank")])[0])
+
+
+# -- service areas from evidence (issue 13) ---------------------------------------------------------
+
+def test_generic_evidence_alone_places_no_one():
+    from vcse_pipeline.tagging.areas import Evidence, place
+    from vcse_pipeline.tagging.taxonomy import load_generic_evidence
+
+    areas, generic = load_service_areas(), load_generic_evidence()
+    assert "88100" in generic.sic and "101" in generic.ccew
+    # SIC 88100 could mean older people, disability or adult social care; SW is all of social welfare
+    weak = [Evidence("sic", "88100", "company_sic"), Evidence("ukcat", "SW", "name", "regex"),
+            Evidence("ccew_classification", "101", "charity_classification")]
+    assert place(weak, areas, generic) == []
+    # a specific code beside it places the organisation; the generic one is listed as support
+    [carers] = [p for p in place(weak + [Evidence("ukcat", "SC102", "name", "regex")], areas, generic)
+                if p.service_area == "carers"]
+    assert carers.strength == 0.7 and carers.evidence == "ukcat:SC102 (name)"
+    [older] = place([Evidence("sic", "87300", "company_sic"), Evidence("sic", "88100", "company_sic")],
+                    [a for a in areas if a.code == "older_people"], generic)
+    assert older.strength == 0.8 and older.evidence == "sic:87300 (company_sic); sic:88100 (generic)"
+    # a level-1 code implied by a specific child is as specific as the child: a youth theatre is arts
+    theatre = [Evidence("ukcat", "AR", "name", "regex", implied_by="AR307"),
+               Evidence("ukcat", "AR300", "name", "regex", implied_by="AR307"),
+               Evidence("ukcat", "AR307", "name", "regex")]
+    assert [p.service_area for p in place(theatre, areas, generic)] == ["arts_culture"]
+
+
+def test_model_area_scores_decide_for_text():
+    from vcse_pipeline.tagging.areas import Evidence, place
+    from vcse_pipeline.tagging.taxonomy import load_generic_evidence
+
+    areas = [a for a in load_service_areas() if a.code in ("food_poverty", "advice_advocacy")]
+    evidence = [Evidence("ukcat", "SW301", "name", "regex"), Evidence("ukcat", "CA101", "activities", "model")]
+    placed = place(evidence, areas, load_generic_evidence(), {"food_poverty": 0.83, "advice_advocacy": 0.2}, 0.35)
+    # the model's low score for advice overrules the code the text gave: on held-out charities it decides better
+    assert [(p.service_area, p.strength) for p in placed] == [("food_poverty", 0.83)]
+    assert placed[0].evidence == "model 0.83; ukcat:SW301 (name)"
+
+
+def test_corrected_definitions_keep_level_one_codes_out_of_specific_areas():
+    by_code = {a.code: a for a in load_service_areas()}
+    assert "SW" not in by_code["food_poverty"].ukcat and "CA102" not in by_code["food_poverty"].ukcat
+    assert "SC" not in by_code["adult_social_care"].ukcat
+    assert not {"EC", "AS"} & by_code["community_development"].ukcat
+
+
+def test_an_organisations_own_name_places_it():
+    from vcse_pipeline.tagging.areas import Evidence, name_evidence, place
+    from vcse_pipeline.tagging.taxonomy import load_generic_evidence, name_words
+
+    areas = load_service_areas()
+    assert name_words("Upton Carers Centre", areas) == ["carers"]
+    assert name_words("Birkenhead Women's Refuge", areas)[0] in {"women's refuge", "womens refuge"}
+    assert name_words("Refuge Street Allotments", areas) == []   # whole phrases only
+    evidence = name_evidence(TextRecord(name="Upton Carers Centre", objects="To relieve the needs of carers"), areas)
+    # the model scored carers low (its text is thin), but the organisation calls itself a carers' centre
+    placed = place(evidence + [Evidence("ccew_classification", "101")], areas, load_generic_evidence(),
+                   {"carers": 0.1}, 0.35)
+    assert [(p.service_area, p.strength, p.evidence) for p in placed] == [("carers", 0.8,
+                                                                           "model 0.10; name:carers (name)")]

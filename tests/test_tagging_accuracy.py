@@ -59,8 +59,12 @@ def test_training_chooses_its_settings_by_inner_cross_validation():
     frame = read_labelled(SAMPLE)
     fitted = train(frame, rules)
     grid = len(tagging_model.ALPHAS) * len(tagging_model.PRIOR_WEIGHTS) * len(tagging_model.THRESHOLDS)
-    assert len(fitted.inner_cv) == grid
-    best = max(fitted.inner_cv.values())
+    # and the service areas' threshold, chosen on the same inner folds at the chosen penalty
+    assert len(fitted.inner_cv) == grid + len(tagging_model.AREA_THRESHOLDS)
+    areas = {k: v for k, v in fitted.inner_cv.items() if k.startswith("area threshold=")}
+    assert areas[f"area threshold={fitted.area_threshold}"] == max(areas.values())
+    assert fitted.areas and fitted.area_dual.shape == (len(frame), len(fitted.areas))
+    best = max(v for k, v in fitted.inner_cv.items() if not k.startswith("area"))
     assert fitted.inner_cv[f"alpha={fitted.alpha} prior={fitted.prior_weight} threshold={fitted.threshold}"] == best
     # a model-only tag carries the words that raised its score
     row = frame.loc[0]

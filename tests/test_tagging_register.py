@@ -73,10 +73,18 @@ def test_tag_register_writes_tags_with_evidence_and_is_idempotent(tmp_path):
                  .fetchall())
     assert "ukcat:SW301" in areas["GB-CHC-1100001/food_poverty"]
     assert "ccew_classification:105" in areas["GB-CHC-1100001/food_poverty"]
-    assert areas["GB-COH-12000001/older_people"] == "sic:88100"
+    # SIC 88100 (social work for the elderly and disabled) is generic: alone it places no one in older people
+    # or disability; the name's domiciliary care does place the company in adult social care
+    assert "GB-COH-12000001/older_people" not in areas and "GB-COH-12000001/disability" not in areas
+    assert "ukcat:SC105 (name)" in areas["GB-COH-12000001/adult_social_care"]
+    assert "sic:88100 (generic)" in areas["GB-COH-12000001/adult_social_care"]
     assert "fca:Housing" in areas["GB-MPR-31234R/housing_homelessness"]
     assert first["untagged"] == ["GB-COH-12000002"]  # no text match and no register classification
     assert first["with_service_area"] == 3
+    strengths = dict(con.execute("SELECT org_id || '/' || service_area, strength FROM organisation_service_area")
+                     .fetchall())
+    assert strengths["GB-CHC-1100001/food_poverty"] == 0.8       # the charity states relief of poverty
+    assert strengths["GB-COH-12000001/adult_social_care"] == 0.7  # a UKCAT expression on the name
     assert con.execute("SELECT count(*) FROM service_area").fetchone()[0] >= 17
     assert con.execute("SELECT count(*) FROM ukcat_tag").fetchone()[0] == 254
     assert con.execute("SELECT count(*) FROM service_area_cpv WHERE service_area = 'domestic_abuse'").fetchone()[0]
@@ -98,6 +106,13 @@ def test_tag_register_with_model_caches_it_and_honours_threshold(tmp_path):
                                                     "tagging": {"threshold": 0.95}})
     strict = tag_register(con, strict_cfg, AREA)["tags"]
     assert strict < loose
+    # with text, the model's area score decides and is the strength; the register's classification supports it
+    food_area = con.execute("SELECT evidence, strength FROM organisation_service_area "
+                            "WHERE org_id = 'GB-CHC-1100001' AND service_area = 'food_poverty'").fetchone()
+    assert food_area[0].startswith("model ") and "ccew_classification:105" in food_area[0]
+    # its name ("FOOD BANK") places it too: the strength is the stronger of the two (the text shows 2 places)
+    assert "name:food bank (name)" in food_area[0]
+    assert abs(food_area[1] - max(0.8, float(food_area[0].split()[1].rstrip(";")))) <= 0.005
     assert list((tmp_path / "cache" / "tagging").glob("ukcat-tagger-v*.pkl")) == cached
 
 

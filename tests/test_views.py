@@ -103,3 +103,24 @@ def test_providers_for_cpv_matches_by_prefix(con):
     assert broad == [("broader",)]
     assert one(con, "SELECT count(*) FROM providers_for_cpv('45000000')")[0] == 0
     assert one(con, "SELECT cpv_stem('85300000-2'), cpv_stem('80000000'), cpv_stem('none')") == ("853", "80", None)
+
+
+def test_gaps_are_called_only_where_the_service_area_is_reliably_tagged(con):
+    """A ward without a provider is 'no provider' only when 5+ of the area's providers carry the service area;
+    else the register cannot tell a service gap from a tagging gap, and says how many organisations it cannot place."""
+    in_area = dict(con.execute("""SELECT service_area, count(DISTINCT org_id) FROM organisation_service_area
+                                  JOIN organisation USING (area_code, org_id) WHERE is_active GROUP BY 1""").fetchall())
+    rows = con.execute("SELECT service_area, providers_based, gap FROM ward_service_gaps").fetchall()
+    assert {gap for _, _, gap in rows} <= {"no provider", "too few providers", "cannot tell"}
+    for service_area, based, gap in rows:
+        if in_area.get(service_area, 0) < 5:
+            assert gap == "cannot tell", service_area
+        else:
+            assert gap == ("no provider" if based == 0 else "too few providers"), service_area
+    assert any(gap == "cannot tell" for *_, gap in rows) and any(gap == "no provider" for *_, gap in rows)
+    untagged = one(con, """SELECT count(*) FROM organisation o WHERE is_active AND in_area_by_postcode
+                           AND lad_code = area_code AND ward_name = 'Birkenhead and Tranmere' AND NOT EXISTS
+                           (SELECT 1 FROM organisation_service_area s WHERE s.org_id = o.org_id)""")[0]
+    shown = one(con, """SELECT DISTINCT organisations_without_service_area FROM ward_service_gaps
+                        WHERE ward_name = 'Birkenhead and Tranmere'""")[0]
+    assert shown == untagged

@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 
 from .config import Config, default_section
 from .errors import PipelineError
-from .names import name_variants, qualifier_variants, same_word, squash
+from .names import name_variants, normalise_name, qualifier_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
@@ -54,6 +54,21 @@ DEFAULT_MARGIN = 4.0
 # An organisation this close to the best whose name contains the query, when the best's name is contained in
 # the query (or the other way round), is as credible as the best: the lead becomes 0 (see MatchIndex.best).
 CONFLICT_WINDOW = 20.0
+# Federations whose members share a name and differ only by place or branch words (normalised name words;
+# Age UK and Age Concern are one family). Two names of one family match only when those words agree.
+FEDERATIONS = {
+    ("age", "uk"): "age", ("age", "concern"): "age", ("mind",): "mind",
+    ("citizens", "advice", "bureau"): "citizens advice", ("citizens", "advice"): "citizens advice",
+    ("home", "start"): "home-start", ("homestart",): "home-start",
+}
+# Words that name no place or branch: left out when comparing the words that tell members apart.
+FEDERATION_FILLER = {"and", "of", "the", "in", "for", "on", "at", "district", "districts", "area", "branch",
+                     "local", "limited", "association", "trust", "group", "services", "service", "bureau",
+                     "bureaux", "charity", "ltd", "cio", "uk", "concern"}
+JOINING_WORDS = {"and", "of", "the", "in", "for", "on", "at", "a"}
+# Points taken from a member of a federation whose place or branch words disagree with the query's: it may
+# still be shown for review, never matched.
+FEDERATION_PENALTY = 15.0
 # Spellings of organisation status in an external list's `active` column (blank = unknown).
 ACTIVE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -310,6 +325,13 @@ class MatchIndex:
                 name_score, components = score_forms(form, entry.form, self.weight, containment=self.reconcile)
                 agreement = _agreement(pc, self.org_postcode.get(entry.org_id))
                 rank_score = name_score + POSTCODE_ADJUSTMENT[agreement]
+                # on the whole names: a qualifier variant ("age concern" of "Age Concern - Barrow") drops the
+                # very words that tell a federation's members apart
+                disagreement = federation_disagreement(whole_name(name), whole_name(entry.name)) \
+                    if self.reconcile else None
+                if disagreement:
+                    rank_score -= FEDERATION_PENALTY
+                    components = {**components, "federation_mismatch": disagreement}
                 current = best.get(entry.org_id)
                 if current is None or rank_score > current.rank_score:
                     score = round(max(0.0, min(100.0, rank_score)), 1)
@@ -356,6 +378,14 @@ class MatchIndex:
             top, others = found[0], found[1:]
         runner_up = others[0].score if others else 0.0
         lead = top.rank_score - (others[0].rank_score if others else 0.0)
+        if "federation_mismatch" in top.evidence:
+            lead = 0.0   # another member of the federation than the query names: never 'matched'
+        if self.reconcile and top.evidence.get("contained") == QUERY_IN_NAME and added_words(top.evidence):
+            lead = 0.0   # the register's name adds words to the query: a branch or region of it, to review
+        if others and lead < margin:   # the evidence cannot separate them: both go to review, named
+            top = Candidate(top.org_id, top.matched_name, top.score,
+                            {**top.evidence, "other_candidate": others[0].org_id,
+                             "other_candidate_name": self.org_name[others[0].org_id]}, top.rank_score)
         direction = top.evidence.get("contained")
         if self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY):
             for other in others:
@@ -408,8 +438,51 @@ class MatchIndex:
         if top.score < review_threshold:
             return MatchResult(None, None, top.score, NO_MATCH, top.evidence, runner_up)
         status = MATCHED if top.score >= link_threshold and lead >= margin else REVIEW
-        evidence = {**top.evidence, "runner_up_score": runner_up}
+        evidence = {**top.evidence, "runner_up_score": runner_up, "register_name": self.org_name[top.org_id]}
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
+
+
+@lru_cache(maxsize=200_000)
+def whole_name(name: str) -> NameForm:
+    """The normalised form of a whole name (no variant dropping a qualifier or an aside)."""
+    return NameForm.of(normalise_name(name))
+
+
+def federation_words(tokens: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """(federation family, the words that tell its members apart) when a name belongs to a federation.
+
+    "age concern barrow and district" -> ("age", ("barrow",)); "wirral mind" -> ("mind", ("wirral",)).
+    """
+    for phrase, family in FEDERATIONS.items():
+        n = len(phrase)
+        for start in range(len(tokens) - n + 1):
+            if tokens[start:start + n] == phrase:
+                rest = tokens[:start] + tokens[start + n:]
+                return family, tuple(t for t in rest if t not in FEDERATION_FILLER)
+    return None
+
+
+def federation_disagreement(query: NameForm, candidate: NameForm) -> str | None:
+    """Why two names of one federation are different members, or None when they may be the same one.
+
+    Their distinguishing words agree when both have none (the national body) or one's are all in the other's
+    ("Home-Start Cardiff East" may be "Home-Start Cardiff"); otherwise ("Age Concern Barrow and District" /
+    "Age Concern Hailsham, Hellingly and Herstmonceux", "Mind" / "Wirral Mind") they are two members.
+    """
+    left, right = federation_words(query.tokens), federation_words(candidate.tokens)
+    if left is None or right is None or left[0] != right[0]:
+        return None
+    ours, theirs = left[1], right[1]
+    if (not ours and not theirs) or (ours and theirs and (contained(ours, theirs) or contained(theirs, ours))):
+        return None
+    return f"{left[0]} federation: {' '.join(ours) or '(no place)'} / {' '.join(theirs) or '(no place)'}"
+
+
+def added_words(evidence: dict) -> set[str]:
+    """Words the registered name has that the query lacks, other than joining and generic words ("and", "bureau",
+    "trust"): the words that could name a branch or a region."""
+    return (set(evidence["matched_form"].split()) - set(evidence["query_form"].split())
+            - JOINING_WORDS - FEDERATION_FILLER)
 
 
 def _words(candidate: Candidate) -> int:
@@ -552,9 +625,15 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
                        MatchResult(None, None, 0.0, NO_MATCH))
     out = df.copy()
     out["org_id"] = [r.org_id for r in results]
+    # The register's own name, and the name the match went through when that was another (an other name,
+    # a Companies House alias): an officer checks the organisation by the name the register gives it.
+    out["register_name"] = [r.evidence.get("register_name") if r.org_id else None for r in results]
     out["matched_name"] = [r.matched_name for r in results]
     out["score"] = [r.score for r in results]
     out["status"] = [r.status for r in results]
+    out["other_candidate"] = [f"{r.evidence['other_candidate']} {r.evidence['other_candidate_name']}"
+                              if r.status == REVIEW and r.evidence.get("other_candidate") else None
+                              for r in results]
     return out
 
 

@@ -28,7 +28,7 @@ from . import err_console, note
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, TableFormatOpt, load_config
 
 console = Console()
-ADDED_COLUMNS = ["org_id", "matched_name", "score", "status"]
+ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "other_candidate"]
 
 
 def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
@@ -103,11 +103,12 @@ def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3, out
         table.add_row(status, f"{counts.get(status, 0):,}")
     out.print(table)
     shown = Table(title="Examples", title_justify="left")
-    for header in (name_column, "matched_name", "org_id", "score", "status"):
+    for header in (name_column, "register_name", "matched through", "org_id", "score", "status"):
         shown.add_column(header, justify="right" if header == "score" else "left")
     for status in (MATCHED, REVIEW, NO_MATCH):
         for row in result[result["status"] == status].head(examples).to_dict("records"):
-            shown.add_row(_cell(row[name_column]), _cell(row["matched_name"]), _cell(row["org_id"]),
+            through = row["matched_name"] if row["matched_name"] != row["register_name"] else ""
+            shown.add_row(_cell(row[name_column]), _cell(row["register_name"]), _cell(through), _cell(row["org_id"]),
                           score_text(row["score"]), status)
     out.print(shown)
 
@@ -145,8 +146,9 @@ def match_command(
              "postcode, other_names (`|`-separated) and active (true/false/1/0/yes/no, blank = unknown). When "
              "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the input columns plus org_id, matched_name, score, status to this "
-                                     ".csv or .xlsx file (folders are created)."),
+        None, "--output", "-o", help="Write the input columns plus org_id, register_name, matched_name (the name "
+                                     "matched through), score, status, other_candidate to this .csv or .xlsx file "
+                                     "(folders are created)."),
     fmt: TableFormat | None = TableFormatOpt,
     link_threshold: float | None = typer.Option(
         None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),

@@ -29,13 +29,14 @@ def tagger_from_config(cfg: Config, rules_only: bool = False):
 
     settings = cfg.section("tagging")
     rules = load_rules()
+    areas = load_service_areas(settings.get("service_areas") or None)
     model = None
     if settings.get("use_model", True) and not rules_only:
-        model = cached_model(rules, cfg.data_dir / "cache" / "tagging")
+        model = cached_model(rules, cfg.data_dir / "cache" / "tagging", areas=areas)
         threshold = float(settings.get("threshold") or 0)
         if threshold > 0:   # a configured threshold overrides the one chosen in training, as in the build
             model = dataclasses.replace(model, threshold=threshold)
-    return UkcatTagger(rules, model), load_service_areas(settings.get("service_areas") or None)
+    return UkcatTagger(rules, model), areas
 
 
 def check_columns(frame, path: Path, name_column: str, activities_column: str, objects_column: str) -> None:
@@ -49,10 +50,14 @@ def check_columns(frame, path: Path, name_column: str, activities_column: str, o
             require_columns(frame, [column], "input", path, option=option)
 
 
-def tag_frame(frame, name_column: str, activities_column: str, objects_column: str, tagger, areas) -> dict:
-    """Add ukcat_codes, service_areas (codes) and service_area_labels to `frame` in place; return a summary."""
+def tag_frame(frame, name_column: str, activities_column: str, objects_column: str, tagger, areas,
+              generic=None) -> dict:
+    """Add ukcat_codes, service_areas (codes) and service_area_labels to `frame` in place; return a summary.
+    Service areas are placed from the evidence as the register build places them (tagging/areas.py); `generic` is
+    the taxonomy's [generic_evidence] (the packaged one by default)."""
+    from ..tagging.areas import place_records
     from ..tagging.tagger import TextRecord, closed_code_list
-    from ..tagging.taxonomy import areas_for_tags
+    from ..tagging.taxonomy import load_generic_evidence
 
     def col(name):
         return frame[name].tolist() if name in frame.columns else [""] * len(frame)
@@ -61,9 +66,10 @@ def tag_frame(frame, name_column: str, activities_column: str, objects_column: s
     records = [TextRecord(name=n, activities=a, objects=o)
                for n, a, o in zip(col(name_column), col(activities_column), col(objects_column), strict=True)]
     codes_out, areas_out, counts = [], [], Counter()
-    for tags in tagger.tag(records) if records else []:
+    tagged, placed = place_records(tagger, records, areas, generic or load_generic_evidence())
+    for tags, placements in zip(tagged, placed, strict=True):
         codes = closed_code_list(tags, tagger.known)
-        found = list(areas_for_tags([("ukcat", c) for c in codes], areas))
+        found = [p.service_area for p in placements]
         counts.update(found)
         codes_out.append(codes)
         areas_out.append(found)
@@ -126,7 +132,10 @@ def tag(
                        text_columns=[name_column, activities_column, objects_column])
     check_columns(frame, file, name_column, activities_column, objects_column)
     tagger, areas = tagger_from_config(cfg, rules_only)
-    summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas)
+    from ..tagging.taxonomy import load_generic_evidence
+
+    generic = load_generic_evidence(cfg.section("tagging").get("service_areas") or None)
+    summary = tag_frame(frame, name_column, activities_column, objects_column, tagger, areas, generic)
     screen = err_console if to_stdout else console   # standard output carries the CSV alone
     screen.print(f"Tagged {summary['tagged']:,} of {summary['rows']:,} rows; "
                  f"{summary['with_service_area']:,} have a service area.")

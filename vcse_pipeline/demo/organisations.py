@@ -27,6 +27,7 @@ from .vocabulary import (
     SURNAMES,
     TRADES,
     Purpose,
+    intended_services,
 )
 
 EXTRACT_DATE = date(2026, 11, 20)       # Charity Commission extract date
@@ -267,8 +268,12 @@ class DemoWorld:
     # ---------------------------------------------------------------- truth helpers
     def _truth(self, org: Org, source: str, key: str, name: str, postcode: str, active: bool, kind: str,
                legal_form: str, truth_id: str | None = None) -> None:
+        # a linked charity (a restricted fund, a subsidiary) provides nothing of its own: its main charity does
+        services, beneficiaries = ([], []) if truth_id else intended_services(
+            org.purpose.key if org.purpose and org.is_vcse else None, org.name)
         org.truth.append(TruthRow(truth_id or org.truth_id, source, key, name_variant_kind=kind, record_name=name,
-                                  record_postcode=postcode, record_is_active=active, legal_form=legal_form))
+                                  record_postcode=postcode, record_is_active=active, legal_form=legal_form,
+                                  services=";".join(services), beneficiaries=";".join(beneficiaries)))
 
     def new_org(self, name: str, form: str, ward: Ward, purpose: Purpose | None, *, is_vcse: bool = True) -> Org:
         org = Org(f"T{len(self.orgs) + 1:06d}", name, form, ward, purpose, is_vcse=is_vcse)

@@ -97,7 +97,10 @@ class TruthRow:
     record_postcode: str = ""
     record_is_active: bool = False
     legal_form: str = ""
+    services: str = ""        # service areas the organisation sets out to provide, ";"-separated
+    beneficiaries: str = ""   # the people it serves, ";"-separated (empty: the general public)
 
 
 TRUTH_COLUMNS = ["truth_org_id", "source", "record_key", "in_wirral_by_postcode", "operates_in_wirral", "is_vcse",
-                 "is_active", "name_variant_kind", "record_name", "record_postcode", "record_is_active", "legal_form"]
+                 "is_active", "name_variant_kind", "record_name", "record_postcode", "record_is_active", "legal_form",
+                 "services", "beneficiaries"]

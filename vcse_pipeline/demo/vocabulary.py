@@ -123,3 +123,68 @@ SIC_TEXT = {
 
 def sic_text(code: str) -> str:
     return f"{code} - {SIC_TEXT[code]}"
+
+
+# What each purpose's organisations set out to provide (service areas of service_areas.toml) and for whom: the
+# demo truth's `services` and `beneficiaries` columns, which shortlists are measured against (bench/shortlists.py).
+# Beneficiary groups: children, young people, families, older people, disabled people, women, men, carers,
+# refugees, veterans, adults; empty = the general public.
+PURPOSE_SERVICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "foodbank": (("food_poverty",), ()),
+    "community_association": (("community_development",), ()),
+    "carers": (("carers",), ("carers",)),
+    "youth_club": (("children_young_people",), ("children", "young people")),
+    "mental_health": (("mental_health",), ("adults",)),
+    "domestic_abuse": (("domestic_abuse",), ("women",)),
+    "scouts": (("children_young_people",), ("children", "young people")),
+    "allotments": (("environment",), ()),
+    "arts": (("arts_culture",), ()),
+    "sports": (("sport_leisure",), ()),
+    "mens_shed": (("community_development", "mental_health"), ("men", "older people")),
+    "older_people": (("older_people",), ("older people",)),
+    "dementia": (("older_people", "health_wellbeing"), ("older people", "carers")),
+    "disability": (("disability",), ("disabled people",)),
+    "church": (("faith_community",), ()),
+    "church_hall": (("faith_community", "community_development"), ()),
+    "heritage": (("arts_culture",), ()),
+    "environment": (("environment",), ()),
+    "community_energy": (("environment",), ()),
+    "community_shop": (("community_development",), ()),
+    "credit_union": (("food_poverty",), ()),
+    "housing_coop": (("housing_homelessness",), ()),
+    "residents": (("community_development",), ()),
+    "refugees": (("refugees_migrants",), ("refugees",)),
+    "advice": (("advice_advocacy",), ()),
+    "homeless": (("housing_homelessness",), ()),
+    "recovery": (("substance_misuse",), ("adults",)),
+    "hospice": (("health_wellbeing",), ()),
+    "animals": (("animal_welfare",), ()),
+    "playgroup": (("early_years_childcare",), ("children", "families")),
+    "school_friends": (("education_training",), ("children",)),
+    "veterans": (("armed_forces",), ("veterans",)),
+    "transport": (("community_transport",), ("older people", "disabled people")),
+    "employment": (("employment_skills",), ("adults",)),
+    "social_enterprise": (("community_development",), ()),
+    "health": (("health_wellbeing",), ()),
+    "lifeboat": (("community_safety_justice",), ()),
+}
+# Names that narrow a purpose: (words in the name, services added, beneficiaries replacing the purpose's).
+NAME_SERVICES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("Young Carers", ("children_young_people",), ("children", "young people", "carers")),
+    ("Parents of Disabled Children", ("children_young_people",), ("children", "disabled people", "families")),
+    ("Junior", ("children_young_people",), ("children", "young people")),
+    ("Bereavement", ("mental_health",), ()),
+    ("Children's Centre", ("children_young_people",), ("children", "families")),
+)
+
+
+def intended_services(purpose_key: str | None, name: str) -> tuple[list[str], list[str]]:
+    """(service areas, beneficiary groups) an organisation of this purpose and name sets out to serve."""
+    if purpose_key is None:
+        return [], []
+    services, beneficiaries = (list(v) for v in PURPOSE_SERVICES[purpose_key])
+    for words, more, who in NAME_SERVICES:
+        if words.lower() in name.lower():
+            services += [s for s in more if s not in services]
+            beneficiaries = list(who) or beneficiaries
+    return services, beneficiaries

@@ -44,6 +44,7 @@ class TextFit:
     service_area: str
     in_title: bool
     phrases: list[str] = field(default_factory=list)   # the notice's own words, as found
+    title_phrases: list[str] = field(default_factory=list)  # those of them found in the title
 
     @property
     def client_group(self) -> bool:
@@ -172,6 +173,8 @@ def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[st
         words = " ".join(words.split())
         if words.lower() not in (p.lower() for p in fit.phrases):
             fit.phrases.append(words)
+        if in_title and words.lower() not in (p.lower() for p in fit.title_phrases):
+            fit.title_phrases.append(words)
 
     for text, in_title in ((title, True), (rest, False)):
         if not text:
@@ -188,4 +191,5 @@ def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[st
     for fit in fits.values():  # "Abuse" says nothing "Domestic Abuse" does not
         fit.phrases = [p for p in fit.phrases
                        if not any(p.lower() != q.lower() and p.lower() in q.lower() for q in fit.phrases)]
+        fit.title_phrases = [p for p in fit.title_phrases if p.lower() in (q.lower() for q in fit.phrases)]
     return fits

@@ -4,7 +4,10 @@ Each provider on the shortlist carries its reasons: which of its service areas t
 (notice_text.py) and how closely they fit the notice's CPV codes, what its own activities say, where the work is
 delivered against where the provider is, the size of the contract against the provider's income, the buyer's
 VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
-Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained.
+Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained. The list is
+ordered by fit first (how specifically the provider does what the notice asks), then local presence, then
+readiness and size, so size never outweighs fit; providers below a fit floor are not listed at all, and linked
+charities (restricted funds, subsidiaries) appear under their main charity.
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ TEXT_POINTS = {(True, False): 50, (False, False): 20, (True, True): 30, (False, 
 CPV_POINTS = {2: 5, 3: 12, 4: 20}
 CPV_POINTS_FINEST = 25
 ACTIVITY_POINTS = 15  # the provider's own activities/objects use the notice's words
+NAME_POINTS = 25      # the provider's own name uses them ("... Women's Refuge" for a refuge notice)
+# A provider with less fit than this is not shortlisted: a broad notice must not "match" most of the register.
+# A title-named service the provider is placed in with strength 0.4 earns 20; a CPV fit alone earns 5-25 x strength.
+FIT_FLOOR = 15
+# Share of its fit kept by a provider whose own name places it only in service areas the notice does not ask for.
+NAMED_ELSEWHERE = 0.6
+# Share of its fit kept by a provider serving none of several groups of people a notice's title names.
+PEOPLE_SHARE = 0.6
+# Fit is compared in bands of this many points; within a band local presence, then readiness and size decide.
+FIT_BAND = 10
 LOCATION_POINTS = {"local": 25, "region": 20, "national": 15, "not stated": 10, "elsewhere": 0}
 BASE_POINTS = {True: 10, False: 5}  # based in the area / operating in it from outside
 SIZE_POINTS = {"fits": 15, "stretch": 5, "large provider": 5, "too small": -10, "unknown": 0, "not assessed": 0}
@@ -58,6 +71,7 @@ class NoticeSummary:
     suitable_for_sme: bool | None
     service_areas: list[tuple[str, str, str]] = field(default_factory=list)  # (service_area, matched_cpv, how)
     text_service_areas: list[tuple[str, bool, list[str]]] = field(default_factory=list)  # (area, in title, words)
+    title_words: dict[str, list[str]] = field(default_factory=dict)  # service area -> the words found in the title
     phase: str = "unknown"        # planning, tender, award, contract, cancelled, unknown (notice_phase)
     tender_status: str | None = None
     deadline: str | None = None   # tender.tenderPeriod.endDate, as published
@@ -99,6 +113,8 @@ class ProviderMatch:
     website: str | None = None
     email: str | None = None
     phone: str | None = None
+    fit: int = 0                  # the fit part of score: what the list is ordered by first
+    linked_charities: list[str] = field(default_factory=list)  # its restricted funds and subsidiaries that fit too
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -212,6 +228,7 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     return NoticeSummary(str(release.get("id", "")), release.get("ocid"), str(tender.get("title") or ""), buyer,
                          codes, value, annual, years, location, why, suitability.get("vcse"), suitability.get("sme"),
                          by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
+                         {f.service_area: f.title_phrases for f in text if f.title_phrases},
                          **notice_phase(release, today), labels=labels)
 
 
@@ -235,33 +252,56 @@ def _size_fit(income: float | None, annual: float | None) -> tuple[str, str]:
     return "too small", f"annual value £{annual:,.0f} is {pct} the provider's income £{income:,.0f}"
 
 
-def _activity_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[str]) -> dict[str, str]:
-    """{org_id: the first notice word its activities or objects use} (organisation_text)."""
-    if not words or not table_exists(con, "organisation_text"):
+def _provider_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[str]) -> dict[str, tuple[str, str]]:
+    """{org_id: (the first notice word its own text uses, the field: name, activities or objects)}; the name first."""
+    if not words:
         return {}
-    rows = con.execute("""
-        WITH w AS (SELECT unnest(?::VARCHAR[]) AS word, generate_subscripts(?::VARCHAR[], 1) AS i)
-        SELECT t.org_id, arg_min(w.word, w.i)
-        FROM organisation_text t JOIN w
-          ON regexp_matches(lower(coalesce(t.activities, '') || ' ' || coalesce(t.objects, '')),
-                            '\\b' || w.word || '\\b')
-        WHERE t.area_code = ? GROUP BY t.org_id""", [[re.escape(x.lower()) for x in words], words, area_code])
-    return {org_id: word.replace("\\", "") for org_id, word in rows.fetchall()}
+    has_text = table_exists(con, "organisation_text")
+    activities = "lower(coalesce(t.activities, ''))" if has_text else "''"
+    objects = "lower(coalesce(t.objects, ''))" if has_text else "''"
+    join = "LEFT JOIN organisation_text t USING (area_code, org_id)" if has_text else ""
+    rows = con.execute(f"""
+        WITH w AS (SELECT unnest(?::VARCHAR[]) AS pattern, unnest(?::VARCHAR[]) AS word,
+                          generate_subscripts(?::VARCHAR[], 1) AS i),
+        fields AS (
+            SELECT o.org_id, unnest(['name', 'activities', 'objects']) AS field,
+                   unnest([lower(o.name), {activities}, {objects}]) AS body, generate_subscripts([0, 0, 0], 1) AS f
+            FROM organisation o {join} WHERE o.area_code = ?)
+        SELECT org_id, arg_min(word, (f, i)), arg_min(field, (f, i))
+        FROM fields JOIN w ON regexp_matches(body, '\\b' || w.pattern || '\\b')
+        GROUP BY org_id""", [[re.escape(x.lower()) for x in words], words, words, area_code])
+    return {org_id: (word, field) for org_id, word, field in rows.fetchall()}
 
 
-def _service_reasons(matched: list[str], text: dict[str, TextFit], cpv: dict, labels: dict) -> tuple[int, str,
-                                                                                                     list[str]]:
-    """Points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes."""
-    by_text = sorted((sa for sa in matched if sa in text), key=lambda sa: -_text_points(text[sa]))
+def _fit(matched: list[str], strengths: dict[str, float], text: dict[str, TextFit], cpv: dict, labels: dict
+         ) -> tuple[float, str, list[str]]:
+    """Fit points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes.
+
+    Each area counts as much as the notice says it (TEXT_POINTS, CPV_POINTS) times how sure the provider's
+    placement in it is (its strength) times how central it is to the provider (strength against its strongest
+    area): a homeless project whose day centre earns it adult social care fits a day-care notice less than an
+    older people's forum does, and a provider tagged with many areas cannot win on a side line.
+    """
+    top = max(strengths.values(), default=1.0) or 1.0
+
+    def weight(sa: str) -> float:
+        strength = strengths.get(sa, 0.5)
+        return strength * strength / top
+
+    by_text = sorted((sa for sa in matched if sa in text), key=lambda sa: -_text_points(text[sa]) * weight(sa))
     # the best area, plus a second one the title also names (a provider tagged with many areas should not win
     # on passing mentions further down the notice)
-    text_score = sum(_text_points(text[sa]) for i, sa in enumerate(by_text[:2]) if i == 0 or text[sa].in_title)
-    cpv_score = max((cpv_points(cpv[sa][3]) for sa in matched if sa in cpv), default=0)
+    text_score = sum(_text_points(text[sa]) * weight(sa) for i, sa in enumerate(by_text[:2])
+                     if i == 0 or text[sa].in_title)
+    cpv_score = max((cpv_points(cpv[sa][3]) * weight(sa) for sa in matched if sa in cpv), default=0.0)
     reasons = []
     for sa in by_text:
-        where = "title" if text[sa].in_title else "text"
-        words = "', '".join(text[sa].phrases[:3])
-        reasons.append(f"{labels.get(sa, sa)}: notice {where} mentions '{words}'")
+        # say where each word was found: "title mentions 'counselling'" only when the title does
+        in_title = [w for w in text[sa].phrases if w.lower() in {t.lower() for t in text[sa].title_phrases}]
+        below = [w for w in text[sa].phrases if w not in in_title]
+        said = [f"notice {where} mentions '" + "', '".join(found[:3]) + "'"
+                for where, found in (("title", in_title), ("description", below)) if found]
+        reasons.append(f"{labels.get(sa, sa)} (strength {strengths.get(sa, 0):.2f}): {'; '.join(said)}")
     by_cpv = sorted((sa for sa in matched if sa in cpv), key=lambda sa: (-cpv[sa][3], sa not in text, sa))
     if by_cpv:  # the closest CPV fit; the others add nothing to the score
         sa = by_cpv[0]
@@ -282,7 +322,8 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
     notice's text is then not read again)."""
     area_code = area_code or single_area(con)
     notice = notice or describe_notice(con, release, area_code)
-    text = {sa: TextFit(sa, in_title, list(words)) for sa, in_title, words in notice.text_service_areas}
+    text = {sa: TextFit(sa, in_title, list(words), list(notice.title_words.get(sa, [])))
+            for sa, in_title, words in notice.text_service_areas}
     cpv = cpv_fits(con, notice.cpv_codes)
     wanted = sorted(set(text) | set(cpv))
     if not wanted:
@@ -291,25 +332,50 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         SELECT d.org_id, d.name, d.legal_form, d.ward_name, d.latest_income, d.area_basis, d.website, d.email,
                d.phone, list_intersect(d.service_areas, ?::VARCHAR[]) AS matched,
                coalesce(r.readiness_level, 'unknown'), coalesce(r.readiness_reasons, []::VARCHAR[]),
-               d.based_in_area AS based
+               d.based_in_area AS based, o.parent_org_id,
+               (SELECT map(list(s.service_area), list(s.strength)) FROM organisation_service_area s
+                WHERE s.area_code = d.area_code AND s.org_id = d.org_id) AS strengths,
+               (SELECT list(s.service_area) FROM organisation_service_area s WHERE s.area_code = d.area_code
+                  AND s.org_id = d.org_id AND s.evidence LIKE '%name:%') AS named
         FROM provider_directory d
+        JOIN organisation o ON o.area_code = d.area_code AND o.org_id = d.org_id
         LEFT JOIN provider_readiness r ON r.area_code = d.area_code AND r.org_id = d.org_id
         WHERE d.area_code = ? AND len(list_intersect(d.service_areas, ?::VARCHAR[])) > 0""",
                        [wanted, area_code, wanted]).fetchall()
     labels = known_service_areas(con)
     # the notice's words a provider's own activities might use: the title's, and the service's further down
-    words = [w for f in sorted(text.values(), key=_text_points, reverse=True) if f.in_title or not f.client_group
-             for w in f.phrases]
-    activity = _activity_words(con, area_code, words)
+    # the words of the notice's title a provider's own name or text might use: the title says what is bought, a
+    # passing "school" further down a notice about equalities does not
+    words = [w for f in sorted(text.values(), key=_text_points, reverse=True) for w in f.title_phrases]
+    own_words = _provider_words(con, area_code, words)
+    asked = set(text) or set(cpv)   # what the notice asks for: its text's areas, else its CPV codes'
     place = area_name(area_code)
-    matches = []
+    matches, linked = [], {}
     for (org_id, name, form, ward, income, _basis, website, email, phone, matched, level, level_reasons,
-         based) in rows:
-        score, service_fit, reasons = _service_reasons(matched, text, cpv, labels)
-        if org_id in activity:
-            score += ACTIVITY_POINTS
-            reasons.append(f"its activities mention '{activity[org_id]}'")
-        score += LOCATION_POINTS[notice.location] + BASE_POINTS[bool(based)]
+         based, parent, strengths, named) in rows:
+        fit, service_fit, reasons = _fit(matched, dict(strengths or {}), text, cpv, labels)
+        groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]
+        if len(groups) > 1:   # "... for Children with Disabilities": the more of the named people it serves, the better
+            served = [sa for sa in groups if sa in matched]
+            fit *= PEOPLE_SHARE + (1 - PEOPLE_SHARE) * len(served) / len(groups)
+            if len(served) < len(groups):
+                reasons.append(f"serves {len(served)} of the {len(groups)} groups of people the title names")
+        if named and not set(named) & asked:
+            # its own name says it is mainly something the notice does not ask for ("... Young Carers" for a
+            # disabled children's notice): less specific than a provider whose name says what is bought
+            fit *= NAMED_ELSEWHERE
+            reasons.append("its name says it is mainly " + ", ".join(labels.get(sa, sa) for sa in sorted(named)))
+        if org_id in own_words:
+            word, where = own_words[org_id]
+            fit += NAME_POINTS if where == "name" else ACTIVITY_POINTS
+            reasons.append(f"its {where} mention{'s' if where == 'name' else ''} '{word}'")
+        if fit < FIT_FLOOR:
+            continue
+        if parent:   # a restricted fund or subsidiary: listed under its main charity, not as a provider of its own
+            linked.setdefault(parent, []).append(name)
+            continue
+        fit = int(round(fit))
+        score = fit + LOCATION_POINTS[notice.location] + BASE_POINTS[bool(based)]
         reasons.append(notice.location_reason)
         reasons.append(f"based in {place}" + (f" ({ward})" if ward else "") if based
                        else f"operates in {place} (based outside it)")
@@ -327,6 +393,14 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         location_fit = f"{notice.location}; {'based in area' if based else 'operates in area'}"
         matches.append(ProviderMatch(area_code, org_id, name, form, ward if based else None, int(score), ordered,
                                      service_fit, location_fit, size, level, income, reasons,
-                                     [labels.get(sa, sa) for sa in ordered], website, email, phone))
-    matches.sort(key=lambda m: (-m.score, -(m.latest_income or 0), m.name))
+                                     [labels.get(sa, sa) for sa in ordered], website, email, phone, fit))
+    for match in matches:
+        if match.org_id in linked:
+            match.linked_charities = sorted(linked[match.org_id])
+            match.reasons.append(f"its linked charities fit too: {'; '.join(match.linked_charities)}")
+    presence = {m.org_id: LOCATION_POINTS[notice.location] + BASE_POINTS[m.location_fit.endswith("based in area")]
+                for m in matches}
+    # fit first (in bands), then local presence, then readiness and size, then the finer fit
+    matches.sort(key=lambda m: (-(m.fit // FIT_BAND), -presence[m.org_id], -(m.score - m.fit - presence[m.org_id]),
+                                -m.fit, m.name))
     return matches[:limit] if limit else matches

@@ -109,6 +109,9 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
     flagged = _report_rows(con, "flagged", area)
     concerns = check_first(flagged)
     gaps = _report_rows(con, "service_gaps", area)
+    # service areas too thinly tagged to call a ward without one a gap, and the untagged organisations behind that
+    cannot_tell = _report_rows(con, "service_gaps_cannot_tell", area)[0][0]
+    untagged_based = _report_rows(con, "untagged_in_wards", area)[0][0]
     ward_count = len([w for w in wards if w[0] not in UNPLACED])
     return {
         "area_code": area_code,
@@ -116,6 +119,7 @@ def report_context(con: duckdb.DuckDBPyConnection, area_code: str) -> dict:
         "generated": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"),
         "total": total, "forms": forms, "services": services, "untagged": untagged, "wards": wards,
         "readiness": readiness, "bands": bands, "concerns": concerns, "gaps": gaps,
+        "cannot_tell": cannot_tell, "untagged_based": untagged_based,
         "concerns_total": len(flagged), "concerns_not_ready": sum(1 for r in flagged if r[1] == "not ready"),
         "ward_count": ward_count,
         "charts": {

@@ -13,16 +13,17 @@ import pandas as pd
 
 from ..config import Config
 from ..db import table_exists
-from .cache import TagCache, tagging_signature, text_key
+from .areas import Evidence, implied_by, name_evidence, place
+from .cache import TagCache, Tagged, tagging_signature, text_key
 from .model import cached_model, model_name, rules_signature
 from .rules import load_rules_from_db
-from .tagger import Tag, TextRecord, UkcatTagger
-from .taxonomy import ServiceArea, areas_for_tags, load_service_areas
+from .tagger import TextRecord, UkcatTagger
+from .taxonomy import ServiceArea, load_generic_evidence, load_service_areas
 
 log = logging.getLogger(__name__)
 
 TAG_COLUMNS = ["area_code", "org_id", "code", "tag_scheme", "source_field", "evidence", "method"]
-SERVICE_AREA_COLUMNS = ["area_code", "org_id", "service_area", "evidence"]
+SERVICE_AREA_COLUMNS = ["area_code", "org_id", "service_area", "evidence", "strength"]
 
 
 def _text_sql(con) -> str:
@@ -104,10 +105,12 @@ def _ukcat_rows(con) -> list[tuple]:
 
 @dataclasses.dataclass
 class BuildTagging:
-    """What tagging needs once per build, not once per area: the service areas, rules, model, tagger, the UKCAT rows
-    for the taxonomy tables, and the tag cache (tagging/cache.py)."""
+    """What tagging needs once per build, not once per area: the service areas and the generic evidence that alone
+    places no one, rules, model, tagger, the UKCAT rows for the taxonomy tables, and the tag cache
+    (tagging/cache.py)."""
 
     areas: list[ServiceArea]
+    generic: object  # taxonomy.load_generic_evidence's answer, handed to areas.place
     tagger: UkcatTagger
     ukcat_rows: list[tuple]
     cache: TagCache
@@ -122,26 +125,30 @@ def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
     across builds."""
     settings = cfg.section("tagging")
     areas = load_service_areas(settings.get("service_areas") or None)
+    generic = load_generic_evidence(settings.get("service_areas") or None)
     rules = load_rules_from_db(con)
     cache_dir = cfg.data_dir / "cache" / "tagging"
-    model = cached_model(rules, cache_dir) if settings.get("use_model", True) else None
+    model = cached_model(rules, cache_dir, areas=areas) if settings.get("use_model", True) else None
     threshold = float(settings.get("threshold") or 0)
     if model is not None and threshold > 0:  # a configured threshold overrides the one chosen in training
         model = dataclasses.replace(model, threshold=threshold)
-    model_identity = f"{model_name(rules)}@{model.threshold}" if model is not None else None
+    model_identity = (f"{model_name(rules, areas=areas)}@{model.threshold}@{model.area_threshold}"
+                      if model is not None else None)
     cache = TagCache(cache_dir if remember else None, tagging_signature(rules_signature(rules), model_identity))
-    return BuildTagging(areas, UkcatTagger(rules, model), _ukcat_rows(con), cache)
+    return BuildTagging(areas, generic, UkcatTagger(rules, model), _ukcat_rows(con), cache)
 
 
-def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[list[Tag]]:
-    """Each record's tags: remembered ones by text key, the rest tagged now (each distinct text once)."""
+def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[Tagged]:
+    """Each record's tags and the model's service-area scores: remembered ones by text key, the rest tagged now
+    (each distinct text once)."""
     keys = [text_key(r) for r in records]
     known = tagging.cache.lookup(list(dict.fromkeys(keys)))
     todo = {k: r for k, r in zip(keys, records, strict=True) if k not in known}
     if todo:
-        for key, tags in zip(todo, tagging.tagger.tag(list(todo.values())), strict=True):
-            tagging.cache.add(key, tags)
-            known[key] = tags
+        tagged, area_scores = tagging.tagger.tag_with_area_scores(list(todo.values()))
+        for key, tags, scores in zip(todo, tagged, area_scores, strict=True):
+            tagging.cache.add(key, tags, scores)
+            known[key] = (tags, scores)
     return [known[k] for k in keys]
 
 
@@ -169,18 +176,28 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
                for _org, name, other, act, obj in orgs]
     tag_rows: list[tuple] = []
-    for (org_id, *_), tags in zip(orgs, _ukcat_tags(tagging, records) if records else [], strict=True):
+    scores_by_org = {}
+    named_by_org = {}
+    tagged = _ukcat_tags(tagging, records) if records else []
+    for (org_id, *_), record, (tags, scores) in zip(orgs, records, tagged, strict=True):
         tag_rows += [(area_code, org_id, t.code, "ukcat", t.source_field, t.evidence, t.method) for t in tags]
+        scores_by_org[org_id] = scores
+        named_by_org[org_id] = name_evidence(record, areas)
     for select in _register_tags_sql(con):
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
                      for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
 
     tag_rows.sort(key=lambda row: tuple("" if v is None else v for v in row))  # same staging, same row order
-    by_org: dict[str, list[tuple[str, str]]] = {}
+    by_org: dict[str, list[Evidence]] = {}
     for row in tag_rows:
-        by_org.setdefault(row[1], []).append((row[3], row[2]))
-    area_rows = [(area_code, org, area, "; ".join(evidence))
-                 for org, tags in by_org.items() for area, evidence in sorted(areas_for_tags(tags, areas).items())]
+        by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6],
+                                                      implied_by(row[5]) if row[3] == "ukcat" else ""))
+    model = tagging.tagger.model
+    threshold = model.area_threshold if model is not None else 0.0
+    area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
+                 for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})
+                 for p in place(by_org.get(org, []) + named_by_org.get(org, []), areas, tagging.generic,
+                                scores_by_org.get(org), threshold)]
 
     con.execute("BEGIN TRANSACTION")
     try:

@@ -1,6 +1,7 @@
-"""Tags remembered by content: an organisation's UKCAT tags depend on its text (name, other names, activities,
-objects), the rules, the model and the tagging code, never on the area. So each text is tagged once: later areas of
-the same build, and later builds, read its tags from Parquet files under data/cache/tagging/tags-<signature>/.
+"""Tags remembered by content: an organisation's UKCAT tags (and the model's service-area scores) depend on its
+text (name, other names, activities, objects), the rules, the model and the tagging code, never on the area. So each
+text is tagged once: later areas of the same build, and later builds, read its tags from Parquet files under
+data/cache/tagging/tags-<signature>/.
 
 The signature digests everything the tags are made from besides the text (the rules as staged, the model file's
 name and threshold, the tagging code and reference data), so a change to any of them starts an empty cache. Each
@@ -27,8 +28,9 @@ from .tagger import Tag, TextRecord
 
 log = logging.getLogger(__name__)
 
-CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "method"]
-# A tagged text with no tags is remembered as one row with position -1 and no code.
+CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "method", "area_scores"]
+# A tagged text with no tags is remembered as one row with position -1 and no code. `area_scores` (the model's
+# service-area scores as JSON, or NULL when none were made) is the same on every row of a text.
 NO_TAGS = -1
 MERGE_AFTER_FILES = 16
 
@@ -46,12 +48,16 @@ def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
                    "reference": tree_digest(PACKAGE_DIR / "reference", "*")})[:20]
 
 
+Tagged = tuple[list[Tag], dict | None]  # a text's tags and the model's service-area scores (None: no scores)
+
+
 class TagCache:
-    """Tags by text key for one signature; `folder` None keeps nothing across builds (tests, `use_model` off)."""
+    """Tags and area scores by text key for one signature; `folder` None keeps nothing across builds (tests,
+    `use_model` off)."""
 
     def __init__(self, folder: Path | None, signature: str):
         self.folder = folder / f"tags-{signature}" if folder else None
-        self.memory: dict[str, list[Tag]] = {}   # tagged by this build, not yet written
+        self.memory: dict[str, Tagged] = {}   # tagged by this build, not yet written
         self.written = 0
 
     def _files(self) -> list[str]:
@@ -59,8 +65,8 @@ class TagCache:
             return []
         return sorted(str(p) for p in self.folder.glob("*.parquet"))
 
-    def lookup(self, keys: list[str]) -> dict[str, list[Tag]]:
-        """The remembered tags of those keys that have any (in memory or on disk)."""
+    def lookup(self, keys: list[str]) -> dict[str, Tagged]:
+        """The remembered tags and area scores of those keys that have any (in memory or on disk)."""
         found = {k: self.memory[k] for k in keys if k in self.memory}
         wanted = [k for k in keys if k not in found]
         files = self._files()
@@ -70,7 +76,7 @@ class TagCache:
         try:
             con.register("_wanted", pd.DataFrame({"text_key": wanted}, dtype=object))
             rows = con.execute(
-                "SELECT DISTINCT c.text_key, c.position, c.code, c.source_field, c.evidence, c.method "
+                "SELECT DISTINCT c.text_key, c.position, c.code, c.source_field, c.evidence, c.method, c.area_scores "
                 "FROM read_parquet(?) c JOIN _wanted USING (text_key) ORDER BY c.text_key, c.position",
                 [files]).fetchall()
         except (duckdb.Error, OSError) as exc:  # a file merged away under us, or damaged: tag again
@@ -78,23 +84,27 @@ class TagCache:
             return found
         finally:
             con.close()
-        for key, position, code, field, evidence, method in rows:
-            tags = found.setdefault(key, [])
+        for key, position, code, field, evidence, method, scores in rows:
+            tags, _ = found.setdefault(key, ([], json.loads(scores) if scores is not None else None))
             if position != NO_TAGS:
                 tags.append(Tag(code, field, evidence, method))
         return found
 
-    def add(self, key: str, tags: list[Tag]) -> None:
-        self.memory[key] = tags
+    def add(self, key: str, tags: list[Tag], area_scores: dict | None) -> None:
+        self.memory[key] = (tags, area_scores)
 
     def flush(self) -> None:
         """Write what this build tagged as one new file; merge the files when there are many."""
         if self.folder is None or not self.memory:
             self.memory.clear()
             return
-        rows = [(key, i, t.code, t.source_field, t.evidence, t.method)
-                for key, tags in self.memory.items() for i, t in enumerate(tags)]
-        rows += [(key, NO_TAGS, None, None, None, None) for key, tags in self.memory.items() if not tags]
+        def scores_json(scores: dict | None) -> str | None:
+            return json.dumps(scores, sort_keys=True) if scores is not None else None  # floats survive JSON exactly
+
+        rows = [(key, i, t.code, t.source_field, t.evidence, t.method, scores_json(scores))
+                for key, (tags, scores) in self.memory.items() for i, t in enumerate(tags)]
+        rows += [(key, NO_TAGS, None, None, None, None, scores_json(scores))
+                 for key, (tags, scores) in self.memory.items() if not tags]
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write(pd.DataFrame(rows, columns=CACHE_COLUMNS, dtype=object), None)
         self.written += len(self.memory)

@@ -49,3 +49,17 @@ def score_sets(gold: Sequence[set[str]], predicted: Sequence[set[str]], known: f
             cat = per.setdefault(code[:2], Counts())
             setattr(cat, field, getattr(cat, field) + 1)
     return overall, dict(sorted(per.items()))
+
+
+def score_area_sets(truth: Sequence[set[str]], predicted: Sequence[set[str]]) -> tuple[Counts, dict[str, Counts]]:
+    """(overall counts, counts per service area) over (row, service area) pairs, as
+    service_area_metric.py counts them (the areas' truth comes from `model.area_label_sets`)."""
+    if len(truth) != len(predicted):
+        raise ValueError(f"{len(truth)} true area sets but {len(predicted)} predictions")
+    overall, per = Counts(), {}
+    for t, p in zip(truth, predicted, strict=True):
+        for area, field in [(a, "tp") for a in t & p] + [(a, "fp") for a in p - t] + [(a, "fn") for a in t - p]:
+            setattr(overall, field, getattr(overall, field) + 1)
+            counts = per.setdefault(area, Counts())
+            setattr(counts, field, getattr(counts, field) + 1)
+    return overall, dict(sorted(per.items()))

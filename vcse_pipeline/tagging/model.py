@@ -33,13 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
+from .taxonomy import ServiceArea, default_service_areas
 
 log = logging.getLogger(__name__)
 
 PACKAGED_LABELLED = Path(__file__).resolve().parent.parent / "reference" / "labelled" / "ukcat-manual-sample-dev.csv"
 # The model trained on the packaged labels and rules, shipped so a fresh deployment need not train it.
 PACKAGED_MODELS = Path(__file__).resolve().parent.parent / "reference" / "models"
-MODEL_VERSION = "4"  # 4: trained on one BLAS thread (bit-for-bit repeatable)
+MODEL_VERSION = "5"  # 5: also scores service areas; 4: trained on one BLAS thread (bit-for-bit repeatable)
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
@@ -47,6 +48,7 @@ EVIDENCE_TERMS = 3
 ALPHAS = (0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.3, 0.6)
 THRESHOLDS = tuple(round(0.2 + 0.05 * i, 2) for i in range(7))  # 0.20 .. 0.50
+AREA_THRESHOLDS = tuple(round(0.2 + 0.025 * i, 3) for i in range(17))  # 0.20 .. 0.60
 INNER_FOLDS = 3
 SEED = 0
 
@@ -89,6 +91,12 @@ class TrainedTagger:
     threshold: float = 0.35
     alpha: float = 1.0
     inner_cv: dict = field(default_factory=dict)  # the inner cross-validation's best F1 per setting
+    # Service areas learnt directly (their labels are the areas the hand-labelled codes imply through the
+    # taxonomy), so an area is decided on all the text rather than on whichever codes passed their threshold.
+    areas: list[str] = field(default_factory=list)
+    area_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    area_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    area_threshold: float = 0.35
 
     def _indicators(self, hits: Sequence[set[str]]) -> np.ndarray:
         index = {c: j for j, c in enumerate(self.codes)}
@@ -108,6 +116,11 @@ class TrainedTagger:
         with single_blas_thread():
             raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
         return raw + self.prior_weight * short * self.regex_precision, x
+
+    def area_scores(self, x) -> np.ndarray:
+        """(rows, areas) scores of the service areas from a feature matrix made by `features`."""
+        with single_blas_thread():
+            return np.asarray((x @ self.train_x.T) @ self.area_dual) + self.area_offsets
 
     def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
         """The words in the text that pushed this code's score up most (the model's evidence)."""
@@ -213,10 +226,11 @@ def _solve(kernel: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray,
 
 
 def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
-            known: frozenset[str]) -> tuple[float, float, float, dict]:
-    """(alpha, prior weight, threshold) with the best micro-F1 in an inner cross-validation of the rows."""
+            known: frozenset[str], y_area: np.ndarray) -> tuple[float, float, float, float, dict]:
+    """(alpha, prior weight, threshold, area threshold) with the best micro-F1 in an inner cross-validation."""
     n = len(texts)
     pooled = {alpha: np.zeros(y.shape) for alpha in ALPHAS}
+    pooled_area = {alpha: np.zeros(y_area.shape) for alpha in ALPHAS}
     shorts = np.zeros(y.shape)
     precisions = np.zeros(y.shape)
     for held in grouped_folds(texts, INNER_FOLDS, SEED):
@@ -227,8 +241,9 @@ def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
         xk, xh = x[keep], x[held]
         kernel, cross = (xk @ xk.T).toarray(), (xh @ xk.T).toarray()
         for alpha in ALPHAS:
-            dual, offsets = _solve(kernel, y[keep], alpha)
-            pooled[alpha][held] = cross @ dual + offsets
+            dual, offsets = _solve(kernel, np.hstack([y[keep], y_area[keep]]), alpha)
+            both = cross @ dual + offsets
+            pooled[alpha][held], pooled_area[alpha][held] = both[:, :y.shape[1]], both[:, y.shape[1]:]
         shorts[held] = short[held]
         precisions[held] = _precision(short[keep], y[keep])
     closure = _closure_matrix(codes, known)
@@ -237,7 +252,18 @@ def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
         scores = pooled[alpha] + prior * shorts * precisions
         results[(alpha, prior, threshold)] = _micro_f1(scores, threshold, y, closure)
     best = max(results, key=lambda k: (round(results[k], 6), -k[0], -k[1], k[2]))
-    return (*best, {f"alpha={a} prior={p} threshold={t}": round(f, 4) for (a, p, t), f in results.items()})
+    report = {f"alpha={a} prior={p} threshold={t}": round(f, 4) for (a, p, t), f in results.items()}
+    area_results = {t: _area_f1(pooled_area[best[0]], t, y_area) for t in AREA_THRESHOLDS}
+    area_threshold = max(area_results, key=lambda t: (round(area_results[t], 6), t))
+    report.update({f"area threshold={t}": round(f, 4) for t, f in area_results.items()})
+    return (*best, area_threshold, report)
+
+
+def _area_f1(scores: np.ndarray, threshold: float, y_area: np.ndarray) -> float:
+    """Micro-F1 over (row, service area) pairs of the areas scoring at least the threshold."""
+    chosen = scores >= threshold
+    tp = float((chosen & (y_area > 0)).sum())
+    return 2 * tp / (float(chosen.sum()) + float(y_area.sum())) if tp else 0.0
 
 
 def _closure_matrix(codes: list[str], known: frozenset[str]) -> np.ndarray:
@@ -266,31 +292,46 @@ def subset(texts: list[str], hits: Hits, rows: Sequence[int]) -> tuple[list[str]
     return [texts[i] for i in rows], Hits([hits.short[i] for i in rows], [hits.objects[i] for i in rows])
 
 
-def train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None = None) -> TrainedTagger:
+def area_label_sets(label_sets_: Sequence[set[str]], areas: Sequence[ServiceArea]) -> list[set[str]]:
+    """The service areas each row's (closed) UKCAT labels imply through the taxonomy: the areas' truth."""
+    return [{a.code for a in areas if a.ukcat & labels} for labels in label_sets_]
+
+
+def train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None = None,
+          areas: Sequence[ServiceArea] | None = None) -> TrainedTagger:
     """Fit the tagger on a labelled DataFrame. Deterministic: closed-form ridge, seeded inner folds, one BLAS thread.
 
-    `texts_hits` may pass the frame's `texts_and_hits` already computed.
+    `texts_hits` may pass the frame's `texts_and_hits` already computed; `areas` is the service-area taxonomy
+    whose areas are learnt beside the codes (the packaged one by default).
     """
     with single_blas_thread():
-        return _train(frame, rules, texts_hits)
+        return _train(frame, rules, texts_hits, list(areas) if areas is not None else list(default_service_areas()))
 
 
-def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None) -> TrainedTagger:
+def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits] | None,
+           areas: list[ServiceArea]) -> TrainedTagger:
     known = frozenset(r.code for r in rules)
     codes = sorted(known)
     y_sets = label_sets(frame, known)
     texts, hits = texts_hits or texts_and_hits(rules, frame["name"], frame["activities"], frame["objects"])
     y = np.array([[code in labels for code in codes] for labels in y_sets], dtype=float)
-    model = TrainedTagger(codes, known, None, None, np.zeros(0), np.zeros(0), np.zeros(0), rules_signature(rules))
+    area_codes = [a.code for a in areas]
+    y_area = np.array([[a in found for a in area_codes] for found in area_label_sets(y_sets, areas)],
+                      dtype=float).reshape(len(y_sets), len(area_codes))
+    model = TrainedTagger(codes, known, None, None, np.zeros(0), np.zeros(0), np.zeros(0), rules_signature(rules),
+                          areas=area_codes)
     if len(texts) >= 3 * INNER_FOLDS:
-        model.alpha, model.prior_weight, model.threshold, model.inner_cv = _choose(codes, texts, hits, y, known)
+        (model.alpha, model.prior_weight, model.threshold, model.area_threshold,
+         model.inner_cv) = _choose(codes, texts, hits, y, known, y_area)
     model.vectorizer = _vectorizer().fit(texts)
     x, short = model.features(texts, hits)
     model.train_x = x
-    model.dual, model.offsets = _solve((x @ x.T).toarray(), y, model.alpha)
+    dual, offsets = _solve((x @ x.T).toarray(), np.hstack([y, y_area]), model.alpha)
+    model.dual, model.offsets = dual[:, :len(codes)], offsets[:len(codes)]
+    model.area_dual, model.area_offsets = dual[:, len(codes):], offsets[len(codes):]
     model.regex_precision = _precision(short, y)
-    log.info("trained UKCAT tagger on %d rows: alpha %s, prior weight %s, threshold %s", len(texts), model.alpha,
-             model.prior_weight, model.threshold)
+    log.info("trained UKCAT tagger on %d rows: alpha %s, prior weight %s, threshold %s, area threshold %s",
+             len(texts), model.alpha, model.prior_weight, model.threshold, model.area_threshold)
     return model
 
 
@@ -306,15 +347,28 @@ def predict_codes(model: TrainedTagger, scores_row: np.ndarray, has_text: bool =
     return decide(model.codes, scores_row, model.threshold, has_text)
 
 
-def model_name(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED) -> str:
-    """The model's file name: what it was trained from (labels, rules) and the training code's version."""
+def areas_signature(areas: Sequence[ServiceArea]) -> str:
+    text = "\n".join(f"{a.code}\t{','.join(sorted(a.ukcat))}" for a in areas)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _service_areas(areas: Sequence[ServiceArea] | None) -> list[ServiceArea]:
+    return list(areas) if areas is not None else list(default_service_areas())
+
+
+def model_name(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED,
+               areas: Sequence[ServiceArea] | None = None) -> str:
+    """The model's file name: what it was trained from (labels, rules, service areas) and the training code's
+    version."""
     key = hashlib.sha256(labelled.read_bytes()).hexdigest()[:16]
-    return f"ukcat-tagger-v{MODEL_VERSION}-{key}-{rules_signature(rules)}.pkl"
+    areas_key = areas_signature(_service_areas(areas))
+    return f"ukcat-tagger-v{MODEL_VERSION}-{key}-{rules_signature(rules)}-{areas_key}.pkl"
 
 
-def packaged_model_path(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED) -> Path:
+def packaged_model_path(rules: Sequence[UkcatRule], labelled: Path = PACKAGED_LABELLED,
+                        areas: Sequence[ServiceArea] | None = None) -> Path:
     """Where the package ships the model trained on its own labels and rules (`make tagger-model` writes it)."""
-    return PACKAGED_MODELS / (model_name(rules, labelled) + ".gz")
+    return PACKAGED_MODELS / (model_name(rules, labelled, areas) + ".gz")
 
 
 def shipped_rules() -> list[UkcatRule]:
@@ -325,10 +379,12 @@ def shipped_rules() -> list[UkcatRule]:
     return sorted(load_rules(), key=lambda r: r.code)
 
 
-def write_packaged_model(rules: Sequence[UkcatRule]) -> Path:
-    """Train on the packaged labels and `rules` and write the model the package ships (old ones removed)."""
-    path = packaged_model_path(rules)
-    model = train(read_labelled(PACKAGED_LABELLED), rules)
+def write_packaged_model(rules: Sequence[UkcatRule], areas: Sequence[ServiceArea] | None = None) -> Path:
+    """Train on the packaged labels, `rules` and service areas and write the model the package ships (old ones
+    removed)."""
+    areas = _service_areas(areas)
+    path = packaged_model_path(rules, areas=areas)
+    model = train(read_labelled(PACKAGED_LABELLED), rules, areas=areas)
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob("ukcat-tagger-*.pkl.gz"):
         old.unlink()
@@ -348,19 +404,21 @@ def _load(path: Path, opener) -> TrainedTagger | None:
 
 
 def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
-                 labelled: Path = PACKAGED_LABELLED) -> TrainedTagger:
-    """The model for these labels, rules and version: the cached fit, else the one the package ships (trained on
-    the packaged labels and rules, so a fresh deployment does not train on its first build), else trained now."""
-    name = model_name(rules, labelled)
+                 labelled: Path = PACKAGED_LABELLED, areas: Sequence[ServiceArea] | None = None) -> TrainedTagger:
+    """The model for these labels, rules, service areas and version: the cached fit, else the one the package
+    ships (trained on the packaged labels, rules and areas, so a fresh deployment does not train on its first
+    build), else trained now."""
+    areas = _service_areas(areas)
+    name = model_name(rules, labelled, areas)
     path = cache_dir / name if cache_dir else None
     model = _load(path, open) if path and path.exists() else None
     if model is not None:
         return model
-    shipped = packaged_model_path(rules, labelled)
+    shipped = packaged_model_path(rules, labelled, areas)
     model = _load(shipped, gzip.open) if shipped.exists() else None
     if model is not None:
         return model
-    model = train(read_labelled(labelled), rules)
+    model = train(read_labelled(labelled), rules, areas=areas)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -67,14 +67,27 @@ class UkcatTagger:
 
     def tag(self, records: Sequence[TextRecord]) -> list[list[Tag]]:
         """Tags with evidence for each record, closed under the UKCAT hierarchy."""
+        return self.tag_with_area_scores(records)[0]
+
+    def tag_with_area_scores(self, records: Sequence[TextRecord]) -> tuple[list[list[Tag]], list[dict | None]]:
+        """(tags as `tag` gives them, the model's service-area scores per record).
+
+        A record's area scores are None when no model ran or it has no activities or objects: a name alone is
+        too little text for the model's area decision (docs/tagging.md), so its codes' evidence decides.
+        """
         texts, hits, scores, matrix = self._scores(records)
+        area_scores: list[dict | None] = [None] * len(records)
+        if self.model is not None and self.model.areas and records:
+            rows = self.model.area_scores(matrix)
+            area_scores = [dict(zip(self.model.areas, map(float, rows[i]), strict=True)) if has_body_text(r) else None
+                           for i, r in enumerate(records)]
         out = []
         for i, record in enumerate(records):
             tags = [self._evidence(code, record, matrix[i] if matrix is not None else None,
                                    scores[i] if scores is not None else None)
                     for code in sorted(self._chosen(texts, hits, scores, i))]
             out.append(self._close(tags))
-        return out
+        return out, area_scores
 
     def _evidence(self, code: str, record: TextRecord, x_row, score_row) -> Tag:
         rule = self.by_code.get(code)
@@ -97,6 +110,11 @@ class UkcatTagger:
                     seen.add(parent)
                     closed.append(Tag(parent, tag.source_field, f"implied by {tag.code}", tag.method))
         return sorted(closed, key=lambda t: t.code)
+
+
+def has_body_text(record: TextRecord) -> bool:
+    """Whether a record has more than a name to go on: activities or objects."""
+    return any(isinstance(v, str) and v.strip() for v in (record.activities, record.objects))
 
 
 def closed_code_list(tags: Sequence[Tag], known: frozenset[str]) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import PipelineError
 
 PACKAGED_SERVICE_AREAS = Path(__file__).resolve().parent.parent / "reference" / "service_areas.toml"
-TAG_SCHEMES = ("ukcat", "ccew_classification", "sic", "fca")
+TAG_SCHEMES = ("ukcat", "ccew_classification", "sic", "fca", "name")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,17 @@ class ServiceArea:
     ccew: frozenset[str] = frozenset()
     sic: tuple[str, ...] = ()        # codes or prefixes
     fca: tuple[str, ...] = ()        # lower-case words
+    names: tuple[str, ...] = ()      # lower-case words that, in an organisation's own name, say it provides this
     cpv: tuple[tuple[str, str], ...] = field(default=())  # (code, label)
+
+
+@dataclass(frozen=True)
+class GenericEvidence:
+    """Register codes too generic to make an organisation a provider of a specific service on their own
+    (`[generic_evidence]` in the taxonomy file); level-1 UKCAT codes are always generic."""
+
+    sic: frozenset[str] = frozenset()
+    ccew: frozenset[str] = frozenset()
 
 
 def _strings(value, area: str, key: str, path: Path) -> list[str]:
@@ -33,14 +43,26 @@ def _strings(value, area: str, key: str, path: Path) -> list[str]:
     return value
 
 
-def load_service_areas(path: str | Path | None = None) -> list[ServiceArea]:
-    """Read and check the taxonomy file; PipelineError naming the area and key when it is malformed."""
+def _read(path: str | Path | None) -> tuple[Path, dict]:
     path = Path(path) if path else PACKAGED_SERVICE_AREAS
     try:
         with path.open("rb") as fh:
-            tree = tomllib.load(fh)
+            return path, tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PipelineError(f"cannot read service areas file {path}: {exc}") from exc
+
+
+def load_generic_evidence(path: str | Path | None = None) -> GenericEvidence:
+    """The taxonomy file's `[generic_evidence]` (SIC and Charity Commission codes that are weak alone)."""
+    path, tree = _read(path)
+    raw = tree.get("generic_evidence", {})
+    return GenericEvidence(sic=frozenset(_strings(raw.get("sic", []), "generic_evidence", "sic", path)),
+                           ccew=frozenset(_strings(raw.get("ccew", []), "generic_evidence", "ccew", path)))
+
+
+def load_service_areas(path: str | Path | None = None) -> list[ServiceArea]:
+    """Read and check the taxonomy file; PipelineError naming the area and key when it is malformed."""
+    path, tree = _read(path)
     areas, seen = [], set()
     for i, raw in enumerate(tree.get("service_area", []), start=1):
         code = raw.get("code")
@@ -62,6 +84,7 @@ def load_service_areas(path: str | Path | None = None) -> list[ServiceArea]:
             ccew=frozenset(_strings(raw.get("ccew", []), code, "ccew", path)),
             sic=tuple(_strings(raw.get("sic", []), code, "sic", path)),
             fca=tuple(w.lower() for w in _strings(raw.get("fca", []), code, "fca", path)),
+            names=tuple(w.lower() for w in _strings(raw.get("names", []), code, "names", path)),
             cpv=tuple(cpv),
         ))
     if not areas:
@@ -85,6 +108,8 @@ def area_matches(area: ServiceArea, scheme: str, code: str) -> bool:
     if scheme == "fca":
         text = str(code).lower()
         return any(word in text for word in area.fca)
+    if scheme == "name":
+        return str(code).lower() in area.names
     raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {', '.join(TAG_SCHEMES)}")
 
 
@@ -103,6 +128,13 @@ def areas_for_tags(tags: Iterable[tuple[str, str]], areas: Iterable[ServiceArea]
                 if label not in found[area.code]:
                     found[area.code].append(label)
     return found
+
+
+def name_words(name: str | None, areas: Iterable[ServiceArea]) -> list[str]:
+    """The taxonomy's `names` words an organisation's name holds (whole words, any case)."""
+    text = f" {re.sub(r'[^a-z0-9]+', ' ', str(name or '').lower().replace(chr(39), ''))} "
+    words = {w for a in areas for w in a.names}
+    return sorted(w for w in words if f" {re.sub(r'[^a-z0-9]+', ' ', w.replace(chr(39), ''))} " in text)
 
 
 def normalise_cpv(code: str) -> str:

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS organisation_service_area (
     area_code     VARCHAR NOT NULL,
     org_id        VARCHAR NOT NULL,
     service_area  VARCHAR NOT NULL,   -- service_area.service_area
-    evidence      VARCHAR NOT NULL    -- the tags that put it there, e.g. "ukcat:HE210; ccew_classification:103"
+    evidence      VARCHAR NOT NULL,   -- what put it there, e.g. "model 0.71; ukcat:HE210 (activities); sic:88100 (generic)"
+    strength      DOUBLE NOT NULL     -- 0-1: the model's area score for text, else the strongest specific evidence
 );
 -- The UKCAT tags used for this build (staged copy when present, else the packaged one).
 CREATE TABLE IF NOT EXISTS ukcat_tag (
