@@ -125,13 +125,13 @@ def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeyp
 
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
     tagged: list[str] = []
-    real_tag = UkcatTagger.tag
+    real_tag = UkcatTagger.tag_with_area_scores  # what a build calls: tags and the model's area scores at once
 
     def counting_tag(self, records):
         tagged.extend(r.name for r in records)
         return real_tag(self, records)
 
-    monkeypatch.setattr(UkcatTagger, "tag", counting_tag)
+    monkeypatch.setattr(UkcatTagger, "tag_with_area_scores", counting_tag)
     con = duckdb.connect()
     build(con)
     first = tag_register(con, cfg, AREA)
