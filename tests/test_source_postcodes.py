@@ -18,7 +18,8 @@ ONSPD_2024 = FIXTURES / "onspd-2024-columns-sample.csv"
 ONSPD_2025 = FIXTURES / "onspd-2025-columns-sample.csv"
 STAGED_COLUMNS = [
     ("postcode", "VARCHAR"), ("postcode_key", "VARCHAR"), ("lad_code", "VARCHAR"), ("ward_code", "VARCHAR"),
-    ("lsoa_code", "VARCHAR"), ("region_code", "VARCHAR"), ("imd_rank", "INTEGER"), ("lat", "DOUBLE"), ("long", "DOUBLE"),
+    ("lsoa_code", "VARCHAR"), ("region_code", "VARCHAR"), ("imd_rank", "INTEGER"), ("lat", "DOUBLE"),
+    ("long", "DOUBLE"),
     ("date_introduced", "VARCHAR"), ("date_terminated", "VARCHAR"), ("is_terminated", "BOOLEAN"),
 ]
 # Names lookups in the layout of the release's Documents/ folder (UTF-8 with a BOM, Welsh name column).
