@@ -33,7 +33,8 @@ LAYOUT_FILES = {
                  "Highways,Roads,Unit,Construction,Repairs,E1,Pothole repairs,03/04/2025,T1,1200.50,Revenue,"
                  "Acme Builders,S1,C1"),
     "manchester": ("\ufeffBody Name,Service Area,Expenses Type,Invoice Payment Date,Transaction Number,Net Amount,"
-                   "Supplier Name", "Manchester City Council,Highways,Construction,03/04/2025,T1,1200.50,Acme Builders"),
+                   "Supplier Name",
+                   "Manchester City Council,Highways,Construction,03/04/2025,T1,1200.50,Acme Builders"),
     "bradford": ("Service Code,Service Label,Expenditure code,Expenditure category,Payment date,Transaction Number,"
                  "Net Amount,Supplier Number,Supplier Name", "S1,Highways,E1,Construction,03/04/2025,T1,1200.50,S1,"
                  "Acme Builders"),
@@ -118,8 +119,7 @@ def test_utf8_byte_order_mark_and_latin1_bytes(con, tmp_path):
 
 
 def test_credit_notes_date_forms_redactions_na_and_onetime_ids(con, tmp_path):
-    header = "Vendor ID,Vendor Name,Cost Element,Expenditure Account Code Description,Document No,Amount,Clearing Date," \
-             "Directorate,Service Expenditure Analysis"
+    header = LAYOUT_FILES["gla"][0]
     rows = ["ONETIME,Joe Bloggs Window Cleaning,E1,Cleaning,D1,-150.00,01/04/2025,#N/A,x",
             "S2,REDACTED PERSONAL DATA,E1,Fostering,D2,(1 234.00),02-Apr-25,Children,x",
             "S3,Redacted Commercial Data,E1,Care,D3,500.00-,2025-04-03,Adults,x",

@@ -57,7 +57,8 @@ def apply_settings(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
     """spend_definition and spend_setting from [spend], so the views read the settings of this run."""
     check_settings(cfg)
     spend = cfg.section("spend")
-    run_spend_sql(con, "01_tables.sql")
+    con.execute("DELETE FROM spend_definition")
+    con.execute("DELETE FROM spend_setting")
     rows = [[d.name, d.label, d.scheme, code] for d in definitions(cfg) for code in d.codes]
     con.executemany("INSERT INTO spend_definition VALUES (?, ?, ?, ?)", rows)
     con.execute("INSERT INTO spend_setting VALUES (?, ?, ?)",

@@ -109,7 +109,7 @@ def build_suppliers(con: duckdb.DuckDBPyConnection) -> None:
         FROM spend_line GROUP BY supplier_key ORDER BY supplier_key""")
 
 
-STAGING_NEEDED = ("companies_house", "charity_commission", "postcodes")
+STAGING_NEEDED = ("companies_house", "charity_commission", "fca_mutuals", "postcodes")
 
 
 @contextmanager
@@ -229,51 +229,92 @@ def _by_pattern(row: dict) -> Decision | None:
     return None
 
 
+# Every organisation of the national registers, by exact name key (spend_name_key): scheme, number, name, whether
+# it is live, postcode. A charitable company or CIO is in two of them under one name: the same organisation.
+NATIONAL_NAMES = """
+    SELECT 'COH' AS scheme, company_number AS number, company_name AS name,
+           coalesce(company_status, '') ILIKE 'active%' AS live, postcode
+    FROM companies_house.all_company WHERE spend_name_key(company_name) IN (SELECT name_key FROM keys)
+    UNION ALL
+    SELECT 'CHC', CAST(registered_charity_number AS VARCHAR), charity_name,
+           charity_registration_status = 'Registered', upper(charity_contact_postcode)
+    FROM charity_commission.charity
+    WHERE linked_charity_number = 0 AND spend_name_key(charity_name) IN (SELECT name_key FROM keys)
+    UNION ALL
+    SELECT 'MPR', registration_number, society_name, coalesce(society_status, '') ILIKE 'registered%', postcode
+    FROM fca_mutuals.society WHERE spend_name_key(society_name) IN (SELECT name_key FROM keys)"""
+# When names tie across registers, the record to take: the charity (its contact postcode is the one kept up to
+# date), then the society, then the company.
+SCHEME_ORDER = ("CHC", "MPR", "COH")
+
+
+def _national_candidates(con, rows: list[dict]) -> dict[str, list[tuple]]:
+    """supplier_key -> [(scheme, number, name, live, postcode), ...] with the supplier's exact name key."""
+    wanted = pd.DataFrame({"supplier_key": [r["supplier_key"] for r in rows],
+                           "supplier_name": [r["supplier_name"] for r in rows]})
+    con.register("_wanted", wanted)
+    try:
+        found = con.execute(f"""
+            WITH keys AS (SELECT supplier_key, spend_name_key(supplier_name) AS name_key FROM _wanted),
+                 national AS ({NATIONAL_NAMES})
+            SELECT k.supplier_key, n.scheme, n.number, n.name, n.live, n.postcode
+            FROM keys k JOIN national n ON spend_name_key(n.name) = k.name_key
+            ORDER BY k.supplier_key, n.scheme, n.number""").fetchall()
+    finally:
+        con.unregister("_wanted")
+    by_key: dict[str, list[tuple]] = {}
+    for supplier_key, *candidate in found:
+        by_key.setdefault(supplier_key, []).append(tuple(candidate))
+    return by_key
+
+
+def _one_organisation(candidates: list[tuple]) -> tuple | None:
+    """The one organisation a name key names: the only live record in each register where it is in any, and then
+    the first register of SCHEME_ORDER; None when a register has several live records of the name."""
+    pool = [c for c in candidates if c[3]] or candidates
+    by_scheme: dict[str, list[tuple]] = {}
+    for candidate in pool:
+        by_scheme.setdefault(candidate[0], []).append(candidate)
+    if any(len(found) > 1 for found in by_scheme.values()):
+        return None
+    return next((by_scheme[s][0] for s in SCHEME_ORDER if s in by_scheme), None)
+
+
 def _by_name(con, cfg: Config, rows: list[dict]) -> dict[tuple, Decision]:
-    """The register (fuzzy, with postcodes) and Companies House (exact name key) for suppliers with neither a number
-    nor a pattern; see the module docstring for which wins."""
+    """The register (fuzzy, with postcodes) and every company, charity and society (exact name key) for suppliers
+    with neither a number nor a pattern: an exact register name wins, then one national record of the name, then a
+    register match; a register candidate to review, or several records of the name, go to review."""
     cursor = con.cursor()      # the register's organisation / organisation_name, unqualified, on its own cursor
     cursor.execute("USE register")
     index = register_index(cursor)
     cursor.close()
     link, review = default_thresholds(cfg)
-    wanted = pd.DataFrame({"supplier_key": [r["supplier_key"] for r in rows],
-                           "supplier_name": [r["supplier_name"] for r in rows]})
-    con.register("_wanted", wanted)
-    companies = con.execute("""
-        WITH keys AS (SELECT supplier_key, spend_name_key(supplier_name) AS name_key FROM _wanted)
-        SELECT k.supplier_key, c.company_number, c.company_name, c.company_status, c.postcode
-        FROM keys k JOIN companies_house.all_company c ON spend_name_key(c.company_name) = k.name_key
-        ORDER BY k.supplier_key, c.company_number""").fetchall()
-    con.unregister("_wanted")
-    by_key: dict[str, list] = {}
-    for supplier_key, *company in companies:
-        by_key.setdefault(supplier_key, []).append(company)
+    national = _national_candidates(con, rows)
     decisions = {}
     for row in rows:
         name, postcode = row["supplier_name"], row["postcode"]
         found = index.match(name, postcode, link_threshold=link, review_threshold=review) if name else None
-        candidates = by_key.get(row["supplier_key"], [])
-        active = [c for c in candidates if (c[2] or "").lower().startswith("active")]
-        company = candidates[0] if len(candidates) == 1 else (active[0] if len(active) == 1 else None)
+        candidates = national.get(row["supplier_key"], [])
+        one = _one_organisation(candidates)
+        evidence = {"name": name, "postcode": postcode}
         if found and found.status == MATCHED and found.score >= 99.5:
             decision = Decision(found.org_id, found.matched_name, UNKNOWN, "register name", found.score, RESOLVED,
-                                {"name": name, "postcode": postcode})
-        elif company:
-            decision = Decision(f"GB-COH-{company[0]}", company[1], UNKNOWN, "companies house name",
+                                evidence)
+        elif one:
+            scheme, number, matched, _live, _postcode = one
+            decision = Decision(f"GB-{scheme}-{number}", matched, UNKNOWN, "national register name",
                                 100.0 if len(candidates) == 1 else 95.0, RESOLVED,
-                                {"name": name, "companies_of_this_name": len(candidates)}, company_number=company[0])
-        elif found and found.status == MATCHED:
-            decision = Decision(found.org_id, found.matched_name, UNKNOWN, "register name", found.score, RESOLVED,
-                                {"name": name, "postcode": postcode})
-        elif found and found.status == REVIEW:
-            decision = Decision(found.org_id, found.matched_name, UNKNOWN, "register name", found.score, "review",
-                                {"name": name, "postcode": postcode})
+                                {**evidence, "records_of_this_name": len(candidates)},
+                                company_number=number if scheme == "COH" else None,
+                                charity_number=number if scheme == "CHC" else None)
+        elif found and found.status in (MATCHED, REVIEW):
+            decision = Decision(found.org_id, found.matched_name, UNKNOWN, "register name", found.score,
+                                RESOLVED if found.status == MATCHED else "review", evidence)
         elif candidates:
-            decision = Decision(None, candidates[0][1], UNKNOWN, "companies house name", 50.0, "review",
-                                {"name": name, "companies": [c[0] for c in candidates[:10]]})
+            decision = Decision(None, candidates[0][2], UNKNOWN, "national register name", 50.0, "review",
+                                {**evidence, "records": [f"GB-{c[0]}-{c[1]}" for c in candidates[:10]]})
         else:
-            decision = Decision(evidence={"name": name})
+            decision = Decision(evidence=evidence)
         decisions[(row["supplier_key"], row["supplier_name"])] = decision
     return decisions
 
@@ -294,23 +335,35 @@ def _locate(con, cfg: Config) -> None:
             LEFT JOIN reg r1 ON r1.org_id = d.org_id
             LEFT JOIN reg_id r2 ON r2.identifier = d.org_id
             LEFT JOIN reg_id r3 ON r3.identifier = 'GB-COH-' || d.company_number),
+        company AS (
+            SELECT d.supplier_key, c.* FROM d JOIN companies_house.all_company c
+                ON c.company_number = coalesce(d.company_number, regexp_extract(d.org_id, '^GB-COH-(.+)$', 1))),
+        -- A company record without an address (a CIO's, say) is placed by the one charity of the same name.
+        charity_by_name AS (
+            SELECT spend_name_key(charity_name) AS name_key, any_value(upper(charity_contact_postcode)) AS postcode
+            FROM charity_commission.charity
+            WHERE linked_charity_number = 0 AND spend_name_key(charity_name) IN (
+                SELECT spend_name_key(company_name) FROM company WHERE postcode IS NULL)
+            GROUP BY 1 HAVING count(*) = 1),
         placed AS (
-            SELECT d.*, coalesce(reg.postcode, c.postcode, ch.charity_contact_postcode) AS located_postcode,
+            SELECT d.*, coalesce(reg.postcode, c.postcode, ch.charity_contact_postcode, m.postcode, cn.postcode)
+                       AS located_postcode,
                    c.company_category, c.accounts_category
             FROM d
             LEFT JOIN reg ON reg.org_id = d.register_org_id
-            LEFT JOIN companies_house.all_company c
-                   ON c.company_number = coalesce(d.company_number, regexp_extract(d.org_id, '^GB-COH-(.+)$', 1))
+            LEFT JOIN company c USING (supplier_key)
             LEFT JOIN charity_commission.charity ch
                    ON ch.linked_charity_number = 0
                   AND CAST(ch.registered_charity_number AS VARCHAR) = coalesce(
-                          d.charity_number, regexp_extract(d.org_id, '^GB-CHC-(\\d+)', 1)))
+                          d.charity_number, regexp_extract(d.org_id, '^GB-CHC-(\\d+)', 1))
+            LEFT JOIN fca_mutuals.society m ON m.registration_number = regexp_extract(d.org_id, '^GB-MPR-(.+)$', 1)
+            LEFT JOIN charity_by_name cn ON c.postcode IS NULL AND cn.name_key = spend_name_key(c.company_name))
         SELECT p.supplier_key, p.supplier_name, coalesce(p.register_org_id, p.org_id) AS org_id, p.matched_name,
                CASE WHEN p.kind <> '{UNKNOWN}' THEN p.kind
                     WHEN p.status <> '{RESOLVED}' THEN '{UNKNOWN}'
                     WHEN p.register_org_id IS NOT NULL THEN '{VCSE}'
                     WHEN p.company_category IN (SELECT unnest({sql_literal(vcse_categories)}::VARCHAR[]))
-                      OR p.org_id LIKE 'GB-CHC-%' THEN '{VCSE}'
+                      OR p.org_id LIKE 'GB-CHC-%' OR p.org_id LIKE 'GB-MPR-%' THEN '{VCSE}'
                     WHEN p.org_id IS NOT NULL THEN '{BUSINESS}'
                     ELSE '{UNKNOWN}' END AS kind,
                p.method, p.score, p.status, p.evidence, p.register_org_id IS NOT NULL AS in_register,

@@ -49,14 +49,17 @@ def open_database(cfg: Config) -> duckdb.DuckDBPyConnection:
     return open_spend_db(database_path(cfg))
 
 
-def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = True) -> SpendRun:
+def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = True,
+              paths: list[Path] | None = None) -> SpendRun:
     """Fetch (conditional) and load `locations` (else [spend] files), then resolve and measure everything loaded.
-    With fetch False only what is loaded already is resolved and measured again (after an overrides change)."""
+    `paths`: files fetched already (the DAG's fetch task), loaded as they are. With fetch False and no paths, only
+    what is loaded already is resolved and measured again (after an overrides change)."""
     measures.check_settings(cfg)
     spend = cfg.section("spend")
     layouts = load_layouts(_setting_path(cfg, spend["layouts_file"]))
     run = SpendRun(database_path(cfg))
-    paths = [r.path for r in fetch_spend_files(cfg, locations)] if fetch else []
+    if paths is None:
+        paths = [r.path for r in fetch_spend_files(cfg, locations)] if fetch else []
     con = open_database(cfg)
     try:
         run.files = load_files(con, paths, layouts)

@@ -26,13 +26,15 @@ CREATE OR REPLACE MACRO spend_supplier_id(t) AS
          WHEN regexp_matches(upper(trim(t)), '^(ONE\s*-?\s*(TIME|OFF)|SUNDRY|SUNDRIES|MISC.*|0+|9+|X+)$') THEN NULL
          ELSE upper(trim(t)) END;
 
--- A name compared across spellings: case, punctuation, "&"/"and", "Ltd"/"Limited", "Co"/"Company", a leading
--- "The" ignored. Companies House names and payees' names meet on this key.
+-- A name compared across spellings: case, accents, punctuation, "&"/"and", "Co"/"Company", a leading "The" and a
+-- trailing legal form ("Ltd", "Limited", "CIC", "PLC", "LLP", ...) ignored. Payees' names and the national
+-- registers' names meet on this key.
 CREATE OR REPLACE MACRO spend_name_key(t) AS
     nullif(trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
         ' ' || upper(strip_accents(replace(coalesce(t, ''), '&', ' AND '))) || ' ',
         '[^A-Z0-9]+', ' ', 'g'),
-        ' LTD ', ' LIMITED ', 'g'), ' CO ', ' COMPANY ', 'g'), '^ THE ', ' ')), '');
+        ' CO ', ' COMPANY ', 'g'),
+        '( (LIMITED|LTD|PLC|LLP|CIC|CIO|COMMUNITY INTEREST COMPANY|INCORPORATED|INC))+ $', ' '), '^ THE ', ' ')), '');
 
 -- A company number as Companies House writes it: 8 characters, zero-padded ("SC012345", "00123456").
 CREATE OR REPLACE MACRO spend_company_number(t) AS

@@ -14,5 +14,6 @@ CREATE TABLE IF NOT EXISTS spend_line (
 CREATE TABLE IF NOT EXISTS spend_tier2 (
     supplier VARCHAR, financial_year VARCHAR, local_amount DECIMAL(18, 2), file VARCHAR, row_number INTEGER);
 
-CREATE OR REPLACE TABLE spend_definition (definition VARCHAR, label VARCHAR, scheme VARCHAR, code VARCHAR);
-CREATE OR REPLACE TABLE spend_setting (target_share DOUBLE, excluded_kinds VARCHAR[], top_suppliers INTEGER);
+-- Written by every run (spend/measures.apply_settings) from [spend].
+CREATE TABLE IF NOT EXISTS spend_definition (definition VARCHAR, label VARCHAR, scheme VARCHAR, code VARCHAR);
+CREATE TABLE IF NOT EXISTS spend_setting (target_share DOUBLE, excluded_kinds VARCHAR[], top_suppliers INTEGER);
