@@ -59,7 +59,7 @@ def setup(work: Path, companies: int, lines: int) -> dict:
     words, trades = list(WORDS), list(TRADES)
     postcodes = [r[0] for r in duckdb.connect(str(data / "staging" / "postcodes.duckdb"), read_only=True).execute(
         "SELECT postcode FROM postcode WHERE NOT is_terminated").fetchall()]
-    con.execute("CREATE OR REPLACE TABLE _pc AS SELECT unnest(?) AS postcode, generate_subscripts(?, 1) - 1 AS i",
+    con.execute("CREATE OR REPLACE TABLE _pc AS SELECT unnest(?) AS postcode, generate_subscripts(?, 1) - 1 AS j",
                 [postcodes, postcodes])
     con.execute("DELETE FROM all_company WHERE company_number LIKE 'B%'")
     con.execute(f"""
@@ -71,7 +71,7 @@ def setup(work: Path, companies: int, lines: int) -> dict:
                p.postcode, CASE WHEN i % 50 = 0 THEN 'Community Interest Company' ELSE 'Private Limited Company' END,
                CASE WHEN i % 12 = 0 THEN 'Dissolved' ELSE 'Active' END,
                CASE WHEN i % 40 = 0 THEN 'FULL' ELSE 'MICRO ENTITY' END, '82990'
-        FROM range({companies}) r(i) JOIN _pc p ON p.i = r.i % {len(postcodes)}""")
+        FROM range({companies}) r(i) JOIN _pc p ON p.j = r.i % {len(postcodes)}""")
     con.execute("DROP TABLE _pc")
     rng = random.Random(17)
     suppliers = [(name, number) for name, number in con.execute(

@@ -22,7 +22,9 @@ from vcse_pipeline import airflow_tasks
         "owner": "vcse",
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": 2.0,
+        "retry_exponential_backoff": 2.0,  # the source DAGs' gaps: 2-4, 4-8, 8-16 minutes (docs/operations.md)
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=2),
         "retry_policy": airflow_tasks.retry_policy(),
         "on_failure_callback": airflow_tasks.alert_on_failure("spend"),
     },

@@ -205,20 +205,10 @@ def test_vcse_spend_review_report_and_workbook(first_run, demo_register, tmp_pat
 
 
 def test_every_spend_table_view_and_column_is_in_the_data_dictionary(first_run):
-    """docs/data-dictionary.md's "Local spend" part describes the spend database exactly (### sections)."""
-    import re
+    """docs/data-dictionary.md's "Local spend" part describes the spend database exactly."""
+    from test_data_dictionary import documented
 
-    text = (Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
-    part = text.split("# Local spend (`data/spend/spend.duckdb`)", 1)[1]
-    documented: dict[str, set[str]] = {}
-    current = None
-    for line in part.splitlines():
-        heading = re.match(r"^### `(\w+)`", line)
-        if heading:
-            current = documented.setdefault(heading.group(1), set())
-        column = re.match(r"^\| `(\w+)` \| [^|]+ \| *\S", line)
-        if column and current is not None:
-            current.add(column.group(1))
+    described = documented("spend")
     _cfg, run, _ = first_run
     con = duckdb.connect(str(run.database), read_only=True)
     found: dict[str, set[str]] = {}
@@ -226,4 +216,4 @@ def test_every_spend_table_view_and_column_is_in_the_data_dictionary(first_run):
                                      "WHERE database_name = 'spend'").fetchall():
         found.setdefault(table, set()).add(column)
     con.close()
-    assert documented == found
+    assert described == found
