@@ -48,6 +48,8 @@ PUBLIC_BODY = re.compile(
     r"|\bhm revenue\b|\bhmrc\b|\bdepartment (for|of)\b|\bministry of\b|\benvironment agency\b|\bdvla\b"
     r"|\bhm courts\b|\bland registry\b|\bpension fund\b", re.I)
 PERSON = re.compile(r"^(mr|mrs|miss|ms|mx|dr)\.?\s+\S", re.I)
+# ...unless the name is a business's ("Mrs Buckets Cafe Ltd", "Dr Foster Services").
+NOT_A_PERSON = re.compile(r"\b(ltd|limited|llp|plc|cic|trust|services|cafe|shop|and sons|associates|group)\b", re.I)
 # Accounts categories of companies too big for SME (a full or group audit); a PLC is large as well.
 LARGE_ACCOUNTS = ("FULL", "GROUP")
 OVERRIDE_KINDS = {"public": PUBLIC, "public body": PUBLIC, "individual": INDIVIDUAL, "redacted": REDACTED}
@@ -223,7 +225,7 @@ def _by_pattern(row: dict) -> Decision | None:
     if PUBLIC_BODY.search(name):
         return Decision(kind=PUBLIC, method="public body name", score=100.0, status=RESOLVED,
                         evidence={"pattern": PUBLIC_BODY.search(name).group(0)})
-    if PERSON.match(name):
+    if PERSON.match(name) and not NOT_A_PERSON.search(name):
         return Decision(kind=INDIVIDUAL, method="personal name", score=100.0, status=RESOLVED,
                         evidence={"name": name})
     return None
