@@ -16,7 +16,8 @@ NAME = "spend"
 
 def locations(cfg: Config, given: list[str] | None = None) -> list[str]:
     """What to fetch: the given files, folders and URLs, else [spend] files."""
-    found = list(given) if given else list(cfg.section("spend")["files"])
+    configured = cfg.section("spend")["files"]
+    found = list(given) if given else ([configured] if isinstance(configured, str) else list(configured))
     if not found:
         raise SourceError(NAME, "no payment files given: name files, folders or URLs, or set [spend] files")
     return found

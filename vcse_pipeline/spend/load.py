@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-from ..db import run_sql_file, sql_literal
+from ..db import run_sql_file, sql_file, sql_literal
 from ..errors import SourceError, excerpt
 from .grants import is_360giving_json, write_360giving_json
 from .layouts import Layout
@@ -27,9 +26,8 @@ SPEND_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".json")
 
 
 def run_spend_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> None:
-    """Run vcse_pipeline/sql/spend/<name>, read as a package resource (the sql/ folder moves into the package)."""
-    with resources.as_file(resources.files("vcse_pipeline") / "sql" / "spend" / name) as path:
-        run_sql_file(con, Path(path), params)
+    """Run vcse_pipeline/sql/spend/<name> (a package resource, as every .sql file is read: db.sql_file)."""
+    run_sql_file(con, sql_file(f"spend/{name}"), params)
 
 
 def open_spend_db(path: Path) -> duckdb.DuckDBPyConnection:

@@ -12,11 +12,9 @@ import duckdb
 import pandas as pd
 
 from ..config import Config
-from ..errors import PipelineError
 from .load import run_spend_sql
 
 EXPENSE_SERVICE_AREAS = Path(__file__).with_name("expense_service_areas.csv")
-KINDS = ("vcse", "business", "public body", "individual", "redacted", "unknown")
 # An expense area is an opportunity when at least this share of its in-scope money goes outside the district.
 OPPORTUNITY_OUTSIDE_SHARE = 0.5
 
@@ -38,24 +36,9 @@ def definitions(cfg: Config) -> list[Definition]:
             Definition("region", spend["region_label"], "region", tuple(spend["region"]))]
 
 
-def check_settings(cfg: Config) -> None:
-    spend = cfg.section("spend")
-    if not 0 <= spend["target_share"] <= 1:
-        raise PipelineError(f"[spend] target_share = {spend['target_share']!r}: give a share from 0 to 1 (0.6 is 60%)")
-    unknown = [k for k in spend["excluded_kinds"] if k not in KINDS]
-    if unknown:
-        raise PipelineError(f"[spend] excluded_kinds: unknown kind {unknown[0]!r}; the kinds are {', '.join(KINDS)}")
-    if spend["top_suppliers"] < 1:
-        raise PipelineError(f"[spend] top_suppliers = {spend['top_suppliers']}: give at least 1")
-    for definition in definitions(cfg):
-        bad = [c for c in definition.codes if not re.fullmatch(r"[EWSN]\d{8}", str(c))]
-        if bad:
-            raise PipelineError(f"[spend] {definition.name}: {bad[0]!r} is not a GSS code like E08000015")
-
-
 def apply_settings(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
-    """spend_definition and spend_setting from [spend], so the views read the settings of this run."""
-    check_settings(cfg)
+    """spend_definition and spend_setting from [spend] (checked when the configuration loads: config.SpendSettings),
+    so the views read the settings of this run."""
     spend = cfg.section("spend")
     con.execute("DELETE FROM spend_definition")
     con.execute("DELETE FROM spend_setting")

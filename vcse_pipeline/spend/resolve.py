@@ -28,10 +28,12 @@ from ..config import Config
 from ..db import attach_staging, sql_literal
 from ..errors import PipelineError
 from ..matching import MATCHED, REVIEW, default_thresholds, register_index
-from ..register.records import ENGLISH_LSOAS
 from ..tabular_io import read_table, require_columns
 
 RESOLVED, UNRESOLVED = "resolved", "unresolved"
+# The LSOAs ranked by the English Indices of Deprivation 2019: a rank's decile, as the register computes it
+# (sql/records/register_records.sql).
+ENGLISH_LSOAS = 32844
 VCSE, BUSINESS, PUBLIC, INDIVIDUAL, REDACTED, UNKNOWN = (
     "vcse", "business", "public body", "individual", "redacted", "unknown")
 KINDS = (VCSE, BUSINESS, PUBLIC, INDIVIDUAL, REDACTED)

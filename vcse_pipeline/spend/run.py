@@ -54,7 +54,6 @@ def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = 
     """Fetch (conditional) and load `locations` (else [spend] files), then resolve and measure everything loaded.
     `paths`: files fetched already (the DAG's fetch task), loaded as they are. With fetch False and no paths, only
     what is loaded already is resolved and measured again (after an overrides change)."""
-    measures.check_settings(cfg)
     spend = cfg.section("spend")
     layouts = load_layouts(_setting_path(cfg, spend["layouts_file"]))
     run = SpendRun(database_path(cfg))
