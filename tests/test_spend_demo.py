@@ -197,6 +197,10 @@ def test_vcse_spend_review_report_and_workbook(first_run, demo_register, tmp_pat
         assert f">{section}</h2>" in html
     wb = load_workbook(workbook, read_only=True)
     assert "Top suppliers" in wb.sheetnames and "Opportunities" in wb.sheetnames
+    # most Adult Social Care money goes to care companies based elsewhere, while Wirral VCSEs provide that service
+    opportunities = list(wb["Opportunities"].iter_rows(values_only=True))
+    care = next(row for row in opportunities[1:] if row[0] == "Adult Social Care")
+    assert care[1] == "Adult social care" and care[4] >= 0.5 and care[5] > 0 and care[6] and care[7].startswith("85")
     top = list(wb["Top suppliers"].iter_rows(values_only=True))
     assert top[0][:3] == ("rank", "supplier_name", "based") and top[1][0] == 1
     assert len(top) == 1 + min(300, len(truth_rows(demo_register)))

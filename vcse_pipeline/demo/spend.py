@@ -121,6 +121,12 @@ def _suppliers(world: DemoWorld, rng: random.Random) -> list[Supplier]:
         if rng.random() < 0.3:
             name = name.replace(" Limited", " Ltd") if " Limited" in name else name.replace(" Ltd", " Limited")
         add(entry, "business", rng.lognormvariate(11.5, 1.3), 0.2, tuple(rng.sample(BUSINESS_AREAS, 2)), name)
+    # Care contracts with big providers based elsewhere: most of Adult Social Care's money leaves Wirral while
+    # Wirral VCSEs provide that service (an opportunity the report shows).
+    chosen = {p.company_number for p in picked}
+    outside = [e for e in businesses if e[4] != WIRRAL and e[2] not in chosen]
+    for entry in rng.sample(outside, min(4, len(outside))):
+        add(entry, "business", rng.lognormvariate(14.3, 0.2), 0.2, ("Adult Social Care",))
     for name, lad in PUBLIC_BODIES:
         picked.append(Supplier(name, f"S{next(number):06d}", "public body", [], lad, annual=rng.lognormvariate(12, 1),
                                areas=("Corporate Services",)))
