@@ -20,7 +20,7 @@ commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 def spend_command(
     locations: list[str] | None = typer.Argument(
         None, help="Payment files (CSV or XLSX, any known layout), 360Giving grants (JSON, CSV, XLSX), folders of "
-                   "them or http(s) URLs; default: [spend] files."),
+                   "them or http(s) URLs; default: \\[spend] files."),
     review: bool = typer.Option(False, "--review", help="List the suppliers that need a decision (biggest first); "
                                                         "settle each in the overrides file."),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report to this file."),
