@@ -26,7 +26,7 @@ from vcse_pipeline import airflow_tasks
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(hours=2),
         "retry_policy": airflow_tasks.retry_policy(),
-        "on_failure_callback": airflow_tasks.alert_on_failure("spend"),
+        "on_failure_callback": airflow_tasks.alert_on_failure(),
     },
     params={"force": Param(False, type="boolean", description="Resolve and measure even when no file changed.")},
     tags=["vcse", "spend"],
