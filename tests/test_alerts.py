@@ -226,7 +226,7 @@ def test_every_task_of_every_dag_alerts_on_failure_and_carries_the_retry_policy(
     from vcse_pipeline.alerts import alert_task_failure
 
     dags = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags")).dags
-    assert len(dags) == 8  # five sources, the register, freshness, the opportunity feed
+    assert len(dags) == 9  # five sources, the register, freshness, the opportunity feed, local spend
     for dag in dags.values():
         source = dag.dag_id.removeprefix("vcse_source_") if dag.dag_id.startswith("vcse_source_") else None
         for task in dag.tasks:

@@ -37,7 +37,7 @@ def dagbag():
 def test_every_dag_file_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dags) == {f"vcse_source_{s}" for s in SOURCES} | {"vcse_register", "vcse_freshness",
-                                                                    "vcse_opportunity_feed"}
+                                                                    "vcse_opportunity_feed", "vcse_spend"}
 
 
 def test_dag_files_do_no_work_at_import(tmp_path):
@@ -80,6 +80,14 @@ def test_source_dag_shape(dagbag, source):
     assert download.execution_timeout is not None and download.doc_md
     assert dag.get_task("verify").retries == 0  # a bad file stays bad
     assert dag.params.get_param("force").schema["type"] == "boolean"
+
+
+def test_spend_dag_shape(dagbag):
+    """fetch -> new files? -> measure; its schedule is the [spend] setting, read at parse time."""
+    dag = dagbag.dags["vcse_spend"]
+    assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
+        "fetch_files": ["measure", "new_files"], "new_files": ["measure"], "measure": []}
+    assert dag.max_active_runs == 1
 
 
 def test_register_dag_shape(dagbag):

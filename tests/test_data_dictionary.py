@@ -11,14 +11,17 @@ DICTIONARY = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.
 
 
 FEED_PART = "# The opportunity feed"
+SPEND_PART = "# Local spend"
 
 
 def documented(part: str = "register") -> dict[str, set[str]]:
-    """{table: columns} described in the dictionary's register part, or (part="feed") its opportunity feed part."""
+    """{table: columns} described in the dictionary's register part, or (part="feed") its opportunity feed part, or
+    (part="spend") its local spend part (tests/test_spend_demo.py)."""
     sections: dict[str, set[str]] = {}
     current = None
-    register_text, _, feed_text = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
-    for line in (feed_text if part == "feed" else register_text).splitlines():
+    register_text, _, rest = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
+    feed_text, _, spend_text = rest.partition(SPEND_PART)
+    for line in {"register": register_text, "feed": feed_text, "spend": spend_text}[part].splitlines():
         heading = re.match(r"^## `(\w+)`", line)
         if heading:
             current = sections.setdefault(heading.group(1), set())

@@ -54,7 +54,7 @@ def zipped(path: Path, csv_path: Path, member: str | None = None) -> Path:
 def test_stages_the_real_sample_with_types_and_values(con, cfg):
     ch.verify([SAMPLE])
     counts = ch.stage(con, [SAMPLE], cfg)
-    assert counts == {"company": VCSE_ROWS, "company_sic": 32, "company_previous_name": 2}
+    assert counts == {"company": VCSE_ROWS, "company_sic": 32, "company_previous_name": 2, "all_company": 87}
 
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
                              "WHERE table_name = 'company'").fetchall())
@@ -271,3 +271,16 @@ def test_header_only_file_is_refused(tmp_path):
         ch.verify([header_only])
     with pytest.raises(SourceError, match="no data rows"):
         ch.verify([zipped(tmp_path / "BasicCompanyDataAsOneFile.zip", header_only)])
+
+
+def test_all_company_keeps_every_category_slim(con, cfg):
+    """Local spend resolves businesses against every company: all 87 rows, VCSE categories or not."""
+    ch.stage(con, [SAMPLE], cfg)
+    columns = [r[0] for r in con.execute("DESCRIBE all_company").fetchall()]
+    assert columns == ["company_number", "company_name", "postcode", "company_category", "company_status",
+                       "accounts_category", "sic_code"]
+    categories = dict(con.execute("SELECT company_category, count(*) FROM all_company GROUP BY 1").fetchall())
+    assert categories["Private Limited Company"] == 87 - VCSE_ROWS
+    row = con.execute("SELECT company_name, postcode, sic_code FROM all_company "
+                      "WHERE company_number = '12172257'").fetchone()
+    assert row == ("WITH AMI COMMUNITY INTEREST COMPANY", "OX1 2EP", "88990")

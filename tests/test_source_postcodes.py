@@ -18,7 +18,8 @@ ONSPD_2024 = FIXTURES / "onspd-2024-columns-sample.csv"
 ONSPD_2025 = FIXTURES / "onspd-2025-columns-sample.csv"
 STAGED_COLUMNS = [
     ("postcode", "VARCHAR"), ("postcode_key", "VARCHAR"), ("lad_code", "VARCHAR"), ("ward_code", "VARCHAR"),
-    ("lsoa_code", "VARCHAR"), ("imd_rank", "INTEGER"), ("lat", "DOUBLE"), ("long", "DOUBLE"),
+    ("lsoa_code", "VARCHAR"), ("region_code", "VARCHAR"), ("imd_rank", "INTEGER"), ("lat", "DOUBLE"),
+    ("long", "DOUBLE"),
     ("date_introduced", "VARCHAR"), ("date_terminated", "VARCHAR"), ("is_terminated", "BOOLEAN"),
 ]
 # Names lookups in the layout of the release's Documents/ folder (UTF-8 with a BOM, Welsh name column).
@@ -72,6 +73,8 @@ def test_pre_2025_layout_stages_real_values(cfg):
                       "date_terminated, is_terminated FROM postcode WHERE postcode = 'AL1 1AA'").fetchone()
     assert row == ("AL11AA", "E07000240", "E05013966", "E01023743", 30564, 51.749084, -0.341337,
                    "199002", "199405", True)
+    # the region (rgn), for local spend's "in the region" measure
+    assert con.execute("SELECT region_code FROM postcode WHERE postcode = 'AL1 1AA'").fetchone() == ("E12000006",)
 
 
 def test_2025_layout_stages_the_same_columns(cfg):
@@ -82,6 +85,8 @@ def test_2025_layout_stages_the_same_columns(cfg):
     row = con.execute("SELECT lad_code, ward_code, lsoa_code, imd_rank, lat FROM postcode "
                       "WHERE postcode_key = 'AB10AB'").fetchone()
     assert row == ("S12000033", "S13002843", "S01013490", 6715, 57.102539)
+    # Scotland's rgn25cd is the pseudo code S99999999: no region
+    assert con.execute("SELECT region_code FROM postcode WHERE postcode_key = 'AB10AB'").fetchone() == (None,)
 
 
 def test_layouts_detected_from_the_header():

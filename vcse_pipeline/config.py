@@ -216,6 +216,29 @@ class FeedSettings(_Section):
     schedule: str
 
 
+GssCode = Annotated[str, Field(pattern=r"^[EWSN]\d{8}$")]   # a local authority or region, e.g. E08000015
+SupplierKind = Literal["vcse", "business", "public body", "individual", "redacted", "unknown"]
+
+
+class SpendSettings(_Section):
+    """Local spend (docs/spend.md)."""
+    files: list[str] | str  # one folder or URL may be given as text
+    database: str
+    layouts_file: str
+    overrides_file: str
+    tier2_file: str
+    district: list[GssCode]
+    district_label: str
+    wider_area: list[GssCode]
+    wider_area_label: str
+    region: list[GssCode]
+    region_label: str
+    target_share: Share
+    excluded_kinds: list[SupplierKind]
+    top_suppliers: AtLeast1
+    schedule: str
+
+
 class Settings(BaseSettings):
     """Every setting, typed. Built from defaults.toml (pydantic-settings' TOML source, the lowest layer) under the
     checked file and environment tree passed in; read through Config, which keeps it as a plain tree."""
@@ -235,6 +258,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings
     web: WebSettings
     feed: FeedSettings
+    spend: SpendSettings
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

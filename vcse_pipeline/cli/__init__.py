@@ -38,10 +38,11 @@ from . import (  # noqa: E402
     publish_commands,
     report,
     serve,
+    spend,
     tag,
 )
 
-for module in (pipeline_commands, publish_commands, find, match, tag, report, alert_commands, serve):
+for module in (pipeline_commands, publish_commands, find, match, tag, report, spend, alert_commands, serve):
     app.add_typer(module.commands)
 app.add_typer(opportunities.commands, name="opportunities")
 

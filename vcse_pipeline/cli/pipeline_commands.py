@@ -276,6 +276,8 @@ def demo(
     if not print_unchanged(result):
         console.print(f"\nPublished register: [bold]{cfg.register_path}[/]  (run {result.run_id})")
     print_register_summary(cfg.register_path)
+    console.print(f"\nA year of demo council payments for local spend: [bold]vcse spend {demo_dir / 'spend'}[/] "
+                  "(docs/spend.md)")
 
 
 @commands.command()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import writers
 from .organisations import DemoWorld
+from .spend import write_spend_year
 
 DEFAULT_SEED = 20261121
 CCEW_TABLES = ("charity", "charity_classification", "charity_area_of_operation", "charity_other_names",
@@ -92,6 +93,12 @@ def generate_demo(out_dir: Path, *, seed: int = DEFAULT_SEED, scale: float = 1.0
     path = out_dir / "truth" / "organisations.csv"
     _write_text(path, lines)
     paths["truth"] = [str(path)]
+
+    # A year of the council's payments to the world's organisations (local spend, docs/spend.md).
+    spend = write_spend_year(world, seed, out_dir)
+    paths["spend"] = spend["paths"]
+    paths["truth"].append(spend["truth"])
+    rows["spend.lines"] = spend["lines"]
 
     return {"seed": seed, "scale": scale, "out_dir": str(out_dir), "paths": paths, "rows": rows,
             "organisations": len({t.truth_org_id for t in truth}),

@@ -97,8 +97,12 @@ def header_summary(header: list[str], shown: int = 12) -> str:
     return f"{', '.join(header[:shown])}, ... ({len(header)} columns)"
 
 
-def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: int = 1) -> str:
+def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: int = 1,
+                 max_line_size: int | None = None) -> str:
     """A DuckDB read_csv call that uses our parsed (stripped) header names, every column VARCHAR.
+
+    `max_line_size` (default MAX_LINE_BYTES) also sizes DuckDB's read buffers: a scan of a whole multi-gigabyte
+    file with a smaller one holds far less memory.
 
     The header row is skipped and named explicitly rather than sniffed, so a header with leading spaces,
     a BOM or a type-looking column never changes what the query sees.
@@ -106,7 +110,7 @@ def read_csv_sql(path: Path, header: list[str], encoding: str = "utf-8", skip: i
     columns = ", ".join(f"{sql_literal(name)}: 'VARCHAR'" for name in header)
     return (f"read_csv({sql_literal(path)}, header = false, skip = {skip}, auto_detect = false, delim = ',', "
             f"quote = '\"', escape = '\"', columns = {{{columns}}}, encoding = {sql_literal(encoding)}, "
-            f"strict_mode = false, null_padding = false, max_line_size = {MAX_LINE_BYTES})")
+            f"strict_mode = false, null_padding = false, max_line_size = {max_line_size or MAX_LINE_BYTES})")
 
 
 # Control characters that never occur in the registers' text, so a CSV line reads (and writes) as one value.

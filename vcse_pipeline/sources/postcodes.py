@@ -42,6 +42,8 @@ LAYOUTS: dict[str, dict[str, str | re.Pattern]] = {
              "lsoa": "lsoa21cd", "imd": re.compile(r"imd\d\dind"), "lat": "lat", "long": "long",
              "dointr": "dointr", "doterm": "doterm"},
 }
+# The region (E12...), optional: read when the directory has it (local spend's "region" measure), else NULL.
+REGION_COLUMN = re.compile(r"rgn(\d\d)?(cd)?")
 # Names lookups: code and English name columns, e.g. WD25CD/WD25NM (the Welsh WD25NMW is not matched).
 NAMES_FILES = {
     "ward": (re.compile(r"wd(\d\d)cd"), re.compile(r"wd\d\dnm"), "ward_code", "ward_name"),
@@ -201,6 +203,7 @@ def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     check_csv_text(path, NAME, header)  # a bad byte in any column, or a file cut mid-row or mid-quote
     scan = read_csv_sql(path, header)
     pcds = ident(col["postcode"])
+    region = next((h for h in header if REGION_COLUMN.fullmatch(h.lower())), None)
     sql = f"""
         CREATE OR REPLACE TABLE postcode AS
         SELECT coalesce(normalise_postcode({pcds}), upper({blank_to_null(pcds)})) AS postcode,
@@ -208,6 +211,7 @@ def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                {_code(col["lad"])} AS lad_code,
                {_code(col["ward"])} AS ward_code,
                {_code(col["lsoa"])} AS lsoa_code,
+               {_code(region) if region else "NULL::VARCHAR"} AS region_code,
                CASE WHEN _imd > 0 THEN _imd END AS imd_rank,
                CASE WHEN _lat < {NO_COORDINATES_LAT} THEN _lat END AS lat,
                CASE WHEN _lat < {NO_COORDINATES_LAT} THEN _long END AS long,

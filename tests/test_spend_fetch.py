@@ -1,0 +1,84 @@
+"""Payment files fetched over HTTP from a local server with faults (spend/fetch.py through download.fetch): retried,
+resumed, refused when an HTML page comes instead, fetched conditionally the second time, then loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from http_fault_server import FaultServer
+
+from vcse_pipeline import download
+from vcse_pipeline.config import Config
+from vcse_pipeline.errors import DownloadError, SourceError
+from vcse_pipeline.spend.fetch import fetch_spend_files
+from vcse_pipeline.spend.layouts import BUILT_IN
+from vcse_pipeline.spend.load import load_files, open_spend_db
+
+HEADER = "Body Name,Service Area,Expenses Type,Invoice Payment Date,Transaction Number,Net Amount,Supplier Name\r\n"
+
+
+def month(n: int, rows: int = 400) -> bytes:
+    """A Windows-1252 monthly file, big enough to be cut mid-body."""
+    lines = [f"Council,Adult Social Care,Care,{day % 28 + 1:02d}/{n:02d}/2025,T{n}{day},\"£1,{day:03d}.50\","
+             f"Wirral Care Partnership {day % 9} Ltd\r\n" for day in range(rows)]
+    return (HEADER + "".join(lines)).encode("cp1252")
+
+
+@pytest.fixture()
+def served(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "sleep", lambda seconds: None)
+    files = {"/spend/april.csv": month(4), "/spend/may.csv": month(5)}
+    with FaultServer(files) as server:
+        cfg = Config.load(environ={}, overrides={
+            "paths": {"data_dir": str(tmp_path / "data")},
+            "download": {"progress": False, "retries": 3, "backoff_seconds": 0.0},
+            "spend": {"files": [server.url(p) for p in files]}})
+        yield server, cfg
+
+
+def test_files_fetch_through_faults_and_load(served):
+    server, cfg = served
+    server.fail("/spend/april.csv", status=503, times=2)        # two server errors, then the file
+    server.cut("/spend/may.csv", after_bytes=5_000)              # the connection drops mid-body once: resumed
+    results = fetch_spend_files(cfg)
+    assert [r.status for r in results] == ["downloaded", "downloaded"]
+    assert [r.path.read_bytes() for r in results] == [month(4), month(5)]
+    assert "Range" in server.requests_for("/spend/may.csv")[-1].headers
+
+    con = open_spend_db(cfg.data_dir / "spend" / "spend.duckdb")
+    summaries = load_files(con, [r.path for r in results], list(BUILT_IN))
+    assert [(s["file"], s["layout"], s["lines"]) for s in summaries] == [
+        ("april.csv", "manchester", 400), ("may.csv", "manchester", 400)]
+    assert con.execute("SELECT sum(amount) FROM spend_line").fetchone()[0] == 2 * sum(
+        1000 + day + 0.5 for day in range(400))
+    con.close()
+
+    # the next run asks conditionally: nothing is downloaded again
+    again = fetch_spend_files(cfg)
+    assert [r.status for r in again] == ["not_modified", "not_modified"]
+    assert "If-None-Match" in server.requests_for("/spend/april.csv")[-1].headers
+
+
+def test_an_html_page_instead_of_the_file_keeps_the_previous_one(served):
+    server, cfg = served
+    [april, _] = fetch_spend_files(cfg)
+    server.replace("/spend/april.csv", month(4, rows=401))
+    server.html_error("/spend/april.csv")
+    with pytest.raises(DownloadError, match="HTML page"):
+        fetch_spend_files(cfg)
+    assert april.path.read_bytes() == month(4)
+
+
+def test_a_folder_is_fetched_file_by_file_and_nothing_given_is_an_error(tmp_path):
+    folder = tmp_path / "published"
+    folder.mkdir()
+    (folder / "june.csv").write_bytes(month(6, rows=3))
+    (folder / "notes.docx").write_bytes(b"not a payment file")
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
+                                             "download": {"progress": False}})
+    [result] = fetch_spend_files(cfg, [str(folder)])
+    assert result.path == cfg.download_dir("spend") / "june.csv" and result.path.read_bytes() == month(6, rows=3)
+    with pytest.raises(SourceError, match="no payment files given"):
+        fetch_spend_files(cfg)
+    assert not Path(cfg.download_dir("spend") / "notes.docx").exists()

@@ -1,0 +1,231 @@
+"""Local spend: each real payment layout and each quirk of published files is read into the canonical lines
+(vcse_pipeline/spend/layouts.py, read.py, load.py, grants.py), and bad values fail naming file, row and column."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from vcse_pipeline.errors import PipelineError, SourceError
+from vcse_pipeline.spend.layouts import BUILT_IN, load_layouts
+from vcse_pipeline.spend.load import load_files, open_spend_db
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GRANTS = FIXTURES / "360giving" / "power-to-change-grants-slice.json"
+LGA_HEADER = ("Body,Organisation Name,Date,Internal Ref Number,Invoice Number,Net Amount,Irrecoverable VAT,"
+              "Supplier(Beneficiary) Name,Supplier Registered Company Number,Supplier Registered Charity Number,"
+              "Supplier ID,VAT Registration Number,Expense Area,Procurement Classification: Council's Procurement "
+              "Category Name,Expense Code,BVACOP,Proclass,Extended Description,Source,Subsource,Definition,"
+              "Purpose of Spend (Summary),Voluntary Community and Social Enterprise Supplier")
+# One line of each real layout's header (docs/spend.md), as published, and a row in it.
+LAYOUT_FILES = {
+    "lga": (LGA_HEADER, "http://statistics.data.gov.uk/doc/local-authority-district/00CY,Calderdale,03/04/2025,R1,"
+                        "I1,1200.50,0,Acme Builders Ltd,01234568,,S1,,Highways,Construction,E1,,,,,,,Repairs,"),
+    "lga_early": ("Body name,Body,Service area categorisation,Responsible unit,Expenses type,Date,Transaction number,"
+                  "Amount,Supplier name", "Council,x,Highways,Roads,Construction,03/04/2025,T1,1200.50,Acme Builders"),
+    "lga_full": ("Service_Area_Categorisation,Service_Division_Categorisation,Responsible_Unit,Expenses_Type,"
+                 "Detailed_Expenses_Type,Expense_Code,Narrative,Date,Transaction_Number,Amount,Capital_Revenue,"
+                 "Supplier_Name,Supplier_ID,Contract_ID",
+                 "Highways,Roads,Unit,Construction,Repairs,E1,Pothole repairs,03/04/2025,T1,1200.50,Revenue,"
+                 "Acme Builders,S1,C1"),
+    "manchester": ("\ufeffBody Name,Service Area,Expenses Type,Invoice Payment Date,Transaction Number,Net Amount,"
+                   "Supplier Name",
+                   "Manchester City Council,Highways,Construction,03/04/2025,T1,1200.50,Acme Builders"),
+    "bradford": ("Service Code,Service Label,Expenditure code,Expenditure category,Payment date,Transaction Number,"
+                 "Net Amount,Supplier Number,Supplier Name", "S1,Highways,E1,Construction,03/04/2025,T1,1200.50,S1,"
+                 "Acme Builders"),
+    "harrogate": ("Body Name,Expenditure Category,Capital / Revenue,Service Label,Service Code,Expenditure Code,"
+                  "Payment Date,Supplier Name,Transaction No.,Net Amount,Narrative",
+                  "Harrogate,Construction,Revenue,Highways,S1,E1,03/04/2025,Acme Builders,T1,1200.50,Repairs"),
+    "newcastle": ("Directorate,Service Area,Group Description,Paid Date,Supplier Name,Internal Ref,Cap/Rev,Cost Centre,"
+                  "Cost Centre Name,Total (excludes VAT)",
+                  "Place,Highways,Construction,03/04/2025,Acme Builders,T1,Rev,C1,Roads,1200.50"),
+    "north_tyneside": ("Payment Date,Transaction Number,Net Amount,Supplier (Beneficiary) Name,Local Supplier "
+                       "Internal Reference,Directorate / Service Where Expenditure Incurred,Service Category Label,"
+                       "Service Category URI,SeRCOP Expenditure Category,SeRCOP Expenditure Code,Purpose of Spend,"
+                       "SeRCOP Detailed Expenditure Code,Capital/Revenue,Procurement Classification",
+                       "03/04/2025,T1,1200.50,Acme Builders,S1,Highways,Roads,,Construction,E1,Repairs,,Revenue,"),
+    "gla": ("Vendor ID,Vendor Name,Cost Element,Expenditure Account Code Description,Document No,Amount,Clearing Date,"
+            "Directorate,Service Expenditure Analysis", "S1,Acme Builders,E1,Construction,T1,1200.50,03/04/2025,"
+                                                       "Highways,Roads"),
+}
+
+
+@pytest.fixture()
+def con(tmp_path):
+    connection = open_spend_db(tmp_path / "spend.duckdb")
+    yield connection
+    connection.close()
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def lines(con, file: str) -> list[dict]:
+    cursor = con.execute("SELECT * FROM spend_line WHERE file = ? ORDER BY row_number", [file])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_FILES))
+def test_each_real_layout_is_detected_and_mapped(con, tmp_path, layout):
+    header, row = LAYOUT_FILES[layout]
+    path = write(tmp_path / f"{layout}.csv", f"{header}\r\n{row}\r\n")
+    [summary] = load_files(con, [path], list(BUILT_IN))
+    assert (summary["layout"], summary["lines"]) == (layout, 1)
+    [line] = lines(con, path.name)
+    assert line["payment_date"] == dt.date(2025, 4, 3)
+    assert line["amount"] == Decimal("1200.50")
+    assert line["supplier_name"].startswith("Acme Builders")
+    assert line["expense_area"] == "Highways"
+    assert line["amount_basis"] == ("gross" if layout == "lga_early" else "net")
+
+
+def test_windows_1252_title_rows_blank_leading_column_and_trailing_commas(con, tmp_path):
+    """A title row and a blank row above the header, a blank first column, £ and thousands separators in
+    Windows-1252 bytes, a trailing comma on every row: all read."""
+    header, _ = LAYOUT_FILES["lga"]
+    text = ("Wirral Council payments over £500,,,\r\n,,,\r\n"
+            f",{header},\r\n"
+            ",x,Wirral,01/04/2025,R1,I1,\"£12,345.67\",0,Café Nouveau Ltd,,,S9,,Leisure,Food,E1,,,,,,,Catering,,\r\n")
+    path = write(tmp_path / "april.csv", text, "cp1252")
+    [summary] = load_files(con, [path], list(BUILT_IN))
+    assert summary["lines"] == 1
+    [line] = lines(con, path.name)
+    assert line["row_number"] == 4      # the row a person sees in the file
+    assert line["amount"] == Decimal("12345.67")
+    assert line["supplier_name"] == "Café Nouveau Ltd"
+    file = con.execute("SELECT encoding, header_row FROM spend_file").fetchone()
+    assert file == ("cp1252", 3)
+
+
+def test_utf8_byte_order_mark_and_latin1_bytes(con, tmp_path):
+    header, row = LAYOUT_FILES["manchester"]
+    bom = write(tmp_path / "bom.csv", f"{header}\n{row}\n", "utf-8")   # the header starts with \ufeff
+    # 0x81 is undefined in Windows-1252: the file can only be ISO-8859-1
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(f"{header[1:]}\nM,Highways,Construction,03/04/2025,T1,10.00,Acme\xe9".encode("latin-1")
+                       + b"\x81\n")
+    load_files(con, [bom, latin1], list(BUILT_IN))
+    assert con.execute("SELECT file, encoding FROM spend_file ORDER BY file").fetchall() == [
+        ("bom.csv", "utf-8-sig"), ("latin1.csv", "latin-1")]
+    assert lines(con, "latin1.csv")[0]["supplier_name"] == "Acmeé\x81"
+
+
+def test_credit_notes_date_forms_redactions_na_and_onetime_ids(con, tmp_path):
+    header = LAYOUT_FILES["gla"][0]
+    rows = ["ONETIME,Joe Bloggs Window Cleaning,E1,Cleaning,D1,-150.00,01/04/2025,#N/A,x",
+            "S2,REDACTED PERSONAL DATA,E1,Fostering,D2,(1 234.00),02-Apr-25,Children,x",
+            "S3,Redacted Commercial Data,E1,Care,D3,500.00-,2025-04-03,Adults,x",
+            "S4,Acme Builders,E1,Construction,D4,£2500,04 April 2025,Highways,x",
+            "one-off,Hoylake Taxis,E1,Transport,D5,600,05.04.2025,N/A,x",
+            "S4,ACME BUILDERS LIMITED,E1,Construction,D6,\"£1,000.00\",2025-04-06 00:00:00,Highways,x",
+            ",,,,,,,,"]   # a blank row at the end, as spreadsheets export
+    path = write(tmp_path / "gla.csv", header + "\n" + "\n".join(rows) + "\n")
+    load_files(con, [path], list(BUILT_IN))
+    got = lines(con, path.name)
+    assert [g["amount"] for g in got] == [Decimal(v) for v in ("-150", "-1234", "-500", "2500", "600", "1000")]
+    assert [g["is_credit"] for g in got] == [True, True, True, False, False, False]
+    assert [g["payment_date"].day for g in got] == [1, 2, 3, 4, 5, 6]
+    assert [g["is_redacted"] for g in got] == [False, True, True, False, False, False]
+    assert got[0]["supplier_id"] is None and got[4]["supplier_id"] is None   # ONETIME, one-off: no one supplier
+    assert got[0]["expense_area"] is None and got[4]["expense_area"] is None  # #N/A, N/A
+    # the same supplier id is one supplier whatever the spelling; one-off payees are keyed by name
+    assert got[3]["supplier_key"] == got[5]["supplier_key"] == "id:S4"
+    assert got[0]["supplier_key"] == "name:JOE BLOGGS WINDOW CLEANING"
+
+
+def test_xlsx_payments_with_dates_and_numbers_as_cells(con, tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Payments to suppliers, quarter 1"])
+    ws.append([])
+    ws.append(LAYOUT_FILES["bradford"][0].split(","))
+    ws.append(["S1", "Adult Social Care", "E1", "Care", dt.datetime(2025, 6, 30), "T1", 2500.5, 77, "Wirral Mind"])
+    ws.append(["S1", "Adult Social Care", "E1", "Care", dt.datetime(2025, 6, 30), "T2", -20, 77, "Wirral Mind"])
+    path = tmp_path / "q1.xlsx"
+    wb.save(path)
+    [summary] = load_files(con, [path], list(BUILT_IN))
+    assert (summary["layout"], summary["lines"]) == ("bradford", 2)
+    got = lines(con, path.name)
+    assert [(g["payment_date"], g["amount"], g["supplier_id"]) for g in got] == [
+        (dt.date(2025, 6, 30), Decimal("2500.50"), "77"), (dt.date(2025, 6, 30), Decimal("-20.00"), "77")]
+    assert con.execute("SELECT encoding, header_row FROM spend_file").fetchone() == ("xlsx", 3)
+
+
+def test_a_bad_amount_names_file_row_and_column_and_keeps_the_previous_lines(con, tmp_path):
+    header, row = LAYOUT_FILES["manchester"]
+    path = write(tmp_path / "may.csv", f"{header}\n{row}\n")
+    load_files(con, [path], list(BUILT_IN))
+    write(path, f"{header}\n{row}\nM,Highways,Construction,04/04/2025,T2,twelve pounds,Acme\n")
+    with pytest.raises(SourceError) as caught:
+        load_files(con, [path], list(BUILT_IN))
+    message = str(caught.value)
+    assert "may.csv" in message and "row 3" in message and "Net Amount" in message and "twelve pounds" in message
+    assert len(lines(con, "may.csv")) == 1    # the earlier load is untouched
+
+
+def test_a_bad_date_and_an_unknown_layout_are_clear_errors(con, tmp_path):
+    header, _ = LAYOUT_FILES["newcastle"]
+    path = write(tmp_path / "june.csv", f"{header}\nPlace,Highways,Works,31/02/2025,Acme,T1,Rev,C1,Roads,10\n")
+    with pytest.raises(SourceError, match=r"june\.csv.*row 2.*Paid Date.*31/02/2025"):
+        load_files(con, [path], list(BUILT_IN))
+    odd = write(tmp_path / "odd.csv", "When,Who,How much\n01/04/2025,Acme,10\n")
+    with pytest.raises(PipelineError, match=r"odd\.csv: no known payment layout.*When, Who, How much"):
+        load_files(con, [odd], list(BUILT_IN))
+
+
+def test_a_layouts_file_maps_a_new_publishers_header(con, tmp_path):
+    layouts = write(tmp_path / "layouts.toml", '[layouts.wirral_2027]\nbasis = "gross"\npayment_date = "When"\n'
+                                               'supplier_name = "Who"\namount = "How much"\n')
+    odd = write(tmp_path / "odd.csv", "When,Who,How much\n01/04/2025,Acme,10\n")
+    [summary] = load_files(con, [odd], load_layouts(layouts))
+    assert summary["layout"] == "wirral_2027"
+    assert lines(con, "odd.csv")[0]["amount_basis"] == "gross"
+    bad = write(tmp_path / "bad.toml", '[layouts.x]\npayment_date = "When"\nwho = "Who"\n')
+    with pytest.raises(PipelineError, match=r"bad\.toml.*\[layouts\.x\] unknown field\(s\) who"):
+        load_layouts(bad)
+
+
+def test_an_unchanged_file_is_skipped_and_a_changed_one_replaces_its_lines(con, tmp_path):
+    header, row = LAYOUT_FILES["manchester"]
+    path = write(tmp_path / "july.csv", f"{header}\n{row}\n")
+    assert load_files(con, [path], list(BUILT_IN))[0]["skipped"] is False
+    assert load_files(con, [path], list(BUILT_IN))[0]["skipped"] is True
+    write(path, f"{header}\n{row}\n{row}\n")
+    assert load_files(con, [path], list(BUILT_IN))[0]["lines"] == 2
+    assert len(lines(con, "july.csv")) == 2
+
+
+def test_360giving_json_grants_are_lines_with_their_numbers(con):
+    [summary] = load_files(con, [GRANTS], list(BUILT_IN))
+    assert (summary["layout"], summary["lines"]) == ("360giving_json", 12)
+    got = {g["transaction_ref"]: g for g in lines(con, GRANTS.name)}
+    assert all(g["kind"] == "grant" for g in got.values())
+    coop = next(g for g in got.values() if g["supplier_name"] == "HENRY JENKINS COMMUNITY COOP Limited")
+    assert (coop["company_number"], coop["amount"], coop["payment_date"]) == (
+        "10889655", Decimal("2467.27"), dt.date(2017, 9, 1))
+    society = next(g for g in got.values() if g["supplier_id"] == "GB-COH-RS007783")
+    assert society["company_number"] == "RS007783"
+    ruskin = next(g for g in got.values() if g["supplier_name"] == "Friends of Ruskin Park")
+    assert ruskin["charity_number"] == "1166358" and ruskin["company_number"] is None
+
+
+def test_360giving_flat_csv_is_a_layout(con, tmp_path):
+    header = ("Identifier,Title,Description,Currency,Amount Awarded,Award Date,Recipient Org:Identifier,"
+              "Recipient Org:Name,Recipient Org:Charity Number,Recipient Org:Company Number,"
+              "Recipient Org:Postal Code,Funding Org:Identifier,Funding Org:Name")
+    row = ("360G-x-1,Pub,Buy the pub,GBP,14600,2017-03-01,GB-CHC-1052626,OASIS Community Church (Workshop),1052626,,"
+           "SE1 7HR,GB-CHC-1159982,Power to Change Trust")
+    path = write(tmp_path / "grants.csv", f"{header}\n{row}\n")
+    [summary] = load_files(con, [path], list(BUILT_IN))
+    assert summary["layout"] == "360giving_flat"
+    [line] = lines(con, path.name)
+    assert (line["kind"], line["charity_number"], line["supplier_postcode"], line["amount"]) == (
+        "grant", "1052626", "SE1 7HR", Decimal("14600"))

@@ -1,0 +1,73 @@
+"""`vcse spend`: load the council's payment files, resolve every supplier, and report how much of the money stays
+local (the library: vcse_pipeline/spend/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .options import ConfigOpt, DataDirOpt, load_config
+
+console = Console()
+
+commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
+
+
+@commands.command("spend")
+def spend_command(
+    locations: list[str] | None = typer.Argument(
+        None, help="Payment files (CSV or XLSX, any known layout), 360Giving grants (JSON, CSV, XLSX), folders of "
+                   "them or http(s) URLs; default: \\[spend] files."),
+    review: bool = typer.Option(False, "--review", help="List the suppliers that need a decision (biggest first); "
+                                                        "settle each in the overrides file."),
+    report: Path | None = typer.Option(None, "--report", help="Write the HTML report to this file."),
+    excel: Path | None = typer.Option(None, "--excel", help="Write the Excel workbook to this .xlsx file."),
+    no_fetch: bool = typer.Option(False, "--no-fetch", help="Load nothing new: resolve and measure again what is "
+                                                           "loaded (after editing the overrides file)."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Load payment files, resolve suppliers (overrides, numbers, supplier ids, names) and measure local spend."""
+    from ..spend.report import render_html, write_workbook
+    from ..spend.run import open_database, run_spend
+
+    if excel is not None and excel.suffix.lower() != ".xlsx":
+        raise typer.BadParameter(f"{excel}: give a .xlsx file name", param_hint="--excel")
+    cfg = load_config(config, data_dir)
+    run = run_spend(cfg, locations or None, fetch=not no_fetch)
+    for f in run.files:
+        console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else ""))
+    console.print("suppliers: " + ", ".join(f"{n:,} {status}" for status, n in sorted(run.resolution.items())))
+    shares = Table(title="Local share of in-scope spend", title_justify="left")
+    for column in ("definition", "in scope", "local", "share", "target"):
+        shares.add_column(column, justify="left" if column == "definition" else "right")
+    for s in run.shares:
+        shares.add_row(s["label"], f"£{float(s['scope_amount'] or 0):,.0f}", f"£{float(s['local_amount'] or 0):,.0f}",
+                       f"{100 * (s['local_share'] or 0):.1f}%", f"{100 * s['target_share']:.0f}%")
+    console.print(shares)
+    con = open_database(cfg)
+    try:
+        if review:
+            _print_review(con)
+        if report is not None:
+            console.print(f"wrote {render_html(con, report)}")
+        if excel is not None:
+            console.print(f"wrote {write_workbook(con, excel)}")
+    finally:
+        con.close()
+
+
+def _print_review(con, limit: int = 50) -> None:
+    rows = con.execute("SELECT supplier_name, supplier_id, status, candidate_name, candidate_org_id, score, amount "
+                       "FROM spend_review LIMIT ?", [limit]).fetchall()
+    table = Table(title=f"Needs a decision ({len(rows)} shown, biggest first): add supplier,org_id rows to the "
+                        "overrides file", title_justify="left")
+    for column in ("supplier", "supplier id", "status", "candidate", "candidate org id", "score", "amount"):
+        table.add_column(column, justify="right" if column in ("score", "amount") else "left")
+    for name, sid, status, cand, cand_id, score, amount in rows:
+        table.add_row(name or "", sid or "", status, cand or "", cand_id or "", f"{score:g}",
+                      f"£{float(amount or 0):,.0f}")
+    console.print(table)

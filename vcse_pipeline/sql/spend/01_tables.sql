@@ -1,0 +1,19 @@
+-- The spend database (data/spend/spend.duckdb): loaded files, their payment lines, the declared tier-2 spend and
+-- the settings the measures read. Described in docs/data-dictionary.md ("Local spend").
+
+CREATE TABLE IF NOT EXISTS spend_file (
+    file VARCHAR PRIMARY KEY, sha256 VARCHAR, kind VARCHAR, layout VARCHAR, amount_basis VARCHAR,
+    encoding VARCHAR, header_row INTEGER, line_count INTEGER, loaded_at TIMESTAMP);
+
+CREATE TABLE IF NOT EXISTS spend_line (
+    file VARCHAR, row_number INTEGER, kind VARCHAR, payment_date DATE, amount DECIMAL(18, 2),
+    amount_basis VARCHAR, vat DECIMAL(18, 2), is_credit BOOLEAN, supplier_name VARCHAR, supplier_id VARCHAR,
+    company_number VARCHAR, charity_number VARCHAR, supplier_postcode VARCHAR, expense_area VARCHAR,
+    expense_type VARCHAR, description VARCHAR, transaction_ref VARCHAR, is_redacted BOOLEAN, supplier_key VARCHAR);
+
+CREATE TABLE IF NOT EXISTS spend_tier2 (
+    supplier VARCHAR, financial_year VARCHAR, local_amount DECIMAL(18, 2), file VARCHAR, row_number INTEGER);
+
+-- Written by every run (spend/measures.apply_settings) from [spend].
+CREATE TABLE IF NOT EXISTS spend_definition (definition VARCHAR, label VARCHAR, scheme VARCHAR, code VARCHAR);
+CREATE TABLE IF NOT EXISTS spend_setting (target_share DOUBLE, excluded_kinds VARCHAR[], top_suppliers INTEGER);
