@@ -2,7 +2,8 @@
 against `vcse serve` running for real on the session's demo register.
 
 An officer finds mental-health providers in a ward, opens a profile, downloads the list as Excel and opens it,
-uploads a contract notice and gets a shortlist; every page passes axe-core with no serious or critical violation;
+uploads a contract notice and gets a shortlist; the demo register is served with an opportunity feed published beside
+it; every page (the feed's notices and a notice's shortlist too) passes axe-core with no serious or critical violation;
 the search form works from the keyboard alone; the pages work with JavaScript off; the map keeps its points when
 the tile server cannot be reached. One browser for the session; a fresh context (cookies, settings) per test.
 """
@@ -15,9 +16,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from ocds_replay import OcdsReplay
 from openpyxl import load_workbook
 from playwright.sync_api import sync_playwright  # pinned in the dev dependencies: never skipped for want of it
+from procurement_fixtures import copy_register
+from test_feed_harvest import RELEASES, UNTIL
 from web_server import running_server
+
+from vcse_pipeline.config import Config
+from vcse_pipeline.procurement.feed import run, store
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +37,21 @@ BLOCKING = ("serious", "critical")
 
 
 @pytest.fixture(scope="session")
-def server(demo_register):
-    with running_server(demo_register.cfg.data_dir) as url:
+def demo_feed(demo_register, tmp_path_factory) -> Config:
+    """A copy of the demo register with an opportunity feed published beside it: the feed's run over the recorded
+    Contracts Finder releases (so the Opportunities page lists notices, and notice pages have shortlists)."""
+    data_dir = tmp_path_factory.mktemp("demo-feed") / "data"
+    with OcdsReplay(RELEASES) as api:
+        cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)},
+                                                 "feed": api.feed_settings(window_hours=24 * 7, lookback_days=50)})
+        copy_register(demo_register.path, cfg.register_path)
+        run.run_feed(cfg, UNTIL, wait=lambda s: None)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def server(demo_feed):
+    with running_server(demo_feed.data_dir) as url:
         yield url
 
 
@@ -155,16 +175,23 @@ def test_a_bad_notice_is_a_message_on_the_page(page, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- every page
 
-def test_every_page_passes_axe(page, demo_register, ward_with_mental_health):
+def test_every_page_passes_axe(page, demo_register, demo_feed, ward_with_mental_health):
     con = duckdb.connect(str(demo_register.path), read_only=True)
     area, org = con.execute("SELECT area_code, org_id FROM provider_directory ORDER BY latest_income DESC NULLS LAST "
                             "LIMIT 1").fetchone()
     con.close()
+    feed = duckdb.connect(str(store.published_path(demo_feed)), read_only=True)
+    ocid, shortlisted_area, shortlisted = feed.execute(
+        "SELECT ocid, area_code, org_id FROM provider_opportunity ORDER BY rank, ocid LIMIT 1").fetchone()
+    feed.close()
     for url in ("/providers", "/providers?keywords=food&sort=income", "/providers?ward=Nowhere&within_km=x",
                 f"/organisations/{area}/{org}", "/wards", f"/wards/{ward_with_mental_health[1]}", "/about",
-                "/no-such-page"):
+                "/opportunities?page=2", f"/opportunities/notices/{ocid}",
+                f"/organisations/{shortlisted_area}/{shortlisted}", "/no-such-page"):
         page.goto(url)
         check_accessible(page)
+    page.goto(f"/opportunities/notices/{ocid}")
+    assert page.locator("ol.app-shortlist > li").count() > 0   # the stored shortlist, shown
 
 
 def test_the_search_form_works_from_the_keyboard_alone(page, ward_with_mental_health):

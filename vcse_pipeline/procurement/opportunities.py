@@ -122,7 +122,10 @@ class ProviderMatch:
 
 # ------------------------------------------------------------------------------------------- location
 
-def _area_districts(con: duckdb.DuckDBPyConnection, area_code: str) -> set[str]:
+def area_districts(con: duckdb.DuckDBPyConnection, area_code: str) -> set[str]:
+    """The postcode districts ("CH41") of the register's organisations in the area (lad_code `area_code`): where the
+    area is, as postcodes say it. A delivery place or buyer postcode in one of them is local (notice_location; the
+    feed's keep_reasons)."""
     rows = con.execute("SELECT DISTINCT split_part(postcode, ' ', 1) FROM organisation "
                        "WHERE lad_code = ? AND postcode IS NOT NULL", [area_code]).fetchall()
     return {r[0] for r in rows}
@@ -153,7 +156,7 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
             if a.get("postalCode"):
                 postcodes.append(str(a["postalCode"]))
             texts += [str(a[k]) for k in ("description", "locality", "streetAddress") if a.get(k)]
-    districts = _area_districts(con, area_code)
+    districts = area_districts(con, area_code)
     for pc in postcodes:
         if postcode_district(pc) in districts:
             return "local", f"delivered at {pc}, in {place_name}"

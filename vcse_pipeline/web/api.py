@@ -3,6 +3,8 @@
     GET /api/providers?service=&keyword=&ward=&...     the `vcse find` search (procurement.find.find_providers)
     GET /api/organisations/{org_id}                     an organisation's profile (the profile page's data)
     GET /api/wards, /api/wards/{ward_code}              wards with their providers, coverage and gaps
+    GET /api/opportunities?limit=&offset=               the opportunity feed's latest notices for the area
+    GET /api/opportunities/{ocid}                       a feed notice with the shortlist the feed stored for it
 
 Each answer names the register version it was read from. A value the search cannot use (an unknown ward, a
 postcode the register does not know) is a 400 whose detail says what to give instead, as `vcse find` says it.
@@ -18,7 +20,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from ..errors import PipelineError
+from ..lookups import single_area
 from ..procurement.find import READINESS_LEVELS, FindQuery, find_providers
+from .feed import count_notices, current_feed, latest_notices, stored_shortlist
+from .feed import notice as feed_notice
 from .organisation import organisation_profile
 from .register import RegisterInfo, RegisterView, current_register
 from .wards import ward_detail, ward_list
@@ -375,3 +380,103 @@ def ward(ward_code: str, register: RegisterView = Depends(current_register)) -> 
                   for c in data["coverage"]],
         unclassified=data["unclassified"], gap_threshold=data["threshold"], gaps=data["gaps"],
         cannot_tell=data["cannot_tell"])
+
+
+# ---------------------------------------------------------------------------------------------- opportunity feed
+
+class FeedVersion(BaseModel):
+    """The published opportunity feed an answer was read from."""
+
+    version: str = Field(description="The feed file's name and its last finished run")
+    published_at: str | None = Field(None, description="When that run finished (ISO 8601, UTC)")
+
+
+class FeedNotice(BaseModel):
+    """A notice the feed keeps for the area: one procurement (ocid) folded from its releases (docs/feed.md)."""
+
+    ocid: str = Field(description="The procurement's OCDS id")
+    release_id: str | None = Field(None, description="Its latest release's id")
+    service: str | None = Field(None, description="The service it came from (find_a_tender or contracts_finder)")
+    title: str | None = None
+    buyer_name: str | None = None
+    stage: str | None = Field(None, description="planning, tender or award: the latest stage of its releases")
+    tender_status: str | None = None
+    deadline: str | None = Field(None, description="Tender deadline (ISO 8601), when it has one")
+    value: float | None = Field(None, description="Its value (£), as the notice gives it")
+    suitable_for_vcse: bool | None = Field(None, description="The buyer marks it suitable for VCSEs")
+    kept_reasons: list[str] = Field(default_factory=list, description="Why the feed keeps it for the area")
+    location: str | None = Field(None, description="Where it is delivered: local, region, national or unknown")
+    providers_matched: int | None = Field(None, description="Providers on its stored shortlist")
+    updated_at: datetime | None = Field(None, description="When the feed last folded a release of it (UTC)")
+
+
+class FeedNoticeList(BaseModel):
+    feed_version: FeedVersion
+    area_code: str
+    total: int = Field(description="Notices kept for the area; `offset` pages on")
+    notices: list[FeedNotice] = Field(description="Latest changed first")
+
+
+class FeedShortlistEntry(BaseModel):
+    """A provider on a notice's shortlist, as the feed stored it when it matched the notice (not scored again)."""
+
+    rank: int
+    score: int
+    org_id: str
+    name: str
+    legal_form: str | None = None
+    ward_name: str | None = None
+    service_areas: list[str] = Field(default_factory=list)
+    service_fit: str | None = None
+    location_fit: str | None = None
+    size_fit: str | None = None
+    readiness_level: str | None = None
+    latest_income: float | None = None
+    reasons: list[str] = Field(default_factory=list, description="Why it is on the shortlist, in words")
+
+
+class FeedNoticeDetail(BaseModel):
+    feed_version: FeedVersion
+    area_code: str
+    notice: FeedNotice
+    cpv_codes: list[str] = Field(default_factory=list)
+    shortlist: list[FeedShortlistEntry]
+
+
+def _feed_or_404(feed_view: RegisterView | None) -> RegisterView:
+    if feed_view is None:
+        raise HTTPException(404, "no opportunity feed has been published yet")
+    return feed_view
+
+
+@router.get("/opportunities", response_model=FeedNoticeList, summary="The opportunity feed's latest notices")
+def opportunities(limit: int = Query(50, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0),
+                  register: RegisterView = Depends(current_register),
+                  feed_view: RegisterView | None = Depends(current_feed)) -> FeedNoticeList:
+    """The notices the published feed keeps for the register's area, latest changed first; 404 when no feed has
+    been published."""
+    found = _feed_or_404(feed_view)
+    area_code = single_area(register.cursor)
+    return FeedNoticeList(feed_version=_feed_version(found.info), area_code=area_code,
+                          total=count_notices(found.cursor, area_code),
+                          notices=[FeedNotice(**_pick(n, FeedNotice))
+                                   for n in latest_notices(found.cursor, area_code, limit, offset)])
+
+
+@router.get("/opportunities/{ocid}", response_model=FeedNoticeDetail, summary="A feed notice and its shortlist")
+def opportunity(ocid: str, register: RegisterView = Depends(current_register),
+                feed_view: RegisterView | None = Depends(current_feed)) -> FeedNoticeDetail:
+    """A kept notice with the shortlist the feed stored for it, by rank, with each provider's reasons."""
+    found = _feed_or_404(feed_view)
+    area_code = single_area(register.cursor)
+    notice = feed_notice(found.cursor, area_code, ocid[:MAX_TEXT])
+    if notice is None:
+        raise HTTPException(404, f"no notice {ocid[:MAX_TEXT]} kept in the opportunity feed")
+    return FeedNoticeDetail(feed_version=_feed_version(found.info), area_code=area_code,
+                            notice=FeedNotice(**_pick(notice, FeedNotice)), cpv_codes=notice["cpv_codes"] or [],
+                            shortlist=[FeedShortlistEntry(**_pick(m, FeedShortlistEntry))
+                                       for m in stored_shortlist(found.cursor, area_code, notice["ocid"])])
+
+
+def _feed_version(info: RegisterInfo) -> FeedVersion:
+    return FeedVersion(version=info.version, published_at=info.published_at)

@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config
+from ..procurement.feed.store import PUBLISHED_NAME
+from .feed import FeedReader
 from .register import RegisterReader, RegisterUnavailable
 from .render import SERVICE_NAME, make_templates
 
@@ -93,22 +95,28 @@ class SecurityHeaders:
 
 
 def create_app(cfg: Config | None = None, *, register_path: Path | None = None) -> FastAPI:
-    """The app over the published register of `cfg` (default: Config.load()), or over `register_path`."""
+    """The app over the published register of `cfg` (default: Config.load()), or over `register_path`, and the
+    opportunity feed published beside it."""
     cfg = cfg or Config.load()
     settings = cfg.section("web")
-    reader = RegisterReader(register_path or cfg.register_path, threads=settings["duckdb_threads"],
+    register_path = Path(register_path or cfg.register_path)
+    reader = RegisterReader(register_path, threads=settings["duckdb_threads"],
                             memory_limit=settings["duckdb_memory_limit"])
+    feed = FeedReader(register_path.parent / PUBLISHED_NAME, threads=settings["duckdb_threads"],
+                      memory_limit=settings["duckdb_memory_limit"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         reader.close()
+        feed.close()
 
     app = FastAPI(title=SERVICE_NAME, summary="The VCSE register, read-only: search providers, reconcile names.",
                   lifespan=lifespan, docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.cfg = cfg
     app.state.settings = settings
     app.state.register = reader
+    app.state.feed = feed
     app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 

@@ -1,6 +1,7 @@
-"""Opportunities: an officer uploads or pastes a contract notice (an OCDS release, or a release package) and gets
-the ranked shortlist of local providers with the reasons for each, as `vcse opportunities` gives it; the same
-scoring (procurement.opportunities) and the same export columns.
+"""Opportunities: an officer picks a notice from the opportunity feed (its latest kept notices, each with the shortlist
+the feed stored when it matched it: nothing is scored again here), or uploads or pastes a contract notice (an OCDS
+release, or a release package) and gets the ranked shortlist of local providers with the reasons for each, as
+`vcse opportunities` gives it; the same scoring (procurement.opportunities) and the same export columns.
 
 Uploads are size-limited ([web] max_upload_kb, checked on Content-Length before the body is read, and on each
 part) and read defensively: a file that is not JSON, not OCDS, or holds no usable release gets a message on the
@@ -13,13 +14,14 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PipelineError
 from ..lookups import single_area
+from . import feed
 from .exports import table_download
 from .register import RegisterView, current_register
 from .render import for_officers, render
@@ -114,17 +116,72 @@ def notice_areas(notice) -> str:
     return "; ".join(parts) or "None the register knows"
 
 
-def _form_page(request: Request, register: RegisterView, problem: NoticeProblem | None = None, status: int = 200):
+def _form_page(request: Request, register: RegisterView, problem: NoticeProblem | None = None, status: int = 200,
+               feed_view: RegisterView | None = None, page: int = 1):
     errors = {problem.field: str(problem)} if problem else {}
     return render(request, "opportunities.html",
-                  {"title": ("Error: " if problem else "") + "Find providers for a contract notice",
-                   "errors": errors, "error_list": list(errors.items()),
+                  {"title": ("Error: " if problem else "") + "Opportunities",
+                   "errors": errors, "error_list": list(errors.items()), "feed": _feed_page(request, register,
+                                                                                             feed_view, page),
                    "max_kb": _limit(request) // 1024}, register=register.info, status=status)
 
 
+def _feed_page(request: Request, register: RegisterView, feed_view: RegisterView | None, page: int) -> dict | None:
+    """One page of the feed's latest notices for the register's area, or None when no feed is published."""
+    if feed_view is None:
+        return None
+    page_size = request.app.state.settings["page_size"]
+    area_code = single_area(register.cursor)
+    total = feed.count_notices(feed_view.cursor, area_code)
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    return {"info": feed_view.info, "total": total, "page": page, "pages": pages,
+            "notices": feed.latest_notices(feed_view.cursor, area_code, page_size, (page - 1) * page_size),
+            "href": lambda n: f"/opportunities?page={n}"}
+
+
 @router.get("/opportunities", response_class=HTMLResponse)
-def form(request: Request, register: RegisterView = Depends(current_register)):
-    return _form_page(request, register)
+def form(request: Request, page: int = Query(1, ge=1, le=100_000),
+         register: RegisterView = Depends(current_register),
+         feed_view: RegisterView | None = Depends(feed.current_feed)):
+    return _form_page(request, register, feed_view=feed_view, page=page)
+
+
+def _feed_notice(register: RegisterView, feed_view: RegisterView | None, ocid: str) -> tuple[str, dict]:
+    """(the area, the kept notice with that ocid in the current feed); 404 when there is none."""
+    if feed_view is None:
+        raise HTTPException(404, "No opportunity feed has been published yet.")
+    area_code = single_area(register.cursor)
+    found = feed.notice(feed_view.cursor, area_code, ocid[:200])
+    if found is None:
+        raise HTTPException(404, "There is no notice with that identifier in the opportunity feed. The feed keeps "
+                                 "only notices that concern the area.")
+    return area_code, found
+
+
+@router.get("/opportunities/notices/{ocid}", response_class=HTMLResponse)
+def feed_notice(ocid: str, request: Request, register: RegisterView = Depends(current_register),
+                feed_view: RegisterView | None = Depends(feed.current_feed)):
+    area_code, found = _feed_notice(register, feed_view, ocid)
+    return render(request, "feed_notice.html",
+                  {"title": f"Notice: {found['title'] or found['ocid']}", "notice": found,
+                   "matches": feed.stored_shortlist(feed_view.cursor, area_code, found["ocid"]),
+                   "feed_info": feed_view.info}, register=register.info)
+
+
+@router.get("/opportunities/notices/{ocid}/shortlist.{fmt}")
+def feed_notice_export(ocid: str, fmt: str, register: RegisterView = Depends(current_register),
+                       feed_view: RegisterView | None = Depends(feed.current_feed)):
+    from ..procurement.export import SHORTLIST_COLUMNS, SHORTLIST_MONEY_COLUMNS, shortlist_headings
+
+    if fmt not in ("csv", "xlsx"):
+        raise HTTPException(404, "Lists download as .csv or .xlsx.")
+    area_code, found = _feed_notice(register, feed_view, ocid)
+    rows = feed.stored_shortlist(feed_view.cursor, area_code, found["ocid"])
+    return table_download(fmt, SHORTLIST_COLUMNS, [[r[c] for c in SHORTLIST_COLUMNS] for r in rows],
+                          search=f"feed shortlist for notice {found['release_id']}: {found['title']}",
+                          register=feed_view.info, stem="shortlist", sheet_title="Shortlist",
+                          money_columns=SHORTLIST_MONEY_COLUMNS, headings=shortlist_headings())
 
 
 @router.post("/opportunities", response_class=HTMLResponse)

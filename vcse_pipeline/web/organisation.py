@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from ..lookups import area_name
 from ..procurement.find import based_where
+from .feed import current_feed, provider_notices
 from .register import RegisterView, current_register, fetch_dicts
 from .render import render
 
@@ -150,9 +151,14 @@ def _link_evidence(evidence: str | None) -> str:
 
 
 @router.get("/organisations/{area_code}/{org_id}", response_class=HTMLResponse)
-def profile(area_code: str, org_id: str, request: Request, register: RegisterView = Depends(current_register)):
+def profile(area_code: str, org_id: str, request: Request, register: RegisterView = Depends(current_register),
+            feed_view: RegisterView | None = Depends(current_feed)):
     data = organisation_profile(register.cursor, area_code[:20], org_id[:80])
     if data is None:
         raise HTTPException(404, "There is no organisation with that identifier in the register. It may have been "
                                  "removed at a recent publish: search for it by name.")
-    return render(request, "organisation.html", {"title": data["org"]["name"], **data}, register=register.info)
+    # the feed's "opportunities for you" rows, when a feed is published (None: no section)
+    opportunities = (None if feed_view is None else
+                     provider_notices(feed_view.cursor, data["org"]["area_code"], data["org"]["org_id"]))
+    return render(request, "organisation.html", {"title": data["org"]["name"], **data,
+                                                 "opportunities": opportunities}, register=register.info)

@@ -88,8 +88,12 @@ class RegisterUnavailable(PipelineError):
     """No usable published register (none yet, or not a register): the app answers 503 with this message."""
 
 
-class RegisterReader:
-    """Hands out cursors on the current version of the register at `path` (thread-safe)."""
+class PublishedReader:
+    """Hands out cursors on the current version of a file published by os.replace at `path` (thread-safe); what
+    the file must hold and what a page says about it are the subclass's (RegisterReader; web.feed.FeedReader)."""
+
+    unavailable: type[PipelineError] = PipelineError   # raised when there is no usable file
+    what = "file"                                       # what the file is, in messages
 
     def __init__(self, path: Path, *, threads: int = 2, memory_limit: str = "1GB") -> None:
         self.path = Path(path)
@@ -114,29 +118,26 @@ class RegisterReader:
         """Copy the file now at the path into a working copy and open that. If a publish replaces the file
         meanwhile, the file copied is already the newer one (complete either way); the next request sees a new
         identity and copies it again."""
-        try:
-            check_register_file(self.path)
-        except PipelineError as exc:
-            raise RegisterUnavailable(str(exc)) from None
+        self._check()
         self._copies += 1
         copy = self._scratch / f"version-{self._copies}.duckdb"
         try:
             builder = duckdb.connect(str(copy), config={"threads": self.threads, "memory_limit": self.memory_limit})
             try:
-                _build_copy(builder, self.path)
+                self._build(builder)
             finally:
                 builder.close()
             con = duckdb.connect(str(copy), read_only=True, config={
                 "threads": self.threads, "memory_limit": self.memory_limit,
                 "enable_external_access": False, "lock_configuration": True})
-            info = _read_info(con, self.path)
+            info = self._info(con)
         except duckdb.Error as exc:
             _remove(copy)
-            raise RegisterUnavailable(f"cannot open register {self.path}: {str(exc).splitlines()[0]}") from None
-        except RegisterUnavailable:
+            raise self.unavailable(f"cannot open {self.what} {self.path}: {str(exc).splitlines()[0]}") from None
+        except self.unavailable:
             _remove(copy)
             raise
-        log.info("serving register version %s", info.version)
+        log.info("serving %s version %s", self.what, info.version)
         return _Version(identity, con, info, copy=copy)
 
     def _switch(self, identity: tuple) -> None:
@@ -155,15 +156,14 @@ class RegisterReader:
         current = self._current
         if current is None:
             if not identity:
-                raise RegisterUnavailable(f"no register at {self.path} yet: publish one with `vcse run` "
-                                          "(or `vcse demo`)")
+                raise self.unavailable(self._missing())
             with self._loading:   # nothing to serve meanwhile: every request waits for the first load
                 self._switch(identity)
         elif identity and current.identity != identity and self._loading.acquire(blocking=False):
             # one request loads the new version; the others go on reading the current one meanwhile
             try:
                 self._switch(identity)
-            except RegisterUnavailable as exc:   # a file that cannot be read: keep serving what works
+            except self.unavailable as exc:   # a file that cannot be read: keep serving what works
                 log.error("still serving %s: %s", current.info.version, exc)
             finally:
                 self._loading.release()
@@ -212,20 +212,71 @@ class RegisterReader:
                 self._retire(self._current)
                 self._current = None
 
+    # what the subclass says: the file's check, its working copy, its info, the message when there is none
+
+    def _missing(self) -> str:
+        return f"nothing published at {self.path} yet"
+
+    def _check(self) -> None:
+        """Raise self.unavailable when the file at the path is not one this reader serves."""
+
+    def _build(self, builder: duckdb.DuckDBPyConnection) -> None:
+        """Fill the working copy `builder` has open from the published file."""
+        copy_database(builder, self.path)
+
+    def _info(self, con: duckdb.DuckDBPyConnection):
+        return RegisterInfo(self.path.name, None, None)
+
+
+class RegisterReader(PublishedReader):
+    """Hands out cursors on the current version of the register at `path` (thread-safe)."""
+
+    unavailable = RegisterUnavailable
+    what = "register"
+
+    def _missing(self) -> str:
+        return f"no register at {self.path} yet: publish one with `vcse run` (or `vcse demo`)"
+
+    def _check(self) -> None:
+        try:
+            check_register_file(self.path)
+        except PipelineError as exc:
+            raise RegisterUnavailable(str(exc)) from None
+
+    def _build(self, builder: duckdb.DuckDBPyConnection) -> None:
+        _build_copy(builder, self.path)
+
+    def _info(self, con: duckdb.DuckDBPyConnection) -> RegisterInfo:
+        return _read_info(con, self.path)
+
 
 def _build_copy(builder: duckdb.DuckDBPyConnection, published: Path) -> None:
     """Copy the published register into the working copy `builder` has open, with its views as tables."""
-    builder.execute(f"ATTACH ? AS {SOURCE} (READ_ONLY)", [str(published)])
+    copy_database(builder, published, _check_register)
+    _materialise_views(builder)
+    builder.execute("CHECKPOINT")
+
+
+def _check_register(builder: duckdb.DuckDBPyConnection, published: Path) -> None:
     views = {r[0] for r in builder.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?",
                                            [SOURCE]).fetchall()}
     if "provider_directory" not in views:
         raise RegisterUnavailable(f"{published} has no provider_directory view: it is not a published register, "
                                   "or was built by an older version of the pipeline")
-    target = builder.execute("SELECT current_database()").fetchone()[0]
-    builder.execute(f'COPY FROM DATABASE {SOURCE} TO "{target}"')
-    builder.execute(f"DETACH {SOURCE}")
-    _materialise_views(builder)
-    builder.execute("CHECKPOINT")
+
+
+def copy_database(builder: duckdb.DuckDBPyConnection, published: Path, check=None) -> None:
+    """Copy every table and view of the published file into the working copy `builder` has open. The published
+    file is attached read-only (as SOURCE) for the length of the copy only; check(builder, published), when given,
+    looks at it first and raises when it is not the kind of file wanted."""
+    builder.execute(f"ATTACH ? AS {SOURCE} (READ_ONLY)", [str(published)])
+    try:
+        if check is not None:
+            check(builder, published)
+        target = builder.execute("SELECT current_database()").fetchone()[0]
+        builder.execute(f'COPY FROM DATABASE {SOURCE} TO "{target}"')
+    finally:
+        builder.execute(f"DETACH {SOURCE}")
 
 
 def _remove(copy: Path) -> None:

@@ -9,7 +9,7 @@ import duckdb
 from ...lookups import area_name
 from ...postcode import postcode_district
 from ..ocds import cpv_codes, delivery_regions, region_label
-from ..opportunities import _area_districts
+from ..opportunities import area_districts
 
 
 def keep_reasons(con: duckdb.DuckDBPyConnection, compiled: dict, notice: dict, area_code: str, settings: dict,
@@ -26,7 +26,7 @@ def keep_reasons(con: duckdb.DuckDBPyConnection, compiled: dict, notice: dict, a
     if ours & {str(buyer_id or "").lower(), str(buyer_name or "").strip().lower()} - {""}:
         reasons.append(f"buyer {buyer_name or buyer_id} is one of ours ([feed] buyers)")
     elif notice.get("buyer_postcode") and postcode_district(notice["buyer_postcode"]) in (
-            districts if districts is not None else _area_districts(con, area_code)):
+            districts if districts is not None else area_districts(con, area_code)):
         reasons.append(f"buyer {buyer_name} is based in {place} ({notice['buyer_postcode']})")
     elif buyer_name and place.lower() in buyer_name.lower():
         reasons.append(f"buyer {buyer_name} is named for {place}")

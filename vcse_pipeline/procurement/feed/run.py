@@ -24,7 +24,7 @@ import duckdb
 from ...config import Config
 from ...errors import PipelineError, SourceError
 from ..connection import open_register
-from ..opportunities import _area_districts, describe_notice, match_notice, notice_location
+from ..opportunities import area_districts, describe_notice, match_notice, notice_location
 from . import store
 from .fold import compile_releases, cpv_rows, delivery_rows, notice_row
 from .harvest import Wait, WindowFetch, feed_session, services, windows
@@ -129,7 +129,7 @@ def process(cfg: Config) -> dict:
         for ocid, service, raw in pending:
             by_ocid[ocid].append((service, json.loads(raw)))
         areas = [r[0] for r in reg.execute("SELECT DISTINCT area_code FROM organisation ORDER BY 1").fetchall()]
-        districts = {area: _area_districts(reg, area) for area in areas}
+        districts = {area: area_districts(reg, area) for area in areas}
         seen_before = dict(con.execute("SELECT ocid, first_seen_at FROM feed_notice").fetchall())
         # a notice in a digest already goes in the next one again when it changes, shown as updated
         digested_before = {(ocid, area): when for ocid, area, when in con.execute(
