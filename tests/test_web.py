@@ -225,6 +225,23 @@ def test_gaps_and_cannot_tell(edited_client):
     assert "1 provider based here does work the register could not classify" in main_text(response)
 
 
+def test_a_gap_in_a_service_area_the_register_cannot_tag_reliably_is_cannot_tell(client, register):
+    """Upton has no providers at all, so no unclassified one could close a gap there: each gap's status comes from
+    the view alone: 'cannot tell' where the service area is not reliably tagged in the area, else a gap."""
+    con = duckdb.connect(str(register), read_only=True)
+    try:
+        expected = dict(con.execute("SELECT service_area_label, gap FROM ward_service_gaps "
+                                    "WHERE ward_code = 'E05000969'").fetchall())
+    finally:
+        con.close()
+    assert {"cannot tell", "no provider"} <= set(expected.values())   # both kinds, or the test proves nothing
+    response = client.get("/wards/E05000969")
+    rows = dict(re.findall(r'<th scope="row" class="govuk-table__header">([^<]+)</th>.*?'
+                           r'<strong class="govuk-tag govuk-tag--[a-z]+">([^<]+)</strong>', response.text, re.S))
+    for label, gap in expected.items():
+        assert rows[label] == ("Cannot tell" if gap == "cannot tell" else "Gap"), label
+
+
 def test_the_ward_map_shows_points_without_javascript(client):
     response = client.get("/wards/E05000951")   # Bidston and St James: five providers with postcodes
     points = json.loads(html.unescape(re.search(r'data-points="([^"]*)"', response.text).group(1)))

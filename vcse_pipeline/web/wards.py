@@ -1,12 +1,12 @@
 """Wards: each ward's providers by service area, where the gaps are, and a map of the providers based there.
 
 A service the council commissions ward by ward with fewer providers based in the ward than the gap threshold is
-in the ward_service_gaps view. Whether that is a real gap depends on what the register cannot see: a provider based
-in the ward whose work it could not classify (no service area) may well do it. A gap that enough such providers
-could close is shown as "cannot tell", not as a gap. The map is Leaflet over the configured tile server; the page
+in the ward_service_gaps view. Whether that is a real gap depends on what the register cannot see: a service area
+that is not reliably tagged in the area (the view's `gap` says 'cannot tell'), or a provider based in the ward whose
+work it could not classify (no service area), which may well do it. Such a gap, or one that enough such providers
+could close, is shown as "cannot tell", not as a gap. The map is Leaflet over the configured tile server; the page
 draws the same points as an SVG on the server first, so it shows them without JavaScript, and Leaflet keeps them
-when the tiles cannot load. The map is Leaflet over the configured tile server; the page draws the same points as an SVG
-on the server first, so it shows them without JavaScript, and Leaflet keeps them when the tiles cannot load.
+when the tiles cannot load.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
         WHERE d.area_code = ? AND d.ward_code = ? AND d.based_in_area ORDER BY d.name""", key)
     unclassified = sum(1 for p in providers if not p["service_area_labels"])
     gaps = {r["service_area"]: r for r in fetch_dicts(
-        con, "SELECT service_area, threshold FROM ward_service_gaps WHERE area_code = ? AND ward_code = ?", key)}
+        con, "SELECT service_area, threshold, gap FROM ward_service_gaps WHERE area_code = ? AND ward_code = ?", key)}
     coverage = fetch_dicts(con, """
         SELECT service_area, service_area_label, commissioned_locally, providers_based, providers_area_wide
         FROM ward_service_coverage WHERE area_code = ? AND ward_code = ? ORDER BY service_area_label""", key)
@@ -60,9 +60,11 @@ def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
         if not row["commissioned_locally"]:
             row["status"] = NOT_LOCAL
         elif row["service_area"] in gaps:
-            # the providers of unknown work could close the gap only if there are enough of them
-            closable = row["providers_based"] + unclassified >= gaps[row["service_area"]]["threshold"]
-            row["status"] = CANNOT_TELL if closable else GAP
+            # The register cannot tell when the service area is not reliably tagged in the area (the view's gap
+            # column, as the report reads it), or when the ward's providers of unknown work could close the gap.
+            gap = gaps[row["service_area"]]
+            closable = row["providers_based"] + unclassified >= gap["threshold"]
+            row["status"] = CANNOT_TELL if gap["gap"] == "cannot tell" or closable else GAP
         else:
             row["status"] = COVERED
     threshold = next(iter(gaps.values()))["threshold"] if gaps else None
