@@ -195,7 +195,8 @@ def test_dag_chain_publishes_the_demo_register_once_per_change(tmp_path, session
     unchanged = runs["register_again"]
     assert unchanged["state"] == "success", unchanged
     assert unchanged["tasks"] == {"wait_for_sources": "success", "start_run": "success", "needs_build": "success",
-                                  "list_areas": "skipped", "build_area": "skipped", "assemble": "skipped",
+                                  "list_areas": "skipped", "national_state": "skipped", "build_area": "skipped",
+                                  "assemble": "skipped",
                                   "record_changes": "skipped", "check_quality": "skipped", "publish": "skipped",
                                   "finish_run": "success"}
     assert [e for e in out["events"] if e["uri"] == "vcse://register/published"] == [
