@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from test_spend_demo import demo_files, spend_cfg
 from test_web import main_text
 
+from vcse_pipeline.spend.load import open_spend_db
 from vcse_pipeline.spend.run import run_spend
 from vcse_pipeline.web.app import create_app
 from vcse_pipeline.web.render import money, number, percent
@@ -151,8 +152,13 @@ def test_the_opportunities_link_to_the_providers_to_talk_to(client, views):
     assert profile.status_code == 200 and first in main_text(profile)
 
 
-def test_with_no_spend_database_the_page_says_how_to_create_it(spend_run, tmp_path):
-    cfg = spend_run[0].with_overrides({"spend": {"database": str(tmp_path / "none" / "spend.duckdb")}})
+@pytest.mark.parametrize("measured", [False, True], ids=["no database", "loaded but not measured"])
+def test_with_no_spend_figures_the_page_says_how_to_create_them(spend_run, tmp_path, measured):
+    database = tmp_path / "none" / "spend.duckdb"
+    if measured:   # the tables of a spend database, without the measures' views (no run has finished)
+        database.parent.mkdir()
+        open_spend_db(database).close()
+    cfg = spend_run[0].with_overrides({"spend": {"database": str(database)}})
     with TestClient(create_app(cfg), raise_server_exceptions=False) as client:
         response = client.get("/spend")
         assert response.status_code == 200
@@ -160,7 +166,9 @@ def test_with_no_spend_database_the_page_says_how_to_create_it(spend_run, tmp_pa
         assert "vcse spend PAYMENT-FILES" in main_text(response)
         download = client.get("/spend/top-suppliers.csv")
         assert download.status_code == 404 and "vcse spend" in main_text(download)
-    assert not (tmp_path / "none").exists()   # reading never creates the database
+        assert client.get("/spend/share-chart.svg").status_code == 404
+        assert client.get("/providers").status_code == 200   # the rest of the site works as before
+    assert database.exists() == measured   # reading never creates the database
 
 
 @contextmanager
