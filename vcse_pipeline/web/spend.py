@@ -13,9 +13,10 @@ updated (503), never a 500. With no spend database, or one without measures yet,
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -23,7 +24,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ..errors import PipelineError
-from ..spend.report import TABLES, share_chart
 from .exports import FORMATS, table_download
 from .register import (
     SOURCE,
@@ -43,6 +43,9 @@ router = APIRouter(include_in_schema=False)
 TOP_SUPPLIERS_SHOWN = 25
 BIGGEST_UNRESOLVED_SHOWN = 10
 TOP_SUPPLIERS = "Top suppliers"   # the report's table (spend/report.py TABLES): the page's download is the same
+# spend/report.py (the chart and the download's columns) is imported when first used: it loads matplotlib, which
+# the app's start need not wait for.
+_DRAWING = threading.Lock()
 
 
 class SpendUnavailable(PipelineError):
@@ -88,6 +91,7 @@ class SpendState:
     con: duckdb.DuckDBPyConnection | None = None
     info: RegisterInfo | None = None
     busy: bool = False
+    memo: dict = field(default_factory=dict)   # what is drawn once per version of the figures (the chart)
 
 
 def current_spend(request: Request) -> Iterator[SpendState]:
@@ -100,7 +104,7 @@ def current_spend(request: Request) -> Iterator[SpendState]:
             log.info("no local spend figures to show: %s", exc)
             yield SpendState(reader.path, busy=exc.busy)
             return
-        yield SpendState(reader.path, view.cursor, view.info)
+        yield SpendState(reader.path, view.cursor, view.info, memo=view.memo)
 
 
 # ---------------------------------------------------------------------------------------------- queries
@@ -178,7 +182,12 @@ def share_chart_svg(state: SpendState = Depends(current_spend)) -> Response:
     """The local share by month against the target, drawn as the spend report draws it (an image: no JavaScript)."""
     if state.con is None:
         _no_figures(state)
-    return Response(share_chart(state.con), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    from ..spend.report import share_chart
+
+    with _DRAWING:   # pyplot's figures are global state: one drawing at a time
+        if "share_chart" not in state.memo:   # a version never changes: draw its chart once
+            state.memo["share_chart"] = share_chart(state.con)
+    return Response(state.memo["share_chart"], media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/spend/top-suppliers.{fmt}")
@@ -188,6 +197,8 @@ def top_suppliers_download(fmt: str, state: SpendState = Depends(current_spend))
         raise HTTPException(404, "Downloads are CSV or Excel (.csv or .xlsx).")
     if state.con is None:
         _no_figures(state)
+    from ..spend.report import TABLES
+
     sql, money = TABLES[TOP_SUPPLIERS]
     cursor = state.con.execute(f"{sql} ORDER BY rank")
     columns = [d[0] for d in cursor.description]
