@@ -3,7 +3,8 @@ against `vcse serve` running for real on the session's demo register.
 
 An officer finds mental-health providers in a ward, opens a profile, downloads the list as Excel and opens it,
 uploads a contract notice and gets a shortlist; the demo register is served with an opportunity feed published beside
-it; every page (the feed's notices and a notice's shortlist too) passes axe-core with no serious or critical violation;
+it, and local spend figures from the demo's year of payments; every page (the feed's notices, a notice's shortlist
+and the Local spend page too) passes axe-core with no serious or critical violation;
 the search form works from the keyboard alone; the pages work with JavaScript off; the map keeps its points when
 the tile server cannot be reached. One browser for the session; a fresh context (cookies, settings) per test.
 """
@@ -21,10 +22,12 @@ from openpyxl import load_workbook
 from playwright.sync_api import sync_playwright  # pinned in the dev dependencies: never skipped for want of it
 from procurement_fixtures import copy_register
 from test_feed_harvest import RELEASES, UNTIL
+from test_spend_demo import demo_files
 from web_server import running_server
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.procurement.feed import run, store
+from vcse_pipeline.spend.run import run_spend
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,19 @@ def demo_feed(demo_register, tmp_path_factory) -> Config:
 
 
 @pytest.fixture(scope="session")
-def server(demo_feed):
+def demo_spend(demo_register, demo_feed) -> Path:
+    """Local spend figures where the served data folder's [spend] database is: `vcse spend` on the demo's year of
+    payments, resolved with the demo's staging (the served folder holds only the published files)."""
+    database = demo_feed.data_dir / "spend" / "spend.duckdb"
+    cfg = demo_register.cfg.with_overrides({"spend": {"database": str(database),
+                                                      "overrides_file": str(database.parent / "overrides.csv")},
+                                            "download": {"progress": False}})
+    run_spend(cfg, [str(demo_files(demo_register))])
+    return database
+
+
+@pytest.fixture(scope="session")
+def server(demo_feed, demo_spend):
     with running_server(demo_feed.data_dir) as url:
         yield url
 
@@ -187,7 +202,7 @@ def test_every_page_passes_axe(page, demo_register, demo_feed, ward_with_mental_
     for url in ("/providers", "/providers?keywords=food&sort=income", "/providers?ward=Nowhere&within_km=x",
                 f"/organisations/{area}/{org}", "/wards", f"/wards/{ward_with_mental_health[1]}", "/about",
                 "/opportunities?page=2", f"/opportunities/notices/{ocid}",
-                f"/organisations/{shortlisted_area}/{shortlisted}", "/no-such-page"):
+                f"/organisations/{shortlisted_area}/{shortlisted}", "/spend", "/no-such-page"):
         page.goto(url)
         check_accessible(page)
     page.goto(f"/opportunities/notices/{ocid}")

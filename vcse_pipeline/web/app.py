@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Config
 from ..procurement.feed.store import PUBLISHED_NAME
+from ..spend.run import database_path as spend_database_path
 from .feed import FeedReader
 from .register import RegisterReader, RegisterUnavailable
 from .render import SERVICE_NAME, make_templates
+from .spend import SpendReader
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,8 @@ class SecurityHeaders:
 
 
 def create_app(cfg: Config | None = None, *, register_path: Path | None = None) -> FastAPI:
-    """The app over the published register of `cfg` (default: Config.load()), or over `register_path`, and the
-    opportunity feed published beside it."""
+    """The app over the published register of `cfg` (default: Config.load()), or over `register_path`, the
+    opportunity feed published beside it, and the local spend database ([spend] database)."""
     cfg = cfg or Config.load()
     settings = cfg.section("web")
     register_path = Path(register_path or cfg.register_path)
@@ -104,12 +106,15 @@ def create_app(cfg: Config | None = None, *, register_path: Path | None = None) 
                             memory_limit=settings["duckdb_memory_limit"])
     feed = FeedReader(register_path.parent / PUBLISHED_NAME, threads=settings["duckdb_threads"],
                       memory_limit=settings["duckdb_memory_limit"])
+    spend_reader = SpendReader(spend_database_path(cfg), threads=settings["duckdb_threads"],
+                               memory_limit=settings["duckdb_memory_limit"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         reader.close()
         feed.close()
+        spend_reader.close()
 
     app = FastAPI(title=SERVICE_NAME, summary="The VCSE register, read-only: search providers, reconcile names.",
                   lifespan=lifespan, docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
@@ -117,14 +122,15 @@ def create_app(cfg: Config | None = None, *, register_path: Path | None = None) 
     app.state.settings = settings
     app.state.register = reader
     app.state.feed = feed
+    app.state.spend = spend_reader
     app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings["tile_url"]))
     _add_error_pages(app)
-    from . import about, opportunities, organisation, pages, providers, wards
+    from . import about, opportunities, organisation, pages, providers, spend, wards
 
-    for page in (pages, providers, organisation, wards, opportunities, about):
+    for page in (pages, providers, organisation, wards, opportunities, spend, about):
         app.include_router(page.router)
     for module_name, attribute in OPTIONAL_ROUTERS:
         try:

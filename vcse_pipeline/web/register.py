@@ -253,7 +253,7 @@ class RegisterReader(PublishedReader):
 def _build_copy(builder: duckdb.DuckDBPyConnection, published: Path) -> None:
     """Copy the published register into the working copy `builder` has open, with its views as tables."""
     copy_database(builder, published, _check_register)
-    _materialise_views(builder)
+    materialise_views(builder)
     builder.execute("CHECKPOINT")
 
 
@@ -284,7 +284,7 @@ def _remove(copy: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _materialise_views(con: duckdb.DuckDBPyConnection) -> None:
+def materialise_views(con: duckdb.DuckDBPyConnection) -> None:
     """Each of the register's views as a table of its rows. A version never changes, so the rows are the view's
     for as long as the version is served; the searches then read a table instead of joining and aggregating six
     tables on every request (provider_directory, the one every page reads, is ten times faster as a table)."""

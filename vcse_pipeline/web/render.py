@@ -15,7 +15,7 @@ from .register import RegisterInfo
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 SERVICE_NAME = "Find VCSE providers"
 NAVIGATION = (("/providers", "Find providers"), ("/wards", "Wards"), ("/opportunities", "Opportunities"),
-              ("/about", "About the data"))
+              ("/spend", "Local spend"), ("/about", "About the data"))
 
 # The library's unknown-value errors end by naming the CLI command that lists the choices; a page lists them itself.
 _CLI_HINT = re.compile(r"\s*\(`vcse [^`]*` lists them\)|;\s*`vcse [^`]*` lists them")
@@ -52,6 +52,11 @@ def number(value) -> str:
     return "" if value is None else f"{value:,}"
 
 
+def percent(value) -> str:
+    """A share (0-1) as "67.9%"."""
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
 def day(value) -> str:
     """A date or time as "3 December 2026" (the GOV.UK style)."""
     if value is None or value == "":
@@ -68,7 +73,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     env = templates.env
     env.globals.update(service_name=SERVICE_NAME, navigation=NAVIGATION)
-    env.filters.update(money=money, number=number, day=day, sentence=sentence)
+    env.filters.update(money=money, number=number, percent=percent, day=day, sentence=sentence)
     return templates
 
 
