@@ -182,6 +182,34 @@ GB-CHC-1130366,Herts Aid,,,Yes
     assert pd.read_csv(out, dtype=str).set_index("grantee").loc["Herts Aid", "status"] == "review"
 
 
+
+def test_a_name_held_by_one_organisation_and_as_another_name_by_another(files):
+    # A funder's "Vision North Somerset": the register name of a CIO, and the working name of an older charity.
+    listing = """org_id,name,postcode,other_names
+GB-CHC-270331,Woodspring Association For Blind People,{woodspring},Vision North Somerset
+GB-CHC-1165364,Vision North Somerset,,
+GB-CHC-1110522,THE TRUSSELL TRUST,SP2 7HL,
+"""
+    (files / "vision.csv").write_text("grantee,postcode\nVision North Somerset,BS23 1YD\n", encoding="utf-8")
+
+    def matched(woodspring_postcode):
+        (files / "vision-list.csv").write_text(listing.format(woodspring=woodspring_postcode), encoding="utf-8")
+        out = files / "vision-out.csv"
+        result = CliRunner().invoke(app, ["match", str(files / "vision.csv"), "--name-column", "grantee",
+                                          "--against", str(files / "vision-list.csv"), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out, dtype=str, keep_default_na=False).iloc[0]
+
+    # Nothing tells them apart: review, with both organisations in the file.
+    row = matched("")
+    assert row.status == "review"
+    assert {f"{row.org_id} {row.register_name}", row.other_candidate} == {
+        "GB-CHC-1165364 Vision North Somerset", "GB-CHC-270331 Woodspring Association For Blind People"}
+    # The older charity at the grant's postcode: matched through its other name, shown by its register name.
+    row = matched("BS23 1YD")
+    assert (row.status, row.org_id, row.register_name, row.matched_name, row.other_candidate) == (
+        "matched", "GB-CHC-270331", "Woodspring Association For Blind People", "Vision North Somerset", "")
+
 def test_an_unreadable_active_value_is_named(files):
     listing = "org_id,name,active\nGB-CHC-1024324,Herts Aid,false\nGB-CHC-1130366,Herts Aid,removed\n"
     (files / "bad-status.csv").write_text(listing, encoding="utf-8")

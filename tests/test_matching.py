@@ -256,6 +256,13 @@ def test_longer_and_shorter_registered_names_around_the_query_go_to_review(with_
     assert result.status == REVIEW
     assert {result.matched_name, result.evidence["conflicting_match"]} == {
         "Brightside Mental Health", "Brightside - Mental Health and Emotional Wellbeing Centre"}
+    # the output names the rival as the other candidate
+    assert {result.org_id, result.evidence["other_candidate"]} == {"made-up:0", "made-up:1"}
+    # also when the rival is further behind than the margin (94.7 against 87.9)
+    idx = with_made_up(("Brackenwood Carers Network", None), ("Brackenwood Carers Network East and West", None))
+    result = idx.match("Brackenwood Carers Network East", None, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status, result.evidence["other_candidate"]) == ("made-up:0", REVIEW, "made-up:1")
+    assert result.score - result.runner_up_score > 4
 
 
 def test_name_before_a_long_description_is_indexed(with_made_up):
@@ -480,3 +487,56 @@ def test_register_index_holds_every_organisation_and_its_other_names(tmp_path):
     found = index.match("Mind in Wirral", "CH41 6AL")
     assert (found.org_id, found.status) == ("GB-CHC-505925", MATCHED)
     assert index.match("Leasowe Community Garden CIC").org_id == "GB-COH-11223344"
+
+
+# A charity's working name that another registration holds as its registered name: in the real register
+# "Vision North Somerset" (GB-CHC-1165364, a CIO) and "Woodspring Association For Blind People" (GB-CHC-270331),
+# whose grants a funder recorded as "Vision North Somerset".
+WOODSPRING = {"org_id": "GB-CHC-270331", "name": "Woodspring Association For Blind People",
+              "other_names": "Vision North Somerset", "postcode": None}
+VISION = {"org_id": "GB-CHC-1165364", "name": "Vision North Somerset", "postcode": None}
+
+
+def vision_index(register, status=None, woodspring=None, vision=None):
+    return with_status(register, status or {}, {**WOODSPRING, **(woodspring or {})}, {**VISION, **(vision or {})})
+
+
+def test_one_organisations_name_and_anothers_other_name_without_separating_postcode_go_to_review(register):
+    for where in ({}, {"postcode": "BS23 1AA"}):   # nothing known, or both in the query's sector
+        index = vision_index(register, woodspring=where, vision=where)
+        out = match_frame(pd.DataFrame({"name": ["Vision North Somerset"], "pc": ["BS23 1YD"]}), "name", "pc",
+                          index, link_threshold=90, review_threshold=75)
+        row = out.iloc[0]
+        assert (row.status, row.score) == (REVIEW, 100.0), where
+        named = {row.org_id: row.register_name, row.other_candidate.split()[0]: row.other_candidate.split(" ", 1)[1]}
+        assert named == {"GB-CHC-270331": "Woodspring Association For Blind People",
+                         "GB-CHC-1165364": "Vision North Somerset"}, where
+
+
+def test_postcode_or_status_separates_a_name_from_another_organisations_other_name(register):
+    query = pd.DataFrame({"name": ["Vision North Somerset"], "pc": ["BS23 1YD"]})
+
+    def decided(index):
+        row = match_frame(query, "name", "pc", index, link_threshold=90, review_threshold=75).iloc[0]
+        assert row.status == MATCHED and row.other_candidate is None
+        return row.org_id, row.register_name, row.matched_name
+
+    # at the query's postcode: the one holding it as another name, shown by its register name ...
+    assert decided(vision_index(register, woodspring={"postcode": "BS23 1YD"})) == (
+        "GB-CHC-270331", "Woodspring Association For Blind People", "Vision North Somerset")
+    # ... or the one registered under it
+    assert decided(vision_index(register, vision={"postcode": "BS23 1YD"})) == (
+        "GB-CHC-1165364", "Vision North Somerset", "Vision North Somerset")
+    # the active organisation over a removed one, whichever holds the name as which kind of name
+    assert decided(vision_index(register, {"GB-CHC-1165364": True, "GB-CHC-270331": False}))[0] == "GB-CHC-1165364"
+    assert decided(vision_index(register, {"GB-CHC-1165364": False, "GB-CHC-270331": True}))[0] == "GB-CHC-270331"
+
+
+def test_review_for_a_doubt_about_the_best_alone_names_no_other_candidate(index):
+    # The registered name adds words to the query; "Crisis", 8 points behind, is not a second candidate.
+    result = index.match("Manchester Rape Crisis", None, link_threshold=60, review_threshold=50)
+    assert (result.org_id, result.status) == ("GB-CHC-509771", REVIEW)
+    assert "other_candidate" not in result.evidence
+    # One shared name with another organisation is (Herts Aid, predecessor and successor).
+    result = index.match("Herts Aid", None, link_threshold=60, review_threshold=50)
+    assert {result.org_id, result.evidence["other_candidate"]} == {HERTS_AID_OLD, HERTS_AID_NEW}

@@ -364,6 +364,12 @@ class MatchIndex:
         Health"). Either could be meant, so neither may be 'matched'; the evidence names the other one. Both
         names need 2+ words: one word found in the query is too little to make a rival.
 
+        `other_candidate` in the evidence names a second organisation the evidence cannot separate from the best:
+        the next one when it is within `margin` points (an identical name held by another organisation as its
+        name or other name, with no postcode or status to tell them apart), else the rival by containment. A
+        best sent to review for a doubt about it alone (another federation member, a name adding a place) names
+        none.
+
         `found`: this query's candidates(name, postcode, limit=None, accept=accept) when the caller has them
         already (the web reconciliation service shows them), so they are not scored twice."""
         if found is None:
@@ -378,14 +384,16 @@ class MatchIndex:
             top, others = found[0], found[1:]
         runner_up = others[0].score if others else 0.0
         lead = top.rank_score - (others[0].rank_score if others else 0.0)
+        # on the evidence alone, before the rules below send the best to review for doubts about it alone
+        inseparable = others[0] if others and lead < margin else None
         if "federation_mismatch" in top.evidence:
             lead = 0.0   # another member of the federation than the query names: never 'matched'
         if self.reconcile and top.evidence.get("contained") == QUERY_IN_NAME and added_words(top.evidence):
             lead = 0.0   # the register's name adds words to the query: a branch or region of it, to review
-        if others and lead < margin:   # the evidence cannot separate them: both go to review, named
+        if inseparable is not None:   # the evidence cannot separate them: both go to review, named
             top = Candidate(top.org_id, top.matched_name, top.score,
-                            {**top.evidence, "other_candidate": others[0].org_id,
-                             "other_candidate_name": self.org_name[others[0].org_id]}, top.rank_score)
+                            {**top.evidence, "other_candidate": inseparable.org_id,
+                             "other_candidate_name": self.org_name[inseparable.org_id]}, top.rank_score)
         direction = top.evidence.get("contained")
         if self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY):
             for other in others:
@@ -393,8 +401,11 @@ class MatchIndex:
                     break
                 if other.evidence.get("contained") in (QUERY_IN_NAME, NAME_IN_QUERY) and \
                         other.evidence["contained"] != direction and _words(other) >= 2 and _words(top) >= 2:
+                    # the rival is the other candidate, unless a closer one is named already
                     top = Candidate(top.org_id, top.matched_name, top.score,
-                                    {**top.evidence, "conflicting_match": other.matched_name}, top.rank_score)
+                                    {"other_candidate": other.org_id,
+                                     "other_candidate_name": self.org_name[other.org_id],
+                                     **top.evidence, "conflicting_match": other.matched_name}, top.rank_score)
                     lead = 0.0
                     break
         return top, lead, runner_up
