@@ -540,3 +540,32 @@ def test_review_for_a_doubt_about_the_best_alone_names_no_other_candidate(index)
     # One shared name with another organisation is (Herts Aid, predecessor and successor).
     result = index.match("Herts Aid", None, link_threshold=60, review_threshold=50)
     assert {result.org_id, result.evidence["other_candidate"]} == {HERTS_AID_OLD, HERTS_AID_NEW}
+
+
+def test_two_branches_of_one_name_met_through_a_left_out_part_are_never_matched(with_made_up):
+    idx = with_made_up(("The Open Door (Wallasey)", None), ("Women's Institutes - Cheshire Federation", None),
+                       ("Claremont Hospice (Sussex) Ltd", None),
+                       ("Wirral Youth Housing (Supporting Young People in Housing Need)", None))
+
+    def decided(query):
+        return idx.match(query, None, link_threshold=75, review_threshold=60)
+
+    # the place or branch each name adds to the shared part disagrees (the register's own "OPEN DOOR - ST ALBANS"
+    # and "WOMEN'S INSTITUTE - IRETON WOOD AND IDRIDGEHAY" are such branches too)
+    for query in ("Open Door - Birkenhead", "Women's Institute - Heswall and Pensby",
+                  "Claremont Hospice Trust (Lincolnshire)"):
+        assert decided(query).status != MATCHED, query
+    found = {c.org_id: c.evidence.get("dropped_parts_differ")
+             for c in idx.candidates("Open Door - Birkenhead", limit=None)}
+    assert (found["made-up:0"], found["GB-CHC-1028528"]) == ("birkenhead / wallasey", "birkenhead / saint albans")
+    result = decided("Claremont Hospice Trust (Lincolnshire)")
+    assert (result.org_id, result.evidence["dropped_parts_differ"]) == ("made-up:2", "lincolnshire / sussex")
+    # the whole name itself beats another branch met through the shared part ("open door")
+    for query, org in [("The Open Door (Wallasey)", "made-up:0"),
+                       ("Women's Institutes - Cheshire Federation", "made-up:1"),
+                       ("Claremont Hospice", "made-up:2")]:
+        result = decided(query)
+        assert (result.org_id, result.status) == (org, MATCHED), query
+    # two descriptions of one organisation share words: matched
+    result = decided("Wirral Youth Housing (Working with Young People in Housing Need)")
+    assert (result.org_id, result.status) == ("made-up:3", MATCHED)

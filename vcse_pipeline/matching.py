@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 
 from .config import Config, default_section
 from .errors import PipelineError
-from .names import name_variants, normalise_name, qualifier_variants, same_word, squash
+from .names import name_variants, normalise_name, own_words, qualifier_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
@@ -66,7 +66,8 @@ FEDERATION_FILLER = {"and", "of", "the", "in", "for", "on", "at", "district", "d
                      "local", "limited", "association", "trust", "group", "services", "service", "bureau",
                      "bureaux", "charity", "ltd", "cio", "uk", "concern"}
 JOINING_WORDS = {"and", "of", "the", "in", "for", "on", "at", "a"}
-# Points taken from a member of a federation whose place or branch words disagree with the query's: it may
+# Points taken from a member of a federation whose place or branch words disagree with the query's, or from a
+# name met through a shorter form whose left-out part disagrees with the query's (dropped_parts_differ): it may
 # still be shown for review, never matched.
 FEDERATION_PENALTY = 15.0
 # Spellings of organisation status in an external list's `active` column (blank = unknown).
@@ -332,6 +333,11 @@ class MatchIndex:
                 if disagreement:
                     rank_score -= FEDERATION_PENALTY
                     components = {**components, "federation_mismatch": disagreement}
+                parts = dropped_parts_differ(name, variant_text, entry.name, entry.form.text) \
+                    if self.reconcile else None
+                if parts:   # "Open Door - St Albans" / "The Open Door (Taunton)": two branches of one name
+                    rank_score -= FEDERATION_PENALTY
+                    components = {**components, "dropped_parts_differ": parts}
                 current = best.get(entry.org_id)
                 if current is None or rank_score > current.rank_score:
                     score = round(max(0.0, min(100.0, rank_score)), 1)
@@ -386,8 +392,8 @@ class MatchIndex:
         lead = top.rank_score - (others[0].rank_score if others else 0.0)
         # on the evidence alone, before the rules below send the best to review for doubts about it alone
         inseparable = others[0] if others and lead < margin else None
-        if "federation_mismatch" in top.evidence:
-            lead = 0.0   # another member of the federation than the query names: never 'matched'
+        if "federation_mismatch" in top.evidence or "dropped_parts_differ" in top.evidence:
+            lead = 0.0   # another member of the federation, or another branch of the name: never 'matched'
         if self.reconcile and top.evidence.get("contained") == QUERY_IN_NAME and added_words(top.evidence):
             lead = 0.0   # the register's name adds words to the query: a branch or region of it, to review
         if inseparable is not None:   # the evidence cannot separate them: both go to review, named
@@ -487,6 +493,24 @@ def federation_disagreement(query: NameForm, candidate: NameForm) -> str | None:
     if (not ours and not theirs) or (ours and theirs and (contained(ours, theirs) or contained(theirs, ours))):
         return None
     return f"{left[0]} federation: {' '.join(ours) or '(no place)'} / {' '.join(theirs) or '(no place)'}"
+
+
+def dropped_parts_differ(query_name: str, query_form: str, name: str, form: str) -> str | None:
+    """The words each name has beyond the other's matched form, when one of them met the other through a shorter
+    form that leaves out a qualifier or an aside ("Open Door - St Albans" and "The Open Door (Taunton)" both as
+    "open door"; "Open Door Birkenhead" and "open door" of "The Open Door (Wallasey)") and those words have none in
+    common: two branches or places of one name. Words in common make them more likely two descriptions of one
+    organisation ("BYHP (Working with Young People in Housing Need)" / "BYHP (Supporting Young People in Housing
+    Need)"). None otherwise."""
+    query_whole, name_whole = whole_name(query_name).text, whole_name(name).text
+    if not any(whole.startswith(short + " ") for whole, short in ((query_whole, query_form), (name_whole, form))):
+        return None   # neither left a part out (a declared former name does not count)
+    parts = [[w for w in own_words(whole, other)[0] if w not in JOINING_WORDS | FEDERATION_FILLER]
+             for whole, other in ((query_whole, form), (name_whole, query_form))]
+    ours, theirs = own_words(" ".join(parts[0]), " ".join(parts[1]))
+    if not parts[0] or not parts[1] or len(ours) < len(parts[0]) or len(theirs) < len(parts[1]):
+        return None   # one adds nothing beyond the other, or they have a word in common
+    return f"{' '.join(ours)} / {' '.join(theirs)}"
 
 
 def added_words(evidence: dict) -> set[str]:
