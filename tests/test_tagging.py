@@ -195,10 +195,21 @@ def test_model_area_scores_decide_for_text():
 
 
 def test_corrected_definitions_keep_level_one_codes_out_of_specific_areas():
+    from vcse_pipeline.tagging.model import area_label_sets
+
     by_code = {a.code: a for a in load_service_areas()}
     assert "SW" not in by_code["food_poverty"].ukcat and "CA102" not in by_code["food_poverty"].ukcat
     assert "SC" not in by_code["adult_social_care"].ukcat
     assert not {"EC", "AS"} & by_code["community_development"].ukcat
+    # fundraising for one cause (CV102, via level-1 "CV") is not infrastructure for the sector
+    assert not {"CV", "CV101", "CV102"} & by_code["vcs_infrastructure"].ukcat
+    assert {"CV103", "CV104"} <= by_code["vcs_infrastructure"].ukcat
+    # humanitarian relief (SL102, via level-1 "SL") is international aid, not community safety
+    assert "SL" not in by_code["community_safety_justice"].ukcat and "SL102" in by_code["international"].ukcat
+    # campaigning on any cause, and men as beneficiaries, are not equality work
+    assert not {"CA103", "BE106"} & by_code["equality_rights"].ukcat
+    truth = area_label_sets([close_codes(["CV102", "SL102", "CA103"], KNOWN)], list(by_code.values()))
+    assert truth == [{"international"}]
 
 
 def test_an_organisations_own_name_places_it():
