@@ -6,7 +6,9 @@ drift. What only a container provides is translated, and nothing else is changed
 - `${VAR:-default}` is substituted as compose does, from the variables a test passes (its `.env`);
 - the service hostnames (`postgres`, `redis`, `airflow-apiserver`) become 127.0.0.1 and free ports;
 - container paths under a bind mount (`/opt/airflow/dags`, `/opt/airflow/data`) become the host folders;
-- AIRFLOW_HOME (the image's /opt/airflow) is a temporary folder, and every server binds 127.0.0.1.
+- AIRFLOW_HOME (the image's /opt/airflow) is a temporary folder, and every server binds 127.0.0.1;
+- each deployment's Celery tasks go to a queue of its own: compose gives a deployment a Redis of its own, here
+  two test sessions on one machine may share the server, and one's worker must not take the other's tasks.
 
 Fixtures (import them into a test module): `postgres_server` and `redis_server` (session: the server CI started,
 named by VCSE_TEST_POSTGRES_URL / VCSE_TEST_REDIS_URL, or a throwaway one started here), and
@@ -366,6 +368,8 @@ class AirflowDeployment:
             "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
+            # ... and its own Redis: a Celery queue of its own (the scheduler sends to it, the worker reads it).
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"vcse-{self.marker[:12]}",
             MARKER: self.marker,
         }
 

@@ -360,6 +360,8 @@ def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployme
     tasks = api.task_instances("vcse_source_fca_mutuals", runs[0]["dag_run_id"])
     assert {(t["task_id"], t["state"]) for t in tasks} == {
         (task, "success") for task in ("download", "new_data", "verify", "stage")}
+    # Through this deployment's own queue: another session's worker on the same Redis cannot have run them.
+    assert {t["queue"] for t in tasks} == {deployment.env("airflow-worker")["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]}
 
     def worker_succeeded() -> int:  # Celery logs a task's end just after the task reported it to Airflow
         log = (deployment.logs / "airflow-worker.log").read_text(encoding="utf-8")
