@@ -8,7 +8,8 @@ sources refreshed together publish once and an untouched refresh publishes nothi
 
 The LocalExecutor scenarios share one deployment (`published_deployment`, started and published once per module:
 that is most of a scenario's time); each checks it starts from a published, idle register, so any order works.
-The Celery profile runs a deployment of its own.
+The Celery profile runs a deployment of its own (another executor, a worker). Every deployment's metadata database
+is a copy of the one airflow-init migrated once for the session (`airflow_init_database`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from vcse_pipeline.run_history import safe_run_id
 
 pytestmark = pytest.mark.slow
 postgres_server, redis_server = harness.postgres_server, harness.redis_server  # the fixtures
-airflow_deployment = harness.airflow_deployment
+airflow_init_database, airflow_deployment = harness.airflow_init_database, harness.airflow_deployment
 
 SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 SOURCE_DAGS = tuple(f"vcse_source_{s}" for s in
@@ -71,7 +72,8 @@ def history(deployment) -> list[dict]:
 
 
 def start(deployment, services) -> harness.ApiClient:
-    """What `docker compose up` does: airflow-init, then the services until their health checks pass."""
+    """What `docker compose up` does: airflow-init (done once for the session when the deployment's database is a
+    copy of `airflow_init_database`), then the services until their health checks pass."""
     deployment.migrate_and_create_user()
     for service in services:
         deployment.start(service)
@@ -126,7 +128,8 @@ def publish_from_demo_sources(deployment, api, demo_register) -> tuple[Path, flo
 
 
 @pytest.fixture(scope="module")
-def published_deployment(postgres_server, demo_register, tmp_path_factory) -> Iterator[PublishedDeployment]:
+def published_deployment(postgres_server, airflow_init_database, demo_register,
+                         tmp_path_factory) -> Iterator[PublishedDeployment]:
     """One compose deployment (LocalExecutor) for the scenarios below, started as `docker compose up` does and
     published once from the demo sources: migrating the database, starting the services and the first publish
     take most of a scenario's time, and each scenario starts from a published, idle register (`idle`)."""
@@ -137,8 +140,9 @@ def published_deployment(postgres_server, demo_register, tmp_path_factory) -> It
     # A 10 s quiet period: the second source of a batch starts its download well within it of the first's stage.
     # Pokes every 10 s, not 2: a poke re-queued before the scheduler has drained the previous poke's executor event
     # is failed as 'state changed externally' (apache/airflow#71172), and the busier the machine, the later the drain.
-    deployment = harness.AirflowDeployment(workdir / "deployment", postgres_server, extra_env={
-        **demo_env(sources), "VCSE__BATCHING__QUIET_SECONDS": "10", "VCSE__BATCHING__POKE_INTERVAL_SECONDS": "10"})
+    deployment = harness.AirflowDeployment(workdir / "deployment", postgres_server, template=airflow_init_database,
+                                           extra_env={**demo_env(sources), "VCSE__BATCHING__QUIET_SECONDS": "10",
+                                                      "VCSE__BATCHING__POKE_INTERVAL_SECONDS": "10"})
     try:
         api = start(deployment, SERVICES)
         # The compose sizing is what the scheduler runs with: its LocalExecutor forks `parallelism` workers.
