@@ -89,6 +89,40 @@ def wait_for_dags(deployment, api) -> None:
     assert api.request("GET", "/importErrors")["total_entries"] == 0
 
 
+# First in the file: the LocalExecutor scenarios' deployment starts with the first of them and stays up to the
+# module's end, so a Celery deployment started after them would share the machine's cores with it.
+def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployment, redis_server, demo_register):
+    """The celery profile: CeleryExecutor (as .env sets it), Redis as broker, PostgreSQL as result backend, and
+    the airflow-worker service's `celery worker` running the tasks (the pins that 5.7.0 broke)."""
+    started = time.monotonic()
+    deployment = airflow_deployment(redis=redis_server, variables={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"},
+                                    extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
+    assert deployment.env("airflow-scheduler")["AIRFLOW__CELERY__BROKER_URL"] == \
+        f"redis://:@{redis_server.host}:{redis_server.port}/0"
+    api = start(deployment, (*SERVICES, "airflow-worker"))
+    deployment.wait_for("the worker's compose health check (celery inspect ping)",
+                        lambda: deployment.healthcheck("airflow-worker").returncode == 0, timeout=180, interval=5)
+    wait_for_dags(deployment, api)
+
+    api.unpause("vcse_source_fca_mutuals")
+    runs = deployment.wait_for("the FCA mutuals source to finish on the worker", lambda: [
+        r for r in api.dag_runs("vcse_source_fca_mutuals") if r["state"] in FINISHED], timeout=300, interval=3)
+    assert [r["state"] for r in runs] == ["success"], deployment.diagnostics()
+    tasks = api.task_instances("vcse_source_fca_mutuals", runs[0]["dag_run_id"])
+    assert {(t["task_id"], t["state"]) for t in tasks} == {
+        (task, "success") for task in ("download", "new_data", "verify", "stage")}
+    # Through this deployment's own queue: another session's worker on the same Redis cannot have run them.
+    assert {t["queue"] for t in tasks} == {deployment.env("airflow-worker")["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]}
+
+    def worker_succeeded() -> int:  # Celery logs a task's end just after the task reported it to Airflow
+        log = (deployment.logs / "airflow-worker.log").read_text(encoding="utf-8")
+        return len(re.findall(r"Task execute_workload\[[0-9a-f-]+\] succeeded", log))
+    deployment.wait_for("the worker to log the four tasks", lambda: worker_succeeded() >= len(tasks), timeout=60)
+    assert worker_succeeded() == len(tasks)
+    assert (deployment.data_dir / "staging" / "fca_mutuals.duckdb").exists()
+    print(f"celery deployment test: {time.monotonic() - started:.0f} s")
+
+
 @dataclass
 class PublishedDeployment:
     """The LocalExecutor deployment the scenarios share, with the demo sources it serves (a private copy that a
@@ -342,35 +376,3 @@ def test_two_sources_refreshed_together_publish_once_and_an_untouched_refresh_pu
     assert file_sha256(register) == published_bytes
     print(f"batching deployment test: setup {published_deployment.timings}; batch published {batched:.0f} s, "
           f"scenario {time.monotonic() - started:.0f} s")
-
-
-def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployment, redis_server, demo_register):
-    """The celery profile: CeleryExecutor (as .env sets it), Redis as broker, PostgreSQL as result backend, and
-    the airflow-worker service's `celery worker` running the tasks (the pins that 5.7.0 broke)."""
-    started = time.monotonic()
-    deployment = airflow_deployment(redis=redis_server, variables={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"},
-                                    extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
-    assert deployment.env("airflow-scheduler")["AIRFLOW__CELERY__BROKER_URL"] == \
-        f"redis://:@{redis_server.host}:{redis_server.port}/0"
-    api = start(deployment, (*SERVICES, "airflow-worker"))
-    deployment.wait_for("the worker's compose health check (celery inspect ping)",
-                        lambda: deployment.healthcheck("airflow-worker").returncode == 0, timeout=180, interval=5)
-    wait_for_dags(deployment, api)
-
-    api.unpause("vcse_source_fca_mutuals")
-    runs = deployment.wait_for("the FCA mutuals source to finish on the worker", lambda: [
-        r for r in api.dag_runs("vcse_source_fca_mutuals") if r["state"] in FINISHED], timeout=300, interval=3)
-    assert [r["state"] for r in runs] == ["success"], deployment.diagnostics()
-    tasks = api.task_instances("vcse_source_fca_mutuals", runs[0]["dag_run_id"])
-    assert {(t["task_id"], t["state"]) for t in tasks} == {
-        (task, "success") for task in ("download", "new_data", "verify", "stage")}
-    # Through this deployment's own queue: another session's worker on the same Redis cannot have run them.
-    assert {t["queue"] for t in tasks} == {deployment.env("airflow-worker")["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]}
-
-    def worker_succeeded() -> int:  # Celery logs a task's end just after the task reported it to Airflow
-        log = (deployment.logs / "airflow-worker.log").read_text(encoding="utf-8")
-        return len(re.findall(r"Task execute_workload\[[0-9a-f-]+\] succeeded", log))
-    deployment.wait_for("the worker to log the four tasks", lambda: worker_succeeded() >= len(tasks), timeout=60)
-    assert worker_succeeded() == len(tasks)
-    assert (deployment.data_dir / "staging" / "fca_mutuals.duckdb").exists()
-    print(f"celery deployment test: {time.monotonic() - started:.0f} s")
