@@ -20,6 +20,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,7 @@ class CliProcess:
     def wait(self, timeout: float | None = None) -> int:
         code = self.server.wait_exit(self.pid, timeout)
         if code is None:
-            os.kill(self.pid, 9)  # as subprocess.run does on a timeout
+            os.kill(self.pid, signal.SIGKILL)  # as subprocess.run does on a timeout
             self.server.wait_exit(self.pid, None)
             raise subprocess.TimeoutExpired(["vcse"], timeout)
         self.returncode = code
@@ -133,8 +134,10 @@ class CliProcess:
 class _Server:
     def __init__(self, env: dict[str, str]):
         self.folder = Path(tempfile.mkdtemp(prefix="vcse-cli-server-"))
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], env=env, cwd=self.folder,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.log = self.folder / "server.log"  # what the server itself says: an import error, say
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], env=env, cwd=self.folder,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         self.lock = threading.Lock()                 # one request at a time: its "started" answer is the next one
         self.changed = threading.Condition()
         self.started: list[int] = []
@@ -164,7 +167,8 @@ class _Server:
                 self.proc.stdin.write(json.dumps(request).encode() + b"\n")
                 self.proc.stdin.flush()
                 self.changed.wait_for(lambda: self.started, timeout=60)
-                assert self.started and self.started[0] > 0, "the vcse command server did not start the command"
+                assert self.started and self.started[0] > 0, \
+                    f"the vcse command server did not start the command:\n{self.log.read_text()[-3000:]}"
                 pid = self.started.pop(0)
         return CliProcess(self, pid, out, err)
 
