@@ -20,13 +20,7 @@ from vcse_pipeline import airflow_tasks
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "vcse",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
-        "retry_policy": airflow_tasks.retry_policy(),
-        "on_failure_callback": airflow_tasks.alert_on_failure(),
-    },
+    default_args=airflow_tasks.default_args(retries=1, retry_delay=timedelta(minutes=5)),
     tags=["vcse", "freshness", "alerts"],
     doc_md="""### vcse_freshness
 Reads how old each source's data is (the published register's sources, or staging before the first publish)

@@ -23,16 +23,9 @@ from vcse_pipeline import airflow_tasks
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=3),
-    default_args={
-        "owner": "vcse",
-        "retries": 3,
-        "retry_delay": timedelta(minutes=10),   # a rate limit or outage: come back later, from the mark
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=2),
-        "execution_timeout": timedelta(hours=2),
-        "retry_policy": airflow_tasks.retry_policy(),
-        "on_failure_callback": airflow_tasks.alert_on_failure(),  # the error names the service
-    },
+    # A rate limit or outage: come back later, from the mark. The alert's error names the service.
+    default_args=airflow_tasks.default_args(retries=3, retry_delay=timedelta(minutes=10),
+                                            max_retry_delay=timedelta(hours=2), execution_timeout=timedelta(hours=2)),
     tags=["vcse", "feed", "opportunities"],
     doc_md=__doc__,
 )

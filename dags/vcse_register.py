@@ -35,16 +35,11 @@ def _share(description: str) -> Param:
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
-    default_args={
-        "owner": "vcse",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=15),
-        "execution_timeout": timedelta(hours=1),
-        "retry_policy": airflow_tasks.retry_policy(),  # a bad setting or failed gate fails at once; locks retry
-        "on_failure_callback": airflow_tasks.alert_on_failure(),  # [alerts] destinations, read when a task fails
-    },
+    # retry_policy: a bad setting or failed gate fails at once; locks retry. Alerts: the [alerts] destinations,
+    # read when a task fails.
+    default_args=airflow_tasks.default_args(retries=2, retry_delay=timedelta(minutes=1),
+                                            max_retry_delay=timedelta(minutes=15),
+                                            execution_timeout=timedelta(hours=1)),
     tags=["vcse", "register", "publish"],
     params={
         "areas": Param([], type="array", items={"type": "string", "minLength": 1}, uniqueItems=True,

@@ -19,17 +19,6 @@ from vcse_pipeline.sources import SOURCE_NAMES  # a tuple in a module that impor
 
 START = datetime(2026, 1, 1)
 
-DEFAULT_ARGS = {
-    "owner": "vcse",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": 2.0,  # 2-4, 4-8, 8-16 minutes: rides out a register's outage or rate limit
-    "max_retry_delay": timedelta(minutes=30),
-    "execution_timeout": timedelta(hours=2),
-    "retry_policy": airflow_tasks.retry_policy(),  # a bad file or setting fails at once; 5xx, 429, locks retry
-}
-
-
 def source_dag(source: str):
     asset = Asset(uri=airflow_tasks.STAGING_ASSET_URI.format(source=source), name=f"vcse_staging_{source}")
 
@@ -40,10 +29,13 @@ def source_dag(source: str):
         catchup=False,
         max_active_runs=1,  # one writer per staging file
         dagrun_timeout=timedelta(hours=6),
-        # A task failed for good: the refresh is no longer in progress (the register's sensor stops waiting for
-        # it), and the [alerts] destinations hear of it.
-        default_args={**DEFAULT_ARGS, "on_failure_callback": [airflow_tasks.end_refresh_on_failure,
-                                                              airflow_tasks.alert_on_failure(source)]},
+        # Gaps of 2-4, 4-8, 8-16 minutes ride out a register's outage or rate limit; a bad file or setting fails
+        # at once (retry_policy). A task failed for good: the refresh is no longer in progress (the register's
+        # sensor stops waiting for it), and the [alerts] destinations hear of it.
+        default_args=airflow_tasks.default_args(
+            retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30),
+            execution_timeout=timedelta(hours=2),
+            on_failure_callback=[airflow_tasks.end_refresh_on_failure, airflow_tasks.alert_on_failure(source)]),
         tags=["vcse", "source", source],
         params={"force": Param(False, type="boolean",
                                description="Stage again even when no file changed since the last stage."),

@@ -18,16 +18,10 @@ from vcse_pipeline import airflow_tasks
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one writer of the spend database
-    default_args={
-        "owner": "vcse",
-        "retries": 3,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": 2.0,  # the source DAGs' gaps: 2-4, 4-8, 8-16 minutes (docs/operations.md)
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-        "retry_policy": airflow_tasks.retry_policy(),
-        "on_failure_callback": airflow_tasks.alert_on_failure(),
-    },
+    # The source DAGs' gaps: 2-4, 4-8, 8-16 minutes (docs/operations.md).
+    default_args=airflow_tasks.default_args(retries=3, retry_delay=timedelta(minutes=2),
+                                            max_retry_delay=timedelta(minutes=30),
+                                            execution_timeout=timedelta(hours=2)),
     params={"force": Param(False, type="boolean", description="Resolve and measure even when no file changed.")},
     tags=["vcse", "spend"],
     doc_md="""### vcse_spend

@@ -6,12 +6,16 @@ drift. What only a container provides is translated, and nothing else is changed
 - `${VAR:-default}` is substituted as compose does, from the variables a test passes (its `.env`);
 - the service hostnames (`postgres`, `redis`, `airflow-apiserver`) become 127.0.0.1 and free ports;
 - container paths under a bind mount (`/opt/airflow/dags`, `/opt/airflow/data`) become the host folders;
-- AIRFLOW_HOME (the image's /opt/airflow) is a temporary folder, and every server binds 127.0.0.1.
+- AIRFLOW_HOME (the image's /opt/airflow) is a temporary folder, and every server binds 127.0.0.1;
+- each deployment's Celery tasks go to a queue of its own: compose gives a deployment a Redis of its own, here
+  two test sessions on one machine may share the server, and one's worker must not take the other's tasks.
 
 Fixtures (import them into a test module): `postgres_server` and `redis_server` (session: the server CI started,
-named by VCSE_TEST_POSTGRES_URL / VCSE_TEST_REDIS_URL, or a throwaway one started here), and
-`airflow_deployment`, a factory of `AirflowDeployment`s whose every process is stopped when the test ends, pass
-or fail. Under CI=true a missing server fails instead of skipping: CI must run the deployment tests.
+named by VCSE_TEST_POSTGRES_URL / VCSE_TEST_REDIS_URL, or a throwaway one started here), `airflow_init_database`
+(session: what airflow-init does, run once into a database that deployments are copied from: migrating and
+creating the user take 15 s of CPU a deployment otherwise), and `airflow_deployment`, a factory of
+`AirflowDeployment`s whose every process is stopped when the test ends, pass or fail. Under CI=true a missing
+server fails instead of skipping: CI must run the deployment tests.
 """
 
 from __future__ import annotations
@@ -187,8 +191,10 @@ class PostgresServer:
         finally:
             con.close()
 
-    def create_database(self, name: str) -> None:
-        self.execute(f'CREATE DATABASE "{name}"')  # name: a fixed prefix and hex digits, nothing to quote
+    def create_database(self, name: str, template: str | None = None) -> None:
+        """An empty database, or a copy of `template` (which nothing may be connected to meanwhile)."""
+        # Names: a fixed prefix and hex digits, nothing to quote.
+        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
 
     def drop_database(self, name: str) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -331,6 +337,8 @@ class AirflowDeployment:
     password: str = "admin-test-password"
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # A database airflow-init has prepared (`airflow_init_database`) to start as a copy of, instead of empty.
+    template: str | None = None
 
     def __post_init__(self):
         self.compose = load_compose()
@@ -343,7 +351,7 @@ class AirflowDeployment:
         self.api_port, self.health_port = free_port(), free_port()
         self.variables = {"POSTGRES_USER": self.postgres.user, "POSTGRES_PASSWORD": self.postgres.password,
                           "POSTGRES_DB": self.database, "VCSE_DATA_HOST_DIR": str(self.data_dir), **self.variables}
-        self.postgres.create_database(self.database)
+        self.postgres.create_database(self.database, template=self.template)
 
     @property
     def api_url(self) -> str:
@@ -366,6 +374,8 @@ class AirflowDeployment:
             "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
+            # ... and its own Redis: a Celery queue of its own (the scheduler sends to it, the worker reads it).
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"vcse-{self.marker[:12]}",
             MARKER: self.marker,
         }
 
@@ -377,7 +387,10 @@ class AirflowDeployment:
         return done.stdout
 
     def migrate_and_create_user(self) -> None:
-        """What airflow-init does: migrate the metadata database, create the UI user."""
+        """What airflow-init does: migrate the metadata database, create the UI user. A deployment copied from
+        `airflow_init_database` has had it done."""
+        if self.template:
+            return
         self.airflow("db", "migrate")
         self.airflow("users", "create", "--username", self.username, "--password", self.password, "--role", "Admin",
                      "--email", "admin@example.org", "--firstname", "Test", "--lastname", "Admin")
@@ -403,8 +416,11 @@ class AirflowDeployment:
         proc.wait(timeout=60)
 
     def stop_all(self) -> None:
+        """Every service at once, as `docker compose down` stops them, then SIGKILL for what is left after 5 s: no
+        test looks at how the services stop, and stopped one by one with 20 s each they took 30 s a deployment."""
+        trees = [p for proc in self.processes.values() for p in process_tree(proc.pid)]
+        kill_processes(trees, signal.SIGTERM, grace=5)
         for service, proc in list(self.processes.items()):
-            kill_processes(process_tree(proc.pid), signal.SIGTERM, grace=20)
             proc.wait(timeout=30)
             del self.processes[service]
         kill_processes(processes_marked(self.marker), signal.SIGKILL, grace=10)  # anything reparented
@@ -464,13 +480,29 @@ class AirflowDeployment:
             self.postgres.drop_database(self.database)
 
 
+@pytest.fixture(scope="session")
+def airflow_init_database(postgres_server, tmp_path_factory) -> Iterator[str]:
+    """What airflow-init does (`airflow db migrate`, `airflow users create`) with the compose settings and the
+    default .env, once per session into a database of its own; its name, for `AirflowDeployment(template=...)`.
+    A deployment whose .env changes what airflow-init writes (AIRFLOW__CORE__PARALLELISM sizes the default pool)
+    must migrate a database of its own instead."""
+    init = AirflowDeployment(tmp_path_factory.mktemp("airflow-init"), postgres_server)
+    try:
+        init.migrate_and_create_user()
+        yield init.database
+    finally:
+        init.close()
+
+
 @pytest.fixture
-def airflow_deployment(postgres_server, tmp_path) -> Iterator[Callable[..., AirflowDeployment]]:
-    """A factory: `airflow_deployment(variables={...}, extra_env={...}, redis=...)`. Everything it started is
-    stopped and its database dropped when the test ends, whatever the outcome."""
+def airflow_deployment(postgres_server, airflow_init_database, tmp_path) -> Iterator[Callable[..., AirflowDeployment]]:
+    """A factory: `airflow_deployment(variables={...}, extra_env={...}, redis=...)`, each deployment's database a
+    copy of `airflow_init_database` unless `template=None`. Everything it started is stopped and its database
+    dropped when the test ends, whatever the outcome."""
     made: list[AirflowDeployment] = []
 
     def make(**kwargs) -> AirflowDeployment:
+        kwargs.setdefault("template", airflow_init_database)
         deployment = AirflowDeployment(tmp_path / f"deployment-{len(made)}", postgres_server, **kwargs)
         made.append(deployment)
         return deployment

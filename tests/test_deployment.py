@@ -8,7 +8,8 @@ sources refreshed together publish once and an untouched refresh publishes nothi
 
 The LocalExecutor scenarios share one deployment (`published_deployment`, started and published once per module:
 that is most of a scenario's time); each checks it starts from a published, idle register, so any order works.
-The Celery profile runs a deployment of its own.
+The Celery profile runs a deployment of its own (another executor, a worker). Every deployment's metadata database
+is a copy of the one airflow-init migrated once for the session (`airflow_init_database`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from vcse_pipeline.run_history import safe_run_id
 
 pytestmark = pytest.mark.slow
 postgres_server, redis_server = harness.postgres_server, harness.redis_server  # the fixtures
-airflow_deployment = harness.airflow_deployment
+airflow_init_database, airflow_deployment = harness.airflow_init_database, harness.airflow_deployment
 
 SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 SOURCE_DAGS = tuple(f"vcse_source_{s}" for s in
@@ -71,7 +72,8 @@ def history(deployment) -> list[dict]:
 
 
 def start(deployment, services) -> harness.ApiClient:
-    """What `docker compose up` does: airflow-init, then the services until their health checks pass."""
+    """What `docker compose up` does: airflow-init (done once for the session when the deployment's database is a
+    copy of `airflow_init_database`), then the services until their health checks pass."""
     deployment.migrate_and_create_user()
     for service in services:
         deployment.start(service)
@@ -85,6 +87,40 @@ def wait_for_dags(deployment, api) -> None:
         return {*SOURCE_DAGS, REGISTER_DAG} <= dag_ids
     deployment.wait_for("the dag-processor to parse the DAGs", parsed, timeout=180)
     assert api.request("GET", "/importErrors")["total_entries"] == 0
+
+
+# First in the file: the LocalExecutor scenarios' deployment starts with the first of them and stays up to the
+# module's end, so a Celery deployment started after them would share the machine's cores with it.
+def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployment, redis_server, demo_register):
+    """The celery profile: CeleryExecutor (as .env sets it), Redis as broker, PostgreSQL as result backend, and
+    the airflow-worker service's `celery worker` running the tasks (the pins that 5.7.0 broke)."""
+    started = time.monotonic()
+    deployment = airflow_deployment(redis=redis_server, variables={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"},
+                                    extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
+    assert deployment.env("airflow-scheduler")["AIRFLOW__CELERY__BROKER_URL"] == \
+        f"redis://:@{redis_server.host}:{redis_server.port}/0"
+    api = start(deployment, (*SERVICES, "airflow-worker"))
+    deployment.wait_for("the worker's compose health check (celery inspect ping)",
+                        lambda: deployment.healthcheck("airflow-worker").returncode == 0, timeout=180, interval=5)
+    wait_for_dags(deployment, api)
+
+    api.unpause("vcse_source_fca_mutuals")
+    runs = deployment.wait_for("the FCA mutuals source to finish on the worker", lambda: [
+        r for r in api.dag_runs("vcse_source_fca_mutuals") if r["state"] in FINISHED], timeout=300, interval=3)
+    assert [r["state"] for r in runs] == ["success"], deployment.diagnostics()
+    tasks = api.task_instances("vcse_source_fca_mutuals", runs[0]["dag_run_id"])
+    assert {(t["task_id"], t["state"]) for t in tasks} == {
+        (task, "success") for task in ("download", "new_data", "verify", "stage")}
+    # Through this deployment's own queue: another session's worker on the same Redis cannot have run them.
+    assert {t["queue"] for t in tasks} == {deployment.env("airflow-worker")["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]}
+
+    def worker_succeeded() -> int:  # Celery logs a task's end just after the task reported it to Airflow
+        log = (deployment.logs / "airflow-worker.log").read_text(encoding="utf-8")
+        return len(re.findall(r"Task execute_workload\[[0-9a-f-]+\] succeeded", log))
+    deployment.wait_for("the worker to log the four tasks", lambda: worker_succeeded() >= len(tasks), timeout=60)
+    assert worker_succeeded() == len(tasks)
+    assert (deployment.data_dir / "staging" / "fca_mutuals.duckdb").exists()
+    print(f"celery deployment test: {time.monotonic() - started:.0f} s")
 
 
 @dataclass
@@ -126,7 +162,8 @@ def publish_from_demo_sources(deployment, api, demo_register) -> tuple[Path, flo
 
 
 @pytest.fixture(scope="module")
-def published_deployment(postgres_server, demo_register, tmp_path_factory) -> Iterator[PublishedDeployment]:
+def published_deployment(postgres_server, airflow_init_database, demo_register,
+                         tmp_path_factory) -> Iterator[PublishedDeployment]:
     """One compose deployment (LocalExecutor) for the scenarios below, started as `docker compose up` does and
     published once from the demo sources: migrating the database, starting the services and the first publish
     take most of a scenario's time, and each scenario starts from a published, idle register (`idle`)."""
@@ -137,8 +174,9 @@ def published_deployment(postgres_server, demo_register, tmp_path_factory) -> It
     # A 10 s quiet period: the second source of a batch starts its download well within it of the first's stage.
     # Pokes every 10 s, not 2: a poke re-queued before the scheduler has drained the previous poke's executor event
     # is failed as 'state changed externally' (apache/airflow#71172), and the busier the machine, the later the drain.
-    deployment = harness.AirflowDeployment(workdir / "deployment", postgres_server, extra_env={
-        **demo_env(sources), "VCSE__BATCHING__QUIET_SECONDS": "10", "VCSE__BATCHING__POKE_INTERVAL_SECONDS": "10"})
+    deployment = harness.AirflowDeployment(workdir / "deployment", postgres_server, template=airflow_init_database,
+                                           extra_env={**demo_env(sources), "VCSE__BATCHING__QUIET_SECONDS": "10",
+                                                      "VCSE__BATCHING__POKE_INTERVAL_SECONDS": "10"})
     try:
         api = start(deployment, SERVICES)
         # The compose sizing is what the scheduler runs with: its LocalExecutor forks `parallelism` workers.
@@ -338,33 +376,3 @@ def test_two_sources_refreshed_together_publish_once_and_an_untouched_refresh_pu
     assert file_sha256(register) == published_bytes
     print(f"batching deployment test: setup {published_deployment.timings}; batch published {batched:.0f} s, "
           f"scenario {time.monotonic() - started:.0f} s")
-
-
-def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployment, redis_server, demo_register):
-    """The celery profile: CeleryExecutor (as .env sets it), Redis as broker, PostgreSQL as result backend, and
-    the airflow-worker service's `celery worker` running the tasks (the pins that 5.7.0 broke)."""
-    started = time.monotonic()
-    deployment = airflow_deployment(redis=redis_server, variables={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"},
-                                    extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
-    assert deployment.env("airflow-scheduler")["AIRFLOW__CELERY__BROKER_URL"] == \
-        f"redis://:@{redis_server.host}:{redis_server.port}/0"
-    api = start(deployment, (*SERVICES, "airflow-worker"))
-    deployment.wait_for("the worker's compose health check (celery inspect ping)",
-                        lambda: deployment.healthcheck("airflow-worker").returncode == 0, timeout=180, interval=5)
-    wait_for_dags(deployment, api)
-
-    api.unpause("vcse_source_fca_mutuals")
-    runs = deployment.wait_for("the FCA mutuals source to finish on the worker", lambda: [
-        r for r in api.dag_runs("vcse_source_fca_mutuals") if r["state"] in FINISHED], timeout=300, interval=3)
-    assert [r["state"] for r in runs] == ["success"], deployment.diagnostics()
-    tasks = api.task_instances("vcse_source_fca_mutuals", runs[0]["dag_run_id"])
-    assert {(t["task_id"], t["state"]) for t in tasks} == {
-        (task, "success") for task in ("download", "new_data", "verify", "stage")}
-
-    def worker_succeeded() -> int:  # Celery logs a task's end just after the task reported it to Airflow
-        log = (deployment.logs / "airflow-worker.log").read_text(encoding="utf-8")
-        return len(re.findall(r"Task execute_workload\[[0-9a-f-]+\] succeeded", log))
-    deployment.wait_for("the worker to log the four tasks", lambda: worker_succeeded() >= len(tasks), timeout=60)
-    assert worker_succeeded() == len(tasks)
-    assert (deployment.data_dir / "staging" / "fca_mutuals.duckdb").exists()
-    print(f"celery deployment test: {time.monotonic() - started:.0f} s")

@@ -2,10 +2,10 @@
 publish, crash debris, pruning, and two builds of the same staging.
 
 Every case starts from a copy of the good demo data folder (the session's `vcse demo`), runs the real `vcse`
-command in a subprocess, and asserts a clear one-line error (or a gate refusal naming the counts), no traceback,
-and a published register byte-identical to before and still queryable. Kills land at named steps
-(VCSE_KILL_AT, vcse_pipeline/faultpoints.py), never after a guessed delay; a second run is started while the
-first is held at a known step inside its lock (VCSE_PAUSE_AT).
+command in a process of its own (tests/prewarmed_cli.py), and asserts a clear one-line error (or a gate refusal
+naming the counts), no traceback, and a published register byte-identical to before and still queryable. Kills
+land at named steps (VCSE_KILL_AT, vcse_pipeline/faultpoints.py), never after a guessed delay; a second run is
+started while the first is held at a known step inside its lock (VCSE_PAUSE_AT).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from prewarmed_cli import CliProcess, cli_process
 
 from vcse_pipeline import publish, run_history, versions
 from vcse_pipeline.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = "from vcse_pipeline.cli import main; main()"
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -46,14 +46,15 @@ def config_for(data: Path) -> Config:
 
 
 def vcse(data: Path, *args: str, env: dict | None = None, wait: bool = True, timeout: float = 900):
-    """The real command line in a subprocess (a kill -9 must not take the test with it), on `data`."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("VCSE")}
-    environ.update({"PYTHONPATH": str(ROOT), "VCSE__DOWNLOAD__PROGRESS": "false", "COLUMNS": "80"}, **(env or {}))
-    command = [sys.executable, "-c", CLI, *args, "--data-dir", str(data)]
-    if not wait:
-        return subprocess.Popen(command, env=environ, cwd=data.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-    return subprocess.run(command, env=environ, cwd=data.parent, capture_output=True, text=True, timeout=timeout)
+    """The real command line in a process of its own (a kill -9 must not take the test with it), on `data`: like
+    subprocess.Popen (wait=False) or subprocess.run, but forked from a process that has imported the CLI already
+    (tests/prewarmed_cli.py), so each run skips the second of imports a fresh interpreter pays."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("VCSE") and k != "PYTEST_CURRENT_TEST"}
+    environ.update({"PYTHONPATH": str(ROOT), "VCSE__DOWNLOAD__PROGRESS": "false", "COLUMNS": "80"})
+    proc = cli_process([*args, "--data-dir", str(data)], {**environ, **(env or {})}, data.parent, import_env=environ)
+    if wait:
+        proc.wait(timeout)
+    return proc
 
 
 def one_line_error(proc) -> str:
@@ -388,7 +389,7 @@ def test_two_publishes_at_once_one_publishes_the_other_is_refused(data):
     assert _published_run(data) == "first"
 
 
-def _wait_for(marker: Path, proc: subprocess.Popen, limit: float = 600) -> None:
+def _wait_for(marker: Path, proc: CliProcess, limit: float = 600) -> None:
     deadline = time.monotonic() + limit
     while not marker.exists():
         if proc.poll() is not None:

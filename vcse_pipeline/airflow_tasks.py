@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .config import ENV_PREFIX, Config
@@ -78,6 +78,24 @@ def retry_policy():
             return RetryDecision.default()
 
     return PipelineRetryPolicy()
+
+
+def default_args(retries: int, retry_delay: timedelta, max_retry_delay: timedelta | None = None,
+                 execution_timeout: timedelta | None = None, on_failure_callback=None) -> dict:
+    """A DAG's default_args: what every DAG's tasks share stated once, each DAG giving its own retries and gaps.
+
+    Every task is owned by "vcse", judged by `retry_policy` and alerts through `alert_on_failure()` unless the DAG
+    gives its own `on_failure_callback`. With `max_retry_delay` the gap after `retry_delay` doubles for each later
+    retry up to that (docs/operations.md, "Gaps between tries"); without it every gap is `retry_delay`.
+    """
+    args: dict = {"owner": "vcse", "retries": retries, "retry_delay": retry_delay}
+    if max_retry_delay is not None:
+        args.update(retry_exponential_backoff=2.0, max_retry_delay=max_retry_delay)
+    if execution_timeout is not None:
+        args["execution_timeout"] = execution_timeout
+    args["retry_policy"] = retry_policy()
+    args["on_failure_callback"] = on_failure_callback if on_failure_callback is not None else alert_on_failure()
+    return args
 
 
 @contextmanager
