@@ -184,7 +184,7 @@ def name_variants(name: str | None) -> list[str]:
         if len(parts) > 1:
             forms.extend(parts)
     seen: list[str] = []
-    for form in forms:
+    for form in dict.fromkeys(forms):  # a name without asides is its own outside: normalise it once
         norm = normalise_name(form)
         if norm and norm not in seen:
             seen.append(norm)
