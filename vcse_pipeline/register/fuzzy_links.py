@@ -134,10 +134,11 @@ class RecordIndex(MatchIndex):
         return list(self._variants[name])
 
 
-def index_records(records: pd.DataFrame) -> tuple[dict[str, dict], MatchIndex]:
-    """(record_id -> source, name, other names, normalised postcode, town; a MatchIndex of their names)."""
+def index_records(records: pd.DataFrame, index: MatchIndex | None = None) -> tuple[dict[str, dict], MatchIndex]:
+    """(record_id -> source, name, other names, normalised postcode, town; `index` (a new RecordIndex when None)
+    holding their names)."""
     info = {}
-    index = RecordIndex()
+    index = RecordIndex() if index is None else index
     for row in records.to_dict("records"):
         record_id = str(row["record_id"])
         others = split_other_names(row.get("other_names"))
