@@ -25,11 +25,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from link_demo import WIRRAL, stage  # noqa: E402  (the demo staging this bench shares)
+from link_demo import WIRRAL, empty_register, stage  # noqa: E402  (the demo staging this bench shares)
 
-from vcse_pipeline.db import attach_staging, connect, run_sql_dir  # noqa: E402
 from vcse_pipeline.matching import MatchIndex  # noqa: E402
-from vcse_pipeline.postcode import register_macros  # noqa: E402
 from vcse_pipeline.register import build  # noqa: E402
 from vcse_pipeline.register.fuzzy_links import (  # noqa: E402
     LINK_COLUMNS,
@@ -71,10 +69,7 @@ def wirral_input(scale: float, seed: int | None, workdir: Path | None) -> tuple[
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, _ = stage(scale, seed, workdir or Path(tmp))
-        con = connect(Path(tmp) / "register.duckdb")
-        register_macros(con)
-        attach_staging(con, cfg)
-        run_sql_dir(con, "core")
+        con = empty_register(Path(tmp) / "register.duckdb", cfg)
         with mock.patch.object(build, "fuzzy_links", capture):
             build.build_area(con, cfg, WIRRAL)
         con.close()
