@@ -1,4 +1,4 @@
-"""Measure the register's fuzzy name linking (register.fuzzy_links: blocking as one DuckDB join, scoring set-wise
+"""Measure the register's fuzzy name linking (register.fuzzy_links: blocking as one numpy join, scoring set-wise
 with rapidfuzz cpdist on all cores and numpy) against the pair-by-pair method it replaced (MatchIndex.candidates
 for each name of each record, every pair scored in Python), on the records the Wirral build links at several
 demo scales. Both run in this process on the same records and must give the same links and review rows.

@@ -4,8 +4,8 @@
 is right for `vcse match` but too slow for `register.fuzzy_links`, which compares every record of an area with
 every record its names block with. Here:
 
-- `block_pairs` finds every (name, indexed entry) pair `MatchIndex.block` would, as one DuckDB join of the names'
-  blocking keys (`MatchIndex.block_keys`) with the index's postings;
+- `block_pairs` finds every (name, indexed entry) pair `MatchIndex.block` would, as one join of the names'
+  blocking keys (`MatchIndex.block_keys`) with the index's postings, in numpy;
 - `score_pairs` gives `score_forms(left, right, index.weight)` (without containment, as the cross-register linker
   scores) for arrays of pairs: the character ratios from rapidfuzz's `process.cpdist` on all cores, the
   IDF-weighted word overlap from numpy over every pair of words of every pair of names, each distinct pair of
@@ -17,7 +17,7 @@ takes from a Python set (an order that changes from process to process): at most
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 
 import numpy as np
@@ -25,20 +25,33 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from .db import connect
 from .matching import SHIRE_CREDIT, SLIP_CREDIT, TOKEN_FUZZY_RATIO, MatchIndex, NameForm, join_compounds
 
 # How one word credits another, in the order matching._token_credit tries them (the same word, a slip, a shire
 # form, else the spelling ratio 0-100): ranks above any ratio, so the best rank over the other name's words
 # picks the credit _token_credit gives.
 SAME_RANK, SLIP_RANK, SHIRE_RANK = 3000.0, 2000.0, 1000.0
-# rapidfuzz's cpdist: use every core.
-WORKERS = -1
+# rapidfuzz's cpdist uses every core from this many pairs; below, starting its threads costs more than they save.
+PARALLEL_FROM = 20_000
 
 
-def block_pairs(index: MatchIndex, forms: Sequence[NameForm]) -> pd.DataFrame:
-    """(form, entry) for every entry `index.block(forms[form])` finds (without a postcode), from one join of each
-    form's blocking keys with the postings of those keys. Rows in no particular order."""
+def _cpdist(lefts, rights, scorer, **kwargs) -> np.ndarray:
+    workers = -1 if len(lefts) >= PARALLEL_FROM else 1
+    return process.cpdist(lefts, rights, scorer=scorer, workers=workers, **kwargs)
+
+
+def group_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups of counts[g] rows laid end to end: each row's group and its position within the group."""
+    counts = np.asarray(counts, dtype=np.int64)
+    group = np.repeat(np.arange(len(counts)), counts)
+    return group, np.arange(len(group)) - (np.cumsum(counts) - counts)[group]
+
+
+def block_pairs(index: MatchIndex, forms: Sequence[NameForm],
+                accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
+    """(form, entry) for every entry `index.block(forms[form])` finds (without a postcode), ordered by form and entry:
+    each form's blocking keys joined with the postings of those keys, as array arithmetic (a join in DuckDB costs
+    more to set up than a small area's whole join). `accept(forms, entries)`, a mask, may rule pairs out first."""
     key_number: dict[str, int] = {}
     postings: list[list[int]] = []
     form_of, key_of = [], []
@@ -51,18 +64,19 @@ def block_pairs(index: MatchIndex, forms: Sequence[NameForm]) -> pd.DataFrame:
                 postings.append(postings_of[key])
             form_of.append(number)
             key_of.append(key_number[key])
-    query_keys = pd.DataFrame({"form": np.asarray(form_of, dtype=np.int64), "key": np.asarray(key_of, dtype=np.int64)})
     lengths = np.fromiter(map(len, postings), dtype=np.int64, count=len(postings))
-    posting_rows = pd.DataFrame({"key": np.repeat(np.arange(len(postings)), lengths),
-                                 "entry": np.fromiter(chain.from_iterable(postings), dtype=np.int64,
-                                                      count=int(lengths.sum()))})
-    con = connect()
-    try:
-        con.register("query_keys", query_keys)
-        con.register("posting_rows", posting_rows)
-        return con.execute("SELECT DISTINCT q.form, p.entry FROM query_keys q JOIN posting_rows p USING (key)").df()
-    finally:
-        con.close()
+    flat = np.fromiter(chain.from_iterable(postings), dtype=np.int64, count=int(lengths.sum()))
+    first = np.cumsum(lengths) - lengths
+    key_of_row = np.asarray(key_of, dtype=np.int64)
+    row, within = group_rows(lengths[key_of_row])
+    entry = flat[first[key_of_row][row] + within]
+    form = np.asarray(form_of, dtype=np.int64)[row]
+    if accept is not None:
+        kept = accept(form, entry)
+        form, entry = form[kept], entry[kept]
+    size = max(len(index.entries), 1)
+    pairs = np.unique(form * size + entry)  # a pair several keys find, once
+    return pd.DataFrame({"form": pairs // size, "entry": pairs % size})
 
 
 class _Words:
@@ -112,15 +126,15 @@ class _Words:
         long = ~same & (np.minimum(la, lb) >= 4)
         near = np.flatnonzero(long & ~slip & (np.abs(la - lb) <= 1))  # one edit apart needs lengths within one
         if len(near):
-            distance = process.cpdist(self.text[a[near]], self.text[b[near]], scorer=DamerauLevenshtein.distance,
-                                      score_cutoff=1, dtype=np.int64, workers=WORKERS)
+            distance = _cpdist(self.text[a[near]], self.text[b[near]], DamerauLevenshtein.distance, score_cutoff=1,
+                               dtype=np.int64)
             slip[near[distance <= 1]] = True
         shire = ~same & ~slip & ((self.shire[a] == b) | (self.shire[b] == a))
         spelling = np.flatnonzero(long & ~slip & ~shire)
         if len(spelling):
             # below the cutoff a ratio earns nothing, so rapidfuzz may skip it (0): the ranks that count are exact
-            rank[spelling] = process.cpdist(self.text[a[spelling]], self.text[b[spelling]], scorer=fuzz.ratio,
-                                            score_cutoff=TOKEN_FUZZY_RATIO, dtype=np.float64, workers=WORKERS)
+            rank[spelling] = _cpdist(self.text[a[spelling]], self.text[b[spelling]], fuzz.ratio,
+                                     score_cutoff=TOKEN_FUZZY_RATIO, dtype=np.float64)
         rank[shire] = SHIRE_RANK
         rank[slip] = SLIP_RANK
         rank[same] = SAME_RANK
@@ -140,8 +154,7 @@ def _overlap(words: _Words, left_set: np.ndarray, right_set: np.ndarray, weight:
     n_left, n_right = lengths[left_set], lengths[right_set]
     cells = n_left * n_right
     first = np.cumsum(cells) - cells
-    pair = np.repeat(np.arange(n), cells)
-    k = np.arange(int(cells.sum())) - first[pair]
+    pair, k = group_rows(cells)
     # cell k of a pair is (left word k // n_right, right word k % n_right): left words' cells are contiguous
     li, ri = k // n_right[pair], k % n_right[pair]
     a = flat[starts[left_set][pair] + li]
@@ -192,7 +205,7 @@ def score_pairs(index: MatchIndex, forms: Sequence[NameForm], left: np.ndarray, 
     squashed = [form.squashed for form in forms]
 
     def ratios(scorer, lefts, rights) -> np.ndarray:
-        return process.cpdist(lefts, rights, scorer=scorer, dtype=np.float64, workers=WORKERS)
+        return _cpdist(lefts, rights, scorer, dtype=np.float64)
 
     sort_ratio = ratios(fuzz.token_sort_ratio, left_text, right_text)
     set_ratio = ratios(fuzz.token_set_ratio, left_text, right_text)

@@ -157,7 +157,7 @@ def scored_candidates(info: dict[str, dict], index: MatchIndex, already_linked: 
     scored from its smaller id), keeping candidates whose name score reaches `floor` and pairs not already linked;
     in the order a loop over records, their names and each name's candidates (best first) would give.
 
-    Set-wise: every name's blocking is one DuckDB join and every distinct pair of names is scored once
+    Set-wise: every name's blocking is one numpy join and every distinct pair of names is scored once
     (batch_matching), where index.candidates would score pair by pair in Python."""
     ids = list(info)
     number = {record_id: i for i, record_id in enumerate(ids)}
@@ -182,34 +182,42 @@ def scored_candidates(info: dict[str, dict], index: MatchIndex, already_linked: 
             for v, text in enumerate(index.variants(name)):
                 for column, value in zip(queries, (i, n, v, form_of(text)), strict=True):
                     queries[column].append(value)
-    blocked = block_pairs(index, forms)
     entry_record = np.fromiter((number[e.org_id] for e in index.entries), dtype=np.int64, count=len(index.entries))
     entry_form = np.fromiter((form_of(e.form.text) for e in index.entries), dtype=np.int64,
                              count=len(index.entries))
-    rows = pd.DataFrame({k: np.asarray(v, dtype=np.int64) for k, v in queries.items()}).merge(blocked, on="form")
-    record, entry = rows["record"].to_numpy(), rows["entry"].to_numpy()
-    other = entry_record[entry]
-    keep = (order[other] > order[record]) & (source[other] != source[record])
-    linked = [(number[a], number[b]) for a, b in map(tuple, (p for p in already_linked if len(p) == 2))
-              if a in number and b in number]
-    if linked:
-        pair_key = np.minimum(record, other) * len(ids) + np.maximum(record, other)
-        linked_key = [min(a, b) * len(ids) + max(a, b) for a, b in linked]
-        keep &= ~np.isin(pair_key, linked_key)
-    rows = rows[keep].assign(other=other[keep], other_form=entry_form[entry[keep]])
+    query = {k: np.asarray(v, dtype=np.int64) for k, v in queries.items()}
+    linked = [min(number[a], number[b]) * len(ids) + max(number[a], number[b])
+              for a, b in map(tuple, (p for p in already_linked if len(p) == 2)) if a in number and b in number]
 
-    pair_codes, pairs = pd.factorize(rows["form"].to_numpy() * len(forms) + rows["other_form"].to_numpy())
+    def accept(queried: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        record, other = query["record"][queried], entry_record[entries]
+        keep = (order[other] > order[record]) & (source[other] != source[record])
+        if linked:
+            keep &= ~np.isin(np.minimum(record, other) * len(ids) + np.maximum(record, other), linked)
+        return keep
+
+    # every query with every entry its form blocks with, of another register, scored from the smaller id
+    blocked = block_pairs(index, [forms[f] for f in query["form"]], accept)
+    row, entry = blocked["form"].to_numpy(), blocked["entry"].to_numpy()
+    record, other = query["record"][row], entry_record[entry]
+
+    pair_codes, pairs = pd.factorize(query["form"][row] * len(forms) + entry_form[entry])
     scores = score_pairs(index, forms, pairs // len(forms), pairs % len(forms))
-    rows = rows.assign(pair=pair_codes, name_score=scores["name_score"][pair_codes])
-    rows = rows[rows["name_score"] >= floor]
+    name_score = scores["name_score"][pair_codes]
+    high = name_score >= floor
+    row, entry, record, other, pair_codes, name_score = (
+        x[high] for x in (row, entry, record, other, pair_codes, name_score))
+    name, variant = query["name"][row], query["variant"][row]
     # One candidate per (record, name, other record): its best-scoring entry, the first variant and entry on a tie
     # (index.candidates keeps the first of equal scores in the order it meets them).
-    rows = rows.sort_values(["record", "name", "other", "name_score", "variant", "entry"],
-                            ascending=[True, True, True, False, True, True], kind="stable")
-    rows = rows.drop_duplicates(["record", "name", "other"])
-    other_id = np.asarray(ids, dtype=object)[rows["other"].to_numpy()]
-    rows = rows.assign(other_id=other_id).sort_values(["record", "name", "name_score", "other_id"],
-                                                      ascending=[True, True, False, True], kind="stable")
+    by_group = np.lexsort((entry, variant, -name_score, other, name, record))
+    starts = np.ones(len(by_group), dtype=bool)
+    starts[1:] = np.diff(np.stack([record[by_group], name[by_group], other[by_group]]), axis=1).any(axis=0)
+    best = by_group[starts]
+    # candidates by record, name, best first, then other record id (order[] ranks ids as strings sort)
+    best = best[np.lexsort((order[other[best]], -name_score[best], name[best], record[best]))]
+    rows = pd.DataFrame({"record": record[best], "name": name[best], "entry": entry[best], "pair": pair_codes[best],
+                         "name_score": name_score[best]})
     found = []
     for r, n, entry_number, pair, name_score in zip(rows["record"], rows["name"], rows["entry"], rows["pair"],
                                                      rows["name_score"], strict=True):
