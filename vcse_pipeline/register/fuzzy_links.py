@@ -1,4 +1,5 @@
-"""Fuzzy name links between records of different registers, with the matcher's blocking and scoring.
+"""Fuzzy name links between records of different registers, with the matcher's blocking and scoring done set-wise
+(batch_matching: the same pairs and scores as MatchIndex.candidates, without scoring pair by pair in Python).
 
 A pair's score is the matcher's name score plus location evidence (postcode, else town). What the score may
 lead to depends on how the names differ and where the records are (`decide`):
@@ -207,32 +208,30 @@ def scored_candidates(info: dict[str, dict], index: MatchIndex, already_linked: 
     high = name_score >= floor
     row, entry, record, other, pair_codes, name_score = (
         x[high] for x in (row, entry, record, other, pair_codes, name_score))
-    name, variant = query["name"][row], query["variant"][row]
+    name_number, variant = query["name"][row], query["variant"][row]
     # One candidate per (record, name, other record): its best-scoring entry, the first variant and entry on a tie
     # (index.candidates keeps the first of equal scores in the order it meets them).
-    by_group = np.lexsort((entry, variant, -name_score, other, name, record))
+    by_group = np.lexsort((entry, variant, -name_score, other, name_number, record))
     starts = np.ones(len(by_group), dtype=bool)
-    starts[1:] = np.diff(np.stack([record[by_group], name[by_group], other[by_group]]), axis=1).any(axis=0)
+    starts[1:] = np.diff(np.stack([record[by_group], name_number[by_group], other[by_group]]), axis=1).any(axis=0)
     best = by_group[starts]
     # candidates by record, name, best first, then other record id (order[] ranks ids as strings sort)
-    best = best[np.lexsort((order[other[best]], -name_score[best], name[best], record[best]))]
-    rows = pd.DataFrame({"record": record[best], "name": name[best], "entry": entry[best], "pair": pair_codes[best],
-                         "name_score": name_score[best]})
+    best = best[np.lexsort((order[other[best]], -name_score[best], name_number[best], record[best]))]
     found = []
-    for r, n, entry_number, pair, name_score in zip(rows["record"], rows["name"], rows["entry"], rows["pair"],
-                                                     rows["name_score"], strict=True):
-        entry = index.entries[entry_number]
+    for r, n, entry_number, pair, score in zip(*(x[best].tolist() for x in (
+            record, name_number, entry, pair_codes, name_score)), strict=True):
+        matched = index.entries[entry_number]
         name = names[r][n]
-        name_score = float(name_score)
         components = {k: float(scores[k][pair]) for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio")}
         query_form = forms[pairs[pair] // len(forms)].text
-        evidence = {"query_name": name, "query_form": query_form, "matched_name": entry.name,
-                    "matched_form": entry.form.text, "name_variant": entry.variant, "postcode_agreement": "unknown",
-                    "name_score": round(name_score, 1), **{k: round(v, 1) for k, v in components.items()},
+        evidence = {"query_name": name, "query_form": query_form, "matched_name": matched.name,
+                    "matched_form": matched.form.text, "name_variant": matched.variant,
+                    "postcode_agreement": "unknown", "name_score": round(score, 1),
+                    **{k: round(v, 1) for k, v in components.items()},
                     "idf_overlap": round(float(scores["idf_overlap"][pair]), 3),
-                    "contained": SAME_WORDS if query_form == entry.form.text else None}
-        found.append((ids[r], name, Candidate(entry.org_id, entry.name, round(max(0.0, min(100.0, name_score)), 1),
-                                              evidence, name_score)))
+                    "contained": SAME_WORDS if query_form == matched.form.text else None}
+        found.append((ids[r], name, Candidate(matched.org_id, matched.name, round(max(0.0, min(100.0, score)), 1),
+                                              evidence, score)))
     return found
 
 
