@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from vcse_pipeline.batch_matching import block_pairs, score_pairs
+from vcse_pipeline.batch_matching import block_pairs, group_rows, score_pairs
 from vcse_pipeline.matching import MatchIndex, NameForm, score_forms
 
 # Each pair exercises one rule of score_forms / matching._token_credit.
@@ -97,3 +97,25 @@ def test_score_pairs_of_no_pairs():
     index.add("a", "Wirral Mind")
     index.finish()
     assert all(len(v) == 0 for v in score_pairs(index, [], np.zeros(0), np.zeros(0)).values())
+
+
+def test_group_rows_numbers_each_row_within_its_group():
+    group, position = group_rows(np.array([2, 0, 3]))
+    assert group.tolist() == [0, 0, 2, 2, 2]
+    assert position.tolist() == [0, 1, 0, 1, 2]
+
+
+def test_block_keys_are_what_block_unions():
+    index = MatchIndex()
+    for org_id, name in [("a", "SafeLives"), ("b", "Safe Lives Wirral"), ("c", "Wirral Mind"),
+                         ("d", "Home-Start Wirral"), ("e", "Homestart Wirral")]:
+        index.add(org_id, name)
+    index.finish()
+    form = NameForm.of("safe lives")
+    tokens, keys = index.block_keys(form)
+    # its rare words, and its two words written as one, which the index has as a word
+    assert set(tokens) == {"safe", "lives", "safelives"}
+    assert "=safelives" in keys
+    union = set().union(*(index.token_postings[t] for t in tokens), *(index.key_postings[k] for k in keys))
+    assert union == index.block(form)
+    assert {index.entries[i].org_id for i in union} == {"a", "b"}
