@@ -115,13 +115,19 @@ def score(members: list[tuple[str, str]], truth: dict[str, dict], linked_apart: 
             "recall": round(recall, 4), "f1": round(f1, 4), "_missed": t - p, "_wrong": p - t}
 
 
+def empty_register(path: Path, cfg: Config):
+    """A new register database at `path` with the staged registers attached, ready for build_area."""
+    con = connect(path)
+    register_macros(con)
+    attach_staging(con, cfg)
+    run_sql_dir(con, "core")
+    return con
+
+
 def run(scale: float, seed: int | None, workdir: Path | None = None, show_errors: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg, truth_path = stage(scale, seed, workdir or Path(tmp))
-        con = connect(Path(tmp) / "register.duckdb")
-        register_macros(con)
-        attach_staging(con, cfg)
-        run_sql_dir(con, "core")
+        con = empty_register(Path(tmp) / "register.duckdb", cfg)
         started = time.monotonic()
         summary = build_area(con, cfg, WIRRAL)
         seconds = time.monotonic() - started

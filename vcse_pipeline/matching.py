@@ -287,21 +287,27 @@ class MatchIndex:
     def weight(self, token: str) -> float:
         return self.idf.get(token, self.unseen_idf)
 
+    def block_keys(self, form: NameForm) -> tuple[list[str], list[str]]:
+        """(words whose token_postings, keys whose key_postings) block() takes for a name: its rarest rare-ish
+        words, its compound keys with few enough entries, and adjacent word pairs indexed as one word."""
+        usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
+                        key=lambda t: self.token_df[t])
+        tokens = usable[:MAX_BLOCK_TOKENS]
+        keys = [key for key in _compound_keys(form) + ["+" + t for t in form.tokens]
+                if 0 < len(self.key_postings.get(key, ())) <= self.max_block_df]
+        # A pair of query words written as one word in the index ("safe lives" finds "safelives").
+        tokens += [a + b for a, b in zip(form.tokens, form.tokens[1:], strict=False)
+                   if 0 < self.token_df.get(a + b, 0) <= self.max_block_df]
+        return tokens, keys
+
     def block(self, form: NameForm, postcode: str | None = None) -> set[int]:
         """Entries sharing a rare-ish word, a compound key, or the postcode sector with the query."""
         found: set[int] = set()
-        usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
-                        key=lambda t: self.token_df[t])
-        for token in usable[:MAX_BLOCK_TOKENS]:
+        tokens, keys = self.block_keys(form)
+        for token in tokens:
             found.update(self.token_postings[token])
-        for key in _compound_keys(form) + ["+" + t for t in form.tokens]:
-            postings = self.key_postings.get(key, ())
-            if len(postings) <= self.max_block_df:
-                found.update(postings)
-        # A pair of query words written as one word in the index ("safe lives" finds "safelives").
-        for a, b in zip(form.tokens, form.tokens[1:], strict=False):
-            if 0 < self.token_df.get(a + b, 0) <= self.max_block_df:
-                found.update(self.token_postings[a + b])
+        for key in keys:
+            found.update(self.key_postings[key])
         sector = postcode_sector(postcode) if postcode else None
         if sector:
             for org_id in self.sector_orgs.get(sector, ()):

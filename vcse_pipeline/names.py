@@ -82,6 +82,8 @@ LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
     reverse=True,
 ))
 
+# A name ending in none of these words has no legal form to drop.
+_LEGAL_LAST_WORDS = frozenset(suffix[-1] for suffix in LEGAL_SUFFIXES)
 _DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")
 _APOSTROPHES = re.compile(r"['\u2019\u2018`]")
 _AND = re.compile(r"\s*[&+]\s*")
@@ -97,6 +99,8 @@ _ALIAS_SPLIT = re.compile(r"\s+(?:formerly|previously|also known as|aka|trading 
 
 def fold_accents(text: str) -> str:
     """Rule 1: "Café" -> "Cafe"."""
+    if text.isascii():  # nothing to fold (most names): skip the character-by-character pass
+        return text
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
@@ -119,7 +123,7 @@ def _strip_legal_tokens(tokens: list[str]) -> list[str]:
     """Rule 8 on tokens: drop legal-form words from the end, repeatedly ("... ltd cic")."""
     tokens = list(tokens)
     changed = True
-    while changed and tokens:
+    while changed and tokens and tokens[-1] in _LEGAL_LAST_WORDS:
         changed = False
         for suffix in LEGAL_SUFFIXES:
             n = len(suffix)
@@ -184,7 +188,7 @@ def name_variants(name: str | None) -> list[str]:
         if len(parts) > 1:
             forms.extend(parts)
     seen: list[str] = []
-    for form in forms:
+    for form in dict.fromkeys(forms):  # a name without asides is its own outside: normalise it once
         norm = normalise_name(form)
         if norm and norm not in seen:
             seen.append(norm)

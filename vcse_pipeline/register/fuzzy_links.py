@@ -1,4 +1,5 @@
-"""Fuzzy name links between records of different registers, with the matcher's blocking and scoring.
+"""Fuzzy name links between records of different registers, with the matcher's blocking and scoring done set-wise
+(batch_matching: the same pairs and scores as MatchIndex.candidates, without scoring pair by pair in Python).
 
 A pair's score is the matcher's name score plus location evidence (postcode, else town). What the score may
 lead to depends on how the names differ and where the records are (`decide`):
@@ -25,9 +26,19 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
-from ..matching import POSTCODE_ADJUSTMENT, MatchIndex, postcode_agreement, split_other_names
+from ..batch_matching import block_pairs, score_pairs
+from ..matching import (
+    POSTCODE_ADJUSTMENT,
+    SAME_WORDS,
+    Candidate,
+    MatchIndex,
+    NameForm,
+    postcode_agreement,
+    split_other_names,
+)
 from ..names import normalise_name, own_words
 from ..postcode import normalise_postcode
 
@@ -102,10 +113,34 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
     if missing:
         raise ValueError(f"fuzzy_links: records lack column(s) {', '.join(missing)}")
     already_linked = already_linked or set()
-    rows = records.to_dict("records")
+    info, index = index_records(records)
+    # no location evidence lifts a name score this far below the review threshold (0.1: the score is rounded)
+    floor = review_threshold - max(*POSTCODE_ADJUSTMENT.values(), *TOWN_ADJUSTMENT.values()) - 0.1
+    found = scored_candidates(info, index, already_linked, floor)
+    return decide_links(info, found, link_threshold=link_threshold, review_threshold=review_threshold,
+                        already_linked=already_linked)
+
+
+class RecordIndex(MatchIndex):
+    """The cross-register linker's MatchIndex (no reconcile rules), normalising each name once: the linker queries
+    with the very names it indexes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._variants: dict[str, list[str]] = {}
+
+    def variants(self, name: str) -> list[str]:
+        if name not in self._variants:
+            self._variants[name] = super().variants(name)
+        return list(self._variants[name])
+
+
+def index_records(records: pd.DataFrame, index: MatchIndex | None = None) -> tuple[dict[str, dict], MatchIndex]:
+    """(record_id -> source, name, other names, normalised postcode, town; `index` (a new RecordIndex when None)
+    holding their names)."""
     info = {}
-    index = MatchIndex()
-    for row in rows:
+    index = RecordIndex() if index is None else index
+    for row in records.to_dict("records"):
         record_id = str(row["record_id"])
         others = split_other_names(row.get("other_names"))
         info[record_id] = {"source": row["source"], "name": str(row["name"]), "others": others,
@@ -113,44 +148,129 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
                            "town": _text(row.get("town"))}
         index.add(record_id, str(row["name"]), info[record_id]["postcode"], others)
     index.finish()
+    return info, index
 
+
+def scored_candidates(info: dict[str, dict], index: MatchIndex, already_linked: set[frozenset[str]],
+                      floor: float) -> list[tuple[str, str, Candidate]]:
+    """(record_id, name, candidate) for each name of each record and each record of another register with a
+    greater id that the name finds (index.candidates(name, limit=None) with that filter, each pair of records
+    scored from its smaller id), keeping candidates whose name score reaches `floor` and pairs not already linked;
+    in the order a loop over records, their names and each name's candidates (best first) would give.
+
+    Set-wise: every name's blocking is one numpy join and every distinct pair of names is scored once
+    (batch_matching), where index.candidates would score pair by pair in Python."""
+    ids = list(info)
+    number = {record_id: i for i, record_id in enumerate(ids)}
+    order = np.empty(len(ids), dtype=np.int64)  # accept only greater record ids: compare ranks in id order
+    order[[number[r] for r in sorted(ids)]] = np.arange(len(ids))
+    source = pd.factorize(pd.Series([info[r]["source"] for r in ids], dtype=object))[0]
+    form_number: dict[str, int] = {}
+    forms: list[NameForm] = []
+
+    def form_of(text: str) -> int:
+        if text not in form_number:
+            form_number[text] = len(forms)
+            forms.append(NameForm.of(text))
+        return form_number[text]
+
+    names: list[list[str]] = []
+    queries: dict[str, list[int]] = {"record": [], "name": [], "variant": [], "form": []}
+    for i, record_id in enumerate(ids):
+        me = info[record_id]
+        names.append([me["name"], *me["others"]])
+        for n, name in enumerate(names[-1]):
+            for v, text in enumerate(index.variants(name)):
+                for column, value in zip(queries, (i, n, v, form_of(text)), strict=True):
+                    queries[column].append(value)
+    entry_record = np.fromiter((number[e.org_id] for e in index.entries), dtype=np.int64, count=len(index.entries))
+    entry_form = np.fromiter((form_of(e.form.text) for e in index.entries), dtype=np.int64,
+                             count=len(index.entries))
+    query = {k: np.asarray(v, dtype=np.int64) for k, v in queries.items()}
+    linked = [min(number[a], number[b]) * len(ids) + max(number[a], number[b])
+              for a, b in map(tuple, (p for p in already_linked if len(p) == 2)) if a in number and b in number]
+
+    def accept(queried: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        record, other = query["record"][queried], entry_record[entries]
+        keep = (order[other] > order[record]) & (source[other] != source[record])
+        if linked:
+            keep &= ~np.isin(np.minimum(record, other) * len(ids) + np.maximum(record, other), linked)
+        return keep
+
+    # every query with every entry its form blocks with, of another register, scored from the smaller id
+    blocked = block_pairs(index, [forms[f] for f in query["form"]], accept)
+    row, entry = blocked["form"].to_numpy(), blocked["entry"].to_numpy()
+    record, other = query["record"][row], entry_record[entry]
+
+    pair_codes, pairs = pd.factorize(query["form"][row] * len(forms) + entry_form[entry])
+    scores = score_pairs(index, forms, pairs // len(forms), pairs % len(forms))
+    name_score = scores["name_score"][pair_codes]
+    high = name_score >= floor
+    row, entry, record, other, pair_codes, name_score = (
+        x[high] for x in (row, entry, record, other, pair_codes, name_score))
+    name_number, variant = query["name"][row], query["variant"][row]
+    # One candidate per (record, name, other record): its best-scoring entry, the first variant and entry on a tie
+    # (index.candidates keeps the first of equal scores in the order it meets them).
+    by_group = np.lexsort((entry, variant, -name_score, other, name_number, record))
+    starts = np.ones(len(by_group), dtype=bool)
+    starts[1:] = np.diff(np.stack([record[by_group], name_number[by_group], other[by_group]]), axis=1).any(axis=0)
+    best = by_group[starts]
+    # candidates by record, name, best first, then other record id (order[] ranks ids as strings sort)
+    best = best[np.lexsort((order[other[best]], -name_score[best], name_number[best], record[best]))]
+    found = []
+    for r, n, entry_number, pair, score in zip(*(x[best].tolist() for x in (
+            record, name_number, entry, pair_codes, name_score)), strict=True):
+        matched = index.entries[entry_number]
+        name = names[r][n]
+        components = {k: float(scores[k][pair]) for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio")}
+        query_form = forms[pairs[pair] // len(forms)].text
+        evidence = {"query_name": name, "query_form": query_form, "matched_name": matched.name,
+                    "matched_form": matched.form.text, "name_variant": matched.variant,
+                    "postcode_agreement": "unknown", "name_score": round(score, 1),
+                    **{k: round(v, 1) for k, v in components.items()},
+                    "idf_overlap": round(float(scores["idf_overlap"][pair]), 3),
+                    "contained": SAME_WORDS if query_form == matched.form.text else None}
+        found.append((ids[r], name, Candidate(matched.org_id, matched.name, round(max(0.0, min(100.0, score)), 1),
+                                              evidence, score)))
+    return found
+
+
+def decide_links(info: dict[str, dict], found, *, link_threshold: float, review_threshold: float,
+                 already_linked: set[frozenset[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(links, review) from (record_id, name, candidate) triples in record, name, best-first order: location
+    evidence, the decision table above, and each pair's best score over the names."""
     best: dict[frozenset[str], tuple[float, str, str, dict]] = {}
-    for record_id, me in info.items():
-        def other_source(org_id: str, me=me, record_id=record_id) -> bool:
-            # Each unordered pair is scored from its smaller id only, and only across registers.
-            return org_id > record_id and info[org_id]["source"] != me["source"]
-
-        for name in [me["name"], *me["others"]]:
-            for cand in index.candidates(name, None, limit=None, accept=other_source):
-                pair = frozenset((record_id, cand.org_id))
-                if pair in already_linked:
-                    continue
-                them = info[cand.org_id]
-                adjustment, pc, town, _, disagree = location_evidence(
-                    me["postcode"], them["postcode"], me["town"], them["town"])
-                name_score = cand.evidence["name_score"]
-                score = min(100.0, max(0.0, name_score + adjustment))
-                if score < review_threshold:
-                    continue
-                ceiling, differ = decide(cand.evidence["query_form"], cand.evidence["matched_form"], pc, disagree)
-                if ceiling == NOTHING:
-                    continue
-                held = ceiling == REVIEW and score >= link_threshold
-                if ceiling == REVIEW:
-                    score = min(score, link_threshold - 0.1)
-                evidence = {
-                    "left_name": name, "right_name": cand.matched_name,
-                    "left_form": cand.evidence["query_form"], "right_form": cand.evidence["matched_form"],
-                    "left_variant": "name" if name == me["name"] else "other name",
-                    "right_variant": cand.evidence["name_variant"],
-                    "postcode_agreement": pc, "town_agreement": town,
-                    "held_below_link": held, "name_score": name_score, "names_differ": differ,
-                    **{k: cand.evidence[k] for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio",
-                                                     "idf_overlap")},
-                }
-                current = best.get(pair)
-                if current is None or score > current[0]:
-                    best[pair] = (round(score, 1), record_id, cand.org_id, evidence)
+    for record_id, name, cand in found:
+        me = info[record_id]
+        pair = frozenset((record_id, cand.org_id))
+        if pair in already_linked:
+            continue
+        them = info[cand.org_id]
+        adjustment, pc, town, _, disagree = location_evidence(
+            me["postcode"], them["postcode"], me["town"], them["town"])
+        name_score = cand.evidence["name_score"]
+        score = min(100.0, max(0.0, name_score + adjustment))
+        if score < review_threshold:
+            continue
+        ceiling, differ = decide(cand.evidence["query_form"], cand.evidence["matched_form"], pc, disagree)
+        if ceiling == NOTHING:
+            continue
+        held = ceiling == REVIEW and score >= link_threshold
+        if ceiling == REVIEW:
+            score = min(score, link_threshold - 0.1)
+        evidence = {
+            "left_name": name, "right_name": cand.matched_name,
+            "left_form": cand.evidence["query_form"], "right_form": cand.evidence["matched_form"],
+            "left_variant": "name" if name == me["name"] else "other name",
+            "right_variant": cand.evidence["name_variant"],
+            "postcode_agreement": pc, "town_agreement": town,
+            "held_below_link": held, "name_score": name_score, "names_differ": differ,
+            **{k: cand.evidence[k] for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio",
+                                             "idf_overlap")},
+        }
+        current = best.get(pair)
+        if current is None or score > current[0]:
+            best[pair] = (round(score, 1), record_id, cand.org_id, evidence)
 
     links, review = [], []
     for score, left, right, evidence in sorted(best.values(), key=lambda b: (b[1], b[2])):
