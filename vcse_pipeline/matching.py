@@ -291,7 +291,7 @@ class MatchIndex:
         """(words whose token_postings, keys whose key_postings) block() takes for a name: its rarest rare-ish
         words, its compound keys with few enough entries, and adjacent word pairs indexed as one word."""
         usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
-                        key=lambda t: self.token_df[t])
+                        key=lambda t: (self.token_df[t], t))  # ties by the word: the same in every process
         tokens = usable[:MAX_BLOCK_TOKENS]
         keys = [key for key in _compound_keys(form) + ["+" + t for t in form.tokens]
                 if 0 < len(self.key_postings.get(key, ())) <= self.max_block_df]
