@@ -118,7 +118,7 @@ class BuildTagging:
     ukcat_rows: list[tuple]
     cache: TagCache
     taxonomy_written: bool = False
-    placed: dict = dataclasses.field(default_factory=dict)  # place()'s answers by its inputs (see _place)
+    placed: dict = dataclasses.field(default_factory=dict)  # place()'s answers without scores (see _place)
 
     @property
     def method(self) -> str:
@@ -158,12 +158,15 @@ def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[Tagged
 
 
 def _place(tagging: BuildTagging, evidence: list[Evidence], scores: dict | None, threshold: float) -> list:
-    """areas.place for one organisation, remembered for the build: organisations with the same evidence and model
-    scores (companies stating the same SIC code, say) are placed once."""
-    key = (tuple(evidence), None if scores is None else tuple(scores.items()), threshold)
+    """areas.place for one organisation. Organisations without text (no model scores) and the same evidence
+    (companies stating the same SIC code, say) are placed once per build; scores are all but unique to their text,
+    so those placements are not kept (a national build would hold one per charity)."""
+    if scores is not None:
+        return place(evidence, tagging.areas, tagging.generic, scores, threshold)
+    key = (tuple(evidence), threshold)
     found = tagging.placed.get(key)
     if found is None:
-        found = tagging.placed[key] = place(evidence, tagging.areas, tagging.generic, scores, threshold)
+        found = tagging.placed[key] = place(evidence, tagging.areas, tagging.generic, None, threshold)
     return found
 
 
