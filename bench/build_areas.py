@@ -13,6 +13,10 @@ needs:
 - `warm`: the same again with the national state and tag cache of the cold build (a rebuild on unchanged staging);
 - `areas N`: cold builds of the first N areas (time against number of areas).
 
+The warm build also counts the CPU seconds of each step of the per-area path (the functions in STEPS, wrapped with a
+process-time counter; "the rest" is what no step accounts for: SQL writes, the source records, area membership,
+views), printed as a second table: where a rebuild's time goes.
+
 The cold and warm builds are checked to select exactly the bare query's records. Results: a table on stdout and
 bench/out/build_areas.json. Targets (issue 15): a single area at most 3x the bare query's CPU and under 1 GB; no
 term growing with areas x national size.
@@ -51,6 +55,45 @@ SELECT DISTINCT record_id FROM reach
 """
 
 
+# Steps of a build whose CPU the warm run counts: (label, module, function). Each is called from its module's
+# namespace by build_area / build_register / tag_register, so wrapping the attribute there counts every call. The
+# top-level steps do not overlap; "tagging:" sub-steps are inside "tagging".
+STEPS = [
+    ("fuzzy name links", "vcse_pipeline.register.build", "_fuzzy"),
+    ("successor links", "vcse_pipeline.register.build", "successor_links"),
+    ("clusters and survivorship", "vcse_pipeline.register.build", "_organisations"),
+    ("organisation names", "vcse_pipeline.register.build", "organisation_names"),
+    ("enrich (finance, filing, classification)", "vcse_pipeline.register.build", "enrich"),
+    ("reference tables", "vcse_pipeline.register.reference_copy", "copy_area_reference"),
+    ("national state (reused)", "vcse_pipeline.register.national", "ensure_national_state"),
+    ("tagging", "vcse_pipeline.tagging.apply", "tag_register"),
+    ("tagging: tags (cache lookup, tagger)", "vcse_pipeline.tagging.apply", "_ukcat_tags"),
+    ("tagging: service-area placement", "vcse_pipeline.tagging.apply", "_place"),
+    ("tagging: name evidence", "vcse_pipeline.tagging.apply", "name_evidence"),
+]
+
+
+def count_steps() -> dict[str, float]:
+    """Wrap each STEPS function with a process-time counter; returns the counters (label -> CPU seconds)."""
+    import functools
+    import importlib
+
+    spent = dict.fromkeys([label for label, _, _ in STEPS], 0.0)
+    for label, module_name, name in STEPS:
+        module = importlib.import_module(module_name)
+        fn = getattr(module, name)
+
+        def counted(*args, _fn=fn, _label=label, **kwargs):
+            start = time.process_time()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                spent[_label] += time.process_time() - start
+
+        setattr(module, name, functools.wraps(fn)(counted))
+    return spent
+
+
 def measure(fn) -> dict:
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     result = fn()
@@ -84,12 +127,13 @@ def run_bare(data_dir: Path, area: str) -> dict:
     return measure(bare)
 
 
-def run_build(data_dir: Path, areas: list[str], out: Path) -> dict:
+def run_build(data_dir: Path, areas: list[str], out: Path, steps: bool = False) -> dict:
     from vcse_pipeline.config import Config
     from vcse_pipeline.db import connect
     from vcse_pipeline.pipeline import build_register
 
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data_dir)}})
+    spent = count_steps() if steps else None
 
     def build():
         build_register(cfg, out, areas)
@@ -100,7 +144,11 @@ def run_build(data_dir: Path, areas: list[str], out: Path) -> dict:
         con.close()
         return {"records": records, "organisations": orgs}
 
-    return measure(build)
+    run = measure(build)
+    if spent is not None:
+        top = sum(v for k, v in spent.items() if not k.startswith("tagging:"))
+        run["steps"] = {**{k: round(v, 2) for k, v in spent.items()}, "the rest": round(run["cpu_s"] - top, 2)}
+    return run
 
 
 def child(args) -> None:
@@ -108,14 +156,16 @@ def child(args) -> None:
     if args.child == "bare":
         result = run_bare(data_dir, args.areas[0])
     else:
-        result = run_build(data_dir, args.areas, Path(args.out))
+        result = run_build(data_dir, args.areas, Path(args.out), args.steps)
     print(json.dumps(result))
 
 
-def in_child(kind: str, data_dir: Path, areas: list[str], out: Path | None = None) -> dict:
+def in_child(kind: str, data_dir: Path, areas: list[str], out: Path | None = None, steps: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir), "--areas", *areas]
     if out:
         cmd += ["--out", str(out)]
+    if steps:
+        cmd += ["--steps"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
@@ -146,6 +196,7 @@ def main() -> None:
     parser.add_argument("--counts", nargs="*", type=int, default=None)
     parser.add_argument("--child", choices=["bare", "build"])
     parser.add_argument("--out")
+    parser.add_argument("--steps", action="store_true", help="count each build step's CPU (child runs)")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -162,7 +213,7 @@ def main() -> None:
         bare = in_child("bare", data_dir, areas[:1])
         cold_dir = fresh_copy(data_dir, work, "cold")
         cold = in_child("build", cold_dir, areas[:1], work / "cold.duckdb")
-        warm = in_child("build", cold_dir, areas[:1], work / "warm.duckdb")
+        warm = in_child("build", cold_dir, areas[:1], work / "warm.duckdb", steps=True)
         for name, run in (("cold", cold), ("warm", warm)):
             if run["result"]["records"] != bare["result"]:
                 raise SystemExit(f"{name} build selected {len(run['result']['records'])} records, the bare query "
@@ -183,6 +234,11 @@ def main() -> None:
         table.append({"measure": name, "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "cpu_vs_bare": round(ratio, 2),
                       "peak_rss_mb": run["peak_rss_mb"], "rows": size})
     results["table"] = table
+    print(f"\nwhere the warm build's CPU goes ({areas[0]})")
+    print(f"{'step':42} {'CPU s':>8} {'share':>6}")
+    for step, cpu in warm["steps"].items():
+        print(f"{step:42} {cpu:8.2f} {cpu / warm['cpu_s']:6.0%}")
+    results["warm_steps"] = warm["steps"]
     OUT.mkdir(exist_ok=True)
     (OUT / "build_areas.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 

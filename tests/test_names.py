@@ -93,6 +93,13 @@ def test_name_variants_drop_asides_and_keep_former_names():
     assert "map" not in name_variants("Mental Health Advocacy Providers (MAP)")
 
 
+def test_name_variants_are_remembered_but_each_caller_gets_its_own_list():
+    forms = name_variants("Wirral Toy Library trading as Play Wirral")
+    forms += ["play wirral cic"]  # MatchIndex.variants extends the list it is given
+    assert name_variants("Wirral Toy Library trading as Play Wirral") == forms[:-1]
+    assert "play wirral cic" not in name_variants("Wirral Toy Library trading as Play Wirral")
+
+
 @pytest.mark.parametrize(("a", "b", "same"), [
     ("toy", "toys", True),            # plural
     ("foodbank", "fodobank", True),   # two letters swapped

@@ -171,3 +171,34 @@ def test_damaged_tag_cache_is_tagged_again(tmp_path):
     for path in (tmp_path / "cache" / "tagging").glob("tags-*/*.parquet"):
         path.write_bytes(b"not parquet")
     assert tag_register(con, cfg, AREA) == first and tag_rows(con) == rows
+
+
+def test_later_areas_of_a_build_reuse_its_taxonomy_tables_and_placements(tmp_path, monkeypatch):
+    from vcse_pipeline.tagging import apply
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    con = duckdb.connect()
+    build(con)
+    other = "E08000014"  # Sefton: the same organisations again, as when two areas share a registered charity
+    for table in ("organisation", "organisation_identifier", "organisation_name"):
+        con.execute(f"INSERT INTO {table} SELECT * REPLACE (? AS area_code) FROM {table}", [other])
+    placed, written = [], []
+    real_place, real_write = apply.place, apply.write_taxonomy
+    monkeypatch.setattr(apply, "place", lambda evidence, *args: placed.append(evidence) or real_place(evidence, *args))
+    monkeypatch.setattr(apply, "write_taxonomy", lambda *args: written.append(args) or real_write(*args))
+    tagging = apply.prepare_tagging(con, cfg, remember=False)
+
+    first = apply.tag_register(con, cfg, AREA, tagging)
+    taxonomy = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                for t in ("service_area", "service_area_cpv", "service_area_rule", "ukcat_tag")}
+    assert len(placed) == first["organisations_tagged"] and len(written) == 1
+    second = apply.tag_register(con, cfg, other, tagging)
+
+    # The same organisations elsewhere are placed from what the first area worked out, the taxonomy kept as it was.
+    assert len(placed) == first["organisations_tagged"] and len(written) == 1
+    assert {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in taxonomy} == taxonomy
+    assert second == first
+    rows = ("SELECT org_id, service_area, evidence, strength FROM organisation_service_area WHERE area_code = ? "
+            "ORDER BY ALL")
+    assert con.execute(rows, [other]).fetchall() == con.execute(rows, [AREA]).fetchall()
+    assert ("GB-CHC-1100001", "food_poverty") in {r[:2] for r in con.execute(rows, [other]).fetchall()}

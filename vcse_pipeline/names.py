@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -134,6 +135,9 @@ def _strip_legal_tokens(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# Every step of a build normalises the same names again (fuzzy and successor links, organisation_name), so the
+# comparable form of a name is made once per process.
+@lru_cache(maxsize=200_000)
 def normalise_name(name: str | None) -> str:
     """The comparable form of an organisation name (rules 1-10 above); "" for None or an empty name."""
     tokens = _strip_legal_tokens(_clean_tokens(name))
@@ -174,8 +178,13 @@ def squash(normalised: str) -> str:
 def name_variants(name: str | None) -> list[str]:
     """Distinct normalised forms worth comparing: the whole name, the name without parenthesised asides,
     and any former or trading name it declares ("X (formerly Y)", "X trading as Y"). Empty forms dropped."""
+    return list(_name_variants(name))  # a new list each call: callers may extend it
+
+
+@lru_cache(maxsize=200_000)
+def _name_variants(name: str | None) -> tuple[str, ...]:
     if name is None:
-        return []
+        return ()
     raw = str(name)
     forms = [raw]
     outside = _PARENS.sub(" ", raw)
@@ -192,7 +201,7 @@ def name_variants(name: str | None) -> list[str]:
         norm = normalise_name(form)
         if norm and norm not in seen:
             seen.append(norm)
-    return seen
+    return tuple(seen)
 
 
 def qualifier_variants(name: str | None) -> list[str]:

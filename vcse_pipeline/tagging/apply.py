@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 TAG_COLUMNS = ["area_code", "org_id", "code", "tag_scheme", "source_field", "evidence", "method"]
 SERVICE_AREA_COLUMNS = ["area_code", "org_id", "service_area", "evidence", "strength"]
+UKCAT_COLUMNS = ["code", "tag", "category", "subcategory", "level", "notes", "related_icnptso", "regex",
+                 "exclude_regex"]
 
 
 def _text_sql(con) -> str:
@@ -81,20 +83,20 @@ def write_taxonomy(con, areas: list[ServiceArea], ukcat_rows: list[tuple]) -> No
     """(Re)write the taxonomy tables: the same for every area, so they are replaced whole."""
     for table in ("service_area", "service_area_cpv", "service_area_rule", "ukcat_tag"):
         con.execute(f"DELETE FROM {table}")
-    con.executemany("INSERT INTO service_area VALUES (?, ?, ?)", [(a.code, a.label, a.description) for a in areas])
-    con.executemany("INSERT INTO service_area_cpv VALUES (?, ?, ?)",
-                    [(a.code, code, label) for a in areas for code, label in a.cpv])
+    _insert_rows(con, "service_area", ["service_area", "label", "description"],
+                 [(a.code, a.label, a.description) for a in areas])
+    _insert_rows(con, "service_area_cpv", ["service_area", "cpv_code", "cpv_label"],
+                 [(a.code, code, label) for a in areas for code, label in a.cpv])
     rule_rows = [(a.code, scheme, code) for a in areas for scheme, codes in
                  (("ukcat", sorted(a.ukcat)), ("ccew_classification", sorted(a.ccew)), ("sic", a.sic), ("fca", a.fca))
                  for code in codes]
-    con.executemany("INSERT INTO service_area_rule VALUES (?, ?, ?)", rule_rows)
-    con.executemany("INSERT INTO ukcat_tag VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ukcat_rows)
+    _insert_rows(con, "service_area_rule", ["service_area", "tag_scheme", "code"], rule_rows)
+    _insert_rows(con, "ukcat_tag", UKCAT_COLUMNS, ukcat_rows)
 
 
 def _ukcat_rows(con) -> list[tuple]:
-    cols = "code, tag, category, subcategory, level, notes, related_icnptso, regex, exclude_regex"
     if table_exists(con, "ukcat_tag", "ukcat"):
-        rows = con.execute(f"SELECT {cols} FROM ukcat.ukcat_tag").fetchall()
+        rows = con.execute(f"SELECT {', '.join(UKCAT_COLUMNS)} FROM ukcat.ukcat_tag").fetchall()
         if rows:
             return rows
     from .rules import read_ukcat_csv
@@ -107,13 +109,16 @@ def _ukcat_rows(con) -> list[tuple]:
 class BuildTagging:
     """What tagging needs once per build, not once per area: the service areas and the generic evidence that alone
     places no one, rules, model, tagger, the UKCAT rows for the taxonomy tables, and the tag cache
-    (tagging/cache.py)."""
+    (tagging/cache.py). `taxonomy_written`: the build's first area has written the taxonomy tables, which are the
+    same for every area, so later areas leave them be."""
 
     areas: list[ServiceArea]
     generic: object  # taxonomy.load_generic_evidence's answer, handed to areas.place
     tagger: UkcatTagger
     ukcat_rows: list[tuple]
     cache: TagCache
+    taxonomy_written: bool = False
+    placed: dict = dataclasses.field(default_factory=dict)  # place()'s answers without scores (see _place)
 
     @property
     def method(self) -> str:
@@ -152,6 +157,19 @@ def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[Tagged
     return [known[k] for k in keys]
 
 
+def _place(tagging: BuildTagging, evidence: list[Evidence], scores: dict | None, threshold: float) -> list:
+    """areas.place for one organisation. Organisations without text (no model scores) and the same evidence
+    (companies stating the same SIC code, say) are placed once per build; scores are all but unique to their text,
+    so those placements are not kept (a national build would hold one per charity)."""
+    if scores is not None:
+        return place(evidence, tagging.areas, tagging.generic, scores, threshold)
+    key = (tuple(evidence), threshold)
+    found = tagging.placed.get(key)
+    if found is None:
+        found = tagging.placed[key] = place(evidence, tagging.areas, tagging.generic, None, threshold)
+    return found
+
+
 def _insert_rows(con, table: str, columns: list[str], rows: list[tuple]) -> None:
     """Insert rows set-wise: one DataFrame, one INSERT ... SELECT."""
     if not rows:
@@ -187,7 +205,7 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
         tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
                      for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
 
-    tag_rows.sort(key=lambda row: tuple("" if v is None else v for v in row))  # same staging, same row order
+    tag_rows.sort()  # same staging, same row order (every column is a string: organisation_tag has no NULLs)
     by_org: dict[str, list[Evidence]] = {}
     for row in tag_rows:
         by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6],
@@ -196,8 +214,8 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     threshold = model.area_threshold if model is not None else 0.0
     area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
                  for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})
-                 for p in place(by_org.get(org, []) + named_by_org.get(org, []), areas, tagging.generic,
-                                scores_by_org.get(org), threshold)]
+                 for p in _place(tagging, by_org.get(org, []) + named_by_org.get(org, []), scores_by_org.get(org),
+                                 threshold)]
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -205,11 +223,13 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
         con.execute("DELETE FROM organisation_service_area WHERE area_code = ?", [area_code])
         _insert_rows(con, "organisation_tag", TAG_COLUMNS, tag_rows)
         _insert_rows(con, "organisation_service_area", SERVICE_AREA_COLUMNS, area_rows)
-        write_taxonomy(con, areas, tagging.ukcat_rows)
+        if not tagging.taxonomy_written:
+            write_taxonomy(con, areas, tagging.ukcat_rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    tagging.taxonomy_written = True
     if own:
         tagging.cache.flush()
 

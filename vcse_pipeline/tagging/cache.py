@@ -85,7 +85,9 @@ class TagCache:
         finally:
             con.close()
         for key, position, code, field, evidence, method, scores in rows:
-            tags, _ = found.setdefault(key, ([], json.loads(scores) if scores is not None else None))
+            if key not in found:  # every row of a text carries the same scores: decode them once
+                found[key] = ([], json.loads(scores) if scores is not None else None)
+            tags = found[key][0]
             if position != NO_TAGS:
                 tags.append(Tag(code, field, evidence, method))
         return found

@@ -130,11 +130,24 @@ def areas_for_tags(tags: Iterable[tuple[str, str]], areas: Iterable[ServiceArea]
     return found
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _spaced_words(lowered: str) -> str:
+    """' carers centre ': apostrophes dropped, any other non-alphanumeric run a space, a space each end."""
+    return f" {_NOT_WORD.sub(' ', lowered.replace(chr(39), ''))} "
+
+
+@lru_cache(maxsize=16)
+def _word_forms(words: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """(word, its spaced form) in word order: made once per taxonomy, not once per organisation."""
+    return tuple((w, _spaced_words(w)) for w in sorted(words))
+
+
 def name_words(name: str | None, areas: Iterable[ServiceArea]) -> list[str]:
     """The taxonomy's `names` words an organisation's name holds (whole words, any case)."""
-    text = f" {re.sub(r'[^a-z0-9]+', ' ', str(name or '').lower().replace(chr(39), ''))} "
-    words = {w for a in areas for w in a.names}
-    return sorted(w for w in words if f" {re.sub(r'[^a-z0-9]+', ' ', w.replace(chr(39), ''))} " in text)
+    text = _spaced_words(str(name or "").lower())
+    return [w for w, form in _word_forms(frozenset(w for a in areas for w in a.names)) if form in text]
 
 
 def normalise_cpv(code: str) -> str:
