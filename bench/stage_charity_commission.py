@@ -20,11 +20,7 @@ RSS. Results: a table on stdout and bench/out/stage_charity_commission.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
 import shutil
-import subprocess
 import sys
 import time
 import zipfile
@@ -37,6 +33,9 @@ SAMPLE = ROOT / "tests" / "fixtures" / "ccew" / "publicextract.charity.zip"
 OUT = ROOT / "bench" / "out"
 WORK = Path("/tmp/stagebench_ccew")
 MEMBER = "publicextract.charity.txt"
+
+# The same process reports, table check and summary as the Companies House bench.
+from bench.stage_companies_house import compare, measure, report_child, summarise  # noqa: E402
 
 
 def generate(rows: int, zip_path: Path) -> None:
@@ -130,28 +129,11 @@ def run_stage(zip_path: Path, work: Path) -> dict:
 
 def child(kind: str, zip_path: Path, work: Path) -> None:
     started = time.monotonic()
-    result = run_bare(zip_path, work / "bare.duckdb", work) if kind == "bare" else run_stage(zip_path, work)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds_in_process": round(time.monotonic() - started, 2),
-                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-                      "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rows": result}))
-
-
-def measure(kind: str, zip_path: Path, work: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--zip", str(zip_path), "--work", str(work)]
-    started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    wall = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{proc.stderr[-4000:]}")
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    report["wall_seconds"] = round(wall, 2)
-    return report
+    report_child(started, run_bare(zip_path, work / "bare.duckdb", work) if kind == "bare"
+                 else run_stage(zip_path, work))
 
 
 def main() -> None:
-    from bench.stage_companies_house import compare, summarise  # the same check and report as the Companies House bench
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=390_000, help="charities in the generated table (390,000)")
@@ -173,7 +155,7 @@ def main() -> None:
     trials: dict[str, list[dict]] = {"bare": [], "stage": []}
     for _ in range(args.repeat):
         for kind in trials:
-            trials[kind].append(measure(kind, zip_path, work))
+            trials[kind].append(measure(Path(__file__), kind, ["--zip", str(zip_path), "--work", str(work)]))
     same = compare(work / "data" / "staging" / "charity_commission.duckdb", work / "bare.duckdb", ("charity",))
     with zipfile.ZipFile(zip_path) as zf:
         text_bytes = zf.getinfo(MEMBER).file_size

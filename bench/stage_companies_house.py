@@ -335,15 +335,20 @@ def child(kind: str, zip_path: Path, work: Path, categories: list[str]) -> None:
         result = run_bare(zip_path, work / "bare.duckdb", categories, work)
     else:
         result = run_stage(zip_path, work)
+    report_child(started, result)
+
+
+def report_child(started: float, rows: dict) -> None:
+    """Print what this measured process used, as the last line of its output (read by measure)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds_in_process": round(time.monotonic() - started, 2),
                       "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-                      "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rows": result}))
+                      "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rows": rows}))
 
 
-def measure(kind: str, zip_path: Path, work: Path, categories: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--zip", str(zip_path), "--work", str(work),
-           "--categories", json.dumps(categories)]
+def measure(script: Path, kind: str, args: list[str]) -> dict:
+    """Run `script --child kind args...` in a new process: its report_child line, with the wall time around it."""
+    cmd = [sys.executable, str(script), "--child", kind, *args]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -388,7 +393,8 @@ def main() -> None:
     trials: dict[str, list[dict]] = {"bare": [], "stage": []}
     for _ in range(args.repeat):
         for kind in trials:
-            trials[kind].append(measure(kind, zip_path, work, categories))
+            trials[kind].append(measure(Path(__file__), kind, ["--zip", str(zip_path), "--work", str(work),
+                                                              "--categories", json.dumps(categories)]))
     same = compare(work / "data" / "staging" / "companies_house.duckdb", work / "bare.duckdb")
     summarise(trials, same, {"zip": str(zip_path), "rows": args.rows if args.zip is None else None,
                              "zip_gb": round(zip_path.stat().st_size / 1e9, 3), "csv_gb": round(csv_bytes / 1e9, 3)},
