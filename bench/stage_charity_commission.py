@@ -35,7 +35,7 @@ WORK = Path("/tmp/stagebench_ccew")
 MEMBER = "publicextract.charity.txt"
 
 # The same process reports, table check and summary as the Companies House bench.
-from bench.stage_companies_house import compare, measure, report_child, summarise  # noqa: E402
+from bench.stage_companies_house import compare, measure, report_child, sql_text, summarise  # noqa: E402
 
 
 def generate(rows: int, zip_path: Path) -> None:
@@ -100,8 +100,8 @@ def run_bare(zip_path: Path, out_db: Path, work: Path) -> dict:
             CREATE TABLE charity AS
             WITH lines AS (
                 SELECT row_number() OVER () AS n, line
-                FROM read_csv('{txt}', columns = {{'line': 'VARCHAR'}}, header = false, skip = 1, delim = '\x01',
-                              quote = '', escape = '', auto_detect = false)),
+                FROM read_csv({sql_text(txt)}, columns = {{'line': 'VARCHAR'}}, header = false, skip = 1,
+                              delim = '\x01', quote = '', escape = '', auto_detect = false)),
             numbered AS (
                 SELECT n, line, sum(CASE WHEN regexp_matches(line, '^\\d{{4}}-\\d{{2}}-\\d{{2}}') THEN 1 ELSE 0 END)
                                 OVER (ORDER BY n ROWS UNBOUNDED PRECEDING) AS record

@@ -198,7 +198,7 @@ def generate(rows: int, dest: Path) -> None:
 # ------------------------------------------------------------------------------------------- the bare baseline
 
 # The bare script: plain DuckDB SQL written for this bench, sharing nothing with the loader (its macros, column
-# lists or helpers), so equal tables also cross-check the loader. run_bare fills in {csv}, {categories} and {kept}.
+# lists or helpers), so equal tables also cross-check the loader. run_bare fills in the {placeholders}.
 BARE_MACROS = r"""
 CREATE TEMP MACRO blank_null(v) AS nullif(trim(v), '');
 CREATE TEMP MACRO dmy(v) AS CAST(strptime(nullif(trim(v), ''), '%d/%m/%Y') AS DATE);
@@ -267,12 +267,15 @@ ORDER BY company_number, position;
 """
 
 
+def sql_text(value: str | Path, mark: str = "'") -> str:
+    """A SQL string literal (or, with mark '"', an identifier), its quote characters doubled."""
+    return mark + str(value).replace(mark, mark * 2) + mark
+
+
 def run_bare(zip_path: Path, out_db: Path, categories: list[str], work: Path) -> dict:
     """Extract the zip's CSV (Python's zipfile, streamed to disk as the loader does) and make the four tables."""
     import duckdb
 
-    def quoted(value: str, mark: str = "'") -> str:
-        return mark + value.replace(mark, mark * 2) + mark
 
     csv_path = work / "bare-extract.csv"
     with zipfile.ZipFile(zip_path) as zf, zf.open(zf.namelist()[0]) as src, csv_path.open("wb") as dst:
@@ -284,9 +287,9 @@ def run_bare(zip_path: Path, out_db: Path, categories: list[str], work: Path) ->
     try:
         con.execute(BARE_MACROS)
         con.execute(BARE_SCAN.format(
-            slim=", ".join(quoted(c, '"') for c in BARE_SLIM),
-            kept=", ".join(f"CASE WHEN vcse THEN {quoted(c, chr(34))} END AS {quoted(c, chr(34))}" for c in kept),
-            categories=", ".join(quoted(c) for c in categories), csv=quoted(str(csv_path))))
+            slim=", ".join(sql_text(c, '"') for c in BARE_SLIM),
+            kept=", ".join(f"CASE WHEN vcse THEN {sql_text(c, chr(34))} END AS {sql_text(c, chr(34))}" for c in kept),
+            categories=", ".join(sql_text(c) for c in categories), csv=sql_text(csv_path)))
         con.execute(BARE_TABLES.format(
             previous_dates=", ".join(f'"PreviousName_{n}.CONDATE"' for n in range(1, 11)),
             previous_names=", ".join(f'"PreviousName_{n}.CompanyName"' for n in range(1, 11))))
@@ -302,12 +305,12 @@ def compare(stage_db: Path, bare_db: Path, tables: tuple[str, ...] = TABLES) -> 
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"ATTACH '{stage_db}' AS stage (READ_ONLY)")
-    con.execute(f"ATTACH '{bare_db}' AS bare (READ_ONLY)")
+    for name, path in (("stage", stage_db), ("bare", bare_db)):
+        con.execute(f"ATTACH {sql_text(path)} AS {name} (READ_ONLY)")
     verdicts = {}
     for table in tables:
-        schemas = [con.execute(f"SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = '{db}' "
-                               f"AND table_name = '{table}' ORDER BY column_index").fetchall()
+        schemas = [con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+                               "AND table_name = ? ORDER BY column_index", [db, table]).fetchall()
                    for db in ("stage", "bare")]
         if schemas[0] != schemas[1]:
             verdicts[table] = f"columns differ: stage {schemas[0]}, bare {schemas[1]}"
