@@ -8,8 +8,11 @@ CREATE OR REPLACE TEMP MACRO postcode_key(pc) AS (
          THEN upper(regexp_replace(pc, '[^A-Za-z0-9]', '', 'g')) END
 );
 
--- 'ch411ab' -> 'CH41 1AB': the outward code, a space, the 3-character inward code.
+-- 'ch411ab' -> 'CH41 1AB': the outward code, a space, the 3-character inward code; NULL where postcode_key is.
+-- One replace over the key does both the shape test and the split (any other key matches the second branch and
+-- becomes ' ', then NULL): staging runs it on all 5.5 million companies, where postcode_key four times over cost
+-- about a sixth of the all_company scan.
 CREATE OR REPLACE TEMP MACRO normalise_postcode(pc) AS (
-    CASE WHEN postcode_key(pc) IS NOT NULL
-         THEN left(postcode_key(pc), length(postcode_key(pc)) - 3) || ' ' || right(postcode_key(pc), 3) END
+    nullif(regexp_replace(upper(regexp_replace(coalesce(pc, ''), '[^A-Za-z0-9]', '', 'g')),
+                          '^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$|^.*$', '\1 \2'), ' ')
 );
