@@ -11,7 +11,9 @@ and, when the model ran on its text, the model's own score for each area. Not al
 - An organisation's **own name** saying what it does (the taxonomy's `names` words: "Carers Centre", "Women's
   Refuge", "Foodbank") places it whatever else is known: it is what the organisation calls itself.
 - An organisation with **activities or objects text** is placed by the model trained on hand-labelled
-  charities (`TrainedTagger.area_scores`): an area whose score reaches the area threshold chosen in training.
+  charities (`TrainedTagger.area_scores`: the area's text score weighed with its UKCAT codes' scores and
+  expression hits by the second stage, `area_stack`, as a probability): an area whose probability reaches the
+  threshold chosen in training.
   What the registers state (classification, SIC) is listed as support but does not overrule the text:
   charities tick many classification boxes, and the held-out measure (docs/tagging.md) shows the text decides
   better.

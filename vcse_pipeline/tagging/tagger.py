@@ -78,7 +78,7 @@ class UkcatTagger:
         texts, hits, scores, matrix = self._scores(records)
         area_scores: list[dict | None] = [None] * len(records)
         if self.model is not None and self.model.areas and records:
-            rows = self.model.area_scores(matrix)
+            rows = self.model.area_scores(matrix, scores, hits)
             area_scores = [dict(zip(self.model.areas, map(float, rows[i]), strict=True)) if has_body_text(r) else None
                            for i, r in enumerate(records)]
         out = []
