@@ -125,13 +125,16 @@ class TrainedTagger:
             raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
         return raw + self.prior_weight * short * self.regex_precision, x
 
-    def area_scores(self, x, code_scores: np.ndarray, hits: Hits) -> np.ndarray:
-        """(rows, areas) scores of the service areas from the feature matrix and code scores `scores` made."""
+    def area_scores(self, x, code_scores: np.ndarray, hits: Hits) -> tuple[np.ndarray, np.ndarray]:
+        """(decision, strength), each (rows, areas), of the service areas from the feature matrix and code scores
+        `scores` made: the second stage's probability (an area is placed when it reaches `area_threshold`), and
+        the first stage's score of the text, which says how much of the text is about the area and is the
+        placement's strength (shortlists weigh a provider's areas by it)."""
         with single_blas_thread():
             raw = np.asarray((x @ self.train_x.T) @ self.area_dual) + self.area_offsets
         if self.area_stage is None:
-            return raw
-        return self.area_stage.probabilities(raw, code_scores, self._indicators(hits.short))
+            return raw, raw
+        return self.area_stage.probabilities(raw, code_scores, self._indicators(hits.short)), raw
 
     def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
         """The words in the text that pushed this code's score up most (the model's evidence)."""
