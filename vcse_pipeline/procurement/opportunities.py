@@ -276,6 +276,11 @@ def _provider_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[
     return {org_id: (word, field) for org_id, word, field in rows.fetchall()}
 
 
+def _names(name: str, words: list[str]) -> bool:
+    """Whether the provider's name uses one of the words (whole words, any case), as _provider_words reads it."""
+    return any(re.search(rf"\b{re.escape(w.lower())}\b", name.lower()) for w in words)
+
+
 def _fit(matched: list[str], strengths: dict[str, float], text: dict[str, TextFit], cpv: dict, labels: dict
          ) -> tuple[float, str, list[str]]:
     """Fit points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes.
@@ -373,7 +378,9 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
             reasons.append("its name says it is for " + ", ".join(labels.get(sa, sa) for sa in sorted(named_people))
                            + ", not the people the title names: its tags for those are not counted")
         if len(groups) > 1:   # "... for Children with Disabilities": the more of the named people it serves, the better
-            served = [sa for sa in groups if sa in counted]
+            # served: tagged with them, or its own name uses the title's word for them ("Parents of Disabled Children")
+            served = [sa for sa in groups
+                      if sa in counted or (not other_people and _names(name, text[sa].title_phrases))]
             fit *= PEOPLE_SHARE + (1 - PEOPLE_SHARE) * len(served) / len(groups)
             if len(served) < len(groups):
                 reasons.append(f"serves {len(served)} of the {len(groups)} groups of people the title names")
