@@ -136,7 +136,9 @@ def test_the_shipped_model_is_a_fresh_training_on_the_packaged_labels_and_rules(
     assert shipped.codes == fresh.codes and shipped.known == fresh.known
     for name in ("threshold", "prior_weight", "alpha", "rules_signature", "inner_cv"):
         assert getattr(shipped, name) == getattr(fresh, name), name
-    for name in ("dual", "offsets", "regex_precision"):
+    assert shipped.area_threshold == fresh.area_threshold
+    assert np.array_equal(shipped.area_stage.weights, fresh.area_stage.weights)
+    for name in ("dual", "offsets", "regex_precision", "area_dual"):
         assert np.array_equal(getattr(shipped, name), getattr(fresh, name)), name
     assert (shipped.train_x != fresh.train_x).nnz == 0
     assert shipped.vectorizer.vocabulary_ == fresh.vectorizer.vocabulary_

@@ -23,7 +23,7 @@ from ..lookups import area_name, area_profile, single_area
 from ..postcode import postcode_district
 from ..tagging.taxonomy import cpv_stem
 from .choices import known_service_areas
-from .notice_text import TextFit, text_service_areas
+from .notice_text import CLIENT_GROUPS, TextFit, text_service_areas
 from .ocds import contract_value, cpv_codes, notice_phase, region_label, release_tender, tender_items
 
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
@@ -276,6 +276,11 @@ def _provider_words(con: duckdb.DuckDBPyConnection, area_code: str, words: list[
     return {org_id: (word, field) for org_id, word, field in rows.fetchall()}
 
 
+def _names(name: str, words: list[str]) -> bool:
+    """Whether the provider's name uses one of the words (whole words, any case), as _provider_words reads it."""
+    return any(re.search(rf"\b{re.escape(w.lower())}\b", name.lower()) for w in words)
+
+
 def _fit(matched: list[str], strengths: dict[str, float], text: dict[str, TextFit], cpv: dict, labels: dict
          ) -> tuple[float, str, list[str]]:
     """Fit points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes.
@@ -351,15 +356,31 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
     # passing "school" further down a notice about equalities does not
     words = [w for f in sorted(text.values(), key=_text_points, reverse=True) for w in f.title_phrases]
     own_words = _provider_words(con, area_code, words)
+    # the title's words for the service itself ("Short Breaks"), not for the people served ("Children")
+    service_words = [w for f in sorted(text.values(), key=_text_points, reverse=True) if not f.client_group
+                     for w in f.title_phrases]
+    own_service_words = _provider_words(con, area_code, service_words)
     asked = set(text) or set(cpv)   # what the notice asks for: its text's areas, else its CPV codes'
+    groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]  # the people the title names
     place = area_name(area_code)
     matches, linked = [], {}
     for (org_id, name, form, ward, income, _basis, website, email, phone, matched, level, level_reasons,
          based, parent, strengths, named) in rows:
-        fit, service_fit, reasons = _fit(matched, dict(strengths or {}), text, cpv, labels)
-        groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]
+        named_people = set(named or ()) & CLIENT_GROUPS
+        # its own name says whom it is for ("... Young Carers": carers), and they are none of the people the title
+        # names ("... for Children with Disabilities"): its tags for those people describe whom its own people care
+        # for or live with, not whom it serves, so only its fit for the service itself (and the title's words for
+        # the service) counts
+        other_people = bool(groups and named_people and not named_people & set(groups))
+        counted = [sa for sa in matched if sa not in CLIENT_GROUPS] if other_people else matched
+        fit, service_fit, reasons = _fit(counted, dict(strengths or {}), text, cpv, labels)
+        if other_people:
+            reasons.append("its name says it is for " + ", ".join(labels.get(sa, sa) for sa in sorted(named_people))
+                           + ", not the people the title names: its tags for those are not counted")
         if len(groups) > 1:   # "... for Children with Disabilities": the more of the named people it serves, the better
-            served = [sa for sa in groups if sa in matched]
+            # served: tagged with them, or its own name uses the title's word for them ("Parents of Disabled Children")
+            served = [sa for sa in groups
+                      if sa in counted or (not other_people and _names(name, text[sa].title_phrases))]
             fit *= PEOPLE_SHARE + (1 - PEOPLE_SHARE) * len(served) / len(groups)
             if len(served) < len(groups):
                 reasons.append(f"serves {len(served)} of the {len(groups)} groups of people the title names")
@@ -368,8 +389,9 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
             # disabled children's notice): less specific than a provider whose name says what is bought
             fit *= NAMED_ELSEWHERE
             reasons.append("its name says it is mainly " + ", ".join(labels.get(sa, sa) for sa in sorted(named)))
-        if org_id in own_words:
-            word, where = own_words[org_id]
+        words_used = own_service_words if other_people else own_words
+        if org_id in words_used:
+            word, where = words_used[org_id]
             fit += NAME_POINTS if where == "name" else ACTIVITY_POINTS
             reasons.append(f"its {where} mention{'s' if where == 'name' else ''} '{word}'")
         if fit < FIT_FLOOR:

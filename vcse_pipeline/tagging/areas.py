@@ -11,7 +11,9 @@ and, when the model ran on its text, the model's own score for each area. Not al
 - An organisation's **own name** saying what it does (the taxonomy's `names` words: "Carers Centre", "Women's
   Refuge", "Foodbank") places it whatever else is known: it is what the organisation calls itself.
 - An organisation with **activities or objects text** is placed by the model trained on hand-labelled
-  charities (`TrainedTagger.area_scores`): an area whose score reaches the area threshold chosen in training.
+  charities (`TrainedTagger.area_scores`: the area's text score weighed with its UKCAT codes' scores and
+  expression hits by the second stage, `area_stack`, as a probability): an area whose probability reaches the
+  threshold chosen in training.
   What the registers state (classification, SIC) is listed as support but does not overrule the text:
   charities tick many classification boxes, and the held-out measure (docs/tagging.md) shows the text decides
   better.
@@ -80,20 +82,22 @@ def _weight(item: Evidence) -> float:
 
 
 def place(evidence: Iterable[Evidence], areas: Sequence[ServiceArea], generic: GenericEvidence,
-          area_scores: dict[str, float] | None = None, area_threshold: float = 0.0) -> list[AreaPlacement]:
+          area_scores: dict[str, float | Sequence[float]] | None = None, area_threshold: float = 0.0
+          ) -> list[AreaPlacement]:
     """The service areas this evidence places an organisation in, each with its strength and evidence.
 
-    `area_scores` are the model's scores for an organisation with text (None when it has none, or no model ran).
+    `area_scores` are the model's scores for an organisation with text (None when it has none, or no model ran):
+    per area [decision, strength] (`TrainedTagger.area_scores`), or one number serving as both.
     """
     evidence = list(evidence)
     placements = []
     for area in areas:
         items = [e for e in evidence if area_matches(area, e.scheme, e.code)]
         specific = [e for e in items if not is_generic(e, generic)]
-        score = area_scores.get(area.code) if area_scores is not None else None
+        score, text_strength = _decision_and_strength(area_scores.get(area.code) if area_scores else None)
         named = [e for e in items if e.scheme == "name"]
         if score is not None and (score >= area_threshold or named):
-            strength = max([score] + [_weight(e) for e in named])
+            strength = max([text_strength] + [_weight(e) for e in named])
         elif score is not None:
             continue
         elif specific:
@@ -106,6 +110,12 @@ def place(evidence: Iterable[Evidence], areas: Sequence[ServiceArea], generic: G
                   for e in items]
         placements.append(AreaPlacement(area.code, round(min(1.0, max(0.0, strength)), 3), "; ".join(parts)))
     return placements
+
+
+def _decision_and_strength(value: float | Sequence[float] | None) -> tuple[float | None, float | None]:
+    if value is None or isinstance(value, (int, float)):
+        return value, value
+    return float(value[0]), float(value[1])
 
 
 IMPLIED = "implied by "

@@ -10,6 +10,9 @@ Method (docs/tagging.md):
 3. Score = ridge output + prior weight x (expression fired on name + activities) x (how often that
    expression was right in the training labels). Codes scoring at least the threshold are kept; when none
    does, the best-scoring code is kept (every labelled charity has at least one tag).
+4. Service areas are scored the same way (ridge on the same features, their labels the areas the hand-labelled codes
+   imply), then decided by a second stage (`area_stack`) that weighs each area's score with its codes' scores and
+   expression hits and its place in the row, fitted on the inner cross-validation's out-of-fold scores.
 The ridge penalty, prior weight and threshold are chosen inside `train` by 3-fold cross-validation on the
 training rows alone (fixed seed), so a held-out score never guides them.
 
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import area_stack
 from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 from .taxonomy import ServiceArea, default_service_areas
 
@@ -40,7 +44,8 @@ log = logging.getLogger(__name__)
 PACKAGED_LABELLED = Path(__file__).resolve().parent.parent / "reference" / "labelled" / "ukcat-manual-sample-dev.csv"
 # The model trained on the packaged labels and rules, shipped so a fresh deployment need not train it.
 PACKAGED_MODELS = Path(__file__).resolve().parent.parent / "reference" / "models"
-MODEL_VERSION = "5"  # 5: also scores service areas; 4: trained on one BLAS thread (bit-for-bit repeatable)
+# 6: a second stage decides service areas; 5: also scores service areas; 4: trained on one BLAS thread (repeatable)
+MODEL_VERSION = "6"
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
@@ -97,6 +102,9 @@ class TrainedTagger:
     area_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     area_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0))
     area_threshold: float = 0.35
+    # The second stage (area_stack): the areas' scores become probabilities weighed with the codes' evidence, and
+    # area_threshold is the threshold on those. None when the training file is too small for an inner CV.
+    area_stage: area_stack.AreaStacker | None = None
 
     def _indicators(self, hits: Sequence[set[str]]) -> np.ndarray:
         index = {c: j for j, c in enumerate(self.codes)}
@@ -117,10 +125,16 @@ class TrainedTagger:
             raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
         return raw + self.prior_weight * short * self.regex_precision, x
 
-    def area_scores(self, x) -> np.ndarray:
-        """(rows, areas) scores of the service areas from a feature matrix made by `features`."""
+    def area_scores(self, x, code_scores: np.ndarray, hits: Hits) -> tuple[np.ndarray, np.ndarray]:
+        """(decision, strength), each (rows, areas), of the service areas from the feature matrix and code scores
+        `scores` made: the second stage's probability (an area is placed when it reaches `area_threshold`), and
+        the first stage's score of the text, which says how much of the text is about the area and is the
+        placement's strength (shortlists weigh a provider's areas by it)."""
         with single_blas_thread():
-            return np.asarray((x @ self.train_x.T) @ self.area_dual) + self.area_offsets
+            raw = np.asarray((x @ self.train_x.T) @ self.area_dual) + self.area_offsets
+        if self.area_stage is None:
+            return raw, raw
+        return self.area_stage.probabilities(raw, code_scores, self._indicators(hits.short)), raw
 
     def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
         """The words in the text that pushed this code's score up most (the model's evidence)."""
@@ -226,8 +240,10 @@ def _solve(kernel: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray,
 
 
 def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
-            known: frozenset[str], y_area: np.ndarray) -> tuple[float, float, float, float, dict]:
-    """(alpha, prior weight, threshold, area threshold) with the best micro-F1 in an inner cross-validation."""
+            known: frozenset[str], y_area: np.ndarray) -> tuple[float, float, float, float, dict, tuple]:
+    """(alpha, prior weight, threshold, area threshold) with the best micro-F1 in an inner cross-validation, its
+    report, and the out-of-fold (area scores, code scores, expression indicators) at the chosen setting, on which
+    the areas' second stage is fitted."""
     n = len(texts)
     pooled = {alpha: np.zeros(y.shape) for alpha in ALPHAS}
     pooled_area = {alpha: np.zeros(y_area.shape) for alpha in ALPHAS}
@@ -256,7 +272,14 @@ def _choose(codes: list[str], texts: list[str], hits: Hits, y: np.ndarray,
     area_results = {t: _area_f1(pooled_area[best[0]], t, y_area) for t in AREA_THRESHOLDS}
     area_threshold = max(area_results, key=lambda t: (round(area_results[t], 6), t))
     report.update({f"area threshold={t}": round(f, 4) for t, f in area_results.items()})
-    return (*best, area_threshold, report)
+    out_of_fold = (pooled_area[best[0]], pooled[best[0]] + best[1] * shorts * precisions, shorts)
+    return (*best, area_threshold, report, out_of_fold)
+
+
+def _area_matrix(codes: list[str], known: frozenset[str], areas: Sequence[ServiceArea]) -> np.ndarray:
+    """(codes, areas) 0/1: code j implies area k (the code, closed under the hierarchy, is one of the area's)."""
+    return np.array([[bool(a.ukcat & close_codes([code], known)) for a in areas] for code in codes],
+                    dtype=float).reshape(len(codes), len(areas))
 
 
 def _area_f1(scores: np.ndarray, threshold: float, y_area: np.ndarray) -> float:
@@ -322,7 +345,11 @@ def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits]
                           areas=area_codes)
     if len(texts) >= 3 * INNER_FOLDS:
         (model.alpha, model.prior_weight, model.threshold, model.area_threshold,
-         model.inner_cv) = _choose(codes, texts, hits, y, known, y_area)
+         model.inner_cv, out_of_fold) = _choose(codes, texts, hits, y, known, y_area)
+        if 0 < y_area.sum() < y_area.size:  # both outcomes occur: the second stage can be fitted
+            model.area_stage = area_stack.fit(*out_of_fold, y_area, _area_matrix(codes, known, areas))
+            model.area_threshold = model.area_stage.threshold
+            model.inner_cv.update(model.area_stage.inner_cv)
     model.vectorizer = _vectorizer().fit(texts)
     x, short = model.features(texts, hits)
     model.train_x = x

@@ -70,7 +70,7 @@ class UkcatTagger:
         return self.tag_with_area_scores(records)[0]
 
     def tag_with_area_scores(self, records: Sequence[TextRecord]) -> tuple[list[list[Tag]], list[dict | None]]:
-        """(tags as `tag` gives them, the model's service-area scores per record).
+        """(tags as `tag` gives them, the model's service-area scores per record: area -> [decision, strength]).
 
         A record's area scores are None when no model ran or it has no activities or objects: a name alone is
         too little text for the model's area decision (docs/tagging.md), so its codes' evidence decides.
@@ -78,8 +78,9 @@ class UkcatTagger:
         texts, hits, scores, matrix = self._scores(records)
         area_scores: list[dict | None] = [None] * len(records)
         if self.model is not None and self.model.areas and records:
-            rows = self.model.area_scores(matrix)
-            area_scores = [dict(zip(self.model.areas, map(float, rows[i]), strict=True)) if has_body_text(r) else None
+            decision, strength = self.model.area_scores(matrix, scores, hits)
+            area_scores = [{a: [float(d), float(s)] for a, d, s in zip(self.model.areas, decision[i], strength[i],
+                                                                       strict=True)} if has_body_text(r) else None
                            for i, r in enumerate(records)]
         out = []
         for i, record in enumerate(records):
