@@ -336,11 +336,11 @@ def write_charities(con, out: Path, work: Path) -> dict:
                 CASE WHEN kind_pick < 35 THEN [area('Local Authority', own_aoo)]
                      -- its own area and some others, from the lookup (by row number: filled in below)
                      WHEN kind_pick < 60 THEN list_prepend(area('Local Authority', own_aoo),
-                          list_transform(range(CAST(1 + hash(i, 'n') % 5 AS BIGINT)),
+                          list_transform(range(CAST(1 + hash(i, 'n') % 8 AS BIGINT)),
                                          lambda x: area(NULL, NULL, CAST(hash(i, x) % aoo_local_n() AS BIGINT))))
                      WHEN kind_pick < 72 THEN [area('Region', 'Throughout England')]
                      WHEN kind_pick < 80 THEN [area('Region', 'Throughout England And Wales')]
-                     WHEN kind_pick < 94 THEN list_transform(range(CAST(1 + hash(i, 'n') % 6 AS BIGINT)),
+                     WHEN kind_pick < 94 THEN list_transform(range(CAST(1 + hash(i, 'n') % 10 AS BIGINT)),
                           lambda x: area('Country', one_of(countries(), hash(i, x))))
                      ELSE [area('Region', 'Throughout London')] END AS areas
             FROM k WHERE own_aoo IS NOT NULL OR kind_pick >= 60
@@ -467,7 +467,7 @@ def create_societies(con, n: int, perturb: float) -> None:
                    || CASE WHEN kind_pick >= 95 THEN ' Credit Union Limited' ELSE ' Limited' END AS name,
                CAST(1 + hash(i, 'sno') % 90 AS VARCHAR) || ' ' || one_of(streets(), hash(i, 'saddr', v))
                    || ' Street, ' || pc.ward_name || ', ' || pc.lad_name || ', ' || pc.pcds AS address,
-               pc.pcds AS postcode,
+               pc.pcds AS postcode, pc.lad_name AS town,
                DATE '1975-01-01' + CAST(hash(i, 'sreg') % 18000 AS INT) AS registered_on,
                hash(i, 'sstatus') % 100 < 60 AS registered,
                hash(i, 'sch') % 100 < 60 AS at_companies_house, u.sic_text
@@ -479,10 +479,11 @@ def create_societies(con, n: int, perturb: float) -> None:
 def write_societies(con, out: Path, work: Path) -> dict:
     body = work / "societies.csv"
     n = copy_lines(con, """
-        SELECT CAST(number AS VARCHAR) AS a, suffix, CAST(number AS VARCHAR) || suffix, name, registered_as, address,
+        SELECT CAST(number AS VARCHAR) AS a, nullif(suffix, ''), CAST(number AS VARCHAR) || suffix, name, registered_as,
+               address,
                strftime(registered_on, '%d/%m/%Y'),
-               CASE WHEN registered THEN '' ELSE strftime(least(registered_on + 4000, DATE '2026-06-30'), '%d/%m/%Y')
-                    END,
+               CASE WHEN NOT registered THEN strftime(least(registered_on + 4000, DATE '2026-06-30'), '%d/%m/%Y')
+                    END,  -- NULL: DuckDB writes an empty field unquoted, as the register does
                'Co-operative and Community Benefit Societies Act 2014', left(sic_text, 5),
                CASE WHEN registered_as = 'Credit Union' THEN 'Credit Union' ELSE registered_as END,
                CASE WHEN registered THEN 'Registered' ELSE 'Deregistered' END
@@ -522,7 +523,7 @@ def create_companies(con, n: int, perturb: float) -> None:
                     THEN 'PRI/LBG/NSC (Private, Limited by guarantee, no share capital, use of ''Limited'' exemption)'
                     ELSE 'PRI/LTD BY GUAR/NSC (Private, limited by guarantee, no share capital)' END AS category,
                CASE WHEN hash(c.i, 'samepc') % 100 < 85 THEN c.postcode ELSE pc.pcds END AS postcode,
-               c.registered_on AS incorporated, c.sic_text
+               c.registered_on AS incorporated, c.sic_text, coalesce(pc.lad_name, c.lad_name) AS town
         FROM charity c JOIN charity_company n USING (i)
         LEFT JOIN pc ON pc.pc_i = {live_postcode('c', 'cpc', n_live)}
         UNION ALL
@@ -531,14 +532,15 @@ def create_companies(con, n: int, perturb: float) -> None:
                     WHEN s.suffix = 'C' THEN 'IP' || lpad(CAST(s.number AS VARCHAR), 5, '0') || 'C'
                     ELSE 'RS' || lpad(CAST(s.number AS VARCHAR), 6, '0') END,
                upper(s.name), CASE WHEN s.suffix = '' THEN 'Registered Society'
-                                   ELSE 'Industrial and Provident Society' END, s.postcode, s.registered_on, s.sic_text
+                                   ELSE 'Industrial and Provident Society' END, s.postcode, s.registered_on, s.sic_text,
+               s.town
         FROM society s WHERE s.at_companies_house
         UNION ALL
         SELECT 2, r.i, r.v, lpad(CAST(8000000 + r.i AS VARCHAR), 8, '0'),
                upper(replace(one_of(u.names, hash(r.i, 'ctemplate', r.v)), '{{place}}', pc.ward_name)
                      || ' ' || one_of(streets(), hash(r.i, 'cstreet')))
                    || CASE WHEN cat = 'Community Interest Company' THEN ' CIC' ELSE ' LIMITED' END,
-               cat, pc.pcds, DATE '1990-01-01' + CAST(hash(r.i, 'cinc') % 13000 AS INT), u.sic_text
+               cat, pc.pcds, DATE '1990-01-01' + CAST(hash(r.i, 'cinc') % 13000 AS INT), u.sic_text, pc.lad_name
         FROM (SELECT range AS i, {perturbed('range', 'cperturb', perturb)} AS v,
                      {weighted_sql("hash(range, 'ccat')", VCSE_CATEGORIES)} AS cat FROM range({vcse_other})) r
         JOIN purpose u ON u.p = hash(r.i, 'cpurpose') % (SELECT count(*) FROM purpose)
@@ -550,7 +552,7 @@ def create_companies(con, n: int, perturb: float) -> None:
                || CAST(1 + hash(r.i, 'nth') % 999 AS VARCHAR) || ' LIMITED',
                {weighted_sql("hash(r.i, 'ocat')", ORDINARY_CATEGORIES)}, pc.pcds,
                DATE '1980-01-01' + CAST(hash(r.i, 'oinc') % 16800 AS INT),
-               one_of(sic_texts(), hash(r.i, 'osic'))
+               one_of(sic_texts(), hash(r.i, 'osic')), pc.lad_name
         FROM (SELECT range AS i, {perturbed('range', 'cperturb', perturb)} AS v FROM range({ordinary})) r
         LEFT JOIN pc ON pc.pc_i = CASE WHEN hash(r.i, 'onopc') % 100 < 2 THEN -1 ELSE
                                {live_postcode('r', 'cpc', n_live)} END
@@ -564,7 +566,7 @@ def write_companies(con, out: Path, work: Path) -> dict:
         "RegAddress.AddressLine1": "CASE WHEN postcode IS NOT NULL THEN CAST(1 + hash(i, block, 'no') % 300 AS VARCHAR)"
                                    " || ' ' || upper(one_of(streets(), hash(i, block, 'st'))) "
                                    "|| ' ROAD' END",
-        "RegAddress.PostTown": "CASE WHEN postcode IS NOT NULL THEN 'TOWN' END", "RegAddress.Country": "'ENGLAND'",
+        "RegAddress.PostTown": "CASE WHEN postcode IS NOT NULL THEN upper(town) END", "RegAddress.Country": "'ENGLAND'",
         "RegAddress.PostCode": "postcode", "CompanyCategory": "category",
         "CompanyStatus": "CASE WHEN hash(i, block, 'status') % 100 < 94 THEN 'Active' "
                          "ELSE 'Active - Proposal to Strike off' END",
