@@ -13,7 +13,7 @@ Each measurement runs in its own process (peak RSS is its own), on its own copy 
   (`all-england`, resolve_areas), from no national state and no tag cache (a first build); the national state's
   own time is measured inside it;
 - `refresh`: the `--refresh-inputs` files (the same inputs with about 1% of organisations changed) staged over the
-  all-areas build's data folder, then every area built again with that build's caches.
+  last (largest) build's data folder, then the same areas built again with that build's caches.
 
 Results: a table on stdout and bench/out/national_build.json (one entry per input scale, merged into the file).
 Targets (issue 15): all areas <= 5 minutes wall and <= 2 GB peak; the 1% refresh <= 1 minute; Wirral alone
@@ -174,7 +174,7 @@ def main() -> None:
     areas = english_areas(staged)
     bare = in_child("bare", staged)
     record("bare Wirral selection", bare, f"{bare['result']} records")
-    all_dir = None
+    last_dir, last_areas = None, None
     for count in args.counts:
         chosen = areas if count == "all" else areas[:int(count)]
         run_dir = fresh_copy(staged, work, f"areas-{count}")
@@ -188,16 +188,16 @@ def main() -> None:
             note += f"; CPU {run['cpu_s'] / bare['cpu_s']:.1f}x bare" if bare["cpu_s"] else ""
         record(f"areas {count} ({result['areas']}), cold", run, note)
         (work / f"areas-{count}.duckdb").unlink(missing_ok=True)
-        if count == "all":
-            all_dir = run_dir
-        else:
-            shutil.rmtree(run_dir)
-    if args.refresh_inputs and all_dir:
-        restage = in_child("stage", all_dir, inputs=Path(args.refresh_inputs).resolve())
+        if last_dir:
+            shutil.rmtree(last_dir)
+        last_dir, last_areas = run_dir, (["all-england"] if count == "all" else chosen)
+    if args.refresh_inputs and last_dir:
+        # the last (largest) build's data folder, its caches kept: restage the changed inputs, build the same areas
+        restage = in_child("stage", last_dir, inputs=Path(args.refresh_inputs).resolve())
         record("refresh: restage 1% changed", restage, json.dumps(restage["result"]))
-        rebuild = in_child("areas", all_dir, areas=["all-england"], out=work / "refresh.duckdb")
+        rebuild = in_child("areas", last_dir, areas=last_areas, out=work / "refresh.duckdb")
         result = rebuild["result"]
-        record("refresh: all areas, warm", rebuild,
+        record(f"refresh: {result['areas']} areas, warm", rebuild,
                f"national {result['national_s']} s, areas {result['area_s_total']} s")
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
