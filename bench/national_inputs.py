@@ -641,7 +641,7 @@ def generate(out_dir: Path, scale: float = 1.0, perturb: float = 0.0, seed: int 
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET memory_limit = '1500MB'")  # a shared machine; DuckDB spills the rest to the work folder
         con.execute("CREATE MACRO one_of(items, draw) AS items[CAST(1 + draw % len(items) AS BIGINT)]")
-        create_geography(con, max(ENGLISH_AREAS * 200, round(POSTCODES * scale)))
+        create_geography(con, round(POSTCODES * scale))  # at least 72 postcodes (3 per ward) in every area
         create_vocabulary(con)
         rows = {}
         rows.update(write_postcodes(con, out_dir, work))
