@@ -1,5 +1,6 @@
 """bench/national_inputs.py at a tiny scale: the real loaders stage every file it writes, and the national state
-built from them has every English area, most records outside any one area, and the registers' cross-links."""
+built from them has every English area, most records outside any one area, the registers' cross-links, and each
+area's membership as the per-area SQL finds it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from vcse_pipeline.db import attach_staging, connect
 from vcse_pipeline.pipeline import english_local_authorities, stage_source, staged_areas
 from vcse_pipeline.postcode import register_macros
-from vcse_pipeline.register.area import MEMBERSHIP_TABLE
+from vcse_pipeline.register.area import AREA_TABLE, MEMBERSHIP_TABLE, build_area_membership
 from vcse_pipeline.register.national import write_national_tables
 from vcse_pipeline.sources import SOURCE_NAMES
 
@@ -61,5 +62,14 @@ def test_national_inputs_stage_with_the_real_loaders(tmp_path):
             SELECT (SELECT count(*) FROM national.register_record WHERE is_vcse),
                    (SELECT count(*) FROM national.{MEMBERSHIP_TABLE} WHERE area_code = ?)""", [WIRRAL]).fetchone()
         assert 0 < in_wirral < vcse * 0.05  # most organisations are outside any one area
+
+        # an area's rows of the national membership are what the same SQL finds for that area alone
+        columns = "record_id, in_area_by_postcode, in_area_by_operation, operation_areas"
+        build_area_membership(con, WIRRAL, False)
+        from_national = con.execute(f"SELECT {columns} FROM {AREA_TABLE} ORDER BY 1").fetchall()
+        con.execute("DETACH national")
+        build_area_membership(con, WIRRAL, False)
+        assert con.execute(f"SELECT {columns} FROM {AREA_TABLE} ORDER BY 1").fetchall() == from_national
+        assert any(row[2] for row in from_national)  # some by area of operation
     finally:
         con.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ..db import run_sql_file, sql_file, table_exists
+from ..db import run_sql_file, sql_file
 from ..errors import PipelineError
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
@@ -96,10 +96,12 @@ def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, cou
 def _national_covers(con: duckdb.DuckDBPyConnection, area_code: str) -> bool:
     from .national import SCHEMA
 
-    if not table_exists(con, "membership_area", SCHEMA):
+    # fetchall, not fetchone: an unfinished result would refuse the con.register() that may follow
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = "
+                       "'membership_area'", [SCHEMA]).fetchall()[0][0]:
         return False
     return bool(con.execute(f"SELECT count(*) FROM {SCHEMA}.membership_area WHERE area_code = ?",
-                            [area_code]).fetchone()[0])
+                            [area_code]).fetchall()[0][0])
 
 
 def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> None:
