@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from build_areas import WIRRAL, fresh_copy, measure, run_bare  # noqa: E402
+from build_areas import WIRRAL, fresh_copy, measure, run_bare, staged_areas  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -129,9 +129,7 @@ def in_child(kind: str, data_dir: Path, *, inputs: Path | None = None, areas: li
 
 
 def english_areas(data_dir: Path) -> list[str]:
-    from vcse_pipeline.pipeline import english_local_authorities, staged_areas
-
-    codes = english_local_authorities(staged_areas(config(data_dir)))
+    codes = staged_areas(data_dir)  # bench/build_areas.py's: the staged English local authorities
     return [WIRRAL] + [c for c in codes if c != WIRRAL] if WIRRAL in codes else codes
 
 
