@@ -26,7 +26,8 @@ AREA_PARENTS_FILE = REFERENCE / "area_parents.csv"
 NATIONAL_CODES = {"E": ("E92000001", "K04000001"), "W": ("W92000004", "K04000001")}
 # Types in the lookup that name places below a nation (countries and continents are never local).
 LOCAL_TYPES = ("Local Authority", "Metropolitan Counties", "Region")
-AREA_TABLE = "_area_membership"  # made by sql/area/area_membership.sql
+AREA_TABLE = "_area_membership"  # one area's rows, made by build_area_membership
+MEMBERSHIP_TABLE = "area_membership"  # every area's, in the national state (register/national.py)
 
 
 @cache
@@ -58,15 +59,65 @@ def operation_codes(area_code: str, count_national: bool = False) -> list[str]:
     return codes
 
 
-def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> None:
-    """(Re)create `_area_membership`: record_id, in_area_by_postcode, in_area_by_operation, operation_areas
-    (sql/area/area_membership.sql)."""
-    codes = operation_codes(area_code, count_national)
+def write_membership(con: duckdb.DuckDBPyConnection, area_codes: list[str], count_national: bool) -> None:
+    """(Re)create `_areas_membership` (area_code, record_id, in_area_by_postcode, in_area_by_operation,
+    operation_areas) for every area of `area_codes` at once: one pass over the records and the areas of operation
+    (sql/area/area_membership.sql), however many areas."""
+    codes = pd.DataFrame([(area, gss) for area in dict.fromkeys(area_codes)
+                          for gss in operation_codes(area, count_national)], columns=["area_code", "gss"])
     con.register("_aoo_lookup_df", area_of_operation_lookup())
+    con.register("_operation_codes_df", codes)
     try:
-        run_sql_file(con, sql_file("area/area_membership.sql"), {"area_code": area_code, "operation_codes": codes})
+        run_sql_file(con, sql_file("area/area_membership.sql"))
     finally:
         con.unregister("_aoo_lookup_df")
+        con.unregister("_operation_codes_df")
+
+
+def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, count_national: bool) -> None:
+    """Every area's membership into the national state (`database`): area_membership, sorted by area so one
+    area's rows are a few row groups, and membership_area, the areas it covers (every local authority a record's
+    postcode is in, and every one with a parent area)."""
+    areas = [r[0] for r in con.execute("SELECT DISTINCT lad_code FROM _register_records WHERE lad_code IS NOT NULL "
+                                       "ORDER BY 1").fetchall()]
+    areas += sorted(set(area_parents()) - set(areas))
+    areas = [a for a in areas if len(a) == 9]  # a malformed code in a directory places nothing
+    write_membership(con, areas, count_national)
+    con.execute(f"CREATE TABLE {database}.{MEMBERSHIP_TABLE} AS SELECT * FROM _areas_membership "
+                "ORDER BY area_code, record_id")
+    con.register("_membership_areas_df", pd.DataFrame({"area_code": areas}, dtype=object))
+    try:
+        con.execute(f"CREATE TABLE {database}.membership_area AS SELECT area_code FROM _membership_areas_df")
+    finally:
+        con.unregister("_membership_areas_df")
+    con.execute("DROP TABLE _areas_membership")
+
+
+def _national_covers(con: duckdb.DuckDBPyConnection, area_code: str) -> bool:
+    from .national import SCHEMA
+
+    # fetchall, not fetchone: an unfinished result would refuse the con.register() that may follow
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = "
+                       "'membership_area'", [SCHEMA]).fetchall()[0][0]:
+        return False
+    return bool(con.execute(f"SELECT count(*) FROM {SCHEMA}.membership_area WHERE area_code = ?",
+                            [area_code]).fetchall()[0][0])
+
+
+def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> None:
+    """(Re)create `_area_membership`: record_id, in_area_by_postcode, in_area_by_operation, operation_areas; the
+    area's rows of the national state's area_membership when it covers the area, else computed for this area."""
+    from .national import SCHEMA
+
+    operation_codes(area_code, count_national)  # a malformed code fails here, whichever way it is answered
+    columns = "record_id, in_area_by_postcode, in_area_by_operation, operation_areas"
+    if _national_covers(con, area_code):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS SELECT {columns} "
+                    f"FROM {SCHEMA}.{MEMBERSHIP_TABLE} WHERE area_code = ?", [area_code])
+        return
+    write_membership(con, [area_code], count_national)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS SELECT {columns} FROM _areas_membership")
+    con.execute("DROP TABLE _areas_membership")
 
 
 def area_basis(by_postcode: bool, by_operation: bool) -> str:
