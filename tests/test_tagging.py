@@ -228,3 +228,28 @@ def test_an_organisations_own_name_places_it():
                    {"carers": 0.1}, 0.35)
     assert [(p.service_area, p.strength, p.evidence) for p in placed] == [("carers", 0.8,
                                                                            "model 0.10; name:carers (name)")]
+
+
+def test_a_model_is_known_by_its_summary_and_a_stale_summary_is_ignored(tmp_path):
+    import dataclasses
+    import gzip
+    import pickle
+
+    from vcse_pipeline.tagging import model
+
+    rules = model.shipped_rules()
+    shipped = model.find_model(rules, None)
+    assert shipped.loaded is None and shipped.path == model.packaged_model_path(rules)  # the package's summary
+    cached = tmp_path / model.model_name(rules)  # a model this data folder cached before summaries existed
+    cached.write_bytes(gzip.decompress(shipped.path.read_bytes()))
+    first = model.find_model(rules, tmp_path)
+    assert first.loaded is not None and model.summary_path(cached).exists()
+    assert (first.threshold, first.area_threshold) == (shipped.threshold, shipped.area_threshold)
+    second = model.find_model(rules, tmp_path)  # the next build reads the summary it wrote
+    assert second.loaded is None and second.identity == first.identity
+    assert second.load().threshold == first.threshold
+
+    # The file changes under its summary: the summary is not trusted, and the tag cache's key changes with the file.
+    cached.write_bytes(pickle.dumps(dataclasses.replace(first.loaded, threshold=0.45)))
+    third = model.find_model(rules, tmp_path)
+    assert third.loaded is not None and third.threshold == 0.45 and third.identity != first.identity

@@ -203,3 +203,48 @@ def test_later_areas_of_a_build_reuse_its_taxonomy_tables_and_placements(tmp_pat
             "ORDER BY ALL")
     assert con.execute(rows, [other]).fetchall() == con.execute(rows, [AREA]).fetchall()
     assert ("GB-CHC-1100001", "food_poverty") in {r[:2] for r in con.execute(rows, [other]).fetchall()}
+
+
+TAG_IN_A_PROCESS = """
+import json, sys
+import duckdb
+from test_tagging_register import AREA, build, tag_rows
+from vcse_pipeline.config import Config
+from vcse_pipeline.tagging.apply import tag_register
+
+cfg = Config.load(environ={}, overrides={"paths": {"data_dir": sys.argv[1]}})
+con = duckdb.connect()
+build(con)
+summary = tag_register(con, cfg, AREA)
+areas = con.execute("SELECT * FROM organisation_service_area ORDER BY ALL").fetchall()
+print(json.dumps({"sklearn": "sklearn" in sys.modules, "method": summary["method"], "tags": tag_rows(con),
+                  "areas": areas}))
+"""
+
+
+def tag_in_a_process(data_dir) -> dict:
+    """tag_register with the model on, in a fresh Python process (so its imports are its own)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
+    out = subprocess.run([sys.executable, "-c", TAG_IN_A_PROCESS, str(data_dir)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_build_with_every_text_remembered_does_not_load_the_model(tmp_path):
+    # The first build tags with the model (unpickling it imports scikit-learn); the second finds every text in the
+    # tag cache and writes the same rows from the model's summary alone, never importing scikit-learn.
+    cold = tag_in_a_process(tmp_path)
+    assert cold["sklearn"] and cold["method"] == "regex+model"
+    assert any(method == "model" for *_, method in cold["tags"])  # the model tagged, not the expressions alone
+    warm = tag_in_a_process(tmp_path)
+    assert not warm["sklearn"]
+    assert warm == dict(cold, sklearn=False)
+    assert ["E08000015", "GB-CHC-1100001", "food_poverty"] in [row[:3] for row in warm["areas"]]

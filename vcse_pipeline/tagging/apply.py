@@ -1,8 +1,9 @@
 """Tag a built register: UKCAT tags from the registers' text, plus the classifications registers state,
 then service areas from both. Called by pipeline.build_register once an area's organisation tables exist.
 
-The rules, model and taxonomy are loaded once per build (prepare_tagging); each distinct text is tagged once and
-remembered across builds (tagging/cache.py); rows are written set-wise."""
+The rules and taxonomy are loaded once per build (prepare_tagging), the model only when a text is not in the tag
+cache; each distinct text is tagged once and remembered across builds (tagging/cache.py); rows are written
+set-wise."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from ..config import Config
 from ..db import table_exists
 from .areas import Evidence, implied_by, name_evidence, place
 from .cache import TagCache, Tagged, tagging_signature, text_key
-from .model import cached_model, model_name, rules_signature
-from .rules import load_rules_from_db
+from .model import ModelFile, find_model, rules_signature
+from .rules import UkcatRule, load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
 from .taxonomy import ServiceArea, load_generic_evidence, load_service_areas
 
@@ -108,39 +109,56 @@ def _ukcat_rows(con) -> list[tuple]:
 @dataclasses.dataclass
 class BuildTagging:
     """What tagging needs once per build, not once per area: the service areas and the generic evidence that alone
-    places no one, rules, model, tagger, the UKCAT rows for the taxonomy tables, and the tag cache
-    (tagging/cache.py). `taxonomy_written`: the build's first area has written the taxonomy tables, which are the
-    same for every area, so later areas leave them be."""
+    places no one, rules, the model file (None: rules only), the UKCAT rows for the taxonomy tables, and the tag
+    cache (tagging/cache.py). The tagger, and the model in it, are made when a text is not in the cache (`tagger`):
+    a build whose texts are all remembered never loads them. `taxonomy_written`: the build's first area has written
+    the taxonomy tables, which are the same for every area, so later areas leave them be."""
 
     areas: list[ServiceArea]
     generic: object  # taxonomy.load_generic_evidence's answer, handed to areas.place
-    tagger: UkcatTagger
+    rules: list[UkcatRule]
+    model_file: ModelFile | None
+    threshold: float  # the model's code threshold (a configured one overrides the one chosen in training)
     ukcat_rows: list[tuple]
     cache: TagCache
     taxonomy_written: bool = False
     placed: dict = dataclasses.field(default_factory=dict)  # place()'s answers without scores (see _place)
+    _tagger: UkcatTagger | None = None
+
+    @property
+    def tagger(self) -> UkcatTagger:
+        if self._tagger is None:
+            model = self.model_file.load() if self.model_file is not None else None
+            if model is not None and model.threshold != self.threshold:
+                model = dataclasses.replace(model, threshold=self.threshold)
+            self._tagger = UkcatTagger(self.rules, model)
+        return self._tagger
+
+    @property
+    def area_threshold(self) -> float:
+        return self.model_file.area_threshold if self.model_file is not None else 0.0
 
     @property
     def method(self) -> str:
-        return "regex+model" if self.tagger.model else "regex"
+        return "regex+model" if self.model_file is not None else "regex"
 
 
 def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
-    """Load the taxonomy, rules and model once for a build (the staging attached); `remember` False keeps no tags
-    across builds."""
+    """Load the taxonomy and rules, and find the model, once for a build (the staging attached); `remember` False
+    keeps no tags across builds."""
     settings = cfg.section("tagging")
     areas = load_service_areas(settings.get("service_areas") or None)
     generic = load_generic_evidence(settings.get("service_areas") or None)
     rules = load_rules_from_db(con)
     cache_dir = cfg.data_dir / "cache" / "tagging"
-    model = cached_model(rules, cache_dir, areas=areas) if settings.get("use_model", True) else None
+    model_file = find_model(rules, cache_dir, areas=areas) if settings.get("use_model", True) else None
     threshold = float(settings.get("threshold") or 0)
-    if model is not None and threshold > 0:  # a configured threshold overrides the one chosen in training
-        model = dataclasses.replace(model, threshold=threshold)
-    model_identity = (f"{model_name(rules, areas=areas)}@{model.threshold}@{model.area_threshold}"
-                      if model is not None else None)
+    if model_file is not None and threshold <= 0:  # a configured threshold overrides the one chosen in training
+        threshold = model_file.threshold
+    model_identity = (f"{model_file.identity}@{threshold}@{model_file.area_threshold}"
+                      if model_file is not None else None)
     cache = TagCache(cache_dir if remember else None, tagging_signature(rules_signature(rules), model_identity))
-    return BuildTagging(areas, generic, UkcatTagger(rules, model), _ukcat_rows(con), cache)
+    return BuildTagging(areas, generic, rules, model_file, threshold, _ukcat_rows(con), cache)
 
 
 def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[Tagged]:
@@ -210,8 +228,7 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     for row in tag_rows:
         by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6],
                                                       implied_by(row[5]) if row[3] == "ukcat" else ""))
-    model = tagging.tagger.model
-    threshold = model.area_threshold if model is not None else 0.0
+    threshold = tagging.area_threshold
     area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
                  for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})
                  for p in _place(tagging, by_org.get(org, []) + named_by_org.get(org, []), scores_by_org.get(org),

@@ -4,10 +4,10 @@ text is tagged once: later areas of the same build, and later builds, read its t
 data/cache/tagging/tags-<signature>/.
 
 The signature digests everything the tags are made from besides the text (the rules as staged, the model file's
-name and threshold, the tagging code and reference data), so a change to any of them starts an empty cache. Each
-build writes what it tagged as one new file (written to a temporary name, then renamed), so parallel Airflow area
-tasks never share a writer; when the files pile up a build merges them. A cache that cannot be read is ignored:
-the text is tagged again, which is only slower.
+name, sha256 and thresholds, the tagging code and reference data), so a change to any of them starts an empty
+cache. Each build writes what it tagged as one new file (written to a temporary name, then renamed), so parallel
+Airflow area tasks never share a writer; when the files pile up a build merges them. A cache that cannot be read is
+ignored: the text is tagged again, which is only slower.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def text_key(record: TextRecord) -> str:
 
 
 def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
-    """What the tags are made of besides the text: rules, model (name and threshold, or None) and tagging code."""
+    """What the tags are made of besides the text: rules, model (file name, sha256 and thresholds, or None) and
+    tagging code."""
     code = tree_digest(PACKAGE_DIR / "tagging", "*.py")
     return digest({"rules": rules_signature, "model": model_identity, "code": code,
                    "reference": tree_digest(PACKAGE_DIR / "reference", "*")})[:20]

@@ -26,7 +26,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import itertools
+import json
 import logging
+import os
 import pickle
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fingerprint import file_sha256
 from . import area_stack
 from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 from .taxonomy import ServiceArea, default_service_areas
@@ -415,9 +418,12 @@ def write_packaged_model(rules: Sequence[UkcatRule], areas: Sequence[ServiceArea
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob("ukcat-tagger-*.pkl.gz"):
         old.unlink()
+    for old in path.parent.glob("ukcat-tagger-*.json"):
+        old.unlink()
     # mtime=0: the same model always gives the same bytes
     with gzip.GzipFile(path, "wb", mtime=0) as fh:
         pickle.dump(model, fh, protocol=5)
+    _write_summary(path, model)
     return path
 
 
@@ -430,29 +436,113 @@ def _load(path: Path, opener) -> TrainedTagger | None:
         return None
 
 
-def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
-                 labelled: Path = PACKAGED_LABELLED, areas: Sequence[ServiceArea] | None = None) -> TrainedTagger:
+def _opener(path: Path):
+    return gzip.open if path.suffix == ".gz" else open
+
+
+# ------------------------------------------------------------------------------------------ the model, unloaded
+# Unpickling the model imports scikit-learn and scipy and reads megabytes: over a second of CPU that a build whose
+# texts are all in the tag cache (tagging/cache.py) does not need. What such a build does need (the thresholds, and
+# what the cache's signature says about the model) is kept in a small JSON file beside the model: its summary.
+
+def summary_path(path: Path) -> Path:
+    """The summary beside a model file (model.pkl.gz -> model.pkl.json, model.pkl -> model.pkl.json)."""
+    return path.with_name(path.name.removesuffix(".gz") + ".json")
+
+
+def _write_summary(path: Path, model: TrainedTagger) -> None:
+    """Write the summary of the model just written to `path` (through a temporary name of this process's own, so a
+    reader, or a parallel area task writing the same summary, sees all or none of it)."""
+    target = summary_path(path)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"sha256": file_sha256(path), "threshold": model.threshold,
+                               "area_threshold": model.area_threshold}, indent=1) + "\n")
+    tmp.replace(target)
+
+
+@dataclass
+class ModelFile:
+    """A model on disk, known by its summary without being loaded: `load` unpickles it (once)."""
+
+    path: Path | None      # None: trained now and kept nowhere
+    sha256: str | None     # the file's digest: the tag cache's signature changes with the file
+    threshold: float
+    area_threshold: float
+    loaded: TrainedTagger | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> str:
+        """What the tag cache's signature says of the model: its file name and bytes (the thresholds are in them)."""
+        return f"{self.path.name if self.path else None}@{self.sha256}"
+
+    def load(self) -> TrainedTagger:
+        if self.loaded is None:
+            from ..errors import PipelineError
+
+            self.loaded = _load(self.path, _opener(self.path)) if self.path else None
+            if self.loaded is None:
+                raise PipelineError(f"tagging model {self.path} could not be read: delete it to retrain")
+        return self.loaded
+
+
+def _summary(path: Path) -> ModelFile | None:
+    """The model file at `path` by its summary, when the summary is there and was written for these bytes."""
+    try:
+        summary = json.loads(summary_path(path).read_text())
+        if summary["sha256"] == file_sha256(path):
+            return ModelFile(path, summary["sha256"], float(summary["threshold"]), float(summary["area_threshold"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no summary (a model cached before summaries), or a damaged one: the model is loaded instead
+    return None
+
+
+def _loaded(path: Path, model: TrainedTagger) -> ModelFile:
+    return ModelFile(path, file_sha256(path), model.threshold, model.area_threshold, model)
+
+
+def find_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
+               labelled: Path = PACKAGED_LABELLED, areas: Sequence[ServiceArea] | None = None) -> ModelFile:
     """The model for these labels, rules, service areas and version: the cached fit, else the one the package
     ships (trained on the packaged labels, rules and areas, so a fresh deployment does not train on its first
-    build), else trained now."""
+    build), else trained now and cached. Loaded only when its file has no summary (or the summary is stale)."""
     areas = _service_areas(areas)
     name = model_name(rules, labelled, areas)
     path = cache_dir / name if cache_dir else None
-    model = _load(path, open) if path and path.exists() else None
-    if model is not None:
-        return model
+    if path and path.exists():
+        found = _summary(path)
+        if found is not None:
+            return found
+        model = _load(path, open)
+        if model is not None:
+            try:  # a model cached before summaries: the next build need not load it
+                _write_summary(path, model)
+            except OSError as exc:
+                log.warning("tagging model summary %s not written: %s", summary_path(path), exc)
+            return _loaded(path, model)
     shipped = packaged_model_path(rules, labelled, areas)
-    model = _load(shipped, gzip.open) if shipped.exists() else None
-    if model is not None:
-        return model
+    if shipped.exists():
+        found = _summary(shipped)  # the package's folder may be read-only: its summary comes from make tagger-model
+        if found is not None:
+            return found
+        model = _load(shipped, gzip.open)
+        if model is not None:
+            return _loaded(shipped, model)
     model = train(read_labelled(labelled), rules, areas=areas)
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(model, fh)
-        tmp.replace(path)
-    return model
+    if not path:
+        return ModelFile(None, None, model.threshold, model.area_threshold, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(model, fh)
+    tmp.replace(path)
+    _write_summary(path, model)
+    return _loaded(path, model)
+
+
+def cached_model(rules: Sequence[UkcatRule], cache_dir: Path | None,
+                 labelled: Path = PACKAGED_LABELLED, areas: Sequence[ServiceArea] | None = None) -> TrainedTagger:
+    """The model `find_model` finds, loaded."""
+    return find_model(rules, cache_dir, labelled, areas).load()
 
 
 if __name__ == "__main__":  # `make tagger-model`: write the shipped model after a change to the labels, rules or code
