@@ -3,6 +3,8 @@ the same register whether an area selects from it in a file or from tables built
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -132,3 +134,18 @@ def test_a_build_held_to_little_memory_publishes_the_same_areas(demo_register, t
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert rows(built["flushed"], sql) == rows(built["held"], sql), table
     assert {r[0] for r in rows(built["flushed"], "SELECT DISTINCT area_code FROM organisation")} == set(areas)
+
+
+def test_removing_a_build_file_removes_what_duckdb_spilled_beside_it(tmp_path):
+    """A build killed while DuckDB spilled past [register] build_memory_limit leaves <file>.tmp: it goes too."""
+    from vcse_pipeline.db import remove_database
+
+    path = tmp_path / "version.duckdb"
+    con = duckdb.connect(str(path))
+    spill = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    con.close()
+    assert spill == tmp_path / "version.duckdb.tmp"  # where DuckDB spills for a file
+    spill.mkdir()
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
+    remove_database(path)
+    assert not path.exists() and not spill.exists()
