@@ -3,6 +3,8 @@ the same register whether an area selects from it in a file or from tables built
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -107,3 +109,43 @@ def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_re
         assert rows(area_file, sql) == rows(demo_register.path, sql)
     finally:
         airflow_tasks.finish_register_run(run, None, None)
+
+
+def test_a_build_held_to_little_memory_publishes_the_same_areas(demo_register, tmp_path, monkeypatch):
+    """Many areas in one process: DuckDB held to [register] build_memory_limit and new tags written to the tag cache
+    after every area (TAGS_HELD 1) give the same register as a build that holds everything until the end."""
+    import shutil
+
+    from vcse_pipeline import pipeline
+
+    areas = ["E08000012", WIRRAL]
+    built = {}
+    for name, held, limit in (("held", 10**9, "2GB"), ("flushed", 1, "64MB")):
+        data = tmp_path / name
+        shutil.copytree(demo_register.cfg.data_dir / "staging", data / "staging")
+        cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data)},
+                                                 "register": {"build_memory_limit": limit}})
+        monkeypatch.setattr(pipeline, "TAGS_HELD", held)
+        built[name] = data / "register.duckdb"
+        build_register(cfg, built[name], areas)
+        tag_files = list((data / "cache" / "tagging").glob("tags-*/*.parquet"))
+        assert len(tag_files) == (1 if name == "held" else 2), name  # one file per flush
+    for table in ("organisation", "organisation_tag", "organisation_service_area", "organisation_finance"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert rows(built["flushed"], sql) == rows(built["held"], sql), table
+    assert {r[0] for r in rows(built["flushed"], "SELECT DISTINCT area_code FROM organisation")} == set(areas)
+
+
+def test_removing_a_build_file_removes_what_duckdb_spilled_beside_it(tmp_path):
+    """A build killed while DuckDB spilled past [register] build_memory_limit leaves <file>.tmp: it goes too."""
+    from vcse_pipeline.db import remove_database
+
+    path = tmp_path / "version.duckdb"
+    con = duckdb.connect(str(path))
+    spill = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    con.close()
+    assert spill == tmp_path / "version.duckdb.tmp"  # where DuckDB spills for a file
+    spill.mkdir()
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
+    remove_database(path)
+    assert not path.exists() and not spill.exists()

@@ -81,6 +81,7 @@ class PathsSettings(_Section):
 class RegisterSettings(_Section):
     areas: list[str] | str  # one area may be given as text: VCSE__REGISTER__AREAS=E08000015
     keep_versions: AtLeast1
+    build_memory_limit: str  # a DuckDB size, e.g. "640MB"
 
 
 class BatchingSettings(_Section):

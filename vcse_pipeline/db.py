@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterable
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -94,10 +95,11 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | No
 
 
 def remove_database(path: str | Path) -> None:
-    """Delete a DuckDB file and its write-ahead log: a WAL left beside a new file of the same name would be
-    replayed onto it."""
+    """Delete a DuckDB file, its write-ahead log (a WAL left beside a new file of the same name would be replayed
+    onto it) and the folder DuckDB spills to past its memory limit (`<file>.tmp`), which a killed build leaves."""
     for part in (Path(path), Path(f"{path}.wal")):
         part.unlink(missing_ok=True)
+    shutil.rmtree(f"{path}.tmp", ignore_errors=True)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str | None = None) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .clock import now_iso
 from .config import Config
-from .db import attach_staging, connect, remove_database, run_sql_dir
+from .db import attach_staging, connect, remove_database, run_sql_dir, sql_literal
 from .download import FetchResult
 from .errors import SourceError
 from .faultpoints import fault_point
@@ -151,6 +151,12 @@ def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], a
                                        sources={name: {"row_counts": counts}}, message=f"source {name}: {accepted}"))
 
 
+# Texts whose new tags a build holds in memory before writing them to the tag cache: each holds its service-area
+# scores (a few KB), so a process building every English area (about a million organisations) would otherwise hold
+# them all until the end.
+TAGS_HELD = 20_000
+
+
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
                    national: Path | None = None) -> dict:
     """Build the register for each area into a new DuckDB file at out_path (which must not exist).
@@ -169,6 +175,9 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     con = connect(out_path)
     summary: dict = {"areas": {}}
     try:
+        # DuckDB's default (80% of the machine's memory) let a process building many areas grow with them: spill
+        # past the limit instead (to out_path's .tmp folder, DuckDB's default for a file).
+        con.execute(f"SET memory_limit = {sql_literal(cfg.section('register')['build_memory_limit'])}")
         register_macros(con)
         attach_staging(con, cfg)
         attach_national_state(con, national)
@@ -180,6 +189,8 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
             area_summary["tagging"] = tag_register(con, cfg, area, tagging)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
+            if len(tagging.cache.memory) >= TAGS_HELD:
+                tagging.cache.flush()
         tagging.cache.flush()
         run_sql_dir(con, "views")
         for source in (*SOURCE_NAMES, SCHEMA):

@@ -35,7 +35,6 @@ from .records import RECORDS_TABLE, build_records
 log = logging.getLogger(__name__)
 
 SCHEMA = "national"
-MEMORY_LIMIT = "640MB"  # DuckDB's, while building the national state (see _build)
 EXACT_TABLE = "_exact_links"
 
 
@@ -77,9 +76,10 @@ def _build(cfg: Config, path: Path) -> None:
     con = connect()
     try:
         # On national inputs DuckDB would hold all ~850,000 records and their joins in memory (1.1 GB peak); spilling
-        # past this keeps the national build under the 1 GB an area build is allowed, at no measured cost in time.
+        # past [register] build_memory_limit (640 MB) keeps the national build under the 1 GB an area build is allowed,
+        # at no measured cost in time.
         con.execute(f"SET temp_directory = {sql_literal(path.parent / '.spill')}")
-        con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
+        con.execute(f"SET memory_limit = {sql_literal(cfg.section('register')['build_memory_limit'])}")
         register_macros(con)
         attach_staging(con, cfg)
         con.execute(f"ATTACH {sql_literal(path)} AS {SCHEMA}")

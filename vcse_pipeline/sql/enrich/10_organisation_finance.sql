@@ -5,10 +5,12 @@ WITH pa AS (
            max(income_from_government_contracts) AS gov_contracts,
            max(income_from_government_grants) AS gov_grants,
            max(count_volunteers) AS volunteers
-    FROM charity_commission.charity_annual_return_parta GROUP BY ALL
+    FROM charity_commission.charity_annual_return_parta
+    WHERE organisation_number IN (SELECT organisation_number FROM _charity_member) GROUP BY ALL
 ), pb AS (
     SELECT organisation_number, fin_period_end_date, max(count_employees) AS employees
-    FROM charity_commission.charity_annual_return_partb GROUP BY ALL
+    FROM charity_commission.charity_annual_return_partb
+    WHERE organisation_number IN (SELECT organisation_number FROM _charity_member) GROUP BY ALL
 ), years AS (
     SELECT m.org_id, h.organisation_number, CAST(h.fin_period_end_date AS DATE) AS fye,
            max(h.total_gross_income) AS income, max(h.total_gross_expenditure) AS expenditure,

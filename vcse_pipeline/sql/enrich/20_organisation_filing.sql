@@ -14,7 +14,8 @@ WITH ch AS (
            arg_min(CAST(c.conf_stmt_next_due_date AS DATE), m.member_rank) AS conf_due,
            bool_or(c.dissolution_date IS NULL) AS live
     FROM _org_member m
-    JOIN companies_house.company c ON m.record_id = 'companies_house:' || c.company_number
+    JOIN companies_house.company c ON c.company_number = split_part(m.record_id, ':', 2)
+    WHERE m.source = 'companies_house'
     GROUP BY m.org_id
 ), started AS (
     SELECT m.org_id, min(s.date_registered) AS first_date

@@ -8,10 +8,10 @@ JOIN charity_commission.charity_classification c USING (organisation_number)
 WHERE c.classification_code IS NOT NULL AND lower(c.classification_type) IN ('what', 'who', 'how')
 UNION
 SELECT {{area_code}}, m.org_id, 'sic', s.sic_code, s.sic_description
-FROM _org_member m JOIN companies_house.company_sic s ON m.record_id = 'companies_house:' || s.company_number
-WHERE s.sic_code IS NOT NULL
+FROM _org_member m JOIN companies_house.company_sic s ON s.company_number = split_part(m.record_id, ':', 2)
+WHERE m.source = 'companies_house' AND s.sic_code IS NOT NULL
 UNION
 SELECT {{area_code}}, m.org_id, 'fca_sic', CAST(s.sic_code AS VARCHAR), NULL
-FROM _org_member m JOIN fca_mutuals.society s ON m.record_id = 'fca_mutuals:' || s.registration_number
-WHERE s.sic_code IS NOT NULL
+FROM _org_member m JOIN fca_mutuals.society s ON s.registration_number = split_part(m.record_id, ':', 2)
+WHERE m.source = 'fca_mutuals' AND s.sic_code IS NOT NULL
 ORDER BY ALL;

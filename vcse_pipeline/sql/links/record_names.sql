@@ -8,11 +8,11 @@ SELECT s.record_id, s.source, o.charity_name,
             WHEN 'previous name' THEN 'previous' ELSE 'other' END, 1 + coalesce(o.charity_name_id, 0)
 FROM source_record s
 JOIN charity_commission.charity_other_names o
-  ON s.record_id = 'charity_commission:' || o.organisation_number
+  ON o.organisation_number = TRY_CAST(split_part(s.record_id, ':', 2) AS BIGINT)
 WHERE s.area_code = $area AND s.source = 'charity_commission' AND o.charity_name IS NOT NULL
 UNION ALL
 SELECT s.record_id, s.source, p.previous_name, 'previous', 1 + coalesce(p.position, 0)
 FROM source_record s
-JOIN companies_house.company_previous_name p ON s.record_id = 'companies_house:' || p.company_number
+JOIN companies_house.company_previous_name p ON p.company_number = split_part(s.record_id, ':', 2)
 WHERE s.area_code = $area AND s.source = 'companies_house' AND p.previous_name IS NOT NULL
 ORDER BY record_id, ord

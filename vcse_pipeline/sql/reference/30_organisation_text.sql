@@ -3,8 +3,9 @@ INSERT INTO organisation_text
 SELECT i.area_code, i.org_id, i.record_id, c.charity_activities, g.charitable_objects
 FROM organisation_identifier i
 JOIN charity_commission.charity c
-  ON i.record_id = 'charity_commission:' || c.organisation_number
+  ON c.organisation_number = TRY_CAST(split_part(i.record_id, ':', 2) AS BIGINT)
 LEFT JOIN charity_commission.charity_governing_document g
   ON g.organisation_number = c.organisation_number
-WHERE i.area_code = {{area_code}} AND (c.charity_activities IS NOT NULL OR g.charitable_objects IS NOT NULL)
+WHERE i.area_code = {{area_code}} AND i.source = 'charity_commission'
+  AND (c.charity_activities IS NOT NULL OR g.charitable_objects IS NOT NULL)
 ORDER BY i.org_id, i.record_id;
