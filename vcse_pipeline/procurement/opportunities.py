@@ -351,14 +351,13 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         WHERE d.area_code = ? AND len(list_intersect(d.service_areas, ?::VARCHAR[])) > 0""",
                        [wanted, area_code, wanted]).fetchall()
     labels = known_service_areas(con)
-    # the notice's words a provider's own activities might use: the title's, and the service's further down
     # the words of the notice's title a provider's own name or text might use: the title says what is bought, a
     # passing "school" further down a notice about equalities does not
-    words = [w for f in sorted(text.values(), key=_text_points, reverse=True) for w in f.title_phrases]
+    ranked = sorted(text.values(), key=_text_points, reverse=True)
+    words = [w for f in ranked for w in f.title_phrases]
     own_words = _provider_words(con, area_code, words)
     # the title's words for the service itself ("Short Breaks"), not for the people served ("Children")
-    service_words = [w for f in sorted(text.values(), key=_text_points, reverse=True) if not f.client_group
-                     for w in f.title_phrases]
+    service_words = [w for f in ranked if not f.client_group for w in f.title_phrases]
     own_service_words = _provider_words(con, area_code, service_words)
     asked = set(text) or set(cpv)   # what the notice asks for: its text's areas, else its CPV codes'
     groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]  # the people the title names
