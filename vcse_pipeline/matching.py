@@ -617,7 +617,10 @@ def score_forms(query: NameForm, candidate: NameForm, weight, *, containment: bo
     With `containment`, when every word of one name is in the other, the character part is 100 (as
     rapidfuzz's token_set_ratio would say): the score is then decided by the IDF weight of the words only one
     name has, so "Home-Start Cardiff East" / "Home-Start Cardiff" scores high, "Fareshare" / "FareShare
-    Midlands" (a rare place word extra) does not."""
+    Midlands" (a rare place word extra) does not.
+
+    `batch_matching.score_pairs` computes the same scores (without containment) for arrays of pairs, for the
+    cross-register linker: a change here must be made there too (tests/test_batch_matching.py compares them)."""
     if query.text == candidate.text:
         return 100.0, {"token_sort_ratio": 100.0, "squashed_ratio": 100.0, "token_set_ratio": 100.0,
                        "idf_overlap": 1.0, "contained": SAME_WORDS}
