@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .tagger import Tag, TextRecord, UkcatTagger
-from .taxonomy import GenericEvidence, ServiceArea, area_matches, name_words
+from .taxonomy import GenericEvidence, ServiceArea, area_index, name_words
 
 # How much one specific piece of evidence says on its own, by where it came from.
 EVIDENCE_WEIGHTS = {
@@ -88,26 +88,47 @@ def place(evidence: Iterable[Evidence], areas: Sequence[ServiceArea], generic: G
 
     `area_scores` are the model's scores for an organisation with text (None when it has none, or no model ran):
     per area [decision, strength] (`TrainedTagger.area_scores`), or one number serving as both.
+
+    Only the areas some evidence matches or whose decision reaches the threshold can place: the others are never
+    looked at (area by area, every tag of every organisation was tested against every area).
     """
-    evidence = list(evidence)
+    index = area_index(areas)
+    # area position -> its evidence in evidence order, each with whether it is generic and how the evidence string
+    # shows it (worked out once per item, not once per area it matches)
+    items_by_area: dict[int, list[tuple[Evidence, bool, str]]] = {}
+    for item in evidence:
+        matching = index.matching(item.scheme, item.code)
+        if matching:
+            generic_item = is_generic(item, generic)
+            shown = (f"{item.scheme}:{item.code}" + (" (generic)" if generic_item else
+                                                      f" ({item.source_field})" if item.source_field else ""))
+            for i in matching:
+                items_by_area.setdefault(i, []).append((item, generic_item, shown))
+    candidates = set(items_by_area)
+    if area_scores:
+        # ... and the areas whose decision reaches the threshold (_decision_and_strength's decision, inline: it is
+        # asked of every area the model scored)
+        positions = index.positions
+        candidates.update(i for code, value in area_scores.items()
+                          if code in positions and value is not None
+                          and (float(value[0]) if type(value) is list else
+                               value if isinstance(value, (int, float)) else float(value[0])) >= area_threshold
+                          for i in positions[code])
     placements = []
-    for area in areas:
-        items = [e for e in evidence if area_matches(area, e.scheme, e.code)]
-        specific = [e for e in items if not is_generic(e, generic)]
+    for i in sorted(candidates):
+        area, items = index.areas[i], items_by_area.get(i, [])
         score, text_strength = _decision_and_strength(area_scores.get(area.code) if area_scores else None)
-        named = [e for e in items if e.scheme == "name"]
+        named = [e for e, _, _ in items if e.scheme == "name"]
         if score is not None and (score >= area_threshold or named):
             strength = max([text_strength] + [_weight(e) for e in named])
         elif score is not None:
             continue
-        elif specific:
+        elif specific := [e for e, generic_item, _ in items if not generic_item]:
             strength = max(_weight(e) for e in specific)
         else:
             continue
         parts = [f"model {score:.2f}"] if score is not None else []
-        parts += [f"{e.scheme}:{e.code}" + (" (generic)" if is_generic(e, generic) else
-                                             f" ({e.source_field})" if e.source_field else "")
-                  for e in items]
+        parts += [shown for _, _, shown in items]
         placements.append(AreaPlacement(area.code, round(min(1.0, max(0.0, strength)), 3), "; ".join(parts)))
     return placements
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -138,16 +138,55 @@ def _spaced_words(lowered: str) -> str:
     return f" {_NOT_WORD.sub(' ', lowered.replace(chr(39), ''))} "
 
 
-@lru_cache(maxsize=16)
-def _word_forms(words: frozenset[str]) -> tuple[tuple[str, str], ...]:
-    """(word, its spaced form) in word order: made once per taxonomy, not once per organisation."""
-    return tuple((w, _spaced_words(w)) for w in sorted(words))
+class AreaIndex:
+    """One taxonomy's areas looked up by tag rather than tag by area: which areas each distinct (scheme, code)
+    matches (`area_matches`, worked out on first sight and remembered: an organisation's evidence is a few codes
+    out of a few hundred a register uses, while a build places hundreds of thousands of organisations), the
+    positions of each area code, and the `names` words with their spaced forms."""
+
+    MAX_TAGS = 100_000   # distinct tags remembered: far above a national build's, a bound if codes are free text
+
+    def __init__(self, areas: Sequence[ServiceArea]):
+        self.areas = tuple(areas)
+        self.positions: dict[str, tuple[int, ...]] = {}
+        for i, area in enumerate(self.areas):
+            self.positions[area.code] = self.positions.get(area.code, ()) + (i,)
+        # (word, its spaced form) in word order
+        self.word_forms = tuple((w, _spaced_words(w)) for w in sorted({w for a in self.areas for w in a.names}))
+        self._matching: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    def matching(self, scheme: str, code: str) -> tuple[int, ...]:
+        """Positions of the areas the tag (scheme, code) puts an organisation in, in taxonomy order."""
+        found = self._matching.get((scheme, code))
+        if found is None:
+            found = tuple(i for i, area in enumerate(self.areas) if area_matches(area, scheme, code))
+            # Only string codes are remembered: 1, 1.0 and True are one dict key but not one str().
+            if type(code) is str and len(self._matching) < self.MAX_TAGS:
+                self._matching[(scheme, code)] = found
+        return found
+
+
+_INDEXES: dict[tuple[int, ...], AreaIndex] = {}
+
+
+def area_index(areas: Iterable[ServiceArea]) -> AreaIndex:
+    """The index of these areas, made once per taxonomy. Kept by the areas' identities (a ServiceArea is frozen,
+    and the index holds the areas so their ids stay theirs): hashing thirty areas by value on every call would
+    cost more than the lookups it serves."""
+    areas = areas if isinstance(areas, (list, tuple)) else tuple(areas)
+    key = tuple(map(id, areas))
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= 16:   # a process loads one or two taxonomies; tests load many
+            _INDEXES.pop(next(iter(_INDEXES), None), None)
+        index = _INDEXES[key] = AreaIndex(areas)
+    return index
 
 
 def name_words(name: str | None, areas: Iterable[ServiceArea]) -> list[str]:
     """The taxonomy's `names` words an organisation's name holds (whole words, any case)."""
     text = _spaced_words(str(name or "").lower())
-    return [w for w, form in _word_forms(frozenset(w for a in areas for w in a.names)) if form in text]
+    return [w for w, form in area_index(areas).word_forms if form in text]
 
 
 def normalise_cpv(code: str) -> str:
