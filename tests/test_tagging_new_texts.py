@@ -59,6 +59,16 @@ def test_set_wise_tags_and_area_scores_equal_the_row_by_row_method(shipped):
     assert sum(a is None for a in new_areas) == 42  # the 40 names alone, the empty record and the hub: names only
 
 
+def test_pairs_explained_in_small_batches_give_the_same_words(shipped, monkeypatch):
+    from vcse_pipeline.tagging import model as model_module
+
+    rules, model = shipped
+    records = labelled_records(slice(700, 900))
+    whole = UkcatTagger(rules, model).tag(records)
+    monkeypatch.setattr(model_module, "EXPLAIN_BATCH", 7)  # batches end inside records' pairs
+    assert UkcatTagger(rules, model).tag(records) == whole
+
+
 def test_scores_from_one_kernel_are_the_separate_products_to_the_last_bit(shipped):
     rules, model = shipped
     bench = load_bench()

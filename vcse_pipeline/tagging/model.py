@@ -52,6 +52,7 @@ MODEL_VERSION = "6"
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
+EXPLAIN_BATCH = 1024  # (text, code) pairs explained together: a text has up to some hundred TF-IDF entries
 # Settings searched by inner cross-validation on the training rows (never on held-out rows).
 ALPHAS = (0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.3, 0.6)
@@ -184,23 +185,29 @@ class TrainedTagger:
         up most (the model's evidence), the biggest contribution first and, at equal contributions, the word later
         in string order first; ", "-joined.
 
-        All pairs at once on x's CSR arrays: slicing a row out of a sparse matrix costs more than explaining it.
+        Pairs are explained EXPLAIN_BATCH at a time on x's CSR arrays: slicing a row out of a sparse matrix costs
+        more than explaining it, and a batch holds every stored entry of its pairs' rows at once.
         """
-        if not pairs:
-            return []
-        names = self._feature_names()
         index = {c: j for j, c in enumerate(self.codes)}
-        rows = np.array([i for i, _ in pairs], dtype=np.int64)
         wanted, column = np.unique([index[code] for _, code in pairs], return_inverse=True)
-        weights = np.column_stack([self._weights(int(j)) for j in wanted])  # (TF-IDF features, wanted codes)
+        weights = np.column_stack([self._weights(int(j)) for j in wanted]) if pairs else None
+        rows, column = np.array([i for i, _ in pairs], dtype=np.int64), column.ravel()
+        out: list[str] = []
+        for at in range(0, len(pairs), EXPLAIN_BATCH):
+            out += self._explain_batch(x, rows[at:at + EXPLAIN_BATCH], column[at:at + EXPLAIN_BATCH], weights, n)
+        return out
+
+    def _explain_batch(self, x, rows: np.ndarray, column: np.ndarray, weights: np.ndarray, n: int) -> list[str]:
+        """`explain` for the pairs (x's row rows[p], the code whose weights are weights[:, column[p]])."""
+        names = self._feature_names()
         # every stored entry of every pair's row, pair by pair: pair p's entries are x.indptr[row]:x.indptr[row + 1]
         starts, lengths = x.indptr[rows], x.indptr[rows + 1] - x.indptr[rows]
-        pair = np.repeat(np.arange(len(pairs)), lengths)
+        pair = np.repeat(np.arange(len(rows)), lengths)
         entry = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         features, values = x.indices[entry], x.data[entry]
         words = features < len(names)  # not the expression indicators after the TF-IDF columns
         pair, features, values = pair[words], features[words], values[words]
-        weight = weights[features, column.ravel()[pair]]
+        weight = weights[features, column[pair]]
         pushes = weight > 0
         pair, features, contribution = pair[pushes], features[pushes], values[pushes] * weight[pushes]
         order = np.lexsort((-self._name_order()[features], -contribution, pair))
@@ -208,7 +215,7 @@ class TrainedTagger:
         first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, dtype=np.int64)
         place = np.arange(len(pair)) - np.repeat(first, np.diff(np.r_[first, len(pair)]))
         top = place < n
-        found: list[list[str]] = [[] for _ in pairs]
+        found: list[list[str]] = [[] for _ in rows]
         for p, f in zip(pair[top].tolist(), features[top].tolist(), strict=True):
             found[p].append(names[f])
         return [", ".join(terms) for terms in found]
