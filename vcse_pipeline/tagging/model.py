@@ -52,6 +52,7 @@ MODEL_VERSION = "6"
 REGEX_FEATURE_WEIGHT = 0.5    # value of an expression indicator beside the (unit-length) TF-IDF vector
 OBJECTS_FEATURE_WEIGHT = 0.25  # objects are boilerplate-heavy: their expression hits count for less
 EVIDENCE_TERMS = 3
+EXPLAIN_BATCH = 1024  # (text, code) pairs explained together: a text has up to some hundred TF-IDF entries
 # Settings searched by inner cross-validation on the training rows (never on held-out rows).
 ALPHAS = (0.5, 1.0, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.3, 0.6)
@@ -84,6 +85,19 @@ class Hits:
 
 
 @dataclass
+class Scores:
+    """What the model makes of a batch of texts (`TrainedTagger.scores`)."""
+
+    x: object                # the feature matrix (rows, features), CSR: what `explain` reads
+    codes: np.ndarray        # (rows, codes) combined score: decided against `threshold`
+    # Service areas, (rows, areas) each, when asked for: the second stage's probability (an area is placed when it
+    # reaches `area_threshold`), and the first stage's score of the text, which says how much of the text is about
+    # the area and is the placement's strength (shortlists weigh a provider's areas by it).
+    area_decision: np.ndarray | None = None
+    area_strength: np.ndarray | None = None
+
+
+@dataclass
 class TrainedTagger:
     """A fitted model: vectoriser, the training feature rows and dual ridge coefficients, and settings."""
 
@@ -110,50 +124,101 @@ class TrainedTagger:
     area_stage: area_stack.AreaStacker | None = None
 
     def _indicators(self, hits: Sequence[set[str]]) -> np.ndarray:
-        index = {c: j for j, c in enumerate(self.codes)}
-        out = np.zeros((len(hits), len(self.codes)))
+        """(rows, codes) 1.0 where a code, or a code below it, fired on the row (hits closed under the hierarchy)."""
+        closed = self.__dict__.setdefault("_closed_columns", {})  # code -> its and its ancestors' columns
+        rows, columns = [], []
         for i, codes in enumerate(hits):
-            for code in close_codes(codes, self.known):
-                if code in index:
-                    out[i, index[code]] = 1.0
+            for code in codes:
+                found = closed.get(code)
+                if found is None:
+                    index = {c: j for j, c in enumerate(self.codes)}
+                    found = closed[code] = [index[c] for c in close_codes([code], self.known) if c in index]
+                rows.extend([i] * len(found))
+                columns.extend(found)
+        out = np.zeros((len(hits), len(self.codes)))
+        out[rows, columns] = 1.0
         return out
 
     def features(self, texts: Sequence[str], hits: Hits):
         return build_features(self.vectorizer, texts, self._indicators(hits.short), self._indicators(hits.objects))
 
-    def scores(self, texts: Sequence[str], hits: Hits):
-        """(combined score matrix rows x codes, feature matrix) for texts and their expression hits."""
+    def scores(self, texts: Sequence[str], hits: Hits, areas: bool = False) -> Scores:
+        """The codes' combined scores of texts and their expression hits, the feature matrix, and with `areas` the
+        service areas' (`Scores`). Codes and areas are read off one kernel (the texts against the training rows)."""
         x, short = self.features(texts, hits)
+        areas = areas and bool(self.areas)
         with single_blas_thread():
-            raw = np.asarray((x @ self.train_x.T) @ self.dual) + self.offsets
-        return raw + self.prior_weight * short * self.regex_precision, x
-
-    def area_scores(self, x, code_scores: np.ndarray, hits: Hits) -> tuple[np.ndarray, np.ndarray]:
-        """(decision, strength), each (rows, areas), of the service areas from the feature matrix and code scores
-        `scores` made: the second stage's probability (an area is placed when it reaches `area_threshold`), and
-        the first stage's score of the text, which says how much of the text is about the area and is the
-        placement's strength (shortlists weigh a provider's areas by it)."""
-        with single_blas_thread():
-            raw = np.asarray((x @ self.train_x.T) @ self.area_dual) + self.area_offsets
+            kernel = x @ self.train_x.T
+            raw = np.asarray(kernel @ self.dual) + self.offsets
+            area_raw = np.asarray(kernel @ self.area_dual) + self.area_offsets if areas else None
+        codes = raw + self.prior_weight * short * self.regex_precision
+        if area_raw is None:
+            return Scores(x, codes)
         if self.area_stage is None:
-            return raw, raw
-        return self.area_stage.probabilities(raw, code_scores, self._indicators(hits.short)), raw
+            return Scores(x, codes, area_raw, area_raw)
+        return Scores(x, codes, self.area_stage.probabilities(area_raw, codes, short), area_raw)
 
-    def explain(self, x_row, code: str, n: int = EVIDENCE_TERMS) -> str:
-        """The words in the text that pushed this code's score up most (the model's evidence)."""
-        j = self.codes.index(code)
-        names = self.__dict__.get("_feature_names")
+    def _feature_names(self) -> np.ndarray:
+        names = self.__dict__.get("_feature_names_out")
         if names is None:
-            names = self.__dict__["_feature_names"] = self.vectorizer.get_feature_names_out()
+            names = self.__dict__["_feature_names_out"] = self.vectorizer.get_feature_names_out()
+        return names
+
+    def _name_order(self) -> np.ndarray:
+        """Each TF-IDF feature's place among the feature names in string order (ties of contribution break by it)."""
+        order = self.__dict__.get("_name_rank")
+        if order is None:
+            names = self._feature_names()
+            order = self.__dict__["_name_rank"] = np.empty(len(names), dtype=np.int64)
+            order[np.argsort(names, kind="stable")] = np.arange(len(names))
+        return order
+
+    def _weights(self, j: int) -> np.ndarray:
+        """Code j's weight per TF-IDF feature, train_x.T @ dual[:, j], worked out once per code."""
         cache = self.__dict__.setdefault("_primal", {})
-        if j not in cache:  # this code's weight per feature, train_x.T @ dual[:, j], once per code
-            cache[j] = np.asarray(self.train_x.T @ self.dual[:, j]).ravel()[:len(names)]
-        weights = cache[j]
-        row = x_row.tocoo()
-        contrib = [(float(v * weights[c]), names[c]) for c, v in zip(row.col, row.data, strict=True)
-                   if c < len(names) and weights[c] > 0]
-        contrib.sort(reverse=True)
-        return ", ".join(term for _, term in contrib[:n])
+        if j not in cache:
+            cache[j] = np.asarray(self.train_x.T @ self.dual[:, j]).ravel()[:len(self._feature_names())]
+        return cache[j]
+
+    def explain(self, x, pairs: Sequence[tuple[int, str]], n: int = EVIDENCE_TERMS) -> list[str]:
+        """For each (row of the feature matrix x, code): the words in that row's text that pushed the code's score
+        up most (the model's evidence), the biggest contribution first and, at equal contributions, the word later
+        in string order first; ", "-joined.
+
+        Pairs are explained EXPLAIN_BATCH at a time on x's CSR arrays: slicing a row out of a sparse matrix costs
+        more than explaining it, and a batch holds every stored entry of its pairs' rows at once.
+        """
+        index = {c: j for j, c in enumerate(self.codes)}
+        wanted, column = np.unique([index[code] for _, code in pairs], return_inverse=True)
+        weights = np.column_stack([self._weights(int(j)) for j in wanted]) if pairs else None
+        rows, column = np.array([i for i, _ in pairs], dtype=np.int64), column.ravel()
+        out: list[str] = []
+        for at in range(0, len(pairs), EXPLAIN_BATCH):
+            out += self._explain_batch(x, rows[at:at + EXPLAIN_BATCH], column[at:at + EXPLAIN_BATCH], weights, n)
+        return out
+
+    def _explain_batch(self, x, rows: np.ndarray, column: np.ndarray, weights: np.ndarray, n: int) -> list[str]:
+        """`explain` for the pairs (x's row rows[p], the code whose weights are weights[:, column[p]])."""
+        names = self._feature_names()
+        # every stored entry of every pair's row, pair by pair: pair p's entries are x.indptr[row]:x.indptr[row + 1]
+        starts, lengths = x.indptr[rows], x.indptr[rows + 1] - x.indptr[rows]
+        pair = np.repeat(np.arange(len(rows)), lengths)
+        entry = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        features, values = x.indices[entry], x.data[entry]
+        words = features < len(names)  # not the expression indicators after the TF-IDF columns
+        pair, features, values = pair[words], features[words], values[words]
+        weight = weights[features, column[pair]]
+        pushes = weight > 0
+        pair, features, contribution = pair[pushes], features[pushes], values[pushes] * weight[pushes]
+        order = np.lexsort((-self._name_order()[features], -contribution, pair))
+        pair, features = pair[order], features[order]
+        first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, dtype=np.int64)
+        place = np.arange(len(pair)) - np.repeat(first, np.diff(np.r_[first, len(pair)]))
+        top = place < n
+        found: list[list[str]] = [[] for _ in rows]
+        for p, f in zip(pair[top].tolist(), features[top].tolist(), strict=True):
+            found[p].append(names[f])
+        return [", ".join(terms) for terms in found]
 
 
 def build_features(vectorizer, texts: Sequence[str], short: np.ndarray, objects: np.ndarray):
@@ -365,16 +430,21 @@ def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits]
     return model
 
 
-def decide(codes: Sequence[str], scores_row: np.ndarray, threshold: float, has_text: bool = True) -> set[str]:
-    """Codes scoring at least `threshold`; if none, the single best code (when there is text at all)."""
-    chosen = {codes[j] for j in np.flatnonzero(scores_row >= threshold)}
-    if not chosen and has_text:
-        chosen = {codes[int(scores_row.argmax())]}
-    return chosen
+def decide(codes: Sequence[str], scores: np.ndarray, threshold: float, has_text: Sequence[bool]) -> list[set[str]]:
+    """Per row of scores: the codes scoring at least `threshold`; if none, the single best code (when the row has
+    text at all)."""
+    chosen = scores >= threshold
+    found: list[set[str]] = [set() for _ in range(len(scores))]
+    for i, j in zip(*(a.tolist() for a in np.nonzero(chosen)), strict=True):
+        found[i].add(codes[j])
+    fallback = ~chosen.any(axis=1) & np.array(has_text, dtype=bool).reshape(len(scores))
+    for i, j in zip(np.flatnonzero(fallback).tolist(), scores[fallback].argmax(axis=1).tolist(), strict=True):
+        found[i] = {codes[j]}
+    return found
 
 
-def predict_codes(model: TrainedTagger, scores_row: np.ndarray, has_text: bool = True) -> set[str]:
-    return decide(model.codes, scores_row, model.threshold, has_text)
+def predict_codes(model: TrainedTagger, scores: np.ndarray, has_text: Sequence[bool]) -> list[set[str]]:
+    return decide(model.codes, scores, model.threshold, has_text)
 
 
 def areas_signature(areas: Sequence[ServiceArea]) -> str:

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import TrainedTagger, cached_model, join_text, predict_codes, texts_and_hits
+import numpy as np
+
+from .model import Hits, Scores, TrainedTagger, cached_model, join_text, predict_codes, texts_and_hits
 from .rules import UkcatRule, close_codes, load_rules, parent_codes, rule_matcher, snippet
 
 TEXT_FIELDS = ("name", "activities", "objects", "other_names")
@@ -36,6 +38,7 @@ class UkcatTagger:
         self.rules = list(rules)
         self.by_code = {r.code: r for r in self.rules}
         self.known = frozenset(self.by_code)
+        self.parents: dict[str, list[str]] = {}  # code -> its ancestors (rules.parent_codes), as tags are closed
         self.matcher = rule_matcher(self.rules)
         self.model = model
 
@@ -45,25 +48,21 @@ class UkcatTagger:
         rules = list(rules) if rules is not None else load_rules()
         return cls(rules, cached_model(rules, cache_dir) if use_model else None)
 
-    def _scores(self, records: Sequence[TextRecord]):
-        """(texts, expression hits, scores or None, feature matrix or None) for the records."""
+    def _scores(self, records: Sequence[TextRecord], areas: bool = False) -> tuple[list[str], Hits, Scores | None]:
+        """(texts, expression hits, the model's scores or None) for the records."""
         names = [join_text(r.name, r.other_names) for r in records]
         texts, hits = texts_and_hits(self.matcher, names, [r.activities for r in records],
                                      [r.objects for r in records])
-        if self.model is None:
-            return texts, hits, None, None
-        scores, matrix = self.model.scores(texts, hits)
-        return texts, hits, scores, matrix
+        return texts, hits, self.model.scores(texts, hits, areas) if self.model is not None else None
 
-    def _chosen(self, texts, hits, scores, i: int) -> set[str]:
+    def _chosen(self, texts: list[str], hits: Hits, scores: Scores | None) -> list[set[str]]:
         if scores is None:
-            return set(hits.short[i])
-        return predict_codes(self.model, scores[i], has_text=bool(texts[i]))
+            return [set(found) for found in hits.short]
+        return predict_codes(self.model, scores.codes, has_text=[bool(t) for t in texts])
 
     def predict(self, records: Sequence[TextRecord]) -> list[set[str]]:
         """Predicted codes per record (not yet closed), without building evidence (for scoring)."""
-        texts, hits, scores, _ = self._scores(records)
-        return [self._chosen(texts, hits, scores, i) for i in range(len(records))]
+        return self._chosen(*self._scores(records))
 
     def tag(self, records: Sequence[TextRecord]) -> list[list[Tag]]:
         """Tags with evidence for each record, closed under the UKCAT hierarchy."""
@@ -75,22 +74,22 @@ class UkcatTagger:
         A record's area scores are None when no model ran or it has no activities or objects: a name alone is
         too little text for the model's area decision (docs/tagging.md), so its codes' evidence decides.
         """
-        texts, hits, scores, matrix = self._scores(records)
+        texts, hits, scores = self._scores(records, areas=True)
         area_scores: list[dict | None] = [None] * len(records)
-        if self.model is not None and self.model.areas and records:
-            decision, strength = self.model.area_scores(matrix, scores, hits)
-            area_scores = [{a: [float(d), float(s)] for a, d, s in zip(self.model.areas, decision[i], strength[i],
-                                                                       strict=True)} if has_body_text(r) else None
-                           for i, r in enumerate(records)]
-        out = []
-        for i, record in enumerate(records):
-            tags = [self._evidence(code, record, matrix[i] if matrix is not None else None,
-                                   scores[i] if scores is not None else None)
-                    for code in sorted(self._chosen(texts, hits, scores, i))]
-            out.append(self._close(tags))
-        return out, area_scores
+        if scores is not None and scores.area_decision is not None:
+            body = [i for i, r in enumerate(records) if has_body_text(r)]
+            # those rows x areas x [decision, strength], made Python floats in one call
+            pairs = np.stack([scores.area_decision[body], scores.area_strength[body]], axis=2).tolist()
+            for i, row in zip(body, pairs, strict=True):
+                area_scores[i] = dict(zip(self.model.areas, row, strict=True))
+        tags = [[self._rule_evidence(code, record) for code in sorted(codes)]
+                for record, codes in zip(records, self._chosen(texts, hits, scores), strict=True)]
+        self._model_evidence(tags, scores)
+        return [self._close(found) for found in tags], area_scores
 
-    def _evidence(self, code: str, record: TextRecord, x_row, score_row) -> Tag:
+    def _rule_evidence(self, code: str, record: TextRecord) -> Tag | str:
+        """The tag with the first field its expression finds (in TEXT_FIELDS order), else the code: its evidence is
+        the model's (`_model_evidence`)."""
         rule = self.by_code.get(code)
         if rule is not None and rule.regex is not None:
             for field in TEXT_FIELDS:
@@ -98,15 +97,31 @@ class UkcatTagger:
                 found = rule.regex.search(text) if text else None
                 if found and not (rule.exclude and rule.exclude.search(text)):
                     return Tag(code, field, snippet(text, found.start(), found.end()), "regex")
-        score = float(score_row[self.model.codes.index(code)]) if score_row is not None else 0.0
-        words = self.model.explain(x_row, code) if self.model is not None and x_row is not None else ""
-        return Tag(code, MODEL_FIELD, f"model score {score:.2f}" + (f"; words: {words}" if words else ""), "model")
+        return code
+
+    def _model_evidence(self, tags: list[list[Tag | str]], scores: Scores | None) -> None:
+        """Replace every code left without expression evidence by its model tag: the score and the words that pushed
+        it up, explained for all of them at once (without a model: score 0 and no words)."""
+        pending = [(i, k) for i, found in enumerate(tags) for k, tag in enumerate(found) if isinstance(tag, str)]
+        if scores is None:
+            words = [""] * len(pending)
+        else:
+            words = self.model.explain(scores.x, [(i, tags[i][k]) for i, k in pending])
+        column = {c: j for j, c in enumerate(self.model.codes)} if scores is not None else {}
+        for (i, k), said in zip(pending, words, strict=True):
+            code = tags[i][k]
+            score = float(scores.codes[i, column[code]]) if scores is not None else 0.0
+            tags[i][k] = Tag(code, MODEL_FIELD, f"model score {score:.2f}" + (f"; words: {said}" if said else ""),
+                             "model")
 
     def _close(self, tags: list[Tag]) -> list[Tag]:
         seen = {t.code for t in tags}
         closed = list(tags)
         for tag in tags:
-            for parent in parent_codes(tag.code, self.known):
+            parents = self.parents.get(tag.code)
+            if parents is None:
+                parents = self.parents[tag.code] = parent_codes(tag.code, self.known)
+            for parent in parents:
                 if parent not in seen:
                     seen.add(parent)
                     closed.append(Tag(parent, tag.source_field, f"implied by {tag.code}", tag.method))
