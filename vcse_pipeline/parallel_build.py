@@ -143,7 +143,6 @@ class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection  # the parent's end of the worker's pipe
     areas: list[str]
-    out: Path
     summary: dict | None = None  # pipeline.build_register's, once the worker is done
 
 
@@ -184,12 +183,14 @@ def _run_workers(cfg: Config, groups: list[list[str]], work_dir: Path, national:
     try:
         for i, group in enumerate(groups):
             parent_end, child_end = context.Pipe(duplex=False)
-            out = work_dir / _part_name(i)
             process = context.Process(target=_worker_main, name=f"vcse-build-{i}", daemon=True,
-                                      args=(cfg.raw, str(out), group, str(national), child_end, level))
-            process.start()
-            child_end.close()  # the worker holds its end: EOF here means it is gone
-            started.append(_Worker(process, parent_end, group, out))
+                                      args=(cfg.raw, str(work_dir / _part_name(i)), group, str(national), child_end,
+                                            level))
+            try:
+                process.start()
+            finally:
+                child_end.close()  # the worker holds its end: EOF here means it is gone
+            started.append(_Worker(process, parent_end, group))
         _wait_for(started)
         return [w.summary for w in started]
     finally:
