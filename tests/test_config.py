@@ -188,7 +188,7 @@ def documented_variables() -> list[tuple[str, str]]:
 
 # The docs' own examples of mistakes (a misspelt section, a value of the wrong type): (name prefix, value or None)
 DOCUMENTED_MISTAKES = (("VCSE__REGISTR__", None), ("VCSE__SOURCES__POSTCODE__", None),
-                       ("VCSE__REGISTER__KEEP_VERSIONS", "abc"))
+                       ("VCSE__REGISTER__KEEP_VERSIONS", "abc"), ("VCSE__REGISTER__BUILD_WORKERS", "many"))
 
 
 def test_every_documented_environment_variable_loads(tmp_path, monkeypatch):

@@ -314,7 +314,9 @@ def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop
            "unchanged": False, "accept": accept}
     if start.kept:
         return {**run, "unchanged": True, "kept": start.kept["version_file"], "work_dir": None}
-    work_dir = cfg.register_path.parent / "work" / run_id
+    from .versions import run_work_dir
+
+    work_dir = run_work_dir(cfg, run_id)
     work_dir.mkdir(parents=True, exist_ok=True)
     return {**run, "work_dir": str(work_dir)}
 

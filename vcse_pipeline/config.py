@@ -82,6 +82,7 @@ class RegisterSettings(_Section):
     areas: list[str] | str  # one area may be given as text: VCSE__REGISTER__AREAS=E08000015
     keep_versions: AtLeast1
     build_memory_limit: str  # a DuckDB size, e.g. "640MB"
+    build_workers: Literal["auto"] | AtLeast1  # "auto": the usable CPUs (parallel_build.worker_count)
 
 
 class BatchingSettings(_Section):
@@ -331,6 +332,15 @@ def value_problem(section: str, key: str, value: Any) -> str | None:
         return None
     except ValidationError as exc:
         errors = exc.errors()
+    # A word or a number ("auto" or a count): name both, and the number's range when it is a number out of range.
+    words = [e["ctx"]["expected"] for e in errors if e["type"] == "literal_error"]
+    others = [e for e in errors if e["type"] != "literal_error"]
+    if words and others:
+        bound = others[0].get("ctx", {})
+        if "ge" in bound or "le" in bound:  # the number's bounds are inside its arm of the union: read the error's
+            allowed = f"at least {bound['ge']}" if "ge" in bound else f"at most {bound['le']}"
+            return f"{shown} is out of range: it must be {allowed}, or {words[0]}"
+        return f"{shown}: expected {words[0]} or {_EXPECTED.get(others[0]['type'], others[0]['msg'])}"
     # A setting of two shapes (text or a list) is judged by the shape given: a list's bad item, else the first.
     shaped = [e for e in errors if e["loc"] and e["loc"][0] == ("list[str]" if isinstance(value, list) else "str")]
     error = (shaped or errors)[0]

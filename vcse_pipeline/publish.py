@@ -46,6 +46,7 @@ from .versions import (
     published_path,
     reconcile_history,
     reject_version,
+    run_work_dir,
     safe_prune,
     switch_register,
     version_counts,
@@ -313,6 +314,7 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
     are checked before anything is built: a run whose inputs equal the published register's is recorded as
     unchanged and builds nothing, unless `force`.
     """
+    from .parallel_build import build_register_in_workers, worker_count
     from .pipeline import build_register
 
     started_at = now_iso()
@@ -324,15 +326,20 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
     version = version_path_for(cfg, run_id)
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    workers = 1
     try:
-        build_register(cfg, version, areas)
+        workers = worker_count(cfg, len(areas))
+        if workers > 1:
+            build_register_in_workers(cfg, version, areas, run_work_dir(cfg, run_id), workers)
+        else:
+            build_register(cfg, version, areas)
         check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
         remove_database(version)
         record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
                        timings={"build_seconds": round(time.monotonic() - t0, 3)}, inputs=inputs)
         raise
-    timings = {"build_seconds": round(time.monotonic() - t0, 3)}
+    timings = {"build_seconds": round(time.monotonic() - t0, 3), "build_workers": workers}
     fault_point("version_built")
     return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings, accept=accept,
                            inputs=inputs)
@@ -362,41 +369,8 @@ def record_unchanged(cfg: Config, run_id: str, kept: dict, *, started_at: str | 
 
 
 def assemble_version(cfg: Config, run_id: str, area_files: list[Path]) -> Path:
-    """Load per-area register files (built in parallel, one writer each) into one new version file.
+    """Load per-area register files (built in parallel, one writer each) into the run's new version file
+    (parallel_build.assemble_register)."""
+    from .parallel_build import assemble_register
 
-    Tables carrying area_code are appended from every area file; area-independent tables (taxonomies)
-    are loaded once (rows already present are not repeated). The views the build made are recreated over
-    the merged tables.
-    """
-    from .db import connect, run_sql_dir, sql_literal, table_columns
-
-    version = version_path_for(cfg, run_id)
-    con = connect(version)
-    try:
-        run_sql_dir(con, "core")
-        for i, area_file in enumerate(area_files):
-            alias = f"area_{i}"
-            con.execute(f"ATTACH {sql_literal(str(area_file))} AS {alias} (READ_ONLY)")
-            tables = con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
-                "ORDER BY table_name", [alias]).fetchall()
-            for (table,) in tables:
-                source = f'{alias}."{table}"'
-                if not table_columns(con, table):
-                    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {source}')
-                    continue
-                if "area_code" in table_columns(con, table, alias):
-                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {source}')
-                else:
-                    con.execute(
-                        f'INSERT INTO "{table}" BY NAME (SELECT * FROM {source} EXCEPT SELECT * FROM "{table}")')
-            con.execute(f"DETACH {alias}")
-        # Views and macros come from sql/views, exactly as a single-file build makes them.
-        run_sql_dir(con, "views")
-        con.execute("CHECKPOINT")
-    except BaseException:
-        con.close()
-        remove_database(version)
-        raise
-    con.close()
-    return version
+    return assemble_register(version_path_for(cfg, run_id), area_files)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 VERSION_PREFIX = "register-"
 REJECTED_DIR = "rejected"
+WORK_DIR = "work"  # beside the register: one scratch folder per register run (run_work_dir)
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -315,6 +316,12 @@ def safe_prune(cfg: Config, folder: Path | None = None) -> list[Path]:
         return []
 
 
+def run_work_dir(cfg: Config, run_id: str) -> Path:
+    """A register run's scratch folder for its per-area files (Airflow's build_area tasks, `vcse publish`'s build
+    workers); removed when the run ends, and by clean_debris if it was killed."""
+    return cfg.register_path.parent / WORK_DIR / run_id
+
+
 def clean_debris(cfg: Config, keep_run: str | None = None) -> list[Path]:
     """Remove what killed runs left (called under the publish lock, so no live run owns any of it): version files
     that never passed their gates and were never published (half-built, killed mid-way), WAL files without their
@@ -337,7 +344,7 @@ def clean_debris(cfg: Config, keep_run: str | None = None) -> list[Path]:
     for link in register.parent.glob(f".{register.name}.*.publishing"):
         link.unlink(missing_ok=True)
         removed.append(link)
-    work = register.parent / "work"
+    work = register.parent / WORK_DIR
     if work.is_dir():
         for run_dir in work.iterdir():
             if run_dir.name != keep_run:

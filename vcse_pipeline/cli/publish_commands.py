@@ -72,12 +72,17 @@ def publish(
     drop_areas: bool = DropAreasOpt,
     accept: list[str] | None = AcceptOpt,
     force: bool = ForceOpt,
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Processes to build the areas in (default: \\[register] build_workers, "
+                                            "auto = the usable CPUs); 1 builds them one after another."),
 ) -> None:
     """Build the register from the current staging files, run the quality gates and publish it atomically."""
     from ..errors import QualityGateError
     from ..publish import build_and_publish
 
     cfg = load_config(config, data_dir, area)
+    if workers is not None:
+        cfg = cfg.with_overrides({"register": {"build_workers": workers}})
     try:
         result = build_and_publish(cfg, run_id=run_id, drop_areas=drop_areas, accept=accept, force=force)
     except QualityGateError as exc:

@@ -32,6 +32,9 @@ CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "me
 # A tagged text with no tags is remembered as one row with position -1 and no code. `area_scores` (the model's
 # service-area scores as JSON, or NULL when none were made) is the same on every row of a text.
 NO_TAGS = -1
+CACHE_SCHEMA = ("text_key::VARCHAR AS text_key, position::INTEGER AS position, code::VARCHAR AS code, "
+                "source_field::VARCHAR AS source_field, evidence::VARCHAR AS evidence, method::VARCHAR AS method, "
+                "area_scores::VARCHAR AS area_scores")
 MERGE_AFTER_FILES = 16
 
 
@@ -119,17 +122,23 @@ class TagCache:
     def _write(self, frame: pd.DataFrame | None, files: list[str] | None) -> Path:
         final = self.folder / f"{uuid.uuid4().hex}.parquet"
         tmp = final.with_suffix(".tmp")
-        con = duckdb.connect()
         try:
-            if frame is not None:
-                con.register("_tags", frame)
-                con.execute(f"COPY (SELECT * FROM _tags) TO {sql_literal(tmp)} (FORMAT parquet)")
-            else:
-                con.execute(f"COPY (SELECT DISTINCT * FROM read_parquet({sql_literal(files)})) TO {sql_literal(tmp)} "
-                            "(FORMAT parquet)")
-        finally:
-            con.close()
-        os.replace(tmp, final)
+            con = duckdb.connect()
+            try:
+                if frame is not None:
+                    con.register("_tags", frame)
+                    # Typed, not inferred: a flush of untagged texts alone would write its all-NULL columns as
+                    # type NULL, and no file could then be read or merged together with it.
+                    con.execute(f"COPY (SELECT {CACHE_SCHEMA} FROM _tags) TO {sql_literal(tmp)} (FORMAT parquet)")
+                else:
+                    con.execute(f"COPY (SELECT DISTINCT * FROM read_parquet({sql_literal(files)})) TO "
+                                f"{sql_literal(tmp)} (FORMAT parquet)")
+            finally:
+                con.close()
+            os.replace(tmp, final)
+        except BaseException:  # a stopped build worker (SIGTERM), a full disk: leave no half-written file behind
+            tmp.unlink(missing_ok=True)
+            raise
         return final
 
     def _merge(self, files: list[str]) -> None:
