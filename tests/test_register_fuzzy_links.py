@@ -103,11 +103,11 @@ def test_decision_table_rows(left, right, postcode, disagree, ceiling, differ):
 
 
 def test_each_name_is_normalised_once(monkeypatch, records):
-    from vcse_pipeline import matching
+    from vcse_pipeline import batch_matching
 
     calls = []
-    real = matching.name_variants
-    monkeypatch.setattr(matching, "name_variants", lambda name: calls.append(name) or real(name))
+    real = batch_matching.name_variants
+    monkeypatch.setattr(batch_matching, "name_variants", lambda name: calls.append(name) or real(name))
     sample = records.head(200)
     links, review = fuzzy_links(sample, link_threshold=90, review_threshold=75)
     names = {*sample["name"], *(n for others in sample["other_names"] for n in others)}
