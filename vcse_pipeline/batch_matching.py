@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
@@ -77,9 +78,9 @@ class FormParts(NamedTuple):
 def form_parts(text: str) -> FormParts:
     """The FormParts of a normalised name: the same in every area, so made once per process."""
     form = NameForm.of(text)
-    return FormParts(form, tuple(dict.fromkeys(form.tokens)),
-                     tuple(a + b for a, b in zip(form.tokens, form.tokens[1:], strict=False)),
-                     tuple(compound_keys(form)), tuple("+" + word for word in form.tokens))
+    tokens = form.tokens
+    return FormParts(form, tuple(dict.fromkeys(tokens)), tuple(map(operator.add, tokens, tokens[1:])),
+                     tuple(compound_keys(form)), tuple(map("+".__add__, tokens)))
 
 
 def _numbered(values: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
@@ -239,6 +240,7 @@ class _Words:
         characters, alphabet = pd.factorize(np.asarray(list("".join(words)), dtype=object))
         self.letters = np.bincount(np.repeat(np.arange(len(words)), self.length) * len(alphabet) + characters,
                                    minlength=len(words) * len(alphabet)).reshape(len(words), len(alphabet))
+        self.letters = self.letters.astype(np.uint8 if self.length.max(initial=0) < 256 else np.int64)
         # (form, word) for each two adjacent words of a form written as one that are a word of some form ...
         joined_form = np.repeat(np.arange(len(parts)), _lengths([part.joined for part in parts]))
         joined = words.get_indexer(np.asarray(list(chain.from_iterable(part.joined for part in parts)),
@@ -271,31 +273,37 @@ class _Words:
     def rank(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """How word a credits word b, for arrays of word ids (symmetric): SAME/SLIP/SHIRE_RANK, else the spelling
         ratio when both have 4+ letters and it reaches TOKEN_FUZZY_RATIO, else 0 (matching._token_credit's rules,
-        names.same_word's slips). Only pairs whose lengths and letters allow one edit or that ratio go to
-        rapidfuzz."""
+        names.same_word's slips). Only the distinct pairs whose lengths and letters allow one edit or that ratio go
+        to rapidfuzz."""
         rank = np.zeros(len(a), dtype=np.float64)
         same = a == b
-        slip = ~same & ((self.plural[a] == b) | (self.plural[b] == a))
         la, lb = self.length[a], self.length[b]
-        # fuzz.ratio is 200 * (longest common subsequence) / (la + lb), and that subsequence is at most the letters
-        # the words have in common: the cutoff needs enough of them (one edit apart, lengths within one, always has)
-        common = np.zeros(len(a), dtype=np.int64)
-        long = np.flatnonzero(~same & ~slip & (np.minimum(la, lb) >= 4)
-                              & (200 * np.minimum(la, lb) >= TOKEN_FUZZY_RATIO * (la + lb)))
-        common[long] = np.minimum(self.letters[a[long]], self.letters[b[long]]).sum(axis=1)
-        near = np.flatnonzero((common > 0) & (np.abs(la - lb) <= 1) & (common >= np.maximum(la, lb) - 1))
+        shortest = np.minimum(la, lb)
+        # fuzz.ratio is 200 * (longest common subsequence) / (la + lb), so the cutoff needs the lengths close (one
+        # edit apart, lengths within one, always are) and as many letters in common (a bound on that subsequence)
+        close = np.flatnonzero(~same & (shortest >= 4) & (200 * shortest >= TOKEN_FUZZY_RATIO * (la + lb)))
+        size = len(self.ids)
+        codes, distinct = pd.factorize(np.minimum(a[close], b[close]) * size + np.maximum(a[close], b[close]))
+        da, db = distinct // size, distinct % size
+        ta, tb = self.length[da], self.length[db]
+        common = np.minimum(self.letters[da], self.letters[db]).sum(axis=1, dtype=np.int64)
+        near = np.flatnonzero((np.abs(ta - tb) <= 1) & (common >= np.maximum(ta, tb) - 1))
+        spelling = 200 * common >= TOKEN_FUZZY_RATIO * (ta + tb)
+        distinct_rank = np.zeros(len(distinct), dtype=np.float64)
         if len(near):
-            distance = _cpdist(self.text[a[near]], self.text[b[near]], DamerauLevenshtein.distance, score_cutoff=1,
+            distance = _cpdist(self.text[da[near]], self.text[db[near]], DamerauLevenshtein.distance, score_cutoff=1,
                                dtype=np.int64)
-            slip[near[distance <= 1]] = True
-        shire = ~same & ~slip & ((self.shire[a] == b) | (self.shire[b] == a))
-        spelling = np.flatnonzero((common > 0) & ~slip & ~shire & (200 * common >= TOKEN_FUZZY_RATIO * (la + lb)))
+            distinct_rank[near[distance <= 1]] = SLIP_RANK
+            spelling[near[distance <= 1]] = False
+        spelling = np.flatnonzero(spelling)
         if len(spelling):
             # below the cutoff a ratio earns nothing, so rapidfuzz may skip it (0): the ranks that count are exact
-            rank[spelling] = _cpdist(self.text[a[spelling]], self.text[b[spelling]], fuzz.ratio,
-                                     score_cutoff=TOKEN_FUZZY_RATIO, dtype=np.float64)
-        rank[shire] = SHIRE_RANK
-        rank[slip] = SLIP_RANK
+            distinct_rank[spelling] = _cpdist(self.text[da[spelling]], self.text[db[spelling]], fuzz.ratio,
+                                              score_cutoff=TOKEN_FUZZY_RATIO, dtype=np.float64)
+        rank[close] = distinct_rank[codes]
+        # a plural is a slip at any length, and a slip outranks a shire form, which outranks a spelling ratio
+        rank[~same & ((self.shire[a] == b) | (self.shire[b] == a)) & (rank != SLIP_RANK)] = SHIRE_RANK
+        rank[~same & ((self.plural[a] == b) | (self.plural[b] == a))] = SLIP_RANK
         rank[same] = SAME_RANK
         return rank
 
@@ -318,9 +326,7 @@ def _overlap(words: _Words, left_set: np.ndarray, right_set: np.ndarray, weight:
     li, ri = k // n_right[pair], k % n_right[pair]
     a = flat[starts[left_set][pair] + li]
     b = flat[starts[right_set][pair] + ri]
-    size = len(words.ids)
-    codes, distinct = pd.factorize(np.minimum(a, b) * size + np.maximum(a, b))
-    rank = words.rank(distinct // size, distinct % size)[codes]
+    rank = words.rank(a, b)
     # the same cells right word by right word
     li2, ri2 = k % n_left[pair], k // n_left[pair]
     by_right = first[pair] + li2 * n_right[pair] + ri2
