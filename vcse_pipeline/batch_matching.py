@@ -1,15 +1,20 @@
-"""MatchIndex blocking and name scoring for many names at once: the same pairs and numbers, set-wise.
+"""MatchIndex indexing, blocking and name scoring for many names at once: the same entries, pairs and numbers,
+set-wise.
 
-`matching` scores one query at a time in Python (`MatchIndex.block`, `score_forms`: about 100 us a pair), which
-is right for `vcse match` but too slow for `register.fuzzy_links`, which compares every record of an area with
-every record its names block with. Here:
+`matching` indexes one organisation and scores one query at a time in Python (`MatchIndex.add`, `block`,
+`score_forms`: about 100 us a pair), which is right for `vcse match` but too slow for `register.fuzzy_links`,
+which indexes every record of an area and compares it with every record its names block with. Here:
 
-- `block_pairs` finds every (name, indexed entry) pair `MatchIndex.block` would, as one join of the names'
-  blocking keys (`MatchIndex.block_keys`) with the index's postings, in numpy;
+- `NameIndex` indexes every name of many organisations as `MatchIndex.add` would (its entries, word frequencies and
+  IDF weights), as arrays: each distinct name normalised once and each distinct form split once (both cached per
+  process, so an organisation in several areas costs once per build);
+- `NameIndex.block` finds every (form, entry) pair `MatchIndex.block` would, as one join of every form's blocking
+  keys (`MatchIndex.block_keys`' rules) with the index's postings, in numpy;
 - `score_pairs` gives `score_forms(left, right, index.weight)` (without containment, as the cross-register linker
   scores) for arrays of pairs: the character ratios from rapidfuzz's `process.cpdist` on all cores, the
-  IDF-weighted word overlap from numpy over every pair of words of every pair of names, each distinct pair of
-  words compared once.
+  IDF-weighted word overlap from numpy over every pair of words of every pair of names (rapidfuzz only for pairs
+  of words whose lengths and letters allow a slip or a close spelling). `NameIndex.score_pairs` does the same
+  from the index's own words and, given the linker's floor, skips the ratios of pairs that cannot reach it.
 
 The numbers equal score_forms' except in the order floating-point sums add a name's words, which score_forms
 takes from a Python set (an order that changes from process to process): at most the last bit differs.
