@@ -108,7 +108,7 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
     info, index = index_records(records)
     # no location evidence lifts a name score this far below the review threshold (0.1: the score is rounded)
     floor = review_threshold - max(*POSTCODE_ADJUSTMENT.values(), *TOWN_ADJUSTMENT.values()) - 0.1
-    found = scored_candidates(info, index, already_linked, floor)
+    found = scored_candidates(info, index, already_linked, floor, review_threshold=review_threshold)
     return decide_links(info, found, link_threshold=link_threshold, review_threshold=review_threshold,
                         already_linked=already_linked)
 
@@ -141,12 +141,37 @@ def index_records(records: pd.DataFrame) -> tuple[dict[str, dict], NameIndex]:
     return info, NameIndex([[me["name"], *me["others"]] for me in info.values()])
 
 
+def location_adjustments(info: dict[str, dict], record: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """location_evidence's score adjustment for each pair (record[i], other[i]) of records numbered in info's
+    order, as arrays: postcode agreement when both have one, else town agreement."""
+    postcodes = [me["postcode"] for me in info.values()]
+
+    def codes(values: list) -> np.ndarray:   # a number per distinct value, -1 for unknown (None)
+        return pd.factorize(pd.Series(values, dtype=object))[0]
+
+    postcode, sector, district = (codes(values) for values in (
+        postcodes, [pc[:-2] if pc else None for pc in postcodes],
+        [pc.split(" ")[0] if pc else None for pc in postcodes]))
+    town = codes([_town_form(me["town"]) or None for me in info.values()])
+    known = (postcode[record] >= 0) & (postcode[other] >= 0)
+    by_postcode = np.select(
+        [postcode[record] == postcode[other], sector[record] == sector[other], district[record] == district[other]],
+        [POSTCODE_ADJUSTMENT[agreement] for agreement in ("same postcode", "same sector", "same district")],
+        POSTCODE_ADJUSTMENT["different district"])
+    by_town = np.where((town[record] >= 0) & (town[other] >= 0),
+                       np.where(town[record] == town[other], TOWN_ADJUSTMENT["same town"],
+                                TOWN_ADJUSTMENT["different town"]), TOWN_ADJUSTMENT["unknown"])
+    return np.where(known, by_postcode, by_town)
+
+
 def scored_candidates(info: dict[str, dict], index: NameIndex, already_linked: set[frozenset[str]],
-                      floor: float) -> list[tuple[str, str, Candidate]]:
+                      floor: float, *, review_threshold: float | None = None) -> list[tuple[str, str, Candidate]]:
     """(record_id, name, candidate) for each name of each record and each record of another register with a
     greater id that the name finds (MatchIndex.candidates(name, limit=None) with that filter, each pair of records
     scored from its smaller id), keeping candidates whose name score reaches `floor` and pairs not already linked;
-    in the order a loop over records, their names and each name's candidates (best first) would give.
+    in the order a loop over records, their names and each name's candidates (best first) would give. With
+    `review_threshold`, candidates whose location evidence (location_adjustments) keeps them below it are left out
+    too (decide_links would pass over them: 0.1 to spare for its rounding of the name score).
 
     Set-wise: every form is blocked once (NameIndex.block), each query takes its form's entries, and every distinct
     pair of forms is scored once (batch_matching.score_pairs), where MatchIndex.candidates would block and score
@@ -185,6 +210,9 @@ def scored_candidates(info: dict[str, dict], index: NameIndex, already_linked: s
     best = by_group[starts]
     # candidates by record, name, best first, then other record id (order[] ranks ids as strings sort)
     best = best[np.lexsort((order[other[best]], -name_score[best], name_number[best], record[best]))]
+    if review_threshold is not None:
+        located = np.maximum(0.0, name_score[best] + location_adjustments(info, record[best], other[best]))
+        best = best[located >= review_threshold - 0.1]
     found = []
     for r, n, entry_number, pair, score in zip(*(x[best].tolist() for x in (
             record, name_number, entry, pair_codes, name_score)), strict=True):
