@@ -177,3 +177,14 @@ def test_block_keys_are_what_block_unions():
     union = set().union(*(index.token_postings[t] for t in tokens), *(index.key_postings[k] for k in keys))
     assert union == index.block(form)
     assert {index.entries[i].org_id for i in union} == {"a", "b"}
+
+
+def test_each_query_takes_its_forms_blocked_entries(name_index):
+    form, entry = name_index.block()
+    blocked = defaultdict(list)
+    for f, e in zip(form.tolist(), entry.tolist(), strict=True):
+        blocked[f].append(e)
+    query, found = name_index.query_entries()
+    expected = [(q, e) for q, f in enumerate(name_index.query_form.tolist()) for e in blocked[f]]
+    assert list(zip(query.tolist(), found.tolist(), strict=True)) == expected
+    assert len(expected) > len(form)   # forms several names share are queried more than once

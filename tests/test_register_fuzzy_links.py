@@ -134,3 +134,9 @@ def test_location_adjustments_are_location_evidences(records):
                 for r, o in zip(record.tolist(), other.tolist(), strict=True)]
     assert adjustments.tolist() == expected
     assert len(set(expected)) >= 5
+
+
+def test_a_record_id_given_twice_is_an_error(records):
+    twice = pd.concat([records.head(3), records.head(1)], ignore_index=True)
+    with pytest.raises(ValueError, match=records["record_id"].iloc[0]):
+        fuzzy_links(twice, link_threshold=90, review_threshold=75)

@@ -217,6 +217,12 @@ class NameIndex:
         pairs = _distinct(lookup_form[row] * size + entry)   # a pair several keys find, once
         return pairs // size, pairs % size
 
+    def query_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """(query, entry) for every query and every entry its form blocks with (block()), by query then entry."""
+        form, entry = self.block()
+        lengths = np.bincount(form, minlength=len(self.forms))
+        return _expand(np.cumsum(lengths) - lengths, lengths, entry, self.query_form)
+
     def score_pairs(self, left: np.ndarray, right: np.ndarray, floor: float | None = None
                     ) -> dict[str, np.ndarray]:
         """score_pairs(self, self.forms, left, right) from this index's words and weights. With `floor`, only pairs

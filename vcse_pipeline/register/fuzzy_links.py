@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..batch_matching import NameIndex, _expand
+from ..batch_matching import NameIndex
 from ..matching import POSTCODE_ADJUSTMENT, SAME_WORDS, Candidate, postcode_agreement, split_other_names
 from ..names import normalise_name, own_words
 from ..postcode import normalise_postcode
@@ -186,9 +186,7 @@ def scored_candidates(info: dict[str, dict], index: NameIndex, already_linked: s
     n_forms = len(index.forms)
 
     # each query with every entry its form blocks with, of another register, scored from the smaller id
-    blocked_form, blocked_entry = index.block()
-    lengths = np.bincount(blocked_form, minlength=n_forms)
-    row, entry = _expand(np.cumsum(lengths) - lengths, lengths, blocked_entry, index.query_form)
+    row, entry = index.query_entries()
     record, other = index.query_org[row], index.entry_org[entry]
     keep = (order[other] > order[record]) & (source[other] != source[record])
     if linked:
