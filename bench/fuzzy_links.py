@@ -1,7 +1,8 @@
-"""Measure the register's fuzzy name linking (register.fuzzy_links: blocking as one numpy join, scoring set-wise
-with rapidfuzz cpdist on all cores and numpy) against the pair-by-pair method it replaced (MatchIndex.candidates
-for each name of each record, every pair scored in Python), on the records the Wirral build links at several
-demo scales. Both run in this process on the same records and must give the same links and review rows.
+"""Measure the register's fuzzy name linking (register.fuzzy_links: the names indexed set-wise by
+batch_matching.NameIndex, blocking as one numpy join, scoring set-wise with rapidfuzz cpdist and numpy) against the
+pair-by-pair method it replaced (a MatchIndex filled one record at a time, MatchIndex.candidates for each name of
+each record, every pair scored in Python), on the records the Wirral build links at several demo scales. Both run
+in this process on the same records and must give the same links and review rows.
 
     .venv/bin/python bench/fuzzy_links.py                              # scales 1, 2, 5, 10
     .venv/bin/python bench/fuzzy_links.py --scales 1 3 --workdir /tmp/fz   # stage once, reuse on reruns
@@ -34,7 +35,7 @@ from vcse_pipeline.register.fuzzy_links import (  # noqa: E402
     REVIEW_COLUMNS,
     decide_links,
     fuzzy_links,
-    index_records,
+    record_info,
 )
 
 
@@ -51,11 +52,21 @@ def scalar_candidates(info: dict[str, dict], index: MatchIndex):
                 yield record_id, name, cand
 
 
+def scalar_index(info: dict[str, dict]) -> MatchIndex:
+    """The records' names indexed as the linker indexed them before: MatchIndex.add one record at a time."""
+    index = MatchIndex()
+    for record_id, me in info.items():
+        index.add(record_id, me["name"], me["postcode"], me["others"])
+    index.finish()
+    return index
+
+
 def scalar_fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshold: float,
                        already_linked: set[frozenset[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """fuzzy_links the pair-by-pair way (the baseline): a plain MatchIndex and scalar_candidates."""
-    info, index = index_records(records, MatchIndex())
-    return decide_links(info, scalar_candidates(info, index), link_threshold=link_threshold,
+    """fuzzy_links the pair-by-pair way (the baseline): a MatchIndex filled record by record and
+    scalar_candidates."""
+    info = record_info(records)
+    return decide_links(info, scalar_candidates(info, scalar_index(info)), link_threshold=link_threshold,
                         review_threshold=review_threshold, already_linked=already_linked or set())
 
 

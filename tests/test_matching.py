@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,6 +16,7 @@ from vcse_pipeline.matching import (
     join_compounds,
     match_frame,
     register_index,
+    split_other_names,
 )
 from vcse_pipeline.register.fuzzy_links import fuzzy_links
 
@@ -569,3 +571,14 @@ def test_two_branches_of_one_name_met_through_a_left_out_part_are_never_matched(
     # two descriptions of one organisation share words: matched
     result = decided("Wirral Youth Housing (Working with Young People in Housing Need)")
     assert (result.org_id, result.status) == ("made-up:3", MATCHED)
+
+
+@pytest.mark.parametrize(("value", "names"), [
+    ([], []), ((), []), (["Wirral Mind", " The Open Door "], ["Wirral Mind", "The Open Door"]),
+    (["Wirral Mind", None, "  "], ["Wirral Mind"]), (["Wirral Mind"], ["Wirral Mind"]),
+    ([float("nan")], []), ([None], []), ([pd.NA], []), (np.array(["Wirral Mind", "Mind"]), ["Wirral Mind", "Mind"]),
+    ("Wirral Mind| Mind |", ["Wirral Mind", "Mind"]), (None, []), (float("nan"), []), (pd.NA, []),
+])
+def test_split_other_names(value, names):
+    # lists skip pd.isna, which says nothing of a list but of one item: a lone missing item is still no name
+    assert split_other_names(value) == names

@@ -138,3 +138,21 @@ def test_own_words_tell_a_substitution_from_an_added_word():
 ])
 def test_qualifier_variants_keep_the_name_before_a_description(raw, expected):
     assert qualifier_variants(raw) == expected
+
+
+# Each rule normalise_name and name_variants skip when a name cannot need it ('&', '+', '.', an abbreviation, an
+# aside, an alias word), on names that do need it, ASCII or not, the alias words in any case.
+@pytest.mark.parametrize(("raw", "variants"), [
+    ("Ctr for Intl Natl Assoc Ltd", ["centre for international national association"]),
+    ("A.B.C. Trust + Friends", ["abc trust and friends"]),
+    ("Wirral CVS T/A Community Action",
+     ["wirral council for voluntary service t a community action", "wirral council for voluntary service",
+      "community action"]),
+    ("Café & Co (formerly Old Café Ltd)", ["cafe and co formerly old cafe", "cafe and co", "old cafe"]),
+    ("St John's Ambulance AKA SJA", ["saint johns ambulance aka sja", "saint johns ambulance", "sja"]),
+    ("Straße Trust ALSO KNOWN AS Strasse Trust",
+     ["stra e trust also known as strasse trust", "stra e trust", "strasse trust"]),
+    ("Hoylake Community Centre", ["hoylake community centre"]),
+])
+def test_name_variants_apply_each_rule_where_it_can(raw, variants):
+    assert name_variants(raw) == variants

@@ -8,10 +8,20 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
-from vcse_pipeline.register.fuzzy_links import LINK, NOTHING, REVIEW, decide, fuzzy_links
+from vcse_pipeline.register.fuzzy_links import (
+    LINK,
+    NOTHING,
+    REVIEW,
+    decide,
+    fuzzy_links,
+    location_adjustments,
+    location_evidence,
+    record_info,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WIRRAL = "E08000015"
@@ -103,12 +113,30 @@ def test_decision_table_rows(left, right, postcode, disagree, ceiling, differ):
 
 
 def test_each_name_is_normalised_once(monkeypatch, records):
-    from vcse_pipeline import matching
+    from vcse_pipeline import batch_matching
 
     calls = []
-    real = matching.name_variants
-    monkeypatch.setattr(matching, "name_variants", lambda name: calls.append(name) or real(name))
+    real = batch_matching.name_variants
+    monkeypatch.setattr(batch_matching, "name_variants", lambda name: calls.append(name) or real(name))
     sample = records.head(200)
     links, review = fuzzy_links(sample, link_threshold=90, review_threshold=75)
     names = {*sample["name"], *(n for others in sample["other_names"] for n in others)}
     assert sorted(calls) == sorted(names)   # indexing and querying share one normalisation of each name
+
+
+def test_location_adjustments_are_location_evidences(records):
+    info = record_info(records)
+    me = list(info.values())
+    # every pair of 300 records: postcodes the same, of one sector or district, or not; towns alike; either missing
+    record, other = (x.ravel() for x in np.meshgrid(np.arange(300), np.arange(300), indexing="ij"))
+    adjustments = location_adjustments(info, record, other)
+    expected = [location_evidence(me[r]["postcode"], me[o]["postcode"], me[r]["town"], me[o]["town"])[0]
+                for r, o in zip(record.tolist(), other.tolist(), strict=True)]
+    assert adjustments.tolist() == expected
+    assert len(set(expected)) >= 5
+
+
+def test_a_record_id_given_twice_is_an_error(records):
+    twice = pd.concat([records.head(3), records.head(1)], ignore_index=True)
+    with pytest.raises(ValueError, match=records["record_id"].iloc[0]):
+        fuzzy_links(twice, link_threshold=90, review_threshold=75)

@@ -104,6 +104,9 @@ def split_other_names(value) -> list[str]:
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.split("|") if part.strip()]
+    if isinstance(value, list | tuple) and len(value) != 1:
+        # pd.isna of a list is an array, which cannot say "missing" unless it holds one item: skip its cost
+        return [str(part).strip() for part in value if part is not None and str(part).strip()]
     try:
         if pd.isna(value):
             return []
@@ -260,7 +263,7 @@ class MatchIndex:
             for token in set(entry.form.tokens):
                 self.token_postings[token].append(i)
                 org_tokens[token].add(entry.org_id)
-            for key in _compound_keys(entry.form):
+            for key in compound_keys(entry.form):
                 self.key_postings[key].append(i)
         n_orgs = max(len(self.org_name), 1)
         self.idf = {token: math.log((n_orgs + 1) / (len(orgs) + 0.5)) for token, orgs in org_tokens.items()}
@@ -293,7 +296,7 @@ class MatchIndex:
         usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
                         key=lambda t: (self.token_df[t], t))  # ties by the word: the same in every process
         tokens = usable[:MAX_BLOCK_TOKENS]
-        keys = [key for key in _compound_keys(form) + ["+" + t for t in form.tokens]
+        keys = [key for key in compound_keys(form) + ["+" + t for t in form.tokens]
                 if 0 < len(self.key_postings.get(key, ())) <= self.max_block_df]
         # A pair of query words written as one word in the index ("safe lives" finds "safelives").
         tokens += [a + b for a, b in zip(form.tokens, form.tokens[1:], strict=False)
@@ -531,7 +534,7 @@ def _words(candidate: Candidate) -> int:
     return len(candidate.evidence["matched_form"].split())
 
 
-def _compound_keys(form: NameForm) -> list[str]:
+def compound_keys(form: NameForm) -> list[str]:
     """Keys that find names written with or without spaces: the squashed name and each adjacent word pair
     joined, so the query word "homestart" finds the indexed pair "home start"."""
     keys = ["=" + form.squashed]

@@ -110,12 +110,17 @@ def _clean_tokens(name: str | None) -> list[str]:
     if name is None:
         return []
     text = fold_accents(str(name)).lower()
-    text = _AND.sub(" and ", text)
+    # each rule only where it can apply (most names have no '&', '+', '.' or abbreviation): the same text, sooner
+    if "&" in text or "+" in text:
+        text = _AND.sub(" and ", text)
     text = _APOSTROPHES.sub("", text)
-    text = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", text)
-    text = _NON_ALNUM.sub(" ", text)
+    if "." in text:
+        text = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", text)
+    words = _NON_ALNUM.sub(" ", text).split()
+    if ABBREVIATIONS.keys().isdisjoint(words):
+        return words
     tokens: list[str] = []
-    for token in text.split():
+    for token in words:
         tokens.extend(ABBREVIATIONS.get(token, token).split())
     return tokens
 
@@ -187,12 +192,12 @@ def _name_variants(name: str | None) -> tuple[str, ...]:
         return ()
     raw = str(name)
     forms = [raw]
-    outside = _PARENS.sub(" ", raw)
-    forms.append(outside)
-    for inner in _PARENS.findall(raw):
-        if _ALIAS_LEAD.match(inner):
-            forms.append(_ALIAS_LEAD.sub("", inner))
-    for form in list(forms):
+    if "(" in raw:   # else there is no aside: the name is its own outside
+        forms.append(_PARENS.sub(" ", raw))
+        for inner in _PARENS.findall(raw):
+            if _ALIAS_LEAD.match(inner):
+                forms.append(_ALIAS_LEAD.sub("", inner))
+    for form in list(dict.fromkeys(forms)):
         parts = _ALIAS_SPLIT.split(form)
         if len(parts) > 1:
             forms.extend(parts)

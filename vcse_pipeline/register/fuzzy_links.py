@@ -29,16 +29,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..batch_matching import block_pairs, score_pairs
-from ..matching import (
-    POSTCODE_ADJUSTMENT,
-    SAME_WORDS,
-    Candidate,
-    MatchIndex,
-    NameForm,
-    postcode_agreement,
-    split_other_names,
-)
+from ..batch_matching import NameIndex
+from ..matching import POSTCODE_ADJUSTMENT, SAME_WORDS, Candidate, postcode_agreement, split_other_names
 from ..names import normalise_name, own_words
 from ..postcode import normalise_postcode
 
@@ -116,121 +108,126 @@ def fuzzy_links(records: pd.DataFrame, *, link_threshold: float, review_threshol
     info, index = index_records(records)
     # no location evidence lifts a name score this far below the review threshold (0.1: the score is rounded)
     floor = review_threshold - max(*POSTCODE_ADJUSTMENT.values(), *TOWN_ADJUSTMENT.values()) - 0.1
-    found = scored_candidates(info, index, already_linked, floor)
+    found = scored_candidates(info, index, already_linked, floor, review_threshold=review_threshold)
     return decide_links(info, found, link_threshold=link_threshold, review_threshold=review_threshold,
                         already_linked=already_linked)
 
 
-class RecordIndex(MatchIndex):
-    """The cross-register linker's MatchIndex (no reconcile rules), normalising each name once: the linker queries
-    with the very names it indexes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._variants: dict[str, list[str]] = {}
-
-    def variants(self, name: str) -> list[str]:
-        if name not in self._variants:
-            self._variants[name] = super().variants(name)
-        return list(self._variants[name])
+@lru_cache(maxsize=200_000)
+def _postcode(value) -> str | None:
+    return normalise_postcode(_text(value))
 
 
-def index_records(records: pd.DataFrame, index: MatchIndex | None = None) -> tuple[dict[str, dict], MatchIndex]:
-    """(record_id -> source, name, other names, normalised postcode, town; `index` (a new RecordIndex when None)
-    holding their names)."""
-    info = {}
-    index = RecordIndex() if index is None else index
-    for row in records.to_dict("records"):
-        record_id = str(row["record_id"])
-        others = split_other_names(row.get("other_names"))
-        info[record_id] = {"source": row["source"], "name": str(row["name"]), "others": others,
-                           "postcode": normalise_postcode(_text(row.get("postcode"))),
-                           "town": _text(row.get("town"))}
-        index.add(record_id, str(row["name"]), info[record_id]["postcode"], others)
-    index.finish()
-    return info, index
+def record_info(records: pd.DataFrame) -> dict[str, dict]:
+    """record_id -> source, name, other names, normalised postcode, town (None when missing)."""
+    ids = [str(record_id) for record_id in records["record_id"]]
+    if len(set(ids)) < len(ids):
+        repeated = sorted(pd.Series(ids)[pd.Series(ids).duplicated()].unique())
+        raise ValueError(f"fuzzy_links: record_id(s) {', '.join(repeated[:5])} appear more than once")
+
+    def column(name: str) -> list:
+        return records[name].tolist() if name in records.columns else [None] * len(records)
+
+    return {record_id: {"source": source, "name": str(name), "others": split_other_names(others),
+                        "postcode": _postcode(postcode), "town": _text(town)}
+            for record_id, source, name, others, postcode, town in zip(
+                ids, column("source"), column("name"), column("other_names"), column("postcode"), column("town"),
+                strict=True)}
 
 
-def scored_candidates(info: dict[str, dict], index: MatchIndex, already_linked: set[frozenset[str]],
-                      floor: float) -> list[tuple[str, str, Candidate]]:
+def index_records(records: pd.DataFrame) -> tuple[dict[str, dict], NameIndex]:
+    """(record_info(records), a NameIndex of every record's names, its organisations numbered in that order)."""
+    info = record_info(records)
+    return info, NameIndex([[me["name"], *me["others"]] for me in info.values()])
+
+
+def location_adjustments(info: dict[str, dict], record: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """location_evidence's score adjustment for each pair (record[i], other[i]) of records numbered in info's
+    order, as arrays: postcode agreement when both have one, else town agreement."""
+    postcodes = [me["postcode"] for me in info.values()]
+
+    def codes(values: list) -> np.ndarray:   # a number per distinct value, -1 for unknown (None)
+        return pd.factorize(pd.Series(values, dtype=object))[0]
+
+    postcode, sector, district = (codes(values) for values in (
+        postcodes, [pc[:-2] if pc else None for pc in postcodes],
+        [pc.split(" ")[0] if pc else None for pc in postcodes]))
+    town = codes([_town_form(me["town"]) or None for me in info.values()])
+    known = (postcode[record] >= 0) & (postcode[other] >= 0)
+    by_postcode = np.select(
+        [postcode[record] == postcode[other], sector[record] == sector[other], district[record] == district[other]],
+        [POSTCODE_ADJUSTMENT[agreement] for agreement in ("same postcode", "same sector", "same district")],
+        POSTCODE_ADJUSTMENT["different district"])
+    by_town = np.where((town[record] >= 0) & (town[other] >= 0),
+                       np.where(town[record] == town[other], TOWN_ADJUSTMENT["same town"],
+                                TOWN_ADJUSTMENT["different town"]), TOWN_ADJUSTMENT["unknown"])
+    return np.where(known, by_postcode, by_town)
+
+
+def scored_candidates(info: dict[str, dict], index: NameIndex, already_linked: set[frozenset[str]],
+                      floor: float, *, review_threshold: float | None = None) -> list[tuple[str, str, Candidate]]:
     """(record_id, name, candidate) for each name of each record and each record of another register with a
-    greater id that the name finds (index.candidates(name, limit=None) with that filter, each pair of records
+    greater id that the name finds (MatchIndex.candidates(name, limit=None) with that filter, each pair of records
     scored from its smaller id), keeping candidates whose name score reaches `floor` and pairs not already linked;
-    in the order a loop over records, their names and each name's candidates (best first) would give.
+    in the order a loop over records, their names and each name's candidates (best first) would give. With
+    `review_threshold`, candidates whose location evidence (location_adjustments) keeps them below it are left out
+    too (decide_links would pass over them: 0.1 to spare for its rounding of the name score).
 
-    Set-wise: every name's blocking is one numpy join and every distinct pair of names is scored once
-    (batch_matching), where index.candidates would score pair by pair in Python."""
+    Set-wise: every form is blocked once (NameIndex.block), each query takes its form's entries, and every distinct
+    pair of forms is scored once (batch_matching.score_pairs), where MatchIndex.candidates would block and score
+    pair by pair in Python."""
     ids = list(info)
-    number = {record_id: i for i, record_id in enumerate(ids)}
     order = np.empty(len(ids), dtype=np.int64)  # accept only greater record ids: compare ranks in id order
-    order[[number[r] for r in sorted(ids)]] = np.arange(len(ids))
-    source = pd.factorize(pd.Series([info[r]["source"] for r in ids], dtype=object))[0]
-    form_number: dict[str, int] = {}
-    forms: list[NameForm] = []
-
-    def form_of(text: str) -> int:
-        if text not in form_number:
-            form_number[text] = len(forms)
-            forms.append(NameForm.of(text))
-        return form_number[text]
-
-    names: list[list[str]] = []
-    queries: dict[str, list[int]] = {"record": [], "name": [], "variant": [], "form": []}
-    for i, record_id in enumerate(ids):
-        me = info[record_id]
-        names.append([me["name"], *me["others"]])
-        for n, name in enumerate(names[-1]):
-            for v, text in enumerate(index.variants(name)):
-                for column, value in zip(queries, (i, n, v, form_of(text)), strict=True):
-                    queries[column].append(value)
-    entry_record = np.fromiter((number[e.org_id] for e in index.entries), dtype=np.int64, count=len(index.entries))
-    entry_form = np.fromiter((form_of(e.form.text) for e in index.entries), dtype=np.int64,
-                             count=len(index.entries))
-    query = {k: np.asarray(v, dtype=np.int64) for k, v in queries.items()}
+    order[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    source = pd.factorize(pd.Series([me["source"] for me in info.values()], dtype=object))[0]
+    number = {record_id: i for i, record_id in enumerate(ids)}
     linked = [min(number[a], number[b]) * len(ids) + max(number[a], number[b])
               for a, b in map(tuple, (p for p in already_linked if len(p) == 2)) if a in number and b in number]
+    n_forms = len(index.forms)
 
-    def accept(queried: np.ndarray, entries: np.ndarray) -> np.ndarray:
-        record, other = query["record"][queried], entry_record[entries]
-        keep = (order[other] > order[record]) & (source[other] != source[record])
-        if linked:
-            keep &= ~np.isin(np.minimum(record, other) * len(ids) + np.maximum(record, other), linked)
-        return keep
+    # each query with every entry its form blocks with, of another register, scored from the smaller id
+    row, entry = index.query_entries()
+    record, other = index.query_org[row], index.entry_org[entry]
+    keep = (order[other] > order[record]) & (source[other] != source[record])
+    if linked:
+        keep &= ~np.isin(np.minimum(record, other) * len(ids) + np.maximum(record, other), linked)
+    row, entry, record, other = row[keep], entry[keep], record[keep], other[keep]
 
-    # every query with every entry its form blocks with, of another register, scored from the smaller id
-    blocked = block_pairs(index, [forms[f] for f in query["form"]], accept)
-    row, entry = blocked["form"].to_numpy(), blocked["entry"].to_numpy()
-    record, other = query["record"][row], entry_record[entry]
-
-    pair_codes, pairs = pd.factorize(query["form"][row] * len(forms) + entry_form[entry])
-    scores = score_pairs(index, forms, pairs // len(forms), pairs % len(forms))
+    pair_codes, pairs = pd.factorize(index.query_form[row] * n_forms + index.entry_form[entry])
+    scores = index.score_pairs(pairs // n_forms, pairs % n_forms, floor)
     name_score = scores["name_score"][pair_codes]
     high = name_score >= floor
     row, entry, record, other, pair_codes, name_score = (
         x[high] for x in (row, entry, record, other, pair_codes, name_score))
-    name_number, variant = query["name"][row], query["variant"][row]
+    name_number, variant = index.query_name[row], index.query_variant[row]
     # One candidate per (record, name, other record): its best-scoring entry, the first variant and entry on a tie
-    # (index.candidates keeps the first of equal scores in the order it meets them).
+    # (MatchIndex.candidates keeps the first of equal scores in the order it meets them).
     by_group = np.lexsort((entry, variant, -name_score, other, name_number, record))
     starts = np.ones(len(by_group), dtype=bool)
     starts[1:] = np.diff(np.stack([record[by_group], name_number[by_group], other[by_group]]), axis=1).any(axis=0)
     best = by_group[starts]
     # candidates by record, name, best first, then other record id (order[] ranks ids as strings sort)
     best = best[np.lexsort((order[other[best]], -name_score[best], name_number[best], record[best]))]
+    if review_threshold is not None:
+        located = np.maximum(0.0, name_score[best] + location_adjustments(info, record[best], other[best]))
+        best = best[located >= review_threshold - 0.1]
     found = []
     for r, n, entry_number, pair, score in zip(*(x[best].tolist() for x in (
             record, name_number, entry, pair_codes, name_score)), strict=True):
-        matched = index.entries[entry_number]
-        name = names[r][n]
-        components = {k: float(scores[k][pair]) for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio")}
-        query_form = forms[pairs[pair] // len(forms)].text
-        evidence = {"query_name": name, "query_form": query_form, "matched_name": matched.name,
-                    "matched_form": matched.form.text, "name_variant": matched.variant,
+        me, matched = info[ids[r]], ids[index.entry_org[entry_number]]
+        name = me["name"] if n == 0 else me["others"][n - 1]
+        them = info[matched]
+        matched_position = index.entry_name[entry_number]
+        matched_name = them["name"] if matched_position == 0 else them["others"][matched_position - 1]
+        query_form, matched_form = index.forms[pairs[pair] // n_forms].text, index.forms[pairs[pair] % n_forms].text
+        evidence = {"query_name": name, "query_form": query_form, "matched_name": matched_name,
+                    "matched_form": matched_form, "name_variant": "name" if matched_position == 0 else "other name",
                     "postcode_agreement": "unknown", "name_score": round(score, 1),
-                    **{k: round(v, 1) for k, v in components.items()},
+                    **{k: round(float(scores[k][pair]), 1)
+                       for k in ("token_sort_ratio", "squashed_ratio", "token_set_ratio")},
                     "idf_overlap": round(float(scores["idf_overlap"][pair]), 3),
-                    "contained": SAME_WORDS if query_form == matched.form.text else None}
-        found.append((ids[r], name, Candidate(matched.org_id, matched.name, round(max(0.0, min(100.0, score)), 1),
+                    "contained": SAME_WORDS if query_form == matched_form else None}
+        found.append((ids[r], name, Candidate(matched, matched_name, round(max(0.0, min(100.0, score)), 1),
                                               evidence, score)))
     return found
 
