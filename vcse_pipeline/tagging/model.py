@@ -205,8 +205,8 @@ def texts_and_hits(rules: Sequence[UkcatRule] | RuleMatcher, names, activities, 
     texts, short, objs = [], [], []
     for name, act, obj in zip(names, activities, objects, strict=True):
         texts.append(join_text(name, act, obj))
-        short.append(set(matcher.spans(join_text(name, act))))
-        objs.append(set(matcher.spans(join_text(obj))))
+        short.append(set(matcher.codes(join_text(name, act))))
+        objs.append(set(matcher.codes(join_text(obj))))
     return texts, Hits(short, objs)
 
 
