@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -93,28 +92,6 @@ def test_bad_taxonomy_file_is_named(tmp_path):
     bad.write_text('[[service_area]]\ncode = "x"\nlabel = "X"\ncpv = [["8531", "short"]]\n')
     with pytest.raises(PipelineError, match="service area 'x'"):
         load_service_areas(bad)
-
-
-def test_rule_matcher_agrees_with_plain_search():
-    """The prefix-indexed matcher finds exactly what `regex.search` finds, with the same first match."""
-    from vcse_pipeline.tagging.model import read_labelled
-    from vcse_pipeline.tagging.rules import RuleMatcher
-
-    frame = read_labelled(Path(__file__).parent / "fixtures" / "tagging" / "labelled-sample.csv")
-    texts = [f"{n} {a} {o}" for n, a, o in zip(frame["name"], frame["activities"], frame["objects"], strict=True)]
-    texts += ["Playgroup for under fives and a toddler group", "The Heart Art Club; foodbanks",  # BE114: no \b
-              "WIRRAL MEN'S SHED", "İstanbul Turkish community centre: mental health",  # lower() lengthens İ
-              "anti-racism work with the B.A.M.E. community", ""]
-    matcher = RuleMatcher(RULES)
-    assert matcher.searched, "some expressions can start mid-word and are searched in full"
-    for text in texts:
-        plain = {}
-        for rule in RULES:
-            found = rule.regex.search(text) if rule.regex and text else None
-            if found and not (rule.exclude and rule.exclude.search(text)):
-                plain[rule.code] = (found.start(), found.end())
-        assert matcher.spans(text) == plain, text
-    assert "BE114" in matcher.spans(texts[-6]) and "HE210" in matcher.spans(texts[-3])
 
 
 @pytest.mark.slow

@@ -264,14 +264,23 @@ def texts_and_hits(rules: Sequence[UkcatRule] | RuleMatcher, names, activities, 
     """Model text (name + activities + objects) and expression hits on name + activities and on the objects.
 
     Each field is read once by the expressions (the objects apart from name + activities, with their own
-    exclusions), so the cost is one pass over the text, not two.
+    exclusions), so the cost is one pass over the text, not two; a text met again in the batch (many charities
+    share their objects' wording) is not read again.
     """
     matcher = rule_matcher(rules)
+    known: dict[str, frozenset[str]] = {}
+
+    def hits(text: str) -> set[str]:
+        codes = known.get(text)
+        if codes is None:
+            codes = known[text] = frozenset(matcher.codes(text))
+        return set(codes)
+
     texts, short, objs = [], [], []
     for name, act, obj in zip(names, activities, objects, strict=True):
         texts.append(join_text(name, act, obj))
-        short.append(set(matcher.spans(join_text(name, act))))
-        objs.append(set(matcher.spans(join_text(obj))))
+        short.append(hits(join_text(name, act)))
+        objs.append(hits(join_text(obj)))
     return texts, Hits(short, objs)
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import re
+import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from re import _constants as sre_c  # the parsed-pattern opcodes, to read each expression's possible first letters
+from re import _constants as sre_c  # the parsed-pattern opcodes, to read the literals each expression's matches hold
 from re import _parser as sre_parse
 
+import ahocorasick
 import regex
 
 from ..errors import PipelineError, SourceError, excerpt
@@ -204,122 +206,297 @@ def snippet(text: str, start: int, end: int, width: int = SNIPPET_CHARS) -> str:
     return ("…" if left else "") + core + ("…" if right < len(text) else "")
 
 
-PREFIX_CHARS = 4  # how many leading letters of each expression index it
-_WORD_START = re.compile(r"\b\w")
-_WORD_CHAR = re.compile(r"\w")
+# ------------------------------------------------------------------------------ many expressions, one pass
+# What an expression says about the text it matches is read from its parsed form as literal strings: lower-case
+# printable ASCII, with MARK where a word boundary lies. A text is read the same way (`marked`: folded to lower case,
+# MARK at every word boundary), so `\bcats?\b` is the strings MARK "cat" MARK and MARK "cats" MARK, one of which occurs
+# in a marked text exactly where the expression matches.
+MARK = "\x01"
+LITERAL_SET_LIMIT = 64  # an exactly known part that stands for more strings than this is not listed further
+_SMALL_CLASS = 16       # a character class of at most this many characters counts as a list of literals
+_PRINTABLE = range(0x20, 0x7F)
+_WORD_RUN = re.compile(r"(\w+)")                         # word runs of an ASCII text (as `regex` sees them)
+_UNICODE_WORD_RUN = regex.compile(r"(\w+)", regex.VERSION0)  # and of any text, as the expressions see them
+# Parts of `regex` syntax that `re` parses differently (POSIX classes, fuzzy matching): such an expression is searched.
+_NOT_RE_SYNTAX = re.compile(r"\[:|\{[^\d,}]")
 
 
-def _starts(items, states: set[tuple[str, bool, bool]]) -> set[tuple[str, bool, bool]]:
-    """Extend (prefix, still open, anchored at a word boundary) states through a parsed sequence.
+@dataclass(frozen=True)
+class _Literals:
+    """What a part of an expression says about the text it matches (strings as MARKed literals, see above).
 
-    Sound over-approximation: anything not understood closes the prefix where it stands, so a text that
-    lacks every prefix of an expression can never match it.
+    `exact`: every string the part can match, when few and all known; `need`: strings one of which every match
+    contains (None: nothing known); `plain`: `exact` is exactly the part's matches, not a superset of them (no
+    lookaround, anchor, possessive repeat or inline flag), so finding one of them decides that the part matches;
+    `head`/`tail`: when `exact` is not known, strings every match starts/ends with (None: nothing known), so a
+    neighbouring part's letters join them (`\\b(homes?)+\\b` needs MARK "home", not just "home").
     """
-    for op, av in items:
-        done = {st for st in states if not st[1]}
-        todo = {st for st in states if st[1]}
-        if not todo:
-            break
-        if op is sre_c.AT:
-            new = {(p, True, a or (not p and av is sre_c.AT_BOUNDARY)) for p, _, a in todo}
-        elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
-            new = todo  # zero-width: only narrows what matches
-        elif op is sre_c.LITERAL:
-            new = {(p + chr(av).lower(), len(p) + 1 < PREFIX_CHARS, a) for p, _, a in todo}
-        elif op is sre_c.SUBPATTERN:
-            new = _starts(av[-1], todo)
-        elif op is sre_c.BRANCH:
-            new = set().union(*(_starts(alt, todo) for alt in av[1]))
-        elif op is sre_c.IN and _small_set(av):
-            new = {(p + ch, len(p) + 1 < PREFIX_CHARS, a) for p, _, a in todo for ch in _small_set(av)}
-        elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT):
-            low, _high, sub = av
-            new = {(p, False, a) for p, _, a in _starts(sub, todo)}  # one repetition, then stop
-            if low == 0:
-                new |= todo
-        else:
-            new = {(p, False, a) for p, _, a in todo}
-        states = done | new
-    return states
+
+    exact: frozenset[str] | None
+    need: frozenset[str] | None
+    plain: bool = False
+    head: frozenset[str] | None = None
+    tail: frozenset[str] | None = None
+
+    @property
+    def starts(self) -> frozenset[str] | None:
+        return self.exact if self.exact is not None else self.head
+
+    @property
+    def ends(self) -> frozenset[str] | None:
+        return self.exact if self.exact is not None else self.tail
+
+    def required(self) -> frozenset[str] | None:
+        """Strings one of which every match contains: the exact strings when known, else `need`."""
+        if self.exact is None:
+            return self.need
+        forms = {_normal(s) for s in self.exact} - {None}
+        return None if not forms or "" in forms else _shortest_cover(forms)
 
 
-def _small_set(items) -> set[str] | None:
-    """The letters of a character class made only of literals and short ranges ([ae], [0-9]), else None."""
+_UNKNOWN = _Literals(None, None)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # for printable ASCII, what \w means to `re` and `regex`
+
+
+def _normal(form: str) -> str | None:
+    r"""A string of literals and \b MARKs as it reads in a marked text: MARK between two characters exactly where
+    one is a word character and the other not, and kept at either end; None when a \b stands where the characters
+    make no boundary (that path can never match)."""
+    out: list[str] = []
+    prev, asserted = None, False  # the last character; whether a \b stands since it
+    for ch in form:
+        if ch == MARK:
+            asserted = True
+            continue
+        boundary = prev is None and asserted or prev is not None and _is_word(prev) != _is_word(ch)
+        if asserted and not boundary:
+            return None
+        if boundary:
+            out.append(MARK)
+        out.append(ch)
+        prev, asserted = ch, False
+    if prev is None:
+        return ""
+    return "".join(out) + (MARK if asserted else "")
+
+
+def _shortest_cover(strings: Iterable[str]) -> frozenset[str]:
+    """The strings without those containing another of them: a text holding a dropped one holds a kept one."""
+    kept: list[str] = []
+    for s in sorted(set(strings), key=len):
+        if not any(k in s for k in kept):
+            kept.append(s)
+    return frozenset(kept)
+
+
+def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    """The more selective of two required sets: longest shortest string, then fewest strings."""
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b, key=lambda s: (min(map(len, s)), -len(s)))
+
+
+def _class_literals(items) -> frozenset[str] | None:
+    """The lower-case characters of a character class made only of printable ASCII literals and short ranges."""
     chars: set[str] = set()
     for op, av in items:
-        if op is sre_c.LITERAL:
+        if op is sre_c.LITERAL and av in _PRINTABLE:
             chars.add(chr(av).lower())
-        elif op is sre_c.RANGE and av[1] - av[0] < 16:
+        elif op is sre_c.RANGE and av[0] in _PRINTABLE and av[1] in _PRINTABLE and av[1] - av[0] < _SMALL_CLASS:
             chars.update(chr(c).lower() for c in range(av[0], av[1] + 1))
         else:
             return None
-    return chars
+    return frozenset(chars) if len(chars) <= _SMALL_CLASS else None
+
+
+def _joined(left: frozenset[str], right: frozenset[str] | None) -> frozenset[str] | None:
+    """Every string of `left` followed by every string of `right`, unless there are too many (or nothing known)."""
+    if right is None or len(left) * len(right) > LITERAL_SET_LIMIT:
+        return None
+    return frozenset(a + b for a in left for b in right)
+
+
+def _sequence_literals(items) -> _Literals:
+    """_Literals of a parsed sequence: runs of exactly known parts joined (cross products), with the first and last
+    strings of the parts that end them; the most selective required strings are what the sequence needs."""
+    run: frozenset[str] = frozenset({""})  # the strings of the exactly known parts since the last unknown one
+    exact, plain = True, True
+    need = head = None
+    for op, av in items:
+        part = _part_literals(op, av)
+        plain = plain and part.plain
+        whole = _joined(run, part.exact)
+        if whole is not None:
+            run = whole
+            continue
+        joined = _joined(run, part.starts) or run  # the run, and the start of this part when known
+        if exact:
+            head = joined  # every match of the sequence starts with one of these
+        exact = False
+        need = _better(need, _better(_Literals(joined, None).required(), part.need))
+        run = part.ends if part.ends is not None else frozenset({""})  # the part's end starts the next run
+    if exact:
+        return _Literals(run, None, plain)
+    return _Literals(None, _better(need, _Literals(run, None).required()), head=head, tail=run)
+
+
+def _union(sets: list[frozenset[str] | None], cover: bool = False) -> frozenset[str] | None:
+    """The alternatives' strings together (None when one knows nothing, or there are too many to list)."""
+    if any(s is None for s in sets):
+        return None
+    union = frozenset().union(*sets)
+    if cover:
+        return _shortest_cover(union)
+    return union if len(union) <= LITERAL_SET_LIMIT else None
+
+
+def _part_literals(op, av) -> _Literals:
+    """_Literals of one parsed item. Anything not understood is unknown, which only weakens the filter."""
+    if op is sre_c.LITERAL:
+        return _Literals(frozenset({chr(av).lower()}), None, True) if av in _PRINTABLE else _UNKNOWN
+    if op is sre_c.IN:
+        chars = _class_literals(av)
+        return _UNKNOWN if chars is None else _Literals(chars, None, True)
+    if op is sre_c.AT:
+        return _Literals(frozenset({MARK}), None, True) if av is sre_c.AT_BOUNDARY else _Literals(frozenset({""}), None)
+    if op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+        return _Literals(frozenset({""}), None)  # zero-width: adds no characters to the match
+    if op is sre_c.SUBPATTERN:
+        _group, add_flags, del_flags, items = av
+        return _UNKNOWN if add_flags or del_flags else _sequence_literals(items)
+    if op is sre_c.BRANCH:
+        alternatives = [_sequence_literals(alt) for alt in av[1]]
+        if all(a.exact is not None for a in alternatives):
+            union = frozenset().union(*(a.exact for a in alternatives))
+            if len(union) <= LITERAL_SET_LIMIT:
+                return _Literals(union, None, all(a.plain for a in alternatives))
+        return _Literals(None, _union([a.required() for a in alternatives], cover=True),
+                         head=_union([a.starts for a in alternatives]), tail=_union([a.ends for a in alternatives]))
+    if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT):
+        low, high, sub = av
+        inner = _sequence_literals(sub)
+        plain = inner.plain and op is not sre_c.POSSESSIVE_REPEAT  # a possessive repeat never gives back
+        if low == high == 1:
+            return replace(inner, plain=plain)
+        if low == 0 and high == 1 and inner.exact is not None:
+            return _Literals(inner.exact | {""}, None, plain)
+        if low == 0:
+            return _UNKNOWN
+        return _Literals(None, inner.required(), head=inner.starts, tail=inner.ends)  # one repetition at least
+    return _UNKNOWN
+
+
+def expression_literals(pattern: str) -> _Literals:
+    """What an expression (case-insensitive) says about the marked texts it matches; unknown for the few `regex`
+    constructs `re` parses differently, and for inline flags other than the default."""
+    parsed = sre_parse.parse(pattern, re.IGNORECASE)
+    if _NOT_RE_SYNTAX.search(pattern) or parsed.state.flags != re.IGNORECASE | re.UNICODE:
+        return _UNKNOWN
+    return _sequence_literals(parsed.data)
+
+
+class _Fold(dict):
+    """str.translate table: each character the expressions match as an ASCII letter becomes that letter in lower
+    case (ſ -> s, K -> k, İ -> i: as the `regex` package decides), MARK becomes NUL, others stay. Filled as met."""
+
+    _LETTERS = [(ch, regex.compile(ch, regex.IGNORECASE | regex.VERSION0)) for ch in string.ascii_lowercase]
+
+    def __missing__(self, code: int) -> int:
+        ch = chr(code)
+        folded = next((ord(letter) for letter, pattern in self._LETTERS if pattern.fullmatch(ch)), code)
+        self[code] = 0 if ch == MARK else folded
+        return self[code]
+
+
+_FOLD = _Fold()
+
+
+def marked(text: str) -> str:
+    """The text as the literals read it: folded to lower case (a character that is none of the literals' stays
+    as it is), with MARK at every word boundary (between a word character and another, or an end)."""
+    if text.isascii() and MARK not in text:
+        return MARK.join(_WORD_RUN.split(text.lower()))
+    return MARK.join(_UNICODE_WORD_RUN.split(text.translate(_FOLD)))
 
 
 class RuleMatcher:
     """Applies many UKCAT expressions to a text quickly, with exactly the results of `regex.search`.
 
-    Python's `re` tries every position of the text for each of ~250 expressions. Instead each expression
-    is indexed by the few letters any match must start with (read from its parsed form); a text is cut into
-    candidate start positions (word starts, and the punctuation/space some expressions begin with), and an
-    expression is tried (`regex.match`) only where one of its prefixes occurs. An expression whose match
-    may start inside a word with letters we cannot pin down is searched in full as before.
+    Each expression (and each exclusion) is read once for the literal strings its matches contain (see `marked`).
+    Most UKCAT expressions are plain lists of words between word boundaries: their strings are exactly their
+    matches, so finding one in the marked text decides that the expression fires. For the others the strings are
+    only what any match must contain: the expression is searched (`regex.search`) only when one occurs, and in
+    every text when it names none. One Aho-Corasick automaton (pyahocorasick) finds every string of every
+    expression in one pass over the text, in C.
     """
 
     def __init__(self, rules: Iterable[UkcatRule]):
         self.rules = [r for r in rules if r.regex is not None]
-        self.word_prefixes: dict[str, list[int]] = {}   # prefix -> rules, tried at word starts
-        self.other_prefixes: dict[str, list[int]] = {}  # prefix starting with a non-word char, tried there
-        self.searched: list[int] = []                   # rules searched in full
-        for i, rule in enumerate(self.rules):
-            states = _starts(sre_parse.parse(rule.regex.pattern, rule.regex.flags).data, {("", True, False)})
-            if any(not p or (_WORD_CHAR.match(p[0]) and not anchored) for p, _, anchored in states):
-                self.searched.append(i)
-                continue
-            for p, _, _anchored in states:
-                target = self.word_prefixes if _WORD_CHAR.match(p[0]) else self.other_prefixes
-                target.setdefault(p, []).append(i)
-        self.other_first = {p[0] for p in self.other_prefixes}
+        # Check 2i is rule i's expression, 2i + 1 its exclusion. An automaton value lists the checks a string
+        # decides (c) and those it makes worth searching (~c).
+        self.patterns: list[TimedPattern | re.Pattern | None] = []
+        self.decided: set[int] = set()  # checks decided by their strings alone
+        self.searched: set[int] = set()  # checks searched in every text
+        by_string: dict[str, list[int]] = {}
+        for rule in self.rules:
+            for pattern in (rule.regex, rule.exclude):
+                check = len(self.patterns)
+                self.patterns.append(pattern)
+                if pattern is None:
+                    continue
+                # The literals read `regex` semantics (IGNORECASE, VERSION0): any other compiled pattern is searched.
+                literals = expression_literals(pattern.pattern) if isinstance(pattern, TimedPattern) else _UNKNOWN
+                strings = literals.required()
+                if strings is None:
+                    self.searched.add(check)
+                    continue
+                if literals.plain and literals.exact is not None:
+                    self.decided.add(check)
+                for s in strings:
+                    by_string.setdefault(s, []).append(check if check in self.decided else ~check)
+        self.automaton = ahocorasick.Automaton()
+        for s, checks in by_string.items():
+            self.automaton.add_word(s, tuple(checks))
+        self.automaton.make_automaton()
+        self._strings = bool(by_string)  # an automaton without strings cannot be iterated
+        self._always = frozenset(c for c in self.searched if c % 2 == 0)
+
+    def _fires(self, check: int, found: set[int], text: str, first_match: bool):
+        """Whether a check fires on `text` (whose automaton values are `found`): its first match (`regex.search`),
+        or True when its strings decide it and `first_match` is not asked for; None when it does not fire."""
+        if check in self.decided:
+            if check not in found:
+                return None
+            return self.patterns[check].search(text) if first_match else True
+        if ~check in found or check in self.searched:
+            return self.patterns[check].search(text)
+        return None
+
+    def _fired(self, text: str | None, first_match: bool) -> dict[int, object]:
+        """{rule index: first match, or True} for each rule that fires on `text`, exclusions applied, in order."""
+        if not text:
+            return {}
+        found: set[int] = set()
+        for _end, checks in self.automaton.iter(marked(text)) if self._strings else ():
+            found.update(checks)
+        expressions = {c for c in (c if c >= 0 else ~c for c in found) if not c % 2} | self._always
+        fired = {}
+        for check in sorted(expressions):
+            m = self._fires(check, found, text, first_match)
+            if m and not self._fires(check + 1, found, text, False):
+                fired[check // 2] = m
+        return fired
+
+    def codes(self, text: str | None) -> list[str]:
+        """The codes of the rules that fire on `text`, exclusions applied: `spans` without the positions."""
+        return [self.rules[i].code for i in self._fired(text, False)]
 
     def spans(self, text: str | None) -> dict[str, tuple[int, int]]:
         """{code: (start, end) of the first match} for each rule that fires on `text`, exclusions applied."""
-        if not text:
-            return {}
-        low = text.lower()
-        found: dict = {}  # rule index -> its first match
-        if len(low) != len(text):  # a letter whose lower case is longer: positions would shift, search plainly
-            candidates = {i: None for i in range(len(self.rules))}
-        else:
-            candidates = self._candidates(low)
-        for i, positions in candidates.items():
-            regex = self.rules[i].regex
-            if positions is None:
-                m = regex.search(text)
-                if m:
-                    found[i] = m
-                continue
-            for pos in sorted(positions):
-                m = regex.match(text, pos)
-                if m:
-                    found[i] = m
-                    break
-        hits = {}
-        for i, m in sorted(found.items()):
-            rule = self.rules[i]
-            if not (rule.exclude and rule.exclude.search(text)):
-                hits[rule.code] = (m.start(), m.end())
-        return hits
-
-    def _candidates(self, low: str) -> dict[int, set[int] | None]:
-        candidates: dict[int, set[int] | None] = {i: None for i in self.searched}
-        starts = [m.start() for m in _WORD_START.finditer(low)]
-        for table, positions in ((self.word_prefixes, starts),
-                                 (self.other_prefixes, [j for j, ch in enumerate(low) if ch in self.other_first])):
-            for pos in positions:
-                for k in range(1, PREFIX_CHARS + 1):
-                    for i in table.get(low[pos:pos + k], ()):
-                        candidates.setdefault(i, set()).add(pos)
-        return candidates
+        return {self.rules[i].code: (m.start(), m.end()) for i, m in self._fired(text, True).items()}
 
     def match(self, text: str | None) -> dict[str, str]:
         """{code: evidence snippet}, as `match_rules`."""
