@@ -149,3 +149,51 @@ def test_removing_a_build_file_removes_what_duckdb_spilled_beside_it(tmp_path):
     (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
     remove_database(path)
     assert not path.exists() and not spill.exists()
+
+
+def area_tables(path) -> dict[str, list]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = current_database() AND "
+            "(column_name = 'area_code' OR table_name = 'postcode_location') ORDER BY 1").fetchall()]
+        return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def test_area_tables_of_the_national_state_are_what_staging_gives(demo_register, tmp_path, monkeypatch):
+    """An area the national state covers reads its records, exact links and staged facts (names, finances, filing,
+    classifications, texts, postcodes) from the state's area tables; one it does not cover selects them from the
+    national records and staging. Both give the same rows, fact by fact and in every register table."""
+    from vcse_pipeline.db import attach_staging
+    from vcse_pipeline.register import area, area_facts, build
+
+    cfg, state = demo_register.cfg, national.ensure_national_state(demo_register.cfg)
+    areas = [WIRRAL, "E08000012"]
+    built = {"national": tmp_path / "from_national.duckdb", "staging": tmp_path / "from_staging.duckdb"}
+    build_register(cfg, built["national"], areas, state)
+    con = duckdb.connect(str(built["national"]), read_only=True)
+    try:
+        attach_staging(con, cfg)
+        national.attach_national_state(con, state)
+        for code in areas:
+            assert area.national_covers(con, code)
+            facts = {}
+            for covered in (True, False):
+                monkeypatch.setattr(area_facts, "national_covers", lambda *_a, covered=covered: covered)
+                area_facts.select_area_facts(con, code)
+                facts[covered] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
+                                  for name in area_facts.FACTS}
+            assert facts[True] == facts[False], code
+            assert facts[True]["charity"] and facts[True]["company"] and facts[True]["postcode"], code
+    finally:
+        con.close()
+
+    for module in (area, area_facts, build):  # no area covered: everything selected per area from staging
+        monkeypatch.setattr(module, "national_covers", lambda *_a: False)
+    build_register(cfg, built["staging"], areas, state)
+    from_national, from_staging = area_tables(built["national"]), area_tables(built["staging"])
+    assert from_national == from_staging
+    assert all(from_national[t] for t in ("source_record", "organisation_link", "organisation_finance",
+                                          "organisation_classification", "organisation_text", "postcode_location"))
