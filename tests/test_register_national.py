@@ -181,8 +181,7 @@ def test_area_tables_of_the_national_state_are_what_staging_gives(demo_register,
             assert area.national_covers(con, code)
             facts = {}
             for covered in (True, False):
-                monkeypatch.setattr(area_facts, "national_covers", lambda *_a, covered=covered: covered)
-                area_facts.select_area_facts(con, code)
+                area_facts.select_area_facts(con, code, covered)
                 facts[covered] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
                                   for name in area_facts.FACTS}
             assert facts[True] == facts[False], code

@@ -85,15 +85,14 @@ def write_area_facts(con: duckdb.DuckDBPyConnection, database: str, area_records
         """)
 
 
-def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
+def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, national: bool) -> None:
     """(Re)create the `_area_<fact>` temp views for one area whose source_record rows are written: over the national
-    state's area tables when it covers the area, else over staging. Views, not copies: the SQL reading them reads
-    the area's row groups once. One statement list, one round trip."""
+    state's area tables when it covers the area (`national`: area.national_covers), else over staging. Views, not
+    copies: the SQL reading them reads the area's row groups once. One statement list, one round trip."""
     from .national import SCHEMA
 
     operation_codes(area_code)  # a GSS code (checked), so safe as a literal in the views
     area = sql_literal(area_code)
-    national = national_covers(con, area_code)
     views = []
     for name, fact in FACTS.items():
         columns = ", ".join(fact.columns)
@@ -109,7 +108,9 @@ def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
 
 def ensure_area_facts(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
     """select_area_facts unless the views already select `area_code` (build_area made them)."""
-    held = con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = ?",
-                       [FACTS_AREA]).fetchall()[0][0]
-    if not held or con.execute(f"SELECT area_code FROM {FACTS_AREA}").fetchall() != [(area_code,)]:
-        select_area_facts(con, area_code)
+    try:
+        held = con.execute(f"SELECT area_code FROM {FACTS_AREA}").fetchall()
+    except duckdb.CatalogException:
+        held = None
+    if held != [(area_code,)]:
+        select_area_facts(con, area_code, national_covers(con, area_code))

@@ -19,7 +19,8 @@ import duckdb
 import pandas as pd
 
 from ..config import Config
-from .area import AREA_TABLE, build_area_membership, national_covers
+from ..db import sql_literal
+from .area import AREA_TABLE, build_area_membership, national_covers, operation_codes
 from .area_facts import select_area_facts
 from .clusters import cluster
 from .enrich import MEMBERS, enrich
@@ -44,8 +45,9 @@ AREA_TABLES = ("source_record", "organisation", "organisation_identifier", "orga
 
 
 def delete_area(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
-    for table in AREA_TABLES:
-        con.execute(f"DELETE FROM {table} WHERE area_code = ?", [area_code])
+    operation_codes(area_code)  # a GSS code (checked), so safe as a literal: one round trip for every table
+    area = sql_literal(area_code)
+    con.execute("\n".join(f"DELETE FROM {table} WHERE area_code = {area};" for table in AREA_TABLES))
 
 
 def _insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
@@ -64,11 +66,12 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> pd.DataFrame:
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, covered: bool,
+                          count_national: bool) -> pd.DataFrame:
     """Write the area's source_record rows (its records and every record an exact link joins to them); return the
     exact links among them. From the national state's area tables when it covers the area (a few row groups of
-    tables sorted by area), else by selecting the area's records from the national records."""
-    if national_covers(con, area_code):
+    tables sorted by area; `covered`), else by selecting the area's records from the national records."""
+    if covered:
         con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {SCHEMA}.{AREA_RECORD_TABLE} "
                     "WHERE area_code = ? ORDER BY record_id", [area_code])
         return national_area_exact_links(con, area_code)
@@ -151,8 +154,10 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
     staged = national_records(con, cfg)
-    exact = _write_source_records(con, area_code, bool(vcse.get("count_national_area_of_operation", False)))
-    select_area_facts(con, area_code)
+    covered = national_covers(con, area_code)
+    exact = _write_source_records(con, area_code, covered,
+                                  bool(vcse.get("count_national_area_of_operation", False)))
+    select_area_facts(con, area_code, covered)
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)
