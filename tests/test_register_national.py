@@ -196,3 +196,26 @@ def test_area_tables_of_the_national_state_are_what_staging_gives(demo_register,
     assert from_national == from_staging
     assert all(from_national[t] for t in ("source_record", "organisation_link", "organisation_finance",
                                           "organisation_classification", "organisation_text", "postcode_location"))
+
+
+def test_postcode_location_is_each_areas_live_postcodes_and_its_organisations(demo_register):
+    """postcode_location, filled area by area (INSERT OR IGNORE on its key), is exactly what its rule gives straight
+    from the staged directory: every live postcode of a built area plus every organisation's postcode the directory
+    knows, once each."""
+    from vcse_pipeline.db import sql_literal
+
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        con.execute(f"ATTACH {sql_literal(demo_register.cfg.staging_path('postcodes'))} AS postcodes (READ_ONLY)")
+        expected = con.execute("""
+            SELECT DISTINCT p.postcode, p.lad_code, p.ward_code, p.lat, p.long FROM postcodes.postcode p
+            WHERE p.lad_code IN (SELECT DISTINCT area_code FROM organisation) AND NOT p.is_terminated
+               OR p.postcode IN (SELECT postcode FROM organisation)
+            ORDER BY ALL""").fetchall()
+        built = con.execute("SELECT * FROM postcode_location ORDER BY ALL").fetchall()
+        outside = con.execute("""SELECT count(*) FROM organisation o JOIN postcode_location l USING (postcode)
+                                 WHERE l.lad_code <> o.area_code""").fetchall()[0][0]
+    finally:
+        con.close()
+    assert built == expected
+    assert len({r[1] for r in built}) > 1 and outside > 0  # several areas, and organisations based outside one
