@@ -149,3 +149,73 @@ def test_removing_a_build_file_removes_what_duckdb_spilled_beside_it(tmp_path):
     (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
     remove_database(path)
     assert not path.exists() and not spill.exists()
+
+
+def area_tables(path) -> dict[str, list]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = current_database() AND "
+            "(column_name = 'area_code' OR table_name = 'postcode_location') ORDER BY 1").fetchall()]
+        return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def test_area_tables_of_the_national_state_are_what_staging_gives(demo_register, tmp_path, monkeypatch):
+    """An area the national state covers reads its records, exact links and staged facts (names, finances, filing,
+    classifications, texts, postcodes) from the state's area tables; one it does not cover selects them from the
+    national records and staging. Both give the same rows, fact by fact and in every register table."""
+    from vcse_pipeline.db import attach_staging
+    from vcse_pipeline.register import area, area_facts, build
+
+    cfg, state = demo_register.cfg, national.ensure_national_state(demo_register.cfg)
+    areas = [WIRRAL, "E08000012"]
+    built = {"national": tmp_path / "from_national.duckdb", "staging": tmp_path / "from_staging.duckdb"}
+    build_register(cfg, built["national"], areas, state)
+    con = duckdb.connect(str(built["national"]), read_only=True)
+    try:
+        attach_staging(con, cfg)
+        national.attach_national_state(con, state)
+        for code in areas:
+            assert area.national_covers(con, code)
+            facts = {}
+            for covered in (True, False):
+                area_facts.select_area_facts(con, code, covered)
+                facts[covered] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
+                                  for name in area_facts.FACTS}
+            assert facts[True] == facts[False], code
+            assert facts[True]["charity"] and facts[True]["company"] and facts[True]["postcode"], code
+    finally:
+        con.close()
+
+    for module in (area, area_facts, build):  # no area covered: everything selected per area from staging
+        monkeypatch.setattr(module, "national_covers", lambda *_a: False)
+    build_register(cfg, built["staging"], areas, state)
+    from_national, from_staging = area_tables(built["national"]), area_tables(built["staging"])
+    assert from_national == from_staging
+    assert all(from_national[t] for t in ("source_record", "organisation_link", "organisation_finance",
+                                          "organisation_classification", "organisation_text", "postcode_location"))
+
+
+def test_postcode_location_is_each_areas_live_postcodes_and_its_organisations(demo_register):
+    """postcode_location, filled area by area (INSERT OR IGNORE on its key), is exactly what its rule gives straight
+    from the staged directory: every live postcode of a built area plus every organisation's postcode the directory
+    knows, once each."""
+    from vcse_pipeline.db import sql_literal
+
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        con.execute(f"ATTACH {sql_literal(demo_register.cfg.staging_path('postcodes'))} AS postcodes (READ_ONLY)")
+        expected = con.execute("""
+            SELECT DISTINCT p.postcode, p.lad_code, p.ward_code, p.lat, p.long FROM postcodes.postcode p
+            WHERE p.lad_code IN (SELECT DISTINCT area_code FROM organisation) AND NOT p.is_terminated
+               OR p.postcode IN (SELECT postcode FROM organisation)
+            ORDER BY ALL""").fetchall()
+        built = con.execute("SELECT * FROM postcode_location ORDER BY ALL").fetchall()
+        outside = con.execute("""SELECT count(*) FROM organisation o JOIN postcode_location l USING (postcode)
+                                 WHERE l.lad_code <> o.area_code""").fetchall()[0][0]
+    finally:
+        con.close()
+    assert built == expected
+    assert len({r[1] for r in built}) > 1 and outside > 0  # several areas, and organisations based outside one

@@ -93,7 +93,8 @@ def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, cou
     con.execute("DROP TABLE _areas_membership")
 
 
-def _national_covers(con: duckdb.DuckDBPyConnection, area_code: str) -> bool:
+def national_covers(con: duckdb.DuckDBPyConnection, area_code: str) -> bool:
+    """Whether the attached national state holds `area_code`'s membership (and its area tables)."""
     from .national import SCHEMA
 
     # fetchall, not fetchone: an unfinished result would refuse the con.register() that may follow
@@ -111,7 +112,7 @@ def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_
 
     operation_codes(area_code, count_national)  # a malformed code fails here, whichever way it is answered
     columns = "record_id, in_area_by_postcode, in_area_by_operation, operation_areas"
-    if _national_covers(con, area_code):
+    if national_covers(con, area_code):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS SELECT {columns} "
                     f"FROM {SCHEMA}.{MEMBERSHIP_TABLE} WHERE area_code = ?", [area_code])
         return

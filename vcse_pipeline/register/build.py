@@ -19,30 +19,35 @@ import duckdb
 import pandas as pd
 
 from ..config import Config
-from .area import AREA_TABLE, build_area_membership
+from ..db import sql_literal
+from .area import AREA_TABLE, build_area_membership, national_covers, operation_codes
+from .area_facts import select_area_facts
 from .clusters import cluster
 from .enrich import MEMBERS, enrich
 from .fuzzy_links import fuzzy_links
-from .national import area_exact_links, area_members, national_records
+from .national import (
+    AREA_RECORD_TABLE,
+    SCHEMA,
+    area_exact_links,
+    area_members,
+    national_area_exact_links,
+    national_records,
+)
 from .other_names import organisation_names, other_names_by_record, record_names
-from .records import RECORDS_TABLE
+from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 from .successor_links import successor_links
 from .survivorship import order_records, survive
 
 AREA_TABLES = ("source_record", "organisation", "organisation_identifier", "organisation_name",
                "organisation_link", "link_review", "unmapped_postcode", "organisation_finance",
                "organisation_filing", "organisation_classification")
-SOURCE_RECORD_COLUMNS = [
-    "record_id", "source", "identifier", "parent_identifier", "name", "legal_form", "is_vcse", "is_active",
-    "status", "address", "postcode", "raw_postcode", "town", "website", "email", "phone", "charity_number",
-    "company_number", "society_number", "latest_income", "latest_expenditure", "latest_financial_year_end",
-    "date_registered", "date_removed", "lad_code", "ward_code", "ward_name", "lsoa_code", "imd_decile",
-    "postcode_status"]
+
 
 
 def delete_area(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
-    for table in AREA_TABLES:
-        con.execute(f"DELETE FROM {table} WHERE area_code = ?", [area_code])
+    operation_codes(area_code)  # a GSS code (checked), so safe as a literal: one round trip for every table
+    area = sql_literal(area_code)
+    con.execute("\n".join(f"DELETE FROM {table} WHERE area_code = {area};" for table in AREA_TABLES))
 
 
 def _insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
@@ -61,16 +66,22 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, members: set[str]) -> pd.DataFrame:
-    """Write the area's source_record rows; return the exact links among them."""
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, covered: bool,
+                          count_national: bool) -> pd.DataFrame:
+    """Write the area's source_record rows (its records and every record an exact link joins to them); return the
+    exact links among them. From the national state's area tables when it covers the area (a few row groups of
+    tables sorted by area; `covered`), else by selecting the area's records from the national records."""
+    if covered:
+        con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {SCHEMA}.{AREA_RECORD_TABLE} "
+                    "WHERE area_code = ? ORDER BY record_id", [area_code])
+        return national_area_exact_links(con, area_code)
+    build_area_membership(con, area_code, count_national)
+    members = area_members(con, AREA_TABLE)
     con.register("_members_df", pd.DataFrame({"record_id": sorted(members)}, dtype=object))
     try:
         con.execute(f"""
             INSERT INTO source_record BY NAME
-            SELECT ? AS area_code, {', '.join('r.' + c for c in SOURCE_RECORD_COLUMNS)},
-                   coalesce(a.in_area_by_postcode, FALSE) AS in_area_by_postcode,
-                   coalesce(a.in_area_by_operation, FALSE) AS in_area_by_operation,
-                   a.operation_areas
+            SELECT ? AS area_code, {SOURCE_RECORD_SELECT}
             FROM {RECORDS_TABLE} r JOIN _members_df USING (record_id)
             LEFT JOIN {AREA_TABLE} a USING (record_id)
             ORDER BY record_id
@@ -143,9 +154,10 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
     staged = national_records(con, cfg)
-    build_area_membership(con, area_code, bool(vcse.get("count_national_area_of_operation", False)))
-    members = area_members(con, AREA_TABLE)
-    exact = _write_source_records(con, area_code, members)
+    covered = national_covers(con, area_code)
+    exact = _write_source_records(con, area_code, covered,
+                                  bool(vcse.get("count_national_area_of_operation", False)))
+    select_area_facts(con, area_code, covered)
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)

@@ -14,12 +14,12 @@ from ..db import run_sql_dir
 MEMBERS = "_org_member"  # read by sql/enrich
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str, area_code: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {table} WHERE area_code = ?", [area_code]).fetchall()[0][0]
+COUNTED = {"finance_rows": "organisation_finance", "filing_rows": "organisation_filing",
+           "classification_rows": "organisation_classification"}
 
 
 def enrich(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[str, int]:
     run_sql_dir(con, "enrich", {"area_code": area_code})
-    return {"finance_rows": _count(con, "organisation_finance", area_code),
-            "filing_rows": _count(con, "organisation_filing", area_code),
-            "classification_rows": _count(con, "organisation_classification", area_code)}
+    counts = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {table} WHERE area_code = $area)"
+                                               for table in COUNTED.values()), {"area": area_code}).fetchall()[0]
+    return dict(zip(COUNTED, counts, strict=True))

@@ -26,6 +26,8 @@ def priority_key(rec: dict) -> tuple:
 
 
 def order_records(records: list[dict]) -> list[dict]:
+    if len(records) < 2:  # most organisations are one record: no key to compute
+        return list(records)
     return sorted(records, key=priority_key)
 
 
@@ -44,6 +46,8 @@ PLACED = {"mapped": 0, "terminated": 1}
 def _geography_record(ordered: list[dict]) -> dict:
     """The record whose postcode places it, preferring one in the area, then a live postcode over a terminated one,
     then the canonical record."""
+    if len(ordered) == 1:
+        return ordered[0]
     placed = sorted((r for r in ordered if r["postcode_status"] in PLACED),
                     key=lambda r: (not r["in_area_by_postcode"], PLACED[r["postcode_status"]]))
     return (placed or ordered)[0]
@@ -86,7 +90,8 @@ def survive(records: list[dict]) -> dict:
     """One organisation row from the records of a cluster (area columns and parent_org_id are added by the caller)."""
     ordered = order_records(records)
     canonical = ordered[0]
-    by_name = sorted(ordered, key=lambda r: (NAME_SOURCE_PRIORITY.get(r["source"], 9), priority_key(r)))
+    by_name = ordered if len(ordered) == 1 else sorted(
+        ordered, key=lambda r: (NAME_SOURCE_PRIORITY.get(r["source"], 9), priority_key(r)))
     geo = _geography_record(ordered)
     finance = _latest_finance(ordered)
     active = [r for r in ordered if r["is_active"]]

@@ -5,11 +5,11 @@ WITH pa AS (
            max(income_from_government_contracts) AS gov_contracts,
            max(income_from_government_grants) AS gov_grants,
            max(count_volunteers) AS volunteers
-    FROM charity_commission.charity_annual_return_parta
+    FROM _area_charity_annual_return_parta
     WHERE organisation_number IN (SELECT organisation_number FROM _charity_member) GROUP BY ALL
 ), pb AS (
     SELECT organisation_number, fin_period_end_date, max(count_employees) AS employees
-    FROM charity_commission.charity_annual_return_partb
+    FROM _area_charity_annual_return_partb
     WHERE organisation_number IN (SELECT organisation_number FROM _charity_member) GROUP BY ALL
 ), years AS (
     SELECT m.org_id, h.organisation_number, CAST(h.fin_period_end_date AS DATE) AS fye,
@@ -17,7 +17,7 @@ WITH pa AS (
            max(CAST(h.reporting_due_date AS DATE)) AS due,
            min(CAST(coalesce(h.date_annual_return_received, h.date_accounts_received) AS DATE)) AS received
     FROM _charity_member m
-    JOIN charity_commission.charity_annual_return_history h USING (organisation_number)
+    JOIN _area_charity_annual_return_history h USING (organisation_number)
     WHERE h.fin_period_end_date IS NOT NULL
     GROUP BY ALL
 )

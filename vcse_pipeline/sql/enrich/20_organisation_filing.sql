@@ -6,7 +6,7 @@ WITH ch AS (
            arg_min(c.charity_in_administration, m.member_rank) AS in_administration,
            arg_min(c.charity_reporting_status, m.member_rank) AS reporting_status
     FROM _charity_member m
-    JOIN charity_commission.charity c USING (organisation_number)
+    JOIN _area_charity c USING (organisation_number)
     GROUP BY m.org_id
 ), co AS (
     SELECT m.org_id, arg_min(c.company_status, m.member_rank) AS status,
@@ -14,7 +14,7 @@ WITH ch AS (
            arg_min(CAST(c.conf_stmt_next_due_date AS DATE), m.member_rank) AS conf_due,
            bool_or(c.dissolution_date IS NULL) AS live
     FROM _org_member m
-    JOIN companies_house.company c ON c.company_number = split_part(m.record_id, ':', 2)
+    JOIN _area_company c ON c.company_number = split_part(m.record_id, ':', 2)
     WHERE m.source = 'companies_house'
     GROUP BY m.org_id
 ), started AS (

@@ -1,9 +1,16 @@
 -- Every live postcode of the area (so `vcse find --near` works from any address in it, a town hall say), plus the
--- postcodes of organisations based outside the area that operate in it.
-INSERT INTO postcode_location
-SELECT DISTINCT p.postcode, p.lad_code, p.ward_code, p.lat, p.long
-FROM postcodes.postcode p
-WHERE (p.lad_code = {{area_code}} AND NOT p.is_terminated
-       OR p.postcode IN (SELECT postcode FROM organisation WHERE area_code = {{area_code}}))
-  AND p.postcode NOT IN (SELECT postcode FROM postcode_location)
-ORDER BY p.postcode;
+-- postcodes of organisations based outside the area that operate in it (from _area_postcode, the directory's rows
+-- for the area's source records: register/area_facts.py). The staged directory is sorted by local authority, so
+-- the first part reads a few row groups; INSERT OR IGNORE skips postcodes another area added by the table's key,
+-- without reading the whole table.
+INSERT OR IGNORE INTO postcode_location
+SELECT postcode, lad_code, ward_code, lat, long FROM (
+    SELECT p.postcode, p.lad_code, p.ward_code, p.lat, p.long
+    FROM postcodes.postcode p
+    WHERE p.lad_code = {{area_code}} AND NOT p.is_terminated
+    UNION
+    SELECT p.postcode, p.lad_code, p.ward_code, p.lat, p.long
+    FROM _area_postcode p
+    WHERE p.postcode IN (SELECT postcode FROM organisation WHERE area_code = {{area_code}})
+)
+ORDER BY postcode;
