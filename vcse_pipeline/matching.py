@@ -576,7 +576,9 @@ def weighted_overlap(left: tuple[str, ...], right: tuple[str, ...], weight) -> f
     """IDF-weighted share of words the two names have in common (0-1): rare words (place names) dominate."""
     if not left or not right:
         return 0.0
-    left_set, right_set = tuple(set(left)), tuple(set(right))
+    # In word order, not set order: a float sum's last bit follows the order it adds in, and a set's order changes
+    # with the process's hash seed, so the same two names could score differently from run to run.
+    left_set, right_set = tuple(sorted(set(left))), tuple(sorted(set(right)))
     shared = sum(weight(t) * _token_credit(t, right_set) for t in left_set)
     shared += sum(weight(t) * _token_credit(t, left_set) for t in right_set)
     total = sum(weight(t) for t in left_set) + sum(weight(t) for t in right_set)
