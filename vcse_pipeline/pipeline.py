@@ -151,9 +151,9 @@ def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], a
                                        sources={name: {"row_counts": counts}}, message=f"source {name}: {accepted}"))
 
 
-# Texts whose new tags a build holds in memory before writing them to the tag cache: each holds its service-area
-# scores (a few KB), so a process building every English area (about a million organisations) would otherwise hold
-# them all until the end.
+# Texts whose new tags a build holds (in a DuckDB temp table, tagging/cache.py) before writing them to the tag cache:
+# each holds its service-area scores, so a process building every English area (about a million organisations) would
+# otherwise hold them all until the end.
 TAGS_HELD = 20_000
 
 

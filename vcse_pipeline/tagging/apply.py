@@ -285,10 +285,12 @@ def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
                        [area_code]).fetchall()
     rows = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence, method FROM {ROWS_TABLE} "
                        "WHERE area_code = ? ORDER BY ALL", [area_code]).fetchall()
-    scores_by_org = {org: {a: [d, s] for a, d, s in zip(names, decision, strength, strict=True)}
-                     for org, names, decision, strength in con.execute(
-                         f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} WHERE area_code = ?",
-                         [area_code]).fetchall()}
+    scores = con.execute(f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} WHERE area_code = ?",
+                         [area_code]).fetchnumpy()  # arrays: no Python object per score until the dict below
+    scores_by_org = {org: dict(zip(names.tolist(), zip(decision.tolist(), strength.tolist(), strict=True),
+                                   strict=True))
+                     for org, names, decision, strength in zip(scores["org_id"], scores["score_areas"],
+                                                               scores["decision"], scores["strength"], strict=True)}
     named_by_org = {org: named for org, name, other in orgs
                     if (named := name_evidence(TextRecord(name=name, other_names=other), areas))}
     by_org = _evidence(rows)

@@ -62,15 +62,13 @@ def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
 
 class TagCache:
     """Tags and area scores by text key for one signature; `folder` None keeps nothing across builds (tests,
-    `use_model` off)."""
+    `use_model` off). What a build tags waits in a temp table of its connection (PENDING_TABLE, in the cache's row
+    format: DuckDB holds it, not Python objects) until `flush` writes it."""
 
     def __init__(self, folder: Path | None, signature: str):
         self.folder = folder / f"tags-{signature}" if folder else None
-        # Tagged by this build, not yet written: tag rows (text_key, position, code, source_field, evidence, method)
-        # and score rows (text_key, index, area, decision, strength), in the shape _ROWS_SQL turns into cache rows.
-        self._tags: list[tuple] = []
-        self._scores: list[tuple] = []
-        self.pending = 0  # texts among them
+        self._con: duckdb.DuckDBPyConnection | None = None  # the build's, holding PENDING_TABLE
+        self.pending = 0  # texts tagged by this build, not yet written
         self.written = 0
 
     def _files(self) -> list[str]:
@@ -81,9 +79,7 @@ class TagCache:
     def load(self, con: duckdb.DuckDBPyConnection, table: str, keys_sql: str) -> None:
         """Create TEMP TABLE `table` (CACHE_COLUMNS) in `con`: the remembered rows, on disk or tagged by this build,
         of the texts whose keys `keys_sql` (a SELECT of text_key) gives. One pass over the cache files."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {CACHE_SCHEMA} FROM (SELECT NULL AS text_key, "
-                    "NULL AS position, NULL AS code, NULL AS source_field, NULL AS evidence, NULL AS method, "
-                    "NULL AS score_areas, NULL AS decision, NULL AS strength) WHERE false")
+        _create(con, table)
         files = self._files()
         if files:
             wanted = f"SELECT {', '.join(CACHE_COLUMNS)} FROM read_parquet(?) WHERE text_key IN ({keys_sql})"
@@ -97,52 +93,44 @@ class TagCache:
                                     f"EXCEPT SELECT * FROM {table}", [[name]])
                     except (duckdb.Error, OSError) as file_exc:
                         log.warning("tag cache file %s unreadable, its texts are tagged again: %s", name, file_exc)
-        if self._tags:
-            with self._frames(con, self._tags, self._scores):
-                con.execute(f"INSERT INTO {table} SELECT * FROM ({_ROWS_SQL}) WHERE text_key IN ({keys_sql})")
+        if self.pending and self._con is con:
+            con.execute(f"INSERT INTO {table} SELECT * FROM {PENDING_TABLE} WHERE text_key IN ({keys_sql})")
 
     def add(self, con: duckdb.DuckDBPyConnection, table: str, keys: list[str], tags: list[list[Tag]],
             area_scores: list[dict | None]) -> None:
-        """Remember texts tagged now (to write at `flush`) and add their rows to this build's `table` (`load`)."""
-        tag_rows, score_rows = _rows(keys, tags, area_scores)
-        with self._frames(con, tag_rows, score_rows):
-            con.execute(f"INSERT INTO {table} {_ROWS_SQL}")
-        self._tags += tag_rows  # kept even with no folder: a later call of this build reads them (`load`)
-        self._scores += score_rows
+        """Remember texts tagged now (to write at `flush`; kept even with no folder to write to, as a later call of
+        this build reads them at `load`) and add their rows to this build's `table` (`load`)."""
+        if self._con is not con:
+            self.flush()
+            self._con = con
+            _create(con, PENDING_TABLE)
+        with _Registered(con, keys, tags, area_scores):
+            for into in (PENDING_TABLE, table):
+                con.execute(f"INSERT INTO {into} {_ROWS_SQL}")
         self.pending += len(keys)
 
     def flush(self) -> None:
         """Write what this build tagged as one new file; merge the files when there are many."""
-        if self.folder is None or not self._tags:
-            self._tags, self._scores, self.pending = [], [], 0
+        con, pending = self._con, self.pending
+        self._con, self.pending = None, 0
+        if con is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._write(self._tags, self._scores)
-        self.written += self.pending
-        self._tags, self._scores, self.pending = [], [], 0
+        try:
+            if self.folder is not None and pending:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._write(con, f"SELECT * FROM {PENDING_TABLE}")
+                self.written += pending
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {PENDING_TABLE}")
         files = self._files()
         if len(files) >= MERGE_AFTER_FILES:
             self._merge(files)
 
-    @staticmethod
-    def _frames(con: duckdb.DuckDBPyConnection, tag_rows: list[tuple], score_rows: list[tuple]):
-        return _Registered(con, tag_rows, score_rows)
-
-    def _write(self, tag_rows: list[tuple] | None, score_rows: list[tuple] | None,
-               files: list[str] | None = None) -> Path:
+    def _write(self, con: duckdb.DuckDBPyConnection, select: str, params: list | None = None) -> Path:
         final = self.folder / f"{uuid.uuid4().hex}.parquet"
         tmp = final.with_suffix(".tmp")
         try:
-            con = duckdb.connect()
-            try:
-                if files is None:
-                    with self._frames(con, tag_rows, score_rows):
-                        con.execute(f"COPY ({_ROWS_SQL}) TO {sql_literal(tmp)} (FORMAT parquet)")
-                else:
-                    con.execute(f"COPY (SELECT DISTINCT * FROM read_parquet({sql_literal(files)})) TO "
-                                f"{sql_literal(tmp)} (FORMAT parquet)")
-            finally:
-                con.close()
+            con.execute(f"COPY ({select}) TO {sql_literal(tmp)} (FORMAT parquet)", params or [])
             os.replace(tmp, final)
         except BaseException:  # a stopped build, a full disk: leave no half-written file behind
             tmp.unlink(missing_ok=True)
@@ -150,25 +138,26 @@ class TagCache:
         return final
 
     def _merge(self, files: list[str]) -> None:
+        con = duckdb.connect()
         try:
-            self._write(None, None, files)
+            self._write(con, "SELECT DISTINCT * FROM read_parquet(?)", [files])
         except (duckdb.Error, OSError) as exc:
             log.warning("tag cache %s not merged: %s", self.folder, exc)
             return
+        finally:
+            con.close()
         for name in files:
             Path(name).unlink(missing_ok=True)
 
 
-def _rows(keys: list[str], tags: list[list[Tag]], area_scores: list[dict | None]) -> tuple[list[tuple], list[tuple]]:
-    """Texts' tags and scores as the rows _ROWS_SQL reads: a text row and one row per tag; per area one score row."""
-    tag_rows: list[tuple] = []
-    score_rows: list[tuple] = []
-    for key, text_tags, scores in zip(keys, tags, area_scores, strict=True):
-        tag_rows.append((key, TEXT_ROW, None, None, None, None))
-        tag_rows += [(key, i, t.code, t.source_field, t.evidence, t.method) for i, t in enumerate(text_tags)]
-        if scores is not None:
-            score_rows += [(key, i, area, value[0], value[1]) for i, (area, value) in enumerate(scores.items())]
-    return tag_rows, score_rows
+PENDING_TABLE = "_tag_cache_pending"
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """An empty TEMP TABLE of the cache's rows."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {CACHE_SCHEMA} FROM (SELECT NULL AS text_key, "
+                "NULL AS position, NULL AS code, NULL AS source_field, NULL AS evidence, NULL AS method, "
+                "NULL AS score_areas, NULL AS decision, NULL AS strength) WHERE false")
 
 
 # Cache rows from the registered _tag_new_rows and _tag_new_scores (_Registered): the scores, gathered into arrays in
@@ -185,20 +174,27 @@ _ROWS_SQL = f"""
 
 
 class _Registered:
-    """Register tag and score rows as the DataFrames _ROWS_SQL reads, for the length of a `with` block."""
+    """Texts' tags and scores as the DataFrames _ROWS_SQL reads (_tag_new_rows: a text row and one row per tag;
+    _tag_new_scores: one row per text and area), registered for the length of a `with` block. Built column by
+    column: no Python tuple per row."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, tag_rows: list[tuple], score_rows: list[tuple]):
+    def __init__(self, con: duckdb.DuckDBPyConnection, keys: list[str], tags: list[list[Tag]],
+                 area_scores: list[dict | None]):
         self.con = con
-        columns = list(zip(*tag_rows, strict=True)) if tag_rows else [()] * 6
-        self.tags = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in zip(
-            ("text_key", "position", "code", "source_field", "evidence", "method"), columns, strict=True)})
-        self.tags["position"] = self.tags["position"].astype(np.int32)
-        scores = list(zip(*score_rows, strict=True)) if score_rows else [()] * 5
-        self.scores = pd.DataFrame({"text_key": pd.Series(scores[0], dtype=object),
-                                    "i": np.asarray(scores[1], dtype=np.int32),
-                                    "area": pd.Series(scores[2], dtype=object),
-                                    "decision": np.asarray(scores[3], dtype=np.float64),
-                                    "strength": np.asarray(scores[4], dtype=np.float64)})
+        every = [(key, [None, *text_tags]) for key, text_tags in zip(keys, tags, strict=True)]
+        self.tags = pd.DataFrame({
+            "text_key": pd.Series([key for key, rows in every for _ in rows], dtype=object),
+            "position": np.fromiter((i for _, rows in every for i in range(TEXT_ROW, len(rows) - 1)), np.int32),
+            **{name: pd.Series([getattr(t, name) if t is not None else None for _, rows in every for t in rows],
+                               dtype=object) for name in ("code", "source_field", "evidence", "method")}})
+        scored = [(key, scores) for key, scores in zip(keys, area_scores, strict=True) if scores is not None]
+        values = np.array([value for _, scores in scored for value in scores.values()], dtype=np.float64)
+        values = values.reshape(-1, 2)
+        self.scores = pd.DataFrame({
+            "text_key": pd.Series([key for key, scores in scored for _ in scores], dtype=object),
+            "i": np.fromiter((i for _, scores in scored for i in range(len(scores))), np.int32),
+            "area": pd.Series([area for _, scores in scored for area in scores], dtype=object),
+            "decision": values[:, 0], "strength": values[:, 1]})
 
     def __enter__(self):
         self.con.register("_tag_new_rows", self.tags)
