@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from vcse_pipeline.config import SQL_DIR, Config
-from vcse_pipeline.db import run_sql_file
+from vcse_pipeline.db import run_sql_file, sql_literal
 from vcse_pipeline.tagging.apply import tag_register
 
 AREA = "E08000015"
@@ -121,10 +121,10 @@ def tag_rows(con):
     return con.execute("SELECT * FROM organisation_tag ORDER BY ALL").fetchall()
 
 
-def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
+def names_tagged(monkeypatch) -> list[str]:
+    """The names of the records the tagger is given from now on (the list grows as it tags)."""
     from vcse_pipeline.tagging.tagger import UkcatTagger
 
-    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
     tagged: list[str] = []
     real_tag = UkcatTagger.tag_with_area_scores  # what a build calls: tags and the model's area scores at once
 
@@ -133,6 +133,12 @@ def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeyp
         return real_tag(self, records)
 
     monkeypatch.setattr(UkcatTagger, "tag_with_area_scores", counting_tag)
+    return tagged
+
+
+def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    tagged = names_tagged(monkeypatch)
     con = duckdb.connect()
     build(con)
     first = tag_register(con, cfg, AREA)
@@ -360,28 +366,17 @@ def test_tagging_areas_together_writes_what_tagging_each_alone_writes(tmp_path):
 
 
 def test_a_cache_file_in_another_format_is_skipped_and_its_texts_tagged_again(tmp_path, monkeypatch):
-    from vcse_pipeline.tagging.tagger import UkcatTagger
-
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
     con = duckdb.connect()
     build(con)
     first = tag_register(con, cfg, AREA)
     rows = tag_rows(con)
     (folder,) = (tmp_path / "cache" / "tagging").glob("tags-*")
-    # A file as the JSON-scores format wrote it, for a text of this area: not this format's columns.
-    old = tmp_path / "old.parquet"
+    # A file as the JSON-scores format wrote it (area scores as JSON on every row): not this format's columns.
     duckdb.connect().execute(
         "COPY (SELECT 'x' AS text_key, 0 AS position, 'SW301' AS code, 'name' AS source_field, 'e' AS evidence, "
-        f"'regex' AS method, '{{}}' AS area_scores) TO '{old}' (FORMAT parquet)")
-    (folder / "0-old.parquet").write_bytes(old.read_bytes())
-    tagged: list[str] = []
-    real_tag = UkcatTagger.tag_with_area_scores
-
-    def counting_tag(self, records):
-        tagged.extend(r.name for r in records)
-        return real_tag(self, records)
-
-    monkeypatch.setattr(UkcatTagger, "tag_with_area_scores", counting_tag)
+        f"'regex' AS method, '{{}}' AS area_scores) TO {sql_literal(folder / '0-old.parquet')} (FORMAT parquet)")
+    tagged = names_tagged(monkeypatch)
     fresh = duckdb.connect()
     build(fresh)
     # the good file is still read (nothing tagged again), the old one skipped
