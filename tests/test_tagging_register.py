@@ -388,3 +388,48 @@ def test_a_cache_file_in_another_format_is_skipped_and_its_texts_tagged_again(tm
     again = duckdb.connect()
     build(again)
     assert tag_register(again, cfg, AREA) == first and tag_rows(again) == rows and len(tagged) == 4
+
+
+def remembered(cache, keys: list[str]) -> dict:
+    """What `cache` gives a build for `keys`: key -> (tags in order, area scores or None)."""
+    from vcse_pipeline.tagging.cache import TEXT_ROW
+    from vcse_pipeline.tagging.tagger import Tag
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS text_key", [keys])
+    cache.load(con, "_known", "SELECT text_key FROM wanted")
+    found = {}
+    for key, position, code, field, evidence, method, areas, decision, strength in con.execute(
+            "SELECT * FROM _known ORDER BY text_key, position").fetchall():
+        if position == TEXT_ROW:
+            found[key] = ([], {a: [d, s] for a, d, s in zip(areas, decision, strength, strict=True)}
+                          if areas is not None else None)
+        else:
+            found[key][0].append(Tag(code, field, evidence, method))
+    return found
+
+
+def test_builds_writing_the_tag_cache_at_once_lose_no_tags(tmp_path):
+    """Two builds' caches on one folder (parallel workers, Airflow area tasks), their flushes interleaved and each
+    merging the files the other wrote (MERGE_AFTER_FILES): every text either tagged stays remembered, with its tags
+    in order and its scores exactly."""
+    from vcse_pipeline.tagging.cache import MERGE_AFTER_FILES, TagCache
+    from vcse_pipeline.tagging.tagger import Tag
+
+    first, second = TagCache(tmp_path, "sig"), TagCache(tmp_path, "sig")
+    expected = {}
+    for i in range(MERGE_AFTER_FILES * 2 + 3):
+        writer = first if i % 2 else second
+        con = duckdb.connect()
+        writer.load(con, "_known", "SELECT 'nothing' AS text_key")
+        key = f"text-{i}"
+        tags = [Tag(f"CD{i}", "activities", f"community {i}", "regex"), Tag("CD", "activities", f"implied by CD{i}",
+                                                                             "regex")] if i % 3 else []
+        scores = {"community_development": [i / 7, 1 - i / 7], "older_people": [0.1 + i / 3, 0.3]} if i % 4 else None
+        writer.add(con, "_known", [key], [tags], [scores])
+        writer.flush()
+        expected[key] = (tags, scores)
+    assert len(list(first.folder.glob("*.parquet"))) < MERGE_AFTER_FILES  # merged along the way
+    assert not list(first.folder.glob("*.tmp"))
+    for reader in (TagCache(tmp_path, "sig"), first, second):
+        assert remembered(reader, list(expected)) == expected
