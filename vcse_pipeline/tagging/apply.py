@@ -352,6 +352,8 @@ def tag_areas(con, cfg: Config, areas: list[str], tagging: BuildTagging | None =
     try:
         _write_inputs(con, areas)
         _ukcat_tags(con, tagging, flush_after)
+        for column in ("activities", "objects"):  # every text is tagged: free the texts (every charity's, nationally)
+            con.execute(f"ALTER TABLE {TEXT_TABLE} DROP COLUMN {column}")
         _write_rows(con)
         summaries = {area: _tag_area(con, tagging, area) for area in areas}
     finally:
