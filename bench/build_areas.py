@@ -56,7 +56,7 @@ SELECT DISTINCT record_id FROM reach
 
 
 # Steps of a build whose CPU the warm run counts: (label, module, function). Each is called from its module's
-# namespace by build_area / build_register / tag_register, so wrapping the attribute there counts every call. The
+# namespace by build_area / build_register / tag_areas, so wrapping the attribute there counts every call. The
 # top-level steps do not overlap; "tagging:" sub-steps are inside "tagging".
 STEPS = [
     ("fuzzy name links", "vcse_pipeline.register.build", "_fuzzy"),
@@ -66,7 +66,7 @@ STEPS = [
     ("enrich (finance, filing, classification)", "vcse_pipeline.register.build", "enrich"),
     ("reference tables", "vcse_pipeline.register.reference_copy", "copy_area_reference"),
     ("national state (reused)", "vcse_pipeline.register.national", "ensure_national_state"),
-    ("tagging", "vcse_pipeline.tagging.apply", "tag_register"),
+    ("tagging", "vcse_pipeline.tagging.apply", "tag_areas"),
     ("tagging: tags (cache lookup, tagger)", "vcse_pipeline.tagging.apply", "_ukcat_tags"),
     ("tagging: service-area placement", "vcse_pipeline.tagging.apply", "_place"),
     ("tagging: name evidence", "vcse_pipeline.tagging.apply", "name_evidence"),

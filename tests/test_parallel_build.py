@@ -19,8 +19,6 @@ from vcse_pipeline import parallel_build, publish, run_history
 from vcse_pipeline.config import Config
 from vcse_pipeline.errors import PipelineError
 from vcse_pipeline.register.national import ensure_national_state
-from vcse_pipeline.tagging.cache import TagCache
-from vcse_pipeline.tagging.tagger import Tag
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -226,26 +224,3 @@ def test_publish_takes_workers_on_the_command_line(tmp_path):
     result = CliRunner().invoke(app, ["publish", "--data-dir", str(tmp_path), "--workers", "0"])
     assert result.exit_code == 2 and "--workers" in result.output
     assert "--workers" in CliRunner().invoke(app, ["publish", "--help"]).output
-
-
-# ---------------------------------------------------------------------------------------------- the tag cache
-
-def test_workers_writing_the_tag_cache_at_once_lose_no_tags(tmp_path):
-    """Two builds' caches on one folder, their flushes interleaved and each merging the files (MERGE_AFTER_FILES)
-    the other wrote: every text either tagged stays remembered, with its tags and scores."""
-    from vcse_pipeline.tagging import cache as cache_module
-
-    first, second = TagCache(tmp_path, "sig"), TagCache(tmp_path, "sig")
-    expected = {}
-    for i in range(cache_module.MERGE_AFTER_FILES * 2 + 3):
-        writer = first if i % 2 else second
-        key = f"text-{i}"
-        tags = [Tag(f"CD{i}", "activities", f"community {i}", "regex")] if i % 3 else []
-        scores = {"community_development": i / 7} if i % 4 else None
-        writer.add(key, tags, scores)
-        writer.flush()
-        expected[key] = (tags, scores)
-    assert len(list(first.folder.glob("*.parquet"))) < cache_module.MERGE_AFTER_FILES  # merged along the way
-    assert not list(first.folder.glob("*.tmp"))
-    for reader in (TagCache(tmp_path, "sig"), first, second):
-        assert reader.lookup(list(expected)) == expected

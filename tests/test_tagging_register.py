@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from vcse_pipeline.config import SQL_DIR, Config
-from vcse_pipeline.db import run_sql_file
+from vcse_pipeline.db import run_sql_file, sql_literal
 from vcse_pipeline.tagging.apply import tag_register
 
 AREA = "E08000015"
@@ -121,10 +121,10 @@ def tag_rows(con):
     return con.execute("SELECT * FROM organisation_tag ORDER BY ALL").fetchall()
 
 
-def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
+def names_tagged(monkeypatch) -> list[str]:
+    """The names of the records the tagger is given from now on (the list grows as it tags)."""
     from vcse_pipeline.tagging.tagger import UkcatTagger
 
-    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
     tagged: list[str] = []
     real_tag = UkcatTagger.tag_with_area_scores  # what a build calls: tags and the model's area scores at once
 
@@ -133,6 +133,12 @@ def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeyp
         return real_tag(self, records)
 
     monkeypatch.setattr(UkcatTagger, "tag_with_area_scores", counting_tag)
+    return tagged
+
+
+def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    tagged = names_tagged(monkeypatch)
     con = duckdb.connect()
     build(con)
     first = tag_register(con, cfg, AREA)
@@ -248,3 +254,182 @@ def test_a_build_with_every_text_remembered_does_not_load_the_model(tmp_path):
     assert not warm["sklearn"]
     assert warm == dict(cold, sklearn=False)
     assert ["E08000015", "GB-CHC-1100001", "food_poverty"] in [row[:3] for row in warm["areas"]]
+
+
+# The per-area queries tag_register ran before tag_areas read every area at once (one area: the `?`); the once-per-build
+# tables must give each area exactly their rows.
+PER_AREA_TEXT = """
+SELECT o.org_id, o.name,
+  (SELECT string_agg(DISTINCT n.name, '; ' ORDER BY n.name) FROM organisation_name n
+   WHERE n.area_code = o.area_code AND n.org_id = o.org_id AND n.name <> o.name) AS other_names,
+  (SELECT string_agg(DISTINCT c.charity_activities, ' ' ORDER BY c.charity_activities)
+   FROM organisation_identifier i
+   JOIN charity_commission.charity c ON c.organisation_number = CAST(split_part(i.record_id, ':', 2) AS BIGINT)
+   WHERE i.area_code = o.area_code AND i.org_id = o.org_id AND i.record_id LIKE 'charity_commission:%') AS activities,
+  (SELECT string_agg(DISTINCT g.charitable_objects, ' ' ORDER BY g.charitable_objects)
+   FROM organisation_identifier i
+   JOIN charity_commission.charity_governing_document g
+     ON g.organisation_number = CAST(split_part(i.record_id, ':', 2) AS BIGINT)
+   WHERE i.area_code = o.area_code AND i.org_id = o.org_id AND i.record_id LIKE 'charity_commission:%') AS objects
+FROM organisation o WHERE o.area_code = ? ORDER BY o.org_id
+"""
+PER_AREA_REGISTER = """
+SELECT DISTINCT i.org_id, CAST(t.classification_code AS VARCHAR), 'ccew_classification', 'charity_classification',
+       t.classification_type || ': ' || t.classification_description
+FROM organisation_identifier i JOIN charity_commission.charity_classification t
+  ON t.organisation_number = CAST(split_part(i.record_id, ':', 2) AS BIGINT)
+WHERE i.area_code = ? AND i.record_id LIKE 'charity_commission:%'
+UNION ALL
+SELECT DISTINCT i.org_id, t.sic_code, 'sic', 'company_sic', t.sic_code || ' - ' || coalesce(t.sic_description, '')
+FROM organisation_identifier i JOIN companies_house.company_sic t ON t.company_number = split_part(i.record_id, ':', 2)
+WHERE i.area_code = ? AND i.record_id LIKE 'companies_house:%' AND t.sic_code IS NOT NULL
+UNION ALL
+SELECT DISTINCT i.org_id, t.sic_code, 'sic', 'society.sic_code', 'FCA SIC ' || t.sic_code
+FROM organisation_identifier i JOIN fca_mutuals.society t ON t.registration_number = split_part(i.record_id, ':', 2)
+WHERE i.area_code = ? AND i.record_id LIKE 'fca_mutuals:%' AND t.sic_code IS NOT NULL
+UNION ALL
+SELECT DISTINCT i.org_id, t.reporting_classification, 'fca', 'society.reporting_classification',
+       t.reporting_classification
+FROM organisation_identifier i JOIN fca_mutuals.society t ON t.registration_number = split_part(i.record_id, ':', 2)
+WHERE i.area_code = ? AND i.record_id LIKE 'fca_mutuals:%' AND t.reporting_classification IS NOT NULL
+"""
+SEFTON = "E08000014"
+
+
+def two_areas(con):
+    """build()'s Wirral, and Sefton holding the food bank charity (with a second name and a second charity record)
+    and a company of its own."""
+    build(con)
+    con.execute("INSERT INTO organisation VALUES (?, 'GB-CHC-1100001', 'WIRRAL FOOD BANK'), "
+                "(?, 'GB-COH-13000001', 'SEFTON PLAY SCHEME LTD')", [SEFTON, SEFTON])
+    con.executemany("INSERT INTO organisation_identifier VALUES (?, ?, ?, ?, ?, ?, true)",
+                    [(SEFTON, "GB-CHC-1100001", "GB-CHC-1100001", "GB-CHC", "charity_commission",
+                      "charity_commission:5001001"),
+                     (SEFTON, "GB-CHC-1100001", "GB-CHC-1100002", "GB-CHC", "charity_commission",
+                      "charity_commission:5001002"),
+                     (SEFTON, "GB-COH-13000001", "GB-COH-13000001", "GB-COH", "companies_house",
+                      "companies_house:13000001")])
+    con.execute("INSERT INTO organisation_name VALUES (?, 'GB-CHC-1100001', 'Sefton Food Share', 'working', "
+                "'charity_commission', 'sefton food share')", [SEFTON])
+    con.execute("INSERT INTO charity_commission.charity VALUES (5001002, 1100002, 0, 'SEFTON FOOD SHARE', "
+                "'Runs a community pantry and holiday meals for children.')")
+    con.execute("INSERT INTO charity_commission.charity_classification VALUES (5001002, '108', 'What', "
+                "'Amateur Sport')")
+    con.execute("INSERT INTO companies_house.company_sic VALUES ('13000001', 1, '88910', 'Child day-care activities')")
+
+
+def test_the_build_wide_tables_give_each_area_the_rows_its_own_queries_gave():
+    from vcse_pipeline.tagging import apply
+
+    con = duckdb.connect()
+    two_areas(con)
+    apply._write_inputs(con, [AREA, SEFTON])
+    for area in (AREA, SEFTON):
+        text = con.execute(f"SELECT org_id, name, other_names, activities, objects FROM {apply.TEXT_TABLE} "
+                           "WHERE area_code = ? ORDER BY org_id", [area]).fetchall()
+        assert text == con.execute(PER_AREA_TEXT, [area]).fetchall()
+        register = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence FROM {apply.REGISTER_TABLE} "
+                               "WHERE area_code = ?", [area]).fetchall()
+        assert sorted(register) == sorted(con.execute(PER_AREA_REGISTER, [area] * 4).fetchall())
+    sefton = dict((r[0], r[1:]) for r in con.execute(PER_AREA_TEXT, [SEFTON]).fetchall())
+    # the same charity in Sefton has two records there: both activities, in order, and the name it is known by there
+    assert sefton["GB-CHC-1100001"][1] == "Sefton Food Share"
+    assert sefton["GB-CHC-1100001"][2].startswith("Provides emergency food") and "community pantry" in \
+        sefton["GB-CHC-1100001"][2]
+    # a text's key tells NULL from '' and differs with any field
+    keys = dict(con.execute(f"SELECT area_code || org_id, text_key FROM {apply.TEXT_TABLE}").fetchall())
+    assert keys[AREA + "GB-CHC-1100001"] != keys[SEFTON + "GB-CHC-1100001"]
+    assert len(set(keys.values())) == len(keys)
+
+
+def test_tagging_areas_together_writes_what_tagging_each_alone_writes(tmp_path):
+    from vcse_pipeline.tagging import apply
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    alone, together = duckdb.connect(), duckdb.connect()
+    two_areas(alone)
+    two_areas(together)
+    summaries = {area: apply.tag_register(alone, cfg, area, apply.prepare_tagging(alone, cfg, remember=False))
+                 for area in (AREA, SEFTON)}
+    tagging = apply.prepare_tagging(together, cfg, remember=False)
+    assert apply.tag_areas(together, cfg, [AREA, SEFTON], tagging) == summaries
+    for table in ("organisation_tag", "organisation_service_area"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert together.execute(sql).fetchall() == alone.execute(sql).fetchall()
+    assert summaries[SEFTON]["organisations"] == 2 and summaries[SEFTON]["untagged"] == []
+    assert ("108", "ccew_classification") in {r[:2] for r in together.execute(
+        "SELECT code, tag_scheme FROM organisation_tag WHERE area_code = ?", [SEFTON]).fetchall()}
+    # no build table is left in the connection once the build has written its new tags
+    tagging.cache.flush()
+    assert not together.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_tag\\_%' "
+                                "ESCAPE '\\'").fetchall()
+
+
+def test_a_cache_file_in_another_format_is_skipped_and_its_texts_tagged_again(tmp_path, monkeypatch):
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    con = duckdb.connect()
+    build(con)
+    first = tag_register(con, cfg, AREA)
+    rows = tag_rows(con)
+    (folder,) = (tmp_path / "cache" / "tagging").glob("tags-*")
+    # A file as the JSON-scores format wrote it (area scores as JSON on every row): not this format's columns.
+    duckdb.connect().execute(
+        "COPY (SELECT 'x' AS text_key, 0 AS position, 'SW301' AS code, 'name' AS source_field, 'e' AS evidence, "
+        f"'regex' AS method, '{{}}' AS area_scores) TO {sql_literal(folder / '0-old.parquet')} (FORMAT parquet)")
+    tagged = names_tagged(monkeypatch)
+    fresh = duckdb.connect()
+    build(fresh)
+    # the good file is still read (nothing tagged again), the old one skipped
+    assert tag_register(fresh, cfg, AREA) == first and tag_rows(fresh) == rows and tagged == []
+    # and with only the old file, every text is tagged again, to the same rows
+    for path in folder.glob("*.parquet"):
+        if path.name != "0-old.parquet":
+            path.unlink()
+    again = duckdb.connect()
+    build(again)
+    assert tag_register(again, cfg, AREA) == first and tag_rows(again) == rows and len(tagged) == 4
+
+
+def remembered(cache, keys: list[str]) -> dict:
+    """What `cache` gives a build for `keys`: key -> (tags in order, area scores or None)."""
+    from vcse_pipeline.tagging.cache import TEXT_ROW
+    from vcse_pipeline.tagging.tagger import Tag
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS text_key", [keys])
+    cache.load(con, "_known", "SELECT text_key FROM wanted")
+    found = {}
+    for key, position, code, field, evidence, method, areas, decision, strength in con.execute(
+            "SELECT * FROM _known ORDER BY text_key, position").fetchall():
+        if position == TEXT_ROW:
+            found[key] = ([], {a: [d, s] for a, d, s in zip(areas, decision, strength, strict=True)}
+                          if areas is not None else None)
+        else:
+            found[key][0].append(Tag(code, field, evidence, method))
+    return found
+
+
+def test_builds_writing_the_tag_cache_at_once_lose_no_tags(tmp_path):
+    """Two builds' caches on one folder (parallel workers, Airflow area tasks), their flushes interleaved and each
+    merging the files the other wrote (MERGE_AFTER_FILES): every text either tagged stays remembered, with its tags
+    in order and its scores exactly."""
+    from vcse_pipeline.tagging.cache import MERGE_AFTER_FILES, TagCache
+    from vcse_pipeline.tagging.tagger import Tag
+
+    first, second = TagCache(tmp_path, "sig"), TagCache(tmp_path, "sig")
+    expected = {}
+    for i in range(MERGE_AFTER_FILES * 2 + 3):
+        writer = first if i % 2 else second
+        con = duckdb.connect()
+        writer.load(con, "_known", "SELECT 'nothing' AS text_key")
+        key = f"text-{i}"
+        tags = [Tag(f"CD{i}", "activities", f"community {i}", "regex"), Tag("CD", "activities", f"implied by CD{i}",
+                                                                             "regex")] if i % 3 else []
+        scores = {"community_development": [i / 7, 1 - i / 7], "older_people": [0.1 + i / 3, 0.3]} if i % 4 else None
+        writer.add(con, "_known", [key], [tags], [scores])
+        writer.flush()
+        expected[key] = (tags, scores)
+    assert len(list(first.folder.glob("*.parquet"))) < MERGE_AFTER_FILES  # merged along the way
+    assert not list(first.folder.glob("*.tmp"))
+    for reader in (TagCache(tmp_path, "sig"), first, second):
+        assert remembered(reader, list(expected)) == expected

@@ -151,9 +151,9 @@ def check_staging(cfg: Config, name: str, final: Path, counts: dict[str, int], a
                                        sources={name: {"row_counts": counts}}, message=f"source {name}: {accepted}"))
 
 
-# Texts whose new tags a build holds in memory before writing them to the tag cache: each holds its service-area
-# scores (a few KB), so a process building every English area (about a million organisations) would otherwise hold
-# them all until the end.
+# Texts whose new tags a build holds (in a DuckDB temp table, tagging/cache.py) before writing them to the tag cache:
+# each holds its service-area scores, so a process building every English area (about a million organisations) would
+# otherwise hold them all until the end.
 TAGS_HELD = 20_000
 
 
@@ -166,7 +166,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     from .register.build import build_area
     from .register.national import SCHEMA, attach_national_state, ensure_national_state
     from .register.reference_copy import copy_area_reference
-    from .tagging.apply import prepare_tagging, tag_register
+    from .tagging.apply import prepare_tagging, tag_areas
 
     areas = areas or cfg.areas
     if out_path.exists():
@@ -186,11 +186,11 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         for area in areas:
             area_summary = build_area(con, cfg, area)
             area_summary["reference"] = copy_area_reference(con, area)
-            area_summary["tagging"] = tag_register(con, cfg, area, tagging)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
-            if len(tagging.cache.memory) >= TAGS_HELD:
-                tagging.cache.flush()
+        # Tagged once every area exists: one pass over the staging and the tag cache for all of them (tag_areas)
+        for area, tagged in tag_areas(con, cfg, areas, tagging, flush_after=TAGS_HELD).items():
+            summary["areas"][area]["tagging"] = tagged
         tagging.cache.flush()
         run_sql_dir(con, "views")
         for source in (*SOURCE_NAMES, SCHEMA):

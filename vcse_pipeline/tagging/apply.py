@@ -15,7 +15,7 @@ import pandas as pd
 from ..config import Config
 from ..db import table_exists
 from .areas import Evidence, implied_by, name_evidence, place
-from .cache import TagCache, Tagged, tagging_signature, text_key
+from .cache import TEXT_ROW, TagCache, tagging_signature, text_key_sql
 from .model import ModelFile, find_model, rules_signature
 from .rules import UkcatRule, load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
@@ -29,52 +29,72 @@ UKCAT_COLUMNS = ["code", "tag", "category", "subcategory", "level", "notes", "re
                  "exclude_regex"]
 
 
+# The build's areas (area_code, n: their order), then what tag_areas makes of them, each sorted by area so one area's
+# rows are a few row groups: organisations and their text (TEXT_TABLE), the register-stated tags (REGISTER_TABLE), the
+# tag cache's rows of the build's texts (KNOWN_TABLE), and organisation_tag's rows (ROWS_TABLE).
+AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE, KNOWN_TABLE = "_tag_areas", "_tag_text", "_tag_register", "_tag_known"
+TODO_TABLE, ROWS_TABLE, SCORES_TABLE = "_tag_todo", "_tag_rows", "_tag_scores"
+BUILD_AREAS = f"i.area_code IN (SELECT area_code FROM {AREAS_TABLE})"
+
+
 def _text_sql(con) -> str:
-    """Per organisation: name, other names, and (for charities) activities and objects. Every aggregate is
-    ordered: the text feeds the model, so the same staging must give the same text (and scores)."""
-    has_charity = table_exists(con, "charity", "charity_commission")
-    has_gov = table_exists(con, "charity_governing_document", "charity_commission")
+    """Per organisation of the build's areas (AREAS_TABLE): name, other names, (for charities) activities and
+    objects, and the text's key (cache.text_key_sql), sorted by area and organisation. Every aggregate is ordered:
+    the text feeds the model, so the same staging must give the same text (and scores). One pass over each staging
+    table for all the areas, not one per area."""
     cc_id = "CAST(split_part(i.record_id, ':', 2) AS BIGINT)"
-    activities = (f"""(SELECT string_agg(DISTINCT c.charity_activities, ' ' ORDER BY c.charity_activities)
-                      FROM organisation_identifier i
-                      JOIN charity_commission.charity c ON c.organisation_number = {cc_id}
-                      WHERE i.area_code = o.area_code AND i.org_id = o.org_id
-                        AND i.record_id LIKE 'charity_commission:%')""" if has_charity else "NULL")
-    objects = (f"""(SELECT string_agg(DISTINCT g.charitable_objects, ' ' ORDER BY g.charitable_objects)
-                   FROM organisation_identifier i
-                   JOIN charity_commission.charity_governing_document g ON g.organisation_number = {cc_id}
-                   WHERE i.area_code = o.area_code AND i.org_id = o.org_id
-                     AND i.record_id LIKE 'charity_commission:%')""" if has_gov else "NULL")
-    other = """(SELECT string_agg(DISTINCT n.name, '; ' ORDER BY n.name) FROM organisation_name n
-                WHERE n.area_code = o.area_code AND n.org_id = o.org_id AND n.name <> o.name)""" \
-        if table_exists(con, "organisation_name") else "NULL"
-    return f"""SELECT o.org_id, o.name, {other} AS other_names, {activities} AS activities, {objects} AS objects
-               FROM organisation o WHERE o.area_code = ? ORDER BY o.org_id"""
+
+    def charity_text(table: str, column: str, alias: str) -> str:
+        if not table_exists(con, table, "charity_commission"):
+            return f"(SELECT NULL AS area_code, NULL AS org_id, NULL AS {alias} WHERE false)"
+        return f"""(SELECT i.area_code, i.org_id, string_agg(DISTINCT c.{column}, ' ' ORDER BY c.{column}) AS {alias}
+                    FROM organisation_identifier i JOIN charity_commission.{table} c ON c.organisation_number = {cc_id}
+                    WHERE {BUILD_AREAS} AND i.record_id LIKE 'charity_commission:%'
+                    GROUP BY i.area_code, i.org_id)"""
+
+    other = (f"""(SELECT n.area_code, n.org_id, string_agg(DISTINCT n.name, '; ' ORDER BY n.name) AS other_names
+                 FROM organisation_name n JOIN organisation i USING (area_code, org_id)
+                 WHERE {BUILD_AREAS} AND n.name <> i.name GROUP BY n.area_code, n.org_id)"""
+             if table_exists(con, "organisation_name") else
+             "(SELECT NULL AS area_code, NULL AS org_id, NULL AS other_names WHERE false)")
+    return f"""SELECT area_code, org_id, name, other_names, activities, objects,
+                      {text_key_sql("name", "other_names", "activities", "objects")} AS text_key
+               FROM (SELECT i.area_code, i.org_id, i.name, n.other_names, a.activities, g.objects
+                     FROM organisation i
+                     LEFT JOIN {other} n USING (area_code, org_id)
+                     LEFT JOIN {charity_text("charity", "charity_activities", "activities")} a USING (area_code, org_id)
+                     LEFT JOIN {charity_text("charity_governing_document", "charitable_objects", "objects")} g
+                          USING (area_code, org_id)
+                     WHERE {BUILD_AREAS})
+               ORDER BY area_code, org_id"""
 
 
 def _register_tags_sql(con) -> list[str]:
-    """SELECTs giving (org_id, code, tag_scheme, source_field, evidence) for what registers state outright."""
+    """SELECTs giving (area_code, org_id, code, tag_scheme, source_field, evidence) for what registers state
+    outright, for every organisation of the build's areas (AREAS_TABLE) at once."""
     parts = []
-    join = """FROM organisation_identifier i JOIN {table} t ON {key}
-              WHERE i.area_code = ? AND i.record_id LIKE '{source}:%'"""
+    join = f"""FROM organisation_identifier i JOIN {{table}} t ON {{key}}
+              WHERE {BUILD_AREAS} AND i.record_id LIKE '{{source}}:%'"""
     if table_exists(con, "charity_classification", "charity_commission"):
-        parts.append("SELECT DISTINCT i.org_id, CAST(t.classification_code AS VARCHAR), 'ccew_classification', "
-                     "'charity_classification', t.classification_type || ': ' || t.classification_description "
+        parts.append("SELECT DISTINCT i.area_code, i.org_id, CAST(t.classification_code AS VARCHAR), "
+                     "'ccew_classification', 'charity_classification', "
+                     "t.classification_type || ': ' || t.classification_description "
                      + join.format(table="charity_commission.charity_classification", source="charity_commission",
                                    key="t.organisation_number = CAST(split_part(i.record_id, ':', 2) AS BIGINT)"))
     if table_exists(con, "company_sic", "companies_house"):
-        parts.append("SELECT DISTINCT i.org_id, t.sic_code, 'sic', 'company_sic', "
+        parts.append("SELECT DISTINCT i.area_code, i.org_id, t.sic_code, 'sic', 'company_sic', "
                      "t.sic_code || ' - ' || coalesce(t.sic_description, '') "
                      + join.format(table="companies_house.company_sic", source="companies_house",
                                    key="t.company_number = split_part(i.record_id, ':', 2)")
                      + " AND t.sic_code IS NOT NULL")
     if table_exists(con, "society", "fca_mutuals"):
         key = "t.registration_number = split_part(i.record_id, ':', 2)"
-        parts.append("SELECT DISTINCT i.org_id, t.sic_code, 'sic', 'society.sic_code', 'FCA SIC ' || t.sic_code "
+        parts.append("SELECT DISTINCT i.area_code, i.org_id, t.sic_code, 'sic', 'society.sic_code', "
+                     "'FCA SIC ' || t.sic_code "
                      + join.format(table="fca_mutuals.society", source="fca_mutuals", key=key)
                      + " AND t.sic_code IS NOT NULL")
-        parts.append("SELECT DISTINCT i.org_id, t.reporting_classification, 'fca', 'society.reporting_classification',"
-                     " t.reporting_classification "
+        parts.append("SELECT DISTINCT i.area_code, i.org_id, t.reporting_classification, 'fca', "
+                     "'society.reporting_classification', t.reporting_classification "
                      + join.format(table="fca_mutuals.society", source="fca_mutuals", key=key)
                      + " AND t.reporting_classification IS NOT NULL")
     return parts
@@ -161,18 +181,31 @@ def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
     return BuildTagging(areas, generic, rules, model_file, threshold, _ukcat_rows(con), cache)
 
 
-def _ukcat_tags(tagging: BuildTagging, records: list[TextRecord]) -> list[Tagged]:
-    """Each record's tags and the model's service-area scores: remembered ones by text key, the rest tagged now
-    (each distinct text once)."""
-    keys = [text_key(r) for r in records]
-    known = tagging.cache.lookup(list(dict.fromkeys(keys)))
-    todo = {k: r for k, r in zip(keys, records, strict=True) if k not in known}
-    if todo:
-        tagged, area_scores = tagging.tagger.tag_with_area_scores(list(todo.values()))
-        for key, tags, scores in zip(todo, tagged, area_scores, strict=True):
-            tagging.cache.add(key, tags, scores)
-            known[key] = (tags, scores)
-    return [known[k] for k in keys]
+def _ukcat_tags(con, tagging: BuildTagging, flush_after: int | None) -> int:
+    """Make KNOWN_TABLE hold the tags and model scores of every text of the build's areas: the tag cache's (read
+    once), and the rest tagged now, each distinct text once, area by area in build order (so a process holds at most
+    `flush_after` texts' new tags before writing them to the cache). Returns how many texts were tagged now."""
+    tagging.cache.load(con, KNOWN_TABLE, f"SELECT text_key FROM {TEXT_TABLE}")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {TODO_TABLE} AS
+        SELECT min(a.n) AS first_area, t.text_key, any_value(t.name) AS name, any_value(t.other_names) AS other_names,
+               any_value(t.activities) AS activities, any_value(t.objects) AS objects
+        FROM {TEXT_TABLE} t JOIN {AREAS_TABLE} a USING (area_code)
+        WHERE t.text_key NOT IN (SELECT text_key FROM {KNOWN_TABLE} WHERE position = {TEXT_ROW})
+        GROUP BY t.text_key ORDER BY first_area, t.text_key""")
+    areas = [n for (n,) in con.execute(f"SELECT DISTINCT first_area FROM {TODO_TABLE} ORDER BY 1").fetchall()]
+    tagged = 0
+    for n in areas:
+        todo = con.execute(f"SELECT text_key, name, other_names, activities, objects FROM {TODO_TABLE} "
+                           "WHERE first_area = ? ORDER BY text_key", [n]).fetchall()
+        records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
+                   for _key, name, other, act, obj in todo]
+        tags, area_scores = tagging.tagger.tag_with_area_scores(records)
+        tagging.cache.add(con, KNOWN_TABLE, [row[0] for row in todo], tags, area_scores)
+        tagged += len(todo)
+        if flush_after is not None and tagging.cache.pending >= flush_after:
+            tagging.cache.flush()
+    con.execute(f"DROP TABLE {TODO_TABLE}")
+    return tagged
 
 
 def _place(tagging: BuildTagging, evidence: list[Evidence], scores: dict | None, threshold: float) -> list:
@@ -199,38 +232,71 @@ def _insert_rows(con, table: str, columns: list[str], rows: list[tuple]) -> None
         con.unregister("_tag_rows_df")
 
 
-def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None = None) -> dict:
-    """Write organisation_tag and organisation_service_area for one area (replacing its rows); return counts.
+def _write_inputs(con, areas: list[str]) -> None:
+    """AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE for the build's areas: one pass over the staging for all of them."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {AREAS_TABLE} AS SELECT area_code, n "
+                "FROM (SELECT unnest(?::VARCHAR[]) AS area_code, generate_subscripts(?::VARCHAR[], 1) AS n)",
+                [areas, areas])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TEXT_TABLE} AS {_text_sql(con)}")
+    parts = _register_tags_sql(con)
+    columns = "area_code, org_id, code, tag_scheme, source_field, evidence"
+    select = " UNION ALL ".join(f"SELECT * FROM ({part})" for part in parts) if parts else \
+        "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REGISTER_TABLE} AS SELECT * FROM ({select}) AS r({columns}) "
+                "ORDER BY area_code, org_id")
 
-    `tagging` is the build's (prepare_tagging); without one this call prepares its own and writes its tags to the
-    cache at the end."""
-    own = tagging is None
-    tagging = tagging or prepare_tagging(con, cfg)
-    areas = tagging.areas
 
-    orgs = con.execute(_text_sql(con), [area_code]).fetchall()
-    records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
-               for _org, name, other, act, obj in orgs]
-    tag_rows: list[tuple] = []
-    scores_by_org = {}
-    named_by_org = {}
-    tagged = _ukcat_tags(tagging, records) if records else []
-    for (org_id, *_), record, (tags, scores) in zip(orgs, records, tagged, strict=True):
-        tag_rows += [(area_code, org_id, t.code, "ukcat", t.source_field, t.evidence, t.method) for t in tags]
-        scores_by_org[org_id] = scores
-        named_by_org[org_id] = name_evidence(record, areas)
-    for select in _register_tags_sql(con):
-        tag_rows += [(area_code, org, code, scheme, field, evidence or "", "register")
-                     for org, code, scheme, field, evidence in con.execute(select, [area_code]).fetchall()]
+def _write_rows(con) -> None:
+    """ROWS_TABLE (organisation_tag's rows of every area: the texts' UKCAT tags and the registers' tags, sorted as
+    they are written) and SCORES_TABLE (each organisation's model scores, when its text has any)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
+        SELECT t.area_code, t.org_id, k.code, 'ukcat' AS tag_scheme, k.source_field, k.evidence, k.method
+        FROM {TEXT_TABLE} t JOIN {KNOWN_TABLE} k USING (text_key) WHERE k.position <> {TEXT_ROW}
+        UNION ALL
+        SELECT area_code, org_id, code, tag_scheme, source_field, coalesce(evidence, ''), 'register'
+        FROM {REGISTER_TABLE}
+        ORDER BY ALL""")  # every column a string (organisation_tag has no NULLs): byte order, as Python sorts
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {SCORES_TABLE} AS
+        SELECT t.area_code, t.org_id, k.score_areas, k.decision, k.strength
+        FROM {TEXT_TABLE} t JOIN {KNOWN_TABLE} k USING (text_key)
+        WHERE k.position = {TEXT_ROW} AND k.score_areas IS NOT NULL
+        ORDER BY t.area_code, t.org_id""")
 
-    tag_rows.sort()  # same staging, same row order (every column is a string: organisation_tag has no NULLs)
+
+def _evidence(rows: list[tuple]) -> dict[str, list[Evidence]]:
+    """Each organisation's tags as areas.place's evidence (rows: org_id, code, tag_scheme, source_field, evidence,
+    method); equal tags share one Evidence (an area has thousands of companies stating the same SIC code)."""
     by_org: dict[str, list[Evidence]] = {}
-    for row in tag_rows:
-        by_org.setdefault(row[1], []).append(Evidence(row[3], row[2], row[4], row[6],
-                                                      implied_by(row[5]) if row[3] == "ukcat" else ""))
+    made: dict[tuple, Evidence] = {}
+    for org, code, scheme, field, evidence, method in rows:
+        key = (scheme, code, field, method, implied_by(evidence) if scheme == "ukcat" else "")
+        item = made.get(key)
+        if item is None:
+            item = made[key] = Evidence(*key)
+        by_org.setdefault(org, []).append(item)
+    return by_org
+
+
+def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
+    """Write organisation_tag and organisation_service_area for one area from the build's tables (replacing its
+    rows); return its summary."""
+    areas = tagging.areas
+    orgs = con.execute(f"SELECT org_id, name, other_names FROM {TEXT_TABLE} WHERE area_code = ? ORDER BY org_id",
+                       [area_code]).fetchall()
+    rows = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence, method FROM {ROWS_TABLE} "
+                       "WHERE area_code = ? ORDER BY ALL", [area_code]).fetchall()
+    scores = con.execute(f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} WHERE area_code = ?",
+                         [area_code]).fetchnumpy()  # arrays: no Python object per score until the dict below
+    scores_by_org = {org: dict(zip(names.tolist(), zip(decision.tolist(), strength.tolist(), strict=True),
+                                   strict=True))
+                     for org, names, decision, strength in zip(scores["org_id"], scores["score_areas"],
+                                                               scores["decision"], scores["strength"], strict=True)}
+    named_by_org = {org: named for org, name, other in orgs
+                    if (named := name_evidence(TextRecord(name=name, other_names=other), areas))}
+    by_org = _evidence(rows)
     threshold = tagging.area_threshold
     area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
-                 for org in sorted(set(by_org) | {o for o, named in named_by_org.items() if named})
+                 for org in sorted(set(by_org) | set(named_by_org))
                  for p in _place(tagging, by_org.get(org, []) + named_by_org.get(org, []), scores_by_org.get(org),
                                  threshold)]
 
@@ -238,7 +304,8 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     try:
         con.execute("DELETE FROM organisation_tag WHERE area_code = ?", [area_code])
         con.execute("DELETE FROM organisation_service_area WHERE area_code = ?", [area_code])
-        _insert_rows(con, "organisation_tag", TAG_COLUMNS, tag_rows)
+        con.execute(f"INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)}) SELECT {', '.join(TAG_COLUMNS)} "
+                    f"FROM {ROWS_TABLE} WHERE area_code = ? ORDER BY ALL", [area_code])
         _insert_rows(con, "organisation_service_area", SERVICE_AREA_COLUMNS, area_rows)
         if not tagging.taxonomy_written:
             write_taxonomy(con, areas, tagging.ukcat_rows)
@@ -247,8 +314,6 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
         con.execute("ROLLBACK")
         raise
     tagging.taxonomy_written = True
-    if own:
-        tagging.cache.flush()
 
     org_ids = [o[0] for o in orgs]
     with_area = {r[1] for r in area_rows}
@@ -258,7 +323,7 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     summary = {
         "organisations": total,
         "organisations_tagged": len(by_org),
-        "tags": len(tag_rows),
+        "tags": len(rows),
         "service_area_rows": len(area_rows),
         "with_service_area": len(with_area),
         "service_area_share": round(len(with_area) / total, 4) if total else 0.0,
@@ -269,3 +334,37 @@ def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None 
     log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence",
              area_code, len(by_org), total, 100 * summary["service_area_share"], len(untagged))
     return summary
+
+
+def tag_areas(con, cfg: Config, areas: list[str], tagging: BuildTagging | None = None,
+              flush_after: int | None = None) -> dict[str, dict]:
+    """Write organisation_tag and organisation_service_area for each area (replacing their rows); return each
+    area's counts. Called once a build's areas exist, so every step is one set-wise pass for all of them: the text
+    and register queries over the staging, the tag cache read, the join of texts to tags; an area then reads its
+    own rows, sorted by area, and is placed and written.
+
+    `tagging` is the build's (prepare_tagging); without one this call prepares its own and writes its tags to the
+    cache at the end. `flush_after`: write new tags to the cache whenever this many texts' are held."""
+    own = tagging is None
+    tagging = tagging or prepare_tagging(con, cfg)
+    areas = list(dict.fromkeys(areas))
+    tables = (AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE, KNOWN_TABLE, ROWS_TABLE, SCORES_TABLE)
+    try:
+        _write_inputs(con, areas)
+        _ukcat_tags(con, tagging, flush_after)
+        for column in ("activities", "objects"):  # every text is tagged: free the texts (every charity's, nationally)
+            con.execute(f"ALTER TABLE {TEXT_TABLE} DROP COLUMN {column}")
+        _write_rows(con)
+        summaries = {area: _tag_area(con, tagging, area) for area in areas}
+    finally:
+        for table in tables:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    if own:
+        tagging.cache.flush()
+    return summaries
+
+
+def tag_register(con, cfg: Config, area_code: str, tagging: BuildTagging | None = None) -> dict:
+    """Write organisation_tag and organisation_service_area for one area (replacing its rows); return counts
+    (tag_areas for one area)."""
+    return tag_areas(con, cfg, [area_code], tagging)[area_code]

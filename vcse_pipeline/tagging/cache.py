@@ -4,44 +4,52 @@ text is tagged once: later areas of the same build, and later builds, read its t
 data/cache/tagging/tags-<signature>/.
 
 The signature digests everything the tags are made from besides the text (the rules as staged, the model file's
-name, sha256 and thresholds, the tagging code and reference data), so a change to any of them starts an empty
-cache. Each build writes what it tagged as one new file (written to a temporary name, then renamed), so parallel
-Airflow area tasks never share a writer; when the files pile up a build merges them. A cache that cannot be read is
-ignored: the text is tagged again, which is only slower.
+name, sha256 and thresholds, the tagging code, this file's format included, and reference data), so a change to any
+of them starts an empty cache. Each build writes what it tagged as one new file (written to a temporary name, then
+renamed), so parallel Airflow area tasks and `vcse publish` workers never share a writer; when the files pile up a
+build merges them. A file that cannot be read is skipped: its texts are tagged again, which is only slower.
+
+A build reads the cache once, set-wise, into a table of its connection (`load`): every remembered row of the
+build's texts, however many areas it builds. Each text has one row at position -1 holding the model's service-area
+scores as arrays (score_areas, decision, strength: NULL when none were made), and one row per tag at positions 0, 1,
+...; scores are arrays, not JSON, so reading them back decodes nothing in Python.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import uuid
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..db import sql_literal
 from ..fingerprint import PACKAGE_DIR, digest, tree_digest
-from .tagger import Tag, TextRecord
+from .tagger import Tag
 
 log = logging.getLogger(__name__)
 
-CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "method", "area_scores"]
-# A tagged text with no tags is remembered as one row with position -1 and no code. `area_scores` (the model's
-# service-area scores as JSON, or NULL when none were made) is the same on every row of a text.
-NO_TAGS = -1
+TEXT_ROW = -1  # the position of a text's own row (its scores); its tags are at 0, 1, ...
 CACHE_SCHEMA = ("text_key::VARCHAR AS text_key, position::INTEGER AS position, code::VARCHAR AS code, "
                 "source_field::VARCHAR AS source_field, evidence::VARCHAR AS evidence, method::VARCHAR AS method, "
-                "area_scores::VARCHAR AS area_scores")
+                "score_areas::VARCHAR[] AS score_areas, decision::DOUBLE[] AS decision, "
+                "strength::DOUBLE[] AS strength")
+CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "method", "score_areas", "decision",
+                 "strength"]
 MERGE_AFTER_FILES = 16
 
 
-def text_key(record: TextRecord) -> str:
-    """sha256 of the four text fields (None kept apart from the empty string)."""
-    fields = [record.name, record.other_names, record.activities, record.objects]
-    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()
+def text_key_sql(name: str, other_names: str, activities: str, objects: str) -> str:
+    """SQL for a text's key: sha256 of its four fields, each written as '<bytes>:<text>' or '-' for NULL (so NULL
+    stays apart from the empty string and no two texts share a key). Computed by DuckDB, set-wise, for a whole
+    build's organisations."""
+    def field(column: str) -> str:
+        return f"CASE WHEN {column} IS NULL THEN '-' ELSE CAST(strlen({column}) AS VARCHAR) || ':' || {column} END"
+
+    return "sha256(" + " || ".join(field(c) for c in (name, other_names, activities, objects)) + ")"
 
 
 def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
@@ -52,16 +60,15 @@ def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
                    "reference": tree_digest(PACKAGE_DIR / "reference", "*")})[:20]
 
 
-Tagged = tuple[list[Tag], dict | None]  # a text's tags and the model's service-area scores (None: no scores)
-
-
 class TagCache:
     """Tags and area scores by text key for one signature; `folder` None keeps nothing across builds (tests,
-    `use_model` off)."""
+    `use_model` off). What a build tags waits in a temp table of its connection (PENDING_TABLE, in the cache's row
+    format: DuckDB holds it, not Python objects) until `flush` writes it."""
 
     def __init__(self, folder: Path | None, signature: str):
         self.folder = folder / f"tags-{signature}" if folder else None
-        self.memory: dict[str, Tagged] = {}   # tagged by this build, not yet written
+        self._con: duckdb.DuckDBPyConnection | None = None  # the build's, holding PENDING_TABLE
+        self.pending = 0  # texts tagged by this build, not yet written
         self.written = 0
 
     def _files(self) -> list[str]:
@@ -69,83 +76,131 @@ class TagCache:
             return []
         return sorted(str(p) for p in self.folder.glob("*.parquet"))
 
-    def lookup(self, keys: list[str]) -> dict[str, Tagged]:
-        """The remembered tags and area scores of those keys that have any (in memory or on disk)."""
-        found = {k: self.memory[k] for k in keys if k in self.memory}
-        wanted = [k for k in keys if k not in found]
+    def load(self, con: duckdb.DuckDBPyConnection, table: str, keys_sql: str) -> None:
+        """Create TEMP TABLE `table` (CACHE_COLUMNS) in `con`: the remembered rows, on disk or tagged by this build,
+        of the texts whose keys `keys_sql` (a SELECT of text_key) gives. One pass over the cache files."""
+        _create(con, table)
         files = self._files()
-        if not wanted or not files:
-            return found
-        con = duckdb.connect()
-        try:
-            con.register("_wanted", pd.DataFrame({"text_key": wanted}, dtype=object))
-            rows = con.execute(
-                "SELECT DISTINCT c.text_key, c.position, c.code, c.source_field, c.evidence, c.method, c.area_scores "
-                "FROM read_parquet(?) c JOIN _wanted USING (text_key) ORDER BY c.text_key, c.position",
-                [files]).fetchall()
-        except (duckdb.Error, OSError) as exc:  # a file merged away under us, or damaged: tag again
-            log.warning("tag cache %s unreadable, tagging again: %s", self.folder, exc)
-            return found
-        finally:
-            con.close()
-        for key, position, code, field, evidence, method, scores in rows:
-            if key not in found:  # every row of a text carries the same scores: decode them once
-                found[key] = ([], json.loads(scores) if scores is not None else None)
-            tags = found[key][0]
-            if position != NO_TAGS:
-                tags.append(Tag(code, field, evidence, method))
-        return found
+        if files:
+            wanted = f"SELECT {', '.join(CACHE_COLUMNS)} FROM read_parquet(?) WHERE text_key IN ({keys_sql})"
+            try:
+                con.execute(f"INSERT INTO {table} SELECT DISTINCT * FROM ({wanted})", [files])
+            except (duckdb.Error, OSError) as exc:  # a damaged file, or one merged away under us: read the others
+                log.warning("tag cache %s: reading file by file: %s", self.folder, exc)
+                for name in files:
+                    try:
+                        con.execute(f"INSERT INTO {table} SELECT DISTINCT * FROM ({wanted}) "
+                                    f"EXCEPT SELECT * FROM {table}", [[name]])
+                    except (duckdb.Error, OSError) as file_exc:
+                        log.warning("tag cache file %s unreadable, its texts are tagged again: %s", name, file_exc)
+        if self.pending and self._con is con:
+            con.execute(f"INSERT INTO {table} SELECT * FROM {PENDING_TABLE} WHERE text_key IN ({keys_sql})")
 
-    def add(self, key: str, tags: list[Tag], area_scores: dict | None) -> None:
-        self.memory[key] = (tags, area_scores)
+    def add(self, con: duckdb.DuckDBPyConnection, table: str, keys: list[str], tags: list[list[Tag]],
+            area_scores: list[dict | None]) -> None:
+        """Remember texts tagged now (to write at `flush`; kept even with no folder to write to, as a later call of
+        this build reads them at `load`) and add their rows to this build's `table` (`load`)."""
+        if self._con is not con:
+            self.flush()
+            self._con = con
+            _create(con, PENDING_TABLE)
+        with _Registered(con, keys, tags, area_scores):
+            for into in (PENDING_TABLE, table):
+                con.execute(f"INSERT INTO {into} {_ROWS_SQL}")
+        self.pending += len(keys)
 
     def flush(self) -> None:
         """Write what this build tagged as one new file; merge the files when there are many."""
-        if self.folder is None or not self.memory:
-            self.memory.clear()
+        con, pending = self._con, self.pending
+        self._con, self.pending = None, 0
+        if con is None:
             return
-        def scores_json(scores: dict | None) -> str | None:
-            return json.dumps(scores, sort_keys=True) if scores is not None else None  # floats survive JSON exactly
-
-        rows = [(key, i, t.code, t.source_field, t.evidence, t.method, scores_json(scores))
-                for key, (tags, scores) in self.memory.items() for i, t in enumerate(tags)]
-        rows += [(key, NO_TAGS, None, None, None, None, scores_json(scores))
-                 for key, (tags, scores) in self.memory.items() if not tags]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._write(pd.DataFrame(rows, columns=CACHE_COLUMNS, dtype=object), None)
-        self.written += len(self.memory)
-        self.memory.clear()
+        try:
+            if self.folder is not None and pending:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._write(con, f"SELECT * FROM {PENDING_TABLE}")
+                self.written += pending
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {PENDING_TABLE}")
         files = self._files()
         if len(files) >= MERGE_AFTER_FILES:
             self._merge(files)
 
-    def _write(self, frame: pd.DataFrame | None, files: list[str] | None) -> Path:
+    def _write(self, con: duckdb.DuckDBPyConnection, select: str, params: list | None = None) -> Path:
         final = self.folder / f"{uuid.uuid4().hex}.parquet"
         tmp = final.with_suffix(".tmp")
         try:
-            con = duckdb.connect()
-            try:
-                if frame is not None:
-                    con.register("_tags", frame)
-                    # Typed, not inferred: a flush of untagged texts alone would write its all-NULL columns as
-                    # type NULL, and no file could then be read or merged together with it.
-                    con.execute(f"COPY (SELECT {CACHE_SCHEMA} FROM _tags) TO {sql_literal(tmp)} (FORMAT parquet)")
-                else:
-                    con.execute(f"COPY (SELECT DISTINCT * FROM read_parquet({sql_literal(files)})) TO "
-                                f"{sql_literal(tmp)} (FORMAT parquet)")
-            finally:
-                con.close()
+            con.execute(f"COPY ({select}) TO {sql_literal(tmp)} (FORMAT parquet)", params or [])
             os.replace(tmp, final)
-        except BaseException:  # a stopped build worker (SIGTERM), a full disk: leave no half-written file behind
+        except BaseException:  # a stopped build, a full disk: leave no half-written file behind
             tmp.unlink(missing_ok=True)
             raise
         return final
 
     def _merge(self, files: list[str]) -> None:
+        con = duckdb.connect()
         try:
-            self._write(None, files)
+            self._write(con, "SELECT DISTINCT * FROM read_parquet(?)", [files])
         except (duckdb.Error, OSError) as exc:
             log.warning("tag cache %s not merged: %s", self.folder, exc)
             return
+        finally:
+            con.close()
         for name in files:
             Path(name).unlink(missing_ok=True)
+
+
+PENDING_TABLE = "_tag_cache_pending"
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """An empty TEMP TABLE of the cache's rows."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {CACHE_SCHEMA} FROM (SELECT NULL AS text_key, "
+                "NULL AS position, NULL AS code, NULL AS source_field, NULL AS evidence, NULL AS method, "
+                "NULL AS score_areas, NULL AS decision, NULL AS strength) WHERE false")
+
+
+# Cache rows from the registered _tag_new_rows and _tag_new_scores (_Registered): the scores, gathered into arrays in
+# the model's area order, go on the text's own row.
+_ROWS_SQL = f"""
+    SELECT {CACHE_SCHEMA} FROM (
+        SELECT t.text_key, t.position, t.code, t.source_field, t.evidence, t.method, s.score_areas, s.decision,
+               s.strength
+        FROM _tag_new_rows t
+        LEFT JOIN (SELECT text_key, list(area ORDER BY i) AS score_areas, list(decision ORDER BY i) AS decision,
+                          list(strength ORDER BY i) AS strength
+                   FROM _tag_new_scores GROUP BY text_key) s ON t.position = {TEXT_ROW} AND s.text_key = t.text_key)
+"""
+
+
+class _Registered:
+    """Texts' tags and scores as the DataFrames _ROWS_SQL reads (_tag_new_rows: a text row and one row per tag;
+    _tag_new_scores: one row per text and area), registered for the length of a `with` block. Built column by
+    column: no Python tuple per row."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, keys: list[str], tags: list[list[Tag]],
+                 area_scores: list[dict | None]):
+        self.con = con
+        every = [(key, [None, *text_tags]) for key, text_tags in zip(keys, tags, strict=True)]
+        self.tags = pd.DataFrame({
+            "text_key": pd.Series([key for key, rows in every for _ in rows], dtype=object),
+            "position": np.fromiter((i for _, rows in every for i in range(TEXT_ROW, len(rows) - 1)), np.int32),
+            **{name: pd.Series([getattr(t, name) if t is not None else None for _, rows in every for t in rows],
+                               dtype=object) for name in ("code", "source_field", "evidence", "method")}})
+        scored = [(key, scores) for key, scores in zip(keys, area_scores, strict=True) if scores is not None]
+        values = np.array([value for _, scores in scored for value in scores.values()], dtype=np.float64)
+        values = values.reshape(-1, 2)
+        self.scores = pd.DataFrame({
+            "text_key": pd.Series([key for key, scores in scored for _ in scores], dtype=object),
+            "i": np.fromiter((i for _, scores in scored for i in range(len(scores))), np.int32),
+            "area": pd.Series([area for _, scores in scored for area in scores], dtype=object),
+            "decision": values[:, 0], "strength": values[:, 1]})
+
+    def __enter__(self):
+        self.con.register("_tag_new_rows", self.tags)
+        self.con.register("_tag_new_scores", self.scores)
+        return self
+
+    def __exit__(self, *exc):
+        self.con.unregister("_tag_new_rows")
+        self.con.unregister("_tag_new_scores")
