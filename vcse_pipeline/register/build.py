@@ -20,19 +20,12 @@ import pandas as pd
 
 from ..config import Config
 from ..db import sql_literal
-from .area import AREA_TABLE, build_area_membership, national_covers, operation_codes
-from .area_facts import select_area_facts
+from .area import AREA_TABLE, build_area_membership, operation_codes
+from .area_facts import AREA_RECORD_TABLE, held_area_exact_links, hold_area_tables, select_area_facts
 from .clusters import cluster
 from .enrich import MEMBERS, enrich
 from .fuzzy_links import fuzzy_links
-from .national import (
-    AREA_RECORD_TABLE,
-    SCHEMA,
-    area_exact_links,
-    area_members,
-    national_area_exact_links,
-    national_records,
-)
+from .national import area_exact_links, area_members, national_records
 from .other_names import organisation_names, other_names_by_record, record_names
 from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 from .successor_links import successor_links
@@ -66,15 +59,15 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, covered: bool,
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, held: bool,
                           count_national: bool) -> pd.DataFrame:
     """Write the area's source_record rows (its records and every record an exact link joins to them); return the
-    exact links among them. From the national state's area tables when it covers the area (a few row groups of
-    tables sorted by area; `covered`), else by selecting the area's records from the national records."""
-    if covered:
-        con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {SCHEMA}.{AREA_RECORD_TABLE} "
+    exact links among them. From the build's area tables when they hold the area (a few row groups of tables sorted
+    by area; `held`: register/area_facts.py), else by selecting the area's records from the national records."""
+    if held:
+        con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {AREA_RECORD_TABLE} "
                     "WHERE area_code = ? ORDER BY record_id", [area_code])
-        return national_area_exact_links(con, area_code)
+        return held_area_exact_links(con, area_code)
     build_area_membership(con, area_code, count_national)
     members = area_members(con, AREA_TABLE)
     con.register("_members_df", pd.DataFrame({"record_id": sorted(members)}, dtype=object))
@@ -154,10 +147,9 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
     staged = national_records(con, cfg)
-    covered = national_covers(con, area_code)
-    exact = _write_source_records(con, area_code, covered,
-                                  bool(vcse.get("count_national_area_of_operation", False)))
-    select_area_facts(con, area_code, covered)
+    held = bool(hold_area_tables(con, [area_code]))  # build_register selected them for all its areas at once
+    exact = _write_source_records(con, area_code, held, bool(vcse.get("count_national_area_of_operation", False)))
+    select_area_facts(con, area_code, held)
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)
