@@ -3,11 +3,12 @@ the staged rows those records key: names, finances, filing, classifications, cha
 selected once per build for the build's areas instead of scanning national-sized tables per area.
 
 `hold_area_tables` runs right after the national state is attached (pipeline.build_register), for all of the build's
-areas in one pass each, into temp tables of the build's connection sorted by area, so an area reads a few row groups:
-- `_build_area_record`: each area's source_record rows (its records of the state's area_membership plus every record
-  an exact link joins to them; about 1.4 rows per record when every area is built) and `_build_area_exact_link`,
-  the exact links among them;
-- `_build_area_<fact>`: the rows of each fact table (a staging table and how a source record keys it: a charity's
+areas in one pass each, into `build_area`, an in-memory (compressed) database of the build's connection, each table
+sorted by area so an area reads a few row groups:
+- `build_area.source_record`: each area's source_record rows (its records of the state's area_membership plus every
+  record an exact link joins to them; about 1.4 rows per record when every area is built) and
+  `build_area.exact_link`, the exact links among them;
+- `build_area.<fact>`: the rows of each fact table (a staging table and how a source record keys it: a charity's
   organisation number, a company number, a society number, a postcode) keyed by each area's source records, area_code
   + only the columns the area SQL reads, in staging order.
 A build of one area (a council's, an Airflow mapped task) pays for that area's rows, one of every English area pays
@@ -34,9 +35,10 @@ from .national import SCHEMA
 from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 
 FACTS_AREA = "_area_facts_area"  # a view naming the area the _area_<fact> views select
-HELD_AREAS = "_build_areas"  # the areas whose rows the _build_area_* tables hold
-AREA_RECORD_TABLE = "_build_area_record"  # area_code + source_record's columns, sorted by area
-AREA_LINK_TABLE = "_build_area_exact_link"  # area_code + LINK_COLUMNS, sorted by area
+HELD = "build_area"  # the build connection's in-memory database of the tables below
+HELD_AREAS = f"{HELD}.areas"  # the areas whose rows it holds
+AREA_RECORD_TABLE = f"{HELD}.source_record"  # area_code + source_record's columns, sorted by area
+AREA_LINK_TABLE = f"{HELD}.exact_link"  # area_code + LINK_COLUMNS, sorted by area
 CHARITY_NUMBER = "TRY_CAST(split_part(s.record_id, ':', 2) AS BIGINT)"
 REGISTER_NUMBER = "split_part(s.record_id, ':', 2)"
 CHARITY = "s.source = 'charity_commission'"
@@ -89,17 +91,17 @@ FACTS = {
 
 
 def held_areas(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The areas whose rows this connection's _build_area_* tables hold."""
-    try:
-        return {r[0] for r in con.execute(f"SELECT area_code FROM {HELD_AREAS}").fetchall()}
-    except duckdb.CatalogException:
+    """The areas whose rows this connection's build_area tables hold."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'areas'",
+                       [HELD]).fetchall()[0][0]:
         return set()
+    return {r[0] for r in con.execute(f"SELECT area_code FROM {HELD_AREAS}").fetchall()}
 
 
 def hold_area_tables(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> set[str]:
-    """Select into the _build_area_* temp tables the rows of those of `area_codes` the attached national state
-    covers and the tables do not hold yet, all in one pass per table; returns those of `area_codes` held. A build
-    calls it once with all its areas (build_area again with its own, answered by one query)."""
+    """Select into the build_area tables the rows of those of `area_codes` the attached national state covers and
+    the tables do not hold yet, all in one pass per table; returns those of `area_codes` held. A build calls it once
+    with all its areas (build_area again with its own, answered by one query)."""
     held = held_areas(con)
     wanted = sorted(national_coverage(con, [a for a in dict.fromkeys(area_codes) if a not in held]))
     if wanted:
@@ -109,13 +111,18 @@ def hold_area_tables(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> s
 
 
 def _write_area_tables(con: duckdb.DuckDBPyConnection, areas: list[str], first: bool) -> None:
-    """The _build_area_* rows of `areas` (codes from the state's membership_area, quoted: a literal list lets the
-    scan of the state's area_membership, sorted by area, skip other areas' row groups)."""
+    """The build_area rows of `areas` (codes from the state's membership_area, quoted: a literal list lets the
+    scan of the state's area_membership, sorted by area, skip other areas' row groups). The database is in memory
+    and compressed when checkpointed: every English area's rows at 0.25x take 47 MB so, 276 MB as temp tables (and
+    it spills past [register] build_memory_limit like the rest)."""
     in_areas = f"area_code IN ({', '.join(sql_literal(a) for a in areas)})"
+    if first:
+        con.execute(f"DETACH DATABASE IF EXISTS {HELD}")  # a write that failed half-way
+        # READ_WRITE: a connection opened read-only (reading a published register) can still hold areas
+        con.execute(f"ATTACH ':memory:' AS {HELD} (COMPRESS, READ_WRITE)")
 
     def write(table: str, select: str) -> None:
-        into = f"CREATE OR REPLACE TEMP TABLE {table} AS " if first else f"INSERT INTO {table} "
-        con.execute(into + select)
+        con.execute((f"CREATE TABLE {table} AS " if first else f"INSERT INTO {table} ") + select)
 
     # An area's members are its records plus the whole exact-link cluster of each, so its exact links are those of
     # the clusters it touches.
@@ -145,13 +152,14 @@ def _write_area_tables(con: duckdb.DuckDBPyConnection, areas: list[str], first: 
         ORDER BY area_root.area_code, e.left_record, e.right_record, e.method, e.evidence
     """)
     for name, fact in FACTS.items():
-        write(f"_build_area_{name}", f"""
+        write(f"{HELD}.{name}", f"""
             SELECT k.area_code, {', '.join('t.' + c for c in fact.columns)} FROM (
                 SELECT DISTINCT s.area_code, {fact.record_key} AS _key FROM {records} s WHERE {fact.has_key}
             ) k JOIN {fact.table} t ON t.{fact.key} = k._key
             ORDER BY k.area_code, t.rowid
         """)
     write(HELD_AREAS, f"SELECT unnest([{', '.join(sql_literal(a) for a in areas)}]) AS area_code")
+    con.execute(f"CHECKPOINT {HELD}")  # compresses what it holds
 
 
 def held_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.DataFrame:
@@ -164,7 +172,7 @@ def held_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.
 
 def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, held: bool) -> None:
     """(Re)create the `_area_<fact>` temp views for one area whose source_record rows are written: over the
-    _build_area_<fact> tables when they hold the area (`held`: hold_area_tables), else over staging. Views, not
+    build_area.<fact> tables when they hold the area (`held`: hold_area_tables), else over staging. Views, not
     copies: the SQL reading them reads the area's row groups once. One statement list, one round trip."""
     operation_codes(area_code)  # a GSS code (checked), so safe as a literal in the views
     area = sql_literal(area_code)
@@ -172,7 +180,7 @@ def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, held: bool
     for name, fact in FACTS.items():
         columns = ", ".join(fact.columns)
         if held:
-            body = f"SELECT {columns} FROM _build_area_{name} WHERE area_code = {area}"
+            body = f"SELECT {columns} FROM {HELD}.{name} WHERE area_code = {area}"
         else:
             body = (f"SELECT {columns} FROM {fact.table} WHERE {fact.key} IN "
                     f"(SELECT {fact.record_key} FROM source_record s WHERE s.area_code = {area} AND {fact.has_key})")

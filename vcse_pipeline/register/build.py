@@ -2,8 +2,10 @@
 
 On entry the register DDL (sql/core/) has run, the postcode macros exist, every staging database is attached
 read-only under its source name and the national state (register/national.py: all staged rows in one shape, the
-national exact links and their clusters) is attached as `national` (built in memory when it is not). The steps,
-each in its own module:
+national exact links and their clusters) is attached as `national` (built in memory when it is not); the build's
+areas' records, exact links and staged facts are usually held already (register/area_facts.py: build_register
+selects them for all its areas at once; build_area holds its own area otherwise). The steps, each in its own
+module:
 
 area (postcode / area of operation) -> records joined to the area's records by exact links -> fuzzy links and
 successor links inside the area -> clusters -> survivorship -> organisation tables -> enrich (finance, filing,
