@@ -66,6 +66,7 @@ STEPS = [
     ("enrich (finance, filing, classification)", "vcse_pipeline.register.build", "enrich"),
     ("reference tables", "vcse_pipeline.register.reference_copy", "copy_area_reference"),
     ("national state (reused)", "vcse_pipeline.register.national", "ensure_national_state"),
+    ("the build's area tables (once per build)", "vcse_pipeline.register.area_facts", "hold_area_tables"),
     ("tagging", "vcse_pipeline.tagging.apply", "tag_areas"),
     ("tagging: tags (cache lookup, tagger)", "vcse_pipeline.tagging.apply", "_ukcat_tags"),
     ("tagging: service-area placement", "vcse_pipeline.tagging.apply", "_place"),

@@ -162,40 +162,49 @@ def area_tables(path) -> dict[str, list]:
         con.close()
 
 
-def test_area_tables_of_the_national_state_are_what_staging_gives(demo_register, tmp_path, monkeypatch):
-    """An area the national state covers reads its records, exact links and staged facts (names, finances, filing,
-    classifications, texts, postcodes) from the state's area tables; one it does not cover selects them from the
-    national records and staging. Both give the same rows, fact by fact and in every register table."""
+def test_area_tables_a_build_holds_are_what_staging_gives(demo_register, tmp_path, monkeypatch):
+    """A build selects, for its areas the national state covers, each area's records, exact links and staged facts
+    (names, finances, filing, classifications, texts, postcodes) into tables of its connection; an area the state
+    does not cover selects them from the national records and staging. Both give the same rows, fact by fact and in
+    every register table, and the state itself holds nothing per area beyond membership."""
     from vcse_pipeline.db import attach_staging
-    from vcse_pipeline.register import area, area_facts, build
+    from vcse_pipeline.register import area, area_facts
 
     cfg, state = demo_register.cfg, national.ensure_national_state(demo_register.cfg)
+    assert not [t for (t,) in rows(state, "SHOW TABLES") if t.startswith("area_") and t != "area_membership"]
     areas = [WIRRAL, "E08000012"]
-    built = {"national": tmp_path / "from_national.duckdb", "staging": tmp_path / "from_staging.duckdb"}
-    build_register(cfg, built["national"], areas, state)
-    con = duckdb.connect(str(built["national"]), read_only=True)
+    built = {"held": tmp_path / "held.duckdb", "staging": tmp_path / "from_staging.duckdb"}
+    build_register(cfg, built["held"], areas, state)
+    con = duckdb.connect(str(built["held"]), read_only=True)
     try:
         attach_staging(con, cfg)
         national.attach_national_state(con, state)
+        assert area_facts.hold_area_tables(con, areas[:1]) == {WIRRAL}  # one area: only its rows
+        assert con.execute(f"SELECT DISTINCT area_code FROM {area_facts.AREA_RECORD_TABLE}").fetchall() == [(WIRRAL,)]
+        assert area_facts.hold_area_tables(con, [*areas, "E06000001"]) == set(areas)  # E06000001: not in the demo
         for code in areas:
-            assert area.national_covers(con, code)
             facts = {}
-            for covered in (True, False):
-                area_facts.select_area_facts(con, code, covered)
-                facts[covered] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
-                                  for name in area_facts.FACTS}
+            for held in (True, False):
+                area_facts.select_area_facts(con, code, held)
+                facts[held] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
+                               for name in area_facts.FACTS}
             assert facts[True] == facts[False], code
             assert facts[True]["charity"] and facts[True]["company"] and facts[True]["postcode"], code
+            assert (con.execute(f"SELECT * EXCLUDE (area_code) FROM {area_facts.AREA_RECORD_TABLE} "
+                                "WHERE area_code = ? ORDER BY ALL", [code]).fetchall()
+                    == con.execute("SELECT * EXCLUDE (area_code) FROM source_record WHERE area_code = ? ORDER BY ALL",
+                                   [code]).fetchall()), code
     finally:
         con.close()
 
-    for module in (area, area_facts, build):  # no area covered: everything selected per area from staging
-        monkeypatch.setattr(module, "national_covers", lambda *_a: False)
+    # no area covered: everything selected per area from the national records and staging
+    monkeypatch.setattr(area_facts, "national_coverage", lambda *_a: set())
+    monkeypatch.setattr(area, "national_covers", lambda *_a: False)
     build_register(cfg, built["staging"], areas, state)
-    from_national, from_staging = area_tables(built["national"]), area_tables(built["staging"])
-    assert from_national == from_staging
-    assert all(from_national[t] for t in ("source_record", "organisation_link", "organisation_finance",
-                                          "organisation_classification", "organisation_text", "postcode_location"))
+    from_held, from_staging = area_tables(built["held"]), area_tables(built["staging"])
+    assert from_held == from_staging
+    assert all(from_held[t] for t in ("source_record", "organisation_link", "organisation_finance",
+                                      "organisation_classification", "organisation_text", "postcode_location"))
 
 
 def test_postcode_location_is_each_areas_live_postcodes_and_its_organisations(demo_register):

@@ -163,6 +163,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
 
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
     settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
+    from .register.area_facts import HELD, hold_area_tables
     from .register.build import build_area
     from .register.national import SCHEMA, attach_national_state, ensure_national_state
     from .register.reference_copy import copy_area_reference
@@ -181,6 +182,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         register_macros(con)
         attach_staging(con, cfg)
         attach_national_state(con, national)
+        hold_area_tables(con, areas)  # what each area reads, selected for all of them in one pass
         run_sql_dir(con, "core")
         tagging = prepare_tagging(con, cfg)
         for area in areas:
@@ -195,6 +197,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         run_sql_dir(con, "views")
         for source in (*SOURCE_NAMES, SCHEMA):
             con.execute(f"DETACH {source}")
+        con.execute(f"DETACH DATABASE IF EXISTS {HELD}")  # frees the areas' rows before the file's checkpoint
         con.execute("CHECKPOINT")
     finally:
         con.close()

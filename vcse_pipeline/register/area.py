@@ -94,15 +94,20 @@ def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, cou
 
 
 def national_covers(con: duckdb.DuckDBPyConnection, area_code: str) -> bool:
-    """Whether the attached national state holds `area_code`'s membership (and its area tables)."""
+    """Whether the attached national state holds `area_code`'s membership."""
+    return area_code in national_coverage(con, [area_code])
+
+
+def national_coverage(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> set[str]:
+    """Those of `area_codes` whose membership the attached national state holds (none when none is attached)."""
     from .national import SCHEMA
 
     # fetchall, not fetchone: an unfinished result would refuse the con.register() that may follow
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = "
-                       "'membership_area'", [SCHEMA]).fetchall()[0][0]:
-        return False
-    return bool(con.execute(f"SELECT count(*) FROM {SCHEMA}.membership_area WHERE area_code = ?",
-                            [area_code]).fetchall()[0][0])
+    if not area_codes or not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                                         "table_name = 'membership_area'", [SCHEMA]).fetchall()[0][0]:
+        return set()
+    return {r[0] for r in con.execute(f"SELECT area_code FROM {SCHEMA}.membership_area WHERE area_code IN "
+                                      "(SELECT unnest(?::VARCHAR[]))", [list(area_codes)]).fetchall()}
 
 
 def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_national: bool) -> None:

@@ -1,12 +1,21 @@
-"""The staged rows an area build reads beyond its records (names, finances, filing, classifications, charity texts,
-postcode coordinates), selected once for every area instead of scanning a national staging table per area.
+"""What an area build reads beyond the national state's shared tables (its source records, their exact links, and
+the staged rows those records key: names, finances, filing, classifications, charity texts, postcode coordinates),
+selected once per build for the build's areas instead of scanning national-sized tables per area.
 
-Each fact is a staging table and how a source record keys it (a charity's organisation number, a company number, a
-society number, a postcode). The national state (register/national.py) holds, for every area it covers, the rows of
-each fact table keyed by the area's source records: `area_<fact>` (area_code + the staging table's columns,
-sorted by area, then in staging order, so an area reads a few row groups; only the columns the area SQL reads). Per
-area, `select_area_facts` makes `_area_<fact>` temp views (only the area's rows): over the national state when it
-covers the area, else over staging. The SQL of sql/enrich, sql/reference and sql/links/record_names.sql reads those.
+`hold_area_tables` runs right after the national state is attached (pipeline.build_register), for all of the build's
+areas in one pass each, into `build_area`, an in-memory (compressed) database of the build's connection, each table
+sorted by area so an area reads a few row groups:
+- `build_area.source_record`: each area's source_record rows (its records of the state's area_membership plus every
+  record an exact link joins to them; about 1.4 rows per record when every area is built) and
+  `build_area.exact_link`, the exact links among them;
+- `build_area.<fact>`: the rows of each fact table (a staging table and how a source record keys it: a charity's
+  organisation number, a company number, a society number, a postcode) keyed by each area's source records, area_code
+  + only the columns the area SQL reads, in staging order.
+A build of one area (a council's, an Airflow mapped task) pays for that area's rows, one of every English area pays
+once, and a national state holds nothing per area beyond membership. Per area, `select_area_facts` makes
+`_area_<fact>` temp views (only the area's rows): over the held tables, or, for an area the national state does not
+cover, over staging (the path that selects everything per area). The SQL of sql/enrich, sql/reference and
+sql/links/record_names.sql reads those views.
 
 An area's rows are exactly what a join of its source_record rows to the staging table finds, duplicates included:
 every organisation, name and member of an area comes from its source records.
@@ -17,11 +26,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import duckdb
+import pandas as pd
 
 from ..db import sql_literal
-from .area import national_covers, operation_codes
+from .area import MEMBERSHIP_TABLE, national_coverage, operation_codes
+from .exact_links import LINK_COLUMNS
+from .national import SCHEMA
+from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 
 FACTS_AREA = "_area_facts_area"  # a view naming the area the _area_<fact> views select
+HELD = "build_area"  # the build connection's in-memory database of the tables below
+HELD_AREAS = f"{HELD}.areas"  # the areas whose rows it holds
+AREA_RECORD_TABLE = f"{HELD}.source_record"  # area_code + source_record's columns, sorted by area
+AREA_LINK_TABLE = f"{HELD}.exact_link"  # area_code + LINK_COLUMNS, sorted by area
 CHARITY_NUMBER = "TRY_CAST(split_part(s.record_id, ':', 2) AS BIGINT)"
 REGISTER_NUMBER = "split_part(s.record_id, ':', 2)"
 CHARITY = "s.source = 'charity_commission'"
@@ -73,31 +90,97 @@ FACTS = {
 }
 
 
-def write_area_facts(con: duckdb.DuckDBPyConnection, database: str, area_records: str) -> None:
-    """Create `area_<fact>` in `database` for every area of `area_records` (area_code + source_record columns)."""
+def held_areas(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The areas whose rows this connection's build_area tables hold."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'areas'",
+                       [HELD]).fetchall()[0][0]:
+        return set()
+    return {r[0] for r in con.execute(f"SELECT area_code FROM {HELD_AREAS}").fetchall()}
+
+
+def hold_area_tables(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> set[str]:
+    """Select into the build_area tables the rows of those of `area_codes` the attached national state covers and
+    the tables do not hold yet, all in one pass per table; returns those of `area_codes` held. A build calls it once
+    with all its areas (build_area again with its own, answered by one query)."""
+    held = held_areas(con)
+    wanted = sorted(national_coverage(con, [a for a in dict.fromkeys(area_codes) if a not in held]))
+    if wanted:
+        _write_area_tables(con, wanted, first=not held)
+        held |= set(wanted)
+    return held & set(area_codes)
+
+
+def _write_area_tables(con: duckdb.DuckDBPyConnection, areas: list[str], first: bool) -> None:
+    """The build_area rows of `areas` (codes from the state's membership_area, quoted: a literal list lets the
+    scan of the state's area_membership, sorted by area, skip other areas' row groups). The database is in memory
+    and compressed when checkpointed: every English area's rows at 0.25x take 47 MB so, 276 MB as temp tables (and
+    it spills past [register] build_memory_limit like the rest)."""
+    in_areas = f"area_code IN ({', '.join(sql_literal(a) for a in areas)})"
+    if first:
+        con.execute(f"DETACH DATABASE IF EXISTS {HELD}")  # a write that failed half-way
+        # READ_WRITE: a connection opened read-only (reading a published register) can still hold areas
+        con.execute(f"ATTACH ':memory:' AS {HELD} (COMPRESS, READ_WRITE)")
+
+    def write(table: str, select: str) -> None:
+        con.execute((f"CREATE TABLE {table} AS " if first else f"INSERT INTO {table} ") + select)
+
+    # An area's members are its records plus the whole exact-link cluster of each, so its exact links are those of
+    # the clusters it touches.
+    write(AREA_RECORD_TABLE, f"""
+        WITH membership AS (
+            SELECT * FROM {SCHEMA}.{MEMBERSHIP_TABLE} WHERE {in_areas}
+        ), member AS (
+            SELECT area_code, record_id FROM membership
+            UNION
+            SELECT m.area_code, c2.record_id FROM membership m
+            JOIN {SCHEMA}.exact_cluster c1 USING (record_id)
+            JOIN {SCHEMA}.exact_cluster c2 ON c2.root = c1.root
+        )
+        SELECT member.area_code, {SOURCE_RECORD_SELECT}
+        FROM member JOIN {RECORDS_TABLE} r USING (record_id)
+        LEFT JOIN membership a USING (area_code, record_id)
+        ORDER BY member.area_code, r.record_id
+    """)
+    records = f"(SELECT * FROM {AREA_RECORD_TABLE} WHERE {in_areas})"
+    write(AREA_LINK_TABLE, f"""
+        WITH area_root AS (
+            SELECT DISTINCT a.area_code, c.root FROM {records} a JOIN {SCHEMA}.exact_cluster c USING (record_id)
+        )
+        SELECT area_root.area_code, e.{', e.'.join(LINK_COLUMNS)}
+        FROM {SCHEMA}.exact_link e JOIN {SCHEMA}.exact_cluster c ON c.record_id = e.left_record
+        JOIN area_root USING (root)
+        ORDER BY area_root.area_code, e.left_record, e.right_record, e.method, e.evidence
+    """)
     for name, fact in FACTS.items():
-        con.execute(f"""
-            CREATE TABLE {database}.area_{name} AS
+        write(f"{HELD}.{name}", f"""
             SELECT k.area_code, {', '.join('t.' + c for c in fact.columns)} FROM (
-                SELECT DISTINCT s.area_code, {fact.record_key} AS _key FROM {area_records} s WHERE {fact.has_key}
+                SELECT DISTINCT s.area_code, {fact.record_key} AS _key FROM {records} s WHERE {fact.has_key}
             ) k JOIN {fact.table} t ON t.{fact.key} = k._key
             ORDER BY k.area_code, t.rowid
         """)
+    write(HELD_AREAS, f"SELECT unnest([{', '.join(sql_literal(a) for a in areas)}]) AS area_code")
+    con.execute(f"CHECKPOINT {HELD}")  # compresses what it holds
 
 
-def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, national: bool) -> None:
-    """(Re)create the `_area_<fact>` temp views for one area whose source_record rows are written: over the national
-    state's area tables when it covers the area (`national`: area.national_covers), else over staging. Views, not
+def held_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.DataFrame:
+    """The exact links among a held area's members."""
+    return con.execute(f"""
+        SELECT {', '.join(LINK_COLUMNS)} FROM {AREA_LINK_TABLE} WHERE area_code = ?
+        ORDER BY left_record, right_record, method, evidence
+    """, [area_code]).df()[LINK_COLUMNS]
+
+
+def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, held: bool) -> None:
+    """(Re)create the `_area_<fact>` temp views for one area whose source_record rows are written: over the
+    build_area.<fact> tables when they hold the area (`held`: hold_area_tables), else over staging. Views, not
     copies: the SQL reading them reads the area's row groups once. One statement list, one round trip."""
-    from .national import SCHEMA
-
     operation_codes(area_code)  # a GSS code (checked), so safe as a literal in the views
     area = sql_literal(area_code)
     views = []
     for name, fact in FACTS.items():
         columns = ", ".join(fact.columns)
-        if national:
-            body = f"SELECT {columns} FROM {SCHEMA}.area_{name} WHERE area_code = {area}"
+        if held:
+            body = f"SELECT {columns} FROM {HELD}.{name} WHERE area_code = {area}"
         else:
             body = (f"SELECT {columns} FROM {fact.table} WHERE {fact.key} IN "
                     f"(SELECT {fact.record_key} FROM source_record s WHERE s.area_code = {area} AND {fact.has_key})")
@@ -113,4 +196,4 @@ def ensure_area_facts(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
     except duckdb.CatalogException:
         held = None
     if held != [(area_code,)]:
-        select_area_facts(con, area_code, national_covers(con, area_code))
+        select_area_facts(con, area_code, bool(hold_area_tables(con, [area_code])))

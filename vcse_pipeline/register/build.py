@@ -2,8 +2,10 @@
 
 On entry the register DDL (sql/core/) has run, the postcode macros exist, every staging database is attached
 read-only under its source name and the national state (register/national.py: all staged rows in one shape, the
-national exact links and their clusters) is attached as `national` (built in memory when it is not). The steps,
-each in its own module:
+national exact links and their clusters) is attached as `national` (built in memory when it is not); the build's
+areas' records, exact links and staged facts are usually held already (register/area_facts.py: build_register
+selects them for all its areas at once; build_area holds its own area otherwise). The steps, each in its own
+module:
 
 area (postcode / area of operation) -> records joined to the area's records by exact links -> fuzzy links and
 successor links inside the area -> clusters -> survivorship -> organisation tables -> enrich (finance, filing,
@@ -20,19 +22,12 @@ import pandas as pd
 
 from ..config import Config
 from ..db import sql_literal
-from .area import AREA_TABLE, build_area_membership, national_covers, operation_codes
-from .area_facts import select_area_facts
+from .area import AREA_TABLE, build_area_membership, operation_codes
+from .area_facts import AREA_RECORD_TABLE, held_area_exact_links, hold_area_tables, select_area_facts
 from .clusters import cluster
 from .enrich import MEMBERS, enrich
 from .fuzzy_links import fuzzy_links
-from .national import (
-    AREA_RECORD_TABLE,
-    SCHEMA,
-    area_exact_links,
-    area_members,
-    national_area_exact_links,
-    national_records,
-)
+from .national import area_exact_links, area_members, national_records
 from .other_names import organisation_names, other_names_by_record, record_names
 from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 from .successor_links import successor_links
@@ -66,15 +61,15 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, covered: bool,
+def _write_source_records(con: duckdb.DuckDBPyConnection, area_code: str, held: bool,
                           count_national: bool) -> pd.DataFrame:
     """Write the area's source_record rows (its records and every record an exact link joins to them); return the
-    exact links among them. From the national state's area tables when it covers the area (a few row groups of
-    tables sorted by area; `covered`), else by selecting the area's records from the national records."""
-    if covered:
-        con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {SCHEMA}.{AREA_RECORD_TABLE} "
+    exact links among them. From the build's area tables when they hold the area (a few row groups of tables sorted
+    by area; `held`: register/area_facts.py), else by selecting the area's records from the national records."""
+    if held:
+        con.execute(f"INSERT INTO source_record BY NAME SELECT * FROM {AREA_RECORD_TABLE} "
                     "WHERE area_code = ? ORDER BY record_id", [area_code])
-        return national_area_exact_links(con, area_code)
+        return held_area_exact_links(con, area_code)
     build_area_membership(con, area_code, count_national)
     members = area_members(con, AREA_TABLE)
     con.register("_members_df", pd.DataFrame({"record_id": sorted(members)}, dtype=object))
@@ -154,10 +149,9 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
     staged = national_records(con, cfg)
-    covered = national_covers(con, area_code)
-    exact = _write_source_records(con, area_code, covered,
-                                  bool(vcse.get("count_national_area_of_operation", False)))
-    select_area_facts(con, area_code, covered)
+    held = bool(hold_area_tables(con, [area_code]))  # build_register selected them for all its areas at once
+    exact = _write_source_records(con, area_code, held, bool(vcse.get("count_national_area_of_operation", False)))
+    select_area_facts(con, area_code, held)
     exact_pairs = {frozenset(p) for p in zip(exact["left_record"], exact["right_record"], strict=True)}
     records = _fetch_dicts(con, "SELECT * FROM source_record WHERE area_code = ? ORDER BY record_id", [area_code])
     names = record_names(con, area_code)

@@ -10,11 +10,10 @@ mapped area tasks, which attach it read-only.
 Tables: register_record (the `_register_records` shape), exact_link (left_record, right_record, method, score,
 evidence), exact_cluster (record_id, root: the smallest record id of its exact-link cluster, for every record in
 an exact link), and every area's membership at once (register/area.py: area_membership, sorted by area, and
-membership_area, the areas it covers), so no area scans the records or the areas of operation again. For the areas
-it covers it also holds what an area build selects, sorted by area so an area reads a few row groups, not national
-tables: area_record (the area's source_record rows: its records and every record an exact link joins to them, about
-1.4 rows per national record), area_exact_link (the exact links among them) and the staged rows those records
-key (register/area_facts.py: area_charity, area_company, area_postcode, ...).
+membership_area, the areas it covers), so no area scans the records or the areas of operation again. What one area
+reads of these (its source records, their exact links and the staged rows they key) a build selects for its own
+areas only, once per build (register/area_facts.py): the state holds nothing per area beyond membership, so a
+build of one area pays for that area's rows, not for every area's.
 """
 
 from __future__ import annotations
@@ -32,17 +31,14 @@ from ..db import attach_staging, connect, remove_database, sql_literal
 from ..fingerprint import code_version, digest, staging_fingerprints
 from ..postcode import register_macros
 from .area import write_national_membership
-from .area_facts import write_area_facts
 from .clusters import cluster
 from .exact_links import LINK_COLUMNS, find_exact_links
-from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT, build_records
+from .records import RECORDS_TABLE, build_records
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "national"
 EXACT_TABLE = "_exact_links"
-AREA_RECORD_TABLE = "area_record"  # area_code + source_record's columns, sorted by area
-AREA_LINK_TABLE = "area_exact_link"  # area_code + LINK_COLUMNS, sorted by area
 
 
 def national_key(cfg: Config) -> str | None:
@@ -112,39 +108,6 @@ def write_national_tables(con: duckdb.DuckDBPyConnection, cfg: Config, database:
                     "ORDER BY record_id")
     finally:
         con.unregister("_roots_df")
-    write_area_tables(con, database)
-
-
-def write_area_tables(con: duckdb.DuckDBPyConnection, database: str) -> None:
-    """area_record and area_exact_link for every area of `database`.area_membership, in one pass each: an area's
-    members are its records plus the whole exact-link cluster of each (area_members, for all areas at once), so its
-    exact links are those of the clusters it touches."""
-    con.execute(f"""
-        CREATE TABLE {database}.{AREA_RECORD_TABLE} AS
-        WITH member AS (
-            SELECT area_code, record_id FROM {database}.area_membership
-            UNION
-            SELECT m.area_code, c2.record_id FROM {database}.area_membership m
-            JOIN {database}.exact_cluster c1 USING (record_id)
-            JOIN {database}.exact_cluster c2 ON c2.root = c1.root
-        )
-        SELECT member.area_code, {SOURCE_RECORD_SELECT}
-        FROM member JOIN {RECORDS_TABLE} r USING (record_id)
-        LEFT JOIN {database}.area_membership a USING (area_code, record_id)
-        ORDER BY member.area_code, r.record_id
-    """)
-    con.execute(f"""
-        CREATE TABLE {database}.{AREA_LINK_TABLE} AS
-        WITH area_root AS (
-            SELECT DISTINCT a.area_code, c.root FROM {database}.{AREA_RECORD_TABLE} a
-            JOIN {database}.exact_cluster c USING (record_id)
-        )
-        SELECT area_root.area_code, e.{', e.'.join(LINK_COLUMNS)}
-        FROM {database}.exact_link e JOIN {database}.exact_cluster c ON c.record_id = e.left_record
-        JOIN area_root USING (root)
-        ORDER BY area_root.area_code, e.left_record, e.right_record, e.method, e.evidence
-    """)
-    write_area_facts(con, database, f"{database}.{AREA_RECORD_TABLE}")
 
 
 def attach_national_state(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -179,14 +142,6 @@ def area_members(con: duckdb.DuckDBPyConnection, area_table: str) -> set[str]:
         JOIN {SCHEMA}.exact_cluster c2 ON c2.root = c1.root
     """).fetchall()
     return {r[0] for r in rows}
-
-
-def national_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.DataFrame:
-    """The exact links among a covered area's members (area_exact_link)."""
-    return con.execute(f"""
-        SELECT {', '.join(LINK_COLUMNS)} FROM {SCHEMA}.{AREA_LINK_TABLE} WHERE area_code = ?
-        ORDER BY left_record, right_record, method, evidence
-    """, [area_code]).df()[LINK_COLUMNS]
 
 
 def area_exact_links(con: duckdb.DuckDBPyConnection, members_table: str) -> pd.DataFrame:
