@@ -273,7 +273,7 @@ def child(args) -> None:
     elif args.child == "build":
         result = run_build(data_dir, args.areas, Path(args.out))
     else:
-        result = run_publish(data_dir, args.areas, args.workers)
+        result = run_publish(data_dir, args.areas, args.workers[0] if args.workers else None)
     print(json.dumps(result))
 
 
