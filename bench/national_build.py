@@ -315,6 +315,12 @@ def source_names() -> tuple[str, ...]:
     return tuple(SOURCE_NAMES)
 
 
+def processes(run: dict) -> str:
+    """How the build ran: the workers the publish used (fewer than asked when there are fewer areas)."""
+    workers = run["inner"]["result"].get("timings", {}).get("build_workers", 1)
+    return f"{workers} workers" if workers > 1 else "in-process"
+
+
 def build_note(run: dict) -> str:
     inner = run["inner"]["result"]
     timings = inner.get("timings", {})
@@ -386,12 +392,12 @@ def main() -> None:
     for count in args.counts:
         chosen = ["all-england"] if count == "all" else areas[:int(count)]
         for workers in (args.workers if args.mode == "publish" else [None]):
-            name = f"areas {count}" + (f", {workers} workers" if workers and workers > 1 else ", in-process")
             run_dir = fresh_copy(staged, work, f"areas-{count}-{workers}")
             if args.mode == "build":
                 run = in_child("build", run_dir, areas=chosen, out=work / f"areas-{count}.duckdb")
             else:
                 run = in_child("publish", run_dir, areas=chosen, workers=workers)
+            name = f"areas {count}, {processes(run)}"
             note = build_note(run)
             if count == "1" and bare and bare["cpu_s"]:
                 note += f"; CPU {run['cpu_s'] / bare['cpu_s']:.1f}x bare"
@@ -418,7 +424,7 @@ def main() -> None:
         note = build_note(rebuild)
         if args.mode == "publish":
             note += f"; changes {rebuild['inner']['result']['changes']}"
-        record(f"refresh: {rebuild['inner']['result']['areas']} areas, warm", rebuild, note)
+        record(f"refresh: {rebuild['inner']['result']['areas']} areas, {processes(rebuild)}, warm", rebuild, note)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                "scale": scale, "input_rows": manifest["rows"], "mode": args.mode,
