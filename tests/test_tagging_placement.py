@@ -5,7 +5,6 @@ strings, on the demo register's own evidence and the model scores its build reme
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import duckdb
@@ -59,11 +58,13 @@ def demo_area_scores(demo_register) -> list[dict]:
     assert files, "the demo build keeps its tags and area scores"
     con = duckdb.connect()
     try:
-        rows = con.execute("SELECT DISTINCT area_scores FROM read_parquet(?) WHERE area_scores IS NOT NULL "
-                           "ORDER BY ALL", [[str(f) for f in files]]).fetchall()
+        # a text's scores are three lists in the model's area order (tagging/cache.py)
+        rows = con.execute("SELECT DISTINCT score_areas, decision, strength FROM read_parquet(?) "
+                           "WHERE score_areas IS NOT NULL ORDER BY ALL", [[str(f) for f in files]]).fetchall()
     finally:
         con.close()
-    return [json.loads(scores) for (scores,) in rows]
+    return [{area: [d, s] for area, d, s in zip(areas, decisions, strengths, strict=True)}
+            for areas, decisions, strengths in rows]
 
 
 def test_indexed_placement_equals_the_area_by_area_definition(demo_organisations, demo_area_scores):
