@@ -37,6 +37,7 @@ from pathlib import Path
 from .config import Config, value_problem
 from .db import connect, remove_database, run_sql_dir, sql_literal, table_columns
 from .errors import PipelineError
+from .register.reference_copy import order_postcode_location
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def assemble_register(out_path: Path, area_files: list[Path]) -> Path:
                     con.execute(
                         f'INSERT INTO "{table}" BY NAME (SELECT * FROM {source} EXCEPT SELECT * FROM "{table}")')
             con.execute(f"DETACH {alias}")
+        order_postcode_location(con)  # the later files' postcodes were added as sets, in no order
         run_sql_dir(con, "views")
         con.execute("CHECKPOINT")
     except BaseException:

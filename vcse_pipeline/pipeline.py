@@ -166,7 +166,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     from .register.area_facts import HELD, hold_area_tables
     from .register.build import build_area
     from .register.national import SCHEMA, attach_national_state, ensure_national_state
-    from .register.reference_copy import copy_area_reference
+    from .register.reference_copy import copy_area_reference, order_postcode_location
     from .tagging.apply import prepare_tagging, tag_areas
 
     areas = areas or cfg.areas
@@ -190,6 +190,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
             area_summary["reference"] = copy_area_reference(con, area)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
+        order_postcode_location(con)
         # Tagged once every area exists: one pass over the staging and the tag cache for all of them (tag_areas)
         for area, tagged in tag_areas(con, cfg, areas, tagging, flush_after=TAGS_HELD).items():
             summary["areas"][area]["tagging"] = tagged

@@ -16,3 +16,17 @@ def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[
         table: con.execute(f"SELECT count(*) FROM {table} WHERE area_code = ?", [area_code]).fetchone()[0]
         for table in ("area_ward", "organisation_text")
     }
+
+
+def order_postcode_location(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite postcode_location in postcode order, once per build. Each area adds the postcodes it lacks with INSERT
+    OR IGNORE, which in DuckDB 2.0 does not keep its SELECT's ORDER BY, and a build in workers (parallel_build)
+    adds each file's rows as a set: both end here, so the same staging writes the same rows in the same order
+    however it was built."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _postcode_location_ordered AS "
+                "SELECT * FROM postcode_location ORDER BY postcode")
+    try:
+        con.execute("DELETE FROM postcode_location")
+        con.execute("INSERT INTO postcode_location SELECT * FROM _postcode_location_ordered")
+    finally:
+        con.execute("DROP TABLE IF EXISTS _postcode_location_ordered")
