@@ -157,7 +157,8 @@ def test_start_run_records_a_divergence_and_an_unchanged_run_builds_nothing(cfg,
 
     from vcse_pipeline import publish, run_history
 
-    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda c, out, areas: make_register(out, BASE_ORGS))
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register",
+                        lambda c, out, areas, as_of=None: make_register(out, BASE_ORGS))
     monkeypatch.setattr("vcse_pipeline.pipeline.resolve_areas", lambda c, areas: list(areas))
     fake_staging(cfg, RELEASES)
     publish.build_and_publish(cfg, run_id="first")

@@ -137,7 +137,7 @@ def test_the_build_fingerprint_follows_releases_settings_and_code_but_not_time(c
 
 
 def fake_build(built: list):
-    def build(cfg, out_path, areas):
+    def build(cfg, out_path, areas, as_of=None):
         built.append(out_path.name)
         make_register(out_path, BASE_ORGS)
     return build
@@ -182,7 +182,7 @@ def test_a_run_with_the_published_inputs_is_unchanged_and_touches_nothing(cfg, m
 def test_a_source_staged_again_during_the_build_fails_the_run(cfg, monkeypatch):
     fake_staging(cfg, RELEASES)
 
-    def build_while_fca_restages(cfg, out_path, areas):
+    def build_while_fca_restages(cfg, out_path, areas, as_of=None):
         make_register(out_path, BASE_ORGS)
         fake_staging(cfg, {"fca_mutuals": "e" * 64})
 

@@ -9,8 +9,10 @@ import hashlib
 import shutil
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -54,7 +56,16 @@ def assert_nothing_left(cfg: Config) -> None:
     assert not list(cfg.data_dir.rglob("*.tmp")), "a half-written file was left"
 
 
-def test_a_parallel_publish_is_the_one_process_publish_table_by_table(demo_register, tmp_path):
+class RunDay(date):
+    """A run on another day than the machine's, so a worker counting from its own clock would differ."""
+
+    @classmethod
+    def today(cls):
+        return cls(2025, 1, 1)
+
+
+def test_a_parallel_publish_is_the_one_process_publish_table_by_table(demo_register, tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "date", RunDay)  # the run's date, which the workers must count overdue filings from
     registers = {}
     for workers in (1, 2):
         cfg = data_folder(demo_register, tmp_path / f"workers-{workers}", build_workers=workers)
@@ -68,6 +79,14 @@ def test_a_parallel_publish_is_the_one_process_publish_table_by_table(demo_regis
     # Every table and view row by row, the macros, and the run's metadata (run_history, quality_gate,
     # register_change) but for the columns that name a moment or the code (compare_registers.IGNORED_COLUMNS).
     assert compare(registers[1], registers[2]) == []
+    with duckdb.connect(str(registers[2]), read_only=True) as con:
+        overdue = con.execute("""
+            SELECT count(*) FILTER (ch_accounts_overdue),
+                   count(*) FILTER (ch_company_status = 'Active'
+                                    AND ch_accounts_next_due_date BETWEEN DATE '2025-01-01' AND current_date)
+            FROM organisation_filing""").fetchone()
+    # counted at the run's date: active companies due since then are overdue today, not at the run's date
+    assert overdue == (0, overdue[1]) and overdue[1] > 0
 
 
 def test_a_worker_failing_fails_the_publish_with_the_one_process_error(demo_register, tmp_path):

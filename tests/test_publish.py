@@ -228,7 +228,7 @@ def test_failed_build_is_recorded_and_leaves_register_untouched(cfg, monkeypatch
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
     before = sha256(cfg.register_path)
 
-    def broken_build(cfg, out_path, areas):
+    def broken_build(cfg, out_path, areas, as_of=None):
         make_register(out_path, BASE_ORGS[:1])  # a half-written file, then the build dies
         raise RuntimeError("staging for postcodes not found")
 
@@ -340,7 +340,7 @@ def test_crash_after_the_version_is_written_rejects_it_and_rollback_never_publis
     publish.publish_version(cfg, new_version(cfg, "run2", BASE_ORGS), "run2", [WIRRAL])
     good = sha256(cfg.register_path)
 
-    def build(cfg, out_path, areas):
+    def build(cfg, out_path, areas, as_of=None):
         make_register(out_path, BASE_ORGS)
 
     def broken_record_gates(con, run_id, results):
@@ -405,7 +405,7 @@ def test_a_bad_quality_threshold_fails_before_the_build_naming_key_and_value(tmp
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")}}).with_overrides(
         {"quality": {key.lower(): _parse_env_value(value)}})
     built = []
-    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a, **kw: built.append(a))
     with pytest.raises(PipelineError) as info:
         publish.build_and_publish(cfg, run_id="badconfig")
     assert str(info.value) == message
@@ -453,7 +453,7 @@ def test_an_unknown_area_fails_before_the_build_and_names_are_accepted(cfg, monk
     stage_postcode_directory(cfg)
     assert resolve_areas(cfg, ["Wirral", "e08000012", "wirral"]) == [WIRRAL, "E08000012"]
     built = []
-    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a, **kw: built.append(a))
     with pytest.raises(PipelineError) as info:
         publish.build_and_publish(cfg, run_id="typo", areas=["E99999999"])
     assert str(info.value).startswith("unknown area 'E99999999'")
@@ -553,7 +553,7 @@ def test_a_run_that_would_drop_a_published_area_or_reuse_a_run_id_is_refused(cfg
     publish.publish_version(cfg, new_version(cfg, "wirral-1", BASE_ORGS), "wirral-1", [WIRRAL])
     before = sha256(cfg.register_path)
     built = []
-    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a: built.append(a))
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", lambda *a, **kw: built.append(a))
     with pytest.raises(PipelineError, match=r"the published register holds Wirral \(E08000015\), which this run "
                                             r"would drop \(it builds only E08000012\).*--drop-areas"):
         publish.build_and_publish(cfg, run_id="liverpool-1", areas=["Liverpool"])

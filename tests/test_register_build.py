@@ -141,3 +141,31 @@ def test_two_areas_in_one_build_are_keyed_by_area_code():
     before = con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [LIVERPOOL]).fetchall()[0][0]
     build_area(con, config(), WIRRAL)
     assert con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [LIVERPOOL]).fetchall()[0][0] == before
+
+
+def test_filing_flags_and_years_operating_count_from_the_runs_date():
+    """A run passes its date (as_of) to every area: a build on another day, or across midnight, counts the same."""
+    from datetime import date
+
+    def filing(as_of):
+        con = register_db()
+        build_area(con, config(), WIRRAL, as_of)
+        return {row[0]: row[1:] for row in con.execute(
+            "SELECT org_id, ch_accounts_overdue, ch_conf_stmt_overdue, years_operating FROM organisation_filing "
+            "WHERE area_code = ?", [WIRRAL]).fetchall()}, con
+
+    before, con = filing(date(2025, 1, 1))
+    # accounts due 2024-09-30 are overdue by 2025; those due 2026-03-31 and the statements due 2026-06-14 are not
+    assert before["GB-COH-11223344"][:2] == (True, False)
+    assert before["GB-COH-12000016"][:2] == (False, False)
+    after, _ = filing(date(2026, 7, 1))
+    assert after["GB-COH-12000016"][:2] == (True, True)
+
+    # years operating: whole years since the earliest registration, one fewer the day before its anniversary
+    (registered,) = con.execute("""SELECT min(s.date_registered) FROM organisation_identifier i
+                                   JOIN source_record s USING (area_code, record_id)
+                                   WHERE i.org_id = 'GB-CHC-1190007'""").fetchone()
+    anniversary = registered.replace(year=registered.year + 40)
+    on_the_day, _ = filing(anniversary)
+    day_before, _ = filing(date.fromordinal(anniversary.toordinal() - 1))
+    assert (on_the_day["GB-CHC-1190007"][2], day_before["GB-CHC-1190007"][2]) == (40, 39)

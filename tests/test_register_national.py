@@ -3,6 +3,7 @@ the same register whether an area selects from it in a file or from tables built
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -96,6 +97,7 @@ def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_re
     monkeypatch.delenv("VCSE_CONFIG", raising=False)
     monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(data))
     run = airflow_tasks.start_register_run("manual__2026-05-01T06:00:00+00:00", [WIRRAL], force=True)
+    assert run["as_of"] == date.today().isoformat()
     try:
         state = airflow_tasks.build_national_state(run)
         assert state.startswith(str(data / "cache" / "national"))
@@ -104,9 +106,14 @@ def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_re
             raise AssertionError("an area task built the national state again")
 
         monkeypatch.setattr(national, "_build", no_rebuild)
-        area_file = airflow_tasks.build_area_file(run, WIRRAL, state)
+        area_file = airflow_tasks.build_area_file({**run, "as_of": "2025-01-01"}, WIRRAL, state)
         sql = f"SELECT {ORG_COLUMNS} FROM organisation ORDER BY org_id"
         assert rows(area_file, sql) == rows(demo_register.path, sql)
+        # the task counts overdue filings from the run's date (a task retried the next day counts the same)
+        assert rows(area_file, "SELECT count(*) FROM organisation_filing WHERE ch_accounts_overdue AND "
+                               "ch_accounts_next_due_date >= DATE '2025-01-01'") == [(0,)]
+        assert rows(area_file, "SELECT count(*) > 0 FROM organisation_filing WHERE ch_accounts_next_due_date "
+                               "BETWEEN DATE '2025-01-01' AND current_date") == [(True,)]
     finally:
         airflow_tasks.finish_register_run(run, None, None)
 

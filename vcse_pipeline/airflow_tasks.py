@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .config import ENV_PREFIX, Config
@@ -309,7 +309,8 @@ def start_register_run(airflow_run_id: str, areas: list[str] | None = None, drop
         prepare_publish(cfg, keep_run=run_id)
         start = start_run(cfg, run_id, areas, started_at=started_at, drop_areas=drop_areas, accept=accept,
                           force=force, checks=[staging_as_announced])
-    run = {"run_id": run_id, "started_at": started_at, "areas": start.areas, "storage_id": ensure_storage_id(cfg),
+    run = {"run_id": run_id, "started_at": started_at, "as_of": date.today().isoformat(), "areas": start.areas,
+           "storage_id": ensure_storage_id(cfg),
            "inputs": start.inputs, "fingerprint": start.fingerprint, "announced": announced or [],
            "unchanged": False, "accept": accept}
     if start.kept:
@@ -352,7 +353,9 @@ def build_area_file(run: dict, area: str, national: str | None = None) -> str:
     _check_run_staging(cfg, run, f"build_area {area}")
     out = Path(run["work_dir"]) / f"area-{area}.duckdb"
     remove_database(out)  # a retry starts again from nothing
-    build_register(cfg, out, [area], Path(national) if national else None)
+    # every area task counts overdue filings from the run's date, though tasks may run (or retry) on other days
+    as_of = date.fromisoformat(run["as_of"]) if run.get("as_of") else None
+    build_register(cfg, out, [area], Path(national) if national else None, as_of)
     _check_run_staging(cfg, run, f"build_area {area}")
     return str(out)
 

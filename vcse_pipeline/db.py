@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterable
+from datetime import date, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -67,6 +68,8 @@ def sql_literal(value) -> str:
         return "'" + str(value).replace("'", "''") + "'"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return f"DATE '{value.isoformat()}'"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, Iterable):

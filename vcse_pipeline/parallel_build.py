@@ -31,6 +31,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -149,27 +150,29 @@ class _Worker:
 
 
 def build_register_in_workers(cfg: Config, out_path: Path, areas: list[str], work_dir: Path, workers: int,
-                              national: Path | None = None) -> dict:
+                              national: Path | None = None, as_of: date | None = None) -> dict:
     """Build `areas` into a new register file at `out_path` with `workers` processes, through part files in
     `work_dir` (removed afterwards, whatever happens); returns build_register's summary of every area, in the given
-    order. The register is the one pipeline.build_register(cfg, out_path, areas) makes."""
+    order. The register is the one pipeline.build_register(cfg, out_path, areas, as_of=as_of) makes: every worker
+    counts from the one date (`as_of`, today when not given), even when the build crosses midnight."""
     from .register.national import ensure_national_state
 
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
     national = national or ensure_national_state(cfg)  # once, before the workers: they attach it read-only
     groups = area_groups(area_loads(national, areas), workers)
+    as_of = as_of or date.today()
     work_dir.mkdir(parents=True, exist_ok=True)
     log.info("building %d areas in %d worker processes: %s", len(areas), len(groups),
              "; ".join(" ".join(g) for g in groups))
     try:
         with _stop_on_sigterm():
-            summaries = _run_workers(cfg, groups, work_dir, national)
+            summaries = _run_workers(cfg, groups, work_dir, national, as_of)
             assemble_register(out_path, [work_dir / _part_name(i) for i in range(len(groups))])
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     merged = {area: summary for worker in summaries for area, summary in worker["areas"].items()}
-    return {"areas": {area: merged[area] for area in areas},
+    return {"areas": {area: merged[area] for area in areas}, "as_of": as_of.isoformat(),
             "workers": [{"areas": group, "cpu_seconds": summary["cpu_seconds"]}
                         for group, summary in zip(groups, summaries, strict=True)]}
 
@@ -178,7 +181,8 @@ def _part_name(index: int) -> str:
     return f"part-{index}.duckdb"
 
 
-def _run_workers(cfg: Config, groups: list[list[str]], work_dir: Path, national: Path) -> list[dict]:
+def _run_workers(cfg: Config, groups: list[list[str]], work_dir: Path, national: Path, as_of: date
+                 ) -> list[dict]:
     context = multiprocessing.get_context("spawn")
     level = logging.getLogger("vcse_pipeline").getEffectiveLevel()
     started: list[_Worker] = []
@@ -186,8 +190,8 @@ def _run_workers(cfg: Config, groups: list[list[str]], work_dir: Path, national:
         for i, group in enumerate(groups):
             parent_end, child_end = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"vcse-build-{i}", daemon=True,
-                                      args=(cfg.raw, str(work_dir / _part_name(i)), group, str(national), child_end,
-                                            level))
+                                      args=(cfg.raw, str(work_dir / _part_name(i)), group, str(national), as_of,
+                                            child_end, level))
             try:
                 process.start()
             finally:
@@ -277,7 +281,8 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------------- in the worker
 
-def _worker_main(raw: dict, out: str, areas: list[str], national: str, conn: Connection, level: int) -> None:
+def _worker_main(raw: dict, out: str, areas: list[str], national: str, as_of: date, conn: Connection,
+                 level: int) -> None:
     """A worker process: build `areas` into `out` and send ("done", summary), or ("failed", (error, traceback))."""
     _die_with_parent()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -286,7 +291,7 @@ def _worker_main(raw: dict, out: str, areas: list[str], national: str, conn: Con
     from .pipeline import build_register
 
     try:
-        summary = build_register(Config(raw), Path(out), areas, Path(national))
+        summary = build_register(Config(raw), Path(out), areas, Path(national), as_of)
     except SystemExit:
         raise  # stopped by the parent: it knows why
     except BaseException as exc:

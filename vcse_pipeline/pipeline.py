@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import date
 from pathlib import Path
 
 from .clock import now_iso
@@ -158,8 +159,11 @@ TAGS_HELD = 20_000
 
 
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
-                   national: Path | None = None) -> dict:
+                   national: Path | None = None, as_of: date | None = None) -> dict:
     """Build the register for each area into a new DuckDB file at out_path (which must not exist).
+
+    `as_of` is the run's date, from which every area counts overdue filings and years operating (today when not
+    given): a run's workers and tasks pass the one date, so a run across midnight counts from one day.
 
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
     settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
@@ -170,11 +174,12 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     from .tagging.apply import prepare_tagging, tag_areas
 
     areas = areas or cfg.areas
+    as_of = as_of or date.today()
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
     national = national or ensure_national_state(cfg)
     con = connect(out_path)
-    summary: dict = {"areas": {}}
+    summary: dict = {"areas": {}, "as_of": as_of.isoformat()}
     try:
         # DuckDB's default (80% of the machine's memory) let a process building many areas grow with them: spill
         # past the limit instead (to out_path's .tmp folder, DuckDB's default for a file).
@@ -186,7 +191,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         run_sql_dir(con, "core")
         tagging = prepare_tagging(con, cfg)
         for area in areas:
-            area_summary = build_area(con, cfg, area)
+            area_summary = build_area(con, cfg, area, as_of)
             area_summary["reference"] = copy_area_reference(con, area)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")

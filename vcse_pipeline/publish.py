@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -327,12 +328,13 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
     version.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     workers = 1
+    as_of = date.today()  # the run's date: every area and worker counts overdue filings from it
     try:
         workers = worker_count(cfg, len(areas))
         if workers > 1:
-            build_register_in_workers(cfg, version, areas, run_work_dir(cfg, run_id), workers)
+            build_register_in_workers(cfg, version, areas, run_work_dir(cfg, run_id), workers, as_of=as_of)
         else:
-            build_register(cfg, version, areas)
+            build_register(cfg, version, areas, as_of=as_of)
         check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
         remove_database(version)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import date
 
 import duckdb
 import pandas as pd
@@ -143,8 +144,9 @@ def _inherit_main_charity_address(orgs: list[dict]) -> None:
                 org[field] = main.get(field)
 
 
-def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> dict:
-    """Build (or rebuild) the register rows of one area; returns a summary of what was built."""
+def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str, as_of: date | None = None) -> dict:
+    """Build (or rebuild) the register rows of one area; returns a summary of what was built. Filing flags and years
+    operating are counted at `as_of`, the run's date (today when not given)."""
     started = time.monotonic()
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
     delete_area(con, area_code)
@@ -192,7 +194,7 @@ def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str) -> d
         con.execute(f"CREATE OR REPLACE TEMP TABLE {MEMBERS} AS SELECT * FROM _members_rank_df")
     finally:
         con.unregister("_members_rank_df")
-    enriched = enrich(con, area_code)
+    enriched = enrich(con, area_code, as_of or date.today())
 
     return {
         "area_code": area_code,

@@ -24,7 +24,7 @@ WITH pa AS (
 SELECT {{area_code}}, y.org_id, 'charity_commission', y.fye, y.income, y.expenditure,
        pa.gov_contracts, pa.gov_grants, pb.employees, pa.volunteers, y.due, y.received,
        CASE WHEN y.due IS NULL THEN NULL
-            ELSE coalesce(y.received, current_date) > y.due END
+            ELSE coalesce(y.received, {{as_of}}) > y.due END
 FROM years y
 LEFT JOIN pa ON pa.organisation_number = y.organisation_number
             AND CAST(pa.fin_period_end_date AS DATE) = y.fye

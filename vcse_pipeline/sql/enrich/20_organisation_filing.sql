@@ -23,10 +23,10 @@ WITH ch AS (
     GROUP BY m.org_id
 )
 SELECT {{area_code}}, o.org_id, ch.insolvent, ch.in_administration, ch.reporting_status,
-       co.status, co.accounts_due, co.live AND co.accounts_due < current_date,
-       co.conf_due, co.live AND co.conf_due < current_date,
-       CAST(date_diff('year', started.first_date, current_date)
-            - CASE WHEN strftime(current_date, '%m%d') < strftime(started.first_date, '%m%d')
+       co.status, co.accounts_due, co.live AND co.accounts_due < {{as_of}},
+       co.conf_due, co.live AND co.conf_due < {{as_of}},
+       CAST(date_diff('year', started.first_date, {{as_of}})
+            - CASE WHEN strftime({{as_of}}, '%m%d') < strftime(started.first_date, '%m%d')
                    THEN 1 ELSE 0 END AS INTEGER)
 FROM (SELECT DISTINCT org_id FROM _org_member) o
 LEFT JOIN ch USING (org_id) LEFT JOIN co USING (org_id) LEFT JOIN started USING (org_id)
