@@ -4,9 +4,7 @@ area's membership as the per-area SQL finds it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from bench_scripts import load_bench
 
 from vcse_pipeline.db import attach_staging, connect
 from vcse_pipeline.pipeline import english_local_authorities, stage_source, staged_areas
@@ -15,19 +13,7 @@ from vcse_pipeline.register.area import AREA_TABLE, MEMBERSHIP_TABLE, build_area
 from vcse_pipeline.register.national import write_national_tables
 from vcse_pipeline.sources import SOURCE_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent
 WIRRAL = "E08000015"
-
-
-def load_bench(name: str):
-    sys.path.insert(0, str(ROOT / "bench"))  # national_build imports build_areas as the bench scripts do
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
 
 
 def test_national_inputs_stage_with_the_real_loaders(tmp_path):

@@ -3,7 +3,6 @@ the pair-by-pair method it replaced (bench/fuzzy_links.py's baseline), and each 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from bench_scripts import load_bench
 
 from vcse_pipeline.register.fuzzy_links import (
     LINK,
@@ -23,15 +23,7 @@ from vcse_pipeline.register.fuzzy_links import (
     record_info,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 WIRRAL = "E08000015"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("fuzzy_links_bench", ROOT / "bench" / "fuzzy_links.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def demo_records(register: Path) -> pd.DataFrame:
@@ -64,7 +56,7 @@ def test_set_wise_links_equal_the_pair_by_pair_ones_on_the_demo(records, link_th
     assert records["source"].nunique() >= 3 and records["other_names"].map(len).sum() > 10
     kwargs = {"link_threshold": link_threshold, "review_threshold": review_threshold}
     links, review = fuzzy_links(records, **kwargs)
-    old_links, old_review = load_bench().scalar_fuzzy_links(records, **kwargs)
+    old_links, old_review = load_bench("fuzzy_links").scalar_fuzzy_links(records, **kwargs)
     # low thresholds make many pairs near each boundary: rounding and tie rules must agree there too
     assert len(links) >= 5 and len(review) >= 5
     pd.testing.assert_frame_equal(links, old_links)
@@ -77,7 +69,7 @@ def test_pairs_already_linked_are_left_out_as_before(records):
     links, review = fuzzy_links(records, link_threshold=90, review_threshold=75)
     linked = {frozenset(p) for p in zip(links["left_record"][::2], links["right_record"][::2], strict=True)}
     kept, kept_review = fuzzy_links(records, link_threshold=90, review_threshold=75, already_linked=linked)
-    old, old_review = load_bench().scalar_fuzzy_links(records, link_threshold=90, review_threshold=75,
+    old, old_review = load_bench("fuzzy_links").scalar_fuzzy_links(records, link_threshold=90, review_threshold=75,
                                                       already_linked=linked)
     pd.testing.assert_frame_equal(kept, old)
     pd.testing.assert_frame_equal(kept_review, old_review)

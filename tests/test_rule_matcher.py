@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import regex
+from bench_scripts import load_bench
 
 from vcse_pipeline.tagging.model import read_labelled
 from vcse_pipeline.tagging.rules import MARK, RuleMatcher, load_rules, marked, rules_from_records
@@ -150,14 +151,9 @@ def test_marked_text_folds_as_regex_matches_and_marks_regex_word_boundaries():
 
 def test_bench_checks_the_matcher_against_the_one_it_replaced_and_stops_when_they_differ(tmp_path, capsys,
                                                                                           monkeypatch):
-    import importlib.util
-
     import duckdb
 
-    spec = importlib.util.spec_from_file_location("rule_matching", Path(__file__).parent.parent / "bench"
-                                                  / "rule_matching.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("rule_matching")
     db = tmp_path / "charity_commission.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE TABLE charity (organisation_number BIGINT, linked_charity_number BIGINT, "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from bench_scripts import load_bench
 
 from vcse_pipeline.tagging.metrics import score_sets
 from vcse_pipeline.tagging.model import label_sets, read_labelled, train
@@ -14,15 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "fixtures" / "tagging" / "labelled-sample.csv"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("tagging_accuracy", ROOT / "bench" / "tagging_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_on_labelled_file(capsys):
-    bench = load_bench()
+    bench = load_bench("tagging_accuracy")
     result = bench.main(["--labelled", str(SAMPLE), "--train", str(SAMPLE), "--tag-batch", "80"])
     printed = capsys.readouterr().out
     rules = load_rules()
@@ -95,7 +89,7 @@ def test_grouped_folds_keep_a_relabelled_charity_on_one_side():
 def test_annotator_agreement_scores_one_labelling_against_the_other():
     import pandas as pd
 
-    bench = load_bench()
+    bench = load_bench("tagging_accuracy")
     rules = load_rules()
     known = frozenset(r.code for r in rules)
     frame = pd.DataFrame({

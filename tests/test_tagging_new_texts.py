@@ -3,11 +3,9 @@ method it replaced gave: the same scores to the last bit, tags, evidence words a
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from bench_scripts import load_bench
 from scipy.sparse import csr_matrix
 
 from vcse_pipeline.tagging.model import (
@@ -18,15 +16,6 @@ from vcse_pipeline.tagging.model import (
     shipped_rules,
 )
 from vcse_pipeline.tagging.tagger import TextRecord, UkcatTagger
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("tagging_new_texts", ROOT / "bench" / "tagging_new_texts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +36,7 @@ def labelled_records(rows: slice) -> list[TextRecord]:
 
 def test_set_wise_tags_and_area_scores_equal_the_row_by_row_method(shipped):
     rules, model = shipped
-    bench = load_bench()
+    bench = load_bench("tagging_new_texts")
     records = labelled_records(slice(0, 400))
     old_tags, old_areas = bench.RowByRowTagger(rules, model).tag_with_area_scores(records)
     new_tags, new_areas = UkcatTagger(rules, model).tag_with_area_scores(records)
@@ -71,7 +60,7 @@ def test_pairs_explained_in_small_batches_give_the_same_words(shipped, monkeypat
 
 def test_scores_from_one_kernel_are_the_separate_products_to_the_last_bit(shipped):
     rules, model = shipped
-    bench = load_bench()
+    bench = load_bench("tagging_new_texts")
     old = bench.RowByRowTagger(rules, model)
     records = labelled_records(slice(400, 700))
     texts, hits, codes, x = old._row_scores(records)
@@ -99,7 +88,7 @@ def test_explain_breaks_equal_contributions_by_the_later_word_first():
     x = vectorizer.transform(["apple banana", "cherry banana damson", "nothing known"]).tocsr()
     pairs = [(0, "AA"), (1, "AA"), (1, "BB"), (2, "AA"), (0, "BB")]
     assert model.explain(x, pairs) == ["banana, apple", "banana, damson", "banana, cherry", "", "banana"]
-    bench = load_bench()
+    bench = load_bench("tagging_new_texts")
     row_by_row = bench.RowByRowTagger([], model)
     assert [row_by_row._explain(x[i], code) for i, code in pairs] == model.explain(x, pairs)
     assert model.explain(x, []) == []
@@ -111,6 +100,6 @@ def test_indicators_close_each_hit_under_the_hierarchy(shipped):
     on = [sorted(model.codes[j] for j in np.flatnonzero(row)) for row in fired]
     assert on[0] == ["SW", "SW200", "SW201"] and on[1] == [] and on[3] == []
     assert on[2] == sorted({"SW", "SW200", "SW201", "HE", "HE100"} & set(model.codes))
-    bench = load_bench()
+    bench = load_bench("tagging_new_texts")
     assert np.array_equal(fired, bench.RowByRowTagger([], model)._indicators(
         [{"SW201"}, set(), {"SW201", "HE100"}, {"NOT-A-CODE"}]))

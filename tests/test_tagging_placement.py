@@ -4,29 +4,19 @@ strings, on the demo register's own evidence and the model scores its build reme
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import duckdb
 import pytest
+from bench_scripts import load_bench
 
 from vcse_pipeline.tagging.areas import Evidence, implied_by, name_evidence, place
 from vcse_pipeline.tagging.tagger import TextRecord
 from vcse_pipeline.tagging.taxonomy import area_index, load_generic_evidence, load_service_areas, name_words
 
-ROOT = Path(__file__).resolve().parent.parent
 WIRRAL = "E08000015"
 # Reporting classifications as the FCA Mutuals register writes them (the demo writes only the first two), so the
 # taxonomy's FCA words ("housing", "social club", "sport") are exercised as substrings of real values.
 FCA_CLASSIFICATIONS = ["Registered Society", "Credit Union", "Housing Association", "Social Club",
                        "Sports and Recreation Club", "Community Benefit Society", "Agriculture and Horticulture"]
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("placement_bench", ROOT / "bench" / "placement.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +58,7 @@ def demo_area_scores(demo_register) -> list[dict]:
 
 
 def test_indexed_placement_equals_the_area_by_area_definition(demo_organisations, demo_area_scores):
-    definition = load_bench().area_by_area_place
+    definition = load_bench("placement").area_by_area_place
     areas, generic = load_service_areas(), load_generic_evidence()
     decisions = sorted(d for scores in demo_area_scores for d, _ in scores.values())
     # no threshold, a high one (few areas reach it) and the median (half of them do)
@@ -106,7 +96,7 @@ def test_indexed_placement_equals_the_area_by_area_definition(demo_organisations
 
 
 def test_name_words_are_those_of_every_area_in_word_order(demo_organisations):
-    definition = load_bench().area_by_area_name_evidence
+    definition = load_bench("placement").area_by_area_name_evidence
     areas = load_service_areas()
     found = [name_evidence(record, areas) for record, _ in demo_organisations]
     assert found == [definition(record, areas) for record, _ in demo_organisations]
@@ -124,7 +114,7 @@ def test_an_index_belongs_to_its_areas_and_remembers_string_codes_only():
     # 101 and 101.0 are one dict key but not one string: area_matches reads str(code)
     for code in (101, 101.0, "101", 103, 103.0):
         evidence = [Evidence("ccew_classification", code, "charity_classification")]
-        assert place(evidence, areas, generic) == load_bench().area_by_area_place(evidence, areas, generic)
+        assert place(evidence, areas, generic) == load_bench("placement").area_by_area_place(evidence, areas, generic)
     placed = [[p.service_area for p in place([Evidence("ccew_classification", code)], areas, generic)]
               for code in (103, 103.0)]
     assert placed == [["health_wellbeing"], []]
