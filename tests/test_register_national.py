@@ -119,8 +119,9 @@ def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_re
 
 
 def test_a_build_held_to_little_memory_publishes_the_same_areas(demo_register, tmp_path, monkeypatch):
-    """Many areas in one process: DuckDB held to [register] build_memory_limit and new tags written to the tag cache
-    after every area (TAGS_HELD 1) give the same register as a build that holds everything until the end."""
+    """Many areas in one process: DuckDB held to [register] build_memory_limit, each area tagged in a batch of its own
+    (TAG_BATCH_ORGANISATIONS 1) and new tags written to the tag cache after every area (TAGS_HELD 1) give the same
+    register as a build that holds everything until the end."""
     import shutil
 
     from vcse_pipeline import pipeline
@@ -133,6 +134,7 @@ def test_a_build_held_to_little_memory_publishes_the_same_areas(demo_register, t
         cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data)},
                                                  "register": {"build_memory_limit": limit}})
         monkeypatch.setattr(pipeline, "TAGS_HELD", held)
+        monkeypatch.setattr(pipeline, "TAG_BATCH_ORGANISATIONS", held)
         built[name] = data / "register.duckdb"
         build_register(cfg, built[name], areas)
         tag_files = list((data / "cache" / "tagging").glob("tags-*/*.parquet"))
@@ -243,3 +245,13 @@ def test_postcode_location_is_written_in_postcode_order(demo_register):
     postcodes = [postcode for (postcode,) in rows(demo_register.path, "SELECT postcode FROM postcode_location")]
     assert len(postcodes) > 2 * 2048  # more than one vector's worth, where the order was lost
     assert postcodes == sorted(postcodes)
+
+
+def test_areas_are_tagged_in_batches_of_organisations_in_build_order():
+    from vcse_pipeline.pipeline import tag_batches
+
+    counts = {"E08000015": 5, "E08000012": 10, "E08000014": 30, "E06000050": 1, "E08000011": 19}
+    assert tag_batches(counts, 20) == [["E08000015", "E08000012"], ["E08000014"], ["E06000050", "E08000011"]]
+    assert tag_batches(counts, 1000) == [list(counts)]
+    assert tag_batches(counts, 1) == [[area] for area in counts]
+    assert tag_batches({}, 20) == []
