@@ -177,6 +177,32 @@ def test_gates_catch_malformed_and_duplicate_identifiers_and_unmapped_postcodes(
     assert results["required_not_null"].passed and results["org_id_unique"].passed
 
 
+def test_gates_of_many_areas_are_each_areas_own(cfg, tmp_path):
+    """The per-area gates are computed for all areas in one grouped query each: every area gets what a run of
+    that area alone gets, against a previous publish where one area shrank and the other did not exist."""
+    liverpool = "E08000012"
+    new, previous = tmp_path / "new.duckdb", tmp_path / "previous.duckdb"
+    make_register(new, BASE_ORGS)
+    make_register(new, BASE_ORGS[:3], area=liverpool)
+    make_register(previous, BASE_ORGS[:4])
+    con = duckdb.connect(str(new))
+    con.execute(f"ATTACH '{previous}' AS previous (READ_ONLY)")
+    try:
+        together = [g.as_dict() for g in run_gates(con, cfg, [WIRRAL, liverpool], "previous") if g.area_code]
+        alone = [g.as_dict() for area in (WIRRAL, liverpool) for g in run_gates(con, cfg, [area], "previous")
+                 if g.area_code]
+    finally:
+        con.close()
+    key = lambda g: (g["area_code"], g["name"], g["source"] or "")  # noqa: E731
+    assert sorted(together, key=key) == sorted(alone, key=key)
+    by_key = {key(g): g for g in together}
+    assert by_key[(WIRRAL, "row_count_band", "")]["message"] == (
+        f"{len(BASE_ORGS):,} organisations against 4 before (+{(len(BASE_ORGS) - 4) / 4:.1%}, allowed +/-20%)")
+    assert by_key[(liverpool, "row_count_band", "")]["message"] == (
+        "3 organisations; no previous publish of this area to compare")
+    assert by_key[(liverpool, "min_organisations", "")]["value"] == 3.0
+
+
 def test_gates_fail_clearly_without_an_organisation_table(cfg, tmp_path):
     con = duckdb.connect(str(tmp_path / "empty.duckdb"))
     results = run_gates(con, cfg, [WIRRAL])
