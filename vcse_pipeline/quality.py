@@ -70,10 +70,11 @@ def _organisations(con, areas: list[str], database: str | None = None) -> dict[s
     return {area: n for area, (n,) in _by_area(con, ORGANISATIONS_SQL, areas, database).items()}
 
 
-def row_count_gates(con, areas: list[str], band: float, previous: str | None) -> list[GateResult]:
-    """Organisations per area within +/-band of the previous publish; skipped on an area's first publish."""
+def row_count_gates(con, areas: list[str], band: float, previous: str | None,
+                    counts: dict[str, int]) -> list[GateResult]:
+    """Organisations per area (`counts`, _organisations) within +/-band of the previous publish; skipped on an
+    area's first publish."""
     results = []
-    counts = _organisations(con, areas)
     before = _organisations(con, areas, previous) if previous and table_columns(con, "organisation", previous) \
         else {}
     for area in areas:
@@ -90,9 +91,8 @@ def row_count_gates(con, areas: list[str], band: float, previous: str | None) ->
     return results
 
 
-def minimum_rows_gates(con, areas: list[str], minimum: int) -> list[GateResult]:
+def minimum_rows_gates(areas: list[str], minimum: int, counts: dict[str, int]) -> list[GateResult]:
     results = []
-    counts = _organisations(con, areas)
     for area in areas:
         n = counts.get(area, 0)
         results.append(GateResult("min_organisations", n >= minimum, float(n), float(minimum),
@@ -260,8 +260,8 @@ def source_gates(con, areas: list[str], previous: str | None, q: dict) -> list[G
             "source" not in (table_columns(con, "organisation_identifier") or set()):
         return []
     results = []
-    sources_before, sources_now = _source_counts(con, areas, previous), _source_counts(con, areas, None) or {}
-    active_before, active_now = _active_counts(con, areas, previous), _active_counts(con, areas, None) or {}
+    sources_before, sources_now = _source_counts(con, areas, previous), _source_counts(con, areas, None)
+    active_before, active_now = _active_counts(con, areas, previous), _active_counts(con, areas, None)
     for area in areas:
         old_sources = (sources_before or {}).get(area)
         if old_sources:
@@ -360,8 +360,9 @@ def run_gates(con: duckdb.DuckDBPyConnection, cfg: Config, areas: list[str],
     columns = table_columns(con, "organisation")
     if not columns:
         return [_missing("organisation_table", "table organisation is missing: the build produced no register")]
-    results = minimum_rows_gates(con, areas, q["min_organisations"])
-    results += row_count_gates(con, areas, q["row_count_band"], previous)
+    counts = _organisations(con, areas)  # read by both gates
+    results = minimum_rows_gates(areas, q["min_organisations"], counts)
+    results += row_count_gates(con, areas, q["row_count_band"], previous, counts)
     results.append(required_columns_gate(con, columns))
     if "org_id" in columns and "area_code" in columns:
         results += [unique_org_id_gate(con), org_id_format_gate(con)]
