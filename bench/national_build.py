@@ -230,7 +230,7 @@ def run_build(data_dir: Path, areas: list[str], out: Path) -> dict:
 
     def build():
         started = time.perf_counter()
-        national = ensure_national_state(cfg)
+        national = ensure_national_state(cfg, codes)
         national_s = round(time.perf_counter() - started, 1)
         summary = build_register(cfg, out, codes, national=national)
         per_area = [a["seconds"] for a in summary["areas"].values()]

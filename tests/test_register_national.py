@@ -31,7 +31,7 @@ def with_linking(cfg: Config, **linking) -> Config:
 
 def test_national_state_is_reused_until_its_inputs_change(demo_register, monkeypatch):
     cfg = demo_register.cfg
-    first = national.ensure_national_state(cfg)  # the demo's build made it
+    first = national.ensure_national_state(cfg)  # every record and area (the demo's build made one for its areas)
     assert first.parent == cfg.data_dir / "cache" / "national" and first.exists()
     records = rows(first, "SELECT count(*) FROM register_record")[0][0]
     assert records > 500 and rows(first, "SELECT count(*) FROM exact_link")[0][0] > 0
@@ -53,6 +53,59 @@ def test_national_state_is_reused_until_its_inputs_change(demo_register, monkeyp
     assert second != first and second.exists() and not first.exists()
     assert national.ensure_national_state(cfg) == first  # and back again
     assert not second.exists()
+
+
+def test_a_state_for_some_areas_holds_what_they_need_and_builds_the_same_register(demo_register, tmp_path,
+                                                                                   monkeypatch):
+    """Built for the areas asked, the state holds their membership and, of the records, exact links and clusters,
+    only what their members need: an area built from it is the one built from a complete state. It is reused for
+    those areas or fewer, replaced for another, and a build handed it for another area fails at once; a complete
+    state serves any area."""
+    import shutil
+
+    from vcse_pipeline.errors import PipelineError
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_register.cfg.data_dir / "staging", data / "staging")
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(data)}})
+    areas = [WIRRAL, "E08000012"]
+    scoped = national.ensure_national_state(cfg, areas)
+    assert rows(scoped, "SELECT area_code FROM membership_area ORDER BY 1") == [(a,) for a in sorted(areas)]
+    (national_records, complete), = rows(scoped, "SELECT national_records, complete FROM state")
+    held = rows(scoped, "SELECT count(*) FROM register_record")[0][0]
+    assert not complete and 0 < held < national_records
+    # every member's whole exact-link cluster is held, with the exact links among them
+    assert rows(scoped, """SELECT count(*) FROM area_membership m JOIN exact_cluster c1 USING (record_id)
+                           JOIN exact_cluster c2 ON c2.root = c1.root
+                           WHERE c2.record_id NOT IN (SELECT record_id FROM register_record)""") == [(0,)]
+    assert rows(scoped, """SELECT count(*) FROM exact_link WHERE left_record NOT IN (SELECT record_id FROM
+                           exact_cluster) OR right_record NOT IN (SELECT record_id FROM exact_cluster)""") == [(0,)]
+    assert rows(scoped, "SELECT count(*) FROM exact_link")[0][0] > 0
+    built = {"scoped": tmp_path / "scoped.duckdb", "complete": tmp_path / "complete.duckdb"}
+    summary = build_register(cfg, built["scoped"], areas, scoped)
+    assert summary["areas"][WIRRAL]["staged_records"] == national_records
+
+    def no_rebuild(*_args):
+        raise AssertionError("a state covering the areas was built again")
+
+    monkeypatch.setattr(national, "_build", no_rebuild)
+    assert national.ensure_national_state(cfg, [WIRRAL]) == scoped
+    monkeypatch.undo()
+    with pytest.raises(PipelineError, match=r"built for 2 other area\(s\) \(E08000012, E08000015\), not E08000014"):
+        build_register(cfg, tmp_path / "other.duckdb", ["E08000014"], scoped)
+    other = national.ensure_national_state(cfg, ["E08000014"])
+    assert other != scoped and not scoped.exists()
+    assert rows(other, "SELECT area_code FROM membership_area") == [("E08000014",)]
+
+    complete = national.ensure_national_state(cfg)
+    assert not other.exists()
+    assert rows(complete, "SELECT national_records, complete FROM state") == [(national_records, True)]
+    assert rows(complete, "SELECT count(*) FROM register_record")[0][0] == national_records
+    monkeypatch.setattr(national, "_build", no_rebuild)
+    assert national.ensure_national_state(cfg, areas) == complete
+    monkeypatch.undo()
+    build_register(cfg, built["complete"], areas, complete)
+    assert area_tables(built["scoped"]) == area_tables(built["complete"])
 
 
 def test_an_area_built_from_the_national_file_is_the_published_one(demo_register, tmp_path):

@@ -335,7 +335,7 @@ def build_national_state(run: dict) -> str:
 
     cfg = _run_config(run, "national_state")
     _check_run_staging(cfg, run, "national_state")
-    path = ensure_national_state(cfg)
+    path = ensure_national_state(cfg, run["areas"])
     _check_run_staging(cfg, run, "national_state")
     return str(path)
 

@@ -159,7 +159,7 @@ def build_register_in_workers(cfg: Config, out_path: Path, areas: list[str], wor
 
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
-    national = national or ensure_national_state(cfg)  # once, before the workers: they attach it read-only
+    national = national or ensure_national_state(cfg, areas)  # once, before the workers: they attach it read-only
     groups = area_groups(area_loads(national, areas), workers)
     as_of = as_of or date.today()
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -184,6 +184,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
 
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
     settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
+    from .register.area import national_coverage, require_records_for
     from .register.area_facts import HELD, hold_area_tables
     from .register.build import build_area
     from .register.national import SCHEMA, attach_national_state, ensure_national_state
@@ -194,7 +195,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     as_of = as_of or date.today()
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
-    national = national or ensure_national_state(cfg)
+    national = national or ensure_national_state(cfg, areas)
     con = connect(out_path)
     summary: dict = {"areas": {}, "as_of": as_of.isoformat()}
     try:
@@ -204,6 +205,9 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         register_macros(con)
         attach_staging(con, cfg)
         attach_national_state(con, national)
+        covered = national_coverage(con, areas)
+        for area in (a for a in areas if a not in covered):  # a state built for other areas fails here, at once
+            require_records_for(con, area)
         hold_area_tables(con, areas)  # what each area reads, selected for all of them in one pass
         run_sql_dir(con, "core")
         tagging = prepare_tagging(con, cfg)

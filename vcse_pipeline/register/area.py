@@ -74,14 +74,18 @@ def write_membership(con: duckdb.DuckDBPyConnection, area_codes: list[str], coun
         con.unregister("_operation_codes_df")
 
 
-def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, count_national: bool) -> None:
-    """Every area's membership into the national state (`database`): area_membership, sorted by area so one
-    area's rows are a few row groups, and membership_area, the areas it covers (every local authority a record's
-    postcode is in, and every one with a parent area)."""
-    areas = [r[0] for r in con.execute("SELECT DISTINCT lad_code FROM _register_records WHERE lad_code IS NOT NULL "
-                                       "ORDER BY 1").fetchall()]
-    areas += sorted(set(area_parents()) - set(areas))
-    areas = [a for a in areas if len(a) == 9]  # a malformed code in a directory places nothing
+def write_national_membership(con: duckdb.DuckDBPyConnection, database: str, count_national: bool,
+                              areas: list[str] | None = None) -> None:
+    """The membership of `areas` (None: every local authority a record's postcode is in, and every one with a parent
+    area) into the national state (`database`): area_membership, sorted by area so one area's rows are a few row
+    groups, and membership_area, the areas it covers."""
+    if areas is None:
+        areas = [r[0] for r in con.execute("SELECT DISTINCT lad_code FROM _register_records "
+                                           "WHERE lad_code IS NOT NULL ORDER BY 1").fetchall()]
+        areas += sorted(set(area_parents()) - set(areas))
+        areas = [a for a in areas if len(a) == 9]  # a malformed code in a directory places nothing
+    else:
+        areas = sorted(set(areas))
     write_membership(con, areas, count_national)
     con.execute(f"CREATE TABLE {database}.{MEMBERSHIP_TABLE} AS SELECT * FROM _areas_membership "
                 "ORDER BY area_code, record_id")
@@ -121,9 +125,24 @@ def build_area_membership(con: duckdb.DuckDBPyConnection, area_code: str, count_
         con.execute(f"CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS SELECT {columns} "
                     f"FROM {SCHEMA}.{MEMBERSHIP_TABLE} WHERE area_code = ?", [area_code])
         return
+    require_records_for(con, area_code)
     write_membership(con, [area_code], count_national)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {AREA_TABLE} AS SELECT {columns} FROM _areas_membership")
     con.execute("DROP TABLE _areas_membership")
+
+
+def require_records_for(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
+    """Refuse to select an area from an attached national state built for other areas: it holds only the records
+    those need, so this area's membership computed from it would silently miss records."""
+    from .national import SCHEMA, state_is_complete
+
+    attached = {r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    if SCHEMA in attached and not state_is_complete(con):
+        covered = [r[0] for r in con.execute(f"SELECT area_code FROM {SCHEMA}.membership_area ORDER BY 1").fetchall()]
+        raise PipelineError(f"the national state attached was built for {len(covered)} other area(s) "
+                            f"({', '.join(covered[:5])}{', ...' if len(covered) > 5 else ''}), not {area_code}: it "
+                            "holds only the records those need. Build it for this area "
+                            "(register.national.ensure_national_state(cfg, areas))")
 
 
 def area_basis(by_postcode: bool, by_operation: bool) -> str:

@@ -14,6 +14,14 @@ membership_area, the areas it covers), so no area scans the records or the areas
 reads of these (its source records, their exact links and the staged rows they key) a build selects for its own
 areas only, once per build (register/area_facts.py): the state holds nothing per area beyond membership, so a
 build of one area pays for that area's rows, not for every area's.
+
+A state is built for the areas its builds ask for: their membership, and of the national records, exact links and
+clusters only those their members need (each member's whole exact-link cluster). Every record is still read, since
+an identifier links a record in an area to one anywhere; but Wirral alone writes 9,000 of 842,000 records at
+national size, and its membership only (writing every record and every area's membership was 9 of a one-area cold
+build's 27 s CPU). A state covering the areas asked is reused; one that does not is replaced by one that does. Built
+for no areas in particular (`areas` None) it holds every record and every area's membership. Table `state` says
+which: national_records (every staged record, however many it holds) and complete (it holds them all).
 """
 
 from __future__ import annotations
@@ -27,10 +35,10 @@ import duckdb
 import pandas as pd
 
 from ..config import Config
-from ..db import attach_staging, connect, remove_database, sql_literal
+from ..db import attach_staging, connect, remove_database, sql_literal, table_exists
 from ..fingerprint import code_version, digest, staging_fingerprints
 from ..postcode import register_macros
-from .area import write_national_membership
+from .area import MEMBERSHIP_TABLE, write_national_membership
 from .clusters import cluster
 from .exact_links import LINK_COLUMNS, find_exact_links
 from .records import RECORDS_TABLE, build_records
@@ -39,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "national"
 EXACT_TABLE = "_exact_links"
+STATE_TABLE = "state"  # one row: national_records (every staged record), complete (register_record holds them all)
 
 
 def national_key(cfg: Config) -> str | None:
@@ -54,18 +63,23 @@ def national_dir(cfg: Config) -> Path:
     return cfg.data_dir / "cache" / "national"
 
 
-def ensure_national_state(cfg: Config) -> Path:
-    """The national state file for the current staging and settings: reused when it exists, else built (to a
-    temporary name, then renamed, so a reader never sees half a file). Older state files are removed."""
-    key = national_key(cfg) or f"unkeyed-{uuid.uuid4().hex[:12]}"
-    final = national_dir(cfg) / f"national-{key}.duckdb"
-    if final.exists():
-        log.info("national state %s reused", final.name)
-        return final
+def ensure_national_state(cfg: Config, areas: list[str] | None = None) -> Path:
+    """The national state file for the current staging and settings, covering `areas` (every area when None):
+    reused when one covers them, else built (to a temporary name, then renamed, so a reader never sees half a file).
+    Other state files are removed."""
+    key = national_key(cfg)
+    directory = national_dir(cfg)
+    if key is not None:
+        for existing in sorted(directory.glob(f"national-{key}-*.duckdb")):
+            if state_covers(existing, areas):
+                log.info("national state %s reused", existing.name)
+                return existing
+    scope = "all" if areas is None else digest(sorted(set(areas)))[:8]
+    final = directory / f"national-{key or 'unkeyed-' + uuid.uuid4().hex[:12]}-{scope}.duckdb"
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.stem}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        _build(cfg, tmp)
+        _build(cfg, tmp, areas)
         os.replace(tmp, final)
     finally:
         remove_database(tmp)
@@ -75,7 +89,23 @@ def ensure_national_state(cfg: Config) -> Path:
     return final
 
 
-def _build(cfg: Config, path: Path) -> None:
+def state_covers(path: Path, areas: list[str] | None) -> bool:
+    """Whether the state file at `path` serves builds of `areas`: it holds their membership (and, for None, every
+    record and every area's)."""
+    con = connect(path, read_only=True)
+    try:
+        if not table_exists(con, STATE_TABLE):
+            return False  # written by code that kept no scope: build it again rather than guess
+        complete = con.execute(f"SELECT complete FROM {STATE_TABLE}").fetchall()[0][0]
+        if areas is None:
+            return bool(complete)
+        covered = {r[0] for r in con.execute("SELECT area_code FROM membership_area").fetchall()}
+    finally:
+        con.close()
+    return set(areas) <= covered
+
+
+def _build(cfg: Config, path: Path, areas: list[str] | None) -> None:
     con = connect()
     try:
         # On national inputs DuckDB would hold all ~850,000 records and their joins in memory (1.1 GB peak); spilling
@@ -86,28 +116,46 @@ def _build(cfg: Config, path: Path) -> None:
         register_macros(con)
         attach_staging(con, cfg)
         con.execute(f"ATTACH {sql_literal(path)} AS {SCHEMA}")
-        write_national_tables(con, cfg, SCHEMA)
+        write_national_tables(con, cfg, SCHEMA, areas)
         con.execute(f"DETACH {SCHEMA}")
     finally:
         con.close()
 
 
-def write_national_tables(con: duckdb.DuckDBPyConnection, cfg: Config, database: str) -> None:
-    """Create register_record, exact_link and exact_cluster in `database` from the staging attached to `con`."""
+def write_national_tables(con: duckdb.DuckDBPyConnection, cfg: Config, database: str,
+                          areas: list[str] | None = None) -> None:
+    """Create register_record, exact_link, exact_cluster, the membership tables and `state` in `database` from the
+    staging attached to `con`: for `areas` (only what their members need), or every record and area when None."""
     vcse, linking = cfg.section("vcse"), cfg.section("linking")
-    build_records(con, vcse, list(linking.get("placeholder_company_numbers", [])))
+    national_records = build_records(con, vcse, list(linking.get("placeholder_company_numbers", [])))
     exact = find_exact_links(con, linking)
-    write_national_membership(con, database, bool(vcse.get("count_national_area_of_operation", False)))
-    con.execute(f"CREATE TABLE {database}.register_record AS SELECT * FROM {RECORDS_TABLE}")
-    con.execute(f"CREATE TABLE {database}.exact_link AS SELECT {', '.join(LINK_COLUMNS)} FROM {EXACT_TABLE} "
-                "ORDER BY left_record, right_record, method, evidence")
+    write_national_membership(con, database, bool(vcse.get("count_national_area_of_operation", False)), areas)
     roots = cluster((), zip(exact["left_record"], exact["right_record"], strict=True))
     con.register("_roots_df", pd.DataFrame({"record_id": list(roots), "root": list(roots.values())}, dtype=object))
     try:
-        con.execute(f"CREATE TABLE {database}.exact_cluster AS SELECT record_id, root FROM _roots_df "
-                    "ORDER BY record_id")
+        if areas is None:
+            con.execute(f"CREATE TABLE {database}.exact_cluster AS SELECT record_id, root FROM _roots_df "
+                        "ORDER BY record_id")
+            needed = ""
+        else:
+            # the members and every record of their exact-link clusters: all an area build of them reads
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _state_roots AS
+                SELECT DISTINCT c.root FROM {database}.{MEMBERSHIP_TABLE} m JOIN _roots_df c USING (record_id)""")
+            con.execute(f"CREATE TABLE {database}.exact_cluster AS SELECT record_id, root FROM _roots_df "
+                        "WHERE root IN (SELECT root FROM _state_roots) ORDER BY record_id")
+            needed = (f" WHERE record_id IN (SELECT record_id FROM {database}.{MEMBERSHIP_TABLE} UNION "
+                      f"SELECT record_id FROM {database}.exact_cluster)")
     finally:
         con.unregister("_roots_df")
+    con.execute(f"CREATE TABLE {database}.register_record AS SELECT * FROM {RECORDS_TABLE}{needed}")
+    in_state = (f" WHERE left_record IN (SELECT record_id FROM {database}.exact_cluster)" if areas is not None
+                else "")
+    con.execute(f"CREATE TABLE {database}.exact_link AS SELECT {', '.join(LINK_COLUMNS)} FROM {EXACT_TABLE}{in_state} "
+                "ORDER BY left_record, right_record, method, evidence")
+    con.execute(f"CREATE TABLE {database}.{STATE_TABLE} AS SELECT ?::BIGINT AS national_records, "
+                "?::BOOLEAN AS complete", [national_records, areas is None])
+    con.execute("DROP TABLE IF EXISTS _state_roots")
 
 
 def attach_national_state(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -124,7 +172,12 @@ def national_records(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     if SCHEMA not in attached:
         con.execute(f"ATTACH ':memory:' AS {SCHEMA}")
         write_national_tables(con, cfg, SCHEMA)  # leaves its own _register_records table in this connection
-    return con.execute(f"SELECT count(*) FROM {SCHEMA}.register_record").fetchall()[0][0]
+    return con.execute(f"SELECT national_records FROM {SCHEMA}.{STATE_TABLE}").fetchall()[0][0]
+
+
+def state_is_complete(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the attached national state holds every national record (else only what its areas need)."""
+    return bool(con.execute(f"SELECT complete FROM {SCHEMA}.{STATE_TABLE}").fetchall()[0][0])
 
 
 def _expose(con: duckdb.DuckDBPyConnection) -> int:
