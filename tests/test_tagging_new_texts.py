@@ -1,5 +1,7 @@
-"""Tagging new texts set-wise (scores from one kernel, all evidence explained at once) gives what the row-by-row
-method it replaced gave: the same scores to the last bit, tags, evidence words and area scores."""
+"""Tagging new texts set-wise (scores from the primal weights, all evidence explained at once) gives what the
+row-by-row method it replaced gave: the same tags, evidence words and decisions, and the same scores up to the last
+bits (the row-by-row method multiplied by the kernel of the texts against the training rows, and the service areas'
+second stage by the whole pair matrix: the same sums in another order)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from vcse_pipeline.tagging.model import (
     shipped_rules,
 )
 from vcse_pipeline.tagging.tagger import TextRecord, UkcatTagger
+
+LAST_BITS = 1e-12  # scores lie within about -1..2: sums in another order move them by 1e-14 or so
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,11 @@ def test_set_wise_tags_and_area_scores_equal_the_row_by_row_method(shipped):
     old_tags, old_areas = bench.RowByRowTagger(rules, model).tag_with_area_scores(records)
     new_tags, new_areas = UkcatTagger(rules, model).tag_with_area_scores(records)
     assert new_tags == old_tags
-    assert new_areas == old_areas
+    assert [a is None for a in new_areas] == [a is None for a in old_areas]
+    for new, old in zip(new_areas, old_areas, strict=True):
+        if new is not None:
+            assert list(new) == list(old)
+            assert np.allclose(list(new.values()), list(old.values()), rtol=0, atol=LAST_BITS)
     explained = [t for found in new_tags for t in found if t.method == "model" and "; words: " in t.evidence]
     assert len(explained) > 100  # the model's words, not only expression snippets, were compared
     assert any(t.method == "regex" for found in new_tags for t in found)
@@ -58,7 +66,7 @@ def test_pairs_explained_in_small_batches_give_the_same_words(shipped, monkeypat
     assert UkcatTagger(rules, model).tag(records) == whole
 
 
-def test_scores_from_one_kernel_are_the_separate_products_to_the_last_bit(shipped):
+def test_scores_from_the_primal_weights_are_the_kernel_products_up_to_the_last_bits(shipped):
     rules, model = shipped
     bench = load_bench("tagging_new_texts")
     old = bench.RowByRowTagger(rules, model)
@@ -66,8 +74,11 @@ def test_scores_from_one_kernel_are_the_separate_products_to_the_last_bit(shippe
     texts, hits, codes, x = old._row_scores(records)
     decision, strength = old._area_scores(x, codes, hits)
     scores = model.scores(texts, hits, areas=True)
-    assert np.array_equal(scores.codes, codes)
-    assert np.array_equal(scores.area_decision, decision) and np.array_equal(scores.area_strength, strength)
+    for new, was in ((scores.codes, codes), (scores.area_decision, decision), (scores.area_strength, strength)):
+        assert np.allclose(new, was, rtol=0, atol=LAST_BITS)
+        assert not np.array_equal(new, was) or len(records) < 10  # a different sum: the tolerance is needed
+    assert np.array_equal(scores.codes >= model.threshold, codes >= model.threshold)
+    assert np.array_equal(scores.area_decision >= model.area_threshold, decision >= model.area_threshold)
     assert (scores.x != x).nnz == 0
     assert model.scores(texts, hits).area_decision is None  # areas only when asked for
     assert UkcatTagger(rules, model).predict(records) == [
