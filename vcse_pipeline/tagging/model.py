@@ -41,6 +41,7 @@ from ..fingerprint import file_sha256
 from . import area_stack
 from .rules import RuleMatcher, UkcatRule, close_codes, rule_matcher
 from .taxonomy import ServiceArea, default_service_areas
+from .tfidf import TextFeatures
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class TrainedTagger:
 
     codes: list[str]
     known: frozenset[str]
-    vectorizer: object
+    vectorizer: object           # TextFeatures (tfidf.py); a model trained before it holds a TfidfVectorizer
     train_x: object              # sparse (training rows, features)
     dual: np.ndarray             # (training rows, codes): scores = x @ (train_x.T @ dual) + offsets
     offsets: np.ndarray          # (codes,) mean label, the score of a text with no features
@@ -443,7 +444,8 @@ def _train(frame, rules: Sequence[UkcatRule], texts_hits: tuple[list[str], Hits]
             model.area_stage = area_stack.fit(*out_of_fold, y_area, _area_matrix(codes, known, areas))
             model.area_threshold = model.area_stage.threshold
             model.inner_cv.update(model.area_stage.inner_cv)
-    model.vectorizer = _vectorizer().fit(texts)
+    # the fitted vectoriser's transform without scikit-learn, so a process that only tags never imports it
+    model.vectorizer = TextFeatures.from_vectorizer(_vectorizer().fit(texts))
     x, short = model.features(texts, hits)
     model.train_x = x
     dual, offsets = _solve((x @ x.T).toarray(), np.hstack([y, y_area]), model.alpha)
