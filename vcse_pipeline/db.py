@@ -90,10 +90,15 @@ def attach_staging(con: duckdb.DuckDBPyConnection, cfg: Config, sources: Iterabl
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> set[str] | None:
-    """Column names of a table in the main database (or attached `database`), or None when it does not exist."""
-    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = "
-    query += "?" if database else "current_database()"
-    rows = con.execute(query, [table, database] if database else [table]).fetchall()
+    """Column names of a table (or view) in the main schema of the connection's database (or of attached
+    `database`), or None when it does not exist. By pragma_table_info on the qualified name: duckdb_columns() costs
+    15-20 ms the first time in a connection, and a build opens a connection per staging file to read its release."""
+    database = database or con.execute("SELECT current_database()").fetchall()[0][0]
+    name = ".".join('"' + part.replace('"', '""') + '"' for part in (database, "main", table))
+    try:
+        rows = con.execute("SELECT name FROM pragma_table_info(?)", [name]).fetchall()
+    except duckdb.CatalogException:
+        return None
     return {r[0] for r in rows} or None
 
 
