@@ -184,6 +184,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
 
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
     settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
+    from .name_caches import clear_name_caches
     from .register.area import national_coverage, require_records_for
     from .register.area_facts import HELD, hold_area_tables
     from .register.build import build_area
@@ -213,6 +214,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         tagging = prepare_tagging(con, cfg)
         for area in areas:
             area_summary = build_area(con, cfg, area, as_of)
+            clear_name_caches()  # few hits across areas, and a process building many would grow with them
             area_summary["reference"] = copy_area_reference(con, area)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
@@ -222,6 +224,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         for batch in tag_batches(organisations, TAG_BATCH_ORGANISATIONS):
             for area, tagged in tag_areas(con, cfg, batch, tagging, flush_after=TAGS_HELD).items():
                 summary["areas"][area]["tagging"] = tagged
+            clear_name_caches()
         tagging.cache.flush()
         run_sql_dir(con, "views")
         for source in (*SOURCE_NAMES, SCHEMA):
