@@ -280,6 +280,11 @@ def test_assemble_version_merges_per_area_files(cfg, tmp_path):
         (sefton, 1), (WIRRAL, 2)]
     assert query(version, "SELECT count(*) FROM provider_readiness") == [(3,)]
     assert query(version, "SELECT count(*) FROM organisation_service_area") == [(3,)]
+    # The first file is copied, not moved or changed: a retried assemble task finds the files as they were.
+    assert query(a, "SELECT count(*) FROM organisation") == [(2,)]
+    again = publish.assemble_version(cfg, "merge-again", [a, b])
+    assert query(again, "SELECT area_code, count(*) FROM organisation GROUP BY 1 ORDER BY 1") == [
+        (sefton, 1), (WIRRAL, 2)]
 
 
 def test_airflow_task_chain_publishes_and_a_threshold_param_can_stop_it(tmp_path, monkeypatch):
