@@ -298,6 +298,11 @@ def test_postcode_location_is_written_in_postcode_order(demo_register):
     postcodes = [postcode for (postcode,) in rows(demo_register.path, "SELECT postcode FROM postcode_location")]
     assert len(postcodes) > 2 * 2048  # more than one vector's worth, where the order was lost
     assert postcodes == sorted(postcodes)
+    # rewritten as a new table, it keeps its key: a postcode added twice is refused
+    with duckdb.connect(str(demo_register.path), read_only=True) as con:
+        constraints = con.execute("SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+                                  "WHERE table_name = 'postcode_location'").fetchall()
+    assert ("PRIMARY KEY", ["postcode"]) in constraints
 
 
 def test_areas_are_tagged_in_batches_of_organisations_in_build_order():

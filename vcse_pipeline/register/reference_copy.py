@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import duckdb
 
-from ..db import run_sql_dir
+from ..db import run_sql_dir, run_sql_file, sql_file
 from .area_facts import ensure_area_facts
+
+POSTCODE_LOCATION_DDL = "core/30_register_reference.sql"  # with area_ward and organisation_text, made if missing
 
 
 def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[str, int]:
@@ -22,11 +24,22 @@ def order_postcode_location(con: duckdb.DuckDBPyConnection) -> None:
     """Rewrite postcode_location in postcode order, once per build. Each area adds the postcodes it lacks with INSERT
     OR IGNORE, which in DuckDB 2.0 does not keep its SELECT's ORDER BY, and a build in workers (parallel_build)
     adds each file's rows as a set: both end here, so the same staging writes the same rows in the same order
-    however it was built."""
+    however it was built.
+
+    The table is dropped and made again from its DDL (sql/core), not emptied: emptying it removes every postcode
+    from its primary key's index one by one, 11 of 11.6 s for a national register's 865,000 postcodes, where
+    dropping it and filling a new one takes 0.7 s."""
     con.execute("CREATE OR REPLACE TEMP TABLE _postcode_location_ordered AS "
                 "SELECT * FROM postcode_location ORDER BY postcode")
     try:
-        con.execute("DELETE FROM postcode_location")
-        con.execute("INSERT INTO postcode_location SELECT * FROM _postcode_location_ordered")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DROP TABLE postcode_location")
+            run_sql_file(con, sql_file(POSTCODE_LOCATION_DDL))
+            con.execute("INSERT INTO postcode_location SELECT * FROM _postcode_location_ordered")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         con.execute("DROP TABLE IF EXISTS _postcode_location_ordered")
