@@ -309,7 +309,9 @@ def _worker_main(raw: dict, out: str, areas: list[str], national: str, as_of: da
     from .pipeline import build_register
 
     try:
-        summary = build_register(Config(raw), Path(out), areas, Path(national), as_of)
+        # postcode_location is sorted once, by assemble_register, after every file's rows are in: a worker's own
+        # sort would be undone by the next file's rows
+        summary = build_register(Config(raw), Path(out), areas, Path(national), as_of, order_postcodes=False)
     except SystemExit:
         raise  # stopped by the parent: it knows why
     except BaseException as exc:

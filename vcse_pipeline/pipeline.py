@@ -176,14 +176,16 @@ def tag_batches(organisations: dict[str, int], limit: int) -> list[list[str]]:
 
 
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
-                   national: Path | None = None, as_of: date | None = None) -> dict:
+                   national: Path | None = None, as_of: date | None = None, order_postcodes: bool = True) -> dict:
     """Build the register for each area into a new DuckDB file at out_path (which must not exist).
 
     `as_of` is the run's date, from which every area counts overdue filings and years operating (today when not
     given): a run's workers and tasks pass the one date, so a run across midnight counts from one day.
 
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
-    settings are those it was built from; `national` names one already built (the Airflow national_state task's)."""
+    settings are those it was built from; `national` names one already built (the Airflow national_state task's).
+    `order_postcodes` False leaves postcode_location in the order its areas added postcodes, for a file that is
+    assembled with others (parallel_build.assemble_register sorts the merged table)."""
     from .name_caches import clear_name_caches
     from .register.area import national_coverage, require_records_for
     from .register.area_facts import HELD, hold_area_tables
@@ -218,7 +220,8 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
             area_summary["reference"] = copy_area_reference(con, area)
             summary["areas"][area] = area_summary
             fault_point("build_area_done")
-        order_postcode_location(con)
+        if order_postcodes:
+            order_postcode_location(con)
         # Tagged once the areas exist: one pass over the staging and the tag cache for each batch of them (tag_areas)
         organisations = {area: summary["areas"][area]["organisations"] for area in areas}
         for batch in tag_batches(organisations, TAG_BATCH_ORGANISATIONS):
