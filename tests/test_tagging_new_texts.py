@@ -114,3 +114,33 @@ def test_indicators_close_each_hit_under_the_hierarchy(shipped):
     bench = load_bench("tagging_new_texts")
     assert np.array_equal(fired, bench.RowByRowTagger([], model)._indicators(
         [{"SW201"}, set(), {"SW201", "HE100"}, {"NOT-A-CODE"}]))
+
+
+def test_area_score_arrays_are_stored_as_exactly_their_per_record_scores(shipped, tmp_path):
+    """A build hands the tag cache the tagger's arrays (no Python float per score); what the cache then gives back is,
+    bit for bit, what the per-record dicts would have stored."""
+    import duckdb
+
+    from vcse_pipeline.tagging.cache import TagCache
+
+    rules, model = shipped
+    records = labelled_records(slice(0, 120))
+    tags, arrays = UkcatTagger(rules, model).tag_with_area_arrays(records)
+    per_record = arrays.per_record(len(records))
+    # the 120 labelled texts have scores; the 40 names alone, the empty record and the hub have none
+    assert sum(s is not None for s in per_record) == len(arrays.rows) == 120 and len(records) == 162
+    keys = [f"text-{i}" for i in range(len(records))]
+    stored = {}
+    for form, scores in (("arrays", arrays), ("dicts", per_record)):
+        cache = TagCache(tmp_path / form, "sig")
+        con = duckdb.connect()
+        cache.load(con, "_known", "SELECT 'nothing' AS text_key")
+        cache.add(con, "_known", keys, tags, scores)
+        cache.flush()
+        stored[form] = con.execute("SELECT * FROM _known ORDER BY text_key, position").fetchall()
+    assert stored["arrays"] == stored["dicts"]
+    by_key = {row[0]: row for row in stored["arrays"] if row[1] == -1}
+    for key, scores in zip(keys, per_record, strict=True):
+        areas, decision, strength = by_key[key][6:]
+        assert (None if areas is None else {a: [d, s] for a, d, s in zip(areas, decision, strength, strict=True)}
+                ) == scores

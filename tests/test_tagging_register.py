@@ -126,13 +126,13 @@ def names_tagged(monkeypatch) -> list[str]:
     from vcse_pipeline.tagging.tagger import UkcatTagger
 
     tagged: list[str] = []
-    real_tag = UkcatTagger.tag_with_area_scores  # what a build calls: tags and the model's area scores at once
+    real_tag = UkcatTagger.tag_with_area_arrays  # what a build calls: tags and the model's area scores at once
 
     def counting_tag(self, records):
         tagged.extend(r.name for r in records)
         return real_tag(self, records)
 
-    monkeypatch.setattr(UkcatTagger, "tag_with_area_scores", counting_tag)
+    monkeypatch.setattr(UkcatTagger, "tag_with_area_arrays", counting_tag)
     return tagged
 
 

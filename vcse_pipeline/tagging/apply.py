@@ -199,7 +199,7 @@ def _ukcat_tags(con, tagging: BuildTagging, flush_after: int | None) -> int:
                            "WHERE first_area = ? ORDER BY text_key", [n]).fetchall()
         records = [TextRecord(name=name, other_names=other, activities=act, objects=obj)
                    for _key, name, other, act, obj in todo]
-        tags, area_scores = tagging.tagger.tag_with_area_scores(records)
+        tags, area_scores = tagging.tagger.tag_with_area_arrays(records)
         tagging.cache.add(con, KNOWN_TABLE, [row[0] for row in todo], tags, area_scores)
         tagged += len(todo)
         if flush_after is not None and tagging.cache.pending >= flush_after:

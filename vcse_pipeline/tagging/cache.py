@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..db import sql_literal
 from ..fingerprint import PACKAGE_DIR, digest, tree_digest
-from .tagger import Tag
+from .tagger import AreaScores, Tag
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,21 @@ class TagCache:
             con.execute(f"INSERT INTO {table} SELECT * FROM {PENDING_TABLE} WHERE text_key IN ({keys_sql})")
 
     def add(self, con: duckdb.DuckDBPyConnection, table: str, keys: list[str], tags: list[list[Tag]],
-            area_scores: list[dict | None]) -> None:
+            area_scores: AreaScores | list[dict | None] | None) -> None:
         """Remember texts tagged now (to write at `flush`; kept even with no folder to write to, as a later call of
-        this build reads them at `load`) and add their rows to this build's `table` (`load`)."""
+        this build reads them at `load`) and add their rows to this build's `table` (`load`). `area_scores`: the
+        tagger's arrays (UkcatTagger.tag_with_area_arrays), or per text area -> [decision, strength] or None."""
         if self._con is not con:
             self.flush()
             self._con = con
             _create(con, PENDING_TABLE)
         with _Registered(con, keys, tags, area_scores):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_TABLE} AS {_ROWS_SQL}")
+        try:
             for into in (PENDING_TABLE, table):
-                con.execute(f"INSERT INTO {into} {_ROWS_SQL}")
+                con.execute(f"INSERT INTO {into} SELECT * FROM {NEW_TABLE}")
+        finally:
+            con.execute(f"DROP TABLE {NEW_TABLE}")
         self.pending += len(keys)
 
     def flush(self) -> None:
@@ -151,6 +156,7 @@ class TagCache:
 
 
 PENDING_TABLE = "_tag_cache_pending"
+NEW_TABLE = "_tag_cache_new"  # the rows of one `add`, made once for both tables it goes to
 
 
 def _create(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -176,10 +182,10 @@ _ROWS_SQL = f"""
 class _Registered:
     """Texts' tags and scores as the DataFrames _ROWS_SQL reads (_tag_new_rows: a text row and one row per tag;
     _tag_new_scores: one row per text and area), registered for the length of a `with` block. Built column by
-    column: no Python tuple per row."""
+    column: no Python tuple per row, and from the tagger's arrays no Python float per score."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, keys: list[str], tags: list[list[Tag]],
-                 area_scores: list[dict | None]):
+                 area_scores: AreaScores | list[dict | None] | None):
         self.con = con
         every = [(key, [None, *text_tags]) for key, text_tags in zip(keys, tags, strict=True)]
         self.tags = pd.DataFrame({
@@ -187,14 +193,8 @@ class _Registered:
             "position": np.fromiter((i for _, rows in every for i in range(TEXT_ROW, len(rows) - 1)), np.int32),
             **{name: pd.Series([getattr(t, name) if t is not None else None for _, rows in every for t in rows],
                                dtype=object) for name in ("code", "source_field", "evidence", "method")}})
-        scored = [(key, scores) for key, scores in zip(keys, area_scores, strict=True) if scores is not None]
-        values = np.array([value for _, scores in scored for value in scores.values()], dtype=np.float64)
-        values = values.reshape(-1, 2)
-        self.scores = pd.DataFrame({
-            "text_key": pd.Series([key for key, scores in scored for _ in scores], dtype=object),
-            "i": np.fromiter((i for _, scores in scored for i in range(len(scores))), np.int32),
-            "area": pd.Series([area for _, scores in scored for area in scores], dtype=object),
-            "decision": values[:, 0], "strength": values[:, 1]})
+        self.scores = (_score_frame(keys, area_scores) if isinstance(area_scores, AreaScores) else
+                       _score_frame_from_dicts(keys, area_scores or [None] * len(keys)))
 
     def __enter__(self):
         self.con.register("_tag_new_rows", self.tags)
@@ -204,3 +204,26 @@ class _Registered:
     def __exit__(self, *exc):
         self.con.unregister("_tag_new_rows")
         self.con.unregister("_tag_new_scores")
+
+
+def _score_frame(keys: list[str], scores: AreaScores) -> pd.DataFrame:
+    """_tag_new_scores from the tagger's arrays: each scored text's areas in the model's order."""
+    areas, texts = len(scores.areas), len(scores.rows)
+    return pd.DataFrame({
+        "text_key": pd.Series(np.repeat(np.array(keys, dtype=object)[scores.rows], areas), dtype=object),
+        "i": np.tile(np.arange(areas, dtype=np.int32), texts),
+        "area": pd.Series(np.tile(np.array(scores.areas, dtype=object), texts), dtype=object),
+        "decision": np.asarray(scores.decision, dtype=np.float64).reshape(-1),
+        "strength": np.asarray(scores.strength, dtype=np.float64).reshape(-1)})
+
+
+def _score_frame_from_dicts(keys: list[str], area_scores: list[dict | None]) -> pd.DataFrame:
+    """_tag_new_scores from per-text dicts (area -> [decision, strength]), each text's areas in its dict's order."""
+    scored = [(key, scores) for key, scores in zip(keys, area_scores, strict=True) if scores is not None]
+    values = np.array([value for _, scores in scored for value in scores.values()], dtype=np.float64)
+    values = values.reshape(-1, 2)
+    return pd.DataFrame({
+        "text_key": pd.Series([key for key, scores in scored for _ in scores], dtype=object),
+        "i": np.fromiter((i for _, scores in scored for i in range(len(scores))), np.int32),
+        "area": pd.Series([area for _, scores in scored for area in scores], dtype=object),
+        "decision": values[:, 0], "strength": values[:, 1]})

@@ -31,6 +31,26 @@ class TextRecord:
     other_names: str | None = None   # working and previous names, joined with "; "
 
 
+@dataclass(frozen=True)
+class AreaScores:
+    """The model's service-area scores of a batch of records: for the records at positions `rows` (those with
+    more than a name: has_body_text), each area's decision and strength, arrays (len(rows), len(areas))."""
+
+    areas: list[str]
+    rows: np.ndarray
+    decision: np.ndarray
+    strength: np.ndarray
+
+    def per_record(self, count: int) -> list[dict | None]:
+        """Per record of the batch (`count` of them): area -> [decision, strength], or None when it has none."""
+        found: list[dict | None] = [None] * count
+        # rows x areas x [decision, strength], made Python floats in one call
+        pairs = np.stack([self.decision, self.strength], axis=2).tolist()
+        for i, row in zip(self.rows.tolist(), pairs, strict=True):
+            found[i] = dict(zip(self.areas, row, strict=True))
+        return found
+
+
 class UkcatTagger:
     """Applies the rules alone (`model=None`) or the rules combined with the trained model."""
 
@@ -74,14 +94,18 @@ class UkcatTagger:
         A record's area scores are None when no model ran or it has no activities or objects: a name alone is
         too little text for the model's area decision (docs/tagging.md), so its codes' evidence decides.
         """
+        tags, scores = self.tag_with_area_arrays(records)
+        return tags, scores.per_record(len(records)) if scores is not None else [None] * len(records)
+
+    def tag_with_area_arrays(self, records: Sequence[TextRecord]) -> tuple[list[list[Tag]], AreaScores | None]:
+        """`tag_with_area_scores` with the area scores left as arrays (None when no model ran): what a build
+        stores (tagging/cache.py) without a Python float per score."""
         texts, hits, scores = self._scores(records, areas=True)
-        area_scores: list[dict | None] = [None] * len(records)
+        area_scores = None
         if scores is not None and scores.area_decision is not None:
-            body = [i for i, r in enumerate(records) if has_body_text(r)]
-            # those rows x areas x [decision, strength], made Python floats in one call
-            pairs = np.stack([scores.area_decision[body], scores.area_strength[body]], axis=2).tolist()
-            for i, row in zip(body, pairs, strict=True):
-                area_scores[i] = dict(zip(self.model.areas, row, strict=True))
+            body = np.array([i for i, r in enumerate(records) if has_body_text(r)], dtype=np.int64)
+            area_scores = AreaScores(list(self.model.areas), body, scores.area_decision[body],
+                                     scores.area_strength[body])
         tags = [[self._rule_evidence(code, record) for code in sorted(codes)]
                 for record, codes in zip(records, self._chosen(texts, hits, scores), strict=True)]
         self._model_evidence(tags, scores)
