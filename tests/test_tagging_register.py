@@ -433,3 +433,36 @@ def test_builds_writing_the_tag_cache_at_once_lose_no_tags(tmp_path):
     assert not list(first.folder.glob("*.tmp"))
     for reader in (TagCache(tmp_path, "sig"), first, second):
         assert remembered(reader, list(expected)) == expected
+
+
+def test_a_writer_finding_another_merging_leaves_the_merge_to_it(tmp_path):
+    """Merging is one writer at a time (two merging the same files would each keep a copy of every row): a flush that
+    finds the merge lock held writes its own file and leaves the others be; the next flush merges them all."""
+    import fcntl
+
+    from vcse_pipeline.tagging.cache import MERGE_AFTER_FILES, MERGE_LOCK, TagCache
+    from vcse_pipeline.tagging.tagger import Tag
+
+    cache = TagCache(tmp_path, "sig")
+
+    def tag_one(i: int) -> None:
+        con = duckdb.connect()
+        cache.load(con, "_known", "SELECT 'nothing' AS text_key")
+        cache.add(con, "_known", [f"text-{i}"], [[Tag(f"CD{i}", "name", f"club {i}", "regex")]], [None])
+        cache.flush()
+
+    for i in range(MERGE_AFTER_FILES - 1):
+        tag_one(i)
+    with open(cache.folder / MERGE_LOCK, "a") as held:  # another build's merge
+        fcntl.flock(held, fcntl.LOCK_EX)
+        tag_one(MERGE_AFTER_FILES - 1)
+        assert len(list(cache.folder.glob("*.parquet"))) == MERGE_AFTER_FILES
+    tag_one(MERGE_AFTER_FILES)
+    assert len(list(cache.folder.glob("*.parquet"))) == 1
+    keys = [f"text-{i}" for i in range(MERGE_AFTER_FILES + 1)]
+    found = remembered(TagCache(tmp_path, "sig"), keys)
+    assert sorted(found) == sorted(keys)
+    assert all(tags == [Tag(f"CD{key[5:]}", "name", f"club {key[5:]}", "regex")] for key, (tags, _) in found.items())
+    rows = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
+                                    [[str(p) for p in cache.folder.glob("*.parquet")]]).fetchall()
+    assert rows == [(2 * (MERGE_AFTER_FILES + 1),)]  # each text's own row and its tag, once

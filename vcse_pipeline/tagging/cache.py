@@ -17,6 +17,7 @@ scores as arrays (score_areas, decision, strength: NULL when none were made), an
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import uuid
@@ -40,6 +41,7 @@ CACHE_SCHEMA = ("text_key::VARCHAR AS text_key, position::INTEGER AS position, c
 CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "method", "score_areas", "decision",
                  "strength"]
 MERGE_AFTER_FILES = 16
+MERGE_LOCK = ".merge.lock"
 
 
 def text_key_sql(name: str, other_names: str, activities: str, objects: str) -> str:
@@ -127,9 +129,8 @@ class TagCache:
                 self.written += pending
         finally:
             con.execute(f"DROP TABLE IF EXISTS {PENDING_TABLE}")
-        files = self._files()
-        if len(files) >= MERGE_AFTER_FILES:
-            self._merge(files)
+        if len(self._files()) >= MERGE_AFTER_FILES:
+            self._merge()
 
     def _write(self, con: duckdb.DuckDBPyConnection, select: str, params: list | None = None) -> Path:
         final = self.folder / f"{uuid.uuid4().hex}.parquet"
@@ -142,17 +143,30 @@ class TagCache:
             raise
         return final
 
-    def _merge(self, files: list[str]) -> None:
-        con = duckdb.connect()
-        try:
-            self._write(con, "SELECT DISTINCT * FROM read_parquet(?)", [files])
-        except (duckdb.Error, OSError) as exc:
-            log.warning("tag cache %s not merged: %s", self.folder, exc)
-            return
-        finally:
-            con.close()
-        for name in files:
-            Path(name).unlink(missing_ok=True)
+    def _merge(self) -> None:
+        """Stream the cache's files into one, under an exclusive lock: a writer finding another merging leaves it be.
+        Two merges of the same files at once would each keep a copy of every row; one at a time, a text is in the
+        cache twice only when two builds tagged it at once (`load` reads it once). One thread, no DISTINCT: at
+        national size (2.4 million rows) 320 MB, against 1.3 GB for the SELECT DISTINCT on every core this did,
+        which lifted a build worker well past the rest of its build."""
+        with open(self.folder / MERGE_LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            files = self._files()  # read under the lock: what another merge left
+            if len(files) < 2:
+                return
+            con = duckdb.connect(config={"threads": 1})
+            try:
+                self._write(con, "SELECT * FROM read_parquet(?)", [files])
+            except (duckdb.Error, OSError) as exc:
+                log.warning("tag cache %s not merged: %s", self.folder, exc)
+                return
+            finally:
+                con.close()
+            for name in files:
+                Path(name).unlink(missing_ok=True)
 
 
 PENDING_TABLE = "_tag_cache_pending"
