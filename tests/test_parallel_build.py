@@ -98,7 +98,8 @@ def test_a_worker_failing_fails_the_publish_with_the_one_process_error(demo_regi
         ensure_national_state(cfg)  # reused from the copy: built under the default limit
         publish.build_and_publish(cfg, run_id="good", areas=AREAS)
         before = sha256(cfg.register_path)
-        bad = cfg.with_overrides({"register": {"build_memory_limit": "lots of memory"}})
+        bad = cfg.with_overrides({"register": {"build_memory_limit": "lots of memory",
+                                               "worker_memory_limit": "lots of memory"}})
         with pytest.raises(Exception) as failed:
             publish.build_and_publish(bad, run_id="bad", areas=AREAS, force=True)
         errors[workers] = (type(failed.value), str(failed.value))
@@ -112,6 +113,17 @@ def test_a_worker_failing_fails_the_publish_with_the_one_process_error(demo_regi
         assert_nothing_left(cfg)
     assert "memory" in errors[1][1].lower()
     assert errors[2] == errors[1]
+
+
+def test_workers_build_under_the_worker_memory_limit(demo_register, tmp_path):
+    """Each worker's DuckDB is held to [register] worker_memory_limit (the national state, built before them, to
+    build_memory_limit): the build's peak is about workers x one worker's."""
+    cfg = data_folder(demo_register, tmp_path / "data", worker_memory_limit="300MB", build_memory_limit="1GB")
+    summary = parallel_build.build_register_in_workers(cfg, tmp_path / "register.duckdb", AREAS, tmp_path / "work", 2)
+    assert [w["memory_limit"] for w in summary["workers"]] == ["300MB", "300MB"]
+    assert sorted(a for w in summary["workers"] for a in w["areas"]) == sorted(AREAS)
+    with duckdb.connect(str(tmp_path / "register.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT area_code) FROM organisation").fetchall() == [(len(AREAS),)]
 
 
 def test_a_killed_worker_stops_the_others_and_the_register_stays_published(demo_register, tmp_path, monkeypatch):

@@ -82,6 +82,7 @@ class RegisterSettings(_Section):
     areas: list[str] | str  # one area may be given as text: VCSE__REGISTER__AREAS=E08000015
     keep_versions: AtLeast1
     build_memory_limit: str  # a DuckDB size, e.g. "640MB"
+    worker_memory_limit: str  # a DuckDB size, for each build worker process (parallel_build)
     build_workers: Literal["auto"] | AtLeast1  # "auto": the usable CPUs (parallel_build.worker_count)
 
 

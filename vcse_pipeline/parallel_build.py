@@ -191,7 +191,7 @@ def build_register_in_workers(cfg: Config, out_path: Path, areas: list[str], wor
         shutil.rmtree(work_dir, ignore_errors=True)
     merged = {area: summary for worker in summaries for area, summary in worker["areas"].items()}
     return {"areas": {area: merged[area] for area in areas}, "as_of": as_of.isoformat(),
-            "workers": [{"areas": group, "cpu_seconds": summary["cpu_seconds"]}
+            "workers": [{"areas": group, "cpu_seconds": summary["cpu_seconds"], "memory_limit": summary["memory_limit"]}
                         for group, summary in zip(groups, summaries, strict=True)]}
 
 
@@ -311,7 +311,9 @@ def _worker_main(raw: dict, out: str, areas: list[str], national: str, as_of: da
     try:
         # postcode_location is sorted once, by assemble_register, after every file's rows are in: a worker's own
         # sort would be undone by the next file's rows
-        summary = build_register(Config(raw), Path(out), areas, Path(national), as_of, order_postcodes=False)
+        cfg = Config(raw)
+        summary = build_register(cfg, Path(out), areas, Path(national), as_of, order_postcodes=False,
+                                 memory_limit=cfg.section("register")["worker_memory_limit"])
     except SystemExit:
         raise  # stopped by the parent: it knows why
     except BaseException as exc:

@@ -176,7 +176,8 @@ def tag_batches(organisations: dict[str, int], limit: int) -> list[list[str]]:
 
 
 def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
-                   national: Path | None = None, as_of: date | None = None, order_postcodes: bool = True) -> dict:
+                   national: Path | None = None, as_of: date | None = None, order_postcodes: bool = True,
+                   memory_limit: str | None = None) -> dict:
     """Build the register for each area into a new DuckDB file at out_path (which must not exist).
 
     `as_of` is the run's date, from which every area counts overdue filings and years operating (today when not
@@ -185,7 +186,8 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     The national state (register/national.py) is built once for all the areas, or reused when the staging and
     settings are those it was built from; `national` names one already built (the Airflow national_state task's).
     `order_postcodes` False leaves postcode_location in the order its areas added postcodes, for a file that is
-    assembled with others (parallel_build.assemble_register sorts the merged table)."""
+    assembled with others (parallel_build.assemble_register sorts the merged table). `memory_limit`: DuckDB's for
+    this build ([register] build_memory_limit when not given; a build worker passes worker_memory_limit)."""
     from .name_caches import clear_name_caches
     from .register.area import national_coverage, require_records_for
     from .register.area_facts import HELD, hold_area_tables
@@ -204,7 +206,9 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     try:
         # DuckDB's default (80% of the machine's memory) let a process building many areas grow with them: spill
         # past the limit instead (to out_path's .tmp folder, DuckDB's default for a file).
-        con.execute(f"SET memory_limit = {sql_literal(cfg.section('register')['build_memory_limit'])}")
+        limit = memory_limit or cfg.section("register")["build_memory_limit"]
+        con.execute(f"SET memory_limit = {sql_literal(limit)}")
+        summary["memory_limit"] = limit
         register_macros(con)
         attach_staging(con, cfg)
         attach_national_state(con, national)
