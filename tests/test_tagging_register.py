@@ -211,6 +211,66 @@ def test_later_areas_of_a_build_reuse_its_taxonomy_tables_and_placements(tmp_pat
     assert ("GB-CHC-1100001", "food_poverty") in {r[:2] for r in con.execute(rows, [other]).fetchall()}
 
 
+def placements(con, area: str = AREA) -> list[tuple]:
+    """organisation_service_area's rows of `area` in stored order (the order a build writes them in)."""
+    return con.execute("SELECT org_id, service_area, evidence, strength FROM organisation_service_area "
+                       "WHERE area_code = ? ORDER BY rowid", [area]).fetchall()
+
+
+def test_each_placement_is_remembered_across_builds_until_its_evidence_changes(tmp_path, monkeypatch):
+    """Service areas depend on an organisation's text and its register-stated tags: a later build places none of
+    the unchanged organisations again and writes the same rows in the same order; an organisation whose SIC code
+    changed is placed again, by its new code."""
+    from vcse_pipeline.tagging import apply
+
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
+    placed = []
+    real_place = apply.place
+    monkeypatch.setattr(apply, "place", lambda evidence, *args: placed.append(evidence) or real_place(evidence, *args))
+    con = duckdb.connect()
+    build(con)
+    first = tag_register(con, cfg, AREA)
+    rows = placements(con)
+    assert len(placed) == first["organisations_tagged"] == 3  # XQZ Limited has no evidence: placed nowhere
+    assert ("GB-CHC-1100001", "food_poverty") in {r[:2] for r in rows}
+    assert list((tmp_path / "cache" / "tagging").glob("places-*/*.parquet"))
+
+    placed.clear()
+    fresh = duckdb.connect()
+    build(fresh)
+    assert tag_register(fresh, cfg, AREA) == first and placed == []
+    assert placements(fresh) == rows
+
+    # Birkenhead Care at Home now states SIC 88910 (child day-care) instead of the generic 88100: it alone is placed
+    # again, and its rows show the new code; the others' rows are read back as they were.
+    def care(placed_rows):
+        return [r for r in placed_rows if r[0] == "GB-COH-12000001"]
+
+    fresh.execute("UPDATE companies_house.company_sic SET sic_code = '88910', sic_description = 'Child day-care "
+                  "activities' WHERE company_number = '12000001'")
+    tag_register(fresh, cfg, AREA)
+    assert len(placed) == 1 and "88910" in {e.code for e in placed[0]}
+    evidence = " ".join(r[2] for r in care(placements(fresh)))
+    assert "sic:88910" in evidence and "88100" not in evidence and "88100" in " ".join(r[2] for r in care(rows))
+    assert [r for r in placements(fresh) if r[0] != "GB-COH-12000001"] == \
+        [r for r in rows if r[0] != "GB-COH-12000001"]
+
+
+def test_placement_cache_is_per_tagging_signature_and_taxonomy():
+    import dataclasses
+
+    from vcse_pipeline.tagging.cache import placement_signature
+    from vcse_pipeline.tagging.taxonomy import load_generic_evidence, load_service_areas
+
+    areas, generic = load_service_areas(), load_generic_evidence()
+    signature = placement_signature("tags-a", areas, generic)
+    assert signature == placement_signature("tags-a", list(areas), generic)
+    assert signature != placement_signature("tags-b", areas, generic)
+    assert signature != placement_signature("tags-a", areas, dataclasses.replace(generic, sic=generic.sic | {"1"}))
+    moved = [dataclasses.replace(areas[0], sic=(*areas[0].sic, "99999")), *areas[1:]]
+    assert signature != placement_signature("tags-a", moved, generic)
+
+
 TAG_IN_A_PROCESS = """
 import json, sys
 import duckdb

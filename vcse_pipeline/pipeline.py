@@ -232,7 +232,7 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
             for area, tagged in tag_areas(con, cfg, batch, tagging, flush_after=TAGS_HELD).items():
                 summary["areas"][area]["tagging"] = tagged
             clear_name_caches()
-        tagging.cache.flush()
+        tagging.flush()
         run_sql_dir(con, "views")
         for source in (*SOURCE_NAMES, SCHEMA):
             con.execute(f"DETACH {source}")

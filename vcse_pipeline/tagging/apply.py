@@ -15,7 +15,17 @@ import pandas as pd
 from ..config import Config
 from ..db import table_exists
 from .areas import Evidence, implied_by, name_evidence, place
-from .cache import TEXT_ROW, TagCache, tagging_signature, text_key_sql
+from .cache import (
+    PLACED_ROW,
+    PLACEMENT_COLUMNS,
+    TEXT_ROW,
+    PlacementCache,
+    TagCache,
+    keyed_field_sql,
+    placement_signature,
+    tagging_signature,
+    text_key_sql,
+)
 from .model import ModelFile, find_model, rules_signature
 from .rules import UkcatRule, load_rules_from_db
 from .tagger import TextRecord, UkcatTagger
@@ -34,6 +44,8 @@ UKCAT_COLUMNS = ["code", "tag", "category", "subcategory", "level", "notes", "re
 # tag cache's rows of the build's texts (KNOWN_TABLE), and organisation_tag's rows (ROWS_TABLE).
 AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE, KNOWN_TABLE = "_tag_areas", "_tag_text", "_tag_register", "_tag_known"
 TODO_TABLE, ROWS_TABLE, SCORES_TABLE = "_tag_todo", "_tag_rows", "_tag_scores"
+# Each organisation's place key (area_code, org_id, place_key), and the placement cache's rows of the build's keys.
+PLACE_KEY_TABLE, PLACED_TABLE = "_tag_place_keys", "_tag_placed"
 BUILD_AREAS = f"i.area_code IN (SELECT area_code FROM {AREAS_TABLE})"
 
 
@@ -141,6 +153,7 @@ class BuildTagging:
     threshold: float  # the model's code threshold (a configured one overrides the one chosen in training)
     ukcat_rows: list[tuple]
     cache: TagCache
+    places: PlacementCache
     taxonomy_written: bool = False
     placed: dict = dataclasses.field(default_factory=dict)  # place()'s answers without scores (see _place)
     _tagger: UkcatTagger | None = None
@@ -162,6 +175,11 @@ class BuildTagging:
     def method(self) -> str:
         return "regex+model" if self.model_file is not None else "regex"
 
+    def flush(self) -> None:
+        """Write what this build tagged and placed to the caches."""
+        self.cache.flush()
+        self.places.flush()
+
 
 def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
     """Load the taxonomy and rules, and find the model, once for a build (the staging attached); `remember` False
@@ -177,8 +195,10 @@ def prepare_tagging(con, cfg: Config, remember: bool = True) -> BuildTagging:
         threshold = model_file.threshold
     model_identity = (f"{model_file.identity}@{threshold}@{model_file.area_threshold}"
                       if model_file is not None else None)
-    cache = TagCache(cache_dir if remember else None, tagging_signature(rules_signature(rules), model_identity))
-    return BuildTagging(areas, generic, rules, model_file, threshold, _ukcat_rows(con), cache)
+    signature = tagging_signature(rules_signature(rules), model_identity)
+    folder = cache_dir if remember else None
+    return BuildTagging(areas, generic, rules, model_file, threshold, _ukcat_rows(con), TagCache(folder, signature),
+                        PlacementCache(folder, placement_signature(signature, areas, generic)))
 
 
 def _ukcat_tags(con, tagging: BuildTagging, flush_after: int | None) -> int:
@@ -277,62 +297,110 @@ def _evidence(rows: list[tuple]) -> dict[str, list[Evidence]]:
     return by_org
 
 
-def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
-    """Write organisation_tag and organisation_service_area for one area from the build's tables (replacing its
-    rows); return its summary."""
-    areas = tagging.areas
-    orgs = con.execute(f"SELECT org_id, name, other_names FROM {TEXT_TABLE} WHERE area_code = ? ORDER BY org_id",
-                       [area_code]).fetchall()
-    rows = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence, method FROM {ROWS_TABLE} "
-                       "WHERE area_code = ? ORDER BY ALL", [area_code]).fetchall()
-    scores = con.execute(f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} WHERE area_code = ?",
-                         [area_code]).fetchnumpy()  # arrays: no Python object per score until the dict below
+def _write_place_keys(con, tagging: BuildTagging) -> None:
+    """PLACE_KEY_TABLE: each organisation's place key, a digest of its text key and the tags registers state for it
+    (every column of its REGISTER_TABLE rows, as ROWS_TABLE has them): what areas.place reads, given the build's
+    taxonomy and thresholds (the placement cache's signature). Then PLACED_TABLE: the placement cache's rows of those
+    keys."""
+    stated = " || ".join(keyed_field_sql(c) for c in ("code", "tag_scheme", "source_field", "coalesce(evidence, '')"))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {PLACE_KEY_TABLE} AS
+        SELECT t.area_code, t.org_id, sha256(t.text_key || '|' || coalesce(r.stated, '')) AS place_key
+        FROM {TEXT_TABLE} t
+        LEFT JOIN (SELECT area_code, org_id, string_agg(tag, '' ORDER BY tag) AS stated
+                   FROM (SELECT area_code, org_id, {stated} AS tag FROM {REGISTER_TABLE}) GROUP BY ALL) r
+             USING (area_code, org_id)
+        ORDER BY t.area_code, t.org_id""")
+    tagging.places.load(con, PLACED_TABLE, f"SELECT place_key FROM {PLACE_KEY_TABLE}")
+
+
+def _place_new(con, tagging: BuildTagging, area_code: str) -> int:
+    """Place the organisations of one area whose place key neither the cache nor an earlier area of this build knows
+    (each key once), and add the placements to PLACED_TABLE and the cache. Returns how many keys were placed."""
+    new = con.execute(f"""
+        SELECT k.org_id, k.place_key, t.name, t.other_names FROM {PLACE_KEY_TABLE} k JOIN {TEXT_TABLE} t
+        USING (area_code, org_id)
+        WHERE k.area_code = ?
+          AND k.place_key NOT IN (SELECT place_key FROM {PLACED_TABLE} WHERE position = {PLACED_ROW})
+        QUALIFY row_number() OVER (PARTITION BY k.place_key ORDER BY k.org_id) = 1
+        ORDER BY k.org_id""", [area_code]).fetchall()
+    if not new:
+        return 0
+    con.execute("CREATE OR REPLACE TEMP TABLE _tag_new_orgs AS SELECT unnest(?::VARCHAR[]) AS org_id",
+                [[org for org, *_ in new]])
+    try:
+        rows = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence, method FROM {ROWS_TABLE} "
+                           "WHERE area_code = ? AND org_id IN (SELECT org_id FROM _tag_new_orgs) ORDER BY ALL",
+                           [area_code]).fetchall()
+        scores = con.execute(f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} "
+                             "WHERE area_code = ? AND org_id IN (SELECT org_id FROM _tag_new_orgs)",
+                             [area_code]).fetchnumpy()  # arrays: no Python object per score until the dict below
+    finally:
+        con.execute("DROP TABLE _tag_new_orgs")
     scores_by_org = {org: dict(zip(names.tolist(), zip(decision.tolist(), strength.tolist(), strict=True),
                                    strict=True))
                      for org, names, decision, strength in zip(scores["org_id"], scores["score_areas"],
                                                                scores["decision"], scores["strength"], strict=True)}
-    named_by_org = {org: named for org, name, other in orgs
-                    if (named := name_evidence(TextRecord(name=name, other_names=other), areas))}
     by_org = _evidence(rows)
-    threshold = tagging.area_threshold
-    area_rows = [(area_code, org, p.service_area, p.evidence, p.strength)
-                 for org in sorted(set(by_org) | set(named_by_org))
-                 for p in _place(tagging, by_org.get(org, []) + named_by_org.get(org, []), scores_by_org.get(org),
-                                 threshold)]
+    placed: list[tuple] = []
+    for org, key, name, other in new:
+        evidence = by_org.get(org, []) + name_evidence(TextRecord(name=name, other_names=other), tagging.areas)
+        placed.append((key, PLACED_ROW, None, None, None))
+        if evidence:  # an organisation with neither tags nor a telling name is in no area, whatever its scores
+            placed += [(key, i, p.service_area, p.evidence, p.strength) for i, p in enumerate(
+                _place(tagging, evidence, scores_by_org.get(org), tagging.area_threshold))]
+    tagging.places.add(con, PLACED_TABLE, pd.DataFrame(placed, columns=PLACEMENT_COLUMNS, dtype=object))
+    return len(new)
 
+
+def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
+    """Write organisation_tag and organisation_service_area for one area from the build's tables (replacing its
+    rows); return its summary. Placements come from PLACED_TABLE: only organisations whose place key is new are
+    placed here (_place_new)."""
+    placed_now = _place_new(con, tagging, area_code)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM organisation_tag WHERE area_code = ?", [area_code])
         con.execute("DELETE FROM organisation_service_area WHERE area_code = ?", [area_code])
         con.execute(f"INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)}) SELECT {', '.join(TAG_COLUMNS)} "
                     f"FROM {ROWS_TABLE} WHERE area_code = ? ORDER BY ALL", [area_code])
-        _insert_rows(con, "organisation_service_area", SERVICE_AREA_COLUMNS, area_rows)
+        con.execute(f"""INSERT INTO organisation_service_area ({', '.join(SERVICE_AREA_COLUMNS)})
+            SELECT k.area_code, k.org_id, p.service_area, p.evidence, p.strength
+            FROM {PLACE_KEY_TABLE} k JOIN {PLACED_TABLE} p USING (place_key)
+            WHERE k.area_code = ? AND p.position <> {PLACED_ROW}
+            ORDER BY k.org_id, p.position""", [area_code])
         if not tagging.taxonomy_written:
-            write_taxonomy(con, areas, tagging.ukcat_rows)
+            write_taxonomy(con, tagging.areas, tagging.ukcat_rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     tagging.taxonomy_written = True
 
-    org_ids = [o[0] for o in orgs]
-    with_area = {r[1] for r in area_rows}
-    untagged = [o for o in org_ids if o not in by_org]
-    no_area_with_evidence = [o for o in org_ids if o in by_org and o not in with_area]
-    total = len(org_ids)
+    # per organisation, in org_id order: its tags and its service-area rows
+    counts = con.execute(f"""
+        SELECT t.org_id, coalesce(r.tags, 0), coalesce(a.areas, 0)
+        FROM {TEXT_TABLE} t
+        LEFT JOIN (SELECT org_id, count(*) AS tags FROM {ROWS_TABLE} WHERE area_code = $area GROUP BY org_id) r
+             USING (org_id)
+        LEFT JOIN (SELECT org_id, count(*) AS areas FROM organisation_service_area WHERE area_code = $area
+                   GROUP BY org_id) a USING (org_id)
+        WHERE t.area_code = $area ORDER BY t.org_id""", {"area": area_code}).fetchall()
+    total = len(counts)
+    with_area = sum(1 for _, _, areas in counts if areas)
     summary = {
         "organisations": total,
-        "organisations_tagged": len(by_org),
-        "tags": len(rows),
-        "service_area_rows": len(area_rows),
-        "with_service_area": len(with_area),
-        "service_area_share": round(len(with_area) / total, 4) if total else 0.0,
-        "untagged": untagged,
-        "tagged_without_service_area": no_area_with_evidence,
+        "organisations_tagged": sum(1 for _, tags, _ in counts if tags),
+        "tags": sum(tags for _, tags, _ in counts),
+        "service_area_rows": sum(areas for _, _, areas in counts),
+        "with_service_area": with_area,
+        "service_area_share": round(with_area / total, 4) if total else 0.0,
+        "untagged": [org for org, tags, _ in counts if not tags],
+        "tagged_without_service_area": [org for org, tags, areas in counts if tags and not areas],
         "method": tagging.method,
     }
-    log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence",
-             area_code, len(by_org), total, 100 * summary["service_area_share"], len(untagged))
+    log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence; %d placed "
+             "now, the rest remembered", area_code, summary["organisations_tagged"], total,
+             100 * summary["service_area_share"], len(summary["untagged"]), placed_now)
     return summary
 
 
@@ -348,19 +416,25 @@ def tag_areas(con, cfg: Config, areas: list[str], tagging: BuildTagging | None =
     own = tagging is None
     tagging = tagging or prepare_tagging(con, cfg)
     areas = list(dict.fromkeys(areas))
-    tables = (AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE, KNOWN_TABLE, ROWS_TABLE, SCORES_TABLE)
+    tables = (AREAS_TABLE, TEXT_TABLE, REGISTER_TABLE, KNOWN_TABLE, ROWS_TABLE, SCORES_TABLE, PLACE_KEY_TABLE,
+              PLACED_TABLE)
     try:
         _write_inputs(con, areas)
         _ukcat_tags(con, tagging, flush_after)
         for column in ("activities", "objects"):  # every text is tagged: free the texts (every charity's, nationally)
             con.execute(f"ALTER TABLE {TEXT_TABLE} DROP COLUMN {column}")
         _write_rows(con)
-        summaries = {area: _tag_area(con, tagging, area) for area in areas}
+        _write_place_keys(con, tagging)
+        summaries = {}
+        for area in areas:
+            summaries[area] = _tag_area(con, tagging, area)
+            if flush_after is not None and tagging.places.pending >= flush_after:
+                tagging.places.flush()
     finally:
         for table in tables:
             con.execute(f"DROP TABLE IF EXISTS {table}")
     if own:
-        tagging.cache.flush()
+        tagging.flush()
     return summaries
 
 

@@ -1,7 +1,8 @@
 """Tags remembered by content: an organisation's UKCAT tags (and the model's service-area scores) depend on its
 text (name, other names, activities, objects), the rules, the model and the tagging code, never on the area. So each
 text is tagged once: later areas of the same build, and later builds, read its tags from Parquet files under
-data/cache/tagging/tags-<signature>/.
+data/cache/tagging/tags-<signature>/. Its service areas depend on that text and the tags registers state for it, so
+they are remembered the same way (PlacementCache, under places-<signature>/).
 
 The signature digests everything the tags are made from besides the text (the rules as staged, the model file's
 name, sha256 and thresholds, the tagging code, this file's format included, and reference data), so a change to any
@@ -44,14 +45,16 @@ MERGE_AFTER_FILES = 16
 MERGE_LOCK = ".merge.lock"
 
 
-def text_key_sql(name: str, other_names: str, activities: str, objects: str) -> str:
-    """SQL for a text's key: sha256 of its four fields, each written as '<bytes>:<text>' or '-' for NULL (so NULL
-    stays apart from the empty string and no two texts share a key). Computed by DuckDB, set-wise, for a whole
-    build's organisations."""
-    def field(column: str) -> str:
-        return f"CASE WHEN {column} IS NULL THEN '-' ELSE CAST(strlen({column}) AS VARCHAR) || ':' || {column} END"
+def keyed_field_sql(column: str) -> str:
+    """SQL writing a value as '<bytes>:<text>', or '-' for NULL: such fields joined end to end read back one way only
+    (NULL stays apart from the empty string, and no two lists of values give one string)."""
+    return f"CASE WHEN {column} IS NULL THEN '-' ELSE CAST(strlen({column}) AS VARCHAR) || ':' || {column} END"
 
-    return "sha256(" + " || ".join(field(c) for c in (name, other_names, activities, objects)) + ")"
+
+def text_key_sql(name: str, other_names: str, activities: str, objects: str) -> str:
+    """SQL for a text's key: sha256 of its four fields (keyed_field_sql), so no two texts share a key. Computed by
+    DuckDB, set-wise, for a whole build's organisations."""
+    return "sha256(" + " || ".join(keyed_field_sql(c) for c in (name, other_names, activities, objects)) + ")"
 
 
 def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
@@ -62,62 +65,73 @@ def tagging_signature(rules_signature: str, model_identity: str | None) -> str:
                    "reference": tree_digest(PACKAGE_DIR / "reference", "*")})[:20]
 
 
-class TagCache:
-    """Tags and area scores by text key for one signature; `folder` None keeps nothing across builds (tests,
-    `use_model` off). What a build tags waits in a temp table of its connection (PENDING_TABLE, in the cache's row
-    format: DuckDB holds it, not Python objects) until `flush` writes it."""
+class _ParquetCache:
+    """Rows by content key for one signature, as Parquet files under <folder>/<PREFIX>-<signature>/; `folder` None
+    keeps nothing across builds (tests, `use_model` off). What a build adds waits in a temp table of its connection
+    (`_pending`, in the cache's row format: DuckDB holds it, not Python objects) until `flush` writes it. A subclass
+    names its key column, its columns and their SQL types (SCHEMA), and how it adds rows."""
+
+    PREFIX = ""
+    KEY = ""
+    COLUMNS: list[str] = []
+    SCHEMA = ""
 
     def __init__(self, folder: Path | None, signature: str):
-        self.folder = folder / f"tags-{signature}" if folder else None
-        self._con: duckdb.DuckDBPyConnection | None = None  # the build's, holding PENDING_TABLE
-        self.pending = 0  # texts tagged by this build, not yet written
+        self.folder = folder / f"{self.PREFIX}-{signature}" if folder else None
+        self._con: duckdb.DuckDBPyConnection | None = None  # the build's, holding _pending
+        self.pending = 0  # keys added by this build, not yet written
         self.written = 0
+        self._pending = f"_{self.PREFIX}_cache_pending"
 
     def _files(self) -> list[str]:
         if self.folder is None or not self.folder.is_dir():
             return []
         return sorted(str(p) for p in self.folder.glob("*.parquet"))
 
+    def create(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+        """An empty TEMP TABLE of the cache's rows."""
+        nulls = ", ".join(f"NULL AS {column}" for column in self.COLUMNS)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {self.SCHEMA} FROM (SELECT {nulls}) WHERE false")
+
     def load(self, con: duckdb.DuckDBPyConnection, table: str, keys_sql: str) -> None:
-        """Create TEMP TABLE `table` (CACHE_COLUMNS) in `con`: the remembered rows, on disk or tagged by this build,
-        of the texts whose keys `keys_sql` (a SELECT of text_key) gives. One pass over the cache files."""
-        _create(con, table)
+        """Create TEMP TABLE `table` (COLUMNS) in `con`: the remembered rows, on disk or added by this build, of the
+        keys `keys_sql` (a SELECT of the key column) gives. One pass over the cache files."""
+        self.create(con, table)
         files = self._files()
         if files:
-            wanted = f"SELECT {', '.join(CACHE_COLUMNS)} FROM read_parquet(?) WHERE text_key IN ({keys_sql})"
+            wanted = f"SELECT {', '.join(self.COLUMNS)} FROM read_parquet(?) WHERE {self.KEY} IN ({keys_sql})"
             try:
                 con.execute(f"INSERT INTO {table} SELECT DISTINCT * FROM ({wanted})", [files])
             except (duckdb.Error, OSError) as exc:  # a damaged file, or one merged away under us: read the others
-                log.warning("tag cache %s: reading file by file: %s", self.folder, exc)
+                log.warning("%s cache %s: reading file by file: %s", self.PREFIX, self.folder, exc)
                 for name in files:
                     try:
                         con.execute(f"INSERT INTO {table} SELECT DISTINCT * FROM ({wanted}) "
                                     f"EXCEPT SELECT * FROM {table}", [[name]])
                     except (duckdb.Error, OSError) as file_exc:
-                        log.warning("tag cache file %s unreadable, its texts are tagged again: %s", name, file_exc)
+                        log.warning("%s cache file %s unreadable, its keys are made again: %s", self.PREFIX, name,
+                                    file_exc)
         if self.pending and self._con is con:
-            con.execute(f"INSERT INTO {table} SELECT * FROM {PENDING_TABLE} WHERE text_key IN ({keys_sql})")
+            con.execute(f"INSERT INTO {table} SELECT * FROM {self._pending} WHERE {self.KEY} IN ({keys_sql})")
 
-    def add(self, con: duckdb.DuckDBPyConnection, table: str, keys: list[str], tags: list[list[Tag]],
-            area_scores: AreaScores | list[dict | None] | None) -> None:
-        """Remember texts tagged now (to write at `flush`; kept even with no folder to write to, as a later call of
-        this build reads them at `load`) and add their rows to this build's `table` (`load`). `area_scores`: the
-        tagger's arrays (UkcatTagger.tag_with_area_arrays), or per text area -> [decision, strength] or None."""
+    def _add_rows(self, con: duckdb.DuckDBPyConnection, table: str, select: str, keys: int) -> None:
+        """Remember the rows `select` gives (to write at `flush`; kept even with no folder to write to, as a later
+        `load` of this build reads them) and add them to this build's `table` (`load`): `keys` new keys."""
         if self._con is not con:
             self.flush()
             self._con = con
-            _create(con, PENDING_TABLE)
-        with _Registered(con, keys, tags, area_scores):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_TABLE} AS {_ROWS_SQL}")
+            self.create(con, self._pending)
+        new = f"_{self.PREFIX}_cache_new"  # made once for both tables it goes to
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT {self.SCHEMA} FROM ({select})")
         try:
-            for into in (PENDING_TABLE, table):
-                con.execute(f"INSERT INTO {into} SELECT * FROM {NEW_TABLE}")
+            for into in (self._pending, table):
+                con.execute(f"INSERT INTO {into} SELECT * FROM {new}")
         finally:
-            con.execute(f"DROP TABLE {NEW_TABLE}")
-        self.pending += len(keys)
+            con.execute(f"DROP TABLE {new}")
+        self.pending += keys
 
     def flush(self) -> None:
-        """Write what this build tagged as one new file; merge the files when there are many."""
+        """Write what this build added as one new file; merge the files when there are many."""
         con, pending = self._con, self.pending
         self._con, self.pending = None, 0
         if con is None:
@@ -125,10 +139,10 @@ class TagCache:
         try:
             if self.folder is not None and pending:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                self._write(con, f"SELECT * FROM {PENDING_TABLE}")
+                self._write(con, f"SELECT * FROM {self._pending}")
                 self.written += pending
         finally:
-            con.execute(f"DROP TABLE IF EXISTS {PENDING_TABLE}")
+            con.execute(f"DROP TABLE IF EXISTS {self._pending}")
         if len(self._files()) >= MERGE_AFTER_FILES:
             self._merge()
 
@@ -145,8 +159,8 @@ class TagCache:
 
     def _merge(self) -> None:
         """Stream the cache's files into one, under an exclusive lock: a writer finding another merging leaves it be.
-        Two merges of the same files at once would each keep a copy of every row; one at a time, a text is in the
-        cache twice only when two builds tagged it at once (`load` reads it once). One thread, no DISTINCT: at
+        Two merges of the same files at once would each keep a copy of every row; one at a time, a key is in the
+        cache twice only when two builds added it at once (`load` reads it once). One thread, no DISTINCT: at
         national size (2.4 million rows) 320 MB, against 1.3 GB for the SELECT DISTINCT on every core this did,
         which lifted a build worker well past the rest of its build."""
         with open(self.folder / MERGE_LOCK, "a") as lock:
@@ -161,7 +175,7 @@ class TagCache:
             try:
                 self._write(con, "SELECT * FROM read_parquet(?)", [files])
             except (duckdb.Error, OSError) as exc:
-                log.warning("tag cache %s not merged: %s", self.folder, exc)
+                log.warning("%s cache %s not merged: %s", self.PREFIX, self.folder, exc)
                 return
             finally:
                 con.close()
@@ -169,27 +183,66 @@ class TagCache:
                 Path(name).unlink(missing_ok=True)
 
 
-PENDING_TABLE = "_tag_cache_pending"
-NEW_TABLE = "_tag_cache_new"  # the rows of one `add`, made once for both tables it goes to
+class TagCache(_ParquetCache):
+    """Tags and area scores by text key (see the module's description)."""
+
+    PREFIX, KEY, COLUMNS, SCHEMA = "tags", "text_key", CACHE_COLUMNS, CACHE_SCHEMA
+
+    def add(self, con: duckdb.DuckDBPyConnection, table: str, keys: list[str], tags: list[list[Tag]],
+            area_scores: AreaScores | list[dict | None] | None) -> None:
+        """Remember texts tagged now and add their rows to this build's `table` (`load`). `area_scores`: the
+        tagger's arrays (UkcatTagger.tag_with_area_arrays), or per text area -> [decision, strength] or None."""
+        with _Registered(con, keys, tags, area_scores):
+            self._add_rows(con, table, _ROWS_SQL, len(keys))
 
 
-def _create(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """An empty TEMP TABLE of the cache's rows."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {CACHE_SCHEMA} FROM (SELECT NULL AS text_key, "
-                "NULL AS position, NULL AS code, NULL AS source_field, NULL AS evidence, NULL AS method, "
-                "NULL AS score_areas, NULL AS decision, NULL AS strength) WHERE false")
+# An organisation's service areas (tagging/areas.place) depend on its text (the text key: name, other names,
+# activities, objects, hence its UKCAT tags and model scores) and the tags registers state for it, given the tagging
+# signature and the service-area taxonomy. So they are remembered by a key of those two (apply.PLACE_KEY_SQL): a
+# refresh places again only the organisations whose text or register tags changed. A key has one row at position -1
+# (placed, perhaps in no area) and one per service area at 0, 1, ... in place()'s order.
+PLACED_ROW = -1
+PLACEMENT_COLUMNS = ["place_key", "position", "service_area", "evidence", "strength"]
+PLACEMENT_SCHEMA = ("place_key::VARCHAR AS place_key, position::INTEGER AS position, "
+                    "service_area::VARCHAR AS service_area, evidence::VARCHAR AS evidence, "
+                    "strength::DOUBLE AS strength")
+
+
+class PlacementCache(_ParquetCache):
+    """Service-area placements by place key, for one tagging signature and taxonomy (`placement_signature`)."""
+
+    PREFIX, KEY, COLUMNS, SCHEMA = "places", "place_key", PLACEMENT_COLUMNS, PLACEMENT_SCHEMA
+
+    def add(self, con: duckdb.DuckDBPyConnection, table: str, placed: pd.DataFrame) -> None:
+        """Remember placements made now (`placed`: PLACEMENT_COLUMNS, each key's PLACED_ROW included) and add them
+        to this build's `table` (`load`)."""
+        if placed.empty:
+            return
+        con.register("_placed_new_df", placed[PLACEMENT_COLUMNS])
+        try:
+            self._add_rows(con, table, "SELECT * FROM _placed_new_df",
+                           int((placed["position"] == PLACED_ROW).sum()))
+        finally:
+            con.unregister("_placed_new_df")
+
+
+def placement_signature(tag_signature: str, areas, generic) -> str:
+    """What placements are made of besides the place key: the tagging signature (rules, model and its thresholds,
+    tagging code, reference data) and the service-area taxonomy in use, which a deployment may configure."""
+    taxonomy = [[a.code, a.label, sorted(a.ukcat), sorted(a.ccew), list(a.sic), list(a.fca), list(a.names)]
+                for a in areas]
+    return digest({"tags": tag_signature, "taxonomy": taxonomy,
+                   "generic": [sorted(generic.sic), sorted(generic.ccew)]})[:20]
 
 
 # Cache rows from the registered _tag_new_rows and _tag_new_scores (_Registered): the scores, gathered into arrays in
 # the model's area order, go on the text's own row.
 _ROWS_SQL = f"""
-    SELECT {CACHE_SCHEMA} FROM (
-        SELECT t.text_key, t.position, t.code, t.source_field, t.evidence, t.method, s.score_areas, s.decision,
-               s.strength
-        FROM _tag_new_rows t
-        LEFT JOIN (SELECT text_key, list(area ORDER BY i) AS score_areas, list(decision ORDER BY i) AS decision,
-                          list(strength ORDER BY i) AS strength
-                   FROM _tag_new_scores GROUP BY text_key) s ON t.position = {TEXT_ROW} AND s.text_key = t.text_key)
+    SELECT t.text_key, t.position, t.code, t.source_field, t.evidence, t.method, s.score_areas, s.decision, s.strength
+    FROM _tag_new_rows t
+    LEFT JOIN (SELECT text_key, list(area ORDER BY i) AS score_areas, list(decision ORDER BY i) AS decision,
+                      list(strength ORDER BY i) AS strength
+               FROM _tag_new_scores GROUP BY text_key) s ON t.position = {TEXT_ROW} AND s.text_key = t.text_key
 """
 
 
