@@ -29,15 +29,15 @@ def test_every_name_cache_is_found_once():
 def test_a_build_empties_them_after_each_area(demo_register, tmp_path, monkeypatch):
     areas = ["E08000015", "E08000012"]
     at_start, after = [], []
-    original = register_build.build_area
+    original = register_build.link_area  # linking an area is what fills them
 
-    def build_area(*args, **kwargs):
+    def link_area(*args, **kwargs):
         at_start.append(held())
-        summary = original(*args, **kwargs)
+        linked = original(*args, **kwargs)
         after.append(held())
-        return summary
+        return linked
 
-    monkeypatch.setattr(register_build, "build_area", build_area)
+    monkeypatch.setattr(register_build, "link_area", link_area)
     names.normalise_name("A name cached before the build")
     pipeline.build_register(demo_register.cfg, tmp_path / "register.duckdb", areas)
     assert all(n > 0 for n in after)  # an area's build fills them (its steps share the forms) ...

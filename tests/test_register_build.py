@@ -1,5 +1,7 @@
 """Area selection, VCSE rule, survivorship, enrichment, idempotence and multi-area builds of the register."""
 
+from datetime import date
+
 import pytest
 from register_fixtures import LIVERPOOL, WIRRAL, config, register_db
 
@@ -169,3 +171,48 @@ def test_filing_flags_and_years_operating_count_from_the_runs_date():
     on_the_day, _ = filing(anniversary)
     day_before, _ = filing(date.fromordinal(anniversary.toordinal() - 1))
     assert (on_the_day["GB-CHC-1190007"][2], day_before["GB-CHC-1190007"][2]) == (40, 39)
+
+
+def test_areas_are_built_in_batches_of_source_records_in_build_order():
+    from vcse_pipeline.pipeline import build_batches
+
+    records = {"E08000015": 5, "E08000012": 10, "E08000014": 30, "E06000050": 1, "E08000011": 19}
+    held = set(records)
+    assert build_batches(list(records), held, records, 20) == [
+        ["E08000015", "E08000012"], ["E08000014"], ["E06000050", "E08000011"]]
+    assert build_batches(list(records), held, records, 1000) == [list(records)]
+    # an area the build's tables do not hold reads staging by itself: it is a batch of its own, between the others
+    assert build_batches(list(records), held - {"E08000014"}, records, 1000) == [
+        ["E08000015", "E08000012"], ["E08000014"], ["E06000050", "E08000011"]]
+    assert build_batches([], held, records, 20) == []
+
+
+def test_areas_written_together_are_what_each_written_alone_gives(demo_register, tmp_path, monkeypatch):
+    """build_register writes areas in batches (one INSERT per table and one statement per enrich and reference step
+    for all of them): the register is the one area-by-area writing gives, every table row for row in stored order,
+    and each area's summary the same but for its timings."""
+    import duckdb
+
+    from vcse_pipeline import pipeline
+    from vcse_pipeline.register import national
+
+    areas = [WIRRAL, LIVERPOOL, "E06000050", "E08000014"]
+    state = national.ensure_national_state(demo_register.cfg, areas)
+
+    def build(name: str, batch_records: int, named: list[str] = areas) -> tuple[dict, dict]:
+        monkeypatch.setattr(pipeline, "BUILD_BATCH_RECORDS", batch_records)
+        path = tmp_path / f"{name}.duckdb"
+        summary = pipeline.build_register(demo_register.cfg, path, named, state, as_of=date(2026, 12, 4))
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+            stored = {t: con.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+        timings = ("seconds", "cluster_seconds")
+        return stored, {a: {k: v for k, v in s.items() if k not in timings} for a, s in summary["areas"].items()}
+
+    alone, alone_summary = build("alone", 1)
+    together, together_summary = build("together", 10**9)
+    assert together == alone and together_summary == alone_summary
+    assert build("named twice", 10**9, [*areas, WIRRAL]) == (together, together_summary)  # built once
+    assert {a for (a, *_) in together["organisation_finance"]} == set(areas)
+    assert all(together[t] for t in ("organisation", "organisation_filing", "organisation_classification",
+                                     "organisation_text", "area_ward", "unmapped_postcode"))

@@ -247,7 +247,7 @@ def test_area_tables_a_build_holds_are_what_staging_gives(demo_register, tmp_pat
         for code in areas:
             facts = {}
             for held in (True, False):
-                area_facts.select_area_facts(con, code, held)
+                area_facts.select_area_facts(con, [code], held)
                 facts[held] = {name: con.execute(f"SELECT * FROM _area_{name} ORDER BY ALL").fetchall()
                                for name in area_facts.FACTS}
             assert facts[True] == facts[False], code

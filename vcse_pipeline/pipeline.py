@@ -162,6 +162,30 @@ TAGS_HELD = 20_000
 TAG_BATCH_ORGANISATIONS = 20_000
 
 
+# Source records of the areas a build writes together (register/build.build_areas: one INSERT per table and one
+# statement per enrich and reference step for the batch): each statement has a fixed cost of 10-20 ms whatever its
+# rows, and most areas of a national build have a few thousand records.
+BUILD_BATCH_RECORDS = 20_000
+
+
+def build_batches(areas: list[str], held: set[str], records: dict[str, int], limit: int) -> list[list[str]]:
+    """The areas in build order, cut into runs of at most `limit` source records (`records`; an area larger than that
+    alone) whose rows the build's area tables all hold (`held`); an area they do not hold is a batch of its own."""
+    batches: list[list[str]] = []
+    count = 0
+    for area in areas:
+        if area not in held:
+            batches.append([area])
+            count = limit  # nothing joins it
+            continue
+        if not batches or batches[-1][0] not in held or count + records.get(area, 0) > limit:
+            batches.append([])
+            count = 0
+        batches[-1].append(area)
+        count += records.get(area, 0)
+    return batches
+
+
 def tag_batches(organisations: dict[str, int], limit: int) -> list[list[str]]:
     """The areas in build order, cut into runs of at most `limit` organisations (an area larger than that alone)."""
     batches: list[list[str]] = []
@@ -190,13 +214,13 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
     this build ([register] build_memory_limit when not given; a build worker passes worker_memory_limit)."""
     from .name_caches import clear_name_caches
     from .register.area import national_coverage, require_records_for
-    from .register.area_facts import HELD, hold_area_tables
-    from .register.build import build_area
+    from .register.area_facts import HELD, area_records, hold_area_tables
+    from .register.build import build_areas
     from .register.national import SCHEMA, attach_national_state, ensure_national_state
-    from .register.reference_copy import copy_area_reference, order_postcode_location
+    from .register.reference_copy import copy_reference, order_postcode_location
     from .tagging.apply import prepare_tagging, tag_areas
 
-    areas = areas or cfg.areas
+    areas = list(dict.fromkeys(areas or cfg.areas))  # an area named twice is built once
     as_of = as_of or date.today()
     if out_path.exists():
         raise FileExistsError(f"{out_path} exists: a build always writes a new file")
@@ -215,15 +239,15 @@ def build_register(cfg: Config, out_path: Path, areas: list[str] | None = None,
         covered = national_coverage(con, areas)
         for area in (a for a in areas if a not in covered):  # a state built for other areas fails here, at once
             require_records_for(con, area)
-        hold_area_tables(con, areas)  # what each area reads, selected for all of them in one pass
+        held = hold_area_tables(con, areas)  # what each area reads, selected for all of them in one pass
         run_sql_dir(con, "core")
         tagging = prepare_tagging(con, cfg)
-        for area in areas:
-            area_summary = build_area(con, cfg, area, as_of)
-            clear_name_caches()  # few hits across areas, and a process building many would grow with them
-            area_summary["reference"] = copy_area_reference(con, area)
-            summary["areas"][area] = area_summary
-            fault_point("build_area_done")
+        for batch in build_batches(areas, held, area_records(con), BUILD_BATCH_RECORDS):
+            built = build_areas(con, cfg, batch, batch[0] in held, as_of)
+            references = copy_reference(con, batch)
+            for area in batch:
+                summary["areas"][area] = {**built[area], "reference": references[area]}
+                fault_point("build_area_done")
         if order_postcodes:
             order_postcode_location(con)
         # Tagged once the areas exist: one pass over the staging and the tag cache for each batch of them (tag_areas)

@@ -1,4 +1,5 @@
 """Build the register for an area: source records -> area and VCSE selection -> links -> organisations.
 
-The entry point is `build.build_area(con, cfg, area_code)`; each step lives in its own module.
+The entry points are `build.build_area(con, cfg, area_code)` and `build.build_areas` (a batch of areas written
+together); each step lives in its own module.
 """

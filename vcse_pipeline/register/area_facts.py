@@ -12,10 +12,11 @@ sorted by area so an area reads a few row groups:
   organisation number, a company number, a society number, a postcode) keyed by each area's source records, area_code
   + only the columns the area SQL reads, in staging order.
 A build of one area (a council's, an Airflow mapped task) pays for that area's rows, one of every English area pays
-once, and a national state holds nothing per area beyond membership. Per area, `select_area_facts` makes
-`_area_<fact>` temp views (only the area's rows): over the held tables, or, for an area the national state does not
-cover, over staging (the path that selects everything per area). The SQL of sql/enrich, sql/reference and
-sql/links/record_names.sql reads those views.
+once, and a national state holds nothing per area beyond membership. For each batch of areas a build writes
+together (register/build.py), `select_area_facts` makes `_area_<fact>` temp views (only those areas' rows, with
+their area_code): over the held tables, or, for areas the national state does not cover, over staging (the path
+that selects everything per area). The SQL of sql/enrich, sql/reference and sql/links/record_names.sql reads those
+views, joining on area_code.
 
 An area's rows are exactly what a join of its source_record rows to the staging table finds, duplicates included:
 every organisation, name and member of an area comes from its source records.
@@ -34,7 +35,8 @@ from .exact_links import LINK_COLUMNS
 from .national import SCHEMA
 from .records import RECORDS_TABLE, SOURCE_RECORD_SELECT
 
-FACTS_AREA = "_area_facts_area"  # a view naming the area the _area_<fact> views select
+FACTS_AREA = "_area_facts_area"  # a view naming the areas the _area_<fact> views select
+WRITE_AREAS = "_write_areas"  # the areas being written, numbered in build order (write_area_order)
 HELD = "build_area"  # the build connection's in-memory database of the tables below
 HELD_AREAS = f"{HELD}.areas"  # the areas whose rows it holds
 AREA_RECORD_TABLE = f"{HELD}.source_record"  # area_code + source_record's columns, sorted by area
@@ -162,6 +164,13 @@ def _write_area_tables(con: duckdb.DuckDBPyConnection, areas: list[str], first: 
     con.execute(f"CHECKPOINT {HELD}")  # compresses what it holds
 
 
+def area_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Each held area's source records (its rows of build_area.source_record); {} when none are held."""
+    if not held_areas(con):
+        return {}
+    return dict(con.execute(f"SELECT area_code, count(*) FROM {AREA_RECORD_TABLE} GROUP BY area_code").fetchall())
+
+
 def held_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.DataFrame:
     """The exact links among a held area's members."""
     return con.execute(f"""
@@ -170,30 +179,41 @@ def held_area_exact_links(con: duckdb.DuckDBPyConnection, area_code: str) -> pd.
     """, [area_code]).df()[LINK_COLUMNS]
 
 
-def select_area_facts(con: duckdb.DuckDBPyConnection, area_code: str, held: bool) -> None:
-    """(Re)create the `_area_<fact>` temp views for one area whose source_record rows are written: over the
-    build_area.<fact> tables when they hold the area (`held`: hold_area_tables), else over staging. Views, not
-    copies: the SQL reading them reads the area's row groups once. One statement list, one round trip."""
-    operation_codes(area_code)  # a GSS code (checked), so safe as a literal in the views
-    area = sql_literal(area_code)
+def write_area_order(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> None:
+    """(Re)create WRITE_AREAS: the areas being written (area_code, n: build order), which the area SQL joins to."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {WRITE_AREAS} AS SELECT area_code, n FROM (SELECT "
+                "unnest(?::VARCHAR[]) AS area_code, generate_subscripts(?::VARCHAR[], 1) AS n)",
+                [list(area_codes), list(area_codes)])
+
+
+def select_area_facts(con: duckdb.DuckDBPyConnection, area_codes: list[str], held: bool) -> None:
+    """(Re)create the `_area_<fact>` temp views (area_code + the fact's columns) of the areas `area_codes` whose
+    source_record rows are (or are being) written: over the build_area.<fact> tables when they hold the areas
+    (`held`: hold_area_tables), else over staging. Views, not copies: the SQL reading them reads the areas' row
+    groups once. One statement list, one round trip."""
+    for area_code in area_codes:
+        operation_codes(area_code)  # GSS codes (checked), so safe as literals in the views
+    areas = ", ".join(sql_literal(a) for a in area_codes)
     views = []
     for name, fact in FACTS.items():
         columns = ", ".join(fact.columns)
         if held:
-            body = f"SELECT {columns} FROM {HELD}.{name} WHERE area_code = {area}"
+            body = f"SELECT area_code, {columns} FROM {HELD}.{name} WHERE area_code IN ({areas})"
         else:
-            body = (f"SELECT {columns} FROM {fact.table} WHERE {fact.key} IN "
-                    f"(SELECT {fact.record_key} FROM source_record s WHERE s.area_code = {area} AND {fact.has_key})")
+            body = (f"SELECT k.area_code, {', '.join('t.' + c for c in fact.columns)} FROM (SELECT DISTINCT "
+                    f"s.area_code, {fact.record_key} AS _key FROM source_record s WHERE s.area_code IN ({areas}) "
+                    f"AND {fact.has_key}) k JOIN {fact.table} t ON t.{fact.key} = k._key")
         views.append(f"CREATE OR REPLACE TEMP VIEW _area_{name} AS {body};")
-    views.append(f"CREATE OR REPLACE TEMP VIEW {FACTS_AREA} AS SELECT {area} AS area_code;")
+    views.append(f"CREATE OR REPLACE TEMP VIEW {FACTS_AREA} AS SELECT unnest([{areas}]) AS area_code;")
     con.execute("\n".join(views))
 
 
-def ensure_area_facts(con: duckdb.DuckDBPyConnection, area_code: str) -> None:
-    """select_area_facts unless the views already select `area_code` (build_area made them)."""
+def ensure_area_facts(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> None:
+    """select_area_facts unless the views already select exactly `area_codes` (build_areas made them)."""
     try:
-        held = con.execute(f"SELECT area_code FROM {FACTS_AREA}").fetchall()
+        selected = {r[0] for r in con.execute(f"SELECT area_code FROM {FACTS_AREA}").fetchall()}
     except duckdb.CatalogException:
-        held = None
-    if held != [(area_code,)]:
-        select_area_facts(con, area_code, bool(hold_area_tables(con, [area_code])))
+        selected = None
+    if selected != set(area_codes):
+        held = hold_area_tables(con, area_codes)
+        select_area_facts(con, area_codes, held == set(area_codes))

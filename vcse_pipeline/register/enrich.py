@@ -2,7 +2,8 @@
 year, filing health and classifications (sql/enrich). The published register is self-contained because staging is
 detached after the build.
 
-Reads `_org_member` (record_id, org_id, source, member_rank: 0 = canonical) made by build.py. Overdue flags and
+Run for a batch of areas at once (build.write_areas): reads `_org_member` (area_code, record_id, org_id, source,
+member_rank: 0 = canonical) and `_write_areas` (the batch's areas in build order) made by build.py. Overdue flags and
 years operating are counted at `as_of`, the run's date, so every area and worker of one run counts from the same day.
 """
 
@@ -13,6 +14,7 @@ from datetime import date
 import duckdb
 
 from ..db import run_sql_dir
+from .area_facts import WRITE_AREAS
 
 MEMBERS = "_org_member"  # read by sql/enrich
 
@@ -21,8 +23,12 @@ COUNTED = {"finance_rows": "organisation_finance", "filing_rows": "organisation_
            "classification_rows": "organisation_classification"}
 
 
-def enrich(con: duckdb.DuckDBPyConnection, area_code: str, as_of: date) -> dict[str, int]:
-    run_sql_dir(con, "enrich", {"area_code": area_code, "as_of": as_of})
-    counts = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {table} WHERE area_code = $area)"
-                                               for table in COUNTED.values()), {"area": area_code}).fetchall()[0]
-    return dict(zip(COUNTED, counts, strict=True))
+def enrich(con: duckdb.DuckDBPyConnection, area_codes: list[str], as_of: date) -> dict[str, dict[str, int]]:
+    """Write the enrich tables of the areas being written; returns each area's row counts."""
+    run_sql_dir(con, "enrich", {"as_of": as_of})
+    counts = {area: dict.fromkeys(COUNTED, 0) for area in area_codes}
+    for key, table in COUNTED.items():
+        for area, count in con.execute(f"SELECT area_code, count(*) FROM {table} WHERE area_code IN "
+                                       f"(SELECT area_code FROM {WRITE_AREAS}) GROUP BY area_code").fetchall():
+            counts[area][key] = count
+    return counts

@@ -5,19 +5,31 @@ from __future__ import annotations
 import duckdb
 
 from ..db import run_sql_dir, run_sql_file, sql_file
-from .area_facts import ensure_area_facts
+from .area_facts import WRITE_AREAS, ensure_area_facts, write_area_order
 
 POSTCODE_LOCATION_DDL = "core/30_register_reference.sql"  # with area_ward and organisation_text, made if missing
 
 
+COUNTED = ("area_ward", "organisation_text")
+
+
+def copy_reference(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> dict[str, dict[str, int]]:
+    """Fill postcode_location, area_ward and organisation_text for a batch of built areas at once (idempotent);
+    returns each area's rows of area_ward and organisation_text."""
+    write_area_order(con, area_codes)
+    ensure_area_facts(con, area_codes)  # the areas' build selected them
+    run_sql_dir(con, "reference")
+    counts = {area: dict.fromkeys(COUNTED, 0) for area in area_codes}
+    for table in COUNTED:
+        for area, count in con.execute(f"SELECT area_code, count(*) FROM {table} WHERE area_code IN "
+                                       f"(SELECT area_code FROM {WRITE_AREAS}) GROUP BY area_code").fetchall():
+            counts[area][table] = count
+    return counts
+
+
 def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[str, int]:
     """Fill postcode_location, area_ward and organisation_text for one area (idempotent)."""
-    ensure_area_facts(con, area_code)  # the area's build selected them
-    run_sql_dir(con, "reference", {"area_code": area_code})
-    return {
-        table: con.execute(f"SELECT count(*) FROM {table} WHERE area_code = ?", [area_code]).fetchone()[0]
-        for table in ("area_ward", "organisation_text")
-    }
+    return copy_reference(con, [area_code])[area_code]
 
 
 def order_postcode_location(con: duckdb.DuckDBPyConnection) -> None:
