@@ -313,61 +313,62 @@ def _write_place_keys(con, tagging: BuildTagging) -> None:
     tagging.places.load(con, PLACED_TABLE, f"SELECT place_key FROM {PLACE_KEY_TABLE}")
 
 
-def _place_new(con, tagging: BuildTagging, area_code: str) -> int:
-    """Place the organisations of one area whose place key neither the cache nor an earlier area of this build knows
-    (each key once), and add the placements to PLACED_TABLE and the cache. Returns how many keys were placed."""
+def _place_new(con, tagging: BuildTagging) -> int:
+    """Place the organisations of the build's areas whose place key the cache does not know (each key once, for its
+    first organisation in build order), and add the placements to PLACED_TABLE and the cache. Returns how many keys
+    were placed."""
     new = con.execute(f"""
-        SELECT k.org_id, k.place_key, t.name, t.other_names FROM {PLACE_KEY_TABLE} k JOIN {TEXT_TABLE} t
-        USING (area_code, org_id)
-        WHERE k.area_code = ?
-          AND k.place_key NOT IN (SELECT place_key FROM {PLACED_TABLE} WHERE position = {PLACED_ROW})
-        QUALIFY row_number() OVER (PARTITION BY k.place_key ORDER BY k.org_id) = 1
-        ORDER BY k.org_id""", [area_code]).fetchall()
+        SELECT k.area_code || k.org_id AS who, k.area_code, k.org_id, k.place_key, t.name, t.other_names
+        FROM {PLACE_KEY_TABLE} k JOIN {TEXT_TABLE} t USING (area_code, org_id) JOIN {AREAS_TABLE} a USING (area_code)
+        WHERE k.place_key NOT IN (SELECT place_key FROM {PLACED_TABLE} WHERE position = {PLACED_ROW})
+        QUALIFY row_number() OVER (PARTITION BY k.place_key ORDER BY a.n, k.org_id) = 1
+        ORDER BY a.n, k.org_id""").fetchall()
     if not new:
         return 0
-    con.execute("CREATE OR REPLACE TEMP TABLE _tag_new_orgs AS SELECT unnest(?::VARCHAR[]) AS org_id",
-                [[org for org, *_ in new]])
+    # area codes are nine characters, so area_code || org_id names an organisation of an area unambiguously
+    con.execute("CREATE OR REPLACE TEMP TABLE _tag_new_orgs AS SELECT unnest(?::VARCHAR[]) AS area_code, "
+                "unnest(?::VARCHAR[]) AS org_id", [[r[1] for r in new], [r[2] for r in new]])
     try:
-        rows = con.execute(f"SELECT org_id, code, tag_scheme, source_field, evidence, method FROM {ROWS_TABLE} "
-                           "WHERE area_code = ? AND org_id IN (SELECT org_id FROM _tag_new_orgs) ORDER BY ALL",
-                           [area_code]).fetchall()
-        scores = con.execute(f"SELECT org_id, score_areas, decision, strength FROM {SCORES_TABLE} "
-                             "WHERE area_code = ? AND org_id IN (SELECT org_id FROM _tag_new_orgs)",
-                             [area_code]).fetchnumpy()  # arrays: no Python object per score until the dict below
+        rows = con.execute(f"SELECT area_code || org_id, code, tag_scheme, source_field, evidence, method "
+                           f"FROM {ROWS_TABLE} SEMI JOIN _tag_new_orgs USING (area_code, org_id) ORDER BY ALL"
+                           ).fetchall()
+        scores = con.execute(f"SELECT area_code || org_id AS who, score_areas, decision, strength FROM {SCORES_TABLE} "
+                             "SEMI JOIN _tag_new_orgs USING (area_code, org_id)"
+                             ).fetchnumpy()  # arrays: no Python object per score until the dict below
     finally:
         con.execute("DROP TABLE _tag_new_orgs")
-    scores_by_org = {org: dict(zip(names.tolist(), zip(decision.tolist(), strength.tolist(), strict=True),
+    scores_by_org = {who: dict(zip(names.tolist(), zip(decision.tolist(), strength.tolist(), strict=True),
                                    strict=True))
-                     for org, names, decision, strength in zip(scores["org_id"], scores["score_areas"],
+                     for who, names, decision, strength in zip(scores["who"], scores["score_areas"],
                                                                scores["decision"], scores["strength"], strict=True)}
     by_org = _evidence(rows)
     placed: list[tuple] = []
-    for org, key, name, other in new:
-        evidence = by_org.get(org, []) + name_evidence(TextRecord(name=name, other_names=other), tagging.areas)
+    for who, _area, _org, key, name, other in new:
+        evidence = by_org.get(who, []) + name_evidence(TextRecord(name=name, other_names=other), tagging.areas)
         placed.append((key, PLACED_ROW, None, None, None))
         if evidence:  # an organisation with neither tags nor a telling name is in no area, whatever its scores
             placed += [(key, i, p.service_area, p.evidence, p.strength) for i, p in enumerate(
-                _place(tagging, evidence, scores_by_org.get(org), tagging.area_threshold))]
+                _place(tagging, evidence, scores_by_org.get(who), tagging.area_threshold))]
     tagging.places.add(con, PLACED_TABLE, pd.DataFrame(placed, columns=PLACEMENT_COLUMNS, dtype=object))
     return len(new)
 
 
-def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
-    """Write organisation_tag and organisation_service_area for one area from the build's tables (replacing its
-    rows); return its summary. Placements come from PLACED_TABLE: only organisations whose place key is new are
-    placed here (_place_new)."""
-    placed_now = _place_new(con, tagging, area_code)
+def _write_tags(con, tagging: BuildTagging) -> None:
+    """Replace organisation_tag and organisation_service_area of the build's areas (AREAS_TABLE) with one INSERT
+    each, area by area in build order: the tags from ROWS_TABLE, the service areas from each organisation's place key
+    in PLACED_TABLE. The taxonomy tables are written with the first areas."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM organisation_tag WHERE area_code = ?", [area_code])
-        con.execute("DELETE FROM organisation_service_area WHERE area_code = ?", [area_code])
-        con.execute(f"INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)}) SELECT {', '.join(TAG_COLUMNS)} "
-                    f"FROM {ROWS_TABLE} WHERE area_code = ? ORDER BY ALL", [area_code])
+        for table in ("organisation_tag", "organisation_service_area"):
+            con.execute(f"DELETE FROM {table} WHERE area_code IN (SELECT area_code FROM {AREAS_TABLE})")
+        con.execute(f"""INSERT INTO organisation_tag ({', '.join(TAG_COLUMNS)})
+            SELECT {', '.join('r.' + c for c in TAG_COLUMNS)} FROM {ROWS_TABLE} r JOIN {AREAS_TABLE} a USING (area_code)
+            ORDER BY a.n, {', '.join('r.' + c for c in TAG_COLUMNS[1:])}""")
         con.execute(f"""INSERT INTO organisation_service_area ({', '.join(SERVICE_AREA_COLUMNS)})
             SELECT k.area_code, k.org_id, p.service_area, p.evidence, p.strength
-            FROM {PLACE_KEY_TABLE} k JOIN {PLACED_TABLE} p USING (place_key)
-            WHERE k.area_code = ? AND p.position <> {PLACED_ROW}
-            ORDER BY k.org_id, p.position""", [area_code])
+            FROM {PLACE_KEY_TABLE} k JOIN {AREAS_TABLE} a USING (area_code) JOIN {PLACED_TABLE} p USING (place_key)
+            WHERE p.position <> {PLACED_ROW}
+            ORDER BY a.n, k.org_id, p.position""")
         if not tagging.taxonomy_written:
             write_taxonomy(con, tagging.areas, tagging.ukcat_rows)
         con.execute("COMMIT")
@@ -376,40 +377,48 @@ def _tag_area(con, tagging: BuildTagging, area_code: str) -> dict:
         raise
     tagging.taxonomy_written = True
 
-    # per organisation, in org_id order: its tags and its service-area rows
-    counts = con.execute(f"""
-        SELECT t.org_id, coalesce(r.tags, 0), coalesce(a.areas, 0)
-        FROM {TEXT_TABLE} t
-        LEFT JOIN (SELECT org_id, count(*) AS tags FROM {ROWS_TABLE} WHERE area_code = $area GROUP BY org_id) r
-             USING (org_id)
-        LEFT JOIN (SELECT org_id, count(*) AS areas FROM organisation_service_area WHERE area_code = $area
-                   GROUP BY org_id) a USING (org_id)
-        WHERE t.area_code = $area ORDER BY t.org_id""", {"area": area_code}).fetchall()
-    total = len(counts)
-    with_area = sum(1 for _, _, areas in counts if areas)
-    summary = {
-        "organisations": total,
-        "organisations_tagged": sum(1 for _, tags, _ in counts if tags),
-        "tags": sum(tags for _, tags, _ in counts),
-        "service_area_rows": sum(areas for _, _, areas in counts),
-        "with_service_area": with_area,
-        "service_area_share": round(with_area / total, 4) if total else 0.0,
-        "untagged": [org for org, tags, _ in counts if not tags],
-        "tagged_without_service_area": [org for org, tags, areas in counts if tags and not areas],
-        "method": tagging.method,
-    }
-    log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence; %d placed "
-             "now, the rest remembered", area_code, summary["organisations_tagged"], total,
-             100 * summary["service_area_share"], len(summary["untagged"]), placed_now)
-    return summary
+
+def _summaries(con, tagging: BuildTagging, areas: list[str]) -> dict[str, dict]:
+    """Each area's tagging summary, from one query: per organisation, in org_id order, its tags and service areas."""
+    counts: dict[str, list[tuple]] = {area: [] for area in areas}
+    for area, org, tags, placed in con.execute(f"""
+            SELECT t.area_code, t.org_id, coalesce(r.tags, 0), coalesce(s.areas, 0)
+            FROM {TEXT_TABLE} t
+            LEFT JOIN (SELECT area_code, org_id, count(*) AS tags FROM {ROWS_TABLE} GROUP BY ALL) r
+                 USING (area_code, org_id)
+            LEFT JOIN (SELECT area_code, org_id, count(*) AS areas FROM organisation_service_area
+                       WHERE area_code IN (SELECT area_code FROM {AREAS_TABLE}) GROUP BY ALL) s
+                 USING (area_code, org_id)
+            ORDER BY t.area_code, t.org_id""").fetchall():
+        counts[area].append((org, tags, placed))
+    summaries = {}
+    for area in areas:
+        orgs = counts[area]
+        total = len(orgs)
+        with_area = sum(1 for _, _, placed in orgs if placed)
+        summaries[area] = {
+            "organisations": total,
+            "organisations_tagged": sum(1 for _, tags, _ in orgs if tags),
+            "tags": sum(tags for _, tags, _ in orgs),
+            "service_area_rows": sum(placed for _, _, placed in orgs),
+            "with_service_area": with_area,
+            "service_area_share": round(with_area / total, 4) if total else 0.0,
+            "untagged": [org for org, tags, _ in orgs if not tags],
+            "tagged_without_service_area": [org for org, tags, placed in orgs if tags and not placed],
+            "method": tagging.method,
+        }
+        log.info("area %s: %d of %d organisations tagged, %.1f%% with a service area; %d with no evidence",
+                 area, summaries[area]["organisations_tagged"], total,
+                 100 * summaries[area]["service_area_share"], len(summaries[area]["untagged"]))
+    return summaries
 
 
 def tag_areas(con, cfg: Config, areas: list[str], tagging: BuildTagging | None = None,
               flush_after: int | None = None) -> dict[str, dict]:
     """Write organisation_tag and organisation_service_area for each area (replacing their rows); return each
     area's counts. Called once a build's areas exist, so every step is one set-wise pass for all of them: the text
-    and register queries over the staging, the tag cache read, the join of texts to tags; an area then reads its
-    own rows, sorted by area, and is placed and written.
+    and register queries over the staging, the tag cache and placement cache reads, the join of texts to tags, the
+    placing of the organisations whose place key is new, one INSERT per table.
 
     `tagging` is the build's (prepare_tagging); without one this call prepares its own and writes its tags to the
     cache at the end. `flush_after`: write new tags to the cache whenever this many texts' are held."""
@@ -425,11 +434,12 @@ def tag_areas(con, cfg: Config, areas: list[str], tagging: BuildTagging | None =
             con.execute(f"ALTER TABLE {TEXT_TABLE} DROP COLUMN {column}")
         _write_rows(con)
         _write_place_keys(con, tagging)
-        summaries = {}
-        for area in areas:
-            summaries[area] = _tag_area(con, tagging, area)
-            if flush_after is not None and tagging.places.pending >= flush_after:
-                tagging.places.flush()
+        placed = _place_new(con, tagging)
+        log.info("%d organisations placed in service areas now, the rest remembered", placed)
+        if flush_after is not None and tagging.places.pending >= flush_after:
+            tagging.places.flush()
+        _write_tags(con, tagging)
+        summaries = _summaries(con, tagging, areas)
     finally:
         for table in tables:
             con.execute(f"DROP TABLE IF EXISTS {table}")
