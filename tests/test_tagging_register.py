@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from vcse_pipeline.config import SQL_DIR, Config
@@ -294,7 +296,6 @@ def tag_in_a_process(data_dir) -> dict:
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     tests = Path(__file__).resolve().parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
@@ -526,3 +527,38 @@ def test_a_writer_finding_another_merging_leaves_the_merge_to_it(tmp_path):
     rows = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
                                     [[str(p) for p in cache.folder.glob("*.parquet")]]).fetchall()
     assert rows == [(2 * (MERGE_AFTER_FILES + 1),)]  # each text's own row and its tag, once
+
+
+def test_a_build_removes_cache_folders_of_signatures_long_unused(tmp_path):
+    """A build writing its tags removes the folders of other signatures (older rules, model or tagging code) that
+    nothing has written to for STALE_AFTER_DAYS, and keeps recent ones (another deployment's code may still use
+    them), its own, the other cache's, and the model files beside them."""
+    import os
+    import time
+
+    from vcse_pipeline.tagging.cache import STALE_AFTER_DAYS, TagCache
+    from vcse_pipeline.tagging.tagger import Tag
+
+    def folder(name: str, age_days: float) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "0.parquet").write_bytes(b"x")
+        then = time.time() - age_days * 86_400
+        os.utime(path / "0.parquet", (then, then))
+        return path
+
+    old, recent = folder("tags-oldsignature", STALE_AFTER_DAYS + 1), folder("tags-recentsignature", 1)
+    places = folder("places-oldsignature", STALE_AFTER_DAYS + 1)
+    model = tmp_path / "ukcat-tagger-v3-abc.pkl.gz"
+    model.write_bytes(b"model")
+    cache = TagCache(tmp_path, "current")
+    con = duckdb.connect()
+    cache.load(con, "_known", "SELECT 'nothing' AS text_key")
+    cache.add(con, "_known", ["text-1"], [[Tag("CD1", "name", "club", "regex")]], [None])
+    cache.flush()
+    assert not old.exists()
+    assert recent.exists() and places.exists() and model.exists() and list(cache.folder.glob("*.parquet"))
+    # a flush that wrote nothing removes nothing
+    os.utime(recent / "0.parquet", (0, 0))
+    TagCache(tmp_path, "current").flush()
+    assert recent.exists()

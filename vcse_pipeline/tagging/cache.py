@@ -43,6 +43,10 @@ CACHE_COLUMNS = ["text_key", "position", "code", "source_field", "evidence", "me
                  "strength"]
 MERGE_AFTER_FILES = 16
 MERGE_LOCK = ".merge.lock"
+# A cache folder of another signature (rules, model, tagging code or taxonomy since changed) nothing has written to for
+# this long is removed when a build writes its own: at national size a signature's tags and placements take about
+# 250 MB, and each upgrade of the tagging code would otherwise leave one behind for good.
+STALE_AFTER_DAYS = 14
 
 
 def keyed_field_sql(column: str) -> str:
@@ -145,6 +149,29 @@ class _ParquetCache:
             con.execute(f"DROP TABLE IF EXISTS {self._pending}")
         if len(self._files()) >= MERGE_AFTER_FILES:
             self._merge()
+        if self.folder is not None and pending:
+            self.remove_stale()
+
+    def remove_stale(self, now: float | None = None) -> list[Path]:
+        """Remove the folders of this cache's other signatures that nothing has written to for STALE_AFTER_DAYS (the
+        newest file in them, or the folder itself when empty); returns them. A build still reading one finds its
+        files gone and tags or places those texts again, which is only slower."""
+        import shutil
+        import time
+
+        cutoff = (now if now is not None else time.time()) - STALE_AFTER_DAYS * 86_400
+        removed = []
+        for folder in self.folder.parent.glob(f"{self.PREFIX}-*"):
+            if folder == self.folder or not folder.is_dir():
+                continue
+            written = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
+            if written < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        if removed:
+            log.info("%s cache: removed %d folder(s) of other signatures unused for %d days: %s", self.PREFIX,
+                     len(removed), STALE_AFTER_DAYS, ", ".join(p.name for p in removed))
+        return removed
 
     def _write(self, con: duckdb.DuckDBPyConnection, select: str, params: list | None = None) -> Path:
         final = self.folder / f"{uuid.uuid4().hex}.parquet"
