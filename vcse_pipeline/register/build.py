@@ -288,7 +288,8 @@ def build_areas(con: duckdb.DuckDBPyConnection, cfg: Config, area_codes: list[st
 
 
 def build_area(con: duckdb.DuckDBPyConnection, cfg: Config, area_code: str, as_of: date | None = None) -> dict:
-    """Build (or rebuild) the register rows of one area; returns a summary of what was built."""
+    """Build (or rebuild) the register rows of one area (a batch of one); returns a summary of what was built. Filing
+    flags and years operating are counted at `as_of`, the run's date (today when not given)."""
     national_records(con, cfg)  # attaches a national state built in memory when none is
     held = bool(hold_area_tables(con, [area_code]))  # build_register selected them for all its areas at once
     return build_areas(con, cfg, [area_code], held, as_of)[area_code]
