@@ -186,6 +186,17 @@ def write_area_order(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> N
                 [list(area_codes), list(area_codes)])
 
 
+def rows_by_area(con: duckdb.DuckDBPyConnection, tables: dict[str, str], area_codes: list[str]) -> dict[str, dict]:
+    """Each area's rows of each table (`tables`: name in the answer -> register table), for the areas of WRITE_AREAS
+    (`area_codes`, which are those); 0 where an area has none. One GROUP BY a table."""
+    counts = {area: dict.fromkeys(tables, 0) for area in area_codes}
+    for key, table in tables.items():
+        for area, count in con.execute(f"SELECT area_code, count(*) FROM {table} WHERE area_code IN "
+                                       f"(SELECT area_code FROM {WRITE_AREAS}) GROUP BY area_code").fetchall():
+            counts[area][key] = count
+    return counts
+
+
 def select_area_facts(con: duckdb.DuckDBPyConnection, area_codes: list[str], held: bool) -> None:
     """(Re)create the `_area_<fact>` temp views (area_code + the fact's columns) of the areas `area_codes` whose
     source_record rows are (or are being) written: over the build_area.<fact> tables when they hold the areas

@@ -14,7 +14,7 @@ from datetime import date
 import duckdb
 
 from ..db import run_sql_dir
-from .area_facts import WRITE_AREAS
+from .area_facts import rows_by_area
 
 MEMBERS = "_org_member"  # read by sql/enrich
 
@@ -26,9 +26,4 @@ COUNTED = {"finance_rows": "organisation_finance", "filing_rows": "organisation_
 def enrich(con: duckdb.DuckDBPyConnection, area_codes: list[str], as_of: date) -> dict[str, dict[str, int]]:
     """Write the enrich tables of the areas being written; returns each area's row counts."""
     run_sql_dir(con, "enrich", {"as_of": as_of})
-    counts = {area: dict.fromkeys(COUNTED, 0) for area in area_codes}
-    for key, table in COUNTED.items():
-        for area, count in con.execute(f"SELECT area_code, count(*) FROM {table} WHERE area_code IN "
-                                       f"(SELECT area_code FROM {WRITE_AREAS}) GROUP BY area_code").fetchall():
-            counts[area][key] = count
-    return counts
+    return rows_by_area(con, COUNTED, area_codes)

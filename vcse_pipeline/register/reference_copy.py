@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from ..db import run_sql_dir, run_sql_file, sql_file
-from .area_facts import WRITE_AREAS, ensure_area_facts, write_area_order
+from .area_facts import ensure_area_facts, rows_by_area, write_area_order
 
 POSTCODE_LOCATION_DDL = "core/30_register_reference.sql"  # with area_ward and organisation_text, made if missing
 
@@ -19,12 +19,7 @@ def copy_reference(con: duckdb.DuckDBPyConnection, area_codes: list[str]) -> dic
     write_area_order(con, area_codes)
     ensure_area_facts(con, area_codes)  # the areas' build selected them
     run_sql_dir(con, "reference")
-    counts = {area: dict.fromkeys(COUNTED, 0) for area in area_codes}
-    for table in COUNTED:
-        for area, count in con.execute(f"SELECT area_code, count(*) FROM {table} WHERE area_code IN "
-                                       f"(SELECT area_code FROM {WRITE_AREAS}) GROUP BY area_code").fetchall():
-            counts[area][table] = count
-    return counts
+    return rows_by_area(con, {table: table for table in COUNTED}, area_codes)
 
 
 def copy_area_reference(con: duckdb.DuckDBPyConnection, area_code: str) -> dict[str, int]:
