@@ -284,8 +284,9 @@ def _write_rows(con) -> None:
 
 
 def _evidence(rows: list[tuple]) -> dict[str, list[Evidence]]:
-    """Each organisation's tags as areas.place's evidence (rows: org_id, code, tag_scheme, source_field, evidence,
-    method); equal tags share one Evidence (an area has thousands of companies stating the same SIC code)."""
+    """Each organisation's tags as areas.place's evidence (rows: the organisation, as _place names it (area_code ||
+    org_id), code, tag_scheme, source_field, evidence, method); equal tags share one Evidence (an area has thousands
+    of companies stating the same SIC code)."""
     by_org: dict[str, list[Evidence]] = {}
     made: dict[tuple, Evidence] = {}
     for org, code, scheme, field, evidence, method in rows:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -152,14 +154,11 @@ class _ParquetCache:
         if self.folder is not None and pending:
             self.remove_stale()
 
-    def remove_stale(self, now: float | None = None) -> list[Path]:
+    def remove_stale(self) -> list[Path]:
         """Remove the folders of this cache's other signatures that nothing has written to for STALE_AFTER_DAYS (the
         newest file in them, or the folder itself when empty); returns them. A build still reading one finds its
         files gone and tags or places those texts again, which is only slower."""
-        import shutil
-        import time
-
-        cutoff = (now if now is not None else time.time()) - STALE_AFTER_DAYS * 86_400
+        cutoff = time.time() - STALE_AFTER_DAYS * 86_400
         removed = []
         for folder in self.folder.parent.glob(f"{self.PREFIX}-*"):
             if folder == self.folder or not folder.is_dir():
@@ -225,7 +224,7 @@ class TagCache(_ParquetCache):
 
 # An organisation's service areas (tagging/areas.place) depend on its text (the text key: name, other names,
 # activities, objects, hence its UKCAT tags and model scores) and the tags registers state for it, given the tagging
-# signature and the service-area taxonomy. So they are remembered by a key of those two (apply.PLACE_KEY_SQL): a
+# signature and the service-area taxonomy. So they are remembered by a key of those two (apply._write_place_keys): a
 # refresh places again only the organisations whose text or register tags changed. A key has one row at position -1
 # (placed, perhaps in no area) and one per service area at 0, 1, ... in place()'s order.
 PLACED_ROW = -1
