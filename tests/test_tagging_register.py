@@ -138,6 +138,16 @@ def names_tagged(monkeypatch) -> list[str]:
     return tagged
 
 
+def evidence_placed(monkeypatch) -> list:
+    """The evidence lists tagging places from now on (apply.place; the list grows as it places)."""
+    from vcse_pipeline.tagging import apply
+
+    placed: list = []
+    real_place = apply.place
+    monkeypatch.setattr(apply, "place", lambda evidence, *args: placed.append(evidence) or real_place(evidence, *args))
+    return placed
+
+
 def test_each_text_is_tagged_once_and_remembered_across_builds(tmp_path, monkeypatch):
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
     tagged = names_tagged(monkeypatch)
@@ -191,9 +201,8 @@ def test_later_areas_of_a_build_reuse_its_taxonomy_tables_and_placements(tmp_pat
     other = "E08000014"  # Sefton: the same organisations again, as when two areas share a registered charity
     for table in ("organisation", "organisation_identifier", "organisation_name"):
         con.execute(f"INSERT INTO {table} SELECT * REPLACE (? AS area_code) FROM {table}", [other])
-    placed, written = [], []
-    real_place, real_write = apply.place, apply.write_taxonomy
-    monkeypatch.setattr(apply, "place", lambda evidence, *args: placed.append(evidence) or real_place(evidence, *args))
+    placed, written = evidence_placed(monkeypatch), []
+    real_write = apply.write_taxonomy
     monkeypatch.setattr(apply, "write_taxonomy", lambda *args: written.append(args) or real_write(*args))
     tagging = apply.prepare_tagging(con, cfg, remember=False)
 
@@ -223,12 +232,8 @@ def test_each_placement_is_remembered_across_builds_until_its_evidence_changes(t
     """Service areas depend on an organisation's text and its register-stated tags: a later build places none of
     the unchanged organisations again and writes the same rows in the same order; an organisation whose SIC code
     changed is placed again, by its new code."""
-    from vcse_pipeline.tagging import apply
-
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path)}, "tagging": {"use_model": False}})
-    placed = []
-    real_place = apply.place
-    monkeypatch.setattr(apply, "place", lambda evidence, *args: placed.append(evidence) or real_place(evidence, *args))
+    placed = evidence_placed(monkeypatch)
     con = duckdb.connect()
     build(con)
     first = tag_register(con, cfg, AREA)
