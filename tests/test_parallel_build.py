@@ -17,7 +17,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from vcse_pipeline import parallel_build, publish, run_history
+from vcse_pipeline import parallel_build, publish, run_history, worker_processes
 from vcse_pipeline.config import Config
 from vcse_pipeline.errors import PipelineError
 from vcse_pipeline.register.national import ensure_national_state
@@ -104,7 +104,7 @@ def test_a_worker_failing_fails_the_publish_with_the_one_process_error(demo_regi
             publish.build_and_publish(bad, run_id="bad", areas=AREAS, force=True)
         errors[workers] = (type(failed.value), str(failed.value))
         if workers == 2:
-            assert isinstance(failed.value.__cause__, parallel_build._WorkerTraceback)  # raised in a worker
+            assert isinstance(failed.value.__cause__, worker_processes.WorkerTraceback)  # raised in a worker
         assert sha256(cfg.register_path) == before
         last = run_history.read_history(cfg)[-1]
         assert (last["run_id"], last["status"]) == ("bad", "failed")

@@ -8,9 +8,9 @@ folder, so no two workers share a DuckDB writer. assemble_register then loads th
 as the Airflow register DAG does with its mapped area tasks (publish.assemble_version): the same tables, rows, views
 and macros as a one-process build of the same areas.
 
-Workers are started with "spawn": a fresh interpreter that imports only the build (no inherited DuckDB
-connections, threads or locks), and loads the tagging model only if it tags a text the tag cache lacks. The tag
-cache (tagging/cache.py) takes one new file per writer, so workers share it safely.
+The workers are worker_processes' spawned interpreters: each imports only the build, and loads the tagging model
+only if it tags a text the tag cache lacks. The tag cache (tagging/cache.py) takes one new file per writer, so
+workers share it safely.
 
 A worker that fails stops the build at once: the other workers are stopped, their files removed, and the worker's
 error is raised in the parent with its own message (what a one-process build would have raised). Ctrl-C and
@@ -20,39 +20,23 @@ SIGTERM stop the workers the same way; a worker whose parent dies is killed by t
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import pickle
 import resource
 import shutil
 import signal
-import threading
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .config import Config, value_problem
 from .db import connect, remove_database, run_sql_dir, sql_literal, table_columns
 from .errors import PipelineError
 from .register.reference_copy import order_postcode_location
+from .worker_processes import Job, run_jobs, usable_cpus
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
-# How long a stopped worker has to unwind (close its DuckDB file, remove a half-written cache file) before SIGKILL.
-STOP_GRACE_SECONDS = 10.0
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity: a container's or taskset's cpuset), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def worker_count(cfg: Config, areas: int) -> int:
@@ -159,14 +143,6 @@ def _copy_database(source: Path, target: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- the build
 
-@dataclass
-class _Worker:
-    process: multiprocessing.process.BaseProcess
-    conn: Connection  # the parent's end of the worker's pipe
-    areas: list[str]
-    summary: dict | None = None  # pipeline.build_register's, once the worker is done
-
-
 def build_register_in_workers(cfg: Config, out_path: Path, areas: list[str], work_dir: Path, workers: int,
                               national: Path | None = None, as_of: date | None = None) -> dict:
     """Build `areas` into a new register file at `out_path` with `workers` processes, through part files in
@@ -201,78 +177,10 @@ def _part_name(index: int) -> str:
 
 def _run_workers(cfg: Config, groups: list[list[str]], work_dir: Path, national: Path, as_of: date
                  ) -> list[dict]:
-    context = multiprocessing.get_context("spawn")
-    level = logging.getLogger("vcse_pipeline").getEffectiveLevel()
-    started: list[_Worker] = []
-    try:
-        for i, group in enumerate(groups):
-            parent_end, child_end = context.Pipe(duplex=False)
-            process = context.Process(target=_worker_main, name=f"vcse-build-{i}", daemon=True,
-                                      args=(cfg.raw, str(work_dir / _part_name(i)), group, str(national), as_of,
-                                            child_end, level))
-            try:
-                process.start()
-            finally:
-                child_end.close()  # the worker holds its end: EOF here means it is gone
-            started.append(_Worker(process, parent_end, group))
-        _wait_for(started)
-        return [w.summary for w in started]
-    finally:
-        _stop(started)
-
-
-def _wait_for(workers: list[_Worker]) -> None:
-    """Relay the workers' log records until each has sent its summary; the first failure is raised at once."""
-    pending = {w.conn: w for w in workers}
-    while pending:
-        for conn in wait(list(pending)):
-            worker = pending[conn]
-            try:
-                kind, payload = conn.recv()
-            except (EOFError, OSError):  # gone without a word: killed (OOM, kill -9) or crashed in C
-                worker.process.join(STOP_GRACE_SECONDS)
-                raise PipelineError(f"the build worker for {', '.join(worker.areas)} died "
-                                    f"({_exit_reason(worker.process.exitcode)}); no register was published") from None
-            if kind == "log":
-                logging.getLogger(payload["name"]).handle(logging.makeLogRecord(payload))
-            elif kind == "done":
-                worker.summary = payload
-                del pending[conn]
-            else:  # "failed": the worker's own exception, as a one-process build would have raised it
-                error, remote = payload
-                raise error from _WorkerTraceback(remote)
-
-
-class _WorkerTraceback(Exception):
-    """The failed worker's traceback, chained under its error for the logs (the CLI shows only the error)."""
-
-    def __str__(self) -> str:
-        return "in the build worker:\n" + self.args[0]
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
-def _stop(workers: list[_Worker]) -> None:
-    """End every worker still running (SIGTERM lets it unwind; SIGKILL after STOP_GRACE_SECONDS) and reap it."""
-    for worker in workers:
-        if worker.process.is_alive():
-            worker.process.terminate()
-    for worker in workers:
-        worker.process.join(STOP_GRACE_SECONDS)
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join()
-        worker.conn.close()
-        worker.process.close()
+    jobs = [Job(f"the build worker for {', '.join(group)}", f"vcse-build-{i}", _build_part,
+                (cfg.raw, str(work_dir / _part_name(i)), group, str(national), as_of))
+            for i, group in enumerate(groups)]
+    return run_jobs(jobs, len(jobs), lost="no register was published")
 
 
 class BuildStopped(PipelineError):
@@ -297,84 +205,15 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-# ---------------------------------------------------------------------------------------------- in the worker
-
-def _worker_main(raw: dict, out: str, areas: list[str], national: str, as_of: date, conn: Connection,
-                 level: int) -> None:
-    """A worker process: build `areas` into `out` and send ("done", summary), or ("failed", (error, traceback))."""
-    _die_with_parent()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too, which stops the workers
-    _relay_logs(conn, level)
+def _build_part(raw: dict, out: str, areas: list[str], national: str, as_of: date) -> dict:
+    """In a worker process: build `areas` into `out`; build_register's summary, with this process's CPU time."""
     from .pipeline import build_register
 
-    try:
-        # postcode_location is sorted once, by assemble_register, after every file's rows are in: a worker's own
-        # sort would be undone by the next file's rows
-        cfg = Config(raw)
-        summary = build_register(cfg, Path(out), areas, Path(national), as_of, order_postcodes=False,
-                                 memory_limit=cfg.section("register")["worker_memory_limit"])
-    except SystemExit:
-        raise  # stopped by the parent: it knows why
-    except BaseException as exc:
-        _send(conn, ("failed", (_sendable(exc), traceback.format_exc())))
-        return
+    # postcode_location is sorted once, by assemble_register, after every file's rows are in: a worker's own sort
+    # would be undone by the next file's rows
+    cfg = Config(raw)
+    summary = build_register(cfg, Path(out), areas, Path(national), as_of, order_postcodes=False,
+                             memory_limit=cfg.section("register")["worker_memory_limit"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 1)
-    _send(conn, ("done", summary))
-
-
-_SENDING = threading.Lock()  # a log record from another thread must not interleave with a message on the pipe
-
-
-def _send(conn: Connection, message: tuple) -> None:
-    with _SENDING:
-        conn.send(message)
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)  # unwinds: build_register closes its file, the tag cache removes a .tmp
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker if the parent dies (kill -9, OOM), so no worker outlives its build."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the prctl took effect
-        os._exit(1)
-
-
-def _relay_logs(conn: Connection, level: int) -> None:
-    """Send this worker's vcse_pipeline log records (at the parent's level) to the parent, which logs them through
-    its own handlers: the CLI's one-line warnings, an Airflow task's log."""
-    class Relay(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            fields = dict(record.__dict__, msg=record.getMessage(), args=None, exc_info=None, exc_text=None)
-            try:
-                _send(conn, ("log", fields))
-            except Exception:
-                self.handleError(record)
-
-    logger = logging.getLogger("vcse_pipeline")
-    logger.setLevel(level)
-    logger.addHandler(Relay(level))
-    logger.propagate = False
-
-
-def _sendable(exc: BaseException) -> BaseException:
-    """`exc` when it survives pickling as it is, else one with the same message the CLI would show."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        pass
-    if isinstance(exc, PipelineError):
-        return PipelineError(str(exc), transient=exc.transient)
-    if isinstance(exc, OSError):
-        return OSError(exc.errno, exc.strerror, exc.filename)
-    return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return summary
