@@ -425,7 +425,8 @@ def test_an_operator_mistake_is_one_line_naming_the_path(case: OperatorCase, cop
                                                          request):
     before = fingerprints(copy)
     case.prepare(copy, monkeypatch, request)
-    code, out, err = run_vcse(monkeypatch, capsys, "refresh", case.source, "--config", str(copy.config))
+    # --force: most cases keep the staged files, which a refresh would otherwise not stage again
+    code, out, err = run_vcse(monkeypatch, capsys, "refresh", case.source, "--force", "--config", str(copy.config))
     monkeypatch.undo()   # give open() and the rest back before checking the files
     assert code == 1, out + err
     line = error_line(out, err)

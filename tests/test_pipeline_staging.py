@@ -84,3 +84,45 @@ def test_staging_before_any_download_says_what_to_run(cfg):
         pipeline.stage_source(cfg, "fca_mutuals")
     assert "nothing downloaded yet" in str(err.value) and "vcse download fca_mutuals" in str(err.value)
     assert not cfg.staging_path("fca_mutuals").exists()
+
+
+def test_staged_already_only_for_the_same_files_settings_and_code(cfg, monkeypatch):
+    """A refresh skips staging a source only when its staging was made from these very files (by content), with
+    these settings, by this code; anything else stages again."""
+    cfg, source_copy = cfg
+    assert pipeline.staged_already(cfg, "fca_mutuals") is None  # nothing downloaded or staged yet
+    pipeline.download_source(cfg, "fca_mutuals")
+    assert pipeline.staged_already(cfg, "fca_mutuals") is None  # downloaded, not staged
+    pipeline.stage_source(cfg, "fca_mutuals")
+    con = duckdb.connect(str(cfg.staging_path("fca_mutuals")), read_only=True)
+    staged_at = con.execute("SELECT staged_at FROM _staged").fetchone()[0]
+    con.close()
+    assert pipeline.staged_already(cfg, "fca_mutuals") == staged_at
+    # The same file downloaded again (a new copy, the same bytes): still the staged content.
+    text = source_copy.read_text(encoding="utf-8")
+    source_copy.unlink()
+    source_copy.write_text(text, encoding="utf-8")
+    pipeline.download_source(cfg, "fca_mutuals")
+    assert pipeline.staged_already(cfg, "fca_mutuals") == staged_at
+    # Other settings for the source, or other code: stage again.
+    assert pipeline.staged_already(cfg.with_overrides({"sources": {"fca_mutuals": {"max_age_days": 3}}}),
+                                   "fca_mutuals") is None
+    monkeypatch.setattr(pipeline, "stage_code", lambda: "other-code")
+    assert pipeline.staged_already(cfg, "fca_mutuals") is None
+    monkeypatch.undo()
+    # A changed row upstream: stage again.
+    source_copy.unlink()
+    source_copy.write_text(text.replace("Limited", "Ltd", 1), encoding="utf-8")
+    pipeline.download_source(cfg, "fca_mutuals")
+    assert pipeline.staged_already(cfg, "fca_mutuals") is None
+
+
+def test_staging_recorded_by_older_code_is_staged_again(cfg):
+    """A staging file from before `_staged.stage_code` was recorded cannot say which code made it."""
+    cfg, _ = cfg
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    con = duckdb.connect(str(cfg.staging_path("fca_mutuals")))
+    con.execute("ALTER TABLE _staged DROP COLUMN stage_code")
+    con.close()
+    assert pipeline.staged_already(cfg, "fca_mutuals") is None

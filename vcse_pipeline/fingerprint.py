@@ -106,6 +106,12 @@ def code_version() -> dict:
             "reference": tree_digest(PACKAGE_DIR / "reference", "*")}
 
 
+def stage_code() -> str:
+    """The code a stage runs, as one digest of code_version: a stage by other code may make other tables from the
+    same files, so a refresh stages them again (pipeline.staged_already)."""
+    return digest(code_version())[:20]
+
+
 def build_settings(cfg: Config) -> dict[str, str]:
     """A digest per config section that shapes the build; the service-area file's content when one is configured."""
     settings = {section: digest(cfg.section(section)) for section in BUILD_SECTIONS}

@@ -18,7 +18,7 @@ from .db import attach_staging, connect, remove_database, run_sql_dir, sql_liter
 from .download import FetchResult
 from .errors import SourceError
 from .faultpoints import fault_point
-from .fingerprint import content_fingerprint, staged_content
+from .fingerprint import content_fingerprint, stage_code, staged_content
 from .postcode import register_macros
 from .releases import staged_release
 from .sources import SOURCE_NAMES, get_source
@@ -85,14 +85,15 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
         fault_point("stage_loaded")
         # What this staging is made of (files by content, settings) and its fingerprint, which the register build
         # compares and the source DAG's asset event carries. staged_at is when, not what; release is the publisher's.
+        # stage_code: the code that made these tables, so a refresh stages the same files again after an upgrade.
         content = staged_content(cfg, name, paths)
         con.execute(
             "CREATE TABLE _staged AS SELECT ? AS source, ? AS staged_at, ? AS files, ? AS row_counts, ? AS seconds, "
-            "? AS release, ? AS content, ? AS fingerprint",
+            "? AS release, ? AS content, ? AS fingerprint, ? AS stage_code",
             [name, now_iso(), json.dumps([str(p) for p in paths]),
              json.dumps(counts), round(time.monotonic() - started, 3),
              json.dumps(staged_release(cfg.download_dir(name), paths)), json.dumps(content),
-             content_fingerprint(content)],
+             content_fingerprint(content), stage_code()],
         )
         con.close()
         check_staging(cfg, name, final, counts, accept, run_id)
@@ -103,6 +104,32 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
     fault_point("stage_before_replace")
     os.replace(tmp, final)
     return counts
+
+
+def staged_already(cfg: Config, name: str, paths: list[Path] | None = None) -> str | None:
+    """When data/staging/<name>.duckdb was staged from these very files (by content), with these settings, by this
+    code (its `staged_at`), so staging them again would make the same tables; None when it was not (or there is no
+    staging, or one that records less: staged by older code)."""
+    from .db import table_columns
+
+    paths = paths if paths is not None else downloaded_paths(cfg, name)
+    final = cfg.staging_path(name)
+    if not paths or not final.exists():
+        return None
+    try:
+        con = connect(final, read_only=True)
+    except Exception:
+        return None  # unreadable: staging again replaces it
+    try:
+        if not {"fingerprint", "stage_code"} <= (table_columns(con, "_staged") or set()):
+            return None
+        staged_at, fingerprint, code = con.execute(
+            "SELECT staged_at, fingerprint, stage_code FROM _staged").fetchone()
+    finally:
+        con.close()
+    if code != stage_code() or fingerprint != content_fingerprint(staged_content(cfg, name, paths)):
+        return None
+    return str(staged_at)
 
 
 def remove_stage_debris(cfg: Config, name: str, tmp: Path) -> None:

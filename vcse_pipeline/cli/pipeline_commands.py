@@ -18,6 +18,8 @@ console = Console()
 
 SourceArg = typer.Argument(None, metavar="SOURCE",
                            help=f"Sources to process (default: all of {', '.join(SOURCE_NAMES)}).")
+RestageOpt = typer.Option(False, "--force", help="Stage every source again, even one whose downloaded files, "
+                                                 "settings and code are those it was last staged from.")
 
 
 def _check_sources(names: list[str] | None) -> list[str]:
@@ -28,9 +30,10 @@ def _check_sources(names: list[str] | None) -> list[str]:
     return names
 
 
-def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = None) -> None:
-    """Download, verify and stage each source, reporting what happened (`accept`: staging gates let through)."""
-    from ..pipeline import download_source, stage_source
+def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = None, force: bool = False) -> None:
+    """Download and verify each source, then stage it unless its files, settings and code are those of its last
+    stage (`force`: stage it anyway), reporting what happened (`accept`: staging gates let through)."""
+    from ..pipeline import download_source, stage_source, staged_already
     from ..quality import parse_accept
 
     parse_accept(accept)  # an unknown gate fails before any download
@@ -41,6 +44,11 @@ def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = No
         print_release(results)
         for r in results:
             console.print(f"  {r.status:<12} {r.path.name}  {r.size:,} bytes  sha256 {r.sha256[:12]}")
+        staged_at = None if force else staged_already(cfg, name)
+        if staged_at:
+            console.print(f"  unchanged: staged from these files at {format_when(staged_at)}; not staged again "
+                          "(--force stages them anyway)", highlight=False)
+            continue
         with console.status(f"verifying and staging {name}..."):
             counts = stage_source(cfg, name, accept=accept)
         console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
@@ -324,9 +332,10 @@ def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt
 
 @commands.command()
 def refresh(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
-            data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-    """Download and stage sources (no register build)."""
-    refresh_sources(load_config(config, data_dir), _check_sources(sources), accept)
+            data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt,
+            force: bool = RestageOpt) -> None:
+    """Download sources, and stage those with new files (no register build)."""
+    refresh_sources(load_config(config, data_dir), _check_sources(sources), accept, force)
 
 
 @commands.command()
