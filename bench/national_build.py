@@ -7,7 +7,8 @@
 
 Each measurement runs in its own process, on its own data folder (the staging shared, read-only, by symlinks):
 
-- `stage`: every source staged from the generated files by the real loaders (pipeline.stage_source); `--staged DIR`
+- `stage`: every source staged from the generated files by the real loaders, as `vcse refresh` stages them
+  (pipeline.stage_sources: [download] stage_workers sources at once, each in a worker process); `--staged DIR`
   reuses a data folder already staged from the same inputs instead (staging does not depend on the build code);
 - `bare`: bench/build_areas.py's bare DuckDB query selecting Wirral's records (the least a build must do);
 - `areas N` / `areas all`: `vcse publish` (publish.build_and_publish: build, changes, quality gates, the switch) of
@@ -179,18 +180,20 @@ def changed_sources(inputs: Path, changed: Path) -> list[str]:
 
 
 def run_stage(inputs: Path, data_dir: Path, sources: list[str] | None = None) -> dict:
-    from vcse_pipeline.pipeline import stage_source
+    """Stage the sources as `vcse refresh` stages the ones with new files: pipeline.stage_sources, [download]
+    stage_workers at once (each in a worker process; one source, or one worker, in this process)."""
+    from vcse_pipeline.pipeline import stage_sources, stage_worker_count
     from vcse_pipeline.sources import SOURCE_NAMES
 
     cfg = config(data_dir, inputs)
+    names = list(sources or SOURCE_NAMES)
 
     def stage():
-        seconds = {}
-        for name in sources or SOURCE_NAMES:
-            started = time.perf_counter()
-            stage_source(cfg, name, paths=input_paths(cfg, name))
-            seconds[name] = round(time.perf_counter() - started, 1)
-        return seconds
+        outcomes = stage_sources(cfg, names, paths={name: input_paths(cfg, name) for name in names})
+        failed = [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)]
+        if failed:
+            raise failed[0]
+        return {"sources": names, "at_once": stage_worker_count(cfg, len(names))}
 
     return measure(stage)
 

@@ -104,3 +104,115 @@ def test_a_whole_csv_without_a_final_line_break_is_installed(served):
     assert pipeline.download_source(cfg, "fca_mutuals")[0].status == "downloaded"
     assert installed.read_bytes() == whole
     assert pipeline.stage_source(cfg, "fca_mutuals")["society"] == rows
+
+
+def staged_at(cfg: Config, names=SOURCE_NAMES) -> dict[str, str]:
+    found = {}
+    for name in names:
+        with duckdb.connect(str(cfg.staging_path(name)), read_only=True) as con:
+            found[name] = con.execute("SELECT staged_at FROM _staged").fetchone()[0]
+    return found
+
+
+def stage_workers_alive() -> list:
+    """This process's stage workers (spawned children), not multiprocessing's resource tracker."""
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_a_refresh_stages_new_files_two_at_once_and_skips_what_it_staged(served, tmp_path, monkeypatch, capsys):
+    """`vcse refresh`: every source downloaded, then staged in two worker processes at once; the next refresh,
+    answered 304 everywhere, stages nothing again and says so; --force stages every source again."""
+    import threading
+
+    from vcse_pipeline.cli.pipeline_commands import refresh_sources
+
+    _, cfg = served
+    cfg = cfg.with_overrides({"download": {"stage_workers": 2}})
+    release = tmp_path / "release"   # the first stage to load its tables waits here until the test looks
+    monkeypatch.setenv("VCSE_PAUSE_AT", "stage_loaded")
+    monkeypatch.setenv("VCSE_PAUSE_FILE", str(release))
+    done: dict = {}
+    thread = threading.Thread(target=lambda: done.setdefault("error", _refresh(refresh_sources, cfg)))
+    thread.start()
+    waited = threading.Event()
+    while not Path(f"{release}.reached").exists() and thread.is_alive():
+        waited.wait(0.05)
+    workers = stage_workers_alive()
+    release.touch()
+    thread.join(300)
+    assert not thread.is_alive() and done["error"] is None, done
+    assert len(workers) == 2   # two sources were staging at once, each in its own process
+    assert stage_workers_alive() == []
+    first = staged_at(cfg)
+    out = capsys.readouterr().out
+    for name in SOURCE_NAMES:
+        assert f"{name}: staged " in out
+    monkeypatch.delenv("VCSE_PAUSE_AT")
+
+    staging = {name: cfg.staging_path(name).read_bytes() for name in SOURCE_NAMES}
+    refresh_sources(cfg, list(SOURCE_NAMES))
+    raw = capsys.readouterr().out
+    out = " ".join(raw.split())
+    assert out.count("unchanged: staged from these files at ") == len(SOURCE_NAMES), out
+    assert not [line for line in raw.splitlines() if line.lstrip().startswith(tuple(f"{n}: " for n in SOURCE_NAMES))]
+    assert {name: cfg.staging_path(name).read_bytes() for name in SOURCE_NAMES} == staging
+
+    refresh_sources(cfg, ["fca_mutuals", "ukcat"], force=True)
+    again = staged_at(cfg)
+    assert [name for name in SOURCE_NAMES if again[name] != first[name]] == ["fca_mutuals", "ukcat"]
+
+
+def _refresh(refresh_sources, cfg) -> BaseException | None:
+    try:
+        refresh_sources(cfg, list(SOURCE_NAMES))
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        return exc
+    return None
+
+
+def test_a_source_failing_to_stage_stops_no_other(served, capsys):
+    """Companies House's file has a row that is not UTF-8: its stage fails naming the file and row, its staging stays
+    as it was, and the sources staging beside it are staged."""
+    import zipfile
+
+    from vcse_pipeline.cli.pipeline_commands import refresh_sources
+    from vcse_pipeline.errors import SourceError
+
+    server, cfg = served
+    cfg = cfg.with_overrides({"download": {"stage_workers": 2}})
+    sources = ["companies_house", "fca_mutuals", "ukcat"]
+    refresh_sources(cfg, sources)
+    before = staged_at(cfg, sources)
+    good = cfg.staging_path("companies_house").read_bytes()
+    capsys.readouterr()
+
+    path = URL_PATHS["companies_house"]
+    with zipfile.ZipFile(cfg.download_dir("companies_house") / Path(path).name) as z:
+        member = z.namelist()[0]
+        lines = z.read(member).split(b"\n")
+    lines[3] = lines[3].replace(b"\"", b"\"\xff", 1)
+    bad = tmp_zip(member, b"\n".join(lines))
+    server.add(path, bad, last_modified=time.time())
+    with pytest.raises(SourceError, match=r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.csv, "
+                                          r"row 4"):
+        refresh_sources(cfg, sources, force=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "companies_house: not staged, its staging is as it was" in out
+    assert "fca_mutuals: staged " in out and "ukcat: staged " in out
+    after = staged_at(cfg, sources)
+    assert after["companies_house"] == before["companies_house"]
+    assert cfg.staging_path("companies_house").read_bytes() == good
+    assert after["fca_mutuals"] != before["fca_mutuals"] and after["ukcat"] != before["ukcat"]
+
+
+def tmp_zip(member: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(member, data)
+    return buffer.getvalue()

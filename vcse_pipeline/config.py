@@ -99,6 +99,7 @@ class DownloadSettings(_Section):
     backoff_seconds: Annotated[float, Field(ge=0)]
     max_retry_after_seconds: AtLeast0
     progress: bool
+    stage_workers: Literal["auto"] | AtLeast1  # "auto": the usable CPUs (pipeline.stage_worker_count)
 
 
 class _Source(_Section):

@@ -40,6 +40,16 @@ class SourceError(PipelineError):
         self.detail = message
         super().__init__(f"{', '.join(where)}: {message}", transient=transient)
 
+    def __reduce__(self):
+        # Rebuilt from its parts, not its message (Exception's default): a stage in a worker process sends it to the
+        # refresh that started it (worker_processes), which raises it as the stage's own error.
+        return (_source_error, (type(self), self.source, self.detail, self.file, self.row, self.column,
+                                self.transient), self.__dict__)
+
+
+def _source_error(cls, source, detail, file, row, column, transient):
+    return cls(source, detail, file=file, row=row, column=column, transient=transient)
+
 
 class DownloadError(SourceError):
     """A download failed after its retries (transient: the server may recover), or returned something that is not

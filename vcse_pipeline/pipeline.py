@@ -132,6 +132,47 @@ def staged_already(cfg: Config, name: str, paths: list[Path] | None = None) -> s
     return str(staged_at)
 
 
+def stage_sources(cfg: Config, names: list[str], accept: list[str] | tuple[str, ...] | None = None,
+                  workers: int | None = None, paths: dict[str, list[Path]] | None = None
+                  ) -> dict[str, dict[str, int] | Exception]:
+    """Stage several sources (stage_source; `paths` by source, else what each last downloaded), `workers` at once
+    (default [download] stage_workers): each source's row counts, or the error that left its staging as it was. One
+    source failing stops no other, as the source DAGs run apart; Ctrl-C stops them all. One worker stages here, one
+    source after another."""
+    from .quality import parse_accept
+
+    parse_accept(accept)  # an unknown gate fails before any work
+    paths = paths or {}
+    workers = workers or stage_worker_count(cfg, len(names))
+    if workers <= 1 or len(names) <= 1:
+        outcomes: dict[str, dict[str, int] | Exception] = {}
+        for name in names:
+            try:
+                outcomes[name] = stage_source(cfg, name, paths.get(name), accept=accept)
+            except Exception as exc:  # noqa: BLE001 - the caller reports it with the others
+                outcomes[name] = exc
+        return outcomes
+    from .worker_processes import Job, run_jobs
+
+    jobs = [Job(f"the stage of {name}", f"vcse-stage-{name}", _stage_in_worker,
+                (cfg.raw, name, paths.get(name), list(accept) if accept else None)) for name in names]
+    results = run_jobs(jobs, workers, stop_on_failure=False, lost="its staging was left as it was")
+    return dict(zip(names, results, strict=True))
+
+
+def stage_worker_count(cfg: Config, sources: int) -> int:
+    """How many sources stage at once: [download] stage_workers ("auto": the CPUs this process may use), never more
+    than the sources."""
+    from .worker_processes import usable_cpus
+
+    setting = cfg.section("download")["stage_workers"]
+    return max(1, min(sources, usable_cpus() if setting == "auto" else int(setting)))
+
+
+def _stage_in_worker(raw: dict, name: str, paths: list[Path] | None, accept: list[str] | None) -> dict[str, int]:
+    return stage_source(Config(raw), name, paths, accept=accept)
+
+
 def remove_stage_debris(cfg: Config, name: str, tmp: Path) -> None:
     """What a killed stage of this source left (its .tmp staging file and WAL, zip extraction folders); only
     called under the source's lock, so no live stage is using them."""

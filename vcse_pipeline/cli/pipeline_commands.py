@@ -31,13 +31,16 @@ def _check_sources(names: list[str] | None) -> list[str]:
 
 
 def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = None, force: bool = False) -> None:
-    """Download and verify each source, then stage it unless its files, settings and code are those of its last
-    stage (`force`: stage it anyway), reporting what happened (`accept`: staging gates let through)."""
-    from ..pipeline import download_source, stage_source, staged_already
+    """Download and verify each source, then stage those whose files, settings or code changed since their last
+    stage (all of them with `force`), several at once ([download] stage_workers), reporting what happened
+    (`accept`: staging gates let through). A source that fails to stage leaves its staging as it was and stops no
+    other; the first failure is then raised."""
+    from ..pipeline import download_source, stage_sources, staged_already
     from ..quality import parse_accept
 
     parse_accept(accept)  # an unknown gate fails before any download
 
+    changed = []
     for name in names:
         console.rule(f"[bold]{name}")
         results = download_source(cfg, name)
@@ -48,10 +51,22 @@ def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = No
         if staged_at:
             console.print(f"  unchanged: staged from these files at {format_when(staged_at)}; not staged again "
                           "(--force stages them anyway)", highlight=False)
-            continue
-        with console.status(f"verifying and staging {name}..."):
-            counts = stage_source(cfg, name, accept=accept)
-        console.print("  staged " + ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
+        else:
+            changed.append(name)
+    if not changed:
+        return
+    console.rule("[bold]staging")
+    with console.status(f"verifying and staging {', '.join(changed)}..."):
+        outcomes = stage_sources(cfg, changed, accept)
+    failed = [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)]
+    for name, outcome in outcomes.items():
+        if not isinstance(outcome, Exception):
+            console.print(f"  {name}: staged " + ", ".join(f"{table} {rows:,}" for table, rows in outcome.items()))
+        else:  # the first failure is the command's error, below; the others are said here
+            said = "" if outcome is failed[0] else f": {outcome}"
+            console.print(f"  {name}: not staged, its staging is as it was{said}", highlight=False, soft_wrap=True)
+    if failed:
+        raise failed[0]
 
 
 def print_release(results: list, prefix: str = "  ") -> None:
