@@ -35,7 +35,7 @@ def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = No
     stage (all of them with `force`), several at once ([download] stage_workers), reporting what happened
     (`accept`: staging gates let through). A source that fails to stage leaves its staging as it was and stops no
     other; the first failure is then raised."""
-    from ..pipeline import download_source, stage_sources, staged_already
+    from ..pipeline import download_source, staged_already
     from ..quality import parse_accept
 
     parse_accept(accept)  # an unknown gate fails before any download
@@ -53,16 +53,23 @@ def refresh_sources(cfg: Config, names: list[str], accept: list[str] | None = No
                           "(--force stages them anyway)", highlight=False)
         else:
             changed.append(name)
-    if not changed:
-        return
-    console.rule("[bold]staging")
-    with console.status(f"verifying and staging {', '.join(changed)}..."):
-        outcomes = stage_sources(cfg, changed, accept)
+    if changed:
+        console.rule("[bold]staging")
+        stage_and_report(cfg, changed, accept)
+
+
+def stage_and_report(cfg: Config, names: list[str], accept: list[str] | None = None) -> None:
+    """Stage the sources several at once (pipeline.stage_sources) and say what each staged; a source that failed
+    keeps its staging and stops no other, and the first failure is then raised (the others are said here)."""
+    from ..pipeline import stage_sources
+
+    with console.status(f"verifying and staging {', '.join(names)}..."):
+        outcomes = stage_sources(cfg, names, accept)
     failed = [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)]
     for name, outcome in outcomes.items():
         if not isinstance(outcome, Exception):
             console.print(f"  {name}: staged " + ", ".join(f"{table} {rows:,}" for table, rows in outcome.items()))
-        else:  # the first failure is the command's error, below; the others are said here
+        else:
             said = "" if outcome is failed[0] else f": {outcome}"
             console.print(f"  {name}: not staged, its staging is as it was{said}", highlight=False, soft_wrap=True)
     if failed:
@@ -334,15 +341,12 @@ def download(sources: list[str] | None = SourceArg, config: Path | None = Config
 @commands.command()
 def stage(sources: list[str] | None = SourceArg, config: Path | None = ConfigOpt,
           data_dir: Path | None = DataDirOpt, accept: list[str] | None = AcceptOpt) -> None:
-    """Verify and stage already-downloaded sources into data/staging/<source>.duckdb."""
-    from ..pipeline import stage_source
+    """Verify and stage already-downloaded sources into data/staging/<source>.duckdb, several at once."""
     from ..quality import parse_accept
 
     cfg = load_config(config, data_dir)
     parse_accept(accept)
-    for name in _check_sources(sources):
-        counts = stage_source(cfg, name, accept=accept)
-        console.print(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    stage_and_report(cfg, _check_sources(sources), accept)
 
 
 @commands.command()
