@@ -54,7 +54,8 @@ Trigger with `{{"force": true}}` to restage unchanged files.""",
         def download(run_id=None) -> dict:
             return airflow_tasks.download(source, run_id)
 
-        @task.short_circuit(doc_md="Skip verify and stage (and the Asset event) when no file is new.")
+        @task.short_circuit(doc_md="Skip verify and stage (and the Asset event) when no file is new and the "
+                                    "staging was made from these files, settings and code.")
         def new_data(result: dict, params=None) -> bool:
             return airflow_tasks.continue_refresh(result, force=bool(params and params.get("force")))
 

@@ -19,7 +19,7 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vcse-airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from vcse_pipeline import airflow_tasks  # noqa: E402
+from vcse_pipeline import airflow_tasks, pipeline  # noqa: E402
 from vcse_pipeline.config import DEFAULTS_FILE, Config  # noqa: E402
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
@@ -178,6 +178,23 @@ def _staging_file(cfg: Config, source: str, files: list[Path], staged_at: dateti
                 "? AS seconds", [source, staged_at.isoformat(timespec="seconds"), json.dumps([str(f) for f in files]),
                                  json.dumps({"society": 3}), 0.1])
     con.close()
+
+
+def test_new_data_after_an_upgrade_or_a_settings_change(tmp_path, monkeypatch):
+    """The source DAG's download reports `restage` when the staging was not made from these files, settings and code
+    (pipeline.staged_already): a new version of the code stages the same files again, as `vcse refresh` does."""
+    society_list = Path(__file__).parent / "fixtures" / "fca_mutuals" / "SocietyList.csv"
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VCSE__SOURCES__FCA_MUTUALS__URL", str(society_list))
+    monkeypatch.setenv("VCSE__DOWNLOAD__PROGRESS", "false")
+    first = airflow_tasks.download("fca_mutuals")
+    assert first["restage"] and airflow_tasks.has_new_data(first)
+    airflow_tasks.stage("fca_mutuals", first["files"], first["storage_id"])
+    again = airflow_tasks.download("fca_mutuals")
+    assert not again["new_files"] and not again["restage"] and not airflow_tasks.has_new_data(again)
+    monkeypatch.setattr(pipeline, "stage_code", lambda: "the next version")
+    upgraded = airflow_tasks.download("fca_mutuals")
+    assert not upgraded["new_files"] and upgraded["restage"] and airflow_tasks.has_new_data(upgraded)
 
 
 def test_new_data_means_files_changed_since_the_last_stage(tmp_path):

@@ -127,9 +127,10 @@ def alert_on_failure(source: str | None = None):
 
 def download(source: str, airflow_run_id: str | None = None) -> dict:
     """Mark the source as refreshing (the register waits for it), fetch its files and report which of them are newer
-    than the current staging file, with the data folder's storage id for the later tasks to check."""
+    than the current staging file, and whether that staging was made from other files, settings or code (an upgrade:
+    `restage`), with the data folder's storage id for the later tasks to check."""
     from .batching import mark_refreshing
-    from .pipeline import download_source
+    from .pipeline import download_source, staged_already
     from .storage import ensure_storage_id
 
     cfg = load_config()
@@ -138,7 +139,9 @@ def download(source: str, airflow_run_id: str | None = None) -> dict:
     paths = [Path(r.path) for r in results]
     return {"source": source, "files": [str(p) for p in paths],
             "statuses": {Path(r.path).name: r.status for r in results},
-            "new_files": files_newer_than_staging(cfg, source, paths), "storage_id": ensure_storage_id(cfg)}
+            "new_files": files_newer_than_staging(cfg, source, paths),
+            "restage": bool(paths) and staged_already(cfg, source, paths) is None,
+            "storage_id": ensure_storage_id(cfg)}
 
 
 def files_newer_than_staging(cfg: Config, source: str, paths: list[Path]) -> list[str]:
@@ -167,7 +170,7 @@ def files_newer_than_staging(cfg: Config, source: str, paths: list[Path]) -> lis
 
 
 def has_new_data(result: dict, force: bool = False) -> bool:
-    return bool(force or result.get("new_files"))
+    return bool(force or result.get("new_files") or result.get("restage"))
 
 
 def continue_refresh(result: dict, force: bool = False) -> bool:
