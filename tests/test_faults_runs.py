@@ -407,6 +407,41 @@ def _published_run(data: Path) -> str:
         con.close()
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_two_sources_stage_stops_both_and_keeps_their_staging(data):
+    """`vcse stage fca_mutuals ukcat` stages both at once, each in a worker process; Ctrl-C while both hold their
+    half-written staging stops both workers at once, each removes its .tmp and releases its lock, and the staging
+    files are the ones before."""
+    import signal
+
+    import psutil
+
+    before = Snapshot.of(data)
+    release = data.parent / "release-never"   # never created: both stages wait at their pause point
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VCSE")}, "PYTHONPATH": str(ROOT),
+           "VCSE_PAUSE_AT": "stage_loaded", "VCSE_PAUSE_FILE": str(release), "VCSE__DOWNLOAD__PROGRESS": "false",
+           "VCSE__DOWNLOAD__STAGE_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", "from vcse_pipeline.cli import main; main()", "stage",
+                             "fca_mutuals", "ukcat", "--data-dir", str(data)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staging = data / "staging"
+    deadline = time.monotonic() + 300
+    while len(list(staging.glob("*.duckdb.tmp"))) < 2 or not Path(f"{release}.reached").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the stages never reached their pause point"
+        time.sleep(0.05)
+    workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGINT)   # at a terminal Ctrl-C reaches the workers too, which ignore it
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert "Traceback" not in err, err
+    assert psutil.wait_procs(workers, timeout=30)[1] == []
+    assert not list(staging.glob("*.tmp*"))
+    assert not list((data / "locks").glob("stage-*.json"))
+    before.assert_staging_intact(data)
+
+
 # ---------------------------------------------------------------------------------------------- kill -9
 
 @pytest.mark.slow
