@@ -76,10 +76,13 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
     final = cfg.staging_path(name)
     tmp = final.with_suffix(".duckdb.tmp")
     remove_stage_debris(cfg, name, tmp)
-    module.verify(paths)
-    started = time.monotonic()
-    con = connect(tmp)
+    con = None
+    # Everything from here is inside the try, the connect and the rename too: a stop (Ctrl-C, a refresh stopping its
+    # stage workers) that lands just as a call returns must still remove the half-written file.
     try:
+        module.verify(paths)
+        started = time.monotonic()
+        con = connect(tmp)
         register_macros(con)
         counts = module.stage(con, paths, cfg)
         fault_point("stage_loaded")
@@ -97,12 +100,13 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
         )
         con.close()
         check_staging(cfg, name, final, counts, accept, run_id)
+        fault_point("stage_before_replace")
+        os.replace(tmp, final)
     except BaseException:
-        con.close()
+        if con is not None:
+            con.close()
         remove_stage_debris(cfg, name, tmp)
         raise
-    fault_point("stage_before_replace")
-    os.replace(tmp, final)
     return counts
 
 
