@@ -220,13 +220,14 @@ def test_areas_are_split_largest_first_onto_the_least_loaded_worker(demo_registe
 def test_auto_workers_are_the_usable_cpus_capped_by_the_areas(monkeypatch):
     cfg = Config.load(environ={})
     assert cfg.section("register")["build_workers"] == "auto"
-    monkeypatch.setattr(parallel_build, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(worker_processes, "usable_cpus", lambda: 2)
     assert parallel_build.worker_count(cfg, 10) == 2
     assert parallel_build.worker_count(cfg, 1) == 1  # one area always builds in the publishing process
-    monkeypatch.setattr(parallel_build, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(worker_processes, "usable_cpus", lambda: 16)
     assert parallel_build.worker_count(cfg, 5) == 5
     assert parallel_build.worker_count(cfg.with_overrides({"register": {"build_workers": 1}}), 5) == 1
-    assert parallel_build.usable_cpus() >= 1
+    monkeypatch.undo()
+    assert worker_processes.usable_cpus() >= 1
 
 
 @pytest.mark.parametrize(("raw", "message"), [

@@ -126,3 +126,19 @@ def test_staging_recorded_by_older_code_is_staged_again(cfg):
     con.execute("ALTER TABLE _staged DROP COLUMN stage_code")
     con.close()
     assert pipeline.staged_already(cfg, "fca_mutuals") is None
+
+
+def test_stage_workers_are_the_usable_cpus_capped_by_the_sources(monkeypatch):
+    """[download] stage_workers resolves as [register] build_workers does (worker_processes.workers_for); a bad value
+    set in code is refused naming the setting."""
+    from vcse_pipeline import worker_processes
+    from vcse_pipeline.errors import PipelineError
+
+    cfg = Config.load(environ={})
+    assert cfg.section("download")["stage_workers"] == "auto"
+    monkeypatch.setattr(worker_processes, "usable_cpus", lambda: 2)
+    assert pipeline.stage_worker_count(cfg, 5) == 2
+    assert pipeline.stage_worker_count(cfg, 1) == 1
+    assert pipeline.stage_worker_count(cfg.with_overrides({"download": {"stage_workers": 4}}), 3) == 3
+    with pytest.raises(PipelineError, match=r"^\[download\] stage_workers = 0 is out of range"):
+        pipeline.stage_worker_count(cfg.with_overrides({"download": {"stage_workers": 0}}), 3)

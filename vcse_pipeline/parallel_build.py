@@ -28,25 +28,20 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from .config import Config, value_problem
+from .config import Config
 from .db import connect, remove_database, run_sql_dir, sql_literal, table_columns
 from .errors import PipelineError
 from .register.reference_copy import order_postcode_location
-from .worker_processes import Job, run_jobs, usable_cpus
+from .worker_processes import Job, run_jobs, workers_for
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
 
 
 def worker_count(cfg: Config, areas: int) -> int:
     """How many worker processes build `areas` areas: [register] build_workers ("auto": the usable CPUs), never more
     than the areas; 1 builds in this process."""
-    setting = cfg.section("register").get("build_workers", AUTO)
-    problem = value_problem("register", "build_workers", setting)  # Config.load checks files and the environment;
-    if problem:  # a value set in code (an override, --workers) is checked here
-        raise PipelineError(problem)
-    return max(1, min(usable_cpus() if setting == AUTO else setting, areas))
+    return workers_for(cfg, "register", "build_workers", areas)
 
 
 # ---------------------------------------------------------------------------------------------- planning

@@ -167,10 +167,9 @@ def stage_sources(cfg: Config, names: list[str], accept: list[str] | tuple[str, 
 def stage_worker_count(cfg: Config, sources: int) -> int:
     """How many sources stage at once: [download] stage_workers ("auto": the CPUs this process may use), never more
     than the sources."""
-    from .worker_processes import usable_cpus
+    from .worker_processes import workers_for
 
-    setting = cfg.section("download")["stage_workers"]
-    return max(1, min(sources, usable_cpus() if setting == "auto" else int(setting)))
+    return workers_for(cfg, "download", "stage_workers", sources)
 
 
 def _stage_in_worker(raw: dict, name: str, paths: list[Path] | None, accept: list[str] | None) -> dict[str, int]:

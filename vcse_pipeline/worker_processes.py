@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .config import Config, value_problem
 from .errors import PipelineError
 
 # How long a stopped worker has to unwind (close its DuckDB file, remove a half-written file) before SIGKILL.
@@ -38,6 +39,17 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def workers_for(cfg: Config, section: str, key: str, jobs: int) -> int:
+    """How many worker processes run `jobs` jobs: the [section] key setting ("auto": the usable CPUs), never more than
+    the jobs, at least 1. Config.load checks files and the environment; a value set in code (an override, --workers)
+    is checked here."""
+    setting = cfg.section(section).get(key, "auto")
+    problem = value_problem(section, key, setting)
+    if problem:
+        raise PipelineError(problem)
+    return max(1, min(usable_cpus() if setting == "auto" else setting, jobs))
 
 
 @dataclass(frozen=True)
