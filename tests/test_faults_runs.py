@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from prewarmed_cli import CliProcess, cli_process
+from spawned_workers import spawned_workers
 
 from vcse_pipeline import publish, run_history, versions
 from vcse_pipeline.config import Config
@@ -430,7 +431,7 @@ def test_ctrl_c_while_two_sources_stage_stops_both_and_keeps_their_staging(data)
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the stages never reached their pause point"
         time.sleep(0.05)
-    workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    workers = spawned_workers(proc.pid)
     assert len(workers) == 2
     proc.send_signal(signal.SIGINT)   # at a terminal Ctrl-C reaches the workers too, which ignore it
     out, err = proc.communicate(timeout=120)

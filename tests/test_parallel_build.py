@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import psutil
 import pytest
+from spawned_workers import spawned_workers
 from typer.testing import CliRunner
 
 from vcse_pipeline import parallel_build, publish, run_history, worker_processes
@@ -43,14 +44,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_workers_alive() -> list[psutil.Process]:
-    """This process's build workers (spawned children), not multiprocessing's resource tracker."""
-    return [p for p in psutil.Process().children(recursive=True)
-            if p.is_running() and "spawn_main" in " ".join(p.cmdline())]
-
-
 def assert_nothing_left(cfg: Config) -> None:
-    assert build_workers_alive() == []
+    assert spawned_workers() == []
     work = cfg.register_path.parent / "work"
     assert not work.exists() or list(work.iterdir()) == []
     assert not list(cfg.data_dir.rglob("*.tmp")), "a half-written file was left"
@@ -150,7 +145,7 @@ def test_a_killed_worker_stops_the_others_and_the_register_stays_published(demo_
     while not reached.exists() and thread.is_alive():
         waited.wait(0.05)
     assert reached.exists(), outcome
-    paused = build_workers_alive()
+    paused = spawned_workers()
     assert len(paused) == 2
     paused[0].kill()
     thread.join(120)
@@ -184,7 +179,7 @@ def test_sigterm_stops_the_workers_with_a_one_line_error(demo_register, tmp_path
     while not reached.exists() and proc.poll() is None:
         waited.wait(0.05)
     assert reached.exists(), proc.communicate()
-    workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    workers = spawned_workers(proc.pid)
     assert len(workers) == 2
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from http_fault_server import FaultServer
+from spawned_workers import spawned_workers
 
 from vcse_pipeline import pipeline
 from vcse_pipeline.config import Config
@@ -114,14 +115,6 @@ def staged_at(cfg: Config, names=SOURCE_NAMES) -> dict[str, str]:
     return found
 
 
-def stage_workers_alive() -> list:
-    """This process's stage workers (spawned children), not multiprocessing's resource tracker."""
-    import psutil
-
-    return [p for p in psutil.Process().children(recursive=True)
-            if p.is_running() and "spawn_main" in " ".join(p.cmdline())]
-
-
 def test_a_refresh_stages_new_files_two_at_once_and_skips_what_it_staged(served, tmp_path, monkeypatch, capsys):
     """`vcse refresh`: every source downloaded, then staged in two worker processes at once; the next refresh,
     answered 304 everywhere, stages nothing again and says so; --force stages every source again."""
@@ -140,12 +133,12 @@ def test_a_refresh_stages_new_files_two_at_once_and_skips_what_it_staged(served,
     waited = threading.Event()
     while not Path(f"{release}.reached").exists() and thread.is_alive():
         waited.wait(0.05)
-    workers = stage_workers_alive()
+    workers = spawned_workers()
     release.touch()
     thread.join(300)
     assert not thread.is_alive() and done["error"] is None, done
     assert len(workers) == 2   # two sources were staging at once, each in its own process
-    assert stage_workers_alive() == []
+    assert spawned_workers() == []
     first = staged_at(cfg)
     out = capsys.readouterr().out
     for name in SOURCE_NAMES:
