@@ -110,6 +110,25 @@ def test_first_publish_records_everything_as_new_and_writes_history(cfg):
     assert lines[0]["counts"]["organisations"] == {WIRRAL: 6}
 
 
+def test_run_history_json_has_one_key_order_whichever_path_passed_the_results(cfg, tmp_path):
+    """The gate results `vcse publish` records and those that crossed Airflow's XCom (which gives their keys back
+    in another order) are written alike, so the same run publishes the same run_history either way."""
+    gate = {"name": "min_organisations", "passed": True, "value": 6.0, "threshold": 1.0, "area_code": WIRRAL,
+            "message": "6 organisations (at least 1 required)", "source": None, "accepted": False}
+    stored = []
+    for order in (list(gate), sorted(gate)):   # as the build made it; as XCom gives it back
+        con = duckdb.connect(str(tmp_path / f"{len(stored)}.duckdb"))
+        run_sql_dir(con, "publish")
+        record = {"run_id": "run1", "status": "published", "areas": [WIRRAL],
+                  "counts": {"organisations": {WIRRAL: 6}, "changes": {"new": 6}},
+                  "gates": [{key: gate[key] for key in order}]}
+        run_history.write_history_table(con, cfg, None, record)
+        stored.append(con.execute("SELECT areas, counts, gates FROM run_history").fetchall())
+        con.close()
+    assert stored[0] == stored[1]
+    assert json.loads(stored[0][0][2]) == [gate]
+
+
 def test_second_publish_records_new_closed_and_changed_rows(cfg):
     publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
     orgs = [dict(o) for o in BASE_ORGS if o["org_id"] != "GB-COH-11223344"]  # gone from the register

@@ -178,8 +178,8 @@ def write_history_table(con, cfg: Config, previous: str | None, current: dict) -
     rows = [r for r in read_history(cfg) if (r.get("run_id"), r.get("status")) not in seen
             and (r.get("run_id"), r.get("status")) != (current["run_id"], current["status"])] + [current]
 
-    def encode(value):
-        return value if value is None or isinstance(value, str) else json.dumps(value, default=str)
+    def encode(value):  # keys sorted: a gate result that crossed Airflow's XCom has its keys in another order
+        return value if value is None or isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
     con.executemany(f"INSERT INTO run_history ({', '.join(HISTORY_FIELDS)}) "
                     f"VALUES ({', '.join('?' * len(HISTORY_FIELDS))})",
