@@ -395,15 +395,21 @@ class AirflowDeployment:
         self.airflow("users", "create", "--username", self.username, "--password", self.password, "--role", "Admin",
                      "--email", "admin@example.org", "--firstname", "Test", "--lastname", "Admin")
 
-    def start(self, service: str) -> None:
+    def start(self, service: str, replica: int = 1) -> None:
         """Start a service's command. Log servers stay off: they bind every interface and cannot be told otherwise,
-        and the API server reads task logs from the shared AIRFLOW_HOME here."""
+        and the API server reads task logs from the shared AIRFLOW_HOME here. `replica` 2, 3, ... starts another
+        copy of the service, as `docker compose up --scale SERVICE=N` does (named SERVICE-N here, its log
+        SERVICE-N.log); a Celery worker's copy gets a node name of its own, as its own container's host name would
+        give it."""
         command = service_command(self.compose, service)
         if command[-1] in ("scheduler", "triggerer", "worker"):
             command.append("--skip-serve-logs")
-        log = (self.logs / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen([AIRFLOW, *command], env=self.env(service), cwd=self.workdir,
-                                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        name = service if replica == 1 else f"{service}-{replica}"
+        if replica > 1 and command[:2] == ["celery", "worker"]:
+            command += ["--celery-hostname", f"{name}@%h"]
+        log = (self.logs / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen([AIRFLOW, *command], env=self.env(service), cwd=self.workdir,
+                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
     def process_tree(self, service: str) -> list[psutil.Process]:

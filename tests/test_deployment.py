@@ -8,8 +8,9 @@ sources refreshed together publish once and an untouched refresh publishes nothi
 
 The LocalExecutor scenarios share one deployment (`published_deployment`, started and published once per module:
 that is most of a scenario's time); each checks it starts from a published, idle register, so any order works.
-The Celery profile runs a deployment of its own (another executor, a worker). Every deployment's metadata database
-is a copy of the one airflow-init migrated once for the session (`airflow_init_database`).
+The Celery profile runs deployments of their own (another executor): one worker running a source, and two workers
+sharing one register run's areas. Every deployment's metadata database is a copy of the one airflow-init migrated
+once for the session (`airflow_init_database`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import airflow_deployment as harness
 import duckdb
 import pytest
+from bench_scripts import load_bench
 
+from vcse_pipeline import publish
+from vcse_pipeline.config import Config
 from vcse_pipeline.demo import demo_source_overrides
 from vcse_pipeline.fingerprint import file_sha256
 from vcse_pipeline.run_history import safe_run_id
@@ -44,6 +49,8 @@ SOURCE_DAGS = tuple(f"vcse_source_{s}" for s in
 REGISTER_DAG = "vcse_register"
 BUILD_TASKS = ("build_area", "assemble", "record_changes", "check_quality")  # between start_run and publish
 FINISHED = {"success", "failed"}
+# Wirral and three demo neighbours of different sizes (tests/test_parallel_build.py builds the same four).
+SCALE_OUT_AREAS = ["E08000015", "E08000012", "E06000050", "E08000014"]
 
 
 def demo_env(demo_dir) -> dict[str, str]:
@@ -121,6 +128,72 @@ def test_celery_profile_runs_a_source_on_a_worker_through_redis(airflow_deployme
     assert worker_succeeded() == len(tasks)
     assert (deployment.data_dir / "staging" / "fca_mutuals.duckdb").exists()
     print(f"celery deployment test: {time.monotonic() - started:.0f} s")
+
+
+def test_two_celery_workers_share_one_run_s_areas_and_publish_the_one_process_register(
+        airflow_deployment, redis_server, demo_register, tmp_path, monkeypatch):
+    """Scaling out (docs/scaling.md, "When to add Celery workers"): two Celery workers on one broker and one data
+    folder, as `docker compose --profile celery up -d --scale airflow-worker=2` runs them, each taking one task at
+    a time. One register run of four areas: its mapped build_area tasks are shared between the two workers, one
+    assemble task loads their files, and the register published is, table by table, the one `vcse publish` builds
+    in one process from the same staging."""
+    deployment = airflow_deployment(redis=redis_server,
+                                    variables={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                                               "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"},
+                                    extra_env=demo_env(demo_register.cfg.data_dir / "demo-sources"))
+    for folder in ("staging", "cache"):  # staged as the demo's, as the source DAGs would have left it
+        shutil.copytree(demo_register.cfg.data_dir / folder, deployment.data_dir / folder)
+    api = start(deployment, SERVICES)
+    workers = {"airflow-worker": 1, "airflow-worker-2": 2}
+    for replica in workers.values():
+        deployment.start("airflow-worker", replica=replica)
+
+    def log(worker: str) -> str:
+        return (deployment.logs / f"{worker}.log").read_text(encoding="utf-8")
+    deployment.wait_for("both Celery workers to be ready", lambda: all(
+        re.search(r"\S+@\S+ ready\.", log(w)) for w in workers), timeout=180, interval=2)
+    wait_for_dags(deployment, api)
+    api.unpause(REGISTER_DAG)
+    run_id = api.trigger(REGISTER_DAG, {"areas": SCALE_OUT_AREAS})
+    runs = deployment.wait_for("the register run to finish", lambda: [
+        r for r in api.dag_runs(REGISTER_DAG) if r["dag_run_id"] == run_id and r["state"] in FINISHED],
+        timeout=600, interval=3)
+    assert runs[0]["state"] == "success", deployment.diagnostics()
+    tasks = api.task_instances(REGISTER_DAG, run_id)
+    builds = sorted((t for t in tasks if t["task_id"] == "build_area"), key=lambda t: t["map_index"])
+    assert [(t["map_index"], t["state"]) for t in builds] == [(i, "success") for i in range(len(SCALE_OUT_AREAS))]
+    assert [t["state"] for t in tasks if t["task_id"] == "assemble"] == ["success"]
+
+    # Which worker ran each task: each logs the task instance it executes (its id, task and map index).
+    ran_on = {}
+    for worker in workers:
+        for ti_id in re.findall(r"Executing workload in Celery: .*? ti=TaskInstanceDTO\(id=UUID\('([0-9a-f-]+)'\)",
+                                log(worker)):
+            ran_on[ti_id] = worker
+    assert {t["id"] for t in tasks if t["state"] == "success"} <= ran_on.keys()
+    assert {ran_on[t["id"]] for t in builds} == set(workers), [(t["map_index"], ran_on[t["id"]]) for t in builds]
+
+    # The same areas built and published in one process (`vcse publish`, one build worker) from the same staging,
+    # counting from the Airflow run's day: every table and view the same row for row.
+    register = deployment.data_dir / "register" / "vcse_register.duckdb"
+    published = [h for h in history(deployment) if h["status"] == "published"]
+    assert [h["run_id"] for h in published] == [safe_run_id(run_id)]
+    run_day = datetime.fromisoformat(published[0]["started_at"]).astimezone().date()
+
+    class RunDay(date):
+        @classmethod
+        def today(cls):
+            return run_day
+    monkeypatch.setattr(publish, "date", RunDay)
+    one = tmp_path / "one-process"
+    for folder in ("staging", "cache"):
+        shutil.copytree(demo_register.cfg.data_dir / folder, one / folder)
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(one)}, "register": {"build_workers": 1}})
+    assert sorted(publish.build_and_publish(cfg, run_id="one-process", areas=SCALE_OUT_AREAS).counts) == \
+        sorted(SCALE_OUT_AREAS)
+    assert load_bench("compare_registers").compare(cfg.register_path, register) == []
+    print("celery scale-out test: build_area on", {w: sorted(t["map_index"] for t in builds if ran_on[t["id"]] == w)
+                                                    for w in workers})
 
 
 @dataclass
