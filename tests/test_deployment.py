@@ -172,6 +172,8 @@ def test_two_celery_workers_share_one_run_s_areas_and_publish_the_one_process_re
             ran_on[ti_id] = worker
     assert {t["id"] for t in tasks if t["state"] == "success"} <= ran_on.keys()
     assert {ran_on[t["id"]] for t in builds} == set(workers), [(t["map_index"], ran_on[t["id"]]) for t in builds]
+    # A successful run logs no error: assemble reads the area files in one request, not one past the end.
+    assert not [line for w in workers for line in log(w).splitlines() if "[error" in line], deployment.diagnostics()
 
     # The same areas built and published in one process (`vcse publish`, one build worker) from the same staging,
     # counting from the Airflow run's day: every table and view the same row for row.
