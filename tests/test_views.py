@@ -124,3 +124,39 @@ def test_gaps_are_called_only_where_the_service_area_is_reliably_tagged(con):
     shown = one(con, """SELECT DISTINCT organisations_without_service_area FROM ward_service_gaps
                         WHERE ward_name = 'Birkenhead and Tranmere'""")[0]
     assert shown == untagged
+
+
+def test_a_year_two_charities_of_one_organisation_report_counts_once_whatever_the_row_order(register_master,
+                                                                                          tmp_path):
+    """An organisation of two charities (a main and a linked charity, or a charity and its successor) has a return
+    from each for a year: the larger stands for the year (organisation_finance_year), so the readiness and the
+    directory are the same whichever order the rows were written in, and years are counted once."""
+    path = copy_register(register_master, tmp_path / "register.duckdb")
+    con = duckdb.connect(str(path))
+    try:
+        c1 = org_id_for("C1")
+        own = con.execute("SELECT * FROM organisation_finance WHERE org_id = ? ORDER BY financial_year_end",
+                          [c1]).fetchall()
+        assert len(own) >= 3
+        # the linked charity's returns: the same years, a tenth of the income, more staff than the main charity
+        con.execute("""CREATE TEMP TABLE linked AS SELECT * REPLACE (income / 10 AS income,
+                       expenditure / 10 AS expenditure, employees + 100 AS employees)
+                       FROM organisation_finance WHERE org_id = ?""", [c1])
+        con.execute("CREATE TEMP TABLE main_rows AS SELECT * FROM organisation_finance WHERE org_id = ?", [c1])
+        seen = []
+        for first, second in (("main_rows", "linked"), ("linked", "main_rows")):
+            con.execute("DELETE FROM organisation_finance WHERE org_id = ?", [c1])
+            con.execute(f"INSERT INTO organisation_finance SELECT * FROM {first}")
+            con.execute(f"INSERT INTO organisation_finance SELECT * FROM {second}")
+            seen.append((con.execute("SELECT * FROM provider_readiness WHERE org_id = ?", [c1]).fetchall(),
+                         con.execute("SELECT * FROM provider_directory WHERE org_id = ?", [c1]).fetchall()))
+        assert seen[0] == seen[1]
+        years, latest, trend, base, employees = one(con, """SELECT years_reported, latest_income, income_trend,
+            trend_base_income, employees FROM provider_readiness WHERE org_id = ?""", [c1])
+        assert years == len(own)                                   # each year once, not once a charity
+        assert (trend, base) == ("growing", 2_100_000)             # the main charity's years compared
+        assert employees == 64 and one(con, "SELECT employees FROM provider_directory WHERE org_id = ?", [c1]) == (64,)
+        assert one(con, "SELECT count(*) FROM organisation_finance_year WHERE org_id = ?", [c1]) == (len(own),)
+        assert latest == one(con, "SELECT latest_income FROM provider_directory WHERE org_id = ?", [c1])[0]
+    finally:
+        con.close()

@@ -25,7 +25,7 @@ WITH ids AS (
     SELECT area_code, org_id,
            arg_max(employees, financial_year_end) FILTER (WHERE employees IS NOT NULL) AS employees,
            arg_max(volunteers, financial_year_end) FILTER (WHERE volunteers IS NOT NULL) AS volunteers
-    FROM organisation_finance GROUP BY ALL
+    FROM organisation_finance_year GROUP BY ALL
 )
 SELECT
     o.area_code,

@@ -6,7 +6,7 @@ CREATE OR REPLACE VIEW provider_readiness AS
 WITH ranked AS (
     SELECT *, row_number() OVER (PARTITION BY area_code, org_id ORDER BY financial_year_end DESC) AS rn,
            count(*) OVER (PARTITION BY area_code, org_id) AS years_reported
-    FROM organisation_finance
+    FROM organisation_finance_year   -- one row a year, so rn ranks years and years_reported counts them
 ), fin AS (
     SELECT area_code, org_id,
            any_value(years_reported) AS years_reported,
