@@ -1,8 +1,9 @@
 """Build, check and publish the register whenever any source staged new data.
 
 wait_for_sources (sensor: no source mid-refresh, the last stage quiet for a while, so a batch is built once) ->
-start_run (fingerprints the inputs; unchanged -> nothing to build) -> needs_build (short-circuit) -> list_areas ->
-build_area (one mapped task per area, each writing its own file) -> assemble (the single writer of the new version)
+start_run (fingerprints the inputs; unchanged -> nothing to build) -> needs_build (short-circuit) -> national_state ->
+list_areas (groups of areas of about equal work, at most [register] build_tasks) -> build_area (one mapped task per
+group, each writing its own file) -> assemble (the single writer of the new version)
 -> record_changes -> check_quality -> publish (atomic switch, emits the register Asset) -> finish_run (teardown:
 removes the work folder, records a failed run).
 No two tasks ever write one DuckDB file, and max_active_runs=1 keeps runs from overlapping: asset events that arrive
@@ -61,7 +62,8 @@ def _share(description: str) -> Param:
         "min_service_area_share": _share("Least share of organisations with a service area."),
     },
     doc_md="""### vcse_register
-Builds every configured area into its own file (one mapped task per area), loads them into a new version
+Builds the configured areas in groups (one mapped task per group, at most `[register] build_tasks`), each into
+its own file, loads them into a new version
 under `data/register/versions/`, records what changed since the last publish, runs the quality gates and,
 only if all pass, switches `data/register/vcse_register.duckdb` to the new version atomically.
 A failed gate leaves the published register untouched and is recorded in `run_history.jsonl`.
@@ -95,18 +97,19 @@ def vcse_register():
     def needs_build(run: dict) -> bool:
         return airflow_tasks.needs_build(run)
 
-    @task(retries=0, doc_md="The areas to build, one mapped build_area task each.")
-    def list_areas(run: dict) -> list[str]:
-        return run["areas"]
+    @task(retries=0, doc_md="The areas to build, in at most [register] build_tasks groups of about equal work, one "
+                            "mapped build_area task each (one area a task when there are no more areas than that).")
+    def list_areas(run: dict, national: str) -> list[list[str]]:
+        return airflow_tasks.area_task_groups(run, national)
 
     @task(doc_md="Build the national state every area selects from once (or reuse the last one when the staging "
                  "and settings did not change), so the mapped area tasks never repeat it.")
     def national_state(run: dict) -> str:
         return airflow_tasks.build_national_state(run)
 
-    @task(max_active_tis_per_dagrun=4, doc_md="Build one area into work/<run>/area-<code>.duckdb.")
-    def build_area(run: dict, national: str, area: str) -> str:
-        return airflow_tasks.build_area_file(run, area, national)
+    @task(max_active_tis_per_dagrun=4, doc_md="Build a group of areas into its own file in work/<run>/.")
+    def build_area(run: dict, national: str, areas: list[str]) -> str:
+        return airflow_tasks.build_area_file(run, areas, national)
 
     @task(doc_md="Load every area file into a new version file (the only writer of that file).")
     def assemble(run: dict, area_files: list[str]) -> str:
@@ -135,10 +138,10 @@ def vcse_register():
 
     run = start_run()
     wait_for_sources() >> run
-    areas = list_areas(run)
     national = national_state(run)
-    needs_build(run) >> [areas, national]
-    area_files = build_area.partial(run=run, national=national).expand(area=areas)
+    groups = list_areas(run, national)   # weighed by the national state's records per area
+    needs_build(run) >> national
+    area_files = build_area.partial(run=run, national=national).expand(areas=groups)
     version = assemble(run, area_files)
     changed = record_changes(run, version)
     gates = check_quality(run, version)

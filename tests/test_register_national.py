@@ -171,6 +171,42 @@ def test_airflow_builds_the_national_state_once_and_area_tasks_attach_it(demo_re
         airflow_tasks.finish_register_run(run, None, None)
 
 
+def test_airflow_builds_many_areas_in_at_most_build_tasks_groups_of_even_work(demo_register, tmp_path, monkeypatch):
+    """list_areas splits a run's areas into at most [register] build_tasks groups weighed by their records (one area
+    a task when they fit), and a build_area task builds its whole group into one file: the rows a one-process build
+    of those areas gives."""
+    import shutil
+
+    from vcse_pipeline import airflow_tasks
+    from vcse_pipeline.parallel_build import area_loads
+
+    areas = [WIRRAL, "E08000012", "E06000050", "E08000014"]   # Wirral and three smaller demo neighbours
+    data = tmp_path / "data"
+    shutil.copytree(demo_register.cfg.data_dir, data)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VCSE_CONFIG", raising=False)
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(data))
+    run = airflow_tasks.start_register_run("manual__2026-05-01T07:00:00+00:00", areas, force=True)
+    try:
+        state = airflow_tasks.build_national_state(run)
+        assert airflow_tasks.area_task_groups(run, state) == [[area] for area in areas]  # 4 areas, 8 tasks allowed
+        monkeypatch.setenv("VCSE__REGISTER__BUILD_TASKS", "2")
+        groups = airflow_tasks.area_task_groups(run, state)
+        loads = area_loads(Path(state), areas)
+        assert loads[WIRRAL] > sum(loads[a] for a in areas[1:])  # so Wirral is a group of its own
+        assert groups == [[WIRRAL], areas[1:]]
+        group_file = airflow_tasks.build_area_file(run, groups[1], state)
+        assert Path(group_file).name == f"areas-{areas[1]}-3.duckdb"
+        one = build_register(Config.load(environ={}, overrides={"paths": {"data_dir": str(data)}}),
+                             tmp_path / "one.duckdb", areas[1:], Path(state), date.fromisoformat(run["as_of"]))
+        sql = f"SELECT area_code, {ORG_COLUMNS} FROM organisation ORDER BY ALL"
+        assert rows(group_file, sql) == rows(tmp_path / "one.duckdb", sql)
+        assert sorted({r[0] for r in rows(group_file, sql)}) == sorted(areas[1:])
+        assert one["areas"].keys() == set(areas[1:])
+    finally:
+        airflow_tasks.finish_register_run(run, None, None)
+
+
 def test_a_build_held_to_little_memory_publishes_the_same_areas(demo_register, tmp_path, monkeypatch):
     """Many areas in one process: DuckDB held to [register] build_memory_limit, each area tagged in a batch of its own
     (TAG_BATCH_ORGANISATIONS 1) and new tags written to the tag cache after every area (TAGS_HELD 1) give the same

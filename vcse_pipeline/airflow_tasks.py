@@ -343,23 +343,43 @@ def build_national_state(run: dict) -> str:
     return str(path)
 
 
-def build_area_file(run: dict, area: str, national: str | None = None) -> str:
-    """The build_area task: build one area into its own file in the run's work folder (pipeline.build_register, which
-    runs register.build.build_area in that file), so parallel area builds never share a writer.
+def area_task_groups(run: dict, national: str) -> list[list[str]]:
+    """The list_areas task: the run's areas split into at most [register] build_tasks groups of about equal work
+    (parallel_build.area_groups: each area weighed by its records in the national state), one mapped build_area task
+    each. Each task pays a fixed start (an interpreter, the imports, the national state attached: about 1.9 s of
+    CPU, beside Airflow's own start of a task) and writes its areas in one batch: every English area at 0.25x took
+    571 s of CPU as 295 one-area tasks, 62 s as 8 groups (bench/airflow_area_tasks.py, docs/scaling.md). A run of
+    no more areas than build_tasks builds one area per task, as before."""
+    from .parallel_build import area_groups, area_loads
+
+    cfg = _run_config(run, "list_areas")
+    tasks = int(cfg.section("register")["build_tasks"])
+    if len(run["areas"]) <= tasks:
+        return [[area] for area in run["areas"]]
+    return area_groups(area_loads(Path(national), run["areas"]), tasks)
+
+
+def build_area_file(run: dict, areas: list[str] | str, national: str | None = None) -> str:
+    """The build_area task: build a group of areas (area_task_groups; one area's code is taken as a group of one)
+    into its own file in the run's work folder (pipeline.build_register), so parallel builds never share a writer.
 
     Refuses, without retrying, on a worker whose data folder or staging is not the run's (checked before and after
     the build, so a source staged again mid-build is caught too)."""
     from .db import remove_database
     from .pipeline import build_register
 
-    cfg = _run_config(run, f"build_area {area}")
-    _check_run_staging(cfg, run, f"build_area {area}")
-    out = Path(run["work_dir"]) / f"area-{area}.duckdb"
+    areas = [areas] if isinstance(areas, str) else list(areas)
+    step = f"build_area {' '.join(areas)}"
+    cfg = _run_config(run, step)
+    _check_run_staging(cfg, run, step)
+    name = f"area-{areas[0]}.duckdb" if len(areas) == 1 else f"areas-{areas[0]}-{len(areas)}.duckdb"
+    out = Path(run["work_dir"]) / name
     remove_database(out)  # a retry starts again from nothing
     # every area task counts overdue filings from the run's date, though tasks may run (or retry) on other days
     as_of = date.fromisoformat(run["as_of"]) if run.get("as_of") else None
-    build_register(cfg, out, [area], Path(national) if national else None, as_of)
-    _check_run_staging(cfg, run, f"build_area {area}")
+    # postcode_location is sorted once, when assemble loads every file (parallel_build.assemble_register)
+    build_register(cfg, out, areas, Path(national) if national else None, as_of, order_postcodes=False)
+    _check_run_staging(cfg, run, step)
     return str(out)
 
 

@@ -84,6 +84,7 @@ class RegisterSettings(_Section):
     build_memory_limit: str  # a DuckDB size, e.g. "640MB"
     worker_memory_limit: str  # a DuckDB size, for each build worker process (parallel_build)
     build_workers: Literal["auto"] | AtLeast1  # "auto": the usable CPUs (parallel_build.worker_count)
+    build_tasks: AtLeast1  # most mapped build_area tasks of an Airflow register run (airflow_tasks.area_task_groups)
 
 
 class BatchingSettings(_Section):
