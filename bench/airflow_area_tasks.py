@@ -47,11 +47,11 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_tasks(run: dict, groups: list[list[str]], national: str, env: dict) -> tuple[list[Path], float, float]:
+def run_tasks(run: dict, groups: list[list[str]], national: str) -> tuple[list[Path], float, float]:
     """Each group built as one task process, one after another: (their files, CPU seconds, wall seconds)."""
     cpu, started, files = cpu_of_children(), time.monotonic(), []
     for group in groups:
-        done = subprocess.run([sys.executable, "-c", TASK, json.dumps(run), json.dumps(group), national], env=env,
+        done = subprocess.run([sys.executable, "-c", TASK, json.dumps(run), json.dumps(group), national],
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"build_area {' '.join(group)} failed:\n{done.stderr[-3000:]}")
@@ -71,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, nargs="+", default=[0, 8],
                         help="[register] build_tasks values; 0 = one task per area, the baseline")
     args = parser.parse_args(argv)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VCSE")}
-    env.update(VCSE__PATHS__DATA_DIR=str(args.data_dir.resolve()), PYTHONPATH=str(ROOT))
-    os.environ.update({k: v for k, v in env.items() if k.startswith("VCSE")})
-    os.environ.pop("VCSE_CONFIG", None)
+    # One environment for this process's tasks (start_run, list_areas) and the task processes, which inherit it:
+    # only the data folder set, whatever VCSE settings the shell has.
+    for key in [k for k in os.environ if k.startswith("VCSE")]:
+        del os.environ[key]
+    os.environ.update(VCSE__PATHS__DATA_DIR=str(args.data_dir.resolve()), PYTHONPATH=str(ROOT))
 
     from vcse_pipeline.pipeline import resolve_areas
 
@@ -90,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             for tasks in settings:
                 os.environ["VCSE__REGISTER__BUILD_TASKS"] = str(tasks or len(areas))
                 groups = airflow_tasks.area_task_groups(run, national)
-                files, cpu, wall = run_tasks(run, groups, national, {**env, **{
-                    "VCSE__REGISTER__BUILD_TASKS": os.environ["VCSE__REGISTER__BUILD_TASKS"]}})
+                files, cpu, wall = run_tasks(run, groups, national)
                 versions[tasks] = assemble_register(Path(tmp) / f"tasks-{tasks}.duckdb", files)
                 for file in files:
                     file.unlink()
