@@ -37,7 +37,6 @@ from .worker_processes import Job, run_jobs, workers_for
 log = logging.getLogger(__name__)
 
 
-
 def worker_count(cfg: Config, areas: int) -> int:
     """How many worker processes build `areas` areas: [register] build_workers ("auto": the usable CPUs), never more
     than the areas; 1 builds in this process."""
