@@ -21,7 +21,13 @@ from procurement_fixtures import ORGS, org_id_for
 from vcse_pipeline.config import Config
 from vcse_pipeline.versions import switch_register
 from vcse_pipeline.web.app import create_app
-from vcse_pipeline.web.register import RegisterReader, RegisterUnavailable
+from vcse_pipeline.web.register import (
+    RegisterReader,
+    RegisterUnavailable,
+    area_ranges,
+    copy_database,
+    materialise_views,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTICES = ROOT / "tests" / "fixtures" / "ocds" / "contracts-finder-sample.json"
@@ -402,6 +408,51 @@ def test_the_reader_refuses_a_file_that_is_not_a_register(tmp_path):
     with pytest.raises(RegisterUnavailable, match="has no provider_directory view"):
         with RegisterReader(path).view():
             pass
+
+
+def test_the_views_are_materialised_a_range_of_areas_at_a_time_with_every_row(register, tmp_path):
+    """A register of every English area is too big for its views to become tables in one statement within the
+    app's memory: they are read a range of areas at a time, and give the same rows, each once."""
+    areas = ["E08000012", "E08000014", "E08000015"]
+    three_areas = tmp_path / "three-areas.duckdb"
+    shutil.copyfile(register, three_areas)
+    con = duckdb.connect(str(three_areas))
+    keyed = con.execute("""SELECT table_name FROM duckdb_columns() WHERE column_name = 'area_code'
+                           AND table_name IN (SELECT table_name FROM duckdb_tables())
+                           INTERSECT SELECT table_name FROM duckdb_columns() WHERE column_name = 'org_id'""").fetchall()
+    for (table,) in keyed:   # each organisation, and everything about it, into one of three areas
+        con.execute(f"UPDATE {table} SET area_code = ?[(hash(org_id) % 3)::INTEGER + 1]", [areas])
+    first, second = (con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [a]).fetchone()[0]
+                     for a in areas[:2])
+    assert area_ranges(con, 1) == areas and area_ranges(con, 10**6) == []
+    assert area_ranges(con, first + 1) == areas[1:]   # an area is never split: a range ends after the area
+    assert area_ranges(con, first + second) == [areas[1]]   # the third area is the rest
+    con.close()
+
+    copies = {}
+    # one statement; one area at a time; the first two areas, then the rest
+    for name, organisations in (("whole", 10**6), ("ranged", 1), ("two_ranges", first + second)):
+        copies[name] = tmp_path / f"{name}.duckdb"
+        builder = duckdb.connect(str(copies[name]))
+        copy_database(builder, three_areas)
+        materialise_views(builder, organisations)
+        builder.close()
+    con = duckdb.connect()
+    for name, path in copies.items():
+        con.execute(f"ATTACH '{path}' AS {name} (READ_ONLY)")
+    views = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'ranged' "
+                                       "AND table_name IN ('provider_directory', 'provider_readiness', "
+                                       "'organisation_finance_year', 'ward_service_coverage')").fetchall()]
+    assert len(views) == 4, "the views are tables in the working copy"
+    for view in views:
+        rows = con.execute(f"SELECT count(*), count(DISTINCT area_code) FROM ranged.{view}").fetchone()
+        # the wards are the reference geography of the register's own area
+        assert rows[0] > 0 and rows[1] == (1 if view.startswith("ward_") else 3), view
+        assert con.execute(f"SELECT count(*) FROM whole.{view}").fetchone()[0] == rows[0], view
+        for a, b in (("whole", "ranged"), ("ranged", "whole"), ("whole", "two_ranges"), ("two_ranges", "whole")):
+            assert con.execute(f"SELECT count(*) FROM (FROM {a}.{view} EXCEPT ALL FROM {b}.{view})").fetchone() == (0,)
+    providers = con.execute("SELECT count(*) FROM ranged.provider_directory").fetchone()[0]
+    assert providers == PROVIDERS
 
 
 # ---------------------------------------------------------------------------------------------- assets
