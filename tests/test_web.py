@@ -410,6 +410,43 @@ def test_the_reader_refuses_a_file_that_is_not_a_register(tmp_path):
             pass
 
 
+def test_a_file_that_fails_to_load_is_tried_again_after_a_wait_not_on_every_request(register, tmp_path, monkeypatch):
+    """Loading a register of every English area takes about 30 s: a version that cannot be loaded is not tried
+    again by every request (each would wait that long), but after 30 s, then 60, ...; a new publish at once."""
+    from vcse_pipeline.web import register as reader_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(reader_module, "monotonic", lambda: clock[0])
+    builds = []
+    build = RegisterReader._build
+    monkeypatch.setattr(RegisterReader, "_build", lambda self, builder: (builds.append(1), build(self, builder)))
+    cfg = config(tmp_path / "data")
+    cfg.versions_dir.mkdir(parents=True)
+    cut = cfg.versions_dir / "register-20260101T000000000000Z-cut.duckdb"
+    cut.write_bytes(register.read_bytes()[:12288])   # the file's header and no more: cut short
+    good = cfg.versions_dir / "register-20260102T000000000000Z-good.duckdb"
+    shutil.copyfile(register, good)
+    reader = RegisterReader(cfg.register_path)
+
+    def served() -> str:
+        with reader.view() as view:
+            return view.cursor.execute("SELECT count(*) FROM provider_directory").fetchone()[0]
+
+    switch_register(cfg, cut)
+    for wait, tried in ((0, 1), (10, 1), (21, 2), (59, 2), (2, 3)):   # tried at 0 s, after 30 s, after 60 more
+        clock[0] += wait
+        with pytest.raises(RegisterUnavailable, match="cannot open register"):
+            served()
+        assert len(builds) == tried, f"{wait} s later"
+    switch_register(cfg, good)   # a new file is loaded at once
+    assert served() == PROVIDERS and len(builds) == 4
+    switch_register(cfg, cut)   # a bad publish: the good version is served on, and the bad one tried once
+    assert [served(), served(), served()] == [PROVIDERS] * 3 and len(builds) == 5
+    clock[0] += 30
+    assert served() == PROVIDERS and len(builds) == 6
+    reader.close()
+
+
 def test_the_views_are_materialised_a_range_of_areas_at_a_time_with_every_row(register, tmp_path):
     """A register of every English area is too big for its views to become tables in one statement within the
     app's memory: they are read a range of areas at a time, and give the same rows, each once."""

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import monotonic
 
 import duckdb
 from fastapi import Request
@@ -39,6 +40,11 @@ from ..procurement.connection import check_register_file
 log = logging.getLogger(__name__)
 
 SOURCE = "published"   # the catalog name the published file is attached under while it is copied
+# A file that failed to load is tried again after this long, doubling each time it fails again up to the most, and
+# at once when another file is published. Loading a register of every English area takes about 30 s: a failure
+# (a file cut short, the memory it needs) tried again on every request held each of them that long.
+RETRY_FIRST_SECONDS = 30.0
+RETRY_MOST_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,16 @@ class _Version:
         self.con.close()
         if self.copy is not None:
             _remove(self.copy)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A file that failed to load: its identity, the error, and when it may be tried again."""
+
+    identity: tuple
+    message: str
+    wait: float        # seconds between this try and the next
+    retry_at: float    # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class PublishedReader:
         self._copies = 0
         self._lock = threading.Lock()      # guards _current
         self._loading = threading.Lock()   # held by the one request loading a new version
+        self._failed: _Failure | None = None   # the last file that failed to load, until one loads
 
     def _identity(self) -> tuple:
         try:
@@ -141,15 +158,31 @@ class PublishedReader:
         return _Version(identity, con, info, copy=copy)
 
     def _switch(self, identity: tuple) -> None:
-        """Load the version with `identity` (unless another request just did) and make it the current one."""
+        """Load the version with `identity` (unless another request just did) and make it the current one. A file
+        that failed to load is not tried again before its retry time: its error is raised again at once."""
         current = self._current
         if current is not None and current.identity == identity:
             return
-        new = self._open(identity)
+        failed = self._failed
+        if not self._may_try(identity):
+            raise self.unavailable(failed.message)
+        try:
+            new = self._open(identity)
+        except self.unavailable as exc:
+            wait = RETRY_FIRST_SECONDS if failed is None or failed.identity != identity else min(
+                failed.wait * 2, RETRY_MOST_SECONDS)
+            self._failed = _Failure(identity, str(exc), wait, monotonic() + wait)
+            raise
+        self._failed = None
         with self._lock:
             old, self._current = self._current, new
         if old is not None:
             self._retire(old)
+
+    def _may_try(self, identity: tuple) -> bool:
+        """Whether to load the file with `identity`: not while a failure to load it waits for its retry time."""
+        failed = self._failed
+        return failed is None or failed.identity != identity or monotonic() >= failed.retry_at
 
     def _acquire(self) -> _Version:
         identity = self._identity()
@@ -159,7 +192,8 @@ class PublishedReader:
                 raise self.unavailable(self._missing())
             with self._loading:   # nothing to serve meanwhile: every request waits for the first load
                 self._switch(identity)
-        elif identity and current.identity != identity and self._loading.acquire(blocking=False):
+        elif (identity and current.identity != identity and self._may_try(identity)
+              and self._loading.acquire(blocking=False)):
             # one request loads the new version; the others go on reading the current one meanwhile
             try:
                 self._switch(identity)
