@@ -2,7 +2,7 @@
 
 import duckdb
 import pytest
-from procurement_fixtures import ORGS
+from procurement_fixtures import ORGS, org_id_for
 from typer.testing import CliRunner
 
 from vcse_pipeline.cli import app
@@ -46,6 +46,36 @@ def test_keyword_searches_what_charities_say_they_do(con):
     assert [(r["name"], r["relevance"]) for r in found] == [("Heswall Day Centre for Older People", 15)]
     asylum = names(con, keyword="asylum seekers")
     assert asylum == ["Wirral Refugee Advice Network"]
+
+
+def test_keyword_searches_classifications_and_only_the_area_searched(fresh_register):
+    """Texts and classifications are matched as sets keyed by area and organisation: a classification alone
+    ranks 10, and a search of one area finds nothing through another area's texts or classifications."""
+    con = duckdb.connect(str(fresh_register))
+    wirral_mind = org_id_for("C1")
+    con.execute("INSERT INTO organisation_classification VALUES ('E08000015', ?, 'ccew_what', '999', "
+                "'Heritage railways')", [wirral_mind])
+    # the same organisation in a second area's register, under another name, with texts of its own
+    for table in ("organisation", "organisation_identifier", "organisation_service_area"):
+        con.execute(f"INSERT INTO {table} SELECT * REPLACE ('E08000012' AS area_code) FROM {table} "
+                    "WHERE area_code = 'E08000015' AND org_id = ?", [wirral_mind])
+    con.execute("UPDATE organisation SET name = 'Liverpool Mind' WHERE area_code = 'E08000012'")
+    con.execute("INSERT INTO organisation_text VALUES ('E08000012', ?, 'GB-CHC-1', 'Railway preservation', NULL)",
+                [wirral_mind])
+    con.execute("INSERT INTO organisation_classification VALUES ('E08000012', ?, 'ccew_what', '998', "
+                "'Steam preservation')", [wirral_mind])
+
+    def found(keyword, area=None):
+        return [(r["name"], r["relevance"])
+                for r in find_providers(con, FindQuery(keyword=keyword, area_code=area)).as_dicts()]
+
+    assert found("railways") == [("Liverpool Mind", 15), ("Wirral Mind", 10)]   # plural or not
+    assert found("railway", "E08000015") == [("Wirral Mind", 10)]         # its classification, not the text
+    assert found("railway", "E08000012") == [("Liverpool Mind", 15)]      # its text, not Wirral's classification
+    assert found("preservation", "E08000015") == [] and found("steam", "E08000015") == []
+    assert found("steam", "E08000012") == [("Liverpool Mind", 10)]
+    assert found(["steam", "railways"]) == [("Liverpool Mind", 15), ("Wirral Mind", 10)]   # the best fit of either
+    con.close()
 
 
 def test_compact_service_areas_put_the_searched_ones_first():

@@ -126,15 +126,36 @@ def _text(sql: str) -> str:
     return f"regexp_replace(lower(coalesce({sql}, '')), '[''’`]', '', 'g')"
 
 
-def _has_all(sql: str, patterns: str) -> str:
-    """SQL true when every pattern of the list parameter `$patterns` is found in the text `sql`."""
-    return f"list_bool_and(list_transform(${patterns}::VARCHAR[], lambda p: regexp_matches({_text(sql)}, p)))"
+def _has_all(sql: str, patterns: list[str]) -> str:
+    """SQL true when every pattern (the named parameters `patterns`) is found in the text `sql`. One
+    regexp_matches per word rather than a lambda over a list of patterns, which DuckDB ran about five times slower."""
+    return "(" + " AND ".join(f"regexp_matches({_text(sql)}, ${p})" for p in patterns) + ")"
 
 
-def _keyword_relevance(words: list[str], n: int) -> tuple[str, dict]:
+def _keyword_relevance(con: duckdb.DuckDBPyConnection, words: list[str], n: int, area_code: str | None,
+                       descriptions: list[str]) -> tuple[str, str, dict]:
     """How well keyword set `n` fits (exact name 100, name starts with it 80, every word in the name 60, other
-    names 40, service areas 20, activities or objects 15, classification 10), with its named parameters."""
-    phrase, patterns = f"keyword_{n}", f"keyword_{n}_patterns"
+    names 40, service areas 20, activities or objects 15, classification 10): its SQL, the joins it reads and its
+    named parameters. The organisations whose texts and classifications match are found once, as sets, then
+    joined: a correlated EXISTS per provider matched every text of the register (every English area's, even for
+    a search of one area: 11.6 s for "youth" in Wirral in a register of all 295). `descriptions` are the
+    register's distinct classification descriptions (45, on 2.9 million rows at national size): the ones that
+    match are found first, here, since DuckDB pushes a filter on a DISTINCT's column back to every row."""
+    phrase = f"keyword_{n}"
+    patterns = [f"keyword_{n}_pattern_{i}" for i in range(len(words))]
+    params: dict = {phrase: " ".join(words), **{p: _word_pattern(w) for p, w in zip(patterns, words, strict=True)}}
+    texts, classified = f"keyword_{n}_texts", f"keyword_{n}_classified"
+    params[classified] = [r[0] for r in con.execute(
+        f"SELECT description FROM (SELECT unnest($descriptions::VARCHAR[]) AS description) "
+        f"WHERE {_has_all('description', patterns)}",
+        {"descriptions": descriptions, **{p: params[p] for p in patterns}}).fetchall()]
+    in_area = " AND {t}.area_code = $area_code" if area_code else ""
+    text = _has_all("concat_ws(' ', t.activities, t.objects)", patterns)
+    text_hits = f"SELECT DISTINCT t.area_code, t.org_id FROM organisation_text t WHERE {text}{in_area.format(t='t')}"
+    classified_hits = (f"SELECT DISTINCT c.area_code, c.org_id FROM organisation_classification c WHERE "
+                       f"list_contains(${classified}::VARCHAR[], c.description){in_area.format(t='c')}")
+    joins = "".join(f" LEFT JOIN ({hits}) {alias} ON {alias}.area_code = d.area_code AND {alias}.org_id = d.org_id"
+                    for hits, alias in ((text_hits, texts), (classified_hits, classified)))
     name = "trim(regexp_replace(" + _text("d.name") + ", '[^a-z0-9]+', ' ', 'g'))"
     sql = f"""CASE
         WHEN {name} = ${phrase} THEN 100
@@ -142,12 +163,10 @@ def _keyword_relevance(words: list[str], n: int) -> tuple[str, dict]:
         WHEN {_has_all("d.name", patterns)} THEN 60
         WHEN list_bool_or(list_transform(d.other_names, lambda n: {_has_all("n", patterns)})) THEN 40
         WHEN list_bool_or(list_transform(d.service_area_labels, lambda n: {_has_all("n", patterns)})) THEN 20
-        WHEN EXISTS (SELECT 1 FROM organisation_text t WHERE t.area_code = d.area_code AND t.org_id = d.org_id
-                     AND {_has_all("concat_ws(' ', t.activities, t.objects)", patterns)}) THEN 15
-        WHEN EXISTS (SELECT 1 FROM organisation_classification c WHERE c.area_code = d.area_code
-                     AND c.org_id = d.org_id AND {_has_all("c.description", patterns)}) THEN 10
+        WHEN {texts}.org_id IS NOT NULL THEN 15
+        WHEN {classified}.org_id IS NOT NULL THEN 10
         ELSE 0 END"""
-    return sql, {phrase: " ".join(words), patterns: [_word_pattern(w) for w in words]}
+    return sql, joins, params
 
 
 def _used(sql: str, params: dict) -> dict:
@@ -220,10 +239,13 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     keyword_sets = _keyword_sets(q.keyword)
     if keyword_sets:
         # a provider matching several keywords ranks by its best fit
-        fits = [_keyword_relevance(words, n) for n, words in enumerate(keyword_sets)]
-        computed.append(("greatest(" + ", ".join(sql for sql, _ in fits) + ")" if len(fits) > 1 else fits[0][0])
+        descriptions = [r[0] for r in con.execute("SELECT DISTINCT description FROM organisation_classification "
+                                                  "WHERE description IS NOT NULL").fetchall()]
+        fits = [_keyword_relevance(con, words, n, area_code, descriptions) for n, words in enumerate(keyword_sets)]
+        computed.append(("greatest(" + ", ".join(sql for sql, _, _ in fits) + ")" if len(fits) > 1 else fits[0][0])
                         + " AS relevance")
-        for _sql, fit_params in fits:
+        for _sql, fit_joins, fit_params in fits:
+            joins += fit_joins
             params.update(fit_params)
         extra_cols.append("relevance")
         where.append("relevance > 0")
