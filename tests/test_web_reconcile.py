@@ -240,6 +240,35 @@ def test_suggest_entities_pages_through_names_starting_with_the_prefix(client, d
     assert client.get("/reconcile/suggest/entity", params={"prefix": "zzzzqqq"}).json() == {"result": []}
 
 
+def test_suggest_words_joined_by_punctuation_and_never_punctuation_alone(client, demo_register):
+    """A prefix's words match names whose words start so whatever joins them ("men's s" finds "Wirral Men's
+    Shed"); punctuation alone is no word, so only names starting with it are suggested (it suggested every
+    organisation). Each suggestion's types are its identifiers' schemes."""
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        names = con.execute("SELECT org_id, lower(name) FROM organisation_name").fetchall()
+        schemes = dict(con.execute("SELECT org_id, list(DISTINCT scheme) FROM organisation_identifier "
+                                   "GROUP BY ALL").fetchall())
+    finally:
+        con.close()
+
+    def expected(prefix: str) -> set[str]:
+        words = re.sub(r"[^a-z0-9]+", " ", prefix).strip()
+        return {org_id for org_id, name in names if name.startswith(prefix)
+                or (words and f" {words}" in " " + re.sub(r"[^a-z0-9]+", " ", name))}
+
+    for prefix in ("men's s", "c.i.c", "&", "'", "st mary's"):
+        found = []
+        for cursor in range(0, 200, reconcile.SUGGEST_LIMIT):
+            page = client.get("/reconcile/suggest/entity", params={"prefix": prefix, "cursor": cursor}).json()
+            found += page["result"]
+        assert {r["id"] for r in found} == expected(prefix), prefix
+        for r in found:
+            assert [t["id"] for t in r["notable"]] == sorted(
+                {reconcile.TYPE_BY_SCHEME[s] for s in schemes[r["id"]] if s in reconcile.TYPE_BY_SCHEME}), r
+    assert expected("men's s") and expected("c.i.c") and not expected("&")
+
+
 def test_suggest_types_and_properties(client):
     types = client.get("/reconcile/suggest/type", params={"prefix": "char"}).json()
     validate(types, "suggest-types-response")
