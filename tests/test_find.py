@@ -78,6 +78,21 @@ def test_keyword_searches_classifications_and_only_the_area_searched(fresh_regis
     con.close()
 
 
+def test_providers_of_one_name_and_income_come_in_one_order(fresh_register):
+    """Ties on every sort key are broken by area and identifier, so a page of results never changes between asks."""
+    con = duckdb.connect(str(fresh_register))
+    wirral_mind = org_id_for("C1")
+    for org_id in ("GB-CHC-9000002", "GB-CHC-9000001", "GB-CHC-9000003"):   # written out of order
+        con.execute("INSERT INTO organisation SELECT * REPLACE (? AS org_id, 'Wirral Twin Club' AS name, "
+                    "NULL AS latest_income, FALSE AS in_area_by_postcode) FROM organisation WHERE org_id = ?",
+                    [org_id, wirral_mind])
+    for _ in range(3):
+        found = find_providers(con, FindQuery(keyword="twin club")).as_dicts()
+        assert [(r["name"], r["org_id"]) for r in found] == [
+            ("Wirral Twin Club", f"GB-CHC-900000{n}") for n in (1, 2, 3)]
+    con.close()
+
+
 def test_compact_service_areas_put_the_searched_ones_first():
     from vcse_pipeline.cli.find import compact_list
 

@@ -294,8 +294,10 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
         where.append("area_code = $area_code")
         params["area_code"] = area_code
 
-    # based in the area before those only operating in it from elsewhere, then the largest first
-    order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name"]
+    # based in the area before those only operating in it from elsewhere, then the largest first; the area and
+    # identifier last, so providers of one name and income (two "Poplarside Youth Club"s, neither filing) come in
+    # one order on every run: a page of results is the same page however often it is asked for
+    order += ["based_in_area DESC", "latest_income DESC NULLS LAST", "name", "area_code", "org_id"]
     out = [_OUTPUT.get(c, c) + f" AS {c}" for c in COLUMNS] + extra_cols + ["postcode_not_found", "unlocated",
                                                                              "count(*) OVER () AS matched"]
     filtered = ("SELECT *, count(*) FILTER (WHERE distance_km IS NULL) OVER () AS unlocated FROM "
