@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 SOURCE = "published"   # the catalog name the published file is attached under while it is copied
 # A file that failed to load is tried again after this long, doubling each time it fails again up to the most, and
-# at once when another file is published. Loading a register of every English area takes about 30 s: a failure
-# (a file cut short, the memory it needs) tried again on every request held each of them that long.
+# at once when another file is published. Loading a register of every English area takes about 30 s: a failure (a
+# file cut short, the memory it needs) tried again on every request held each of them that long. A file held by a
+# writer is no such failure: that is found out at once, and over when the writer finishes.
 RETRY_FIRST_SECONDS = 30.0
 RETRY_MOST_SECONDS = 900.0
 
@@ -98,6 +99,12 @@ class RegisterView:
         if name not in self.memo:
             self.memo[name] = compute()
         return self.memo[name]
+
+
+def held_by_writer(message: str) -> bool:
+    """Whether DuckDB could not open a file because another process holds it for writing ("Could not set lock on
+    file ...: Conflicting lock is held"), as `vcse spend` holds the spend database while it loads."""
+    return "lock" in message.lower()
 
 
 class RegisterUnavailable(PipelineError):
@@ -169,6 +176,8 @@ class PublishedReader:
         try:
             new = self._open(identity)
         except self.unavailable as exc:
+            if held_by_writer(str(exc)):   # a run writing the file: brief, and found out at once, so no wait
+                raise
             wait = RETRY_FIRST_SECONDS if failed is None or failed.identity != identity else min(
                 failed.wait * 2, RETRY_MOST_SECONDS)
             self._failed = _Failure(identity, str(exc), wait, monotonic() + wait)

@@ -33,6 +33,7 @@ from .register import (
     copy_database,
     current_register,
     fetch_dicts,
+    held_by_writer,
     materialise_views,
 )
 from .render import render
@@ -53,7 +54,7 @@ class SpendUnavailable(PipelineError):
 
     @property
     def busy(self) -> bool:
-        return "lock" in str(self).lower()   # DuckDB's "Could not set lock on file ...: Conflicting lock is held"
+        return held_by_writer(str(self))
 
 
 class SpendReader(PublishedReader):
