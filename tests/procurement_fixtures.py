@@ -216,6 +216,18 @@ def copy_register(master: Path, path: Path) -> Path:
     return path
 
 
+def spread_over_areas(path: Path, areas: list[str]) -> None:
+    """Put each organisation of the register at `path`, and every row about it, into one of `areas` (by a hash of
+    its org_id): a register of several areas. The wards and other rows without an org_id stay where they are."""
+    con = duckdb.connect(str(path))
+    keyed = con.execute("""SELECT table_name FROM duckdb_columns() WHERE column_name = 'area_code'
+                           AND table_name IN (SELECT table_name FROM duckdb_tables())
+                           INTERSECT SELECT table_name FROM duckdb_columns() WHERE column_name = 'org_id'""").fetchall()
+    for (table,) in keyed:
+        con.execute(f"UPDATE {table} SET area_code = ?[(hash(org_id) % ?)::INTEGER + 1]", [areas, len(areas)])
+    con.close()
+
+
 @pytest.fixture(scope="session")
 def register_master(tmp_path_factory) -> Path:
     """The test register (build_register's defaults), built once per session and never opened: the fixtures below

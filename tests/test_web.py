@@ -16,10 +16,11 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from procurement_fixtures import ORGS, org_id_for
+from procurement_fixtures import ORGS, org_id_for, spread_over_areas
 
 from vcse_pipeline.config import Config
 from vcse_pipeline.versions import switch_register
+from vcse_pipeline.web import register as reader_module
 from vcse_pipeline.web.app import create_app
 from vcse_pipeline.web.register import (
     RegisterReader,
@@ -413,8 +414,6 @@ def test_the_reader_refuses_a_file_that_is_not_a_register(tmp_path):
 def test_a_file_that_fails_to_load_is_tried_again_after_a_wait_not_on_every_request(register, tmp_path, monkeypatch):
     """Loading a register of every English area takes about 30 s: a version that cannot be loaded is not tried
     again by every request (each would wait that long), but after 30 s, then 60, ...; a new publish at once."""
-    from vcse_pipeline.web import register as reader_module
-
     clock = [1000.0]
     monkeypatch.setattr(reader_module, "monotonic", lambda: clock[0])
     builds = []
@@ -447,18 +446,21 @@ def test_a_file_that_fails_to_load_is_tried_again_after_a_wait_not_on_every_requ
     reader.close()
 
 
+@pytest.mark.parametrize("memory_limit,organisations", [("1GB", 156_250), ("512MB", 80_000), ("100MB", 15_625)])
+def test_a_range_holds_what_the_memory_limit_allows(memory_limit, organisations):
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    assert reader_module.range_organisations(con) == pytest.approx(organisations, rel=0.05)
+    con.close()
+
+
 def test_the_views_are_materialised_a_range_of_areas_at_a_time_with_every_row(register, tmp_path):
     """A register of every English area is too big for its views to become tables in one statement within the
     app's memory: they are read a range of areas at a time, and give the same rows, each once."""
     areas = ["E08000012", "E08000014", "E08000015"]
     three_areas = tmp_path / "three-areas.duckdb"
     shutil.copyfile(register, three_areas)
+    spread_over_areas(three_areas, areas)
     con = duckdb.connect(str(three_areas))
-    keyed = con.execute("""SELECT table_name FROM duckdb_columns() WHERE column_name = 'area_code'
-                           AND table_name IN (SELECT table_name FROM duckdb_tables())
-                           INTERSECT SELECT table_name FROM duckdb_columns() WHERE column_name = 'org_id'""").fetchall()
-    for (table,) in keyed:   # each organisation, and everything about it, into one of three areas
-        con.execute(f"UPDATE {table} SET area_code = ?[(hash(org_id) % 3)::INTEGER + 1]", [areas])
     first, second = (con.execute("SELECT count(*) FROM organisation WHERE area_code = ?", [a]).fetchone()[0]
                      for a in areas[:2])
     assert area_ranges(con, 1) == areas and area_ranges(con, 10**6) == []

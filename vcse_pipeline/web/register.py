@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -327,25 +328,39 @@ def _remove(copy: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-# The views are turned into tables a range of areas at a time, about this many organisations to a range. A view
-# groups and joins several tables per organisation (provider_directory joins four grouped lists to the
-# organisations), and DuckDB holds all of their hash tables at once: for a register of every English area (983,000
-# organisations at national size) provider_directory took about 1.5 GB in one statement, past the app's 1 GB
-# (`[web] duckdb_memory_limit`), so the app could not open the register at all. In ranges of 100,000 it peaked at
-# 0.53 GB and took 5.2 s (4.2 s in one statement given 2 GB). A range filter on area_code reaches each view's
-# grouping; an IN list does not.
-AREA_RANGE_ORGANISATIONS = 100_000
+# The views are turned into tables a range of areas at a time. A view groups and joins several tables per
+# organisation (provider_directory joins four grouped lists to the organisations), and DuckDB holds all of their hash
+# tables at once: for a register of every English area (983,000 organisations at national size) provider_directory
+# took about 1.5 GB in one statement (1.6 KB an organisation), past the app's 1 GB (`[web] duckdb_memory_limit`),
+# so the app could not open the register at all. A range holds the organisations a quarter of the memory limit
+# would hold at 1.6 KB each: about 160,000 under 1 GB, fewer under a smaller limit. Each range reads the tables a
+# view joins again, so fewer, larger ranges are faster: at national size the views took 8.2 s in one statement
+# (given 2 GB), 11.0 s in ranges of 250,000 and 14.9 s in ranges of 100,000. A range filter on area_code reaches
+# each view's grouping; an IN list does not.
+BYTES_PER_ORGANISATION = 6_400
+DEFAULT_RANGE_ORGANISATIONS = 100_000   # when DuckDB's memory limit cannot be read
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
-def materialise_views(con: duckdb.DuckDBPyConnection, range_organisations: int = AREA_RANGE_ORGANISATIONS) -> None:
+def range_organisations(con: duckdb.DuckDBPyConnection) -> int:
+    """How many organisations a range of areas holds, from the connection's memory limit ("953.6 MiB")."""
+    setting = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    found = re.fullmatch(r"([0-9.]+) ?(bytes|[KMGT]iB)", str(setting).strip())
+    if not found:
+        return DEFAULT_RANGE_ORGANISATIONS
+    return max(1, int(float(found.group(1)) * _UNITS[found.group(2)] / BYTES_PER_ORGANISATION))
+
+
+def materialise_views(con: duckdb.DuckDBPyConnection, organisations: int | None = None) -> None:
     """Each of the register's views as a table of its rows. A version never changes, so the rows are the view's
     for as long as the version is served; the searches then read a table instead of joining and aggregating six
     tables on every request (provider_directory, the one every page reads, is ten times faster as a table).
-    A view with an area_code column is read a range of areas at a time (AREA_RANGE_ORGANISATIONS), in area order,
-    which also lets a search of one area skip the others' rows."""
+    A view with an area_code column is read a range of areas at a time, `organisations` to a range (by default as
+    many as the memory limit allows, range_organisations), in area order, which also lets a search of one area skip
+    the others' rows."""
     views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
                                        "AND NOT internal ORDER BY view_name").fetchall()]
-    ends = area_ranges(con, range_organisations)
+    ends = area_ranges(con, organisations or range_organisations(con))
     for view in views:
         quoted = '"' + view.replace('"', '""') + '"'
         if ends and _has_area_code(con, view):
@@ -358,8 +373,8 @@ def materialise_views(con: duckdb.DuckDBPyConnection, range_organisations: int =
         con.execute(f"ALTER TABLE _materialised RENAME TO {quoted}")
 
 
-def area_ranges(con: duckdb.DuckDBPyConnection, range_organisations: int) -> list[str]:
-    """The last area code of each range of areas that holds `range_organisations` organisations or more (an area
+def area_ranges(con: duckdb.DuckDBPyConnection, organisations: int) -> list[str]:
+    """The last area code of each range of areas that holds `organisations` organisations or more (an area
     is never split), in order; [] when all fit in one range, and for a database without an organisation table
     (the spend database)."""
     has_organisations = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
@@ -369,9 +384,9 @@ def area_ranges(con: duckdb.DuckDBPyConnection, range_organisations: int) -> lis
     ends, held = [], 0
     counts = con.execute("SELECT area_code, count(*) FROM organisation WHERE area_code IS NOT NULL "
                          "GROUP BY ALL ORDER BY area_code").fetchall()
-    for area_code, organisations in counts:
-        held += organisations
-        if held >= range_organisations:
+    for area_code, in_area in counts:
+        held += in_area
+        if held >= organisations:
             ends.append(area_code)
             held = 0
     return ends
