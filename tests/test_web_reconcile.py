@@ -269,6 +269,40 @@ def test_suggest_words_joined_by_punctuation_and_never_punctuation_alone(client,
     assert expected("men's s") and expected("c.i.c") and not expected("&")
 
 
+def test_a_register_too_big_to_index_is_refused_reconciliation_and_nothing_else(demo_register):
+    """Reconciliation holds every name in the app's memory: a register with more organisations than
+    [web] reconcile_max_organisations is refused it (503, saying why and what to change), while suggest, preview,
+    data extension and the officers' pages go on; under the limit the same batch is answered."""
+    from vcse_pipeline.config import Config
+
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    organisations, org_id, name = con.execute(
+        "SELECT (SELECT count(DISTINCT org_id) FROM organisation), org_id, name FROM organisation "
+        "ORDER BY org_id LIMIT 1").fetchone()
+    con.close()
+    queries = json.dumps({"q0": {"query": name}})
+    for limit, answered in ((organisations - 1, False), (organisations, True)):
+        cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(demo_register.cfg.data_dir)},
+                                                 "web": {"reconcile_max_organisations": limit}})
+        with TestClient(create_app(cfg)) as limited:
+            response = limited.post("/reconcile", data={"queries": queries})
+            if answered:
+                assert response.status_code == 200 and response.json()["q0"]["result"][0]["id"] == org_id
+                continue
+            assert response.status_code == 503 and response.headers["access-control-allow-origin"] == "*"
+            assert response.json() == {
+                "error": "reconciliation is not available for this register",
+                "detail": f"this register has {organisations:,} organisations, more than the {limit:,} this service "
+                          "indexes for reconciliation (about 2.5 KB of memory each); an administrator can raise "
+                          "[web] reconcile_max_organisations where the machine has the memory, or serve a register "
+                          "of fewer areas. Suggest, preview and data extension work as before"}
+            assert limited.get("/reconcile/suggest/entity", params={"prefix": name[:4]}).status_code == 200
+            assert limited.get("/reconcile/preview", params={"id": org_id}).status_code == 200
+            extend = json.dumps({"ids": [org_id], "properties": [{"id": "postcode"}]})
+            assert limited.post("/reconcile", data={"extend": extend}).status_code == 200
+            assert limited.get("/providers", params={"keywords": name.split()[0]}).status_code == 200
+
+
 def test_suggest_types_and_properties(client):
     types = client.get("/reconcile/suggest/type", params={"prefix": "char"}).json()
     validate(types, "suggest-types-response")

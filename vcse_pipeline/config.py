@@ -197,6 +197,7 @@ class WebSettings(_Section):
     page_size: Annotated[int, Field(ge=1, le=500)]
     duckdb_threads: AtLeast1
     duckdb_memory_limit: str
+    reconcile_max_organisations: AtLeast1
 
 
 class FeedSettings(_Section):

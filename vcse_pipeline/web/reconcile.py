@@ -66,6 +66,10 @@ class ReconcileError(PipelineError):
     """A request the service cannot answer as asked: a 400 with this message."""
 
 
+class RegisterTooLarge(PipelineError):
+    """A register with more organisations than `[web] reconcile_max_organisations`: a 503 with this message."""
+
+
 # ---------------------------------------------------------------------------------------------- types
 
 @dataclass(frozen=True)
@@ -142,8 +146,9 @@ class IndexCache:
 
     KEEP = 2
 
-    def __init__(self, thresholds: tuple[float, float]) -> None:
+    def __init__(self, thresholds: tuple[float, float], max_organisations: int) -> None:
         self.thresholds = thresholds
+        self.max_organisations = max_organisations
         self._indexes: dict[tuple, ReconcileIndex] = {}
         self._lock = threading.Lock()
 
@@ -152,11 +157,26 @@ class IndexCache:
         with self._lock:
             index = self._indexes.get(key)
             if index is None:
+                self._check_size(view)
                 index = ReconcileIndex.build(view.cursor, self.thresholds)
                 self._indexes[key] = index
                 while len(self._indexes) > self.KEEP:
                     self._indexes.pop(next(iter(self._indexes)))
             return index
+
+    def _check_size(self, view: RegisterView) -> None:
+        """Refuse a register too big to index in the app's memory. The index holds every organisation's names in
+        Python, about 2.5 KB an organisation: for a register of every English area (604,000) about 1.5 GB, built
+        in about 40 s by the first batch, on top of the app's own. Past the limit a batch would risk the whole
+        app, every officer's page with it, being stopped for want of memory."""
+        organisations = view.remember("organisations", lambda: view.cursor.execute(
+            "SELECT count(DISTINCT org_id) FROM organisation").fetchone()[0])
+        if organisations > self.max_organisations:
+            raise RegisterTooLarge(
+                f"this register has {organisations:,} organisations, more than the {self.max_organisations:,} "
+                "this service indexes for reconciliation (about 2.5 KB of memory each); an administrator can raise "
+                "[web] reconcile_max_organisations where the machine has the memory, or serve a register of fewer "
+                "areas. Suggest, preview and data extension work as before")
 
 
 # ---------------------------------------------------------------------------------------------- manifest
@@ -532,8 +552,8 @@ PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *;
 
 class CorsRoute(APIRoute):
     """A route whose every answer, errors included, carries CORS_HEADERS and is JSON (or JSONP) a client can read:
-    400 with the reason for a request the service cannot answer, 503 with no register, 500 (logged, never a
-    traceback) for anything else."""
+    400 with the reason for a request the service cannot answer, 503 with no register or one too big to index, 500
+    (logged, never a traceback) for anything else."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -551,6 +571,8 @@ class CorsRoute(APIRoute):
                 problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}"
                                      for e in exc.errors())
                 response = _error(request, 400, "invalid request", problems)
+            except RegisterTooLarge as exc:
+                response = _error(request, 503, "reconciliation is not available for this register", str(exc))
             except RegisterUnavailable as exc:
                 log.error("register unavailable: %s", exc)
                 response = _error(request, 503, "the register is not available",
@@ -597,7 +619,8 @@ def _index(request: Request, view: RegisterView) -> ReconcileIndex:
         if getattr(state, "reconcile_indexes", None) is None:
             from ..matching import default_thresholds
 
-            state.reconcile_indexes = IndexCache(default_thresholds(state.cfg))
+            state.reconcile_indexes = IndexCache(default_thresholds(state.cfg),
+                                                 state.settings["reconcile_max_organisations"])
     return state.reconcile_indexes.get(view)
 
 
