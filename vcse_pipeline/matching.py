@@ -3,7 +3,8 @@
 `MatchIndex.from_records(...)` indexes every name and other name of up to ~100k organisations.
 `index.match(name, postcode)` returns the best organisation with a score (0-100), a status and the
 evidence (an identical-name tie goes to the one active organisation when status is known); `match_frame`
-does the same for each row of a DataFrame. `register.fuzzy_links` reuses the same blocking and scoring to
+does the same for each row of a DataFrame. Both score in full only the organisations that can change the answer
+(`index.leading`, with bounds from `match_bounds`). `register.fuzzy_links` reuses the same blocking and scoring to
 link records of different registers. The method and its measured accuracy are in docs/matching.md.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
@@ -70,6 +72,9 @@ JOINING_WORDS = {"and", "of", "the", "in", "for", "on", "at", "a"}
 # name met through a shorter form whose left-out part disagrees with the query's (dropped_parts_differ): it may
 # still be shown for review, never matched.
 FEDERATION_PENALTY = 15.0
+# Organisations MatchIndex.leading scores in full before it first asks whether it has enough (twice as many each
+# time after).
+LEADING_FIRST = 8
 # Spellings of organisation status in an external list's `active` column (blank = unknown).
 ACTIVE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -253,7 +258,7 @@ class MatchIndex:
                 self.entries.append(Entry(org_id, text, NameForm.of(normalised), variant))
 
     def finish(self) -> None:
-        """Build the postings and the word weights."""
+        """Build the postings, the word weights and the entries' words as numbers (leading() bounds with them)."""
         self.token_postings.clear()
         self.key_postings.clear()
         self.postcode_orgs.clear()
@@ -274,6 +279,9 @@ class MatchIndex:
             if pc:
                 self.postcode_orgs[pc].append(org_id)
                 self.sector_orgs[postcode_sector(pc)].append(org_id)
+        from .match_bounds import EntryWords  # it reads this module's rules
+
+        self.entry_words = EntryWords(self.entries, self.idf, list(self.org_name))
 
     def variants(self, name: str) -> list[str]:
         """The normalised forms of a name that are indexed and queried."""
@@ -323,11 +331,71 @@ class MatchIndex:
                    accept: Callable[[str], bool] | None = None) -> list[Candidate]:
         """The best `limit` organisations for a name (all when None), best first, one Candidate per
         organisation. `accept(org_id)` may rule organisations out before they are scored."""
-        best: dict[str, Candidate] = {}
+        if limit is not None:
+            return self.leading(name, postcode, accept=accept, count=limit)[:limit]
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
-        for variant_text in self.variants(name):
-            form = NameForm.of(variant_text)
-            for i in self.block(form, pc):
+        found = self._score(name, pc, self._blocks(name, pc), accept)
+        return sorted(found.values(), key=_rank_order)
+
+    def leading(self, name: str, postcode: str | None = None, *, accept: Callable[[str], bool] | None = None,
+                shown: Callable[[str], bool] | None = None, count: int = 0, margin: float = DEFAULT_MARGIN
+                ) -> list[Candidate]:
+        """The first candidates of candidates(name, postcode, limit=None, accept=accept), the same ones in the same
+        order, as many as best() reads to decide (the best, its namesakes within `margin` points, the next
+        organisation, and the others it searches for a rival by containment) and at least `count` that
+        `shown(org_id)` takes (all there are when fewer).
+
+        Every organisation the name blocks with gets an upper bound on its rank score first (match_bounds: its name
+        score without the rules that only take points away, plus its postcode points), as arrays; organisations are
+        then scored in full, highest bound first, until no bound left could change that prefix. In a register of
+        every English area a name blocks with thousands of organisations (a word may be in 1% of 600,000), and
+        scoring each in full took 0.5-1 s a name."""
+        from .match_bounds import score_bounds  # it reads this module's rules
+
+        pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
+        blocks = self._blocks(name, pc)
+        orgs, bounds, name_in_query, query_in_name = score_bounds(self, name, blocks, pc, accept)
+        order = np.lexsort((orgs, -bounds))   # highest bound first
+        # the highest bound from each place in that order on: of all organisations, and of those that may be a rival
+        # by containment each way (the only ones best() looks for further down)
+        rest = np.r_[bounds[order], -math.inf]
+
+        def highest_from(may: np.ndarray) -> np.ndarray:
+            return np.r_[np.maximum.accumulate(np.where(may, bounds, -math.inf)[order][::-1])[::-1], -math.inf]
+
+        rivals = {QUERY_IN_NAME: highest_from(name_in_query), NAME_IN_QUERY: highest_from(query_in_name)}
+        entry_org = self.entry_words.entry_org
+        found: dict[str, Candidate] = {}
+        done, step = 0, LEADING_FIRST
+        while True:
+            chosen = orgs[order[done:done + step]]
+            done, step = min(done + step, len(order)), step * 2
+            # the chosen organisations' entries, in the order _score would meet them among all
+            found.update(self._score(name, pc, [(text, form, rows[np.isin(entry_org[rows], chosen)])
+                                                for text, form, rows in blocks], None))
+            ranked = sorted(found.values(), key=_rank_order)
+            if done >= len(order):
+                return ranked
+            complete = [c for c in ranked if c.rank_score > rest[done]]
+            if self._decided(complete, float(rest[done]), {k: float(v[done]) for k, v in rivals.items()}, margin,
+                             shown, count):
+                return complete
+
+    def _blocks(self, name: str, pc: str | None) -> list[tuple[str, NameForm, np.ndarray]]:
+        """(variant, its form, the entries it blocks with) for each variant of a name (normalised postcode `pc`)."""
+        blocks = []
+        for text in self.variants(name):
+            form = NameForm.of(text)
+            found = self.block(form, pc)
+            blocks.append((text, form, np.fromiter(found, dtype=np.int64, count=len(found))))
+        return blocks
+
+    def _score(self, name: str, pc: str | None, blocks: list[tuple[str, NameForm, np.ndarray]],
+               accept: Callable[[str], bool] | None) -> dict[str, Candidate]:
+        """Each organisation `accept` takes (all when None) among the blocked entries, with its best-scoring name."""
+        best: dict[str, Candidate] = {}
+        for variant_text, form, rows in blocks:
+            for i in rows.tolist():
                 entry = self.entries[i]
                 if accept is not None and not accept(entry.org_id):
                     continue
@@ -360,7 +428,7 @@ class MatchIndex:
                         "name_score": round(name_score, 1),
                         **components,
                     }, rank_score)
-        return sorted(best.values(), key=lambda c: (-c.rank_score, c.org_id))[:limit]
+        return best
 
     def best(self, name: str, postcode: str | None = None, *, accept: Callable[[str], bool] | None = None,
              margin: float = DEFAULT_MARGIN, found: list[Candidate] | None = None
@@ -385,10 +453,10 @@ class MatchIndex:
         best sent to review for a doubt about it alone (another federation member, a name adding a place) names
         none.
 
-        `found`: this query's candidates(name, postcode, limit=None, accept=accept) when the caller has them
-        already (the web reconciliation service shows them), so they are not scored twice."""
+        `found`: this query's candidates(name, postcode, limit=None, accept=accept), or the leading() ones, when the
+        caller has them already (the web reconciliation service shows them), so they are not scored twice."""
         if found is None:
-            found = self.candidates(name, postcode, limit=None, accept=accept) \
+            found = self.leading(name, postcode, accept=accept, margin=margin) \
                 if isinstance(name, str) and name.strip() else []
         if not found:
             return None, 0.0, 0.0
@@ -409,21 +477,46 @@ class MatchIndex:
             top = Candidate(top.org_id, top.matched_name, top.score,
                             {**top.evidence, "other_candidate": inseparable.org_id,
                              "other_candidate_name": self.org_name[inseparable.org_id]}, top.rank_score)
-        direction = top.evidence.get("contained")
-        if self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY):
-            for other in others:
-                if top.rank_score - other.rank_score > CONFLICT_WINDOW:
-                    break
-                if other.evidence.get("contained") in (QUERY_IN_NAME, NAME_IN_QUERY) and \
-                        other.evidence["contained"] != direction and _words(other) >= 2 and _words(top) >= 2:
-                    # the rival is the other candidate, unless a closer one is named already
-                    top = Candidate(top.org_id, top.matched_name, top.score,
-                                    {"other_candidate": other.org_id,
-                                     "other_candidate_name": self.org_name[other.org_id],
-                                     **top.evidence, "conflicting_match": other.matched_name}, top.rank_score)
-                    lead = 0.0
-                    break
+        rival, _ = self._rival(top, others)
+        if rival is not None:   # the rival is the other candidate, unless a closer one is named already
+            top = Candidate(top.org_id, top.matched_name, top.score,
+                            {"other_candidate": rival.org_id, "other_candidate_name": self.org_name[rival.org_id],
+                             **top.evidence, "conflicting_match": rival.matched_name}, top.rank_score)
+            lead = 0.0
         return top, lead, runner_up
+
+    def _rival(self, top: Candidate, others: list[Candidate]) -> tuple[Candidate | None, bool]:
+        """(the rival by containment best() names for `top`, or None; whether its search ended before the end of
+        `others`): in reconcile mode, the first of `others` within CONFLICT_WINDOW points that relates to the query by
+        containment the other way, both names of 2+ words."""
+        direction = top.evidence.get("contained")
+        if not (self.reconcile and direction in (QUERY_IN_NAME, NAME_IN_QUERY)):
+            return None, True
+        for other in others:
+            if top.rank_score - other.rank_score > CONFLICT_WINDOW:
+                return None, True
+            if other.evidence.get("contained") in (QUERY_IN_NAME, NAME_IN_QUERY) and \
+                    other.evidence["contained"] != direction and _words(other) >= 2 and _words(top) >= 2:
+                return other, True
+        return None, False
+
+    def _decided(self, complete: list[Candidate], rest: float, rival_rest: dict[str, float], margin: float,
+                 shown: Callable[[str], bool] | None, count: int) -> bool:
+        """Whether `complete`, the candidates known to rank above every organisation not scored yet (none of which
+        can reach `rest`; none that may be a rival by containment to a best of each direction `rival_rest[direction]`),
+        holds all that best() reads and `count` candidates that `shown` takes."""
+        if not complete or sum(1 for c in complete if shown is None or shown(c.org_id)) < count:
+            return False
+        first = complete[0]
+        form = first.evidence["matched_form"]
+        # The runner-up: the best organisation that is not a namesake tied with the best. Once one is known, a namesake
+        # not scored yet would rank below it, within `margin` of the best: _prefer_active settles no tie then anyway.
+        if all(c.evidence["matched_form"] == form and first.rank_score - c.rank_score < margin for c in complete[1:]):
+            return False
+        settled = self._prefer_active(complete, margin) if self.org_active else None
+        top, others = settled if settled is not None else (first, complete[1:])
+        _, ended = self._rival(top, others)
+        return ended or rival_rest[top.evidence["contained"]] < top.rank_score - CONFLICT_WINDOW
 
     def _prefer_active(self, found: list[Candidate], margin: float) -> tuple[Candidate, list[Candidate]] | None:
         """(the one active namesake, the organisations it is compared with) when status settles a tie of
@@ -466,6 +559,10 @@ class MatchIndex:
         status = MATCHED if top.score >= link_threshold and lead >= margin else REVIEW
         evidence = {**top.evidence, "runner_up_score": runner_up, "register_name": self.org_name[top.org_id]}
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
+
+
+def _rank_order(candidate: Candidate) -> tuple[float, str]:
+    return -candidate.rank_score, candidate.org_id
 
 
 @lru_cache(maxsize=200_000)
