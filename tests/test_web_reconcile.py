@@ -155,6 +155,33 @@ def test_a_batch_of_matched_review_and_unmatched_names_agrees_with_vcse_match(cl
             assert 0 <= candidate["score"] <= 100 and 0 <= features["name_score"] <= 100
 
 
+def test_each_answer_is_what_scoring_every_organisation_answers(demo_register, orgs):
+    # reconcile.candidates scores only the organisations that can change its answer (MatchIndex.leading): the
+    # answer must be the one scoring every organisation the name blocks with gives, for any type and limit
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    try:
+        index = reconcile.ReconcileIndex.build(con, (90.0, 75.0))
+    finally:
+        con.close()
+    matcher = index.matcher
+    names = [o["name"] for o in orgs[::7]] + [" ".join(o["name"].split()[:2]) for o in orgs[1::9]]
+    names += [o["name"].split()[0] for o in orgs[2::11]]
+    checked = set()
+    for number, name in enumerate(names):
+        types = [frozenset(), frozenset({"charity"}), frozenset({"company", "society"})][number % 3]
+        query = reconcile.NameQuery(name, orgs[number]["postcode"] if number % 2 else None, types, 1 + number % 7)
+        every = matcher.candidates(query.name, query.postcode, limit=None)
+        decision = matcher.match(query.name, query.postcode, link_threshold=90.0, review_threshold=75.0,
+                                 margin=reconcile.DEFAULT_MARGIN, found=every)
+        matched = decision.org_id if decision.status == "matched" else None
+        shown = [c for c in every if not types or index.entities[c.org_id].types & types]
+        shown.sort(key=lambda c: c.org_id != matched)
+        expected = [reconcile.candidate_json(index, c, c.org_id == matched) for c in shown[:query.limit]]
+        assert reconcile.candidates(index, query) == expected, query
+        checked.add((bool(matched), bool(types), len(every) > query.limit))
+    assert {(True, False, True), (False, False, True), (False, True, True)} <= checked
+
+
 def test_get_post_and_query_string_forms_give_the_same_answer(client, orgs):
     queries = {"q0": {"query": orgs[3]["name"]}, "q1": {"query": orgs[7]["name"], "type": "charity"}}
     text = json.dumps(queries)

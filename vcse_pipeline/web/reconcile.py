@@ -289,12 +289,13 @@ def candidates(index: ReconcileIndex, query: NameQuery) -> list[dict]:
     if not query.name:
         return []
     matcher = index.matcher
-    # every organisation scored once: the matcher's decision sees them all, the answer shows those of the types
-    every = matcher.candidates(query.name, query.postcode, limit=None)
+    accept = _type_filter(index, query.types)
+    # scored once: the candidates the matcher's decision reads, among every organisation, and the first ones of the
+    # types asked for (MatchIndex.leading: the same as scoring every organisation the name blocks with)
+    every = matcher.leading(query.name, query.postcode, shown=accept, count=query.limit, margin=DEFAULT_MARGIN)
     decision = matcher.match(query.name, query.postcode, link_threshold=index.link_threshold,
                              review_threshold=index.review_threshold, margin=DEFAULT_MARGIN, found=every)
     matched = decision.org_id if decision.status == MATCHED else None
-    accept = _type_filter(index, query.types)
     found = [c for c in every if accept is None or accept(c.org_id)]
     found.sort(key=lambda c: c.org_id != matched)   # stable: otherwise in the matcher's order
     return [candidate_json(index, c, c.org_id == matched) for c in found[:query.limit]]
