@@ -366,8 +366,7 @@ def suggest_entities(con: duckdb.DuckDBPyConnection, prefix: str, cursor: int = 
             ORDER BY rank, name, h.org_id
             LIMIT $limit OFFSET $cursor)
         SELECT p.org_id, p.name, p.legal_form, p.postcode, p.rank, list_sort(list(DISTINCT i.scheme)) AS schemes
-        FROM page p LEFT JOIN organisation_identifier i
-             ON i.org_id = p.org_id AND list_contains((SELECT list(org_id) FROM page), i.org_id)
+        FROM page p LEFT JOIN organisation_identifier i ON i.org_id = p.org_id
         GROUP BY ALL
         ORDER BY p.rank, p.name, p.org_id""",
         {"prefix": prefix, "literal": literal, "words": words, "limit": limit, "cursor": cursor}).fetchall()
