@@ -368,6 +368,8 @@ def build_area_file(run: dict, areas: list[str] | str, national: str | None = No
     from .db import remove_database
     from .pipeline import build_register
 
+    # One area's code is what build_area was mapped over before areas were grouped (5fe18e8): a task of a run
+    # started then and retried after an upgrade still passes one, as do callers building a single area.
     areas = [areas] if isinstance(areas, str) else list(areas)
     step = f"build_area {' '.join(areas)}"
     cfg = _run_config(run, step)
