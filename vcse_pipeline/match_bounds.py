@@ -14,8 +14,8 @@ answered with. The bound of a (query form, entry) pair is score_forms' own name 
 
 plus the organisation's postcode points, less the points a member of another branch of the query's federation
 loses. The branch rule (dropped_parts_differ) only takes points away, and is left out, so no organisation scores
-above its bound; sums add in another order than score_forms' (a last bit apart),
-so every bound has BOUND_SLACK added.
+above its bound; sums add in another order than score_forms' (a last bit apart), so every bound has BOUND_SLACK
+added. A change to score_forms or _token_credit must be made here too: tests/test_match_bounds.py compares them.
 """
 
 from __future__ import annotations

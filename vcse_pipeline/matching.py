@@ -722,7 +722,8 @@ def score_forms(query: NameForm, candidate: NameForm, weight, *, containment: bo
     Midlands" (a rare place word extra) does not.
 
     `batch_matching.score_pairs` computes the same scores (without containment) for arrays of pairs, for the
-    cross-register linker: a change here must be made there too (tests/test_batch_matching.py compares them)."""
+    cross-register linker, and `match_bounds` bounds them for MatchIndex.leading: a change here must be made there
+    too (tests/test_batch_matching.py and tests/test_match_bounds.py compare them)."""
     if query.text == candidate.text:
         return 100.0, {"token_sort_ratio": 100.0, "squashed_ratio": 100.0, "token_set_ratio": 100.0,
                        "idf_overlap": 1.0, "contained": SAME_WORDS}
