@@ -491,6 +491,27 @@ def test_register_index_holds_every_organisation_and_its_other_names(tmp_path):
     assert index.match("Leasowe Community Garden CIC").org_id == "GB-COH-11223344"
 
 
+def test_an_organisation_in_several_areas_has_the_postcode_most_of_its_rows_give(tmp_path):
+    """An organisation's rows in several areas may give it different postcodes (the areas' records differ): the
+    index takes the one most rows give, then the first in order, never whichever row DuckDB meets first."""
+    import duckdb
+    from test_publish import BASE_ORGS, make_register
+
+    path = make_register(tmp_path / "register.duckdb", BASE_ORGS)
+    with duckdb.connect(str(path)) as con:
+        for org_id, area, postcode in [("GB-CHC-1090301", "E08000012", "L1 8JQ"),
+                                       ("GB-CHC-1090301", "E08000014", "L1 8JQ"),
+                                       ("GB-CHC-505925", "E08000012", "AB10 1AB")]:
+            con.execute("INSERT INTO organisation SELECT * REPLACE (? AS area_code, ? AS postcode) "
+                        "FROM organisation WHERE org_id = ? AND area_code = 'E08000015'", [area, postcode, org_id])
+    with duckdb.connect(str(path), read_only=True) as con:
+        index = register_index(con)
+    assert index.org_postcode["GB-CHC-1090301"] == "L1 8JQ"     # two rows against Wirral's one
+    assert index.org_postcode["GB-CHC-505925"] == "AB10 1AB"    # one each: the first in order
+    assert index.org_name["GB-CHC-1090301"] == "Birkenhead Foodbank"
+    assert len(index) == len(BASE_ORGS)
+
+
 # A charity's working name that another registration holds as its registered name: in the real register
 # "Vision North Somerset" (GB-CHC-1165364, a CIO) and "Woodspring Association For Blind People" (GB-CHC-270331),
 # whose grants a funder recorded as "Vision North Somerset".
