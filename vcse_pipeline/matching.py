@@ -784,25 +784,29 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
     return out
 
 
+# Each organisation's postcode in a register: an organisation in several areas has a row in each, and the areas'
+# records may give it different postcodes (5,075 of 604,373 in a register of every English area). The one most of
+# its rows give, then the first in order: the index matches on it and the reconciliation service shows it.
+ORGANISATION_POSTCODES = """
+    SELECT org_id, first(postcode ORDER BY rows DESC, postcode) AS postcode
+    FROM (SELECT org_id, postcode, count(*) AS rows FROM organisation WHERE postcode IS NOT NULL GROUP BY ALL)
+    GROUP BY org_id"""
+
+
 def register_index(con: duckdb.DuckDBPyConnection) -> MatchIndex:
     """A MatchIndex of every organisation of a register (organisation, organisation_name), with all its names
     (`vcse match` against the published register). A DuckDB error when the tables are missing."""
     columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
     # A register built before organisation status existed: every status unknown, no tie is settled.
     status = "bool_or(o.is_active)" if "is_active" in columns else "NULL::BOOLEAN"
-    # An organisation in several areas has a row in each, and the areas' records may give it different postcodes
-    # (5,075 of 604,373 in a register of every English area): the one most of its rows give (then the first in
-    # order), so an answer's postcode points never change from one index to the next. Its names are listed in
-    # order too (by name), as add() meets them.
+    # The postcode (ORGANISATION_POSTCODES) and name most of an organisation's rows give, so an answer's postcode
+    # points never change from one index to the next; its names listed in order (by name), as add() meets them.
     cursor = con.execute(f"""
         WITH most AS (
             SELECT org_id, first(name ORDER BY rows DESC, name) AS name
             FROM (SELECT org_id, name, count(*) AS rows FROM organisation WHERE name IS NOT NULL GROUP BY ALL)
             GROUP BY org_id),
-        postcodes AS (
-            SELECT org_id, first(postcode ORDER BY rows DESC, postcode) AS postcode
-            FROM (SELECT org_id, postcode, count(*) AS rows FROM organisation WHERE postcode IS NOT NULL GROUP BY ALL)
-            GROUP BY org_id),
+        postcodes AS ({ORGANISATION_POSTCODES}),
         names AS (
             SELECT org_id, list(name ORDER BY name) AS other_names
             FROM (SELECT DISTINCT org_id, name FROM organisation_name) GROUP BY org_id)

@@ -36,7 +36,15 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PipelineError
-from ..matching import DEFAULT_MARGIN, MATCHED, POSTCODE_ADJUSTMENT, Candidate, MatchIndex, register_index
+from ..matching import (
+    DEFAULT_MARGIN,
+    MATCHED,
+    ORGANISATION_POSTCODES,
+    POSTCODE_ADJUSTMENT,
+    Candidate,
+    MatchIndex,
+    register_index,
+)
 from .register import RegisterReader, RegisterUnavailable, RegisterView, fetch_dicts
 
 log = logging.getLogger(__name__)
@@ -121,15 +129,24 @@ class ReconcileIndex:
 
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, thresholds: tuple[float, float]) -> ReconcileIndex:
-        rows = con.execute("""
+        # An organisation in several areas is described by its row (one per area) with the postcode the matcher
+        # uses (matching.ORGANISATION_POSTCODES), then by the first area: the same description every time
+        rows = con.execute(f"""
             WITH schemes AS (SELECT org_id, list(DISTINCT scheme ORDER BY scheme) AS schemes
-                             FROM organisation_identifier GROUP BY org_id)
-            SELECT o.org_id, any_value(o.name) AS name, any_value(o.legal_form) AS legal_form,
-                   any_value(o.postcode) AS postcode, any_value(o.ward_name) AS ward_name,
-                   any_value(o.status) AS status, bool_or(o.is_active) AS is_active,
+                             FROM organisation_identifier GROUP BY org_id),
+            postcodes AS ({ORGANISATION_POSTCODES}),
+            described AS (
+                SELECT o.*, row_number() OVER (PARTITION BY o.org_id ORDER BY o.postcode IS NOT DISTINCT FROM
+                                               p.postcode DESC, o.area_code) AS place
+                FROM organisation o LEFT JOIN postcodes p USING (org_id))
+            SELECT d.org_id, any_value(d.name) FILTER (place = 1) AS name,
+                   any_value(d.legal_form) FILTER (place = 1) AS legal_form,
+                   any_value(d.postcode) FILTER (place = 1) AS postcode,
+                   any_value(d.ward_name) FILTER (place = 1) AS ward_name,
+                   any_value(d.status) FILTER (place = 1) AS status, bool_or(d.is_active) AS is_active,
                    any_value(s.schemes) AS schemes
-            FROM organisation o LEFT JOIN schemes s USING (org_id)
-            GROUP BY o.org_id""").fetchall()
+            FROM described d LEFT JOIN schemes s USING (org_id)
+            GROUP BY d.org_id""").fetchall()
         entities = {}
         for org_id, name, legal_form, postcode, ward_name, status, is_active, schemes in rows:
             parts = [legal_form, postcode, ward_name] + ([] if is_active else [status or "no longer registered"])
