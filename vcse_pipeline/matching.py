@@ -11,6 +11,7 @@ link records of different registers. The method and its measured accuracy are in
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ def parse_active(value) -> bool | None:
     raise ValueError(f"{value!r} is not one of true/false/1/0/yes/no")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NameForm:
     """One normalised name with what scoring needs precomputed."""
 
@@ -151,10 +152,10 @@ class NameForm:
 
     @classmethod
     def of(cls, normalised: str) -> NameForm:
-        return cls(normalised, tuple(normalised.split()), squash(normalised))
+        return cls(normalised, tuple(map(sys.intern, normalised.split())), squash(normalised))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One indexed name of one organisation."""
 
