@@ -39,10 +39,10 @@ from ..errors import PipelineError
 from ..matching import (
     DEFAULT_MARGIN,
     MATCHED,
-    ORGANISATION_POSTCODES,
     POSTCODE_ADJUSTMENT,
     Candidate,
     MatchIndex,
+    organisation_postcodes,
     register_index,
 )
 from .register import RegisterReader, RegisterUnavailable, RegisterView, fetch_dicts
@@ -130,15 +130,12 @@ class ReconcileIndex:
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, thresholds: tuple[float, float]) -> ReconcileIndex:
         # An organisation in several areas is described by its row (one per area) with the postcode the matcher
-        # uses (matching.ORGANISATION_POSTCODES), then by the first area: the same description every time
+        # uses (matching.organisation_postcodes), then by the first area: the same description every time, and the
+        # preview card's
         rows = con.execute(f"""
             WITH schemes AS (SELECT org_id, list(DISTINCT scheme ORDER BY scheme) AS schemes
                              FROM organisation_identifier GROUP BY org_id),
-            postcodes AS ({ORGANISATION_POSTCODES}),
-            described AS (
-                SELECT o.*, row_number() OVER (PARTITION BY o.org_id ORDER BY o.postcode IS NOT DISTINCT FROM
-                                               p.postcode DESC, o.area_code) AS place
-                FROM organisation o LEFT JOIN postcodes p USING (org_id))
+            described AS ({described_rows("organisation")})
             SELECT d.org_id, any_value(d.name) FILTER (place = 1) AS name,
                    any_value(d.legal_form) FILTER (place = 1) AS legal_form,
                    any_value(d.postcode) FILTER (place = 1) AS postcode,
@@ -154,6 +151,15 @@ class ReconcileIndex:
             entities[org_id] = Entity(org_id, name, types, " · ".join(p for p in parts if p), bool(is_active))
         link, review = thresholds
         return cls(register_index(con), entities, link, review)
+
+
+def described_rows(rows: str) -> str:
+    """SQL of `rows` (a table or CTE of organisation rows) with `place`: 1 for the row that describes each
+    organisation (the one with the postcode the matcher uses, then the first area), 2, 3, ... for its others."""
+    return f"""
+        SELECT r.*, row_number() OVER (PARTITION BY r.org_id ORDER BY r.postcode IS NOT DISTINCT FROM p.postcode DESC,
+                                                                   r.area_code) AS place
+        FROM {rows} r LEFT JOIN ({organisation_postcodes(rows)}) p USING (org_id)"""
 
 
 class IndexCache:
@@ -541,10 +547,12 @@ def preview(con: duckdb.DuckDBPyConnection, org_id: str) -> dict | None:
     """What the preview card shows of one organisation, or None when the register does not hold the id."""
     if len(org_id) > MAX_QUERY_CHARS:
         return None
-    found = fetch_dicts(con, """
+    found = fetch_dicts(con, f"""
+        WITH its_rows AS (SELECT * FROM organisation WHERE org_id = ?),
+        described AS ({described_rows("its_rows")})
         SELECT org_id, name, legal_form, status, is_active, address, postcode, ward_name, latest_income,
                latest_financial_year_end
-        FROM organisation WHERE org_id = ? ORDER BY area_code LIMIT 1""", [org_id])
+        FROM described WHERE place = 1""", [org_id])
     if not found:
         return None
     org = found[0]
