@@ -184,8 +184,8 @@ def test_each_answer_is_what_scoring_every_organisation_answers(demo_register, o
 
 def test_an_organisation_in_several_areas_is_described_by_the_row_it_is_matched_on(tmp_path):
     # rows in three areas: two give Liverpool's postcode, Wirral's row its own; the matcher takes the postcode most
-    # rows give, and the description and the preview card show that row's postcode and ward, not whichever row
-    # DuckDB meets first (nor the first area's)
+    # rows give, and the description, the preview card and a suggestion show that row's postcode and ward, not
+    # whichever row DuckDB meets first (nor the first area's)
     from test_publish import BASE_ORGS, make_register
 
     path = make_register(tmp_path / "register.duckdb", BASE_ORGS)
@@ -194,13 +194,18 @@ def test_an_organisation_in_several_areas_is_described_by_the_row_it_is_matched_
             con.execute("INSERT INTO organisation SELECT * REPLACE (? AS area_code, 'L1 8JQ' AS postcode, "
                         "'Central' AS ward_name) FROM organisation "
                         "WHERE org_id = 'GB-CHC-1090301' AND area_code = 'E08000015'", [area])
+        con.execute("INSERT INTO organisation_name VALUES ('E08000015', 'GB-CHC-1090301', 'Birkenhead Foodbank', "
+                    "'registered', 'charity_commission', 'birkenhead foodbank')")
     with duckdb.connect(str(path), read_only=True) as con:
         index = reconcile.ReconcileIndex.build(con, (90.0, 75.0))
         card = reconcile.preview(con, "GB-CHC-1090301")
+        [suggested] = [s for s in reconcile.suggest_entities(con, "Birkenhead Food")["result"]
+                       if s["id"] == "GB-CHC-1090301"]
     assert index.matcher.org_postcode["GB-CHC-1090301"] == "L1 8JQ"
     description = index.entities["GB-CHC-1090301"].description
     assert "L1 8JQ" in description and "Central" in description and "CH41 5EF" not in description
     assert (card["postcode"], card["ward_name"]) == ("L1 8JQ", "Central")   # the preview card shows the same row
+    assert "L1 8JQ" in suggested["description"]                               # and so does a suggestion
 
 
 def test_get_post_and_query_string_forms_give_the_same_answer(client, orgs):

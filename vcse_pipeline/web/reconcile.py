@@ -372,7 +372,8 @@ def suggest_entities(con: duckdb.DuckDBPyConnection, prefix: str, cursor: int = 
     # only (not grouped for every organisation first), a suggestion in a register of every English area (1.2
     # million names) took 0.2 s instead of 1.3-1.6 s.
     literal = words.split(" ")[0] if words else ""
-    rows = con.execute("""
+    # each organisation described by one row, as the candidates and the preview card are (described_rows)
+    rows = con.execute(f"""
         WITH hits AS (
             SELECT n.org_id, min(CASE WHEN starts_with(lower(n.name), $prefix) THEN 0 ELSE 1 END) AS rank
             FROM organisation_name n
@@ -381,12 +382,12 @@ def suggest_entities(con: duckdb.DuckDBPyConnection, prefix: str, cursor: int = 
                                                    ' ' || $words))
                    OR starts_with(lower(n.name), $prefix))
             GROUP BY n.org_id),
+        hit_rows AS (SELECT * FROM organisation WHERE org_id IN (SELECT org_id FROM hits)),
+        described AS ({described_rows("hit_rows")}),
         page AS (
-            SELECT h.org_id, any_value(o.name) AS name, any_value(o.legal_form) AS legal_form,
-                   any_value(o.postcode) AS postcode, min(h.rank) AS rank
-            FROM hits h JOIN organisation o USING (org_id)
-            GROUP BY h.org_id
-            ORDER BY rank, name, h.org_id
+            SELECT h.org_id, d.name, d.legal_form, d.postcode, h.rank
+            FROM hits h JOIN described d ON d.org_id = h.org_id AND d.place = 1
+            ORDER BY h.rank, d.name, h.org_id
             LIMIT $limit OFFSET $cursor)
         SELECT p.org_id, p.name, p.legal_form, p.postcode, p.rank, list_sort(list(DISTINCT i.scheme)) AS schemes
         FROM page p LEFT JOIN organisation_identifier i ON i.org_id = p.org_id
