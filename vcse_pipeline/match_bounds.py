@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from .batch_matching import SAME_RANK, SHIRE_RANK, SLIP_RANK, _credit, _expand, group_rows
 from .matching import (
     FEDERATION_PENALTY,
     POSTCODE_ADJUSTMENT,
-    SHIRE_CREDIT,
-    SLIP_CREDIT,
     TOKEN_FUZZY_RATIO,
     Entry,
     NameForm,
@@ -53,8 +52,6 @@ if TYPE_CHECKING:
 # apart in words of 4+ letters (a fuzz.ratio of 75 or more) or spelt closely (TOKEN_FUZZY_RATIO or more): the
 # pairs rapidfuzz finds below this are not looked at.
 CLOSE_ENOUGH_TO_CREDIT = 74.0
-# How one word credits another, in the order _token_credit tries them; a spelling ratio (0-100) ranks as itself.
-SAME_RANK, SLIP_RANK, SHIRE_RANK = 3000.0, 2000.0, 1000.0
 # Added to every bound, for sums that add in another order than score_forms' (on a 0-100 score).
 BOUND_SLACK = 1e-6
 
@@ -134,10 +131,8 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
     table, entries = index.entry_words, index.entries
     forms = [entries[i].form for i in rows.tolist()]
     n = len(rows)
-    lengths = table.lengths[rows]
-    pair = np.repeat(np.arange(n), lengths)
-    within = np.arange(len(pair)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    word = table.flat[table.starts[rows][pair] + within].astype(np.int64)
+    pair, word = _expand(table.starts, table.lengths, table.flat, rows)
+    word = word.astype(np.int64)
     squashed = process.cdist([form.squashed], [f.squashed for f in forms], scorer=fuzz.ratio, dtype=np.float64,
                              workers=1)[0]
     words = _QueryWords(index)
@@ -158,7 +153,7 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
         right_words = [sorted({words.number(t) for t in right}) for _, right in members]
         counts = np.fromiter(map(len, right_words), dtype=np.int64, count=len(members))
         score[at], name_in_query[at], query_in_name[at] = _pair_scores(
-            index, words, left, np.repeat(np.arange(len(members)), counts),
+            index, words, left, group_rows(counts)[0],
             np.fromiter(chain.from_iterable(right_words), dtype=np.int64, count=int(counts.sum())),
             [right for _, right in members], squashed[at])
     score = np.where(squashed == 100, np.maximum(score, 99.0), score)   # the same letters, spaced differently
@@ -266,7 +261,8 @@ def word_ranks(words: list[str], vocabulary: list[str]) -> np.ndarray:
 
 
 def _pair_rank(token: str, other: str) -> float:
-    """How `other` credits `token` as _token_credit(token, (other,)) decides it, as a rank (symmetric)."""
+    """How `other` credits `token` as _token_credit(token, (other,)) decides it, as a rank (symmetric; the ranks
+    batch_matching's _Words.rank gives pairs of words numbered in a set of names)."""
     if token == other:
         return SAME_RANK
     if _slip(token, other):
@@ -277,9 +273,3 @@ def _pair_rank(token: str, other: str) -> float:
         return 0.0
     ratio = _close_spelling(token, other)
     return ratio if ratio >= TOKEN_FUZZY_RATIO else 0.0
-
-
-def _credit(rank: np.ndarray) -> np.ndarray:
-    """A word's credit (_token_credit) from its best rank against the other name's words."""
-    return np.select([rank == SAME_RANK, rank == SLIP_RANK, rank == SHIRE_RANK],
-                     [1.0, SLIP_CREDIT, SHIRE_CREDIT], rank / 100.0)
