@@ -785,15 +785,16 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
     return out
 
 
-def organisation_postcodes(rows: str = "organisation") -> str:
-    """SQL of each organisation's postcode (org_id, postcode) among `rows` (a table or CTE of organisation rows).
+def most_given(column: str, rows: str = "organisation") -> str:
+    """SQL of the value of `column` most of each organisation's `rows` give, then the first in order (org_id and
+    `column`; a table or CTE of organisation rows, NULLs left out).
 
-    An organisation in several areas has a row in each, and the areas' records may give it different postcodes
-    (5,075 of 604,373 in a register of every English area). The one most of its rows give, then the first in order:
-    the index matches on it, and the reconciliation service describes the organisation by the row that has it."""
+    An organisation in several areas has a row in each, and the areas' records may differ: 5,075 of 604,373
+    organisations in a register of every English area have two postcodes or more. The index matches on the postcode
+    this gives, and the reconciliation service describes the organisation by the row that has it."""
     return f"""
-        SELECT org_id, first(postcode ORDER BY rows DESC, postcode) AS postcode
-        FROM (SELECT org_id, postcode, count(*) AS rows FROM {rows} WHERE postcode IS NOT NULL GROUP BY ALL)
+        SELECT org_id, first({column} ORDER BY rows DESC, {column}) AS {column}
+        FROM (SELECT org_id, {column}, count(*) AS rows FROM {rows} WHERE {column} IS NOT NULL GROUP BY ALL)
         GROUP BY org_id"""
 
 
@@ -803,14 +804,11 @@ def register_index(con: duckdb.DuckDBPyConnection) -> MatchIndex:
     columns = {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}
     # A register built before organisation status existed: every status unknown, no tie is settled.
     status = "bool_or(o.is_active)" if "is_active" in columns else "NULL::BOOLEAN"
-    # The postcode (organisation_postcodes) and name most of an organisation's rows give, so an answer's postcode
-    # points never change from one index to the next; its names listed in order (by name), as add() meets them.
+    # The postcode and name most of an organisation's rows give, so an answer's postcode points never change from
+    # one index to the next; its names listed in order (by name), as add() meets them.
     cursor = con.execute(f"""
-        WITH most AS (
-            SELECT org_id, first(name ORDER BY rows DESC, name) AS name
-            FROM (SELECT org_id, name, count(*) AS rows FROM organisation WHERE name IS NOT NULL GROUP BY ALL)
-            GROUP BY org_id),
-        postcodes AS ({organisation_postcodes()}),
+        WITH most AS ({most_given("name")}),
+        postcodes AS ({most_given("postcode")}),
         names AS (
             SELECT org_id, list(name ORDER BY name) AS other_names
             FROM (SELECT DISTINCT org_id, name FROM organisation_name) GROUP BY org_id)

@@ -42,7 +42,7 @@ from ..matching import (
     POSTCODE_ADJUSTMENT,
     Candidate,
     MatchIndex,
-    organisation_postcodes,
+    most_given,
     register_index,
 )
 from .register import RegisterReader, RegisterUnavailable, RegisterView, fetch_dicts
@@ -130,7 +130,7 @@ class ReconcileIndex:
     @classmethod
     def build(cls, con: duckdb.DuckDBPyConnection, thresholds: tuple[float, float]) -> ReconcileIndex:
         # An organisation in several areas is described by its row (one per area) with the postcode the matcher
-        # uses (matching.organisation_postcodes), then by the first area: the same description every time, and the
+        # uses (matching.most_given), then by the first area: the same description every time, and the
         # preview card's
         rows = con.execute(f"""
             WITH schemes AS (SELECT org_id, list(DISTINCT scheme ORDER BY scheme) AS schemes
@@ -159,7 +159,7 @@ def described_rows(rows: str) -> str:
     return f"""
         SELECT r.*, row_number() OVER (PARTITION BY r.org_id ORDER BY r.postcode IS NOT DISTINCT FROM p.postcode DESC,
                                                                    r.area_code) AS place
-        FROM {rows} r LEFT JOIN ({organisation_postcodes(rows)}) p USING (org_id)"""
+        FROM {rows} r LEFT JOIN ({most_given("postcode", rows)}) p USING (org_id)"""
 
 
 class IndexCache:
