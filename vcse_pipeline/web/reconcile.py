@@ -189,8 +189,8 @@ class IndexCache:
 
     def _check_size(self, view: RegisterView) -> None:
         """Refuse a register too big to index in the app's memory. The index holds every organisation's names in
-        Python, about 2.5 KB an organisation: for a register of every English area (604,000) about 1.5 GB, built
-        in about 40 s by the first batch, on top of the app's own. Past the limit a batch would risk the whole
+        Python, about 2.5 KB an organisation: for a register of every English area (604,000) about 1.4 GB, built
+        in about 35 s by the first batch, on top of the app's own. Past the limit a batch would risk the whole
         app, every officer's page with it, being stopped for want of memory."""
         organisations = view.remember("organisations", lambda: view.cursor.execute(
             "SELECT count(DISTINCT org_id) FROM organisation").fetchone()[0])
