@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from vcse_pipeline.batch_matching import NameIndex, group_rows, score_pairs
+from vcse_pipeline.batch_matching import NameIndex, score_pairs
 from vcse_pipeline.matching import MatchIndex, NameForm, score_forms
 
 # Each pair exercises one rule of score_forms / matching._token_credit.
@@ -155,12 +155,6 @@ def test_score_pairs_of_no_pairs():
     index.add("a", "Wirral Mind")
     index.finish()
     assert all(len(v) == 0 for v in score_pairs(index, [], np.zeros(0), np.zeros(0)).values())
-
-
-def test_group_rows_numbers_each_row_within_its_group():
-    group, position = group_rows(np.array([2, 0, 3]))
-    assert group.tolist() == [0, 0, 2, 2, 2]
-    assert position.tolist() == [0, 1, 0, 1, 2]
 
 
 def test_block_keys_are_what_block_unions():

@@ -35,6 +35,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
+from . import ragged
 from .matching import (
     MAX_BLOCK_SHARE,
     MAX_BLOCK_TOKENS,
@@ -62,13 +63,6 @@ def _cpdist(lefts, rights, scorer, **kwargs) -> np.ndarray:
     return process.cpdist(lefts, rights, scorer=scorer, workers=workers, **kwargs)
 
 
-def group_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For groups of counts[g] rows laid end to end: each row's group and its position within the group."""
-    counts = np.asarray(counts, dtype=np.int64)
-    group = np.repeat(np.arange(len(counts)), counts)
-    return group, np.arange(len(group)) - (np.cumsum(counts) - counts)[group]
-
-
 class FormParts(NamedTuple):
     """What indexing, blocking and scoring read of one normalised name."""
 
@@ -86,36 +80,6 @@ def form_parts(text: str) -> FormParts:
     tokens = form.tokens
     return FormParts(form, tuple(dict.fromkeys(tokens)), tuple(map(operator.add, tokens, tokens[1:])),
                      tuple(compound_keys(form)), tuple(map("+".__add__, tokens)))
-
-
-def _numbered(values: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
-    """(each value's number, the distinct values) numbering values in order of first appearance."""
-    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
-    return codes.astype(np.int64), pd.Index(distinct, dtype=object)
-
-
-def _lengths(items: Sequence[Sequence]) -> np.ndarray:
-    return np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-
-
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """np.unique(values) by sorting (numpy's hash-based unique is several times slower on these sizes)."""
-    values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
-
-
-def _first_rows(keys: np.ndarray) -> np.ndarray:
-    """The positions of the first row with each key, ascending."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    return np.sort(order[np.r_[True, ordered[1:] != ordered[:-1]]]) if len(keys) else order
-
-
-def _expand(starts: np.ndarray, lengths: np.ndarray, flat: np.ndarray, of: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """For each i of `of` (indexes into a CSR table), every item of its list: (row of `of`, item)."""
-    row, within = group_rows(lengths[of])
-    return row, flat[starts[of][row] + within]
 
 
 class NameIndex:
@@ -136,14 +100,14 @@ class NameIndex:
 
     def __init__(self, names: Sequence[Sequence[str]]) -> None:
         texts = list(chain.from_iterable(names))
-        name_org, name_position = group_rows(_lengths(names))
+        name_org, name_position = ragged.group_rows(ragged.lengths(names))
         variants = {text: name_variants(text) for text in dict.fromkeys(texts)}
         forms_of = [variants[text] for text in texts]
-        query_row, self.query_variant = group_rows(_lengths(forms_of))
+        query_row, self.query_variant = ragged.group_rows(ragged.lengths(forms_of))
         self.query_org, self.query_name = name_org[query_row], name_position[query_row]
-        self.query_form, form_texts = _numbered(list(chain.from_iterable(forms_of)))
+        self.query_form, form_texts = ragged.numbered(list(chain.from_iterable(forms_of)))
         # MatchIndex.add: each form of an organisation is one entry, from the first name that has it
-        first = _first_rows(self.query_org * max(len(form_texts), 1) + self.query_form)
+        first = ragged.first_rows(self.query_org * max(len(form_texts), 1) + self.query_form)
         self.entry_org, self.entry_name, self.entry_form = (
             self.query_org[first], self.query_name[first], self.query_form[first])
         self.n_orgs, self.n_entries = len(names), len(first)
@@ -158,10 +122,10 @@ class NameIndex:
         self.forms = [part.form for part in parts]
         self.words = _Words(self.forms, parts)
         n_forms = len(parts)
-        key_counts = _lengths([part.keys for part in parts])
-        key_codes, keys = _numbered(list(chain.from_iterable(part.keys for part in parts)))
+        key_counts = ragged.lengths([part.keys for part in parts])
+        key_codes, keys = ragged.numbered(list(chain.from_iterable(part.keys for part in parts)))
         self.form_keys = (np.cumsum(key_counts) - key_counts, key_counts, key_codes)
-        lookup_form = np.repeat(np.arange(n_forms), _lengths([part.lookups for part in parts]))
+        lookup_form = np.repeat(np.arange(n_forms), ragged.lengths([part.lookups for part in parts]))
         lookup = keys.get_indexer(np.asarray(list(chain.from_iterable(part.lookups for part in parts)), dtype=object))
         self.lookup_rows = (np.concatenate([np.repeat(np.arange(n_forms), key_counts), lookup_form[lookup >= 0]]),
                             np.concatenate([key_codes, lookup[lookup >= 0]]))
@@ -170,8 +134,8 @@ class NameIndex:
     def _count_words(self) -> None:
         """Document frequencies (organisations per word), IDF weights and every key's postings (entries)."""
         n_words = len(self.words.ids)
-        entry_of_word, word = _expand(*self.words.sets, self.entry_form)
-        org_word = _distinct(self.entry_org[entry_of_word] * n_words + word)
+        entry_of_word, word = ragged.expand(*self.words.sets, self.entry_form)
+        org_word = ragged.distinct(self.entry_org[entry_of_word] * n_words + word)
         self.token_df = np.bincount(org_word % n_words, minlength=n_words)
         n_orgs = max(self.n_orgs, 1)
         # math.log, as MatchIndex: numpy's vectorised log may differ in the last bit
@@ -179,7 +143,7 @@ class NameIndex:
                                dtype=np.float64, count=n_words)
         self.unseen_idf = math.log((n_orgs + 1) / 0.5)
         self.max_block_df = max(MIN_BLOCK_DF, int(MAX_BLOCK_SHARE * n_orgs))
-        entry_of_key, key = _expand(*self.form_keys, self.entry_form)
+        entry_of_key, key = ragged.expand(*self.form_keys, self.entry_form)
         self.key_count = np.bincount(key, minlength=self.n_keys)
         # postings of words (numbered 0..n_words-1) and keys (n_words + key number), entries ascending in each
         posting = np.concatenate([word, n_words + key])
@@ -200,28 +164,28 @@ class NameIndex:
         n_forms, n_words = len(self.forms), len(self.words.ids)
         usable = (self.token_df > 0) & (self.token_df <= self.max_block_df)
         # the MAX_BLOCK_TOKENS rarest usable words of each form, ties by the word (as block_keys sorts them)
-        form, word = _expand(*self.words.sets, np.arange(n_forms))
+        form, word = ragged.expand(*self.words.sets, np.arange(n_forms))
         form, word = form[usable[word]], word[usable[word]]
         alphabetical = np.empty(n_words, dtype=np.int64)
         alphabetical[np.argsort(self.words.text, kind="stable")] = np.arange(n_words)
         order = np.lexsort((alphabetical[word], self.token_df[word], form))
         form, word = form[order], word[order]
-        rare = group_rows(np.bincount(form, minlength=n_forms))[1] < MAX_BLOCK_TOKENS
+        rare = ragged.group_rows(np.bincount(form, minlength=n_forms))[1] < MAX_BLOCK_TOKENS
         joined_form, joined = self.words.joined
         key_form, key = self.lookup_rows
         keep_key = (self.key_count[key] > 0) & (self.key_count[key] <= self.max_block_df)
         lookup_form = np.concatenate([form[rare], joined_form[usable[joined]], key_form[keep_key]])
         lookup = np.concatenate([word[rare], joined[usable[joined]], n_words + key[keep_key]])
-        row, entry = _expand(*self.postings, lookup)
+        row, entry = ragged.expand(*self.postings, lookup)
         size = max(self.n_entries, 1)
-        pairs = _distinct(lookup_form[row] * size + entry)   # a pair several keys find, once
+        pairs = ragged.distinct(lookup_form[row] * size + entry)   # a pair several keys find, once
         return pairs // size, pairs % size
 
     def query_entries(self) -> tuple[np.ndarray, np.ndarray]:
         """(query, entry) for every query and every entry its form blocks with (block()), by query then entry."""
         form, entry = self.block()
         lengths = np.bincount(form, minlength=len(self.forms))
-        return _expand(np.cumsum(lengths) - lengths, lengths, entry, self.query_form)
+        return ragged.expand(np.cumsum(lengths) - lengths, lengths, entry, self.query_form)
 
     def score_pairs(self, left: np.ndarray, right: np.ndarray, floor: float | None = None
                     ) -> dict[str, np.ndarray]:
@@ -238,13 +202,13 @@ class _Words:
 
     def __init__(self, forms: Sequence[NameForm], parts: Sequence[FormParts] | None = None) -> None:
         parts = [form_parts(form.text) for form in forms] if parts is None else parts
-        lengths = _lengths([part.words for part in parts])
-        codes, words = _numbered(list(chain.from_iterable(part.words for part in parts)))
+        lengths = ragged.lengths([part.words for part in parts])
+        codes, words = ragged.numbered(list(chain.from_iterable(part.words for part in parts)))
         self.ids: dict[str, int] = dict(zip(words, range(len(words)), strict=True))
         self.sets = (np.cumsum(lengths) - lengths, lengths, codes)
         self.added: list[list[int]] = []
         self.text = np.asarray(words, dtype=object)
-        self.length = _lengths(words)
+        self.length = ragged.lengths(words)
         self.plural = words.get_indexer(self.text + "s")
         self.shire = np.where(self.length >= 4, words.get_indexer(self.text + "shire"), -1)
         # how many times each word has each character (rank's bound on a common subsequence)
@@ -253,7 +217,7 @@ class _Words:
                                    minlength=len(words) * len(alphabet)).reshape(len(words), len(alphabet))
         self.letters = self.letters.astype(np.uint8 if self.length.max(initial=0) < 256 else np.int64)
         # (form, word) for each two adjacent words of a form written as one that are a word of some form ...
-        joined_form = np.repeat(np.arange(len(parts)), _lengths([part.joined for part in parts]))
+        joined_form = np.repeat(np.arange(len(parts)), ragged.lengths([part.joined for part in parts]))
         joined = words.get_indexer(np.asarray(list(chain.from_iterable(part.joined for part in parts)),
                                               dtype=object))
         self.joined = joined_form[joined >= 0], joined[joined >= 0]
@@ -277,7 +241,7 @@ class _Words:
         """(starts, lengths, flat) of the forms' word sets followed by the added ones."""
         if not self.added:
             return self.sets
-        lengths = np.concatenate([self.sets[1], _lengths(self.added)])
+        lengths = np.concatenate([self.sets[1], ragged.lengths(self.added)])
         flat = np.concatenate([self.sets[2], np.fromiter(chain.from_iterable(self.added), dtype=np.int64)])
         return np.cumsum(lengths) - lengths, lengths, flat
 
@@ -332,7 +296,7 @@ def _overlap(words: _Words, left_set: np.ndarray, right_set: np.ndarray, weight:
     n_left, n_right = lengths[left_set], lengths[right_set]
     cells = n_left * n_right
     first = np.cumsum(cells) - cells
-    pair, k = group_rows(cells)
+    pair, k = ragged.group_rows(cells)
     # cell k of a pair is (left word k // n_right, right word k % n_right): left words' cells are contiguous
     li, ri = k // n_right[pair], k % n_right[pair]
     a = flat[starts[left_set][pair] + li]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from .batch_matching import SAME_RANK, SHIRE_RANK, SLIP_RANK, _credit, _expand, group_rows
+from .batch_matching import SAME_RANK, SHIRE_RANK, SLIP_RANK, _credit
 from .matching import (
     FEDERATION_PENALTY,
     POSTCODE_ADJUSTMENT,
@@ -44,6 +44,7 @@ from .matching import (
     join_compounds,
     whole_name,
 )
+from .ragged import expand, group_rows
 
 if TYPE_CHECKING:
     from .matching import MatchIndex
@@ -131,7 +132,7 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
     table, entries = index.entry_words, index.entries
     forms = [entries[i].form for i in rows.tolist()]
     n = len(rows)
-    pair, word = _expand(table.starts, table.lengths, table.flat, rows)
+    pair, word = expand(table.starts, table.lengths, table.flat, rows)
     word = word.astype(np.int64)
     squashed = process.cdist([form.squashed], [f.squashed for f in forms], scorer=fuzz.ratio, dtype=np.float64,
                              workers=1)[0]
