@@ -75,9 +75,10 @@ def test_name_index_indexes_what_add_indexes(names, index, name_index):
     entries = [(orgs[o], names[orgs[o]][n], name_index.forms[f].text, "name" if n == 0 else "other name")
                for o, n, f in zip(name_index.entry_org, name_index.entry_name, name_index.entry_form, strict=True)]
     assert entries == [(e.org_id, e.name, e.form.text, e.variant) for e in index.entries]
-    assert {w: int(df) for w, df in zip(name_index.words.ids, name_index.token_df, strict=True)} == index.token_df
+    assert {w: int(df) for w, df in zip(name_index.words.ids, name_index.token_df, strict=True)} == \
+        {w: int(df) for w, df in zip(index.table.text, index.table.df, strict=True)}
     # the very same weights (math.log, as MatchIndex): scores must not differ in the last bit
-    assert all(name_index.weight(w) == index.weight(w) for w in index.idf)
+    assert all(name_index.weight(w) == index.weight(w) for w in index.table.text)
     assert name_index.weight("zzzunseen") == index.weight("zzzunseen")
     assert name_index.max_block_df == index.max_block_df
     # queries: every variant of every name, in the order a loop over organisations and names meets them
@@ -168,7 +169,8 @@ def test_block_keys_are_what_block_unions():
     # its rare words, and its two words written as one, which the index has as a word
     assert set(tokens) == {"safe", "lives", "safelives"}
     assert "=safelives" in keys
-    union = set().union(*(index.token_postings[t] for t in tokens), *(index.key_postings[k] for k in keys))
+    union = set().union(*(index.table.word_entries(t).tolist() for t in tokens),
+                        *(index.table.key_entries(k).tolist() for k in keys))
     assert union == index.block(form)
     assert {index.entries[i].org_id for i in union} == {"a", "b"}
 

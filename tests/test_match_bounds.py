@@ -84,7 +84,7 @@ def test_bounds_are_never_below_the_scores(index, queries):
         full = index.candidates(name, postcode, limit=None)
         pc = normalise_postcode(postcode) if postcode else None
         orgs, bounds, name_in_query, query_in_name = score_bounds(index, name, index._blocks(name, pc), pc, None)
-        org_ids = [index.entry_words.org_ids[o] for o in orgs.tolist()]
+        org_ids = [index.table.org_ids[o] for o in orgs.tolist()]
         assert sorted(org_ids) == sorted(c.org_id for c in full), name   # the same organisations
         bound = dict(zip(org_ids, bounds.tolist(), strict=True))
         inside = dict(zip(org_ids, name_in_query.tolist(), strict=True))
@@ -127,7 +127,7 @@ def test_a_ruled_out_organisation_is_neither_bounded_nor_scored(index):
     name = "Age UK"
     ruled_out = index.candidates(name, limit=1)[0].org_id
     orgs, *_ = score_bounds(index, name, index._blocks(name, None), None, lambda org_id: org_id != ruled_out)
-    assert ruled_out not in {index.entry_words.org_ids[o] for o in orgs.tolist()}
+    assert ruled_out not in {index.table.org_ids[o] for o in orgs.tolist()}
     lead = index.leading(name, accept=lambda org_id: org_id != ruled_out, count=5)
     assert lead and ruled_out not in {c.org_id for c in lead}
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from vcse_pipeline.ragged import distinct, expand, first_rows, group_rows, lengths, numbered
+from vcse_pipeline.ragged import by_group, distinct, expand, first_rows, group_rows, lengths, numbered
 
 
 def test_group_rows_numbers_each_row_within_its_group():
@@ -24,3 +24,9 @@ def test_numbered_distinct_and_first_rows():
     assert distinct(np.array([3, 1, 3, 2, 1])).tolist() == [1, 2, 3]
     assert distinct(np.array([], dtype=np.int64)).tolist() == []
     assert first_rows(np.array([5, 2, 5, 2, 9])).tolist() == [0, 1, 4]
+
+
+def test_by_group_lists_each_groups_rows_ascending():
+    starts, counts, rows = by_group(np.array([2, 0, 2, 2, 0]), 4)
+    assert counts.tolist() == [2, 0, 3, 0]
+    assert [rows[s:s + c].tolist() for s, c in zip(starts, counts, strict=True)] == [[1, 4], [], [0, 2, 3], []]

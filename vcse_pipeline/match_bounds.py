@@ -21,7 +21,7 @@ added. A change to score_forms or _token_credit must be made here too: tests/tes
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -33,7 +33,6 @@ from .matching import (
     FEDERATION_PENALTY,
     POSTCODE_ADJUSTMENT,
     TOKEN_FUZZY_RATIO,
-    Entry,
     NameForm,
     _agreement,
     _close_spelling,
@@ -57,30 +56,10 @@ CLOSE_ENOUGH_TO_CREDIT = 74.0
 BOUND_SLACK = 1e-6
 
 
-class EntryWords:
-    """Each entry's distinct words as numbers (`starts`, `lengths`, `flat`: entry e's words are
-    flat[starts[e]:starts[e] + lengths[e]]), the words (`text`) and their IDF weights (`idf`), and each entry's
-    organisation as a number (`entry_org`, into `org_ids`): what score_bounds reads, built once with the index."""
-
-    def __init__(self, entries: Sequence[Entry], idf: dict[str, float], org_ids: Sequence[str]) -> None:
-        self.text = np.asarray(sorted(idf), dtype=object)
-        self.number = dict(zip(self.text.tolist(), range(len(self.text)), strict=True))
-        self.idf = np.fromiter((idf[word] for word in self.text.tolist()), dtype=np.float64, count=len(self.text))
-        number = self.number
-        words = [sorted({number[t] for t in entry.form.tokens}) for entry in entries]
-        self.lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        self.starts = np.cumsum(self.lengths) - self.lengths
-        self.flat = np.fromiter(chain.from_iterable(words), dtype=np.int32, count=int(self.lengths.sum()))
-        self.org_ids = list(org_ids)
-        org_number = dict(zip(self.org_ids, range(len(self.org_ids)), strict=True))
-        self.entry_org = np.fromiter((org_number[entry.org_id] for entry in entries), dtype=np.int64,
-                                     count=len(entries))
-
-
 class Bounds(NamedTuple):
     """What score_bounds knows of each organisation a query blocks with, before scoring it in full."""
 
-    orgs: np.ndarray            # organisation numbers (into EntryWords.org_ids)
+    orgs: np.ndarray            # organisation numbers (into NameTable.org_ids)
     bounds: np.ndarray          # no less than the rank score MatchIndex._score gives it
     name_in_query: np.ndarray   # whether a name of it may be contained in the query (matching.NAME_IN_QUERY)
     query_in_name: np.ndarray   # whether a name of it may contain the query (matching.QUERY_IN_NAME)
@@ -90,7 +69,7 @@ def score_bounds(index: MatchIndex, name: str, blocks: list[tuple[str, NameForm,
                  accept: Callable[[str], bool] | None) -> Bounds:
     """The Bounds of each organisation `accept` takes among the entries each variant of the query `name` blocks with
     (`blocks`, MatchIndex._blocks); the postcode `pc` normalised."""
-    table = index.entry_words
+    table = index.table
     orgs, bounds, name_in, query_in = [], [], [], []
     taken: dict[int, bool] = {}
     query = whole_name(name)
@@ -104,8 +83,8 @@ def score_bounds(index: MatchIndex, name: str, blocks: list[tuple[str, NameForm,
             score, name_in_query, query_in_name = _name_bounds(index, form, rows)
             if federation:   # another member of the query's federation loses points whichever name matched
                 score = score - FEDERATION_PENALTY * np.fromiter(
-                    (federation_disagreement(query, whole_name(index.entries[i].name)) is not None
-                     for i in rows.tolist()), dtype=bool, count=len(rows))
+                    (federation_disagreement(query, whole_name(text)) is not None
+                     for text in table.entry_name[rows].tolist()), dtype=bool, count=len(rows))
             orgs.append(table.entry_org[rows])
             bounds.append(score)
             name_in.append(name_in_query)
@@ -129,12 +108,12 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
     """(score, name_in_query, query_in_name) for each entry of `rows`: score_forms(form, entry.form, index.weight,
     containment=index.reconcile)'s score, or 100 where containment could make it more than the arithmetic here
     says; whether the entry's words are all credited by the query's, and the other way round."""
-    table, entries = index.entry_words, index.entries
-    forms = [entries[i].form for i in rows.tolist()]
+    table = index.table
+    texts = table.forms[table.entry_form[rows]].tolist()
     n = len(rows)
     pair, word = expand(table.starts, table.lengths, table.flat, rows)
     word = word.astype(np.int64)
-    squashed = process.cdist([form.squashed], [f.squashed for f in forms], scorer=fuzz.ratio, dtype=np.float64,
+    squashed = process.cdist([form.squashed], table.squashed(rows), scorer=fuzz.ratio, dtype=np.float64,
                              workers=1)[0]
     words = _QueryWords(index)
     score, name_in_query, query_in_name = np.empty(n), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
@@ -143,11 +122,11 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
     kept = ~joinable[pair]
     score[plain], name_in_query[plain], query_in_name[plain] = _pair_scores(
         index, words, form.tokens, np.searchsorted(plain, pair[kept]), word[kept],
-        [forms[k].tokens for k in plain.tolist()], squashed[plain])
+        [texts[k] for k in plain.tolist()], squashed[plain])
     # the pairs join_compounds changes ("food bank" / "foodbank"), grouped by the query's words as it joins them
     groups: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
     for k in np.flatnonzero(joinable).tolist():
-        left, right = join_compounds(form.tokens, forms[k].tokens)
+        left, right = join_compounds(form.tokens, tuple(texts[k].split()))
         groups[left].append((k, right))
     for left, members in groups.items():
         at = np.fromiter((k for k, _ in members), dtype=np.int64, count=len(members))
@@ -156,20 +135,20 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
         score[at], name_in_query[at], query_in_name[at] = _pair_scores(
             index, words, left, group_rows(counts)[0],
             np.fromiter(chain.from_iterable(right_words), dtype=np.int64, count=int(counts.sum())),
-            [right for _, right in members], squashed[at])
+            [" ".join(right) for _, right in members], squashed[at])
     score = np.where(squashed == 100, np.maximum(score, 99.0), score)   # the same letters, spaced differently
-    same = np.fromiter((f.text == form.text for f in forms), dtype=bool, count=n)
+    same = np.fromiter((text == form.text for text in texts), dtype=bool, count=n)
     return np.where(same, 100.0, score), name_in_query | same, query_in_name | same
 
 
 def _pair_scores(index: MatchIndex, words: _QueryWords, left_tokens: tuple[str, ...], pair: np.ndarray,
-                 word: np.ndarray, right_tokens: list[tuple[str, ...]], squashed: np.ndarray
+                 word: np.ndarray, right_texts: list[str], squashed: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(score, name_in_query, query_in_name): score_forms' score before its same-letters rule, for the query's words
-    (`left_tokens`) against each of len(right_tokens) names whose distinct words are numbered `word` (name `pair`),
-    as join_compounds leaves them, with 100 for the character part where containment could make it so; whether all
-    the name's words are credited by the query's, and the other way round."""
-    n = len(right_tokens)
+    (`left_tokens`) against each name of `right_texts` (its words joined by spaces), whose distinct words are numbered
+    `word` (name `pair`), as join_compounds leaves them, with 100 for the character part where containment could make
+    it so; whether all the name's words are credited by the query's, and the other way round."""
+    n = len(right_texts)
     if n == 0:
         return np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
     left = sorted(set(left_tokens))
@@ -187,7 +166,7 @@ def _pair_scores(index: MatchIndex, words: _QueryWords, left_tokens: tuple[str, 
     total = left_weight.sum() + np.bincount(pair, weights=right_weight, minlength=n)
     has_words = np.bincount(pair, minlength=n) > 0
     overlap = np.divide(shared, total, out=np.zeros(n), where=(total != 0) & has_words & bool(left))
-    sort_ratio = process.cdist([" ".join(left_tokens)], [" ".join(tokens) for tokens in right_tokens],
+    sort_ratio = process.cdist([" ".join(left_tokens)], right_texts,
                                scorer=fuzz.token_sort_ratio, dtype=np.float64, workers=1)[0]
     char = np.maximum(sort_ratio, squashed)
     uncredited = np.bincount(pair, weights=(right_rank == 0).astype(np.float64), minlength=n)
@@ -199,11 +178,11 @@ def _pair_scores(index: MatchIndex, words: _QueryWords, left_tokens: tuple[str, 
 
 
 class _QueryWords:
-    """The index's words (EntryWords' numbers) and, numbered after them, words of one query's joined names that the
+    """The index's words (NameTable's numbers) and, numbered after them, words of one query's joined names that the
     index does not have."""
 
     def __init__(self, index: MatchIndex) -> None:
-        self.index, self.table = index, index.entry_words
+        self.index, self.table = index, index.table
         self.extra: dict[str, int] = {}
 
     def number(self, word: str) -> int:
@@ -230,13 +209,13 @@ def _joinable(index: MatchIndex, form: NameForm, rows: np.ndarray, pair: np.ndar
     """Whether join_compounds could join two adjacent words of the query (a word of the entry) or of the entry (a
     word of the query: the index's '+' keys hold the entries with each such pair)."""
     numbers = [table_number for a, b in zip(form.tokens, form.tokens[1:], strict=False)
-               if (table_number := index.entry_words.number.get(a + b)) is not None]
+               if (table_number := index.table.number.get(a + b)) is not None]
     joined = np.zeros(len(rows), dtype=bool)
     if numbers:
         joined[np.unique(pair[np.isin(word, numbers)])] = True
-    splits = set(chain.from_iterable(index.key_postings.get("+" + t, ()) for t in set(form.tokens)))
+    splits = [index.table.key_entries("+" + t) for t in set(form.tokens)]
     if splits:
-        joined |= np.isin(rows, np.fromiter(splits, dtype=np.int64, count=len(splits)))
+        joined |= np.isin(rows, np.concatenate(splits))
     return joined
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,6 +23,7 @@ from rapidfuzz import fuzz
 
 from .config import Config, default_section
 from .errors import PipelineError
+from .name_table import NameTable
 from .names import name_variants, normalise_name, own_words, qualifier_variants, same_word, squash
 from .postcode import normalise_postcode, postcode_sector
 
@@ -165,6 +165,42 @@ class Entry:
     variant: str       # 'name' or 'other name'
 
 
+class Entries(Sequence[Entry]):
+    """A MatchIndex's entries (NameTable), each made an Entry when it is read."""
+
+    def __init__(self, table: NameTable) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, i: int) -> Entry:
+        table = self.table
+        if not -len(table) <= i < len(table):
+            raise IndexError(i)
+        return Entry(table.org_ids[table.entry_org[i]], table.entry_name[i],
+                     NameForm.of(table.forms[table.entry_form[i]]), "other name" if table.entry_other[i] else "name")
+
+    def __iter__(self) -> Iterator[Entry]:
+        return map(self.__getitem__, range(len(self)))
+
+
+class OrgEntries(Mapping[str, list[int]]):
+    """A MatchIndex's entries of each organisation (NameTable), by its org_id."""
+
+    def __init__(self, table: NameTable) -> None:
+        self.table = table
+
+    def __getitem__(self, org_id: str) -> list[int]:
+        return self.table.entries_of([self.table.org_number[org_id]]).tolist()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.org_ids)
+
+    def __len__(self) -> int:
+        return len(self.table.org_ids)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """The best-scoring name of one organisation for one query, with its evidence."""
@@ -200,17 +236,16 @@ class MatchIndex:
         # reconcile: rules for external lists written by people (qualifier variants, containment scoring);
         # the cross-register linker (register.fuzzy_links) leaves them off.
         self.reconcile = reconcile
-        self.entries: list[Entry] = []
         self.org_name: dict[str, str] = {}
         self.org_postcode: dict[str, str | None] = {}
         # True active, False removed/dissolved; organisations of unknown status are absent.
         self.org_active: dict[str, bool] = {}
-        self.token_postings: dict[str, list[int]] = defaultdict(list)
-        self.key_postings: dict[str, list[int]] = defaultdict(list)
-        self.postcode_orgs: dict[str, list[str]] = defaultdict(list)
-        self.sector_orgs: dict[str, list[str]] = defaultdict(list)
-        self.org_entries: dict[str, list[int]] = defaultdict(list)
-        self.idf: dict[str, float] = {}
+        # add()'s names, in the order it met them: each one's organisation, text, normalised form and whether it is
+        # an other name (finish() indexes them as a NameTable: `table`, `entries`, `org_entries`)
+        self._name_orgs: list[str] = []
+        self._names: list[str] = []
+        self._name_forms: list[str] = []
+        self._name_other = bytearray()
         self.max_block_df = MIN_BLOCK_DF
         self.unseen_idf = 1.0
         # Pairs scored so far: the measure of how well blocking avoids comparing everything.
@@ -251,38 +286,24 @@ class MatchIndex:
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
         if org_id not in self.org_postcode or (pc and not self.org_postcode[org_id]):
             self.org_postcode[org_id] = pc
-        for variant, text in [("name", name)] + [("other name", other) for other in other_names]:
+        for other, text in [(False, name)] + [(True, other) for other in other_names]:
             for normalised in self.variants(text):
-                if any(self.entries[i].form.text == normalised for i in self.org_entries[org_id]):
-                    continue
-                self.org_entries[org_id].append(len(self.entries))
-                self.entries.append(Entry(org_id, text, NameForm.of(normalised), variant))
+                # an organisation's form found again is indexed once, from the first name (finish())
+                self._name_orgs.append(org_id)
+                self._names.append(text)
+                self._name_forms.append(normalised)
+                self._name_other.append(other)
 
     def finish(self) -> None:
-        """Build the postings, the word weights and the entries' words as numbers (leading() bounds with them)."""
-        self.token_postings.clear()
-        self.key_postings.clear()
-        self.postcode_orgs.clear()
-        self.sector_orgs.clear()
-        org_tokens: dict[str, set[str]] = defaultdict(set)
-        for i, entry in enumerate(self.entries):
-            for token in set(entry.form.tokens):
-                self.token_postings[token].append(i)
-                org_tokens[token].add(entry.org_id)
-            for key in compound_keys(entry.form):
-                self.key_postings[key].append(i)
-        n_orgs = max(len(self.org_name), 1)
-        self.idf = {token: math.log((n_orgs + 1) / (len(orgs) + 0.5)) for token, orgs in org_tokens.items()}
-        self.unseen_idf = math.log((n_orgs + 1) / 0.5)
-        self.max_block_df = max(MIN_BLOCK_DF, int(MAX_BLOCK_SHARE * n_orgs))
-        self.token_df = {token: len(orgs) for token, orgs in org_tokens.items()}
-        for org_id, pc in self.org_postcode.items():
-            if pc:
-                self.postcode_orgs[pc].append(org_id)
-                self.sector_orgs[postcode_sector(pc)].append(org_id)
-        from .match_bounds import EntryWords  # it reads this module's rules
-
-        self.entry_words = EntryWords(self.entries, self.idf, list(self.org_name))
+        """Index the names added so far (`table`): their words and weights, compound keys and postings, as arrays."""
+        org_ids = list(self.org_name)
+        self.table = NameTable(org_ids, [self.org_postcode.get(org_id) for org_id in org_ids], self._name_orgs,
+                               self._names, self._name_forms, np.frombuffer(bytes(self._name_other), dtype=bool),
+                               lambda text: compound_keys(NameForm.of(text)))
+        self.entries = Entries(self.table)
+        self.org_entries = OrgEntries(self.table)
+        self.unseen_idf = self.table.unseen_idf
+        self.max_block_df = max(MIN_BLOCK_DF, int(MAX_BLOCK_SHARE * max(len(org_ids), 1)))
 
     def variants(self, name: str) -> list[str]:
         """The normalised forms of a name that are indexed and queried."""
@@ -297,19 +318,20 @@ class MatchIndex:
     # -- blocking -----------------------------------------------------------------------------------
 
     def weight(self, token: str) -> float:
-        return self.idf.get(token, self.unseen_idf)
+        return self.table.weight(token)
 
     def block_keys(self, form: NameForm) -> tuple[list[str], list[str]]:
-        """(words whose token_postings, keys whose key_postings) block() takes for a name: its rarest rare-ish
-        words, its compound keys with few enough entries, and adjacent word pairs indexed as one word."""
-        usable = sorted((t for t in set(form.tokens) if 0 < self.token_df.get(t, 0) <= self.max_block_df),
-                        key=lambda t: (self.token_df[t], t))  # ties by the word: the same in every process
+        """(words whose entries, compound keys whose entries) block() takes for a name: its rarest rare-ish words, its
+        compound keys with few enough entries, and adjacent word pairs indexed as one word."""
+        df = self.table.df_of
+        usable = sorted((t for t in set(form.tokens) if 0 < df(t) <= self.max_block_df),
+                        key=lambda t: (df(t), t))  # ties by the word: the same in every process
         tokens = usable[:MAX_BLOCK_TOKENS]
         keys = [key for key in compound_keys(form) + ["+" + t for t in form.tokens]
-                if 0 < len(self.key_postings.get(key, ())) <= self.max_block_df]
+                if 0 < len(self.table.key_entries(key)) <= self.max_block_df]
         # A pair of query words written as one word in the index ("safe lives" finds "safelives").
         tokens += [a + b for a, b in zip(form.tokens, form.tokens[1:], strict=False)
-                   if 0 < self.token_df.get(a + b, 0) <= self.max_block_df]
+                   if 0 < df(a + b) <= self.max_block_df]
         return tokens, keys
 
     def block(self, form: NameForm, postcode: str | None = None) -> set[int]:
@@ -317,13 +339,12 @@ class MatchIndex:
         found: set[int] = set()
         tokens, keys = self.block_keys(form)
         for token in tokens:
-            found.update(self.token_postings[token])
+            found.update(self.table.word_entries(token).tolist())
         for key in keys:
-            found.update(self.key_postings[key])
+            found.update(self.table.key_entries(key).tolist())
         sector = postcode_sector(postcode) if postcode else None
         if sector:
-            for org_id in self.sector_orgs.get(sector, ()):
-                found.update(self.org_entries[org_id])
+            found.update(self.table.entries_of(self.table.sector_orgs(sector)).tolist())
         return found
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -365,7 +386,7 @@ class MatchIndex:
             return np.r_[np.maximum.accumulate(np.where(may, bounds, -math.inf)[order][::-1])[::-1], -math.inf]
 
         rivals = {QUERY_IN_NAME: highest_from(name_in_query), NAME_IN_QUERY: highest_from(query_in_name)}
-        entry_org = self.entry_words.entry_org
+        entry_org = self.table.entry_org
         found: dict[str, Candidate] = {}
         done, step = 0, LEADING_FIRST
         while True:
@@ -819,3 +840,4 @@ def register_index(con: duckdb.DuckDBPyConnection) -> MatchIndex:
         GROUP BY o.org_id ORDER BY o.org_id""")
     columns = [column[0] for column in cursor.description]
     return MatchIndex.from_records(dict(zip(columns, row, strict=True)) for row in cursor.fetchall())
+

@@ -50,3 +50,9 @@ def first_rows(keys: np.ndarray) -> np.ndarray:
     ordered = keys[order]
     return np.sort(order[np.r_[True, ordered[1:] != ordered[:-1]]]) if len(keys) else order
 
+
+def by_group(group: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The table of lists of row numbers of each group 0..size-1 (`group[row]`), rows ascending in each list:
+    (starts, lengths, flat), for expand()."""
+    counts = np.bincount(group, minlength=size).astype(np.int64)
+    return np.cumsum(counts) - counts, counts, np.argsort(group, kind="stable")
