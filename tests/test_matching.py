@@ -512,6 +512,18 @@ def test_an_organisation_in_several_areas_has_the_postcode_most_of_its_rows_give
     assert len(index) == len(BASE_ORGS)
 
 
+def test_fetched_gives_every_row_of_a_query_in_order_batch_by_batch():
+    import duckdb
+
+    from vcse_pipeline.matching import fetched
+
+    with duckdb.connect() as con:
+        for size in (1, 2, 7, 50_000):
+            cursor = con.execute("SELECT i, 'name ' || i FROM range(7) t(i) ORDER BY i")
+            assert list(fetched(cursor, size)) == [(i, f"name {i}") for i in range(7)]
+        assert list(fetched(con.execute("SELECT 1 WHERE false"))) == []
+
+
 # A charity's working name that another registration holds as its registered name: in the real register
 # "Vision North Somerset" (GB-CHC-1165364, a CIO) and "Woodspring Association For Blind People" (GB-CHC-270331),
 # whose grants a funder recorded as "Vision North Somerset".

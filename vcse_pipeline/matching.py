@@ -839,5 +839,12 @@ def register_index(con: duckdb.DuckDBPyConnection) -> MatchIndex:
              LEFT JOIN names n USING (org_id)
         GROUP BY o.org_id ORDER BY o.org_id""")
     columns = [column[0] for column in cursor.description]
-    return MatchIndex.from_records(dict(zip(columns, row, strict=True)) for row in cursor.fetchall())
+    return MatchIndex.from_records(dict(zip(columns, row, strict=True)) for row in fetched(cursor))
+
+
+def fetched(cursor: duckdb.DuckDBPyConnection, size: int = 50_000) -> Iterator[tuple]:
+    """A query's rows, fetched `size` at a time: a register of every English area's 604,373 organisations fetched at
+    once left the process about 85 MB bigger once the index was built (the rows freed, their memory fragmented)."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
