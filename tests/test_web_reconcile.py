@@ -182,6 +182,22 @@ def test_each_answer_is_what_scoring_every_organisation_answers(demo_register, o
     assert {(True, False, True), (False, False, True), (False, True, True)} <= checked
 
 
+def test_entities_share_their_strings_and_types_with_the_index(demo_register):
+    # a register of every English area has 604,373 organisations: an entity holds no copy of what the matcher or
+    # another entity holds already (its org_id, its name when the same, its set of types)
+    with duckdb.connect(str(demo_register.path), read_only=True) as con:
+        index = reconcile.ReconcileIndex.build(con, (90.0, 75.0))
+        described = dict(con.execute("SELECT org_id, count(*) FROM organisation GROUP BY org_id").fetchall())
+    entities, table = index.entities, index.matcher.table
+    assert len(entities) == len(described) == len(table.org_ids) > 400
+    assert all(entities[org_id].org_id is org_id for org_id in table.org_ids)
+    same_name = [org_id for org_id in table.org_ids if entities[org_id].name == index.matcher.org_name[org_id]]
+    assert len(same_name) > 0.9 * len(entities)
+    assert all(entities[org_id].name is index.matcher.org_name[org_id] for org_id in same_name)
+    types = {entity.types for entity in entities.values()}
+    assert 3 <= len(types) == len({id(entity.types) for entity in entities.values()})
+
+
 def test_an_organisation_in_several_areas_is_described_by_the_row_it_is_matched_on(tmp_path):
     # rows in three areas: two give Liverpool's postcode, Wirral's row its own; the matcher takes the postcode most
     # rows give, and the description, the preview card and a suggestion show that row's postcode and ward, not

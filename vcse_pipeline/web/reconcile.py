@@ -42,6 +42,7 @@ from ..matching import (
     POSTCODE_ADJUSTMENT,
     Candidate,
     MatchIndex,
+    fetched,
     most_given,
     register_index,
 )
@@ -106,7 +107,7 @@ def type_json(type_id: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- the index
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entity:
     """What a candidate shows of an organisation: its registered name and a line telling namesakes apart."""
 
@@ -132,7 +133,8 @@ class ReconcileIndex:
         # An organisation in several areas is described by its row (one per area) with the postcode the matcher
         # uses (matching.most_given), then by the first area: the same description every time, and the
         # preview card's
-        rows = con.execute(f"""
+        matcher = register_index(con)
+        cursor = con.execute(f"""
             WITH schemes AS (SELECT org_id, list(DISTINCT scheme ORDER BY scheme) AS schemes
                              FROM organisation_identifier GROUP BY org_id),
             described AS ({described_rows("organisation")})
@@ -143,14 +145,24 @@ class ReconcileIndex:
                    any_value(d.status) FILTER (place = 1) AS status, bool_or(d.is_active) AS is_active,
                    any_value(s.schemes) AS schemes
             FROM described d LEFT JOIN schemes s USING (org_id)
-            GROUP BY d.org_id""").fetchall()
+            GROUP BY d.org_id""")
+        # A register of every English area has 604,373 organisations: each entity shares its org_id (and its name,
+        # when the same) with the matcher's, and its types with every other entity of those types.
+        org_ids, names = matcher.table.org_ids, matcher.org_name
+        number = matcher.table.org_number
+        type_sets: dict[frozenset[str], frozenset[str]] = {}
         entities = {}
-        for org_id, name, legal_form, postcode, ward_name, status, is_active, schemes in rows:
+        for org_id, name, legal_form, postcode, ward_name, status, is_active, schemes in fetched(cursor):
+            at = number.get(org_id)
+            if at is not None:
+                org_id = org_ids[at]
+                name = names[org_id] if names[org_id] == name else name
             parts = [legal_form, postcode, ward_name] + ([] if is_active else [status or "no longer registered"])
             types = frozenset(TYPE_BY_SCHEME[s] for s in schemes or [] if s in TYPE_BY_SCHEME)
+            types = type_sets.setdefault(types, types)
             entities[org_id] = Entity(org_id, name, types, " · ".join(p for p in parts if p), bool(is_active))
         link, review = thresholds
-        return cls(register_index(con), entities, link, review)
+        return cls(matcher, entities, link, review)
 
 
 def described_rows(rows: str) -> str:
