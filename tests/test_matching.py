@@ -610,10 +610,11 @@ def test_two_branches_of_one_name_met_through_a_left_out_part_are_never_matched(
     ([], []), ((), []), (["Wirral Mind", " The Open Door "], ["Wirral Mind", "The Open Door"]),
     (["Wirral Mind", None, "  "], ["Wirral Mind"]), (["Wirral Mind"], ["Wirral Mind"]),
     ([float("nan")], []), ([None], []), ([pd.NA], []), (np.array(["Wirral Mind", "Mind"]), ["Wirral Mind", "Mind"]),
+    ([float("nan"), "Mind", pd.NA, np.float64("nan")], ["Mind"]), (np.array([None, "Mind"], dtype=object), ["Mind"]),
     ("Wirral Mind| Mind |", ["Wirral Mind", "Mind"]), (None, []), (float("nan"), []), (pd.NA, []),
 ])
 def test_split_other_names(value, names):
-    # lists skip pd.isna, which says nothing of a list but of one item: a lone missing item is still no name
+    # a missing item of a list is no name, alone or among others
     assert split_other_names(value) == names
 
 
