@@ -284,13 +284,14 @@ class MatchIndex:
         pc = normalise_postcode(postcode) if isinstance(postcode, str) else None
         if org_id not in self.org_postcode or (pc and not self.org_postcode[org_id]):
             self.org_postcode[org_id] = pc
-        for other, text in [(False, name)] + [(True, other) for other in other_names]:
+        # A register lists an organisation's name among its other names too: a text given again is normalised once.
+        for position, text in enumerate(dict.fromkeys([name, *other_names])):
             for normalised in self.variants(text):
                 # an organisation's form found again is indexed once, from the first name (finish())
                 self._name_orgs.append(org_id)
                 self._names.append(text)
                 self._name_forms.append(normalised)
-                self._name_other.append(other)
+                self._name_other.append(position > 0)
 
     def finish(self) -> None:
         """Index the names added so far (`table`): their words and weights, compound keys and postings, as arrays."""
