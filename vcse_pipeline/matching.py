@@ -298,7 +298,7 @@ class MatchIndex:
         org_ids = list(self.org_name)
         self.table = NameTable(org_ids, [self.org_postcode.get(org_id) for org_id in org_ids], self._name_orgs,
                                self._names, self._name_forms, np.frombuffer(bytes(self._name_other), dtype=bool),
-                               lambda text: compound_keys(NameForm.of(text)))
+                               lambda text: compound_keys(NameForm(text, tuple(text.split()), squash(text))))
         self.entries = Entries(self.table)
         self.org_entries = OrgEntries(self.table)
         self.unseen_idf = self.table.unseen_idf

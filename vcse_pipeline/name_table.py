@@ -29,7 +29,6 @@ import pandas as pd
 
 from . import ragged
 from .names import squash
-from .postcode import postcode_sector
 
 
 def key_hashes(keys: Sequence[str]) -> np.ndarray:
@@ -39,8 +38,8 @@ def key_hashes(keys: Sequence[str]) -> np.ndarray:
 
 class NameTable:
     """See the module docstring. Built from add()'s names in the order it met them: for each, its organisation
-    (one of `org_ids`, whose postcodes are `postcodes`), the name as written, its normalised form and whether it is
-    an other name; `keys_of(form)` gives a form's compound keys."""
+    (one of `org_ids`, whose normalised postcodes, postcode.normalise_postcode's, are `postcodes`), the name as
+    written, its normalised form and whether it is an other name; `keys_of(form)` gives a form's compound keys."""
 
     def __init__(self, org_ids: Sequence[str], postcodes: Sequence[str | None], name_orgs: Sequence[str],
                  names: Sequence[str], name_forms: Sequence[str], name_other: np.ndarray,
@@ -63,13 +62,23 @@ class NameTable:
         self._index_sectors(postcodes)
 
     def _index_words(self, n_orgs: int) -> None:
-        form_words = [sorted(set(text.split())) for text in self.forms.tolist()]
-        counts = ragged.lengths(form_words)
-        self.text = np.asarray(sorted({word for words in form_words for word in words}), dtype=object)
+        # every form's words laid end to end, numbered in sorted order, then each form's distinct words (by number,
+        # which is by the word) as a table of lists: set-wise, not form by form
+        forms = self.forms.tolist()
+        words = " ".join(forms).split()
+        word_form = np.repeat(np.arange(len(forms)), np.fromiter((len(text.split()) for text in forms),
+                                                                  dtype=np.int64, count=len(forms)))
+        codes, distinct_words = pd.factorize(np.asarray(words, dtype=object))
+        text = distinct_words.tolist()
+        order = sorted(range(len(text)), key=text.__getitem__)
+        self.text = np.asarray([text[k] for k in order], dtype=object)
         self.number = dict(zip(self.text.tolist(), range(len(self.text)), strict=True))
-        number = self.number
-        form_flat = np.fromiter((number[word] for words in form_words for word in words), dtype=np.int32,
-                                count=int(counts.sum()))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        n_words = max(len(order), 1)
+        pairs = ragged.distinct(word_form * n_words + rank[codes])
+        counts = np.bincount(pairs // n_words, minlength=len(forms)).astype(np.int64)
+        form_flat = (pairs % n_words).astype(np.int32)
         entry, word = ragged.expand(np.cumsum(counts) - counts, counts, form_flat, self.entry_form)
         self.lengths = counts[self.entry_form]
         self.starts = np.cumsum(self.lengths) - self.lengths
@@ -95,7 +104,7 @@ class NameTable:
         self._key_postings = (starts, lengths, entry[order].astype(np.int32))
 
     def _index_sectors(self, postcodes: Sequence[str | None]) -> None:
-        sectors = [postcode_sector(pc) if pc else None for pc in postcodes]
+        sectors = [pc[:-2] if pc else None for pc in postcodes]   # postcode_sector of a normalised postcode
         codes, names = pd.factorize(np.asarray(sectors, dtype=object))   # None: -1
         self.sector_number = dict(zip(names.tolist(), range(len(names)), strict=True))
         known = np.flatnonzero(codes >= 0)
