@@ -202,7 +202,7 @@ class IndexCache:
     def _check_size(self, view: RegisterView) -> None:
         """Refuse a register too big to index in the app's memory. The index holds every organisation's names and
         description in the app's memory, about 1.9 KB an organisation: for a register of every English area (604,000)
-        about 1.1 GB, built in about 40 s by the first batch, on top of the app's own. Past the limit a batch would
+        about 1.1 GB, built in about 30 s by the first batch, on top of the app's own. Past the limit a batch would
         risk the whole app, every officer's page with it, being stopped for want of memory."""
         organisations = view.remember("organisations", lambda: view.cursor.execute(
             "SELECT count(DISTINCT org_id) FROM organisation").fetchone()[0])
