@@ -111,3 +111,13 @@ def test_sector_organisations_in_the_order_they_were_added(register, index):
     sector = postcode_sector(normalise_postcode(postcode))
     found = index.block(NameForm.of("zzzunseen"), normalise_postcode(postcode))
     assert found == {i for org_id in sectors[sector] for i in index.org_entries[org_id]}
+
+
+def test_an_index_answers_before_its_names_are_indexed():
+    # as before the names were held as arrays: an index answers from the names finish() has indexed, none at first
+    index = MatchIndex(reconcile=True)
+    assert (index.match("Wirral Mind").status, len(index.entries), dict(index.org_entries)) == ("no match", 0, {})
+    index.add("a", "Wirral Mind")
+    assert index.match("Wirral Mind").status == "no match"
+    index.finish()
+    assert (index.match("Wirral Mind").org_id, len(index.entries)) == ("a", 1)

@@ -244,10 +244,9 @@ class MatchIndex:
         self._names: list[str] = []
         self._name_forms: list[str] = []
         self._name_other = bytearray()
-        self.max_block_df = MIN_BLOCK_DF
-        self.unseen_idf = 1.0
         # Pairs scored so far: the measure of how well blocking avoids comparing everything.
         self.comparisons = 0
+        self.finish()   # an index of no names, until add() and finish() give it some
 
     # -- building -----------------------------------------------------------------------------------
 
