@@ -43,6 +43,7 @@ from .matching import (
     join_compounds,
     whole_name,
 )
+from .names import squash
 from .ragged import expand, group_rows
 
 if TYPE_CHECKING:
@@ -113,8 +114,8 @@ def _name_bounds(index: MatchIndex, form: NameForm, rows: np.ndarray) -> tuple[n
     n = len(rows)
     pair, word = expand(table.starts, table.lengths, table.flat, rows)
     word = word.astype(np.int64)
-    squashed = process.cdist([form.squashed], table.squashed(rows), scorer=fuzz.ratio, dtype=np.float64,
-                             workers=1)[0]
+    squashed = process.cdist([form.squashed], [squash(text) for text in texts], scorer=fuzz.ratio,
+                             dtype=np.float64, workers=1)[0]
     words = _QueryWords(index)
     score, name_in_query, query_in_name = np.empty(n), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
     joinable = _joinable(index, form, rows, pair, word)

@@ -1,6 +1,7 @@
 """In-memory organisation name matching: blocking on rare name words and postcodes, rapidfuzz scoring.
 
-`MatchIndex.from_records(...)` indexes every name and other name of up to ~100k organisations.
+`MatchIndex.from_records(...)` indexes every name and other name of a set of organisations (as arrays: name_table), up
+to a register of every English area.
 `index.match(name, postcode)` returns the best organisation with a score (0-100), a status and the
 evidence (an identical-name tie goes to the one active organisation when status is known); `match_frame`
 does the same for each row of a DataFrame. Both score in full only the organisations that can change the answer

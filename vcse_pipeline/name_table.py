@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from . import ragged
-from .names import squash
 
 
 def key_hashes(keys: Sequence[str]) -> np.ndarray:
@@ -144,10 +143,6 @@ class NameTable:
     def sector_orgs(self, sector: str) -> np.ndarray:
         """The organisations whose postcode is in `sector`, in the order add() met them."""
         return _row(self._sector_orgs, self.sector_number.get(sector))
-
-    def squashed(self, rows: np.ndarray) -> list[str]:
-        """The forms of entries `rows` without their spaces (names.squash)."""
-        return [squash(text) for text in self.forms[self.entry_form[rows]].tolist()]
 
 
 def _row(table: tuple[np.ndarray, np.ndarray, np.ndarray], number: int | None) -> np.ndarray:
