@@ -74,17 +74,17 @@ class NameTable:
         self.number = dict(zip(self.text.tolist(), range(len(self.text)), strict=True))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
-        n_words = max(len(order), 1)
-        pairs = ragged.distinct(word_form * n_words + rank[codes])
-        counts = np.bincount(pairs // n_words, minlength=len(forms)).astype(np.int64)
-        form_flat = (pairs % n_words).astype(np.int32)
+        n_words = len(order)
+        size = max(n_words, 1)   # pairs of numbers encoded as one: a * size + b
+        pairs = ragged.distinct(word_form * size + rank[codes])
+        counts = np.bincount(pairs // size, minlength=len(forms)).astype(np.int64)
+        form_flat = (pairs % size).astype(np.int32)
         entry, word = ragged.expand(np.cumsum(counts) - counts, counts, form_flat, self.entry_form)
         self.lengths = counts[self.entry_form]
         self.starts = np.cumsum(self.lengths) - self.lengths
         self.flat = word.astype(np.int32)
-        n_words = len(self.text)
-        org_word = ragged.distinct(self.entry_org[entry].astype(np.int64) * n_words + word)
-        self.df = np.bincount(org_word % max(n_words, 1), minlength=n_words)
+        org_word = ragged.distinct(self.entry_org[entry].astype(np.int64) * size + word)
+        self.df = np.bincount(org_word % size, minlength=n_words)
         total = max(n_orgs, 1)
         # math.log word by word, as the cross-register linker weighs: numpy's log may differ in the last bit
         self.idf_list = [math.log((total + 1) / (df + 0.5)) for df in self.df.tolist()]
