@@ -6,11 +6,13 @@ import duckdb
 import pytest
 
 from vcse_pipeline.postcode import (
+    district_of,
     normalise_postcode,
     postcode_district,
     postcode_key,
     postcode_sector,
     register_macros,
+    sector_of,
 )
 
 # As registers write them: (value, key, ONS pcds form)
@@ -38,6 +40,12 @@ def test_sector_and_district():
     assert postcode_sector("ch41 1aa") == "CH41 1" and postcode_district("ch41 1aa") == "CH41"
     assert postcode_sector("EC1A 1BB") == "EC1A 1" and postcode_district("L1 8JQ") == "L1"
     assert postcode_sector("nope") is None and postcode_district(None) is None
+
+
+@pytest.mark.parametrize(("value", "key", "pcds"), CASES)
+def test_sector_and_district_of_a_normalised_postcode_are_the_rules_of_any_postcode(value, key, pcds):
+    # matching and the linkers slice postcodes they have normalised already: the same answers as from the raw value
+    assert sector_of(pcds) == postcode_sector(value) and district_of(pcds) == postcode_district(value)
 
 
 def test_the_sql_macros_agree_with_python():

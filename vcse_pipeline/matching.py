@@ -26,7 +26,7 @@ from .config import Config, default_section
 from .errors import PipelineError
 from .name_table import NameTable
 from .names import name_variants, normalise_name, own_words, qualifier_variants, same_word, squash
-from .postcode import normalise_postcode, postcode_sector
+from .postcode import district_of, normalise_postcode, postcode_sector, sector_of
 
 MATCHED, REVIEW, NO_MATCH = "matched", "review", "no match"
 
@@ -98,9 +98,9 @@ def _agreement(a: str | None, b: str | None) -> str:
         return "unknown"
     if a == b:
         return "same postcode"
-    if a[:-2] == b[:-2]:
+    if sector_of(a) == sector_of(b):
         return "same sector"
-    if a.split(" ")[0] == b.split(" ")[0]:
+    if district_of(a) == district_of(b):
         return "same district"
     return "different district"
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import ragged
+from .postcode import sector_of
 
 
 def key_hashes(keys: Sequence[str]) -> np.ndarray:
@@ -103,7 +104,7 @@ class NameTable:
         self._key_postings = (starts, lengths, entry[order].astype(np.int32))
 
     def _index_sectors(self, postcodes: Sequence[str | None]) -> None:
-        sectors = [pc[:-2] if pc else None for pc in postcodes]   # postcode_sector of a normalised postcode
+        sectors = [sector_of(pc) for pc in postcodes]
         codes, names = pd.factorize(np.asarray(sectors, dtype=object))   # None: -1
         self.sector_number = dict(zip(names.tolist(), range(len(names)), strict=True))
         known = np.flatnonzero(codes >= 0)

@@ -32,7 +32,7 @@ import pandas as pd
 from ..batch_matching import NameIndex
 from ..matching import POSTCODE_ADJUSTMENT, SAME_WORDS, Candidate, postcode_agreement, split_other_names
 from ..names import normalise_name, own_words
-from ..postcode import normalise_postcode
+from ..postcode import district_of, normalise_postcode, sector_of
 
 METHOD = "fuzzy name"
 LINK_COLUMNS = ["left_record", "right_record", "method", "score", "evidence"]
@@ -150,8 +150,7 @@ def location_adjustments(info: dict[str, dict], record: np.ndarray, other: np.nd
         return pd.factorize(pd.Series(values, dtype=object))[0]
 
     postcode, sector, district = (codes(values) for values in (
-        postcodes, [pc[:-2] if pc else None for pc in postcodes],
-        [pc.split(" ")[0] if pc else None for pc in postcodes]))
+        postcodes, [sector_of(pc) for pc in postcodes], [district_of(pc) for pc in postcodes]))
     town = codes([_town_form(me["town"]) or None for me in info.values()])
     known = (postcode[record] >= 0) & (postcode[other] >= 0)
     by_postcode = np.select(
