@@ -362,7 +362,7 @@ def test_a_register_too_big_to_index_is_refused_reconciliation_and_nothing_else(
             assert response.json() == {
                 "error": "reconciliation is not available for this register",
                 "detail": f"this register has {organisations:,} organisations, more than the {limit:,} this service "
-                          "indexes for reconciliation (about 2.3 KB of memory each while the index is built, "
+                          "indexes for reconciliation (about 2.1 KB of memory each while the index is built, "
                           "1.1 KB after); an administrator can raise "
                           "[web] reconcile_max_organisations where the machine has the memory, or serve a register "
                           "of fewer areas. Suggest, preview and data extension work as before"}

@@ -205,8 +205,8 @@ class IndexCache:
 
     def _check_size(self, view: RegisterView) -> None:
         """Refuse a register too big to index in the app's memory. The index holds every organisation's names and
-        description in the app's memory, about 1.1 KB an organisation once built and 2.3 KB while it is built (its
-        queries' memory beside it): for a register of every English area (604,000) 0.67 GB, 1.4 GB at the peak,
+        description in the app's memory, about 1.1 KB an organisation once built and 2.1 KB while it is built (its
+        queries' memory beside it): for a register of every English area (604,000) 0.67 GB, 1.25 GB at the peak,
         built in about 30 s by the first batch, on top of the app's own. Past the limit a batch would risk the whole
         app, every officer's page with it, being stopped for want of memory."""
         organisations = view.remember("organisations", lambda: view.cursor.execute(
@@ -214,7 +214,7 @@ class IndexCache:
         if organisations > self.max_organisations:
             raise RegisterTooLarge(
                 f"this register has {organisations:,} organisations, more than the {self.max_organisations:,} "
-                "this service indexes for reconciliation (about 2.3 KB of memory each while the index is built, 1.1 KB "
+                "this service indexes for reconciliation (about 2.1 KB of memory each while the index is built, 1.1 KB "
                 "after); an administrator can raise "
                 "[web] reconcile_max_organisations where the machine has the memory, or serve a register of fewer "
                 "areas. Suggest, preview and data extension work as before")
