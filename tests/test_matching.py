@@ -107,6 +107,16 @@ def test_match_frame_adds_columns(index):
     assert out.org_id.iloc[0] == "GB-CHC-1110522"
 
 
+def test_a_missing_name_is_no_name_whatever_marks_it_missing(index):
+    # pandas' string dtype marks a missing value pd.NA, whose str() is "<NA>": it was scored, and indexed, as a name
+    names = pd.array(["Trussell Trust", None], dtype="string")
+    out = match_frame(pd.DataFrame({"grantee": names}), "grantee", None, index, link_threshold=90, review_threshold=75)
+    assert out.status.tolist() == [MATCHED, NO_MATCH] and out.score.tolist()[1] == 0.0
+    rows = [{"org_id": "A1", "name": "NA Support Group"}, {"org_id": "A2", "name": pd.NA},
+            {"org_id": pd.NA, "name": "Age UK"}, {"org_id": "A3", "name": float("nan")}]
+    assert list(MatchIndex.from_records(rows).org_name) == ["A1"]
+
+
 # -- fuzzy links between registers ------------------------------------------------------------------
 
 def records(rows):

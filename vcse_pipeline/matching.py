@@ -270,7 +270,7 @@ class MatchIndex:
         rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else records
         for number, row in enumerate(rows):
             org_id, name = row.get("org_id"), row.get("name")
-            if org_id is None or name is None or (isinstance(name, float) and math.isnan(name)):
+            if _missing(org_id) or _missing(name):
                 continue
             try:
                 active = parse_active(row.get("is_active"))
@@ -791,7 +791,7 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
     results = []
     postcodes = df[postcode_column] if postcode_column else [None] * len(df)
     for name, postcode in zip(df[name_column], postcodes, strict=True):
-        name = None if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+        name = None if _missing(name) else str(name)
         postcode = postcode if isinstance(postcode, str) else None
         results.append(index.match(name, postcode, link_threshold=link_threshold,
                                    review_threshold=review_threshold, margin=margin) if name else
