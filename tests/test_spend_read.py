@@ -141,6 +141,38 @@ def test_credit_notes_date_forms_redactions_na_and_onetime_ids(con, tmp_path):
     assert got[0]["supplier_key"] == "name:JOE BLOGGS WINDOW CLEANING"
 
 
+def test_currency_before_a_credit_note_two_digit_years_and_excel_serial_dates(con, tmp_path):
+    """The sign of a credit note is read after its currency ("£(300.00)", "GBP -100"); "25" is 2025, not the year
+    25; a date cell exported as General (45753) is the day Excel numbers it."""
+    header = LAYOUT_FILES["manchester"][0]
+    rows = ["M,Care,Care,10/04/25,T1,£(300.00),Wirral Mind",
+            "M,Care,Care,11/04/2025,T2,GBP -100.00,Wirral Mind",
+            "M,Care,Care,12.04.25,T3,GBP (100),Wirral Mind",
+            "M,Care,Care,45753,T4,\"£1,000\",Wirral Mind",
+            "M,Care,Care,13/04/2025,T5,.5,Wirral Mind"]
+    path = write(tmp_path / "april.csv", header + "\n" + "\n".join(rows) + "\n")
+    load_files(con, [path], list(BUILT_IN))
+    got = lines(con, path.name)
+    assert [g["amount"] for g in got] == [Decimal(v) for v in ("-300", "-100", "-100", "1000", "0.50")]
+    assert [g["payment_date"] for g in got] == [dt.date(2025, 4, d) for d in (10, 11, 12, 6, 13)]
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("Net Amount", "2025-04-01"), ("Net Amount", "07-700-123"), ("Net Amount", "(1,000.00"), ("Net Amount", "-150-"),
+    ("Invoice Payment Date", "01/04/0025"), ("Invoice Payment Date", "12345")])
+def test_a_value_that_only_looks_like_an_amount_or_a_date_is_refused(con, tmp_path, column, value):
+    """Digits left over once the currency, separators and sign are read are no amount (a date or a phone number in
+    the amount column was £20,250,401); a year outside 1990-2099 is no payment date."""
+    header = LAYOUT_FILES["manchester"][0]
+    cells = {"Invoice Payment Date": "03/04/2025", "Net Amount": "10", column: value}
+    path = write(tmp_path / "odd-values.csv", f"{header}\nM,Care,Care,{cells['Invoice Payment Date']},T1,"
+                                              f"\"{cells['Net Amount']}\",Wirral Mind\n")
+    with pytest.raises(SourceError) as caught:
+        load_files(con, [path], list(BUILT_IN))
+    message = str(caught.value)
+    assert "odd-values.csv" in message and "row 2" in message and column in message and value in message
+
+
 def test_xlsx_payments_with_dates_and_numbers_as_cells(con, tmp_path):
     wb = Workbook()
     ws = wb.active

@@ -5,20 +5,39 @@ CREATE OR REPLACE MACRO spend_text(t) AS
     CASE WHEN upper(trim(t)) IN ('', '#N/A', 'N/A', '#REF!', '#VALUE!', '#NAME?', 'NULL', '-', 'NONE') THEN NULL
          ELSE trim(t) END;
 
--- "£1,234.56", "1 234.56", "(150.00)" and "150.00-" (credit notes written by accounting systems), "-£75" -> DECIMAL.
--- NULL when the text is no amount (the loader then names the file, row and column).
-CREATE OR REPLACE MACRO spend_amount(t) AS
-    CASE WHEN spend_text(t) IS NULL THEN NULL ELSE
-        (CASE WHEN regexp_matches(trim(t), '^\(.*\)$|-\s*$|^-|^£\s*-') THEN -1 ELSE 1 END)
-        * TRY_CAST(regexp_replace(trim(t), '[£$,\s()\-]|GBP', '', 'g') AS DECIMAL(18, 2)) END;
+-- An amount's text without what may surround or separate its digits: "£", "GBP", thousands commas, spaces.
+CREATE OR REPLACE MACRO spend_amount_digits(t) AS
+    regexp_replace(upper(trim(t)), '£|GBP|,|\s', '', 'g');
 
--- dd/mm/yyyy, dd/mm/yy, dd-Mon-yy, dd-Mon-yyyy, dd Month yyyy, yyyy-mm-dd (a time after it is ignored), dd.mm.yyyy.
+-- "£1,234.56", "1 234.56", "(150.00)" and "150.00-" (credit notes written by accounting systems), "-£75",
+-- "£(300.00)", "GBP -100" -> DECIMAL. The sign is read after the currency is dropped, so a credit note keeps it
+-- whatever precedes it; anything else left over ("2025-04-01", "(1,000.00" unclosed, "12 pounds") is no amount:
+-- NULL, and the loader then names the file, row and column.
+CREATE OR REPLACE MACRO spend_amount(t) AS
+    CASE WHEN spend_text(t) IS NULL
+              OR NOT regexp_full_match(spend_amount_digits(t),
+                                       '\((\d+\.?\d*|\.\d+)\)|-(\d+\.?\d*|\.\d+)|(\d+\.?\d*|\.\d+)-?')
+         THEN NULL
+         ELSE (CASE WHEN regexp_matches(spend_amount_digits(t), '^[(-]|-$') THEN -1 ELSE 1 END)
+              * TRY_CAST(regexp_replace(spend_amount_digits(t), '[()\-]', '', 'g') AS DECIMAL(18, 2)) END;
+
+-- The date a payment file's text means: dd/mm/yy, dd/mm/yyyy, dd-Mon-yy, dd-Mon-yyyy, dd Month yyyy, yyyy-mm-dd (a
+-- time after it is ignored), dd.mm.yy, dd.mm.yyyy, or an Excel serial day number (a date cell exported as
+-- "General"). Two-digit years are tried first: DuckDB's %Y reads "25" as the year 25.
+CREATE OR REPLACE MACRO spend_date_parsed(t) AS
+    CASE WHEN regexp_full_match(trim(t), '\d{5}(\.\d+)?')
+         THEN DATE '1899-12-30' + CAST(floor(CAST(trim(t) AS DOUBLE)) AS INTEGER)
+         ELSE CAST(coalesce(
+             try_strptime(trim(t), '%d/%m/%y'), try_strptime(trim(t), '%d/%m/%Y'),
+             try_strptime(trim(t), '%d-%b-%y'), try_strptime(trim(t), '%d-%b-%Y'),
+             try_strptime(trim(t), '%d %B %Y'), try_strptime(trim(t), '%d %b %Y'),
+             try_strptime(left(trim(t), 10), '%Y-%m-%d'),
+             try_strptime(trim(t), '%d.%m.%y'), try_strptime(trim(t), '%d.%m.%Y')) AS DATE) END;
+
+-- NULL (no date: the loader names the file, row and column) outside 1990-2099, which no payment file's dates
+-- leave: a year typed "0025" or "2205", or a number that is no Excel date.
 CREATE OR REPLACE MACRO spend_date(t) AS
-    CAST(coalesce(
-        try_strptime(trim(t), '%d/%m/%Y'), try_strptime(trim(t), '%d/%m/%y'),
-        try_strptime(trim(t), '%d-%b-%y'), try_strptime(trim(t), '%d-%b-%Y'),
-        try_strptime(trim(t), '%d %B %Y'), try_strptime(trim(t), '%d %b %Y'),
-        try_strptime(left(trim(t), 10), '%Y-%m-%d'), try_strptime(trim(t), '%d.%m.%Y')) AS DATE);
+    CASE WHEN year(spend_date_parsed(t)) BETWEEN 1990 AND 2099 THEN spend_date_parsed(t) END;
 
 -- A supplier id that names no one supplier: one-off payees ("ONETIME", "ONE-OFF", "SUNDRY"), zeros.
 CREATE OR REPLACE MACRO spend_supplier_id(t) AS
