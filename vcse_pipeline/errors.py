@@ -92,6 +92,20 @@ def os_error_message(exc: OSError) -> str:
     return f"cannot use{where}: {reason}" + (f" ({hint})" if hint else "")
 
 
+# What DuckDB says when a write fails for want of space, wherever it meets it (an IOException, or a commit's or a
+# checkpoint's TransactionException or FatalException around the same words).
+WRITE_FAILURES = ("Could not write file", "No space left on device", "File too large", "Disk quota exceeded")
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """The line of a DuckDB error that says a file could not be written (it names the file), with what to do; None
+    when the error is about something else."""
+    for line in str(exc).splitlines():
+        if any(words in line for words in WRITE_FAILURES):
+            return f"{line.strip()} (free some space on the disk holding the data folder, then run the step again)"
+    return None
+
+
 # Errors from outside the pipeline's own code that a later try may not meet: the network, and a file or database
 # another process holds. Matched by name so that classifying an error imports nothing.
 _TRANSIENT_TYPES = {

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import PipelineError, os_error_message
+from ..errors import PipelineError, os_error_message, write_failure
 
 app = typer.Typer(
     name="vcse",
@@ -83,4 +83,13 @@ def main() -> None:
     except duckdb.IOException as exc:
         # The same, met inside DuckDB (its message names the file): "IO Error: Could not write file ...".
         error(str(exc).strip().splitlines()[0] if str(exc).strip() else "DuckDB could not read or write a file")
+        sys.exit(1)
+    except duckdb.Error as exc:
+        # A write that fails inside a commit or a checkpoint comes as a TransactionException or a FatalException
+        # ("Failed to commit: Could not write file ...: No space left on device"): the same one line. Any other
+        # DuckDB error is a bug, and its traceback is what a report needs.
+        line = write_failure(exc)
+        if line is None:
+            raise
+        error(line)
         sys.exit(1)

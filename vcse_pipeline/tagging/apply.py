@@ -7,9 +7,11 @@ set-wise."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 
+import duckdb
 import pandas as pd
 
 from ..config import Config
@@ -385,7 +387,10 @@ def _write_tags(con, tagging: BuildTagging) -> None:
             write_taxonomy(con, tagging.areas, tagging.ukcat_rows)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # A COMMIT that failed (a full disk) has already rolled back: a ROLLBACK then fails too, and its error
+        # ("no transaction is active") would hide the one that says what happened.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     tagging.taxonomy_written = True
 
