@@ -1,7 +1,12 @@
 """pipeline.download_source / stage_source: the per-source staging file is replaced only on success."""
 
 import hashlib
+import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -63,6 +68,41 @@ def test_a_failed_stage_leaves_the_previous_staging_untouched_and_queryable(cfg)
 
     assert _sha256(staged) == before
     assert not staged.with_suffix(".duckdb.tmp").exists()
+    con = duckdb.connect(str(staged), read_only=True)
+    assert con.execute("SELECT count(*) FROM society").fetchone()[0] > 0
+    con.close()
+
+
+def _limit_file_size(limit: int):
+    """For a child process: no file it writes may grow past `limit` bytes (a write beyond fails as on a full disk,
+    SIGXFSZ ignored so the write returns the error instead of killing the process)."""
+    def limit_in_child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_in_child
+
+
+def test_a_stage_that_cannot_write_its_file_fails_in_one_line_and_keeps_the_previous_staging(cfg, tmp_path):
+    """DuckDB writes a table to its WAL first and to the file at the checkpoint; close() checkpoints without a word
+    when it cannot write. With room for the small WAL but not the file (as on a nearly full disk), the stage
+    reported success and renamed a file without tables into place, its rows left in an orphaned WAL."""
+    cfg, _ = cfg
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    staged = cfg.staging_path("fca_mutuals")
+    before = _sha256(staged)
+    env = {**os.environ, "VCSE__PATHS__DATA_DIR": str(cfg.data_dir), "VCSE__DOWNLOAD__PROGRESS": "false",
+           "VCSE__SOURCES__FCA_MUTUALS__URL": str(cfg.section("sources")["fca_mutuals"]["url"]), "COLUMNS": "300"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from vcse_pipeline.cli import main; main()", "stage", "fca_mutuals"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        preexec_fn=_limit_file_size(200_000))   # a staging file takes 256 KB at least; its WAL here far less
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Could not write file" in result.stderr and "fca_mutuals.duckdb.tmp" in result.stderr
+    assert "free some space" in result.stderr
+    assert _sha256(staged) == before
+    assert not [p.name for p in staged.parent.iterdir() if p != staged]   # no .tmp, no orphaned WAL
     con = duckdb.connect(str(staged), read_only=True)
     assert con.execute("SELECT count(*) FROM society").fetchone()[0] > 0
     con.close()

@@ -118,6 +118,15 @@ def release_freed_memory() -> None:
         con.close()
 
 
+def require_checkpointed(path: str | Path) -> None:
+    """Refuse a closed DuckDB file whose write-ahead log is still beside it: its last checkpoint did not write (DuckDB's
+    close() does not say), so the file alone lacks what the log holds and must not be renamed into place."""
+    wal = Path(f"{path}.wal")
+    if wal.exists():
+        raise OSError(f"could not write {path} completely: DuckDB left what it could not write in {wal.name} "
+                      "(is the disk full?). Free some space and run the step again")
+
+
 def remove_database(path: str | Path) -> None:
     """Delete a DuckDB file, its write-ahead log (a WAL left beside a new file of the same name would be replayed
     onto it) and the folder DuckDB spills to past its memory limit (`<file>.tmp`), which a killed build leaves."""

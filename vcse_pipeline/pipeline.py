@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .clock import now_iso
 from .config import Config
-from .db import attach_staging, connect, remove_database, run_sql_dir, sql_literal
+from .db import attach_staging, connect, remove_database, require_checkpointed, run_sql_dir, sql_literal
 from .download import FetchResult
 from .errors import SourceError
 from .faultpoints import fault_point
@@ -98,7 +98,11 @@ def _stage_locked(cfg: Config, name: str, paths: list[Path] | None, accept, run_
              json.dumps(staged_release(cfg.download_dir(name), paths)), json.dumps(content),
              content_fingerprint(content), stage_code()],
         )
+        # close() checkpoints too, but a checkpoint that cannot write (a full disk) fails there without a word and
+        # leaves the tables in tmp's WAL, which checking reads back and the rename leaves behind: an empty staging.
+        con.execute("CHECKPOINT")
         con.close()
+        require_checkpointed(tmp)
         check_staging(cfg, name, final, counts, accept, run_id)
         fault_point("stage_before_replace")
         os.replace(tmp, final)
