@@ -3,19 +3,29 @@ file, and which national record a name names (vcse_pipeline/spend/resolve.py).""
 
 from __future__ import annotations
 
+import csv
+import re
+
+import duckdb
 import pytest
 
 from vcse_pipeline.errors import PipelineError
+from vcse_pipeline.spend.load import run_spend_sql
 from vcse_pipeline.spend.resolve import (
     INDIVIDUAL,
     PUBLIC,
+    PUBLIC_BODY,
     REDACTED,
+    SAME_NAME,
     _by_pattern,
+    _name_groups,
     _one_organisation,
     _override,
     _redaction,
+    name_similarity,
     read_overrides,
 )
+from vcse_pipeline.spend.run import run_spend
 
 
 def supplier(name: str, supplier_id: str | None = None, redacted: bool = False) -> dict:
@@ -76,3 +86,79 @@ def test_which_record_a_name_names():
     assert _one_organisation([company, charity]) == charity              # one organisation in two registers
     assert _one_organisation([company, ("COH", "0999", "ACME", True, None)]) is None   # two live companies: review
     assert _one_organisation([dissolved]) == dissolved
+
+
+def test_names_under_one_supplier_id_group_by_spelling():
+    # one supplier's spellings stay one group; different suppliers sharing the id are apart
+    assert _name_groups(["Wirral Mind", "Mind in Wirral", "Chester Motors Ltd", "Age UK Wirral",
+                         "Age Concern Wirral", "Wirral Taxis"]) == [[0, 1], [2], [3, 4], [5]]
+    assert name_similarity("Tranmere Mind", "TRANMERE MIND LIMITED") == 100.0
+    assert name_similarity("Kiveton Park and Wales Community Development Trust", "PHOENIX RETAIL LTD") < SAME_NAME
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("SUNDRY CREDITOR", None), ("Sundry Creditors", None), ("ONE-OFF SUPPLIER", None), ("Petty Cash", None),
+    ("CASH", None), ("VARIOUS", None), ("ONETIME", None), ("0000", None), (" v000777 ", "V000777"),
+    ("CASHMORE1", "CASHMORE1")])
+def test_generic_supplier_ids_name_no_supplier(written, read):
+    con = duckdb.connect()
+    run_spend_sql(con, "00_macros.sql")
+    assert con.execute("SELECT spend_supplier_id(?)", [written]).fetchone()[0] == read
+    con.close()
+
+
+# Resolution against the demo register (the `demo_register` session build): payment files written here, in
+# councils' real layouts, with suppliers the demo's truth names.
+BRADFORD = ("Service Code,Service Label,Expenditure code,Expenditure category,Payment date,Transaction Number,"
+            "Net Amount,Supplier Number,Supplier Name")
+WIRRAL = "E08000015"
+
+
+def demo_suppliers(demo_register) -> list[dict]:
+    path = demo_register.cfg.data_dir / "demo-sources" / "truth" / "spend_suppliers.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r for r in rows if not PUBLIC_BODY.search(r["supplier_name"]) and r["identifiers"]
+            and sum(spend_name_key(t["supplier_name"]) == spend_name_key(r["supplier_name"]) for t in rows) == 1]
+
+
+def spend_name_key(name: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^A-Z0-9]+", " ", name.upper().replace("&", " AND "))).strip()
+
+
+def run_file(demo_register, tmp_path, text: str):
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "payments.csv").write_text(text, encoding="utf-8")
+    cfg = demo_register.cfg.with_overrides({"spend": {"database": str(tmp_path / "spend.duckdb"),
+                                                      "overrides_file": str(tmp_path / "overrides.csv")},
+                                            "download": {"progress": False}})
+    run = run_spend(cfg, [str(tmp_path / "files")], fetch=False, paths=[tmp_path / "files" / "payments.csv"])
+    return duckdb.connect(str(run.database), read_only=True)
+
+
+def district_share(con) -> float:
+    return con.execute("SELECT local_share FROM spend_local_share WHERE definition = 'district'").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_a_supplier_id_shared_by_different_suppliers_keeps_them_apart(demo_register, tmp_path):
+    """A Bradford-layout file whose every line has one supplier number (a council's sundry-creditor account): a
+    Wirral charity twice, two businesses elsewhere. One supplier per name, each resolved and placed on its own;
+    one supplier's spellings under one id stay one supplier."""
+    suppliers = demo_suppliers(demo_register)
+    vcse = next(s for s in suppliers if s["truth_kind"] == "vcse" and s["lad_code"] == WIRRAL)
+    elsewhere = [s for s in suppliers if s["truth_kind"] == "business" and s["lad_code"] not in ("", WIRRAL)][:2]
+    lines = [(vcse["supplier_name"], 1000), (vcse["supplier_name"].upper(), 1500),
+             (elsewhere[0]["supplier_name"], 5000), (elsewhere[1]["supplier_name"], 2000)]
+    rows = [f"S1,Adults,E1,Services,{day + 1:02d}/05/2025,T{day},{amount:.2f},V000777,\"{name}\""
+            for day, (name, amount) in enumerate(lines)]
+    con = run_file(demo_register, tmp_path, "\n".join([BRADFORD, *rows]) + "\n")
+    resolved = con.execute("SELECT supplier_key, supplier_name, status, lad_code FROM supplier_resolution "
+                           "ORDER BY supplier_key").fetchall()
+    assert len(resolved) == 3, resolved
+    assert {r[3] for r in resolved if r[2] == "resolved"} == {vcse["lad_code"], elsewhere[0]["lad_code"],
+                                                              elsewhere[1]["lad_code"]}
+    assert all(key.startswith("id:V000777|name:") for key, *_ in resolved)
+    assert district_share(con) == pytest.approx(2500 / 9500, abs=1e-4)
+    assert con.execute("SELECT count(DISTINCT supplier_key) FROM spend_line").fetchone()[0] == 3   # the lines too
+    con.close()

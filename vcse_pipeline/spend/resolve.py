@@ -1,6 +1,10 @@
 """Supplier resolution: every supplier of the loaded lines becomes an organisation id or a known kind, with the
 method, score and evidence of the decision, and a location (postcode, local authority, region, ward, deprivation).
 
+A supplier is the council's supplier id, else the name key; an id written with names of different suppliers (a
+shared "SUNDRY CREDITOR" or one-off account the id macro does not know) is one supplier per name under it
+(`split_shared_ids`).
+
 The routes, first that decides wins (docs/spend.md):
   1. the overrides file (supplier id or name -> org id or kind), applied on every run;
   2. a redaction ("REDACTED PERSONAL DATA": an individual; "Redacted Commercial Data": a redacted supplier);
@@ -23,11 +27,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from rapidfuzz import fuzz
 
 from ..config import Config
 from ..db import attach_staging, sql_literal
 from ..errors import PipelineError
 from ..matching import MATCHED, REVIEW, default_thresholds, register_index
+from ..names import name_variants
 from ..tabular_io import read_table, require_columns
 
 RESOLVED, UNRESOLVED = "resolved", "unresolved"
@@ -55,6 +61,11 @@ NOT_A_PERSON = re.compile(r"\b(ltd|limited|llp|plc|cic|trust|services|cafe|shop|
 # Accounts categories of companies too big for SME (a full or group audit); a PLC is large as well.
 LARGE_ACCOUNTS = ("FULL", "GROUP")
 OVERRIDE_KINDS = {"public": PUBLIC, "public body": PUBLIC, "individual": INDIVIDUAL, "redacted": REDACTED}
+
+# Two names are spellings of one supplier ("Wirral Mind", "WIRRAL MIND LTD", "Mind in Wirral", "Age UK Wirral" /
+# "Age Concern Wirral") at this rapidfuzz token_set_ratio of their normalised forms or more; one name's words all in
+# the other's count as the same. "Tranmere Mind" and "Chester Motors" score about 30.
+SAME_NAME = 80.0
 
 RESOLUTION_COLUMNS = ["supplier_key", "supplier_name", "org_id", "matched_name", "kind", "method", "score",
                       "status", "evidence", "company_number", "charity_number"]
@@ -93,8 +104,63 @@ def _override_key(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().upper()
 
 
+def name_similarity(left: str | None, right: str | None) -> float:
+    """0-100: how alike two names of a supplier are, the best over their forms (the whole name, without asides, a
+    former or trading name it declares)."""
+    return max((fuzz.token_set_ratio(a, b) for a in name_variants(left) for b in name_variants(right)), default=0.0)
+
+
+def _name_groups(names: list[str]) -> list[list[int]]:
+    """The positions of `names` grouped where they are spellings of one name (SAME_NAME, chained): each group is
+    one supplier, in the order of its first name."""
+    groups: list[list[int]] = []
+    for i, name in enumerate(names):
+        joined = [g for g in groups if any(name_similarity(name, names[j]) >= SAME_NAME for j in g)]
+        groups = [g for g in groups if g not in joined] + [sorted([j for g in joined for j in g] + [i])]
+    return sorted(groups)
+
+
+def split_shared_ids(con: duckdb.DuckDBPyConnection) -> int:
+    """Key spend_line's id lines again over every file: a supplier id whose lines name different suppliers (names
+    that are not spellings of one another) is keyed by the id and the name, 'id:<id>|name:<name key>' (the
+    most-written name key of each group of spellings), so a shared id merges no suppliers; a name-less line keeps
+    'id:<id>'. Other id lines keep 'id:<id>'. Returns the number of ids split."""
+    con.execute("""
+        UPDATE spend_line SET supplier_key = 'id:' || supplier_id
+        WHERE supplier_id IS NOT NULL AND NOT is_redacted AND supplier_key <> 'id:' || supplier_id""")
+    written = con.execute("""
+        WITH several AS (
+            SELECT supplier_id FROM spend_line WHERE supplier_id IS NOT NULL AND NOT is_redacted
+            GROUP BY 1 HAVING count(DISTINCT supplier_name) > 1)
+        SELECT supplier_id, spend_name_key(supplier_name) AS name_key, mode(supplier_name), count(*) AS lines
+        FROM spend_line WHERE supplier_id IN (SELECT supplier_id FROM several) AND NOT is_redacted
+              AND spend_name_key(supplier_name) IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, lines DESC, 2""").fetchall()
+    by_id: dict[str, list[tuple[str, str]]] = {}
+    for supplier_id, name_key, name, _lines in written:   # most-written key first
+        by_id.setdefault(supplier_id, []).append((name_key, name))
+    rekeyed = []
+    for supplier_id, keys in by_id.items():
+        groups = _name_groups([name for _key, name in keys])
+        if len(groups) > 1:
+            for group in groups:
+                rekeyed += [(supplier_id, keys[i][0], f"id:{supplier_id}|name:{keys[group[0]][0]}") for i in group]
+    if rekeyed:
+        con.register("_rekeyed", pd.DataFrame(rekeyed, columns=["supplier_id", "name_key", "supplier_key"]))
+        try:
+            con.execute("""
+                UPDATE spend_line l SET supplier_key = r.supplier_key FROM _rekeyed r
+                WHERE l.supplier_id = r.supplier_id AND NOT l.is_redacted
+                  AND spend_name_key(l.supplier_name) = r.name_key""")
+        finally:
+            con.unregister("_rekeyed")
+    return len({supplier_id for supplier_id, _key, _ in rekeyed})
+
+
 def build_suppliers(con: duckdb.DuckDBPyConnection) -> None:
-    """spend_supplier: one row per supplier key (the council's supplier id, else the name key) over every file."""
+    """spend_supplier: one row per supplier key (the council's supplier id, else the name key; a shared id split by
+    name, `split_shared_ids`) over every file."""
+    split_shared_ids(con)
     con.execute("""
         CREATE OR REPLACE TABLE spend_supplier AS
         SELECT supplier_key,

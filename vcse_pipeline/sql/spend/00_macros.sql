@@ -39,10 +39,15 @@ CREATE OR REPLACE MACRO spend_date_parsed(t) AS
 CREATE OR REPLACE MACRO spend_date(t) AS
     CASE WHEN year(spend_date_parsed(t)) BETWEEN 1990 AND 2099 THEN spend_date_parsed(t) END;
 
--- A supplier id that names no one supplier: one-off payees ("ONETIME", "ONE-OFF", "SUNDRY"), zeros.
+-- A supplier id that names no one supplier: one-off payees ("ONETIME", "ONE-OFF SUPPLIER", "SUNDRY", "SUNDRY
+-- CREDITORS", "MISC", "CASH", "PETTY CASH", "VARIOUS"), zeros. Any other id shared by different suppliers is split
+-- by name when suppliers are resolved (spend/resolve.py split_shared_ids).
 CREATE OR REPLACE MACRO spend_supplier_id(t) AS
     CASE WHEN spend_text(t) IS NULL THEN NULL
-         WHEN regexp_matches(upper(trim(t)), '^(ONE\s*-?\s*(TIME|OFF)|SUNDRY|SUNDRIES|MISC.*|0+|9+|X+)$') THEN NULL
+         WHEN regexp_matches(upper(trim(t)),
+                             '^(ONE\s*-?\s*(TIME|OFF)(\s+(SUPPLIERS?|PAYEES?|VENDORS?|CREDITORS?))?'
+                             '|SUNDRY(\s+(CREDITORS?|SUPPLIERS?|PAYEES?|VENDORS?|ACCOUNT))?|SUNDRIES|MISC.*'
+                             '|(PETTY\s+)?CASH|VARIOUS|0+|9+|X+)$') THEN NULL
          ELSE upper(trim(t)) END;
 
 -- A name compared across spellings: case, accents, punctuation, "&"/"and", "Co"/"Company", a leading "The" and a
