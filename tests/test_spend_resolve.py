@@ -43,8 +43,10 @@ def test_public_bodies_by_name(name):
 
 @pytest.mark.parametrize("name", [
     "Wirral Council for Voluntary Service", "Sefton Council of Voluntary Service", "Council Street Garage Ltd",
-    "Birkenhead Community Trust", "Acme Builders Ltd", "Mrs Buckets Cafe Ltd"])
-def test_voluntary_services_and_businesses_are_not_public_bodies_or_people(name):
+    "Birkenhead Community Trust", "Acme Builders Ltd", "Mrs Buckets Cafe Ltd",
+    "Friends of Saughall Massie Primary School", "Eastham High School PTA", "Oxton High School P.T.F.A.",
+    "St Mary's Catholic Primary School Parents' Association", "Parent Teacher Association of Wirral Grammar School"])
+def test_voluntary_services_schools_friends_and_businesses_are_not_public_bodies_or_people(name):
     assert _by_pattern(supplier(name)) is None
 
 
@@ -161,4 +163,54 @@ def test_a_supplier_id_shared_by_different_suppliers_keeps_them_apart(demo_regis
     assert all(key.startswith("id:V000777|name:") for key, *_ in resolved)
     assert district_share(con) == pytest.approx(2500 / 9500, abs=1e-4)
     assert con.execute("SELECT count(DISTINCT supplier_key) FROM spend_line").fetchone()[0] == 3   # the lines too
+    con.close()
+
+
+MANCHESTER = "Service Area,Expenses Type,Invoice Payment Date,Transaction Number,Net Amount,Supplier Name"
+
+
+def register_names_like_public_bodies(demo_register) -> list[str]:
+    """Active Wirral register organisations whose names a public body's pattern finds (schools' PTAs, friends),
+    each the only one of its name key."""
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    names = [n for (n,) in con.execute("SELECT DISTINCT name FROM organisation WHERE is_active AND lad_code = ? "
+                                       "ORDER BY name", [WIRRAL]).fetchall()]
+    con.close()
+    return [n for n in names if PUBLIC_BODY.search(n)
+            and sum(spend_name_key(o) == spend_name_key(n) for o in names) == 1]
+
+
+def schools_friends_file(demo_register) -> tuple[str, list[str], float]:
+    """A Manchester-layout file: two register charities named like schools, and a business outside Wirral."""
+    charities = register_names_like_public_bodies(demo_register)[:2]
+    business = next(s for s in demo_suppliers(demo_register)
+                    if s["truth_kind"] == "business" and s["lad_code"] not in ("", WIRRAL))
+    lines = [(charities[0], 12000), (charities[1], 8000), (business["supplier_name"], 5000)]
+    rows = [f"Children,Grants,{day + 1:02d}/06/2025,T{day},{amount:.2f},\"{name}\""
+            for day, (name, amount) in enumerate(lines)]
+    return "\n".join([MANCHESTER, *rows]) + "\n", charities, 20000 / 25000
+
+
+@pytest.mark.slow
+def test_register_charities_named_like_schools_are_not_public_bodies(demo_register, tmp_path):
+    text, charities, share = schools_friends_file(demo_register)
+    con = run_file(demo_register, tmp_path, text)
+    methods = con.execute("SELECT kind, method, in_register, lad_code FROM supplier_resolution "
+                          "WHERE supplier_name IN (SELECT unnest(?))", [charities]).fetchall()
+    assert methods == [("vcse", "register name", True, WIRRAL)] * 2
+    assert district_share(con) == pytest.approx(share, abs=1e-4)
+    con.close()
+
+
+@pytest.mark.slow
+def test_an_identical_register_name_wins_over_the_public_body_pattern(demo_register, tmp_path, monkeypatch):
+    """Without the friends/PTA rule, the register's own organisations still win over the pattern, and a public
+    body the register does not have stays one."""
+    monkeypatch.setattr("vcse_pipeline.spend.resolve.SUPPORTS_A_PUBLIC_BODY", re.compile(r"(?!x)x"))
+    text, _charities, share = schools_friends_file(demo_register)
+    con = run_file(demo_register, tmp_path, text + "Adults,Rates,30/06/2025,T9,-100.00,Wirral Council\n")
+    assert district_share(con) == pytest.approx(share, abs=1e-4)
+    assert con.execute("SELECT kind, method FROM supplier_resolution WHERE supplier_name = 'Wirral Council'"
+                       ).fetchall() == [("public body", "public body name")]
+    assert con.execute("SELECT count(*) FROM supplier_resolution WHERE in_register").fetchone()[0] == 2
     con.close()

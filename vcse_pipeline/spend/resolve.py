@@ -10,7 +10,10 @@ The routes, first that decides wins (docs/spend.md):
   2. a redaction ("REDACTED PERSONAL DATA": an individual; "Redacted Commercial Data": a redacted supplier);
   3. a company or charity number written in the file; the supplier id carries it to the lines that lack it
      ("supplier id" method when only some lines had it);
-  4. public bodies (councils, NHS trusts, police, schools, ...) and people's names ("Mr J Smith") by pattern;
+  4. public bodies (councils, NHS trusts, police, schools, ...) and people's names ("Mr J Smith") by pattern; a
+     name a public body's pattern finds is still checked against the register and the national charities and
+     societies first: an identical register name or one charity/society of the name key wins ("Eastham High
+     School PTA"); a school's friends, PTA or parents' association is never a public body by name;
   5. the name (and postcode) against the published register (vcse_pipeline.matching, as `vcse match` does) and
      against every Companies House company (exact name key; the active company when several share it).
 Uncertain decisions (a register candidate between the review and link thresholds, several companies of one name)
@@ -55,6 +58,10 @@ PUBLIC_BODY = re.compile(
     r"|\bacademy trust\b|\buniversity\b|\bcollege\b"
     r"|\bhm revenue\b|\bhmrc\b|\bdepartment (for|of)\b|\bministry of\b|\benvironment agency\b|\bdvla\b"
     r"|\bhm courts\b|\bland registry\b|\bpension fund\b", re.I)
+# ...but a school's friends, PTA or parents' association is a charity, never a public body by name.
+SUPPORTS_A_PUBLIC_BODY = re.compile(
+    r"\bfriends of\b|\bp\.?t\.?f?\.?a\b|\bparents?'?\s*(and teachers?'?\s*|teachers?'?\s*)?(association|friends)\b"
+    r"|\bparent teacher\b", re.I)
 PERSON = re.compile(r"^(mr|mrs|miss|ms|mx|dr)\.?\s+\S", re.I)
 # ...unless the name is a business's ("Mrs Buckets Cafe Ltd", "Dr Foster Services").
 NOT_A_PERSON = re.compile(r"\b(ltd|limited|llp|plc|cic|trust|services|cafe|shop|and sons|associates|group)\b", re.I)
@@ -224,7 +231,9 @@ def _decide(con, cfg: Config, suppliers: pd.DataFrame, overrides: dict[str, str]
         key = (row["supplier_key"], row["supplier_name"])
         decision = (_override(con, row, overrides) or _redaction(row) or _by_number(row, by_number)
                     or _by_pattern(row))
-        if decision:
+        if decision and decision.kind == PUBLIC and decision.method == "public body name":
+            pending.append({**row, "public_body": decision})   # unless the register or a charity has the name
+        elif decision:
             decisions[key] = decision
         else:
             pending.append(row)
@@ -290,7 +299,7 @@ def _by_number(row: dict, found: dict[str, dict]) -> Decision | None:
 
 def _by_pattern(row: dict) -> Decision | None:
     name = row["supplier_name"] or ""
-    if PUBLIC_BODY.search(name):
+    if PUBLIC_BODY.search(name) and not SUPPORTS_A_PUBLIC_BODY.search(name):
         return Decision(kind=PUBLIC, method="public body name", score=100.0, status=RESOLVED,
                         evidence={"pattern": PUBLIC_BODY.search(name).group(0)})
     if PERSON.match(name) and not NOT_A_PERSON.search(name):
@@ -353,7 +362,10 @@ def _one_organisation(candidates: list[tuple]) -> tuple | None:
 def _by_name(con, cfg: Config, rows: list[dict]) -> dict[tuple, Decision]:
     """The register (fuzzy, with postcodes) and every company, charity and society (exact name key) for suppliers
     with neither a number nor a pattern: an exact register name wins, then one national record of the name, then a
-    register match; a register candidate to review, or several records of the name, go to review."""
+    register match; a register candidate to review, or several records of the name, go to review. A supplier a
+    public body's pattern named (row["public_body"]) keeps that decision unless the register has its name exactly
+    or one charity or society has its name key (a company does not: academy trusts and NHS companies are
+    companies)."""
     cursor = con.cursor()      # the register's organisation / organisation_name, unqualified, on its own cursor
     cursor.execute("USE register")
     index = register_index(cursor)
@@ -365,9 +377,14 @@ def _by_name(con, cfg: Config, rows: list[dict]) -> dict[tuple, Decision]:
         name, postcode = row["supplier_name"], row["postcode"]
         found = index.match(name, postcode, link_threshold=link, review_threshold=review) if name else None
         candidates = national.get(row["supplier_key"], [])
+        public = row.get("public_body")
+        if public:
+            candidates = [c for c in candidates if c[0] in ("CHC", "MPR")]
         one = _one_organisation(candidates)
         evidence = {"name": name, "postcode": postcode}
-        if found and found.status == MATCHED and found.score >= 99.5:
+        if public and not (found and found.status == MATCHED and found.score >= 99.5) and not one:
+            decision = public
+        elif found and found.status == MATCHED and found.score >= 99.5:
             decision = Decision(found.org_id, found.matched_name, UNKNOWN, "register name", found.score, RESOLVED,
                                 evidence)
         elif one:
