@@ -4,6 +4,7 @@ file, and which national record a name names (vcse_pipeline/spend/resolve.py).""
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import duckdb
@@ -128,13 +129,13 @@ def spend_name_key(name: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^A-Z0-9]+", " ", name.upper().replace("&", " AND "))).strip()
 
 
-def run_file(demo_register, tmp_path, text: str):
+def run_file(demo_register, tmp_path, text: str, name: str = "payments.csv"):
     (tmp_path / "files").mkdir()
-    (tmp_path / "files" / "payments.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "files" / name).write_text(text, encoding="utf-8")
     cfg = demo_register.cfg.with_overrides({"spend": {"database": str(tmp_path / "spend.duckdb"),
                                                       "overrides_file": str(tmp_path / "overrides.csv")},
                                             "download": {"progress": False}})
-    run = run_spend(cfg, [str(tmp_path / "files")], fetch=False, paths=[tmp_path / "files" / "payments.csv"])
+    run = run_spend(cfg, fetch=False, paths=[tmp_path / "files" / name])
     return duckdb.connect(str(run.database), read_only=True)
 
 
@@ -213,4 +214,52 @@ def test_an_identical_register_name_wins_over_the_public_body_pattern(demo_regis
     assert con.execute("SELECT kind, method FROM supplier_resolution WHERE supplier_name = 'Wirral Council'"
                        ).fetchall() == [("public body", "public body name")]
     assert con.execute("SELECT count(*) FROM supplier_resolution WHERE in_register").fetchone()[0] == 2
+    con.close()
+
+
+def wirral_register_organisations(demo_register) -> list[tuple[str, str]]:
+    """(name, org id) of active Wirral register charities, each the only one of its name key, in name order."""
+    con = duckdb.connect(str(demo_register.path), read_only=True)
+    found = con.execute("SELECT DISTINCT name, org_id FROM organisation WHERE is_active AND lad_code = ? "
+                        "ORDER BY name", [WIRRAL]).fetchall()
+    con.close()
+    return [(n, o) for n, o in found if o.startswith("GB-CHC-") and not PUBLIC_BODY.search(n)
+            and sum(spend_name_key(m) == spend_name_key(n) for m, _ in found) == 1]
+
+
+def grant(number: int, name: str, org_id: str, amount: float) -> dict:
+    return {"id": f"360G-test-{number}", "title": "Community grant", "currency": "GBP", "awardDate": "2025-05-01",
+            "amountAwarded": amount, "recipientOrganization": [{"id": org_id, "name": name}],
+            "fundingOrganization": [{"id": "GB-CHC-1000000", "name": "A funder"}]}
+
+
+def company_id(supplier: dict) -> str:
+    return next(i for i in supplier["identifiers"].split("|") if i.startswith("GB-COH-"))
+
+
+@pytest.mark.slow
+def test_a_number_is_trusted_only_for_its_registered_name(demo_register, tmp_path):
+    """360Giving grants whose recipient ids are company numbers of other organisations (a mistyped or mismatched
+    number: Power to Change's sample names a community trust with a retailer's number) are decided by the name,
+    or sent to review with the reason; a number with its own name still decides."""
+    suppliers = demo_suppliers(demo_register)
+    wirral_business = next(s for s in suppliers if s["truth_kind"] == "business" and s["lad_code"] == WIRRAL
+                           and "GB-COH-" in s["identifiers"])
+    business_elsewhere = next(s for s in suppliers if s["truth_kind"] == "business"
+                              and s["lad_code"] not in ("", WIRRAL) and "GB-COH-" in s["identifiers"])
+    (charity, charity_id), (named, named_id) = wirral_register_organisations(demo_register)[:2]
+    grants = [grant(1, "Kiveton Park and Wales Community Development Trust", company_id(wirral_business), 10000),
+              grant(2, charity.upper(), charity_id, 6000),
+              grant(3, named, company_id(business_elsewhere), 4000)]
+    con = run_file(demo_register, tmp_path, json.dumps({"grants": grants}), "grants.json")
+    got = {r[0]: r[1:] for r in con.execute(
+        "SELECT supplier_name, org_id, method, status, evidence FROM supplier_resolution").fetchall()}
+    org_id, method, status, evidence = got["Kiveton Park and Wales Community Development Trust"]
+    assert (org_id, method, status) == (company_id(wirral_business), "company number", "review")
+    assert "is not the name written" in json.loads(evidence)["reason"]
+    assert got[charity.upper()][:3] == (charity_id, "charity number", "resolved")
+    org_id, method, status, evidence = got[named]
+    assert (org_id, method, status) == (named_id, "register name", "resolved")
+    assert json.loads(evidence)["number_not_this_name"]["number"] == company_id(business_elsewhere)[7:]
+    assert district_share(con) == pytest.approx(10000 / 20000, abs=1e-4)
     con.close()

@@ -9,7 +9,9 @@ The routes, first that decides wins (docs/spend.md):
   1. the overrides file (supplier id or name -> org id or kind), applied on every run;
   2. a redaction ("REDACTED PERSONAL DATA": an individual; "Redacted Commercial Data": a redacted supplier);
   3. a company or charity number written in the file; the supplier id carries it to the lines that lack it
-     ("supplier id" method when only some lines had it);
+     ("supplier id" method when only some lines had it); a number whose registered name is not a name written for
+     the supplier (`name_similarity` below SAME_NAME) decides nothing: the name is matched (route 5) and, when it
+     finds no one, the number's organisation goes to review, the reason in the evidence;
   4. public bodies (councils, NHS trusts, police, schools, ...) and people's names ("Mr J Smith") by pattern; a
      name a public body's pattern finds is still checked against the register and the national charities and
      societies first: an identical register name or one charity/society of the name key wins ("Eastham High
@@ -231,7 +233,9 @@ def _decide(con, cfg: Config, suppliers: pd.DataFrame, overrides: dict[str, str]
         key = (row["supplier_key"], row["supplier_name"])
         decision = (_override(con, row, overrides) or _redaction(row) or _by_number(row, by_number)
                     or _by_pattern(row))
-        if decision and decision.kind == PUBLIC and decision.method == "public body name":
+        if decision and decision.status == "review":   # a number not of the name written (_by_number)
+            pending.append({**row, "number_mismatch": decision})   # the name decides, else this review
+        elif decision and decision.kind == PUBLIC and decision.method == "public body name":
             pending.append({**row, "public_body": decision})   # unless the register or a charity has the name
         elif decision:
             decisions[key] = decision
@@ -286,15 +290,32 @@ def _number_lookups(con, suppliers: pd.DataFrame) -> dict[str, dict]:
 
 
 def _by_number(row: dict, found: dict[str, dict]) -> Decision | None:
+    """The organisation a written number names, when a name written for the supplier is its registered name or a
+    spelling of it (SAME_NAME). A number whose registered name is none of them (mistyped, or another body's) is a
+    'review' decision, kept only when the name finds nothing (`_by_name`)."""
     method = "company number" if row["number_on_every_line"] or not row["supplier_id"] else "supplier id"
+    written = [n for n in (row["names"] if row["names"] is not None else [row["supplier_name"]]) if n]
+    mismatch = None
     for scheme, number in (("COH", row["company_number"]), ("CHC", row["charity_number"])):
-        if number and f"{scheme}:{number}" in found:
-            return Decision(org_id=f"GB-{scheme}-{number}", matched_name=found[f"{scheme}:{number}"]["name"],
+        if not number or f"{scheme}:{number}" not in found:
+            continue
+        registered = found[f"{scheme}:{number}"]["name"]
+        similarity = max((name_similarity(name, registered) for name in written), default=0.0)
+        decision = Decision(org_id=f"GB-{scheme}-{number}", matched_name=registered,
                             method=method if scheme == "COH" else method.replace("company", "charity"),
                             score=100.0, status=RESOLVED, evidence={"number": number, "written": row["supplier_name"]},
                             company_number=number if scheme == "COH" else None,
                             charity_number=number if scheme == "CHC" else None)
-    return None
+        if similarity >= SAME_NAME or not written:
+            return decision
+        if mismatch is None:
+            decision.score, decision.status = round(similarity, 1), "review"
+            decision.evidence = {**decision.evidence, "registered_name": registered,
+                                 "name_similarity": round(similarity, 1),
+                                 "reason": f"{registered}, the organisation of the number written, is not the "
+                                           f"name written: to review unless the name finds the supplier"}
+            mismatch = decision
+    return mismatch
 
 
 def _by_pattern(row: dict) -> Decision | None:
@@ -402,6 +423,13 @@ def _by_name(con, cfg: Config, rows: list[dict]) -> dict[tuple, Decision]:
                                 {**evidence, "records": [f"GB-{c[0]}-{c[1]}" for c in candidates[:10]]})
         else:
             decision = Decision(evidence=evidence)
+        mismatch = row.get("number_mismatch")
+        if mismatch and decision.status == RESOLVED:
+            decision.evidence = {**(decision.evidence or {}),
+                                 "number_not_this_name": {k: mismatch.evidence[k] for k in (
+                                     "number", "registered_name", "name_similarity")}}
+        elif mismatch:
+            decision = mismatch
         decisions[(row["supplier_key"], row["supplier_name"])] = decision
     return decisions
 
