@@ -163,15 +163,23 @@ def test_each_definition_of_local_is_within_half_a_point_of_the_truth_once_revie
 
 
 def test_overrides_name_a_kind_and_tier2_spend_is_added(demo_register, tmp_path):
+    """A supplier based outside the district declares local subcontracting: added, up to what it was paid that year
+    (tests/test_spend_measures.py has the rows that are not)."""
+    elsewhere = next(t for t in truth_rows(demo_register) if t["truth_kind"] == "business"
+                     and t["lad_code"] not in DISTRICT | {""} and t["supplier_id"] not in ("", "ONETIME"))
     tier2 = tmp_path / "tier2.csv"
-    tier2.write_text("supplier,financial_year,local_amount\nS101185,2025-26,\"£250,000\"\n", encoding="utf-8")
+    tier2.write_text(f"supplier,financial_year,local_amount\n{elsewhere['supplier_id']},2025-26,\"£250,000\"\n",
+                     encoding="utf-8")
     (tmp_path / "overrides.csv").write_text("supplier,org_id\nOld Swan Community Hub,public\n", encoding="utf-8")
     cfg = spend_cfg(demo_register, tmp_path, tier2_file=str(tier2), district=["E08000015"],
                     excluded_kinds=["public body", "individual", "redacted"])
     run = run_spend(cfg, [str(demo_files(demo_register))])
     shares = {s["definition"]: s for s in run.shares}
-    assert float(shares["district_tier2"]["local_amount"] - shares["district"]["local_amount"]) == 250_000
     con = duckdb.connect(str(run.database), read_only=True)
+    paid = con.execute("SELECT sum(amount) FROM spend_line WHERE supplier_id = ? AND payment_date >= '2025-04-01' "
+                       "AND payment_date < '2026-04-01'", [elsewhere["supplier_id"]]).fetchone()[0]
+    assert paid > 0
+    assert shares["district_tier2"]["local_amount"] - shares["district"]["local_amount"] == min(250_000, paid)
     assert con.execute("SELECT kind, method FROM supplier_resolution WHERE supplier_name = 'Old Swan Community Hub'"
                        ).fetchone() == ("public body", "override")
     # redacted commercial payments left out of the measured spend by the setting

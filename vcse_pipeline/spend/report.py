@@ -22,6 +22,12 @@ TEMPLATES = Path(__file__).with_name("templates")
 TABLES = {
     "Local share": ("SELECT label, scope_amount, local_amount, local_share, target_share, suppliers, local_suppliers "
                     "FROM spend_local_share", ("scope_amount", "local_amount")),
+    "Tier-2 spend": ("SELECT supplier, financial_year, local_amount, counted_amount, status, reason, org_id, "
+                     "supplier_scope_amount, file, row_number FROM spend_tier2_check",
+                     ("local_amount", "counted_amount", "supplier_scope_amount")),
+    "By financial year": ("SELECT period AS financial_year, definition, scope_amount, local_amount, local_share, "
+                          "target_share FROM spend_share_by_period WHERE period_type = 'financial_year'",
+                          ("scope_amount", "local_amount")),
     "By quarter": ("SELECT period AS quarter, definition, scope_amount, local_amount, local_share, target_share "
                    "FROM spend_share_by_period WHERE period_type = 'quarter'", ("scope_amount", "local_amount")),
     "By month": ("SELECT period AS month, definition, scope_amount, local_amount, local_share "

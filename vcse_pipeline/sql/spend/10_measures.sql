@@ -3,6 +3,7 @@
 -- (public bodies and individuals by default: transfers and personal payments are not procurement). A supplier is
 -- local under a definition when its resolved location (registered office postcode) is in the definition's local
 -- authorities (scheme 'lad') or regions (scheme 'region'); unresolved and redacted suppliers are never local.
+-- Declared tier-2 spend (spend_tier2) is added to the district's only where it can be true: see spend_tier2_check.
 
 CREATE OR REPLACE VIEW spend_line_scope AS
 SELECT l.*, coalesce(r.kind, 'unknown') AS supplier_kind, coalesce(r.size_class, 'unresolved') AS size_class,
@@ -26,6 +27,69 @@ SELECT r.supplier_key, d.definition, d.label,
 FROM supplier_resolution r
 CROSS JOIN (SELECT DISTINCT definition, label FROM spend_definition) d;
 
+-- Each declared tier-2 row (a supplier's own spend with district subcontractors) and what of it counts. A row counts
+-- only for a financial year of the loaded payments, for a supplier the council paid (in scope) that year and that is
+-- not local already (its whole spend counts then), up to that supplier's in-scope spend that year (several rows of
+-- one supplier and year share the cap, in file order). The supplier is named by the council's supplier id, a name it
+-- is written as (the name key) or its org-id; spellings resolved to one organisation are one supplier.
+CREATE OR REPLACE VIEW spend_tier2_check AS
+WITH supplier AS (   -- each supplier key, its organisation (the org-id once resolved) and its name keys
+    SELECT supplier_key,
+           coalesce(any_value(org_id) FILTER (WHERE resolution_status = 'resolved'), supplier_key) AS organisation,
+           any_value(org_id) FILTER (WHERE resolution_status = 'resolved') AS org_id,
+           list(DISTINCT spend_name_key(supplier_name)) AS name_keys
+    FROM spend_line_scope GROUP BY supplier_key),
+declared AS (
+    SELECT *, regexp_replace(trim(financial_year), '^(\d{4})\s*[-/]\s*(?:\d{2})?(\d{2})$', '\1-\2') AS year
+    FROM spend_tier2),
+matched AS (
+    SELECT t.file, t.row_number, list(DISTINCT s.organisation ORDER BY s.organisation) AS organisations,
+           any_value(s.org_id) AS org_id
+    FROM declared t JOIN supplier s
+      ON s.supplier_key IN ('id:' || spend_supplier_id(t.supplier), 'name:' || spend_name_key(t.supplier))
+      OR list_contains(s.name_keys, spend_name_key(t.supplier))
+      OR s.org_id = upper(trim(t.supplier))
+    GROUP BY t.file, t.row_number),
+paid AS (            -- each organisation's in-scope spend per financial year, and whether it is in the district
+    SELECT s.organisation, l.financial_year, sum(l.amount) FILTER (WHERE l.in_scope) AS scope_amount,
+           bool_or(d.is_local) AS is_local
+    FROM spend_line_scope l JOIN supplier s USING (supplier_key)
+    JOIN spend_supplier_local d ON d.supplier_key = l.supplier_key AND d.definition = 'district'
+    GROUP BY ALL),
+checked AS (
+    SELECT t.supplier, t.financial_year, t.local_amount, t.file, t.row_number, m.org_id,
+           m.organisations[1] AS organisation, t.year, p.scope_amount AS supplier_scope_amount,
+           CASE WHEN t.year IS NULL OR t.year NOT IN (SELECT financial_year FROM spend_line_scope
+                                                       WHERE financial_year IS NOT NULL)
+                    THEN 'no payments loaded for that financial year'
+                WHEN m.organisations IS NULL THEN 'no supplier of that id or name in the payments'
+                WHEN len(m.organisations) > 1 THEN 'names more than one supplier in the payments'
+                WHEN p.organisation IS NULL THEN 'the supplier was not paid in that financial year'
+                WHEN p.scope_amount IS NULL THEN 'the supplier''s kind is left out of the measured spend'
+                WHEN p.is_local THEN 'the supplier is local already: all its spend counts'
+                WHEN p.scope_amount <= 0 THEN 'no spend with the supplier in that financial year, net of credits'
+                WHEN t.local_amount <= 0 THEN 'not a positive amount'
+           END AS ignored_because
+    FROM declared t
+    LEFT JOIN matched m USING (file, row_number)
+    LEFT JOIN paid p ON p.organisation = m.organisations[1] AND p.financial_year = t.year AND len(m.organisations) = 1),
+counted AS (
+    SELECT *, CASE WHEN ignored_because IS NULL THEN least(local_amount, greatest(supplier_scope_amount - coalesce(
+                  sum(local_amount) OVER (PARTITION BY organisation, year, ignored_because IS NULL
+                                          ORDER BY file, row_number
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))
+                   ELSE 0 END AS counted_amount
+    FROM checked)
+SELECT supplier, financial_year, local_amount, counted_amount,
+       CASE WHEN ignored_because IS NOT NULL OR counted_amount = 0 THEN 'ignored'
+            WHEN counted_amount < local_amount THEN 'capped' ELSE 'counted' END AS status,
+       coalesce(ignored_because, CASE WHEN counted_amount < local_amount
+                                      THEN 'more than the supplier''s in-scope spend that financial year' END)
+           AS reason,
+       year AS counted_in_year, org_id, supplier_scope_amount, file, row_number
+FROM counted
+ORDER BY file, row_number;
+
 CREATE OR REPLACE VIEW spend_local_share AS
 WITH per_definition AS (
     SELECT d.definition, d.label, sum(l.amount) AS scope_amount,
@@ -35,7 +99,7 @@ WITH per_definition AS (
     FROM spend_line_scope l JOIN spend_supplier_local d USING (supplier_key)
     WHERE l.in_scope
     GROUP BY d.definition, d.label),
-tier2 AS (SELECT coalesce(sum(local_amount), 0) AS amount FROM spend_tier2),
+tier2 AS (SELECT coalesce(sum(counted_amount), 0) AS amount FROM spend_tier2_check),
 rows AS (
     SELECT * FROM per_definition
     UNION ALL   -- the district with the suppliers' declared local subcontracting added (tier 2)
@@ -54,16 +118,25 @@ WITH periods AS (
     UNION ALL
     SELECT 'quarter', quarter, * EXCLUDE (month, quarter, financial_year) FROM spend_line_scope
     UNION ALL
-    SELECT 'financial_year', financial_year, * EXCLUDE (month, quarter, financial_year) FROM spend_line_scope)
-SELECT p.period_type, p.period, d.definition, sum(p.amount) AS scope_amount,
-       coalesce(sum(p.amount) FILTER (WHERE d.is_local), 0) AS local_amount,
-       round(CAST(coalesce(sum(p.amount) FILTER (WHERE d.is_local), 0) AS DOUBLE) / nullif(sum(p.amount), 0), 4)
-           AS local_share,
+    SELECT 'financial_year', financial_year, * EXCLUDE (month, quarter, financial_year) FROM spend_line_scope),
+per_definition AS (
+    SELECT p.period_type, p.period, d.definition, sum(p.amount) AS scope_amount,
+           coalesce(sum(p.amount) FILTER (WHERE d.is_local), 0) AS local_amount
+    FROM periods p JOIN spend_supplier_local d USING (supplier_key)
+    WHERE p.in_scope AND p.period IS NOT NULL
+    GROUP BY ALL),
+tier2 AS (SELECT counted_in_year AS period, sum(counted_amount) AS amount FROM spend_tier2_check GROUP BY 1),
+rows AS (
+    SELECT * FROM per_definition
+    UNION ALL   -- declared tier-2 spend is by financial year, so the with-tier-2 figure is too
+    SELECT p.period_type, p.period, 'district_tier2', p.scope_amount, p.local_amount + coalesce(t.amount, 0)
+    FROM per_definition p LEFT JOIN tier2 t USING (period)
+    WHERE p.period_type = 'financial_year' AND p.definition = 'district')
+SELECT period_type, period, definition, scope_amount, local_amount,
+       round(CAST(local_amount AS DOUBLE) / nullif(scope_amount, 0), 4) AS local_share,
        (SELECT target_share FROM spend_setting) AS target_share
-FROM periods p JOIN spend_supplier_local d USING (supplier_key)
-WHERE p.in_scope AND p.period IS NOT NULL
-GROUP BY ALL
-ORDER BY p.period_type, p.period, d.definition;
+FROM rows
+ORDER BY period_type, period, definition;
 
 CREATE OR REPLACE VIEW spend_by_size_class AS
 SELECT size_class, sum(amount) AS amount,

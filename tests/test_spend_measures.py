@@ -1,0 +1,139 @@
+"""The local spend measures (sql/spend/10_measures.sql, spend/measures.py, spend/report.py) on a small payments file
+of the demo's own organisations, resolved against the demo register: declared tier-2 spend and what of it counts,
+spellings of one organisation counted once, redacted payments in the coverage, and expense areas mapped to the
+register's service areas by whole words."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vcse_pipeline.spend.layouts import BUILT_IN
+from vcse_pipeline.spend.report import render_html
+from vcse_pipeline.spend.run import run_spend
+
+LGA = next(layout for layout in BUILT_IN if layout.name == "lga")
+WIRRAL = "E08000015"
+# The audit's tier-2 file (a year not loaded, a supplier never paid, a supplier local already) and two rows that
+# count: the taxi firm declares more than it was paid (capped at its £200), the garage £100 of its £300.
+TIER2 = [("{garage}", "2019-20", "£50,000"), ("Nobody At All Ltd", "2025-26", "1000"),
+         ("{charity}", "2025-26", "500"), ("{taxis}", "2025-26", "1000"), ("{garage}", "2025/26", "100")]
+
+
+def demo_suppliers(demo_register) -> dict[str, dict]:
+    """Real demo organisations for each part (the truth of the demo's payments): two Wirral charities, a Wirral
+    business and two businesses based elsewhere, each with its number."""
+    from test_spend_demo import truth_rows
+
+    truth = truth_rows(demo_register)
+    charities = [t for t in truth if t["truth_kind"] == "vcse" and t["lad_code"] == WIRRAL
+                 and t["identifiers"].startswith("GB-CHC-")]
+    local = [t for t in truth if t["truth_kind"] == "business" and t["lad_code"] == WIRRAL]
+    elsewhere = [t for t in truth if t["truth_kind"] == "business" and t["lad_code"] not in ("", WIRRAL)]
+    return {"cat_rescue": charities[0], "charity": charities[1], "builder": local[0], "garage": elsewhere[0],
+            "taxis": elsewhere[1]}
+
+
+def payments(suppliers: dict[str, dict]) -> list[tuple[str, str, str, str, str]]:
+    """(date, payee as written, its number, amount, expense area): £6,000 in scope in 2025-26, £5,500 of it with
+    Wirral organisations (one charity written three ways, another charity, a builder); the garage and the taxi firm
+    are based elsewhere; the redacted payee (an individual) is outside the measured spend."""
+    def number(part):
+        return suppliers[part]["identifiers"].split("|")[0].split("-", 2)[2]
+
+    cat = suppliers["cat_rescue"]["supplier_name"]
+    return [("15/05/2025", cat.upper(), number("cat_rescue"), "1000.00", "Adult Social Care"),
+            ("15/05/2025", f"{cat} (Wirral)", number("cat_rescue"), "1500.00", "Adult Social Care"),
+            ("20/01/2026", f"{cat} - Birkenhead", number("cat_rescue"), "2000.00", "Adult Social Care"),
+            ("15/05/2025", suppliers["charity"]["supplier_name"], number("charity"), "500.00", "Public Health"),
+            ("15/05/2025", suppliers["builder"]["supplier_name"], number("builder"), "500.00", "Highways"),
+            ("20/01/2026", suppliers["garage"]["supplier_name"], number("garage"), "300.00", "Fleet"),
+            ("15/05/2025", suppliers["taxis"]["supplier_name"], number("taxis"), "200.00", "Transport"),
+            ("15/05/2025", "REDACTED PERSONAL DATA", "", "700.00", "Adult Social Care")]
+
+
+def write_payments(path: Path, lines: list[tuple[str, str, str, str, str]]) -> Path:
+    header = list(LGA.columns.values())
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row_number, (date, name, number, amount, area) in enumerate(lines, start=1):
+            row = dict.fromkeys(header, "")
+            row.update({LGA.columns["payment_date"]: date, LGA.columns["supplier_name"]: name,
+                        LGA.columns["amount"]: amount, LGA.columns["expense_area"]: area,
+                        LGA.columns["transaction_ref"]: f"T{row_number}",
+                        LGA.columns["charity_number" if number.isdigit() else "company_number"]: number})
+            writer.writerow([row[h] for h in header])
+    return path
+
+
+@pytest.fixture(scope="module")
+def measured(demo_register, tmp_path_factory):
+    from test_spend_demo import spend_cfg
+
+    folder = tmp_path_factory.mktemp("measures")
+    suppliers = demo_suppliers(demo_register)
+    lines = payments(suppliers)
+    tier2 = folder / "tier2.csv"
+    with tier2.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["supplier", "financial_year", "local_amount"])
+        for supplier, year, amount in TIER2:
+            writer.writerow([supplier.format(**{part: t["supplier_name"] for part, t in suppliers.items()}), year,
+                             amount])
+    cfg = spend_cfg(demo_register, folder, tier2_file=str(tier2), district=[WIRRAL])
+    run = run_spend(cfg, [str(write_payments(folder / "payments.csv", lines))])
+    con = duckdb.connect(str(run.database), read_only=True)
+    yield con, lines
+    con.close()
+
+
+def rows(con, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.mark.slow
+def test_the_payments_resolve_to_the_demo_organisations(measured):
+    """The premise of the tests below: every payee found and placed, the three spellings one charity."""
+    con, lines = measured
+    resolved = dict(con.execute("SELECT supplier_name, org_id FROM supplier_resolution WHERE status = 'resolved' "
+                                "AND (lad_code IS NOT NULL OR kind = 'individual')").fetchall())
+    assert set(resolved) == {name for _, name, _, _, _ in lines}
+    assert len({resolved[name] for _, name, _, _, _ in lines[:3]}) == 1
+    assert con.execute("SELECT count(*) FROM supplier_resolution").fetchone()[0] == len(lines)
+
+
+@pytest.mark.slow
+def test_declared_tier2_counts_only_for_paid_suppliers_not_local_already_within_their_spend(measured):
+    con, _ = measured
+    shares = {s["definition"]: s for s in rows(con, "SELECT * FROM spend_local_share")}
+    district, tier2 = shares["district"], shares["district_tier2"]
+    assert float(district["scope_amount"]) == 6000 and float(district["local_amount"]) == 5500
+    # Barnsley Taxis' £1,000 capped at the £200 it was paid; Chester Motors' £100 in full; nothing else
+    assert float(tier2["local_amount"]) == 5500 + 200 + 100
+    assert tier2["scope_amount"] == district["scope_amount"] and tier2["local_share"] <= 1
+    checked = {r["row_number"]: r for r in rows(con, "SELECT * FROM spend_tier2_check")}
+    assert {n: (r["status"], float(r["counted_amount"])) for n, r in checked.items()} == {
+        2: ("ignored", 0), 3: ("ignored", 0), 4: ("ignored", 0), 5: ("capped", 200), 6: ("counted", 100)}
+    assert "financial year" in checked[2]["reason"] and "no supplier" in checked[3]["reason"]
+    assert "local already" in checked[4]["reason"] and checked[6]["reason"] is None
+    # the with-tier-2 figure by financial year, where the declarations are made
+    by_year = {(r["period"], r["definition"]): r for r in rows(
+        con, "SELECT * FROM spend_share_by_period WHERE period_type = 'financial_year'")}
+    assert float(by_year[("2025-26", "district_tier2")]["local_amount"]) == 5500 + 200 + 100
+    assert by_year[("2025-26", "district_tier2")]["scope_amount"] == by_year[("2025-26", "district")]["scope_amount"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_tier2_rows_left_out_and_why(measured, tmp_path):
+    con, _ = measured
+    html = render_html(con, tmp_path / "spend.html").read_text(encoding="utf-8")
+    section = html.split('id="tier-2-spend"')[1].split("<h2")[0]
+    assert "Nobody At All Ltd" in section and "no supplier of that id or name in the payments" in section
+    assert "the supplier is local already" in section
+    assert 'id="by-financial-year"' in html and "district_tier2" in html.split('id="by-financial-year"')[1]
