@@ -137,3 +137,22 @@ def test_the_report_shows_the_tier2_rows_left_out_and_why(measured, tmp_path):
     assert "Nobody At All Ltd" in section and "no supplier of that id or name in the payments" in section
     assert "the supplier is local already" in section
     assert 'id="by-financial-year"' in html and "district_tier2" in html.split('id="by-financial-year"')[1]
+
+
+@pytest.mark.slow
+def test_spellings_of_one_organisation_are_one_supplier(measured):
+    """Three spellings of one Wirral charity (one charity number): one row of the top suppliers with all its money,
+    and one local supplier: three organisations are local in Wirral (the charity, the other charity, the builder)."""
+    con, lines = measured
+    org_id = con.execute("SELECT org_id FROM supplier_resolution WHERE supplier_name = ?", [lines[0][1]]
+                         ).fetchone()[0]
+    top = rows(con, "SELECT * FROM spend_top_suppliers")
+    charity = [t for t in top if t["org_id"] == org_id]
+    assert len(charity) == 1 and charity[0]["rank"] == 1
+    assert float(charity[0]["amount"]) == sum(float(amount) for _, _, _, amount, _ in lines[:3])
+    assert charity[0]["line_count"] == 3 and charity[0]["based"] == "district"
+    assert set(charity[0]["names_written"].split("; ")) == {name for _, name, _, _, _ in lines[:3]}
+    assert len(top) == len({t["org_id"] or t["supplier_name"] for t in top}) == len(lines) - 2
+    district = rows(con, "SELECT * FROM spend_local_share WHERE definition = 'district'")[0]
+    assert (district["suppliers"], district["local_suppliers"]) == (5, 3)
+    assert sum(r["suppliers"] for r in rows(con, "SELECT * FROM spend_by_size_class")) == 6   # 5 + the individual

@@ -37,7 +37,7 @@ TABLES = {
     "By ward": ("SELECT * FROM spend_by_ward", ("amount",)),
     "By deprivation": ("SELECT * FROM spend_by_deprivation", ("amount",)),
     "Top suppliers": ("SELECT rank, supplier_name, based, kind, size_class, postcode, ward_name, amount, "
-                      "share_of_total, org_id, method FROM spend_top_suppliers", ("amount",)),
+                      "share_of_total, org_id, method, names_written FROM spend_top_suppliers", ("amount",)),
     "Coverage": ("SELECT * FROM spend_coverage", ("amount",)),
     "Needs review": ("SELECT supplier_name, supplier_id, status, candidate_org_id, candidate_name, score, amount, "
                      "line_count FROM spend_review", ("amount",)),

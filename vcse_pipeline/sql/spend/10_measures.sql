@@ -4,10 +4,15 @@
 -- local under a definition when its resolved location (registered office postcode) is in the definition's local
 -- authorities (scheme 'lad') or regions (scheme 'region'); unresolved and redacted suppliers are never local.
 -- Declared tier-2 spend (spend_tier2) is added to the district's only where it can be true: see spend_tier2_check.
+-- Suppliers are counted and ranked as organisations: the supplier keys (ids, spellings) resolved to one org-id are
+-- one supplier (organisation_key); a supplier with no org-id is its supplier key.
 
 CREATE OR REPLACE VIEW spend_line_scope AS
 SELECT l.*, coalesce(r.kind, 'unknown') AS supplier_kind, coalesce(r.size_class, 'unresolved') AS size_class,
-       r.org_id, r.status AS resolution_status, r.lad_code, r.region_code, r.ward_code, r.ward_name, r.imd_decile,
+       r.org_id, r.status AS resolution_status,
+       CASE WHEN r.status = 'resolved' AND r.org_id IS NOT NULL THEN r.org_id ELSE l.supplier_key END
+           AS organisation_key,
+       r.lad_code, r.region_code, r.ward_code, r.ward_name, r.imd_decile,
        NOT coalesce(list_contains(s.excluded_kinds, r.kind), FALSE) AS in_scope,
        spend_financial_year(l.payment_date) AS financial_year,
        spend_financial_year(l.payment_date) || ' Q'
@@ -33,9 +38,8 @@ CROSS JOIN (SELECT DISTINCT definition, label FROM spend_definition) d;
 -- one supplier and year share the cap, in file order). The supplier is named by the council's supplier id, a name it
 -- is written as (the name key) or its org-id; spellings resolved to one organisation are one supplier.
 CREATE OR REPLACE VIEW spend_tier2_check AS
-WITH supplier AS (   -- each supplier key, its organisation (the org-id once resolved) and its name keys
-    SELECT supplier_key,
-           coalesce(any_value(org_id) FILTER (WHERE resolution_status = 'resolved'), supplier_key) AS organisation,
+WITH supplier AS (   -- each supplier key, its organisation and its name keys
+    SELECT supplier_key, any_value(organisation_key) AS organisation,
            any_value(org_id) FILTER (WHERE resolution_status = 'resolved') AS org_id,
            list(DISTINCT spend_name_key(supplier_name)) AS name_keys
     FROM spend_line_scope GROUP BY supplier_key),
@@ -94,8 +98,8 @@ CREATE OR REPLACE VIEW spend_local_share AS
 WITH per_definition AS (
     SELECT d.definition, d.label, sum(l.amount) AS scope_amount,
            coalesce(sum(l.amount) FILTER (WHERE d.is_local), 0) AS local_amount,
-           count(DISTINCT l.supplier_key) AS suppliers,
-           count(DISTINCT l.supplier_key) FILTER (WHERE d.is_local) AS local_suppliers
+           count(DISTINCT l.organisation_key) AS suppliers,
+           count(DISTINCT l.organisation_key) FILTER (WHERE d.is_local) AS local_suppliers
     FROM spend_line_scope l JOIN spend_supplier_local d USING (supplier_key)
     WHERE l.in_scope
     GROUP BY d.definition, d.label),
@@ -141,7 +145,7 @@ ORDER BY period_type, period, definition;
 CREATE OR REPLACE VIEW spend_by_size_class AS
 SELECT size_class, sum(amount) AS amount,
        round(CAST(sum(amount) AS DOUBLE) / nullif(sum(sum(amount)) OVER (), 0), 4) AS share,
-       count(DISTINCT supplier_key) AS suppliers, count(*) AS line_count
+       count(DISTINCT organisation_key) AS suppliers, count(*) AS line_count
 FROM spend_line_scope GROUP BY size_class ORDER BY amount DESC;
 
 CREATE OR REPLACE VIEW spend_by_expense_area AS
@@ -150,40 +154,50 @@ SELECT coalesce(l.expense_area, '(not given)') AS expense_area, sum(l.amount) AS
        round(CAST(coalesce(sum(l.amount) FILTER (WHERE d.is_local), 0) AS DOUBLE) / nullif(sum(l.amount), 0), 4)
            AS local_share,
        coalesce(sum(l.amount) FILTER (WHERE l.size_class = 'VCSE'), 0) AS vcse_amount,
-       count(DISTINCT l.supplier_key) AS suppliers
+       count(DISTINCT l.organisation_key) AS suppliers
 FROM spend_line_scope l JOIN spend_supplier_local d ON d.supplier_key = l.supplier_key AND d.definition = 'district'
 WHERE l.in_scope
 GROUP BY 1 ORDER BY amount DESC;
 
 CREATE OR REPLACE VIEW spend_by_ward AS
 SELECT l.ward_code, any_value(l.ward_name) AS ward_name, any_value(l.imd_decile) AS imd_decile,
-       sum(l.amount) AS amount, count(DISTINCT l.supplier_key) AS suppliers
+       sum(l.amount) AS amount, count(DISTINCT l.organisation_key) AS suppliers
 FROM spend_line_scope l JOIN spend_supplier_local d ON d.supplier_key = l.supplier_key AND d.definition = 'district'
 WHERE l.in_scope AND d.is_local
 GROUP BY l.ward_code ORDER BY amount DESC;
 
 CREATE OR REPLACE VIEW spend_by_deprivation AS
-SELECT l.imd_decile, sum(l.amount) AS amount, count(DISTINCT l.supplier_key) AS suppliers
+SELECT l.imd_decile, sum(l.amount) AS amount, count(DISTINCT l.organisation_key) AS suppliers
 FROM spend_line_scope l JOIN spend_supplier_local d ON d.supplier_key = l.supplier_key AND d.definition = 'district'
 WHERE l.in_scope AND d.is_local
 GROUP BY l.imd_decile ORDER BY l.imd_decile NULLS LAST;
 
 CREATE OR REPLACE VIEW spend_top_suppliers AS   -- the CLES view: where the biggest suppliers are based
-WITH totals AS (
-    SELECT supplier_key, sum(amount) AS amount, count(*) AS line_count FROM spend_line GROUP BY supplier_key),
+WITH by_key AS (
+    SELECT supplier_key, any_value(organisation_key) AS organisation_key, sum(amount) AS amount,
+           count(*) AS line_count
+    FROM spend_line_scope GROUP BY supplier_key),
+totals AS (   -- one row per organisation; its biggest supplier key (id or spelling) speaks for it
+    SELECT k.organisation_key, first(k.supplier_key ORDER BY k.amount DESC, k.supplier_key) AS supplier_key,
+           sum(k.amount) AS amount, sum(k.line_count) AS line_count
+    FROM by_key k GROUP BY k.organisation_key),
+names AS (
+    SELECT organisation_key, string_agg(DISTINCT supplier_name, '; ' ORDER BY supplier_name) AS names_written
+    FROM spend_line_scope GROUP BY organisation_key),
 based AS (
-    SELECT supplier_key,
-           CASE WHEN bool_or(is_local) FILTER (WHERE definition = 'district') THEN 'district'
-                WHEN bool_or(is_local) FILTER (WHERE definition = 'wider_area') THEN 'wider area'
-                WHEN bool_or(is_local) FILTER (WHERE definition = 'region') THEN 'region'
+    SELECT k.organisation_key,
+           CASE WHEN bool_or(d.is_local) FILTER (WHERE d.definition = 'district') THEN 'district'
+                WHEN bool_or(d.is_local) FILTER (WHERE d.definition = 'wider_area') THEN 'wider area'
+                WHEN bool_or(d.is_local) FILTER (WHERE d.definition = 'region') THEN 'region'
                 ELSE NULL END AS based
-    FROM spend_supplier_local GROUP BY supplier_key)
+    FROM spend_supplier_local d JOIN by_key k USING (supplier_key) GROUP BY k.organisation_key)
 SELECT row_number() OVER (ORDER BY t.amount DESC, r.supplier_name) AS rank, r.supplier_name, r.org_id,
        r.matched_name, r.kind, r.size_class, r.postcode, r.lad_code, r.ward_name,
        coalesce(b.based, CASE WHEN r.lad_code IS NOT NULL THEN 'elsewhere' ELSE 'not known' END) AS based,
        t.amount, round(CAST(t.amount AS DOUBLE) / nullif(sum(t.amount) OVER (), 0), 4) AS share_of_total,
-       t.line_count, r.method, r.status
-FROM totals t JOIN supplier_resolution r USING (supplier_key) LEFT JOIN based b USING (supplier_key)
+       t.line_count, r.method, r.status, n.names_written
+FROM totals t JOIN supplier_resolution r USING (supplier_key) LEFT JOIN based b USING (organisation_key)
+LEFT JOIN names n USING (organisation_key)
 QUALIFY rank <= (SELECT top_suppliers FROM spend_setting)
 ORDER BY rank;
 
