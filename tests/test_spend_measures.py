@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from vcse_pipeline.spend import measures
 from vcse_pipeline.spend.layouts import BUILT_IN
 from vcse_pipeline.spend.report import render_html
 from vcse_pipeline.spend.run import run_spend
@@ -156,3 +157,23 @@ def test_spellings_of_one_organisation_are_one_supplier(measured):
     district = rows(con, "SELECT * FROM spend_local_share WHERE definition = 'district'")[0]
     assert (district["suppliers"], district["local_suppliers"]) == (5, 3)
     assert sum(r["suppliers"] for r in rows(con, "SELECT * FROM spend_by_size_class")) == 6   # 5 + the individual
+
+
+@pytest.mark.parametrize(("words", "wanted"), [
+    ("Transport Vehicle Hire", []),                                   # not "sport"
+    ("Street Lighting Electricity", []),                              # not "tree"
+    ("Fleet Vehicle Parts", []),                                      # not "arts"
+    ("Horticulture Grounds Maintenance", []),                         # not "culture"
+    ("Community Transport Dial a Ride", ["community_transport"]),
+    ("Leisure, Libraries and Culture Culture and Leisure", ["arts_culture", "sport_leisure"]),
+    ("Sports Development Grants", ["sport_leisure"]),
+    ("Arts Council Match Funding", ["arts_culture"]),
+    ("Parks and Countryside Tree Works", ["environment"]),
+    ("Waste and Environment Environmental Services", ["environment"]),
+    ("Adult Social Care Learning Disabilities", ["adult_social_care", "disability"]),
+    ("Unemployment Support", ["employment_skills"]),
+])
+def test_expense_areas_map_to_service_areas_by_whole_words(words, wanted):
+    """An expense area's words name a service area from the start of a word: "Transport", "Street Lighting" and
+    "Vehicle Parts" are no sport, environment or arts (expense_service_areas.csv)."""
+    assert measures.service_areas_of(words, measures.expense_service_areas()) == wanted

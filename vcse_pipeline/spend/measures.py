@@ -53,8 +53,16 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def expense_service_areas() -> list[tuple[re.Pattern, str]]:
+    """expense_service_areas.csv: each row's words (a regular expression of alternatives) and its service area. Every
+    alternative matches from the start of a word ("sport" is not in "Transport", "arts" not in "Vehicle Parts"); one
+    may end inside a word ("disabilit", "environment" in "Environmental") unless it ends with \\b."""
     with EXPENSE_SERVICE_AREAS.open(encoding="utf-8", newline="") as fh:
-        return [(re.compile(r["pattern"], re.I), r["service_area"]) for r in csv.DictReader(fh)]
+        return [(re.compile(rf"\b(?:{r['pattern']})", re.I), r["service_area"]) for r in csv.DictReader(fh)]
+
+
+def service_areas_of(text: str, patterns: list[tuple[re.Pattern, str]]) -> list[str]:
+    """The service areas an expense area's words (with its expense type) name, each once, in the file's order."""
+    return list(dict.fromkeys(service_area for pattern, service_area in patterns if pattern.search(text)))
 
 
 def build_opportunities(con: duckdb.DuckDBPyConnection, district: tuple[str, ...]) -> int:
@@ -72,8 +80,7 @@ def build_opportunities(con: duckdb.DuckDBPyConnection, district: tuple[str, ...
     patterns = expense_service_areas()
     mapped = []
     for expense_area, expense_type, amount, outside in areas:
-        text = f"{expense_area} {expense_type}"
-        for service_area in dict.fromkeys(sa for pattern, sa in patterns if pattern.search(text)):
+        for service_area in service_areas_of(f"{expense_area} {expense_type}", patterns):
             mapped.append({"expense_area": expense_area, "service_area": service_area, "amount": float(amount),
                            "outside_amount": float(outside)})
     frame = pd.DataFrame(mapped, columns=["expense_area", "service_area", "amount", "outside_amount"])
