@@ -177,3 +177,19 @@ def test_expense_areas_map_to_service_areas_by_whole_words(words, wanted):
     """An expense area's words name a service area from the start of a word: "Transport", "Street Lighting" and
     "Vehicle Parts" are no sport, environment or arts (expense_service_areas.csv)."""
     assert measures.service_areas_of(words, measures.expense_service_areas()) == wanted
+
+
+@pytest.mark.slow
+def test_coverage_counts_redacted_payments_apart_from_resolved_ones(measured):
+    """The redacted payee is resolved to a kind (an individual), not to a supplier: its £700 is redacted, not
+    resolved, and resolved, to review, unresolved and redacted add up to all the money."""
+    con, lines = measured
+    coverage = {r["measure"]: r for r in rows(con, "SELECT * FROM spend_coverage")}
+    redacted = sum(float(amount) for _, name, _, amount, _ in lines if name.startswith("REDACTED"))
+    total = sum(float(amount) for _, _, _, amount, _ in lines)
+    assert float(coverage["redacted"]["amount"]) == redacted == 700
+    assert float(coverage["resolved"]["amount"]) == total - redacted
+    parts = ("resolved", "needs review", "unresolved", "redacted")
+    assert sum(float(coverage[m]["amount"]) for m in parts) == total
+    assert sum(coverage[m]["share"] for m in parts) == pytest.approx(1)
+    assert list(coverage)[:4] == list(parts)

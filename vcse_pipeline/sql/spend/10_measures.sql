@@ -201,20 +201,28 @@ LEFT JOIN names n USING (organisation_key)
 QUALIFY rank <= (SELECT top_suppliers FROM spend_setting)
 ORDER BY rank;
 
+-- Resolved, needs review, unresolved and redacted each count a line once, so they add up to all £: a redacted payee
+-- (a redaction in the file, or a supplier the overrides file marks redacted) is resolved to a kind, not to a
+-- supplier, and counts as redacted only. Resolved without a location is part of resolved.
 CREATE OR REPLACE VIEW spend_coverage AS
-WITH lines AS (SELECT l.amount, r.status, r.kind, r.lad_code FROM spend_line l JOIN supplier_resolution r USING (supplier_key)),
+WITH lines AS (
+    SELECT l.amount, r.status, r.kind, r.lad_code, l.is_redacted OR r.kind = 'redacted' AS redacted
+    FROM spend_line l JOIN supplier_resolution r USING (supplier_key)),
 total AS (SELECT sum(amount) AS amount FROM lines),
 measures AS (
-    SELECT 'resolved' AS measure, sum(amount) FILTER (WHERE status = 'resolved') AS amount FROM lines
-    UNION ALL SELECT 'needs review', sum(amount) FILTER (WHERE status = 'review') FROM lines
-    UNION ALL SELECT 'unresolved', sum(amount) FILTER (WHERE status = 'unresolved') FROM lines
-    UNION ALL SELECT 'redacted', sum(amount) FILTER (WHERE kind IN ('redacted', 'individual')) FROM lines
-    UNION ALL SELECT 'resolved without a location', sum(amount) FILTER (
-        WHERE status = 'resolved' AND lad_code IS NULL AND kind NOT IN ('public body', 'individual', 'redacted'))
+    SELECT 1 AS position, 'resolved' AS measure,
+           sum(amount) FILTER (WHERE status = 'resolved' AND NOT redacted) AS amount FROM lines
+    UNION ALL SELECT 2, 'needs review', sum(amount) FILTER (WHERE status = 'review' AND NOT redacted) FROM lines
+    UNION ALL SELECT 3, 'unresolved', sum(amount) FILTER (WHERE status = 'unresolved' AND NOT redacted) FROM lines
+    UNION ALL SELECT 4, 'redacted', sum(amount) FILTER (WHERE redacted) FROM lines
+    UNION ALL SELECT 5, 'resolved without a location', sum(amount) FILTER (
+        WHERE status = 'resolved' AND NOT redacted AND lad_code IS NULL
+          AND kind NOT IN ('public body', 'individual', 'redacted'))
         FROM lines)
 SELECT measure, coalesce(m.amount, 0) AS amount,
        round(CAST(coalesce(m.amount, 0) AS DOUBLE) / nullif(t.amount, 0), 4) AS share
-FROM measures m, total t;
+FROM measures m, total t
+ORDER BY m.position;
 
 CREATE OR REPLACE VIEW spend_review AS   -- what needs a person's decision, biggest first
 SELECT s.supplier_name, s.supplier_id, r.status, r.method, r.org_id AS candidate_org_id,
