@@ -261,3 +261,53 @@ def test_360giving_flat_csv_is_a_layout(con, tmp_path):
     [line] = lines(con, path.name)
     assert (line["kind"], line["charity_number"], line["supplier_postcode"], line["amount"]) == (
         "grant", "1052626", "SE1 7HR", Decimal("14600"))
+
+
+MANCHESTER = LAYOUT_FILES["manchester"][0].lstrip("\ufeff")
+
+
+def workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    wb.save(path)
+    return path
+
+
+def month_sheet(day: dt.datetime, amount, ref: str, title: bool = False) -> list[list]:
+    return ([["Payments over £500"]] if title else []) + [
+        MANCHESTER.split(","), ["Manchester City Council", "Highways", "Works", day, ref, amount, "Acme Builders"]]
+
+
+def test_every_payment_sheet_of_a_workbook_is_read_and_a_notes_sheet_is_skipped(con, tmp_path):
+    """A quarter published as one sheet per month, after a notes sheet: every month is read, rows numbered as in
+    their sheet, the notes sheet reported as skipped."""
+    path = workbook(tmp_path / "q1.xlsx", {
+        "Notes": [["These are the council's payments over £500."], ["Contact: transparency@example.gov.uk"]],
+        "2025-04": month_sheet(dt.datetime(2025, 4, 1), 4000, "T1"),
+        "2025-05": month_sheet(dt.datetime(2025, 5, 1), 5000, "T2", title=True),
+        "2025-06": month_sheet(dt.datetime(2025, 6, 1), 6000, "T3")})
+    [summary] = load_files(con, [path], list(BUILT_IN))
+    assert (summary["layout"], summary["lines"], summary["skipped_sheets"]) == ("manchester", 3, ["Notes"])
+    got = con.execute("SELECT sheet, row_number, payment_date, amount FROM spend_line ORDER BY payment_date"
+                      ).fetchall()
+    assert got == [("2025-04", 2, dt.date(2025, 4, 1), Decimal("4000")),
+                   ("2025-05", 3, dt.date(2025, 5, 1), Decimal("5000")),
+                   ("2025-06", 2, dt.date(2025, 6, 1), Decimal("6000"))]
+    assert con.execute("SELECT line_count FROM spend_file").fetchone()[0] == 3
+
+
+def test_a_bad_value_in_a_later_sheet_names_the_sheet_and_a_workbook_of_notes_is_refused(con, tmp_path):
+    bad = workbook(tmp_path / "q1.xlsx", {"2025-04": month_sheet(dt.datetime(2025, 4, 1), 4000, "T1"),
+                                          "2025-05": month_sheet(dt.datetime(2025, 5, 1), "twelve pounds", "T2",
+                                                                 title=True)})
+    with pytest.raises(SourceError) as caught:
+        load_files(con, [bad], list(BUILT_IN))
+    assert "q1.xlsx, sheet '2025-05', row 3, column 'Net Amount'" in str(caught.value)
+    notes = workbook(tmp_path / "notes.xlsx", {"Notes": [["Nothing here yet"]], "Contacts": [["Ann", "x"]]})
+    with pytest.raises(PipelineError, match=r"notes\.xlsx, sheet 'Notes': no known payment layout.*Nothing here"):
+        load_files(con, [notes], list(BUILT_IN))
+

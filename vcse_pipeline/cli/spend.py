@@ -40,6 +40,8 @@ def spend_command(
     run = run_spend(cfg, locations or None, fetch=not no_fetch)
     for f in run.files:
         console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else ""))
+        for sheet in f["skipped_sheets"]:
+            console.print(f"{f['file']}: sheet {sheet!r} skipped (no payment layout)", highlight=False, markup=False)
     console.print("suppliers: " + ", ".join(f"{n:,} {status}" for status, n in sorted(run.resolution.items())))
     shares = Table(title="Local share of in-scope spend", title_justify="left")
     for column in ("definition", "in scope", "local", "share", "target"):

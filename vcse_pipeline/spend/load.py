@@ -2,7 +2,7 @@
 canonical rows scanned and typed by DuckDB in one statement, the file's previous lines replaced.
 
 A file whose bytes are unchanged since it was loaded is skipped; a bad amount or date stops the load naming the
-file, row and column (as published), and the file's previous lines stay as they were.
+file (and sheet), row and column (as published), and the file's previous lines stay as they were.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..db import run_sql_file, sql_file, sql_literal
 from ..errors import SourceError, excerpt
 from .grants import is_360giving_json, write_360giving_json
 from .layouts import Layout
-from .read import SOURCE, ReadResult, write_canonical
+from .read import SHEET_COLUMN, SOURCE, ReadResult, sheet_label, write_canonical
 
 # Payee names that are redactions (personal data, commercially sensitive): kept, counted, never resolved by name.
 REDACTED_PATTERN = r"redact|personal data|withheld|data protection|commercial(ly)?\s+(sensitive|confidential)"
@@ -63,14 +63,16 @@ def spend_files(locations: list[Path]) -> list[Path]:
 
 
 def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[Layout]) -> list[dict]:
-    """Load each file (unchanged files skipped); returns one summary per file: file, layout, lines, skipped."""
+    """Load each file (unchanged files skipped); returns one summary per file: file, layout, lines, skipped and
+    skipped_sheets (a workbook's sheets with no payment layout)."""
     summaries = []
     for path in paths:
         digest = sha256_file(path)
         known = con.execute("SELECT sha256 FROM spend_file WHERE file = ?", [path.name]).fetchone()
         if known and known[0] == digest:
             lines = con.execute("SELECT line_count, layout FROM spend_file WHERE file = ?", [path.name]).fetchone()
-            summaries.append({"file": path.name, "layout": lines[1], "lines": lines[0], "skipped": True})
+            summaries.append({"file": path.name, "layout": lines[1], "lines": lines[0], "skipped": True,
+                              "skipped_sheets": []})
             continue
         with tempfile.TemporaryDirectory(prefix="vcse-spend-") as scratch:
             canonical = Path(scratch) / "lines.csv"
@@ -79,7 +81,8 @@ def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[
             else:
                 result = write_canonical(path, canonical, layouts)
             _insert(con, canonical, result, digest)
-        summaries.append({"file": path.name, "layout": result.layout, "lines": result.rows, "skipped": False})
+        summaries.append({"file": path.name, "layout": result.layout, "lines": result.rows, "skipped": False,
+                          "skipped_sheets": list(getattr(result, "skipped_sheets", []))})
     return summaries
 
 
@@ -88,16 +91,17 @@ def _check_values(con: duckdb.DuckDBPyConnection, result: ReadResult) -> None:
     checks = {"amount": "spend_text(amount) IS NULL OR spend_amount(amount) IS NULL",
               "payment_date": "spend_text(payment_date) IS NULL OR spend_date(payment_date) IS NULL",
               "vat": "spend_text(vat) IS NOT NULL AND spend_amount(vat) IS NULL"}
+    sheet = SHEET_COLUMN if result.sheets else "NULL"
     for field, bad in checks.items():
         if field not in result.headers:
             continue
-        row = con.execute(f"SELECT row_number, {field} FROM _spend_raw WHERE {bad} ORDER BY row_number LIMIT 1"
-                          ).fetchone()
+        row = con.execute(f"SELECT row_number, {field}, {sheet} FROM _spend_raw WHERE {bad} "
+                          "ORDER BY rowid LIMIT 1").fetchone()   # the first in file (and sheet) order
         if row:
             what = {"amount": "an amount", "payment_date": "a date (dd/mm/yyyy, dd-Mon-yy or yyyy-mm-dd)",
                     "vat": "an amount"}[field]
             shown = excerpt(row[1]) if row[1] else "blank"
-            raise SourceError(SOURCE, f"{shown} is not {what}", file=result.file, row=row[0],
+            raise SourceError(SOURCE, f"{shown} is not {what}", file=sheet_label(result.file, row[2]), row=row[0],
                               column=result.headers[field])
 
 
@@ -112,8 +116,8 @@ def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult,
         con.execute("DELETE FROM spend_line WHERE file = ?", [result.file])
         con.execute("DELETE FROM spend_file WHERE file = ?", [result.file])
         con.execute(f"""
-            INSERT INTO spend_line
-            SELECT file, row_number, kind, payment_date, amount, amount_basis, vat, amount < 0 AS is_credit,
+            INSERT INTO spend_line BY NAME
+            SELECT file, sheet, row_number, kind, payment_date, amount, amount_basis, vat, amount < 0 AS is_credit,
                    supplier_name, supplier_id, company_number, charity_number, supplier_postcode, expense_area,
                    expense_type, description, transaction_ref, is_redacted,
                    CASE WHEN is_redacted THEN 'redacted:' || upper(coalesce(supplier_name, ''))
@@ -121,7 +125,8 @@ def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult,
                         WHEN spend_name_key(supplier_name) IS NOT NULL THEN 'name:' || spend_name_key(supplier_name)
                         ELSE 'unnamed' END AS supplier_key
             FROM (
-                SELECT ? AS file, CAST(row_number AS INTEGER) AS row_number, ? AS kind,
+                SELECT ? AS file, {SHEET_COLUMN if result.sheets else "NULL"} AS sheet,
+                       CAST(row_number AS INTEGER) AS row_number, ? AS kind,
                        spend_date(payment_date) AS payment_date, spend_amount(amount) AS amount,
                        ? AS amount_basis, spend_amount(vat) AS vat, spend_text(supplier_name) AS supplier_name,
                        spend_supplier_id(supplier_id) AS supplier_id,

@@ -9,7 +9,10 @@ CREATE TABLE IF NOT EXISTS spend_line (
     file VARCHAR, row_number INTEGER, kind VARCHAR, payment_date DATE, amount DECIMAL(18, 2),
     amount_basis VARCHAR, vat DECIMAL(18, 2), is_credit BOOLEAN, supplier_name VARCHAR, supplier_id VARCHAR,
     company_number VARCHAR, charity_number VARCHAR, supplier_postcode VARCHAR, expense_area VARCHAR,
-    expense_type VARCHAR, description VARCHAR, transaction_ref VARCHAR, is_redacted BOOLEAN, supplier_key VARCHAR);
+    expense_type VARCHAR, description VARCHAR, transaction_ref VARCHAR, is_redacted BOOLEAN, supplier_key VARCHAR,
+    sheet VARCHAR);
+-- Added after the first release: a database from before it gains it here.
+ALTER TABLE spend_line ADD COLUMN IF NOT EXISTS sheet VARCHAR;
 
 CREATE TABLE IF NOT EXISTS spend_tier2 (
     supplier VARCHAR, financial_year VARCHAR, local_amount DECIMAL(18, 2), file VARCHAR, row_number INTEGER);
