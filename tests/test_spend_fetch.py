@@ -3,8 +3,6 @@ resumed, refused when an HTML page comes instead, fetched conditionally the seco
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from http_fault_server import FaultServer
 
@@ -78,7 +76,38 @@ def test_a_folder_is_fetched_file_by_file_and_nothing_given_is_an_error(tmp_path
     cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
                                              "download": {"progress": False}})
     [result] = fetch_spend_files(cfg, [str(folder)])
-    assert result.path == cfg.download_dir("spend") / "june.csv" and result.path.read_bytes() == month(6, rows=3)
+    assert result.path.parent.parent == cfg.download_dir("spend") and result.path.name == "june.csv"
+    assert result.path.read_bytes() == month(6, rows=3) and result.url == str((folder / "june.csv").resolve())
     with pytest.raises(SourceError, match="no payment files given"):
         fetch_spend_files(cfg)
-    assert not Path(cfg.download_dir("spend") / "notes.docx").exists()
+    assert not list(cfg.download_dir("spend").rglob("notes.docx"))
+
+
+def test_files_of_one_name_from_two_places_are_both_fetched_and_loaded(tmp_path, monkeypatch):
+    """a/payments.csv and b/payments.csv (and two URLs ending in payments.csv) are four files, not one overwritten:
+    each is fetched to its own path and loaded under its own source."""
+    monkeypatch.setattr(download, "sleep", lambda seconds: None)
+    for folder, n in (("a", 4), ("b", 5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "payments.csv").write_bytes(month(n, rows=2))
+    files = {"/2025/payments.csv": month(6, rows=3), "/2026/payments.csv": month(7, rows=4)}
+    with FaultServer(files) as server:
+        cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
+                                                 "download": {"progress": False}})
+        given = [str(tmp_path / "a" / "payments.csv"), str(tmp_path / "b"), *(server.url(p) for p in files)]
+        results = fetch_spend_files(cfg, given)
+        assert [r.path.read_bytes() for r in results] == [month(4, rows=2), month(5, rows=2), *files.values()]
+        assert len({r.path for r in results}) == 4
+        # a second run fetches to the same paths (so it is conditional) and loads nothing again
+        assert [r.path for r in fetch_spend_files(cfg, given)] == [r.path for r in results]
+    con = open_spend_db(cfg.data_dir / "spend" / "spend.duckdb")
+    try:
+        summaries = load_files(con, [r.path for r in results], list(BUILT_IN), [r.url for r in results])
+        assert [(s["file"], s["lines"]) for s in summaries] == [("payments.csv", n) for n in (2, 2, 3, 4)]
+        assert con.execute("SELECT count(DISTINCT source), count(*) FROM spend_line").fetchone() == (4, 11)
+        assert sorted(r[0] for r in con.execute("SELECT source FROM spend_file").fetchall()) == sorted(
+            [str((tmp_path / "a" / "payments.csv").resolve()), str((tmp_path / "b" / "payments.csv").resolve()),
+             *(server.url(p) for p in files)])
+    finally:
+        con.close()
+

@@ -311,3 +311,54 @@ def test_a_bad_value_in_a_later_sheet_names_the_sheet_and_a_workbook_of_notes_is
     with pytest.raises(PipelineError, match=r"notes\.xlsx, sheet 'Notes': no known payment layout.*Nothing here"):
         load_files(con, [notes], list(BUILT_IN))
 
+
+def manchester_file(path: Path, *rows: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write(path, MANCHESTER + "\n" + "".join(r + "\n" for r in rows))
+
+
+def test_two_files_of_one_name_from_two_folders_are_both_kept(con, tmp_path):
+    april = manchester_file(tmp_path / "a" / "payments.csv", "MCC,Food,Grant,01/04/2025,1,1000,Tranmere Mind")
+    may = manchester_file(tmp_path / "b" / "payments.csv", "MCC,Food,Grant,01/05/2025,2,7000,Chester Motors Ltd")
+    summaries = load_files(con, [april, may], list(BUILT_IN))
+    assert [(s["file"], s["lines"], s["skipped"]) for s in summaries] == [
+        ("payments.csv", 1, False), ("payments.csv", 1, False)]
+    assert con.execute("SELECT sum(amount) FROM spend_line").fetchone()[0] == Decimal("8000")
+    # unchanged: both skipped; April changed: only April's lines replaced
+    assert [s["skipped"] for s in load_files(con, [april, may], list(BUILT_IN))] == [True, True]
+    manchester_file(april, "MCC,Food,Grant,01/04/2025,1,1500,Tranmere Mind")
+    load_files(con, [april, may], list(BUILT_IN))
+    assert con.execute("SELECT source, amount FROM spend_line ORDER BY source").fetchall() == [
+        (str(april.resolve()), Decimal("1500")), (str(may.resolve()), Decimal("7000"))]
+
+
+def test_a_database_from_before_sources_keeps_its_files_and_replaces_them_by_name(tmp_path):
+    """spend_file was keyed on the name alone: its files keep their lines, and loading the same name from a full
+    path replaces them rather than counting them twice."""
+    import duckdb
+
+    old = duckdb.connect(str(tmp_path / "spend.duckdb"))
+    old.execute("CREATE TABLE spend_file (file VARCHAR PRIMARY KEY, sha256 VARCHAR, kind VARCHAR, layout VARCHAR, "
+                "amount_basis VARCHAR, encoding VARCHAR, header_row INTEGER, line_count INTEGER, "
+                "loaded_at TIMESTAMP)")
+    old.execute("""CREATE TABLE spend_line (
+        file VARCHAR, row_number INTEGER, kind VARCHAR, payment_date DATE, amount DECIMAL(18, 2),
+        amount_basis VARCHAR, vat DECIMAL(18, 2), is_credit BOOLEAN, supplier_name VARCHAR, supplier_id VARCHAR,
+        company_number VARCHAR, charity_number VARCHAR, supplier_postcode VARCHAR, expense_area VARCHAR,
+        expense_type VARCHAR, description VARCHAR, transaction_ref VARCHAR, is_redacted BOOLEAN,
+        supplier_key VARCHAR)""")
+    old.execute("INSERT INTO spend_file VALUES ('july.csv', 'x', 'payment', 'manchester', 'net', 'utf-8', 1, 1, "
+                "current_timestamp)")
+    old.execute("INSERT INTO spend_line (file, row_number, amount) VALUES ('july.csv', 2, 900)")
+    old.close()
+    con = open_spend_db(tmp_path / "spend.duckdb")
+    try:
+        assert con.execute("SELECT file, source FROM spend_file").fetchall() == [("july.csv", "july.csv")]
+        assert con.execute("SELECT source, amount FROM spend_line").fetchall() == [("july.csv", Decimal("900"))]
+        july = manchester_file(tmp_path / "july.csv", "MCC,Food,Grant,01/07/2025,1,1000,Tranmere Mind")
+        load_files(con, [july], list(BUILT_IN))
+        assert con.execute("SELECT source, sum(amount) FROM spend_line GROUP BY source").fetchall() == [
+            (str(july.resolve()), Decimal("1000"))]
+        assert con.execute("SELECT count(*) FROM spend_file").fetchone()[0] == 1
+    finally:
+        con.close()

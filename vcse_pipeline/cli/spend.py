@@ -38,8 +38,10 @@ def spend_command(
         raise typer.BadParameter(f"{excel}: give a .xlsx file name", param_hint="--excel")
     cfg = load_config(config, data_dir)
     run = run_spend(cfg, locations or None, fetch=not no_fetch)
-    for f in run.files:
-        console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else ""))
+    names = [f["file"] for f in run.files]
+    for f in run.files:   # the source too when two files of the run share a name
+        console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else "")
+                      + (f" [{f['source']}]" if names.count(f["file"]) > 1 else ""), highlight=False, markup=False)
         for sheet in f["skipped_sheets"]:
             console.print(f"{f['file']}: sheet {sheet!r} skipped (no payment layout)", highlight=False, markup=False)
     console.print("suppliers: " + ", ".join(f"{n:,} {status}" for status, n in sorted(run.resolution.items())))

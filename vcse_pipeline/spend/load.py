@@ -1,8 +1,10 @@
 """Loading payment and grant files into the spend database: each file read once (spend/read.py, grants.py), its
 canonical rows scanned and typed by DuckDB in one statement, the file's previous lines replaced.
 
-A file whose bytes are unchanged since it was loaded is skipped; a bad amount or date stops the load naming the
-file (and sheet), row and column (as published), and the file's previous lines stay as they were.
+A file is known by where it came from (its source: the URL, or the local file's full path), so two files of one name
+from different places are two files; `file` is its name for people. A file whose bytes are unchanged since it was
+loaded is skipped; a bad amount or date stops the load naming the file (and sheet), row and column (as published),
+and the file's previous lines stay as they were.
 """
 
 from __future__ import annotations
@@ -35,8 +37,34 @@ def open_spend_db(path: Path) -> duckdb.DuckDBPyConnection:
 
     con = connect(path)
     run_spend_sql(con, "00_macros.sql")
+    _keep_files_by_source(con)
     run_spend_sql(con, "01_tables.sql")
     return con
+
+
+def _keep_files_by_source(con: duckdb.DuckDBPyConnection) -> None:
+    """A database written before files were known by their source (spend_file keyed on the name alone): its files
+    keep their name as their source until they are loaded again from a full location (load_files replaces them)."""
+    columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'spend_file'"
+                                         ).fetchall()}
+    if not columns or "source" in columns:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("ALTER TABLE spend_file RENAME TO spend_file_by_name")
+        run_spend_sql(con, "01_tables.sql")
+        con.execute("""INSERT INTO spend_file BY NAME SELECT *, file AS source FROM spend_file_by_name""")
+        con.execute("DROP TABLE spend_file_by_name")
+        con.execute("UPDATE spend_line SET source = file")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def source_of(path: Path) -> str:
+    """A local file's source: its full path."""
+    return str(Path(path).resolve())
 
 
 def sha256_file(path: Path) -> str:
@@ -62,17 +90,20 @@ def spend_files(locations: list[Path]) -> list[Path]:
     return found
 
 
-def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[Layout]) -> list[dict]:
-    """Load each file (unchanged files skipped); returns one summary per file: file, layout, lines, skipped and
-    skipped_sheets (a workbook's sheets with no payment layout)."""
+def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[Layout],
+               sources: list[str] | None = None) -> list[dict]:
+    """Load each file (unchanged files skipped); returns one summary per file: file, source, layout, lines,
+    skipped and skipped_sheets (a workbook's sheets with no payment layout). `sources`: where each path came from
+    (the URL fetched), else the path itself."""
     summaries = []
-    for path in paths:
+    for index, path in enumerate(paths):
+        path = Path(path)
+        source = sources[index] if sources else source_of(path)
         digest = sha256_file(path)
-        known = con.execute("SELECT sha256 FROM spend_file WHERE file = ?", [path.name]).fetchone()
+        known = con.execute("SELECT sha256, line_count, layout FROM spend_file WHERE source = ?", [source]).fetchone()
+        summary = {"file": path.name, "source": source, "skipped": False, "skipped_sheets": []}
         if known and known[0] == digest:
-            lines = con.execute("SELECT line_count, layout FROM spend_file WHERE file = ?", [path.name]).fetchone()
-            summaries.append({"file": path.name, "layout": lines[1], "lines": lines[0], "skipped": True,
-                              "skipped_sheets": []})
+            summaries.append({**summary, "layout": known[2], "lines": known[1], "skipped": True})
             continue
         with tempfile.TemporaryDirectory(prefix="vcse-spend-") as scratch:
             canonical = Path(scratch) / "lines.csv"
@@ -80,8 +111,8 @@ def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[
                 result = write_360giving_json(path, canonical)
             else:
                 result = write_canonical(path, canonical, layouts)
-            _insert(con, canonical, result, digest)
-        summaries.append({"file": path.name, "layout": result.layout, "lines": result.rows, "skipped": False,
+            _insert(con, canonical, result, digest, source)
+        summaries.append({**summary, "layout": result.layout, "lines": result.rows,
                           "skipped_sheets": list(getattr(result, "skipped_sheets", []))})
     return summaries
 
@@ -105,7 +136,7 @@ def _check_values(con: duckdb.DuckDBPyConnection, result: ReadResult) -> None:
                               column=result.headers[field])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult, digest: str) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult, digest: str, source: str) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _spend_raw AS
                     SELECT * FROM read_csv({sql_literal(str(canonical))}, header = true, all_varchar = true,
                                            quote = '"', escape = '"', delim = ',')""")
@@ -113,11 +144,14 @@ def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult,
     kind = "grant" if result.layout.startswith("360giving") else "payment"
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM spend_line WHERE file = ?", [result.file])
-        con.execute("DELETE FROM spend_file WHERE file = ?", [result.file])
+        # its own earlier lines, and those of a database from before sources whose key was the name alone
+        for table in ("spend_line", "spend_file"):
+            con.execute(f"DELETE FROM {table} WHERE source = ? OR (source = ? AND source = file)",
+                        [source, result.file])
         con.execute(f"""
             INSERT INTO spend_line BY NAME
-            SELECT file, sheet, row_number, kind, payment_date, amount, amount_basis, vat, amount < 0 AS is_credit,
+            SELECT file, source, sheet, row_number, kind, payment_date, amount, amount_basis, vat,
+                   amount < 0 AS is_credit,
                    supplier_name, supplier_id, company_number, charity_number, supplier_postcode, expense_area,
                    expense_type, description, transaction_ref, is_redacted,
                    CASE WHEN is_redacted THEN 'redacted:' || upper(coalesce(supplier_name, ''))
@@ -125,7 +159,7 @@ def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult,
                         WHEN spend_name_key(supplier_name) IS NOT NULL THEN 'name:' || spend_name_key(supplier_name)
                         ELSE 'unnamed' END AS supplier_key
             FROM (
-                SELECT ? AS file, {SHEET_COLUMN if result.sheets else "NULL"} AS sheet,
+                SELECT ? AS file, ? AS source, {SHEET_COLUMN if result.sheets else "NULL"} AS sheet,
                        CAST(row_number AS INTEGER) AS row_number, ? AS kind,
                        spend_date(payment_date) AS payment_date, spend_amount(amount) AS amount,
                        ? AS amount_basis, spend_amount(vat) AS vat, spend_text(supplier_name) AS supplier_name,
@@ -141,10 +175,12 @@ def _insert(con: duckdb.DuckDBPyConnection, canonical: Path, result: ReadResult,
                        spend_text(description) AS description, spend_text(transaction_ref) AS transaction_ref,
                        coalesce(regexp_matches(lower(supplier_name), {sql_literal(REDACTED_PATTERN)}), FALSE)
                            AS is_redacted
-                FROM _spend_raw)""", [result.file, kind, result.basis])
-        con.execute("INSERT INTO spend_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                    [result.file, digest, kind, result.layout, result.basis, result.encoding, result.header_row,
-                     result.rows])
+                FROM _spend_raw)""", [result.file, source, kind, result.basis])
+        con.execute("INSERT INTO spend_file BY NAME SELECT ? AS file, ? AS source, ? AS sha256, ? AS kind, "
+                    "? AS layout, ? AS amount_basis, ? AS encoding, ? AS header_row, ? AS line_count, "
+                    "current_timestamp AS loaded_at",
+                    [result.file, source, digest, kind, result.layout, result.basis, result.encoding,
+                     result.header_row, result.rows])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -19,7 +19,7 @@ from .resolve import attached, read_overrides, resolve_suppliers
 @dataclass
 class SpendRun:
     database: Path
-    files: list[dict] = field(default_factory=list)       # file, layout, lines, skipped
+    files: list[dict] = field(default_factory=list)       # this run's files: load.load_files' summaries
     resolution: dict[str, int] = field(default_factory=dict)  # status -> suppliers
     shares: list[dict] = field(default_factory=list)      # spend_local_share rows
     opportunities: int = 0
@@ -50,18 +50,20 @@ def open_database(cfg: Config) -> duckdb.DuckDBPyConnection:
 
 
 def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = True,
-              paths: list[Path] | None = None) -> SpendRun:
+              paths: list[Path] | None = None, sources: list[str] | None = None) -> SpendRun:
     """Fetch (conditional) and load `locations` (else [spend] files), then resolve and measure everything loaded.
-    `paths`: files fetched already (the DAG's fetch task), loaded as they are. With fetch False and no paths, only
-    what is loaded already is resolved and measured again (after an overrides change)."""
+    `paths`: files fetched already (the DAG's fetch task), loaded as they are, `sources` where each came from. With
+    fetch False and no paths, only what is loaded already is resolved and measured again (after an overrides
+    change)."""
     spend = cfg.section("spend")
     layouts = load_layouts(_setting_path(cfg, spend["layouts_file"]))
     run = SpendRun(database_path(cfg))
     if paths is None:
-        paths = [r.path for r in fetch_spend_files(cfg, locations)] if fetch else []
+        fetched = fetch_spend_files(cfg, locations) if fetch else []
+        paths, sources = [r.path for r in fetched], [r.url for r in fetched]
     con = open_database(cfg)
     try:
-        run.files = load_files(con, paths, layouts)
+        run.files = load_files(con, paths, layouts, sources)
         tier2 = _setting_path(cfg, spend["tier2_file"])
         if tier2:
             run.tier2_rows = load_tier2(con, tier2)

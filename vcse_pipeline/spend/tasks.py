@@ -17,17 +17,18 @@ def fetch_files(cfg: Config | None = None) -> dict:
     import duckdb
 
     cfg = cfg or Config.load()
-    paths = [str(r.path) for r in fetch_spend_files(cfg)]
+    fetched = fetch_spend_files(cfg)
+    paths, sources = [str(r.path) for r in fetched], [r.url for r in fetched]
     loaded: dict[str, str] = {}
     database = database_path(cfg)
     if database.exists():
         con = duckdb.connect(str(database), read_only=True)
         try:
-            loaded = dict(con.execute("SELECT file, sha256 FROM spend_file").fetchall())
+            loaded = dict(con.execute("SELECT source, sha256 FROM spend_file").fetchall())
         finally:
             con.close()
-    changed = [p for p in paths if loaded.get(Path(p).name) != sha256_file(Path(p))]
-    return {"paths": paths, "changed": changed}
+    changed = [p for p, s in zip(paths, sources, strict=True) if loaded.get(s) != sha256_file(Path(p))]
+    return {"paths": paths, "sources": sources, "changed": changed}
 
 
 def has_new_files(result: dict, force: bool = False) -> bool:
@@ -36,6 +37,6 @@ def has_new_files(result: dict, force: bool = False) -> bool:
 
 def measure(result: dict, cfg: Config | None = None) -> dict:
     """Load the fetched files (unchanged ones are skipped), resolve and measure; the shares as a small summary."""
-    run = run_spend(cfg or Config.load(), paths=[Path(p) for p in result["paths"]])
+    run = run_spend(cfg or Config.load(), paths=[Path(p) for p in result["paths"]], sources=result.get("sources"))
     return {"files": run.files, "resolution": run.resolution, "opportunities": run.opportunities,
             "shares": {s["definition"]: s["local_share"] for s in run.shares}}
