@@ -111,3 +111,34 @@ def test_files_of_one_name_from_two_places_are_both_fetched_and_loaded(tmp_path,
     finally:
         con.close()
 
+
+def test_vcse_spend_lists_every_file_in_the_figures_and_removes_one(demo_register, tmp_path):
+    """The measures count every file loaded on any run: `vcse spend` lists each with its lines, £ and credit notes
+    (so the figures reconcile to files), and --remove takes one out."""
+    from typer.testing import CliRunner
+
+    from vcse_pipeline.cli import app
+
+    header = HEADER.strip()
+    (tmp_path / "pta.csv").write_text(f"{header}\nMCC,Care,Care,01/04/2025,T1,5000,Wirral Mind\n", encoding="utf-8")
+    (tmp_path / "opreg.csv").write_text(f"{header}\nMCC,Care,Care,01/05/2025,T2,4000,Wirral Mind\n"
+                                        "MCC,Care,Care,02/05/2025,T3,2500,Wirral Mind\n"
+                                        "MCC,Care,Care,03/05/2025,T4,-500,Wirral Mind\n", encoding="utf-8")
+    env = {"VCSE__SPEND__DATABASE": str(tmp_path / "spend.duckdb"), "COLUMNS": "1000",
+           "VCSE__DOWNLOAD__PROGRESS": "false"}
+
+    def vcse_spend(*args: str) -> list[str]:
+        result = CliRunner().invoke(app, ["spend", *args, "--data-dir", str(demo_register.cfg.data_dir)], env=env)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
+
+    vcse_spend(str(tmp_path / "pta.csv"))
+    out = vcse_spend(str(tmp_path / "opreg.csv"))
+    assert "opreg.csv: 3 lines (manchester)" in out
+    assert f"opreg.csv 3 £6,000.00 1 {(tmp_path / 'opreg.csv').resolve()}" in out
+    assert f"pta.csv 1 £5,000.00 0 {(tmp_path / 'pta.csv').resolve()}" in out
+    assert any(line.startswith("Wirral £11,000") for line in out)
+    out = vcse_spend("--remove", "pta.csv")
+    assert "pta.csv: removed (1 lines) [" + str((tmp_path / "pta.csv").resolve()) + "]" in out
+    assert not any(line.startswith("pta.csv 1") for line in out)
+    assert any(line.startswith("Wirral £6,000") for line in out)

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from vcse_pipeline.errors import PipelineError, SourceError
 from vcse_pipeline.spend.layouts import BUILT_IN, load_layouts
-from vcse_pipeline.spend.load import load_files, open_spend_db
+from vcse_pipeline.spend.load import load_files, loaded_files, open_spend_db, remove_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GRANTS = FIXTURES / "360giving" / "power-to-change-grants-slice.json"
@@ -330,6 +330,29 @@ def test_two_files_of_one_name_from_two_folders_are_both_kept(con, tmp_path):
     load_files(con, [april, may], list(BUILT_IN))
     assert con.execute("SELECT source, amount FROM spend_line ORDER BY source").fetchall() == [
         (str(april.resolve()), Decimal("1500")), (str(may.resolve()), Decimal("7000"))]
+
+
+def test_every_loaded_file_is_listed_with_its_money_and_one_can_be_removed(con, tmp_path):
+    pta = manchester_file(tmp_path / "pta.csv", "MCC,Food,Grant,01/04/2025,1,5000,Tranmere Mind")
+    opreg = manchester_file(tmp_path / "opreg.csv", "MCC,Food,Grant,01/05/2025,2,4000,Wirral Mind",
+                            "MCC,Food,Grant,02/05/2025,3,2500,Wirral Mind",
+                            "MCC,Food,Grant,03/05/2025,4,(500),Wirral Mind")
+    other = manchester_file(tmp_path / "b" / "pta.csv", "MCC,Food,Grant,01/06/2025,5,10,Acme")
+    load_files(con, [pta], list(BUILT_IN))
+    load_files(con, [opreg, other], list(BUILT_IN))   # a later run: pta.csv is still in the figures
+    listed = [(f["file"], f["source"], f["lines"], f["amount"], f["credits"]) for f in loaded_files(con)]
+    assert listed == [("opreg.csv", str(opreg.resolve()), 3, Decimal("6000"), 1),
+                      ("pta.csv", str(other.resolve()), 1, Decimal("10"), 0),
+                      ("pta.csv", str(pta.resolve()), 1, Decimal("5000"), 0)]
+    with pytest.raises(SourceError, match="several loaded files have this name"):
+        remove_files(con, ["pta.csv"])
+    assert remove_files(con, ["opreg.csv", str(pta.resolve())]) == [
+        {"file": "opreg.csv", "source": str(opreg.resolve()), "lines": 3},
+        {"file": "pta.csv", "source": str(pta.resolve()), "lines": 1}]
+    assert con.execute("SELECT source, sum(amount) FROM spend_line GROUP BY source").fetchall() == [
+        (str(other.resolve()), Decimal("10"))]
+    with pytest.raises(SourceError, match="no such file in the spend database"):
+        remove_files(con, ["opreg.csv"])
 
 
 def test_a_database_from_before_sources_keeps_its_files_and_replaces_them_by_name(tmp_path):

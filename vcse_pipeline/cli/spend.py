@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .options import ConfigOpt, DataDirOpt, load_config
@@ -27,6 +28,9 @@ def spend_command(
     excel: Path | None = typer.Option(None, "--excel", help="Write the Excel workbook to this .xlsx file."),
     no_fetch: bool = typer.Option(False, "--no-fetch", help="Load nothing new: resolve and measure again what is "
                                                            "loaded (after editing the overrides file)."),
+    remove: list[str] | None = typer.Option(None, "--remove", help="Take a loaded file out of the spend database "
+                                                                  "(its name, or its source when several files share "
+                                                                  "the name), then measure again; repeatable."),
     config: Path | None = ConfigOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -37,13 +41,8 @@ def spend_command(
     if excel is not None and excel.suffix.lower() != ".xlsx":
         raise typer.BadParameter(f"{excel}: give a .xlsx file name", param_hint="--excel")
     cfg = load_config(config, data_dir)
-    run = run_spend(cfg, locations or None, fetch=not no_fetch)
-    names = [f["file"] for f in run.files]
-    for f in run.files:   # the source too when two files of the run share a name
-        console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else "")
-                      + (f" [{f['source']}]" if names.count(f["file"]) > 1 else ""), highlight=False, markup=False)
-        for sheet in f["skipped_sheets"]:
-            console.print(f"{f['file']}: sheet {sheet!r} skipped (no payment layout)", highlight=False, markup=False)
+    run = run_spend(cfg, locations or None, fetch=not (no_fetch or (remove and not locations)), remove=remove)
+    _print_files(run)
     console.print("suppliers: " + ", ".join(f"{n:,} {status}" for status, n in sorted(run.resolution.items())))
     shares = Table(title="Local share of in-scope spend", title_justify="left")
     for column in ("definition", "in scope", "local", "share", "target"):
@@ -62,6 +61,27 @@ def spend_command(
             console.print(f"wrote {write_workbook(con, excel)}")
     finally:
         con.close()
+
+
+def _print_files(run) -> None:
+    """This run's files (loaded, unchanged, sheets skipped), then every file in the figures with
+    its lines, £ and credit notes, so the measures reconcile to files."""
+    for f in run.removed:
+        console.print(f"{f['file']}: removed ({f['lines']:,} lines) [{f['source']}]", highlight=False, markup=False)
+    same_name = [f["file"] for f in run.files]
+    for f in run.files:
+        console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else "")
+                      + (f" [{f['source']}]" if same_name.count(f["file"]) > 1 else ""), highlight=False, markup=False)
+        for sheet in f["skipped_sheets"]:
+            console.print(f"{f['file']}: sheet {sheet!r} skipped (no payment layout)", highlight=False, markup=False)
+    files = Table(title=f"Files in the figures ({len(run.loaded)}; vcse spend --remove NAME takes one out)",
+                  title_justify="left")
+    for column in ("file", "lines", "amount", "credit notes", "source"):
+        files.add_column(column, justify="right" if column in ("lines", "amount", "credit notes") else "left")
+    for f in run.loaded:
+        files.add_row(escape(f["file"]), f"{f['lines']:,}", f"£{float(f['amount']):,.2f}", f"{f['credits']:,}",
+                      escape(f["source"]))
+    console.print(files)
 
 
 def _print_review(con, limit: int = 50) -> None:

@@ -4,7 +4,8 @@ canonical rows scanned and typed by DuckDB in one statement, the file's previous
 A file is known by where it came from (its source: the URL, or the local file's full path), so two files of one name
 from different places are two files; `file` is its name for people. A file whose bytes are unchanged since it was
 loaded is skipped; a bad amount or date stops the load naming the file (and sheet), row and column (as published),
-and the file's previous lines stay as they were.
+and the file's previous lines stay as they were. Every file loaded counts in the measures until it is removed
+(remove_files).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import run_sql_file, sql_file, sql_literal
+from ..db import run_sql_file, sql_file, sql_literal, sql_text
 from ..errors import SourceError, excerpt
 from .grants import is_360giving_json, write_360giving_json
 from .layouts import Layout
@@ -115,6 +116,42 @@ def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[
         summaries.append({**summary, "layout": result.layout, "lines": result.rows,
                           "skipped_sheets": list(getattr(result, "skipped_sheets", []))})
     return summaries
+
+
+def remove_files(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[dict]:
+    """Take files out of the spend database (and so out of the measures): each named by its source or, when only
+    one loaded file has it, its name. Returns the files removed (file, source, lines)."""
+    removed = []
+    for name in names:
+        found = con.execute("SELECT file, source, line_count FROM spend_file WHERE source = ? OR file = ? "
+                            "ORDER BY source", [name, name]).fetchall()
+        exact = [f for f in found if f[1] == name]
+        found = exact or found
+        if not found:
+            raise SourceError(SOURCE, "no such file in the spend database (vcse spend lists what is loaded)",
+                              file=name)
+        if len(found) > 1:
+            raise SourceError(SOURCE, "several loaded files have this name: give the source of the one to remove ("
+                              + ", ".join(f[1] for f in found) + ")", file=name)
+        file, source, lines = found[0]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM spend_line WHERE source = ?", [source])
+            con.execute("DELETE FROM spend_file WHERE source = ?", [source])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        removed.append({"file": file, "source": source, "lines": lines})
+    return removed
+
+
+def loaded_files(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every file in the spend database, so the measures reconcile to files: file, source, layout, lines, £ amount,
+    credit notes (lines below zero) and when it was loaded, in name order."""
+    cursor = con.execute(sql_text("spend/20_files.sql"))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _check_values(con: duckdb.DuckDBPyConnection, result: ReadResult) -> None:

@@ -12,7 +12,7 @@ from ..config import Config
 from . import measures
 from .fetch import fetch_spend_files
 from .layouts import load_layouts
-from .load import load_files, load_tier2, open_spend_db
+from .load import load_files, load_tier2, loaded_files, open_spend_db, remove_files
 from .resolve import attached, read_overrides, resolve_suppliers
 
 
@@ -20,6 +20,8 @@ from .resolve import attached, read_overrides, resolve_suppliers
 class SpendRun:
     database: Path
     files: list[dict] = field(default_factory=list)       # this run's files: load.load_files' summaries
+    loaded: list[dict] = field(default_factory=list)      # every file in the measures: load.loaded_files
+    removed: list[dict] = field(default_factory=list)     # files taken out: load.remove_files
     resolution: dict[str, int] = field(default_factory=dict)  # status -> suppliers
     shares: list[dict] = field(default_factory=list)      # spend_local_share rows
     opportunities: int = 0
@@ -27,7 +29,7 @@ class SpendRun:
 
     @property
     def changed(self) -> bool:
-        return any(not f["skipped"] for f in self.files)
+        return bool(self.removed) or any(not f["skipped"] for f in self.files)
 
 
 def _setting_path(cfg: Config, value: str) -> Path | None:
@@ -50,11 +52,12 @@ def open_database(cfg: Config) -> duckdb.DuckDBPyConnection:
 
 
 def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = True,
-              paths: list[Path] | None = None, sources: list[str] | None = None) -> SpendRun:
+              paths: list[Path] | None = None, sources: list[str] | None = None,
+              remove: list[str] | None = None) -> SpendRun:
     """Fetch (conditional) and load `locations` (else [spend] files), then resolve and measure everything loaded.
     `paths`: files fetched already (the DAG's fetch task), loaded as they are, `sources` where each came from. With
     fetch False and no paths, only what is loaded already is resolved and measured again (after an overrides
-    change)."""
+    change). `remove`: files (source, or a name only one loaded file has) taken out of the database first."""
     spend = cfg.section("spend")
     layouts = load_layouts(_setting_path(cfg, spend["layouts_file"]))
     run = SpendRun(database_path(cfg))
@@ -63,7 +66,9 @@ def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = 
         paths, sources = [r.path for r in fetched], [r.url for r in fetched]
     con = open_database(cfg)
     try:
+        run.removed = remove_files(con, remove or [])
         run.files = load_files(con, paths, layouts, sources)
+        run.loaded = loaded_files(con)
         tier2 = _setting_path(cfg, spend["tier2_file"])
         if tier2:
             run.tier2_rows = load_tier2(con, tier2)
