@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from vcse_pipeline.errors import PipelineError, SourceError
 from vcse_pipeline.spend.layouts import BUILT_IN, load_layouts
-from vcse_pipeline.spend.load import load_files, loaded_files, open_spend_db, remove_files
+from vcse_pipeline.spend.load import duplicate_lines, load_files, loaded_files, open_spend_db, remove_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GRANTS = FIXTURES / "360giving" / "power-to-change-grants-slice.json"
@@ -330,6 +330,33 @@ def test_two_files_of_one_name_from_two_folders_are_both_kept(con, tmp_path):
     load_files(con, [april, may], list(BUILT_IN))
     assert con.execute("SELECT source, amount FROM spend_line ORDER BY source").fetchall() == [
         (str(april.resolve()), Decimal("1500")), (str(may.resolve()), Decimal("7000"))]
+
+
+def test_the_same_bytes_under_another_name_are_not_counted_twice(con, tmp_path):
+    rows = ["MCC,Food,Grant,01/04/2025,1,1000,Tranmere Mind", "MCC,Food,Grant,02/04/2025,2,2000,Wirral Mind"]
+    month = manchester_file(tmp_path / "payments-2025-04.csv", *rows)
+    quarter = tmp_path / "payments-Q1-2025-26.csv"
+    quarter.write_bytes(month.read_bytes())
+    first, second = load_files(con, [month, quarter], list(BUILT_IN))
+    assert (first["lines"], first["duplicate_of"]) == (2, None)
+    assert (second["lines"], second["duplicate_of"]) == (0, str(month.resolve()))
+    assert con.execute("SELECT sum(amount), count(DISTINCT file) FROM spend_line").fetchone() == (Decimal("3000"), 1)
+
+
+def test_identical_lines_are_reported_with_their_rows_and_all_counted(con, tmp_path):
+    april = manchester_file(tmp_path / "april.csv", "MCC,Food,Grant,01/04/2025,T1,1000,Tranmere Mind",
+                            "MCC,Food,Grant,01/04/2025,T2,1000,Tranmere Mind",
+                            "MCC,Food,Grant,01/04/2025,T1,1000,Tranmere Mind")
+    may = manchester_file(tmp_path / "may.csv", "MCC,Food,Grant,03/05/2025,T9,250,Wirral Mind",
+                          "MCC,Food,Grant,01/04/2025,T1,1000,Tranmere Mind")
+    summaries = load_files(con, [april, may], list(BUILT_IN))
+    [repeat] = duplicate_lines(con, [s["source"] for s in summaries])
+    assert (repeat["payment_date"], repeat["amount"], repeat["supplier_name"], repeat["transaction_ref"],
+            repeat["lines"]) == (dt.date(2025, 4, 1), Decimal("1000"), "Tranmere Mind", "T1", 3)
+    assert repeat["places"] == "april.csv row 2; april.csv row 4; may.csv row 3"
+    assert con.execute("SELECT sum(amount) FROM spend_line").fetchone()[0] == Decimal("4250")   # reported, kept
+    assert duplicate_lines(con, [str(may.resolve())])[0]["lines"] == 3       # may's line repeats april's
+    assert duplicate_lines(con, []) == []
 
 
 def test_every_loaded_file_is_listed_with_its_money_and_one_can_be_removed(con, tmp_path):

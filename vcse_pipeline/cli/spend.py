@@ -64,16 +64,27 @@ def spend_command(
 
 
 def _print_files(run) -> None:
-    """This run's files (loaded, unchanged, sheets skipped), then every file in the figures with
+    """This run's files (loaded, unchanged, a copy of another, sheets skipped), then every file in the figures with
     its lines, £ and credit notes, so the measures reconcile to files."""
     for f in run.removed:
         console.print(f"{f['file']}: removed ({f['lines']:,} lines) [{f['source']}]", highlight=False, markup=False)
     same_name = [f["file"] for f in run.files]
     for f in run.files:
+        if f["duplicate_of"]:
+            console.print(f"{f['file']}: not loaded, the same bytes as {f['duplicate_of']} (loaded already) "
+                          f"[{f['source']}]", highlight=False, markup=False)
+            continue
         console.print(f"{f['file']}: {f['lines']:,} lines ({f['layout']})" + (" unchanged" if f["skipped"] else "")
                       + (f" [{f['source']}]" if same_name.count(f["file"]) > 1 else ""), highlight=False, markup=False)
         for sheet in f["skipped_sheets"]:
             console.print(f"{f['file']}: sheet {sheet!r} skipped (no payment layout)", highlight=False, markup=False)
+    for d in run.duplicate_lines[:20]:
+        console.print(f"warning: {d['lines']} identical lines ({d['payment_date']}, £{float(d['amount']):,.2f}, "
+                      f"{d['supplier_name'] or 'no supplier'}, ref {d['transaction_ref'] or 'none'}): {d['places']}; "
+                      "all counted", highlight=False, markup=False)
+    if len(run.duplicate_lines) > 20:
+        console.print(f"warning: {len(run.duplicate_lines) - 20:,} more sets of identical lines not shown, all counted",
+                      highlight=False, markup=False)
     files = Table(title=f"Files in the figures ({len(run.loaded)}; vcse spend --remove NAME takes one out)",
                   title_justify="left")
     for column in ("file", "lines", "amount", "credit notes", "source"):

@@ -3,9 +3,10 @@ canonical rows scanned and typed by DuckDB in one statement, the file's previous
 
 A file is known by where it came from (its source: the URL, or the local file's full path), so two files of one name
 from different places are two files; `file` is its name for people. A file whose bytes are unchanged since it was
-loaded is skipped; a bad amount or date stops the load naming the file (and sheet), row and column (as published),
-and the file's previous lines stay as they were. Every file loaded counts in the measures until it is removed
-(remove_files).
+loaded is skipped; a file whose bytes are already loaded from another source is not loaded again (it would count
+the money twice) and says which file it repeats; a bad amount or date stops the load naming the file (and sheet),
+row and column (as published), and the file's previous lines stay as they were. Every file loaded counts in the
+measures until it is removed (remove_files).
 """
 
 from __future__ import annotations
@@ -94,17 +95,26 @@ def spend_files(locations: list[Path]) -> list[Path]:
 def load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], layouts: list[Layout],
                sources: list[str] | None = None) -> list[dict]:
     """Load each file (unchanged files skipped); returns one summary per file: file, source, layout, lines,
-    skipped and skipped_sheets (a workbook's sheets with no payment layout). `sources`: where each path came from
-    (the URL fetched), else the path itself."""
+    skipped, duplicate_of (the file already loaded with the same bytes) and skipped_sheets (a workbook's sheets
+    with no payment layout). `sources`: where each path came from (the URL fetched), else the path itself."""
     summaries = []
     for index, path in enumerate(paths):
         path = Path(path)
         source = sources[index] if sources else source_of(path)
         digest = sha256_file(path)
         known = con.execute("SELECT sha256, line_count, layout FROM spend_file WHERE source = ?", [source]).fetchone()
-        summary = {"file": path.name, "source": source, "skipped": False, "skipped_sheets": []}
+        summary = {"file": path.name, "source": source, "skipped": False, "duplicate_of": None,
+                   "skipped_sheets": []}
         if known and known[0] == digest:
             summaries.append({**summary, "layout": known[2], "lines": known[1], "skipped": True})
+            continue
+        same = con.execute("SELECT file, source, line_count, layout FROM spend_file WHERE sha256 = ? AND source <> ? "
+                           "AND source <> ? ORDER BY source LIMIT 1", [digest, source, path.name]).fetchone()
+        if same:
+            if known:   # its earlier bytes are not what it holds now; what it holds now is counted under `same`
+                remove_files(con, [source])
+            summaries.append({**summary, "layout": same[3], "lines": 0, "skipped": True,
+                              "duplicate_of": same[1]})
             continue
         with tempfile.TemporaryDirectory(prefix="vcse-spend-") as scratch:
             canonical = Path(scratch) / "lines.csv"
@@ -150,6 +160,17 @@ def loaded_files(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Every file in the spend database, so the measures reconcile to files: file, source, layout, lines, £ amount,
     credit notes (lines below zero) and when it was loaded, in name order."""
     cursor = con.execute(sql_text("spend/20_files.sql"))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def duplicate_lines(con: duckdb.DuckDBPyConnection, sources: list[str]) -> list[dict]:
+    """Lines of `sources` that repeat another line (the same date, amount, supplier and reference) in any loaded
+    file: each group with where its lines are (file, sheet and row). Reported, never dropped: a council may pay
+    the same amount twice; the analyst decides."""
+    if not sources:
+        return []
+    cursor = con.execute(sql_text("spend/21_duplicate_lines.sql"), {"sources": sources})
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

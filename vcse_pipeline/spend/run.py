@@ -12,7 +12,7 @@ from ..config import Config
 from . import measures
 from .fetch import fetch_spend_files
 from .layouts import load_layouts
-from .load import load_files, load_tier2, loaded_files, open_spend_db, remove_files
+from .load import duplicate_lines, load_files, load_tier2, loaded_files, open_spend_db, remove_files
 from .resolve import attached, read_overrides, resolve_suppliers
 
 
@@ -22,6 +22,7 @@ class SpendRun:
     files: list[dict] = field(default_factory=list)       # this run's files: load.load_files' summaries
     loaded: list[dict] = field(default_factory=list)      # every file in the measures: load.loaded_files
     removed: list[dict] = field(default_factory=list)     # files taken out: load.remove_files
+    duplicate_lines: list[dict] = field(default_factory=list)  # load.duplicate_lines of this run's files
     resolution: dict[str, int] = field(default_factory=dict)  # status -> suppliers
     shares: list[dict] = field(default_factory=list)      # spend_local_share rows
     opportunities: int = 0
@@ -68,6 +69,7 @@ def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = 
     try:
         run.removed = remove_files(con, remove or [])
         run.files = load_files(con, paths, layouts, sources)
+        run.duplicate_lines = duplicate_lines(con, [f["source"] for f in run.files if not f["skipped"]])
         run.loaded = loaded_files(con)
         tier2 = _setting_path(cfg, spend["tier2_file"])
         if tier2:

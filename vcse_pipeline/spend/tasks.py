@@ -27,7 +27,9 @@ def fetch_files(cfg: Config | None = None) -> dict:
             loaded = dict(con.execute("SELECT source, sha256 FROM spend_file").fetchall())
         finally:
             con.close()
-    changed = [p for p, s in zip(paths, sources, strict=True) if loaded.get(s) != sha256_file(Path(p))]
+    digests = {p: sha256_file(Path(p)) for p in paths}   # a copy of a loaded file's bytes is not loaded (load.py)
+    changed = [p for p, s in zip(paths, sources, strict=True)
+               if loaded.get(s) != digests[p] and (s in loaded or digests[p] not in loaded.values())]
     return {"paths": paths, "sources": sources, "changed": changed}
 
 
