@@ -232,6 +232,27 @@ def test_gaps_and_cannot_tell(edited_client):
     assert "1 provider based here does work the register could not classify" in main_text(response)
 
 
+def test_the_wards_list_counts_gaps_as_each_ward_page_does(edited_client):
+    """The list and the ward pages say the same: gaps where the register can tell, and apart the services it cannot
+    tell about (thinly tagged in the area, or closable by the ward's providers of unknown work)."""
+    listed = re.findall(r'<a class="govuk-link" href="/wards/(E05\d+)">[^<]+</a></th>\s*'
+                        r'<td[^>]*>([\d,]+)</td>\s*<td[^>]*>([\d,]+)</td>\s*<td[^>]*>([\d,]+)</td>',
+                        edited_client.get("/wards").text)
+    assert len(listed) > 10
+    totals = [0, 0]
+    for ward_code, _providers, gaps, cannot_tell in listed:
+        tags = re.findall(r'<strong class="govuk-tag govuk-tag--[a-z]+">([^<]+)</strong>',
+                          edited_client.get(f"/wards/{ward_code}").text)
+        assert (int(gaps), int(cannot_tell)) == (tags.count("Gap"), tags.count("Cannot tell")), ward_code
+        totals = [totals[0] + int(gaps), totals[1] + int(cannot_tell)]
+    assert min(totals) > 0   # both kinds in the list, or the test proves little
+    liscard = edited_client.get("/api/wards").json()["wards"]
+    liscard = next(w for w in liscard if w["ward_code"] == "E05000961")
+    detail = edited_client.get("/api/wards/E05000961").json()
+    assert (liscard["gaps"], liscard["cannot_tell"]) == (detail["gaps"], detail["cannot_tell"])
+    assert detail["cannot_tell"] > 0   # Food and poverty relief: the unclassified provider might do it
+
+
 def test_a_gap_in_a_service_area_the_register_cannot_tag_reliably_is_cannot_tell(client, register):
     """Upton has no providers at all, so no unclassified one could close a gap there: each gap's status comes from
     the view alone: 'cannot tell' where the service area is not reliably tagged in the area, else a gap."""

@@ -125,6 +125,10 @@ def test_wards_and_a_ward(client, register_con):
     assert len(detail["providers"]) == ward["providers"]
     assert {c["status"] for c in detail["coverage"]} <= {"covered", "gap", "cannot tell", "not commissioned by ward"}
     assert detail["gaps"] == sum(c["status"] == "gap" for c in detail["coverage"])
+    for listed in wards:   # the list counts as each ward's own answer does
+        one = client.get(f"/api/wards/{listed['ward_code']}").json()
+        assert listed["gaps"] == one["gaps"], listed["ward_code"]
+        assert listed["cannot_tell"] == one["cannot_tell"], listed["ward_code"]
     assert client.get("/api/wards/E05999999").status_code == 404
 
 

@@ -317,7 +317,9 @@ class WardSummary(BaseModel):
     providers: int = Field(description="Providers based in the ward")
     unclassified: int = Field(description="Of those, how many have no service area (their work is unknown)")
     gaps: int = Field(description="Service areas commissioned ward by ward with fewer providers based here than "
-                                  "the gap threshold")
+                                  "the gap threshold, where the register can tell (status 'gap' on the ward)")
+    cannot_tell: int = Field(description="Such service areas the register cannot tell about: not reliably tagged "
+                                         "in the area, or the providers of unknown work could close the gap")
 
 
 class WardList(BaseModel):

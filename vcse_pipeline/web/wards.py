@@ -27,17 +27,31 @@ GAP, CANNOT_TELL, COVERED, NOT_LOCAL = "gap", "cannot tell", "covered", "not com
 SVG_WIDTH, SVG_HEIGHT, SVG_MARGIN = 640, 420, 24
 
 
+def gap_status(gap: dict, unclassified: int) -> str:
+    """A ward_service_gaps row's status: 'cannot tell' when the service area is not reliably tagged in the area (the
+    view's gap column, as the report reads it), or when the ward's providers of unknown work could close the gap;
+    else a gap. The wards list, the ward page and the API all count with this."""
+    closable = gap["providers_based"] + unclassified >= gap["threshold"]
+    return CANNOT_TELL if gap["gap"] == "cannot tell" or closable else GAP
+
+
 def ward_list(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Every ward of the register's areas with its providers based there, gaps and providers of unknown work."""
-    return fetch_dicts(con, """
+    """Every ward of the register's areas with its providers based there, providers of unknown work, and its
+    service gaps and services the register cannot tell about (gap_status, as on the ward's page)."""
+    wards = fetch_dicts(con, """
         SELECT w.area_code, w.ward_code, w.ward_name,
                (SELECT count(*) FROM provider_directory d WHERE d.area_code = w.area_code
                     AND d.ward_code = w.ward_code AND d.based_in_area) AS providers,
                (SELECT count(*) FROM provider_directory d WHERE d.area_code = w.area_code
-                    AND d.ward_code = w.ward_code AND d.based_in_area AND len(d.service_areas) = 0) AS unclassified,
-               (SELECT count(*) FROM ward_service_gaps g WHERE g.area_code = w.area_code
-                    AND g.ward_code = w.ward_code) AS gaps
+                    AND d.ward_code = w.ward_code AND d.based_in_area AND len(d.service_areas) = 0) AS unclassified
         FROM area_ward w ORDER BY w.ward_name, w.area_code""", [])
+    by_key = {(w["area_code"], w["ward_code"]): {**w, "gaps": 0, "cannot_tell": 0} for w in wards}
+    for gap in fetch_dicts(con, "SELECT area_code, ward_code, providers_based, threshold, gap FROM ward_service_gaps",
+                           []):
+        ward = by_key.get((gap["area_code"], gap["ward_code"]))
+        if ward is not None:
+            ward["gaps" if gap_status(gap, ward["unclassified"]) == GAP else "cannot_tell"] += 1
+    return list(by_key.values())
 
 
 def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
@@ -52,7 +66,8 @@ def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
         WHERE d.area_code = ? AND d.ward_code = ? AND d.based_in_area ORDER BY d.name""", key)
     unclassified = sum(1 for p in providers if not p["service_area_labels"])
     gaps = {r["service_area"]: r for r in fetch_dicts(
-        con, "SELECT service_area, threshold, gap FROM ward_service_gaps WHERE area_code = ? AND ward_code = ?", key)}
+        con, "SELECT service_area, providers_based, threshold, gap FROM ward_service_gaps "
+             "WHERE area_code = ? AND ward_code = ?", key)}
     coverage = fetch_dicts(con, """
         SELECT service_area, service_area_label, commissioned_locally, providers_based, providers_area_wide
         FROM ward_service_coverage WHERE area_code = ? AND ward_code = ? ORDER BY service_area_label""", key)
@@ -60,11 +75,7 @@ def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
         if not row["commissioned_locally"]:
             row["status"] = NOT_LOCAL
         elif row["service_area"] in gaps:
-            # The register cannot tell when the service area is not reliably tagged in the area (the view's gap
-            # column, as the report reads it), or when the ward's providers of unknown work could close the gap.
-            gap = gaps[row["service_area"]]
-            closable = row["providers_based"] + unclassified >= gap["threshold"]
-            row["status"] = CANNOT_TELL if gap["gap"] == "cannot tell" or closable else GAP
+            row["status"] = gap_status(gaps[row["service_area"]], unclassified)
         else:
             row["status"] = COVERED
     threshold = next(iter(gaps.values()))["threshold"] if gaps else None
