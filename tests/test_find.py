@@ -78,6 +78,23 @@ def test_keyword_searches_classifications_and_only_the_area_searched(fresh_regis
     con.close()
 
 
+def test_keywords_match_with_or_without_accents(fresh_register):
+    """A keyword is read without its accents and so is every text it is matched against: "café" finds a "Cafe"
+    and a "Café" alike, and the whole accented name ranks as the exact name."""
+    con = duckdb.connect(str(fresh_register))
+    con.execute("UPDATE organisation SET name = 'Côte Café Community Kitchen' WHERE org_id = ?", [org_id_for("C1")])
+    con.execute("INSERT INTO organisation_text VALUES ('E08000015', ?, 'GB-CHC-1', 'Runs a community cafe', NULL)",
+                [org_id_for("C3")])
+
+    def found(keyword):
+        return [(r["org_id"], r["relevance"]) for r in find_providers(con, FindQuery(keyword=keyword)).as_dicts()]
+
+    expected = [(org_id_for("C1"), 60), (org_id_for("C3"), 15)]
+    assert found("café") == found("cafe") == found("CAFÉ") == expected
+    assert found("Côte Café Community Kitchen") == found("cote cafe community kitchen") == [(org_id_for("C1"), 100)]
+    con.close()
+
+
 def test_providers_of_one_name_and_income_come_in_one_order(fresh_register):
     """Ties on every sort key are broken by area and identifier, so a page of results never changes between asks."""
     con = duckdb.connect(str(fresh_register))

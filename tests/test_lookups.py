@@ -76,3 +76,10 @@ def test_resolve_areas_refuses_an_empty_list(tmp_path):
     cfg = _staged(tmp_path, [])
     with pytest.raises(PipelineError, match=r"no area to build: set \[register\] areas .* or pass --area"):
         resolve_areas(cfg)
+
+
+def test_plain_reads_accented_letters_without_their_accents():
+    assert lookups.plain("Café") == "cafe"
+    assert lookups.plain("Côte-d’Ivoire Community Association") == "cote divoire community association"
+    assert lookups.plain("Zoë's NAÏVE Art & Crafts") == "zoes naive art and crafts"
+    assert lookups.key("Saint-Étienne") == lookups.key("saint etienne")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,8 +29,10 @@ POSTCODE_NOT_FOUND = ("not in postcode directory", "malformed")
 
 
 def plain(text: str) -> str:
-    """Lower case words, "&" read as "and", apostrophes dropped, other punctuation a space."""
-    text = str(text).lower().replace("&", " and ")
+    """Lower case words without accents ("Café" -> "cafe", NFKD), "&" read as "and", apostrophes dropped, other
+    punctuation a space."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(c))
+    text = text.lower().replace("&", " and ")
     text = re.sub(r"['’`]", "", text)
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 

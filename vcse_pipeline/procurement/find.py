@@ -122,8 +122,9 @@ def _word_pattern(word: str) -> str:
 
 
 def _text(sql: str) -> str:
-    """SQL for a text value as keyword search sees it: lower case, apostrophes dropped (women's -> womens)."""
-    return f"regexp_replace(lower(coalesce({sql}, '')), '[''’`]', '', 'g')"
+    """SQL for a text value as keyword search sees it, as `plain` reads the keyword: lower case, accents stripped
+    (café -> cafe), apostrophes dropped (women's -> womens)."""
+    return f"regexp_replace(strip_accents(lower(coalesce({sql}, ''))), '[''’`]', '', 'g')"
 
 
 def _has_all(sql: str, patterns: list[str]) -> str:
