@@ -114,6 +114,17 @@ def test_several_errors_in_the_form_order(client):
     assert fields == ["district", "near", "min_income", "max_income"]
 
 
+def test_an_income_band_and_another_range_together_is_an_error_on_the_band(client):
+    """Neither is applied silently over the other: the officer is asked to choose, both values shown back."""
+    response = client.get("/providers", params={"income": "over-1m", "max_income": "50000"})
+    assert response.status_code == 400
+    assert error_summary(response) == [("income", "Choose an income band or enter another income range, not both")]
+    assert 'id="income-error"' in response.text and "providers</h2>" not in response.text
+    assert '<option value="over-1m" selected>' in response.text and 'value="50000"' in response.text
+    alone = client.get("/providers", params={"max_income": "50000"})   # the range alone is searched
+    assert alone.status_code == 200 and "income up to £50,000" in main_text(alone).lower()
+
+
 def test_values_reach_the_database_as_parameters(client, register):
     injected = "x' OR 1=1; DROP TABLE organisation; --"
     response = client.get("/providers", params={"keywords": injected})

@@ -150,7 +150,11 @@ def _income_range(search: Search, errors: dict) -> tuple[float | None, float | N
     band = next((b for b in INCOME_BANDS if b[0] == search.income), None)
     if search.income and band is None:
         errors["income"] = "Choose an income band from the list"
-    if band and least is None and most is None:
+    elif band and (search.min_income or search.max_income):
+        # Both given: neither is applied silently over the other (the page would describe one, the select show the
+        # other); the officer chooses.
+        errors["income"] = "Choose an income band or enter another income range, not both"
+    elif band:
         least, most = band[2], band[3]
     if least is not None and most is not None and least > most:
         errors["min_income"] = f"Income from ({money(least)}) must not be more than income up to ({money(most)})"
