@@ -5,6 +5,7 @@ switching to it without a restart (`vcse serve` in a process of its own, tests/w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -112,6 +113,25 @@ def test_organisation_profile_by_any_of_its_ids(client, register_con):
         assert all(s["evidence"] for s in profile["service_areas"])
     missing = client.get("/api/organisations/GB-CHC-0")
     assert missing.status_code == 404 and "GB-CHC-0" in missing.json()["detail"]
+
+
+def test_service_area_evidence_names_its_tags_and_classifications(client, register_con):
+    """Stored evidence ("model 0.40; ukcat:EC101 (name+activities+objects)") is shown with the tag's and the
+    classification's names, the code in brackets and where it was found, and the model's score in words."""
+    org_id, evidence = register_con.execute("""
+        SELECT org_id, evidence FROM organisation_service_area
+        WHERE evidence LIKE 'model %ukcat:%(%)%' AND evidence LIKE '%ccew_classification:%' ORDER BY org_id LIMIT 1
+        """).fetchone()
+    ukcat_code = re.search(r"ukcat:([A-Z]{2}[0-9]*) \(", evidence).group(1)
+    ccew_code = re.search(r"ccew_classification:([0-9]+)", evidence).group(1)
+    tag = register_con.execute("SELECT tag FROM ukcat_tag WHERE code = ?", [ukcat_code]).fetchone()[0]
+    description = register_con.execute("SELECT any_value(description) FROM organisation_classification WHERE "
+                                       "org_id = ? AND code = ? AND scheme LIKE 'ccew%'", [org_id, ccew_code])
+    shown = [e for s in client.get(f"/api/organisations/{org_id}").json()["service_areas"] for e in s["evidence"]]
+    assert any(e.startswith(f"UKCAT tag {tag} ({ukcat_code})") for e in shown), shown
+    assert f"Charity Commission classification {description.fetchone()[0]} ({ccew_code})" in shown
+    assert any(re.fullmatch(r"Tagging model: [0-9]{1,3} out of 100 for what it says it does", e) for e in shown)
+    assert not [e for e in shown if re.search(r"\bmodel 0\.|ukcat:|_classification|\(name\+", e)], shown
 
 
 def test_wards_and_a_ward(client, register_con):

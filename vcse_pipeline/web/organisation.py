@@ -51,30 +51,71 @@ def register_page(identifier: str) -> tuple[str, str] | None:
     return name, url.format(n=number)
 
 
+# Where a piece of evidence was found (the source in brackets after it, tagging.areas.place), in words; the
+# sources a kind of evidence always has ("charity_classification" for a classification) say nothing more.
+EVIDENCE_SOURCES = {"name": "in its name", "other_names": "in another of its names", "activities": "in its activities",
+                    "objects": "in its objects", "name+activities+objects": "in its name, activities and objects",
+                    "generic": "too general to place it on its own", "charity_classification": "",
+                    "company_sic": "", "society.sic_code": ""}
+SIC_SOURCES = {"company_sic": "Companies House", "society.sic_code": "FCA Mutuals Public Register"}
+EVIDENCE_ITEM = re.compile(r"(?P<kind>[a-z_]+):(?P<code>[^ (]*(?: [^(]+?)?) *(?:\((?P<source>[^()]*)\))?")
+MODEL_SCORE = re.compile(r"model (?P<score>[0-9.]+)")
+
+
+def evidence_items(text: str | None) -> list[tuple[str, str, str]]:
+    """The stored evidence ("model 0.40; ukcat:EC101 (name+activities+objects); name:advice centre (name)") as
+    (kind, code, source) items: ("model", "0.40", ""), ("ukcat", "EC101", "name+activities+objects"), ... An item
+    in another shape is kept whole as ("", item, "")."""
+    items = []
+    for item in (text or "").split("; "):
+        item = item.strip()
+        if model := MODEL_SCORE.fullmatch(item):
+            items.append(("model", model["score"], ""))
+        elif found := EVIDENCE_ITEM.fullmatch(item):
+            items.append((found["kind"], found["code"].strip(), found["source"] or ""))
+        elif item:
+            items.append(("", item, ""))
+    return items
+
+
 def _evidence_words(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str, evidence: list[str | None]):
-    """A function giving the evidence for a service area in words: "UKCAT tag Counselling (SW203)", "Charity
-    Commission classification Provides Advocacy/advice/information (307)", "SIC code 87900 (Companies House)".
+    """A function giving the evidence for a service area in words: "UKCAT tag Counselling (SW203) in its
+    activities", "Charity Commission classification Provides Advocacy/advice/information (307)", "SIC code
+    Residential care activities (87900), Companies House", "Tagging model: 40 out of 100 for what it says it
+    does", "“advice centre” in its name".
     The names of every code in `evidence` are read at once, in two queries."""
-    items = [item.partition(":") for text in evidence for item in (text or "").split("; ") if item]
+    items = [item for text in evidence for item in evidence_items(text)]
     ukcat = dict(con.execute("SELECT code, tag FROM ukcat_tag WHERE list_contains(?::VARCHAR[], code)",
-                             [[code for kind, _, code in items if kind == "ukcat"]]).fetchall())
-    ccew = dict(con.execute("SELECT code, any_value(description) FROM organisation_classification "
-                            "WHERE area_code = ? AND org_id = ? AND scheme LIKE 'ccew%' GROUP BY code",
-                            [area_code, org_id]).fetchall())
+                             [[code for kind, code, _ in items if kind == "ukcat"]]).fetchall())
+    named = {(scheme, code): description for scheme, code, description in con.execute(
+        "SELECT CASE WHEN scheme LIKE 'ccew%' THEN 'ccew' ELSE scheme END, code, any_value(description) "
+        "FROM organisation_classification WHERE area_code = ? AND org_id = ? AND (scheme LIKE 'ccew%' OR "
+        "scheme = 'sic') GROUP BY ALL", [area_code, org_id]).fetchall()}
+
+    def where(source: str) -> str:
+        phrase = EVIDENCE_SOURCES.get(source, f"from {source}" if source else "")
+        return (", " if source == "generic" else " ") + phrase if phrase else ""
 
     def words(text: str | None) -> list[str]:
         shown = []
-        for item in (text or "").split("; "):
-            kind, _, code = item.partition(":")
-            if kind == "ukcat":
-                shown.append(f"UKCAT tag {ukcat[code]} ({code})" if code in ukcat else f"UKCAT tag {code}")
+        for kind, code, source in evidence_items(text):
+            if kind == "model":
+                shown.append(f"Tagging model: {float(code) * 100:.0f} out of 100 for what it says it does")
+            elif kind == "ukcat":
+                shown.append((f"UKCAT tag {ukcat[code]} ({code})" if code in ukcat else f"UKCAT tag {code}")
+                             + where(source))
             elif kind == "ccew_classification":
-                shown.append(f"Charity Commission classification {ccew[code]} ({code})" if code in ccew
-                             else f"Charity Commission classification {code}")
+                description = named.get(("ccew", code))
+                shown.append((f"Charity Commission classification {description} ({code})" if description
+                               else f"Charity Commission classification {code}") + where(source))
             elif kind == "sic":
-                shown.append(f"SIC code {code} (Companies House)")
-            elif item:
-                shown.append(item)
+                description = named.get(("sic", code))
+                shown.append((f"SIC code {description} ({code})" if description else f"SIC code {code}")
+                             + (f", {SIC_SOURCES[source]}" if source in SIC_SOURCES else where(source)))
+            elif kind == "name":
+                shown.append(f"“{code}”" + where(source))
+            else:
+                shown.append(code if not kind else f"{kind} {code}{where(source)}")
         return shown
     return words
 
