@@ -335,6 +335,23 @@ def test_a_bad_notice_gets_a_message_not_a_500(client, content, message):
     assert "Traceback" not in response.text
 
 
+def test_a_bad_pasted_notice_is_given_back_with_its_error_on_the_text(client):
+    """The error is on the pasted notice's field (the summary links to it), and the text is in it again, open."""
+    pasted = '{"releases": [ {bad'
+    response = client.post("/opportunities", files={"notice_text": (None, pasted)})
+    assert response.status_code == 400
+    [(field, message)] = error_summary(response)
+    assert field == "notice_text" and message.startswith("The pasted notice is not valid JSON")
+    assert 'id="notice_text-error"' in response.text and 'id="notice_file-error"' not in response.text
+    textarea = re.search(r'<textarea class="govuk-textarea govuk-textarea--error" id="notice_text"[^>]*'
+                         r'aria-describedby="notice_text-error">([^<]*)</textarea>', response.text)
+    assert textarea and html.unescape(textarea.group(1)) == pasted
+    assert '<details class="govuk-details" open>' in response.text
+    uploaded = upload(client, pasted.encode())   # the same notice as a file: the error stays on the file input
+    assert [f for f, _m in error_summary(uploaded)] == ["notice_file"]
+    assert "govuk-textarea--error" not in uploaded.text and "></textarea>" in uploaded.text
+
+
 @pytest.mark.parametrize("release", [
     {"ocid": "ocds-1", "tender": "not an object"},
     {"ocid": "ocds-2", "tender": {"items": "x", "classification": 5, "value": {"amount": "lots"}}},

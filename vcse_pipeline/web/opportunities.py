@@ -33,9 +33,10 @@ SHORTLIST_SHOWN = 50        # providers on the page; the export carries every ma
 
 
 class NoticeProblem(Exception):
-    """What is wrong with the notice given, for the page (and which field to point at)."""
+    """What is wrong with the notice given, for the page (and which field to point at: the file input unless the
+    notice was pasted)."""
 
-    def __init__(self, message: str, field: str = "notice") -> None:
+    def __init__(self, message: str, field: str = "notice_file") -> None:
         super().__init__(message)
         self.field = field
 
@@ -45,8 +46,8 @@ def _limit(request: Request) -> int:
 
 
 async def read_form(request: Request) -> dict:
-    """The posted form's notice text (from the file, else the pasted text) and release id; NoticeProblem when the
-    body is too big or unreadable."""
+    """The posted form's notice text (from the file, else the pasted text), where it came from (`field`: the form
+    field to point an error at) and release id; NoticeProblem when the body is too big or unreadable."""
     limit = _limit(request)
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
@@ -69,18 +70,19 @@ async def read_form(request: Request) -> dict:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise NoticeProblem("The selected file must be an OCDS JSON file (it is not text)", "notice_file") from None
-        source = f"the file {upload.filename}"
+        source, field = f"the file {upload.filename}", "notice_file"
     else:
         text = str(form.get("notice_text") or "")
-        source = "the pasted notice"
+        source, field = "the pasted notice", "notice_text"
     if not text.strip():
         raise NoticeProblem("Select a notice file or paste the notice's JSON", "notice_file")
-    return {"text": text, "source": source[:250], "release_id": str(form.get("release_id") or "")[:300]}
+    return {"text": text, "source": source[:250], "field": field,
+            "release_id": str(form.get("release_id") or "")[:300]}
 
 
-def _releases(text: str, source: str, release_id: str | None):
+def _releases(text: str, source: str, release_id: str | None, field: str = "notice_file"):
     """(the chosen release, every release's summary) read by procurement.opportunities, whose checks and
-    messages are the CLI's; the file name in its messages is the uploaded file's."""
+    messages are the CLI's; the file name in its messages is the uploaded file's. A problem points at `field`."""
     from ..procurement.ocds import list_releases, load_release
 
     with tempfile.TemporaryDirectory(prefix="vcse-notice-") as folder:
@@ -93,10 +95,10 @@ def _releases(text: str, source: str, release_id: str | None):
             return load_release(path, release_id or None), releases
         except PipelineError as exc:
             message = str(exc).replace(f"notice file {path}", source).split("\n")[0]
-            raise NoticeProblem(for_officers(message)) from None
+            raise NoticeProblem(for_officers(message), field) from None
         except (RecursionError, ValueError, TypeError, AttributeError) as exc:  # JSON of an unexpected shape
-            raise NoticeProblem(f"{source} is not an OCDS release the register can read ({type(exc).__name__})") \
-                from None
+            raise NoticeProblem(f"{source} is not an OCDS release the register can read ({type(exc).__name__})",
+                                field) from None
 
 
 def shortlist(con: duckdb.DuckDBPyConnection, release: dict):
@@ -117,13 +119,14 @@ def notice_areas(notice) -> str:
 
 
 def _form_page(request: Request, register: RegisterView, problem: NoticeProblem | None = None, status: int = 200,
-               feed_view: RegisterView | None = None, page: int = 1):
+               feed_view: RegisterView | None = None, page: int = 1, pasted: str = ""):
+    """The form; with a problem, its error on the field it concerns and the pasted notice (if any) given back."""
     errors = {problem.field: str(problem)} if problem else {}
     return render(request, "opportunities.html",
                   {"title": ("Error: " if problem else "") + "Opportunities",
                    "errors": errors, "error_list": list(errors.items()), "feed": _feed_page(request, register,
                                                                                              feed_view, page),
-                   "max_kb": _limit(request) // 1024}, register=register.info, status=status)
+                   "max_kb": _limit(request) // 1024, "pasted": pasted}, register=register.info, status=status)
 
 
 def _feed_page(request: Request, register: RegisterView, feed_view: RegisterView | None, page: int) -> dict | None:
@@ -186,11 +189,13 @@ def feed_notice_export(ocid: str, fmt: str, register: RegisterView = Depends(cur
 
 @router.post("/opportunities", response_class=HTMLResponse)
 async def match(request: Request, register: RegisterView = Depends(current_register)):
+    given: dict = {}
     try:
         given = await read_form(request)
-        release, releases = _releases(given["text"], given["source"], given["release_id"])
+        release, releases = _releases(given["text"], given["source"], given["release_id"], given["field"])
     except NoticeProblem as problem:
-        return _form_page(request, register, problem, status=400 if "smaller" not in str(problem) else 413)
+        return _form_page(request, register, problem, status=400 if "smaller" not in str(problem) else 413,
+                          pasted=given["text"] if given.get("field") == "notice_text" else "")
     if release is None:   # a package of several notices: the officer picks one
         return render(request, "opportunity_choose.html",
                       {"title": "Choose a notice", "releases": releases, "text": given["text"],
@@ -215,13 +220,15 @@ async def export(fmt: str, request: Request, register: RegisterView = Depends(cu
     if fmt not in ("csv", "xlsx"):
         return render(request, "error.html", {"title": "Page not found",
                                                "message": "Lists download as .csv or .xlsx."}, status=404)
+    given = {}
     try:
         given = await read_form(request)
-        release, _releases_found = _releases(given["text"], given["source"], given["release_id"])
+        release, _releases_found = _releases(given["text"], given["source"], given["release_id"], given["field"])
         if release is None:
-            raise NoticeProblem("Choose the notice to export the shortlist of")
+            raise NoticeProblem("Choose the notice to export the shortlist of", given["field"])
     except NoticeProblem as problem:
-        return _form_page(request, register, problem, status=400)
+        return _form_page(request, register, problem, status=400,
+                          pasted=given["text"] if given.get("field") == "notice_text" else "")
     notice, matches = shortlist(register.cursor, release)
     return table_download(fmt, SHORTLIST_COLUMNS, shortlist_rows(matches, notice),
                           search=f"shortlist for notice {notice.release_id}: {notice.title}", register=register.info,
