@@ -95,6 +95,18 @@ def test_keywords_match_with_or_without_accents(fresh_register):
     con.close()
 
 
+def test_a_name_with_an_ampersand_typed_in_full_is_the_exact_name(fresh_register):
+    """"&" is read as "and" in the keyword and in the name alike, so the whole name ranks 100 however it is typed."""
+    con = duckdb.connect(str(fresh_register))
+    con.execute("UPDATE organisation SET name = 'Wirral & District Advice Centre' WHERE org_id = ?",
+                [org_id_for("C1")])
+    for typed, relevance in (("Wirral & District Advice Centre", 100), ("wirral and district advice centre", 100),
+                             ("Wirral &District Advice", 80)):
+        found = find_providers(con, FindQuery(keyword=typed)).as_dicts()
+        assert (found[0]["org_id"], found[0]["relevance"]) == (org_id_for("C1"), relevance), typed
+    con.close()
+
+
 def test_providers_of_one_name_and_income_come_in_one_order(fresh_register):
     """Ties on every sort key are broken by area and identifier, so a page of results never changes between asks."""
     con = duckdb.connect(str(fresh_register))

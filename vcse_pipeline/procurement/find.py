@@ -123,8 +123,8 @@ def _word_pattern(word: str) -> str:
 
 def _text(sql: str) -> str:
     """SQL for a text value as keyword search sees it, as `plain` reads the keyword: lower case, accents stripped
-    (café -> cafe), apostrophes dropped (women's -> womens)."""
-    return f"regexp_replace(strip_accents(lower(coalesce({sql}, ''))), '[''’`]', '', 'g')"
+    (café -> cafe), "&" read as "and", apostrophes dropped (women's -> womens)."""
+    return f"regexp_replace(replace(strip_accents(lower(coalesce({sql}, ''))), '&', ' and '), '[''’`]', '', 'g')"
 
 
 def _has_all(sql: str, patterns: list[str]) -> str:
