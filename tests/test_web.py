@@ -155,6 +155,13 @@ def test_paging_and_sorting(client):
         "Merseyside Domestic Abuse Refuges", "Liverpool and Wirral Autism Support"]
 
 
+@pytest.mark.parametrize("page", ["²", "٣", "x", "-2", ""])
+def test_a_page_that_is_not_a_number_shows_the_first(client, page):
+    response = client.get("/providers", params={"based": "based", "sort": "name", "page": page})
+    assert response.status_code == 200
+    assert re.findall(r'aria-label="Page (\d+)" aria-current="page"', response.text) == ["1"]
+
+
 def test_distance_search(client):
     response = client.get("/providers", params={"near": "CH41 4AA", "within_km": "3", "sort": "distance"})
     assert response.status_code == 200

@@ -74,7 +74,8 @@ class Search:
                 values[f.name] = [v.strip()[:200] for v in params.getlist(f.name) if v.strip()][:20]
             elif f.name == "page":
                 raw = (params.get("page") or "1").strip()[:6]
-                values["page"] = max(1, int(raw)) if raw.isdigit() else 1
+                # ASCII digits only: str.isdigit() is also true of "²" and other digits int() refuses
+                values["page"] = max(1, int(raw)) if raw.isascii() and raw.isdigit() else 1
             else:
                 values[f.name] = (params.get(f.name) or "").strip()[:200]
         if values["sort"] not in SORTS:
