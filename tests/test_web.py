@@ -125,6 +125,23 @@ def test_an_income_band_and_another_range_together_is_an_error_on_the_band(clien
     assert alone.status_code == 200 and "income up to £50,000" in main_text(alone).lower()
 
 
+def test_an_income_on_a_band_boundary_is_in_one_band(fresh_register, tmp_path):
+    """£100,000 and £1 million exactly are each in one band, the higher one (as provider_readiness bands them)."""
+    con = duckdb.connect(str(fresh_register))
+    for key, income in (("C1", 100_000), ("C3", 1_000_000), ("C4", 9_999.99), ("C8", 10_000)):
+        con.execute("UPDATE organisation SET latest_income = ? WHERE org_id = ?", [income, org_id_for(key)])
+    con.close()
+    app = create_app(config(tmp_path / "data", page_size=100), register_path=fresh_register)
+    with TestClient(app) as boundary_client:
+        found = {band: set(re.findall(r'href="/organisations/E08000015/([^"]+)"',
+                                      boundary_client.get("/providers", params={"income": band}).text))
+                 for band in ("under-10k", "10k-100k", "100k-1m", "over-1m")}
+        described = main_text(boundary_client.get("/providers", params={"income": "10k-100k"}))
+    bands = {key: [band for band, ids in found.items() if org_id_for(key) in ids] for key in ("C1", "C3", "C4", "C8")}
+    assert bands == {"C1": ["100k-1m"], "C3": ["over-1m"], "C4": ["under-10k"], "C8": ["10k-100k"]}
+    assert "Income £10,000 to £99,999." in described
+
+
 def test_values_reach_the_database_as_parameters(client, register):
     injected = "x' OR 1=1; DROP TABLE organisation; --"
     response = client.get("/providers", params={"keywords": injected})

@@ -30,11 +30,13 @@ from ..procurement.choices import (
 from ..procurement.find import READINESS_LEVELS, FindQuery, FindResult, find_providers, resolve_district
 from .render import for_officers, money
 
-# Income bands of the form: (value, label, least, most); min_income / max_income give any other range.
+# Income bands of the form: (value, label, least, most); min_income / max_income give any other range. Each income
+# is in one band (provider_readiness's income_band's: under £10k, £10k-£100k, £100k-£1m, over £1m, each from its
+# lower bound up to, not including, the next one's).
 INCOME_BANDS = (("under-10k", "Under £10,000", None, 9_999.99),
-                ("10k-100k", "£10,000 to £100,000", 10_000, 100_000),
-                ("100k-1m", "£100,000 to £1 million", 100_000, 1_000_000),
-                ("over-1m", "Over £1 million", 1_000_000, None))
+                ("10k-100k", "£10,000 to £99,999", 10_000, 99_999.99),
+                ("100k-1m", "£100,000 to £999,999", 100_000, 999_999.99),
+                ("over-1m", "£1 million or more", 1_000_000, None))
 BASED = (("", "Based in the area or working in it from elsewhere"), ("based", "Based in the area"),
          ("operates", "Working in the area from elsewhere"))
 SORTS = {"best": "Best match", "name": "Name (A to Z)", "income": "Income (highest first)",
@@ -244,7 +246,10 @@ def describe(con: duckdb.DuckDBPyConnection, search: Search, services: list[str 
                      else f"near {search.near.upper()}")
     if search.legal_form:
         parts.append("legal form " + " or ".join(search.legal_form))
-    if least is not None or most is not None:
+    band = next((b for b in INCOME_BANDS if b[0] == search.income), None)
+    if band and not (search.min_income or search.max_income):
+        parts.append("income " + band[1][0].lower() + band[1][1:])
+    elif least is not None or most is not None:
         parts.append("income " + (f"{money(least)} to {money(most)}" if least is not None and most is not None
                                   else f"at least {money(least)}" if least is not None else f"up to {money(most)}"))
     if search.readiness:
