@@ -337,6 +337,22 @@ def test_a_package_of_notices_asks_which(client):
     assert response.text.count('name="release_id"') == 11
 
 
+def test_a_notice_chosen_from_a_file_keeps_the_file_name(client):
+    """The choose form carries the notice and where it came from: the shortlist names the uploaded file."""
+    choose = upload(client, NOTICES.read_bytes(), name="contracts-finder-sample.json")
+    hidden = {name: html.unescape(value) for name, value in
+              re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', choose.text)}
+    assert set(hidden) == {"notice_text", "notice_source"}
+    response = client.post("/opportunities", files={name: (None, value) for name, value in hidden.items()},
+                           data={"release_id": DOMESTIC_ABUSE_NOTICE})
+    assert response.status_code == 200
+    assert f"{DOMESTIC_ABUSE_NOTICE} (from the file contracts-finder-sample.json)" in main_text(response)
+    forged = client.post("/opportunities", files={"notice_text": (None, hidden["notice_text"]),
+                                                  "notice_source": (None, "<b>anything</b>")},
+                         data={"release_id": DOMESTIC_ABUSE_NOTICE})   # only a file's name is taken
+    assert f"{DOMESTIC_ABUSE_NOTICE} (from the pasted notice)" in main_text(forged)
+
+
 def test_the_shortlist_exports(client):
     response = client.post("/opportunities/export.xlsx", files={"notice_text": (None, NOTICES.read_text())},
                            data={"release_id": DOMESTIC_ABUSE_NOTICE})

@@ -5,7 +5,8 @@ release, or a release package) and gets the ranked shortlist of local providers 
 
 Uploads are size-limited ([web] max_upload_kb, checked on Content-Length before the body is read, and on each
 part) and read defensively: a file that is not JSON, not OCDS, or holds no usable release gets a message on the
-page, never a 500. The notice travels back with the shortlist's export form, so no upload is kept on the server.
+page, never a 500. The notice travels back, with where it came from, in the choose and export forms, so no
+upload is kept on the server.
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ async def read_form(request: Request) -> dict:
             raise NoticeProblem("The selected file must be an OCDS JSON file (it is not text)", "notice_file") from None
         source, field = f"the file {upload.filename}", "notice_file"
     else:
+        # The notice's text travels back in the choose and export forms with its source (notice_source): a notice
+        # chosen from an uploaded file stays "the file X", not "the pasted notice". Only a file's name is taken.
         text = str(form.get("notice_text") or "")
-        source, field = "the pasted notice", "notice_text"
+        given = str(form.get("notice_source") or "")
+        source = given if given.startswith("the file ") else "the pasted notice"
+        field = "notice_text"
     if not text.strip():
         raise NoticeProblem("Select a notice file or paste the notice's JSON", "notice_file")
     return {"text": text, "source": source[:250], "field": field,
