@@ -305,6 +305,13 @@ def test_a_gap_in_a_service_area_the_register_cannot_tag_reliably_is_cannot_tell
         assert rows[label] == ("Cannot tell" if gap == "cannot tell" else "Gap"), label
 
 
+def test_a_ward_code_in_lower_case_finds_the_ward(client):
+    upper, lower = client.get("/wards/E05000952"), client.get("/wards/e05000952")
+    assert lower.status_code == 200 and main_text(lower) == main_text(upper)
+    assert "Birkenhead and Tranmere" in main_text(lower)
+    assert client.get("/api/wards/e05000952").json()["ward_code"] == "E05000952"
+
+
 def test_the_ward_map_shows_points_without_javascript(client):
     response = client.get("/wards/E05000951")   # Bidston and St James: five providers with postcodes
     points = json.loads(html.unescape(re.search(r'data-points="([^"]*)"', response.text).group(1)))

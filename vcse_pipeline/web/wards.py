@@ -55,10 +55,13 @@ def ward_list(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def ward_detail(con: duckdb.DuckDBPyConnection, ward_code: str) -> dict | None:
-    wards = fetch_dicts(con, "SELECT area_code, ward_code, ward_name FROM area_ward WHERE ward_code = ?", [ward_code])
+    """The ward's page (or API answer) by its GSS code in any case (e05000952 is E05000952), or None."""
+    wards = fetch_dicts(con, "SELECT area_code, ward_code, ward_name FROM area_ward WHERE ward_code = ?",
+                        [ward_code.strip().upper()])
     if not wards:
         return None
     ward = wards[0]
+    ward_code = ward["ward_code"]
     key = [ward["area_code"], ward_code]
     providers = fetch_dicts(con, """
         SELECT d.org_id, d.name, d.legal_form, d.service_area_labels, d.latest_income, d.postcode, pl.lat, pl.long
