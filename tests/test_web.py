@@ -142,6 +142,18 @@ def test_an_income_on_a_band_boundary_is_in_one_band(fresh_register, tmp_path):
     assert "Income £10,000 to £99,999." in described
 
 
+def test_a_wrong_value_in_a_repeated_field_is_an_error_on_its_own_box(client):
+    """Two service areas, the second wrong: the error is on the second box only (one id each), the summary links it."""
+    response = client.get("/providers", params=[("service", "mental health"), ("service", "knitting"),
+                                                ("legal_form", "nonsense form"), ("legal_form", "CIO")])
+    assert response.status_code == 400
+    assert [field for field, _message in error_summary(response)] == ["service-2", "legal_form"]
+    ids = re.findall(r' id="([^"]+)"', response.text)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert 'id="service-2-error"' in response.text and 'id="service-error"' not in response.text
+    assert re.search(r'id="service-2" name="service"[^>]*aria-describedby=" service-2-error"', response.text)
+
+
 def test_values_reach_the_database_as_parameters(client, register):
     injected = "x' OR 1=1; DROP TABLE organisation; --"
     response = client.get("/providers", params={"keywords": injected})

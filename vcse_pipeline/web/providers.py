@@ -13,7 +13,8 @@ from .search import BASED, INCOME_BANDS, READINESS_LEVELS, SORTS, Search, form_c
 
 router = APIRouter(include_in_schema=False)
 
-# The order of the form's fields: the error summary lists errors in this order and links to each field.
+# The order of the form's fields: the error summary lists errors in this order and links to each field (the second
+# service box's error is "service-2": it comes with the service's, after the first's).
 FIELD_ORDER = ("keywords", "service", "ward", "district", "near", "within_km", "legal_form", "income", "min_income",
                "max_income", "readiness", "based", "area", "sort")
 
@@ -23,7 +24,8 @@ def find(request: Request, register: RegisterView = Depends(current_register)):
     search = Search.from_params(request.query_params)
     outcome = run_search(register.cursor, search) if search.given else None
     page_size = request.app.state.settings["page_size"]
-    errors = [] if outcome is None else sorted(outcome.errors.items(), key=lambda kv: FIELD_ORDER.index(kv[0]))
+    errors = [] if outcome is None else sorted(outcome.errors.items(),
+                                                   key=lambda kv: FIELD_ORDER.index(kv[0].split("-")[0]))
     context = {
         "title": "Find providers" if not errors else "Error: Find providers",
         "search": search, "outcome": outcome, "errors": dict(errors), "error_list": errors,

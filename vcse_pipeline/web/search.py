@@ -179,14 +179,16 @@ def run_search(con: duckdb.DuckDBPyConnection, search: Search) -> SearchOutcome:
     errors, notes = outcome.errors, outcome.notes
     area_code = _resolve(errors, "area", lambda: resolve_area(con, search.area)) if search.area else None
     outcome.area_code = area_code
-    services = [_resolve(errors, "service", lambda s=s: resolve_service_areas(con, [s], notes)[0])
-                for s in search.service]
+    # each service box's error on its own input (ids service, service-2, ... as the form numbers them)
+    services = [_resolve(errors, "service" if i == 1 else f"service-{i}",
+                         lambda s=s: resolve_service_areas(con, [s], notes)[0])
+                for i, s in enumerate(search.service, start=1)]
     if search.ward:
         _resolve(errors, "ward", lambda: resolve_ward(con, search.ward, area_code))
     if search.district:
         _resolve(errors, "district", lambda: resolve_district(con, search.district, area_code))
-    for form in search.legal_form:
-        _resolve(errors, "legal_form", lambda f=form: resolve_legal_forms(con, [f]))
+    for i, form in enumerate(search.legal_form, start=1):
+        _resolve(errors, "legal_form" if i == 1 else f"legal_form-{i}", lambda f=form: resolve_legal_forms(con, [f]))
     bad_levels = [level for level in search.readiness if level.lower() not in READINESS_LEVELS]
     if bad_levels:
         errors["readiness"] = f"Readiness must be one of: {', '.join(READINESS_LEVELS)}"
