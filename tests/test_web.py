@@ -177,6 +177,8 @@ def test_paging_and_sorting(client):
     assert len(later) == 5 and later[0].lower() > names[-1].lower()
     assert 'aria-current="page"' in second.text and 'rel="prev"' in second.text
     pages = -(-based_in_wirral // 5)
+    assert f"<title>Find providers (page 1 of {pages}) " in first.text   # which page, in the title (GOV.UK)
+    assert f"<title>Find providers (page 2 of {pages}) " in second.text
     beyond = client.get("/providers", params={"based": "based", "sort": "name", "page": "999"})
     assert f"page {pages} of {pages}" in beyond.text   # a page past the end shows the last one
     by_income = client.get("/providers", params={"based": "operates", "sort": "income"})

@@ -26,8 +26,11 @@ def find(request: Request, register: RegisterView = Depends(current_register)):
     page_size = request.app.state.settings["page_size"]
     errors = [] if outcome is None else sorted(outcome.errors.items(),
                                                    key=lambda kv: FIELD_ORDER.index(kv[0].split("-")[0]))
+    title = "Find providers"
+    if outcome is not None and not errors and outcome.pages(page_size) > 1:   # GOV.UK: which page, in the title
+        title += f" (page {outcome.page(page_size)} of {outcome.pages(page_size)})"
     context = {
-        "title": "Find providers" if not errors else "Error: Find providers",
+        "title": title if not errors else "Error: " + title,
         "search": search, "outcome": outcome, "errors": dict(errors), "error_list": errors,
         "choices": register.remember("form_choices", lambda: form_choices(register.cursor)),
         "income_bands": INCOME_BANDS, "based_choices": BASED,
