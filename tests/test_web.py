@@ -261,6 +261,18 @@ def test_an_unknown_organisation_is_a_404_page(client):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.parametrize("org_id,said", [
+    ("GB-CHC-1199999", "no annual return from the Charity Commission for this charity, which is no longer registered"),
+    (org_id_for("C15"), "no annual return from the Charity Commission for this charity yet"),
+    (org_id_for("X1"), "companies and societies file no income figures the register reads"),
+])
+def test_no_accounts_is_explained_for_what_the_organisation_is(client, org_id, said):
+    """A removed charity, a new one and a CIC, none with accounts: each is told why in its own terms."""
+    text = main_text(client.get(f"/organisations/E08000015/{org_id}"))
+    assert f"No accounts on record: the register holds {said}" in text or f"No accounts on record: {said}" in text
+    assert text.count("No accounts on record") == 1
+
+
 # ---------------------------------------------------------------------------------------------- wards
 
 def test_wards_list_every_ward_even_empty_ones(client):

@@ -172,7 +172,11 @@ def organisation_profile(con: duckdb.DuckDBPyConnection, area_code: str, org_id:
     based_here = directory[0]["based_in_area"] if directory else org["in_area_by_postcode"]
     based = based_where(place, bool(based_here), org["ward_name"], org["address"], org["postcode"],
                         bool(directory and directory[0]["postcode_terminated"]))
+    # a registered charity (or a charitable company) files annual returns to the Charity Commission, whose income
+    # figures the register reads; companies and societies file none it reads
+    charity = org_id.startswith("GB-CHC-") or any(i["scheme"] == "GB-CHC" for i in identifiers)
     return {"org": org, "directory": directory[0] if directory else None, "names": names, "based": based,
+            "charity": charity,
             "identifiers": identifiers, "services": services, "finances": finances,
             "readiness": readiness[0] if readiness else None, "records": records, "links": links,
             "changes": changes, "area_name": place, "parent": parent}
