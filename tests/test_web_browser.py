@@ -188,6 +188,20 @@ def test_a_bad_notice_is_a_message_on_the_page(page, tmp_path):
     check_accessible(page)
 
 
+def test_a_bad_pasted_notice_is_kept_and_its_error_links_to_it(page):
+    pasted = '{"releases": [ {bad'
+    page.goto("/opportunities")
+    page.get_by_text("Paste the notice instead").click()
+    page.get_by_label("The notice’s JSON").fill(pasted)
+    page.get_by_role("button", name="Find providers").click()
+    link = page.locator(".govuk-error-summary a")
+    assert link.inner_text().startswith("The pasted notice is not valid JSON")
+    link.click()   # GOV.UK Frontend moves the focus to the field in error
+    assert page.evaluate("document.activeElement.id") == "notice_text"
+    assert page.locator("#notice_text").input_value() == pasted and page.locator("#notice_text").is_visible()
+    check_accessible(page)
+
+
 # ---------------------------------------------------------------------------------------------- every page
 
 def test_every_page_passes_axe(page, demo_register, demo_feed, ward_with_mental_health):
@@ -200,6 +214,7 @@ def test_every_page_passes_axe(page, demo_register, demo_feed, ward_with_mental_
         "SELECT ocid, area_code, org_id FROM provider_opportunity ORDER BY rank, ocid LIMIT 1").fetchone()
     feed.close()
     for url in ("/providers", "/providers?keywords=food&sort=income", "/providers?ward=Nowhere&within_km=x",
+                "/providers?service=mental+health&service=knitting",
                 f"/organisations/{area}/{org}", "/wards", f"/wards/{ward_with_mental_health[1]}", "/about",
                 "/opportunities?page=2", f"/opportunities/notices/{ocid}",
                 f"/organisations/{shortlisted_area}/{shortlisted}", "/spend", "/no-such-page"):
