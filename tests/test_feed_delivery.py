@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -246,3 +247,56 @@ def test_every_table_view_and_column_of_the_feed_is_in_the_data_dictionary(fed):
                                             "WHERE NOT internal").fetchall():
         found[table].add(column)
     assert documented("feed") == found
+
+
+def lapsed_or_let(releases: list[dict], on: str) -> str | None:
+    """Why a procurement is no longer open on the day `on` (ISO), read from its releases, or None when open."""
+    latest = max(releases, key=lambda r: (r["date"], r["id"]))
+    if any(str(t).startswith(("award", "contract")) for t in latest["tag"]):
+        return "award"
+    newest_first = sorted(releases, key=lambda r: r["date"], reverse=True)
+    deadline = next((r["tender"]["tenderPeriod"]["endDate"] for r in newest_first
+                     if r["tender"].get("tenderPeriod", {}).get("endDate")), None)
+    if "planning" in latest["tag"]:   # a planning notice: the date its tender was expected by
+        deadline = latest["tender"].get("communication", {}).get("futureNoticeDate")
+    if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) < datetime.fromisoformat(on + "+00:00"):
+        return "passed"
+    return None
+
+
+def test_awards_and_lapsed_tenders_are_set_apart_with_their_warning_in_digest_screen_and_export(fed, tmp_path):
+    con, cfg = fed["con"], fed["cfg"]
+    kept = kept_ocids(con)
+    closed = {ocid: why for ocid, rs in by_ocid(RELEASES).items()
+              if ocid in kept and (why := lapsed_or_let(rs, UNTIL))}
+    assert sum(w == "award" for w in closed.values()) >= 20 and "passed" in closed.values()
+    html = (cfg.data_dir / "feed" / "digests" / f"2025-03-12-{AREA}.html").read_text(encoding="utf-8")
+    head, apart = html.split("Awards and notices no longer open to bids")
+    assert set(digest_entries(apart)) == set(closed)                     # listed apart, after the open notices
+    assert not set(digest_entries(head)) & set(closed) and digest_entries(head)
+    for ocid, why in closed.items():
+        block = apart.split(f'id="{ocid}"')[1].split('<div class="notice"')[0]
+        assert ("this notice is an award" if why == "award" else ") has passed") in html_lib.unescape(block)
+    # the tender whose deadline passed in 2016 is not a new opportunity
+    old = [o for o, rs in by_ocid(RELEASES).items() if o in kept and any(
+        r["tender"].get("tenderPeriod", {}).get("endDate", "").startswith("2016") for r in rs)]
+    assert old and all(o in closed for o in old)
+
+    data_dir = str(cfg.data_dir)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["opportunities", "feed", "--data-dir", data_dir, "--days", "60", "-n", "0"],
+                          env={"COLUMNS": "200"})
+    text = " ".join(shown.output.split())
+    titles = dict(con.execute("SELECT ocid, title FROM feed_notice").fetchall())
+    assert text.count("note: this notice is an award") == sum(w == "award" for w in closed.values())
+    # on screen as of now: every tender of 2025 has passed by now, as the warning says
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    shown_kept = {o for o in kept if titles[o] and titles[o] in shown.output}
+    assert text.count("(passed); ") == sum(lapsed_or_let(by_ocid(RELEASES)[o], now) == "passed" for o in shown_kept)
+    out = tmp_path / "opportunities.csv"
+    assert runner.invoke(app, ["opportunities", "feed", "--data-dir", data_dir, "-o", str(out)]).exit_code == 0
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(bool(r["warning"]) == bool(lapsed_or_let(by_ocid(RELEASES)[r["ocid"]], now)) for r in rows)
+    assert {r["title"] for r in rows if r["warning"].startswith("this notice is an award")} == {
+        titles[o] for o, w in closed.items() if w == "award" and o in {r["ocid"] for r in rows}}

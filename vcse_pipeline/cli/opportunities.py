@@ -333,11 +333,15 @@ def _print_feed(notices: list[dict], days: int, limit: int) -> None:
         value = f"£{n['value']:,.0f}" if n["value"] else "value not stated"
         when = (f", deadline {_date(n['deadline'])}" if n["deadline"] else
                 f", tender expected {_date(n['tender_expected'])}" if n["tender_expected"] else "")
+        # an award, a cancelled tender or a lapsed deadline carries its notice_phase warning, as list and match show
+        passed = " (passed)" if n["stage"] in ("tender", "planning") and n["warning"] else ""
         console.print()
         console.print(f"[bold]{escape(n['title'] or '(no title)')}[/]", highlight=False)
         console.print(f"  {n['release_id']}", soft_wrap=True, highlight=False, style="cyan")
-        lines = [f"{escape(n['buyer_name'] or 'buyer not stated')}; {n['stage']}{when}; {value}",
-                 "why: " + escape("; ".join(n["kept_reasons"]))]
+        lines = [f"{escape(n['buyer_name'] or 'buyer not stated')}; {n['stage']}{when}{passed}; {value}"]
+        if n["warning"]:
+            lines.append(f"[bold yellow]note: {escape(n['warning'])}[/]")
+        lines.append("why: " + escape("; ".join(n["kept_reasons"])))
         lines += [f"{p['rank']}. {escape(p['name'])} (score {p['score']}, {p['readiness']})" for p in n["providers"]]
         if not n["providers"]:
             lines.append("no provider in the register offers this notice's services")
@@ -356,8 +360,10 @@ def _print_provider_opportunities(provider: str, rows: list[list]) -> None:
                   f"{'y' if len(rows) == 1 else 'ies'}", highlight=False)
     for r in rows:
         when = f", deadline {_date(r[at['deadline']])}" if r[at["deadline"]] else ""
+        note = f" [yellow](note: {escape(r[at['warning']])})[/]" if r[at["warning"]] else ""
         console.print(f"  #{r[at['rank']]} (score {r[at['score']]}) {escape(r[at['title']] or '(no title)')}; "
-                      f"{escape(r[at['buyer_name']] or 'buyer not stated')}; {r[at['stage']]}{when}", highlight=False)
+                      f"{escape(r[at['buyer_name']] or 'buyer not stated')}; {r[at['stage']]}{when}{note}",
+                      highlight=False)
 
 
 @commands.command("harvest")

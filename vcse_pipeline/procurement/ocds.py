@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ..errors import PipelineError
 
@@ -104,8 +105,9 @@ PHASE_BY_TAG = {"planning": "planning", "planningUpdate": "planning", "tender": 
 LET = "the contract has been let; shortlist shown for reference"
 
 
-def notice_phase(release: dict, today: date | None = None) -> dict:
-    """{phase, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status.
+def notice_phase(release: dict, today: date | datetime | None = None) -> dict:
+    """{phase, tender_status, deadline, tender_expected, warning} from the release's `tag` and tender.status, on
+    `today` (a day, or a moment: see passed; default now).
 
     The phase is the latest one the tags name; a cancelled, withdrawn or unsuccessful tender, an award, a contract,
     a deadline already passed or a planning notice whose tender was expected by a date already passed carries a
@@ -130,9 +132,9 @@ def notice_phase(release: dict, today: date | None = None) -> dict:
         warning = f"this notice records a signed contract: {LET}"
     elif phase == "cancelled":
         warning = f"this notice was {status or 'cancelled'}: there is nothing to bid for; shortlist shown for reference"
-    elif phase == "tender" and _as_date(deadline) and _as_date(deadline) < (today or date.today()):
+    elif phase == "tender" and passed(deadline, today):
         warning = f"the deadline ({str(deadline)[:10]}) has passed; shortlist shown for reference"
-    elif phase == "planning" and _as_date(expected) and _as_date(expected) < (today or date.today()):
+    elif phase == "planning" and passed(expected, today):
         warning = (f"the tender was expected by {str(expected)[:10]}, which has passed: look for its tender or award "
                    "notice before acting on this shortlist")
     return {"phase": phase, "tender_status": status, "deadline": deadline, "tender_expected": expected,
@@ -162,6 +164,36 @@ def cpv_codes(release: dict) -> list[str]:
         if len(digits) == 8 and digits not in codes:
             codes.append(digits)
     return codes
+
+
+UK_TIME = ZoneInfo("Europe/London")
+
+
+def as_datetime(text) -> datetime | None:
+    """An OCDS date-time as an aware datetime (one published without a zone is taken as UTC); None when absent or
+    unreadable. A bare date is midnight UTC of that day."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def passed(text, today: date | datetime | None = None) -> bool:
+    """Whether the date-time `text` is before `today`: a moment (datetime; naive is UTC; default now) is compared
+    with the full date-time, so a deadline of 09:00 has passed at 13:55 the same day; a day (date) with the
+    deadline's day in UK time. A bare date (no time) lasts to the end of its day."""
+    when = as_datetime(text)
+    if when is None:
+        return False
+    day = when.date() if len(str(text).strip()) == 10 else when.astimezone(UK_TIME).date()
+    if today is None or isinstance(today, datetime):
+        now = today or datetime.now(UTC)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        return day < now.astimezone(UK_TIME).date() if len(str(text).strip()) == 10 else when < now
+    return day < today
 
 
 def _as_date(text) -> date | None:

@@ -203,7 +203,7 @@ def deliver(cfg: Config, today: datetime | str | None = None) -> dict:
     with closing(store.open_store(store.store_path(cfg))) as con:
         areas = [r[0] for r in con.execute("SELECT DISTINCT area_code FROM feed_notice_area ORDER BY 1").fetchall()]
         for area in areas:
-            notices = undigested(con, area, int(settings["digest_providers"]))
+            notices = undigested(con, area, int(settings["digest_providers"]), today)
             if not notices:
                 continue
             path = write_digest(cfg, area, notices, today)
