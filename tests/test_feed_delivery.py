@@ -257,8 +257,9 @@ def lapsed_or_let(releases: list[dict], on: str) -> str | None:
     newest_first = sorted(releases, key=lambda r: r["date"], reverse=True)
     deadline = next((r["tender"]["tenderPeriod"]["endDate"] for r in newest_first
                      if r["tender"].get("tenderPeriod", {}).get("endDate")), None)
-    if "planning" in latest["tag"]:   # a planning notice: the date its tender was expected by
-        deadline = latest["tender"].get("communication", {}).get("futureNoticeDate")
+    if "planning" in latest["tag"]:   # a planning notice: the date its tender was expected by, else its milestone's
+        deadline = latest["tender"].get("communication", {}).get("futureNoticeDate") or max(
+            (m["dueDate"] for m in latest.get("planning", {}).get("milestones", [])), default=None)
     if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) < datetime.fromisoformat(on + "+00:00"):
         return "passed"
     return None

@@ -44,17 +44,28 @@ def _output_format(fmt: MatchFormat | None, output: Path | None, example: str) -
 
 
 def _date(text: str | None) -> str:
-    """'2025-02-14T14:00:00Z' -> '14 Feb 2025 14:00' (UTC as published); '' when absent."""
-    from datetime import datetime
+    """'2025-05-12T12:00:00Z' -> '12 May 2025 13:00' (UK time, as officers read it; midnight and 23:59 dropped);
+    '' when absent."""
+    from ..procurement.ocds import UK_TIME, as_datetime
 
     if not text:
         return ""
-    try:
-        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+    when = as_datetime(text)
+    if when is None:
         return str(text)
+    if len(str(text).strip()) == 10:   # a bare date
+        return when.strftime("%d %b %Y")
+    when = when.astimezone(UK_TIME)
     return when.strftime("%d %b %Y") + ("" if (when.hour, when.minute) in ((0, 0), (23, 59)) else
                                         when.strftime(" %H:%M"))
+
+
+def _milestone(milestone: dict | None) -> str:
+    """', engagement end date 31 Jan 2025 (passed)' for a planning notice's milestone (ocds.planning_milestone)."""
+    if not milestone:
+        return ""
+    title = milestone["title"][:1].lower() + milestone["title"][1:]
+    return f", {title} {_date(milestone['due'])}" + (" (passed)" if milestone["passed"] else "")
 
 
 def phase_line(notice) -> str:
@@ -67,14 +78,16 @@ def phase_line(notice) -> str:
     return text
 
 
-def _print_notice(notice) -> None:
-    value = f"£{notice.value:,.0f}" if notice.value else "not stated"
-    if notice.annual_value and notice.contract_years:
-        years = notice.contract_years
-        value += f" over {years:g} year{'' if years == 1 else 's'} (£{notice.annual_value:,.0f} a year)"
+def _print_notice(notice, release: dict) -> None:
+    """The notice's facts; its value and planning milestone read from the release (ocds.value_text: awarded or
+    estimated, in its currency, with its term and lots)."""
+    from ..procurement.ocds import planning_milestone, value_text
+
+    value = value_text(release)
     flags = {True: "yes", False: "no", None: "not stated"}
     console.print(f"[bold]{notice.title}[/]  ({notice.release_id})")
-    console.print(f"stage: {phase_line(notice)}")
+    milestone = _milestone(planning_milestone(release)) if notice.phase == "planning" else ""
+    console.print(f"stage: {phase_line(notice)}{milestone}")
     if notice.warning:
         console.print(f"[bold yellow]note: {notice.warning}[/]")
     cpv = ", ".join(notice.cpv_codes) or "none"
@@ -126,6 +139,7 @@ def print_shortlist(matches, total: int, why: bool) -> None:
 
 def print_releases(releases: list[dict], file_name: str) -> None:
     """Each release as a short block, its id alone on a line (never wrapped, so it can be copied)."""
+    from ..procurement.ocds import passed as is_passed
     from ..procurement.ocds import region_label
 
     if len(releases) == 1:  # match picks a file's only release by itself
@@ -138,16 +152,20 @@ def print_releases(releases: list[dict], file_name: str) -> None:
     for r in releases:
         regions = [region_label(x) for x in r["regions"]]
         shown = ", ".join(regions[:2]) + (f" +{len(regions) - 2} more" if len(regions) > 2 else "")
-        value = f"£{r['value']:,.0f}" if r["value"] else "value not stated"
+        value = r["value_text"]
         when = (f", deadline {_date(r['deadline'])}" if r["deadline"] else
                 f", tender expected {_date(r['tender_expected'])}" if r["tender_expected"] else "")
         # a tender or planning notice warns only when its deadline or expected date has passed (notice_phase)
-        passed = " (passed)" if r["stage"] in ("tender", "planning") and r["warning"] else ""
+        lapsed = {"tender": r["deadline"], "planning": r["tender_expected"]}.get(r["stage"])
+        passed = " (passed)" if lapsed and is_passed(lapsed) else ""
+        when += _milestone(r["milestone"]) if r["stage"] == "planning" else ""
         console.print()
         console.print(f"[bold]{escape(r['title'] or '(no title)')}[/]", highlight=False)
         console.print(f"  {r['id']}", soft_wrap=True, highlight=False, style="cyan")
         lines = [f"{escape(r['buyer'] or 'buyer not stated')}" + (f"; delivered in {escape(shown)}" if shown else ""),
                  f"{r['stage']}{when}{passed}; suitable for VCSEs: {flags[r['suitable_for_vcse']]}; {value}"]
+        if r["superseded_by"]:
+            lines.append(f"superseded by {r['superseded_by']}, a later release of the same procurement")
         for line in lines:
             console.print(Padding(line, (0, 0, 0, 2), expand=False), highlight=False)
 
@@ -220,7 +238,7 @@ def match(
             console.print(f"[bold yellow]note: {summary.warning}[/]")
         console.print(f"wrote {len(matches):,} of {len(everyone):,} providers to {output}")
         return
-    _print_notice(summary)
+    _print_notice(summary, release)
     if not matches:
         console.print("[yellow]No providers in the register match this notice's service areas.[/]")
         return
@@ -235,10 +253,17 @@ def list_notices(
 ) -> None:
     """List the notices (releases) in a file: id, title, buyer, stage, deadline, region, VCSE-suitable, value."""
     from ..procurement.export import RELEASE_COLUMNS, RELEASE_HEADINGS, emit_table, release_rows, write_text_file
-    from ..procurement.ocds import list_releases
+    from ..procurement.ocds import describe_releases, read_releases
+    from . import err_console
 
     fmt = _output_format(fmt, output, "notices")
-    releases = list_releases(notice)
+    found, skipped = read_releases(notice)
+    releases = describe_releases(found, details=True)
+    if skipped:   # on standard error, so csv and json on standard output stay data
+        err_console.print(f"note: {len(skipped):,} entr{'y' if len(skipped) == 1 else 'ies'} in {escape(notice.name)} "
+                          f"skipped, not releases: " + escape("; ".join(skipped[:5]))
+                          + (f"; and {len(skipped) - 5:,} more" if len(skipped) > 5 else ""),
+                          style="bold yellow", highlight=False)
     if fmt == MatchFormat.table:
         print_releases(releases, notice.name)
         return
@@ -325,16 +350,20 @@ def feed(
 
 
 def _print_feed(notices: list[dict], days: int, limit: int) -> None:
+    from ..procurement.ocds import passed as is_passed
+
     shown = notices[:limit] if limit else notices
     console.print(f"{len(notices):,} notice{'' if len(notices) == 1 else 's'} in the feed's last {days} days"
                   + (f", newest {len(shown)} shown (-n 0 for all)" if len(shown) < len(notices) else ""),
                   highlight=False)
     for n in shown:
-        value = f"£{n['value']:,.0f}" if n["value"] else "value not stated"
+        value = n["value_text"]
         when = (f", deadline {_date(n['deadline'])}" if n["deadline"] else
                 f", tender expected {_date(n['tender_expected'])}" if n["tender_expected"] else "")
         # an award, a cancelled tender or a lapsed deadline carries its notice_phase warning, as list and match show
-        passed = " (passed)" if n["stage"] in ("tender", "planning") and n["warning"] else ""
+        lapsed = {"tender": n["deadline"], "planning": n["tender_expected"]}.get(n["stage"])
+        passed = " (passed)" if lapsed and is_passed(lapsed) else ""
+        when += _milestone(n["milestone"])
         console.print()
         console.print(f"[bold]{escape(n['title'] or '(no title)')}[/]", highlight=False)
         console.print(f"  {n['release_id']}", soft_wrap=True, highlight=False, style="cyan")

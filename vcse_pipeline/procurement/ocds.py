@@ -1,6 +1,9 @@
 """Read contract notices published in the Open Contracting Data Standard (OCDS), as Contracts Finder and Find a
 Tender publish them: the releases in a file, and what a release says (its phase, CPV codes, value, delivery regions).
 
+Dates are read as moments (ocds.as_datetime; one without a zone is UTC) and shown in UK time; a value keeps its
+currency, and an award's is what was awarded (notice_value).
+
 Pure reading of the notice's JSON: no database. Matching a notice to providers is opportunities.py.
 """
 
@@ -15,8 +18,9 @@ from zoneinfo import ZoneInfo
 from ..errors import PipelineError
 
 
-def _read_releases(path: str | Path) -> list[dict]:
-    """Every release in a release JSON or a release package (`releases`)."""
+def read_releases(path: str | Path) -> tuple[list[dict], list[str]]:
+    """(releases, skipped) of a release JSON or a release package (`releases`): skipped says, for each entry that is
+    no release (not a JSON object, or an object with neither id nor ocid), which entry it was and why."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -27,10 +31,22 @@ def _read_releases(path: str | Path) -> list[dict]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PipelineError(f"notice file {path} is not valid JSON: {exc}") from None
     if isinstance(data, dict) and isinstance(data.get("releases"), list):
-        return [r for r in data["releases"] if isinstance(r, dict)]
+        releases, skipped = [], []
+        for n, r in enumerate(data["releases"], start=1):
+            if not isinstance(r, dict):
+                skipped.append(f"entry {n} of releases is not a JSON object ({type(r).__name__})")
+            elif not (r.get("id") or r.get("ocid")):
+                skipped.append(f"entry {n} of releases has neither an id nor an ocid")
+            else:
+                releases.append(r)
+        return releases, skipped
     if isinstance(data, dict) and ("tender" in data or "ocid" in data):
-        return [data]
+        return [data], []
     raise PipelineError(f"notice file {path} is neither an OCDS release nor a release package with 'releases'")
+
+
+def _read_releases(path: str | Path) -> list[dict]:
+    return read_releases(path)[0]
 
 
 def load_release(path: str | Path, release_id: str | None = None) -> dict:
@@ -41,7 +57,7 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
         if not chosen:
             raise PipelineError(f"notice file {path} has no release with id or ocid {release_id!r}; "
                                 f"list them with `vcse opportunities list {path}`")
-        return max(chosen, key=lambda r: str(r.get("date") or ""))  # the latest release of an ocid
+        return _latest(chosen)  # the latest release of an ocid
     if len({r.get("ocid") or r.get("id") for r in releases}) > 1:
         shown = "\n".join(f"  {r.get('id')}  {release_tender(r).get('title') or '(no title)'} "
                            f"({notice_phase(r)['phase']})" for r in releases[:5])
@@ -50,25 +66,57 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
                             f"e.g.\n{shown}{more}\nSee them all with `vcse opportunities list {path}`.")
     if not releases:
         raise PipelineError(f"notice file {path} holds no releases")
-    return max(releases, key=lambda r: str(r.get("date") or ""))
+    return _latest(releases)
 
 
-def list_releases(path: str | Path, today: date | None = None) -> list[dict]:
-    """One row per release in a notice file: what an officer needs to pick one (id, title, stage, deadline...,
-    and the notice_phase warning, e.g. a deadline already passed); the phase in the column "stage", as shown."""
+def _latest(releases: list[dict]) -> dict:
+    """The latest of an ocid's releases: the latest date (compared as moments, whatever their zone), then id."""
+    far = datetime.min.replace(tzinfo=UTC)
+    return max(releases, key=lambda r: (as_datetime(r.get("date")) or far, str(r.get("id") or "")))
+
+
+def describe_releases(releases: list[dict], today: date | datetime | None = None,
+                      details: bool = False) -> list[dict]:
+    """One row per release: what an officer needs to pick one (id, title, stage, deadline..., the value as published
+    and the notice_phase warning, e.g. a deadline already passed; the phase in the column "stage", as shown). The
+    warning also says when the value is not in pounds and when a later release of the same ocid supersedes this one.
+    With `details`, also: value_text, currency, value_basis (awarded or estimated), lots, milestone (the planning
+    notice's next or last milestone: planning_milestone) and superseded_by (the later release's id)."""
+    latest = {}
+    for r in releases:
+        if r.get("ocid"):
+            latest.setdefault(r["ocid"], []).append(r)
+    latest = {ocid: _latest(rs) for ocid, rs in latest.items()}
     rows = []
-    for r in _read_releases(path):
+    for r in releases:
         tender = release_tender(r)
         phase = notice_phase(r, today)
-        value, _annual, _years = contract_value(r)
+        value = notice_value(r)
         suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
         buyer = r.get("buyer") if isinstance(r.get("buyer"), dict) else {}
-        rows.append({"id": r.get("id"), "ocid": r.get("ocid"), "title": tender.get("title"),
-                     "buyer": buyer.get("name"), "stage": phase["phase"], "tender_status": phase["tender_status"],
-                     "deadline": phase["deadline"], "tender_expected": phase["tender_expected"],
-                     "regions": delivery_regions(r),
-                     "suitable_for_vcse": suitability.get("vcse"), "value": value, "warning": phase["warning"]})
+        newer = latest.get(r.get("ocid"))
+        superseded_by = newer.get("id") if newer is not None and newer is not r else None
+        notes = [phase["warning"]]
+        if value["amount"] and value["currency"] != "GBP":
+            notes.append(f"the value is in {value['currency']}, not pounds" if value["currency"] else
+                         "the value's currency is not stated")
+        if superseded_by:
+            notes.append(f"superseded by release {superseded_by} of the same procurement")
+        row = {"id": r.get("id"), "ocid": r.get("ocid"), "title": tender.get("title"),
+               "buyer": buyer.get("name"), "stage": phase["phase"], "tender_status": phase["tender_status"],
+               "deadline": phase["deadline"], "tender_expected": phase["tender_expected"],
+               "regions": delivery_regions(r), "suitable_for_vcse": suitability.get("vcse"),
+               "value": value["amount"], "warning": "; ".join(n for n in notes if n) or None}
+        if details:
+            row.update(value_text=value_text(r), currency=value["currency"], value_basis=value["basis"],
+                       lots=value["lots"], milestone=planning_milestone(r, today), superseded_by=superseded_by)
+        rows.append(row)
     return rows
+
+
+def list_releases(path: str | Path, today: date | datetime | None = None) -> list[dict]:
+    """describe_releases of the releases in a notice file (entries that are no release left out: read_releases)."""
+    return describe_releases(read_releases(path)[0], today)
 
 
 # NUTS1 / ITL1 regions of the UK: a delivery region published as a code (UKL14, TLD7) is shown with its name.
@@ -137,8 +185,28 @@ def notice_phase(release: dict, today: date | datetime | None = None) -> dict:
     elif phase == "planning" and passed(expected, today):
         warning = (f"the tender was expected by {str(expected)[:10]}, which has passed: look for its tender or award "
                    "notice before acting on this shortlist")
+    elif phase == "planning" and (milestone := planning_milestone(release, today)) and milestone["passed"]:
+        warning = (f"the {milestone['title'][:1].lower() + milestone['title'][1:]} ({str(milestone['due'])[:10]}) "
+                   "has passed: look for its tender or award notice before acting on this shortlist")
     return {"phase": phase, "tender_status": status, "deadline": deadline, "tender_expected": expected,
             "warning": warning}
+
+
+def planning_milestone(release: dict, today: date | datetime | None = None) -> dict | None:
+    """The notice's next milestone with a due date (planning.milestones, then tender.milestones: e.g. a planning
+    notice's "Engagement end date"), else its last one when all have passed: {title, due, passed}; None without any.
+    """
+    found = []
+    for holder in (release.get("planning"), release_tender(release)):
+        milestones = holder.get("milestones") if isinstance(holder, dict) else None
+        for m in milestones if isinstance(milestones, list) else []:
+            if isinstance(m, dict) and as_datetime(m.get("dueDate")):
+                found.append({"title": str(m.get("title") or m.get("type") or "milestone"), "due": m["dueDate"],
+                              "passed": passed(m["dueDate"], today)})
+    if not found:
+        return None
+    found.sort(key=lambda m: as_datetime(m["due"]))
+    return next((m for m in found if not m["passed"]), found[-1])
 
 
 def release_tender(release: dict) -> dict:
@@ -205,19 +273,106 @@ def _as_date(text) -> date | None:
         return None
 
 
-def contract_value(release: dict) -> tuple[float | None, float | None, float | None]:
-    """(total value, annual value, contract years). Without a contract period the value is taken as annual."""
-    tender = release_tender(release)
-    value = None
-    for key in ("value", "minValue"):
-        amount = (tender.get(key) or {}).get("amount") if isinstance(tender.get(key), dict) else None
-        if isinstance(amount, (int, float)) and amount > 0:
-            value = float(amount)
-            break
-    period = tender.get("contractPeriod") or {}
-    start, end = _as_date(period.get("startDate")), _as_date(period.get("endDate"))
-    years = max(1.0, round((end - start).days / 365.25, 1)) if start and end and end > start else None
-    if value is None:
-        return None, None, years
-    return value, value / (years or 1.0), years
+def _amount(value) -> tuple[float, str | None] | None:
+    """(amount, currency) of an OCDS Value object with a positive amount; the currency upper-cased, None when the
+    notice does not state it."""
+    amount = value.get("amount") if isinstance(value, dict) else None
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
+        return None
+    currency = value.get("currency")
+    return float(amount), (str(currency).strip().upper() or None) if currency else None
 
+
+def _years(period) -> float | None:
+    """A contractPeriod's length in years (at least 1, to one decimal): its start and end dates, else its
+    durationInDays; None when it states neither."""
+    if not isinstance(period, dict):
+        return None
+    start, end = _as_date(period.get("startDate")), _as_date(period.get("endDate"))
+    if start and end and end > start:
+        days = (end - start).days
+    else:
+        days = period.get("durationInDays")
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
+            return None
+    return max(1.0, round(days / 365.25, 1))
+
+
+def _one_currency(found: list[tuple[float, str | None]]) -> tuple[float, str | None] | None:
+    """The sum of amounts in one currency; None when they are in more than one (they cannot be added)."""
+    currencies = {c for _a, c in found}
+    return (sum(a for a, _c in found), currencies.pop()) if len(currencies) == 1 else None
+
+
+def notice_value(release: dict) -> dict:
+    """What the notice says it is worth: {amount, currency, basis, years, annual, lots}.
+
+    basis is "awarded" for an award or contract notice whose awards state a value (their sum, cancelled and
+    unsuccessful awards left out), else "estimated" (tender.value, else tender.minValue, else the lots' values
+    summed), None without a value. currency is as published ("GBP", "EUR"; None when not stated). years is the
+    contract term: tender.contractPeriod (start and end, else durationInDays), else the longest of the lots' (or,
+    for an award, the awards') contractPeriod; annual = amount / years (the amount itself without a term). lots
+    holds each lot with a value or term: {id, title, amount, currency, years, annual}, so a notice for several
+    lots can be judged by the size of one."""
+    tender = release_tender(release)
+    raw_lots = [lot for lot in tender.get("lots") or [] if isinstance(lot, dict)]
+    lots = []
+    for lot in raw_lots:
+        money, years = _amount(lot.get("value")), _years(lot.get("contractPeriod"))
+        if money or years:
+            lots.append({"id": lot.get("id"), "title": lot.get("title"), "amount": money[0] if money else None,
+                         "currency": money[1] if money else None, "years": years,
+                         "annual": money[0] / (years or 1.0) if money else None})
+    awards = [a for a in release.get("awards") or [] if isinstance(a, dict)
+              and a.get("status") not in ("cancelled", "unsuccessful")]
+    years = _years(tender.get("contractPeriod")) or max(
+        (y for y in [lot["years"] for lot in lots] + [_years(a.get("contractPeriod")) for a in awards] if y),
+        default=None)
+    money, basis = None, None
+    awarded = [m for m in (_amount(a.get("value")) for a in awards) if m]
+    if notice_phase(release, date.max)["phase"] in ("award", "contract") and awarded:
+        money, basis = _one_currency(awarded), "awarded"
+    if money is None:
+        money = _amount(tender.get("value")) or _amount(tender.get("minValue")) or (
+            _one_currency([(lot["amount"], lot["currency"]) for lot in lots if lot["amount"]])
+            if any(lot["amount"] for lot in lots) else None)
+        basis = "estimated" if money else None
+    amount, currency = money or (None, None)
+    return {"amount": amount, "currency": currency, "basis": basis, "years": years,
+            "annual": amount / (years or 1.0) if amount else None, "lots": lots}
+
+
+def contract_value(release: dict) -> tuple[float | None, float | None, float | None]:
+    """(total value, annual value, contract years) in pounds, for judging a contract's size against a provider's
+    income: notice_value's (the awarded value for an award or contract notice; the term from contractPeriod's dates
+    or durationInDays, the tender's or its lots'). A value in another currency, or with none stated, is no amount in
+    pounds: (None, None, years). Without a contract period the value is taken as annual."""
+    value = notice_value(release)
+    if value["amount"] is None or value["currency"] != "GBP":
+        return None, None, value["years"]
+    return value["amount"], value["annual"], value["years"]
+
+
+def _money(amount: float, currency: str | None) -> str:
+    if currency == "GBP":
+        return f"£{amount:,.0f}"
+    return f"{amount:,.0f} {currency}" if currency else f"{amount:,.0f} (currency not stated)"
+
+
+def value_text(release: dict) -> str:
+    """notice_value in words: '£1,400,000 awarded', '£20,000,000 over 3.9 years (£5,128,205 a year); 4 lots,
+    the largest £5,000,000 over 3.9 years', '150,000 EUR', 'value not stated'."""
+    value = notice_value(release)
+    if value["amount"] is None:
+        return "value not stated"
+    text = _money(value["amount"], value["currency"]) + (" awarded" if value["basis"] == "awarded" else "")
+    if value["years"]:
+        years = value["years"]
+        text += (f" over {years:g} year{'' if years == 1 else 's'} "
+                 f"({_money(value['annual'], value['currency'])} a year)")
+    priced = [lot for lot in value["lots"] if lot["amount"]]
+    if len(priced) > 1:
+        largest = max(priced, key=lambda lot: lot["amount"])
+        text += f"; {len(priced)} lots, the largest {_money(largest['amount'], largest['currency'])}" + (
+            f" over {largest['years']:g} year{'' if largest['years'] == 1 else 's'}" if largest["years"] else "")
+    return text

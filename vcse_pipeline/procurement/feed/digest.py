@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ...config import Config
 from ...lookups import area_name
-from ..ocds import notice_phase, region_label
+from ..ocds import notice_phase, planning_milestone, region_label, value_text
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -39,10 +39,14 @@ _NOTICE_SQL = """
     ORDER BY n.updated_at DESC, n.release_date DESC, n.ocid"""
 
 
+def _compiled(compiled: str | None) -> dict:
+    release = json.loads(compiled) if compiled else {}
+    return release if isinstance(release, dict) else {}
+
+
 def _warning(compiled: str | None, today: date | None) -> str | None:
     """The notice's notice_phase warning on `today` (None: it is open), from its compiled releases."""
-    release = json.loads(compiled) if compiled else {}
-    return notice_phase(release if isinstance(release, dict) else {}, today)["warning"]
+    return notice_phase(_compiled(compiled), today)["warning"]
 
 
 def _notices(con: duckdb.DuckDBPyConnection, area_code: str, providers: int, where: str = "",
@@ -53,7 +57,10 @@ def _notices(con: duckdb.DuckDBPyConnection, area_code: str, providers: int, whe
     for row in rows:
         row["providers"] = row["providers"] or []
         row["regions"] = [region_label(r) for r in row["regions"] or []]
-        row["warning"] = _warning(row.pop("compiled"), today)
+        release = _compiled(row.pop("compiled"))
+        row["warning"] = notice_phase(release, today)["warning"]
+        row["value_text"] = value_text(release)   # awarded or estimated, in its currency, with its term and lots
+        row["milestone"] = planning_milestone(release, today) if row["stage"] == "planning" else None
     return rows
 
 
