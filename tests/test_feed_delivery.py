@@ -301,3 +301,21 @@ def test_awards_and_lapsed_tenders_are_set_apart_with_their_warning_in_digest_sc
     assert rows and all(bool(r["warning"]) == bool(lapsed_or_let(by_ocid(RELEASES)[r["ocid"]], now)) for r in rows)
     assert {r["title"] for r in rows if r["warning"].startswith("this notice is an award")} == {
         titles[o] for o, w in closed.items() if w == "award" and o in {r["ocid"] for r in rows}}
+
+
+@pytest.mark.parametrize(("digest_to", "said"), [([], "not emailed: [feed] digest_to is empty"),
+                                                 (DIGEST_TO, "emailed")])
+def test_harvest_says_emailed_only_when_the_digest_went_to_someone(tmp_path, smtp, monkeypatch, digest_to, said):
+    mailbox, port = smtp
+    before = len(mailbox.messages)
+    monkeypatch.setenv("AIRFLOW_CONN_VCSE_SMTP", smtp_connection(port))
+    with OcdsReplay(RELEASES) as api:
+        cfg = feed_config(tmp_path / "data", api, lookback_days=3, digest_to=digest_to)
+        build_register(cfg.register_path)
+        monkeypatch.setattr("vcse_pipeline.cli.options.load_config", lambda config, data_dir: cfg)
+        result = CliRunner().invoke(app, ["opportunities", "harvest", "--until", "2025-01-25T00:00:00"],
+                                    env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith(f"digest for {AREA}:"))
+    assert line.endswith(f".html, {said}")
+    assert len(mailbox.messages) - before == (1 if digest_to else 0)

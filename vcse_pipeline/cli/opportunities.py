@@ -414,5 +414,7 @@ def harvest(
     console.print(f"{result['notices_changed']:,} notices changed, {result['notices_kept']:,} kept; "
                   f"feed published to {result['published']}", highlight=False)
     for area, digest in result["digests"].items():
-        console.print(f"digest for {area}: {digest['notices']} notices in {digest['file']}"
-                      + (", emailed" if digest["emailed"] else ", not emailed (see the log)"), highlight=False)
+        how = (", emailed" if digest["emailed"] else ", not emailed: [feed] digest_to is empty"
+               if digest["delivered"] else ", not emailed (see the log)")
+        console.print(f"digest for {area}: {digest['notices']} notices in {escape(digest['file'])}{escape(how)}",
+                      highlight=False)

@@ -213,7 +213,9 @@ def deliver(cfg: Config, today: datetime | str | None = None) -> dict:
                             "coalesce(first_digested_at, $1) WHERE area_code = $2 AND kept AND digested_at IS NULL "
                             "AND ocid IN (SELECT unnest($3::VARCHAR[]))",
                             [store.now(), area, [n["ocid"] for n in notices]])
-            sent[area] = {"notices": len(notices), "file": str(path), "emailed": delivered}
+            # emailed only when it went to someone: with [feed] digest_to empty the digest is the HTML file alone
+            sent[area] = {"notices": len(notices), "file": str(path), "delivered": delivered,
+                          "emailed": delivered and bool(settings.get("digest_to"))}
         published = store.publish(con, store.published_path(cfg))
     return {"digests": sent, "published": str(published)}
 
