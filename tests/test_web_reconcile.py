@@ -408,6 +408,21 @@ def test_propose_properties_and_data_extension(client, orgs):
         assert answer["rows"]["GB-CHC-0"] == {p["id"]: [] for p in request["properties"]}
 
 
+def test_propose_properties_without_a_type_offers_every_types_properties(client):
+    # OpenRefine asks `?type=` (an empty type id) for a column reconciled against no particular type: every type has
+    # the same properties, so it is offered them all rather than a 400 and no columns to add
+    typed = client.get("/reconcile/propose_properties", params={"type": "charity"}).json()["properties"]
+    for params in ({"type": ""}, {}, {"type": "", "limit": 3}):
+        response = client.get("/reconcile/propose_properties", params=params)
+        assert response.status_code == 200, params
+        assert response.headers["access-control-allow-origin"] == "*"
+        proposed = response.json()
+        validate(proposed, "data-extension-property-proposal")
+        assert "type" not in proposed
+        assert proposed["properties"] == typed[:params.get("limit", len(typed))]
+    assert {"postcode", "ward", "income"} <= {p["id"] for p in typed}
+
+
 def test_jsonp_wraps_get_answers_and_refuses_a_callback_that_is_not_a_name(client):
     response = client.get("/reconcile/suggest/type", params={"prefix": "", "callback": "jQuery123_456"})
     assert response.status_code == 200
@@ -453,8 +468,8 @@ def test_every_endpoint_answers_cors_preflight_and_errors_with_cors(client):
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] == "*"
         assert "POST" in preflight.headers["access-control-allow-methods"]
-    for path, params in (("/reconcile/propose_properties", {}), ("/reconcile/suggest/entity", {"cursor": "many"}),
-                         ("/reconcile/preview", {})):
+    for path, params in (("/reconcile/propose_properties", {"type": "person"}),
+                         ("/reconcile/suggest/entity", {"cursor": "many"}), ("/reconcile/preview", {})):
         response = client.get(path, params=params)
         assert response.status_code == 400, path
         assert response.headers["access-control-allow-origin"] == "*"

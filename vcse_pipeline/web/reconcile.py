@@ -487,16 +487,15 @@ _ORGANISATION_COLUMNS = sorted({p.column for p in EXTEND_PROPERTIES if p.column 
 
 
 def propose_properties(type_id: str | None, limit: int | None = None) -> dict:
-    """The properties data extension offers for a type (every type has the same ones)."""
-    if not type_id:
-        raise ReconcileError("propose_properties needs a type: one of " + ", ".join(TYPE_BY_ID))
-    if type_id not in TYPE_BY_ID:
+    """The properties data extension offers for a type (every type has the same ones). No type (or an empty one,
+    as OpenRefine asks for a column reconciled against no particular type) is every type: the same properties."""
+    if type_id and type_id not in TYPE_BY_ID:
         raise ReconcileError(f"unknown type {type_id!r}; the types are " + ", ".join(TYPE_BY_ID))
     if limit is not None and limit < 1:
         raise ReconcileError("limit must be a positive number")
     shown = EXTEND_PROPERTIES[:limit] if limit else EXTEND_PROPERTIES
-    out = {"type": type_id, "properties": [{"id": p.id, "name": p.name, "description": p.description}
-                                           for p in shown]}
+    out = {"type": type_id} if type_id else {}
+    out["properties"] = [{"id": p.id, "name": p.name, "description": p.description} for p in shown]
     if limit:
         out["limit"] = limit
     return out
@@ -756,7 +755,8 @@ def suggest_property_get(request: Request, prefix: str = Query(""), cursor: int 
 
 @router.get("/propose_properties", summary="The properties data extension offers for a type")
 def propose_properties_get(request: Request, type: str | None = Query(None, description="A type id: charity, "
-                                                                                        "company or society"),
+                                                                                        "company or society; none "
+                                                                                        "or empty for any type"),
                            limit: int | None = Query(None), callback: str | None = Query(None)):
     return _json(request, propose_properties(type, limit))
 
