@@ -217,11 +217,15 @@ def test_an_organisation_in_several_areas_is_described_by_the_row_it_is_matched_
         card = reconcile.preview(con, "GB-CHC-1090301")
         [suggested] = [s for s in reconcile.suggest_entities(con, "Birkenhead Food")["result"]
                        if s["id"] == "GB-CHC-1090301"]
+        extended = reconcile.extend(con, {"ids": ["GB-CHC-1090301"], "properties": [{"id": "postcode"},
+                                                                                    {"id": "ward"}]})
     assert index.matcher.org_postcode["GB-CHC-1090301"] == "L1 8JQ"
     description = index.entities["GB-CHC-1090301"].description
     assert "L1 8JQ" in description and "Central" in description and "CH41 5EF" not in description
     assert (card["postcode"], card["ward_name"]) == ("L1 8JQ", "Central")   # the preview card shows the same row
     assert "L1 8JQ" in suggested["description"]                               # and so does a suggestion
+    assert extended["rows"]["GB-CHC-1090301"] == {"postcode": [{"str": "L1 8JQ"}],  # and data extension
+                                                  "ward": [{"str": "Central"}]}
 
 
 def test_get_post_and_query_string_forms_give_the_same_answer(client, orgs):

@@ -525,10 +525,11 @@ def extend(con: duckdb.DuckDBPyConnection, raw: object) -> dict:
     ids, props = parse_extend(raw)
     wanted = list(dict.fromkeys(ids))
     columns = ", ".join(_ORGANISATION_COLUMNS)   # constants of this module, never request text
-    # an organisation in several areas: one row (the same organisation, the same facts)
+    # an organisation in several areas: the row that describes it, as its candidates and preview card are
     found = con.execute(f"""
-        SELECT org_id, {columns} FROM organisation WHERE list_contains(?::VARCHAR[], org_id)
-        QUALIFY row_number() OVER (PARTITION BY org_id ORDER BY area_code) = 1""", [wanted]).fetchall()
+        WITH its_rows AS (SELECT * FROM organisation WHERE list_contains(?::VARCHAR[], org_id)),
+        described AS ({described_rows("its_rows")})
+        SELECT org_id, {columns} FROM described WHERE place = 1""", [wanted]).fetchall()
     values = {row[0]: dict(zip(_ORGANISATION_COLUMNS, row[1:], strict=True)) for row in found}
     if any(p.column == "service_areas" for p in props):
         for org_id, labels in service_area_labels(con, wanted).items():
