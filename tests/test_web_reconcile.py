@@ -427,6 +427,30 @@ def test_propose_properties_without_a_type_offers_every_types_properties(client)
     assert {"postcode", "ward", "income"} <= {p["id"] for p in typed}
 
 
+def test_preview_and_data_extension_take_any_of_an_organisations_org_ids(client, demo_register):
+    # a charitable company reconciled elsewhere by its company number: the preview card and data extension answer
+    # for its organisation, as /reconcile/view and /api do, keyed by the id asked for
+    with duckdb.connect(str(demo_register.path), read_only=True) as con:
+        others = con.execute("SELECT identifier, org_id FROM organisation_identifier WHERE NOT is_canonical "
+                             "ORDER BY identifier").fetchall()
+    assert len(others) > 20, "the demo register needs organisations known by more than one org-id"
+    properties = [{"id": p} for p in ("postcode", "ward", "legal_form", "income", "service_areas", "company_number")]
+    ids = [identifier for identifier, _ in others] + sorted({org_id for _, org_id in others})
+    answer = client.post("/reconcile", data={"extend": json.dumps({"ids": ids, "properties": properties})}).json()
+    validate(answer, "data-extension-response")
+    assert list(answer["rows"]) == ids
+    for identifier, org_id in others:
+        assert answer["rows"][identifier] == answer["rows"][org_id], identifier
+        assert any(answer["rows"][identifier].values()), identifier
+    for identifier, org_id in others[:5]:
+        card = client.get("/reconcile/preview", params={"id": identifier})
+        assert card.status_code == 200, identifier
+        assert card.text == client.get("/reconcile/preview", params={"id": org_id}).text.replace(
+            f"/reconcile/view/{org_id}", f"/reconcile/view/{identifier}")
+        assert client.get(f"/reconcile/view/{identifier}", follow_redirects=False).headers["location"].endswith(
+            f"/{org_id}")
+
+
 def test_jsonp_wraps_get_answers_and_refuses_a_callback_that_is_not_a_name(client):
     response = client.get("/reconcile/suggest/type", params={"prefix": "", "callback": "jQuery123_456"})
     assert response.status_code == 200

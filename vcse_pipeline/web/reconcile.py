@@ -7,7 +7,8 @@
     GET  /reconcile/suggest/entity|type|property?prefix=&cursor=    auto-complete
     GET  /reconcile/propose_properties?type=&limit=                 the properties data extension offers
 
-Identifiers are org-ids (org-id.guide): GB-CHC-..., GB-COH-..., GB-MPR-.... A candidate's `match` is true only
+Identifiers are org-ids (org-id.guide): GB-CHC-..., GB-COH-..., GB-MPR-...; preview, data extension and view take
+any of an organisation's org-ids (organisation_identifier), candidates give its own. A candidate's `match` is true only
 when `vcse match` would mark the name 'matched' (vcse_pipeline.matching: the configured link threshold and a
 lead of DEFAULT_MARGIN points over the next organisation); its score is the matcher's 0-100 score.
 
@@ -519,22 +520,35 @@ def parse_extend(raw: object) -> tuple[list[str], list[ExtendProperty]]:
     return ids, props
 
 
+def resolve_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, str]:
+    """The organisation each id names ({id: org_id}; an id the register does not hold is left out): an org-id is
+    any of an organisation's identifiers (organisation_identifier), as on /reconcile/view and /api. An id that is an
+    organisation's own org-id names it; another is its organisation in the first area that gives it."""
+    return dict(con.execute("""
+        SELECT identifier, org_id FROM organisation_identifier WHERE list_contains(?::VARCHAR[], identifier)
+        QUALIFY row_number() OVER (PARTITION BY identifier ORDER BY is_canonical DESC, area_code) = 1""",
+                            [ids]).fetchall())
+
+
 def extend(con: duckdb.DuckDBPyConnection, raw: object) -> dict:
     """The data extension answer for the `extend` JSON (parsed): each id's values of each property (none for an id
-    the register does not hold)."""
+    the register does not hold), keyed by the id as asked (any of an organisation's org-ids)."""
     ids, props = parse_extend(raw)
     wanted = list(dict.fromkeys(ids))
+    org_of = resolve_ids(con, wanted)
+    org_ids = sorted(set(org_of.values()))
     columns = ", ".join(_ORGANISATION_COLUMNS)   # constants of this module, never request text
     # an organisation in several areas: the row that describes it, as its candidates and preview card are
     found = con.execute(f"""
         WITH its_rows AS (SELECT * FROM organisation WHERE list_contains(?::VARCHAR[], org_id)),
         described AS ({described_rows("its_rows")})
-        SELECT org_id, {columns} FROM described WHERE place = 1""", [wanted]).fetchall()
+        SELECT org_id, {columns} FROM described WHERE place = 1""", [org_ids]).fetchall()
     values = {row[0]: dict(zip(_ORGANISATION_COLUMNS, row[1:], strict=True)) for row in found}
     if any(p.column == "service_areas" for p in props):
-        for org_id, labels in service_area_labels(con, wanted).items():
+        for org_id, labels in service_area_labels(con, org_ids).items():
             values.setdefault(org_id, {})["service_areas"] = labels
-    rows = {org_id: {p.id: _cells(p, values.get(org_id, {}).get(p.column)) for p in props} for org_id in wanted}
+    rows = {asked: {p.id: _cells(p, values.get(org_of.get(asked), {}).get(p.column)) for p in props}
+            for asked in wanted}
     return {"meta": [{"id": p.id, "name": p.name} for p in props], "rows": rows}
 
 
@@ -563,8 +577,12 @@ def _cells(prop: ExtendProperty, value) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- preview
 
 def preview(con: duckdb.DuckDBPyConnection, org_id: str) -> dict | None:
-    """What the preview card shows of one organisation, or None when the register does not hold the id."""
+    """What the preview card shows of one organisation (`org_id` any of its org-ids), or None when the register does
+    not hold the id."""
     if len(org_id) > MAX_QUERY_CHARS:
+        return None
+    org_id = resolve_ids(con, [org_id]).get(org_id)
+    if org_id is None:
         return None
     found = fetch_dicts(con, f"""
         WITH its_rows AS (SELECT * FROM organisation WHERE org_id = ?),
