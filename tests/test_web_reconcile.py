@@ -470,6 +470,9 @@ def test_jsonp_wraps_get_answers_and_refuses_a_callback_that_is_not_a_name(clien
     ({"queries": json.dumps({"q0": {"query": "Age UK", "properties": [{"pid": "colour", "v": "red"}]}})},
      "unknown property 'colour'"),
     ({"queries": json.dumps(["Age UK"])}, "JSON object of queries"),
+    ({"queries": '{"q0": {"query": "Age UK", "limit": 1e400}}'}, "'limit' must be a positive number"),
+    ({"queries": '{"q0": {"query": "Age UK", "limit": NaN}}'}, "'limit' must be a positive number"),
+    ({"queries": '{"q0": {"query": "Age UK", "limit": 1' + "0" * 5000 + "}}"}, "not JSON this service can read"),
     ({"extend": json.dumps({"ids": ["GB-CHC-1"], "properties": [{"id": "shoe_size"}]})}, "unknown property"),
     ({"extend": json.dumps({"ids": ["x"] * (reconcile.MAX_EXTEND_IDS + 1), "properties": []})}, "at once"),
 ])
@@ -479,6 +482,15 @@ def test_requests_out_of_bounds_are_400_with_the_reason_and_cors(client, request
         assert response.headers["access-control-allow-origin"] == "*"
         assert message in response.json()["detail"]
         assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("field", ["queries", "extend"])
+def test_json_nested_too_deeply_to_read_is_a_400(client, field):
+    # within the request's size bound, but deeper than Python's JSON reader goes (too long for a GET's address)
+    response = client.post("/reconcile", data={field: "[" * 100_000})
+    assert response.status_code == 400
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json()["detail"] == f"{field} is nested too deeply to read"
 
 
 def test_a_body_too_big_to_read_is_refused_before_it_is_parsed(client):

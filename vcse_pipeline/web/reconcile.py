@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -271,6 +272,10 @@ def parse_json(text: str, field: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReconcileError(f"{field} is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise ReconcileError(f"{field} is nested too deeply to read") from None
+    except ValueError as exc:   # a number too long to read (Python's limit on an integer's digits)
+        raise ReconcileError(f"{field} is not JSON this service can read: {exc}") from None
 
 
 def parse_query(key: str, raw: object) -> NameQuery:
@@ -293,7 +298,8 @@ def parse_query(key: str, raw: object) -> NameQuery:
         raise ReconcileError(f"query {key!r}: unknown type {unknown_types[0]!r}; the types are "
                              + ", ".join(TYPE_BY_ID))
     limit = raw.get("limit", DEFAULT_CANDIDATES)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 1:
+    # JSON's 1e400 reads as infinity and NaN as nan: neither is a number of candidates
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit) or limit < 1:
         raise ReconcileError(f"query {key!r}: 'limit' must be a positive number")
     postcode = None
     properties = raw.get("properties") or []
