@@ -515,6 +515,23 @@ def test_every_endpoint_answers_cors_preflight_and_errors_with_cors(client):
         assert response.headers["access-control-allow-origin"] == "*"
 
 
+@pytest.mark.parametrize("method, path, status, allow", [
+    ("GET", "/reconcile/nope", 404, None),
+    ("POST", "/reconcile/suggest/entitys", 404, None),
+    ("POST", "/reconcile/preview?id=GB-CHC-1", 405, "GET, OPTIONS"),
+    ("DELETE", "/reconcile/view/GB-CHC-1", 405, "GET, OPTIONS"),
+    ("PUT", "/reconcile", 405, "GET, POST, OPTIONS"),
+])
+def test_a_path_or_method_the_service_does_not_answer_is_refused_with_cors(client, method, path, status, allow):
+    # the CORS preflight answers every path, but only OPTIONS: anything else is a 404 (no such path) or a 405 (a
+    # path of the service, another method), JSON with CORS headers as every answer of the service has
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers.get("allow") == allow
+    assert response.json()["detail"] and "Traceback" not in response.text
+
+
 def test_without_a_register_the_manifest_still_answers_and_queries_say_503(tmp_path, demo_register):
     app = create_app(demo_register.cfg, register_path=tmp_path / "none.duckdb")
     with TestClient(app) as client:

@@ -647,6 +647,7 @@ class CorsRoute(APIRoute):
                                   "The register has not been published yet, or cannot be read. Try again later.")
             except StarletteHTTPException as exc:
                 response = _error(request, exc.status_code, "request failed", str(exc.detail))
+                response.headers.update(exc.headers or {})
             except Exception:
                 log.exception("error answering %s", request.url.path)
                 response = _error(request, 500, "internal error", "Sorry, there is a problem with the service.")
@@ -786,8 +787,23 @@ def propose_properties_get(request: Request, type: str | None = Query(None, desc
     return _json(request, propose_properties(type, limit))
 
 
-@router.options("", include_in_schema=False)
-@router.options("/{path:path}", include_in_schema=False)
-def preflight() -> Response:
-    """CORS preflight: a browser asks before a POST with a JSON body or other headers."""
-    return Response(status_code=204)
+# Every method a client may send: whatever this service does not answer is still answered here, with CORS headers.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("", methods=ANY_METHOD, include_in_schema=False)
+@router.api_route("/{path:path}", methods=ANY_METHOD, include_in_schema=False)
+def preflight_or_not_here(request: Request) -> Response:
+    """CORS preflight (a browser asks before a POST with a JSON body or other headers) on any path; any other request
+    no route above answers (the last routes: a request a route answers goes there) is a 405 on a path of the service
+    and a 404 elsewhere, with CORS headers as every answer has, rather than the framework's plain 405."""
+    if request.method == "OPTIONS":
+        return Response(status_code=204)
+    path = request.url.path
+    allowed = sorted({method for route in router.routes if isinstance(route, APIRoute)
+                      and route.endpoint is not preflight_or_not_here and route.path_regex.match(path)
+                      for method in route.methods})
+    if allowed:
+        raise StarletteHTTPException(405, f"{path} answers {' and '.join(allowed)}, not {request.method}",
+                                     headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
+    raise StarletteHTTPException(404, f"no {path} in this service: its manifest is GET /reconcile")
