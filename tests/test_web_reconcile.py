@@ -240,6 +240,20 @@ def test_get_post_and_query_string_forms_give_the_same_answer(client, orgs):
     assert by_post["q0"]["result"][0]["id"] == orgs[3]["org_id"]
 
 
+def test_a_json_body_is_refused_saying_to_send_the_form(client, orgs):
+    # not the manifest and a 200, as if nothing had been asked: the client is told how to send its queries
+    queries = {"q0": {"query": orgs[3]["name"]}}
+    for body in ({"queries": queries}, queries, {"extend": {"ids": [orgs[3]["org_id"]], "properties": []}}):
+        response = client.post("/reconcile", json=body)
+        assert response.status_code == 400
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "send queries= (or extend=) form-encoded" in response.json()["detail"]
+    assert post_queries(client, queries)["q0"]["result"][0]["id"] == orgs[3]["org_id"]   # the form still works
+    for empty in ({}, {"headers": {"content-type": "application/json"}}):   # no body at all: the manifest
+        manifest = client.post("/reconcile", **empty)
+        assert manifest.status_code == 200 and manifest.json()["versions"] == ["0.2"]
+
+
 def test_the_official_minimal_query_example_is_answered(client):
     answer = post_queries(client, example("reconciliation-query-batch/valid/example-min.json"))
     assert set(answer) == {"q1", "q2"}

@@ -710,6 +710,7 @@ def _answer(request: Request, queries: str | None, extend_text: str | None) -> R
     return _json(request, manifest(str(request.base_url)))
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")   # the bodies a POST is read from
 QUERIES_HELP = ('A JSON object of queries: {"q0": {"query": "Wirral Mind", "type": "charity", "limit": 3, '
                 '"properties": [{"pid": "postcode", "v": "CH41 1AA"}]}}')
 EXTEND_HELP = '{"ids": ["GB-CHC-1234567"], "properties": [{"id": "postcode"}, {"id": "income"}]}'
@@ -727,7 +728,13 @@ def reconcile_get(request: Request, queries: str | None = Query(None, descriptio
 @router.post("", summary="Reconciliation queries or data extension (form-encoded POST, as OpenRefine sends)")
 def reconcile_post(request: Request, queries: str | None = Form(None, description=QUERIES_HELP),
                    extend: str | None = Form(None, description=EXTEND_HELP)):
-    """OpenRefine posts `queries=` (or `extend=`) form-encoded; the query string is read too."""
+    """OpenRefine posts `queries=` (or `extend=`) form-encoded; the query string is read too. A body of another kind
+    (JSON, say) is a 400 saying so, not the manifest as if nothing had been asked."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in FORM_TYPES and request.headers.get("content-length") != "0":
+        raise ReconcileError(f"a {content_type} body is not read: send queries= (or extend=) form-encoded "
+                             "(application/x-www-form-urlencoded), as OpenRefine does, e.g. "
+                             'queries={"q0": {"query": "Wirral Mind"}}')
     params = request.query_params
     return _answer(request, queries if queries is not None else params.get("queries"),
                    extend if extend is not None else params.get("extend"))
