@@ -43,6 +43,9 @@ from vcse_pipeline.names import (
     ("Wirral Chess Club Inc", "wirral chess club"),
     ("Wirral Play Ltd CIC", "wirral play"),                          # repeated suffixes
     ("The Sutton Trust", "sutton trust"),                            # leading the
+    ("Leasowe Wellbeing Hub, The", "leasowe wellbeing hub"),         # trailing the: the article filed last
+    ("SUTTON TRUST, THE", "sutton trust"),
+    ("Wellbeing Hub, The, Ltd", "wellbeing hub"),                    # before a legal form
     ("Harrogate and  Area   CVS ", "harrogate and area council for voluntary service"),  # whitespace folded
 ])
 def test_normalise_name_rules(raw, expected):
@@ -53,6 +56,8 @@ def test_legal_words_inside_a_name_and_lone_words_are_kept():
     assert normalise_name("Limited Edition Theatre Company") == "limited edition theatre company"
     assert normalise_name("The Centre") == "centre"
     assert normalise_name("The") == "the"
+    assert normalise_name("The The") == "the"   # never an empty name
+    assert normalise_name("Friends of the Earth") == "friends of the earth"
     assert normalise_name("Ltd") == "limited"
 
 

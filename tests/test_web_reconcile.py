@@ -272,6 +272,20 @@ def test_a_type_narrows_the_candidates_and_never_adds_a_match(client, orgs):
     assert not any(c["match"] for c in answer["society"]["result"])
 
 
+def test_a_name_with_its_article_last_is_matched_as_written_first(client, orgs):
+    # catalogues and some registers file "The X" as "X, The" or "X (THE)": all three are the same name
+    named = [o for o in orgs if not o["name"].lower().startswith("the ")][:30:3]
+    forms = {"first": "The {}", "comma": "{}, The", "aside": "{} (THE)"}
+    answer = post_queries(client, {f"{key}{i}": {"query": form.format(o["name"]), "limit": 1}
+                                   for i, o in enumerate(named) for key, form in forms.items()})
+    for i, org in enumerate(named):
+        first, comma, aside = (answer[f"{key}{i}"]["result"][0] for key in forms)
+        assert first["id"] == comma["id"] == aside["id"] == org["org_id"], org["name"]
+        assert first["score"] == comma["score"] == aside["score"], org["name"]
+        assert first["match"] == comma["match"] == aside["match"], org["name"]
+    assert any(answer[f"comma{i}"]["result"][0]["match"] for i in range(len(named)))
+
+
 def test_the_postcode_property_raises_the_score(client, orgs):
     org = next(o for o in orgs if o["postcode"] and len(o["name"].split()) >= 3)
     cut = " ".join(org["name"].split()[:-1])   # a name a little off, so the postcode has room to count

@@ -13,7 +13,8 @@
    and a few acronyms that the voluntary sector writes either way (CAB, CVS, YMCA, YWCA).
 8. Legal-form words at the end of the name are dropped, repeatedly (`LEGAL_SUFFIXES`): limited, ltd, cic,
    cio, plc, llp, community interest company, charitable incorporated organisation, incorporated, inc.
-9. A leading "the" is dropped.
+9. A leading "the" is dropped, and a trailing one: a name filed under its first real word writes the article last
+   ("Leasowe Wellbeing Hub, The", as "Leasowe Wellbeing Hub (The)", whose aside `name_variants` drops).
 10. Whitespace is folded to single spaces.
 
 `name_variants` also yields the name without parenthesised asides ("Community Action Southwark (CAS)")
@@ -148,6 +149,8 @@ def normalise_name(name: str | None) -> str:
     tokens = _strip_legal_tokens(_clean_tokens(name))
     if len(tokens) > 1 and tokens[0] == "the":
         tokens = tokens[1:]
+    if len(tokens) > 1 and tokens[-1] == "the":
+        tokens = tokens[:-1]
     return " ".join(tokens)
 
 
