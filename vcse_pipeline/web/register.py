@@ -29,6 +29,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
 
@@ -422,8 +423,16 @@ def _read_info(con: duckdb.DuckDBPyConnection, path: Path) -> RegisterInfo:
                           "WHERE version_file IS NOT NULL AND status = 'published' "
                           "ORDER BY finished_at DESC NULLS LAST LIMIT 1").fetchone()
         if row:
-            return RegisterInfo(str(row[0]), None if row[1] is None else str(row[1]), row[2])
+            return RegisterInfo(str(row[0]), _iso_utc(row[1]), row[2])
     return RegisterInfo(path.name, None, None)
+
+
+def _iso_utc(moment: datetime | None) -> str | None:
+    """A recorded time as ISO 8601 in UTC ("2026-12-05T13:53:52+00:00"), whatever the session's time zone; a time
+    without one was recorded in UTC."""
+    if not isinstance(moment, datetime):
+        return None if moment is None else str(moment)
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat()
 
 
 def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
