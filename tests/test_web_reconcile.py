@@ -308,6 +308,11 @@ def test_preview_is_a_small_page_any_site_may_frame(client, orgs):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "frame-ancestors *" in response.headers["content-security-policy"]
+    # X-Frame-Options has no "any site": DENY, which older browsers obey over frame-ancestors, would blank the card
+    assert "x-frame-options" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"   # the other security headers stay
+    assert client.get("/reconcile/suggest/type").headers["x-frame-options"] == "DENY"   # and the app's pages keep it
+    assert client.get("/").headers["x-frame-options"] == "DENY"
     assert response.headers["access-control-allow-origin"] == "*"
     page = response.text
     for text in (org["org_id"], org["ward_name"], f"£{org['latest_income']:,.0f}"):

@@ -43,6 +43,11 @@ SECURITY_HEADERS = {
 }
 
 
+# Pages other sites show in a frame (OpenRefine's reconciliation preview card): sent without X-Frame-Options, whose
+# DENY older browsers obey over the page's own CSP frame-ancestors, which says who may frame it.
+FRAMEABLE_PATHS = ("/reconcile/preview",)
+
+
 def content_security_policy(tile_url: str) -> str:
     tiles = tile_origin(tile_url)
     return ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -67,6 +72,7 @@ class SecurityHeaders:
     def __init__(self, app, csp: str) -> None:
         self.app = app
         self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        self.frameable_headers = [h for h in self.headers if h[0] != b"x-frame-options"]
         self.csp = (b"content-security-policy", csp.encode())
 
     async def __call__(self, scope, receive, send) -> None:
@@ -74,7 +80,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         # the API's OpenAPI page loads Swagger UI from a CDN: the framework's own page, without the CSP
-        extra = self.headers if scope["path"].startswith("/api/docs") else [*self.headers, self.csp]
+        headers = self.frameable_headers if scope["path"] in FRAMEABLE_PATHS else self.headers
+        extra = headers if scope["path"].startswith("/api/docs") else [*headers, self.csp]
         started = False
 
         async def send_with_headers(message) -> None:
