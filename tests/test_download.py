@@ -226,6 +226,24 @@ def test_edited_local_copy_is_fetched_unconditionally(server, payload, tmp_path,
     assert result.status == "downloaded" and dest.read_bytes() == payload
 
 
+def test_damaged_copy_of_the_same_size_is_fetched_again(server, payload, tmp_path, waits):
+    """One byte flipped in place (a bad disk, a copy gone wrong): same name and size, so only its content shows it.
+    A conditional request would be answered 304 and the damaged file kept, and recorded with the old sha256."""
+    dest = tmp_path / "charity.zip"
+    first = _get(server, dest)
+    damaged = bytearray(payload)
+    damaged[len(damaged) // 2] ^= 0xFF
+    dest.write_bytes(bytes(damaged))
+    assert dest.stat().st_size == first.size
+
+    result = _get(server, dest)
+    assert "If-None-Match" not in server.requests_for(PATH)[-1].headers
+    assert result.status == "downloaded" and dest.read_bytes() == payload and result.sha256 == first.sha256
+    assert read_manifest(tmp_path)[-1]["sha256"] == _sha(dest.read_bytes())
+    # and the good copy is then asked for conditionally again
+    assert _get(server, dest).status == "not_modified"
+
+
 def test_404_fails_fast_naming_the_url(server, tmp_path, waits):
     url = server.url("/data/missing.zip")
     with pytest.raises(DownloadError) as info:

@@ -72,6 +72,24 @@ def test_a_connection_cut_mid_file_is_resumed_and_staged(served):
     assert pipeline.stage_source(cfg, "companies_house")["company"] > 0
 
 
+def test_a_download_damaged_in_place_is_fetched_again_and_stages(served):
+    """A byte of the Companies House zip flipped on disk, its size kept: the next refresh fetches the file again
+    (it was answered 304 and then failed with "Bad CRC-32" on every try) and records the good file's sha256."""
+    from vcse_pipeline.download import read_manifest
+    from vcse_pipeline.fingerprint import file_sha256
+
+    server, cfg = served
+    first = pipeline.download_source(cfg, "companies_house")[0]
+    data = bytearray(first.path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    first.path.write_bytes(bytes(data))
+
+    again = pipeline.download_source(cfg, "companies_house")[0]
+    assert again.status == "downloaded" and "If-None-Match" not in server.requests[-1].headers
+    assert file_sha256(first.path) == first.sha256 == read_manifest(cfg.download_dir("companies_house"))[-1]["sha256"]
+    assert pipeline.stage_source(cfg, "companies_house")["company"] > 0
+
+
 def test_a_csv_cut_short_upstream_is_never_installed(served):
     """The FCA list cut short at the publisher but served whole, with a matching Content-Length: the body is
     complete as HTTP goes, so only its content shows the cut. It was installed and published (90 of 118

@@ -433,9 +433,8 @@ class _HttpFetch:
         return result
 
     def _not_modified(self, response: requests.Response, attempt: int) -> FetchResult:
-        size = self.dest.stat().st_size
-        result = self._result("not_modified", response, size, self.previous.get("sha256") or
-                              _sha256_file(self.dest), attempt)
+        # _previous_record checked that the file on disk still has the recorded sha256.
+        result = self._result("not_modified", response, self.dest.stat().st_size, self.previous["sha256"], attempt)
         # A 304 may refresh the validators; keep the old ones where it sends none.
         result.etag = response.headers.get("ETag") or self.previous.get("etag")
         result.last_modified = response.headers.get("Last-Modified") or self.previous.get("last_modified")
@@ -450,15 +449,21 @@ class _HttpFetch:
     # -- state between attempts ------------------------------------------------------------------------
 
     def _previous_record(self) -> dict | None:
-        # Conditional requests only when the file on disk is the one the manifest describes.
+        # Conditional requests only when the file on disk is the one the manifest describes, by content: a file
+        # damaged or edited in place keeps its size, and a 304 would keep it for good (and record it as good).
         if not self.dest.is_file():
             return None
         record = latest_record(self.dest.parent, self.url)
         if (not record or record.get("status") not in _RESUMABLE_STATUS
                 or Path(record.get("path", "")).name != self.dest.name
-                or record.get("size") != self.dest.stat().st_size):
+                or record.get("size") != self.dest.stat().st_size
+                or not (record.get("etag") or record.get("last_modified"))):
             return None
-        return record if (record.get("etag") or record.get("last_modified")) else None
+        if record.get("sha256") != _sha256_file(self.dest):
+            log.warning("%s: %s is not the file the manifest recorded (its sha256 differs); fetching it again",
+                        self.url, self.dest)
+            return None
+        return record
 
     def _start_part(self, response: requests.Response, total: int | None) -> dict | None:
         """Note how this body could be resumed: needs byte ranges or a validator the server gave."""
