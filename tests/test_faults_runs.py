@@ -330,9 +330,10 @@ def test_an_accepted_mass_status_change_publishes_and_is_recorded(data):
 # ---------------------------------------------------------------------------------------------- one run at a time
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command, lock", [(("stage", "fca_mutuals"), "stage-fca_mutuals"),
+@pytest.mark.parametrize("command, lock", [(("refresh", "fca_mutuals"), "download-fca_mutuals"),
+                                           (("stage", "fca_mutuals"), "stage-fca_mutuals"),
                                            (("publish",), "publish"), (("rollback",), "publish")],
-                         ids=["stage", "publish", "rollback"])
+                         ids=["refresh", "stage", "publish", "rollback"])
 def test_a_second_run_is_refused_naming_the_holder(data, command, lock):
     """A live run (this test's own process) holds the lock: the command stops at once, naming it."""
     write_holder(data, lock, command="publish")

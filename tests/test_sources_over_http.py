@@ -90,6 +90,56 @@ def test_a_download_damaged_in_place_is_fetched_again_and_stages(served):
     assert pipeline.stage_source(cfg, "companies_house")["company"] > 0
 
 
+def test_a_second_download_of_a_source_is_refused_while_the_first_is_fetching(served, demo_sources):
+    """A shell `vcse refresh` while the source DAG's download task (or another refresh) fetches the same source:
+    the second is refused at once, naming the first, instead of truncating the first's .part file (which left the
+    second failing "cannot use ....zip.part" and the first renaming a damaged zip into place)."""
+    import os
+    import threading
+    import zipfile
+
+    from vcse_pipeline.runlock import RunLockedError
+
+    server, cfg = served
+    path = URL_PATHS["companies_house"]
+    body = (demo_sources / path.lstrip("/")).read_bytes()
+    asked, release, calls = threading.Event(), threading.Event(), []
+
+    def answer(query):  # the first request waits, as a slow publisher would, until the second download has run
+        calls.append(query)
+        if len(calls) == 1:
+            asked.set()
+            release.wait(60)
+        return 200, {"Content-Type": "application/zip"}, body
+
+    server.route(path, answer)
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(_outcome(pipeline.download_source, cfg, "companies_house")))
+    worker.start()
+    try:
+        assert asked.wait(60), "the first download never asked for its file"
+        with pytest.raises(RunLockedError, match=rf"another run holds the download-companies_house lock: run \S+ "
+                                                 rf"\(download companies_house, pid {os.getpid()} on "):
+            pipeline.download_source(cfg, "companies_house")
+    finally:
+        release.set()
+        worker.join(120)
+    assert not isinstance(first[0], Exception), first[0]
+    (result,) = first[0]
+    assert result.status == "downloaded" and len(calls) == 1
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.testzip() is None
+    assert not (cfg.data_dir / "locks" / "download-companies_house.json").exists()
+    assert pipeline.stage_source(cfg, "companies_house")["company"] > 0
+
+
+def _outcome(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to the test thread to assert on
+        return exc
+
+
 def test_a_csv_cut_short_upstream_is_never_installed(served):
     """The FCA list cut short at the publisher but served whole, with a matching Content-Length: the body is
     complete as HTTP goes, so only its content shows the cut. It was installed and published (90 of 118

@@ -28,10 +28,16 @@ def download_source(cfg: Config, name: str) -> list[FetchResult]:
     """Fetch one source's files into data/downloads/<name>/ (conditional: unchanged files are kept).
 
     Files left from an earlier configuration (last month's Companies House file, say) are removed, so the
-    download folder always holds exactly what the next stage should load.
+    download folder always holds exactly what the next stage should load. Holds the source's download run lock:
+    a second download of it (a shell refresh beside the source DAG's download task) is refused, naming the holder,
+    instead of writing into the same `.part` file.
     """
-    results = get_source(name).download(cfg)
-    _remove_stale_downloads(cfg.download_dir(name), {r.path.resolve() for r in results})
+    from .run_history import new_run_id
+    from .runlock import download_lock_name, run_lock
+
+    with run_lock(cfg, download_lock_name(name), new_run_id(), f"download {name}"):
+        results = get_source(name).download(cfg)
+        _remove_stale_downloads(cfg.download_dir(name), {r.path.resolve() for r in results})
     return results
 
 

@@ -1,9 +1,10 @@
 """One run at a time: a named run lock with a holder record, so a second run says who holds it and stops cleanly.
 
-Two locks exist: `stage-<source>` (verify and stage one source: its `.tmp` file and the gate against its previous
+Three kinds exist: `download-<source>` (fetch one source's files: their `.part` files, the rename into place and
+the manifest), `stage-<source>` (verify and stage one source: its `.tmp` file and the gate against its previous
 staging) and `publish` (build, gates, history and the switch of the register, and `vcse rollback`). Different
-sources still stage side by side (the per-source Airflow DAGs), but never one source twice, and never two
-publishes at once.
+sources still download and stage side by side (the per-source Airflow DAGs), but never one source twice at once,
+and never two publishes at once.
 
 A lock is a small JSON holder record in `<data_dir>/locks/<name>.json` (run id, pid, host, start time, what holds
 it) written and removed under a short `filelock` lock on `<name>.lock`, so checking and taking it is atomic
@@ -44,6 +45,10 @@ class RunLockedError(PipelineError):
 
     def __init__(self, *args):
         super().__init__(*args, transient=True)
+
+
+def download_lock_name(source: str) -> str:
+    return f"download-{source}"
 
 
 def stage_lock_name(source: str) -> str:
