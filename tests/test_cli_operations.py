@@ -254,3 +254,48 @@ def test_status_says_when_the_register_was_rolled_back(published):
     assert f"Rolled back: {back['finished_at'][:16].replace('T', ' ')} UTC by run {back['run_id']}" in out
     assert "by run run1" in out and f"register switched back to {version_files(published)[1].name}" in out
 
+
+
+@pytest.fixture(scope="module")
+def staged_postcodes(tmp_path_factory) -> Path:
+    """A data folder whose only staging is the demo's postcode directory (real ONSPD format, Wirral's postcodes)."""
+    from vcse_pipeline import pipeline
+    from vcse_pipeline.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("staged-postcodes")
+    generate_demo(root / "demo-sources", scale=0.05)
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(root / "data")}})
+    pipeline.stage_source(cfg, "postcodes", [root / "demo-sources" / "postcodes" / "ONSPD_NOV_2025_UK.zip"])
+    return cfg.data_dir
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[str]:
+    """The sources `vcse run` goes on to download (none is fetched: the first one ends the run)."""
+    from vcse_pipeline import pipeline
+
+    fetched: list[str] = []
+
+    def download_source(cfg, name):
+        fetched.append(name)
+        raise pipeline.SourceError(name, "no download in this test")
+
+    monkeypatch.setattr(pipeline, "download_source", download_source)
+    return fetched
+
+
+@pytest.mark.parametrize("area", ["E08000099", "W06000015"])
+def test_run_refuses_an_unknown_area_before_downloading_anything(staged_postcodes, downloads, area):
+    result = run("run", "--data-dir", str(staged_postcodes), "--area", area)
+    assert result.exit_code == 1 and downloads == []
+    message = " ".join(str(result.exception).split())
+    assert f"unknown area '{area}'" in message and "Wirral (E08000015)" in message
+    assert "nothing was downloaded" in message and "`vcse refresh postcodes`" in message
+
+
+def test_run_with_a_known_area_or_nothing_staged_goes_on_to_download(staged_postcodes, downloads, tmp_path):
+    result = run("run", "--data-dir", str(staged_postcodes), "--area", "wirral")
+    assert downloads == ["charity_commission"] and "no download in this test" in str(result.exception)
+    # A first run has no postcode directory to check against: the refresh stages one, the publish checks the areas.
+    result = run("run", "--data-dir", str(tmp_path / "fresh"), "--area", "E08000099")
+    assert downloads == ["charity_commission"] * 2 and "no download in this test" in str(result.exception)

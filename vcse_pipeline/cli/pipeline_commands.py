@@ -310,12 +310,31 @@ def demo(
                   "(docs/spend.md)")
 
 
+def check_areas_before_refresh(cfg: Config) -> None:
+    """An area the staged postcode directory does not know fails before any download (as an unknown --accept gate
+    does), not after every source is downloaded and staged. With no postcode directory staged yet (a first run) the
+    areas are checked once the refresh has staged one, by the publish (publish.start_run)."""
+    from ..errors import PipelineError
+    from ..pipeline import resolve_areas, staged_areas
+
+    if not cfg.areas:
+        resolve_areas(cfg)  # "no area to build: set [register] areas ..."
+    if staged_areas(cfg) is None:
+        return
+    try:
+        resolve_areas(cfg)
+    except PipelineError as exc:
+        raise PipelineError(f"{exc}; nothing was downloaded (a local authority new in a later postcode directory: "
+                            "`vcse refresh postcodes` stages it, then run again)") from None
+
+
 @commands.command()
 def run(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt,
         area: list[str] | None = AreaOpt, drop_areas: bool = DropAreasOpt,
         accept: list[str] | None = AcceptOpt, force: bool = ForceOpt) -> None:
     """Refresh every source, then build, check and publish the register (unless nothing changed)."""
     cfg = load_config(config, data_dir, area)
+    check_areas_before_refresh(cfg)
     refresh_sources(cfg, list(SOURCE_NAMES), accept)
     result = publish_with_progress(cfg, drop_areas, accept, force)
     if print_unchanged(result):
