@@ -287,6 +287,25 @@ def test_failed_build_is_recorded_and_leaves_register_untouched(cfg, monkeypatch
     assert last["status"] == "failed" and "staging for postcodes not found" in last["message"]
 
 
+@pytest.mark.parametrize("stop, message", [(KeyboardInterrupt(), "build failed: interrupted (Ctrl-C)"),
+                                           (MemoryError(), "build failed: MemoryError")],
+                         ids=["ctrl-c", "error without text"])
+def test_a_build_stopped_without_a_message_says_what_stopped_it(cfg, monkeypatch, stop, message):
+    """Ctrl-C during the build was recorded as "build failed: " (str(KeyboardInterrupt()) is empty)."""
+    publish.publish_version(cfg, new_version(cfg, "run1", BASE_ORGS), "run1", [WIRRAL])
+
+    def stopped_build(cfg, out_path, areas, as_of=None):
+        make_register(out_path, BASE_ORGS[:1])
+        raise stop
+
+    monkeypatch.setattr("vcse_pipeline.pipeline.build_register", stopped_build)
+    with pytest.raises(type(stop)):
+        publish.build_and_publish(cfg, run_id="run2")
+    last = run_history.read_history(cfg)[-1]
+    assert (last["run_id"], last["status"], last["message"]) == ("run2", "failed", message)
+    assert len(versions.version_files(cfg)) == 1
+
+
 def test_assemble_version_merges_per_area_files(cfg, tmp_path):
     sefton = "E08000014"
     a = make_register(tmp_path / "a.duckdb", BASE_ORGS[:2])

@@ -338,13 +338,21 @@ def _build_and_publish(cfg: Config, run_id: str, areas: list[str] | None, drop_a
         check_staging(cfg, inputs["sources"], "build")  # a stage during the build: the fingerprint would be wrong
     except BaseException as exc:
         remove_database(version)
-        record_failure(cfg, run_id, f"build failed: {exc}", started_at=started_at, areas=areas,
+        record_failure(cfg, run_id, f"build failed: {failure_text(exc)}", started_at=started_at, areas=areas,
                        timings={"build_seconds": round(time.monotonic() - t0, 3)}, inputs=inputs)
         raise
     timings = {"build_seconds": round(time.monotonic() - t0, 3), "build_workers": workers}
     fault_point("version_built")
     return publish_version(cfg, version, run_id, areas, started_at=started_at, timings=timings, accept=accept,
                            inputs=inputs)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What stopped a build, for the history: "interrupted" for Ctrl-C, the error's type when its text is empty
+    (str(KeyboardInterrupt()) and str(MemoryError()) are ""), else its text."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return str(exc) or type(exc).__name__
 
 
 def unchanged_since_publish(cfg: Config, inputs: dict) -> dict | None:
