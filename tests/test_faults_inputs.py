@@ -191,6 +191,12 @@ CASES = [
          (CH, r"'x{60}'\.\.\. \(10,485,760 characters\)",)),
     Case("ch-bad-date", "companies_house", in_zip(CH_ZIP, set_field(25, "IncorporationDate", b"31/02/20O9")),
          (CH, "column 'IncorporationDate'", "'31/02/20O9' is not a valid date")),
+    Case("ch-stray-quote-in-a-name", "companies_house",
+         in_zip(CH_ZIP, change_line(101, lambda line: line[:4] + b'"' + line[4:])),  # "GRA"HAM ... LIMITED"
+         (r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.zip:"
+          r"BasicCompanyDataAsOneFile-2026-11-01\.csv, row 101, column 'CompanyName'",
+          r"Expected Number of Columns: 55 Found: \d+", r"quote inside a quoted field is not doubled",
+          r"fetch the file again \(`vcse refresh companies_house`\)", "report it to them")),
     Case("ch-renamed-column", "companies_house", in_zip(CH_ZIP, rename_column(b"CompanyCategory", b"Category")),
          ("source companies_house", "missing column", "column 'CompanyCategory'")),
     Case("ch-html-error-page", "companies_house", in_file(CH_ZIP, html_page),
@@ -205,6 +211,11 @@ CASES = [
          (PC, r"row \d+", "cut short")),
     Case("onspd-bad-latitude", "postcodes", in_zip(ONSPD_ZIP, set_field(12, "lat", b"53.4O"), ONSPD_MEMBER),
          (PC, "row 12", "column 'lat'", "not a number")),
+    Case("onspd-stray-quote", "postcodes",
+         in_zip(ONSPD_ZIP, change_line(101, lambda line: line[:3] + b'"' + line[3:]), ONSPD_MEMBER),
+         # postcodes.py extracts its members itself (not through _csv.csv_files), so the file is the member's name
+         (PC + ", row 101, column 'pcd7'",
+          "Expected Number of Columns", "not doubled", r"`vcse refresh postcodes`")),
     Case("onspd-zip-crc-mismatch", "postcodes", lambda src: flip_compressed_byte(src / ONSPD_ZIP),
          ("source postcodes", "ONSPD_NOV_2025_UK.zip", "(CRC|corrupt|invalid)")),
     Case("onspd-unknown-layout", "postcodes", in_zip(ONSPD_ZIP, rename_column(b"lad25cd", b"ladcode"), ONSPD_MEMBER),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 
@@ -165,6 +166,38 @@ def test_bad_date_names_row_and_column(con, cfg, tmp_path):
         ch.stage(con, [bad], cfg)
     assert (err.value.row, err.value.column) == (row, "IncorporationDate")
     assert "2019-08-23" in str(err.value) and "baddate.csv" in str(err.value)
+
+
+def test_a_stray_quote_names_zip_member_row_column_reason_and_next_step(con, cfg, tmp_path):
+    """A quote in a name that was not doubled: DuckDB's "CSV Error on Line: N" alone said neither where nor why."""
+    lines = sample_lines()
+    row = line_of(lines, "12172257")
+    lines[row - 1] = lines[row - 1].replace(b"WITH AMI", b'WITH "AMI', 1)
+    bad = zipped(tmp_path / "BasicCompanyDataAsOneFile-2026-11-01.zip", write(tmp_path / "part.csv", lines),
+                 "BasicCompanyDataAsOneFile-2026-11-01.csv")
+    with pytest.raises(SourceError) as err:
+        ch.stage(con, [bad], cfg)
+    assert err.value.file == "BasicCompanyDataAsOneFile-2026-11-01.zip:BasicCompanyDataAsOneFile-2026-11-01.csv"
+    assert (err.value.row, err.value.column) == (row, "CompanyName")
+    assert "Expected Number of Columns: 55 Found:" in err.value.detail and "not doubled" in err.value.detail
+    assert "fetch the file again (`vcse refresh companies_house`)" in err.value.detail
+    assert not list(tmp_path.glob(".extract-*"))
+
+
+def test_a_line_longer_than_duckdb_reads_gives_duckdbs_reason(tmp_path):
+    """The slim all_company scan reads lines up to ALL_COMPANY_LINE_BYTES: a longer one is named with the reason."""
+    from vcse_pipeline.sources._csv import raise_for_scan_error, read_csv_sql
+
+    lines = sample_lines()
+    row = line_of(lines, "12172257")
+    path = write(tmp_path / "companies.csv", lines)
+    header = ch.read_header(path, ch.NAME)
+    with duckdb.connect() as scan, pytest.raises(duckdb.Error) as failed:
+        scan.execute(f"SELECT count(*) FROM {read_csv_sql(path, header, max_line_size=len(lines[row - 1]) - 10)}")
+    with pytest.raises(SourceError) as err:
+        raise_for_scan_error(failed.value, path, ch.NAME)
+    assert err.value.file == "companies.csv" and err.value.column is None and err.value.row is not None
+    assert re.search(r"unreadable CSV \(Maximum line size of \d+ bytes exceeded", err.value.detail), err.value.detail
 
 
 def test_bad_date_in_an_unstaged_category_is_ignored(con, cfg, tmp_path):

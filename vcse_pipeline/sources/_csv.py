@@ -12,7 +12,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -211,17 +211,81 @@ def _unclosed_quote_line(path: Path) -> int:
     return opened if inside else 0
 
 
-def raise_for_scan_error(exc: duckdb.Error, path: Path, source: str) -> None:
-    """Turn a DuckDB CSV error into a SourceError naming the file and line. Always raises.
+def raise_for_scan_error(exc: duckdb.Error, path: Path, source: str, label: str | None = None) -> None:
+    """Turn a DuckDB CSV error into a SourceError naming the file (`zip:member` for an extracted member, see
+    file_label), line, column where it can be found, DuckDB's reason and what to do. Always raises.
 
     Bad bytes and cut files are caught before DuckDB reads a file (check_csv_text); this is for the rest
-    (a row with too many fields, a line longer than DuckDB takes).
+    (a quote inside a quoted field that is not doubled, a row with too few fields, a line longer than DuckDB takes).
     """
     text = str(exc)
     match = re.search(r"Line: (\d+)", text)
-    first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
-    raise SourceError(source, f"unreadable CSV: {first}", file=path.name,
-                      row=int(match.group(1)) if match else None) from exc
+    row = int(match.group(1)) if match else None
+    reason = _scan_error_reason(text) or type(exc).__name__
+    column = None
+    if row is not None:
+        with suppress(OSError):
+            line = _physical_line(path, row)
+            stray = _stray_quote(line)
+            if stray is not None:
+                with suppress(SourceError):
+                    column = _column_at(line[:stray], read_header(path, source))
+                reason += "; a quote inside a quoted field is not doubled (\"\")"
+    raise SourceError(source, f"unreadable CSV ({reason}): fetch the file again (`vcse refresh {source}`); if a fresh "
+                              "copy has the same row, the publisher's file is malformed: report it to them",
+                      file=label or file_label(path), row=row, column=column) from exc
+
+
+# Where DuckDB's CSV error message goes on from its reason: the fixes it suggests, then the reader's options.
+_SCAN_ERROR_TAIL = re.compile(r"\n(?:Possible (?:fix|Solution)|\n\s*file = )")
+
+
+def _scan_error_reason(text: str) -> str | None:
+    """DuckDB's reason in a CSV error ("Expected Number of Columns: 55 Found: 49", "Maximum line size of ...
+    exceeded"): the line before its suggested fixes, after the offending line it quotes (which may span lines)."""
+    head = _SCAN_ERROR_TAIL.split(text, maxsplit=1)[0]
+    lines = [line.strip() for line in head.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    if len(lines) == 1 or lines[-1].startswith("Original Line:"):
+        return lines[0][:200]  # no reason given: the error's first line
+    return lines[-1][:200]
+
+
+def _physical_line(path: Path, number: int) -> bytes:
+    """Line `number` (1-based) of a file, without its line break (error path only: one more pass)."""
+    with path.open("rb") as fh:
+        for current, line in enumerate(fh, start=1):
+            if current == number:
+                return line.rstrip(b"\r\n")
+    return b""
+
+
+def _stray_quote(line: bytes) -> int | None:
+    """The position of the first quote that ends a quoted field but is followed by neither a comma nor the end of
+    the line (`"ACME "THE CHARITY"`: a quote in a value that was not doubled), or None."""
+    i, n = 0, len(line)
+    while i < n:
+        if line[i:i + 1] != b'"':  # an unquoted field: up to the next comma
+            comma = line.find(b",", i)
+            if comma < 0:
+                return None
+            i = comma + 1
+            continue
+        i += 1
+        while i < n:
+            if line[i:i + 1] == b'"':
+                if line[i + 1:i + 2] == b'"':
+                    i += 2
+                    continue
+                if i + 1 < n and line[i + 1:i + 2] != b",":
+                    return i
+                break
+            i += 1
+        else:
+            return None  # the quoted field goes on past this line
+        i += 2
+    return None
 
 
 def find_bad_value(con: duckdb.DuckDBPyConnection, scan_sql: str, checks: dict[str, str],
@@ -259,13 +323,31 @@ def csv_files(paths: list[Path], member_pattern: str, source: str) -> Iterator[l
         return
     with tempfile.TemporaryDirectory(prefix=".extract-", dir=zips[0].parent) as scratch:
         out: list[Path] = []
-        for i, path in enumerate(paths):
-            if path.suffix.lower() == ".zip":
-                out.append(extract_member(path, member_pattern, Path(scratch) / f"{i}-{path.stem}", source))
-            else:
-                check_text_file(path, source)
-                out.append(path)
-        yield out
+        try:
+            for i, path in enumerate(paths):
+                if path.suffix.lower() == ".zip":
+                    extracted = extract_member(path, member_pattern, Path(scratch) / f"{i}-{path.stem}", source)
+                    with open_zip(path, source) as archive:
+                        member = find_member(archive, member_pattern, path, source).filename
+                    _EXTRACTED_FROM[extracted] = f"{path.name}:{member}"
+                    out.append(extracted)
+                else:
+                    check_text_file(path, source)
+                    out.append(path)
+            yield out
+        finally:
+            for path in out:
+                _EXTRACTED_FROM.pop(path, None)
+
+
+# An extracted member's label while csv_files holds it: the zip and the member's name in it, as the other messages
+# name a member ("BasicCompanyDataAsOneFile-2026-11-01.zip:BasicCompanyDataAsOneFile-2026-11-01.csv").
+_EXTRACTED_FROM: dict[Path, str] = {}
+
+
+def file_label(path: Path) -> str:
+    """How an error names a file csv_files gave: `zip:member` for a member extracted from a zip, else its name."""
+    return _EXTRACTED_FROM.get(Path(path), Path(path).name)
 
 
 def csv_headers(path: Path, member_pattern: str, source: str) -> list[tuple[str, list[str]]]:
