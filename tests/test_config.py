@@ -39,6 +39,23 @@ def test_environment_lists_parse_as_toml(tmp_path, monkeypatch):
     assert cfg.areas == ["E08000015", "E08000012"]
 
 
+@pytest.mark.parametrize("value", ['["E08000015",', '["E08000015", "E08000012"', "[E08000015, E08000012]"])
+def test_an_environment_list_that_does_not_parse_is_an_error_naming_the_variable(tmp_path, monkeypatch, value):
+    """'["E08000015",' (a list cut short by a shell quote) was taken as text and then read as the area E08000015."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError) as info:
+        Config.load(environ={"VCSE__REGISTER__AREAS": value})
+    assert str(info.value).startswith(f"environment variable VCSE__REGISTER__AREAS: {value!r} opens a list but is "
+                                      "not one (")
+    assert 'write a list as TOML, e.g. ["E08000015", "E08000012"]' in str(info.value)
+
+
+def test_text_settings_may_start_with_a_bracket(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.load(environ={"VCSE__PATHS__DATA_DIR": "[archive]/vcse"})
+    assert cfg.data_dir.name == "vcse" and cfg.data_dir.parent.name == "[archive]"
+
+
 def test_missing_config_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(PipelineError, match=r"nope\.toml \(from --config\) not found"):
         Config.load(tmp_path / "nope.toml", environ={})
@@ -188,7 +205,8 @@ def documented_variables() -> list[tuple[str, str]]:
 
 # The docs' own examples of mistakes (a misspelt section, a value of the wrong type): (name prefix, value or None)
 DOCUMENTED_MISTAKES = (("VCSE__REGISTR__", None), ("VCSE__SOURCES__POSTCODE__", None),
-                       ("VCSE__REGISTER__KEEP_VERSIONS", "abc"), ("VCSE__REGISTER__BUILD_WORKERS", "many"))
+                       ("VCSE__REGISTER__KEEP_VERSIONS", "abc"), ("VCSE__REGISTER__BUILD_WORKERS", "many"),
+                       ("VCSE__REGISTER__AREAS", '["E08000015",'))
 
 
 def test_every_documented_environment_variable_loads(tmp_path, monkeypatch):

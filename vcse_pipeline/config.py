@@ -417,12 +417,20 @@ def _env_name_keys(name: str) -> list[str]:
 
 def _env_value(keys: list[str], raw: str) -> Any:
     """A variable's value: a TOML literal when it parses, but text where the setting is text (a URL of digits),
-    unless the setting also takes a list (the Companies House product's URLs)."""
-    value = _parse_env_value(raw)
+    unless the setting also takes a list (the Companies House product's URLs). A value that opens a list ("[") but
+    does not parse as one is a ValueError where the setting may be a list: taken as text, '["E08000015",' read as
+    the area E08000015 and dropped the rest of the list without a word."""
     try:
         text_only = section_model(".".join(keys[:-1])).model_fields[keys[-1]].annotation is str
     except (KeyError, AttributeError):  # an unknown setting: the check names it
         text_only = False
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError as exc:
+        if raw.lstrip().startswith("[") and not text_only:
+            raise ValueError(f"{raw!r} opens a list but is not one ({exc}); write a list as TOML, e.g. "
+                             '["E08000015", "E08000012"]: each item quoted, commas between, closed by ]') from None
+        value = raw
     return raw if text_only and not isinstance(value, str | list) else value
 
 
@@ -442,7 +450,10 @@ def _env_overrides(environ: dict[str, str]) -> dict:
         node = single
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = _env_value(keys, raw)
+        try:
+            node[keys[-1]] = _env_value(keys, raw)
+        except ValueError as exc:
+            raise PipelineError(f"environment variable {name}: {exc}") from None
         check_config(single, f"environment variable {name}")
         overrides = _merge(overrides, single)
     return overrides
