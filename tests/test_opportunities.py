@@ -16,6 +16,7 @@ from vcse_pipeline.procurement.opportunities import FIT_BAND, FIT_FLOOR, describ
 
 runner = CliRunner()
 NOTICES = Path(__file__).parent / "fixtures" / "ocds" / "contracts-finder-sample.json"
+AREA = "E08000015"
 LANCASHIRE_DA = "59b57e42-dcd2-49f9-9485-57da53b562eb-819866"   # North West, CPV 85000000, £8m over 5 years
 IDVA = "d88b957b-bbf3-4fbe-b9cb-e9c2350bb8e9-819910"            # East of England, item CPVs
 BIRKENHEAD_MARKET = "3ab2696f-487e-430f-8281-1d71213b4b5f-833008"  # Wirral, construction (CPV 45000000)
@@ -25,6 +26,8 @@ SHORT_BREAKS = "3dee8a58-0bbb-44f8-8248-b3dff0d7071b-832949"    # CPV 85000000
 CHILDREN_DA = "43fda075-f559-47d2-96de-038f2d1633c4-819870"     # Dudley, CPV 85000000
 LIGHT_TRAIL = "4bff9fae-9ab0-490c-99b0-da71e14146bc-833039"     # Manchester, event services
 HYWEL_DDA = "ocds-kuma6s-148107-release-148107"                 # Sell2Wales tender: mental health, "Adults aged 18+"
+# the project's reference set of 290 real releases (tests/fixtures/ocds/README.md)
+REFERENCE = Path(__file__).parent / "fixtures" / "ocds" / "contracts-finder-releases.json"
 
 
 
@@ -185,6 +188,47 @@ def test_demo_light_trail_finds_only_weak_arts_fits(demo):
     # an events contract: its CPV codes sit under recreation and culture (division 92); "Festival" in the text
     assert all(set(m.service_areas) <= {"arts_culture", "sport_leisure"} for m in everyone)
     assert all(m.fit < da.fit - 30 for m in everyone)
+
+
+# description words support a fit, never make one; goods, works and IT notices are read by their CPV codes
+
+@pytest.mark.parametrize(("release_id", "word", "area"), [
+    ("5a115892-5c5e-4646-8a8f-150c9708a9dc-833011", "historical", "arts_culture"),  # Pressure Area Care (CPV 33)
+    ("eb319a04-8527-4f83-8984-7a923e24cd51-833038", "cafe", "food_poverty"),   # visitor centre construction (45)
+    ("df8d0f63-9018-4d89-9008-acf8ea3d67bc-832814", "Educational", "education_training"),  # vehicles (34)
+    ("600c7239-e4e9-4a1d-b10b-08111cf51d19-833018", "aviation", "sport_leisure"),  # flight punctuality data (48)
+])
+def test_demo_one_word_in_a_supply_or_works_description_shortlists_nobody(demo, release_id, word, area):
+    release = load_release(REFERENCE, release_id)
+    assert re.search(rf"\b{word}\b", release["tender"]["description"])
+    assert area in {sa for sa, _t, _w in describe_notice(demo, {"tender": {"title": word}}, AREA).text_service_areas}
+    assert match_notice(demo, release, limit=0) == []
+
+
+def test_demo_a_fit_rests_on_the_title_or_a_cpv_code(demo):
+    # Recreation Ground maintenance (CPV 92000000, a division): grounds, not sport; the description's "public
+    # spaces" (environment) is no CPV code's area. Car park resurfacing at a "Health Centre" and "Swimming Pool
+    # Maintenance" are works: the title's words alone do not make a health or swimming provider fit
+    for release_id in ("56659441-df13-4937-99b2-3e6d79c277e8-832975", "c3fb2580-fea1-437c-8270-4ad56f8c97aa-832982",
+                       "ocds-kuma6s-148390-release-148390"):
+        assert match_notice(demo, load_release(REFERENCE, release_id), limit=0) == [], release_id
+    # IT products whose description says "schools": only the providers a CPV code of the notice fits (its
+    # computer-training codes), none by the description's words
+    it = match_notice(demo, load_release(REFERENCE, "ocds-kuma6s-148098-release-148098"), limit=0)
+    assert it and all(any(" fits CPV " in r for r in m.reasons) for m in it)
+    assert not any("description mentions" in r for m in it for r in m.reasons)
+    # a building scheme with care services among its CPV codes still finds the providers those codes fit
+    housing = match_notice(demo, load_release(REFERENCE, "ocds-kuma6s-148314-release-148314"), limit=0)
+    assert housing and all(any(" fits CPV " in r for r in m.reasons) for m in housing)
+
+
+def test_demo_notices_that_ask_for_a_service_keep_their_providers(demo):
+    adults = match_notice(demo, load_release(REFERENCE, "45ad1b11-f706-4d1e-b4c6-342a253acc6e-819860"), limit=5)
+    assert len(adults) == 5 and all("domestic_abuse" in m.service_areas for m in adults)
+    apprentices = match_notice(demo, load_release(REFERENCE, "306fb694-922b-4fe9-bbf5-943cf55d1ef0-819539"), limit=5)
+    assert len(apprentices) == 5 and all("children_young_people" in m.service_areas for m in apprentices)
+    for m in adults + apprentices:   # every provider's fit names the title or a CPV code
+        assert any("notice title mentions" in r or " fits CPV " in r for r in m.reasons), (m.name, m.reasons)
 
 
 # ------------------------------------------------------------------ stage, deadline, listing

@@ -6,8 +6,9 @@ delivered against where the provider is, the size of the contract against the pr
 VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
 Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained. The list is
 ordered by fit first (how specifically the provider does what the notice asks), then local presence, then
-readiness and size, so size never outweighs fit; providers below a fit floor are not listed at all, and linked
-charities (restricted funds, subsidiaries) appear under their main charity.
+readiness and size, so size never outweighs fit; providers below a fit floor are not listed at all, nor those only
+the description's words fit (a fit rests on the title or a CPV code; a goods, works or IT notice on a CPV code), and
+linked charities (restricted funds, subsidiaries) appear under their main charity.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ NAME_POINTS = 25      # the provider's own name uses them ("... Women's Refuge" 
 # A provider with less fit than this is not shortlisted: a broad notice must not "match" most of the register.
 # A title-named service the provider is placed in with strength 0.4 earns 20; a CPV fit alone earns 5-25 x strength.
 FIT_FLOOR = 15
+# A fit must rest on the notice's title or its CPV codes: words found only further down (a passing "historical",
+# "cafe" or "schools" in a description) support a fit but never make one, so a provider they alone fit is not listed.
+# CPV divisions that buy goods, works or technical services, not a service a community provider delivers: supplies
+# (03-44), construction works (45), software (48), repair and maintenance (50), installation (51), post and
+# telecoms (64), utilities (65), finance and insurance (66), architecture and engineering (71), IT (72), oil and
+# gas (76). When a notice's main CPV code is in one, its description's words are not read as service areas at all,
+# and its title's words support a fit only a CPV code of a service (a lot for support services, say) makes.
+GOODS_WORKS_DIVISIONS = frozenset({f"{d:02d}" for d in range(3, 46)} | {"48", "50", "51", "64", "65", "66", "71",
+                                                                      "72", "76"})
 # Share of its fit kept by a provider whose own name places it only in service areas the notice does not ask for.
 NAMED_ELSEWHERE = 0.6
 # Share of its fit kept by a provider serving none of several groups of people a notice's title names.
@@ -225,6 +235,8 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
     suitability = tender.get("suitability") if isinstance(tender.get("suitability"), dict) else {}
     buyer = (release.get("buyer") or {}).get("name") if isinstance(release.get("buyer"), dict) else None
     text = sorted(text_service_areas(con, release).values(), key=lambda f: _text_points(f), reverse=True)
+    if goods_or_works(codes):   # supplies, works, IT: "cafe" in a visitor centre's building works is no food bank
+        text = [f for f in text if f.in_title]
     by_cpv = service_areas_for_notice(con, codes)
     named = {sa for sa, _cpv, _how in by_cpv} | {f.service_area for f in text}
     labels = {sa: label for sa, label in known_service_areas(con).items() if sa in named}
@@ -233,6 +245,12 @@ def describe_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
                          by_cpv, [(f.service_area, f.in_title, f.phrases) for f in text],
                          {f.service_area: f.title_phrases for f in text if f.title_phrases},
                          **notice_phase(release, today), labels=labels)
+
+
+def goods_or_works(codes: list[str]) -> bool:
+    """Whether the notice's main CPV code (the first: tender.classification) buys goods, works or a technical
+    service (GOODS_WORKS_DIVISIONS) rather than a service a community provider delivers."""
+    return bool(codes) and codes[0][:2] in GOODS_WORKS_DIVISIONS
 
 
 def _text_points(fit: TextFit) -> int:
@@ -285,7 +303,8 @@ def _fit(matched: list[str], strengths: dict[str, float], text: dict[str, TextFi
          ) -> tuple[float, str, list[str]]:
     """Fit points, fit kind and reasons for the provider's service areas that fit the notice's text or CPV codes.
 
-    Each area counts as much as the notice says it (TEXT_POINTS, CPV_POINTS) times how sure the provider's
+    Each area counts as much as the notice says it (TEXT_POINTS, CPV_POINTS; an area only the description names
+    counts only when a CPV code of the notice fits it too) times how sure the provider's
     placement in it is (its strength) times how central it is to the provider (strength against its strongest
     area): a homeless project whose day centre earns it adult social care fits a day-care notice less than an
     older people's forum does, and a provider tagged with many areas cannot win on a side line.
@@ -296,7 +315,10 @@ def _fit(matched: list[str], strengths: dict[str, float], text: dict[str, TextFi
         strength = strengths.get(sa, 0.5)
         return strength * strength / top
 
-    by_text = sorted((sa for sa in matched if sa in text), key=lambda sa: -_text_points(text[sa]) * weight(sa))
+    # an area named only further down counts when a CPV code of the notice fits it too: a passing "historical" in a
+    # description of hospital beds makes no choir a provider
+    by_text = sorted((sa for sa in matched if sa in text and (text[sa].in_title or sa in cpv)),
+                     key=lambda sa: -_text_points(text[sa]) * weight(sa))
     # the best area, plus a second one the title also names (a provider tagged with many areas should not win
     # on passing mentions further down the notice)
     text_score = sum(_text_points(text[sa]) * weight(sa) for i, sa in enumerate(by_text[:2])
@@ -360,6 +382,9 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
     service_words = [w for f in ranked if not f.client_group for w in f.title_phrases]
     own_service_words = _provider_words(con, area_code, service_words)
     asked = set(text) or set(cpv)   # what the notice asks for: its text's areas, else its CPV codes'
+    # goods, works or IT (GOODS_WORKS_DIVISIONS): only a CPV code of a service makes a fit; the title's words support
+    # it ("Stoneydelph Health Centre - Car Park Resurfacing" is no health and wellbeing service)
+    works = goods_or_works(notice.cpv_codes)
     groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]  # the people the title names
     place = area_name(area_code)
     matches, linked = [], {}
@@ -372,6 +397,8 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         # the service) counts
         other_people = bool(groups and named_people and not named_people & set(groups))
         counted = [sa for sa in matched if sa not in CLIENT_GROUPS] if other_people else matched
+        if not any(sa in cpv or (text[sa].in_title and not works) for sa in counted):
+            continue   # only the description's words fit it: they support a fit, never make one (FIT_FLOOR)
         fit, service_fit, reasons = _fit(counted, dict(strengths or {}), text, cpv, labels)
         if other_people:
             reasons.append("its name says it is for " + ", ".join(labels.get(sa, sa) for sa in sorted(named_people))
