@@ -5,10 +5,11 @@ Each provider on the shortlist carries its reasons: which of its service areas t
 delivered against where the provider is, the size of the contract against the provider's income, the buyer's
 VCSE/SME suitability flags and the provider's readiness (provider_readiness view).
 Scores are points added per reason (see docs/procurement.md), so a ranking can always be explained. The list is
-ordered by fit first (how specifically the provider does what the notice asks), then local presence, then
-readiness and size, so size never outweighs fit; providers below a fit floor are not listed at all, nor those only
-the description's words fit (a fit rests on the title or a CPV code; a goods, works or IT notice on a CPV code), and
-linked charities (restricted funds, subsidiaries) appear under their main charity.
+ordered by fit first (how specifically the provider does what the notice asks), in tiers of providers within
+FIT_BAND points of their tier's best fit, then by score within a tier, so size and readiness never outweigh a
+clearly better fit and nearly equal fits rank by score; providers below a fit floor are not listed at all, nor
+those only the description's words fit (a fit rests on the title or a CPV code; a goods, works or IT notice on a
+CPV code), and linked charities (restricted funds, subsidiaries) appear under their main charity.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ GOODS_WORKS_DIVISIONS = frozenset({f"{d:02d}" for d in range(3, 46)} | {"48", "5
 NAMED_ELSEWHERE = 0.6
 # Share of its fit kept by a provider serving none of several groups of people a notice's title names.
 PEOPLE_SHARE = 0.6
-# Fit is compared in bands of this many points; within a band local presence, then readiness and size decide.
+# Fit is compared in tiers: a provider within this many points of its tier's best fit ranks by score with it.
 FIT_BAND = 10
 LOCATION_POINTS = {"local": 25, "region": 20, "national": 15, "not stated": 10, "elsewhere": 0}
 BASE_POINTS = {True: 10, False: 5}  # based in the area / operating in it from outside
-SIZE_POINTS = {"fits": 15, "stretch": 5, "large provider": 5, "too small": -10, "unknown": 0, "not assessed": 0}
+# No income on record is no better than too small: the provider cannot show it can carry the contract, and missing
+# data must not outrank known data.
+SIZE_POINTS = {"fits": 15, "stretch": 5, "large provider": 5, "too small": -10, "unknown": -10, "not assessed": 0}
 READINESS_POINTS = {"ready": 10, "caution": 3, "unknown": 0, "not ready": -25}
 # A contract worth up to half a provider's annual income fits; up to all of it is a stretch; more is too big.
 # A provider whose income is over 100 times the annual value is flagged as large for the contract.
@@ -449,9 +452,15 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         if match.org_id in linked:
             match.linked_charities = sorted(linked[match.org_id])
             match.reasons.append(f"its linked charities fit too: {'; '.join(match.linked_charities)}")
-    presence = {m.org_id: LOCATION_POINTS[notice.location] + BASE_POINTS[m.location_fit.endswith("based in area")]
-                for m in matches}
-    # fit first (in bands), then local presence, then readiness and size, then the finer fit
-    matches.sort(key=lambda m: (-(m.fit // FIT_BAND), -presence[m.org_id], -(m.score - m.fit - presence[m.org_id]),
-                                -m.fit, m.name))
+    # fit first, in tiers: the best fit and every provider within FIT_BAND of it, then the best fit left and those
+    # within FIT_BAND of it...; within a tier by score. A fit of 89 sits with 90 (a band edge at 90 put a provider
+    # with no income on record above better-placed ones with 0.01 less strength), never with 110.
+    matches.sort(key=lambda m: (-m.fit, m.name))
+    tier: dict[str, int] = {}
+    best = matches[0].fit if matches else 0
+    for m in matches:
+        if m.fit < best - FIT_BAND:
+            best = m.fit
+        tier[m.org_id] = best
+    matches.sort(key=lambda m: (-tier[m.org_id], -m.score, -m.fit, m.name))
     return matches[:limit] if limit else matches
