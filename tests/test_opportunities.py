@@ -348,7 +348,7 @@ def _match(register, *args):
                          env={"COLUMNS": "80"})  # an 80-column terminal: the tables must fit it
 
 
-def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_path):
+def test_cli_output_format_from_the_extension_and_folders_created(register, con, tmp_path):
     import csv as _csv
 
     from openpyxl import load_workbook
@@ -365,6 +365,9 @@ def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_
     assert {r["notice_warning"] for r in rows} == {"the tender was expected by 2025-07-23, which has passed: look "
                                                    "for its tender or award notice before acting on this shortlist"}
     assert rows[0]["service_areas"].startswith("Domestic abuse and violence")   # labels, as vcse find exports
+    # the fit the list is ordered by first, beside the score (docs/procurement.md)
+    ranked = match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=3)
+    assert [(r["name"], int(r["fit"]), int(r["score"])) for r in rows] == [(m.name, m.fit, m.score) for m in ranked]
     assert "delivery region North West includes Wirral" in rows[0]["reasons"]
     xlsx = tmp_path / "s.xlsx"
     everyone = _match(register, "--release-id", LANCASHIRE_DA, "-o", str(xlsx))
@@ -375,17 +378,17 @@ def test_cli_output_format_from_the_extension_and_folders_created(register, tmp_
     book = load_workbook(xlsx)
     sheet = book.active
     # headings in words, the provider columns as vcse find's Excel names them; a Columns sheet maps them back
-    assert sheet.title == "Shortlist" and sheet["C1"].value == "Provider" and sheet["C2"].value == rows[0]["name"]
-    assert [c.value for c in sheet[1]][:4] == ["Rank", "Score", "Provider", "Legal form"]
-    assert sheet["J1"].value == "Readiness" and sheet["S1"].value == "Notice stage"
-    assert sheet["T1"].value == "Notice warning" and "has passed" in sheet["T2"].value
+    assert sheet.title == "Shortlist" and sheet["D1"].value == "Provider" and sheet["D2"].value == rows[0]["name"]
+    assert [c.value for c in sheet[1]][:5] == ["Rank", "Score", "Fit", "Provider", "Legal form"]
+    assert sheet["K1"].value == "Readiness" and sheet["T1"].value == "Notice stage"
+    assert sheet["U1"].value == "Notice warning" and "has passed" in sheet["U2"].value
     assert sheet.max_row == int(total[0]) + 1
     columns = [[c.value for c in row] for row in book["Columns"].iter_rows()]
     assert columns[0] == ["Heading", "Column name (CSV, data dictionary)"]
     assert ["Readiness", "readiness_level"] in columns and ["Legal form", "legal_form"] in columns
     assert len(columns) == len(rows[0]) + 1
     stdout = _match(register, "--release-id", LANCASHIRE_DA, "-f", "csv", "-n", "2")
-    assert stdout.exit_code == 0 and stdout.stdout.splitlines()[0].startswith("rank,score,name,")
+    assert stdout.exit_code == 0 and stdout.stdout.splitlines()[0].startswith("rank,score,fit,name,")
     assert len(list(_csv.reader(stdout.stdout.splitlines()))) == 3
     # standard output carries only the CSV; the warning goes to standard error
     assert stdout.stderr.startswith("note: the tender was expected by 2025-07-23, which has passed")

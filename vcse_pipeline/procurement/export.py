@@ -317,15 +317,16 @@ def frame_table(frame) -> tuple[list[str], list[list]]:
 
 # -- the opportunities shortlist as a table --------------------------------------------------------------------
 
-# The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full.
-SHORTLIST_COLUMNS = ["rank", "score", "name", "legal_form", "ward_name", "service_areas", "service_fit",
+# The shortlist as a table for CSV and Excel: service areas by label (as vcse find exports), reasons in full; the
+# fit beside the score, as the list is ordered by fit first (docs/procurement.md).
+SHORTLIST_COLUMNS = ["rank", "score", "fit", "name", "legal_form", "ward_name", "service_areas", "service_fit",
                      "location_fit", "size_fit", "readiness_level", "latest_income", "reasons", "website", "email",
                      "phone", "org_id", "area_code", "notice_id", "notice_stage", "notice_warning"]
 SHORTLIST_MONEY_COLUMNS = ["latest_income"]
 # Excel headings for people (CSV keeps the column names); the provider columns read as in vcse find's Excel.
-SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "service_fit": "Service fit", "location_fit": "Location fit",
-                      "size_fit": "Size fit", "reasons": "Reasons", "notice_id": "Notice ID",
-                      "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
+SHORTLIST_HEADINGS = {"rank": "Rank", "score": "Score", "fit": "Fit", "service_fit": "Service fit",
+                      "location_fit": "Location fit", "size_fit": "Size fit", "reasons": "Reasons",
+                      "notice_id": "Notice ID", "notice_stage": "Notice stage", "notice_warning": "Notice warning"}
 
 
 def shortlist_headings() -> dict[str, str]:

@@ -101,11 +101,11 @@ def notice(con: duckdb.DuckDBPyConnection, area_code: str, ocid: str) -> dict | 
 
 
 # The stored shortlist in the upload's export columns (procurement.export.SHORTLIST_COLUMNS), so a feed notice's
-# file reads like a shortlist made from an uploaded notice. The feed stores no phase warning: left empty.
+# file reads like a shortlist made from an uploaded notice. The feed stores no fit or phase warning: left empty.
 SHORTLIST_SQL = """
-    SELECT s.rank, s.score, s.name, s.legal_form, s.ward_name, s.service_areas, s.service_fit, s.location_fit,
-           s.size_fit, s.readiness_level, s.latest_income, s.reasons, s.website, s.email, s.phone, s.org_id,
-           s.area_code, n.release_id AS notice_id, n.stage AS notice_stage, NULL::VARCHAR AS notice_warning
+    SELECT s.rank, s.score, NULL::INTEGER AS fit, s.name, s.legal_form, s.ward_name, s.service_areas, s.service_fit,
+           s.location_fit, s.size_fit, s.readiness_level, s.latest_income, s.reasons, s.website, s.email, s.phone,
+           s.org_id, s.area_code, n.release_id AS notice_id, n.stage AS notice_stage, NULL::VARCHAR AS notice_warning
     FROM feed_shortlist s JOIN feed_notice n USING (ocid)
     WHERE s.area_code = ? AND s.ocid = ? ORDER BY s.rank"""
 
