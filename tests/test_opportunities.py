@@ -679,3 +679,20 @@ def test_a_provider_named_for_other_people_does_not_fit_through_their_tags(tmp_p
     parents, forum = by_id[autism + "-p"], by_id[autism + "-d"]
     assert "serves 1 of the 2 groups of people the title names" in forum.reasons
     assert not any(r.startswith("serves ") for r in parents.reasons) and parents.fit > forum.fit
+
+
+def test_demo_a_phrase_inside_another_areas_longer_one_is_not_a_hit(demo):
+    """'Health' in 'Mental Health' names mental health, not health and wellbeing as well (it was a title match)."""
+    from vcse_pipeline.procurement.notice_text import text_service_areas
+
+    crisis = load_release(REFERENCE, "ocds-kuma6s-148374-release-148374")   # CAMHS crisis outreach, Sell2Wales
+    assert "Young People in Mental Health Crisis" in crisis["tender"]["title"]
+    summary = describe_notice(demo, crisis, AREA)
+    assert summary.title_words.get("mental_health") == ["Mental Health"]
+    assert "health_wellbeing" not in summary.title_words
+    assert not [m for m in match_notice(demo, crisis, limit=0)
+                if any(r.startswith("Health and wellbeing") and "title mentions" in r for r in m.reasons)]
+    assert "health_wellbeing" not in text_service_areas(demo, {"tender": {"title": "Mental Health Crisis Service"}})
+    # the same word on its own still counts, in the same text
+    both = text_service_areas(demo, {"tender": {"title": "Health Checks and Mental Health Support"}})
+    assert both["health_wellbeing"].title_phrases == ["Health"] and "mental_health" in both

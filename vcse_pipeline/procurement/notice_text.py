@@ -9,6 +9,7 @@ A notice's title, description, items and lots are read with three signals, each 
 - commissioning words UKCAT does not cover (notice_keywords.csv: "day opportunities", "IDVA", "respite").
 
 notice_keywords.csv also lists words that never name an area (`means` = no): a hit found inside them is dropped.
+So is a hit inside another area's longer hit: "Health" in "Mental Health" is mental health, not health and wellbeing.
 "Residents aged 18 and over" is about adults, though UKCAT's young-people rule reads "18 and over" as youth;
 "Hywel Dda University Health Board" is an NHS body, not education. The names of the notice's buyer and other
 parties are removed before reading: who buys says nothing about what is bought.
@@ -126,6 +127,12 @@ def _inside_not_meaning(area: str, text: str, start: int, end: int, patterns: di
                for m in pattern.finditer(text))
 
 
+def _inside_longer(area: str, start: int, end: int, spans: list[tuple[str, int, int]]) -> bool:
+    """Whether the words text[start:end] lie inside another area's longer hit: "Health" in "Mental Health" names
+    mental health, not health and wellbeing as well."""
+    return any(other != area and s <= start and end <= e and e - s > end - start for other, s, e in spans)
+
+
 def _rules(con: duckdb.DuckDBPyConnection):
     """The UKCAT rules the register was tagged with (its ukcat_tag table), else the packaged copy."""
     return load_rules_from_db(con, "ukcat_tag")
@@ -179,13 +186,18 @@ def text_service_areas(con: duckdb.DuckDBPyConnection, release: dict) -> dict[st
     for text, in_title in ((title, True), (rest, False)):
         if not text:
             continue
-        for code, (start, end) in matcher.spans(text).items():
-            for area in _areas_for_code(code, mapping, known_codes) & known.keys():
-                if not _inside_not_meaning(area, text, start, end, not_meaning):
-                    found(area, text[start:end], in_title)
-        for area, phrase in phrases:
-            m = next((m for m in re.finditer(_plural(phrase), text, re.IGNORECASE)
-                      if not _inside_not_meaning(area, text, m.start(), m.end(), not_meaning)), None)
+        rule_hits = [(area, start, end) for code, (start, end) in matcher.spans(text).items()
+                     for area in _areas_for_code(code, mapping, known_codes) & known.keys()
+                     if not _inside_not_meaning(area, text, start, end, not_meaning)]
+        phrase_hits = [(area, [m for m in re.finditer(_plural(phrase), text, re.IGNORECASE)
+                               if not _inside_not_meaning(area, text, m.start(), m.end(), not_meaning)])
+                       for area, phrase in phrases]
+        spans = rule_hits + [(area, m.start(), m.end()) for area, found_here in phrase_hits for m in found_here]
+        for area, start, end in rule_hits:
+            if not _inside_longer(area, start, end, spans):
+                found(area, text[start:end], in_title)
+        for area, found_here in phrase_hits:
+            m = next((m for m in found_here if not _inside_longer(area, m.start(), m.end(), spans)), None)
             if m:
                 found(area, m.group(0), in_title)
     for fit in fits.values():  # "Abuse" says nothing "Domestic Abuse" does not
