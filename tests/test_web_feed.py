@@ -1,15 +1,18 @@
 """The web app over the published opportunity feed (vcse_pipeline.web.feed): the Opportunities page's latest notices
 with paging, a notice's stored shortlist and its exports, a provider's opportunities on its profile, the JSON API,
 no feed yet, and a feed replaced while the app serves. The feed is made by the feed's own run (harvest, process,
-deliver) from the recorded Contracts Finder releases served by OcdsReplay, against the hand-made Wirral register."""
+deliver) from the recorded Contracts Finder releases served by OcdsReplay, against the hand-made Wirral register.
+Awards and notices whose deadline has passed carry the warning the digest and `vcse opportunities feed` give them."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,11 +21,12 @@ from fastapi.testclient import TestClient
 from ocds_replay import OcdsReplay
 from openpyxl import load_workbook
 from procurement_fixtures import AREA, copy_register
+from test_feed_delivery import by_ocid, lapsed_or_let
 from test_feed_harvest import RELEASES, UNTIL
 from test_web import NOTICES, main_text, upload
 
 from vcse_pipeline.config import Config
-from vcse_pipeline.procurement.feed import run, store
+from vcse_pipeline.procurement.feed import digest, run, store
 from vcse_pipeline.web.app import create_app
 
 PAGE_SIZE = 5
@@ -205,3 +209,90 @@ def test_a_feed_replaced_while_serving_is_followed(fed, stored, tmp_path):
         assert first["name"] == "'=HYPERLINK(\"http://evil.example\",\"Wirral Mind\")"   # formula-safe
         listing = client.get("/opportunities")
         assert re.findall(r'href="/opportunities/notices/([^"]+)"', listing.text)[0] == stored["ocid"]
+
+
+def listed_warnings(client, pages: int) -> dict[str, str | None]:
+    """Each notice on the Opportunities page's feed list (every page): its warning as the row shows it, or None."""
+    found = {}
+    for page in range(1, pages + 1):
+        rows = re.findall(r'<tr class="govuk-table__row">(.*?)</tr>', client.get("/opportunities",
+                                                                            params={"page": page}).text, re.S)
+        for row in rows:
+            ocid = re.search(r'href="/opportunities/notices/([^"]+)"', row)
+            if ocid:
+                note = re.search(r"For reference</strong> (.*?)</p>", row, re.S)
+                found[ocid.group(1)] = html_text_of(note.group(1)) if note else None
+    return found
+
+
+def html_text_of(fragment: str) -> str:
+    return " ".join(fragment.replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"').split())
+
+
+def extended(cfg: Config, tmp_path: Path, ocid: str) -> tuple[Path, Path]:
+    """(a register, a copy of the published feed beside it) where the tender `ocid`'s deadline was extended to a
+    year from now, as an amendment would: every recorded tender has passed by now, so this one is the open one."""
+    register = copy_register(cfg.register_path, tmp_path / "register.duckdb")
+    shutil.copyfile(store.published_path(cfg), tmp_path / store.PUBLISHED_NAME)
+    con = duckdb.connect(str(tmp_path / store.PUBLISHED_NAME))
+    try:
+        compiled = json.loads(con.execute("SELECT compiled FROM feed_notice WHERE ocid = ?", [ocid]).fetchone()[0])
+        deadline = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT12:00:00Z")
+        compiled["tender"]["tenderPeriod"]["endDate"] = deadline
+        con.execute("UPDATE feed_notice SET compiled = ?, deadline = ? WHERE ocid = ?",
+                    [json.dumps(compiled), deadline, ocid])
+    finally:
+        con.close()
+    return register, tmp_path / store.PUBLISHED_NAME
+
+
+def test_awards_and_lapsed_notices_carry_the_digests_warning_on_every_feed_page(fed, stored, tmp_path):
+    """An award or a tender whose deadline passed is not shown as an open opportunity: the list, the notice page,
+    its shortlist download and the provider's profile give the warning `vcse opportunities feed` and the digest
+    give (digest.latest_notices, as of now), and it agrees with the releases themselves."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    why = {ocid: lapsed_or_let(by_ocid(RELEASES)[ocid], now) for ocid in stored["kept"]}
+    con = published(fed)
+    try:
+        shortlisted = {r[0] for r in con.execute("SELECT DISTINCT ocid FROM feed_shortlist").fetchall()}
+        tenders = {r[0] for r in con.execute("SELECT ocid FROM feed_notice WHERE stage = 'tender'").fetchall()}
+    finally:
+        con.close()
+    passed, reopened = [o for o, w in why.items() if w == "passed" and o in shortlisted & tenders][:2]
+    award = next(o for o, w in why.items() if w == "award" and o in shortlisted)
+    register, feed_path = extended(fed, tmp_path, reopened)
+    why[reopened] = None
+    con = duckdb.connect(str(feed_path), read_only=True)
+    try:
+        on_screen = {n["ocid"]: n["warning"] for n in digest.latest_notices(con, AREA, 0)}
+        provider = con.execute("SELECT org_id FROM provider_opportunity WHERE area_code = ? AND ocid = ? "
+                               "ORDER BY rank LIMIT 1", [AREA, reopened]).fetchone()[0]
+        provider_ocids = [r[0] for r in con.execute("SELECT ocid FROM provider_opportunity WHERE area_code = ? AND "
+                                                    "org_id = ?", [AREA, provider]).fetchall()]
+    finally:
+        con.close()
+    assert {o: bool(w) for o, w in on_screen.items()} == {o: bool(w) for o, w in why.items()}
+
+    with TestClient(create_app(web_config(tmp_path / "data"), register_path=register),
+                    raise_server_exceptions=False) as client:
+        listed = listed_warnings(client, -(-len(stored["kept"]) // PAGE_SIZE))
+        assert listed == {o: w[:1].upper() + w[1:] + "." if w else None for o, w in on_screen.items()}
+        assert all(listed[o].startswith("This notice is an award") for o, w in why.items() if w == "award")
+        for ocid in (passed, award, reopened):
+            page = client.get(f"/opportunities/notices/{ocid}")
+            warning = re.search(r'<span class="govuk-visually-hidden">Warning</span> (.*?)</strong>', page.text, re.S)
+            assert (html_text_of(warning.group(1)) if warning else None) == listed[ocid]
+            download = client.get(f"/opportunities/notices/{ocid}/shortlist.csv").content.decode("utf-8-sig")
+            rows = list(csv.DictReader(io.StringIO(download)))
+            assert rows and all((r["notice_warning"] or None) == on_screen[ocid] for r in rows)
+        assert "(passed)" in main_text(client.get(f"/opportunities/notices/{passed}"))
+        assert "(passed)" not in main_text(client.get(f"/opportunities/notices/{reopened}"))
+        api = client.get("/api/opportunities", params={"limit": 500}).json()["notices"]
+        assert {n["ocid"]: n["warning"] for n in api} == on_screen
+
+        profile = client.get(f"/organisations/{AREA}/{provider}").text
+    section = profile[profile.index('id="opportunities"'):]
+    assert reopened in provider_ocids and any(on_screen[o] for o in provider_ocids)
+    for ocid in provider_ocids:
+        item = section[section.index(f'href="/opportunities/notices/{ocid}"'):].split("</li>")[0]
+        assert (f"Note: {on_screen[ocid]}." in html_text_of(item)) == bool(on_screen[ocid])

@@ -404,6 +404,8 @@ class FeedNotice(BaseModel):
     stage: str | None = Field(None, description="planning, tender or award: the latest stage of its releases")
     tender_status: str | None = None
     deadline: str | None = Field(None, description="Tender deadline (ISO 8601), when it has one")
+    warning: str | None = Field(None, description="Why it is not open to bids as of the request (an award, a "
+                                "cancelled tender, a deadline passed), as the digest says; null when it is open")
     value: float | None = Field(None, description="Its value (£), as the notice gives it")
     suitable_for_vcse: bool | None = Field(None, description="The buyer marks it suitable for VCSEs")
     kept_reasons: list[str] = Field(default_factory=list, description="Why the feed keeps it for the area")

@@ -6,6 +6,11 @@ way (register.PublishedReader): a working copy per version, switched to when the
 started on the old version finishing on it. The shortlists are the feed's as stored when the notice was matched:
 nothing is scored again on request. With no feed published the pages say so (FeedUnavailable is caught, never a
 503: the register's pages still work).
+
+Each notice carries its warning (an award, a cancelled tender, a deadline or expected tender date passed) as of the
+request, worked out from its compiled releases by the function the digest and `vcse opportunities feed` use
+(procurement.feed.digest, ocds.notice_phase), so the web pages, the digest and the screen never disagree about
+which notices are open.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import duckdb
 from fastapi import Request
 
 from ..errors import PipelineError
+from ..procurement.feed.digest import _warning as notice_warning
 from ..procurement.feed.store import FEED_TABLES
 from .register import SOURCE, PublishedReader, RegisterInfo, RegisterView, copy_database, fetch_dicts
 
@@ -74,7 +80,14 @@ def current_feed(request: Request) -> Iterator[RegisterView | None]:
 
 NOTICE_FIELDS = """n.ocid, n.release_id, n.service, n.title, n.description, n.buyer_name, n.stage, n.tender_status,
     n.deadline, n.tender_expected, n.value, n.suitable_for_vcse, n.release_count, n.updated_at, a.kept_reasons,
-    a.location, a.location_reason, a.providers_matched, a.matched_at"""
+    a.location, a.location_reason, a.providers_matched, a.matched_at, n.compiled"""
+
+
+def _with_warnings(rows: list[dict]) -> list[dict]:
+    """The rows, each with its notice's warning as of now in place of its compiled releases (None: open)."""
+    for row in rows:
+        row["warning"] = notice_warning(row.pop("compiled"), None)
+    return rows
 
 
 def count_notices(con: duckdb.DuckDBPyConnection, area_code: str) -> int:
@@ -83,40 +96,51 @@ def count_notices(con: duckdb.DuckDBPyConnection, area_code: str) -> int:
 
 
 def latest_notices(con: duckdb.DuckDBPyConnection, area_code: str, limit: int, offset: int = 0) -> list[dict]:
-    """The area's kept notices, latest changed first (the digest's order), one page of them."""
-    return fetch_dicts(con, f"""SELECT {NOTICE_FIELDS} FROM feed_notice n JOIN feed_notice_area a USING (ocid)
-                                WHERE a.area_code = ? AND a.kept
-                                ORDER BY n.updated_at DESC, n.release_date DESC, n.ocid LIMIT ? OFFSET ?""",
-                       [area_code, limit, offset])
+    """The area's kept notices, latest changed first (the digest's order), one page of them, with their warnings."""
+    return _with_warnings(fetch_dicts(
+        con, f"""SELECT {NOTICE_FIELDS} FROM feed_notice n JOIN feed_notice_area a USING (ocid)
+                 WHERE a.area_code = ? AND a.kept
+                 ORDER BY n.updated_at DESC, n.release_date DESC, n.ocid LIMIT ? OFFSET ?""",
+        [area_code, limit, offset]))
 
 
 def notice(con: duckdb.DuckDBPyConnection, area_code: str, ocid: str) -> dict | None:
-    """A kept notice of the area with its CPV codes and delivery regions, or None."""
+    """A kept notice of the area with its CPV codes and its warning, or None."""
     found = fetch_dicts(con, f"""SELECT {NOTICE_FIELDS},
                                    (SELECT list(c.cpv_code ORDER BY c.position) FROM feed_notice_cpv c
                                     WHERE c.ocid = n.ocid) AS cpv_codes
                                  FROM feed_notice n JOIN feed_notice_area a USING (ocid)
                                  WHERE a.area_code = ? AND a.kept AND n.ocid = ?""", [area_code, ocid])
-    return found[0] if found else None
+    return _with_warnings(found)[0] if found else None
 
 
 # The stored shortlist in the upload's export columns (procurement.export.SHORTLIST_COLUMNS), so a feed notice's
-# file reads like a shortlist made from an uploaded notice. The feed stores no fit or phase warning: left empty.
+# file reads like a shortlist made from an uploaded notice. The feed stores no fit: left empty. The notice's warning
+# is worked out as of now (stored_shortlist), as on the page.
 SHORTLIST_SQL = """
     SELECT s.rank, s.score, NULL::INTEGER AS fit, s.name, s.legal_form, s.ward_name, s.service_areas, s.service_fit,
            s.location_fit, s.size_fit, s.readiness_level, s.latest_income, s.reasons, s.website, s.email, s.phone,
-           s.org_id, s.area_code, n.release_id AS notice_id, n.stage AS notice_stage, NULL::VARCHAR AS notice_warning
+           s.org_id, s.area_code, n.release_id AS notice_id, n.stage AS notice_stage, n.compiled
     FROM feed_shortlist s JOIN feed_notice n USING (ocid)
     WHERE s.area_code = ? AND s.ocid = ? ORDER BY s.rank"""
 
 
 def stored_shortlist(con: duckdb.DuckDBPyConnection, area_code: str, ocid: str) -> list[dict]:
-    """The providers the feed matched to the notice when it was processed, by rank, with their reasons."""
-    return fetch_dicts(con, SHORTLIST_SQL, [area_code, ocid])
+    """The providers the feed matched to the notice when it was processed, by rank, with their reasons and the
+    notice's warning (notice_warning)."""
+    rows = fetch_dicts(con, SHORTLIST_SQL, [area_code, ocid])
+    warning = notice_warning(rows[0]["compiled"], None) if rows else None
+    for row in rows:
+        del row["compiled"]
+        row["notice_warning"] = warning
+    return rows
 
 
 def provider_notices(con: duckdb.DuckDBPyConnection, area_code: str, org_id: str) -> list[dict]:
-    """The kept notices the feed shortlisted the provider for, best score first (the provider_opportunity view)."""
-    return fetch_dicts(con, """SELECT ocid, title, buyer_name, stage, deadline, value, rank, score, reasons
-                               FROM provider_opportunity WHERE area_code = ? AND org_id = ?
-                               ORDER BY score DESC, updated_at DESC, ocid""", [area_code, org_id])
+    """The kept notices the feed shortlisted the provider for, best score first (the provider_opportunity view),
+    each with its warning."""
+    return _with_warnings(fetch_dicts(
+        con, """SELECT p.ocid, p.title, p.buyer_name, p.stage, p.deadline, p.value, p.rank, p.score, p.reasons,
+                       n.compiled
+                FROM provider_opportunity p JOIN feed_notice n USING (ocid) WHERE p.area_code = ? AND p.org_id = ?
+                ORDER BY p.score DESC, p.updated_at DESC, p.ocid""", [area_code, org_id]))
