@@ -1,7 +1,9 @@
 """The web app's Local spend page (vcse_pipeline/web/spend.py) in-process, over a spend database `vcse spend` built
 from the demo's year of Wirral payments (as tests/test_spend_demo.py builds it): the page shows the spend views'
 own figures, the top suppliers' downloads hold every row of the CLES view, the providers to talk to link to their
-profiles, and with no spend database (or one a run is writing) the page says so instead of failing."""
+profiles, and with no spend database (or one a run is writing) the page says so instead of failing. With declared
+tier-2 spend (the audit's file, as tests/test_spend_measures.py loads it) the page shows the with-tier-2 figure by
+financial year and every declared row not counted in full, with why; with none declared, no tier-2 row at all."""
 
 from __future__ import annotations
 
@@ -54,8 +56,8 @@ def views(spend_run):
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
         return {"shares": rows("SELECT * FROM spend_local_share"),
-               "years": rows("SELECT * FROM spend_share_by_period WHERE period_type = 'financial_year' "
-                             "AND definition = 'district'"),
+               "years": rows("SELECT p.*, s.label FROM spend_share_by_period p JOIN spend_local_share s "
+                             "USING (definition) WHERE period_type = 'financial_year'"),
                "quarters": rows("SELECT * FROM spend_share_by_period WHERE period_type = 'quarter' "
                                 "AND definition = 'district'"),
                "size": rows("SELECT * FROM spend_by_size_class"),
@@ -72,15 +74,17 @@ def test_the_page_shows_the_local_share_under_each_definition_against_the_target
     response = client.get("/spend")
     assert response.status_code == 200
     text = main_text(response)
-    assert len(views["shares"]) >= 3   # district, wider area, region (and tier 2 when declared)
-    for share in views["shares"]:
+    assert len(views["shares"]) == 4   # district, wider area, region, and the district with tier 2
+    declared = [s for s in views["shares"] if s["definition"] == "district_tier2"]
+    assert declared[0]["label"] not in text   # the demo declares no tier-2 spend: the district's figures again
+    for share in [s for s in views["shares"] if s not in declared]:
         row = f"{share['label']} {money(share['scope_amount'])} {money(share['local_amount'])} " \
               f"{percent(share['local_share'])}"
         assert row in text, row
         assert f"{percent(share['target_share'])} {number(share['local_suppliers'])} of " \
                f"{number(share['suppliers'])}" in text
-    met = [s for s in views["shares"] if s["local_share"] >= s["target_share"]]
-    assert text.count("Meets target") == len(met) and text.count("Below target") == len(views["shares"]) - len(met)
+    met = [s for s in views["shares"] if s["local_share"] >= s["target_share"] and s not in declared]
+    assert text.count("Meets target") == len(met) and text.count("Below target") == len(views["shares"]) - 1 - len(met)
     assert re.search(r'href="/spend" aria-current="true"><strong[^>]*>Local spend<', response.text)   # in the menu
 
 
@@ -88,9 +92,14 @@ def test_the_share_over_time_is_a_table_and_a_chart_drawn_without_javascript(cli
     text = main_text(client.get("/spend"))
     assert views["years"] and views["quarters"]
     for period in views["years"] + views["quarters"]:
-        row = f"{period['period']} {money(period['scope_amount'])} {money(period['local_amount'])} " \
+        row = f"{money(period['scope_amount'])} {money(period['local_amount'])} " \
               f"{percent(period['local_share'])} {percent(period['target_share'])}"
-        assert row in text, row
+        if "label" in period:   # a financial year: under each definition of local, as the report has them
+            row = f"{period['period']} {period['label']} {row}"
+            assert (row in text) == (period["definition"] != "district_tier2"), row   # no tier-2 spend declared
+        else:
+            assert f"{period['period']} {row}" in text, row
+    assert "Declared tier-2 spend" not in text
     chart = client.get("/spend/share-chart.svg")
     assert chart.status_code == 200 and chart.headers["content-type"].startswith("image/svg+xml")
     assert chart.text.lstrip().startswith("<svg") and "Local share by month" in chart.text
@@ -213,3 +222,68 @@ def test_the_page_keeps_its_figures_while_a_run_writes_and_never_blocks_the_run(
         con = duckdb.connect(str(database))
         con.execute("UPDATE spend_definition SET label = ? WHERE definition = 'district'", [label])
         con.close()
+
+
+def words(html: str) -> str:
+    """A part of a page as words, as main_text reads the whole."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace("&amp;", "&").strip()
+
+
+@pytest.fixture(scope="module")
+def declared(demo_register, tmp_path_factory):
+    """The page over the audit's tier-2 file (tests/test_spend_measures.py: a year not loaded, a supplier never
+    paid, one local already, one capped at what it was paid, one counted) and its payments, and what the views say."""
+    from test_spend_demo import spend_cfg
+    from test_spend_measures import TIER2, WIRRAL, demo_suppliers, payments, write_payments
+
+    folder = tmp_path_factory.mktemp("web-spend-tier2")
+    suppliers = demo_suppliers(demo_register)
+    names = {part: t["supplier_name"] for part, t in suppliers.items()}
+    with (folder / "tier2.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([("supplier", "financial_year", "local_amount"),
+                                  *((supplier.format(**names), year, amount) for supplier, year, amount in TIER2)])
+    cfg = spend_cfg(demo_register, folder, tier2_file=str(folder / "tier2.csv"), district=[WIRRAL])
+    database = run_spend(cfg, [str(write_payments(folder / "payments.csv", payments(suppliers)))]).database
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        def rows(sql: str) -> list[dict]:
+            cursor = con.execute(sql)
+            return [dict(zip([d[0] for d in cursor.description], r, strict=True)) for r in cursor.fetchall()]
+        views = {"shares": rows("SELECT * FROM spend_local_share"),
+                 "years": rows("SELECT p.*, s.label FROM spend_share_by_period p JOIN spend_local_share s "
+                               "USING (definition) WHERE period_type = 'financial_year'"),
+                 "tier2": rows("SELECT * FROM spend_tier2_check ORDER BY file, row_number")}
+    finally:
+        con.close()
+    with TestClient(create_app(cfg), raise_server_exceptions=False) as test_client:
+        yield test_client, views
+
+
+def test_declared_tier2_spend_shows_by_financial_year_with_the_rows_not_counted_in_full(declared):
+    client, views = declared
+    response = client.get("/spend")
+    text = main_text(response)
+    tier2 = next(s for s in views["shares"] if s["definition"] == "district_tier2")
+    assert f"{tier2['label']} {money(tier2['scope_amount'])} {money(tier2['local_amount'])}" in text
+    # the with-tier-2 figure by financial year, as the report's "By financial year" table has it
+    by_year = response.text.split('id="by-financial-year"', 1)[1].split("</table>", 1)[0]
+    year_text = words(by_year)
+    with_tier2 = [y for y in views["years"] if y["definition"] == "district_tier2"]
+    assert with_tier2 and len(views["years"]) == 4 * len(with_tier2)
+    for year in views["years"]:
+        assert f"{year['period']} {year['label']} {money(year['scope_amount'])} {money(year['local_amount'])} " \
+               f"{percent(year['local_share'])} {percent(year['target_share'])}" in year_text
+    # every declared row not counted in full, with its reason; the rows counted in full are not listed
+    assert {r["status"] for r in views["tier2"]} == {"counted", "capped", "ignored"}
+    table = response.text.split('id="tier-2-not-counted"', 1)[1].split("</table>", 1)[0]
+    listed = words(table)
+    for row in views["tier2"]:
+        reason = (row["reason"] or "")[:1].upper() + (row["reason"] or "")[1:]
+        shown = f"{row['supplier']} {row['financial_year']} {money(row['local_amount'])} " \
+                f"{money(row['counted_amount'])} {reason}".strip()
+        assert (shown in listed) == (row["status"] != "counted"), shown
+    assert table.count('<tr class="govuk-table__row">') == 1 + sum(r["status"] != "counted" for r in views["tier2"])
+    declared_total = sum(r["local_amount"] for r in views["tier2"])
+    counted_total = sum(r["counted_amount"] for r in views["tier2"])
+    assert f"Suppliers declared {money(declared_total)} " in text
+    assert f"; {money(counted_total)} of it is counted" in text

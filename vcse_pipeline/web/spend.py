@@ -110,13 +110,33 @@ def current_spend(request: Request) -> Iterator[SpendState]:
 
 # ---------------------------------------------------------------------------------------------- queries
 
+# Every definition by financial year, as the report's "By financial year" table has them, in the local share
+# table's order and with its labels; the with-tier-2 row (district_tier2) only when tier-2 spend was declared.
+BY_YEAR_SQL = """
+    SELECT p.period, p.definition, s.label, p.scope_amount, p.local_amount, p.local_share, p.target_share
+    FROM spend_share_by_period p JOIN spend_local_share s USING (definition)
+    WHERE p.period_type = 'financial_year' AND (p.definition <> 'district_tier2' OR ?)
+    ORDER BY p.period, CASE p.definition WHEN 'district' THEN 1 WHEN 'wider_area' THEN 2 WHEN 'region' THEN 3
+                                         ELSE 4 END"""
+
+
 def spend_figures(con: duckdb.DuckDBPyConnection) -> dict:
-    """Every figure the page shows, straight from the spend views (docs/data-dictionary.md)."""
+    """Every figure the page shows, straight from the spend views (docs/data-dictionary.md). With no tier-2 spend
+    declared ([spend] tier2_file), the "with declared tier-2 spend" rows, the district's figures again, are left
+    out; with some, every declared row not counted in full (spend_tier2_check: capped or ignored) and why."""
+    declared = con.execute("SELECT count(*) FROM spend_tier2").fetchone()[0] > 0
     return {
-        "shares": fetch_dicts(con, "SELECT * FROM spend_local_share", []),
-        "by_year": fetch_dicts(con, """SELECT period, definition, scope_amount, local_amount, local_share, target_share
-                                       FROM spend_share_by_period WHERE period_type = 'financial_year'
-                                       AND definition = 'district' ORDER BY period""", []),
+        "shares": fetch_dicts(con, "SELECT * FROM spend_local_share WHERE definition <> 'district_tier2' OR ?",
+                              [declared]),
+        "by_year": fetch_dicts(con, BY_YEAR_SQL, [declared]),
+        "tier2": fetch_dicts(con, """SELECT count(*) AS rows, sum(local_amount) AS declared_amount,
+                                            sum(counted_amount) AS counted_amount,
+                                            string_agg(DISTINCT file, ', ' ORDER BY file) AS files
+                                     FROM spend_tier2_check""", [])[0] if declared else None,
+        "tier2_not_counted": fetch_dicts(con, """SELECT supplier, financial_year, local_amount, counted_amount, status,
+                                                        reason
+                                                 FROM spend_tier2_check WHERE status <> 'counted'
+                                                 ORDER BY file, row_number""", []),
         "by_quarter": fetch_dicts(con, """SELECT period, scope_amount, local_amount, local_share, target_share
                                           FROM spend_share_by_period WHERE period_type = 'quarter'
                                           AND definition = 'district' ORDER BY period""", []),
