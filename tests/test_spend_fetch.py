@@ -138,7 +138,51 @@ def test_vcse_spend_lists_every_file_in_the_figures_and_removes_one(demo_registe
     assert f"opreg.csv 3 £6,000.00 1 {(tmp_path / 'opreg.csv').resolve()}" in out
     assert f"pta.csv 1 £5,000.00 0 {(tmp_path / 'pta.csv').resolve()}" in out
     assert any(line.startswith("Wirral £11,000") for line in out)
+    assert not any("tier-2" in line for line in out)   # no tier-2 file: no "with declared tier-2 spend" row
     out = vcse_spend("--remove", "pta.csv")
     assert "pta.csv: removed (1 lines) [" + str((tmp_path / "pta.csv").resolve()) + "]" in out
     assert not any(line.startswith("pta.csv 1") for line in out)
     assert any(line.startswith("Wirral £6,000") for line in out)
+
+
+def test_vcse_spend_lists_the_tier2_rows_not_counted_in_full_under_the_local_share(demo_register, tmp_path):
+    """With a tier-2 file (the audit's, as tests/test_spend_measures.py loads it), `vcse spend` prints the
+    with-tier-2 row and, under the local share, every declared row capped or ignored with why; the rows counted in
+    full are not listed."""
+    import csv
+
+    import duckdb
+    from test_spend_measures import TIER2, demo_suppliers, payments, write_payments
+    from typer.testing import CliRunner
+
+    from vcse_pipeline.cli import app
+
+    suppliers = demo_suppliers(demo_register)
+    names = {part: t["supplier_name"] for part, t in suppliers.items()}
+    with (tmp_path / "tier2.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([("supplier", "financial_year", "local_amount"),
+                                  *((supplier.format(**names), year, amount) for supplier, year, amount in TIER2)])
+    env = {"VCSE__SPEND__DATABASE": str(tmp_path / "spend.duckdb"), "VCSE__SPEND__TIER2_FILE": str(tmp_path /
+           "tier2.csv"), "VCSE__SPEND__OVERRIDES_FILE": str(tmp_path / "overrides.csv"), "COLUMNS": "1000",
+           "VCSE__DOWNLOAD__PROGRESS": "false"}
+    result = CliRunner().invoke(app, ["spend", str(write_payments(tmp_path / "payments.csv", payments(suppliers))),
+                                      "--data-dir", str(demo_register.cfg.data_dir)], env=env)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    out = [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
+    con = duckdb.connect(str(tmp_path / "spend.duckdb"), read_only=True)
+    try:
+        checked = con.execute("SELECT supplier, financial_year, local_amount, counted_amount, status, reason, "
+                              "row_number FROM spend_tier2_check ORDER BY row_number").fetchall()
+        with_tier2 = con.execute("SELECT label, local_amount FROM spend_local_share "
+                                 "WHERE definition = 'district_tier2'").fetchone()
+    finally:
+        con.close()
+    assert {c[4] for c in checked} == {"counted", "capped", "ignored"}
+    share = next(i for i, line in enumerate(out) if line.startswith(f"{with_tier2[0]} "))
+    assert f"£{float(with_tier2[1]):,.0f}" in out[share]
+    heading = out.index(f"Tier-2 spend not counted in full ({sum(c[4] != 'counted' for c in checked)} rows)")
+    assert heading > share   # under the local-share table
+    for supplier, year, declared, counted, status, reason, row_number in checked:
+        line = (f"{supplier} {year} £{float(declared):,.0f} £{float(counted):,.0f} {status} {reason} "
+                f"tier2.csv:{row_number}")
+        assert (line in out[heading:]) == (status != "counted"), line

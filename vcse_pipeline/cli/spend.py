@@ -44,15 +44,21 @@ def spend_command(
     run = run_spend(cfg, locations or None, fetch=not (no_fetch or (remove and not locations)), remove=remove)
     _print_files(run)
     console.print("suppliers: " + ", ".join(f"{n:,} {status}" for status, n in sorted(run.resolution.items())))
+    # the "with declared tier-2 spend" row only with a tier-2 file: without one it is the district's figures again
+    tier2 = bool(cfg.section("spend")["tier2_file"])
     shares = Table(title="Local share of in-scope spend", title_justify="left")
     for column in ("definition", "in scope", "local", "share", "target"):
         shares.add_column(column, justify="left" if column == "definition" else "right")
     for s in run.shares:
+        if s["definition"] == "district_tier2" and not tier2:
+            continue
         shares.add_row(s["label"], f"£{float(s['scope_amount'] or 0):,.0f}", f"£{float(s['local_amount'] or 0):,.0f}",
                        f"{100 * (s['local_share'] or 0):.1f}%", f"{100 * s['target_share']:.0f}%")
     console.print(shares)
     con = open_database(cfg)
     try:
+        if tier2:
+            _print_tier2(con)
         if review:
             _print_review(con)
         if report is not None:
@@ -93,6 +99,25 @@ def _print_files(run) -> None:
         files.add_row(escape(f["file"]), f"{f['lines']:,}", f"£{float(f['amount']):,.2f}", f"{f['credits']:,}",
                       escape(f["source"]))
     console.print(files)
+
+
+def _print_tier2(con) -> None:
+    """The declared tier-2 rows not counted in full (spend_tier2_check: capped or ignored), each with why, so the
+    with-tier-2 row above reconciles to the file."""
+    rows = con.execute("SELECT supplier, financial_year, local_amount, counted_amount, status, reason, file, "
+                       "row_number FROM spend_tier2_check WHERE status <> 'counted' ORDER BY file, row_number"
+                       ).fetchall()
+    if not rows:
+        console.print("tier-2 spend: every declared row counted in full", highlight=False)
+        return
+    table = Table(title=f"Tier-2 spend not counted in full ({len(rows)} row{'s' if len(rows) != 1 else ''})",
+                  title_justify="left")
+    for column in ("supplier", "year", "declared", "counted", "status", "why", "row"):
+        table.add_column(column, justify="right" if column in ("declared", "counted") else "left")
+    for supplier, year, declared, counted, status, reason, file, row_number in rows:
+        table.add_row(escape(str(supplier or "")), escape(str(year or "")), f"£{float(declared or 0):,.0f}",
+                      f"£{float(counted or 0):,.0f}", status, escape(reason or ""), escape(f"{file}:{row_number}"))
+    console.print(table)
 
 
 def _print_review(con, limit: int = 50) -> None:
