@@ -431,6 +431,39 @@ def test_namesakes_within_the_margin_are_tied_but_a_postcode_lead_is_kept(regist
     assert "namesake_tie" not in result.evidence
 
 
+def test_a_query_giving_two_names_goes_to_the_organisation_that_has_both(register):
+    # Four companies were once called Wirral Social Ventures; one is now Wirral Mind CIC. All four score 100 on the
+    # former name; only Wirral Mind fits the name the query gives as its own too. The three that were ahead of it by
+    # number are set aside (as removed namesakes are): the runner-up is the next organisation of another name.
+    former = "WIRRAL SOCIAL VENTURES LTD"
+    rows = [{"org_id": "GB-COH-05701794", "name": "WIRRAL COMMUNITY TRANSPORT CIC", "other_names": former},
+            {"org_id": "GB-COH-07965861", "name": "WIRRAL MIND CIC", "other_names": former},
+            {"org_id": "GB-COH-08700962", "name": "WIRRAL YOUTH CLUB C.I.C.", "other_names": former},
+            {"org_id": "GB-COH-09177378", "name": "WIRRAL BREASTFEEDING SUPPORT C.I.C.", "other_names": former},
+            {"org_id": "GB-COH-08969915", "name": "CALDY SOCIAL VENTURES LTD"}]
+    idx = MatchIndex.from_records(pd.concat([register, pd.DataFrame(rows)]).fillna(""))
+    name = "Wirral Mind (formerly Wirral Social Ventures)"
+    assert [c.org_id for c in idx.candidates(name, limit=2)] == ["GB-COH-07965861", "GB-COH-05701794"]
+    result = idx.match(name, link_threshold=90, review_threshold=75)
+    assert (result.org_id, result.status, result.score) == ("GB-COH-07965861", MATCHED, 100.0)
+    assert result.evidence["fits_fewer_names"] == ["GB-COH-05701794", "GB-COH-08700962", "GB-COH-09177378"]
+    assert result.runner_up_score < 90 and "other_candidate" not in result.evidence
+    assert idx.match(name) == idx.match(name, found=idx.candidates(name, limit=None))
+    # The former name alone fits all four alike: still a tie, for review.
+    result = idx.match("Wirral Social Ventures", link_threshold=90, review_threshold=75)
+    assert (result.status, result.runner_up_score) == (REVIEW, 100.0) and "fits_fewer_names" not in result.evidence
+
+
+def test_a_name_with_an_aside_is_one_name_however_the_aside_is_written(register):
+    # "Open Door (Taunton)" and its form without the aside are one name: an organisation written that way fits it no
+    # better than one called "Open Door Taunton", so the two stay a tie.
+    rows = [{"org_id": "made-up:brackets", "name": "Open Door (Taunton)"},
+            {"org_id": "made-up:plain", "name": "Open Door Taunton"}]
+    idx = MatchIndex.from_records(pd.concat([register, pd.DataFrame(rows)]).fillna(""))
+    result = idx.match("Open Door (Taunton)", link_threshold=90, review_threshold=75)
+    assert (result.status, result.runner_up_score) == (REVIEW, 100.0) and "fits_fewer_names" not in result.evidence
+
+
 # -- federations, inseparable pairs and the register's own name (issue 13) --------------------------
 
 def federation_index():

@@ -3,7 +3,8 @@
 `MatchIndex.from_records(...)` indexes every name and other name of a set of organisations (as arrays: name_table), up
 to a register of every English area.
 `index.match(name, postcode)` returns the best organisation with a score (0-100), a status and the
-evidence (an identical-name tie goes to the one active organisation when status is known); `match_frame`
+evidence (an identical-name tie goes to the one active organisation when status is known, a tie on one name of
+several the query gives to the organisation that fits more of them); `match_frame`
 does the same for each row of a DataFrame. Both score in full only the organisations that can change the answer
 (`index.leading`, with bounds from `match_bounds`). `register.fuzzy_links` reuses the same blocking and scoring to
 link records of different registers. The method and its measured accuracy are in docs/matching.md.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import duckdb
@@ -75,6 +76,9 @@ JOINING_WORDS = {"and", "of", "the", "in", "for", "on", "at", "a"}
 # name met through a shorter form whose left-out part disagrees with the query's (dropped_parts_differ): it may
 # still be shown for review, never matched.
 FEDERATION_PENALTY = 15.0
+# A name the query gives fits an organisation when one of its forms scores within this many points of the
+# organisation's best (Candidate.names_fitted).
+NAME_FIT_WINDOW = DEFAULT_MARGIN
 # Organisations MatchIndex.leading scores in full before it first asks whether it has enough (twice as many each
 # time after).
 LEADING_FIRST = 8
@@ -210,6 +214,9 @@ class Candidate:
     score: float       # 0-100, shown to users
     evidence: dict
     rank_score: float  # the same before the cap at 100: postcode evidence still separates identical names
+    # How many of the names the query gives (query_names: its own, a former or trading name) reach this organisation
+    # within NAME_FIT_WINDOW points of its rank score: ties of rank_score go to the organisation that fits more.
+    names_fitted: int = 1
 
 
 @dataclass(frozen=True)
@@ -420,7 +427,11 @@ class MatchIndex:
                accept: Callable[[str], bool] | None) -> dict[str, Candidate]:
         """Each organisation `accept` takes (all when None) among the blocked entries, with its best-scoring name."""
         best: dict[str, Candidate] = {}
+        # each organisation's best rank score through each name the query gives (query_names)
+        names = query_names([text for text, _, _ in blocks])
+        fits: dict[str, dict[int, float]] = {}
         for variant_text, form, rows in blocks:
+            given = names[variant_text]
             for i in rows.tolist():
                 entry = self.entries[i]
                 if accept is not None and not accept(entry.org_id):
@@ -441,6 +452,8 @@ class MatchIndex:
                 if parts:   # "Open Door - St Albans" / "The Open Door (Taunton)": two branches of one name
                     rank_score -= FEDERATION_PENALTY
                     components = {**components, "dropped_parts_differ": parts}
+                fit = fits.setdefault(entry.org_id, {})
+                fit[given] = max(fit.get(given, -math.inf), rank_score)
                 current = best.get(entry.org_id)
                 if current is None or rank_score > current.rank_score:
                     score = round(max(0.0, min(100.0, rank_score)), 1)
@@ -454,6 +467,10 @@ class MatchIndex:
                         "name_score": round(name_score, 1),
                         **components,
                     }, rank_score)
+        for org_id, candidate in best.items():
+            fitted = sum(1 for score in fits[org_id].values() if candidate.rank_score - score < NAME_FIT_WINDOW)
+            if fitted > 1:
+                best[org_id] = replace(candidate, names_fitted=fitted)
         return best
 
     def best(self, name: str, postcode: str | None = None, *, accept: Callable[[str], bool] | None = None,
@@ -491,6 +508,7 @@ class MatchIndex:
             top, others = settled
         else:
             top, others = found[0], found[1:]
+        top, others = self._fits_more(top, others, margin)
         runner_up = others[0].score if others else 0.0
         lead = top.rank_score - (others[0].rank_score if others else 0.0)
         # on the evidence alone, before the rules below send the best to review for doubts about it alone
@@ -541,8 +559,29 @@ class MatchIndex:
             return False
         settled = self._prefer_active(complete, margin) if self.org_active else None
         top, others = settled if settled is not None else (first, complete[1:])
+        top, kept = self._fits_more(top, others, margin)
+        if others and not kept:
+            return False   # every other candidate scored so far is set aside: the runner-up is not scored yet
+        others = kept
         _, ended = self._rival(top, others)
         return ended or rival_rest[top.evidence["contained"]] < top.rank_score - CONFLICT_WINDOW
+
+    def _fits_more(self, top: Candidate, others: list[Candidate], margin: float
+                   ) -> tuple[Candidate, list[Candidate]]:
+        """(`top`, `others` less the organisations within `margin` points of it that fit fewer of the names the query
+        gives): "Wirral Mind (formerly Wirral Social Ventures)" is the organisation that has both names, not another
+        that was once called Wirral Social Ventures and scores as high on that name alone. The evidence names those set
+        aside."""
+        if top.names_fitted < 2:
+            return top, others
+        fewer = [c.org_id for c in others
+                 if top.rank_score - c.rank_score < margin and c.names_fitted < top.names_fitted]
+        if not fewer:
+            return top, others
+        evidence = {**top.evidence, "fits_fewer_names": fewer,
+                    "names_tie": f"fits {top.names_fitted} of the names the query gives, more than "
+                                 f"{', '.join(fewer)}"}
+        return replace(top, evidence=evidence), [c for c in others if c.org_id not in set(fewer)]
 
     def _prefer_active(self, found: list[Candidate], margin: float) -> tuple[Candidate, list[Candidate]] | None:
         """(the one active namesake, the organisations it is compared with) when status settles a tie of
@@ -587,8 +626,21 @@ class MatchIndex:
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
 
 
-def _rank_order(candidate: Candidate) -> tuple[float, str]:
-    return -candidate.rank_score, candidate.org_id
+def _rank_order(candidate: Candidate) -> tuple[float, int, str]:
+    # the same score reached through different names the query gives: the organisation that fits more of them first
+    return -candidate.rank_score, -candidate.names_fitted, candidate.org_id
+
+
+def query_names(variants: Sequence[str]) -> dict[str, int]:
+    """Which name the query gives each of its forms (`variants`, the whole name first) belongs to: 0 for the name
+    itself (the whole form and each form that starts it: without an aside or a qualifier, "open door" of "Open Door
+    (Taunton)"), 1, 2, ... for each other name it declares ("wirral social ventures" of "Wirral Mind (formerly Wirral
+    Social Ventures)")."""
+    names: dict[str, int] = {}
+    whole = variants[0] if variants else ""
+    for text in variants:
+        names[text] = 0 if text == whole or whole.startswith(text + " ") else len(set(names.values()) | {0})
+    return names
 
 
 @lru_cache(maxsize=200_000)
