@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -482,6 +483,40 @@ def test_preview_and_data_extension_take_any_of_an_organisations_org_ids(client,
             f"/reconcile/view/{org_id}", f"/reconcile/view/{identifier}")
         assert client.get(f"/reconcile/view/{identifier}", follow_redirects=False).headers["location"].endswith(
             f"/{org_id}")
+
+
+def test_view_api_preview_and_extension_read_an_id_by_one_rule(tmp_path, demo_register):
+    # A charity's company number, an id linked into the charity in Wirral (E08000015), is a company of its own in
+    # E08000016, where the charity is not there to link it into. The id names the company in every part of the
+    # service: the view and /api took the first area's row and sent the user to the charity, whose card the preview
+    # did not show.
+    path = tmp_path / "register.duckdb"
+    shutil.copyfile(demo_register.path, path)
+    with duckdb.connect(str(path)) as con:
+        company, charity = con.execute(
+            "SELECT identifier, org_id FROM organisation_identifier WHERE area_code = 'E08000015' AND NOT is_canonical "
+            "AND scheme = 'GB-COH' ORDER BY identifier LIMIT 1").fetchone()
+        con.execute("INSERT INTO organisation SELECT * REPLACE ('E08000016' AS area_code, ? AS org_id, "
+                    "'A COMPANY OF ITS OWN' AS name, 'S1 2HH' AS postcode) FROM organisation "
+                    "WHERE area_code = 'E08000015' AND org_id = ?", [company, charity])
+        con.execute("INSERT INTO organisation_identifier SELECT * REPLACE ('E08000016' AS area_code, identifier AS "
+                    "org_id, TRUE AS is_canonical) FROM organisation_identifier "
+                    "WHERE area_code = 'E08000015' AND identifier = ?", [company])
+        con.execute("CHECKPOINT")
+    with TestClient(create_app(demo_register.cfg, register_path=path)) as client:
+        view = client.get(f"/reconcile/view/{company}", follow_redirects=False)
+        profile = client.get(f"/api/organisations/{company}").json()
+        card = client.get("/reconcile/preview", params={"id": company})
+        extended = client.post("/reconcile", data={"extend": json.dumps(
+            {"ids": [company], "properties": [{"id": "postcode"}]})}).json()
+        in_wirral = client.get(f"/api/organisations/{company}", params={"area": "E08000015"}).json()
+    assert view.status_code == 303 and view.headers["location"].endswith(f"/organisations/E08000016/{company}")
+    assert (profile["area_code"], profile["org_id"], profile["name"]) == ("E08000016", company,
+                                                                          "A COMPANY OF ITS OWN")
+    assert card.status_code == 200 and "A COMPANY OF ITS OWN" in card.text and "S1 2HH" in card.text
+    assert extended["rows"][company] == {"postcode": [{"str": "S1 2HH"}]}
+    # an area asked for: the id as that area links it
+    assert (in_wirral["area_code"], in_wirral["org_id"]) == ("E08000015", charity)
 
 
 def test_jsonp_wraps_get_answers_and_refuses_a_callback_that_is_not_a_name(client):

@@ -25,6 +25,7 @@ from ..procurement.find import READINESS_LEVELS, FindQuery, find_providers
 from .feed import count_notices, current_feed, latest_notices, stored_shortlist
 from .feed import notice as feed_notice
 from .organisation import organisation_profile
+from .reconcile import locate_ids
 from .register import RegisterInfo, RegisterView, current_register
 from .wards import ward_detail, ward_list
 
@@ -295,13 +296,12 @@ def organisation(org_id: str, area: str | None = Query(None, max_length=20, desc
                                                                                        "(default: the first that "
                                                                                        "holds it)"),
                  register: RegisterView = Depends(current_register)) -> OrganisationProfile:
-    """The organisation with this org-id (any of its identifiers will do): names, identifiers with their register
+    """The organisation with this org-id (any of its identifiers will do; an organisation's own org-id names it first,
+    as the reconciliation service reads ids): names, identifiers with their register
     pages, place, service areas with evidence, finances by year, readiness, linked records and recent changes."""
     if len(org_id) > MAX_TEXT:
         raise HTTPException(404, "no organisation with that id in the register")
-    row = register.cursor.execute(
-        "SELECT area_code, org_id FROM organisation_identifier WHERE identifier = ? AND (? IS NULL OR area_code = ?) "
-        "ORDER BY area_code LIMIT 1", [org_id, area, area]).fetchone()
+    row = locate_ids(register.cursor, [org_id], area).get(org_id)
     data = organisation_profile(register.cursor, row[0], row[1]) if row else None
     if data is None:
         raise HTTPException(404, f"no organisation {org_id} in the register" + (f" in area {area}" if area else ""))

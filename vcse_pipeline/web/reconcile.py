@@ -8,7 +8,8 @@
     GET  /reconcile/propose_properties?type=&limit=                 the properties data extension offers
 
 Identifiers are org-ids (org-id.guide): GB-CHC-..., GB-COH-..., GB-MPR-...; preview, data extension and view take
-any of an organisation's org-ids (organisation_identifier), candidates give its own. A candidate's `match` is true only
+any of an organisation's org-ids (organisation_identifier; locate_ids, which /api reads them by too), candidates give
+its own. A candidate's `match` is true only
 when `vcse match` would mark the name 'matched' (vcse_pipeline.matching: the configured link threshold and a
 lead of DEFAULT_MARGIN points over the next organisation); its score is the matcher's 0-100 score.
 
@@ -526,14 +527,23 @@ def parse_extend(raw: object) -> tuple[list[str], list[ExtendProperty]]:
     return ids, props
 
 
-def resolve_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, str]:
-    """The organisation each id names ({id: org_id}; an id the register does not hold is left out): an org-id is
-    any of an organisation's identifiers (organisation_identifier), as on /reconcile/view and /api. An id that is an
-    organisation's own org-id names it; another is its organisation in the first area that gives it."""
-    return dict(con.execute("""
-        SELECT identifier, org_id FROM organisation_identifier WHERE list_contains(?::VARCHAR[], identifier)
+def locate_ids(con: duckdb.DuckDBPyConnection, ids: list[str], area: str | None = None) -> dict[str, tuple[str, str]]:
+    """Where each id is ({id: (area_code, org_id)}; an id the register does not hold is left out): an org-id is any
+    of an organisation's identifiers (organisation_identifier). An id that is an organisation's own org-id names it, in
+    the first area that holds it, even where another area links the same id into another organisation; another id is
+    its organisation in the first area that gives it. `area`: only that area's identifiers. The one rule of preview,
+    data extension, /reconcile/view and /api/organisations/{id}."""
+    found = con.execute("""
+        SELECT identifier, area_code, org_id FROM organisation_identifier
+        WHERE list_contains(?::VARCHAR[], identifier) AND (?::VARCHAR IS NULL OR area_code = ?::VARCHAR)
         QUALIFY row_number() OVER (PARTITION BY identifier ORDER BY is_canonical DESC, area_code) = 1""",
-                            [ids]).fetchall())
+                        [ids, area, area]).fetchall()
+    return {identifier: (area_code, org_id) for identifier, area_code, org_id in found}
+
+
+def resolve_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, str]:
+    """The organisation each id names ({id: org_id}), by locate_ids."""
+    return {identifier: org_id for identifier, (_, org_id) in locate_ids(con, ids).items()}
 
 
 def extend(con: duckdb.DuckDBPyConnection, raw: object) -> dict:
@@ -755,12 +765,11 @@ def preview_get(request: Request, id: str = Query(..., description="An org-id, e
 
 @router.get("/view/{org_id}", summary="The organisation's profile page (a redirect)", status_code=303)
 def view_get(request: Request, org_id: str):
-    """Where the manifest's `view` sends a reconciled id: the profile page of the organisation (any of its org-ids),
-    in the first area of the register that holds it."""
+    """Where the manifest's `view` sends a reconciled id: the profile page of the organisation it names (any of its
+    org-ids; locate_ids, as the preview card and data extension read it), in the first area that holds it."""
+    asked = org_id[:MAX_QUERY_CHARS]
     with _reader(request).view() as view:
-        row = view.cursor.execute("SELECT area_code, org_id FROM organisation_identifier WHERE identifier = ? "
-                                  "ORDER BY area_code, is_canonical DESC LIMIT 1",
-                                  [org_id[:MAX_QUERY_CHARS]]).fetchone()
+        row = locate_ids(view.cursor, [asked]).get(asked)
     if row is None:
         raise StarletteHTTPException(404, f"no organisation {org_id[:40]} in the register")
     return RedirectResponse(str(request.url_for("profile", area_code=row[0], org_id=row[1])), status_code=303)
