@@ -165,15 +165,24 @@ def in_file(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], Non
     return lambda src: rewrite_file(src / name, change)
 
 
-CH = r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.csv"
-PC = r"source postcodes, file ONSPD_NOV_2025_UK\.csv"
+# A member of a zip is named zip:member, whichever loader extracted it.
+CH = r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.zip:BasicCompanyDataAsOneFile-2026-11-01\.csv"
+PC = r"source postcodes, file ONSPD_NOV_2025_UK\.zip:Data/ONSPD_NOV_2025_UK\.csv"
 FCA = r"source fca_mutuals, file SocietyList\.csv"
+# Each error ends with what to do next (docs/operations.md, "Bad input").
+def fetch_again(source: str) -> str:
+    return rf"fetch the file again \(`vcse refresh {source}`\); if a fresh copy is the same, report it to the " \
+        "publisher$"
+
+
+FORMAT_CHANGED = r"the publisher changed the file's format: check their release notes, then report it .*$"
+REPORT_VALUE = r"report it to the publisher \(the previous data stays published\)$"
 CCEW = r"source charity_commission, file publicextract\.charity\.zip:publicextract\.charity\.txt"
 
 CASES = [
     # Companies House: truncations, bad bytes, bad values, wrong files
     Case("ch-cut-in-a-quoted-field", "companies_house", in_zip(CH_ZIP, cut_in_quoted_field),
-         (CH, r"row \d+", "cut short")),
+         (CH, r"row \d+", "cut short", fetch_again("companies_house"))),
     Case("ch-cut-after-a-comma", "companies_house", in_zip(CH_ZIP, cut_after_comma),
          (CH, r"row \d+", "no line break")),
     Case("ch-zip-cut-short", "companies_house", in_file(CH_ZIP, cut_zip),
@@ -182,23 +191,23 @@ CASES = [
          ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "(CRC|corrupt|invalid)")),
     Case("ch-windows-1252-byte-in-a-name", "companies_house",
          in_zip(CH_ZIP, set_field(40, "CompanyName", b"Caf\xe9 Community CIC")),
-         (CH, "row 40", "column 'CompanyName'", "0xe9 is not valid UTF-8")),
+         (CH, "row 40", "column 'CompanyName'", "0xe9 is not valid UTF-8", fetch_again("companies_house"))),
     Case("ch-windows-1252-byte-in-an-unused-column", "companies_house",
          in_zip(CH_ZIP, set_field(41, "RegAddress.Country", b"Cymru \x96 Wales")),
          (CH, "row 41", "column 'RegAddress.Country'", "0x96")),
     Case("ch-10-mb-junk-in-a-date", "companies_house",
          in_zip(CH_ZIP, set_field(25, "IncorporationDate", JUNK.encode())),
-         (CH, r"'x{60}'\.\.\. \(10,485,760 characters\)",)),
+         (CH, r"'x{60}'\.\.\. \(10,485,760 characters\)", REPORT_VALUE)),
     Case("ch-bad-date", "companies_house", in_zip(CH_ZIP, set_field(25, "IncorporationDate", b"31/02/20O9")),
-         (CH, "column 'IncorporationDate'", "'31/02/20O9' is not a valid date")),
+         (CH, "column 'IncorporationDate'", "'31/02/20O9' is not a valid date", REPORT_VALUE)),
     Case("ch-stray-quote-in-a-name", "companies_house",
          in_zip(CH_ZIP, change_line(101, lambda line: line[:4] + b'"' + line[4:])),  # "GRA"HAM ... LIMITED"
          (r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.zip:"
           r"BasicCompanyDataAsOneFile-2026-11-01\.csv, row 101, column 'CompanyName'",
           r"Expected Number of Columns: 55 Found: \d+", r"quote inside a quoted field is not doubled",
-          r"fetch the file again \(`vcse refresh companies_house`\)", "report it to them")),
+          fetch_again("companies_house"))),
     Case("ch-renamed-column", "companies_house", in_zip(CH_ZIP, rename_column(b"CompanyCategory", b"Category")),
-         ("source companies_house", "missing column", "column 'CompanyCategory'")),
+         (CH, "column 'CompanyCategory'", "missing column", FORMAT_CHANGED)),
     Case("ch-html-error-page", "companies_house", in_file(CH_ZIP, html_page),
          ("source companies_house", "HTML page")),
     Case("ch-header-only", "companies_house", in_zip(CH_ZIP, header_only),
@@ -206,20 +215,18 @@ CASES = [
     # ONS postcode directory
     Case("onspd-windows-1252-byte", "postcodes",
          in_zip(ONSPD_ZIP, set_field(101, "pcd7", b"CH2 \xa34HL"), ONSPD_MEMBER),
-         (PC, "row 101", "column 'pcd7'", "0xa3 is not valid UTF-8")),
+         (PC, "row 101", "column 'pcd7'", "0xa3 is not valid UTF-8", fetch_again("postcodes"))),
     Case("onspd-cut-mid-row", "postcodes", in_zip(ONSPD_ZIP, cut_after_comma, ONSPD_MEMBER),
          (PC, r"row \d+", "cut short")),
     Case("onspd-bad-latitude", "postcodes", in_zip(ONSPD_ZIP, set_field(12, "lat", b"53.4O"), ONSPD_MEMBER),
-         (PC, "row 12", "column 'lat'", "not a number")),
+         (PC, "row 12", "column 'lat'", "not a number", REPORT_VALUE)),
     Case("onspd-stray-quote", "postcodes",
          in_zip(ONSPD_ZIP, change_line(101, lambda line: line[:3] + b'"' + line[3:]), ONSPD_MEMBER),
-         # postcodes.py extracts its members itself (not through _csv.csv_files), so the file is the member's name
-         (PC + ", row 101, column 'pcd7'",
-          "Expected Number of Columns", "not doubled", r"`vcse refresh postcodes`")),
+         (PC + ", row 101, column 'pcd7'", "Expected Number of Columns", "not doubled", fetch_again("postcodes"))),
     Case("onspd-zip-crc-mismatch", "postcodes", lambda src: flip_compressed_byte(src / ONSPD_ZIP),
          ("source postcodes", "ONSPD_NOV_2025_UK.zip", "(CRC|corrupt|invalid)")),
     Case("onspd-unknown-layout", "postcodes", in_zip(ONSPD_ZIP, rename_column(b"lad25cd", b"ladcode"), ONSPD_MEMBER),
-         ("source postcodes", "no known ONSPD layout")),
+         (PC, "no known ONSPD layout", FORMAT_CHANGED)),
     # FCA mutuals: a small CSV read in Python
     Case("fca-cut-mid-row", "fca_mutuals", in_file(FCA_CSV, cut_after_comma),
          (FCA, r"row \d+", "cut short")),
@@ -228,7 +235,7 @@ CASES = [
     Case("fca-mixed-encodings", "fca_mutuals",
          in_file(FCA_CSV, lambda d: d.replace(b"Limited", "Cyfyngedig \u0175".encode(), 1)
                  .replace(b"Birkenhead", b"Birkenh\xe9ad", 1)),
-         (FCA, "row 2", "column 'Society Name'", "0xe9")),
+         (FCA, "row 2", "column 'Society Name'", "0xe9", fetch_again("fca_mutuals"))),
     Case("fca-bad-date", "fca_mutuals", in_file(FCA_CSV, set_field(5, "Registration Date", b"2019-31-12")),
          (FCA, "row 5", "column 'Registration Date'", "dd/mm/yyyy")),
     Case("fca-10-mb-junk-in-a-date", "fca_mutuals", in_file(FCA_CSV, set_field(6, "Registration Date", JUNK.encode())),
@@ -237,19 +244,20 @@ CASES = [
     Case("ccew-zip-crc-mismatch", "charity_commission", lambda src: flip_compressed_byte(src / CCEW_CHARITY_ZIP),
          ("source charity_commission", "publicextract.charity.zip", "(CRC|corrupt|invalid)")),
     Case("ccew-cut-mid-row", "charity_commission", in_zip(CCEW_CHARITY_ZIP, lambda d: d[:len(d) // 2]),
-         (CCEW, r"row \d+", "fields, expected 34")),
+         (CCEW, r"row \d+", "fields, expected 34", fetch_again("charity_commission"))),
     Case("ccew-windows-1252-byte", "charity_commission",
          in_zip(CCEW_CHARITY_ZIP, set_field(7, "charity_name", b"Wirral Caf\xe9 Trust", b"\t")),
-         (CCEW, "row 7", "column 'charity_name'", "0xe9")),
+         (CCEW, "row 7", "column 'charity_name'", "0xe9", fetch_again("charity_commission"))),
     Case("ccew-10-mb-junk-in-an-income", "charity_commission",
          in_zip(CCEW_CHARITY_ZIP, set_field(9, "latest_income", JUNK.encode(), b"\t")),
-         (CCEW, "row 9", "column 'latest_income'", r"'x{60}'\.\.\. \(10,485,760 characters\)")),
+         (CCEW, "row 9", "column 'latest_income'", r"'x{60}'\.\.\. \(10,485,760 characters\)", REPORT_VALUE)),
     Case("ccew-bad-date", "charity_commission",
          in_zip(CCEW_CHARITY_ZIP, set_field(11, "date_of_registration", b"1962-13-45", b"\t")),
-         (CCEW, "row 11", "column 'date_of_registration'", "as a date")),
+         (CCEW, "row 11", "column 'date_of_registration'", "as a date", REPORT_VALUE)),
     Case("ccew-header-from-another-table", "charity_commission",
          in_zip(CCEW_AREA_ZIP, rename_column(b"geographic_area_type", b"area_type")),
-         ("source charity_commission", "publicextract.charity_area_of_operation", "geographic_area_type")),
+         ("source charity_commission", "publicextract.charity_area_of_operation", "geographic_area_type",
+          FORMAT_CHANGED)),
     # UKCAT rules
     Case("ukcat-catastrophic-backtracking", "ukcat", in_file(UKCAT_CSV, ukcat_rule("AR", r"(a+)+$")),
          ("source ukcat", "code AR", re.escape("(a+)+$"), "time limit")),

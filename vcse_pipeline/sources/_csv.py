@@ -2,6 +2,11 @@
 
 The big files are scanned by DuckDB; Python only reads headers, and, when DuckDB rejects a file, scans
 it once more to name the exact line (so the happy path pays nothing for good error messages).
+
+A staging error names the source, the file (`zip:member` for a member of a zip: file_label), row and column, and
+ends with what to do next, as docs/operations.md's bad-input table says: fetch_again for a file that may have been
+damaged on the way (bad bytes, a cut file, an unreadable row), FORMAT_CHANGED for a column missing or renamed,
+REPORT_VALUE for a value that is not its column's type.
 """
 
 from __future__ import annotations
@@ -23,6 +28,18 @@ from ..db import sql_literal
 from ..errors import SourceError
 
 _HEADER_BYTES = 1 << 20  # a header line longer than 1 MiB means this is not a CSV
+# What to do next, at the end of a staging error (docs/operations.md, "Bad input").
+FORMAT_CHANGED = ("the publisher changed the file's format: check their release notes, then report it so the "
+                  "loader can follow (the previous data stays published)")
+REPORT_VALUE = "report it to the publisher (the previous data stays published)"
+
+
+def fetch_again(source: str) -> str:
+    """The next step for a file that may have been damaged on its way here (a cut or corrupt download or copy)."""
+    return (f"fetch the file again (`vcse refresh {source}`); if a fresh copy is the same, report it to the "
+            "publisher")
+
+
 # Longest row DuckDB is asked to read: a longer one is refused with its line; a shorter junk value reaches the
 # value checks, whose errors quote an excerpt of it.
 MAX_LINE_BYTES = 64 << 20
@@ -46,7 +63,7 @@ def check_text_file(path: Path, source: str) -> None:
 def parse_header(first_line: bytes, source: str, file: str) -> list[str]:
     """Column names of a CSV header line, BOM removed and each name stripped of surrounding spaces."""
     if not first_line.strip():
-        raise SourceError(source, "file has no header row", file=file)
+        raise SourceError(source, f"file has no header row: {fetch_again(source)}", file=file)
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -58,7 +75,7 @@ def parse_header(first_line: bytes, source: str, file: str) -> list[str]:
 def read_header(path: Path, source: str) -> list[str]:
     check_text_file(path, source)
     with path.open("rb") as fh:
-        return parse_header(fh.readline(_HEADER_BYTES), source, path.name)
+        return parse_header(fh.readline(_HEADER_BYTES), source, file_label(path))
 
 
 def read_zip_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, zip_name: str) -> list[str]:
@@ -75,19 +92,21 @@ def read_zip_member_start(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sourc
             first = fh.readline(_HEADER_BYTES)
             second = fh.readline(_HEADER_BYTES)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise SourceError(source, f"zip entry {info.filename} is unreadable ({exc})", file=zip_name) from exc
+        raise SourceError(source, f"zip entry {info.filename} is unreadable ({exc}): {fetch_again(source)}",
+                          file=zip_name) from exc
     if not first:
-        raise SourceError(source, f"zip entry {info.filename} is empty", file=zip_name)
+        raise SourceError(source, f"zip entry {info.filename} is empty: {fetch_again(source)}", file=zip_name)
     return parse_header(first, source, f"{zip_name}:{info.filename}"), bool(second.strip())
 
 
 def require_columns(header: Iterable[str], required: Iterable[str], source: str, file: str) -> None:
-    """SourceError naming every required column the header lacks (a renamed column shows up here)."""
+    """SourceError naming every required column the header lacks (a renamed column shows up here), and what to do."""
     present = set(header)
     missing = [name for name in required if name not in present]
     if missing:
         raise SourceError(source, f"missing column(s) {', '.join(repr(m) for m in missing)}; "
-                                  f"the header has: {header_summary(list(header))}", file=file, column=missing[0])
+                                  f"the header has: {header_summary(list(header))}; {FORMAT_CHANGED}", file=file,
+                          column=missing[0])
 
 
 def header_summary(header: list[str], shown: int = 12) -> str:
@@ -135,7 +154,7 @@ def check_csv_text(path: Path, source: str, header: list[str], label: str | None
     about 1.5 s per GB (measured on a shared 2-core machine, file in the page cache); line numbers are counted
     only when there is an error to report.
     """
-    label = label or path.name
+    label = label or file_label(path)
     offset = 0        # bytes of the file before `buf`
     carry = b""
     with path.open("rb") as fh:
@@ -153,7 +172,8 @@ def check_csv_text(path: Path, source: str, header: list[str], label: str | None
                     if not (chunk and exc.reason == "unexpected end of data"):
                         line_start = buf.rfind(b"\n", 0, exc.start) + 1
                         raise SourceError(source, f"byte 0x{buf[exc.start]:02x} is not valid UTF-8 (the file "
-                                                  "should be UTF-8: a byte from another encoding, or a corrupt file)",
+                                                  "should be UTF-8: a byte from another encoding, or a corrupt file): "
+                                                  f"{fetch_again(source)}",
                                           file=label, row=_line_of(path, offset + exc.start),
                                           column=_column_at(buf[line_start:exc.start], header)) from exc
                     good = exc.start
@@ -169,13 +189,13 @@ def check_csv_text(path: Path, source: str, header: list[str], label: str | None
     if csv_ends_mid_row(path):
         raise SourceError(source, "the last row has no line break after it and is not whole (a quoted field left "
                                   "open, or fewer fields than the header): the file was cut short (a truncated "
-                                  "download or copy); fetch it again", file=label, row=_line_of(path, offset))
+                                  f"download or copy): {fetch_again(source)}", file=label, row=_line_of(path, offset))
     last_line = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:]
     if last_line.count(b'"') % 2:  # the last line opens a field that never closes, unless a record spans lines
         opened = _unclosed_quote_line(path)
         if opened:
-            raise SourceError(source, "a quoted field is never closed: the file was cut short or is corrupt",
-                              file=label, row=opened)
+            raise SourceError(source, "a quoted field is never closed: the file was cut short or is corrupt: "
+                                      f"{fetch_again(source)}", file=label, row=opened)
 
 
 def _line_of(path: Path, position: int) -> int:
@@ -231,8 +251,7 @@ def raise_for_scan_error(exc: duckdb.Error, path: Path, source: str, label: str 
                 with suppress(SourceError):
                     column = _column_at(line[:stray], read_header(path, source))
                 reason += "; a quote inside a quoted field is not doubled (\"\")"
-    raise SourceError(source, f"unreadable CSV ({reason}): fetch the file again (`vcse refresh {source}`); if a fresh "
-                              "copy has the same row, the publisher's file is malformed: report it to them",
+    raise SourceError(source, f"unreadable CSV ({reason}): {fetch_again(source)}",
                       file=label or file_label(path), row=row, column=column) from exc
 
 
@@ -340,14 +359,26 @@ def csv_files(paths: list[Path], member_pattern: str, source: str) -> Iterator[l
                 _EXTRACTED_FROM.pop(path, None)
 
 
-# An extracted member's label while csv_files holds it: the zip and the member's name in it, as the other messages
-# name a member ("BasicCompanyDataAsOneFile-2026-11-01.zip:BasicCompanyDataAsOneFile-2026-11-01.csv").
+# An extracted member's label while csv_files (or labelled) holds it: the zip and the member's name in it, as the other
+# messages name a member ("BasicCompanyDataAsOneFile-2026-11-01.zip:BasicCompanyDataAsOneFile-2026-11-01.csv").
 _EXTRACTED_FROM: dict[Path, str] = {}
 
 
 def file_label(path: Path) -> str:
-    """How an error names a file csv_files gave: `zip:member` for a member extracted from a zip, else its name."""
+    """How an error names a file csv_files (or labelled) gave: `zip:member` for a member extracted from a zip, else
+    its name."""
     return _EXTRACTED_FROM.get(Path(path), Path(path).name)
+
+
+@contextmanager
+def labelled(path: Path, label: str) -> Iterator[Path]:
+    """`path` named `label` by file_label (and so by every error about it) while the block runs: a loader that
+    extracts a zip's members itself names each `zip:member`, as csv_files does."""
+    _EXTRACTED_FROM[Path(path)] = label
+    try:
+        yield path
+    finally:
+        _EXTRACTED_FROM.pop(Path(path), None)
 
 
 def csv_headers(path: Path, member_pattern: str, source: str) -> list[tuple[str, list[str]]]:
@@ -366,7 +397,7 @@ def csv_headers(path: Path, member_pattern: str, source: str) -> list[tuple[str,
             fh.readline(_HEADER_BYTES)
             has_rows = bool(fh.readline(_HEADER_BYTES).strip())
     if not has_rows:
-        raise SourceError(source, "the file has a header but no data rows", file=label)
+        raise SourceError(source, f"the file has a header but no data rows: {fetch_again(source)}", file=label)
     return [(label, header)]
 
 
@@ -392,14 +423,15 @@ def decode_small_text(raw: bytes, source: str, file: str) -> tuple[str, str]:
             header = parse_header(raw[:raw.find(b"\n")], source, file)
             column = _column_at(raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start], header)
             raise SourceError(source, f"byte 0x{byte:02x} is not valid UTF-8, and the rest of the file is UTF-8 "
-                                      "(mixed encodings: the file is corrupt)", file=file, row=line,
+                                      f"(mixed encodings: the file is corrupt): {fetch_again(source)}", file=file,
+                              row=line,
                               column=column) from exc
     try:
         return raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise SourceError(source, f"byte 0x{raw[exc.start]:02x} is neither UTF-8 nor Windows-1252",
-                          file=file, row=line) from exc
+        raise SourceError(source, f"byte 0x{raw[exc.start]:02x} is neither UTF-8 nor Windows-1252: "
+                                  f"{fetch_again(source)}", file=file, row=line) from exc
 
 
 _UTF8_MULTIBYTE = re.compile(
@@ -412,4 +444,5 @@ def parse_small_csv(text: str, source: str, file: str) -> list[list[str]]:
     try:
         return list(reader)
     except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit: a junk value, not a register row
-        raise SourceError(source, f"unreadable CSV ({exc})", file=file, row=reader.line_num) from exc
+        raise SourceError(source, f"unreadable CSV ({exc}): {fetch_again(source)}", file=file,
+                          row=reader.line_num) from exc

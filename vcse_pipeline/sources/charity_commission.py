@@ -26,7 +26,7 @@ from ..archive import find_member, is_machine_error, open_zip
 from ..config import Config
 from ..db import sql_literal
 from ..errors import SourceError, excerpt, os_error_message
-from ._csv import ident
+from ._csv import FORMAT_CHANGED, REPORT_VALUE, fetch_again, ident
 from ._duplicates import resolve_duplicates
 
 NAME = "charity_commission"
@@ -187,7 +187,8 @@ def table_of(path: Path) -> str:
     match = _FILE_NAME.match(Path(path).name)
     if not match or match.group(1).lower() not in TABLE_COLUMNS:
         raise SourceError(NAME, f"not a known CCEW extract file: expected publicextract.<table>.zip with a table "
-                                f"among {', '.join(TABLE_COLUMNS)}", file=Path(path).name)
+                                f"among {', '.join(TABLE_COLUMNS)}; stage the files `vcse refresh {NAME}` fetches",
+                          file=Path(path).name)
     return match.group(1).lower()
 
 
@@ -208,7 +209,7 @@ def download(cfg: Config) -> list:
 def verify(paths: list[Path]) -> None:
     """Check each zip opens, holds exactly one .txt, and its header has every column staging needs."""
     if not paths:
-        raise SourceError(NAME, "no files to verify")
+        raise SourceError(NAME, f"no files to verify: fetch the extract (`vcse refresh {NAME}`)")
     for path in paths:
         _read_header(Path(path))
 
@@ -222,32 +223,34 @@ def _read_header(path: Path) -> list[str]:
             with archive.open(info) as member:
                 line = member.readline(_MAX_HEADER_BYTES)
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-            raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc})", file=where) from exc
+            raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc}): {fetch_again(NAME)}",
+                              file=where) from exc
     return _parse_header(line, table, where)
 
 
 def _parse_header(line: bytes, table: str, where: str) -> list[str]:
     if not line.strip():
-        raise SourceError(NAME, "file is empty: no header row", file=where, row=1)
+        raise SourceError(NAME, f"file is empty (no header row): {fetch_again(NAME)}", file=where, row=1)
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(NAME, f"header is not UTF-8 ({exc.reason} at byte {exc.start})", file=where,
-                          row=1) from exc
+        raise SourceError(NAME, f"header is not UTF-8 ({exc.reason} at byte {exc.start}): {fetch_again(NAME)}",
+                          file=where, row=1) from exc
     header = text.rstrip("\r\n").split("\t")
     if header[0] != "date_of_extract":
         raise SourceError(NAME, f"first column is {header[0]!r}, expected 'date_of_extract' (not a CCEW extract "
-                                f"table, or the format changed)", file=where, row=1, column="date_of_extract")
+                                f"table, or the format changed); {FORMAT_CHANGED}", file=where, row=1,
+                          column="date_of_extract")
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
-        raise SourceError(NAME, f"header repeats column(s) {', '.join(duplicated)}", file=where, row=1,
-                          column=duplicated[0])
+        raise SourceError(NAME, f"header repeats column(s) {', '.join(duplicated)}; {FORMAT_CHANGED}", file=where,
+                          row=1, column=duplicated[0])
     missing = [c for c in TABLE_COLUMNS[table] if c not in header]
     if missing:
         unexpected = [c for c in header if c not in TABLE_COLUMNS[table]]
         hint = f"; the header has unexpected column(s) {', '.join(unexpected)}" if unexpected else ""
-        raise SourceError(NAME, f"required column(s) missing from the {table} table: {', '.join(missing)}{hint}",
-                          file=where, row=1, column=missing[0])
+        raise SourceError(NAME, f"required column(s) missing from the {table} table: {', '.join(missing)}{hint}; "
+                                f"{FORMAT_CHANGED}", file=where, row=1, column=missing[0])
     return header
 
 
@@ -257,13 +260,13 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
     for path in map(Path, paths):
         table = table_of(path)
         if table in by_table:
-            raise SourceError(NAME, f"two files for table {table}: {by_table[table].name} and {path.name}",
-                              file=path.name)
+            raise SourceError(NAME, f"two files for table {table}: {by_table[table].name} and {path.name}; "
+                                    "give one", file=path.name)
         by_table[table] = path
     missing = [t for t in cfg.source(NAME)["tables"] if t not in by_table]
     if missing:
-        raise SourceError(NAME, f"configured table(s) not among the downloaded files: {', '.join(missing)}",
-                          file=f"publicextract.{missing[0]}.zip")
+        raise SourceError(NAME, f"configured table(s) not among the downloaded files: {', '.join(missing)}; fetch "
+                                f"them (`vcse refresh {NAME}`)", file=f"publicextract.{missing[0]}.zip")
     return {table: stage_table(con, table, path) for table, path in by_table.items()}
 
 
@@ -295,7 +298,8 @@ def _normalise_zip(zip_path: Path, table: str, tsv: Path) -> tuple[list[str], st
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             if is_machine_error(exc):  # a full or read-only disk under the work folder, not a bad zip
                 raise SourceError(NAME, os_error_message(exc), file=where) from exc
-            raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc})", file=where) from exc
+            raise SourceError(NAME, f"zip entry is truncated or corrupt ({exc}): {fetch_again(NAME)}",
+                              file=where) from exc
     return header, where
 
 
@@ -316,8 +320,8 @@ def _line_chunks(member: IO[bytes], where: str) -> Iterator[tuple[list[bytes], b
         cut = buf.rfind(b"\n") + 1
         if cut == 0:
             if len(buf) > _MAX_LINE_BYTES:  # not a text table (or a runaway line): do not buffer it all
-                raise SourceError(NAME, f"no line break in {len(buf):,} bytes: not a line-based text file",
-                                  file=where, row=lines_before + 1)
+                raise SourceError(NAME, f"no line break in {len(buf):,} bytes: not a line-based text file: "
+                                        f"{fetch_again(NAME)}", file=where, row=lines_before + 1)
             tail = buf
             continue
         complete, tail = buf[:cut - 1], buf[cut:]
@@ -336,7 +340,7 @@ def _split_lines(block: bytes, lines_before: int, where: str, header: list[str])
         row = lines_before + block.count(b"\n", 0, exc.start) + 1
         field = block.count(b"\t", block.rfind(b"\n", 0, exc.start) + 1, exc.start)
         raise SourceError(NAME, f"byte 0x{block[exc.start]:02x} is not valid UTF-8 ({exc.reason}; the extract is "
-                                "UTF-8: a byte from another encoding, or a corrupt file)",
+                                f"UTF-8: a byte from another encoding, or a corrupt file): {fetch_again(NAME)}",
                           file=where, row=row, column=header[field] if field < len(header) else None) from exc
     if block.endswith(b"\r"):
         block = block[:-1]
@@ -391,7 +395,7 @@ def _write_records(chunks: Iterator[tuple[list[bytes], bool]], n_columns: int, o
 def _raise_field_count(found: int, expected: int, start: int, end: int, where: str) -> None:
     lines = f"line {start}" if start == end else f"lines {start}-{end}"
     raise SourceError(NAME, f"record on {lines} has {found} fields, expected {expected} (a tab inside a value, "
-                            f"or a truncated line)", file=where, row=start)
+                            f"or a truncated line): {fetch_again(NAME)}", file=where, row=start)
 
 
 def _quoted(parts: list[bytes], start: int) -> bytes:
@@ -457,4 +461,5 @@ def _raise_first_bad_value(con: duckdb.DuckDBPyConnection, scan: str, typed: lis
     value = con.execute(f"SELECT {ident(column)} FROM {scan} WHERE CAST(_line AS BIGINT) = ?", [line]).fetchone()[0]
     expected = {"DATE": "a date (yyyy-mm-dd hh:mm:ss)", "BOOLEAN": "True or False", "BIGINT": "a whole number",
                 "DOUBLE": "a number"}[column_type(column)]
-    raise SourceError(NAME, f"cannot read {excerpt(value)} as {expected}", file=where, row=line, column=column)
+    raise SourceError(NAME, f"cannot read {excerpt(value)} as {expected}: {REPORT_VALUE}", file=where, row=line,
+                      column=column)

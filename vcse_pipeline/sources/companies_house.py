@@ -17,12 +17,16 @@ from ..config import Config
 from ..db import sql_literal
 from ..errors import SourceError, excerpt
 from ._csv import (
+    FORMAT_CHANGED,
     LINE_DELIM,
     LINE_QUOTE,
+    REPORT_VALUE,
     blank_to_null,
     check_csv_text,
     csv_files,
     csv_headers,
+    fetch_again,
+    file_label,
     find_bad_value,
     ident,
     raise_for_scan_error,
@@ -104,7 +108,7 @@ def download(cfg: Config) -> list:
 def verify(paths: list[Path]) -> None:
     """Each file is a readable zip holding one CSV (or a CSV) whose header has every column we stage."""
     if not paths:
-        raise SourceError(NAME, "no files to stage")
+        raise SourceError(NAME, "no files to stage: fetch the data product (`vcse refresh companies_house`)")
     for path in paths:
         for label, header in csv_headers(Path(path), MEMBER_PATTERN, NAME):
             require_columns(header, REQUIRED_COLUMNS, NAME, label)
@@ -114,10 +118,11 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
     """Create company, company_sic and company_previous_name from the VCSE-relevant categories."""
     categories = list(cfg.source(NAME)["categories"])
     if not categories:
-        raise SourceError(NAME, "[sources.companies_house].categories is empty: nothing would be staged")
+        raise SourceError(NAME, "[sources.companies_house].categories is empty: nothing would be staged; list the "
+                                "company categories to stage (the packaged settings list them)")
     paths = [Path(p) for p in paths]
     if not paths:
-        raise SourceError(NAME, "no files to stage")
+        raise SourceError(NAME, "no files to stage: fetch the data product (`vcse refresh companies_house`)")
     with csv_files(paths, MEMBER_PATTERN, NAME) as files, tempfile.TemporaryDirectory(prefix="vcse-ch-") as scratch:
         scans = [_scan(path) for path in files]
         _load_raw(con, scans, categories, Path(scratch))
@@ -157,10 +162,11 @@ def _stage_all_companies(con: duckdb.DuckDBPyConnection, scans: list[tuple[Path,
 
 def _scan(path: Path) -> tuple[Path, list[str], str]:
     header = read_header(path, NAME)
-    require_columns(header, REQUIRED_COLUMNS, NAME, path.name)
+    require_columns(header, REQUIRED_COLUMNS, NAME, file_label(path))
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
-        raise SourceError(NAME, f"duplicate column(s) {', '.join(dupes)} in the header", file=path.name)
+        raise SourceError(NAME, f"duplicate column(s) {', '.join(dupes)} in the header; {FORMAT_CHANGED}",
+                          file=file_label(path))
     check_csv_text(path, NAME, header)  # a bad byte anywhere, or a file cut mid-row or mid-quote
     return path, header, read_csv_sql(path, header)
 
@@ -285,6 +291,7 @@ def _raise_bad_value(con, scans, categories, exc: duckdb.Error) -> None:
         if found:
             row, column, value = found
             kind = "date (expected dd/mm/yyyy)" if column in DATE_COLUMNS else "whole number"
-            raise SourceError(NAME, f"{excerpt(value)} is not a valid {kind}", file=path.name, row=row,
-                              column=column) from exc
-    raise SourceError(NAME, f"could not convert the staged values: {exc}") from exc
+            raise SourceError(NAME, f"{excerpt(value)} is not a valid {kind}: {REPORT_VALUE}", file=file_label(path),
+                              row=row, column=column) from exc
+    raise SourceError(NAME, f"could not convert the staged values ({str(exc).splitlines()[0]}): "
+                            f"{fetch_again(NAME)}") from exc

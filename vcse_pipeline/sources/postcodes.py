@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -18,11 +19,15 @@ from ..archive import extract_member, open_zip
 from ..config import Config
 from ..errors import SourceError, excerpt
 from ._csv import (
+    FORMAT_CHANGED,
+    REPORT_VALUE,
     blank_to_null,
     check_csv_text,
     check_text_file,
+    file_label,
     find_bad_value,
     ident,
+    labelled,
     raise_for_scan_error,
     read_csv_sql,
     read_header,
@@ -87,7 +92,7 @@ def detect_layout(header: list[str], file: str) -> tuple[str, dict[str, str]]:
             return layout, found
         missing_by_layout[layout] = missing
     detail = "; ".join(f"{layout} layout lacks {', '.join(m)}" for layout, m in missing_by_layout.items())
-    raise SourceError(NAME, f"header matches no known ONSPD layout ({detail})", file=file,
+    raise SourceError(NAME, f"header matches no known ONSPD layout ({detail}); {FORMAT_CHANGED}", file=file,
                       column=min(missing_by_layout.values(), key=len)[0])
 
 
@@ -122,7 +127,7 @@ def _zip_inventory(path: Path) -> dict[str, str | None]:
         if len(data) != 1:
             listing = ", ".join(i.filename for i in members[:10]) or "nothing"
             raise SourceError(NAME, f"expected one entry matching {DATA_PATTERN!r}, found {len(data)} "
-                                    f"(entries: {listing})", file=path.name)
+                                    f"(entries: {listing}); {FORMAT_CHANGED}", file=path.name)
         found: dict[str, str | None] = {"data": data[0].filename}
         for kind, pattern in (("ward", WARD_PATTERN), ("local_authority", LAD_PATTERN)):
             best = None
@@ -146,7 +151,7 @@ def _plan(paths: list[Path]) -> dict[str, tuple[Path, str | None] | None]:
     """Where each input is: kind -> (file, zip member or None)."""
     plan: dict[str, tuple[Path, str | None] | None] = {"data": None, "ward": None, "local_authority": None}
     if not paths:
-        raise SourceError(NAME, "no files to stage")
+        raise SourceError(NAME, "no files to stage: fetch the directory (`vcse refresh postcodes`)")
     for path in paths:
         if path.suffix.lower() == ".zip":
             for kind, member in _zip_inventory(path).items():
@@ -160,13 +165,13 @@ def _plan(paths: list[Path]) -> dict[str, tuple[Path, str | None] | None]:
             _put(plan, kind, (path, None))
     if plan["data"] is None:
         raise SourceError(NAME, "no postcode directory file among the inputs "
-                                f"({', '.join(p.name for p in paths)})")
+                                f"({', '.join(p.name for p in paths)}): give the ONSPD zip, or its ONSPD_*.csv")
     return plan
 
 
 def _put(plan: dict, kind: str, where: tuple[Path, str | None]) -> None:
     if plan[kind] is not None:
-        raise SourceError(NAME, f"two {kind} files given: {plan[kind][0].name} and {where[0].name}")
+        raise SourceError(NAME, f"two {kind} files given: {plan[kind][0].name} and {where[0].name}; give one")
     plan[kind] = where
 
 
@@ -174,8 +179,9 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
     """Create postcode, ward and local_authority (the last two empty when no names lookup is given)."""
     plan = _plan([Path(p) for p in paths])
     zips = [where[0] for where in plan.values() if where and where[1]]
-    with tempfile.TemporaryDirectory(prefix=".extract-", dir=zips[0].parent if zips else None) as scratch:
-        files = {kind: _materialise(where, Path(scratch)) if where else None for kind, where in plan.items()}
+    with tempfile.TemporaryDirectory(prefix=".extract-", dir=zips[0].parent if zips else None) as scratch, \
+            ExitStack() as labels:
+        files = {kind: _materialise(where, Path(scratch), labels) if where else None for kind, where in plan.items()}
         _stage_postcodes(con, files["data"])
         for kind, (_, _, code_col, name_col) in NAMES_FILES.items():
             _stage_names(con, kind, files[kind], code_col, name_col)
@@ -183,13 +189,16 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
             for table in ("postcode", "ward", "local_authority")}
 
 
-def _materialise(where: tuple[Path, str | None], scratch: Path) -> Path:
+def _materialise(where: tuple[Path, str | None], scratch: Path, labels: ExitStack) -> Path:
+    """The file to scan: a plain CSV as it is, a zip's member extracted to `scratch`, named `zip:member` by the errors
+    about it (_csv.labelled) while `labels` is open."""
     path, member = where
     if member is None:
         return path
     # fnmatch-escape the exact member name so extract_member picks that one entry.
     pattern = re.sub(r"([\[\]*?])", r"[\1]", member)
-    return extract_member(path, pattern, scratch / path.stem, NAME)
+    extracted = extract_member(path, pattern, scratch / path.stem, NAME)
+    return labels.enter_context(labelled(extracted, f"{path.name}:{member}"))
 
 
 def _code(column: str) -> str:
@@ -199,7 +208,7 @@ def _code(column: str) -> str:
 
 def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     header = read_header(path, NAME)
-    _, col = detect_layout(header, path.name)
+    _, col = detect_layout(header, file_label(path))
     check_csv_text(path, NAME, header)  # a bad byte in any column, or a file cut mid-row or mid-quote
     scan = read_csv_sql(path, header)
     pcds = ident(col["postcode"])
@@ -235,8 +244,8 @@ def _stage_postcodes(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             found = None
         if found:
             row, column, value = found
-            raise SourceError(NAME, f"{excerpt(value)} is not a number", file=path.name, row=row,
-                              column=column) from exc
+            raise SourceError(NAME, f"{excerpt(value)} is not a number: {REPORT_VALUE}", file=file_label(path),
+                              row=row, column=column) from exc
         raise_for_scan_error(exc, path, NAME)
 
 
@@ -249,7 +258,7 @@ def _stage_names(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None, c
     if cols is None:
         like = "WD25CD, WD25NM" if kind == "ward" else "LAD25CD, LAD25NM"
         raise SourceError(NAME, f"no {kind} code and name columns (like {like}) "
-                                f"in the header: {', '.join(header)}", file=path.name)
+                                f"in the header: {', '.join(header)}; {FORMAT_CHANGED}", file=file_label(path))
     code, name, _ = cols
     check_csv_text(path, NAME, header)
     try:
