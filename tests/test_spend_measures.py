@@ -193,3 +193,36 @@ def test_coverage_counts_redacted_payments_apart_from_resolved_ones(measured):
     assert sum(float(coverage[m]["amount"]) for m in parts) == total
     assert sum(coverage[m]["share"] for m in parts) == pytest.approx(1)
     assert list(coverage)[:4] == list(parts)
+
+
+@pytest.mark.slow
+def test_tier2_declarations_leave_the_figures_when_their_file_is_no_longer_configured(demo_register, tmp_path):
+    """A tier-2 file configured once and then taken out of the settings: its declarations went on counting in the
+    local share (and showing on the spend page), since only loading a file emptied them."""
+    from test_spend_demo import spend_cfg
+
+    suppliers = demo_suppliers(demo_register)
+    payments_file = str(write_payments(tmp_path / "payments.csv", payments(suppliers)))
+    tier2 = tmp_path / "tier2.csv"
+    with tier2.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["supplier", "financial_year", "local_amount"])
+        for supplier, year, amount in TIER2:
+            writer.writerow([supplier.format(**{part: t["supplier_name"] for part, t in suppliers.items()}), year,
+                             amount])
+
+    def shares(cfg) -> dict[str, float]:
+        run = run_spend(cfg, [payments_file])
+        con = duckdb.connect(str(run.database), read_only=True)
+        try:
+            return {d: float(a) for d, a in con.execute(
+                "SELECT definition, local_amount FROM spend_local_share").fetchall()} | {
+                "declared": con.execute("SELECT count(*) FROM spend_tier2").fetchone()[0]}
+        finally:
+            con.close()
+
+    declared = shares(spend_cfg(demo_register, tmp_path, tier2_file=str(tier2), district=[WIRRAL]))
+    assert declared["declared"] == len(TIER2) and declared["district_tier2"] > declared["district"]
+    undeclared = shares(spend_cfg(demo_register, tmp_path, tier2_file="", district=[WIRRAL]))
+    assert undeclared["declared"] == 0
+    assert undeclared["district_tier2"] == undeclared["district"] == declared["district"]

@@ -74,6 +74,8 @@ def run_spend(cfg: Config, locations: list[str] | None = None, *, fetch: bool = 
         tier2 = _setting_path(cfg, spend["tier2_file"])
         if tier2:
             run.tier2_rows = load_tier2(con, tier2)
+        else:   # the declarations are the configured file's: with none configured, none count
+            con.execute("DELETE FROM spend_tier2")
         overrides = read_overrides(overrides_path(cfg))
         measures.apply_settings(con, cfg)
         with attached(con, cfg):
