@@ -231,6 +231,47 @@ def test_demo_notices_that_ask_for_a_service_keep_their_providers(demo):
         assert any("notice title mentions" in r or " fits CPV " in r for r in m.reasons), (m.name, m.reasons)
 
 
+# a service the CPV code names (transport, cleaning, design, evaluation, travel): the title names its setting, people
+# or subject, not a service the providers of that area deliver; only a CPV code makes a fit
+
+@pytest.mark.parametrize(("release_id", "area"), [
+    ("dff009c9-c955-4f82-8f54-455a64c5bee0-819904", "education_training"),  # Home to School Transport (60)
+    ("a7425cdc-e7f7-44cc-a75a-7f77eeff79a7-819935", "education_training"),  # Home to School DPS (60120000)
+    ("f4dd4a6d-e118-4d6c-a9e2-29efe07acd44-819854", "education_training"),  # SEND School / College taxis (60)
+    ("ocds-kuma6s-147810-release-147810", "education_training"),  # Cleaning of Educational Establishments (90)
+    ("4cd54ed3-eb65-4eb0-be52-b5daa85797ab-819936", "food_poverty"),   # "Our Food" typeset and design (79)
+    ("bf778b53-c675-4ee4-9636-27f9bae4c97b-819938", "employment_skills"),  # Skills Fund evaluation (79)
+    ("ocds-kuma6s-148245-release-148245", "housing_homelessness"),  # business travel and accommodation (79, 63)
+])
+def test_demo_a_title_naming_the_setting_of_a_cpv_named_service_makes_no_fit(demo, release_id, area):
+    release = load_release(REFERENCE, release_id)
+    notice = describe_notice(demo, release, AREA)
+    assert area in notice.title_words and area not in {sa for sa, _cpv, _how in notice.service_areas}
+    shortlist = match_notice(demo, release, limit=0, notice=notice)
+    # before, school PTAs, food banks, skills hubs and housing projects led these lists on the title's word alone
+    assert all(any(" fits CPV " in r for r in m.reasons) for m in shortlist), [(m.name, m.reasons) for m in shortlist]
+    assert not [m.name for m in shortlist if area in m.service_areas and not set(m.service_areas) & set(
+        sa for sa, _cpv, _how in notice.service_areas)]
+
+
+def test_demo_a_cpv_named_service_keeps_the_providers_its_code_and_title_fit(demo):
+    bus = match_notice(demo, load_release(REFERENCE, "ocds-kuma6s-148234-release-148234"), limit=0)  # CPV 60112000
+    assert len(bus) >= 4 and all("community_transport" in m.service_areas for m in bus)
+    assert all(any("notice title mentions 'Bus Service'" in r for r in m.reasons) for m in bus[:4])
+
+
+def test_demo_department_for_education_is_who_not_what(demo):
+    """'The supply of SRMA to the Department for Education' (CPV 80000000, North Yorkshire Council buying school
+    resource management advice): the department's name is no education service, so school PTAs do not lead."""
+    release = load_release(REFERENCE, "090c8c9c-1696-4799-b073-a6564ccdf8e4-819884")
+    assert "Department for Education" in release["tender"]["title"]
+    assert "education_training" not in describe_notice(demo, release, AREA).title_words
+    assert match_notice(demo, release, limit=0) == []
+    # "education" on its own still names it
+    assert "education_training" in describe_notice(demo, {"tender": {"title": "Adult Education Classes"}},
+                                                   AREA).title_words
+
+
 # ------------------------------------------------------------------ stage, deadline, listing
 
 def test_stage_and_deadline_of_real_notices():

@@ -8,8 +8,9 @@ Scores are points added per reason (see docs/procurement.md), so a ranking can a
 ordered by fit first (how specifically the provider does what the notice asks), in tiers of providers within
 FIT_BAND points of their tier's best fit, then by score within a tier, so size and readiness never outweigh a
 clearly better fit and nearly equal fits rank by score; providers below a fit floor are not listed at all, nor
-those only the description's words fit (a fit rests on the title or a CPV code; a goods, works or IT notice on a
-CPV code), and linked charities (restricted funds, subsidiaries) appear under their main charity.
+those only the description's words fit (a fit rests on the title or a CPV code; a goods, works or IT notice, or
+one for a service its CPV code names such as transport or cleaning, on a CPV code), and linked charities
+(restricted funds, subsidiaries) appear under their main charity.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ FIT_FLOOR = 15
 # and its title's words support a fit only a CPV code of a service (a lot for support services, say) makes.
 GOODS_WORKS_DIVISIONS = frozenset({f"{d:02d}" for d in range(3, 46)} | {"48", "50", "51", "64", "65", "66", "71",
                                                                       "72", "76"})
+# Services a CPV code names precisely, bought for a setting, a client group or a subject the title names: land
+# transport (60), transport agencies and travel (63), real estate (70), research (73), business services such as
+# evaluation, design or consultancy (79), cleaning, refuse and environmental services (90), car parks and other civic
+# amenities (9835). Their title's words name where, for whom or about what ("Home to School Transport", "Cleaning of
+# Educational Establishments", "Skills Fund Evaluation"), not a service a provider of that area delivers: as for
+# goods and works, only a CPV code makes a fit (community transport for a school run) and the title's words support it.
+SERVICE_BY_CPV = frozenset({"60", "63", "70", "73", "79", "90", "9835"})
 # Share of its fit kept by a provider whose own name places it only in service areas the notice does not ask for.
 NAMED_ELSEWHERE = 0.6
 # Share of its fit kept by a provider serving none of several groups of people a notice's title names.
@@ -256,6 +264,13 @@ def goods_or_works(codes: list[str]) -> bool:
     return bool(codes) and codes[0][:2] in GOODS_WORKS_DIVISIONS
 
 
+def cpv_makes_fit(codes: list[str]) -> bool:
+    """Whether only a CPV code can make a provider fit the notice, its title's words only supporting that fit: the
+    main CPV code buys goods, works or a technical service (goods_or_works), or a service the code names precisely
+    while the title names its setting, people or subject (SERVICE_BY_CPV: "School" in home-to-school transport)."""
+    return goods_or_works(codes) or (bool(codes) and any(codes[0].startswith(p) for p in SERVICE_BY_CPV))
+
+
 def _text_points(fit: TextFit) -> int:
     return TEXT_POINTS[(fit.in_title, fit.client_group)]
 
@@ -385,9 +400,10 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
     service_words = [w for f in ranked if not f.client_group for w in f.title_phrases]
     own_service_words = _provider_words(con, area_code, service_words)
     asked = set(text) or set(cpv)   # what the notice asks for: its text's areas, else its CPV codes'
-    # goods, works or IT (GOODS_WORKS_DIVISIONS): only a CPV code of a service makes a fit; the title's words support
-    # it ("Stoneydelph Health Centre - Car Park Resurfacing" is no health and wellbeing service)
-    works = goods_or_works(notice.cpv_codes)
+    # goods, works or IT (GOODS_WORKS_DIVISIONS), or a service its CPV code names (SERVICE_BY_CPV): only a CPV code
+    # makes a fit; the title's words support it ("Stoneydelph Health Centre - Car Park Resurfacing" is no health and
+    # wellbeing service, "Home to School Transport" no school's)
+    by_cpv_only = cpv_makes_fit(notice.cpv_codes)
     groups = [sa for sa, f in text.items() if f.client_group and f.title_phrases]  # the people the title names
     place = area_name(area_code)
     matches, linked = [], {}
@@ -400,7 +416,7 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         # the service) counts
         other_people = bool(groups and named_people and not named_people & set(groups))
         counted = [sa for sa in matched if sa not in CLIENT_GROUPS] if other_people else matched
-        if not any(sa in cpv or (text[sa].in_title and not works) for sa in counted):
+        if not any(sa in cpv or (text[sa].in_title and not by_cpv_only) for sa in counted):
             continue   # only the description's words fit it: they support a fit, never make one (FIT_FLOOR)
         fit, service_fit, reasons = _fit(counted, dict(strengths or {}), text, cpv, labels)
         if other_people:
