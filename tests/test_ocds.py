@@ -15,6 +15,7 @@ from vcse_pipeline.cli import app
 from vcse_pipeline.procurement.feed.fold import compile_releases
 from vcse_pipeline.procurement.ocds import (
     contract_value,
+    delivery_regions,
     describe_releases,
     load_release,
     notice_phase,
@@ -181,3 +182,13 @@ def test_a_release_superseded_by_a_later_one_of_its_ocid_says_so():
     assert superseded == 10
     listed = runner.invoke(app, ["opportunities", "list", str(RELEASES_FILE)], env={"COLUMNS": "200"})
     assert " ".join(listed.output.split()).count("a later release of the same procurement") == 10
+
+
+def test_a_delivery_place_given_only_as_a_country_is_listed():
+    jersey = release("191a551b-17ea-4cfe-b6ec-b4e6e7648ecb-832955")   # Ports of Jersey: countryName only
+    assert delivery_regions(jersey) == ["Guernsey", "Jersey"]
+    assert describe_releases([jersey])[0]["regions"] == ["Guernsey", "Jersey"]
+    # Contracts Finder's list of every place it offers is not listed; the postcode beside it is
+    assert delivery_regions(release("54550edf-9b87-48e3-9e3c-d204a4d45012-832928")) == ["OX14 3DB"]
+    # a region, where given, is listed rather than its country
+    assert delivery_regions(release("2a1e3359-87a0-4fdd-ac61-20d5e6520a13-819950")) == ["England"]

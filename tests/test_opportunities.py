@@ -64,6 +64,24 @@ def test_notice_facts_value_cpv_and_location(con):
     assert match_notice(con, load_release(NOTICES, BIRKENHEAD_MARKET)) == []
 
 
+def test_a_delivery_place_given_only_as_a_country_is_a_place(con):
+    # Ports of Jersey's branded clothing: delivered in Jersey and Guernsey, published as countryName only
+    jersey = load_release(REFERENCE, "191a551b-17ea-4cfe-b6ec-b4e6e7648ecb-832955")
+    summary = describe_notice(con, jersey, AREA)
+    assert summary.location == "elsewhere", summary.location_reason   # was "not stated", worth 10 points more
+    assert summary.location_reason == "delivered in Guernsey, Jersey, outside Wirral's region"
+    # "United Kingdom" alone is national
+    uk = describe_notice(con, load_release(REFERENCE, "2d46694c-b678-4e35-bde4-f42322c73569-819895"), AREA)
+    assert uk.location == "national" and "United Kingdom" in uk.location_reason
+    # Contracts Finder's list of every place it offers says nothing: the postcode beside it decides
+    every = load_release(REFERENCE, "54550edf-9b87-48e3-9e3c-d204a4d45012-832928")
+    countries = {a.get("countryName") for i in every["tender"]["items"] for a in i["deliveryAddresses"]}
+    assert {"Channel Islands", "Rest of the World", "United Kingdom"} <= countries
+    summary = describe_notice(con, every, AREA)
+    assert summary.location == "elsewhere" and "OX14 3DB" in summary.location_reason
+    assert "Channel Islands" not in summary.location_reason
+
+
 def test_notice_text_outranks_a_broad_cpv_code(con):
     # CPV 85000000 (a division) sits above every social-care service area; the title names domestic abuse
     matches = match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=0)

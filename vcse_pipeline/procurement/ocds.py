@@ -133,14 +133,33 @@ def region_label(region: str) -> str:
 
 
 def delivery_regions(release: dict) -> list[str]:
-    """The items' delivery regions (else postcodes), as published, no repeats."""
+    """The items' delivery regions (else postcodes), as published, no repeats; when no delivery address gives a
+    region or postcode, the countries they name (delivery_countries: "Guernsey", "Jersey")."""
     found: list[str] = []
     for item in tender_items(release_tender(release)):
         for a in [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]:
             where = a.get("region") or a.get("postalCode")
             if where and str(where) not in found:
                 found.append(str(where))
-    return found
+    return found or delivery_countries(release)
+
+
+# Contracts Finder lets a buyer tick every place it offers; such a notice lists all of these as delivery addresses
+# (45 of the 290 reference releases), which says nothing about where the work is.
+EVERY_COUNTRY = frozenset({"united kingdom", "british oversea territories", "channel islands", "europe",
+                           "isle of man", "rest of the world"})
+
+
+def delivery_countries(release: dict) -> list[str]:
+    """The countries the items' delivery addresses name (`countryName`), as published, no repeats; none when they
+    are Contracts Finder's list of every place it offers (EVERY_COUNTRY)."""
+    found: list[str] = []
+    for item in tender_items(release_tender(release)):
+        for a in [a for a in item.get("deliveryAddresses") or [] if isinstance(a, dict)]:
+            country = str(a.get("countryName") or "").strip()
+            if country and country not in found:
+                found.append(country)
+    return [] if EVERY_COUNTRY <= {c.lower() for c in found} else found
 
 
 # OCDS release tags (codelist releaseTag) grouped into the phases an officer knows. "Phase", not OCDS's "phase":

@@ -27,7 +27,15 @@ from ..postcode import postcode_district
 from ..tagging.taxonomy import cpv_stem
 from .choices import known_service_areas
 from .notice_text import CLIENT_GROUPS, TextFit, text_service_areas
-from .ocds import contract_value, cpv_codes, notice_phase, region_label, release_tender, tender_items
+from .ocds import (
+    contract_value,
+    cpv_codes,
+    delivery_countries,
+    notice_phase,
+    region_label,
+    release_tender,
+    tender_items,
+)
 
 NATIONAL = {"england", "united kingdom", "uk", "great britain", "gb", "england and wales", "e92000001",
             "k02000001", "k03000001", "k04000001"}
@@ -177,6 +185,8 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
             if a.get("postalCode"):
                 postcodes.append(str(a["postalCode"]))
             texts += [str(a[k]) for k in ("description", "locality", "streetAddress") if a.get(k)]
+    if not regions and not postcodes:   # only a country ("Jersey", "Guernsey"), if any: still a place
+        regions = delivery_countries(release)
     districts = area_districts(con, area_code)
     for pc in postcodes:
         if postcode_district(pc) in districts:
