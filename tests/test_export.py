@@ -188,3 +188,27 @@ def test_csv_to_standard_output_quotes_line_breaks_as_a_file_does(text, tmp_path
         read_back = list(csv.reader(io.StringIO(written, newline="")))
         assert read_back == [["name", "latest_income"], [safe_text(text), "1"], ["Wirral Mind", ""]]
     assert piped.endswith("Wirral Mind,\n") and "\r\n" not in piped.replace(f'"{safe_text(text)}"', "")
+
+
+def test_notice_values_keep_their_pennies_in_csv_as_in_excel(tmp_path):
+    """`opportunities list -o notices.csv` wrote £71,220.31 as 71220 and £0.01 as 0, where the workbook keeps them."""
+    from pathlib import Path
+
+    reference = Path(__file__).parent / "fixtures" / "ocds" / "contracts-finder-releases.json"
+    for name in ("notices.csv", "notices.xlsx"):
+        result = runner.invoke(app, ["opportunities", "list", str(reference), "-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    with (tmp_path / "notices.csv").open(encoding="utf-8-sig", newline="") as fh:
+        in_csv = {r["id"]: r["value"] for r in csv.DictReader(fh)}
+    ws = openpyxl.load_workbook(tmp_path / "notices.xlsx").active
+    header = [c.value for c in ws[1]]
+    in_excel = {row[header.index("Release ID")]: row[header.index("Value")]
+                for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert in_csv.keys() == in_excel.keys() and len(in_csv) == 290
+    for release_id, value in in_excel.items():
+        assert (float(in_csv[release_id]) if in_csv[release_id] else None) == value, release_id
+    assert in_csv["ocds-kuma6s-148440-release-148440"] == "0.01"                  # a nominal value, not 0
+    assert "71220.31" in in_csv.values()
+    assert not any(v.endswith(".0") for v in in_csv.values())                     # whole pounds stay whole
+    assert sum("." in v for v in in_csv.values()) == sum(isinstance(v, float) and not v.is_integer()
+                                                         for v in in_excel.values()) > 0

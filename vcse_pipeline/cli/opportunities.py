@@ -275,7 +275,7 @@ def list_notices(
         write_text_file(output, text + "\n")
     else:   # csv or xlsx: to --output, or csv to standard output (for piping)
         emit_table(RELEASE_COLUMNS, release_rows(releases), output, fmt, sheet_title="Notices",
-                   money_columns=["value"], headers=RELEASE_HEADINGS)
+                   pence_columns=["value"], headers=RELEASE_HEADINGS)
         if output is None:
             return
     console.print(f"wrote {len(releases):,} release{'' if len(releases) == 1 else 's'} to {output}")
@@ -338,7 +338,7 @@ def feed(
             rows = provider_opportunities(con, area_code, provider)
             if table_format:
                 emit_table(OPPORTUNITY_COLUMNS, rows, output, table_format, sheet_title="Opportunities",
-                           money_columns=["value"], headers={**excel_headings(OPPORTUNITY_COLUMNS),
+                           pence_columns=["value"], headers={**excel_headings(OPPORTUNITY_COLUMNS),
                                                              **OPPORTUNITY_HEADINGS})
                 if output is not None:
                     console.print(f"wrote {len(rows):,} opportunit{'y' if len(rows) == 1 else 'ies'} to {output}")

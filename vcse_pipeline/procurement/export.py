@@ -47,12 +47,17 @@ def cell_value(value):
     return value
 
 
-def csv_value(value, money: bool = False):
-    """A CSV cell: money in whole pounds (5640, not 5640.0), true/false, dates yyyy-mm-dd, text neutralised."""
+def csv_value(value, money: bool | str = False):
+    """A CSV cell: money in whole pounds (5640, not 5640.0), or with `money="pence"` to the penny as the workbook
+    holds it (a notice value of 71220.31, a nominal 0.01; whole pounds still 5640), true/false, dates yyyy-mm-dd,
+    text neutralised."""
     if value is None or (isinstance(value, float) and value != value):   # None or NaN: an empty cell
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if money == "pence" and isinstance(value, (int, float)):
+        pence = round(value, 2)
+        return int(pence) if pence == int(pence) else pence
     if money and isinstance(value, (int, float)):
         return round(value)
     if isinstance(value, float) and value.is_integer():
@@ -63,15 +68,17 @@ def csv_value(value, money: bool = False):
 
 
 def write_csv(columns: Sequence[str], rows: Sequence[Sequence], path: Path, *,
-              money_columns: Sequence[str] = ()) -> None:
+              money_columns: Sequence[str] = (), pence_columns: Sequence[str] = ()) -> None:
     with Path(path).open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads UTF-8
-        write_csv_rows(fh, columns, rows, money_columns=money_columns)
+        write_csv_rows(fh, columns, rows, money_columns=money_columns, pence_columns=pence_columns)
 
 
 def write_csv_rows(fh: IO[str], columns: Sequence[str], rows: Sequence[Sequence], *,
-                   money_columns: Sequence[str] = (), lineterminator: str = "\r\n") -> None:
-    """CSV to an open text stream (a file, or standard output) with formula-safe cells."""
-    money = [c in money_columns for c in columns]
+                   money_columns: Sequence[str] = (), pence_columns: Sequence[str] = (),
+                   lineterminator: str = "\r\n") -> None:
+    """CSV to an open text stream (a file, or standard output) with formula-safe cells: money_columns in whole
+    pounds, pence_columns (money as published: a notice's value) to the penny."""
+    money = ["pence" if c in pence_columns else c in money_columns for c in columns]
     # csv quotes a field only when it holds a character of the writer's line terminator, so with "\n" a cell
     # holding a bare "\r" went out unquoted and a reader split it there ("\r=1+1" read back as a formula).
     # The writer always ends rows with "\r\n" (quoting both), and each row's ending is then swapped.
@@ -268,19 +275,21 @@ def _writing(path: Path) -> Iterator[None]:
 
 def write_table(columns: Sequence[str], rows: Sequence[Sequence], path: Path, fmt: str | None = None, *,
                 sheet_title: str = "Results", money_columns: Sequence[str] = (),
-                headers: Mapping[str, str] | None = None) -> str:
+                headers: Mapping[str, str] | None = None, pence_columns: Sequence[str] = ()) -> str:
     """Write a result table to `path` as CSV or Excel; returns the format used ("csv" or "xlsx").
 
     The format is `fmt` (--format) or else the file's extension (see output_format); the folder is created. Every
-    cell is formula-safe. `headers` (column -> heading) is used in Excel only: CSV keeps the column names.
+    cell is formula-safe. `headers` (column -> heading) is used in Excel only: CSV keeps the column names. Money
+    columns are money-formatted in Excel; in CSV money_columns are whole pounds, pence_columns to the penny.
     """
     fmt = output_format(path, fmt)
     prepare_output(path)
     with _writing(path):
         if fmt == "csv":
-            write_csv(columns, rows, path, money_columns=money_columns)
+            write_csv(columns, rows, path, money_columns=money_columns, pence_columns=pence_columns)
         else:
-            write_xlsx(columns, rows, path, sheet_title=sheet_title, money_columns=money_columns, headers=headers)
+            write_xlsx(columns, rows, path, sheet_title=sheet_title, money_columns=[*money_columns, *pence_columns],
+                       headers=headers)
     return fmt
 
 
@@ -293,7 +302,7 @@ def write_text_file(path: Path, text: str) -> None:
 
 def emit_table(columns: Sequence[str], rows: Sequence[Sequence], output: Path | None, fmt, *,
                sheet_title: str = "Results", money_columns: Sequence[str] = (),
-               headers: Mapping[str, str] | None = None) -> str:
+               headers: Mapping[str, str] | None = None, pence_columns: Sequence[str] = ()) -> str:
     """The one way find, match, tag and opportunities hand over a result table: to --output (write_table), or
     as CSV to standard output when there is no --output (for piping; the command's messages go to standard
     error). Returns the format written. --format xlsx without --output is a PipelineError (check_table_output,
@@ -301,10 +310,11 @@ def emit_table(columns: Sequence[str], rows: Sequence[Sequence], output: Path | 
     fmt = check_table_output(output, fmt, example=sheet_title.lower())
     if output is not None:
         return write_table(columns, rows, output, fmt, sheet_title=sheet_title, money_columns=money_columns,
-                           headers=headers)
+                           headers=headers, pence_columns=pence_columns)
     if fmt != "csv":
         raise ValueError(f"emit_table: nothing to write for --format {fmt} without --output (a table on screen)")
-    write_csv_rows(sys.stdout, columns, rows, money_columns=money_columns, lineterminator="\n")
+    write_csv_rows(sys.stdout, columns, rows, money_columns=money_columns, pence_columns=pence_columns,
+                   lineterminator="\n")
     return fmt
 
 
