@@ -192,3 +192,16 @@ def test_a_delivery_place_given_only_as_a_country_is_listed():
     assert delivery_regions(release("54550edf-9b87-48e3-9e3c-d204a4d45012-832928")) == ["OX14 3DB"]
     # a region, where given, is listed rather than its country
     assert delivery_regions(release("2a1e3359-87a0-4fdd-ac61-20d5e6520a13-819950")) == ["England"]
+
+
+def test_a_nominal_value_is_shown_as_nominal_not_as_nothing(tmp_path):
+    nominal = release("ocds-kuma6s-148440-release-148440")   # Sell2Wales: £0.01 over two years, a placeholder
+    assert notice_value(nominal)["amount"] == 0.01 and notice_value(nominal)["currency"] == "GBP"
+    assert value_text(nominal) == "nominal £0.01 over 2 years"          # was "£0 over 2 years (£0 a year)"
+    path = tmp_path / "nominal.json"
+    path.write_text(json.dumps(nominal), encoding="utf-8")
+    shown = runner.invoke(app, ["opportunities", "list", str(path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "nominal £0.01 over 2 years" in shown.output and "£0 " not in shown.output
+    # a real value keeps its whole pounds on screen
+    assert value_text(release(FOSSE_PRIMARY)).startswith("£48,173 awarded")

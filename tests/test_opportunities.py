@@ -82,6 +82,14 @@ def test_a_delivery_place_given_only_as_a_country_is_a_place(con):
     assert "Channel Islands" not in summary.location_reason
 
 
+def test_a_nominal_value_is_not_sized_against_income(con):
+    release = load_release(NOTICES, LANCASHIRE_DA)
+    release["tender"]["value"]["amount"] = 0.01   # a placeholder, as some real notices state (£0.01)
+    matches = match_notice(con, release, limit=0)
+    assert matches and {m.size_fit for m in matches} == {"not assessed"}   # was "large provider" or "fits" for all
+    assert any("the notice states only a nominal value (£0.01)" in r for r in matches[0].reasons)
+
+
 def test_notice_text_outranks_a_broad_cpv_code(con):
     # CPV 85000000 (a division) sits above every social-care service area; the title names domestic abuse
     matches = match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=0)

@@ -372,7 +372,20 @@ def contract_value(release: dict) -> tuple[float | None, float | None, float | N
     return value["amount"], value["annual"], value["years"]
 
 
+# A value under one pound is a placeholder a form demanded (Contracts Finder notices state £0.01), not an estimate:
+# shown as nominal, never as "£0", and not compared with a provider's income (opportunities: size not assessed).
+NOMINAL_BELOW = 1.0
+
+
+def is_nominal(amount: float | None) -> bool:
+    """Whether a stated amount is only a placeholder (under NOMINAL_BELOW: £0.01)."""
+    return amount is not None and 0 < amount < NOMINAL_BELOW
+
+
 def _money(amount: float, currency: str | None) -> str:
+    if is_nominal(amount):   # £0.01, as published: whole pounds would read "£0"
+        shown = f"£{amount:.2f}" if currency == "GBP" else f"{amount:.2f} {currency or '(currency not stated)'}"
+        return f"nominal {shown}"
     if currency == "GBP":
         return f"£{amount:,.0f}"
     return f"{amount:,.0f} {currency}" if currency else f"{amount:,.0f} (currency not stated)"
@@ -380,12 +393,15 @@ def _money(amount: float, currency: str | None) -> str:
 
 def value_text(release: dict) -> str:
     """notice_value in words: '£1,400,000 awarded', '£20,000,000 over 3.9 years (£5,128,205 a year); 4 lots,
-    the largest £5,000,000 over 3.9 years', '150,000 EUR', 'value not stated'."""
+    the largest £5,000,000 over 3.9 years', '150,000 EUR', 'nominal £0.01 over 2 years' (a placeholder: is_nominal),
+    'value not stated'."""
     value = notice_value(release)
     if value["amount"] is None:
         return "value not stated"
     text = _money(value["amount"], value["currency"]) + (" awarded" if value["basis"] == "awarded" else "")
-    if value["years"]:
+    if value["years"] and is_nominal(value["amount"]):   # no a-year share of a placeholder
+        text += f" over {value['years']:g} year{'' if value['years'] == 1 else 's'}"
+    elif value["years"]:
         years = value["years"]
         text += (f" over {years:g} year{'' if years == 1 else 's'} "
                  f"({_money(value['annual'], value['currency'])} a year)")

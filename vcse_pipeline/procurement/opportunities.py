@@ -31,6 +31,7 @@ from .ocds import (
     contract_value,
     cpv_codes,
     delivery_countries,
+    is_nominal,
     notice_phase,
     region_label,
     release_tender,
@@ -285,9 +286,11 @@ def _text_points(fit: TextFit) -> int:
     return TEXT_POINTS[(fit.in_title, fit.client_group)]
 
 
-def _size_fit(income: float | None, annual: float | None) -> tuple[str, str]:
+def _size_fit(income: float | None, annual: float | None, value: float | None = None) -> tuple[str, str]:
     if annual is None:
         return "not assessed", "the notice states no value"
+    if is_nominal(value):   # £0.01: a placeholder, not a size to compare with
+        return "not assessed", f"the notice states only a nominal value (£{value:.2f})"
     if income is None or income <= 0:
         return "unknown", "no income on record to compare with the contract value"
     share = annual / income
@@ -459,7 +462,7 @@ def match_notice(con: duckdb.DuckDBPyConnection, release: dict, area_code: str |
         reasons.append(notice.location_reason)
         reasons.append(f"based in {place}" + (f" ({ward})" if ward else "") if based
                        else f"operates in {place} (based outside it)")
-        size, size_reason = _size_fit(income, notice.annual_value)
+        size, size_reason = _size_fit(income, notice.annual_value, notice.value)
         score += SIZE_POINTS[size]
         reasons.append(f"size {size}: {size_reason}")
         if notice.suitable_for_vcse:
