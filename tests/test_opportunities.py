@@ -90,6 +90,15 @@ def test_a_nominal_value_is_not_sized_against_income(con):
     assert any("the notice states only a nominal value (£0.01)" in r for r in matches[0].reasons)
 
 
+def test_location_reason_names_each_delivery_region_once(con):
+    # Sell2Wales notices give a region per lot or item: four lots in two regions, three items in one
+    lots = describe_notice(con, load_release(REFERENCE, "ocds-kuma6s-148410-release-148410"), AREA)
+    assert lots.location_reason == "delivered in UKL12 (Wales), UKL13 (Wales), outside Wirral's region"
+    items = describe_notice(con, load_release(REFERENCE, "ocds-kuma6s-148372-release-148372"), AREA)
+    assert items.location == "elsewhere"
+    assert items.location_reason == "delivered in UKL18 (Wales), outside Wirral's region"   # was UKL18 three times
+
+
 def test_notice_text_outranks_a_broad_cpv_code(con):
     # CPV 85000000 (a division) sits above every social-care service area; the title names domestic abuse
     matches = match_notice(con, load_release(NOTICES, LANCASHIRE_DA), limit=0)

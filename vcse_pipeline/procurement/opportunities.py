@@ -188,6 +188,8 @@ def notice_location(con: duckdb.DuckDBPyConnection, release: dict, area_code: st
             texts += [str(a[k]) for k in ("description", "locality", "streetAddress") if a.get(k)]
     if not regions and not postcodes:   # only a country ("Jersey", "Guernsey"), if any: still a place
         regions = delivery_countries(release)
+    # each place once: a notice's lots and items often repeat theirs ("UKL12, UKL13, UKL12")
+    regions, postcodes = list(dict.fromkeys(regions)), list(dict.fromkeys(postcodes))
     districts = area_districts(con, area_code)
     for pc in postcodes:
         if postcode_district(pc) in districts:
