@@ -20,7 +20,9 @@ from vcse_pipeline import airflow_tasks
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=airflow_tasks.default_args(retries=1, retry_delay=timedelta(minutes=5)),
+    dagrun_timeout=timedelta(hours=1),  # a check that reads a few files and sends one alert
+    default_args=airflow_tasks.default_args(retries=1, retry_delay=timedelta(minutes=5),
+                                            execution_timeout=timedelta(minutes=15)),
     tags=["vcse", "freshness", "alerts"],
     doc_md="""### vcse_freshness
 Reads how old each source's data is (the published register's sources, or staging before the first publish)

@@ -18,6 +18,7 @@ from vcse_pipeline import airflow_tasks
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one writer of the spend database
+    dagrun_timeout=timedelta(hours=8),  # two tasks of at most 2 h each, and their retries' gaps
     # The source DAGs' gaps: 2-4, 4-8, 8-16 minutes (docs/operations.md).
     default_args=airflow_tasks.default_args(retries=3, retry_delay=timedelta(minutes=2),
                                             max_retry_delay=timedelta(minutes=30),

@@ -216,3 +216,12 @@ def test_new_data_means_files_changed_since_the_last_stage(tmp_path):
     os.utime(society_list, None)
     _staging_file(cfg, "fca_mutuals", [society_list], datetime.fromtimestamp(old, UTC))
     assert airflow_tasks.files_newer_than_staging(cfg, "fca_mutuals", [society_list]) == ["SocietyList.csv"]
+
+
+def test_every_dag_has_a_run_timeout_and_every_task_an_execution_timeout(dagbag):
+    """What docs/operations.md promises: a hung download, build or alert never holds a DAG's one active run (and so
+    every later run) for ever. vcse_freshness and vcse_spend had neither or only one."""
+    missing = [dag_id for dag_id, dag in dagbag.dags.items() if dag.dagrun_timeout is None]
+    missing += [f"{dag_id}.{task.task_id}" for dag_id, dag in dagbag.dags.items() for task in dag.tasks
+                if task.execution_timeout is None and type(task).__name__ != "EmptyOperator"]
+    assert missing == []
