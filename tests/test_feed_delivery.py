@@ -239,6 +239,12 @@ def test_vcse_opportunities_feed_shows_the_latest_and_exports_each_providers_opp
     assert one.output.count("(score ") == sum(1 for r in rows if r["org_id"] == org_id)
     missing = runner.invoke(app, ["opportunities", "feed", "--data-dir", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no opportunity feed at" in str(missing.exception)
+    # only the two table formats the help offers: json was offered and ended in a traceback
+    for wrong in (["-f", "json"], ["-f", "json", "--provider", org_id], ["-f", "json", "-o", str(tmp_path / "x.csv")]):
+        refused = runner.invoke(app, ["opportunities", "feed", "--data-dir", data_dir, *wrong], env={"COLUMNS": "200"})
+        assert refused.exit_code == 2 and "'json' is not one of 'csv', 'xlsx'" in refused.output, refused.output
+    on_screen = runner.invoke(app, ["opportunities", "feed", "--data-dir", data_dir, "-f", "csv"])
+    assert on_screen.exit_code == 0 and "org_id" in on_screen.output.splitlines()[0], on_screen.output[:300]
 
 
 def test_every_table_view_and_column_of_the_feed_is_in_the_data_dictionary(fed):

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
+from ..procurement.export import TableFormat
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, register_connection
 
 console = Console()
@@ -303,7 +304,7 @@ def feed(
     limit: int = typer.Option(20, "--limit", "-n", help="Notices on screen (0 for all)."),
     provider: str | None = typer.Option(None, "--provider", "-p", metavar="ORG_ID",
                                         help="One provider's opportunities (its org_id, as `vcse find` shows)."),
-    fmt: MatchFormat | None = typer.Option(None, "--format", "-f", help="csv or xlsx: every provider's "
+    fmt: TableFormat | None = typer.Option(None, "--format", "-f", help="csv or xlsx: every provider's "
                                                                          "opportunities (or --provider's) as a table; "
                                                                          "default: from the --output extension."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File to write (.csv or .xlsx) with each "
