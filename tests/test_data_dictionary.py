@@ -31,6 +31,22 @@ def documented(part: str = "register") -> dict[str, set[str]]:
     return sections
 
 
+def documented_types(part: str = "register") -> dict[tuple[str, str], str]:
+    """{(table, column): type} as the dictionary's `part` writes them (the second cell of a column's row)."""
+    types: dict[tuple[str, str], str] = {}
+    current = None
+    register_text, _, rest = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
+    feed_text, _, spend_text = rest.partition(SPEND_PART)
+    for line in {"register": register_text, "feed": feed_text, "spend": spend_text}[part].splitlines():
+        heading = re.match(r"^## `(\w+)`", line)
+        if heading:
+            current = heading.group(1)
+        column = re.match(r"^\| `(\w+)` \| ([^|]+) \|", line)
+        if column and current is not None:
+            types[(current, column.group(1))] = column.group(2).strip()
+    return types
+
+
 @pytest.fixture(scope="module", params=["fixture", "demo"])
 def objects(request, tmp_path_factory):
     """The hand-made test register and the real pipeline's published register (vcse demo)."""

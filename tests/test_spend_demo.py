@@ -218,14 +218,18 @@ def test_vcse_spend_review_report_and_workbook(first_run, demo_register, tmp_pat
 
 def test_every_spend_table_view_and_column_is_in_the_data_dictionary(first_run):
     """docs/data-dictionary.md's "Local spend" part describes the spend database exactly."""
-    from test_data_dictionary import documented
+    from test_data_dictionary import documented, documented_types
 
     described = documented("spend")
     _cfg, run, _ = first_run
     con = duckdb.connect(str(run.database), read_only=True)
     found: dict[str, set[str]] = {}
-    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
-                                     "WHERE database_name = 'spend'").fetchall():
+    types: dict[tuple[str, str], str] = {}
+    for table, column, data_type in con.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                                                "WHERE database_name = 'spend'").fetchall():
         found.setdefault(table, set()).add(column)
+        types[(table, column)] = data_type
     con.close()
     assert described == found
+    # and each column's type as written (an analyst's BI tool maps HUGEINT, a sum's type, differently from BIGINT)
+    assert {k: v for k, v in documented_types("spend").items() if types.get(k) != v} == {}

@@ -179,7 +179,7 @@ WITH by_key AS (
     FROM spend_line_scope GROUP BY supplier_key),
 totals AS (   -- one row per organisation; its biggest supplier key (id or spelling) speaks for it
     SELECT k.organisation_key, first(k.supplier_key ORDER BY k.amount DESC, k.supplier_key) AS supplier_key,
-           sum(k.amount) AS amount, sum(k.line_count) AS line_count
+           sum(k.amount) AS amount, CAST(sum(k.line_count) AS BIGINT) AS line_count
     FROM by_key k GROUP BY k.organisation_key),
 names AS (
     SELECT organisation_key, string_agg(DISTINCT supplier_name, '; ' ORDER BY supplier_name) AS names_written
