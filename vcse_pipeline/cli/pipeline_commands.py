@@ -285,8 +285,8 @@ commands = typer.Typer()  # merged into `vcse` by cli/__init__.py
 def demo(
     data_dir: Path = typer.Option(Path("data"), "--data-dir", file_okay=False,
                                   help="Where the demo sources and register go (a folder)."),
-    scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,400 Wirral "
-                                          "VCSEs)."),
+    scale: float = typer.Option(1.0, help="Demo size multiplier, greater than 0 (1.0 is about 1,470 active "
+                                          "Wirral VCSEs)."),
     seed: int = typer.Option(20261121, help="Random seed for the synthetic demo registers."),
     config: Path | None = ConfigOpt,
 ) -> None:
