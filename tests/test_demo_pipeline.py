@@ -74,3 +74,14 @@ def test_published_register_is_self_contained(demo_register):
             con.execute(f'SELECT * FROM "{view}" LIMIT 1').fetchall()
     finally:
         con.close()
+
+
+def test_readiness_is_unknown_for_an_organisation_the_registers_hold_nothing_on(demo_register):
+    """The demo's registered societies without returns, income, Charity Commission or Companies House record (the
+    build still gives them an organisation_filing row, with their years operating) are `unknown`, never `ready`."""
+    levels = dict(query(demo_register.path, """
+        SELECT readiness_level, count(*) FROM provider_readiness
+        WHERE years_reported = 0 AND latest_income IS NULL AND charity_insolvent IS NULL
+          AND charity_reporting_status IS NULL AND ch_company_status IS NULL GROUP BY 1"""))
+    assert levels.get("unknown", 0) > 0, levels
+    assert "ready" not in levels, levels

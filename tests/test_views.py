@@ -160,3 +160,28 @@ def test_a_year_two_charities_of_one_organisation_report_counts_once_whatever_th
         assert latest == one(con, "SELECT latest_income FROM provider_directory WHERE org_id = ?", [c1])[0]
     finally:
         con.close()
+
+
+def test_an_organisation_with_only_its_age_on_record_is_unknown_not_ready(register_master, tmp_path):
+    """The build writes an organisation_filing row for every organisation, if only for its years operating
+    (sql/enrich/20_organisation_filing.sql). A registered society with no returns, income, Charity Commission or
+    Companies House record is still `unknown`: its age is not filing data. Too young is still an amber flag."""
+    path = copy_register(register_master, tmp_path / "register.duckdb")
+    con = duckdb.connect(str(path))
+    try:
+        s1, s2 = org_id_for("S1"), org_id_for("S2")
+        con.execute("INSERT INTO organisation_filing (area_code, org_id, years_operating) VALUES (?, ?, 15), "
+                    "(?, ?, 1)", [AREA, s1, AREA, s2])
+        rows = dict((r[0], r[1:]) for r in con.execute(
+            "SELECT org_id, readiness_level, readiness_rank, readiness_reasons, years_operating "
+            "FROM provider_readiness WHERE org_id IN (?, ?)", [s1, s2]).fetchall())
+        assert rows[s1] == ("unknown", 3, ["no filing or finance data in the public registers"], 15)
+        assert rows[s2] == ("caution", 2, ["operating for less than 2 years"], 1)
+        # a record at a regulator is filing data, even with no annual return yet
+        level, reasons, years = one(con, "SELECT readiness_level, readiness_reasons, years_operating "
+                                         "FROM provider_readiness WHERE org_id = ?", [org_id_for("C15")])
+        assert (level, reasons) == ("ready", ["no regulator flags", f"{years} years operating"])
+        assert one(con, "SELECT readiness_level FROM provider_readiness WHERE org_id = ?", [org_id_for("X1")]) \
+            == ("ready",)
+    finally:
+        con.close()

@@ -54,7 +54,11 @@ WITH ranked AS (
         f.ch_company_status,
         f.ch_accounts_overdue,
         f.ch_conf_stmt_overdue,
-        (f.org_id IS NOT NULL OR fin.org_id IS NOT NULL) AS has_filing_data
+        -- organisation_filing has a row for every organisation (its years_operating), so what counts is content:
+        -- an annual return, or a Charity Commission or Companies House record. A registered society has neither.
+        (fin.org_id IS NOT NULL OR f.charity_insolvent IS NOT NULL OR f.charity_in_administration IS NOT NULL
+         OR f.charity_reporting_status IS NOT NULL OR f.ch_company_status IS NOT NULL
+         OR f.ch_accounts_next_due_date IS NOT NULL OR f.ch_conf_stmt_next_due_date IS NOT NULL) AS has_filing_data
     FROM organisation o
     LEFT JOIN fin USING (area_code, org_id)
     LEFT JOIN organisation_filing f USING (area_code, org_id)
