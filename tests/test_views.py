@@ -185,3 +185,24 @@ def test_an_organisation_with_only_its_age_on_record_is_unknown_not_ready(regist
             == ("ready",)
     finally:
         con.close()
+
+
+def test_one_late_return_in_three_years_is_not_called_on_time(register_master, tmp_path):
+    """One late return in the last three, the latest on time, is no amber flag (docs/procurement.md: the latest
+    late, or two or more, is), so the provider stays ready; but its reasons no longer say "on time"."""
+    path = copy_register(register_master, tmp_path / "register.duckdb")
+    con = duckdb.connect(str(path))
+    try:
+        c1 = org_id_for("C1")
+        sql = "SELECT readiness_level, late_returns_last_3_years, readiness_reasons FROM provider_readiness " \
+              "WHERE org_id = ?"
+        assert one(con, sql, [c1])[:2] == ("ready", 0) and "annual returns on time" in one(con, sql, [c1])[2]
+        con.execute("""UPDATE organisation_finance SET received_late = TRUE, date_received = date_due + 40
+                       WHERE org_id = ? AND financial_year_end = (SELECT min(financial_year_end)
+                                                              FROM organisation_finance WHERE org_id = ?)""", [c1, c1])
+        level, late, reasons = one(con, sql, [c1])
+        assert (level, late) == ("ready", 1)
+        assert "annual returns on time" not in reasons
+        assert "latest annual return on time, but 1 of the last 3 late" in reasons
+    finally:
+        con.close()

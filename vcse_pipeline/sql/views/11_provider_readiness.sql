@@ -102,7 +102,10 @@ SELECT
          WHEN NOT has_filing_data AND latest_income IS NULL THEN ['no filing or finance data in the public registers']
          ELSE list_filter([
              'no regulator flags',
-             CASE WHEN years_reported > 0 THEN 'annual returns on time' END,
+             -- one late return in three is no amber flag, but the returns were not all on time
+             CASE WHEN NOT latest_return_late AND late_returns_last_3_years = 0 THEN 'annual returns on time'
+                  WHEN NOT latest_return_late AND late_returns_last_3_years = 1
+                  THEN 'latest annual return on time, but 1 of the last 3 late' END,
              CASE WHEN income_trend IN ('growing', 'stable') THEN 'income ' || income_trend END,
              CASE WHEN years_operating >= 2 THEN years_operating || ' years operating' END
          ], lambda x: x IS NOT NULL) END AS readiness_reasons
