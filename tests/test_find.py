@@ -177,6 +177,29 @@ def test_distance_from_a_postcode(con):
         find_providers(con, FindQuery(near_postcode="nowhere"))
 
 
+def test_within_km_compares_the_distance_before_it_is_rounded(con):
+    """A provider 3.003 km away is not within 3 km, though the table shows 3.00 km: the search keeps and orders by
+    the distance itself, and rounds it to 2 decimals only to show it."""
+    from math import asin, cos, radians, sin, sqrt
+
+    def km(a, b):   # haversine between postcode centroids, on the mean Earth radius (docs/procurement.md)
+        return 2 * 6371.0088 * asin(sqrt(sin(radians(b[0] - a[0]) / 2) ** 2 + cos(radians(a[0]))
+                                         * cos(radians(b[0])) * sin(radians(b[1] - a[1]) / 2) ** 2))
+    origin = con.execute("SELECT lat, long FROM postcode_location WHERE postcode = 'CH41 9ZZ'").fetchone()
+    away = {name: km(origin, (lat, long)) for name, lat, long in con.execute(
+        "SELECT d.name, l.lat, l.long FROM provider_directory d JOIN postcode_location l USING (postcode)").fetchall()}
+    # a provider whose distance rounds down (x.xx3 km shows as x.xx), and a limit between the two
+    name, exact = min(((n, d) for n, d in away.items() if d - round(d, 2) > 1e-4), key=lambda nd: nd[1])
+    shown = round(exact, 2)
+    found = find_providers(con, FindQuery(near_postcode="CH41 9ZZ", within_km=(shown + exact) / 2)).as_dicts()
+    assert name not in [r["name"] for r in found]
+    assert found == [r for r in find_providers(con, FindQuery(near_postcode="CH41 9ZZ")).as_dicts()
+                     if away[r["name"]] <= (shown + exact) / 2]
+    kept = find_providers(con, FindQuery(near_postcode="CH41 9ZZ", within_km=exact + 1e-6)).as_dicts()
+    assert [r["distance_km"] for r in kept if r["name"] == name] == [shown]     # shown rounded
+    assert [away[r["name"]] for r in kept] == sorted(away[r["name"]] for r in kept)
+
+
 def test_legal_form_income_readiness_and_area(con):
     assert set(names(con, legal_forms=["community interest"])) == {
         "Wirral Community Transport CIC", "Birkenhead Skills Hub CIC", "Seacombe Play and Learn CIC",

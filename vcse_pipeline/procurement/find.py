@@ -254,16 +254,17 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
     if q.near_postcode:
         params["lat"], params["long"] = _origin(con, q.near_postcode, area_code)
         joins += " LEFT JOIN postcode_location pl ON pl.postcode = d.postcode"
-        # haversine distance on the mean Earth radius
-        computed.append("round(2 * 6371.0088 * asin(sqrt(pow(sin(radians(pl.lat - $lat) / 2), 2) + "
-                        "cos(radians($lat)) * cos(radians(pl.lat)) * pow(sin(radians(pl.long - $long) / 2), 2))), 2) "
+        # haversine distance on the mean Earth radius; filtered and sorted as it is, rounded only to show, so
+        # 3.003 km is not "within 3 km"
+        computed.append("2 * 6371.0088 * asin(sqrt(pow(sin(radians(pl.lat - $lat) / 2), 2) + "
+                        "cos(radians($lat)) * cos(radians(pl.lat)) * pow(sin(radians(pl.long - $long) / 2), 2))) "
                         "AS distance_km")
-        extra_cols.append("distance_km")
-        near_where.append("distance_km IS NOT NULL")
+        extra_cols.append("round(f.distance_km, 2) AS distance_km")
+        near_where.append("f.distance_km IS NOT NULL")
         if q.within_km is not None:
-            near_where.append("distance_km <= $within_km")
+            near_where.append("f.distance_km <= $within_km")
             params["within_km"] = float(q.within_km)
-        order.append("distance_km")
+        order.append("f.distance_km")
     elif q.within_km is not None:
         raise PipelineError("--within-km needs --near POSTCODE")
 
@@ -305,7 +306,7 @@ def find_providers(con: duckdb.DuckDBPyConnection, q: FindQuery) -> FindResult:
                 if near_where else "SELECT *, 0 AS unlocated FROM ")
     filtered += (f"(SELECT d.*, {', '.join(computed)} FROM provider_directory d {joins}) "
                  + ("WHERE " + " AND ".join(where) if where else ""))
-    sql = (f"SELECT {', '.join(out)} FROM ({filtered}) " + ("WHERE " + " AND ".join(near_where) if near_where else "")
+    sql = (f"SELECT {', '.join(out)} FROM ({filtered}) f " + ("WHERE " + " AND ".join(near_where) if near_where else "")
            + " ORDER BY " + ", ".join(order))
     if q.limit:
         sql += " LIMIT $limit"
