@@ -200,6 +200,18 @@ def test_within_km_compares_the_distance_before_it_is_rounded(con):
     assert [away[r["name"]] for r in kept] == sorted(away[r["name"]] for r in kept)
 
 
+@pytest.mark.parametrize("area", ["", "  "])
+def test_an_empty_area_is_an_error_as_an_empty_ward_is(con, register, area):
+    """`--area ""` would search every area, as if it were left out: an error, worded as `--ward ""` is."""
+    for query, option in ((FindQuery(area_code=area), "--area"), (FindQuery(ward=area), "--ward")):
+        with pytest.raises(PipelineError) as err:
+            find_providers(con, query)
+        assert str(err.value) == f"{option} is empty: give a value, or leave the option out to search without it"
+    result = runner.invoke(app, ["find", "--register", str(register), "--area", area])
+    assert isinstance(result.exception, PipelineError), result.output
+    assert str(result.exception).startswith("--area is empty")
+
+
 def test_legal_form_income_readiness_and_area(con):
     assert set(names(con, legal_forms=["community interest"])) == {
         "Wirral Community Transport CIC", "Birkenhead Skills Hub CIC", "Seacombe Play and Learn CIC",

@@ -180,7 +180,7 @@ def check_query(q: FindQuery) -> None:
     check_limit(q.limit, "providers")
     keywords = [q.keyword] if isinstance(q.keyword, str) else list(q.keyword or [])
     empty = [option for option, value in (("--ward", q.ward), ("--near", q.near_postcode),
-                                          ("--postcode-district", q.postcode_district))
+                                          ("--postcode-district", q.postcode_district), ("--area", q.area_code))
              if value is not None and not str(value).strip()]
     empty += ["--keyword"] if any(not plain(k) for k in keywords) else []
     if empty:
