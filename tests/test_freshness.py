@@ -72,6 +72,55 @@ def test_each_source_is_aged_from_its_release_date_or_its_last_download(cfg):
     assert ch.as_dict()["description"] == ch.describe() and ch.as_dict()["stale"] is True
 
 
+def fetched_on(monkeypatch, moment: str) -> None:
+    """Downloads from here on record `moment` as their fetched_at (the manifest's time is clock.now_iso's)."""
+    from vcse_pipeline import download
+
+    monkeypatch.setattr(download, "now_iso", lambda: moment)
+
+
+def test_a_download_that_finds_the_published_file_unchanged_restarts_its_age(cfg, tmp_path, monkeypatch):
+    """Published on 20 November, refreshed on 4 December with every file unchanged: on 10 December the FCA list is
+    6 days old, not 20 (the published run copied the manifest's times once, at publish; the later line counts)."""
+    from test_changes import publish_orgs
+    from test_publish import BASE_ORGS
+    from test_source_fca_mutuals import SAMPLE as SOCIETIES
+
+    society_list = tmp_path / "SocietyList.csv"
+    society_list.write_bytes(SOCIETIES.read_bytes())
+    cfg = cfg.with_overrides({"sources": {"fca_mutuals": {"url": str(society_list)}}})
+    fetched_on(monkeypatch, "2026-11-20T06:00:00+00:00")
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    publish_orgs(cfg, "run1", BASE_ORGS)
+    assert published_sources(cfg.register_path)["fca_mutuals"]["files"][0]["fetched_at"] == \
+        "2026-11-20T06:00:00+00:00"
+
+    fetched_on(monkeypatch, "2026-12-04T06:00:00+00:00")
+    assert pipeline.download_source(cfg, "fca_mutuals")[0].sha256 == \
+        published_sources(cfg.register_path)["fca_mutuals"]["files"][0]["sha256"]  # the same file again
+    fca = {c.source: c for c in source_freshness(cfg, now=datetime(2026, 12, 10, 9, 0, tzinfo=UTC))}["fca_mutuals"]
+    assert (fca.of, fca.basis, fca.age_from, fca.age_days, fca.max_age_days, fca.stale) == (
+        "published register", "last download", "2026-12-04T06:00:00+00:00", 6, 14, False)
+    assert "fca_mutuals" not in {s.source for s in stale_sources(cfg, now=datetime(2026, 12, 10, 9, tzinfo=UTC))}
+
+    # A later download of other content confirms nothing the register holds: its age stays from 4 December.
+    society_list.write_text(SOCIETIES.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    fetched_on(monkeypatch, "2026-12-08T06:00:00+00:00")
+    pipeline.download_source(cfg, "fca_mutuals")
+    fca = {c.source: c for c in source_freshness(cfg, now=datetime(2026, 12, 20, 9, 0, tzinfo=UTC))}["fca_mutuals"]
+    assert (fca.age_from, fca.age_days, fca.stale) == ("2026-12-04T06:00:00+00:00", 16, True)
+
+    # `vcse status` shows the same: the last download that confirmed the published file.
+    result = CliRunner().invoke(app, ["status", "--data-dir", str(cfg.data_dir)],
+                                env={"VCSE__SOURCES__FCA_MUTUALS__URL": str(society_list)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    freshness = lines[next(i for i, line in enumerate(lines) if line.startswith("Freshness")):]
+    row = next(line for line in freshness if line.startswith("│ fca_mutuals "))
+    assert row.split("│")[2].strip() == "download 2026-12-04"
+
+
 def test_the_limits_are_settings_checked_like_any_other(tmp_path):
     from vcse_pipeline.errors import PipelineError
 

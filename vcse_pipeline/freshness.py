@@ -3,7 +3,10 @@
 The age runs from the release's own date where the publisher dates its releases (Companies House's monthly
 product, the ONS Postcode Directory's quarter: from the release found by vcse_pipeline.releases, or the date in a
 configured file's name), else from the last download that fetched the file or confirmed it unchanged (the
-Charity Commission, FCA and UKCAT files carry no release date). A source that is not staged at all counts as stale.
+Charity Commission, FCA and UKCAT files carry no release date). That download is read from the source's manifest
+(`_confirmed`): its newest line for the file with the sha256 the record holds, so a refresh that found every file
+unchanged after the publish counts, though the published run copied the download times once, when it published. A
+source that is not staged at all counts as stale.
 
 By default the register's users are what matters: the sources recorded by the published register's run, or the
 current staging files when nothing is published yet. `vcse status`, the HTML report and the stale-source alert
@@ -67,8 +70,8 @@ def source_freshness(cfg: Config, *, sources: dict | None = None, now: datetime 
 
             sources = safe_source_versions(cfg)
     now = now or datetime.now(UTC)
-    return [_assess(name, sources.get(name) or {}, int(cfg.source(name).get("max_age_days", 0)), now,
-                    of or "staging") for name in SOURCE_NAMES]
+    return [_assess(name, _confirmed(cfg, name, sources.get(name) or {}),
+                    int(cfg.source(name).get("max_age_days", 0)), now, of or "staging") for name in SOURCE_NAMES]
 
 
 def stale_sources(cfg: Config, *, now: datetime | None = None) -> list[SourceFreshness]:
@@ -117,6 +120,62 @@ def register_sources(con) -> dict | None:
 
     run = published_run(con)
     return (run["sources"] or None) if run else None
+
+
+def _confirmed(cfg: Config, source: str, info: dict) -> dict:
+    """`info` with each file's fetched_at the newest download that fetched the same content or confirmed it unchanged.
+
+    A record copies its files' manifest lines once (run_history.source_versions, at publish or stage); a later
+    download that found the file unchanged (a 304, or a local file with the same sha256) appends a line to the
+    source's manifest that the record never sees. The same file is its name with the record's sha256, or, for a
+    record that kept no sha256, the current staging's when that staging has the record's fingerprint.
+    """
+    files = info.get("files") or []
+    if not info.get("staged") or not files:
+        return info
+    sha256 = {f["file"]: f.get("sha256") for f in files if f.get("file")}
+    if not all(sha256.values()):
+        staged = _staged_sha256(cfg, source, info.get("fingerprint"))
+        sha256 = {name: digest or staged.get(name) for name, digest in sha256.items()}
+    from .download import read_manifest
+
+    newest: dict[str, datetime] = {}
+    for line in read_manifest(cfg.download_dir(source)):
+        name, at = line.get("path"), _moment(line.get("fetched_at"))
+        if at and sha256.get(name) and line.get("sha256") == sha256[name] and (name not in newest or at > newest[name]):
+            newest[name] = at
+
+    def latest(file: dict) -> str | None:
+        recorded, confirmed = _moment(file.get("fetched_at")), newest.get(file.get("file"))
+        if confirmed and (recorded is None or confirmed > recorded):
+            return confirmed.isoformat(timespec="seconds")
+        return file.get("fetched_at")
+
+    return {**info, "files": [{**f, "fetched_at": latest(f)} for f in files]}
+
+
+def _staged_sha256(cfg: Config, source: str, fingerprint: str | None) -> dict[str, str]:
+    """File name -> sha256 of the source's current staging when its fingerprint is `fingerprint` (else nothing)."""
+    import json
+
+    from .db import connect, table_columns
+
+    path = cfg.staging_path(source)
+    if not fingerprint or not path.exists():
+        return {}
+    try:
+        con = connect(path, read_only=True)
+    except Exception:  # locked or unreadable: the record's own times stand
+        return {}
+    try:
+        if not {"content", "fingerprint"} <= (table_columns(con, "_staged") or set()):
+            return {}
+        content, staged = con.execute("SELECT content, fingerprint FROM _staged").fetchone()
+    finally:
+        con.close()
+    if staged != fingerprint or not content:
+        return {}
+    return {f["name"]: f["sha256"] for f in json.loads(content).get("files", []) if f.get("name")}
 
 
 def _assess(source: str, info: dict, max_age: int, now: datetime, of: str) -> SourceFreshness:

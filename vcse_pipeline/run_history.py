@@ -28,7 +28,7 @@ ROLLED = (ROLLED_BACK, ROLLED_FORWARD)  # statuses of a switch made by `vcse rol
 HISTORY_FIELDS = ("run_id", "started_at", "finished_at", "status", "version_file", "areas", "sources", "counts",
                   "timings", "gates", "message", "fingerprint", "inputs")
 # What the history keeps of each staged file's latest manifest line (fetched_at: the last download that fetched it
-# or confirmed it unchanged, which freshness measures from when the release carries no date).
+# or confirmed it unchanged so far; freshness reads later confirmations of the same sha256 from the manifest).
 SOURCE_FILE_FIELDS = ("url", "sha256", "etag", "last_modified", "status", "fetched_at")
 
 
