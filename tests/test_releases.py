@@ -192,6 +192,39 @@ def test_an_explicit_url_wins_and_no_listing_is_read(ch):
 CHANGED_SHAPE = LISTING.replace(b"BasicCompanyDataAsOneFile-2026-10-01.zip", b"basic-company-data/2026/10/all.zip")
 
 
+def test_a_listing_older_than_the_downloaded_release_keeps_the_newer_file(ch, tmp_path):
+    """December is downloaded and staged; then the page (an out-of-date copy, or December withdrawn) lists only
+    October: nothing is fetched, December's file and staging stay, and the error says why."""
+    server, cfg = ch
+    december = "BasicCompanyDataAsOneFile-2026-12-01.zip"
+    server.replace(LISTING_PATH, LISTING.replace(b"2026-10-01", b"2026-12-01"))
+    server.add(f"/{december}", ch_zip(tmp_path, december))
+    pipeline.download_source(cfg, "companies_house")
+    pipeline.stage_source(cfg, "companies_house")
+    download = cfg.download_dir("companies_house") / december
+    before = sha(download), sha(cfg.staging_path("companies_house")), staged_row(cfg, "companies_house")
+    october_requests = len(server.requests_for("/BasicCompanyDataAsOneFile-2026-10-01.zip"))
+
+    server.replace(LISTING_PATH, LISTING)  # lists October only
+    with pytest.raises(ReleaseListingError, match=(
+            r"^source companies_house, file .*en_output\.html: the release listing's newest release, "
+            r"BasicCompanyDataAsOneFile-2026-10-01 \(2026-10-01\), is older than BasicCompanyDataAsOneFile-2026-12-01 "
+            r"\(2026-12-01\), already downloaded: .*nothing was downloaded")) as caught:
+        pipeline.download_source(cfg, "companies_house")
+    assert not caught.value.transient  # retrying the same page cannot fix it: it fails at once, with an alert
+    assert len(server.requests_for("/BasicCompanyDataAsOneFile-2026-10-01.zip")) == october_requests
+    assert zips_in(cfg.download_dir("companies_house")) == [december]
+    assert (sha(download), sha(cfg.staging_path("companies_house")), staged_row(cfg, "companies_house")) == before
+
+    # The staged release counts too (its download folder emptied), and an explicit url still goes back on purpose.
+    download.unlink()
+    with pytest.raises(ReleaseListingError, match=r"\(2026-12-01\), already staged"):
+        pipeline.download_source(cfg, "companies_house")
+    october = cfg.with_overrides({"sources": {"companies_house": {
+        "url": server.url("/BasicCompanyDataAsOneFile-2026-10-01.zip")}}})
+    assert pipeline.download_source(october, "companies_house")[0].release["date"] == "2026-10-01"
+
+
 @pytest.mark.parametrize("fault, error, message", [
     ("unreachable", DownloadError, r"en_output\.html: download failed after 3 attempt\(s\); last error: HTTP 503"),
     ("not found", DownloadError, r"en_output\.html: HTTP 404 Not Found \(not retried\)"),
@@ -280,6 +313,22 @@ def test_a_new_quarter_is_fetched_and_an_unchanged_one_is_not(ons, tmp_path):
     [result] = pipeline.download_source(cfg, "postcodes")
     assert result.status == "downloaded" and result.release["date"] == "2026-11-01"
     assert zips_in(cfg.download_dir("postcodes")) == ["ONSPD_NOV_2026_UK.zip"]
+
+
+def test_a_search_older_than_the_downloaded_quarter_keeps_the_newer_file(ons, tmp_path):
+    server, cfg = ons
+    november = release_zip(tmp_path / "november.zip", ONSPD_2025, names=False).read_bytes()
+    server.add(ITEM_PATH.format(id=NOVEMBER_ID), november)
+    server.replace(SEARCH_PATH, search_answer(NOVEMBER_ITEM))
+    pipeline.download_source(cfg, "postcodes")
+    server.replace(SEARCH_PATH, search_answer())  # November gone from the search: August is its newest
+
+    with pytest.raises(ReleaseListingError, match=r"ONS Postcode Directory \(August 2026\) for the UK "
+                                                  r"\(2026-08-01\), is older than .*November 2026.*\(2026-11-01\)"):
+        pipeline.download_source(cfg, "postcodes")
+    assert server.requests_for(ITEM_PATH.format(id=AUGUST_ID)) == []
+    assert zips_in(cfg.download_dir("postcodes")) == ["ONSPD_NOV_2026_UK.zip"]
+    assert (cfg.download_dir("postcodes") / "ONSPD_NOV_2026_UK.zip").read_bytes() == november
 
 
 def test_the_search_is_followed_to_a_later_page_when_the_first_holds_no_release(ons):

@@ -9,6 +9,8 @@ The listing page and the search answer are fetched with `download.fetch` like an
 timeouts, conditional requests) into `data/downloads/<source>/releases/`, where they stay as a record of what
 the publisher listed. A listing that cannot be read as expected (empty, or changed in shape) is a
 `ReleaseListingError` naming the page: retrying will not help, and nothing downloaded or staged is touched.
+So is a listing whose newest release is older than the one already downloaded or staged (`require_not_older`): an
+out-of-date copy of the page, or a withdrawn release, never takes the source back a month and deletes the newer file.
 An explicit `url` in a source's configuration wins: then no listing is read.
 """
 
@@ -92,6 +94,59 @@ def _month(year: int, month: int) -> str | None:
         return None
 
 
+def require_not_older(cfg: Config, release: Release) -> Release:
+    """`release` (found on the listing), unless a newer release of its source is already downloaded or staged.
+
+    The listing's newest release older than the current one is an out-of-date copy of the page (a cache) or a
+    withdrawn release: fetching it would stage the older data and delete the newer file (pipeline.download_source
+    keeps only what the download produced). It is a ReleaseListingError, like any listing that cannot be used, so
+    nothing is fetched, the current files, staging and register stay, and the task fails with an alert instead of
+    a silent step back. An explicit `url` is never checked: going back on purpose is done by setting one.
+    """
+    current = current_release(cfg, release.source)
+    if release.date and current and current["date"] > release.date:
+        raise ReleaseListingError(
+            release.source, f"the release listing's newest release, {release.name} ({release.date}), is older than "
+                            f"{current['name']} ({current['date']}), already {current['where']}: the listing is an "
+                            "out-of-date copy or the release was withdrawn; nothing was downloaded and the current "
+                            "files are kept (set the source's url to go back to an older release on purpose)",
+            file=_without_query(release.page or ""))
+    return release
+
+
+def current_release(cfg: Config, source: str) -> dict | None:
+    """The newest dated release already downloaded (the manifest's latest line of each file still there, else its
+    file name) or staged (`_staged.release`) for `source`: {name, date, where}; None when there is none."""
+    from .db import connect, table_columns
+    from .download import latest_paths, read_manifest
+
+    download_dir = cfg.download_dir(source)
+    known = []
+    if download_dir.is_dir():
+        latest = {r.get("path"): r for r in read_manifest(download_dir)}
+        for path in latest_paths(download_dir):
+            recorded = latest.get(path.name, {}).get("release") or {}
+            when = recorded.get("date") or dated_file_name(path.name)
+            if when:
+                known.append({"name": recorded.get("name") or path.stem, "date": when, "where": "downloaded"})
+    staging = cfg.staging_path(source)
+    if staging.exists():
+        try:
+            con = connect(staging, read_only=True)
+        except Exception:  # locked or unreadable: the downloads still count
+            con = None
+        if con is not None:
+            try:
+                if "release" in (table_columns(con, "_staged") or set()):
+                    row = con.execute("SELECT release FROM _staged").fetchone()
+                    staged = json.loads(row[0]) if row and row[0] else None
+                    if isinstance(staged, dict) and staged.get("date"):
+                        known.append({"name": staged.get("name"), "date": staged["date"], "where": "staged"})
+            finally:
+                con.close()
+    return max(known, key=lambda r: r["date"], default=None)
+
+
 def _read_listing(cfg: Config, source: str, url: str, file_name: str) -> bytes:
     """Fetch a listing page through download.fetch (retries, timeouts, 304) and return its bytes."""
     from .download import fetch
@@ -154,7 +209,8 @@ def companies_house_release(cfg: Config) -> Release:
                                            f"{', '.join(CH_FILE_CHOICES)}")
     page = settings["listing_url"]
     body = _read_listing(cfg, COMPANIES_HOUSE, page, _page_file_name(page, "en_output.html"))
-    return choose_companies_house(page_links(body.decode("utf-8", errors="replace"), page), page, files)
+    return require_not_older(cfg, choose_companies_house(page_links(body.decode("utf-8", errors="replace"), page),
+                                                         page, files))
 
 
 def _without_query(url: str) -> str:
@@ -238,8 +294,9 @@ def postcodes_release(cfg: Config) -> Release:
     when = _onspd_month(item["title"])
     name = str(item.get("name") or "")
     file_name = name if re.fullmatch(r"[\w.() -]+\.zip", name) else f"ONSPD_{item['id']}.zip"
-    return Release(POSTCODES, item["title"], when, (settings["item_url"].format(id=item["id"]),), (file_name,),
-                   "search", settings["search_url"], _epoch_ms(item.get("created")))
+    return require_not_older(cfg, Release(POSTCODES, item["title"], when, (settings["item_url"].format(id=item["id"]),),
+                                          (file_name,), "search", settings["search_url"],
+                                          _epoch_ms(item.get("created"))))
 
 
 def _search_answer(cfg: Config, url: str, file_name: str) -> dict:
