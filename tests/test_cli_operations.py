@@ -299,3 +299,38 @@ def test_run_with_a_known_area_or_nothing_staged_goes_on_to_download(staged_post
     # A first run has no postcode directory to check against: the refresh stages one, the publish checks the areas.
     result = run("run", "--data-dir", str(tmp_path / "fresh"), "--area", "E08000099")
     assert downloads == ["charity_commission"] * 2 and "no download in this test" in str(result.exception)
+
+
+FCA_SAMPLE = Path(__file__).parent / "fixtures" / "fca_mutuals" / "SocietyList.csv"
+
+
+def test_a_refresh_that_fails_to_stage_or_download_is_one_failed_run_in_history_and_status(published, tmp_path):
+    """A bad row in the FCA list (and then a file that is gone) fails `vcse refresh`: each is one `failed` record
+    naming the step, the source and the error, which `history --json` lists and `status` shows as the latest run."""
+    lines = FCA_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].replace(",Registered\n", "\n")  # row 4 one field short
+    society_list = tmp_path / "SocietyList.csv"
+    society_list.write_text("".join(lines), encoding="utf-8")
+    data = str(published.data_dir)
+    env = {"VCSE__SOURCES__FCA_MUTUALS__URL": str(society_list), "VCSE__DOWNLOAD__PROGRESS": "false"}
+
+    result = CliRunner().invoke(app, ["refresh", "fca_mutuals", "--data-dir", data], env=env)
+    assert result.exit_code == 1 and "expected 12 fields, found 11" in str(result.exception)
+    records = [json.loads(line) for line in run("history", "--json", "--data-dir", data).output.splitlines()]
+    assert [r["status"] for r in records] == ["published", "failed"]
+    failed = records[-1]
+    assert failed["message"] == f"stage fca_mutuals failed: {result.exception}"
+    assert failed["message"].startswith("stage fca_mutuals failed: source fca_mutuals, file SocietyList.csv")
+    assert failed["run_id"] != "run1" and failed["version_file"] is None
+    status = " ".join(run("status", "--data-dir", data).output.split())
+    assert f"Latest run: {failed['run_id']} failed at " in status
+    assert "stage fca_mutuals failed: source fca_mutuals, file SocietyList.csv" in status
+
+    society_list.unlink()  # a download that fails: recorded too, once
+    result = CliRunner().invoke(app, ["refresh", "fca_mutuals", "--data-dir", data], env=env)
+    assert result.exit_code == 1
+    records = read_history(published)
+    assert [r["status"] for r in records] == ["published", "failed", "failed"]
+    assert records[-1]["message"] == f"download fca_mutuals failed: {result.exception}"
+    assert "SocietyList.csv" in records[-1]["message"]
+    assert f"Latest run: {records[-1]['run_id']} failed" in " ".join(run("status", "--data-dir", data).output.split())

@@ -225,3 +225,58 @@ def test_every_dag_has_a_run_timeout_and_every_task_an_execution_timeout(dagbag)
     missing += [f"{dag_id}.{task.task_id}" for dag_id, dag in dagbag.dags.items() for task in dag.tasks
                 if task.execution_timeout is None and type(task).__name__ != "EmptyOperator"]
     assert missing == []
+
+
+def failure_context(source: str, task_id: str, error: BaseException | None) -> dict:
+    """What Airflow passes a source task's on_failure_callback once the task failed for good (the parts read)."""
+    from types import SimpleNamespace
+
+    return {"dag": SimpleNamespace(dag_id=f"vcse_source_{source}"), "run_id": "scheduled__2026-12-04T06:00:00+00:00",
+            "task_instance": SimpleNamespace(task_id=task_id), "exception": error}
+
+
+def test_a_source_task_that_fails_for_good_is_one_failed_run_in_the_history(tmp_path, monkeypatch):
+    """download, verify and stage failures reach run_history.jsonl once the task has failed for good (the failure
+    callback), not on a try that Airflow retries; a stage refused by its gates is its `stage_refused` record alone."""
+    from vcse_pipeline.errors import QualityGateError, SourceError
+    from vcse_pipeline.run_history import read_history
+
+    sample = Path(__file__).parent / "fixtures" / "fca_mutuals" / "SocietyList.csv"
+    society_list = tmp_path / "SocietyList.csv"
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VCSE__SOURCES__FCA_MUTUALS__URL", str(society_list))
+    monkeypatch.setenv("VCSE__DOWNLOAD__PROGRESS", "false")
+    monkeypatch.setenv("VCSE__QUALITY__BAND_MIN_ROWS", "1")
+    cfg = airflow_tasks.load_config()
+
+    with pytest.raises(SourceError) as missing:  # no file: the download task fails
+        airflow_tasks.download("fca_mutuals")
+    assert read_history(cfg) == []  # a try is not a run's end: Airflow may retry it
+    airflow_tasks.end_refresh_on_failure(failure_context("fca_mutuals", "download", missing.value))
+    airflow_tasks.end_refresh_on_failure(failure_context("fca_mutuals", "download", missing.value))  # cleared, again
+    [download] = read_history(cfg)
+    assert download["status"] == "failed"
+    assert download["run_id"] == "fca_mutuals-scheduled__2026-12-04T06-00-00-00-00"  # the Airflow run's, made safe
+    assert download["message"] == f"download fca_mutuals failed: {missing.value}"
+
+    lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+    society_list.write_text("".join(lines[:3] + [lines[3].replace(",Registered\n", "\n")] + lines[4:]),
+                            encoding="utf-8")
+    fetched = airflow_tasks.download("fca_mutuals", "manual__2026-12-05T06:00:00+00:00")
+    with pytest.raises(SourceError, match="expected 12 fields, found 11") as bad_row:
+        airflow_tasks.verify("fca_mutuals", fetched["files"], fetched["storage_id"])
+    context = dict(failure_context("fca_mutuals", "verify", bad_row.value), run_id="manual__2026-12-05T06:00:00+00:00")
+    airflow_tasks.end_refresh_on_failure(context)
+    verify = read_history(cfg)[-1]
+    assert verify["message"] == f"verify fca_mutuals failed: {bad_row.value}" and len(read_history(cfg)) == 2
+
+    society_list.write_text("".join(lines), encoding="utf-8")  # 15 societies: staged
+    fetched = airflow_tasks.download("fca_mutuals")
+    airflow_tasks.stage("fca_mutuals", fetched["files"], fetched["storage_id"])
+    society_list.write_text("".join(lines[:4]), encoding="utf-8")  # 3 of them: the staged_rows gate refuses it
+    fetched = airflow_tasks.download("fca_mutuals")
+    with pytest.raises(QualityGateError) as refused:
+        airflow_tasks.stage("fca_mutuals", fetched["files"], fetched["storage_id"])
+    airflow_tasks.end_refresh_on_failure(
+        dict(failure_context("fca_mutuals", "stage", refused.value), run_id="manual__2026-12-06T06:00:00+00:00"))
+    assert [r["status"] for r in read_history(cfg)] == ["failed", "failed", "stage_refused"]

@@ -402,4 +402,8 @@ def test_vcse_run_with_an_unreadable_listing_stops_before_anything_is_published(
         f"error: source companies_house, file {server.url(LISTING_PATH)}: the release listing links no "
         "BasicCompanyDataAsOneFile-YYYY-MM-01.zip (10 link(s), e.g. companies-house): the page has changed shape; "
         "nothing was downloaded")
-    assert (sha(cfg.register_path), sha(cfg.staging_path("companies_house")), len(read_history(cfg))) == before
+    assert (sha(cfg.register_path), sha(cfg.staging_path("companies_house"))) == before[:2]
+    # The failed run is recorded (one line), naming the step and the listing's error.
+    history = read_history(cfg)
+    assert len(history) == before[2] + 1 and history[-1]["status"] == "failed"
+    assert history[-1]["message"].startswith("download companies_house failed: source companies_house, file ")

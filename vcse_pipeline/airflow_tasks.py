@@ -135,7 +135,7 @@ def download(source: str, airflow_run_id: str | None = None) -> dict:
 
     cfg = load_config()
     mark_refreshing(cfg, source, airflow_run_id)
-    results = download_source(cfg, source)
+    results = download_source(cfg, source, record=False)  # a failure is recorded once for good: end_refresh_on_failure
     paths = [Path(r.path) for r in results]
     return {"source": source, "files": [str(p) for p in paths],
             "statuses": {Path(r.path).name: r.status for r in results},
@@ -197,7 +197,7 @@ def stage(source: str, files: list[str], storage_id: str | None = None, accept: 
     from .pipeline import stage_source
 
     cfg = _run_config({"storage_id": storage_id}, f"stage {source}")
-    counts = stage_source(cfg, source, [Path(f) for f in files], accept=accept)
+    counts = stage_source(cfg, source, [Path(f) for f in files], accept=accept, record=False)
     clear_refreshing(cfg, source)
     return counts
 
@@ -221,12 +221,33 @@ def staging_event(source: str) -> dict:
 
 
 def end_refresh_on_failure(context) -> None:
-    """on_failure_callback of the source tasks: a refresh that failed for good is no longer in progress."""
+    """on_failure_callback of the source tasks: a refresh that failed for good is no longer in progress, and is one
+    `failed` run in the history (refresh_failure_recorded)."""
     from .batching import clear_refreshing
 
     dag_id = getattr(context.get("dag"), "dag_id", "") or ""
     if dag_id.startswith(SOURCE_DAG_PREFIX):
-        clear_refreshing(load_config(), dag_id[len(SOURCE_DAG_PREFIX):])
+        cfg = load_config()
+        source = dag_id[len(SOURCE_DAG_PREFIX):]
+        clear_refreshing(cfg, source)
+        record_refresh_failure(cfg, source, context)
+
+
+def record_refresh_failure(cfg: Config, source: str, context) -> dict | None:
+    """The source DAG run's failure in run_history.jsonl, as `vcse refresh` records its own: run id
+    `<source>-<Airflow run id>`, the message naming the task (download, verify, stage), the source and the error.
+    Called only when a task failed for good (a try that is retried records nothing), and once per Airflow run: a
+    stage refused by its gates is already recorded as `stage_refused`, and a task cleared and failing again in the
+    same run is the same run."""
+    from .errors import QualityGateError
+    from .run_history import record_source_failure, safe_run_id
+
+    error = context.get("exception")
+    if isinstance(error, QualityGateError) and getattr(error, "results", None) is not None:
+        return None  # the staging gates' refusal: pipeline.check_staging recorded it
+    task = context.get("task_instance") or context.get("ti")
+    run_id = safe_run_id(f"{source}-{context.get('run_id') or 'airflow'}")
+    return record_source_failure(cfg, run_id, f"{getattr(task, 'task_id', None) or 'task'} {source}", error)
 
 
 # ---------------------------------------------------------------------------------------------- shared storage

@@ -24,18 +24,22 @@ from .releases import staged_release
 from .sources import SOURCE_NAMES, get_source
 
 
-def download_source(cfg: Config, name: str) -> list[FetchResult]:
+def download_source(cfg: Config, name: str, *, record: bool = True) -> list[FetchResult]:
     """Fetch one source's files into data/downloads/<name>/ (conditional: unchanged files are kept).
 
     Files left from an earlier configuration (last month's Companies House file, say) are removed, so the
     download folder always holds exactly what the next stage should load. Holds the source's download run lock:
     a second download of it (a shell refresh beside the source DAG's download task) is refused, naming the holder,
-    instead of writing into the same `.part` file.
+    instead of writing into the same `.part` file. A failure is one `failed` run in the history, naming the source
+    and the error (run_history.source_failure_recorded); `record` False leaves that to the caller (an Airflow task
+    is recorded once it fails for good, not on a try that is retried: airflow_tasks.end_refresh_on_failure).
     """
-    from .run_history import new_run_id
+    from .run_history import new_run_id, source_failure_recorded
     from .runlock import download_lock_name, run_lock
 
-    with run_lock(cfg, download_lock_name(name), new_run_id(), f"download {name}"):
+    run_id = new_run_id()
+    with source_failure_recorded(cfg, run_id, f"download {name}", record=record), \
+            run_lock(cfg, download_lock_name(name), run_id, f"download {name}"):
         results = get_source(name).download(cfg)
         _remove_stale_downloads(cfg.download_dir(name), {r.path.resolve() for r in results})
     return results
@@ -56,20 +60,23 @@ def downloaded_paths(cfg: Config, name: str) -> list[Path]:
 
 
 def stage_source(cfg: Config, name: str, paths: list[Path] | None = None,
-                 accept: list[str] | tuple[str, ...] | None = None) -> dict[str, int]:
+                 accept: list[str] | tuple[str, ...] | None = None, *, record: bool = True) -> dict[str, int]:
     """Verify and stage one source into data/staging/<name>.duckdb, replacing it only on success.
 
     Holds the source's run lock (a second stage of the same source is refused, naming the holder), cleans what a
     killed stage of it left, and refuses a staging whose tables went empty or moved beyond [quality]
-    staged_rows_band against the previous staging (quality.staging_gates) unless `accept` names the gate.
+    staged_rows_band against the previous staging (quality.staging_gates) unless `accept` names the gate. A failure
+    is one run in the history: `stage_refused` for the gates (check_staging), else `failed` naming the source and
+    the error (as for download_source, `record` False leaves that to the caller).
     """
     from .quality import parse_accept
-    from .run_history import new_run_id
+    from .run_history import new_run_id, source_failure_recorded
     from .runlock import run_lock, stage_lock_name
 
     parse_accept(accept)  # an unknown gate fails before any work
     run_id = new_run_id()
-    with run_lock(cfg, stage_lock_name(name), run_id, f"stage {name}"):
+    with source_failure_recorded(cfg, run_id, f"stage {name}", record=record), \
+            run_lock(cfg, stage_lock_name(name), run_id, f"stage {name}"):
         return _stage_locked(cfg, name, paths, accept, run_id)
 
 

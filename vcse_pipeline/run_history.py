@@ -99,6 +99,31 @@ def failure_recorded(cfg: Config, run_id: str, *, started_at: str | None, areas:
         raise
 
 
+def record_source_failure(cfg: Config, run_id: str, step: str, error: BaseException | str | None, *,
+                          started_at: str | None = None) -> dict | None:
+    """One `failed` record for a download, verify or stage of a source that failed (`step`: "stage fca_mutuals"),
+    its message naming the step and the error; None, and nothing appended, when the history already holds a record
+    of `run_id` (a stage refused by its gates is recorded as `stage_refused` by pipeline.check_staging, and a task
+    failing again in the same Airflow run is the same failed run)."""
+    if any(r.get("run_id") == run_id for r in read_history(cfg, raw=True)):
+        return None
+    text = (str(error) or type(error).__name__) if error is not None else "see the log"
+    return record_failure(cfg, run_id, f"{step} failed: {text}", started_at=started_at)
+
+
+@contextmanager
+def source_failure_recorded(cfg: Config, run_id: str, step: str, *, record: bool = True) -> Iterator[None]:
+    """An error raised in the body (`step` of one source: a download or a stage) is the run's failure: recorded in the
+    history (record_source_failure; not when `record` is False), then raised on."""
+    started_at = now_iso()
+    try:
+        yield
+    except Exception as exc:
+        if record:
+            record_source_failure(cfg, run_id, step, exc, started_at=started_at)
+        raise
+
+
 def read_history(cfg: Config, raw: bool = False) -> list[dict]:
     """run_history.jsonl's records, oldest first; `raw` keeps 'publishing' records whose run has since ended."""
     path = history_path(cfg)
