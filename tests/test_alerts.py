@@ -341,3 +341,37 @@ def test_one_alert_names_every_stale_source_and_none_is_sent_when_all_are_fresh(
     cfg = cfg.with_overrides({"paths": {"register_file": str(tmp_path / "fresh" / "register.duckdb")}})
     assert alert_stale_sources(cfg, now=NOW) == {"stale": [], "alerts": []}
     assert len(webhook.bodies) == 1  # nothing more was sent
+
+
+def test_the_freshness_task_fails_when_no_destination_took_the_stale_source_alert(tmp_path, webhook, monkeypatch):
+    """vcse_freshness's task: green when the alert went out; failed (and retried) when the webhook refused it;
+    failed at once when [alerts] names no destination, so stale sources never hide behind a green task."""
+    from test_freshness import RECORD
+
+    from vcse_pipeline import airflow_tasks
+    from vcse_pipeline.errors import PipelineError, retry_can_help
+
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VCSE__ALERTS__WEBHOOK_URL_ENV", WEBHOOK_VARIABLE)
+    monkeypatch.setenv("VCSE__ALERTS__RETRIES", "0")
+    monkeypatch.setenv(WEBHOOK_VARIABLE, webhook.url)
+    for source in ("charity_commission", "companies_house", "postcodes", "ukcat"):  # fresh whatever the day
+        monkeypatch.setenv(f"VCSE__SOURCES__{source.upper()}__MAX_AGE_DAYS", "0")
+    register_with_sources(airflow_tasks.load_config().register_path, RECORD)  # fca_mutuals never staged: stale
+
+    found = airflow_tasks.check_freshness()
+    assert [s["source"] for s in found["stale"]] == ["fca_mutuals"] and [a["ok"] for a in found["alerts"]] == [True]
+
+    webhook.statuses = [500]
+    with pytest.raises(PipelineError) as refused:
+        airflow_tasks.check_freshness()
+    message = str(refused.value)
+    assert message == ("1 stale source (fca_mutuals) and the alert reached no destination: webhook: RuntimeError: "
+                       f"the webhook in ${WEBHOOK_VARIABLE} answered HTTP 500 Internal Server Error")
+    assert retry_can_help(refused.value) is True and len(webhook.bodies) == 2  # it was sent, and refused
+
+    monkeypatch.setenv("VCSE__ALERTS__WEBHOOK_URL_ENV", "")  # alerts off
+    with pytest.raises(PipelineError, match=r"^1 stale source \(fca_mutuals\) and no alert sent: \[alerts\] names "
+                                            "no destination") as off:
+        airflow_tasks.check_freshness()
+    assert retry_can_help(off.value) is False and len(webhook.bodies) == 2

@@ -515,10 +515,17 @@ def _clean_up_run(run: dict, version: str | None, published: dict | None) -> str
 # ---------------------------------------------------------------------------------------------- freshness
 
 def check_freshness() -> dict:
-    """Alert on every source older than its max_age_days (vcse_freshness DAG); returns what was found and sent."""
-    from .freshness import alert_stale_sources
+    """Alert on every source older than its max_age_days (vcse_freshness DAG); returns what was found and sent.
 
-    return alert_stale_sources(load_config())
+    Stale sources whose alert no destination took (alerts off, or every destination failed) fail the task
+    (freshness.undelivered_alert), so the stale sources still show, red, in Airflow."""
+    from .freshness import alert_stale_sources, undelivered_alert
+
+    found = alert_stale_sources(load_config())
+    error = undelivered_alert(found)
+    if error:
+        raise error
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- opportunity feed

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .config import Config
+from .errors import PipelineError
 from .sources import SOURCE_NAMES
 
 RELEASE_DATE = "release date"
@@ -83,7 +84,8 @@ def alert_stale_sources(cfg: Config, *, now: datetime | None = None) -> dict:
     """Send one alert listing every stale source (nothing when all are fresh, or alerts are off).
 
     What the daily vcse_freshness DAG runs; a stale source is not a failure of that task (the data is still
-    published and queryable), so it reports through the alert, not by failing and retrying.
+    published and queryable), so it reports through the alert, not by failing and retrying; an alert that reached
+    no destination is (undelivered_alert).
     """
     from .alerts import send_alert
 
@@ -95,6 +97,23 @@ def alert_stale_sources(cfg: Config, *, now: datetime | None = None) -> dict:
         deliveries = send_alert(cfg, subject, {f.source: f.describe() for f in stale})
     return {"stale": [f.as_dict() for f in stale],
             "alerts": [{"destination": d.destination, "ok": d.ok, "detail": d.detail} for d in deliveries]}
+
+
+def undelivered_alert(found: dict) -> PipelineError | None:
+    """The error for `alert_stale_sources`'s result when there were stale sources and no destination took the alert
+    (alerts off, or every destination failed), else None: the vcse_freshness task raises it, so the stale sources
+    are not left behind a green task. A destination that failed may recover (transient: the task's retry sends the
+    alert again); alerts that are off cannot."""
+    stale, alerts = found.get("stale") or [], found.get("alerts") or []
+    if not stale or any(a.get("ok") for a in alerts):
+        return None
+    names = ", ".join(s["source"] for s in stale)
+    what = f"{len(stale)} stale source{'s' if len(stale) > 1 else ''} ({names})"
+    if not alerts:
+        return PipelineError(f"{what} and no alert sent: [alerts] names no destination (set email_to or "
+                             "webhook_url_env; docs/operations.md, Alerts)")
+    failures = "; ".join(f"{a['destination']}: {a['detail']}" for a in alerts)
+    return PipelineError(f"{what} and the alert reached no destination: {failures}", transient=True)
 
 
 def published_sources(register_path: Path) -> dict | None:
