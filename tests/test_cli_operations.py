@@ -334,3 +334,34 @@ def test_a_refresh_that_fails_to_stage_or_download_is_one_failed_run_in_history_
     assert records[-1]["message"] == f"download fca_mutuals failed: {result.exception}"
     assert "SocietyList.csv" in records[-1]["message"]
     assert f"Latest run: {records[-1]['run_id']} failed" in " ".join(run("status", "--data-dir", data).output.split())
+
+
+def test_status_says_staged_again_only_when_the_staged_content_differs(tmp_path, monkeypatch):
+    """A forced restage of the same FCA list is the published content: no "not yet published"; a changed list is."""
+    from test_changes import publish_orgs
+
+    from vcse_pipeline import pipeline
+
+    society_list = tmp_path / "SocietyList.csv"
+    society_list.write_bytes(FCA_SAMPLE.read_bytes())
+    cfg = Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / "data")},
+                                             "download": {"progress": False},
+                                             "sources": {"fca_mutuals": {"url": str(society_list)}}})
+    monkeypatch.setattr(pipeline, "now_iso", lambda: "2026-11-20T06:05:00+00:00")  # the stage's clock
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    publish_orgs(cfg, "run1", BASE_ORGS)
+    env = {"VCSE__SOURCES__FCA_MUTUALS__URL": str(society_list)}
+
+    monkeypatch.setattr(pipeline, "now_iso", lambda: "2026-12-04T06:05:00+00:00")
+    pipeline.stage_source(cfg, "fca_mutuals")  # what `vcse refresh --force` does with the same files
+    assert pipeline.staged_already(cfg, "fca_mutuals") == "2026-12-04T06:05:00+00:00"  # staged again, later
+    out = " ".join(CliRunner().invoke(app, ["status", "--data-dir", str(cfg.data_dir)], env=env).output.split())
+    assert "by run run1" in out and "not yet published" not in out
+
+    lines = FCA_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    society_list.write_text("".join(lines[:-1]), encoding="utf-8")  # a society gone from the list
+    pipeline.download_source(cfg, "fca_mutuals")
+    pipeline.stage_source(cfg, "fca_mutuals")
+    out = " ".join(CliRunner().invoke(app, ["status", "--data-dir", str(cfg.data_dir)], env=env).output.split())
+    assert "fca_mutuals: staged again at 2026-12-04 06:05, not yet published" in out

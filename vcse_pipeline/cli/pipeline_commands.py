@@ -118,7 +118,8 @@ def _origin(urls: list[str]) -> str:
 
 def source_rows(sources: dict, staging_now: dict | None = None) -> list[dict]:
     """Per source: when it was staged, when its files were downloaded, from where (and which release), rows staged,
-    and (given the current staging) when the staging folder holds something newer than the register was built from."""
+    and (given the current staging) when the staging folder holds something newer than the register was built from:
+    other content (its fingerprint), or, where either staging recorded none, another staging time."""
     rows = []
     for name in SOURCE_NAMES:
         info = sources.get(name) or {}
@@ -129,14 +130,18 @@ def source_rows(sources: dict, staging_now: dict | None = None) -> list[dict]:
         files = info.get("files") or []
         fetched = [f["fetched_at"] for f in files if f.get("fetched_at")]
         urls = [f.get("url") or f.get("file") for f in files if f.get("url") or f.get("file")]
-        now = (staging_now or {}).get(name, {}).get("staged_at")
+        current = (staging_now or {}).get(name) or {}
+        now = current.get("staged_at")
+        if current.get("fingerprint") and info.get("fingerprint"):  # staged again from the same files: not newer
+            newer = current["fingerprint"] != info["fingerprint"]
+        else:
+            newer = bool(now) and now != info.get("staged_at")
         release = (info.get("release") or {}).get("name")
         rows.append({"source": name, "staged": format_when(info.get("staged_at"), ""),
                      "downloaded": format_when(max(fetched), "") if fetched else "-",
                      "rows": f"{sum((info.get('row_counts') or {}).values()):,}",
                      "from": _origin(urls) + (f", release {release}" if release else ""),
-                     "newer": format_when(now, "") if staging_now is not None and now and now != info.get("staged_at")
-                     else None})
+                     "newer": format_when(now, "") if staging_now is not None and newer else None})
     return rows
 
 
