@@ -87,6 +87,10 @@ def test_status_history_versions_and_changes_on_a_fresh_data_folder(tmp_path):
     result = run("history", "--data-dir", str(data))
     assert result.exit_code == 0
     assert result.output.strip() == f"No runs recorded yet in {data / 'register' / 'run_history.jsonl'}"
+    # --json prints JSON lines on standard output, so none at all there; the note goes to standard error.
+    result = run("history", "--json", "--data-dir", str(data))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert " ".join(result.stderr.split()) == f"No runs recorded yet in {data / 'register' / 'run_history.jsonl'}"
     result = run("versions", "--data-dir", str(data))
     assert result.output.strip() == f"No register versions yet in {data / 'register' / 'versions'}"
     # status and changes word a missing register as find and report do (the CLI prints it after "error:"), each

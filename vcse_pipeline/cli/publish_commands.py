@@ -112,8 +112,10 @@ def history(
     cfg = load_config(config, data_dir)
     records = read_history(cfg)
     records = records[-limit:] if limit else records
-    if not records:
-        console.print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
+    if not records:  # --json: standard output stays JSON lines (none), the note goes to standard error
+        from . import err_console
+
+        (err_console if as_json else console).print(f"No runs recorded yet in {history_path(cfg)}", soft_wrap=True)
         return
     if as_json:
         for record in records:
