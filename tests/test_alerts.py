@@ -29,6 +29,7 @@ from test_fail_fast import CH_FILE, companies_house_zip, truncated  # noqa: E402
 
 from vcse_pipeline.alerts import send_alert  # noqa: E402
 from vcse_pipeline.config import Config  # noqa: E402
+from vcse_pipeline.run_history import read_history  # noqa: E402
 
 WEBHOOK_VARIABLE = "VCSE_ALERT_WEBHOOK_URL"
 SECRET_PATH = "/services/T0VCSE/B0ALERTS/s3cr3tT0k3n"  # a Slack-style webhook path: the token is in the URL
@@ -267,6 +268,12 @@ def test_a_task_failing_under_airflow_alerts_with_dag_task_source_and_error(tmp_
     for result in (on, off, broken):  # the task's own outcome is the same whatever the alerts do
         assert result["state"] == "failed"
         assert result["tasks"]["download"]["state"] == "failed" and result["tasks"]["download"]["tries"] == 1
+    # Each failed run is one line in its data folder's run history, written by the source tasks' failure callback.
+    for name in ("on", "off", "broken"):
+        [record] = read_history(Config.load(environ={}, overrides={"paths": {"data_dir": str(tmp_path / name)}}))
+        assert record["status"] == "failed" and record["run_id"].startswith("companies_house-manual__")
+        assert record["message"].startswith(f"download companies_house failed: source companies_house, file "
+                                            f"{CH_FILE}: expected a zip file")
 
     # Alerts on: one email and one webhook post, for the one failure.
     assert len(mailbox.messages) == 1 and len(webhook.bodies) == 1
