@@ -110,6 +110,17 @@ def test_a_download_that_finds_the_published_file_unchanged_restarts_its_age(cfg
     pipeline.download_source(cfg, "fca_mutuals")
     fca = {c.source: c for c in source_freshness(cfg, now=datetime(2026, 12, 20, 9, 0, tzinfo=UTC))}["fca_mutuals"]
     assert (fca.age_from, fca.age_days, fca.stale) == ("2026-12-04T06:00:00+00:00", 16, True)
+    # A record that kept no sha256 (older code) goes by the staging when it is the record's content (its fingerprint),
+    # else by the time the record itself copied.
+    record = published_sources(cfg.register_path)
+    record["fca_mutuals"]["files"] = [{k: v for k, v in f.items() if k != "sha256"}
+                                      for f in record["fca_mutuals"]["files"]]
+    on = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)
+    assert {c.source: c for c in source_freshness(cfg, sources=record, now=on)}["fca_mutuals"].age_from == \
+        "2026-12-04T06:00:00+00:00"
+    record["fca_mutuals"]["fingerprint"] = "another staging's"
+    assert {c.source: c for c in source_freshness(cfg, sources=record, now=on)}["fca_mutuals"].age_from == \
+        "2026-11-20T06:00:00+00:00"
 
     # `vcse status` shows the same: the last download that confirmed the published file.
     result = CliRunner().invoke(app, ["status", "--data-dir", str(cfg.data_dir)],
