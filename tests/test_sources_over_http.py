@@ -257,8 +257,8 @@ def test_a_source_failing_to_stage_stops_no_other(served, capsys):
     lines[3] = lines[3].replace(b"\"", b"\"\xff", 1)
     bad = tmp_zip(member, b"\n".join(lines))
     server.add(path, bad, last_modified=time.time())
-    with pytest.raises(SourceError, match=r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.csv, "
-                                          r"row 4"):
+    with pytest.raises(SourceError, match=r"source companies_house, file BasicCompanyDataAsOneFile-2026-11-01\.zip:"
+                                          r"BasicCompanyDataAsOneFile-2026-11-01\.csv, row 4"):
         refresh_sources(cfg, sources, force=True)
     out = " ".join(capsys.readouterr().out.split())
     assert "companies_house: not staged, its staging is as it was" in out
