@@ -382,3 +382,18 @@ def test_missing_input_wording_is_shared_with_tag(files):
         result = CliRunner().invoke(app, command)
         assert isinstance(result.exception, PipelineError)
         assert str(result.exception) == f"input file {files / 'missing.csv'} not found"
+
+
+# -- rows as the officer wrote them -------------------------------------------------------------------------------
+
+def test_an_unquoted_comma_in_the_first_row_is_an_error_not_shifted_columns(files):
+    # pandas read the names as row labels: every row "no match", one row lost, exit 0
+    (files / "suppliers.csv").write_text("name,postcode\nBrown, Smith and Co Solicitors,L1 1AA\n"
+                                         "Liscard Young Carers,\nMeols Men's Shed,CH47 5AF\n", encoding="utf-8")
+    out = files / "out.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "suppliers.csv"), "--against", str(files / "list.csv"),
+                                      "-o", str(out)])
+    assert isinstance(result.exception, PipelineError), result.output
+    assert "suppliers.csv line 2 has 3 fields but the header row names 2 columns" in str(result.exception)
+    assert not out.exists()
+

@@ -146,6 +146,27 @@ def test_a_workbook_saved_as_csv_says_so(tmp_path):
         read_table(tmp_path / "book.csv")
 
 
+@pytest.mark.parametrize("lines,line", [
+    # an unquoted comma in the first name: pandas took the names as row labels and shifted every column
+    (["Brown, Smith and Co Solicitors,L1 1AA", "Liscard Young Carers,", "Meols Men's Shed,CH47 5AF"], 2),
+    (["Liscard Young Carers,", "Brown, Smith and Co Solicitors,L1 1AA", "Meols Men's Shed,CH47 5AF"], 3),
+    (["Liscard Young Carers,", "", '"Meols Men\'s Shed\nHoylake",CH47 5AF', "Brown, Smith and Co,L1 1AA"], 6),
+])
+def test_a_row_with_more_fields_than_the_header_names_the_line(tmp_path, lines, line):
+    path = tmp_path / "suppliers.csv"
+    path.write_text("name,postcode\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=rf"input file .*suppliers.csv line {line} has 3 fields but the header "
+                                            "row names 2 columns; .*double quotes"):
+        read_table(path)
+
+
+def test_quoted_commas_and_short_rows_still_read(tmp_path):
+    path = tmp_path / "suppliers.csv"
+    path.write_text('name,postcode\n"Brown, Smith and Co Solicitors",L1 1AA\nLiscard Young Carers\n', encoding="utf-8")
+    assert read_table(path).values.tolist() == [["Brown, Smith and Co Solicitors", "L1 1AA"],
+                                                ["Liscard Young Carers", ""]]
+
+
 # -- writing -----------------------------------------------------------------------------------------------------
 
 def test_output_format_rules(tmp_path):

@@ -3,10 +3,14 @@
 Officers' lists come from Excel: "CSV UTF-8" (with a byte-order mark), the Windows default "CSV (Comma
 delimited)" (Windows-1252, so a curly apostrophe is byte 0x92), or a workbook. All three are read; every error
 names the file and, where it can, the line or the cell. Writing results is procurement/export.py's job.
+
+A CSV row with more fields than the header row names is an error naming the line (a name with an unquoted comma
+would otherwise shift every column, or on the first row make the names a row label).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time
@@ -59,6 +63,25 @@ def _decode(data: bytes, path: Path, what: str, note: Callable[[str], None] | No
         return text
 
 
+def _check_field_counts(text: str, path: Path, what: str) -> None:
+    """A PipelineError naming the first line with more fields than the header row (the first line not blank)
+    names. pandas takes an extra field on the first data row as a column of row labels, shifting every name one
+    column along."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next((fields for fields in reader if fields), [])   # pandas skips blank lines above the header
+        start = reader.line_num + 1
+        for fields in reader:
+            if len(fields) > len(header):
+                raise PipelineError(
+                    f"{what} file {path} line {start} has {len(fields)} fields but the header row names "
+                    f"{len(header)} columns; a value with a comma in it (\"Brown, Smith and Co\") must be in double "
+                    "quotes, as Excel writes it: save the list from Excel, or add the missing column name")
+            start = reader.line_num + 1
+    except csv.Error:
+        return   # pandas says what is wrong, with the line
+
+
 def _read_csv(path: Path, what: str, note: Callable[[str], None] | None) -> pd.DataFrame:
     try:
         data = path.read_bytes()
@@ -67,8 +90,10 @@ def _read_csv(path: Path, what: str, note: Callable[[str], None] | None) -> pd.D
     if data.startswith(b"PK\x03\x04"):   # a zip: an Excel workbook saved under a .csv name
         raise PipelineError(f"{what} file {path} is an Excel workbook, not CSV text; rename it to .xlsx")
     text = _decode(data, path, what, note)
+    _check_field_counts(text, path, what)
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        # index_col=False: never a column of row labels (the check above has ruled out rows longer than the header)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
     except pd.errors.EmptyDataError:
         raise PipelineError(f"{what} file {path} is empty: expected a header row of column names") from None
     except pd.errors.ParserError as exc:   # pandas says "Expected 3 fields in line 5, saw 4"
