@@ -397,3 +397,27 @@ def test_an_unquoted_comma_in_the_first_row_is_an_error_not_shifted_columns(file
     assert "suppliers.csv line 2 has 3 fields but the header row names 2 columns" in str(result.exception)
     assert not out.exists()
 
+
+def test_output_has_one_row_per_input_row_in_order_with_blank_rows(files):
+    import openpyxl
+
+    names = ["Trussell Trust", None, "Herts Aid", None, None, "Acme Widgets Holdings", "Hyndburn - CAB"]
+    book = openpyxl.Workbook()
+    book.active.append(["grantee", "amount"])
+    for name in names:
+        book.active.append([name, 10 if name else None])
+    book.active["B40"].value = ""          # a cell written well below the list: not a row of it
+    book.save(files / "suppliers.xlsx")
+    (files / "suppliers.csv").write_text("grantee,amount\n" + "".join(f"{n or ''},{10 if n else ''}\n" if n or i % 2
+                                                                      else "\n" for i, n in enumerate(names)) + "\n\n",
+                                         encoding="utf-8")
+    for source in ("suppliers.xlsx", "suppliers.csv"):
+        out = files / f"{source}.out.csv"
+        result = CliRunner().invoke(app, ["match", str(files / source), "--name-column", "grantee",
+                                          "--against", str(files / "list.csv"), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote {len(names)} rows" in result.output
+        frame = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert frame["grantee"].tolist() == [n or "" for n in names], source
+        assert frame["status"].tolist()[1::2] == ["no match", "no match", "no match"]   # the blank rows
+        assert frame.loc[0, "org_id"] == "GB-CHC-1110522" and frame.loc[6, "org_id"] == "GB-CHC-1110853"

@@ -167,6 +167,28 @@ def test_quoted_commas_and_short_rows_still_read(tmp_path):
                                                 ["Liscard Young Carers", ""]]
 
 
+def test_blank_rows_between_rows_kept_on_request_and_dropped_below(tmp_path):
+    csv_path = tmp_path / "suppliers.csv"
+    csv_path.write_text("\nname,postcode\nWirral Mind,CH41 1AA\n\n,\nAge UK Wirral,CH41 5AB\n\n,\n\n",
+                        encoding="utf-8")
+    xlsx_path = tmp_path / "suppliers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["name", "postcode"], ["Wirral Mind", "CH41 1AA"], [None, None], [None, None],
+                ["Age UK Wirral", "CH41 5AB"]):
+        ws.append(row)
+    ws["A9"].value, ws["B30"].value = "", None          # cells written below the list, as formatting leaves them
+    wb.save(xlsx_path)
+    for path in (csv_path, xlsx_path):
+        kept = read_table(path, keep_blank_rows=True)
+        assert kept.values.tolist() == [["Wirral Mind", "CH41 1AA"], ["", ""], ["", ""],
+                                        ["Age UK Wirral", "CH41 5AB"]], path
+    # without keep_blank_rows, as before: a workbook's blank rows and a CSV's blank lines left out
+    assert read_table(xlsx_path).values.tolist() == [["Wirral Mind", "CH41 1AA"], ["Age UK Wirral", "CH41 5AB"]]
+    assert read_table(csv_path).values.tolist() == [["Wirral Mind", "CH41 1AA"], ["", ""],
+                                                    ["Age UK Wirral", "CH41 5AB"], ["", ""]]
+
+
 # -- writing -----------------------------------------------------------------------------------------------------
 
 def test_output_format_rules(tmp_path):

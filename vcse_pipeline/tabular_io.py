@@ -5,7 +5,9 @@ delimited)" (Windows-1252, so a curly apostrophe is byte 0x92), or a workbook. A
 names the file and, where it can, the line or the cell. Writing results is procurement/export.py's job.
 
 A CSV row with more fields than the header row names is an error naming the line (a name with an unquoted comma
-would otherwise shift every column, or on the first row make the names a row label).
+would otherwise shift every column, or on the first row make the names a row label). With `keep_blank_rows` a blank
+row between rows is kept as a row of blanks, so a result file lines up with its input row for row; blank rows after
+the last filled one are dropped.
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ SAVE_AS_HINT = "save it from Excel as \"CSV UTF-8 (Comma delimited)\" or as an .
 
 
 def read_table(path: Path, what: str = "input", note: Callable[[str], None] | None = None, *,
-               text_columns: Iterable[str] | None = None) -> pd.DataFrame:
+               text_columns: Iterable[str] | None = None, keep_blank_rows: bool = False) -> pd.DataFrame:
     """Every column as text, blank cells as "". `what` names the file's role in errors ("input file x.csv");
     `note` is told when a CSV had to be read as Windows-1252.
 
     With `text_columns` (the ones a command reads: name, postcode...) only those are made text in a workbook;
     its other columns keep their cell values (123 stays a number, a date a date, a blank None), so a result
-    file gives them back as they were written. CSV cells are text whatever is asked."""
+    file gives them back as they were written. CSV cells are text whatever is asked.
+
+    `keep_blank_rows` keeps a blank row between filled ones as a row of blanks (`vcse match` writes one result row
+    per input row) and blank rows after the last filled row are left out; without it a workbook's blank rows and a
+    CSV's blank lines are left out (a CSV row of commas is kept)."""
     path = Path(path)
     if path.is_dir():
         raise PipelineError(f"{what} file {path} is a folder; give the CSV or .xlsx file inside it")
@@ -40,10 +46,10 @@ def read_table(path: Path, what: str = "input", note: Callable[[str], None] | No
         raise PipelineError(f"{what} file {path} not found")
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
-        return _read_xlsx(path, what, None if text_columns is None else set(text_columns))
+        return _read_xlsx(path, what, None if text_columns is None else set(text_columns), keep_blank_rows)
     if suffix in (".xls", ".ods", ".numbers"):
         raise PipelineError(f"{what} file {path}: {suffix} files cannot be read; {SAVE_AS_HINT}")
-    return _read_csv(path, what, note)
+    return _read_csv(path, what, note, keep_blank_rows)
 
 
 def _decode(data: bytes, path: Path, what: str, note: Callable[[str], None] | None) -> str:
@@ -82,7 +88,7 @@ def _check_field_counts(text: str, path: Path, what: str) -> None:
         return   # pandas says what is wrong, with the line
 
 
-def _read_csv(path: Path, what: str, note: Callable[[str], None] | None) -> pd.DataFrame:
+def _read_csv(path: Path, what: str, note: Callable[[str], None] | None, keep_blank_rows: bool) -> pd.DataFrame:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -92,14 +98,20 @@ def _read_csv(path: Path, what: str, note: Callable[[str], None] | None) -> pd.D
     text = _decode(data, path, what, note)
     _check_field_counts(text, path, what)
     try:
-        # index_col=False: never a column of row labels (the check above has ruled out rows longer than the header)
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+        # index_col=False: never a column of row labels (the check above has ruled out rows longer than the header).
+        # Blank lines above the header are skipped either way (pandas would take one as the header if it kept them).
+        frame = pd.read_csv(io.StringIO(text.lstrip("\r\n") if keep_blank_rows else text), dtype=str,
+                            keep_default_na=False, index_col=False, skip_blank_lines=not keep_blank_rows)
     except pd.errors.EmptyDataError:
         raise PipelineError(f"{what} file {path} is empty: expected a header row of column names") from None
     except pd.errors.ParserError as exc:   # pandas says "Expected 3 fields in line 5, saw 4"
         raise PipelineError(f"{what} file {path} is not a readable CSV: {exc}".rstrip()) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    if not keep_blank_rows:
+        return frame   # blank lines skipped; a row of commas kept, as it always was for vcse tag and the spend files
+    # a blank line or a row of commas reads as a row of "": those after the last filled row go
+    filled = frame.ne("").any(axis=1).to_numpy()
+    return frame.iloc[:filled.nonzero()[0][-1] + 1 if filled.any() else 0].reset_index(drop=True)
 
 
 def _cell_text(value) -> str:
@@ -141,9 +153,11 @@ def _sheet_rows(path: Path, what: str, data_only: bool) -> tuple[str, list[list]
         wb.close()
 
 
-def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataFrame:
+def _read_xlsx(path: Path, what: str, text_columns: set[str] | None, keep_blank_rows: bool) -> pd.DataFrame:
     """The first sheet; row 1 is the header. Formulas give their last calculated value; a formula with none saved
-    (a workbook written by a program, never opened in Excel) is an error naming the cell, not a blank."""
+    (a workbook written by a program, never opened in Excel) is an error naming the cell, not a blank. Empty rows
+    below the last filled one (Excel keeps formatted ones) are left out; those between filled rows only without
+    `keep_blank_rows`."""
     from openpyxl.cell.read_only import EmptyCell
     from openpyxl.utils import get_column_letter
 
@@ -160,7 +174,7 @@ def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataF
         letter = get_column_letter(col + 1)
         return f"{what} file {path} row {r} column {header[col] or letter!r} (sheet {title!r}, cell {letter}{r})"
 
-    records = []
+    records, blanks = [], 0   # blanks: the empty rows since the last filled one
     for r, row in enumerate(rows[1:], start=2):
         values = []
         for col in range(width):
@@ -180,8 +194,13 @@ def _read_xlsx(path: Path, what: str, text_columns: set[str] | None) -> pd.DataF
                                         "(the workbook was written by a program, not saved by Excel); open it in "
                                         "Excel and save it, or paste the values in place of the formulas")
             values.append(_cell_text(value) if keep_text[col] else _cell_value(value))
-        if any(v not in (None, "") for v in values):   # Excel keeps formatted but empty rows; skip them
-            records.append(values)
+        if all(v in (None, "") for v in values):
+            blanks += 1   # kept only when a filled row follows: Excel keeps formatted but empty rows below a list
+            continue
+        if keep_blank_rows:
+            records += [["" if keep_text[col] else None for col in range(width)] for _ in range(blanks)]
+        blanks = 0
+        records.append(values)
     for col, name in enumerate(header):
         if not name and any(rec[col] not in (None, "") for rec in records):
             raise PipelineError(f"{what} file {path} column {get_column_letter(col + 1)} has values but no header "

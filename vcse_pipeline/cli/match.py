@@ -34,8 +34,9 @@ ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "
 def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
     """A CSV (UTF-8 or Windows-1252) or .xlsx list, empty cells as None; errors name the file. Every column is
     text, except that with `text_columns` a workbook's other columns keep their numbers and dates, so the output
-    file holds them as they were written."""
-    return read_table(path, what, note=note, text_columns=text_columns).replace({"": None})
+    file holds them as they were written. A blank row between filled ones is kept (a 'no match' row of the output,
+    which has one row per input row, in order); blank rows below the list are not."""
+    return read_table(path, what, note=note, text_columns=text_columns, keep_blank_rows=True).replace({"": None})
 
 
 def active_column(frame: pd.DataFrame, path: Path) -> list[bool | None]:
