@@ -421,3 +421,14 @@ def test_output_has_one_row_per_input_row_in_order_with_blank_rows(files):
         assert frame["grantee"].tolist() == [n or "" for n in names], source
         assert frame["status"].tolist()[1::2] == ["no match", "no match", "no match"]   # the blank rows
         assert frame.loc[0, "org_id"] == "GB-CHC-1110522" and frame.loc[6, "org_id"] == "GB-CHC-1110853"
+
+
+@pytest.mark.parametrize("margin", ["0", "-1", "nan"])
+def test_a_margin_of_zero_or_less_is_refused(files, margin):
+    # a lead of 0 (two organisations the evidence cannot tell apart, or a rule that never matches) passed margin 0
+    out = files / "out.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "in.csv"), "--name-column", "grantee", "--margin", margin,
+                                      "--against", str(files / "list.csv"), "-o", str(out)])
+    assert isinstance(result.exception, PipelineError)
+    assert str(result.exception).startswith(f"--margin {margin}: give a number of points above 0")
+    assert not out.exists()

@@ -700,3 +700,24 @@ print(repr(weighted_overlap(("uk", "wirral", "club", "mind", "community", "age")
     answers = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
                               capture_output=True, text=True, check=True).stdout for seed in range(8)}
     assert len(answers) == 1, answers
+
+
+# -- rules that never match, whatever the margin -------------------------------------------------------------------
+
+@pytest.mark.parametrize("margin", [0.0, -5.0, 0.001])
+def test_never_matched_rules_hold_whatever_the_margin(with_made_up, margin):
+    # a margin of 0 passed the lead of 0 these rules set: another federation member, a registered name adding a place,
+    # and a rival by containment were 'matched'
+    index = federation_index()
+    for query, org in [("Age Concern - Barrow and District", "GB-CHC-1"), ("Fareshare", "GB-CHC-7")]:
+        result = index.match(query, link_threshold=0, review_threshold=0, margin=margin)
+        assert (result.org_id, result.status) == (org, REVIEW), query
+        assert result.evidence["review_only"]
+    idx = with_made_up(("Brightside Mental Health", None),
+                       ("Brightside - Mental Health and Emotional Wellbeing Centre", None))
+    result = idx.match("Brightside Mental Health & Well Being Centre", None, link_threshold=85, review_threshold=75,
+                       margin=margin)
+    assert result.status == REVIEW and result.evidence["other_candidate"] in {"made-up:0", "made-up:1"}
+    # a name no rule doubts is still matched at any margin
+    result = index.match("Wirral Mind", link_threshold=60, review_threshold=50, margin=margin)
+    assert (result.org_id, result.status) == ("GB-CHC-4", MATCHED) and "review_only" not in result.evidence

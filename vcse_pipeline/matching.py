@@ -513,10 +513,19 @@ class MatchIndex:
         lead = top.rank_score - (others[0].rank_score if others else 0.0)
         # on the evidence alone, before the rules below send the best to review for doubts about it alone
         inseparable = others[0] if others and lead < margin else None
-        if "federation_mismatch" in top.evidence or "dropped_parts_differ" in top.evidence:
-            lead = 0.0   # another member of the federation, or another branch of the name: never 'matched'
+        # Doubts no margin can outweigh: the lead becomes 0 and `review_only` says why, for match() to honour
+        # whatever the margin (a margin of 0 would pass a lead of 0).
+        review_only = []
+        if "federation_mismatch" in top.evidence:
+            review_only.append(f"another member of a federation ({top.evidence['federation_mismatch']})")
+        if "dropped_parts_differ" in top.evidence:
+            review_only.append(f"another branch of the name ({top.evidence['dropped_parts_differ']})")
         if self.reconcile and top.evidence.get("contained") == QUERY_IN_NAME and added_words(top.evidence):
-            lead = 0.0   # the register's name adds words to the query: a branch or region of it, to review
+            # the register's name adds words to the query: a branch or region of it, to review
+            review_only.append(f"the register's name adds {' '.join(sorted(added_words(top.evidence)))}: it may be "
+                               "a branch or region")
+        if review_only:
+            lead = 0.0
         if inseparable is not None:   # the evidence cannot separate them: both go to review, named
             top = Candidate(top.org_id, top.matched_name, top.score,
                             {**top.evidence, "other_candidate": inseparable.org_id,
@@ -526,7 +535,11 @@ class MatchIndex:
             top = Candidate(top.org_id, top.matched_name, top.score,
                             {"other_candidate": rival.org_id, "other_candidate_name": self.org_name[rival.org_id],
                              **top.evidence, "conflicting_match": rival.matched_name}, top.rank_score)
+            review_only.append(f"{rival.org_id} {self.org_name[rival.org_id]} fits as well (one name holds the "
+                               "list's name, the other is held in it)")
             lead = 0.0
+        if review_only:
+            top = replace(top, evidence={**top.evidence, "review_only": "; ".join(review_only)})
         return top, lead, runner_up
 
     def _rival(self, top: Candidate, others: list[Candidate]) -> tuple[Candidate | None, bool]:
@@ -621,7 +634,9 @@ class MatchIndex:
             return MatchResult(None, None, 0.0, NO_MATCH, {}, 0.0)
         if top.score < review_threshold:
             return MatchResult(None, None, top.score, NO_MATCH, top.evidence, runner_up)
-        status = MATCHED if top.score >= link_threshold and lead >= margin else REVIEW
+        # review_only (best): never 'matched', whatever the margin
+        status = MATCHED if top.score >= link_threshold and lead >= margin and "review_only" not in top.evidence \
+            else REVIEW
         evidence = {**top.evidence, "runner_up_score": runner_up, "register_name": self.org_name[top.org_id]}
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
 

@@ -157,7 +157,8 @@ def match_command(
         None, "--review-threshold", help="Score (0-100, at most --link-threshold) from which a name goes to "
                                          "'review' (default: config)."),
     margin: float = typer.Option(
-        DEFAULT_MARGIN, "--margin", help="Points the best organisation must lead the next by to be 'matched'."),
+        DEFAULT_MARGIN, "--margin", help="Points (above 0) the best organisation must lead the next by to be "
+                                         "'matched'."),
     register_file: Path | None = RegisterOpt,
     config: Path | None = ConfigOpt,
     data_dir: Path | None = DataDirOpt,
@@ -171,6 +172,9 @@ def match_command(
     # a bad --output or --format fails before the matching, not after
     to_stdout = check_table_output(output, fmt, example="matches") is not None and output is None
     link, review = thresholds(cfg, link_threshold, review_threshold)
+    if not margin > 0:   # a lead of 0 (two organisations the evidence cannot tell apart) would pass a margin of 0
+        raise PipelineError(f"--margin {margin:g}: give a number of points above 0 (default {DEFAULT_MARGIN:g}) by "
+                            "which the best organisation must lead the next to be 'matched'")
     frame = read_list(file, "input", text_columns=[name_column, postcode_column or "postcode"])
     require_columns(frame, [name_column], "input", file, option="--name-column")
     if postcode_column:
