@@ -43,7 +43,7 @@ def test_match_writes_statuses_and_summary(files):
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(frame.columns) == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name", "score",
-                                 "status", "other_candidate"]
+                                 "status", "other_candidate", "is_active", "date_removed"]
     by_name = frame.set_index("grantee")
     assert by_name.loc["Trussell Trust", "status"] == "matched"
     assert by_name.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
@@ -67,7 +67,7 @@ def test_csv_without_output_goes_to_standard_output(files):
                                       "--against", str(files / "list.csv"), "-f", "csv"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == ("grantee,postcode,amount,org_id,register_name,matched_name,score,status,"
-                                             "other_candidate")
+                                             "other_candidate,is_active,date_removed")
     frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False).set_index("grantee")
     assert len(frame) == 5 and frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
     assert "Matched" in result.stderr and "Matched" not in result.stdout   # the summary stays off the pipe
@@ -357,7 +357,7 @@ def test_windows_csv_and_xlsx_inputs_and_a_hostile_name(files):
     assert result.exit_code == 0, result.output
     ws = openpyxl.load_workbook(out).active                              # a real workbook
     assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name",
-                                        "score", "status", "other_candidate"]
+                                        "score", "status", "other_candidate", "is_active", "date_removed"]
     assert (ws["A4"].value, ws["A4"].data_type) == ("'" + hostile, "s")
     assert ws["C2"].value == 5000 and ws["H3"].value == "matched"        # a number stays a number
 
@@ -432,3 +432,35 @@ def test_a_margin_of_zero_or_less_is_refused(files, margin):
     assert isinstance(result.exception, PipelineError)
     assert str(result.exception).startswith(f"--margin {margin}: give a number of points above 0")
     assert not out.exists()
+
+
+def test_a_match_to_a_removed_organisation_says_so(files):
+    from vcse_pipeline.db import connect, run_sql_dir
+
+    path = files / "status.duckdb"
+    con = connect(path)
+    run_sql_dir(con, "core")
+    add_organisation(con, "GB-CHC-1023081", "Lower Heswall Credit Union", False)
+    add_organisation(con, "GB-CHC-1023081", "Lower Heswall Credit Union", False, area="E07000242")
+    con.execute("UPDATE organisation SET date_removed = DATE '2008-01-08' WHERE org_id = 'GB-CHC-1023081'")
+    add_organisation(con, "GB-CHC-1110522", "THE TRUSSELL TRUST", True, postcode="SP2 7HL")
+    con.close()
+    (files / "credit.csv").write_text("name\nLower Heswall Credit Union\nTrussell Trust\nAcme Widgets Holdings\n",
+                                      encoding="utf-8")
+    out = files / "status.csv"
+    result = CliRunner().invoke(app, ["match", str(files / "credit.csv"), "--register", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("name")
+    assert frame.loc["Lower Heswall Credit Union", ["status", "is_active", "date_removed"]].tolist() == [
+        "matched", "false", "2008-01-08"]
+    assert frame.loc["Trussell Trust", ["status", "is_active", "date_removed"]].tolist() == ["matched", "true", ""]
+    assert frame.loc["Acme Widgets Holdings", ["status", "is_active", "date_removed"]].tolist() == ["no match", "", ""]
+    assert "1 matched name is an organisation removed from its register or dissolved" in " ".join(result.output.split())
+    # an --against list gives status from its active column, and no dates
+    (files / "against.csv").write_text("org_id,name,active\nGB-CHC-1023081,Lower Heswall Credit Union,no\n",
+                                       encoding="utf-8")
+    result = CliRunner().invoke(app, ["match", str(files / "credit.csv"), "--against", str(files / "against.csv"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out, dtype=str, keep_default_na=False).iloc[0]
+    assert (row.status, row.is_active, row.date_removed) == ("matched", "false", "")

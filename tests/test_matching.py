@@ -102,7 +102,7 @@ def test_match_frame_adds_columns(index):
                        "pc": ["SP2 7HL", None, None]})
     out = match_frame(df, "grantee", "pc", index, link_threshold=90, review_threshold=75)
     assert list(out.columns) == ["grantee", "pc", "org_id", "register_name", "matched_name", "score", "status",
-                                 "other_candidate"]
+                                 "other_candidate", "is_active"]
     assert out.status.tolist() == [MATCHED, NO_MATCH, NO_MATCH]
     assert out.org_id.iloc[0] == "GB-CHC-1110522"
 
@@ -721,3 +721,14 @@ def test_never_matched_rules_hold_whatever_the_margin(with_made_up, margin):
     # a name no rule doubts is still matched at any margin
     result = index.match("Wirral Mind", link_threshold=60, review_threshold=50, margin=margin)
     assert (result.org_id, result.status) == ("GB-CHC-4", MATCHED) and "review_only" not in result.evidence
+
+
+def test_match_frame_gives_the_organisations_status(register):
+    index = with_status(register, {HERTS_AID_OLD: False, HERTS_AID_NEW: True})
+    out = match_frame(pd.DataFrame({"name": ["Herts Aid", "Acme Widgets Holdings", None]}), "name", None, index,
+                      link_threshold=90, review_threshold=75)
+    assert out.org_id.tolist()[0] == HERTS_AID_NEW and out.is_active.tolist() == [True, None, None]
+    # both removed: a tie, reviewed, and either way a removed organisation
+    index = with_status(register, {HERTS_AID_OLD: False, HERTS_AID_NEW: False})
+    row = match_frame(pd.DataFrame({"name": ["Herts Aid"]}), "name", None, index).iloc[0]
+    assert (row.status, row.is_active) == (REVIEW, False)

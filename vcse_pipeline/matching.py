@@ -849,7 +849,8 @@ def score_forms(query: NameForm, candidate: NameForm, weight, *, containment: bo
 def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None = None,
                 index: MatchIndex | None = None, *, link_threshold: float | None = None,
                 review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
-    """A copy of `df` with org_id, matched_name, score and status columns from matching each row's name."""
+    """A copy of `df` with org_id, register_name, matched_name, score, status, other_candidate and is_active (the
+    organisation's status: true, false for removed or dissolved, blank when unknown) from matching each row's name."""
     if index is None:
         raise PipelineError("match_frame needs an index: build one with MatchIndex.from_records(...)")
     for column in [name_column] + ([postcode_column] if postcode_column else []):
@@ -874,6 +875,8 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
     out["other_candidate"] = [f"{r.evidence['other_candidate']} {r.evidence['other_candidate_name']}"
                               if r.status == REVIEW and r.evidence.get("other_candidate") else None
                               for r in results]
+    # the organisation's status, when known: a match to a removed charity or dissolved company is not a supplier
+    out["is_active"] = [index.org_active.get(r.org_id) if r.org_id else None for r in results]
     return out
 
 

@@ -3,6 +3,8 @@ postcode."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +30,8 @@ from . import err_console, note
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, TableFormatOpt, load_config
 
 console = Console()
-ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "other_candidate"]
+ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "other_candidate", "is_active",
+                 "date_removed"]
 
 
 def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
@@ -78,6 +81,26 @@ def index_from_register(path: Path) -> MatchIndex:
         con.close()
 
 
+def removal_dates(path: Path, org_ids: Iterable[str]) -> dict[str, date]:
+    """The date each of `org_ids` was removed from its register or dissolved (organisation.date_removed, the latest
+    of its rows), for those the register records as removed; none from a register built before the column."""
+    from ..procurement.connection import open_register_file
+
+    wanted = sorted(set(org_ids))
+    if not wanted:
+        return {}
+    con = open_register_file(path)
+    try:
+        if "date_removed" not in {row[0] for row in con.execute("DESCRIBE organisation").fetchall()}:
+            return {}
+        return dict(con.execute("""
+            SELECT org_id, max(date_removed) FROM organisation
+            WHERE org_id IN (SELECT unnest(?)) AND date_removed IS NOT NULL AND NOT is_active GROUP BY org_id""",
+                                [wanted]).fetchall())
+    finally:
+        con.close()
+
+
 def _cell(value) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
@@ -112,6 +135,10 @@ def print_summary(result: pd.DataFrame, name_column: str, examples: int = 3, out
             shown.add_row(_cell(row[name_column]), _cell(row["register_name"]), _cell(through), _cell(row["org_id"]),
                           score_text(row["score"]), status)
     out.print(shown)
+    gone = int((result["status"].eq(MATCHED) & result["is_active"].eq(False)).sum())
+    if gone:
+        out.print(f"{gone:,} matched {'name is an organisation' if gone == 1 else 'names are organisations'} removed "
+                  "from its register or dissolved: see the is_active and date_removed columns")
 
 
 def thresholds(cfg, link_threshold: float | None, review_threshold: float | None) -> tuple[float, float]:
@@ -148,8 +175,8 @@ def match_command(
              "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the input columns plus org_id, register_name, matched_name (the name "
-                                     "matched through), score, status, other_candidate to this .csv or .xlsx file "
-                                     "(folders are created)."),
+                                     "matched through), score, status, other_candidate, is_active and date_removed "
+                                     "(the organisation's status) to this .csv or .xlsx file (folders are created)."),
     fmt: TableFormat | None = TableFormatOpt,
     link_threshold: float | None = typer.Option(
         None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
@@ -187,6 +214,10 @@ def match_command(
         index = index_from_register(register_file or cfg.register_path)
     result = match_frame(frame, name_column, postcode_column, index, link_threshold=link,
                          review_threshold=review, margin=margin)
+    # when the organisation was removed or dissolved: from the register (an --against list has no dates)
+    removed = {} if against is not None else removal_dates(register_file or cfg.register_path,
+                                                             result.loc[result["is_active"].eq(False), "org_id"])
+    result["date_removed"] = [removed.get(org_id) for org_id in result["org_id"]]
     print_summary(result, name_column, out=err_console if to_stdout else console)
     if to_stdout or output is not None:
         emit_table(*frame_table(result), output, fmt, sheet_title="Matches")
