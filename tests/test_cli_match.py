@@ -43,12 +43,16 @@ def test_match_writes_statuses_and_summary(files):
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(frame.columns) == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name", "score",
-                                 "status", "other_candidate", "is_active", "date_removed"]
+                                 "status", "other_candidate", "review_reason", "is_active", "date_removed"]
     by_name = frame.set_index("grantee")
     assert by_name.loc["Trussell Trust", "status"] == "matched"
     assert by_name.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
     assert by_name.loc["Hyndburn - CAB", "org_id"] == "GB-CHC-1110853"
     assert by_name.loc["Herts Aid", "status"] == "review"          # two organisations share the name
+    other = by_name.loc["Herts Aid", "other_candidate"]
+    assert by_name.loc["Herts Aid", "review_reason"] == f"{other} scores within 4 points: name, postcode and status " \
+                                                        "cannot tell them apart"
+    assert by_name.loc["Trussell Trust", "review_reason"] == by_name.loc["Acme Widgets Holdings", "review_reason"] == ""
     assert by_name.loc["Acme Widgets Holdings", "status"] == "no match"
     assert by_name.loc["Acme Widgets Holdings", "org_id"] == ""
     for word in ("matched", "review", "no match", "Trussell Trust", "wrote 5 rows"):
@@ -67,7 +71,7 @@ def test_csv_without_output_goes_to_standard_output(files):
                                       "--against", str(files / "list.csv"), "-f", "csv"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == ("grantee,postcode,amount,org_id,register_name,matched_name,score,status,"
-                                             "other_candidate,is_active,date_removed")
+                                             "other_candidate,review_reason,is_active,date_removed")
     frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False).set_index("grantee")
     assert len(frame) == 5 and frame.loc["Trussell Trust", "org_id"] == "GB-CHC-1110522"
     assert "Matched" in result.stderr and "Matched" not in result.stdout   # the summary stays off the pipe
@@ -357,7 +361,8 @@ def test_windows_csv_and_xlsx_inputs_and_a_hostile_name(files):
     assert result.exit_code == 0, result.output
     ws = openpyxl.load_workbook(out).active                              # a real workbook
     assert [c.value for c in ws[1]] == ["grantee", "postcode", "amount", "org_id", "register_name", "matched_name",
-                                        "score", "status", "other_candidate", "is_active", "date_removed"]
+                                        "score", "status", "other_candidate", "review_reason", "is_active",
+                                        "date_removed"]
     assert (ws["A4"].value, ws["A4"].data_type) == ("'" + hostile, "s")
     assert ws["C2"].value == 5000 and ws["H3"].value == "matched"        # a number stays a number
 

@@ -102,7 +102,7 @@ def test_match_frame_adds_columns(index):
                        "pc": ["SP2 7HL", None, None]})
     out = match_frame(df, "grantee", "pc", index, link_threshold=90, review_threshold=75)
     assert list(out.columns) == ["grantee", "pc", "org_id", "register_name", "matched_name", "score", "status",
-                                 "other_candidate", "is_active"]
+                                 "other_candidate", "review_reason", "is_active"]
     assert out.status.tolist() == [MATCHED, NO_MATCH, NO_MATCH]
     assert out.org_id.iloc[0] == "GB-CHC-1110522"
 
@@ -732,3 +732,29 @@ def test_match_frame_gives_the_organisations_status(register):
     index = with_status(register, {HERTS_AID_OLD: False, HERTS_AID_NEW: False})
     row = match_frame(pd.DataFrame({"name": ["Herts Aid"]}), "name", None, index).iloc[0]
     assert (row.status, row.is_active) == (REVIEW, False)
+
+
+def test_review_rows_say_why(with_made_up):
+    index = federation_index()
+    query = pd.DataFrame({"name": ["Age Concern - Barrow and District", "Fareshare", "Brambles Playgroup",
+                                   "Wirral Mind", "Wirral Mind Birkenhead Road Project", "Zzyzx Quantum Widgets"],
+                          "pc": [None, None, "CH41 1AA", None, None, None]})
+    out = match_frame(query, "name", "pc", index, link_threshold=90, review_threshold=30)
+    reasons = dict(zip(out.name, out.review_reason, strict=True))
+    assert out.status.tolist()[:3] == [REVIEW] * 3
+    assert reasons["Age Concern - Barrow and District"].startswith(
+        "another member of a federation (age federation: barrow / hailsham hellingly herstmonceux)")
+    assert reasons["Fareshare"].startswith("the register's name adds midlands: it may be a branch or region")
+    other = "GB-CHC-9" if out.org_id[2] == "GB-CHC-8" else "GB-CHC-8"
+    assert reasons["Brambles Playgroup"] == f"{other} Brambles Playgroup scores within 4 points: name, postcode and " \
+                                           "status cannot tell them apart"
+    # matched and no-match rows have none; a low score says so, with the threshold
+    assert pd.isna(reasons["Wirral Mind"]) and pd.isna(reasons["Zzyzx Quantum Widgets"])
+    low = out.set_index("name").loc["Wirral Mind Birkenhead Road Project"]
+    assert low.status == REVIEW and low.review_reason.endswith(f"score {low.score:g} is below the link threshold 90")
+    # a rival by containment is named as a conflicting match
+    idx = with_made_up(("Brightside Mental Health", None),
+                       ("Brightside - Mental Health and Emotional Wellbeing Centre", None))
+    result = idx.match("Brightside Mental Health & Well Being Centre", link_threshold=85, review_threshold=75)
+    assert result.status == REVIEW
+    assert f"conflicting match: {result.evidence['other_candidate']} Brightside" in result.evidence["review_reason"]

@@ -535,8 +535,8 @@ class MatchIndex:
             top = Candidate(top.org_id, top.matched_name, top.score,
                             {"other_candidate": rival.org_id, "other_candidate_name": self.org_name[rival.org_id],
                              **top.evidence, "conflicting_match": rival.matched_name}, top.rank_score)
-            review_only.append(f"{rival.org_id} {self.org_name[rival.org_id]} fits as well (one name holds the "
-                               "list's name, the other is held in it)")
+            review_only.append(f"conflicting match: {rival.org_id} {self.org_name[rival.org_id]} fits as well (one "
+                               "name adds words to the list's name, the other leaves words out)")
             lead = 0.0
         if review_only:
             top = replace(top, evidence={**top.evidence, "review_only": "; ".join(review_only)})
@@ -638,7 +638,21 @@ class MatchIndex:
         status = MATCHED if top.score >= link_threshold and lead >= margin and "review_only" not in top.evidence \
             else REVIEW
         evidence = {**top.evidence, "runner_up_score": runner_up, "register_name": self.org_name[top.org_id]}
+        if status == REVIEW:
+            evidence["review_reason"] = review_reason(evidence, top.score, link_threshold, margin)
         return MatchResult(top.org_id, top.matched_name, top.score, status, evidence, runner_up)
+
+
+def review_reason(evidence: dict, score: float, link_threshold: float, margin: float) -> str:
+    """Why match() sent a best to review, in plain words, from its evidence: the doubts best() recorded
+    (review_only), another organisation the evidence cannot separate from it, a score below the link threshold."""
+    reasons = [evidence["review_only"]] if evidence.get("review_only") else []
+    if evidence.get("other_candidate") and "conflicting_match" not in evidence:
+        reasons.append(f"{evidence['other_candidate']} {evidence['other_candidate_name']} scores within {margin:g} "
+                       "points: name, postcode and status cannot tell them apart")
+    if score < link_threshold:
+        reasons.append(f"score {score:g} is below the link threshold {link_threshold:g}")
+    return "; ".join(reasons) or f"leads the next organisation by less than {margin:g} points"
 
 
 def _rank_order(candidate: Candidate) -> tuple[float, int, str]:
@@ -849,8 +863,9 @@ def score_forms(query: NameForm, candidate: NameForm, weight, *, containment: bo
 def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None = None,
                 index: MatchIndex | None = None, *, link_threshold: float | None = None,
                 review_threshold: float | None = None, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
-    """A copy of `df` with org_id, register_name, matched_name, score, status, other_candidate and is_active (the
-    organisation's status: true, false for removed or dissolved, blank when unknown) from matching each row's name."""
+    """A copy of `df` with org_id, register_name, matched_name, score, status, other_candidate, review_reason (why a
+    'review' row is one: review_reason()) and is_active (the organisation's status: true, false for removed or
+    dissolved, blank when unknown) from matching each row's name."""
     if index is None:
         raise PipelineError("match_frame needs an index: build one with MatchIndex.from_records(...)")
     for column in [name_column] + ([postcode_column] if postcode_column else []):
@@ -875,6 +890,7 @@ def match_frame(df: pd.DataFrame, name_column: str, postcode_column: str | None 
     out["other_candidate"] = [f"{r.evidence['other_candidate']} {r.evidence['other_candidate_name']}"
                               if r.status == REVIEW and r.evidence.get("other_candidate") else None
                               for r in results]
+    out["review_reason"] = [r.evidence.get("review_reason") if r.status == REVIEW else None for r in results]
     # the organisation's status, when known: a match to a removed charity or dissolved company is not a supplier
     out["is_active"] = [index.org_active.get(r.org_id) if r.org_id else None for r in results]
     return out

@@ -30,8 +30,8 @@ from . import err_console, note
 from .options import ConfigOpt, DataDirOpt, RegisterOpt, TableFormatOpt, load_config
 
 console = Console()
-ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "other_candidate", "is_active",
-                 "date_removed"]
+ADDED_COLUMNS = ["org_id", "register_name", "matched_name", "score", "status", "other_candidate", "review_reason",
+                 "is_active", "date_removed"]
 
 
 def read_list(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
@@ -175,8 +175,9 @@ def match_command(
              "organisations tie on the same name, the only active one among removed namesakes is 'matched'."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the input columns plus org_id, register_name, matched_name (the name "
-                                     "matched through), score, status, other_candidate, is_active and date_removed "
-                                     "(the organisation's status) to this .csv or .xlsx file (folders are created)."),
+                                     "matched through), score, status, other_candidate, review_reason (why a row is "
+                                     "'review'), is_active and date_removed (the organisation's status) to this .csv "
+                                     "or .xlsx file (folders are created)."),
     fmt: TableFormat | None = TableFormatOpt,
     link_threshold: float | None = typer.Option(
         None, "--link-threshold", help="Score (0-100) at or above which a name is 'matched' (default: config)."),
