@@ -239,3 +239,27 @@ def test_xlsx_blank_cells_do_not_reread_the_workbook(tmp_path, monkeypatch):
     with pytest.raises(PipelineError, match=r"cell C3\): the formula =C2\*2 has no calculated value saved"):
         read_table(path)
     assert [k["data_only"] for k in reads] == [True, False]
+
+
+def test_a_title_row_above_the_column_names_is_named_as_one(tmp_path):
+    path = tmp_path / "suppliers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["Wirral suppliers 2025-26"], [], ["name", "postcode", "amount"], ["Wirral Mind", "CH41 1AA", 5000]):
+        ws.append(row)
+    wb.save(path)
+    with pytest.raises(PipelineError, match=r"suppliers.xlsx: row 1 holds only 'Wirral suppliers 2025-26' and row 3 "
+                                            r"fills 3 columns, so row 1 looks like a title: delete it"):
+        read_table(path)
+    (tmp_path / "suppliers.csv").write_text("Wirral suppliers 2025-26\nname,postcode\nWirral Mind,CH41 1AA\n",
+                                            encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"suppliers.csv line 2 has 2 fields but the first line holds only "
+                                            r"'Wirral suppliers 2025-26': if it is a title, delete it"):
+        read_table(tmp_path / "suppliers.csv")
+    # a header with an unnamed column is still told to name it
+    wb = openpyxl.Workbook()
+    for row in (["name", None, "amount"], ["Wirral Mind", "CH41 1AA", 5000]):
+        wb.active.append(row)
+    wb.save(path)
+    with pytest.raises(PipelineError, match=r"suppliers.xlsx column B has values but no header in row 1; give it"):
+        read_table(path)

@@ -79,6 +79,11 @@ def _check_field_counts(text: str, path: Path, what: str) -> None:
         start = reader.line_num + 1
         for fields in reader:
             if len(fields) > len(header):
+                if len(header) == 1:   # a title above the column names ("Suppliers 2025-26")
+                    raise PipelineError(
+                        f"{what} file {path} line {start} has {len(fields)} fields but the first line holds only "
+                        f"{header[0]!r}: if it is a title, delete it so the column names are on the first line; if "
+                        "not, a value with a comma in it must be in double quotes, as Excel writes it")
                 raise PipelineError(
                     f"{what} file {path} line {start} has {len(fields)} fields but the header row names "
                     f"{len(header)} columns; a value with a comma in it (\"Brown, Smith and Co\") must be in double "
@@ -203,8 +208,14 @@ def _read_xlsx(path: Path, what: str, text_columns: set[str] | None, keep_blank_
         records.append(values)
     for col, name in enumerate(header):
         if not name and any(rec[col] not in (None, "") for rec in records):
-            raise PipelineError(f"{what} file {path} column {get_column_letter(col + 1)} has values but no header "
-                                "in row 1; give it a name")
+            letter = get_column_letter(col + 1)
+            title = _title_row(rows, header)
+            if title:
+                raise PipelineError(f"{what} file {path}: row 1 holds only {title[0]!r} and row {title[1]} fills "
+                                    f"{title[2]} columns, so row 1 looks like a title: delete it (and any blank rows "
+                                    f"below it) so the column names are in row 1; if it is not, give column {letter} "
+                                    "a name in row 1")
+            raise PipelineError(f"{what} file {path} column {letter} has values but no header in row 1; give it a name")
     duplicates = sorted({n for n in header if n and header.count(n) > 1})
     if duplicates:
         raise PipelineError(f"{what} file {path}: row 1 names column(s) {', '.join(map(repr, duplicates))} twice")
@@ -215,6 +226,19 @@ def _read_xlsx(path: Path, what: str, text_columns: set[str] | None, keep_blank_
         if keep_text[i]:
             frame[header[i]] = frame[header[i]].astype(str)
     return frame
+
+
+def _title_row(rows: list[list], header: list[str]) -> tuple[str, int, int] | None:
+    """(row 1's one value, the first row below with two or more cells filled, how many) when row 1 holds a single
+    value, as a title above the column names does ("Suppliers 2025-26"); else None."""
+    named = [name for name in header if name]
+    if len(named) != 1:
+        return None
+    for r, row in enumerate(rows[1:], start=2):
+        filled = sum(1 for cell in row if cell is not None and cell.value not in (None, ""))
+        if filled >= 2:
+            return named[0], r, filled
+    return None
 
 
 def _formula_at(rows: list[list], r: int, col: int) -> str | None:
