@@ -178,3 +178,24 @@ def test_missing_name_column_is_worded_as_match_words_it(tmp_path):
         words.append(str(result.exception))
     assert words[0] == words[1] == (f"input file {src} has no column 'name' (its columns are grantee, postcode); "
                                     "name the right column with --name-column")
+
+
+def test_blank_rows_between_rows_stay_so_the_output_lines_up_with_the_input(tmp_path, monkeypatch):
+    """A list pasted with gaps (blank lines in a CSV, empty rows in a workbook): every row between filled ones comes
+    back, untagged, where it was; before, they were left out and every later row moved up one."""
+    monkeypatch.setenv("VCSE__PATHS__DATA_DIR", str(tmp_path / "data"))
+    src = tmp_path / "orgs.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["name", "activities"], ["Wirral Food Bank", "Emergency food parcels"], [None, None],
+                ["Birkenhead Youth Theatre", "Drama workshops for young people"], [None, None]):
+        ws.append(row)
+    wb.save(src)
+    out = tmp_path / "tagged.csv"
+    result = CliRunner().invoke(app, ["tag", str(src), "-o", str(out), "--activities-column", "activities",
+                                      "--rules-only"])
+    assert result.exit_code == 0, result.output
+    tagged = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert tagged["name"].tolist() == ["Wirral Food Bank", "", "Birkenhead Youth Theatre"]   # the trailing row dropped
+    assert "food_poverty" in tagged.loc[0, "service_areas"] and tagged.loc[1, "service_areas"] == ""
+    assert "arts_culture" in tagged.loc[2, "service_areas"]

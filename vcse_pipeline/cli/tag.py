@@ -128,7 +128,8 @@ def tag(
     # a bad --output or --format fails before the tagging, not after
     to_stdout = check_table_output(output, fmt, example="tagged") is not None and output is None
     # the columns read as text; a workbook's other columns keep their numbers and dates for the output file
-    frame = read_table(file, "input", note=note,
+    # blank rows between rows kept, as `vcse match` keeps them: the output lines up with the input row by row
+    frame = read_table(file, "input", note=note, keep_blank_rows=True,
                        text_columns=[name_column, activities_column, objects_column])
     check_columns(frame, file, name_column, activities_column, objects_column)
     tagger, areas = tagger_from_config(cfg, rules_only)
