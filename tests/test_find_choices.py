@@ -170,6 +170,10 @@ def test_list_choices(con):
     assert ("Community interest company", "cic", cics) in forms
     assert ("Charitable incorporated organisation", "cio, charity", cios) in forms
     assert list_choices(con, "areas")[2] == [("Wirral", "E08000015", len(ORGS))]
+    # an empty --area is an error, as it is for a search (it listed every area's values)
+    for empty in ("", "  "):
+        with pytest.raises(PipelineError, match="--area is empty"):
+            list_choices(con, "wards", empty)
 
 
 def test_cli_list_limit_keywords_and_area(register, tmp_path, monkeypatch):

@@ -167,6 +167,8 @@ def list_choices(con: duckdb.DuckDBPyConnection, kind: str,
                  area: str | None = None) -> tuple[str, list[str], list[tuple]]:
     """(title, column names, rows) of the values a filter accepts, each with its number of active providers:
     kind is services, wards, legal-forms or areas."""
+    if area is not None and not area.strip():   # an empty --area is no scope: it would list every area's values
+        raise PipelineError("--area is empty: give a value, or leave the option out to list every area's")
     area_code = resolve_area(con, area) if area else None
     scope = "WHERE ? IS NULL OR area_code = ?"
     if kind == "services":
