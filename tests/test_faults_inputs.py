@@ -1,7 +1,9 @@
 """Fault suite, input side (issue 11): after a good publish of the demo, corrupt one input the way it goes wrong
 in real life, run the real refresh (`vcse refresh SOURCE`, as an operator or the source's DAG would), and check
 that the operator gets one clear line naming the source, file, row and column (never a traceback), and that the
-published register and the source's previous staging are byte-identical to before and still queryable.
+published register and the source's previous staging are byte-identical to before and still queryable. A case whose
+bytes the download itself refuses (an HTML page, a cut zip) runs `vcse stage` on the downloaded copy instead, so
+the staging checks' own messages are checked too.
 
 The good demo is built once per session (conftest.demo_register); each case works on its own copy of the data
 folder. The vanishing-source, concurrency and kill cases are in the "runs" fault table.
@@ -121,6 +123,16 @@ def html_page(_data: bytes) -> bytes:
     return b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>\n"
 
 
+def rename_member(archive: Path, name: str) -> None:
+    """The zip with its one member under another name (a publisher's new packaging)."""
+    with zipfile.ZipFile(archive) as zf:
+        (info,) = zf.infolist()
+        data = zf.read(info)
+    archive.unlink()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, data)
+
+
 def header_only(data: bytes) -> bytes:
     return data[:data.index(b"\n") + 1]
 
@@ -155,6 +167,7 @@ class Case:
     source: str                           # the source refreshed
     corrupt: Callable[[Path], None]       # given the copy's demo-sources folder
     expect: tuple[str, ...]               # fragments of the one-line error (a regex each)
+    command: str = "refresh"              # or "stage": the files already downloaded, as `corrupt` left them
 
 
 def in_zip(name: str, change: Callable[[bytes], bytes], member: str | None = None) -> Callable[[Path], None]:
@@ -163,6 +176,12 @@ def in_zip(name: str, change: Callable[[bytes], bytes], member: str | None = Non
 
 def in_file(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
     return lambda src: rewrite_file(src / name, change)
+
+
+def in_download(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    """The copy of the file the good refresh downloaded (data/downloads/...), changed: what `vcse stage` reads. A
+    refresh would refuse these bytes at download and keep that copy."""
+    return lambda src: rewrite_file(src.parent / "downloads" / name, change)
 
 
 # A member of a zip is named zip:member, whichever loader extracted it.
@@ -187,8 +206,15 @@ CASES = [
          (CH, r"row \d+", "no line break")),
     Case("ch-zip-cut-short", "companies_house", in_file(CH_ZIP, cut_zip),
          ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "not a readable zip")),
+    Case("ch-downloaded-zip-cut-short", "companies_house", in_download(CH_ZIP, cut_zip),
+         ("source companies_house", r"file BasicCompanyDataAsOneFile-2026-11-01\.zip: not a readable zip",
+          fetch_again("companies_house")), command="stage"),
     Case("ch-zip-crc-mismatch", "companies_house", lambda src: flip_compressed_byte(src / CH_ZIP),
-         ("source companies_house", "BasicCompanyDataAsOneFile-2026-11-01.zip", "(CRC|corrupt|invalid)")),
+         (CH, "(CRC|corrupt|invalid)", fetch_again("companies_house"))),
+    Case("ch-zip-without-a-csv", "companies_house",
+         lambda src: rename_member(src / CH_ZIP, "BasicCompanyDataAsOneFile-2026-11-01.txt"),
+         ("source companies_house", r"BasicCompanyDataAsOneFile-2026-11-01\.zip", r"entry matching '\*\.csv', found 0",
+          FORMAT_CHANGED)),
     Case("ch-windows-1252-byte-in-a-name", "companies_house",
          in_zip(CH_ZIP, set_field(40, "CompanyName", b"Caf\xe9 Community CIC")),
          (CH, "row 40", "column 'CompanyName'", "0xe9 is not valid UTF-8", fetch_again("companies_house"))),
@@ -210,6 +236,9 @@ CASES = [
          (CH, "column 'CompanyCategory'", "missing column", FORMAT_CHANGED)),
     Case("ch-html-error-page", "companies_house", in_file(CH_ZIP, html_page),
          ("source companies_house", "HTML page")),
+    Case("ch-downloaded-html-page", "companies_house", in_download(CH_ZIP, html_page),
+         ("source companies_house", r"file BasicCompanyDataAsOneFile-2026-11-01\.zip: expected a zip file but got an "
+          "HTML page", fetch_again("companies_house")), command="stage"),
     Case("ch-header-only", "companies_house", in_zip(CH_ZIP, header_only),
          ("source companies_house", "header but no data rows")),
     # ONS postcode directory
@@ -224,7 +253,7 @@ CASES = [
          in_zip(ONSPD_ZIP, change_line(101, lambda line: line[:3] + b'"' + line[3:]), ONSPD_MEMBER),
          (PC + ", row 101, column 'pcd7'", "Expected Number of Columns", "not doubled", fetch_again("postcodes"))),
     Case("onspd-zip-crc-mismatch", "postcodes", lambda src: flip_compressed_byte(src / ONSPD_ZIP),
-         ("source postcodes", "ONSPD_NOV_2025_UK.zip", "(CRC|corrupt|invalid)")),
+         (PC, "(CRC|corrupt|invalid)", fetch_again("postcodes"))),
     Case("onspd-unknown-layout", "postcodes", in_zip(ONSPD_ZIP, rename_column(b"lad25cd", b"ladcode"), ONSPD_MEMBER),
          (PC, "no known ONSPD layout", FORMAT_CHANGED)),
     # FCA mutuals: a small CSV read in Python
@@ -232,6 +261,8 @@ CASES = [
          (FCA, r"row \d+", "cut short")),
     Case("fca-cut-in-a-quoted-address", "fca_mutuals", in_file(FCA_CSV, cut_in_quoted_field),
          (FCA, r"row \d+", "cut short")),
+    Case("fca-downloaded-html-page", "fca_mutuals", in_download(FCA_CSV, html_page),
+         (FCA, "expected a CSV file but got an HTML page", fetch_again("fca_mutuals")), command="stage"),
     Case("fca-mixed-encodings", "fca_mutuals",
          in_file(FCA_CSV, lambda d: d.replace(b"Limited", "Cyfyngedig \u0175".encode(), 1)
                  .replace(b"Birkenhead", b"Birkenh\xe9ad", 1)),
@@ -348,7 +379,7 @@ def copy(demo_register, tmp_path) -> Copy:
 def test_a_bad_input_fails_in_one_line_and_loses_nothing(case: Case, copy: Copy, monkeypatch, capsys):
     before = fingerprints(copy)
     case.corrupt(copy.sources)
-    code, out, err = run_vcse(monkeypatch, capsys, "refresh", case.source, "--config", str(copy.config))
+    code, out, err = run_vcse(monkeypatch, capsys, case.command, case.source, "--config", str(copy.config))
     assert code == 1, out + err
     line = error_line(out, err)
     for fragment in case.expect:

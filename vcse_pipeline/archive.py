@@ -1,5 +1,7 @@
 """Safe reading of downloaded files (zips, and the shape of a CSV's last row): each failure names the source and
-file."""
+file (`zip:member` for a member of a zip) and ends with what to do next, in sources/_csv.py's words (fetch_again for
+a file damaged on its way here, FORMAT_CHANGED for a zip laid out unlike the publisher's), as docs/operations.md's
+bad-input table says."""
 
 from __future__ import annotations
 
@@ -61,6 +63,18 @@ def csv_ends_mid_row(path: Path, tail_bytes: int = 1 << 20) -> bool:
     return fields(last) < fields(header)
 
 
+def _fetch_again(source: str) -> str:
+    from .sources._csv import fetch_again  # here, not at the top: _csv imports this module
+
+    return fetch_again(source)
+
+
+def _format_changed() -> str:
+    from .sources._csv import FORMAT_CHANGED
+
+    return FORMAT_CHANGED
+
+
 def check_data_file(path: Path, source: str, kind: str) -> None:
     """Refuse a missing or empty file, or an HTML error page where a `kind` ('zip', 'CSV') file was expected."""
     if not path.exists():
@@ -71,10 +85,10 @@ def check_data_file(path: Path, source: str, kind: str) -> None:
     except OSError as exc:  # no read permission: an operator's mistake, told in one line
         raise SourceError(source, os_error_message(exc), file=str(path)) from exc
     if empty:
-        raise SourceError(source, "file is empty (0 bytes)", file=path.name)
+        raise SourceError(source, f"file is empty (0 bytes): {_fetch_again(source)}", file=path.name)
     if html:
-        raise SourceError(source, f"expected a {kind} file but got an HTML page (an error page from the server?)",
-                          file=path.name)
+        raise SourceError(source, f"expected a {kind} file but got an HTML page (an error page from the server?): "
+                                  f"{_fetch_again(source)}", file=path.name)
 
 
 def open_zip(path: Path, source: str) -> zipfile.ZipFile:
@@ -83,7 +97,8 @@ def open_zip(path: Path, source: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise SourceError(source, f"not a readable zip file, truncated or corrupt ({exc})", file=path.name) from exc
+        raise SourceError(source, f"not a readable zip file, truncated or corrupt ({exc}): {_fetch_again(source)}",
+                          file=path.name) from exc
     for info in archive.infolist():
         _check_member_path(info.filename, path, source)
     return archive
@@ -93,8 +108,8 @@ def _check_member_path(name: str, zip_path: Path, source: str) -> None:
     # A member like ../../etc/passwd or /etc/passwd would escape the directory we extract into.
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
-        raise SourceError(source, f"zip entry {name!r} has a path outside the target directory; refusing to extract",
-                          file=zip_path.name)
+        raise SourceError(source, f"zip entry {name!r} has a path outside the target directory; refusing to extract: "
+                                  f"{_fetch_again(source)}", file=zip_path.name)
 
 
 def find_member(archive: zipfile.ZipFile, pattern: str, zip_path: Path, source: str) -> zipfile.ZipInfo:
@@ -104,7 +119,7 @@ def find_member(archive: zipfile.ZipFile, pattern: str, zip_path: Path, source: 
     if len(matches) != 1:
         found = ", ".join(i.filename for i in archive.infolist()[:10]) or "nothing"
         raise SourceError(source, f"expected exactly one entry matching {pattern!r}, found {len(matches)} "
-                                  f"(entries: {found})", file=zip_path.name)
+                                  f"(entries: {found}); {_format_changed()}", file=zip_path.name)
     return matches[0]
 
 
@@ -123,7 +138,7 @@ def extract_member(zip_path: Path, pattern: str, dest_dir: Path, source: str) ->
                 partial.unlink(missing_ok=True)
             if is_machine_error(exc):  # the disk, not the zip: say which folder
                 raise SourceError(source, os_error_message(exc), file=zip_path.name) from exc
-            raise SourceError(source, f"zip entry {info.filename} is truncated or corrupt ({exc})",
-                              file=zip_path.name) from exc
+            raise SourceError(source, f"zip entry is truncated or corrupt ({exc}): {_fetch_again(source)}",
+                              file=f"{zip_path.name}:{info.filename}") from exc
         partial.replace(target)
         return target
