@@ -2,7 +2,8 @@
 
 SocietyList.csv is small (tens of thousands of rows), so it is decoded and checked in Python, row by
 row, and handed to DuckDB for typing. Encoding: UTF-8 (with or without a BOM); a file that is wholly
-Windows-1252 (as Excel saves it) is accepted too; a file mixing the two is refused, naming the line.
+Windows-1252 (as Excel saves it) is accepted too; a file mixing the two is refused, naming the line. Each
+error ends with what to do next, in sources/_csv.py's words (docs/operations.md, "Bad input").
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from ..archive import csv_ends_mid_row
 from ..config import Config
 from ..errors import SourceError, excerpt
 from ..postcode import normalise_postcode
-from ._csv import check_text_file, decode_small_text, file_name_from_url, parse_small_csv
+from ._csv import (
+    FORMAT_CHANGED,
+    REPORT_VALUE,
+    check_text_file,
+    decode_small_text,
+    fetch_again,
+    file_name_from_url,
+    header_summary,
+    parse_small_csv,
+)
 from ._duplicates import resolve_duplicates
 
 NAME = "fca_mutuals"
@@ -92,7 +102,7 @@ def stage(con: duckdb.DuckDBPyConnection, paths: list[Path], cfg: Config) -> dic
 
 def _single(paths: list[Path]) -> Path:
     if len(paths) != 1:
-        raise SourceError(NAME, f"expected one SocietyList.csv, got {len(paths)} files")
+        raise SourceError(NAME, f"expected one SocietyList.csv, got {len(paths)} files; give one")
     return Path(paths[0])
 
 
@@ -104,7 +114,7 @@ def read_societies(path: Path, with_lines: bool = False) -> list[list]:
     if csv_ends_mid_row(path):  # no line break after a last row that is not whole
         raise SourceError(NAME, "the last row has no line break after it and is not whole (a quoted field left "
                                 "open, or fewer fields than the header): the file was cut short (a truncated "
-                                "download or copy); fetch it again", file=path.name, row=raw.count(b"\n") + 1)
+                                f"download or copy): {fetch_again(NAME)}", file=path.name, row=raw.count(b"\n") + 1)
     text, encoding = decode_small_text(raw, NAME, path.name)
     if encoding == "cp1252":
         converted = sum(1 for byte in raw if byte > 0x7F)
@@ -115,14 +125,16 @@ def read_societies(path: Path, with_lines: bool = False) -> list[list]:
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise SourceError(NAME, f"missing column(s) {', '.join(repr(m) for m in missing)}; "
-                                f"the header has: {', '.join(header)}", file=path.name, column=missing[0])
+                                f"the header has: {header_summary(header)}; {FORMAT_CHANGED}", file=path.name,
+                          column=missing[0])
     index = {name: header.index(name) for name in COLUMNS}
     out = []
     for row_number, record in enumerate(records[1:], start=2):
         if not any(field.strip() for field in record):
             continue  # a blank line, as Excel leaves at the end
         if len(record) != len(header):
-            raise SourceError(NAME, f"expected {len(header)} fields, found {len(record)}", file=path.name,
+            raise SourceError(NAME, f"expected {len(header)} fields, found {len(record)} (a comma or line break "
+                                    f"inside an unquoted value, or a cut line): {fetch_again(NAME)}", file=path.name,
                               row=row_number)
         values = {name: (record[i].strip() or None) for name, i in index.items()}
         for column in DATE_COLUMNS:
@@ -142,5 +154,5 @@ def _iso_date(value: str | None, file: str, row: int, column: str) -> str | None
             raise ValueError
         return datetime.strptime(match.group(1), "%d/%m/%Y").date().isoformat()
     except ValueError:
-        raise SourceError(NAME, f"{excerpt(value)} is not a date in dd/mm/yyyy form", file=file, row=row,
-                          column=column) from None
+        raise SourceError(NAME, f"{excerpt(value)} is not a date in dd/mm/yyyy form: {REPORT_VALUE}", file=file,
+                          row=row, column=column) from None
