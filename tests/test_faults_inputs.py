@@ -298,9 +298,11 @@ CASES = [
           FORMAT_CHANGED)),
     # UKCAT rules
     Case("ukcat-catastrophic-backtracking", "ukcat", in_file(UKCAT_CSV, ukcat_rule("AR", r"(a+)+$")),
-         ("source ukcat", "code AR", re.escape("(a+)+$"), "time limit")),
+         ("source ukcat", "code AR", re.escape("(a+)+$"), "time limit", REPORT_VALUE)),
     Case("ukcat-regex-does-not-compile", "ukcat", in_file(UKCAT_CSV, ukcat_rule("AR", r"\barts(")),
-         ("source ukcat", "code AR", "does not compile")),
+         ("source ukcat", "code AR", "does not compile", REPORT_VALUE)),
+    Case("ukcat-code-twice", "ukcat", in_file(UKCAT_CSV, change_line(3, lambda line: b"AN" + line[line.index(b","):])),
+         ("source ukcat", "row 3", "column 'Code'", "code AN appears twice", REPORT_VALUE)),
 ]
 
 

@@ -66,3 +66,28 @@ def test_the_tagger_stops_at_a_backtracking_rule_instead_of_hanging(monkeypatch)
                                                      r"its 0\.2s time limit on a 5,001-character text"):
         rules.match_rules(slow, "a" * 5000 + "!")
     assert time.monotonic() - started < 60   # (a+)+$ on 5,000 characters takes hours unbounded
+
+
+REPORT_VALUE = "report it to the publisher (the previous data stays published)"
+
+
+@pytest.mark.parametrize(("old", "new", "column", "says"), [
+    ("AN101,Cats,", ",Cats,", "Code", "empty Code"),
+    ("AN101,Cats,Animals,,3,", "AN101,Cats,Animals,,4,", "Level", "code AN101: Level must be 1, 2 or 3, got '4'"),
+])
+def test_a_bad_rule_row_says_report_it_to_the_publisher(tmp_path, old, new, column, says):
+    bad = tmp_path / "ukcat.csv"
+    bad.write_text(FIXTURE.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        ukcat.verify([bad])
+    assert (err.value.row, err.value.column) == (3, column)
+    assert str(err.value).endswith(f"{says}: {REPORT_VALUE}"), str(err.value)
+
+
+def test_a_file_with_no_tags_says_fetch_it_again(tmp_path):
+    bad = tmp_path / "ukcat.csv"
+    bad.write_text(FIXTURE.read_text(encoding="utf-8").split("\n")[0] + "\n", encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        ukcat.verify([bad])
+    assert str(err.value) == ("source ukcat, file ukcat.csv: no tags in the file: fetch the file again "
+                              "(`vcse refresh ukcat`); if a fresh copy is the same, report it to the publisher")
