@@ -91,3 +91,13 @@ def test_a_file_with_no_tags_says_fetch_it_again(tmp_path):
         ukcat.verify([bad])
     assert str(err.value) == ("source ukcat, file ukcat.csv: no tags in the file: fetch the file again "
                               "(`vcse refresh ukcat`); if a fresh copy is the same, report it to the publisher")
+
+
+def test_a_byte_that_is_not_utf8_is_named_in_one_line(tmp_path):
+    bad = tmp_path / "ukcat.csv"
+    bad.write_bytes(FIXTURE.read_bytes().replace(b"AN101,Cats,", b"AN101,Caf\xe9s,", 1))
+    with pytest.raises(SourceError) as err:
+        ukcat.verify([bad])
+    assert (err.value.row, err.value.column) == (3, "tag")
+    assert str(err.value).endswith("fetch the file again (`vcse refresh ukcat`); if a fresh copy is the same, "
+                                   "report it to the publisher"), str(err.value)

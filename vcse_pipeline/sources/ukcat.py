@@ -1,11 +1,10 @@
 """UK Charity Activity Tags (UKCAT): the tag list and the regular expressions that assign tags.
 
-A small CSV (about 250 rows). Verification checks the header and that every expression compiles, so a
-bad upstream edit is caught before it reaches a register build; each error ends with what to do next, in
-sources/_csv.py's words (a bad rule: report it to the publisher; the previous data stays published). A pinned copy
-ships in
-vcse_pipeline/reference/ukcat.csv for offline use. Licence: CC BY 4.0 (UK Charity Activity Tags,
-charityclassification.org.uk).
+A small CSV (about 250 rows). Verification checks the header, that the file is UTF-8 and not cut mid-row, and
+that every expression compiles, so a bad upstream edit is caught before it reaches a register build; each error ends
+with what to do next, in sources/_csv.py's words (a bad rule: report it to the publisher; the previous data stays
+published). A pinned copy ships in vcse_pipeline/reference/ukcat.csv for offline use. Licence: CC BY 4.0 (UK Charity
+Activity Tags, charityclassification.org.uk).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import SourceError
 from ..tagging.rules import UKCAT_COLUMNS, check_pattern_time, compile_pattern, read_ukcat_csv
-from ._csv import REPORT_VALUE, check_text_file, fetch_again, read_header, require_columns
+from ._csv import REPORT_VALUE, check_csv_text, check_text_file, fetch_again, read_header, require_columns
 
 NAME = "ukcat"
 STAGED = list(UKCAT_COLUMNS.values())
@@ -43,7 +42,9 @@ def verify(paths: list[Path]) -> None:
     stays within its time limit on texts that expose catastrophic backtracking."""
     path = _single(paths)
     check_text_file(path, NAME)
-    require_columns(read_header(path, NAME), UKCAT_COLUMNS, NAME, path.name)
+    header = read_header(path, NAME)
+    require_columns(header, UKCAT_COLUMNS, NAME, path.name)
+    check_csv_text(path, NAME, header)  # a byte that is not UTF-8, or a file cut mid-row: one line, not a traceback
     seen: set[str] = set()
     for row, rec in enumerate(read_ukcat_csv(path), start=2):
         code = (rec["code"] or "").strip()
