@@ -14,6 +14,7 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -296,3 +297,42 @@ def test_awards_and_lapsed_notices_carry_the_digests_warning_on_every_feed_page(
     for ocid in provider_ocids:
         item = section[section.index(f'href="/opportunities/notices/{ocid}"'):].split("</li>")[0]
         assert (f"Note: {on_screen[ocid]}." in html_text_of(item)) == bool(on_screen[ocid])
+
+
+def test_a_deadline_shows_its_time_in_uk_time_and_whether_it_has_passed(client, fed, stored, tmp_path):
+    """A deadline is a moment, not a day: the list and the notice page give its time of day in UK time (as `vcse
+    opportunities` does), so 23:30 UTC on 30 June is 12:30am on 1 July, and "(passed)" follows the moment itself."""
+    con = published(fed)
+    try:
+        tenders = con.execute("SELECT n.ocid, n.deadline FROM feed_notice n JOIN feed_notice_area a USING (ocid) "
+                              "WHERE a.area_code = ? AND a.kept AND n.stage = 'tender' AND n.deadline LIKE '%T%' "
+                              "ORDER BY n.ocid LIMIT 2", [AREA]).fetchall()
+    finally:
+        con.close()
+    (tender, _), (lapsed, recorded) = tenders
+    # a recorded tender whose deadline (a date-time with its zone) has passed: its day and clock in UK time
+    uk = datetime.fromisoformat(recorded.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/London"))
+    clock = "midday" if (uk.hour, uk.minute) == (12, 0) else \
+        f"{uk:%-I}" + (f":{uk:%M}" if uk.minute else "") + f"{uk:%p}".lower()
+    lapsed_page = main_text(client.get(f"/opportunities/notices/{lapsed}"))
+    assert f"{uk.day} {uk:%B %Y}, {clock} (UK time) (passed)" in lapsed_page
+
+    register, feed_path = extended(fed, tmp_path, tender)
+    year = datetime.now(UTC).year + 1
+    deadline = f"{year}-06-30T23:30:00Z"   # British Summer Time: 00:30 the next day
+    con = duckdb.connect(str(feed_path))
+    try:
+        compiled = json.loads(con.execute("SELECT compiled FROM feed_notice WHERE ocid = ?", [tender]).fetchone()[0])
+        compiled["tender"]["tenderPeriod"]["endDate"] = deadline
+        con.execute("UPDATE feed_notice SET compiled = ?, deadline = ?, updated_at = now() + INTERVAL 1 DAY "
+                    "WHERE ocid = ?", [json.dumps(compiled), deadline, tender])   # the latest changed: listed first
+    finally:
+        con.close()
+    with TestClient(create_app(web_config(tmp_path / "data"), register_path=register),
+                    raise_server_exceptions=False) as extended_client:
+        notice_page = main_text(extended_client.get(f"/opportunities/notices/{tender}"))
+        listed = extended_client.get("/opportunities").text
+    row = html_text_of(listed[listed.index(f'href="/opportunities/notices/{tender}"'):].split("</tr>")[0])
+    expected = f"1 July {year}, 12:30am (UK time)"
+    assert expected in notice_page and f"30 June {year}" not in notice_page
+    assert expected in row and "(passed)" not in row

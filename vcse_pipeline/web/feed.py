@@ -10,7 +10,9 @@ nothing is scored again on request. With no feed published the pages say so (Fee
 Each notice carries its warning (an award, a cancelled tender, a deadline or expected tender date passed) as of the
 request, worked out from its compiled releases by the function the digest and `vcse opportunities feed` use
 (procurement.feed.digest, ocds.notice_phase), so the web pages, the digest and the screen never disagree about
-which notices are open.
+which notices are open. Its deadline (and a planning notice's expected tender date) is shown as officers read it, as
+`vcse opportunities` shows it: the day and the time in UK time (when_text), never the bare day of a date-time in
+whatever offset the notice gave, and "(passed)" when that moment has passed (ocds.passed), whatever the warning.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from fastapi import Request
 from ..errors import PipelineError
 from ..procurement.feed.digest import _warning as notice_warning
 from ..procurement.feed.store import FEED_TABLES
+from ..procurement.ocds import UK_TIME, as_datetime, passed
 from .register import SOURCE, PublishedReader, RegisterInfo, RegisterView, copy_database, fetch_dicts
+from .render import day
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +87,35 @@ NOTICE_FIELDS = """n.ocid, n.release_id, n.service, n.title, n.description, n.bu
     a.location, a.location_reason, a.providers_matched, a.matched_at, n.compiled"""
 
 
+def when_text(text: str | None) -> str:
+    """An OCDS date-time as an officer reads it, in UK time with its time of day (GOV.UK style): '2025-07-01T11:30:00Z'
+    -> '1 July 2025, 12:30pm (UK time)', 12:00 'midday', 00:00 'midnight at the start of the day' (so a deadline of
+    midnight is not read as lasting that whole day); a bare date as its day; '' when absent."""
+    when = as_datetime(text)
+    if when is None:
+        return str(text or "")
+    if len(str(text).strip()) == 10:   # a bare date: the day, lasting to its end (ocds.passed)
+        return day(when.date())
+    when = when.astimezone(UK_TIME)
+    if (when.hour, when.minute) == (12, 0):
+        clock = "midday"
+    elif (when.hour, when.minute) == (0, 0):
+        clock = "midnight at the start of the day"
+    else:
+        minutes = f":{when.minute:02d}" if when.minute else ""
+        clock = f"{(when.hour - 1) % 12 + 1}{minutes}{'am' if when.hour < 12 else 'pm'}"
+    return f"{day(when)}, {clock} (UK time)"
+
+
 def _with_warnings(rows: list[dict]) -> list[dict]:
-    """The rows, each with its notice's warning as of now in place of its compiled releases (None: open)."""
+    """The rows, each with its notice's warning as of now in place of its compiled releases (None: open), and its
+    deadline and expected tender date in words (when_text) with whether each has passed as of now."""
     for row in rows:
         row["warning"] = notice_warning(row.pop("compiled"), None)
+        for key in ("deadline", "tender_expected"):
+            if key in row:
+                row[f"{key}_text"] = when_text(row[key])
+                row[f"{key}_passed"] = passed(row[key])
     return rows
 
 
