@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -178,6 +179,27 @@ def test_with_no_spend_figures_the_page_says_how_to_create_them(spend_run, tmp_p
         assert client.get("/spend/share-chart.svg").status_code == 404
         assert client.get("/providers").status_code == 200   # the rest of the site works as before
     assert database.exists() == measured   # reading never creates the database
+
+
+def test_with_every_file_removed_the_page_says_there_are_no_figures(spend_run, tmp_path):
+    """A spend database whose loaded files were all taken out (`vcse spend --remove`) has measures of nothing: the
+    page says there are no figures and how to load some, not "From 0 payment lines paid between and" over empty
+    tables, and the downloads and the chart are not files of nothing."""
+    cfg = spend_run[0].with_overrides({"spend": {"database": str(tmp_path / "spend.duckdb")}})
+    shutil.copyfile(spend_run[1], tmp_path / "spend.duckdb")
+    con = duckdb.connect(str(tmp_path / "spend.duckdb"), read_only=True)
+    files = [r[0] for r in con.execute("SELECT file FROM spend_file").fetchall()]
+    con.close()
+    emptied = run_spend(cfg, fetch=False, remove=files)
+    assert len(emptied.removed) == len(files) > 0
+    with TestClient(create_app(cfg), raise_server_exceptions=False) as client:
+        response = client.get("/spend")
+        assert response.status_code == 200
+        text = main_text(response)
+        assert "There are no local spend figures yet" in text and "vcse spend PAYMENT-FILES" in text
+        assert "payment lines paid between" not in text and "Top suppliers" not in text
+        for download in ("/spend/top-suppliers.csv", "/spend/top-suppliers.xlsx", "/spend/share-chart.svg"):
+            assert client.get(download).status_code == 404
 
 
 @contextmanager

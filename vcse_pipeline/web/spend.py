@@ -7,7 +7,8 @@ holding the file open would make that run fail. So the page reads it as the regi
 (register.PublishedReader): a private working copy (the views as tables), taken once when the file changes (its
 size or modification time) with the file attached only for the copy, then served to every request. While a run
 writes, the copy cannot be taken: the page keeps serving the figures it has, or with none yet says they are being
-updated (503), never a 500. With no spend database, or one without measures yet, the page says how to create it.
+updated (503), never a 500. With no spend database, one without measures yet, or one holding no payments (every
+file removed), the page says how to create the figures, and the downloads and the chart are 404s.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def _check_spend(builder: duckdb.DuckDBPyConnection, published: Path) -> None:
                                            [SOURCE]).fetchall()}
     if "spend_local_share" not in views:
         raise SpendUnavailable(f"{published} has no measures yet: run `vcse spend FILES...`")
+    # Every file taken out (`vcse spend --remove`): measures of nothing, which would read as figures ("From 0 payment
+    # lines paid between and", empty tables, an empty chart and downloads). No figures, as with no database.
+    if builder.execute(f"SELECT count(*) FROM {SOURCE}.spend_line").fetchone()[0] == 0:
+        raise SpendUnavailable(f"{published} holds no payments (every file was removed): run `vcse spend FILES...`")
 
 
 @dataclass
