@@ -130,6 +130,19 @@ def test_the_top_suppliers_page_shows_the_first_ones_in_rank_order(client, views
     assert f"The first {len(shown)} of {number(len(views['top']))} are shown" in main_text(response)
 
 
+def test_where_a_top_supplier_is_based_is_named_as_the_local_share_names_it(client, views):
+    """"Based in" names the area a supplier counts as local to, as the local share table does ("Wirral",
+    "Liverpool City Region", "North West"), not the definition's key ("District", "Region"), which the page never
+    defines: "Region (Chester)" read as if Chester were the region."""
+    table = client.get("/spend").text.split('id="top-suppliers-table"', 1)[1].split("</table>", 1)[0]
+    labels = {s["definition"]: s["label"] for s in views["shares"]}
+    shown = views["top"][:TOP_SUPPLIERS_SHOWN]
+    assert {"district", "wider area", "region", "elsewhere"} <= {t["based"] for t in shown}
+    for t in shown:
+        row = words(table.split(f">{escape(t['supplier_name'])}</th>", 1)[1].split("</tr>", 1)[0])
+        based = labels.get(t["based"].replace(" ", "_"), t["based"][:1].upper() + t["based"][1:])
+        assert row.startswith(based + (f" ({t['ward_name']})" if t["ward_name"] else "")), row
+
 def test_the_downloads_hold_every_top_supplier(client, views):
     response = client.get("/spend/top-suppliers.csv")
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]

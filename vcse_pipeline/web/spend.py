@@ -124,6 +124,14 @@ BY_YEAR_SQL = """
     ORDER BY p.period, CASE p.definition WHEN 'district' THEN 1 WHEN 'wider_area' THEN 2 WHEN 'region' THEN 3
                                          ELSE 4 END"""
 
+# The first top suppliers, each with where it is based named as the local share table names it ("Wirral", "Liverpool
+# City Region", "North West": the definition's label), not by the definition's key ("district", "wider area",
+# "region"), which the page does not define; "elsewhere" and "not known" are kept.
+TOP_SQL = """
+    SELECT t.*, s.label AS based_label
+    FROM spend_top_suppliers t LEFT JOIN spend_local_share s ON s.definition = replace(t.based, ' ', '_')
+    ORDER BY t.rank LIMIT ?"""
+
 
 def spend_figures(con: duckdb.DuckDBPyConnection) -> dict:
     """Every figure the page shows, straight from the spend views (docs/data-dictionary.md). With no tier-2 spend
@@ -147,7 +155,7 @@ def spend_figures(con: duckdb.DuckDBPyConnection) -> dict:
                                           AND definition = 'district' ORDER BY period""", []),
         "by_size": fetch_dicts(con, "SELECT * FROM spend_by_size_class", []),
         "by_area": fetch_dicts(con, "SELECT * FROM spend_by_expense_area", []),
-        "top": fetch_dicts(con, "SELECT * FROM spend_top_suppliers ORDER BY rank LIMIT ?", [TOP_SUPPLIERS_SHOWN]),
+        "top": fetch_dicts(con, TOP_SQL, [TOP_SUPPLIERS_SHOWN]),
         "top_count": con.execute("SELECT count(*) FROM spend_top_suppliers").fetchone()[0],
         "coverage": fetch_dicts(con, "SELECT * FROM spend_coverage", []),
         "unresolved": fetch_dicts(con, """SELECT supplier_name, supplier_id, status, amount, line_count
