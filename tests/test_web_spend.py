@@ -27,7 +27,7 @@ from test_web import main_text
 from vcse_pipeline.spend.load import open_spend_db
 from vcse_pipeline.spend.run import run_spend
 from vcse_pipeline.web.app import create_app
-from vcse_pipeline.web.render import money, number, percent
+from vcse_pipeline.web.render import money, number, percent, sentence
 from vcse_pipeline.web.spend import TOP_SUPPLIERS_SHOWN
 
 pytestmark = pytest.mark.slow
@@ -109,15 +109,27 @@ def test_the_share_over_time_is_a_table_and_a_chart_drawn_without_javascript(cli
 def test_the_splits_coverage_and_biggest_unresolved_are_the_views(client, views):
     text = main_text(client.get("/spend"))
     for split in views["size"]:
-        assert f"{split['size_class']} {money(split['amount'])} {percent(split['share'])} " \
+        assert f"{sentence(split['size_class'])} {money(split['amount'])} {percent(split['share'])} " \
                f"{number(split['suppliers'])}" in text
     for area in views["areas"]:
         assert f"{area['expense_area'] or 'Not given'} {money(area['amount'])} {money(area['local_amount'])}" in text
     for measure in views["coverage"]:
-        assert f"{measure['measure']} {money(measure['amount'])} {percent(measure['share'])}" in text
+        assert f"{sentence(measure['measure'])} {money(measure['amount'])} {percent(measure['share'])}" in text
     for supplier in views["review"][:10]:
         assert f"{supplier['supplier_name']} {money(supplier['amount'])} {number(supplier['line_count'])}" in text
 
+
+def test_the_splits_and_coverage_name_their_rows_as_sentences(client, views):
+    """A row's name starts with a capital, as GOV.UK tables write them: "Large", "Public", "Needs review", not the
+    views' keys in lower case beside "SME" and "VCSE"."""
+    text = main_text(client.get("/spend"))
+    lower = [r["size_class"] for r in views["size"] if r["size_class"][:1].islower()]
+    lower += [r["measure"] for r in views["coverage"] if r["measure"][:1].islower()]
+    assert lower   # the views name them in lower case: the page must not
+    for name in lower:
+        capital = name[:1].upper() + name[1:]
+        assert re.search(rf"\b{re.escape(capital)} £", text), capital
+        assert not re.search(rf"\b{re.escape(name)} £", text), name
 
 def test_the_top_suppliers_page_shows_the_first_ones_in_rank_order(client, views):
     response = client.get("/spend")
