@@ -187,6 +187,18 @@ def test_the_opportunities_link_to_the_providers_to_talk_to(client, views):
     assert profile.status_code == 200 and first in main_text(profile)
 
 
+def test_an_opportunity_says_when_it_lists_only_some_of_its_providers(client, views):
+    """An expense area with more local providers than the ten listed says the list is the first ten by name, so
+    "34 local providers work in this service" over ten names is not read as all of them."""
+    text = main_text(client.get("/spend"))
+    some = [o for o in views["opportunities"] if len(o["providers"]) < o["local_providers"]]
+    assert some   # the demo has areas with more providers than are listed
+    for o in views["opportunities"]:
+        listed = len(o["providers"])
+        shows = f"The first {listed} by name, to talk to: {o['providers'][0]}" in text
+        assert shows == (listed < o["local_providers"]), o["expense_area"]
+
+
 @pytest.mark.parametrize("measured", [False, True], ids=["no database", "loaded but not measured"])
 def test_with_no_spend_figures_the_page_says_how_to_create_them(spend_run, tmp_path, measured):
     database = tmp_path / "none" / "spend.duckdb"
