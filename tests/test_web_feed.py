@@ -116,6 +116,19 @@ def test_a_feed_notice_shows_its_stored_shortlist_with_reasons(client, fed, stor
     assert f'href="/opportunities/notices/{stored["ocid"]}/shortlist.csv"' in response.text
 
 
+def test_a_feed_notice_names_the_service_it_came_from(client, fed, stored):
+    """The notice's identifier is given with the service it came from as officers know it ("Contracts Finder"),
+    not the feed's key for it ("contracts_finder")."""
+    con = published(fed)
+    try:
+        service, releases = con.execute("SELECT service, release_count FROM feed_notice WHERE ocid = ?",
+                                        [stored["ocid"]]).fetchone()
+    finally:
+        con.close()
+    assert service == "contracts_finder"   # the recorded releases are Contracts Finder's
+    text = main_text(client.get(f"/opportunities/notices/{stored['ocid']}"))
+    assert f"(Contracts Finder, {releases} release" in text and "contracts_finder" not in text
+
 def html_text(response) -> str:
     return response.text.replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"').replace("&quot;", '"')
 

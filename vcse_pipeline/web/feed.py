@@ -133,14 +133,22 @@ def latest_notices(con: duckdb.DuckDBPyConnection, area_code: str, limit: int, o
         [area_code, limit, offset]))
 
 
+# The services the feed harvests (procurement/feed/harvest.py), by the names officers know them by.
+SERVICE_NAMES = {"find_a_tender": "Find a Tender", "contracts_finder": "Contracts Finder"}
+
+
 def notice(con: duckdb.DuckDBPyConnection, area_code: str, ocid: str) -> dict | None:
-    """A kept notice of the area with its CPV codes and its warning, or None."""
+    """A kept notice of the area with its CPV codes, its warning and the service it came from by name, or None."""
     found = fetch_dicts(con, f"""SELECT {NOTICE_FIELDS},
                                    (SELECT list(c.cpv_code ORDER BY c.position) FROM feed_notice_cpv c
                                     WHERE c.ocid = n.ocid) AS cpv_codes
                                  FROM feed_notice n JOIN feed_notice_area a USING (ocid)
                                  WHERE a.area_code = ? AND a.kept AND n.ocid = ?""", [area_code, ocid])
-    return _with_warnings(found)[0] if found else None
+    if not found:
+        return None
+    row = _with_warnings(found)[0]
+    row["service_name"] = SERVICE_NAMES.get(row["service"], row["service"])
+    return row
 
 
 # The stored shortlist in the upload's export columns (procurement.export.SHORTLIST_COLUMNS), so a feed notice's
