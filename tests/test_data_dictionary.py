@@ -14,25 +14,9 @@ FEED_PART = "# The opportunity feed"
 SPEND_PART = "# Local spend"
 
 
-def documented(part: str = "register") -> dict[str, set[str]]:
-    """{table: columns} described in the dictionary's register part, or (part="feed") its opportunity feed part, or
-    (part="spend") its local spend part (tests/test_spend_demo.py)."""
-    sections: dict[str, set[str]] = {}
-    current = None
-    register_text, _, rest = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
-    feed_text, _, spend_text = rest.partition(SPEND_PART)
-    for line in {"register": register_text, "feed": feed_text, "spend": spend_text}[part].splitlines():
-        heading = re.match(r"^## `(\w+)`", line)
-        if heading:
-            current = sections.setdefault(heading.group(1), set())
-        column = re.match(r"^\| `(\w+)` \| [^|]+ \| *\S", line)
-        if column and current is not None:
-            current.add(column.group(1))
-    return sections
-
-
 def documented_types(part: str = "register") -> dict[tuple[str, str], str]:
-    """{(table, column): type} as the dictionary's `part` writes them (the second cell of a column's row)."""
+    """{(table, column): type} as the dictionary's register part, or (part="feed") its opportunity feed part, or
+    (part="spend") its local spend part writes them (the second cell of a column's row)."""
     types: dict[tuple[str, str], str] = {}
     current = None
     register_text, _, rest = DICTIONARY.read_text(encoding="utf-8").partition(FEED_PART)
@@ -41,10 +25,19 @@ def documented_types(part: str = "register") -> dict[tuple[str, str], str]:
         heading = re.match(r"^## `(\w+)`", line)
         if heading:
             current = heading.group(1)
-        column = re.match(r"^\| `(\w+)` \| ([^|]+) \|", line)
+            types[(current, "")] = ""   # a section, even one listing no columns
+        column = re.match(r"^\| `(\w+)` \| ([^|]+) \| *\S", line)
         if column and current is not None:
             types[(current, column.group(1))] = column.group(2).strip()
     return types
+
+
+def documented(part: str = "register") -> dict[str, set[str]]:
+    """{table: columns} described in the dictionary's `part` (documented_types; tests/test_spend_demo.py)."""
+    sections: dict[str, set[str]] = {}
+    for (table, column) in documented_types(part):
+        sections.setdefault(table, set()).update({column} if column else set())
+    return sections
 
 
 @pytest.fixture(scope="module", params=["fixture", "demo"])

@@ -71,6 +71,17 @@ def write_payments(path: Path, lines: list[tuple[str, str, str, str, str]]) -> P
     return path
 
 
+def write_tier2(path: Path, suppliers: dict[str, dict]) -> Path:
+    """TIER2's declarations as a tier-2 file, each supplier named as the payments name it."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["supplier", "financial_year", "local_amount"])
+        for supplier, year, amount in TIER2:
+            writer.writerow([supplier.format(**{part: t["supplier_name"] for part, t in suppliers.items()}), year,
+                             amount])
+    return path
+
+
 @pytest.fixture(scope="module")
 def measured(demo_register, tmp_path_factory):
     from test_spend_demo import spend_cfg
@@ -78,13 +89,7 @@ def measured(demo_register, tmp_path_factory):
     folder = tmp_path_factory.mktemp("measures")
     suppliers = demo_suppliers(demo_register)
     lines = payments(suppliers)
-    tier2 = folder / "tier2.csv"
-    with tier2.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["supplier", "financial_year", "local_amount"])
-        for supplier, year, amount in TIER2:
-            writer.writerow([supplier.format(**{part: t["supplier_name"] for part, t in suppliers.items()}), year,
-                             amount])
+    tier2 = write_tier2(folder / "tier2.csv", suppliers)
     cfg = spend_cfg(demo_register, folder, tier2_file=str(tier2), district=[WIRRAL])
     run = run_spend(cfg, [str(write_payments(folder / "payments.csv", lines))])
     con = duckdb.connect(str(run.database), read_only=True)
@@ -203,13 +208,7 @@ def test_tier2_declarations_leave_the_figures_when_their_file_is_no_longer_confi
 
     suppliers = demo_suppliers(demo_register)
     payments_file = str(write_payments(tmp_path / "payments.csv", payments(suppliers)))
-    tier2 = tmp_path / "tier2.csv"
-    with tier2.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["supplier", "financial_year", "local_amount"])
-        for supplier, year, amount in TIER2:
-            writer.writerow([supplier.format(**{part: t["supplier_name"] for part, t in suppliers.items()}), year,
-                             amount])
+    tier2 = write_tier2(tmp_path / "tier2.csv", suppliers)
 
     def shares(cfg) -> dict[str, float]:
         run = run_spend(cfg, [payments_file])
