@@ -69,10 +69,15 @@ def load_release(path: str | Path, release_id: str | None = None) -> dict:
     return _latest(releases)
 
 
+def release_order(release: dict) -> tuple[datetime, str]:
+    """Where a release comes among its ocid's: by date, compared as moments whatever their zone ("12:30+02:00" is
+    before "11:00Z"; no date first), then by id."""
+    return as_datetime(release.get("date")) or datetime.min.replace(tzinfo=UTC), str(release.get("id") or "")
+
+
 def _latest(releases: list[dict]) -> dict:
-    """The latest of an ocid's releases: the latest date (compared as moments, whatever their zone), then id."""
-    far = datetime.min.replace(tzinfo=UTC)
-    return max(releases, key=lambda r: (as_datetime(r.get("date")) or far, str(r.get("id") or "")))
+    """The latest of an ocid's releases (release_order)."""
+    return max(releases, key=release_order)
 
 
 def describe_releases(releases: list[dict], today: date | datetime | None = None,

@@ -9,9 +9,7 @@ here, and an award release that drops tenderPeriod keeps the tender's deadline).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from ..ocds import as_datetime, contract_value, cpv_codes, notice_phase, release_tender, tender_items
+from ..ocds import contract_value, cpv_codes, notice_phase, release_order, release_tender, tender_items
 
 
 def merge(earlier: dict, later: dict) -> dict:
@@ -29,8 +27,7 @@ def merge(earlier: dict, later: dict) -> dict:
 def compile_releases(releases: list[dict]) -> dict:
     """The procurement as its releases say it now: merged in date order (then id), the latest release's id and tag.
     Dates are compared as moments: "12:30+02:00" is before "11:00Z"."""
-    far = datetime.min.replace(tzinfo=UTC)
-    ordered = sorted(releases, key=lambda r: (as_datetime(r.get("date")) or far, str(r.get("id") or "")))
+    ordered = sorted(releases, key=release_order)
     compiled: dict = {}
     for release in ordered:
         compiled = merge(compiled, release)
