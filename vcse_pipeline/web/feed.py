@@ -25,7 +25,7 @@ import duckdb
 from fastapi import Request
 
 from ..errors import PipelineError
-from ..procurement.feed.digest import _warning as notice_warning
+from ..procurement.feed.digest import stored_warning as notice_warning
 from ..procurement.feed.store import FEED_TABLES
 from ..procurement.ocds import UK_TIME, as_datetime, passed
 from .register import SOURCE, PublishedReader, RegisterInfo, RegisterView, copy_database, fetch_dicts

@@ -44,8 +44,9 @@ def _compiled(compiled: str | None) -> dict:
     return release if isinstance(release, dict) else {}
 
 
-def _warning(compiled: str | None, today: date | None) -> str | None:
-    """The notice's notice_phase warning on `today` (None: it is open), from its compiled releases."""
+def stored_warning(compiled: str | None, today: date | None) -> str | None:
+    """A feed notice's notice_phase warning on `today` (None: it is open), from its stored compiled releases: what
+    the digest, `vcse opportunities feed` and the web's feed pages all say of it."""
     return notice_phase(_compiled(compiled), today)["warning"]
 
 
@@ -162,7 +163,7 @@ def provider_opportunities(con: duckdb.DuckDBPyConnection, area_code: str | None
     for *row, compiled in con.execute(sql, params).fetchall():
         ocid = row[OPPORTUNITY_COLUMNS.index("ocid")]
         if ocid not in warnings:
-            warnings[ocid] = _warning(compiled, today)
+            warnings[ocid] = stored_warning(compiled, today)
         row[at] = warnings[ocid]
         rows.append(row)
     return rows
