@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import run_sql_file, sql_file, sql_literal, sql_text
+from ..db import run_sql_file, sql_file, sql_literal, sql_text, table_columns
 from ..errors import SourceError, excerpt
 from .grants import is_360giving_json, write_360giving_json
 from .layouts import Layout
@@ -47,8 +47,7 @@ def open_spend_db(path: Path) -> duckdb.DuckDBPyConnection:
 def _keep_files_by_source(con: duckdb.DuckDBPyConnection) -> None:
     """A database written before files were known by their source (spend_file keyed on the name alone): its files
     keep their name as their source until they are loaded again from a full location (load_files replaces them)."""
-    columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'spend_file'"
-                                         ).fetchall()}
+    columns = table_columns(con, "spend_file")
     if not columns or "source" in columns:
         return
     con.execute("BEGIN TRANSACTION")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PipelineError, SourceError
-from ..tabular_io import _cell_text
+from ..tabular_io import EXCEL_SUFFIXES, _cell_text
 from .layouts import FIELDS, Layout, find_header
 
 SOURCE = "spend"
@@ -82,7 +82,7 @@ def _xlsx_sheets(path: Path) -> Iterator[tuple[str, Iterator[list[str]]]]:
 
 
 def is_workbook(path: Path) -> bool:
-    return path.suffix.lower() in (".xlsx", ".xlsm")
+    return path.suffix.lower() in EXCEL_SUFFIXES
 
 
 def _write_rows(writer, rows, first: list, header_index: int, positions: dict[str, int], extra: list,
