@@ -429,6 +429,7 @@ class MatchIndex:
         best: dict[str, Candidate] = {}
         # each organisation's best rank score through each name the query gives (query_names)
         names = query_names([text for text, _, _ in blocks])
+        several = len(set(names.values())) > 1   # one name given: every candidate fits it alone (names_fitted 1)
         fits: dict[str, dict[int, float]] = {}
         for variant_text, form, rows in blocks:
             given = names[variant_text]
@@ -452,8 +453,9 @@ class MatchIndex:
                 if parts:   # "Open Door - St Albans" / "The Open Door (Taunton)": two branches of one name
                     rank_score -= FEDERATION_PENALTY
                     components = {**components, "dropped_parts_differ": parts}
-                fit = fits.setdefault(entry.org_id, {})
-                fit[given] = max(fit.get(given, -math.inf), rank_score)
+                if several:
+                    fit = fits.setdefault(entry.org_id, {})
+                    fit[given] = max(fit.get(given, -math.inf), rank_score)
                 current = best.get(entry.org_id)
                 if current is None or rank_score > current.rank_score:
                     score = round(max(0.0, min(100.0, rank_score)), 1)
@@ -467,7 +469,7 @@ class MatchIndex:
                         "name_score": round(name_score, 1),
                         **components,
                     }, rank_score)
-        for org_id, candidate in best.items():
+        for org_id, candidate in best.items() if several else ():
             fitted = sum(1 for score in fits[org_id].values() if candidate.rank_score - score < NAME_FIT_WINDOW)
             if fitted > 1:
                 best[org_id] = replace(candidate, names_fitted=fitted)
@@ -594,7 +596,8 @@ class MatchIndex:
         evidence = {**top.evidence, "fits_fewer_names": fewer,
                     "names_tie": f"fits {top.names_fitted} of the names the query gives, more than "
                                  f"{', '.join(fewer)}"}
-        return replace(top, evidence=evidence), [c for c in others if c.org_id not in set(fewer)]
+        set_aside = set(fewer)
+        return replace(top, evidence=evidence), [c for c in others if c.org_id not in set_aside]
 
     def _prefer_active(self, found: list[Candidate], margin: float) -> tuple[Candidate, list[Candidate]] | None:
         """(the one active namesake, the organisations it is compared with) when status settles a tie of
